@@ -1,0 +1,182 @@
+//! Request and response bodies of the `/v1` HTTP API.
+//!
+//! Routes (the server's `router.rs` lists them all):
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `GET /v1/health` | | [`Health`] |
+//! | `POST /v1/workspaces` | [`RegisterWorkspace`] | 201 [`RegisterResponse`] |
+//! | `POST /v1/workspaces/{ws}/tokens` | [`MintToken`] | 201 [`MintTokenResponse`] |
+//! | `GET /v1/workspaces/{ws}/tokens` | | [`TokenList`] |
+//! | `DELETE /v1/workspaces/{ws}/tokens/{id}` | | 204 |
+//! | `POST /v1/workspaces/{ws}/invites` | [`CreateInvite`] | 201 [`InviteResponse`] |
+//! | `POST /v1/invites/redeem` | [`RedeemInvite`] | [`RedeemResponse`] |
+//! | `POST /v1/workspaces/{ws}/entries` | octet-stream, `Idempotency-Key` | [`PushResponse`] |
+//! | `GET /v1/workspaces/{ws}/entries?after=N` | | frames ([`crate::frame`]), `Hearth-Head` |
+//! | `PUT /v1/workspaces/{ws}/snapshot?upto=N` | octet-stream | [`SnapshotResponse`] |
+//! | `GET /v1/workspaces/{ws}/events` | | `text/event-stream` of [`HeadEvent`] |
+
+use serde::{Deserialize, Serialize};
+
+use crate::claims::Role;
+use crate::id::{TokenId, WorkspaceId};
+
+/// Response header that carries the workspace's head sequence number.
+pub const HEAD_HEADER: &str = "Hearth-Head";
+/// Response header that carries the compaction floor (the `upto` of the
+/// current snapshot, 0 if none).
+pub const FLOOR_HEADER: &str = "Hearth-Floor";
+/// Request header of a push: a client-chosen key (1–128 visible ASCII
+/// characters) that makes a retried push return the first answer.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// Longest accepted idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// Longest accepted label (device or workspace name), in characters.
+pub const MAX_LABEL_LEN: usize = 100;
+
+/// What a token may do with its workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// Read and write.
+    #[serde(rename = "rw")]
+    ReadWrite,
+    /// Read only: pull and listen, never push or compact.
+    #[serde(rename = "ro")]
+    ReadOnly,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ReadWrite => "rw",
+            Scope::ReadOnly => "ro",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rw" => Some(Scope::ReadWrite),
+            "ro" => Some(Scope::ReadOnly),
+            _ => None,
+        }
+    }
+
+    pub fn can_write(self) -> bool {
+        self == Scope::ReadWrite
+    }
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `"ok"` while the server serves.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+    /// The build id of the PWA the server serves (empty if none).
+    pub build: String,
+    /// The wire protocol version ([`crate::PROTOCOL_VERSION`]).
+    pub protocol: u32,
+}
+
+/// `POST /v1/workspaces`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterWorkspace {
+    pub workspace_id: WorkspaceId,
+    /// A name for the registering (master) device.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub master_token: String,
+    pub token_id: TokenId,
+}
+
+/// `POST /v1/workspaces/{ws}/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintToken {
+    pub label: String,
+    pub scope: Scope,
+    /// Lifetime in seconds; `None` for a token that does not expire by time.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintTokenResponse {
+    pub token: String,
+    pub token_id: TokenId,
+}
+
+/// One row of `GET /v1/workspaces/{ws}/tokens`. Never carries the token
+/// itself. Times are seconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub token_id: TokenId,
+    pub label: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+    pub last_seen_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// `POST /v1/workspaces/{ws}/invites`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateInvite {
+    pub scope: Scope,
+    /// Lifetime in seconds (the server caps it; default 10 minutes).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteResponse {
+    /// The single-use invite secret, to be carried in a share link's fragment.
+    pub invite: String,
+    pub expires_at: u64,
+}
+
+/// `POST /v1/invites/redeem`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemInvite {
+    pub invite: String,
+    /// A name for the redeeming device.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemResponse {
+    pub workspace_id: WorkspaceId,
+    pub token: String,
+    pub token_id: TokenId,
+    pub scope: Scope,
+}
+
+/// `POST /v1/workspaces/{ws}/entries`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// The sequence number the server gave the entry.
+    pub seq: u64,
+}
+
+/// `PUT /v1/workspaces/{ws}/snapshot?upto=N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotResponse {
+    /// The new compaction floor.
+    pub floor: u64,
+}
+
+/// The `data` of an event on `GET /v1/workspaces/{ws}/events`
+/// (`event: head`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadEvent {
+    pub head: u64,
+}

@@ -1,0 +1,25 @@
+//! `hearth-shared`: everything the parts of Hearth must agree on, and nothing
+//! that does I/O.
+//!
+//! It compiles for native targets and for `wasm32-unknown-unknown`; it never
+//! touches a file, a socket, a clock or a random source (callers pass time and
+//! random bytes in).
+//!
+//! Modules:
+//! - [`id`]: workspace and token identifiers and their one strict format.
+//! - [`error`]: the stable error codes of the HTTP API and the JSON error body.
+//! - [`api`]: request and response bodies of the `/v1` HTTP API.
+//! - [`claims`]: the JWT claims that the server signs.
+//! - [`frame`]: the binary framing of `GET …/entries` responses.
+//! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
+
+pub mod api;
+pub mod claims;
+#[cfg(feature = "envelope")]
+pub mod envelope;
+pub mod error;
+pub mod frame;
+pub mod id;
+
+/// The version of the wire protocol spoken under `/v1`.
+pub const PROTOCOL_VERSION: u32 = 1;
