@@ -1,1 +1,5 @@
-fn main() {}
+//! The Hearth app's entry point: mounts the Dioxus UI on `#main`.
+
+fn main() {
+    hearth_pwa::launch();
+}

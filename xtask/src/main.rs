@@ -1,1 +1,100 @@
-fn main() {}
+//! `cargo xtask`: the build helper of the Hearth workspace.
+//!
+//! Commands:
+//! - `setup`: installs what the build and the tests need and is missing (the
+//!   wasm target, clang, Chromium and ChromeDriver, the pinned wasm-bindgen
+//!   CLI), or says exactly what to install when it cannot.
+//! - `dist`: builds the PWA and the service worker for wasm32 in release, runs
+//!   wasm-bindgen (and wasm-opt when a recent one is present), and assembles
+//!   `dist/` with content-hashed file names.
+//! - `run`: `dist`, then builds and runs `hearth serve` in release with the
+//!   PWA embedded.
+//! - `test`: `setup`, `dist`, then every test: native (unit, integration,
+//!   end-to-end in headless Chromium) and wasm (headless Chromium).
+//!
+//! Modules: [`tools`] (finding and installing tools), [`dist`] (the wasm
+//! build and the `dist/` folder), [`cmd`] (running commands).
+
+mod cmd;
+mod dist;
+mod tools;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+fn usage() -> &'static str {
+    "usage: cargo xtask <command>\n\
+     \n\
+     commands:\n\
+     \x20 setup            install the wasm target, clang, Chromium, ChromeDriver and the pinned wasm-bindgen CLI\n\
+     \x20 dist [--build-id ID]   build the PWA and service worker into dist/\n\
+     \x20 run [-- ARGS]    build everything and run `hearth serve` (extra ARGS go to hearth)\n\
+     \x20 test             run every test (native, wasm in headless Chromium, end-to-end)\n"
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).context("xtask has no parent folder")
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let root = workspace_root()?;
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "setup" => tools::setup(&root, tools::Needs::All),
+        "dist" => {
+            tools::setup(&root, tools::Needs::Build)?;
+            let build_id = flag_value(&rest, "--build-id");
+            dist::build(&root, build_id.as_deref()).map(|_| ())
+        }
+        "run" => run(&root, &rest),
+        "test" => test(&root),
+        "" | "help" | "--help" | "-h" => {
+            print!("{}", usage());
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{}", usage()),
+    }
+}
+
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let at = args.iter().position(|a| a == flag)?;
+    args.get(at + 1).cloned()
+}
+
+fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
+    tools::setup(root, tools::Needs::Build)?;
+    dist::build(root, None)?;
+    let extra: Vec<&str> = rest.iter().skip_while(|a| *a == "--").map(String::as_str).collect();
+    let mut args = vec!["run", "--release", "--package", "hearth", "--bin", "hearth", "--", "serve"];
+    args.extend(extra);
+    cmd::cargo(root, &args, &[])
+}
+
+fn test(root: &std::path::Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    tools::setup(root, tools::Needs::All)?;
+    dist::build(root, None)?;
+    let chromedriver = tools::chromedriver()?;
+    let browser_env = [
+        ("CHROMEDRIVER", chromedriver.as_str()),
+        ("HEARTH_CHROMIUM", tools::CHROMIUM),
+        // Small wasm test binaries: debug info makes them ~100 MB.
+        ("CARGO_PROFILE_DEV_DEBUG", "0"),
+    ];
+    cmd::step("native tests (unit, integration, end-to-end)");
+    cmd::cargo(root, &["test", "--workspace", "--exclude", "hearth-pwa"], &browser_env)?;
+    cmd::step("wasm tests in headless Chromium");
+    for package in tools::WASM_TEST_PACKAGES {
+        cmd::cargo(
+            root,
+            &["test", "--package", package, "--target", "wasm32-unknown-unknown"],
+            &browser_env,
+        )?;
+    }
+    cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The service worker's decisions, as plain functions.
+
+/// Prefix of every cache this worker makes.
+pub const CACHE_PREFIX: &str = "hearth-shell-";
+/// The message a page sends to activate a waiting build.
+pub const SKIP_WAITING: &str = "skip-waiting";
+
+/// The cache that holds the shell of `build`.
+pub fn cache_name(build: &str) -> String {
+    format!("{CACHE_PREFIX}{build}")
+}
+
+/// A cache of ours that belongs to another build.
+pub fn is_stale_cache(name: &str, build: &str) -> bool {
+    name.starts_with(CACHE_PREFIX) && name != cache_name(build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_older_builds_of_ours_are_stale() {
+        assert!(is_stale_cache("hearth-shell-aaa", "bbb"));
+        assert!(!is_stale_cache("hearth-shell-bbb", "bbb"));
+        assert!(!is_stale_cache("someone-else", "bbb"));
+    }
+}

@@ -1,0 +1,177 @@
+//! The wasm build and the `dist/` folder that `hearth` serves.
+//!
+//! Steps: one `cargo build` of every browser module for wasm32 with the
+//! `wasm-release` profile; wasm-bindgen (`--target web`) per module; a check
+//! that the glue imports nothing from `env` (what zstd built without clang
+//! does); wasm-opt `-Oz` when present; then every file is named by a hash of
+//! its content, the HTML, manifest and service-worker templates are filled
+//! with those names, and `build.json` is written last (the server's build
+//! script watches it).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::{cmd, tools};
+
+/// A wasm module of the PWA: the cargo artifact and the name it ships as.
+struct Module {
+    /// Cargo package.
+    package: &'static str,
+    /// The `.wasm` file cargo writes.
+    artifact: &'static str,
+    /// Base of the shipped file names.
+    name: &'static str,
+}
+
+const MODULES: &[Module] = &[
+    Module { package: "hearth-pwa", artifact: "hearth-app.wasm", name: "app" },
+    Module { package: "hearth-sw", artifact: "hearth_sw.wasm", name: "sw" },
+];
+
+/// Builds everything into `<root>/dist` and returns the build id.
+pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
+    cmd::step("building the PWA and the service worker for wasm32");
+    let mut args = vec!["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown"];
+    for module in MODULES {
+        args.extend(["--package", module.package]);
+    }
+    cmd::cargo(root, &args, &[])?;
+
+    let wasm_dir = root.join("target/wasm32-unknown-unknown/wasm-release");
+    let bindgen_dir = root.join("target/wasm-bindgen");
+    let wasm_opt = tools::wasm_opt_path(root);
+    if wasm_opt.is_none() {
+        eprintln!("note: no recent wasm-opt; shipping unoptimised wasm");
+    }
+
+    // name in the templates -> (shipped file name, bytes)
+    let mut files: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
+    for module in MODULES {
+        let out = bindgen_dir.join(module.name);
+        let _ = fs::remove_dir_all(&out);
+        cmd::run(
+            Command::new("wasm-bindgen")
+                .args(["--target", "web", "--no-typescript", "--out-name", module.name, "--out-dir"])
+                .arg(&out)
+                .arg(wasm_dir.join(module.artifact)),
+        )?;
+        let js_path = out.join(format!("{}.js", module.name));
+        let wasm_path = out.join(format!("{}_bg.wasm", module.name));
+        let js = fs::read(&js_path).with_context(|| format!("reading {}", js_path.display()))?;
+        let glue = String::from_utf8_lossy(&js);
+        if glue.contains("from 'env'") || glue.contains("from \"env\"") {
+            bail!(
+                "{} imports from \"env\": a C dependency (zstd) was compiled without clang. \
+                 Install clang (apt-get install clang) and rebuild.",
+                js_path.display()
+            );
+        }
+        if let Some(wasm_opt) = &wasm_opt {
+            cmd::run(Command::new(wasm_opt).arg("-Oz").arg(&wasm_path).arg("-o").arg(&wasm_path))?;
+        }
+        let wasm = fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+        add(&mut files, &format!("{}.js", module.name), js);
+        add(&mut files, &format!("{}.wasm", module.name), wasm);
+    }
+
+    let assets = root.join("assets");
+    for entry in fs::read_dir(&assets).context("reading assets/")? {
+        let path = entry?.path();
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        if file_name == "index.html" || path.is_dir() {
+            continue;
+        }
+        add(&mut files, file_name, fs::read(&path)?);
+    }
+
+    let build_id = match build_id {
+        Some(id) => id.to_owned(),
+        None => {
+            let mut hasher = Sha256::new();
+            for (shipped, _) in files.values() {
+                hasher.update(shipped.as_bytes());
+            }
+            hex(&hasher.finalize())[..12].to_owned()
+        }
+    };
+
+    let dist = root.join("dist");
+    let _ = fs::remove_dir_all(&dist);
+    fs::create_dir_all(&dist)?;
+    for (shipped, bytes) in files.values() {
+        fs::write(dist.join(shipped), bytes)?;
+    }
+    let names: BTreeMap<&str, &str> =
+        files.iter().map(|(k, (shipped, _))| (k.as_str(), shipped.as_str())).collect();
+
+    let manifest = fill(&read(&root.join("manifest/manifest.webmanifest"))?, &names, &build_id)?;
+    fs::write(dist.join("manifest.webmanifest"), manifest)?;
+    let index = fill(&read(&assets.join("index.html"))?, &names, &build_id)?;
+    fs::write(dist.join("index.html"), index)?;
+
+    // The service worker precaches the whole shell of this build.
+    let mut precache: Vec<String> = vec!["/".into(), "/manifest.webmanifest".into()];
+    precache.extend(files.values().map(|(shipped, _)| format!("/{shipped}")));
+    let shim = fill(&read(&root.join("sw/shim.js"))?, &names, &build_id)?
+        .replace("{{PRECACHE}}", &serde_json::to_string(&precache)?);
+    fs::write(dist.join("sw.js"), shim)?;
+
+    let build = serde_json::json!({ "build_id": build_id, "files": names });
+    fs::write(dist.join("build.json"), serde_json::to_vec_pretty(&build)?)?;
+
+    report(&dist, &names)?;
+    Ok(build_id)
+}
+
+/// Adds a file under its content-hashed name: `app.js` -> `app-1a2b3c4d5e.js`.
+fn add(files: &mut BTreeMap<String, (String, Vec<u8>)>, logical: &str, bytes: Vec<u8>) {
+    let hash = hex(&Sha256::digest(&bytes))[..10].to_owned();
+    let shipped = match logical.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}-{hash}.{ext}"),
+        None => format!("{logical}-{hash}"),
+    };
+    files.insert(logical.to_owned(), (shipped, bytes));
+}
+
+/// Replaces `{{file:NAME}}` by the shipped name of NAME and `{{BUILD_ID}}`.
+fn fill(template: &str, names: &BTreeMap<&str, &str>, build_id: &str) -> Result<String> {
+    let mut out = template.replace("{{BUILD_ID}}", build_id);
+    while let Some(start) = out.find("{{file:") {
+        let end = out[start..].find("}}").map(|e| start + e).context("unclosed {{file:")?;
+        let logical = &out[start + 7..end];
+        let shipped = names.get(logical).with_context(|| format!("no file {logical:?} to link"))?;
+        out.replace_range(start..end + 2, shipped);
+    }
+    Ok(out)
+}
+
+fn read(path: &PathBuf) -> Result<String> {
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Prints each shipped wasm and JS file, raw and gzip.
+fn report(dist: &Path, names: &BTreeMap<&str, &str>) -> Result<()> {
+    eprintln!("\n{:<28} {:>10} {:>10}", "file", "raw", "gzip");
+    let (mut raw_total, mut gz_total) = (0usize, 0usize);
+    for shipped in names.values().filter(|n| n.ends_with(".wasm") || n.ends_with(".js")) {
+        let bytes = fs::read(dist.join(shipped))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        let gz_len = gz.finish()?.len();
+        raw_total += bytes.len();
+        gz_total += gz_len;
+        eprintln!("{shipped:<28} {:>10} {:>10}", bytes.len(), gz_len);
+    }
+    eprintln!("{:<28} {raw_total:>10} {gz_total:>10}", "total");
+    Ok(())
+}

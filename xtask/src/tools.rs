@@ -1,0 +1,159 @@
+//! Finding and installing the tools that the build and the tests need.
+//!
+//! Everything is checked first and installed only when missing, so that a
+//! second run costs nothing. What cannot be installed from here (not root,
+//! no apt-get, no rustup) stops the run with the exact command to run.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+
+/// Debian's Chromium.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's ChromeDriver.
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Packages whose wasm tests run in headless Chromium.
+pub const WASM_TEST_PACKAGES: &[&str] = &["hearth-shared"];
+/// The binaryen release whose wasm-opt understands current wasm-bindgen
+/// output (Debian's is too old).
+const BINARYEN_NPM: &str = "binaryen@132.0.0";
+/// Oldest wasm-opt accepted.
+const MIN_WASM_OPT: u32 = 116;
+
+/// What a command needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Building the wasm: the target, clang (zstd's C code), wasm-bindgen.
+    Build,
+    /// Building and testing: also Chromium and ChromeDriver.
+    All,
+}
+
+/// Installs what `needs` requires and is missing.
+pub fn setup(root: &Path, needs: Needs) -> Result<()> {
+    wasm_target()?;
+    let mut packages = Vec::new();
+    if !Path::new("/usr/bin/clang").exists() && cmd::output("clang", &["--version"]).is_none() {
+        packages.push("clang");
+    }
+    if needs == Needs::All {
+        if !Path::new(CHROMIUM).exists() {
+            packages.push("chromium");
+        }
+        if !Path::new(CHROMEDRIVER).exists() {
+            packages.push("chromium-driver");
+        }
+    }
+    apt_install(&packages)?;
+    wasm_bindgen(root)?;
+    wasm_opt(root);
+    Ok(())
+}
+
+fn wasm_target() -> Result<()> {
+    let installed = cmd::output("rustup", &["target", "list", "--installed"]);
+    match installed {
+        Some(list) if list.lines().any(|l| l.trim() == "wasm32-unknown-unknown") => Ok(()),
+        Some(_) => cmd::run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"])),
+        None => bail!(
+            "rustup was not found; install the wasm32 target of your Rust toolchain \
+             (with rustup: `rustup target add wasm32-unknown-unknown`)"
+        ),
+    }
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let list = packages.join(" ");
+    let is_root = cmd::output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root || cmd::output("apt-get", &["--version"]).is_none() {
+        bail!("missing system packages; install them with: sudo apt-get install -y {list}");
+    }
+    cmd::step(&format!("installing Debian packages: {list}"));
+    cmd::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages),
+    )
+}
+
+/// The wasm-bindgen version in Cargo.lock: the CLI must match it exactly.
+pub fn locked_wasm_bindgen_version(root: &Path) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            let version = lines.next().unwrap_or_default().trim();
+            if let Some(v) = version.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')) {
+                return Ok(v.to_owned());
+            }
+        }
+    }
+    bail!("Cargo.lock has no wasm-bindgen package")
+}
+
+fn wasm_bindgen(root: &Path) -> Result<()> {
+    let version = locked_wasm_bindgen_version(root)?;
+    let have = |program: &str| {
+        cmd::output(program, &["--version"]).is_some_and(|v| v.split_whitespace().nth(1) == Some(&version))
+    };
+    if have("wasm-bindgen") && have("wasm-bindgen-test-runner") {
+        return Ok(());
+    }
+    cmd::step(&format!("installing wasm-bindgen-cli {version} (a few minutes, once)"));
+    // Without --locked: the registry mirror may lack one of its locked
+    // dependency versions.
+    cmd::run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &version]))
+}
+
+/// Path of a usable wasm-opt, if any (never required).
+pub fn wasm_opt_path(root: &Path) -> Option<String> {
+    let local = root.join("target/tools/node_modules/.bin/wasm-opt");
+    let candidates = [local.to_string_lossy().into_owned(), "wasm-opt".to_owned()];
+    candidates.into_iter().find(|program| {
+        cmd::output(program, &["--version"])
+            .and_then(|v| v.split_whitespace().nth(2).and_then(|n| n.parse::<u32>().ok()))
+            .is_some_and(|n| n >= MIN_WASM_OPT)
+    })
+}
+
+/// Installs binaryen's wasm-opt from the npm registry into `target/tools`
+/// when npm is present; the build works without it, only larger.
+fn wasm_opt(root: &Path) {
+    if wasm_opt_path(root).is_some() || std::env::var_os("HEARTH_NO_WASM_OPT").is_some() {
+        return;
+    }
+    if cmd::output("npm", &["--version"]).is_none() {
+        eprintln!("note: npm not found, so wasm-opt is skipped and the wasm files are larger");
+        return;
+    }
+    cmd::step(&format!("installing wasm-opt ({BINARYEN_NPM}) into target/tools"));
+    let prefix = root.join("target/tools");
+    let result = std::fs::create_dir_all(&prefix).map_err(anyhow::Error::from).and_then(|()| {
+        cmd::run(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&prefix)
+                .arg(BINARYEN_NPM),
+        )
+    });
+    if let Err(e) = result {
+        eprintln!("note: wasm-opt could not be installed ({e:#}); the wasm files will be larger");
+    }
+}
+
+/// ChromeDriver's path, checked.
+pub fn chromedriver() -> Result<String> {
+    if Path::new(CHROMEDRIVER).exists() {
+        Ok(CHROMEDRIVER.to_owned())
+    } else {
+        bail!("ChromeDriver is missing; install it with: sudo apt-get install -y chromium-driver")
+    }
+}
