@@ -1,6 +1,36 @@
 //! `hearth-migrations`: the schema of the workspace document (notes and task
 //! lists in a Loro document), typed accessors over its containers, and the
 //! ordered client-side migrations that bring a document to the latest schema.
+//!
+//! Modules:
+//! - [`schema`]: the root containers and the schema version marks.
+//! - [`workspace`]: [`Workspace`], the typed handle; opening runs migrations
+//!   and makes a newer-schema document read-only.
+//! - [`notes`]: notes (title, body, tags, pinned, timestamps, soft delete).
+//! - [`tasks`]: task lists and their items.
+//! - [`migrate`]: the ordered migrations and their runner.
+//! - [`legacy_v1`]: a writer of the first schema, for fixtures and tests.
+//! - [`error`]: the error type, `SchemaError`.
+//!
+//! Time and ids are passed in by the caller; nothing here reads a clock or a
+//! random source.
+
+pub mod error;
+pub mod legacy_v1;
+pub mod migrate;
+pub mod notes;
+pub mod schema;
+pub mod tasks;
+mod value;
+pub mod workspace;
+
+pub use error::SchemaError;
+pub use loro;
+pub use migrate::{MIGRATIONS, MigrationOutcome, migrate};
+pub use notes::{NewNote, Note, NoteFilter};
+pub use schema::schema_version;
+pub use tasks::{Task, TaskList};
+pub use workspace::{ReadOnly, Workspace, new_id};
 
 /// The schema version this code writes.
-pub const LATEST_SCHEMA: u32 = 1;
+pub const LATEST_SCHEMA: u32 = 2;
