@@ -1,0 +1,79 @@
+//! [`ApiError`]: the one error type of every handler. It maps to an HTTP
+//! status and a JSON body `{"code", "message"}` with a stable code from
+//! `hearth_shared::error`. Internal details are logged, never sent.
+
+use std::fmt;
+
+use hearth_shared::error::{ErrorBody, ErrorCode};
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+
+use crate::http::{ResBody, full};
+
+/// An error answer: a stable code, a message a person can act on, and, for
+/// `rate_limited`, the seconds after which to retry.
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after: None }
+    }
+
+    /// A server-side failure: the detail goes to the log, the client gets a
+    /// generic message.
+    pub fn internal(context: &str, err: impl fmt::Display) -> Self {
+        tracing::error!(error = %err, "{context}");
+        Self::new(ErrorCode::Internal, "internal server error; the request may be retried")
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "no such route")
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self {
+            code: ErrorCode::RateLimited,
+            message: format!("too many requests; retry in {retry_after} s"),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn into_response(self) -> Response<ResBody> {
+        let status = self.status();
+        let body = ErrorBody { code: self.code, message: self.message };
+        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec());
+        let mut res = Response::new(full(json));
+        *res.status_mut() = status;
+        res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiError({}: {})", self.code.as_str(), self.message)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}

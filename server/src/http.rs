@@ -1,0 +1,142 @@
+//! Small HTTP helpers shared by the handlers: the response body type, JSON
+//! and empty responses, bounded request-body reading, query parameters.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hearth_shared::error::ErrorCode;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The body of every response: whole bytes or a stream (events).
+pub type ResBody = BoxBody<Bytes, Infallible>;
+
+/// A body of whole bytes.
+pub fn full(bytes: impl Into<Bytes>) -> ResBody {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<ResBody>, ApiError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal("encoding JSON", e))?;
+    let mut res = Response::new(full(bytes));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(res)
+}
+
+/// A response with no body.
+pub fn empty(status: StatusCode) -> Response<ResBody> {
+    let mut res = Response::new(full(Bytes::new()));
+    *res.status_mut() = status;
+    res
+}
+
+/// Limits on reading a request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: u64,
+    pub timeout: Duration,
+}
+
+/// Reads a whole request body: 413 `payload_too_large` beyond the limit
+/// (early, from `Content-Length`, when the client sends one), 408
+/// `request_timeout` if it does not arrive in time.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Incoming,
+    limits: BodyLimits,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {} bytes", limits.max_bytes),
+        )
+    };
+    if let Some(len) = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+        match len.parse::<u64>() {
+            Ok(len) if len > limits.max_bytes => return Err(too_large()),
+            Ok(_) => {}
+            Err(_) => return Err(ApiError::bad_request("Content-Length is not a number")),
+        }
+    }
+    let limit = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
+    match tokio::time::timeout(limits.timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request body did not arrive in time",
+        )),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(ApiError::bad_request("the request body could not be read")),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Reads and parses a JSON request body.
+pub async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Incoming,
+    limits: BodyLimits,
+) -> Result<T, ApiError> {
+    let bytes = read_body(headers, body, limits).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the JSON body is not valid: {e}")))
+}
+
+/// Requires an `application/octet-stream` body (or no Content-Type at all).
+pub fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("")) {
+        None => Ok(()),
+        Some(ct) if ct.trim().to_ascii_lowercase().starts_with("application/octet-stream") => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "this route takes Content-Type: application/octet-stream",
+        )),
+    }
+}
+
+/// The value of query parameter `name` (no percent-decoding: the parameters
+/// of this API are numbers).
+pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// A required `u64` query parameter.
+pub fn query_u64(query: Option<&str>, name: &str) -> Result<u64, ApiError> {
+    let raw = query_param(query, name)
+        .ok_or_else(|| ApiError::bad_request(format!("the query parameter `{name}` is missing")))?;
+    raw.parse()
+        .map_err(|_| ApiError::bad_request(format!("the query parameter `{name}` is not a number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params() {
+        let cases: &[(Option<&str>, Option<&str>)] = &[
+            (Some("after=5"), Some("5")),
+            (Some("x=1&after=7"), Some("7")),
+            (Some("afterx=1"), None),
+            (Some("after"), Some("")),
+            (None, None),
+        ];
+        for (q, want) in cases {
+            assert_eq!(query_param(*q, "after"), *want, "{q:?}");
+        }
+        assert!(query_u64(Some("after=-1"), "after").is_err());
+        assert_eq!(query_u64(Some("after=42"), "after").unwrap(), 42);
+    }
+}

@@ -1,0 +1,154 @@
+//! The server core: [`run`] takes a bound listener, a [`Config`] and a
+//! shutdown future, in the manner of mini-redis. The caller binds the port
+//! (tests bind `127.0.0.1:0`) and decides when to stop.
+//!
+//! It caps the number of open connections, serves HTTP/1.1 (over TLS when
+//! configured), and on shutdown stops accepting, ends event streams, lets
+//! in-flight requests finish, and closes the workspace writers.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::app::{App, StartError};
+use crate::config::Config;
+use crate::router;
+
+/// How long shutdown waits for in-flight requests before it drops them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the data directory named in `config` and serves on `listener` until
+/// `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future,
+) -> Result<(), StartError> {
+    let app = App::open(config).await?;
+    serve(listener, app, shutdown).await
+}
+
+/// Serves an opened [`App`] on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future,
+) -> Result<(), StartError> {
+    let tls = match (&app.config.tls_cert, &app.config.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(crate::tls::acceptor(cert, key).map_err(|e| StartError::Other(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let mut listener = Listener {
+        listener,
+        limit_connections: Arc::new(Semaphore::new(app.config.max_connections.max(1))),
+        graceful: GracefulShutdown::new(),
+        tls,
+        app: app.clone(),
+    };
+
+    tokio::select! {
+        () = listener.accept_loop() => {}
+        _ = shutdown => tracing::info!("shutting down"),
+    }
+
+    let Listener { listener: socket, graceful, .. } = listener;
+    drop(socket);
+    app.begin_shutdown();
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish in time and were dropped");
+    }
+    app.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The accept loop's state.
+struct Listener {
+    /// The bound socket; dropped first on shutdown so no new client connects.
+    listener: TcpListener,
+    /// One permit per open connection: caps memory and file descriptors under
+    /// a flood of clients; further clients wait in the kernel's backlog.
+    limit_connections: Arc<Semaphore>,
+    /// Tracks open connections so that shutdown can drain them gracefully.
+    graceful: GracefulShutdown,
+    /// Present when serving HTTPS.
+    tls: Option<TlsAcceptor>,
+    /// Shared state handed to every request.
+    app: Arc<App>,
+}
+
+impl Listener {
+    async fn accept_loop(&mut self) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let Ok(permit) = self.limit_connections.clone().acquire_owned().await else { return };
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(accepted) => {
+                    backoff = Duration::from_millis(10);
+                    accepted
+                }
+                Err(err) => {
+                    // Usually out of file descriptors: wait, then try again.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = self.app.clone();
+            let watcher = self.graceful.watcher();
+            match self.tls.clone() {
+                None => {
+                    tokio::spawn(serve_connection(stream, peer, app, watcher, permit));
+                }
+                Some(acceptor) => {
+                    let timeout = app.config.body_timeout();
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher, permit).await,
+                            Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Serves one connection until the client closes it or shutdown drains it.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Arc<App>,
+    watcher: Watcher,
+    _permit: OwnedSemaphorePermit,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let header_timeout = app.config.body_timeout();
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(router::handle(app, peer, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(err) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: a real `hearth` on loopback, driven over HTTP.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod static_files;
+mod process;
