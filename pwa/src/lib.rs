@@ -1,10 +1,16 @@
 //! `hearth-pwa`: the Hearth app in the browser (wasm32 only).
 //!
 //! Modules:
-//! - [`app`]: the Dioxus UI.
+//! - [`app`]: the root component.
+//! - [`ui`]: the screens (notes, task lists) and their parts.
+//! - [`state`]: the page's handle on the workspace document.
+//! - [`platform`]: clock and random ids from the browser.
 //! - [`update`]: service-worker registration and the "update available" flow.
 
 pub mod app;
+pub mod platform;
+pub mod state;
+pub mod ui;
 pub mod update;
 
 /// Starts the app: registers the service worker and mounts the UI.

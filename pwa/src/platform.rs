@@ -1,0 +1,44 @@
+//! The few things the app takes from the browser: the clock and random ids.
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// 16 bytes from the browser's cryptographic random source.
+pub fn random_bytes() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .ok()
+        .and_then(|c| wasm_bindgen::JsCast::dyn_into::<web_sys::Crypto>(c).ok());
+    match crypto {
+        Some(crypto) if crypto.get_random_values_with_u8_array(&mut bytes).is_ok() => bytes,
+        // Every browser that runs wasm has Web Crypto; keep ids unique anyway.
+        _ => {
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = ((js_sys::Math::random() * 256.0) as u8).wrapping_add(i as u8);
+            }
+            bytes
+        }
+    }
+}
+
+/// A new random 32-hex-character id.
+pub fn new_id() -> String {
+    hearth_migrations::new_id(random_bytes())
+}
+
+/// A short relative time ("just now", "5 min ago", "yesterday", a date).
+pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
+    let seconds = (now_ms - then_ms).max(0) / 1000;
+    match seconds {
+        0..=44 => "just now".to_owned(),
+        45..=3599 => format!("{} min ago", (seconds + 30) / 60),
+        3600..=86_399 => format!("{} h ago", seconds / 3600),
+        86_400..=172_799 => "yesterday".to_owned(),
+        _ => {
+            let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(then_ms as f64));
+            String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Notes: a searchable, tag-filtered list beside an editor.
+
+use dioxus::prelude::*;
+use hearth_migrations::{NewNote, Note, NoteFilter};
+
+use crate::platform::{new_id, now_ms, relative_time};
+use crate::state::{AppState, Undo};
+
+/// Notes in display order: pinned first, then most recently changed.
+fn sorted(mut notes: Vec<Note>) -> Vec<Note> {
+    notes.sort_by(|a, b| b.pinned.cmp(&a.pinned).then(b.updated_at.cmp(&a.updated_at)));
+    notes
+}
+
+/// Whether a note matches the search text (case-insensitive, title, body
+/// and tags) and the selected tag.
+pub fn matches(note: &Note, query: &str, tag: Option<&str>) -> bool {
+    if let Some(tag) = tag
+        && !note.tags.iter().any(|t| t == tag)
+    {
+        return false;
+    }
+    let query = query.trim().to_lowercase();
+    query.is_empty()
+        || note.title.to_lowercase().contains(&query)
+        || note.body.to_lowercase().contains(&query)
+        || note.tags.iter().any(|t| t.to_lowercase().contains(&query))
+}
+
+/// The notes screen.
+#[component]
+pub fn NotesView() -> Element {
+    let state = use_context::<AppState>();
+    let mut selected = use_signal(|| None::<String>);
+    let mut query = use_signal(String::new);
+    let mut tag = use_signal(|| None::<String>);
+    state.track();
+
+    let all = sorted(state.workspace.list_notes(NoteFilter::Live));
+    let mut tags: Vec<String> = all.iter().flat_map(|n| n.tags.iter().cloned()).collect();
+    tags.sort();
+    tags.dedup();
+    let shown: Vec<Note> =
+        all.iter().filter(|n| matches(n, &query(), tag().as_deref())).cloned().collect();
+    let read_only = state.read_only_reason().is_some();
+    let now = now_ms();
+    let current = selected().and_then(|id| state.workspace.get_note(&id)).filter(|n| n.deleted_at.is_none());
+
+    let new_note = {
+        let state = state.clone();
+        move |_| {
+            let id = new_id();
+            let initial_tags: Vec<String> = tag().into_iter().collect();
+            let tag_refs: Vec<&str> = initial_tags.iter().map(String::as_str).collect();
+            let new = NewNote { title: "", body: "", tags: &tag_refs, pinned: false };
+            if state.write(|ws| ws.add_note(&id, new, now_ms())).is_some() {
+                selected.set(Some(id));
+            }
+        }
+    };
+
+    rsx! {
+        div { class: "notes", id: "notes-view",
+            aside { class: "note-list",
+                div { class: "list-tools",
+                    input {
+                        id: "search",
+                        r#type: "search",
+                        placeholder: "Search notes",
+                        "aria-label": "Search notes",
+                        value: "{query}",
+                        oninput: move |e| query.set(e.value()),
+                    }
+                    button { id: "new-note", disabled: read_only, onclick: new_note, title: "New note", "New note" }
+                }
+                if !tags.is_empty() {
+                    div { class: "tags", role: "group", "aria-label": "Filter by tag",
+                        button {
+                            class: if tag().is_none() { "chip active" } else { "chip" },
+                            onclick: move |_| tag.set(None),
+                            "All"
+                        }
+                        for t in tags {
+                            button {
+                                key: "{t}",
+                                class: if tag().as_deref() == Some(t.as_str()) { "chip active" } else { "chip" },
+                                "data-tag": "{t}",
+                                onclick: {
+                                    let t = t.clone();
+                                    move |_| tag.set(Some(t.clone()))
+                                },
+                                "#{t}"
+                            }
+                        }
+                    }
+                }
+                if shown.is_empty() {
+                    p { class: "empty",
+                        if all.is_empty() { "No notes yet. Start one with “New note”." } else { "No note matches." }
+                    }
+                }
+                ul { id: "note-items",
+                    for note in shown {
+                        li {
+                            key: "{note.id}",
+                            class: if selected().as_deref() == Some(note.id.as_str()) { "note-item selected" } else { "note-item" },
+                            "data-id": "{note.id}",
+                            tabindex: "0",
+                            onclick: {
+                                let id = note.id.clone();
+                                move |_| selected.set(Some(id.clone()))
+                            },
+                            onkeydown: {
+                                let id = note.id.clone();
+                                move |e: KeyboardEvent| if e.key() == Key::Enter { selected.set(Some(id.clone())) }
+                            },
+                            div { class: "note-title",
+                                if note.pinned { span { class: "pin", title: "Pinned", "📌 " } }
+                                if note.title.is_empty() { "Untitled" } else { "{note.title}" }
+                            }
+                            div { class: "note-meta",
+                                "{relative_time(note.updated_at, now)}"
+                                for t in note.tags.iter() { span { class: "tag", " #{t}" } }
+                            }
+                        }
+                    }
+                }
+            }
+            section { class: "editor-pane",
+                if let Some(note) = current {
+                    NoteEditor { key: "{note.id}", note: note.clone(), read_only, on_deleted: move |_| selected.set(None) }
+                } else {
+                    p { class: "empty", "Select a note, or start a new one." }
+                }
+            }
+        }
+    }
+}
+
+/// Edits one note; every keystroke is a local write.
+#[component]
+fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Element {
+    let state = use_context::<AppState>();
+    let id = note.id.clone();
+    let tags_text = note.tags.join(", ");
+
+    let on_title = {
+        let (state, id) = (state.clone(), id.clone());
+        move |e: FormEvent| {
+            state.write(|ws| ws.update_note(&id, Some(&e.value()), None, now_ms()));
+        }
+    };
+    let on_body = {
+        let (state, id) = (state.clone(), id.clone());
+        move |e: FormEvent| {
+            state.write(|ws| ws.update_note(&id, None, Some(&e.value()), now_ms()));
+        }
+    };
+    let on_tags = {
+        let (state, id) = (state.clone(), id.clone());
+        move |e: FormEvent| {
+            let value = e.value();
+            let tags: Vec<&str> = value.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+            state.write(|ws| ws.set_tags(&id, &tags, now_ms()));
+        }
+    };
+    let on_pin = {
+        let (state, id, pinned) = (state.clone(), id.clone(), note.pinned);
+        move |_| {
+            state.write(|ws| ws.set_pinned(&id, !pinned, now_ms()));
+        }
+    };
+    let on_delete = {
+        let (state, id, title) = (state.clone(), id.clone(), note.title.clone());
+        move |_| {
+            if state.write(|ws| ws.delete_note(&id, now_ms())).is_some() {
+                let mut undo = state.undo;
+                undo.set(Some(Undo::DeletedNote { id: id.clone(), title: title.clone() }));
+                on_deleted.call(());
+            }
+        }
+    };
+
+    rsx! {
+        article { class: "editor", id: "editor", "data-id": "{note.id}",
+            input {
+                id: "note-title",
+                class: "title-input",
+                placeholder: "Title",
+                "aria-label": "Title",
+                readonly: read_only,
+                value: "{note.title}",
+                oninput: on_title,
+            }
+            textarea {
+                id: "note-body",
+                placeholder: "Write something…",
+                "aria-label": "Body",
+                readonly: read_only,
+                value: "{note.body}",
+                oninput: on_body,
+            }
+            div { class: "editor-tools",
+                input {
+                    id: "note-tags",
+                    placeholder: "tags, separated by commas",
+                    "aria-label": "Tags",
+                    readonly: read_only,
+                    initial_value: "{tags_text}",
+                    onchange: on_tags,
+                }
+                button { id: "pin-note", class: "secondary", disabled: read_only, onclick: on_pin,
+                    if note.pinned { "Unpin" } else { "Pin" }
+                }
+                button { id: "delete-note", class: "secondary danger", disabled: read_only, onclick: on_delete, "Delete" }
+            }
+        }
+    }
+}
