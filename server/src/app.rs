@@ -1,17 +1,32 @@
-//! [`App`]: the state every request handler shares, opened once at start.
+//! [`App`]: the state every request handler shares, opened once at start,
+//! and the background chores that run beside the server.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::assets::Assets;
+use crate::auth::{Keys, LastSeen};
 use crate::config::Config;
+use crate::fsutil::create_dir_private;
+use crate::http::BodyLimits;
+use crate::index::{INDEX_FILE, Index};
+use crate::ratelimit::RateLimit;
+use crate::secret;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot prepare the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the token index: {0}")]
+    Index(#[from] crate::index::IndexError),
     #[error("{0}")]
     Other(String),
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Shared server state.
@@ -22,26 +37,69 @@ pub struct App {
     pub assets: Assets,
     /// The build id of those files, reported by `/v1/health`.
     pub build_id: String,
+    /// The token index (SQLite).
+    pub index: Index,
+    /// JWT keys made from the signing secret.
+    pub keys: Keys,
+    /// Per-IP limits on register, invite and redeem.
+    pub rate_limit: RateLimit,
+    /// Throttles last-seen writes.
+    pub last_seen: LastSeen,
     /// Flips to `true` when the server begins to shut down; event streams
-    /// watch it and end.
+    /// and background chores watch it and end.
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
     /// Opens the data directory and everything in it.
     pub async fn open(config: Config) -> Result<Arc<App>, StartError> {
-        let assets = Assets::new(config.dist.as_deref());
-        let build_id = {
-            let assets = assets.clone();
-            tokio::task::spawn_blocking(move || assets.build_id())
-                .await
-                .map_err(|e| StartError::Other(e.to_string()))?
-        };
+        let data_dir = config.data_dir.clone();
+        let dist = config.dist.clone();
+        let (index, secret, assets, build_id) = tokio::task::spawn_blocking(move || {
+            let io = |source| StartError::DataDir { path: data_dir.display().to_string(), source };
+            create_dir_private(&data_dir).map_err(io)?;
+            let secret = secret::load_or_create(&data_dir).map_err(io)?;
+            let index = Index::open(&data_dir.join(INDEX_FILE))?;
+            let assets = Assets::new(dist.as_deref());
+            let build_id = assets.build_id();
+            Ok::<_, StartError>((index, secret, assets, build_id))
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??;
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Ok(Arc::new(App { config, assets, build_id, shutdown }))
+        Ok(Arc::new(App {
+            keys: Keys::new(secret.bytes()),
+            rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
+            last_seen: LastSeen::default(),
+            config,
+            assets,
+            build_id,
+            index,
+            shutdown,
+        }))
     }
 
-    /// Tells long-lived responses (event streams) to end.
+    /// The limits on request bodies.
+    pub fn body_limits(&self) -> BodyLimits {
+        BodyLimits { max_bytes: self.config.max_body_bytes, timeout: self.config.body_timeout() }
+    }
+
+    /// Starts the background chores; they end at shutdown.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let app = self.clone();
+        let mut stop = self.shutdown_signal();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => app.rate_limit.forget_idle(),
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    /// Tells long-lived responses (event streams) and chores to end.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
     }

@@ -9,16 +9,24 @@
 //! - [`router`]: every route; [`handlers`]: one module per resource.
 //! - [`app`]: the shared state; [`error`]: [`ApiError`]; [`http`]: helpers.
 //! - [`assets`]: the PWA's files (embedded or `--dist`).
+//! - [`auth`]: JWT signing and checking; [`secret`]: the signing secret.
+//! - [`index`]: the SQLite token index; [`ratelimit`]: per-IP limits.
+//! - [`fsutil`]: fsync and atomic-write helpers.
 //! - [`tls`]: optional HTTPS.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fsutil;
 pub mod handlers;
 pub mod http;
+pub mod index;
+pub mod ratelimit;
 pub mod router;
+pub mod secret;
 pub mod server;
 pub mod tls;
 

@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::{health, pwa};
+use crate::handlers::{health, invites, parse_workspace_id, pwa, tokens, workspaces};
 use crate::http::ResBody;
 
 /// Answers one request.
@@ -33,15 +33,34 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
 
 async fn api(
     app: &Arc<App>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     req: Request<Incoming>,
     path: &str,
 ) -> Result<Response<ResBody>, ApiError> {
     let segments: Vec<&str> = path.trim_start_matches("/v1").trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
+    let ip = peer.ip();
     match (&method, segments.as_slice()) {
         (&Method::GET | &Method::HEAD, ["health"]) => health::get(app),
-        (_, ["health"]) => Err(method_not_allowed()),
+        (&Method::POST, ["workspaces"]) => workspaces::register(app, ip, req).await,
+        (&Method::POST, ["workspaces", ws, "tokens"]) => tokens::mint(app, parse_workspace_id(ws)?, req).await,
+        (&Method::GET, ["workspaces", ws, "tokens"]) => tokens::list(app, parse_workspace_id(ws)?, req).await,
+        (&Method::DELETE, ["workspaces", ws, "tokens", id]) => {
+            tokens::revoke(app, parse_workspace_id(ws)?, id, req).await
+        }
+        (&Method::POST, ["workspaces", ws, "invites"]) => {
+            invites::create(app, ip, parse_workspace_id(ws)?, req).await
+        }
+        (&Method::POST, ["invites", "redeem"]) => invites::redeem(app, ip, req).await,
+        (
+            _,
+            ["health"]
+            | ["workspaces"]
+            | ["workspaces", _, "tokens"]
+            | ["workspaces", _, "tokens", _]
+            | ["workspaces", _, "invites"]
+            | ["invites", "redeem"],
+        ) => Err(method_not_allowed()),
         _ => Err(ApiError::not_found()),
     }
 }

@@ -50,6 +50,7 @@ pub async fn serve(
         }
         _ => None,
     };
+    app.spawn_background();
     let mut listener = Listener {
         listener,
         limit_connections: Arc::new(Semaphore::new(app.config.max_connections.max(1))),

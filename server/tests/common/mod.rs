@@ -247,3 +247,42 @@ impl Drop for ServerProcess {
 pub fn data_path(dir: &TempDir, rel: &str) -> PathBuf {
     dir.path().join(rel)
 }
+
+/// A fresh random workspace id.
+pub fn new_ws() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).unwrap();
+    hearth_shared::id::WorkspaceId::from_random(b).to_string()
+}
+
+impl Api {
+    /// Registers a workspace; returns its master token.
+    pub async fn register(&self, ws: &str) -> String {
+        let reply = self
+            .json(
+                Method::POST,
+                "/v1/workspaces",
+                None,
+                &serde_json::json!({"workspace_id": ws, "label": "laptop"}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let body: hearth_shared::api::RegisterResponse = reply.json();
+        body.master_token
+    }
+
+    /// Mints an access token with the master token.
+    pub async fn mint(&self, ws: &str, master: &str, scope: &str) -> String {
+        let reply = self
+            .json(
+                Method::POST,
+                &format!("/v1/workspaces/{ws}/tokens"),
+                Some(master),
+                &serde_json::json!({"label": format!("{scope} device"), "scope": scope}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let body: hearth_shared::api::MintTokenResponse = reply.json();
+        body.token
+    }
+}

@@ -4,4 +4,5 @@
 mod common;
 
 mod static_files;
+mod tokens;
 mod process;

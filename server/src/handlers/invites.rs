@@ -1,0 +1,102 @@
+//! Invites: the master device creates a short-lived, single-use invite
+//! (`POST …/workspaces/{ws}/invites`); a new device redeems it for its own
+//! access token (`POST /v1/invites/redeem`). Only a hash of the invite
+//! secret is stored.
+
+use std::net::IpAddr;
+
+use hearth_shared::api::{CreateInvite, InviteResponse, RedeemInvite, RedeemResponse};
+use hearth_shared::claims::Role;
+use hearth_shared::error::ErrorCode;
+use hearth_shared::id::WorkspaceId;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::app::{App, unix_now};
+use crate::auth::{authorize, new_claims};
+use crate::error::ApiError;
+use crate::fsutil::random_bytes;
+use crate::handlers::{new_token_id, validate_label};
+use crate::http::{ResBody, json, read_json};
+use crate::index::queries::{self, NewToken};
+use crate::secret::hex;
+
+/// Lifetime of an invite when the request names none.
+pub const DEFAULT_INVITE_SECS: u64 = 10 * 60;
+/// Longest lifetime of an invite.
+pub const MAX_INVITE_SECS: u64 = 24 * 60 * 60;
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+pub async fn create(
+    app: &App,
+    peer: IpAddr,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    app.rate_limit.check(peer)?;
+    let now = unix_now();
+    let (parts, body) = req.into_parts();
+    authorize(app, &parts.headers, &ws, now).await?.require_master()?;
+    let body: CreateInvite = read_json(&parts.headers, body, app.body_limits()).await?;
+    let lifetime = match body.expires_in {
+        Some(0) => return Err(ApiError::bad_request("expires_in must be at least 1 second")),
+        Some(secs) => secs.min(MAX_INVITE_SECS),
+        None => DEFAULT_INVITE_SECS,
+    };
+    let mut secret = [0u8; 32];
+    random_bytes(&mut secret).map_err(|e| ApiError::internal("drawing an invite", e))?;
+    let invite = hex(&secret);
+    let expires_at = now.saturating_add(lifetime);
+    let digest = hash(&invite);
+    let scope = body.scope;
+    app.index
+        .call(move |conn| queries::create_invite(conn, &digest, &ws, scope, now, expires_at))
+        .await
+        .map_err(|e| ApiError::internal("creating an invite", e))?;
+    json(StatusCode::CREATED, &InviteResponse { invite, expires_at })
+}
+
+pub async fn redeem(
+    app: &App,
+    peer: IpAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    app.rate_limit.check(peer)?;
+    let now = unix_now();
+    let (parts, body) = req.into_parts();
+    let body: RedeemInvite = read_json(&parts.headers, body, app.body_limits()).await?;
+    let label = validate_label(&body.label)?;
+    let digest = hash(body.invite.trim());
+    let id = new_token_id()?;
+    let token = app
+        .index
+        .call(move |conn| {
+            queries::redeem_invite(conn, &digest, now, |workspace, scope| NewToken {
+                id,
+                workspace,
+                role: Role::Access,
+                scope,
+                label,
+                created_at: now,
+                expires_at: None,
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal("redeeming an invite", e))?;
+    let Some(token) = token else {
+        return Err(ApiError::new(
+            ErrorCode::InviteInvalid,
+            "this invite is unknown, already used, or expired; ask for a new one",
+        ));
+    };
+    let jwt = app.keys.sign(&new_claims(&token.workspace, Role::Access, token.scope, &token.id, now, None))?;
+    tracing::info!(workspace = %token.workspace, "invite redeemed");
+    json(
+        StatusCode::OK,
+        &RedeemResponse { workspace_id: token.workspace, token: jwt, token_id: token.id, scope: token.scope },
+    )
+}

@@ -1,0 +1,313 @@
+//! The statements of the token index, as plain blocking functions on a
+//! connection. Multi-step changes (register, redeem) run in one transaction.
+
+use hearth_shared::api::{Scope, TokenInfo};
+use hearth_shared::claims::Role;
+use hearth_shared::id::{TokenId, WorkspaceId};
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::IndexError;
+
+/// A new token's row.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: TokenId,
+    pub workspace: WorkspaceId,
+    pub role: Role,
+    pub scope: Scope,
+    pub label: String,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+}
+
+/// What a request's token is allowed, according to the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStatus {
+    pub workspace: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub revoked: bool,
+}
+
+fn role_str(role: Role) -> &'static str {
+    role.as_str()
+}
+
+fn parse_role(s: &str) -> Role {
+    if s == "master" { Role::Master } else { Role::Access }
+}
+
+fn parse_scope(s: &str) -> Scope {
+    Scope::parse(s).unwrap_or(Scope::ReadOnly)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn insert_token(conn: &Connection, t: &NewToken) -> Result<(), IndexError> {
+    conn.execute(
+        "INSERT INTO tokens (id, workspace_id, role, scope, label, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            t.id.as_str(),
+            t.workspace.as_str(),
+            role_str(t.role),
+            t.scope.as_str(),
+            t.label,
+            to_i64(t.created_at),
+            t.expires_at.map(to_i64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Registers a workspace with its master token. `false` if it exists.
+pub fn register_workspace(
+    conn: &mut Connection,
+    label: &str,
+    master: &NewToken,
+) -> Result<bool, IndexError> {
+    let tx = conn.transaction()?;
+    let inserted = tx.execute(
+        "INSERT INTO workspaces (id, label, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO NOTHING",
+        params![master.workspace.as_str(), label, to_i64(master.created_at)],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    insert_token(&tx, master)?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Adds an access token.
+pub fn mint_token(conn: &mut Connection, token: &NewToken) -> Result<(), IndexError> {
+    insert_token(conn, token)
+}
+
+/// The index's view of a token, if it knows it.
+pub fn token_status(conn: &mut Connection, id: &TokenId) -> Result<Option<TokenStatus>, IndexError> {
+    let row = conn
+        .prepare_cached("SELECT workspace_id, role, scope, revoked_at FROM tokens WHERE id = ?1")?
+        .query_row(params![id.as_str()], |row| {
+            Ok(TokenStatus {
+                workspace: row.get(0)?,
+                role: parse_role(&row.get::<_, String>(1)?),
+                scope: parse_scope(&row.get::<_, String>(2)?),
+                revoked: row.get::<_, Option<i64>>(3)?.is_some(),
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// Records that a token was used at `now`.
+pub fn touch_token(conn: &mut Connection, id: &TokenId, now: u64) -> Result<(), IndexError> {
+    conn.prepare_cached("UPDATE tokens SET last_seen_at = ?2 WHERE id = ?1")?
+        .execute(params![id.as_str(), to_i64(now)])?;
+    Ok(())
+}
+
+/// Every token of a workspace, oldest first.
+pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenInfo>, IndexError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, label, role, scope, created_at, expires_at, last_seen_at, revoked_at
+         FROM tokens WHERE workspace_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![ws.as_str()], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, i64>(4)?,
+            row.get::<_, Option<i64>>(5)?,
+            row.get::<_, Option<i64>>(6)?,
+            row.get::<_, Option<i64>>(7)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, label, role, scope, created, expires, seen, revoked) = row?;
+        let Ok(token_id) = TokenId::parse(&id) else { continue };
+        out.push(TokenInfo {
+            token_id,
+            label,
+            role: parse_role(&role),
+            scope: parse_scope(&scope),
+            created_at: to_u64(created),
+            expires_at: expires.map(to_u64),
+            last_seen_at: seen.map(to_u64),
+            revoked_at: revoked.map(to_u64),
+        });
+    }
+    Ok(out)
+}
+
+/// What revoking a token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Revoked now, or it already was.
+    Done,
+    /// No such token in this workspace.
+    NotFound,
+    /// It is the master token, which cannot be revoked.
+    IsMaster,
+}
+
+/// Revokes a token of workspace `ws` (idempotent).
+pub fn revoke_token(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    id: &TokenId,
+    now: u64,
+) -> Result<Revoked, IndexError> {
+    let tx = conn.transaction()?;
+    let role: Option<String> = tx
+        .query_row(
+            "SELECT role FROM tokens WHERE id = ?1 AND workspace_id = ?2",
+            params![id.as_str(), ws.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let outcome = match role.as_deref() {
+        None => Revoked::NotFound,
+        Some("master") => Revoked::IsMaster,
+        Some(_) => {
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id.as_str(), to_i64(now)],
+            )?;
+            Revoked::Done
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Stores a new invite (by the hash of its secret).
+pub fn create_invite(
+    conn: &mut Connection,
+    secret_hash: &[u8],
+    ws: &WorkspaceId,
+    scope: Scope,
+    now: u64,
+    expires_at: u64,
+) -> Result<(), IndexError> {
+    conn.execute(
+        "INSERT INTO invites (secret_hash, workspace_id, scope, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![secret_hash, ws.as_str(), scope.as_str(), to_i64(now), to_i64(expires_at)],
+    )?;
+    Ok(())
+}
+
+/// Redeems an invite: if it exists, is unused and unexpired at `now`, marks
+/// it used and creates the device's token, in one transaction. `make_token`
+/// gets the workspace and scope. `None` if the invite opens nothing.
+pub fn redeem_invite(
+    conn: &mut Connection,
+    secret_hash: &[u8],
+    now: u64,
+    make_token: impl FnOnce(WorkspaceId, Scope) -> NewToken,
+) -> Result<Option<NewToken>, IndexError> {
+    let tx = conn.transaction()?;
+    let found: Option<(String, String)> = tx
+        .query_row(
+            "SELECT workspace_id, scope FROM invites
+             WHERE secret_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![secret_hash, to_i64(now)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((ws, scope)) = found else { return Ok(None) };
+    let Ok(ws) = WorkspaceId::parse(&ws) else { return Ok(None) };
+    let token = make_token(ws, parse_scope(&scope));
+    tx.execute(
+        "UPDATE invites SET used_at = ?2, token_id = ?3 WHERE secret_hash = ?1",
+        params![secret_hash, to_i64(now), token.id.as_str()],
+    )?;
+    insert_token(&tx, &token)?;
+    tx.commit()?;
+    Ok(Some(token))
+}
+
+/// Ids of every registered workspace (for backups).
+pub fn workspace_ids(conn: &mut Connection) -> Result<Vec<String>, IndexError> {
+    let mut stmt = conn.prepare("SELECT id FROM workspaces ORDER BY id")?;
+    let ids = stmt.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::from_random([1; 16])
+    }
+
+    fn token(id: u8, role: Role) -> NewToken {
+        NewToken {
+            id: TokenId::from_random([id; 16]),
+            workspace: ws(),
+            role,
+            scope: Scope::ReadWrite,
+            label: format!("device {id}"),
+            created_at: 100,
+            expires_at: None,
+        }
+    }
+
+    fn conn() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn register_once_then_mint_list_revoke() {
+        let mut c = conn();
+        assert!(register_workspace(&mut c, "laptop", &token(1, Role::Master)).unwrap());
+        assert!(!register_workspace(&mut c, "laptop", &token(2, Role::Master)).unwrap());
+        mint_token(&mut c, &token(3, Role::Access)).unwrap();
+        let list = list_tokens(&mut c, &ws()).unwrap();
+        assert_eq!(list.len(), 2);
+        let access = TokenId::from_random([3; 16]);
+        assert_eq!(revoke_token(&mut c, &ws(), &access, 200).unwrap(), Revoked::Done);
+        assert_eq!(revoke_token(&mut c, &ws(), &access, 300).unwrap(), Revoked::Done);
+        let status = token_status(&mut c, &access).unwrap().unwrap();
+        assert!(status.revoked);
+        let master = TokenId::from_random([1; 16]);
+        assert_eq!(revoke_token(&mut c, &ws(), &master, 200).unwrap(), Revoked::IsMaster);
+        let other = TokenId::from_random([9; 16]);
+        assert_eq!(revoke_token(&mut c, &ws(), &other, 200).unwrap(), Revoked::NotFound);
+        touch_token(&mut c, &master, 500).unwrap();
+        let list = list_tokens(&mut c, &ws()).unwrap();
+        assert_eq!(list[0].last_seen_at, Some(500));
+        assert_eq!(list[1].revoked_at, Some(200));
+    }
+
+    #[test]
+    fn an_invite_opens_once_and_only_before_it_expires() {
+        let mut c = conn();
+        register_workspace(&mut c, "laptop", &token(1, Role::Master)).unwrap();
+        create_invite(&mut c, b"h1", &ws(), Scope::ReadOnly, 100, 200).unwrap();
+        create_invite(&mut c, b"h2", &ws(), Scope::ReadWrite, 100, 200).unwrap();
+        let make = |n: u8| {
+            move |w: WorkspaceId, s: Scope| NewToken { workspace: w, scope: s, ..token(n, Role::Access) }
+        };
+        assert!(redeem_invite(&mut c, b"h2", 200, make(5)).unwrap().is_none(), "expired");
+        let t = redeem_invite(&mut c, b"h1", 150, make(6)).unwrap().unwrap();
+        assert_eq!(t.scope, Scope::ReadOnly);
+        assert!(redeem_invite(&mut c, b"h1", 151, make(7)).unwrap().is_none(), "used");
+        assert!(redeem_invite(&mut c, b"nope", 151, make(8)).unwrap().is_none());
+        assert!(token_status(&mut c, &TokenId::from_random([6; 16])).unwrap().is_some());
+    }
+}

@@ -1,0 +1,77 @@
+//! Versioned schema migrations. Migration `i` (0-based) takes the schema
+//! from `user_version` `i` to `i + 1`; each runs once, in a transaction.
+//! Never edit a released migration: append a new one.
+
+use rusqlite::Connection;
+
+use super::IndexError;
+
+/// The migrations, in order.
+const MIGRATIONS: &[&str] = &[
+    // 1: workspaces, tokens, invites.
+    "CREATE TABLE workspaces (
+        id          TEXT PRIMARY KEY NOT NULL,
+        label       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE tokens (
+        id            TEXT PRIMARY KEY NOT NULL,
+        workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+        role          TEXT NOT NULL CHECK (role IN ('master', 'access')),
+        scope         TEXT NOT NULL CHECK (scope IN ('rw', 'ro')),
+        label         TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER,
+        last_seen_at  INTEGER,
+        revoked_at    INTEGER
+    ) STRICT;
+    CREATE INDEX tokens_by_workspace ON tokens(workspace_id);
+    CREATE TABLE invites (
+        secret_hash   BLOB PRIMARY KEY NOT NULL,
+        workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+        scope         TEXT NOT NULL CHECK (scope IN ('rw', 'ro')),
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        used_at       INTEGER,
+        token_id      TEXT
+    ) STRICT;
+    CREATE INDEX invites_by_workspace ON invites(workspace_id);",
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the schema up to date; refuses an index from a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<(), IndexError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = current_version();
+    if found > known {
+        return Err(IndexError::TooNew { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "token index migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_refuse_newer_schemas() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, current_version());
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(migrate(&mut conn), Err(IndexError::TooNew { found: 99, .. })));
+    }
+}
