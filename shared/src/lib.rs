@@ -12,9 +12,13 @@
 //! - [`claims`]: the JWT claims that the server signs.
 //! - [`frame`]: the binary framing of `GET …/entries` responses.
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
+//! - `engine` (feature `engine`): the sync engine core, generic over a
+//!   local store and a transport.
 
 pub mod api;
 pub mod claims;
+#[cfg(feature = "engine")]
+pub mod engine;
 #[cfg(feature = "envelope")]
 pub mod envelope;
 pub mod error;

@@ -1,0 +1,276 @@
+//! [`Engine`]: one workspace's document, its store and its transport.
+//!
+//! The host (a browser worker, the native device, a test) drives it:
+//!
+//! 1. [`Engine::open`] loads the document from the store.
+//! 2. The UI edits [`Engine::doc`] (a shared handle), then calls
+//!    [`Engine::save_local`]; once that returns, the edit is durable.
+//! 3. [`Engine::sync`] runs one round (save, push, pull, compact); on
+//!    failure the host waits [`Engine::retry_delay`] and calls it again.
+//! 4. Between rounds the host awaits [`Engine::wait_for_head`] (the live
+//!    events) or a local edit, whichever comes first.
+//!
+//! The engine never reads a clock (times are passed in), never sleeps and
+//! never draws random numbers (the host passes them).
+
+use loro::{ExportMode, IdSpan, LoroDoc};
+
+use super::backoff::{Backoff, retry_delay};
+use super::decide::Thresholds;
+use super::error::EngineError;
+use super::status::{LastRound, SyncStatus, derive_state};
+use super::store::{Store, SyncMeta};
+use super::transport::Transport;
+use crate::envelope::DEFAULT_MAX_RAW_LEN;
+
+/// How the engine behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// zstd level of the envelopes it makes.
+    pub compression_level: i32,
+    /// Largest payload it opens.
+    pub max_payload_bytes: usize,
+    /// When to compact.
+    pub thresholds: Thresholds,
+    /// How retries are spaced.
+    pub backoff: Backoff,
+    /// The token may push and compact (false for a read-only token).
+    pub can_write: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            compression_level: 3,
+            max_payload_bytes: DEFAULT_MAX_RAW_LEN,
+            thresholds: Thresholds::default(),
+            backoff: Backoff::default(),
+            can_write: true,
+        }
+    }
+}
+
+/// A callback that sees every status change (for a UI).
+pub type StatusObserver = Box<dyn FnMut(&SyncStatus)>;
+
+/// The sync engine of one workspace on one device.
+pub struct Engine<S, T> {
+    /// The document; the UI holds clones of this handle.
+    pub(super) doc: LoroDoc,
+    pub(super) store: S,
+    pub(super) transport: T,
+    /// Persisted bookkeeping; every change goes to the store first.
+    pub(super) meta: SyncMeta,
+    pub(super) config: EngineConfig,
+    /// This device's operations below this counter are in the store.
+    pub(super) saved_counter: i32,
+    /// Bytes of the store's log and snapshot (for compaction decisions).
+    pub(super) local_log_bytes: u64,
+    pub(super) local_snapshot_bytes: u64,
+    /// The highest head the server announced.
+    pub(super) known_head: u64,
+    /// Consecutive failed rounds (for backoff).
+    pub(super) failures: u32,
+    pub(super) retry_after_ms: Option<u64>,
+    pub(super) last_round: LastRound,
+    pub(super) last_error: Option<String>,
+    /// Entries skipped because they could not be opened or imported.
+    pub(super) skipped: u64,
+    pub(super) in_round: bool,
+    pub(super) observer: Option<StatusObserver>,
+}
+
+impl<S: Store, T: Transport> Engine<S, T> {
+    /// Loads the workspace from `store`. `fresh_peer_id` (random, drawn by
+    /// the host) becomes this device's peer id if the store is new; a
+    /// stored peer id is always kept.
+    pub async fn open(
+        store: S,
+        transport: T,
+        fresh_peer_id: u64,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError> {
+        let loaded = store.load().await?;
+        let meta = match loaded.meta {
+            Some(meta) => meta,
+            None => {
+                let meta = SyncMeta::new(fresh_peer_id);
+                store.append(&[], &meta).await?;
+                meta
+            }
+        };
+        let doc = LoroDoc::new();
+        doc.set_peer_id(meta.peer_id)
+            .map_err(|e| EngineError::Document(e.to_string()))?;
+        let mut skipped = 0;
+        let mut local_snapshot_bytes = 0;
+        if let Some(snapshot) = &loaded.snapshot {
+            local_snapshot_bytes = snapshot.len() as u64;
+            doc.import(snapshot)
+                .map_err(|e| EngineError::Document(e.to_string()))?;
+        }
+        let local_log_bytes = loaded.log.iter().map(|b| b.len() as u64).sum();
+        skipped += import_all(&doc, &loaded.log);
+        let known_head = meta.cursor;
+        let mut engine = Self {
+            doc,
+            store,
+            transport,
+            meta,
+            config,
+            saved_counter: 0,
+            local_log_bytes,
+            local_snapshot_bytes,
+            known_head,
+            failures: 0,
+            retry_after_ms: None,
+            last_round: LastRound::None,
+            last_error: None,
+            skipped,
+            in_round: false,
+            observer: None,
+        };
+        engine.saved_counter = engine.own_counter();
+        Ok(engine)
+    }
+
+    /// The document. Clones share it; edit it, then [`Self::save_local`].
+    pub fn doc(&self) -> &LoroDoc {
+        &self.doc
+    }
+
+    /// This device's peer id.
+    pub fn peer_id(&self) -> u64 {
+        self.meta.peer_id
+    }
+
+    /// The persisted bookkeeping.
+    pub fn meta(&self) -> &SyncMeta {
+        &self.meta
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Switches between a read-write and a read-only token.
+    pub fn set_can_write(&mut self, can_write: bool) {
+        self.config.can_write = can_write;
+    }
+
+    /// Registers a callback that sees every status change.
+    pub fn set_observer(&mut self, observer: StatusObserver) {
+        self.observer = Some(observer);
+    }
+
+    /// The counter one past this device's last operation in the document.
+    pub(super) fn own_counter(&self) -> i32 {
+        self.doc
+            .oplog_vv()
+            .get(&self.meta.peer_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Makes the document's unsaved local edits durable in the store.
+    /// Returns whether there was anything to save. Until this returns
+    /// `Ok`, an edit is not saved.
+    pub async fn save_local(&mut self) -> Result<bool, EngineError> {
+        self.doc.commit();
+        let current = self.own_counter();
+        if current <= self.saved_counter {
+            return Ok(false);
+        }
+        let span = IdSpan::new(self.meta.peer_id, self.saved_counter, current);
+        let update = self
+            .doc
+            .export(ExportMode::updates_in_range(vec![span]))
+            .map_err(|e| EngineError::Document(e.to_string()))?;
+        let len = update.len() as u64;
+        self.store.append(&[update], &self.meta).await?;
+        self.saved_counter = current;
+        self.local_log_bytes += len;
+        self.notify();
+        Ok(true)
+    }
+
+    /// Records a head announced by the live events stream.
+    pub fn note_head(&mut self, head: u64) {
+        if head > self.known_head {
+            self.known_head = head;
+            self.notify();
+        }
+    }
+
+    /// Whether the server has announced entries this device lacks.
+    pub fn behind(&self) -> bool {
+        self.meta.cursor < self.known_head
+    }
+
+    /// Waits for the server to announce a head above what this device has.
+    pub async fn wait_for_head(&self) -> Result<u64, EngineError> {
+        let known = self.meta.cursor.max(self.known_head);
+        Ok(self.transport.next_head(known).await?)
+    }
+
+    /// How long the host should wait before the next round, if the last
+    /// one failed (`None` when it did not). `jitter` is random.
+    pub fn retry_delay(&self, jitter: u64) -> Option<u64> {
+        if self.failures == 0 {
+            return None;
+        }
+        Some(retry_delay(
+            &self.config.backoff,
+            self.failures,
+            jitter,
+            self.retry_after_ms,
+        ))
+    }
+
+    /// Local changes not yet acknowledged by the server.
+    pub fn pending(&self) -> u64 {
+        u64::try_from(self.own_counter().saturating_sub(self.meta.acked_counter)).unwrap_or(0)
+    }
+
+    /// What the UI shows.
+    pub fn status(&self) -> SyncStatus {
+        let pending = self.pending();
+        SyncStatus {
+            state: derive_state(
+                self.in_round,
+                self.last_round,
+                pending,
+                self.meta.cursor,
+                self.known_head,
+            ),
+            pending,
+            last_ack: self.meta.last_ack,
+            last_error: self.last_error.clone(),
+            cursor: self.meta.cursor,
+            head: self.known_head,
+            skipped_entries: self.skipped,
+        }
+    }
+
+    pub(super) fn notify(&mut self) {
+        if self.observer.is_some() {
+            let status = self.status();
+            if let Some(observer) = self.observer.as_mut() {
+                observer(&status);
+            }
+        }
+    }
+}
+
+/// Imports update blobs, all at once if they are sound, else one by one,
+/// skipping those Loro refuses. Returns how many were skipped.
+pub(super) fn import_all(doc: &LoroDoc, blobs: &[Vec<u8>]) -> u64 {
+    if blobs.is_empty() || doc.import_batch(blobs).is_ok() {
+        return 0;
+    }
+    blobs.iter().filter(|b| doc.import(b).is_err()).count() as u64
+}

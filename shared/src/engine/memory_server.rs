@@ -1,0 +1,311 @@
+//! A model of the server's sync semantics, in memory, and a [`Transport`]
+//! to it that injects faults. Tests use it as the server.
+//!
+//! The model follows the protocol: an ordered log of opaque entries with
+//! server-assigned sequence numbers; a push with a known idempotency key
+//! returns the first answer (a different body under the same key is a
+//! conflict); a pull after a cursor below the floor gets the snapshot
+//! first; a snapshot must cover existing entries and be newer than the
+//! current one, and swaps in atomically, dropping the entries it covers.
+//!
+//! [`MemoryTransport`] stands between one device and the model: it can be
+//! offline, drop a request before the server sees it, drop the response
+//! after the server acted, or deliver a request twice.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+
+use super::transport::{Pulled, Transport, TransportError};
+use crate::error::ErrorCode;
+use crate::frame::{FrameKind, encode_frame};
+
+/// The server model. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryServer {
+    inner: Arc<Mutex<ServerState>>,
+}
+
+#[derive(Debug, Default)]
+struct ServerState {
+    /// Entries above the floor, by sequence number.
+    entries: BTreeMap<u64, Vec<u8>>,
+    head: u64,
+    floor: u64,
+    snapshot: Option<Vec<u8>>,
+    /// Idempotency key -> (sequence number, checksum of the body).
+    keys: HashMap<String, (u64, u32)>,
+    /// While down (restarting), every request fails.
+    down: bool,
+    /// Devices waiting for the next head (open event streams).
+    waiters: Vec<Waker>,
+    /// Bytes of entries and snapshots received.
+    bytes_received: u64,
+}
+
+/// Counters of the model, for tests and measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerStats {
+    pub head: u64,
+    pub floor: u64,
+    /// Entries above the floor.
+    pub entries: usize,
+    pub snapshot_bytes: usize,
+    pub bytes_received: u64,
+}
+
+fn unavailable() -> TransportError {
+    TransportError::Offline("the server is restarting".into())
+}
+
+impl MemoryServer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ServerState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `POST …/entries`.
+    pub fn push(&self, key: &str, body: &[u8]) -> Result<u64, TransportError> {
+        let mut s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        let crc = crc32fast::hash(body);
+        if let Some(&(seq, known)) = s.keys.get(key) {
+            if known != crc {
+                return Err(TransportError::server(
+                    ErrorCode::IdempotencyConflict,
+                    "key reused",
+                ));
+            }
+            return Ok(seq);
+        }
+        s.head += 1;
+        let seq = s.head;
+        s.entries.insert(seq, body.to_vec());
+        s.keys.insert(key.to_owned(), (seq, crc));
+        s.bytes_received += body.len() as u64;
+        for waker in s.waiters.drain(..) {
+            waker.wake();
+        }
+        Ok(seq)
+    }
+
+    /// `GET …/entries?after=N`.
+    pub fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
+        let s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        let mut body = Vec::new();
+        let mut from = after;
+        if after < s.floor
+            && let Some(snapshot) = &s.snapshot
+        {
+            encode_frame(&mut body, FrameKind::Snapshot, s.floor, snapshot);
+            from = s.floor;
+        }
+        for (seq, entry) in s.entries.range(from.saturating_add(1)..) {
+            encode_frame(&mut body, FrameKind::Entry, *seq, entry);
+        }
+        Ok(Pulled {
+            body,
+            head: s.head,
+            floor: s.floor,
+        })
+    }
+
+    /// `PUT …/snapshot?upto=N`.
+    pub fn put_snapshot(&self, upto: u64, body: &[u8]) -> Result<u64, TransportError> {
+        let mut s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        if upto > s.head || upto <= s.floor {
+            return Err(TransportError::server(
+                ErrorCode::SnapshotConflict,
+                format!("upto {upto} is not in ({}, {}]", s.floor, s.head),
+            ));
+        }
+        s.snapshot = Some(body.to_vec());
+        s.floor = upto;
+        s.entries = s.entries.split_off(&(upto + 1));
+        s.bytes_received += body.len() as u64;
+        Ok(upto)
+    }
+
+    /// Appends an entry that no device made (a corrupt or foreign blob).
+    pub fn inject_entry(&self, body: &[u8]) -> u64 {
+        let mut s = self.lock();
+        s.head += 1;
+        let seq = s.head;
+        s.entries.insert(seq, body.to_vec());
+        seq
+    }
+
+    /// Takes the server down (every request fails) or brings it back. Going
+    /// down closes every event stream; durable state is kept.
+    pub fn set_down(&self, down: bool) {
+        let mut s = self.lock();
+        s.down = down;
+        for waker in s.waiters.drain(..) {
+            waker.wake();
+        }
+    }
+
+    pub fn head(&self) -> u64 {
+        self.lock().head
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        let s = self.lock();
+        ServerStats {
+            head: s.head,
+            floor: s.floor,
+            entries: s.entries.len(),
+            snapshot_bytes: s.snapshot.as_ref().map_or(0, Vec::len),
+            bytes_received: s.bytes_received,
+        }
+    }
+
+    fn poll_head(&self, known: u64, waker: &Waker) -> Poll<Result<u64, TransportError>> {
+        let mut s = self.lock();
+        if s.down {
+            return Poll::Ready(Err(unavailable()));
+        }
+        if s.head > known {
+            return Poll::Ready(Ok(s.head));
+        }
+        s.waiters.push(waker.clone());
+        Poll::Pending
+    }
+}
+
+/// The faults a [`MemoryTransport`] injects, in thousandths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Faults {
+    /// The request never reaches the server.
+    pub drop_request: u32,
+    /// The server acts, but the answer is lost.
+    pub drop_response: u32,
+    /// The request reaches the server twice.
+    pub duplicate: u32,
+}
+
+/// One device's connection to a [`MemoryServer`].
+#[derive(Debug)]
+pub struct MemoryTransport {
+    server: MemoryServer,
+    online: Cell<bool>,
+    faults: Cell<Faults>,
+    rng: Cell<u64>,
+    pushed_bytes: Cell<u64>,
+}
+
+impl MemoryTransport {
+    /// A connection whose faults are drawn from `seed`.
+    pub fn new(server: MemoryServer, seed: u64) -> Self {
+        Self {
+            server,
+            online: Cell::new(true),
+            faults: Cell::new(Faults::default()),
+            rng: Cell::new(seed | 1),
+            pushed_bytes: Cell::new(0),
+        }
+    }
+
+    pub fn set_online(&self, online: bool) {
+        self.online.set(online);
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.get()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.set(faults);
+    }
+
+    /// Bytes of the entries this device pushed (each attempt counts).
+    pub fn pushed_bytes(&self) -> u64 {
+        self.pushed_bytes.get()
+    }
+
+    pub fn server(&self) -> &MemoryServer {
+        &self.server
+    }
+
+    fn roll(&self, permille: u32) -> bool {
+        if permille == 0 {
+            return false;
+        }
+        // xorshift64
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x % 1000) < u64::from(permille)
+    }
+
+    fn before(&self) -> Result<(), TransportError> {
+        if !self.online.get() {
+            return Err(TransportError::Offline("no network".into()));
+        }
+        if self.roll(self.faults.get().drop_request) {
+            return Err(TransportError::Offline("request lost".into()));
+        }
+        Ok(())
+    }
+
+    fn after<R>(&self, result: Result<R, TransportError>) -> Result<R, TransportError> {
+        if self.roll(self.faults.get().drop_response) {
+            return Err(TransportError::Offline("response lost".into()));
+        }
+        result
+    }
+}
+
+impl Transport for MemoryTransport {
+    async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
+        self.before()?;
+        self.pushed_bytes
+            .set(self.pushed_bytes.get() + entry.len() as u64);
+        let result = self.server.push(idempotency_key, entry);
+        if self.roll(self.faults.get().duplicate) {
+            let again = self.server.push(idempotency_key, entry);
+            if let (Ok(a), Ok(b)) = (&result, &again) {
+                assert_eq!(a, b, "a duplicated push must get the same sequence number");
+            }
+        }
+        self.after(result)
+    }
+
+    async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
+        self.before()?;
+        let result = self.server.pull(after);
+        self.after(result)
+    }
+
+    async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError> {
+        self.before()?;
+        let result = self.server.put_snapshot(upto, snapshot);
+        if self.roll(self.faults.get().duplicate) {
+            // A second delivery is refused as not newer; the first stands.
+            let _ = self.server.put_snapshot(upto, snapshot);
+        }
+        self.after(result)
+    }
+
+    async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
+        if !self.online.get() {
+            return Err(TransportError::Offline("no network".into()));
+        }
+        poll_fn(|cx| self.server.poll_head(known, cx.waker())).await
+    }
+}

@@ -1,0 +1,41 @@
+//! The sync engine core: a workspace's Loro document kept in a [`Store`]
+//! and synced through a [`Transport`], with no I/O of its own.
+//!
+//! Modules:
+//! - [`store`]: the local persistence trait and what it holds.
+//! - [`transport`]: the server API trait.
+//! - [`engine`]: [`Engine`]: open, edit-and-save, status.
+//! - [`round`]: a sync round (push, pull, compaction).
+//! - [`decide`]: the sync decisions as a pure function.
+//! - [`backoff`]: retry delays as a pure function.
+//! - [`status`]: the status the UI shows.
+//! - [`memory_store`], [`memory_server`]: an in-memory store, and a model of
+//!   the server with a fault-injecting transport, for tests.
+//! - [`error`]: the error type, `EngineError`.
+//!
+//! The traits use `async fn` without `Send` bounds, so the same engine runs
+//! in a browser (IndexedDB, `fetch`) and natively (files, hyper).
+
+pub mod backoff;
+pub mod decide;
+#[allow(clippy::module_inception)]
+pub mod engine;
+pub mod error;
+pub mod memory_server;
+pub mod memory_store;
+pub mod round;
+pub mod status;
+pub mod store;
+pub mod transport;
+
+pub use backoff::{Backoff, retry_delay};
+pub use decide::{Facts, Step, Thresholds, next_step};
+pub use engine::{Engine, EngineConfig, StatusObserver};
+pub use error::EngineError;
+pub use loro;
+pub use memory_server::{Faults, MemoryServer, MemoryTransport, ServerStats};
+pub use memory_store::MemoryStore;
+pub use round::RoundReport;
+pub use status::{SyncState, SyncStatus};
+pub use store::{Ack, Loaded, Outbox, Store, StoreError, SyncMeta};
+pub use transport::{Pulled, Transport, TransportError};

@@ -1,0 +1,296 @@
+//! One sync round: [`Engine::sync`] asks [`next_step`] what to do, does it,
+//! and asks again until the round is done or a step fails.
+
+use loro::{ExportMode, IdSpan};
+
+use super::decide::{Facts, Step, next_step};
+use super::engine::{Engine, import_all};
+use super::error::EngineError;
+use super::status::LastRound;
+use super::store::{Ack, Outbox, Store};
+use super::transport::{Transport, TransportError};
+use crate::envelope;
+use crate::error::ErrorCode;
+use crate::frame::{FrameKind, decode_frames};
+
+/// The most steps one round takes (a guard; a round needs a handful).
+const MAX_STEPS: usize = 64;
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Batches acknowledged by the server.
+    pub pushed: u32,
+    /// Bytes of the envelopes pushed.
+    pub pushed_bytes: u64,
+    /// Entries (and snapshots) imported.
+    pub pulled: u32,
+    /// Bytes of the frames pulled.
+    pub pulled_bytes: u64,
+    /// A snapshot was uploaded.
+    pub compacted_server: bool,
+    /// The local log was folded into a snapshot.
+    pub compacted_local: bool,
+}
+
+/// Progress within a round.
+#[derive(Debug, Default)]
+struct Round {
+    pulled: bool,
+    pull_progressed: bool,
+    server_compaction_tried: bool,
+    local_compaction_done: bool,
+}
+
+impl<S: Store, T: Transport> Engine<S, T> {
+    fn facts(&self, round: &Round) -> Facts {
+        self.doc.commit();
+        let batched_to = self
+            .meta
+            .outbox
+            .as_ref()
+            .map_or(self.meta.acked_counter, |o| o.to);
+        Facts {
+            can_write: self.config.can_write,
+            has_outbox: self.meta.outbox.is_some(),
+            unbatched_ops: u32::try_from(self.saved_counter.saturating_sub(batched_to))
+                .unwrap_or(0),
+            unsaved: self.own_counter() > self.saved_counter,
+            pulled: round.pulled,
+            pull_progressed: round.pull_progressed,
+            cursor: self.meta.cursor,
+            known_head: self.known_head,
+            server_log_bytes: self.meta.server_log_bytes,
+            server_snapshot_bytes: self.meta.server_snapshot_bytes,
+            local_log_bytes: self.local_log_bytes,
+            local_snapshot_bytes: self.local_snapshot_bytes,
+            server_compaction_tried: round.server_compaction_tried,
+            local_compaction_done: round.local_compaction_done,
+        }
+    }
+
+    /// Runs one sync round at time `now_ms` (milliseconds since the Unix
+    /// epoch): saves, pushes, pulls and compacts as [`next_step`] decides.
+    /// On error the round stops; everything done before stays done, and the
+    /// host retries after [`Engine::retry_delay`].
+    pub async fn sync(&mut self, now_ms: u64) -> Result<RoundReport, EngineError> {
+        self.in_round = true;
+        self.notify();
+        let mut report = RoundReport::default();
+        let result = self.run_round(now_ms, &mut report).await;
+        self.in_round = false;
+        match &result {
+            Ok(()) => {
+                self.failures = 0;
+                self.retry_after_ms = None;
+                self.last_round = LastRound::Ok;
+                self.last_error = None;
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                self.retry_after_ms = e.retry_after_ms();
+                self.last_round = if e.is_offline() {
+                    LastRound::Offline
+                } else {
+                    LastRound::Failed
+                };
+                self.last_error = Some(e.to_string());
+            }
+        }
+        self.notify();
+        result.map(|()| report)
+    }
+
+    async fn run_round(
+        &mut self,
+        now_ms: u64,
+        report: &mut RoundReport,
+    ) -> Result<(), EngineError> {
+        let mut round = Round {
+            pull_progressed: true,
+            ..Round::default()
+        };
+        for _ in 0..MAX_STEPS {
+            let step = next_step(&self.facts(&round), &self.config.thresholds);
+            match step {
+                Step::Save => {
+                    self.save_local().await?;
+                }
+                Step::Push => self.push(now_ms, report).await?,
+                Step::Pull => {
+                    let progressed = self.pull(report).await?;
+                    round.pulled = true;
+                    round.pull_progressed = progressed;
+                }
+                Step::CompactServer => {
+                    round.server_compaction_tried = true;
+                    if self.compact_server().await? {
+                        report.compacted_server = true;
+                        round.local_compaction_done = true;
+                    }
+                }
+                Step::CompactLocal => {
+                    round.local_compaction_done = true;
+                    self.compact_local().await?;
+                    report.compacted_local = true;
+                }
+                Step::Done => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the in-flight batch, forming it first if there is none.
+    async fn push(&mut self, now_ms: u64, report: &mut RoundReport) -> Result<(), EngineError> {
+        let outbox = match &self.meta.outbox {
+            Some(outbox) => outbox.clone(),
+            None => {
+                let (from, to) = (self.meta.acked_counter, self.saved_counter);
+                let span = IdSpan::new(self.meta.peer_id, from, to);
+                let payload = self
+                    .doc
+                    .export(ExportMode::updates_in_range(vec![span]))
+                    .map_err(|e| EngineError::Document(e.to_string()))?;
+                let sealed = envelope::seal(&payload, self.config.compression_level)?;
+                let key = format!(
+                    "{:016x}-{from}-{to}-{:08x}",
+                    self.meta.peer_id,
+                    crc32fast::hash(&sealed)
+                );
+                let outbox = Outbox {
+                    key,
+                    from,
+                    to,
+                    envelope: sealed,
+                };
+                let mut next = self.meta.clone();
+                next.outbox = Some(outbox.clone());
+                self.store.append(&[], &next).await?;
+                self.meta = next;
+                outbox
+            }
+        };
+        match self.transport.push(&outbox.key, &outbox.envelope).await {
+            Ok(seq) => {
+                let mut next = self.meta.clone();
+                next.acked_counter = next.acked_counter.max(outbox.to);
+                next.outbox = None;
+                next.last_ack = Some(Ack { seq, at_ms: now_ms });
+                self.store.append(&[], &next).await?;
+                self.meta = next;
+                self.known_head = self.known_head.max(seq);
+                report.pushed += 1;
+                report.pushed_bytes += outbox.envelope.len() as u64;
+                Ok(())
+            }
+            Err(e) if e.code() == Some(ErrorCode::IdempotencyConflict) => {
+                // The key is derived from the bytes, so this means the
+                // server lost track; form the batch again next round.
+                let mut next = self.meta.clone();
+                next.outbox = None;
+                self.store.append(&[], &next).await?;
+                self.meta = next;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Fetches and imports everything after the cursor. Returns whether
+    /// the cursor moved.
+    async fn pull(&mut self, report: &mut RoundReport) -> Result<bool, EngineError> {
+        let pulled = self.transport.pull(self.meta.cursor).await?;
+        let frames = decode_frames(&pulled.body)
+            .map_err(|e| TransportError::Protocol(format!("entries: {e}")))?;
+        let mut next = self.meta.clone();
+        let mut blobs = Vec::new();
+        let mut entry_bytes = 0u64;
+        let mut snapshot_bytes = None;
+        let mut skipped = 0u64;
+        for frame in frames {
+            if frame.seq <= self.meta.cursor {
+                continue;
+            }
+            match frame.kind {
+                FrameKind::Snapshot => snapshot_bytes = Some(frame.payload.len() as u64),
+                FrameKind::Entry => entry_bytes += frame.payload.len() as u64,
+            }
+            match envelope::open(frame.payload, self.config.max_payload_bytes) {
+                Ok(payload) => blobs.push(payload),
+                Err(e) => {
+                    skipped += 1;
+                    self.last_error = Some(format!("skipped entry {}: {e}", frame.seq));
+                }
+            }
+            next.cursor = next.cursor.max(frame.seq);
+            report.pulled += 1;
+            report.pulled_bytes += frame.payload.len() as u64;
+        }
+        skipped += import_all(&self.doc, &blobs);
+        if pulled.floor > next.floor {
+            next.floor = pulled.floor;
+            next.server_log_bytes = entry_bytes;
+            next.server_snapshot_bytes =
+                snapshot_bytes.unwrap_or(next.server_snapshot_bytes.max(self.local_snapshot_bytes));
+        } else {
+            next.server_log_bytes += entry_bytes;
+            if let Some(bytes) = snapshot_bytes {
+                next.server_snapshot_bytes = bytes;
+            }
+        }
+        let progressed = next.cursor > self.meta.cursor;
+        if next != self.meta || !blobs.is_empty() {
+            self.store.append(&blobs, &next).await?;
+            self.local_log_bytes += blobs.iter().map(|b| b.len() as u64).sum::<u64>();
+        }
+        self.meta = next;
+        self.skipped += skipped;
+        self.known_head = self.known_head.max(pulled.head);
+        Ok(progressed)
+    }
+
+    /// Uploads a snapshot covering everything up to the cursor and folds
+    /// the local log into it. Returns whether the server took it.
+    async fn compact_server(&mut self) -> Result<bool, EngineError> {
+        if self.own_counter() != self.saved_counter || self.meta.outbox.is_some() {
+            return Ok(false);
+        }
+        let upto = self.meta.cursor;
+        let snapshot = self
+            .doc
+            .export(ExportMode::Snapshot)
+            .map_err(|e| EngineError::Document(e.to_string()))?;
+        let sealed = envelope::seal(&snapshot, self.config.compression_level)?;
+        match self.transport.put_snapshot(upto, &sealed).await {
+            Ok(floor) => {
+                let mut next = self.meta.clone();
+                next.floor = next.floor.max(floor);
+                next.server_log_bytes = 0;
+                next.server_snapshot_bytes = sealed.len() as u64;
+                self.store.compact(&snapshot, &next).await?;
+                self.meta = next;
+                self.local_log_bytes = 0;
+                self.local_snapshot_bytes = snapshot.len() as u64;
+                Ok(true)
+            }
+            // Another device compacted first; its snapshot serves as well.
+            Err(e) if e.code() == Some(ErrorCode::SnapshotConflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Folds the local log into a new local snapshot.
+    async fn compact_local(&mut self) -> Result<(), EngineError> {
+        if self.own_counter() != self.saved_counter {
+            return Ok(());
+        }
+        let snapshot = self
+            .doc
+            .export(ExportMode::Snapshot)
+            .map_err(|e| EngineError::Document(e.to_string()))?;
+        self.store.compact(&snapshot, &self.meta).await?;
+        self.local_log_bytes = 0;
+        self.local_snapshot_bytes = snapshot.len() as u64;
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! The [`Transport`] trait: the engine's view of the server's `/v1` API for
+//! one workspace (the token and the workspace id are the transport's).
+//!
+//! Implementations: [`super::memory::MemoryTransport`] (a model of the
+//! server, with injected faults) here; hyper in the native device; `fetch`
+//! in the browser. Like [`super::Store`], the trait has no `Send` bound.
+
+use crate::error::ErrorCode;
+
+/// The answer to `GET …/entries?after=N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The response body: frames (see [`crate::frame`]).
+    pub body: Vec<u8>,
+    /// `Hearth-Head`: the workspace's last sequence number.
+    pub head: u64,
+    /// `Hearth-Floor`: the compaction floor (0 if the server did not say).
+    pub floor: u64,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The server could not be reached, or the connection broke.
+    #[error("cannot reach the server: {0}")]
+    Offline(String),
+    /// The server answered with an error.
+    #[error("server error {status} ({}): {message}", code.map(|c| c.as_str()).unwrap_or("unknown"))]
+    Server {
+        status: u16,
+        code: Option<ErrorCode>,
+        message: String,
+        /// `Retry-After`, in milliseconds, if the server sent one.
+        retry_after_ms: Option<u64>,
+    },
+    /// The server's answer does not follow the protocol.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+}
+
+impl TransportError {
+    /// An error answer with a stable code.
+    pub fn server(code: ErrorCode, message: impl Into<String>) -> Self {
+        TransportError::Server {
+            status: code.status(),
+            code: Some(code),
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// The stable code, if the server sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            TransportError::Server { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// Whether the device is offline (as opposed to the server refusing).
+    pub fn is_offline(&self) -> bool {
+        match self {
+            TransportError::Offline(_) => true,
+            TransportError::Server { code, status, .. } => {
+                matches!(code, Some(ErrorCode::Unavailable)) || *status == 502 || *status == 504
+            }
+            TransportError::Protocol(_) => false,
+        }
+    }
+}
+
+/// The server API, as the engine uses it.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// `POST …/entries` with an `Idempotency-Key`: appends one entry and
+    /// returns its sequence number. A retry with the same key and bytes
+    /// returns the same number.
+    async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError>;
+
+    /// `GET …/entries?after=N`.
+    async fn pull(&self, after: u64) -> Result<Pulled, TransportError>;
+
+    /// `PUT …/snapshot?upto=N`: returns the new floor.
+    async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError>;
+
+    /// Waits until the server announces a head above `known` (the live
+    /// events stream) and returns it. The host awaits this between syncs.
+    async fn next_head(&self, known: u64) -> Result<u64, TransportError>;
+}
