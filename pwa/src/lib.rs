@@ -4,10 +4,12 @@
 //! - [`app`]: the root component.
 //! - [`ui`]: the screens (notes, task lists) and their parts.
 //! - [`state`]: the page's handle on the workspace document.
+//! - [`idb`]: the IndexedDB store of the sync engine (rexie).
 //! - [`platform`]: clock and random ids from the browser.
 //! - [`update`]: service-worker registration and the "update available" flow.
 
 pub mod app;
+pub mod idb;
 pub mod platform;
 pub mod state;
 pub mod ui;

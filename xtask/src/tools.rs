@@ -16,7 +16,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's ChromeDriver.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Packages whose wasm tests run in headless Chromium.
-pub const WASM_TEST_PACKAGES: &[&str] = &["hearth-shared"];
+pub const WASM_TEST_PACKAGES: &[&str] = &["hearth-shared", "hearth-pwa"];
 /// The binaryen release whose wasm-opt understands current wasm-bindgen
 /// output (Debian's is too old).
 const BINARYEN_NPM: &str = "binaryen@132.0.0";

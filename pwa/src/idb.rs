@@ -1,0 +1,232 @@
+//! The IndexedDB [`Store`]: a workspace's sync meta, one zstd-compressed
+//! Loro snapshot and the log of updates since it, through rexie.
+//!
+//! Database `hearth` (version 1), object stores:
+//! - `meta`: workspace id → the engine's [`SyncMeta`] as JSON;
+//! - `snapshots`: workspace id → the snapshot, in a blob envelope (zstd);
+//! - `updates`: `[workspace id, n]` → one update, in a blob envelope; `n`
+//!   counts from 0 after each compaction, which empties the log;
+//! - `devices`: workspace id → the app's record of the workspace (server,
+//!   token, label) as JSON, see [`crate::device`].
+//!
+//! Every [`Store`] method is one IndexedDB transaction, so a crash or a
+//! closed tab leaves all of a call's effect or none of it. A full disk
+//! (`QuotaExceededError`) aborts the transaction, so nothing already saved
+//! is lost, and is reported with a message a person can act on.
+
+use std::rc::Rc;
+
+use hearth_shared::engine::{Loaded, Store, StoreError, SyncMeta};
+use hearth_shared::envelope;
+use js_sys::{Array, Uint8Array};
+use rexie::{KeyRange, ObjectStore, Rexie, TransactionMode};
+use wasm_bindgen::JsValue;
+
+/// Name of the database.
+pub const DB_NAME: &str = "hearth";
+const DB_VERSION: u32 = 1;
+const META: &str = "meta";
+const SNAPSHOTS: &str = "snapshots";
+const UPDATES: &str = "updates";
+pub(crate) const DEVICES: &str = "devices";
+/// zstd level for what is kept locally: fast, since it runs on every edit.
+const LEVEL: i32 = 3;
+
+/// Opens (creating or upgrading) the database.
+pub async fn open(name: &str) -> Result<Rc<Rexie>, StoreError> {
+    Rexie::builder(name)
+        .version(DB_VERSION)
+        .add_object_store(ObjectStore::new(META))
+        .add_object_store(ObjectStore::new(SNAPSHOTS))
+        .add_object_store(ObjectStore::new(UPDATES))
+        .add_object_store(ObjectStore::new(DEVICES))
+        .build()
+        .await
+        .map(Rc::new)
+        .map_err(|e| io("open the local database", e))
+}
+
+/// Maps a rexie error to a [`StoreError`] a person can act on.
+pub(crate) fn io(action: &str, e: rexie::Error) -> StoreError {
+    let text = e.to_string();
+    if text.contains("Quota") {
+        StoreError::Io(format!(
+            "this browser has no room left to {action}: free some space or export your \
+             workspace; nothing saved before was lost"
+        ))
+    } else {
+        StoreError::Io(format!("could not {action}: {text}"))
+    }
+}
+
+fn bytes(value: &[u8]) -> JsValue {
+    Uint8Array::from(value).into()
+}
+
+fn update_key(ws: &str, n: u32) -> JsValue {
+    Array::of2(&JsValue::from_str(ws), &JsValue::from_f64(f64::from(n))).into()
+}
+
+fn update_range(ws: &str) -> Result<KeyRange, StoreError> {
+    let lower = update_key(ws, 0);
+    let upper: JsValue = Array::of2(&JsValue::from_str(ws), &JsValue::from_f64(f64::INFINITY)).into();
+    KeyRange::bound(&lower, &upper, Some(false), Some(false))
+        .map_err(|e| StoreError::Io(format!("key range: {e}")))
+}
+
+fn open_envelope(what: &str, value: JsValue) -> Result<Vec<u8>, StoreError> {
+    let array: Uint8Array = value
+        .dyn_into_uint8array()
+        .ok_or_else(|| StoreError::Corrupt(format!("{what} is not bytes")))?;
+    envelope::open(&array.to_vec(), envelope::DEFAULT_MAX_RAW_LEN)
+        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+trait IntoUint8Array {
+    fn dyn_into_uint8array(self) -> Option<Uint8Array>;
+}
+
+impl IntoUint8Array for JsValue {
+    fn dyn_into_uint8array(self) -> Option<Uint8Array> {
+        wasm_bindgen::JsCast::dyn_into::<Uint8Array>(self).ok()
+    }
+}
+
+fn seal(what: &str, payload: &[u8]) -> Result<JsValue, StoreError> {
+    envelope::seal(payload, LEVEL)
+        .map(|sealed| bytes(&sealed))
+        .map_err(|e| StoreError::Io(format!("{what}: {e}")))
+}
+
+fn meta_json(meta: &SyncMeta) -> Result<JsValue, StoreError> {
+    serde_json::to_string(meta)
+        .map(|s| JsValue::from_str(&s))
+        .map_err(|e| StoreError::Io(format!("sync state: {e}")))
+}
+
+/// One workspace's data in IndexedDB.
+#[derive(Clone)]
+pub struct IdbStore {
+    db: Rc<Rexie>,
+    workspace: String,
+}
+
+impl IdbStore {
+    pub fn new(db: Rc<Rexie>, workspace: impl Into<String>) -> Self {
+        Self { db, workspace: workspace.into() }
+    }
+
+    fn key(&self) -> JsValue {
+        JsValue::from_str(&self.workspace)
+    }
+
+    /// Bytes used by this workspace's snapshot and log, as stored.
+    pub async fn stored_bytes(&self) -> Result<(usize, usize, usize), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[SNAPSHOTS, UPDATES], TransactionMode::ReadOnly)
+            .map_err(|e| io("read the local database", e))?;
+        let snapshot = tx.store(SNAPSHOTS).map_err(|e| io("read the snapshot", e))?;
+        let snapshot_len = match snapshot.get(self.key()).await.map_err(|e| io("read the snapshot", e))? {
+            Some(v) => v.dyn_into_uint8array().map(|a| a.length() as usize).unwrap_or(0),
+            None => 0,
+        };
+        let updates = tx.store(UPDATES).map_err(|e| io("read the update log", e))?;
+        let all = updates
+            .get_all(Some(update_range(&self.workspace)?), None)
+            .await
+            .map_err(|e| io("read the update log", e))?;
+        let count = all.len();
+        let log_len = all.into_iter().filter_map(|v| v.dyn_into_uint8array()).map(|a| a.length() as usize).sum();
+        Ok((snapshot_len, log_len, count))
+    }
+}
+
+impl Store for IdbStore {
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[META, SNAPSHOTS, UPDATES], TransactionMode::ReadOnly)
+            .map_err(|e| io("read the local database", e))?;
+        let meta_store = tx.store(META).map_err(|e| io("read the sync state", e))?;
+        let meta = match meta_store.get(self.key()).await.map_err(|e| io("read the sync state", e))? {
+            Some(v) => {
+                let text = v.as_string().ok_or_else(|| StoreError::Corrupt("sync state is not text".into()))?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt(format!("sync state: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let snapshots = tx.store(SNAPSHOTS).map_err(|e| io("read the snapshot", e))?;
+        let snapshot = match snapshots.get(self.key()).await.map_err(|e| io("read the snapshot", e))? {
+            Some(v) => Some(open_envelope("the local snapshot", v)?),
+            None => None,
+        };
+        let updates = tx.store(UPDATES).map_err(|e| io("read the update log", e))?;
+        let values = updates
+            .get_all(Some(update_range(&self.workspace)?), None)
+            .await
+            .map_err(|e| io("read the update log", e))?;
+        let log = values
+            .into_iter()
+            .map(|v| open_envelope("a local update", v))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Loaded { meta, snapshot, log })
+    }
+
+    async fn append(&self, new_updates: &[Vec<u8>], meta: &SyncMeta) -> Result<(), StoreError> {
+        let sealed = new_updates.iter().map(|u| seal("an update", u)).collect::<Result<Vec<_>, _>>()?;
+        let meta = meta_json(meta)?;
+        let tx = self
+            .db
+            .transaction(&[META, UPDATES], TransactionMode::ReadWrite)
+            .map_err(|e| io("save", e))?;
+        let updates = tx.store(UPDATES).map_err(|e| io("save", e))?;
+        if !sealed.is_empty() {
+            // The log is emptied by every compaction, so its length is the
+            // next free number.
+            let next = updates
+                .count(Some(update_range(&self.workspace)?))
+                .await
+                .map_err(|e| io("save", e))?;
+            for (i, value) in sealed.iter().enumerate() {
+                let key = update_key(&self.workspace, next + i as u32);
+                updates.put(value, Some(&key)).await.map_err(|e| io("save your change", e))?;
+            }
+        }
+        let meta_store = tx.store(META).map_err(|e| io("save", e))?;
+        meta_store.put(&meta, Some(&self.key())).await.map_err(|e| io("save the sync state", e))?;
+        finish(tx, "save your change").await
+    }
+
+    async fn compact(&self, snapshot: &[u8], meta: &SyncMeta) -> Result<(), StoreError> {
+        let sealed = seal("the snapshot", snapshot)?;
+        let meta = meta_json(meta)?;
+        let tx = self
+            .db
+            .transaction(&[META, SNAPSHOTS, UPDATES], TransactionMode::ReadWrite)
+            .map_err(|e| io("compact", e))?;
+        let snapshots = tx.store(SNAPSHOTS).map_err(|e| io("compact", e))?;
+        snapshots.put(&sealed, Some(&self.key())).await.map_err(|e| io("write the snapshot", e))?;
+        let updates = tx.store(UPDATES).map_err(|e| io("compact", e))?;
+        updates
+            .delete(update_range(&self.workspace)?.into())
+            .await
+            .map_err(|e| io("fold the update log", e))?;
+        let meta_store = tx.store(META).map_err(|e| io("compact", e))?;
+        meta_store.put(&meta, Some(&self.key())).await.map_err(|e| io("save the sync state", e))?;
+        finish(tx, "compact the local data").await
+    }
+}
+
+/// Waits for a read-write transaction and fails unless it committed.
+pub(crate) async fn finish(tx: rexie::Transaction, action: &str) -> Result<(), StoreError> {
+    let result = tx.done().await.map_err(|e| io(action, e))?;
+    if result.is_committed() {
+        Ok(())
+    } else {
+        Err(StoreError::Io(format!("could not {action}: the browser aborted the transaction")))
+    }
+}

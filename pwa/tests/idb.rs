@@ -1,0 +1,152 @@
+//! The IndexedDB store in headless Chromium: what is saved survives a
+//! reopen, compaction is one atomic step, workspaces do not see each other,
+//! and damaged data is reported, not panicked on.
+#![cfg(target_arch = "wasm32")]
+
+use hearth_pwa::idb::{self, IdbStore};
+use hearth_shared::engine::{Store, StoreError, SyncMeta};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn db_name(test: &str) -> String {
+    format!("hearth-test-{test}-{}", js_sys::Math::random())
+}
+
+fn meta(cursor: u64) -> SyncMeta {
+    let mut meta = SyncMeta::new(42);
+    meta.cursor = cursor;
+    meta
+}
+
+#[wasm_bindgen_test]
+async fn saved_updates_survive_a_reopen() {
+    let name = db_name("reopen");
+    let ws = "0123456789abcdef0123456789abcdef";
+    {
+        let store = IdbStore::new(idb::open(&name).await.unwrap(), ws);
+        assert_eq!(store.load().await.unwrap().meta, None, "a new workspace is empty");
+        store.append(&[b"one".to_vec(), vec![7u8; 10_000]], &meta(1)).await.unwrap();
+        store.append(&[b"three".to_vec()], &meta(2)).await.unwrap();
+        store.append(&[], &meta(3)).await.unwrap();
+    }
+    let reopened = IdbStore::new(idb::open(&name).await.unwrap(), ws);
+    let loaded = reopened.load().await.unwrap();
+    assert_eq!(loaded.meta, Some(meta(3)));
+    assert_eq!(loaded.snapshot, None);
+    assert_eq!(loaded.log, vec![b"one".to_vec(), vec![7u8; 10_000], b"three".to_vec()]);
+    // Stored compressed: 10,000 equal bytes take far less room.
+    let (_, log_bytes, count) = reopened.stored_bytes().await.unwrap();
+    assert_eq!(count, 3);
+    assert!(log_bytes < 1_000, "log takes {log_bytes} bytes");
+}
+
+#[wasm_bindgen_test]
+async fn compaction_replaces_the_log_with_a_snapshot() {
+    let name = db_name("compact");
+    let ws = "00000000000000000000000000000001";
+    let store = IdbStore::new(idb::open(&name).await.unwrap(), ws);
+    store.append(&[b"a".to_vec(), b"b".to_vec()], &meta(1)).await.unwrap();
+    store.compact(b"snapshot-ab", &meta(2)).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.snapshot.as_deref(), Some(&b"snapshot-ab"[..]));
+    assert!(loaded.log.is_empty());
+    assert_eq!(loaded.meta, Some(meta(2)));
+    // The log starts again after the snapshot.
+    store.append(&[b"c".to_vec()], &meta(3)).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.log, vec![b"c".to_vec()]);
+    assert_eq!(loaded.snapshot.as_deref(), Some(&b"snapshot-ab"[..]));
+}
+
+#[wasm_bindgen_test]
+async fn a_reader_never_sees_half_a_compaction() {
+    let name = db_name("atomic");
+    let ws = "00000000000000000000000000000002";
+    let db = idb::open(&name).await.unwrap();
+    let store = IdbStore::new(db.clone(), ws);
+    let log: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 100]).collect();
+    store.append(&log, &meta(1)).await.unwrap();
+    let reader = IdbStore::new(db, ws);
+    // Start the compaction and, at the same time, many reads.
+    let after_meta = meta(2);
+    let compaction = store.compact(b"folded", &after_meta);
+    let reads = futures_join_all((0..10).map(|_| reader.load()));
+    let (compacted, reads) = join(compaction, reads).await;
+    compacted.unwrap();
+    for loaded in reads {
+        let loaded = loaded.unwrap();
+        let before = loaded.snapshot.is_none() && loaded.log == log && loaded.meta == Some(meta(1));
+        let after = loaded.snapshot.as_deref() == Some(&b"folded"[..])
+            && loaded.log.is_empty()
+            && loaded.meta == Some(meta(2));
+        assert!(before || after, "a reader saw a mix of before and after");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn workspaces_are_kept_apart() {
+    let db = idb::open(&db_name("apart")).await.unwrap();
+    let a = IdbStore::new(db.clone(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let b = IdbStore::new(db, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    a.append(&[b"for a".to_vec()], &meta(1)).await.unwrap();
+    b.append(&[b"for b".to_vec()], &meta(5)).await.unwrap();
+    a.compact(b"snap a", &meta(2)).await.unwrap();
+    let loaded_b = b.load().await.unwrap();
+    assert_eq!(loaded_b.log, vec![b"for b".to_vec()], "compacting a left b's log alone");
+    assert_eq!(loaded_b.snapshot, None);
+}
+
+#[wasm_bindgen_test]
+async fn damaged_local_data_is_reported() {
+    let name = db_name("damaged");
+    let ws = "00000000000000000000000000000003";
+    let db = idb::open(&name).await.unwrap();
+    let store = IdbStore::new(db.clone(), ws);
+    store.compact(b"good snapshot", &meta(1)).await.unwrap();
+    // Overwrite the snapshot with bytes that are not an envelope.
+    let tx = db.transaction(&["snapshots"], rexie::TransactionMode::ReadWrite).unwrap();
+    let snapshots = tx.store("snapshots").unwrap();
+    let garbage: wasm_bindgen::JsValue = js_sys::Uint8Array::from(&b"not an envelope at all"[..]).into();
+    snapshots.put(&garbage, Some(&ws.into())).await.unwrap();
+    tx.done().await.unwrap();
+    match store.load().await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("snapshot"), "{message}"),
+        other => panic!("expected a corruption report, got {other:?}"),
+    }
+}
+
+// Tiny join helpers, so the test needs no extra crate.
+async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    use std::pin::pin;
+    use std::task::Poll;
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() && let Poll::Ready(v) = a.as_mut().poll(cx) {
+            ra = Some(v);
+        }
+        if rb.is_none() && let Poll::Ready(v) = b.as_mut().poll(cx) {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
+}
+
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (f, r) in futures.iter_mut().zip(results.iter_mut()) {
+            if r.is_none() && let Poll::Ready(v) = f.as_mut().poll(cx) {
+                *r = Some(v);
+            }
+        }
+        if results.iter().all(Option::is_some) { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    results.into_iter().map(|r| r.unwrap()).collect()
+}
