@@ -87,3 +87,19 @@ pub trait Transport {
     /// events stream) and returns it. The host awaits this between syncs.
     async fn next_head(&self, known: u64) -> Result<u64, TransportError>;
 }
+
+/// A shared transport (the host keeps a handle to it, e.g. to watch it).
+impl<T: Transport> Transport for std::rc::Rc<T> {
+    async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
+        (**self).push(idempotency_key, entry).await
+    }
+    async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
+        (**self).pull(after).await
+    }
+    async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError> {
+        (**self).put_snapshot(upto, snapshot).await
+    }
+    async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
+        (**self).next_head(known).await
+    }
+}

@@ -1,0 +1,182 @@
+//! The engine as a user meets it, one behaviour at a time, against the
+//! in-memory store and server model.
+#![cfg(feature = "engine")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::rc::Rc;
+
+use common::{block_on, poll_once};
+use hearth_shared::engine::{
+    Engine, EngineConfig, EngineError, Faults, MemoryServer, MemoryStore, MemoryTransport,
+    SyncState,
+};
+
+type E = Engine<MemoryStore, Rc<MemoryTransport>>;
+
+fn device(server: &MemoryServer, peer: u64) -> (E, MemoryStore, Rc<MemoryTransport>) {
+    let store = MemoryStore::new();
+    let transport = Rc::new(MemoryTransport::new(server.clone(), peer));
+    let engine = block_on(Engine::open(
+        store.clone(),
+        transport.clone(),
+        peer,
+        EngineConfig::default(),
+    ))
+    .unwrap();
+    (engine, store, transport)
+}
+
+fn text(e: &E) -> String {
+    e.doc().get_text("t").to_string()
+}
+
+fn type_text(e: &E, s: &str) {
+    let t = e.doc().get_text("t");
+    t.insert(t.len_unicode(), s).unwrap();
+}
+
+#[test]
+fn an_edit_counts_as_saved_only_once_the_store_has_it() {
+    let server = MemoryServer::new();
+    let (mut a, store, transport) = device(&server, 1);
+    type_text(&a, "kept");
+    assert!(block_on(a.save_local()).unwrap());
+    type_text(&a, " lost");
+    store.set_failing(true);
+    assert!(matches!(
+        block_on(a.save_local()),
+        Err(EngineError::Store(_))
+    ));
+    store.set_failing(false);
+    drop(a); // a crash
+    let a = block_on(Engine::open(
+        store.clone(),
+        transport,
+        99,
+        EngineConfig::default(),
+    ))
+    .unwrap();
+    assert_eq!(text(&a), "kept");
+    assert_eq!(a.peer_id(), 1, "a stored peer id is kept");
+}
+
+#[test]
+fn status_goes_from_saved_locally_to_synced_and_shows_offline() {
+    let server = MemoryServer::new();
+    let (mut a, _, transport) = device(&server, 1);
+    type_text(&a, "hello");
+    block_on(a.save_local()).unwrap();
+    let status = a.status();
+    assert_eq!((status.state, status.pending), (SyncState::SavedLocally, 5));
+
+    transport.set_online(false);
+    assert!(block_on(a.sync(1_000)).is_err());
+    let status = a.status();
+    assert_eq!(status.state, SyncState::Offline);
+    assert_eq!(status.pending, 5);
+    assert!(status.last_error.is_some());
+    assert!(a.retry_delay(0).unwrap() > 0);
+
+    transport.set_online(true);
+    block_on(a.sync(2_000)).unwrap();
+    let status = a.status();
+    assert_eq!((status.state, status.pending), (SyncState::Synced, 0));
+    assert_eq!(status.last_ack.unwrap().at_ms, 2_000);
+    assert_eq!(status.last_error, None);
+    assert_eq!(a.retry_delay(0), None);
+}
+
+#[test]
+fn a_retried_push_whose_answer_was_lost_is_stored_once() {
+    let server = MemoryServer::new();
+    let (mut a, _, transport) = device(&server, 1);
+    type_text(&a, "once");
+    transport.set_faults(Faults {
+        drop_response: 1000,
+        ..Faults::default()
+    });
+    assert!(block_on(a.sync(1)).is_err());
+    assert_eq!(server.head(), 1, "the server took the entry");
+    transport.set_faults(Faults::default());
+    block_on(a.sync(2)).unwrap();
+    assert_eq!(server.head(), 1, "the retry did not add a second entry");
+    assert_eq!(a.status().pending, 0);
+}
+
+#[test]
+fn a_corrupt_entry_is_reported_and_sync_keeps_working() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    let (mut b, _, _) = device(&server, 2);
+    server.inject_entry(b"definitely not an envelope");
+    type_text(&a, "fine");
+    block_on(a.sync(1)).unwrap();
+    block_on(b.sync(1)).unwrap();
+    assert_eq!(text(&b), "fine");
+    assert_eq!(b.status().skipped_entries, 1);
+    assert_eq!(b.status().state, SyncState::Synced);
+}
+
+#[test]
+fn a_read_only_device_pulls_but_never_pushes() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    let (mut r, _, _) = device(&server, 2);
+    r.set_can_write(false);
+    type_text(&a, "from a");
+    block_on(a.sync(1)).unwrap();
+    type_text(&r, "local only");
+    block_on(r.sync(1)).unwrap();
+    assert_eq!(server.head(), 1);
+    assert!(text(&r).contains("from a"));
+}
+
+#[test]
+fn a_device_that_joins_after_compaction_gets_the_snapshot_first() {
+    let server = MemoryServer::new();
+    let store = MemoryStore::new();
+    let transport = Rc::new(MemoryTransport::new(server.clone(), 1));
+    let mut config = EngineConfig::default();
+    config.thresholds.server_compact_min_bytes = 100;
+    let mut a = block_on(Engine::open(store, transport, 1, config)).unwrap();
+    for i in 0..20 {
+        type_text(&a, &format!("line {i} with some words to make it bigger\n"));
+        block_on(a.sync(i)).unwrap();
+    }
+    let stats = server.stats();
+    assert!(stats.floor > 0, "{stats:?}");
+    assert!(stats.entries < 20, "{stats:?}");
+    let (mut late, _, _) = device(&server, 2);
+    block_on(late.sync(100)).unwrap();
+    assert_eq!(text(&late), text(&a));
+    assert_eq!(late.status().cursor, server.head());
+}
+
+#[test]
+fn a_live_event_wakes_a_waiting_device() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    let (b, _, _) = device(&server, 2);
+    let mut wait = Box::pin(b.wait_for_head());
+    assert!(poll_once(&mut wait).is_none(), "nothing new yet");
+    type_text(&a, "ping");
+    block_on(a.sync(1)).unwrap();
+    assert_eq!(poll_once(&mut wait).unwrap().unwrap(), 1);
+}
+
+#[test]
+fn a_one_character_edit_in_a_large_document_pushes_a_small_entry() {
+    let server = MemoryServer::new();
+    let (mut a, _, transport) = device(&server, 1);
+    let big: String = (0..20_000).map(|i| format!("word{i} ")).collect();
+    type_text(&a, &big);
+    block_on(a.sync(1)).unwrap();
+    let before = transport.pushed_bytes();
+    assert!(before > 10_000);
+    a.doc().get_text("t").insert(5_000, "x").unwrap();
+    block_on(a.sync(2)).unwrap();
+    let pushed = transport.pushed_bytes() - before;
+    assert!(pushed < 200, "{pushed} bytes pushed for one character");
+}
