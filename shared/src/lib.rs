@@ -12,6 +12,8 @@
 //! - [`claims`]: the JWT claims that the server signs.
 //! - [`frame`]: the binary framing of `GET …/entries` responses.
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
+//! - [`share_link`]: the pairing link (server, workspace, invite in the
+//!   URL fragment).
 //! - `engine` (feature `engine`): the sync engine core, generic over a
 //!   local store and a transport.
 
@@ -24,6 +26,7 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod id;
+pub mod share_link;
 
 /// The version of the wire protocol spoken under `/v1`.
 pub const PROTOCOL_VERSION: u32 = 1;

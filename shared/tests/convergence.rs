@@ -6,7 +6,7 @@
 //! saved is in it.
 //!
 //! `HEARTH_SEEDS=N` runs seeds 1..=N (default: a few, to keep CI fast).
-#![cfg(feature = "engine")]
+#![cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

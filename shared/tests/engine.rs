@@ -1,6 +1,6 @@
 //! The engine as a user meets it, one behaviour at a time, against the
 //! in-memory store and server model.
-#![cfg(feature = "engine")]
+#![cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
