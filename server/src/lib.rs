@@ -13,12 +13,16 @@
 //! - [`index`]: the SQLite token index; [`ratelimit`]: per-IP limits.
 //! - [`fsutil`]: fsync and atomic-write helpers.
 //! - [`tls`]: optional HTTPS.
+//! - `device` (feature `device`): a native sync client, for tests and
+//!   benchmarks; nothing else here uses it.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod config;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod error;
 pub mod fsutil;
 pub mod handlers;
