@@ -12,6 +12,8 @@ use crate::http::BodyLimits;
 use crate::index::{INDEX_FILE, Index};
 use crate::ratelimit::RateLimit;
 use crate::secret;
+use crate::store::disk::DiskStore;
+use crate::workspaces::Workspaces;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub struct App {
     pub rate_limit: RateLimit,
     /// Throttles last-seen writes.
     pub last_seen: LastSeen,
+    /// Open workspaces (logs, writers, head announcements).
+    pub workspaces: Workspaces,
     /// Flips to `true` when the server begins to shut down; event streams
     /// and background chores watch it and end.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -71,6 +75,7 @@ impl App {
             keys: Keys::new(secret.bytes()),
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
             last_seen: LastSeen::default(),
+            workspaces: Workspaces::new(Arc::new(DiskStore::new(&config.data_dir)), config.workspace_quota_bytes),
             config,
             assets,
             build_id,
@@ -92,7 +97,10 @@ impl App {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => app.rate_limit.forget_idle(),
+                    _ = tick.tick() => {
+                        app.rate_limit.forget_idle();
+                        app.workspaces.close_idle(unix_now());
+                    }
                     _ = stop.changed() => return,
                 }
             }
@@ -110,5 +118,7 @@ impl App {
     }
 
     /// Finishes pending writes and closes the stores.
-    pub async fn close(&self) {}
+    pub async fn close(&self) {
+        self.workspaces.close_all();
+    }
 }

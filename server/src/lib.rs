@@ -11,6 +11,9 @@
 //! - [`assets`]: the PWA's files (embedded or `--dist`).
 //! - [`auth`]: JWT signing and checking; [`secret`]: the signing secret.
 //! - [`index`]: the SQLite token index; [`ratelimit`]: per-IP limits.
+//! - [`store`]: the blob store trait and the disk store; [`workspaces`]: open
+//!   workspaces, group commit, head announcements.
+//! - [`backup`]: backups, their check and restore.
 //! - [`fsutil`]: fsync and atomic-write helpers.
 //! - [`tls`]: optional HTTPS.
 //! - `device` (feature `device`): a native sync client, for tests and
@@ -20,6 +23,7 @@
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod backup;
 pub mod config;
 #[cfg(feature = "device")]
 pub mod device;
@@ -32,7 +36,9 @@ pub mod ratelimit;
 pub mod router;
 pub mod secret;
 pub mod server;
+pub mod store;
 pub mod tls;
+pub mod workspaces;
 
 pub use config::Config;
 pub use error::ApiError;

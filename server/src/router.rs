@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::{health, invites, parse_workspace_id, pwa, tokens, workspaces};
+use crate::handlers::{entries, events, health, invites, parse_workspace_id, pwa, snapshot, tokens, workspaces};
 use crate::http::ResBody;
 
 /// Answers one request.
@@ -52,6 +52,10 @@ async fn api(
             invites::create(app, ip, parse_workspace_id(ws)?, req).await
         }
         (&Method::POST, ["invites", "redeem"]) => invites::redeem(app, ip, req).await,
+        (&Method::POST, ["workspaces", ws, "entries"]) => entries::push(app, parse_workspace_id(ws)?, req).await,
+        (&Method::GET, ["workspaces", ws, "entries"]) => entries::pull(app, parse_workspace_id(ws)?, req).await,
+        (&Method::PUT, ["workspaces", ws, "snapshot"]) => snapshot::put(app, parse_workspace_id(ws)?, req).await,
+        (&Method::GET, ["workspaces", ws, "events"]) => events::get(app, parse_workspace_id(ws)?, req).await,
         (
             _,
             ["health"]
@@ -59,7 +63,8 @@ async fn api(
             | ["workspaces", _, "tokens"]
             | ["workspaces", _, "tokens", _]
             | ["workspaces", _, "invites"]
-            | ["invites", "redeem"],
+            | ["invites", "redeem"]
+            | ["workspaces", _, "entries" | "snapshot" | "events"],
         ) => Err(method_not_allowed()),
         _ => Err(ApiError::not_found()),
     }

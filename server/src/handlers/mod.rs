@@ -4,11 +4,15 @@
 //! - [`workspaces`]: register.
 //! - [`tokens`]: mint, list, revoke.
 //! - [`invites`]: create, redeem.
+//! - [`entries`]: push, pull; [`snapshot`]: put; [`events`]: get (SSE).
 //! - [`pwa`]: the PWA's files outside `/v1`.
 
+pub mod entries;
+pub mod events;
 pub mod health;
 pub mod invites;
 pub mod pwa;
+pub mod snapshot;
 pub mod tokens;
 pub mod workspaces;
 

@@ -286,3 +286,54 @@ impl Api {
         body.token
     }
 }
+
+/// A pulled response, decoded.
+#[derive(Debug)]
+pub struct Pull {
+    pub head: u64,
+    pub floor: u64,
+    /// (is_snapshot, seq, payload)
+    pub frames: Vec<(bool, u64, Vec<u8>)>,
+}
+
+impl Api {
+    /// Pushes one entry.
+    pub async fn push(&self, ws: &str, token: &str, key: Option<&str>, body: &[u8]) -> Reply {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("authorization", auth.as_str()), ("content-type", "application/octet-stream")];
+        if let Some(k) = key {
+            headers.push(("idempotency-key", k));
+        }
+        self.request(Method::POST, &format!("/v1/workspaces/{ws}/entries"), &headers, body.to_vec()).await
+    }
+
+    /// Pushes one entry and returns its sequence number.
+    pub async fn push_ok(&self, ws: &str, token: &str, key: &str, body: &[u8]) -> u64 {
+        let reply = self.push(ws, token, Some(key), body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json::<hearth_shared::api::PushResponse>().seq
+    }
+
+    /// Pulls everything after `after`.
+    pub async fn pull(&self, ws: &str, token: &str, after: u64) -> Pull {
+        let reply = self.get_auth(&format!("/v1/workspaces/{ws}/entries?after={after}"), token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.header("content-type"), Some("application/octet-stream"));
+        let head = reply.header("hearth-head").unwrap().parse().unwrap();
+        let floor = reply.header("hearth-floor").unwrap().parse().unwrap();
+        let frames = hearth_shared::frame::decode_frames(&reply.body)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.kind == hearth_shared::frame::FrameKind::Snapshot, f.seq, f.payload.to_vec()))
+            .collect();
+        Pull { head, floor, frames }
+    }
+
+    /// Uploads a snapshot.
+    pub async fn snapshot(&self, ws: &str, token: &str, upto: u64, body: &[u8]) -> Reply {
+        let auth = format!("Bearer {token}");
+        let headers = [("authorization", auth.as_str()), ("content-type", "application/octet-stream")];
+        self.request(Method::PUT, &format!("/v1/workspaces/{ws}/snapshot?upto={upto}"), &headers, body.to_vec())
+            .await
+    }
+}

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod entries;
 mod static_files;
 mod tokens;
 mod process;

@@ -1,0 +1,96 @@
+//! `…/workspaces/{ws}/entries`: push one opaque entry (`POST`, with an
+//! `Idempotency-Key`), pull everything after a cursor (`GET ?after=N`) as
+//! binary frames with the head in `Hearth-Head` and the floor in
+//! `Hearth-Floor`.
+
+use hearth_shared::api::{FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN, PushResponse};
+use hearth_shared::error::ErrorCode;
+use hearth_shared::id::WorkspaceId;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::app::{App, unix_now};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::http::{ResBody, full, json, query_param, read_body, require_octet_stream};
+use crate::store::{Appended, NewEntry, Position};
+use crate::workspaces::WriteError;
+
+/// Maps a write failure to a response.
+pub fn write_error(err: WriteError) -> ApiError {
+    match err {
+        WriteError::Stopped => ApiError::new(ErrorCode::Unavailable, "the server is shutting down; retry"),
+        WriteError::Store(e) => ApiError::internal("writing to a workspace", e),
+    }
+}
+
+/// Adds `Hearth-Head` and `Hearth-Floor`.
+pub fn position_headers(headers: &mut HeaderMap, position: Position) {
+    headers.insert(HEAD_HEADER, HeaderValue::from(position.head));
+    headers.insert(FLOOR_HEADER, HeaderValue::from(position.floor));
+}
+
+/// The idempotency key of a push: 1–128 visible ASCII characters, or none.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let bad = || {
+        ApiError::bad_request(format!(
+            "{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+        ))
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+pub async fn push(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    authorize(app, &parts.headers, &ws, unix_now()).await?.require_write()?;
+    require_octet_stream(&parts.headers)?;
+    let key = idempotency_key(&parts.headers)?;
+    let payload = read_body(&parts.headers, body, app.body_limits()).await?;
+    if payload.is_empty() {
+        return Err(ApiError::bad_request("an entry cannot be empty"));
+    }
+    let hash: [u8; 32] = Sha256::digest(&payload).into();
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    let seq = match workspace.append(NewEntry { key, hash, payload }).await.map_err(write_error)? {
+        Appended::New(seq) | Appended::Duplicate(seq) => seq,
+        Appended::KeyConflict => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was already used for a different entry",
+            ));
+        }
+        Appended::OverQuota => {
+            return Err(ApiError::new(ErrorCode::QuotaExceeded, "the workspace has reached its storage quota; compact it"));
+        }
+    };
+    let mut res = json(StatusCode::OK, &PushResponse { seq })?;
+    position_headers(res.headers_mut(), workspace.position());
+    Ok(res)
+}
+
+pub async fn pull(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+    authorize(app, req.headers(), &ws, unix_now()).await?;
+    let after = match query_param(req.uri().query(), "after") {
+        None | Some("") => 0,
+        Some(raw) => raw.parse().map_err(|_| ApiError::bad_request("`after` must be a sequence number"))?,
+    };
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    let log = workspace.log.clone();
+    let pulled = tokio::task::spawn_blocking(move || log.pull(after))
+        .await
+        .map_err(|e| ApiError::internal("reading a workspace", e))?
+        .map_err(|e| ApiError::internal("reading a workspace", e))?;
+    let mut res = Response::new(full(pulled.body));
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    position_headers(headers, pulled.position);
+    Ok(res)
+}

@@ -1,0 +1,95 @@
+//! `GET …/workspaces/{ws}/events`: Server-Sent Events announcing the head.
+//!
+//! ```text
+//! event: head
+//! data: {"head":42}
+//!
+//! ```
+//!
+//! The first event carries the current head and is sent at once; later ones
+//! follow each durable push (several pushes in quick succession may be
+//! announced once, with the latest head). A comment line (`: keep-alive`)
+//! goes out every `--sse-keepalive-secs`. The stream ends when the server
+//! shuts down.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hearth_shared::api::HeadEvent;
+use hearth_shared::id::WorkspaceId;
+use http_body_util::BodyExt as _;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response};
+use tokio::sync::mpsc;
+
+use crate::app::{App, unix_now};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::handlers::entries::write_error;
+use crate::http::ResBody;
+
+/// A response body fed by a channel; it ends when the sender is dropped.
+struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.rx.poll_recv(cx).map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+/// One `head` event.
+pub fn head_event(head: u64) -> Bytes {
+    let data = serde_json::to_string(&HeadEvent { head }).unwrap_or_default();
+    Bytes::from(format!("event: head\ndata: {data}\n\n"))
+}
+
+pub async fn get(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+    authorize(app, req.headers(), &ws, unix_now()).await?;
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    let mut heads = workspace.subscribe();
+    let mut stop = app.shutdown_signal();
+    let period = app.config.sse_keepalive();
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+
+    tokio::spawn(async move {
+        // Holding the workspace keeps it open while someone listens.
+        let _workspace = workspace;
+        let first = *heads.borrow_and_update();
+        if tx.send(head_event(first)).await.is_err() {
+            return;
+        }
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let chunk = tokio::select! {
+                changed = heads.changed() => match changed {
+                    Ok(()) => head_event(*heads.borrow_and_update()),
+                    Err(_) => return,
+                },
+                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                _ = stop.changed() => return,
+                () = tx.closed() => return,
+            };
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let mut res = Response::new(ChannelBody { rx }.boxed());
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}

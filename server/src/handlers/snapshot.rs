@@ -1,0 +1,44 @@
+//! `PUT …/workspaces/{ws}/snapshot?upto=N`: compaction. The body is a
+//! snapshot that covers every entry up to `N`; it is swapped in atomically
+//! and the entries it covers are dropped.
+
+use hearth_shared::api::SnapshotResponse;
+use hearth_shared::error::ErrorCode;
+use hearth_shared::id::WorkspaceId;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use crate::app::{App, unix_now};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::handlers::entries::{position_headers, write_error};
+use crate::http::{ResBody, json, query_u64, read_body, require_octet_stream};
+use crate::store::Snapshotted;
+
+pub async fn put(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    authorize(app, &parts.headers, &ws, unix_now()).await?.require_write()?;
+    require_octet_stream(&parts.headers)?;
+    let upto = query_u64(parts.uri.query(), "upto")?;
+    if upto == 0 {
+        return Err(ApiError::bad_request("`upto` must be at least 1"));
+    }
+    let data = read_body(&parts.headers, body, app.body_limits()).await?;
+    if data.is_empty() {
+        return Err(ApiError::bad_request("a snapshot cannot be empty"));
+    }
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    match workspace.snapshot(upto, data).await.map_err(write_error)? {
+        Snapshotted::Done(floor) => {
+            tracing::info!(workspace = %ws, floor, "workspace compacted");
+            let mut res = json(StatusCode::OK, &SnapshotResponse { floor })?;
+            position_headers(res.headers_mut(), workspace.position());
+            Ok(res)
+        }
+        Snapshotted::Conflict { head, floor } => Err(ApiError::new(
+            ErrorCode::SnapshotConflict,
+            format!("upto {upto} must lie between the floor ({floor}) and the head ({head})"),
+        )),
+        Snapshotted::OverQuota => Err(ApiError::new(ErrorCode::QuotaExceeded, "the snapshot does not fit in the workspace's quota")),
+    }
+}

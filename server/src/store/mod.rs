@@ -1,0 +1,110 @@
+//! The blob store: per workspace, an ordered log of opaque entries with
+//! server-assigned sequence numbers, and at most one snapshot that covers
+//! every entry up to its `upto` (the compaction floor).
+//!
+//! [`BlobStore`] and [`WorkspaceLog`] are the storage traits; [`disk`] is the
+//! first implementation (append-only log files with CRCs, fsync before
+//! acknowledging, atomic snapshot swaps). An object-store implementation can
+//! come later behind the same traits. Calls are blocking: callers run them
+//! off the async threads. One writer at a time per workspace (the
+//! group-commit task in [`crate::workspaces`]) calls the mutating methods;
+//! reads may run concurrently.
+//!
+//! - [`record`]: the log record format and recovery scan.
+//! - [`disk`]: the disk store.
+
+pub mod disk;
+pub mod record;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hearth_shared::id::WorkspaceId;
+
+/// Why a storage operation failed. Never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("i/o on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is corrupt: {detail}")]
+    Corrupt { path: String, detail: String },
+    #[error("an earlier write failed; the workspace log refuses writes until it is reopened")]
+    Poisoned,
+}
+
+/// An entry to append.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// The client's idempotency key, if it sent one.
+    pub key: Option<String>,
+    /// SHA-256 of the payload, to tell a retry from a different body.
+    pub hash: [u8; 32],
+    pub payload: Bytes,
+}
+
+/// What happened to one appended entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored durably under this sequence number.
+    New(u64),
+    /// The key was seen before with the same body: this is its number.
+    Duplicate(u64),
+    /// The key was seen before with a different body.
+    KeyConflict,
+    /// Storing it would exceed the workspace's quota.
+    OverQuota,
+}
+
+/// What happened to a snapshot upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snapshotted {
+    /// Swapped in; this is the new floor.
+    Done(u64),
+    /// `upto` is beyond the head or below the current floor.
+    Conflict { head: u64, floor: u64 },
+    /// It would exceed the workspace's quota.
+    OverQuota,
+}
+
+/// Where a workspace's log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// The highest sequence number given out (0 if none).
+    pub head: u64,
+    /// The `upto` of the snapshot (0 if none).
+    pub floor: u64,
+    /// Bytes stored for the workspace.
+    pub bytes: u64,
+}
+
+/// A pull's answer: framed body (see `hearth_shared::frame`) and position.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub position: Position,
+    pub body: Vec<u8>,
+}
+
+/// Opens workspace logs.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Opens a workspace's log, creating it if need be and recovering it after
+    /// a crash (a torn tail is cut off). Blocking.
+    fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError>;
+}
+
+/// One workspace's log and snapshot.
+pub trait WorkspaceLog: Send + Sync + 'static {
+    /// Where the log stands.
+    fn position(&self) -> Position;
+
+    /// Appends entries, all made durable by one sync before this returns.
+    /// Entries whose key was seen before are not stored again.
+    fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError>;
+
+    /// Everything after `after`: the snapshot first if `after` is below the
+    /// floor, then the entries, as frames.
+    fn pull(&self, after: u64) -> Result<Pulled, StoreError>;
+
+    /// Swaps in a snapshot covering every entry up to `upto`, then drops
+    /// those entries.
+    fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError>;
+}

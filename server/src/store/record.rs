@@ -1,0 +1,214 @@
+//! The on-disk record format of a workspace log, and its recovery scan.
+//!
+//! A log file is the magic [`LOG_MAGIC`] followed by records:
+//!
+//! ```text
+//! len:  u32 LE    bytes of the body
+//! crc:  u32 LE    CRC-32 of the body
+//! body: kind u8 (1 = entry, 2 = key only: an entry compacted away whose
+//!       idempotency key is still honoured)
+//!       seq u64 LE | sha256 of the payload [32] | key_len u16 LE | key
+//!       | payload (entries only)
+//! ```
+//!
+//! Records are appended and made durable before they are acknowledged. A
+//! crash can leave a torn record at the end; [`scan`] stops at the first
+//! record that is incomplete, fails its CRC, or breaks the ascending order,
+//! and the caller truncates the file there. Nothing after a bad record is
+//! ever trusted.
+
+use std::io::{self, Read};
+
+/// The first bytes of every log file.
+pub const LOG_MAGIC: &[u8; 8] = b"HEARTHL1";
+/// Bytes before a record's body.
+pub const RECORD_HEADER_LEN: u64 = 8;
+/// Bytes of a body before the key.
+const BODY_FIXED_LEN: usize = 1 + 8 + 32 + 2;
+/// Larger bodies are treated as corruption.
+pub const MAX_BODY_LEN: u32 = 1 << 30;
+
+/// What a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Entry,
+    KeyOnly,
+}
+
+/// One record, decoded, with where its payload lies in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: Kind,
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub key: Option<String>,
+    /// File offset of the payload (entries only).
+    pub payload_offset: u64,
+    pub payload_len: u32,
+}
+
+/// Encodes one record onto `out`.
+pub fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, hash: &[u8; 32], key: Option<&str>, payload: &[u8]) {
+    let key = key.unwrap_or("").as_bytes();
+    let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+    let key = &key[..usize::from(key_len)];
+    let payload: &[u8] = if kind == Kind::Entry { payload } else { &[] };
+    let body_len = BODY_FIXED_LEN + key.len() + payload.len();
+    let start = out.len();
+    out.extend_from_slice(&u32::try_from(body_len).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    let body_start = out.len();
+    out.push(match kind {
+        Kind::Entry => 1,
+        Kind::KeyOnly => 2,
+    });
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(hash);
+    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out[body_start..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Bytes a record with this key and payload takes in the file.
+pub fn encoded_len(key: Option<&str>, payload_len: usize) -> u64 {
+    RECORD_HEADER_LEN + (BODY_FIXED_LEN + key.map_or(0, str::len) + payload_len) as u64
+}
+
+/// The result of scanning a log.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub records: Vec<Record>,
+    /// Length of the valid prefix (magic included); the file is truncated here.
+    pub valid_len: u64,
+    /// Whether anything after `valid_len` was found.
+    pub torn: bool,
+}
+
+/// Reads records after the magic (the reader starts right after it) until
+/// the first invalid one. Payloads are read to check CRCs but not kept.
+pub fn scan(mut reader: impl Read) -> io::Result<Scan> {
+    let mut scan = Scan { valid_len: LOG_MAGIC.len() as u64, ..Scan::default() };
+    let mut body = Vec::new();
+    let mut last_seq = 0u64;
+    loop {
+        let mut header = [0u8; RECORD_HEADER_LEN as usize];
+        match read_full(&mut reader, &mut header)? {
+            0 => return Ok(scan),
+            n if n < header.len() => {
+                scan.torn = true;
+                return Ok(scan);
+            }
+            _ => {}
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if (len as usize) < BODY_FIXED_LEN || len > MAX_BODY_LEN {
+            scan.torn = true;
+            return Ok(scan);
+        }
+        body.resize(len as usize, 0);
+        if read_full(&mut reader, &mut body)? < body.len() || crc32fast::hash(&body) != crc {
+            scan.torn = true;
+            return Ok(scan);
+        }
+        let Some(record) = decode_body(&body, scan.valid_len + RECORD_HEADER_LEN) else {
+            scan.torn = true;
+            return Ok(scan);
+        };
+        if record.seq == 0 || record.seq <= last_seq {
+            scan.torn = true;
+            return Ok(scan);
+        }
+        last_seq = record.seq;
+        scan.valid_len += RECORD_HEADER_LEN + u64::from(len);
+        scan.records.push(record);
+    }
+}
+
+fn decode_body(body: &[u8], body_offset: u64) -> Option<Record> {
+    let kind = match body.first()? {
+        1 => Kind::Entry,
+        2 => Kind::KeyOnly,
+        _ => return None,
+    };
+    let seq = u64::from_le_bytes(body.get(1..9)?.try_into().ok()?);
+    let hash: [u8; 32] = body.get(9..41)?.try_into().ok()?;
+    let key_len = usize::from(u16::from_le_bytes(body.get(41..43)?.try_into().ok()?));
+    let key = body.get(43..43 + key_len)?;
+    let key = if key.is_empty() { None } else { Some(String::from_utf8(key.to_vec()).ok()?) };
+    let payload_start = 43 + key_len;
+    let payload_len = u32::try_from(body.len() - payload_start).ok()?;
+    if kind == Kind::KeyOnly && payload_len != 0 {
+        return None;
+    }
+    Some(Record { kind, seq, hash, key, payload_offset: body_offset + payload_start as u64, payload_len })
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(records: &[(Kind, u64, Option<&str>, &[u8])]) -> Vec<u8> {
+        let mut out = LOG_MAGIC.to_vec();
+        for (kind, seq, key, payload) in records {
+            encode(&mut out, *kind, *seq, &[*seq as u8; 32], *key, payload);
+        }
+        out
+    }
+
+    #[test]
+    fn records_round_trip_with_offsets() {
+        let bytes = log(&[(Kind::KeyOnly, 1, Some("k1"), b""), (Kind::Entry, 2, Some("k2"), b"hello"), (Kind::Entry, 3, None, b"")]);
+        let scan = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
+        assert!(!scan.torn);
+        assert_eq!(scan.valid_len, bytes.len() as u64);
+        assert_eq!(scan.records.len(), 3);
+        let r = &scan.records[1];
+        assert_eq!((r.kind, r.seq, r.key.as_deref()), (Kind::Entry, 2, Some("k2")));
+        let at = r.payload_offset as usize;
+        assert_eq!(&bytes[at..at + r.payload_len as usize], b"hello");
+        assert_eq!(scan.records[2].key, None);
+        assert_eq!(scan.records[2].payload_offset, r.payload_offset + 5 + RECORD_HEADER_LEN + 43);
+        assert_eq!(encoded_len(Some("k2"), 5), RECORD_HEADER_LEN + 43 + 2 + 5);
+    }
+
+    #[test]
+    fn every_torn_tail_keeps_exactly_the_whole_records() {
+        let bytes = log(&[(Kind::Entry, 1, Some("a"), b"first"), (Kind::Entry, 2, Some("b"), b"second entry")]);
+        let first_end = LOG_MAGIC.len() as u64 + encoded_len(Some("a"), 5);
+        for cut in LOG_MAGIC.len()..bytes.len() {
+            let scan = scan(&bytes[LOG_MAGIC.len()..cut]).unwrap();
+            let want = if (cut as u64) < first_end { 0 } else { 1 };
+            assert_eq!(scan.records.len(), want, "cut at {cut}");
+            assert_eq!(scan.torn, cut as u64 != first_end && cut != LOG_MAGIC.len(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_or_a_backwards_seq_ends_the_valid_prefix() {
+        let mut bytes = log(&[(Kind::Entry, 1, None, b"aaaa"), (Kind::Entry, 2, None, b"bbbb")]);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
+        assert_eq!((s.records.len(), s.torn), (1, true));
+        let bytes = log(&[(Kind::Entry, 5, None, b"a"), (Kind::Entry, 5, None, b"b")]);
+        let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
+        assert_eq!((s.records.len(), s.torn), (1, true));
+    }
+}

@@ -1,0 +1,192 @@
+//! Push, pull, idempotent retries, compaction, read-only tokens, limits,
+//! restarts.
+
+use hyper::{Method, StatusCode};
+
+use crate::common::{TestServer, new_ws};
+
+#[tokio::test]
+async fn push_pull_and_retry() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let rw = api.mint(&ws, &master, "rw").await;
+
+    let empty = api.pull(&ws, &rw, 0).await;
+    assert_eq!((empty.head, empty.floor, empty.frames.len()), (0, 0, 0));
+
+    assert_eq!(api.push_ok(&ws, &rw, "k1", b"first").await, 1);
+    assert_eq!(api.push_ok(&ws, &master, "k2", b"second").await, 2);
+    // A retry gets the same number and stores nothing twice.
+    assert_eq!(api.push_ok(&ws, &rw, "k1", b"first").await, 1);
+    let conflict = api.push(&ws, &rw, Some("k1"), b"different").await;
+    assert_eq!((conflict.status, conflict.code().as_str()), (StatusCode::CONFLICT, "idempotency_conflict"));
+    // No key: stored each time.
+    let third = api.push(&ws, &rw, None, b"third").await;
+    assert_eq!(third.status, StatusCode::OK);
+    assert_eq!(third.header("hearth-head"), Some("3"));
+
+    let all = api.pull(&ws, &rw, 0).await;
+    assert_eq!(all.head, 3);
+    let got: Vec<(u64, &[u8])> = all.frames.iter().map(|(_, s, p)| (*s, p.as_slice())).collect();
+    assert_eq!(got, vec![(1, &b"first"[..]), (2, &b"second"[..]), (3, &b"third"[..])]);
+    let tail = api.pull(&ws, &rw, 2).await;
+    assert_eq!(tail.frames.len(), 1);
+    assert_eq!(api.pull(&ws, &rw, 99).await.frames.len(), 0);
+
+    let bad_after = api.get_auth(&format!("/v1/workspaces/{ws}/entries?after=x"), &rw).await;
+    assert_eq!(bad_after.code(), "bad_request");
+    let bad_key = api.push(&ws, &rw, Some(&"k".repeat(129)), b"x").await;
+    assert_eq!(bad_key.code(), "bad_request");
+    let auth = format!("Bearer {rw}");
+    let wrong_type = api
+        .request(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/entries"),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            "{}",
+        )
+        .await;
+    assert_eq!(wrong_type.code(), "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn read_only_tokens_read_but_never_write() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let ro = api.mint(&ws, &master, "ro").await;
+    api.push_ok(&ws, &master, "a", b"entry").await;
+    let denied = api.push(&ws, &ro, Some("b"), b"nope").await;
+    assert_eq!((denied.status, denied.code().as_str()), (StatusCode::FORBIDDEN, "read_only"));
+    let denied = api.snapshot(&ws, &ro, 1, b"snap").await;
+    assert_eq!(denied.code(), "read_only");
+    assert_eq!(api.pull(&ws, &ro, 0).await.frames.len(), 1);
+
+    // Tokens of another workspace open nothing here.
+    let other = new_ws();
+    let other_master = api.register(&other).await;
+    let reply = api.push(&ws, &other_master, Some("c"), b"x").await;
+    assert_eq!(reply.code(), "wrong_workspace");
+    let reply = api.get_auth(&format!("/v1/workspaces/{ws}/entries?after=0"), &other_master).await;
+    assert_eq!(reply.code(), "wrong_workspace");
+    let reply = api.push(&ws, "", Some("c"), b"x").await;
+    assert_eq!(reply.code(), "missing_token");
+}
+
+#[tokio::test]
+async fn a_pull_across_the_compaction_floor_starts_with_the_snapshot() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    for i in 1..=5u64 {
+        assert_eq!(api.push_ok(&ws, &token, &format!("k{i}"), format!("e{i}").as_bytes()).await, i);
+    }
+    let too_far = api.snapshot(&ws, &token, 6, b"snap").await;
+    assert_eq!((too_far.status, too_far.code().as_str()), (StatusCode::CONFLICT, "snapshot_conflict"));
+    let done = api.snapshot(&ws, &token, 3, b"snapshot-upto-3").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert_eq!(done.json::<hearth_shared::api::SnapshotResponse>().floor, 3);
+    let older = api.snapshot(&ws, &token, 2, b"older").await;
+    assert_eq!(older.code(), "snapshot_conflict");
+
+    let pull = api.pull(&ws, &token, 1).await;
+    assert_eq!((pull.head, pull.floor), (5, 3));
+    assert_eq!(pull.frames[0], (true, 3, b"snapshot-upto-3".to_vec()));
+    let seqs: Vec<u64> = pull.frames.iter().skip(1).map(|f| f.1).collect();
+    assert_eq!(seqs, vec![4, 5]);
+    // At or above the floor: no snapshot.
+    let pull = api.pull(&ws, &token, 3).await;
+    assert_eq!(pull.frames.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(), vec![(false, 4), (false, 5)]);
+    // A retried push of a compacted entry still gets its number.
+    assert_eq!(api.push_ok(&ws, &token, "k2", b"e2").await, 2);
+    assert_eq!(api.push_ok(&ws, &token, "k6", b"e6").await, 6);
+}
+
+#[tokio::test]
+async fn oversize_bodies_and_quotas_are_refused() {
+    let server = TestServer::start_with(|c| {
+        c.max_body_bytes = 1024;
+        c.workspace_quota_bytes = 4096;
+    })
+    .await;
+    let api = server.api();
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    let big = api.push(&ws, &token, Some("big"), &[0u8; 1025]).await;
+    assert_eq!((big.status, big.code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    let mut last = StatusCode::OK;
+    for i in 0..10 {
+        let reply = api.push(&ws, &token, Some(&format!("q{i}")), &[1u8; 1000]).await;
+        last = reply.status;
+        if reply.status != StatusCode::OK {
+            assert_eq!(reply.code(), "quota_exceeded");
+            break;
+        }
+    }
+    assert_eq!(last, StatusCode::INSUFFICIENT_STORAGE);
+    // A pull still works and compaction frees space.
+    let head = api.pull(&ws, &token, 0).await.head;
+    assert_eq!(api.snapshot(&ws, &token, head, b"small").await.status, StatusCode::OK);
+    assert_eq!(api.push(&ws, &token, Some("after"), &[2u8; 1000]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn restart_keeps_everything() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let rw = api.mint(&ws, &master, "rw").await;
+    for i in 1..=4u64 {
+        api.push_ok(&ws, &rw, &format!("k{i}"), format!("e{i}").as_bytes()).await;
+    }
+    assert_eq!(api.snapshot(&ws, &rw, 2, b"snap2").await.status, StatusCode::OK);
+    let before = api.pull(&ws, &rw, 0).await;
+    let dir = server.stop().await;
+
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let api = server.api();
+    let after = api.pull(&ws, &rw, 0).await;
+    assert_eq!((after.head, after.floor), (before.head, before.floor));
+    assert_eq!(after.frames, before.frames);
+    // Idempotency keys survive the restart; tokens too.
+    assert_eq!(api.push_ok(&ws, &rw, "k4", b"e4").await, 4);
+    assert_eq!(api.push_ok(&ws, &rw, "k5", b"e5").await, 5);
+    let list = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await;
+    assert_eq!(list.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_pushes_all_land_once() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let (api, ws, token) = (api.clone(), ws.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..25 {
+                let body = format!("client {c} entry {i}");
+                seqs.push((api.push_ok(&ws, &token, &format!("{c}-{i}"), body.as_bytes()).await, body));
+            }
+            seqs
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    acked.sort();
+    let seqs: Vec<u64> = acked.iter().map(|a| a.0).collect();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    let pull = api.pull(&ws, &token, 0).await;
+    for ((_, seq, payload), (want_seq, body)) in pull.frames.iter().zip(&acked) {
+        assert_eq!((seq, payload.as_slice()), (want_seq, body.as_bytes()));
+    }
+}
