@@ -105,6 +105,38 @@ impl App {
                 }
             }
         });
+        if self.config.backup_interval_secs > 0 {
+            let app = self.clone();
+            let mut stop = self.shutdown_signal();
+            let period = Duration::from_secs(self.config.backup_interval_secs);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => match app.backup_now().await {
+                            Ok(path) => tracing::info!(path = %path.display(), "backup taken"),
+                            Err(err) => tracing::error!(error = %err, "scheduled backup failed"),
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+            });
+        }
+    }
+
+    /// Takes a backup now into the configured backup directory and prunes
+    /// old ones. Blocking work runs off the async threads.
+    pub async fn backup_now(&self) -> Result<std::path::PathBuf, crate::backup::BackupError> {
+        let data_dir = self.config.data_dir.clone();
+        let out = self.config.backup_dir();
+        let keep = self.config.backup_keep;
+        tokio::task::spawn_blocking(move || {
+            let made = crate::backup::backup(&data_dir, &out)?;
+            crate::backup::prune(&out, keep)?;
+            Ok(made)
+        })
+        .await
+        .map_err(|e| crate::backup::BackupError::Manifest(format!("backup task failed: {e}")))?
     }
 
     /// Tells long-lived responses (event streams) and chores to end.

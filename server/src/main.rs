@@ -73,10 +73,26 @@ async fn shutdown_signal() {
 }
 
 fn run_command(command: Command) -> anyhow::Result<()> {
+    use hearth::backup;
     match command {
         Command::Serve(_) => Ok(()),
-        Command::Backup(_) | Command::VerifyBackup(_) | Command::Restore(_) => {
-            anyhow::bail!("not available yet")
+        Command::Backup(args) => {
+            let made = backup::backup(&args.data_dir, &args.out)
+                .with_context(|| format!("cannot back up {}", args.data_dir.display()))?;
+            println!("{}", made.display());
+            Ok(())
+        }
+        Command::VerifyBackup(args) => {
+            let manifest = backup::verify(&args.path)
+                .with_context(|| format!("the backup {} is not sound", args.path.display()))?;
+            println!("ok: {} files match the manifest", manifest.files.len());
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let manifest = backup::restore(&args.path, &args.data_dir)
+                .with_context(|| format!("cannot restore into {}", args.data_dir.display()))?;
+            println!("restored {} files into {}", manifest.files.len(), args.data_dir.display());
+            Ok(())
         }
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 mod entries;
+mod events;
 mod static_files;
 mod tokens;
 mod process;
