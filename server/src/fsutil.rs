@@ -14,18 +14,32 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Creates `dir` and its missing parents, owner-only (0700) on Unix, and
-/// makes the new entries durable.
+/// makes the new directory entries durable (each new directory's parent is
+/// synced).
 pub fn create_dir_private(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
+    }
+    // The nearest ancestor that exists; everything below it is new.
+    let mut existing = dir.parent();
+    while let Some(p) = existing {
+        if p.as_os_str().is_empty() || p.is_dir() {
+            break;
+        }
+        existing = p.parent();
     }
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     builder.mode(0o700);
     builder.create(dir)?;
-    if let Some(parent) = dir.parent() {
-        let _ = fsync_dir(parent);
+    let mut to_sync: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| Some(*p) != existing).collect();
+    if let Some(p) = existing {
+        to_sync.push(p);
+    }
+    for p in to_sync {
+        let p = if p.as_os_str().is_empty() { Path::new(".") } else { p };
+        fsync_dir(p)?;
     }
     Ok(())
 }
@@ -59,4 +73,28 @@ pub fn random16() -> io::Result<[u8; 16]> {
     let mut b = [0u8; 16];
     random_bytes(&mut b)?;
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_private_dirs_and_atomic_writes() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("a/b/c");
+        create_dir_private(&deep).unwrap();
+        assert!(deep.is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(root.path().join("a")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        let file = deep.join("f");
+        write_atomic(&file, b"one").unwrap();
+        write_atomic(&file, b"two").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&deep).unwrap().count(), 1, "no temp files left");
+    }
 }

@@ -222,3 +222,63 @@ fn apply(log: &dyn WorkspaceLog, ops: Vec<WriteOp>, head: &watch::Sender<u64>, q
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::disk::DiskStore;
+
+    fn entry(body: &'static [u8], key: &str) -> NewEntry {
+        use sha2::Digest as _;
+        NewEntry { key: Some(key.to_owned()), hash: sha2::Sha256::digest(body).into(), payload: Bytes::from_static(body) }
+    }
+
+    #[tokio::test]
+    async fn workspaces_open_lazily_and_close_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let spaces = Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX);
+        for i in 0..50u8 {
+            let ws = spaces.get(&WorkspaceId::from_random([i; 16])).await.unwrap();
+            assert_eq!(ws.append(entry(b"x", "k")).await.unwrap(), Appended::New(1));
+        }
+        assert_eq!(spaces.open_count(), 50);
+        let held = spaces.get(&WorkspaceId::from_random([0; 16])).await.unwrap();
+        let listener = spaces.get(&WorkspaceId::from_random([1; 16])).await.unwrap().subscribe();
+        assert_eq!(spaces.close_idle(unix_now()), 0, "nothing is idle yet");
+        assert_eq!(spaces.close_idle(unix_now() + IDLE_SECS + 1), 48);
+        assert_eq!(spaces.open_count(), 2, "held and listened-to workspaces stay open");
+        drop((held, listener));
+        // Reopened from disk with its state.
+        spaces.close_all();
+        let ws = spaces.get(&WorkspaceId::from_random([7; 16])).await.unwrap();
+        assert_eq!(ws.position().head, 1);
+        assert_eq!(ws.append(entry(b"x", "k")).await.unwrap(), Appended::Duplicate(1));
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_syncs_and_get_distinct_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let spaces = Arc::new(Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX));
+        let ws = spaces.get(&WorkspaceId::from_random([3; 16])).await.unwrap();
+        let mut heads = ws.subscribe();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let ws = ws.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{i}");
+                ws.append(NewEntry { key: Some(key), hash: [i as u8; 32], payload: Bytes::from(vec![i as u8; 8]) }).await.unwrap()
+            }));
+        }
+        let mut seqs = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Appended::New(seq) => seqs.push(seq),
+                other => panic!("{other:?}"),
+            }
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+        heads.changed().await.unwrap();
+        assert_eq!(*heads.borrow(), 64);
+    }
+}

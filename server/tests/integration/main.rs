@@ -6,5 +6,6 @@ mod common;
 mod entries;
 mod events;
 mod static_files;
+mod tls;
 mod tokens;
 mod process;

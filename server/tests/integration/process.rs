@@ -197,3 +197,17 @@ async fn kill_9_loses_no_acknowledged_entry() {
     let seqs: Vec<u64> = stored.keys().copied().collect();
     assert_eq!(seqs, (1..=pull.head).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &["--log-format", "json"]);
+    let api = Api::new(server.addr);
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    api.push_ok(&ws, &token, "a", b"x").await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
