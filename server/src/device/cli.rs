@@ -1,6 +1,264 @@
-//! The `hearth-device` command line.
+//! The `hearth-device` command line: a native device for tests,
+//! benchmarks and people who like terminals.
+//!
+//! ```text
+//! hearth-device --dir DIR create [--label NAME]
+//! hearth-device --dir DIR register --server http://127.0.0.1:8080
+//! hearth-device --dir DIR invite [--scope rw|ro]          # prints a share link
+//! hearth-device --dir DIR pair LINK [--label NAME]
+//! hearth-device --dir DIR redeem --server URL --invite INVITE
+//! hearth-device --dir DIR join --server URL --workspace WS --token TOKEN [--read-only]
+//! hearth-device --dir DIR add-note --title T [--body B] [--tag X]...
+//! hearth-device --dir DIR list-notes [--json]
+//! hearth-device --dir DIR sync | watch [--seconds N] | status
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hearth_shared::api::Scope;
+use hearth_shared::id::WorkspaceId;
+
+use super::device::Device;
+
+/// A native Hearth device.
+#[derive(Debug, Parser)]
+#[command(name = "hearth-device", version, about)]
+pub struct Cli {
+    /// Directory of this device's workspace (profile and store).
+    #[arg(long, env = "HEARTH_DEVICE_DIR", default_value = "./hearth-device")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new workspace on this device (offline).
+    Create {
+        /// This device's name.
+        #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
+        label: String,
+    },
+    /// Register the workspace with a server; this device becomes its master.
+    Register {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "HEARTH_SERVER")]
+        server: String,
+    },
+    /// Print a share link that pairs another device (master only).
+    Invite {
+        #[arg(long, default_value = "rw", value_parser = parse_scope)]
+        scope: Scope,
+        /// Lifetime of the invite, in seconds.
+        #[arg(long)]
+        expires_in: Option<u64>,
+    },
+    /// Join a workspace through a share link.
+    Pair {
+        link: String,
+        #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
+        label: String,
+    },
+    /// Join a workspace by redeeming an invite.
+    Redeem {
+        #[arg(long, env = "HEARTH_SERVER")]
+        server: String,
+        #[arg(long)]
+        invite: String,
+        #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
+        label: String,
+    },
+    /// Join a workspace with an access token made on the master device.
+    Join {
+        #[arg(long, env = "HEARTH_SERVER")]
+        server: String,
+        #[arg(long)]
+        workspace: WorkspaceId,
+        #[arg(long, env = "HEARTH_TOKEN")]
+        token: String,
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
+        label: String,
+    },
+    /// Add a note (saved locally; `sync` sends it).
+    AddNote {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Append text to a note's body.
+    AppendNote { id: String, text: String },
+    /// List the notes.
+    ListNotes {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync once.
+    Sync,
+    /// Keep syncing, listening to the server's events.
+    Watch {
+        /// Stop after this many seconds (default: until interrupted).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Show the workspace and its sync status.
+    Status,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).ok_or_else(|| format!("a scope is rw or ro, not {s:?}"))
+}
 
 /// Runs the command line.
 pub fn main() -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+/// Runs one parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = cli.dir;
+    match cli.command {
+        Command::Create { label } => {
+            let device = Device::create(&dir, &label).await?;
+            println!("{}", device.profile().workspace);
+        }
+        Command::Register { server } => {
+            let mut device = Device::open(&dir).await?;
+            device.register(&server).await?;
+            device.sync_once().await.context("first sync")?;
+            println!("registered {} with {server}", device.profile().workspace);
+        }
+        Command::Invite { scope, expires_in } => {
+            let device = Device::open(&dir).await?;
+            println!("{}", device.invite(scope, expires_in).await?.to_url());
+        }
+        Command::Pair { link, label } => {
+            let device = Device::pair(&dir, &link, &label).await?;
+            println!("{}", device.profile().workspace);
+        }
+        Command::Redeem {
+            server,
+            invite,
+            label,
+        } => {
+            let device = Device::redeem(&dir, &server, &invite, &label).await?;
+            println!("{}", device.profile().workspace);
+        }
+        Command::Join {
+            server,
+            workspace,
+            token,
+            read_only,
+            label,
+        } => {
+            let scope = if read_only {
+                Scope::ReadOnly
+            } else {
+                Scope::ReadWrite
+            };
+            let device = Device::join(&dir, &server, workspace, &token, scope, &label).await?;
+            println!("{}", device.profile().workspace);
+        }
+        Command::AddNote { title, body, tags } => {
+            let mut device = Device::open(&dir).await?;
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let note = device.add_note(&title, &body, &tags).await?;
+            println!("{}", note.id);
+        }
+        Command::AppendNote { id, text } => {
+            let mut device = Device::open(&dir).await?;
+            device
+                .edit(|ws, now| {
+                    let len = ws
+                        .get_note(&id)
+                        .map(|n| n.body.chars().count())
+                        .unwrap_or(0);
+                    ws.splice_body(&id, len, 0, &text, now)
+                })
+                .await?;
+        }
+        Command::ListNotes { json } => {
+            let device = Device::open(&dir).await?;
+            for note in device.list_notes() {
+                if json {
+                    let value = serde_json::json!({
+                        "id": note.id, "title": note.title, "body": note.body, "tags": note.tags,
+                        "pinned": note.pinned, "created_at": note.created_at, "updated_at": note.updated_at,
+                    });
+                    println!("{value}");
+                } else {
+                    println!("{}\t{}\t{}", note.id, note.title, note.tags.join(","));
+                }
+            }
+        }
+        Command::Sync => {
+            let mut device = Device::open(&dir).await?;
+            let report = device.sync_once().await?;
+            let status = device.status();
+            println!(
+                "{}: pushed {} ({} bytes), pulled {} ({} bytes), cursor {}, pending {}",
+                status.state.label(),
+                report.pushed,
+                report.pushed_bytes,
+                report.pulled,
+                report.pulled_bytes,
+                status.cursor,
+                status.pending
+            );
+        }
+        Command::Watch { seconds } => {
+            let mut device = Device::open(&dir).await?;
+            let stop = async move {
+                match seconds {
+                    Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            device.watch(stop).await?;
+        }
+        Command::Status => {
+            let device = Device::open(&dir).await?;
+            let status = device.status();
+            let profile = device.profile();
+            println!("workspace: {}", profile.workspace);
+            println!("device:    {}", profile.label);
+            match &profile.server {
+                Some(s) => println!(
+                    "server:    {} ({:?}, {})",
+                    s.origin,
+                    s.role,
+                    s.scope.as_str()
+                ),
+                None => println!("server:    none (not registered)"),
+            }
+            println!("schema:    {}", device.workspace().schema_version());
+            if let Some(ro) = device.workspace().read_only() {
+                println!("read-only: {}", ro.reason());
+            }
+            println!(
+                "sync:      {} ({} pending, cursor {})",
+                status.state.label(),
+                status.pending,
+                status.cursor
+            );
+            if let Some(error) = status.last_error {
+                println!("error:     {error}");
+            }
+        }
+    }
+    Ok(())
 }

@@ -6,13 +6,32 @@
 //! only with the `device` feature.
 //!
 //! Modules:
-//! - [`store_fs`]: a crash-safe [`hearth_shared::engine::Store`] on disk.
-//! - [`transport_http`]: the [`hearth_shared::engine::Transport`] over
-//!   HTTP/1.1 (hyper), with the live events stream.
-//! - [`api_client`]: the JSON calls around sync (register, tokens, invites).
+//! - [`device`]: [`Device`], which ties the parts together and hosts the
+//!   engine (clock, randomness, sleeping, listening).
+//! - [`store_fs`]: a crash-safe `Store` on disk.
+//! - [`transport_http`]: the `Transport` over HTTP/1.1 (hyper), with the
+//!   live events stream.
+//! - [`http_client`]: requests and error mapping; [`api_client`]: the JSON
+//!   calls around sync (register, tokens, invites).
 //! - [`sse`]: a parser of `text/event-stream` bodies.
 //! - [`profile`]: what a device remembers about its workspace.
-//! - [`device`]: [`Device`], which ties them together.
-//! - [`cli`]: the command line.
+//! - [`atomic`]: temp file + fsync + rename.
+//! - [`cli`]: the command line; [`error`]: `DeviceError`.
 
+pub mod api_client;
+pub mod atomic;
 pub mod cli;
+#[allow(clippy::module_inception)]
+pub mod device;
+pub mod error;
+pub mod http_client;
+pub mod profile;
+pub mod sse;
+pub mod store_fs;
+pub mod transport_http;
+
+pub use device::Device;
+pub use error::DeviceError;
+pub use profile::{Profile, ServerLink};
+pub use store_fs::FsStore;
+pub use transport_http::HttpTransport;

@@ -1,0 +1,105 @@
+//! [`ApiClient`]: the JSON calls of the `/v1` API around sync: health,
+//! registering a workspace, minting tokens, invites.
+
+use hearth_shared::api::{
+    CreateInvite, Health, InviteResponse, MintToken, MintTokenResponse, RedeemInvite,
+    RedeemResponse, RegisterResponse, RegisterWorkspace, TokenList,
+};
+use hearth_shared::engine::TransportError;
+use hearth_shared::id::WorkspaceId;
+use hyper::Method;
+
+use super::http_client::{Call, HttpClient};
+
+/// The account calls of one server.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: HttpClient,
+}
+
+impl ApiClient {
+    pub fn new(http: HttpClient) -> Self {
+        Self { http }
+    }
+
+    pub fn origin(&self) -> &str {
+        self.http.origin()
+    }
+
+    /// `GET /v1/health`.
+    pub async fn health(&self) -> Result<Health, TransportError> {
+        self.http
+            .send(Call::new(Method::GET, "/v1/health"))
+            .await?
+            .json()
+    }
+
+    /// `POST /v1/workspaces`: registers a workspace made on this device.
+    pub async fn register(
+        &self,
+        workspace: &WorkspaceId,
+        label: &str,
+    ) -> Result<RegisterResponse, TransportError> {
+        let body = RegisterWorkspace {
+            workspace_id: workspace.clone(),
+            label: label.to_owned(),
+        };
+        self.http
+            .send(Call::new(Method::POST, "/v1/workspaces").json(&body)?)
+            .await?
+            .json()
+    }
+
+    /// `POST /v1/workspaces/{ws}/tokens` (master).
+    pub async fn mint_token(
+        &self,
+        master: &str,
+        workspace: &WorkspaceId,
+        body: &MintToken,
+    ) -> Result<MintTokenResponse, TransportError> {
+        let call = Call::new(Method::POST, format!("/v1/workspaces/{workspace}/tokens"))
+            .token(master)
+            .json(body)?;
+        self.http.send(call).await?.json()
+    }
+
+    /// `GET /v1/workspaces/{ws}/tokens` (master).
+    pub async fn list_tokens(
+        &self,
+        master: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<TokenList, TransportError> {
+        let call =
+            Call::new(Method::GET, format!("/v1/workspaces/{workspace}/tokens")).token(master);
+        self.http.send(call).await?.json()
+    }
+
+    /// `POST /v1/workspaces/{ws}/invites` (master).
+    pub async fn create_invite(
+        &self,
+        master: &str,
+        workspace: &WorkspaceId,
+        body: &CreateInvite,
+    ) -> Result<InviteResponse, TransportError> {
+        let call = Call::new(Method::POST, format!("/v1/workspaces/{workspace}/invites"))
+            .token(master)
+            .json(body)?;
+        self.http.send(call).await?.json()
+    }
+
+    /// `POST /v1/invites/redeem`.
+    pub async fn redeem(
+        &self,
+        invite: &str,
+        label: &str,
+    ) -> Result<RedeemResponse, TransportError> {
+        let body = RedeemInvite {
+            invite: invite.to_owned(),
+            label: label.to_owned(),
+        };
+        self.http
+            .send(Call::new(Method::POST, "/v1/invites/redeem").json(&body)?)
+            .await?
+            .json()
+    }
+}

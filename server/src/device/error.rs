@@ -1,0 +1,41 @@
+//! [`DeviceError`]: why a device command failed.
+
+use hearth_migrations::SchemaError;
+use hearth_shared::engine::{EngineError, StoreError, TransportError};
+use hearth_shared::share_link::ShareLinkError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no workspace in this directory; create one or pair first")]
+    NoWorkspace,
+    #[error("this directory already holds workspace {0}")]
+    AlreadyExists(String),
+    #[error("this workspace has no server yet; register it first")]
+    NoServer,
+    #[error("only the master device (the one that registered the workspace) can do this")]
+    NotMaster,
+    #[error("this workspace is already registered with {0}")]
+    AlreadyRegistered(String),
+    #[error("local files: {0}")]
+    Io(String),
+    #[error("local files are damaged: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Link(#[from] ShareLinkError),
+}
+
+impl From<StoreError> for DeviceError {
+    fn from(e: StoreError) -> Self {
+        DeviceError::Engine(e.into())
+    }
+}
+
+impl From<TransportError> for DeviceError {
+    fn from(e: TransportError) -> Self {
+        DeviceError::Engine(e.into())
+    }
+}

@@ -1,0 +1,194 @@
+//! [`HttpTransport`]: the engine's [`Transport`] over the `/v1` HTTP API,
+//! and the live events stream (`GET …/events`, server-sent events).
+//!
+//! A device made offline has no server yet: its transport answers every
+//! call with [`TransportError::Offline`] until [`HttpTransport::connect`]
+//! gives it a server and a token.
+
+use std::sync::RwLock;
+
+use hearth_shared::api::{
+    FLOOR_HEADER, HEAD_HEADER, HeadEvent, IDEMPOTENCY_HEADER, PushResponse, SnapshotResponse,
+};
+use hearth_shared::engine::{Pulled, Transport, TransportError};
+use hearth_shared::id::WorkspaceId;
+use http_body_util::BodyExt;
+use hyper::Method;
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT, HeaderName};
+
+use super::http_client::{Call, HttpClient};
+use super::sse::SseParser;
+
+/// Where and as whom the transport talks.
+#[derive(Debug, Clone)]
+struct Remote {
+    http: HttpClient,
+    workspace: WorkspaceId,
+    token: String,
+}
+
+/// An open events stream.
+struct Events {
+    body: Incoming,
+    parser: SseParser,
+}
+
+/// The HTTP transport of one workspace.
+pub struct HttpTransport {
+    remote: RwLock<Option<Remote>>,
+    /// The events stream, kept open between calls of `next_head`.
+    events: tokio::sync::Mutex<Option<Events>>,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = self.remote().ok().map(|r| r.http.origin().to_owned());
+        f.debug_struct("HttpTransport")
+            .field("origin", &origin)
+            .finish()
+    }
+}
+
+impl HttpTransport {
+    /// A transport with no server yet.
+    pub fn unconnected() -> Self {
+        Self {
+            remote: RwLock::new(None),
+            events: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A transport to `http` for `workspace`, authenticated by `token`.
+    pub fn new(http: HttpClient, workspace: WorkspaceId, token: String) -> Self {
+        let t = Self::unconnected();
+        t.connect(http, workspace, token);
+        t
+    }
+
+    /// Points the transport at a server (after registering or pairing).
+    pub fn connect(&self, http: HttpClient, workspace: WorkspaceId, token: String) {
+        let mut remote = self.remote.write().unwrap_or_else(|e| e.into_inner());
+        *remote = Some(Remote {
+            http,
+            workspace,
+            token,
+        });
+    }
+
+    fn remote(&self) -> Result<Remote, TransportError> {
+        self.remote
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| TransportError::Offline("this device has no server yet".into()))
+    }
+
+    async fn open_events(&self, remote: &Remote) -> Result<Events, TransportError> {
+        let call = Call::new(
+            Method::GET,
+            format!("/v1/workspaces/{}/events", remote.workspace),
+        )
+        .token(&remote.token)
+        .header(ACCEPT, "text/event-stream");
+        let res = remote.http.open(call).await?;
+        Ok(Events {
+            body: res.into_body(),
+            parser: SseParser::new(),
+        })
+    }
+}
+
+fn idempotency_header() -> Result<HeaderName, TransportError> {
+    HeaderName::from_bytes(IDEMPOTENCY_HEADER.as_bytes())
+        .map_err(|e| TransportError::Protocol(e.to_string()))
+}
+
+impl Transport for HttpTransport {
+    async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
+        let r = self.remote()?;
+        let call = Call::new(
+            Method::POST,
+            format!("/v1/workspaces/{}/entries", r.workspace),
+        )
+        .token(&r.token)
+        .header(idempotency_header()?, idempotency_key)
+        .bytes(entry);
+        let answer: PushResponse = r.http.send(call).await?.json()?;
+        Ok(answer.seq)
+    }
+
+    async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
+        let r = self.remote()?;
+        let call = Call::new(
+            Method::GET,
+            format!("/v1/workspaces/{}/entries?after={after}", r.workspace),
+        )
+        .token(&r.token);
+        let answer = r.http.send(call).await?;
+        let head = answer
+            .header_u64(HEAD_HEADER)
+            .ok_or_else(|| TransportError::Protocol(format!("no {HEAD_HEADER} header")))?;
+        let floor = answer.header_u64(FLOOR_HEADER).unwrap_or(0);
+        Ok(Pulled {
+            body: answer.body.to_vec(),
+            head,
+            floor,
+        })
+    }
+
+    async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError> {
+        let r = self.remote()?;
+        let call = Call::new(
+            Method::PUT,
+            format!("/v1/workspaces/{}/snapshot?upto={upto}", r.workspace),
+        )
+        .token(&r.token)
+        .bytes(snapshot);
+        let answer: SnapshotResponse = r.http.send(call).await?.json()?;
+        Ok(answer.floor)
+    }
+
+    async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
+        let r = self.remote()?;
+        let mut guard = self.events.lock().await;
+        loop {
+            if guard.is_none() {
+                *guard = Some(self.open_events(&r).await?);
+            }
+            let Some(events) = guard.as_mut() else {
+                continue;
+            };
+            let frame = match events.body.frame().await {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => {
+                    *guard = None;
+                    return Err(TransportError::Offline(format!("event stream broke: {e}")));
+                }
+                None => {
+                    *guard = None;
+                    return Err(TransportError::Offline(
+                        "the server closed the event stream".into(),
+                    ));
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let mut newest = None;
+            for event in events.parser.push(&data) {
+                if event.event != "head" {
+                    continue;
+                }
+                if let Ok(HeadEvent { head }) = serde_json::from_str(&event.data)
+                    && head > known
+                {
+                    newest = Some(newest.map_or(head, |n: u64| n.max(head)));
+                }
+            }
+            if let Some(head) = newest {
+                return Ok(head);
+            }
+        }
+    }
+}
