@@ -288,6 +288,11 @@ impl Device {
         &self.engine
     }
 
+    /// The engine, to tune it (e.g. compaction thresholds).
+    pub fn engine_mut(&mut self) -> &mut Engine<FsStore, HttpTransport> {
+        &mut self.engine
+    }
+
     pub fn status(&self) -> SyncStatus {
         self.engine.status()
     }

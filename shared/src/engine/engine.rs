@@ -162,6 +162,11 @@ impl<S: Store, T: Transport> Engine<S, T> {
         self.config.can_write = can_write;
     }
 
+    /// Changes when the engine compacts.
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.config.thresholds = thresholds;
+    }
+
     /// Registers a callback that sees every status change.
     pub fn set_observer(&mut self, observer: StatusObserver) {
         self.observer = Some(observer);

@@ -1,0 +1,264 @@
+//! Two (and three) native devices against a real `hearth` on loopback: a
+//! workspace made offline is registered, a second device pairs through a
+//! share link, both edit, and both end with the same notes; live events
+//! wake a waiting device; the server compacts; a restart of the server
+//! loses nothing; a read-only device never writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use hearth::device::Device;
+use hearth_migrations::NoteFilter;
+use hearth_shared::api::Scope;
+use hearth_shared::engine::{SyncState, Thresholds};
+use tempfile::TempDir;
+
+/// A guard against a hang (a broken stream), not a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn origin(server: &TestServer) -> String {
+    format!("http://{}", server.addr)
+}
+
+fn titles(device: &Device) -> Vec<String> {
+    let mut t: Vec<String> = device.list_notes().into_iter().map(|n| n.title).collect();
+    t.sort();
+    t
+}
+
+/// Same operations (so the same state), and the same notes and lists.
+fn same_document(a: &Device, b: &Device) {
+    assert_eq!(a.engine().doc().oplog_vv(), b.engine().doc().oplog_vv());
+    let (wa, wb) = (a.workspace(), b.workspace());
+    assert_eq!(
+        wa.list_notes(NoteFilter::All),
+        wb.list_notes(NoteFilter::All)
+    );
+    assert_eq!(wa.list_task_lists(), wb.list_task_lists());
+}
+
+#[tokio::test]
+async fn two_devices_pair_and_converge() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+
+    // The laptop creates the workspace offline and adds a note.
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    laptop
+        .add_note("Groceries", "milk", &["home"])
+        .await
+        .unwrap();
+    assert_eq!(laptop.status().state, SyncState::SavedLocally);
+
+    // It reaches the server: registers, pushes.
+    laptop.register(&origin(&server)).await.unwrap();
+    let report = laptop.sync_once().await.unwrap();
+    assert_eq!(report.pushed, 1);
+    assert_eq!(laptop.status().state, SyncState::Synced);
+
+    // The phone pairs through a share link and gets the workspace.
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let mut phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    assert_eq!(phone.profile().workspace, laptop.profile().workspace);
+    assert_eq!(titles(&phone), ["Groceries"]);
+
+    // A used link opens nothing.
+    let dir_c = TempDir::new().unwrap();
+    assert!(Device::pair(dir_c.path(), &link, "thief").await.is_err());
+
+    // Both edit the same note and add their own, "at the same time".
+    let id = laptop.list_notes()[0].id.clone();
+    laptop
+        .edit(|ws, now| ws.update_note(&id, Some("Groceries!"), None, now))
+        .await
+        .unwrap();
+    laptop.add_note("From the laptop", "", &[]).await.unwrap();
+    phone
+        .edit(|ws, now| ws.set_tags(&id, &["home", "weekly"], now))
+        .await
+        .unwrap();
+    phone.add_note("From the phone", "", &[]).await.unwrap();
+    phone.sync_once().await.unwrap();
+    laptop.sync_once().await.unwrap();
+    phone.sync_once().await.unwrap();
+
+    same_document(&laptop, &phone);
+    assert_eq!(
+        titles(&laptop),
+        ["From the laptop", "From the phone", "Groceries!"]
+    );
+    let note = phone.workspace().get_note(&id).unwrap();
+    assert_eq!(note.tags, ["home", "weekly"]);
+    for device in [&laptop, &phone] {
+        let status = device.status();
+        assert_eq!(
+            (status.state, status.pending),
+            (SyncState::Synced, 0),
+            "{status:?}"
+        );
+    }
+
+    // What a device saved survives a restart of the device.
+    drop(phone);
+    let phone = Device::open(dir_b.path()).await.unwrap();
+    same_document(&laptop, &phone);
+}
+
+#[tokio::test]
+async fn a_live_event_tells_a_device_to_pull() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let mut phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+
+    let wait = phone.engine().wait_for_head();
+    let edit = async {
+        laptop.add_note("Ping", "", &[]).await.unwrap();
+        laptop.sync_once().await.unwrap();
+    };
+    let (head, ()) = tokio::time::timeout(PATIENCE, async { tokio::join!(wait, edit) })
+        .await
+        .unwrap();
+    let head = head.unwrap();
+    assert!(head > phone.status().cursor);
+    phone.engine_mut().note_head(head);
+    assert!(phone.engine().behind());
+    phone.sync_once().await.unwrap();
+    assert_eq!(titles(&phone), ["Ping"]);
+
+    // `watch` keeps a device in step by itself: the phone pulls the
+    // laptop's next note without being asked.
+    let (cursor_tx, mut cursor_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    phone.engine_mut().set_observer(Box::new(move |status| {
+        let _ = cursor_tx.send(status.cursor);
+    }));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = async {
+        phone
+            .watch(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+    };
+    let writer = async {
+        laptop.add_note("Pong", "", &[]).await.unwrap();
+        laptop.sync_once().await.unwrap();
+        let seq = laptop.status().last_ack.unwrap().seq;
+        while let Some(cursor) = cursor_rx.recv().await {
+            if cursor >= seq {
+                break;
+            }
+        }
+        let _ = stop_tx.send(());
+    };
+    tokio::time::timeout(PATIENCE, async { tokio::join!(watcher, writer) })
+        .await
+        .unwrap();
+    assert_eq!(titles(&phone), ["Ping", "Pong"]);
+}
+
+#[tokio::test]
+async fn compaction_on_the_server_and_a_late_device() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.engine_mut().set_thresholds(Thresholds {
+        server_compact_min_bytes: 500,
+        local_compact_min_bytes: 500,
+    });
+    let mut compacted = false;
+    for i in 0..30 {
+        laptop
+            .add_note(
+                &format!("Note {i}"),
+                &"some words in a body ".repeat(10),
+                &["t"],
+            )
+            .await
+            .unwrap();
+        compacted |= laptop.sync_once().await.unwrap().compacted_server;
+    }
+    assert!(compacted, "the laptop compacted the server log");
+    assert!(laptop.engine().meta().floor > 0);
+
+    // A device that pairs now gets the snapshot, then the entries after it.
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    assert_eq!(phone.list_notes().len(), 30);
+    same_document(&laptop, &phone);
+}
+
+#[tokio::test]
+async fn a_server_restart_loses_nothing() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    laptop.add_note("Before", "", &[]).await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+
+    let data = server.stop().await;
+    laptop.add_note("While down", "", &[]).await.unwrap();
+    assert!(laptop.sync_once().await.is_err());
+    let status = laptop.status();
+    assert_eq!(status.state, SyncState::Offline, "{status:?}");
+    assert!(status.pending > 0);
+
+    let server = TestServer::start_in(data, |c| c.listen = addr).await;
+    laptop.sync_once().await.unwrap();
+    assert_eq!(laptop.status().state, SyncState::Synced);
+    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    assert_eq!(titles(&phone), ["Before", "While down"]);
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_read_only_device_reads_but_never_writes() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    laptop.add_note("Shared", "", &[]).await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let link = laptop.invite(Scope::ReadOnly, None).await.unwrap().to_url();
+    let mut viewer = Device::pair(dir_b.path(), &link, "viewer").await.unwrap();
+    assert_eq!(titles(&viewer), ["Shared"]);
+
+    viewer.add_note("Local only", "", &[]).await.unwrap();
+    viewer.sync_once().await.unwrap();
+    laptop.sync_once().await.unwrap();
+    assert_eq!(titles(&laptop), ["Shared"]);
+    assert!(
+        laptop
+            .workspace()
+            .list_notes(NoteFilter::All)
+            .iter()
+            .all(|n| n.title != "Local only")
+    );
+}
