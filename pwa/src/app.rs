@@ -1,10 +1,11 @@
-//! The root component: top bar, screens, banners.
+//! The root component: opens the workspace, runs the sync driver, and lays
+//! out the top bar, the screens and the banners.
 
 use dioxus::prelude::*;
-use hearth_migrations::Workspace;
-use hearth_migrations::loro::LoroDoc;
 
+use crate::session::{self, Hooks, SyncView};
 use crate::state::AppState;
+use crate::ui::connect::SyncScreen;
 use crate::ui::notes::NotesView;
 use crate::ui::tasks::TasksView;
 use crate::ui::toast::{ErrorLine, UndoToast};
@@ -14,6 +15,14 @@ use crate::update;
 enum Screen {
     Notes,
     Tasks,
+    Sync,
+}
+
+#[derive(Clone)]
+enum Phase {
+    Opening,
+    Failed(String),
+    Ready(AppState),
 }
 
 /// The root component.
@@ -21,41 +30,75 @@ enum Screen {
 pub fn App() -> Element {
     let update_ready = update::use_update_available();
     let logo = use_hook(icon_href);
-    let state = use_context_provider(|| {
-        let workspace = match Workspace::create(LoroDoc::new()) {
-            Ok(ws) => ws,
-            Err(e) => panic!("an empty document always takes the schema: {e}"),
+    let mut phase = use_signal(|| Phase::Opening);
+    let revision = use_signal(|| 0u64);
+    let error = use_signal(|| None::<String>);
+    let undo = use_signal(|| None);
+    let sync = use_signal(SyncView::starting);
+    let saving = use_signal(|| false);
+
+    use_future(move || async move {
+        let booted = match session::boot().await {
+            Ok(booted) => booted,
+            Err(e) => {
+                phase.set(Phase::Failed(e));
+                return;
+            }
         };
-        AppState {
+        let (kick, kicks) = futures::channel::mpsc::unbounded();
+        let workspace = Signal::new(booted.workspace.clone());
+        let record = Signal::new(booted.record.clone());
+        let state = AppState {
             workspace,
-            revision: Signal::new(0),
-            error: Signal::new(None),
-            undo: Signal::new(None),
-        }
+            revision,
+            error,
+            undo,
+            sync,
+            saving,
+            record,
+            db: booted.db.clone(),
+            transport: booted.transport.clone(),
+            kick,
+        };
+        phase.set(Phase::Ready(state));
+        let hooks = Hooks {
+            on_remote: Box::new(move || {
+                let mut workspace = workspace;
+                let _ = workspace.write().refresh();
+                let mut revision = revision;
+                revision += 1;
+            }),
+            on_status: Box::new(move |view| {
+                let (mut sync, mut saving) = (sync, saving);
+                saving.set(false);
+                if *sync.peek() != view {
+                    sync.set(view);
+                }
+            }),
+            on_save_error: Box::new(move |message| {
+                let mut error = error;
+                error.set(Some(format!("Not saved: {message}")));
+            }),
+        };
+        session::drive(booted.engine, booted.transport, kicks, hooks).await;
     });
-    let mut screen = use_signal(|| Screen::Notes);
-    let read_only = state.read_only_reason();
+
+    let body = match phase() {
+        Phase::Opening => rsx! { p { class: "empty", id: "opening", "Opening your workspace…" } },
+        Phase::Failed(reason) => rsx! {
+            div { class: "banner error", id: "open-failed", role: "alert",
+                "Hearth could not open its local data: {reason}"
+            }
+        },
+        Phase::Ready(state) => rsx! { Ready { state } },
+    };
 
     rsx! {
         div { class: "shell", id: "app",
             header { class: "topbar",
                 img { class: "logo", src: "{logo}", alt: "" }
                 h1 { "Hearth" }
-                nav { class: "screens", "aria-label": "Screens",
-                    button {
-                        id: "tab-notes",
-                        class: if screen() == Screen::Notes { "tab active" } else { "tab" },
-                        onclick: move |_| screen.set(Screen::Notes),
-                        "Notes"
-                    }
-                    button {
-                        id: "tab-tasks",
-                        class: if screen() == Screen::Tasks { "tab active" } else { "tab" },
-                        onclick: move |_| screen.set(Screen::Tasks),
-                        "Tasks"
-                    }
-                }
-                span { class: "sync", id: "sync-status", "Saved on this device" }
+                SyncPill { sync, saving }
             }
             if update_ready() {
                 div { class: "banner", id: "update-banner", role: "status",
@@ -63,18 +106,46 @@ pub fn App() -> Element {
                     button { id: "update-apply", onclick: move |_| update::apply_update(), "Update now" }
                 }
             }
-            if let Some(reason) = read_only {
-                div { class: "banner", id: "read-only-banner", role: "status", "Read-only: {reason}" }
-            }
-            ErrorLine {}
-            main {
-                match screen() {
-                    Screen::Notes => rsx! { NotesView {} },
-                    Screen::Tasks => rsx! { TasksView {} },
-                }
-            }
-            UndoToast {}
+            {body}
         }
+    }
+}
+
+#[component]
+fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
+    let view = sync();
+    let (state, text) = if saving() { ("saving", "Saving…".to_owned()) } else { (view.state, view.text.clone()) };
+    let pending = if view.pending > 0 && view.state != "local" { format!(" · {} pending", view.pending) } else { String::new() };
+    let title = view.detail.clone().unwrap_or_default();
+    rsx! {
+        span { class: "sync sync-{state}", id: "sync-status", "data-state": "{state}", title: "{title}", "{text}{pending}" }
+    }
+}
+
+#[component]
+fn Ready(state: AppState) -> Element {
+    let state = use_context_provider(|| state);
+    let mut screen = use_signal(|| Screen::Notes);
+    let read_only = state.read_only_reason();
+    let tab = |s: Screen| if screen() == s { "tab active" } else { "tab" };
+    rsx! {
+        nav { class: "screens", "aria-label": "Screens",
+            button { id: "tab-notes", class: tab(Screen::Notes), onclick: move |_| screen.set(Screen::Notes), "Notes" }
+            button { id: "tab-tasks", class: tab(Screen::Tasks), onclick: move |_| screen.set(Screen::Tasks), "Tasks" }
+            button { id: "tab-sync", class: tab(Screen::Sync), onclick: move |_| screen.set(Screen::Sync), "Sync" }
+        }
+        if let Some(reason) = read_only {
+            div { class: "banner", id: "read-only-banner", role: "status", "Read-only: {reason}" }
+        }
+        ErrorLine {}
+        main {
+            match screen() {
+                Screen::Notes => rsx! { NotesView {} },
+                Screen::Tasks => rsx! { TasksView {} },
+                Screen::Sync => rsx! { SyncScreen {} },
+            }
+        }
+        UndoToast {}
     }
 }
 

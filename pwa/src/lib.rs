@@ -5,12 +5,20 @@
 //! - [`ui`]: the screens (notes, task lists) and their parts.
 //! - [`state`]: the page's handle on the workspace document.
 //! - [`idb`]: the IndexedDB store of the sync engine (rexie).
+//! - [`fetch`]: the sync engine's transport over `fetch` (and streaming
+//!   `fetch` for the live events), [`sse`] parses those events.
+//! - [`device`]: this device's record of its workspace (server, token).
+//! - [`session`]: opening the workspace and driving the sync engine.
 //! - [`platform`]: clock and random ids from the browser.
 //! - [`update`]: service-worker registration and the "update available" flow.
 
 pub mod app;
+pub mod device;
+pub mod fetch;
 pub mod idb;
 pub mod platform;
+pub mod session;
+pub mod sse;
 pub mod state;
 pub mod ui;
 pub mod update;

@@ -1,20 +1,38 @@
-//! The page's view of the workspace: the document, and a revision counter
-//! that every change bumps so that the components that read it re-render.
+//! The page's view of the workspace: the document, the sync status, and the
+//! signals that make components re-render when either changes.
+
+use std::rc::Rc;
 
 use dioxus::prelude::*;
+use futures::channel::mpsc::UnboundedSender;
 use hearth_migrations::{SchemaError, Workspace};
+use rexie::Rexie;
+
+use crate::device::DeviceRecord;
+use crate::fetch::FetchTransport;
+use crate::session::{Kick, SyncView};
 
 /// Shared by every component through the Dioxus context.
 #[derive(Clone)]
 pub struct AppState {
-    /// The local document (a handle: clones share it).
-    pub workspace: Workspace,
+    /// The local document (a handle: clones share the document).
+    pub workspace: Signal<Workspace>,
     /// Bumped after every local or remote change.
     pub revision: Signal<u64>,
-    /// The last error to show (a failed write, a newer schema).
+    /// The last error to show (a failed write, a failed save).
     pub error: Signal<Option<String>>,
     /// A note deleted a moment ago, offered for undo.
     pub undo: Signal<Option<Undo>>,
+    /// What the sync pill shows.
+    pub sync: Signal<SyncView>,
+    /// An edit was made that is not yet durable in IndexedDB.
+    pub saving: Signal<bool>,
+    /// This device's record (server, token, label).
+    pub record: Signal<DeviceRecord>,
+    pub db: Rc<Rexie>,
+    pub transport: Rc<FetchTransport>,
+    /// Wakes the sync driver.
+    pub kick: UnboundedSender<Kick>,
 }
 
 /// Something that can be undone from the toast.
@@ -29,14 +47,19 @@ impl AppState {
         (self.revision)()
     }
 
-    /// Runs a write against the document, then re-renders; a failure is
-    /// shown, never lost silently.
+    /// Runs a write against the document, then has it saved and synced; a
+    /// failure is shown, never lost silently.
     pub fn write<T>(&self, f: impl FnOnce(&Workspace) -> Result<T, SchemaError>) -> Option<T> {
-        let result = f(&self.workspace);
+        let result = f(&self.workspace.read());
         let mut revision = self.revision;
         revision += 1;
         match result {
-            Ok(value) => Some(value),
+            Ok(value) => {
+                let mut saving = self.saving;
+                saving.set(true);
+                let _ = self.kick.unbounded_send(Kick::Edited);
+                Some(value)
+            }
             Err(e) => {
                 let mut error = self.error;
                 error.set(Some(e.to_string()));
@@ -47,6 +70,18 @@ impl AppState {
 
     /// Whether writes are refused, and why.
     pub fn read_only_reason(&self) -> Option<String> {
-        self.workspace.read_only().map(|r| r.reason())
+        if let Some(r) = self.workspace.read().read_only() {
+            return Some(r.reason());
+        }
+        (!self.record.read().can_write())
+            .then(|| "this device was paired read-only, so it can show the workspace but not change it".to_owned())
+    }
+}
+
+/// One state per page: two are equal when they are the same state (Dioxus
+/// compares props to decide what to re-render).
+impl PartialEq for AppState {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.db, &other.db) && self.workspace == other.workspace
     }
 }

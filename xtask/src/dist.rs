@@ -78,6 +78,12 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
         let wasm = fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
         add(&mut files, &format!("{}.js", module.name), js);
         add(&mut files, &format!("{}.wasm", module.name), wasm);
+        // JS snippets that crates ship (`#[wasm_bindgen(inline_js)]`, module
+        // imports): the glue imports them by relative path, so they keep
+        // their paths (their folder names already carry a crate hash).
+        for (relative, bytes) in walk(&out.join("snippets"), "snippets")? {
+            files.insert(relative.clone(), (relative, bytes));
+        }
     }
 
     let assets = root.join("assets");
@@ -105,7 +111,11 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     let _ = fs::remove_dir_all(&dist);
     fs::create_dir_all(&dist)?;
     for (shipped, bytes) in files.values() {
-        fs::write(dist.join(shipped), bytes)?;
+        let path = dist.join(shipped);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(path, bytes)?;
     }
     let names: BTreeMap<&str, &str> =
         files.iter().map(|(k, (shipped, _))| (k.as_str(), shipped.as_str())).collect();
@@ -127,6 +137,24 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 
     report(&dist, &names)?;
     Ok(build_id)
+}
+
+/// Every file under `dir`, as (`prefix/relative/path`, bytes); nothing if
+/// `dir` does not exist.
+fn walk(dir: &Path, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(out) };
+    for entry in entries {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let relative = format!("{prefix}/{name}");
+        if path.is_dir() {
+            out.extend(walk(&path, &relative)?);
+        } else {
+            out.push((relative, fs::read(&path)?));
+        }
+    }
+    Ok(out)
 }
 
 /// Adds a file under its content-hashed name: `app.js` -> `app-1a2b3c4d5e.js`.

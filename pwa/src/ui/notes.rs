@@ -36,7 +36,7 @@ pub fn NotesView() -> Element {
     let mut tag = use_signal(|| None::<String>);
     state.track();
 
-    let all = sorted(state.workspace.list_notes(NoteFilter::Live));
+    let all = sorted(state.workspace.read().list_notes(NoteFilter::Live));
     let mut tags: Vec<String> = all.iter().flat_map(|n| n.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
@@ -44,7 +44,7 @@ pub fn NotesView() -> Element {
         all.iter().filter(|n| matches(n, &query(), tag().as_deref())).cloned().collect();
     let read_only = state.read_only_reason().is_some();
     let now = now_ms();
-    let current = selected().and_then(|id| state.workspace.get_note(&id)).filter(|n| n.deleted_at.is_none());
+    let current = selected().and_then(|id| state.workspace.read().get_note(&id)).filter(|n| n.deleted_at.is_none());
 
     let new_note = {
         let state = state.clone();

@@ -13,7 +13,7 @@ pub fn TasksView() -> Element {
     let mut new_title = use_signal(String::new);
     state.track();
     let lists: Vec<TaskList> =
-        state.workspace.list_task_lists().into_iter().filter(|l| l.deleted_at.is_none()).collect();
+        state.workspace.read().list_task_lists().into_iter().filter(|l| l.deleted_at.is_none()).collect();
     let read_only = state.read_only_reason().is_some();
 
     let add_list = {

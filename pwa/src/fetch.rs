@@ -1,0 +1,259 @@
+//! The browser [`Transport`]: the `/v1` API through `fetch`, and the live
+//! events through a streaming `fetch` (an `EventSource` cannot send the
+//! `Authorization` header).
+
+use std::cell::RefCell;
+
+use hearth_shared::api::{self, PushResponse, SnapshotResponse};
+use hearth_shared::engine::{Pulled, Transport, TransportError};
+use hearth_shared::error::ErrorBody;
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, Request, RequestInit, Response};
+
+/// Where and as whom a workspace syncs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// `https://home.example` (no trailing slash).
+    pub server: String,
+    pub workspace: String,
+    pub token: String,
+}
+
+/// How long a request may take before it counts as offline.
+const REQUEST_TIMEOUT_MS: i32 = 30_000;
+
+/// The fetch transport. Without a connection every call reports offline,
+/// so a workspace that was never connected works locally only.
+#[derive(Default)]
+pub struct FetchTransport {
+    connection: RefCell<Option<Connection>>,
+}
+
+impl FetchTransport {
+    pub fn new(connection: Option<Connection>) -> Self {
+        Self { connection: RefCell::new(connection) }
+    }
+
+    pub fn set_connection(&self, connection: Option<Connection>) {
+        *self.connection.borrow_mut() = connection;
+    }
+
+    pub fn connection(&self) -> Option<Connection> {
+        self.connection.borrow().clone()
+    }
+
+    fn url(&self, path: &str) -> Result<(String, String), TransportError> {
+        let c = self
+            .connection
+            .borrow()
+            .clone()
+            .ok_or_else(|| TransportError::Offline("this workspace is not connected to a server".into()))?;
+        Ok((format!("{}/v1/workspaces/{}/{path}", c.server, c.workspace), c.token))
+    }
+}
+
+/// `fetch` on whatever global this runs in (a page or a worker).
+pub(crate) async fn fetch(request: &Request, timeout: Option<i32>) -> Result<Response, TransportError> {
+    let global = js_sys::global();
+    let fetch = Reflect::get(&global, &"fetch".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(|| TransportError::Offline("this browser has no fetch".into()))?;
+    let promise = fetch
+        .call1(&global, request)
+        .map_err(|e| TransportError::Offline(describe(&e)))?;
+    let _timer = timeout.map(|ms| Timeout::start(request, ms));
+    let response = JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .map_err(|e| TransportError::Offline(describe(&e)))?;
+    response.dyn_into().map_err(|_| TransportError::Protocol("fetch returned no response".into()))
+}
+
+/// Aborts a request after a delay unless dropped first.
+struct Timeout {
+    handle: i32,
+}
+
+impl Timeout {
+    fn start(request: &Request, ms: i32) -> Option<Timeout> {
+        let signal = request.signal();
+        let controller = Reflect::get(&signal, &"__hearth_controller".into()).ok()?;
+        let controller: AbortController = controller.dyn_into().ok()?;
+        let abort = Closure::once_into_js(move || controller.abort());
+        let set_timeout = Reflect::get(&js_sys::global(), &"setTimeout".into()).ok()?;
+        let set_timeout: js_sys::Function = set_timeout.dyn_into().ok()?;
+        let handle = set_timeout.call2(&js_sys::global(), &abort, &ms.into()).ok()?.as_f64()? as i32;
+        Some(Timeout { handle })
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        if let Ok(clear) = Reflect::get(&js_sys::global(), &"clearTimeout".into())
+            && let Ok(clear) = clear.dyn_into::<js_sys::Function>()
+        {
+            let _ = clear.call1(&js_sys::global(), &self.handle.into());
+        }
+    }
+}
+
+fn describe(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .unwrap_or_else(|| "network error".into())
+}
+
+/// Builds a request with the token, and an abort controller for timeouts.
+fn request(method: &str, url: &str, token: &str, body: Option<&[u8]>, extra: &[(&str, &str)]) -> Result<Request, TransportError> {
+    let headers = Headers::new().map_err(|e| TransportError::Protocol(describe(&e)))?;
+    let bad = |e: JsValue| TransportError::Protocol(describe(&e));
+    headers.set("Authorization", &format!("Bearer {token}")).map_err(bad)?;
+    for (k, v) in extra {
+        headers.set(k, v).map_err(bad)?;
+    }
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&headers);
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let controller = AbortController::new().map_err(bad)?;
+    init.set_signal(Some(&controller.signal()));
+    if let Some(body) = body {
+        headers.set("Content-Type", "application/octet-stream").map_err(bad)?;
+        init.set_body(&Uint8Array::from(body).into());
+    }
+    let request = Request::new_with_str_and_init(url, &init).map_err(bad)?;
+    let _ = Reflect::set(&request.signal(), &"__hearth_controller".into(), &controller);
+    Ok(request)
+}
+
+/// Turns a non-2xx response into the server's error.
+pub(crate) async fn error_of(response: &Response) -> TransportError {
+    let status = response.status();
+    let retry_after_ms = response
+        .headers()
+        .get("Retry-After")
+        .ok()
+        .flatten()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| s * 1000);
+    let text = match response.text() {
+        Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => (Some(body.code), body.message),
+        Err(_) => (None, format!("HTTP {status}")),
+    };
+    TransportError::Server { status, code, message, retry_after_ms }
+}
+
+async fn bytes_of(response: &Response) -> Result<Vec<u8>, TransportError> {
+    let buffer = response.array_buffer().map_err(|e| TransportError::Offline(describe(&e)))?;
+    let buffer = JsFuture::from(buffer).await.map_err(|e| TransportError::Offline(describe(&e)))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+pub(crate) async fn json_of<T: serde::de::DeserializeOwned>(response: &Response) -> Result<T, TransportError> {
+    let body = bytes_of(response).await?;
+    serde_json::from_slice(&body).map_err(|e| TransportError::Protocol(e.to_string()))
+}
+
+fn header_u64(response: &Response, name: &str) -> Option<u64> {
+    response.headers().get(name).ok().flatten().and_then(|v| v.trim().parse().ok())
+}
+
+impl Transport for FetchTransport {
+    async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
+        let (url, token) = self.url("entries")?;
+        let req = request("POST", &url, &token, Some(entry), &[(api::IDEMPOTENCY_HEADER, idempotency_key)])?;
+        let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
+        if !response.ok() {
+            return Err(error_of(&response).await);
+        }
+        Ok(json_of::<PushResponse>(&response).await?.seq)
+    }
+
+    async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
+        let (url, token) = self.url(&format!("entries?after={after}"))?;
+        let req = request("GET", &url, &token, None, &[])?;
+        let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
+        if !response.ok() {
+            return Err(error_of(&response).await);
+        }
+        let head = header_u64(&response, api::HEAD_HEADER)
+            .ok_or_else(|| TransportError::Protocol("no Hearth-Head header".into()))?;
+        let floor = header_u64(&response, api::FLOOR_HEADER).unwrap_or(0);
+        let body = bytes_of(&response).await?;
+        Ok(Pulled { body, head, floor })
+    }
+
+    async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError> {
+        let (url, token) = self.url(&format!("snapshot?upto={upto}"))?;
+        let req = request("PUT", &url, &token, Some(snapshot), &[])?;
+        let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
+        if !response.ok() {
+            return Err(error_of(&response).await);
+        }
+        Ok(json_of::<SnapshotResponse>(&response).await?.floor)
+    }
+
+    async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
+        let (url, token) = self.url("events")?;
+        let req = request("GET", &url, &token, None, &[("Accept", "text/event-stream")])?;
+        let response = fetch(&req, None).await?;
+        if !response.ok() {
+            return Err(error_of(&response).await);
+        }
+        let body = response.body().ok_or_else(|| TransportError::Protocol("event stream has no body".into()))?;
+        let reader: ReadableStreamDefaultReader = body
+            .get_reader()
+            .dyn_into()
+            .map_err(|_| TransportError::Protocol("event stream cannot be read".into()))?;
+        let mut parser = crate::sse::HeadParser::default();
+        loop {
+            let chunk = JsFuture::from(reader.read()).await.map_err(|e| TransportError::Offline(describe(&e)))?;
+            let done = Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true);
+            if done {
+                return Err(TransportError::Offline("the event stream ended".into()));
+            }
+            let value = Reflect::get(&chunk, &"value".into()).map_err(|e| TransportError::Protocol(describe(&e)))?;
+            let bytes = Uint8Array::new(&value).to_vec();
+            for head in parser.feed(&bytes) {
+                if head > known {
+                    let _ = JsFuture::from(reader.cancel()).await;
+                    return Ok(head);
+                }
+            }
+        }
+    }
+}
+
+/// `POST {server}{path}` with a JSON body (and a token, if given), for the
+/// account routes (register, redeem).
+pub async fn post_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+    server: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &B,
+) -> Result<R, TransportError> {
+    let bad = |e: JsValue| TransportError::Protocol(describe(&e));
+    let headers = Headers::new().map_err(bad)?;
+    headers.set("Content-Type", "application/json").map_err(bad)?;
+    if let Some(token) = token {
+        headers.set("Authorization", &format!("Bearer {token}")).map_err(bad)?;
+    }
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    let json = serde_json::to_string(body).map_err(|e| TransportError::Protocol(e.to_string()))?;
+    init.set_body(&JsValue::from_str(&json));
+    let req = Request::new_with_str_and_init(&format!("{server}{path}"), &init).map_err(bad)?;
+    let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
+    if !response.ok() {
+        return Err(error_of(&response).await);
+    }
+    json_of(&response).await
+}

@@ -1,0 +1,213 @@
+//! Opening the workspace and driving its sync engine.
+//!
+//! [`boot`] opens IndexedDB, finds (or creates) this device's workspace,
+//! opens the engine over the IndexedDB store and the fetch transport, and
+//! runs the schema migrations. [`drive`] then runs for the life of the page:
+//! it saves every local edit to IndexedDB (only then is it shown as saved),
+//! and, when the workspace is connected, syncs: after each edit, whenever
+//! the live events announce a new head, and with backoff after failures.
+
+use std::rc::Rc;
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use hearth_migrations::{MigrationOutcome, Workspace};
+use hearth_shared::engine::{Engine, EngineConfig, SyncState, SyncStatus};
+use rexie::Rexie;
+
+use crate::device::{self, DeviceRecord};
+use crate::fetch::FetchTransport;
+use crate::idb::{self, IdbStore};
+use crate::platform::{new_id, now_ms, random_bytes};
+
+/// The engine as the app uses it.
+pub type AppEngine = Engine<IdbStore, Rc<FetchTransport>>;
+
+/// Everything [`boot`] opened.
+pub struct Booted {
+    pub db: Rc<Rexie>,
+    pub record: DeviceRecord,
+    pub engine: AppEngine,
+    pub transport: Rc<FetchTransport>,
+    pub workspace: Workspace,
+}
+
+/// Opens this device's workspace, creating one on first run.
+pub async fn boot() -> Result<Booted, String> {
+    let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
+    let record = match device::load(&db).await.map_err(|e| e.to_string())? {
+        Some(record) => record,
+        None => {
+            let record = DeviceRecord {
+                workspace_id: new_id(),
+                label: default_label(),
+                server: None,
+                token: None,
+                role: None,
+                scope: None,
+            };
+            device::save(&db, &record).await.map_err(|e| e.to_string())?;
+            record
+        }
+    };
+    let transport = Rc::new(FetchTransport::new(record.connection()));
+    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
+    let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([1; 8]));
+    let config = EngineConfig { can_write: record.can_write(), ..EngineConfig::default() };
+    let mut engine = Engine::open(store, transport.clone(), peer, config).await.map_err(|e| e.to_string())?;
+    let doc = engine.doc().clone();
+    let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;
+    let workspace = match outcome {
+        // A brand-new workspace that was never synced gets the schema now;
+        // one that joins a server gets it from the server's data.
+        MigrationOutcome::Empty if record.server.is_none() => {
+            Workspace::create(engine.doc().clone()).map_err(|e| e.to_string())?
+        }
+        _ => workspace,
+    };
+    engine.save_local().await.map_err(|e| e.to_string())?;
+    Ok(Booted { db, record, engine, transport, workspace })
+}
+
+fn default_label() -> String {
+    let agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+    let kind = if agent.contains("Mobile") { "Phone" } else { "Browser" };
+    format!("{kind} {}", &new_id()[..4])
+}
+
+/// What the status pill shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncView {
+    pub state: &'static str,
+    pub text: String,
+    pub pending: u64,
+    pub detail: Option<String>,
+}
+
+impl SyncView {
+    /// Before the workspace is open.
+    pub fn starting() -> Self {
+        SyncView { state: "local", text: "Saved on this device".into(), pending: 0, detail: None }
+    }
+
+    pub fn of(status: &SyncStatus, connected: bool) -> Self {
+        if !connected {
+            return SyncView {
+                state: "local",
+                text: "Saved on this device".into(),
+                pending: status.pending,
+                detail: Some("Not connected to a server yet.".into()),
+            };
+        }
+        let (state, text) = match status.state {
+            SyncState::SavedLocally => ("saved", "Saved locally".to_owned()),
+            SyncState::Syncing => ("syncing", "Syncing…".to_owned()),
+            SyncState::Synced => (
+                "synced",
+                match status.last_ack {
+                    Some(ack) => format!("Synced {}", crate::platform::relative_time(ack.at_ms as i64, now_ms())),
+                    None => "Synced".to_owned(),
+                },
+            ),
+            SyncState::Offline => ("offline", "Offline".to_owned()),
+            SyncState::Error => ("error", "Sync error".to_owned()),
+        };
+        SyncView { state, text, pending: status.pending, detail: status.last_error.clone() }
+    }
+}
+
+/// What wakes the driver.
+#[derive(Debug)]
+pub enum Kick {
+    /// The UI changed the document.
+    Edited,
+    /// The connection changed (connected, token replaced).
+    Reconnected,
+}
+
+/// Hooks the driver calls into the UI.
+pub struct Hooks {
+    /// The document changed from outside the UI (remote changes imported).
+    pub on_remote: Box<dyn FnMut()>,
+    /// The sync status changed.
+    pub on_status: Box<dyn FnMut(SyncView)>,
+    /// Saving failed: the edit is not durable.
+    pub on_save_error: Box<dyn FnMut(String)>,
+}
+
+/// Runs for the life of the page.
+pub async fn drive(mut engine: AppEngine, transport: Rc<FetchTransport>, mut kicks: UnboundedReceiver<Kick>, mut hooks: Hooks) {
+    loop {
+        // Durable first.
+        if let Err(e) = engine.save_local().await {
+            (hooks.on_save_error)(e.to_string());
+        }
+        let connected = transport.connection().is_some();
+        (hooks.on_status)(SyncView::of(&engine.status(), connected));
+        if connected {
+            if let Ok(report) = engine.sync(now_ms().max(0) as u64).await
+                && report.pulled > 0
+            {
+                (hooks.on_remote)();
+                // A migration run on the imported data is a local edit too.
+                if let Err(e) = engine.save_local().await {
+                    (hooks.on_save_error)(e.to_string());
+                }
+            }
+            (hooks.on_status)(SyncView::of(&engine.status(), true));
+        }
+        // Wait for the next reason to run.
+        let jitter = u64::from(random_bytes()[0]) * 4;
+        let retry = engine.retry_delay(jitter);
+        let wake = async {
+            let kick = kicks.next();
+            let head = async {
+                if connected && retry.is_none() {
+                    engine.wait_for_head().await.ok()
+                } else {
+                    futures::future::pending::<Option<u64>>().await
+                }
+            };
+            let timer = async {
+                match retry {
+                    Some(ms) => sleep_ms(ms.min(i32::MAX as u64) as i32).await,
+                    None => futures::future::pending::<()>().await,
+                }
+            };
+            futures::pin_mut!(kick, head, timer);
+            match futures::future::select(kick, futures::future::select(head, timer)).await {
+                futures::future::Either::Left((kick, _)) => Wake::Kick(kick.is_none()),
+                futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => Wake::Head(head),
+                futures::future::Either::Right(_) => Wake::Timer,
+            }
+        }
+        .await;
+        match wake {
+            Wake::Kick(true) => return, // the page is going away
+            Wake::Head(Some(head)) => engine.note_head(head),
+            Wake::Head(None) => sleep_ms(1_000).await,
+            Wake::Kick(false) | Wake::Timer => {}
+        }
+        // Coalesce a burst of keystrokes into one round.
+        while kicks.try_recv().is_ok() {}
+    }
+}
+
+enum Wake {
+    Kick(bool),
+    Head(Option<u64>),
+    Timer,
+}
+
+/// Waits `ms` milliseconds.
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        if let Ok(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
+            && let Ok(set_timeout) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(set_timeout)
+        {
+            let _ = set_timeout.call2(&global, &resolve, &ms.into());
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
