@@ -66,6 +66,11 @@ pub struct Config {
     #[arg(long, env = "HEARTH_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: u64,
 
+    /// Soft limit on the bytes of one pull answer (at least one frame is
+    /// always sent); clients pull again until they reach the head.
+    #[arg(long, env = "HEARTH_MAX_PULL_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_pull_bytes: u64,
+
     /// Storage quota of one workspace (log and snapshot), in bytes.
     #[arg(long, env = "HEARTH_WORKSPACE_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub workspace_quota_bytes: u64,
@@ -138,6 +143,7 @@ fn defaults() -> Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         dist: None,
         max_body_bytes: 16 * 1024 * 1024,
+        max_pull_bytes: 32 * 1024 * 1024,
         workspace_quota_bytes: 1024 * 1024 * 1024,
         body_timeout_secs: 30,
         max_connections: 1024,

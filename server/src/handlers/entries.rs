@@ -1,7 +1,9 @@
 //! `…/workspaces/{ws}/entries`: push one opaque entry (`POST`, with an
-//! `Idempotency-Key`), pull everything after a cursor (`GET ?after=N`) as
+//! `Idempotency-Key`), pull what follows a cursor (`GET ?after=N`) as
 //! binary frames with the head in `Hearth-Head` and the floor in
-//! `Hearth-Floor`.
+//! `Hearth-Floor`. A pull answer holds at most `--max-pull-bytes` (and at
+//! least one frame); a client pulls again from the last frame's sequence
+//! number until it has reached the head.
 
 use hearth_shared::api::{FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN, PushResponse};
 use hearth_shared::error::ErrorCode;
@@ -83,7 +85,8 @@ pub async fn pull(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<
     };
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
-    let pulled = tokio::task::spawn_blocking(move || log.pull(after))
+    let max = app.config.max_pull_bytes.max(1);
+    let pulled = tokio::task::spawn_blocking(move || log.pull(after, max))
         .await
         .map_err(|e| ApiError::internal("reading a workspace", e))?
         .map_err(|e| ApiError::internal("reading a workspace", e))?;

@@ -1,11 +1,11 @@
 //! Request handlers, one module per resource, one function per verb.
 //!
-//! - [`health`]: `GET /v1/health`.
-//! - [`workspaces`]: register.
-//! - [`tokens`]: mint, list, revoke.
-//! - [`invites`]: create, redeem.
-//! - [`entries`]: push, pull; [`snapshot`]: put; [`events`]: get (SSE).
-//! - [`pwa`]: the PWA's files outside `/v1`.
+//! - [`health`] — `GET /v1/health`.
+//! - [`workspaces`] — register.
+//! - [`tokens`] — mint, list, revoke.
+//! - [`invites`] — create, redeem.
+//! - [`entries`] — push, pull; [`snapshot`] — put; [`events`] — get (SSE).
+//! - [`pwa`] — the PWA's files outside `/v1`.
 
 pub mod entries;
 pub mod events;

@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use hearth_shared::frame::{FrameKind, encode_header};
+use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
 use hearth_shared::id::WorkspaceId;
 
 use super::record::{self, Kind, LOG_MAGIC};
@@ -364,7 +364,8 @@ impl WorkspaceLog for DiskLog {
         Ok(outcomes)
     }
 
-    fn pull(&self, after: u64) -> Result<Pulled, StoreError> {
+    fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError> {
+        let frame = |len: u64| len + FRAME_HEADER_LEN as u64;
         let (position, snap, file, locs) = {
             let st = self.read_state();
             let floor = st.floor();
@@ -372,9 +373,19 @@ impl WorkspaceLog for DiskLog {
             let snap = st.snapshot.clone().filter(|_| after < floor);
             let from = after.max(floor);
             let i = st.entries.partition_point(|l| l.seq <= from);
-            (position, snap, st.log.clone(), st.entries[i..].to_vec())
+            let mut budget = snap.as_ref().map_or(0, |s| frame(s.len));
+            let mut n = 0;
+            for l in &st.entries[i..] {
+                let cost = frame(u64::from(l.len));
+                if (snap.is_some() || n > 0) && budget.saturating_add(cost) > max_bytes {
+                    break;
+                }
+                budget += cost;
+                n += 1;
+            }
+            (position, snap, st.log.clone(), st.entries[i..i + n].to_vec())
         };
-        let total: u64 = locs.iter().map(|l| u64::from(l.len) + 13).sum::<u64>() + snap.as_ref().map_or(0, |s| s.len + 13);
+        let total: u64 = locs.iter().map(|l| frame(u64::from(l.len))).sum::<u64>() + snap.as_ref().map_or(0, |s| frame(s.len));
         let mut body = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         if let Some(s) = snap {
             let len = u32::try_from(s.len).unwrap_or(u32::MAX);
@@ -449,7 +460,7 @@ mod tests {
     }
 
     fn pulled(log: &DiskLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
-        let p = log.pull(after).unwrap();
+        let p = log.pull(after, u64::MAX).unwrap();
         decode_frames(&p.body).unwrap().into_iter().map(|f| (f.kind, f.seq, f.payload.to_vec())).collect()
     }
 
@@ -517,6 +528,28 @@ mod tests {
         assert_eq!(log.position().head, 2);
         assert_eq!(fs::read(&path).unwrap(), whole);
         assert_eq!(log.append(&[entry(None, b"three")], Q).unwrap(), vec![Appended::New(3)]);
+    }
+
+    #[test]
+    fn a_pull_stops_at_its_byte_budget_but_always_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DiskLog::open(dir.path()).unwrap();
+        for i in 0..5u8 {
+            log.append(&[entry(None, &[i; 100])], Q).unwrap();
+        }
+        let seqs = |after, max| {
+            let p = log.pull(after, max).unwrap();
+            assert_eq!(p.position.head, 5);
+            decode_frames(&p.body).unwrap().iter().map(|f| f.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(0, 250), vec![1, 2]);
+        assert_eq!(seqs(2, 250), vec![3, 4]);
+        assert_eq!(seqs(0, 1), vec![1], "one frame even over budget");
+        assert_eq!(seqs(4, 1), vec![5]);
+        assert_eq!(seqs(5, 1), Vec::<u64>::new());
+        log.put_snapshot(2, &[9; 300], Q).unwrap();
+        assert_eq!(seqs(0, 1), vec![2], "the snapshot alone");
+        assert_eq!(seqs(0, 500), vec![2, 3]);
     }
 
     #[test]

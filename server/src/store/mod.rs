@@ -100,9 +100,12 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     /// Entries whose key was seen before are not stored again.
     fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError>;
 
-    /// Everything after `after`: the snapshot first if `after` is below the
-    /// floor, then the entries, as frames.
-    fn pull(&self, after: u64) -> Result<Pulled, StoreError>;
+    /// What follows `after`: the snapshot first if `after` is below the
+    /// floor, then the entries, as frames. Stops before a frame that would
+    /// take the body past `max_bytes` (but always carries at least one frame
+    /// when there is one); the client pulls again from the last frame's seq
+    /// until it reaches the head.
+    fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError>;
 
     /// Swaps in a snapshot covering every entry up to `upto`, then drops
     /// those entries.

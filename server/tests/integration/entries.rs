@@ -190,3 +190,39 @@ async fn concurrent_pushes_all_land_once() {
         assert_eq!((seq, payload.as_slice()), (want_seq, body.as_bytes()));
     }
 }
+
+#[tokio::test]
+async fn large_pulls_come_in_pages_up_to_the_head() {
+    let server = TestServer::start_with(|c| c.max_pull_bytes = 2048).await;
+    let api = server.api();
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    for i in 1..=10u64 {
+        api.push_ok(&ws, &token, &format!("k{i}"), &[i as u8; 700]).await;
+    }
+    let mut cursor = 0;
+    let mut pages = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = api.pull(&ws, &token, cursor).await;
+        assert_eq!(page.head, 10);
+        let Some(last) = page.frames.last() else { break };
+        cursor = last.1;
+        seen.extend(page.frames.iter().map(|f| f.1));
+        pages += 1;
+    }
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    assert!(pages >= 4, "{pages} pages");
+}
+
+#[tokio::test]
+async fn the_api_answers_cors_preflights() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let reply = api.request(Method::OPTIONS, "/v1/workspaces/x/entries", &[("origin", "http://elsewhere")], "").await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert!(reply.header("access-control-allow-headers").unwrap().contains("idempotency-key"));
+    assert!(api.get("/v1/health").await.header("access-control-expose-headers").unwrap().contains("hearth-head"));
+    assert_eq!(api.get("/").await.header("access-control-allow-origin"), None);
+}

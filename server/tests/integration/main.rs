@@ -1,4 +1,5 @@
 //! Integration tests: a real `hearth` on loopback, driven over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
 mod common;
