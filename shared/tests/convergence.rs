@@ -1,7 +1,8 @@
 //! Convergence under a hostile network: 3–5 devices edit at random, go
 //! offline, crash and restart; the network drops requests and responses and
 //! duplicates requests; the server restarts; devices compact the server log
-//! and their local logs as they go. Once the network heals and everyone
+//! and their local logs as they go; old pushes and pull answers arrive
+//! late, out of order. Once the network heals and everyone
 //! syncs, every device holds the same document, and every edit any device
 //! saved is in it.
 //!
@@ -180,9 +181,10 @@ fn run(seed: u64, ex: &mut Exercised) {
                 server.set_down(server_down);
             }
             85..=91 => devices[d].transport.set_faults(Faults {
-                drop_request: rng.below(300) as u32,
-                drop_response: rng.below(300) as u32,
-                duplicate: rng.below(300) as u32,
+                drop_request: rng.below(150) as u32,
+                drop_response: rng.below(150) as u32,
+                duplicate: rng.below(150) as u32,
+                reorder: rng.below(150) as u32,
             }),
             _ => {
                 // A live event: a device that hears of a new head pulls.

@@ -195,6 +195,10 @@ pub struct Faults {
     pub drop_response: u32,
     /// The request reaches the server twice.
     pub duplicate: u32,
+    /// Messages arrive out of order: an earlier push of this device is
+    /// delivered again after the current request, and a pull may return
+    /// an answer computed earlier (a response overtaken by later ones).
+    pub reorder: u32,
 }
 
 /// One device's connection to a [`MemoryServer`].
@@ -205,6 +209,10 @@ pub struct MemoryTransport {
     faults: Cell<Faults>,
     rng: Cell<u64>,
     pushed_bytes: Cell<u64>,
+    /// The last push sent, for late redelivery.
+    last_push: std::cell::RefCell<Option<(String, Vec<u8>)>>,
+    /// The last pull answer, for late delivery.
+    last_pull: std::cell::RefCell<Option<Pulled>>,
 }
 
 impl MemoryTransport {
@@ -216,6 +224,8 @@ impl MemoryTransport {
             faults: Cell::new(Faults::default()),
             rng: Cell::new(seed | 1),
             pushed_bytes: Cell::new(0),
+            last_push: std::cell::RefCell::new(None),
+            last_pull: std::cell::RefCell::new(None),
         }
     }
 
@@ -277,6 +287,15 @@ impl Transport for MemoryTransport {
         self.pushed_bytes
             .set(self.pushed_bytes.get() + entry.len() as u64);
         let result = self.server.push(idempotency_key, entry);
+        let earlier = self
+            .last_push
+            .replace(Some((idempotency_key.to_owned(), entry.to_vec())));
+        if let Some((key, body)) = earlier
+            && self.roll(self.faults.get().reorder)
+        {
+            // An earlier push, delayed in the network, arrives now.
+            let _ = self.server.push(&key, &body);
+        }
         if self.roll(self.faults.get().duplicate) {
             let again = self.server.push(idempotency_key, entry);
             if let (Ok(a), Ok(b)) = (&result, &again) {
@@ -289,6 +308,15 @@ impl Transport for MemoryTransport {
     async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
         self.before()?;
         let result = self.server.pull(after);
+        if let Ok(fresh) = &result {
+            let stale = self.last_pull.replace(Some(fresh.clone()));
+            if let Some(stale) = stale
+                && self.roll(self.faults.get().reorder)
+            {
+                // An answer to an earlier pull arrives instead.
+                return self.after(Ok(stale));
+            }
+        }
         self.after(result)
     }
 
