@@ -25,6 +25,11 @@ pub mod update;
 
 /// Starts the app: registers the service worker and mounts the UI.
 pub fn launch() {
+    // The HTML shows "Loading…" until the app runs; Dioxus appends to the
+    // mount point, so clear it first.
+    if let Some(main) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("main")) {
+        main.set_inner_html("");
+    }
     update::register_service_worker();
     dioxus::launch(app::App);
 }

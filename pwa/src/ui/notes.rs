@@ -115,7 +115,7 @@ pub fn NotesView() -> Element {
                                 move |e: KeyboardEvent| if e.key() == Key::Enter { selected.set(Some(id.clone())) }
                             },
                             div { class: "note-title",
-                                if note.pinned { span { class: "pin", title: "Pinned", "📌 " } }
+                                if note.pinned { span { class: "pin", "Pinned" } }
                                 if note.title.is_empty() { "Untitled" } else { "{note.title}" }
                             }
                             div { class: "note-meta",

@@ -1,0 +1,131 @@
+//! End-to-end: a person's first minutes with the app, in headless Chromium
+//! against a real `hearth`: notes and tasks are created, found, pinned,
+//! deleted and restored, and everything is still there after a reload
+//! (IndexedDB). Set `HEARTH_SCREENSHOTS=DIR` to keep screenshots of the
+//! main screens at desktop and phone widths.
+
+mod e2e_support;
+
+use e2e_support::{Device, Server};
+use fantoccini::Locator;
+
+async fn screenshot(device: &Device, name: &str) {
+    if let Ok(dir) = std::env::var("HEARTH_SCREENSHOTS") {
+        let png = device.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+async fn type_into(device: &Device, css: &str, text: &str) {
+    let element = device.client.wait().for_element(Locator::Css(css)).await.unwrap();
+    element.send_keys(text).await.unwrap();
+}
+
+async fn click(device: &Device, css: &str) {
+    let element = device.client.wait().for_element(Locator::Css(css)).await.unwrap();
+    element.click().await.unwrap();
+}
+
+#[tokio::test]
+async fn notes_and_tasks_are_kept_on_the_device() {
+    let server = Server::start();
+    let device = Device::launch().await;
+    device.open(&server.url).await;
+    device.text_of("#notes-view").await;
+
+    // Three notes, two tagged.
+    for (title, body, tags) in [
+        ("Groceries", "oat milk, lemons, basil", "home"),
+        ("Boiler service", "call on Tuesday, ask about the valve", "home, bills"),
+        ("Book ideas", "a lighthouse keeper who syncs notes", ""),
+    ] {
+        click(&device, "#new-note").await;
+        type_into(&device, "#note-title", title).await;
+        type_into(&device, "#note-body", body).await;
+        if !tags.is_empty() {
+            type_into(&device, "#note-tags", &format!("{tags}\n")).await;
+            // Tags are applied when the field changes (blur or Enter).
+            click(&device, "#note-body").await;
+        }
+    }
+    device
+        .wait_until("three notes are listed", "return document.querySelectorAll('#note-items li').length === 3")
+        .await;
+    device
+        .wait_until("everything is saved", "return document.querySelector('#sync-status').dataset.state !== 'saving'")
+        .await;
+
+    // Search finds by body text; the tag filter narrows the list.
+    type_into(&device, "#search", "valve").await;
+    device
+        .wait_until("search shows one note", "return document.querySelectorAll('#note-items li').length === 1")
+        .await;
+    assert!(device.text_of("#note-items li").await.contains("Boiler service"));
+    device.client.find(Locator::Css("#search")).await.unwrap().clear().await.unwrap();
+    type_into(&device, "#search", " ").await;
+    click(&device, "button.chip[data-tag='home']").await;
+    device
+        .wait_until("the home tag shows two notes", "return document.querySelectorAll('#note-items li').length === 2")
+        .await;
+    screenshot(&device, "notes-desktop").await;
+    click(&device, ".tags .chip").await; // "All"
+
+    // Pin the oldest note: it moves to the top.
+    device
+        .eval("[...document.querySelectorAll('#note-items li')].find(li => li.textContent.includes('Groceries')).click(); return true")
+        .await;
+    click(&device, "#pin-note").await;
+    device
+        .wait_until(
+            "the pinned note is first",
+            "return document.querySelector('#note-items li').textContent.includes('Groceries')",
+        )
+        .await;
+
+    // Delete one and undo.
+    device
+        .eval("[...document.querySelectorAll('#note-items li')].find(li => li.textContent.includes('Book ideas')).click(); return true")
+        .await;
+    click(&device, "#delete-note").await;
+    device
+        .wait_until("the note is gone", "return document.querySelectorAll('#note-items li').length === 2")
+        .await;
+    click(&device, "#undo").await;
+    device
+        .wait_until("the note is back", "return document.querySelectorAll('#note-items li').length === 3")
+        .await;
+
+    // A task list with two tasks, one done.
+    click(&device, "#tab-tasks").await;
+    type_into(&device, "#new-list-title", "Weekend\n").await;
+    type_into(&device, ".task-list .new-task", "Fix the bike\n").await;
+    type_into(&device, ".task-list .new-task", "Call grandma\n").await;
+    device
+        .wait_until("two tasks", "return document.querySelectorAll('.task-list li').length === 2")
+        .await;
+    click(&device, ".task-list li input[type=checkbox]").await;
+    device
+        .wait_until("one task done", "return document.querySelectorAll('.task-list li.done').length === 1")
+        .await;
+    device
+        .wait_until("everything is saved", "return document.querySelector('#sync-status').dataset.state !== 'saving'")
+        .await;
+    screenshot(&device, "tasks-desktop").await;
+
+    // A reload shows everything, from IndexedDB.
+    device.client.refresh().await.unwrap();
+    click(&device, "#tab-tasks").await;
+    assert_eq!(device.text_of(".task-list li.done span").await.trim(), "Fix the bike");
+    click(&device, "#tab-notes").await;
+    device
+        .wait_until("three notes after reload", "return document.querySelectorAll('#note-items li').length === 3")
+        .await;
+    let first = device.text_of("#note-items li").await;
+    assert!(first.contains("Groceries"), "pinned note first after reload, got {first:?}");
+
+    // Phone width.
+    device.client.set_window_size(390, 844).await.unwrap();
+    screenshot(&device, "notes-phone").await;
+    device.close().await;
+}
