@@ -20,6 +20,8 @@ use crate::workspaces::Workspaces;
 pub enum StartError {
     #[error("cannot prepare the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot open the token index: {0}")]
     Index(#[from] crate::index::IndexError),
     #[error("{0}")]
@@ -49,6 +51,9 @@ pub struct App {
     pub last_seen: LastSeen,
     /// Open workspaces (logs, writers, head announcements).
     pub workspaces: Workspaces,
+    /// Present when serving HTTPS; made at start so a bad certificate stops
+    /// the server before it announces itself.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Flips to `true` when the server begins to shut down; event streams
     /// and background chores watch it and end.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -59,14 +64,19 @@ impl App {
     pub async fn open(config: Config) -> Result<Arc<App>, StartError> {
         let data_dir = config.data_dir.clone();
         let dist = config.dist.clone();
-        let (index, secret, assets, build_id) = tokio::task::spawn_blocking(move || {
+        let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
+        let (index, secret, assets, build_id, tls) = tokio::task::spawn_blocking(move || {
+            let tls = match tls_files {
+                Some((cert, key)) => Some(crate::tls::acceptor(&cert, &key)?),
+                None => None,
+            };
             let io = |source| StartError::DataDir { path: data_dir.display().to_string(), source };
             create_dir_private(&data_dir).map_err(io)?;
             let secret = secret::load_or_create(&data_dir).map_err(io)?;
             let index = Index::open(&data_dir.join(INDEX_FILE))?;
             let assets = Assets::new(dist.as_deref());
             let build_id = assets.build_id();
-            Ok::<_, StartError>((index, secret, assets, build_id))
+            Ok::<_, StartError>((index, secret, assets, build_id, tls))
         })
         .await
         .map_err(|e| StartError::Other(e.to_string()))??;
@@ -80,6 +90,7 @@ impl App {
             assets,
             build_id,
             index,
+            tls,
             shutdown,
         }))
     }

@@ -1,10 +1,13 @@
 //! The PWA's files: built into the binary by `build.rs`, or read from a
 //! directory given with `--dist`. Also the rules for their content types and
-//! cache headers, and the build id from `build.json`.
+//! cache headers, entity tags, and the build id from `build.json`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_dist.rs"));
@@ -12,34 +15,59 @@ mod embedded {
 
 /// Where the PWA's files come from.
 #[derive(Debug, Clone)]
-pub enum Assets {
+enum Source {
     /// The files built into the binary (possibly none).
     Embedded,
     /// A directory on disk (`--dist`).
     Dir(PathBuf),
 }
 
+/// The PWA's files, with their entity tags.
+#[derive(Debug, Clone)]
+pub struct Assets {
+    source: Source,
+    /// Entity tags of embedded files, computed once on first use.
+    etags: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// One file, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub bytes: Bytes,
+    /// A strong entity tag (quoted), from the content.
+    pub etag: String,
+}
+
 impl Assets {
     pub fn new(dist: Option<&Path>) -> Self {
-        match dist {
-            Some(dir) => Assets::Dir(dir.to_path_buf()),
-            None => Assets::Embedded,
+        let source = match dist {
+            Some(dir) => Source::Dir(dir.to_path_buf()),
+            None => Source::Embedded,
+        };
+        Assets { source, etags: Arc::default() }
+    }
+
+    /// Describes where files come from, for the start-up log.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Source::Embedded => format!("{} embedded files", embedded::FILES.len()),
+            Source::Dir(dir) => format!("files from {}", dir.display()),
         }
     }
 
     /// The file at `rel` (a `/`-separated path with no leading slash), if any.
     /// Paths with `..`, `.`, empty or hidden segments are never looked up.
-    /// Blocking for [`Assets::Dir`]: call it off the async threads.
+    /// Blocking for `--dist`: call it off the async threads.
     pub fn get(&self, rel: &str) -> Option<Bytes> {
         if !is_safe_path(rel) {
             return None;
         }
-        match self {
-            Assets::Embedded => embedded::FILES
+        match &self.source {
+            Source::Embedded => embedded::FILES
                 .iter()
                 .find(|(name, _)| *name == rel)
                 .map(|(_, bytes)| Bytes::from_static(bytes)),
-            Assets::Dir(dir) => {
+            Source::Dir(dir) => {
                 let path = rel.split('/').fold(dir.clone(), |p, seg| p.join(seg));
                 if !path.is_file() {
                     return None;
@@ -49,11 +77,29 @@ impl Assets {
         }
     }
 
+    /// The file at `rel` with its entity tag. Blocking.
+    pub fn get_with_etag(&self, rel: &str) -> Option<Asset> {
+        let bytes = self.get(rel)?;
+        let cached = match self.source {
+            Source::Embedded => self.etags.lock().ok().and_then(|m| m.get(rel).cloned()),
+            Source::Dir(_) => None,
+        };
+        let etag = cached.unwrap_or_else(|| {
+            let digest = Sha256::digest(&bytes);
+            let tag = format!("\"{}\"", crate::secret::hex(&digest[..12]));
+            if let (Source::Embedded, Ok(mut m)) = (&self.source, self.etags.lock()) {
+                m.insert(rel.to_owned(), tag.clone());
+            }
+            tag
+        });
+        Some(Asset { bytes, etag })
+    }
+
     /// Whether there is any app to serve (an `index.html`).
     pub fn has_app(&self) -> bool {
-        match self {
-            Assets::Embedded => embedded::FILES.iter().any(|(name, _)| *name == "index.html"),
-            Assets::Dir(dir) => dir.join("index.html").is_file(),
+        match &self.source {
+            Source::Embedded => embedded::FILES.iter().any(|(name, _)| *name == "index.html"),
+            Source::Dir(dir) => dir.join("index.html").is_file(),
         }
     }
 
@@ -171,6 +217,10 @@ mod tests {
         assert!(assets.has_app());
         assert_eq!(assets.build_id(), "b1");
         assert_eq!(assets.get("index.html").unwrap().as_ref(), b"hi");
+        let tagged = assets.get_with_etag("index.html").unwrap();
+        assert!(tagged.etag.starts_with('"') && tagged.etag.len() == 26);
+        std::fs::write(dir.path().join("index.html"), "changed").unwrap();
+        assert_ne!(assets.get_with_etag("index.html").unwrap().etag, tagged.etag);
         assert!(assets.get("../index.html").is_none());
         assert!(assets.get("nope.js").is_none());
     }

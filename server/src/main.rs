@@ -43,7 +43,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         writeln!(out, "hearth listening on {scheme}://{addr}")?;
         out.flush()?;
     }
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        app = %app.assets.describe(),
+        build = %app.build_id,
+        "serving"
+    );
     hearth::serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

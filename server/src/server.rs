@@ -44,12 +44,7 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future,
 ) -> Result<(), StartError> {
-    let tls = match (&app.config.tls_cert, &app.config.tls_key) {
-        (Some(cert), Some(key)) => {
-            Some(crate::tls::acceptor(cert, key).map_err(|e| StartError::Other(e.to_string()))?)
-        }
-        _ => None,
-    };
+    let tls = app.tls.clone();
     app.spawn_background();
     let mut listener = Listener {
         listener,

@@ -138,6 +138,12 @@ impl Workspaces {
         before - open.len()
     }
 
+    /// Forgets an open workspace after a storage failure, so that the next
+    /// request reopens (and recovers) it from disk.
+    pub fn forget(&self, ws: &WorkspaceId) {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(ws);
+    }
+
     /// How many workspaces are open.
     pub fn open_count(&self) -> usize {
         self.open.lock().map(|o| o.len()).unwrap_or(0)

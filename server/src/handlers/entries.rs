@@ -60,7 +60,11 @@ pub async fn push(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<
     }
     let hash: [u8; 32] = Sha256::digest(&payload).into();
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
-    let seq = match workspace.append(NewEntry { key, hash, payload }).await.map_err(write_error)? {
+    let appended = workspace.append(NewEntry { key, hash, payload }).await;
+    if matches!(appended, Err(WriteError::Store(_))) {
+        app.workspaces.forget(&ws);
+    }
+    let seq = match appended.map_err(write_error)? {
         Appended::New(seq) | Appended::Duplicate(seq) => seq,
         Appended::KeyConflict => {
             return Err(ApiError::new(

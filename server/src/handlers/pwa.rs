@@ -1,8 +1,10 @@
 //! `GET /…` outside `/v1`: the PWA's files, deep links to `index.html`, and
-//! a short page that says how to build the app when there is none.
+//! a short page that says how to build the app when there is none. Every
+//! file has a strong `ETag`; `If-None-Match` gets 304 Not Modified, so the
+//! `no-cache` files (index.html, sw.js, …) revalidate cheaply.
 
 use bytes::Bytes;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
 use crate::app::App;
@@ -16,7 +18,12 @@ const NOT_BUILT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=
 <p>Build and run it with <code>cargo xtask run</code>.</p></body></html>\n";
 
 /// Serves `path` (which starts with `/`).
-pub async fn get(app: &App, method: &Method, path: &str) -> Result<Response<ResBody>, ApiError> {
+pub async fn get(
+    app: &App,
+    method: &Method,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> Result<Response<ResBody>, ApiError> {
     if method != Method::GET && method != Method::HEAD {
         return Err(ApiError::new(
             hearth_shared::error::ErrorCode::MethodNotAllowed,
@@ -29,12 +36,12 @@ pub async fn get(app: &App, method: &Method, path: &str) -> Result<Response<ResB
     let assets = app.assets.clone();
     let lookup = rel.clone();
     let found = tokio::task::spawn_blocking(move || {
-        if let Some(bytes) = assets.get(&lookup) {
-            return Some((lookup, bytes));
+        if let Some(asset) = assets.get_with_etag(&lookup) {
+            return Some((lookup, asset));
         }
         // A deep link (no extension) opens the app.
         if assets::extension(&lookup).is_none() || lookup.ends_with("index.html") {
-            assets.get("index.html").map(|b| ("index.html".to_owned(), b))
+            assets.get_with_etag("index.html").map(|a| ("index.html".to_owned(), a))
         } else {
             None
         }
@@ -43,7 +50,23 @@ pub async fn get(app: &App, method: &Method, path: &str) -> Result<Response<ResB
     .map_err(|e| ApiError::internal("reading an app file", e))?;
 
     match found {
-        Some((name, bytes)) => Ok(file_response(&name, bytes)),
+        Some((name, asset)) => {
+            let fresh = if_none_match.is_some_and(|tags| {
+                tags.split(',').any(|t| t.trim().trim_start_matches("W/") == asset.etag || t.trim() == "*")
+            });
+            let mut res = if fresh {
+                let mut res = file_response(&name, Bytes::new());
+                *res.status_mut() = StatusCode::NOT_MODIFIED;
+                res.headers_mut().remove(CONTENT_TYPE);
+                res
+            } else {
+                file_response(&name, asset.bytes)
+            };
+            if let Ok(tag) = HeaderValue::from_str(&asset.etag) {
+                res.headers_mut().insert(ETAG, tag);
+            }
+            Ok(res)
+        }
         None if assets::extension(&rel).is_none() || rel.ends_with("index.html") => {
             let mut res = file_response("index.html", Bytes::from_static(NOT_BUILT.as_bytes()));
             *res.status_mut() = StatusCode::OK;

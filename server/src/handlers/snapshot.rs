@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::handlers::entries::{position_headers, write_error};
 use crate::http::{ResBody, json, query_u64, read_body, require_octet_stream};
 use crate::store::Snapshotted;
+use crate::workspaces::WriteError;
 
 pub async fn put(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
@@ -28,7 +29,11 @@ pub async fn put(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<R
         return Err(ApiError::bad_request("a snapshot cannot be empty"));
     }
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
-    match workspace.snapshot(upto, data).await.map_err(write_error)? {
+    let snapshotted = workspace.snapshot(upto, data).await;
+    if matches!(snapshotted, Err(WriteError::Store(_))) {
+        app.workspaces.forget(&ws);
+    }
+    match snapshotted.map_err(write_error)? {
         Snapshotted::Done(floor) => {
             tracing::info!(workspace = %ws, floor, "workspace compacted");
             let mut res = json(StatusCode::OK, &SnapshotResponse { floor })?;

@@ -59,6 +59,14 @@ async fn serves_the_pwa_from_a_dist_dir() {
     assert_eq!(head.header("content-type"), Some("text/javascript"));
     assert!(head.body.is_empty());
 
+    // Revalidation: the ETag gets a 304 without a body.
+    let etag = sw.header("etag").unwrap().to_owned();
+    let again = api.request(Method::GET, "/sw.js", &[("if-none-match", &etag)], "").await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    let other = api.request(Method::GET, "/sw.js", &[("if-none-match", "\"nope\"")], "").await;
+    assert_eq!(other.status, StatusCode::OK);
+
     let health: Health = api.get("/v1/health").await.json();
     assert_eq!(health.status, "ok");
     assert_eq!(health.build, "test-build-7");
