@@ -553,6 +553,34 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_at_any_byte_recovers_a_whole_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let bodies: Vec<Vec<u8>> = (1..=4u8).map(|i| vec![i; usize::from(i) * 7]).collect();
+        {
+            let log = DiskLog::open(dir.path()).unwrap();
+            for (i, b) in bodies.iter().enumerate() {
+                log.append(&[entry(Some(&format!("k{i}")), b)], Q).unwrap();
+            }
+        }
+        let whole = fs::read(dir.path().join(LOG_FILE)).unwrap();
+        for cut in 0..=whole.len() {
+            let case = tempfile::tempdir().unwrap();
+            fs::write(case.path().join(LOG_FILE), &whole[..cut]).unwrap();
+            let log = DiskLog::open(case.path()).unwrap();
+            let got = pulled(&log, 0);
+            for (i, (kind, seq, payload)) in got.iter().enumerate() {
+                assert_eq!((*kind, *seq, payload), (FrameKind::Entry, i as u64 + 1, &bodies[i]), "cut {cut}");
+            }
+            // The recovered log takes new entries after the prefix.
+            let next = got.len() as u64 + 1;
+            assert_eq!(log.append(&[entry(None, b"after")], Q).unwrap(), vec![Appended::New(next)], "cut {cut}");
+            drop(log);
+            let log = DiskLog::open(case.path()).unwrap();
+            assert_eq!(log.position().head, next, "cut {cut}");
+        }
+    }
+
+    #[test]
     fn quota_refuses_what_does_not_fit() {
         let dir = tempfile::tempdir().unwrap();
         let log = DiskLog::open(dir.path()).unwrap();

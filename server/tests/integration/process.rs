@@ -121,13 +121,45 @@ fn crash_rounds() -> usize {
     std::env::var("HEARTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
 }
 
+/// What the crash test's clients were told, over all rounds.
+#[derive(Default)]
+struct Told {
+    /// seq -> payload of every acknowledged push.
+    entries: BTreeMap<u64, Vec<u8>>,
+    /// upto -> payloads of every snapshot sent (acknowledged or not).
+    snapshots_sent: BTreeMap<u64, Vec<Vec<u8>>>,
+    /// The highest `upto` of an acknowledged snapshot.
+    floor: u64,
+}
+
+/// Checks the server holds everything it acknowledged, intact and in order.
+async fn check_nothing_lost(api: &Api, ws: &str, token: &str, told: &Mutex<Told>, when: &str) {
+    let pull = api.pull(ws, token, 0).await;
+    let told = told.lock().unwrap();
+    assert!(pull.floor >= told.floor, "{when}: floor {} below acknowledged {}", pull.floor, told.floor);
+    let mut frames = pull.frames.into_iter().peekable();
+    if pull.floor > 0 {
+        let (is_snapshot, upto, payload) = frames.next().unwrap();
+        assert!(is_snapshot && upto == pull.floor, "{when}: the snapshot comes first");
+        let sent = told.snapshots_sent.get(&upto).unwrap_or_else(|| panic!("{when}: snapshot {upto} never sent"));
+        assert!(sent.contains(&payload), "{when}: snapshot {upto} is not one that was sent");
+    }
+    let stored: BTreeMap<u64, Vec<u8>> = frames.map(|(_, s, p)| (s, p)).collect();
+    for (seq, payload) in told.entries.range(pull.floor + 1..) {
+        assert_eq!(stored.get(seq), Some(payload), "{when}: entry {seq}");
+    }
+    let seqs: Vec<u64> = stored.keys().copied().collect();
+    assert_eq!(seqs, (pull.floor + 1..=pull.head).collect::<Vec<_>>(), "{when}: no holes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_entry() {
+    use http_body_util::BodyExt as _;
+
     let dir = tempfile::tempdir().unwrap();
     let ws = new_ws();
     let mut token = String::new();
-    // seq -> payload of every acknowledged push, over all rounds.
-    let acked: Arc<Mutex<BTreeMap<u64, Vec<u8>>>> = Arc::default();
+    let told: Arc<Mutex<Told>> = Arc::default();
 
     for round in 0..crash_rounds() {
         let mut server = ServerProcess::start(dir.path(), &[]);
@@ -135,29 +167,23 @@ async fn kill_9_loses_no_acknowledged_entry() {
         if round == 0 {
             token = api.register(&ws).await;
         }
-        // Everything acknowledged before is present and intact.
-        let pull = api.pull(&ws, &token, 0).await;
-        let stored: BTreeMap<u64, Vec<u8>> = pull.frames.into_iter().map(|(_, s, p)| (s, p)).collect();
-        for (seq, payload) in acked.lock().unwrap().iter() {
-            assert_eq!(stored.get(seq), Some(payload), "round {round}: entry {seq}");
-        }
+        check_nothing_lost(&api, &ws, &token, &told, &format!("round {round}")).await;
 
-        // Many clients push; the server is killed while they do.
-        let target = acked.lock().unwrap().len() + 120;
+        // Many clients push and one compacts; the server is killed meanwhile.
+        let target = told.lock().unwrap().entries.len() + 120;
         let mut clients = Vec::new();
         for c in 0..8 {
-            let (api, ws, token, acked) = (api.clone(), ws.clone(), token.clone(), acked.clone());
+            let (api, ws, token, told) = (api.clone(), ws.clone(), token.clone(), told.clone());
             clients.push(tokio::spawn(async move {
                 for i in 0.. {
                     let body = format!("round {round} client {c} push {i} {}", "x".repeat(i % 50)).into_bytes();
-                    let key = format!("{round}-{c}-{i}");
                     let res = api
                         .client
                         .request(
                             hyper::Request::post(format!("{}/v1/workspaces/{ws}/entries", api.base))
                                 .header("authorization", format!("Bearer {token}"))
                                 .header("content-type", "application/octet-stream")
-                                .header("idempotency-key", key)
+                                .header("idempotency-key", format!("{round}-{c}-{i}"))
                                 .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
                                 .unwrap(),
                         )
@@ -166,18 +192,57 @@ async fn kill_9_loses_no_acknowledged_entry() {
                     if res.status() != StatusCode::OK {
                         return;
                     }
-                    use http_body_util::BodyExt as _;
                     let Ok(bytes) = res.into_body().collect().await else { return };
                     let Ok(r) = serde_json::from_slice::<hearth_shared::api::PushResponse>(&bytes.to_bytes()) else {
                         return;
                     };
-                    let previous = acked.lock().unwrap().insert(r.seq, body);
+                    let previous = told.lock().unwrap().entries.insert(r.seq, body);
                     assert!(previous.is_none(), "sequence number {} given twice", r.seq);
                 }
             }));
         }
-        while acked.lock().unwrap().len() < target {
-            tokio::task::yield_now().await;
+        {
+            let (api, ws, token, told) = (api.clone(), ws.clone(), token.clone(), told.clone());
+            clients.push(tokio::spawn(async move {
+                for n in 0.. {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    let upto = {
+                        let mut t = told.lock().unwrap();
+                        // Cover only acknowledged entries: a snapshot covers what it says.
+                        let Some(&upto) = t.entries.keys().next_back() else { continue };
+                        if upto <= t.floor {
+                            continue;
+                        }
+                        let payload = format!("snapshot {n} of round {round} upto {upto}").into_bytes();
+                        t.snapshots_sent.entry(upto).or_default().push(payload);
+                        upto
+                    };
+                    let payload = told.lock().unwrap().snapshots_sent[&upto].last().unwrap().clone();
+                    let res = api
+                        .client
+                        .request(
+                            hyper::Request::put(format!("{}/v1/workspaces/{ws}/snapshot?upto={upto}", api.base))
+                                .header("authorization", format!("Bearer {token}"))
+                                .header("content-type", "application/octet-stream")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(payload)))
+                                .unwrap(),
+                        )
+                        .await;
+                    let Ok(res) = res else { return };
+                    let status = res.status();
+                    if res.into_body().collect().await.is_err() {
+                        return;
+                    }
+                    if status == StatusCode::OK {
+                        let mut t = told.lock().unwrap();
+                        t.floor = t.floor.max(upto);
+                    } else if status != StatusCode::CONFLICT {
+                        return;
+                    }
+                }
+            }));
+        }
+        while told.lock().unwrap().entries.len() < target {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         server.kill();
@@ -188,26 +253,6 @@ async fn kill_9_loses_no_acknowledged_entry() {
 
     let server = ServerProcess::start(dir.path(), &[]);
     let api = Api::new(server.addr);
-    let pull = api.pull(&ws, &token, 0).await;
-    let stored: BTreeMap<u64, Vec<u8>> = pull.frames.into_iter().map(|(_, s, p)| (s, p)).collect();
-    for (seq, payload) in acked.lock().unwrap().iter() {
-        assert_eq!(stored.get(seq), Some(payload), "entry {seq}");
-    }
-    // Sequence numbers have no holes.
-    let seqs: Vec<u64> = stored.keys().copied().collect();
-    assert_eq!(seqs, (1..=pull.head).collect::<Vec<_>>());
-}
-
-#[tokio::test]
-async fn sigterm_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(dir.path(), &["--log-format", "json"]);
-    let api = Api::new(server.addr);
-    let ws = new_ws();
-    let token = api.register(&ws).await;
-    api.push_ok(&ws, &token, "a", b"x").await;
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    check_nothing_lost(&api, &ws, &token, &told, "at the end").await;
+    assert!(told.lock().unwrap().floor > 0, "some compaction happened");
 }
