@@ -180,3 +180,23 @@ fn a_one_character_edit_in_a_large_document_pushes_a_small_entry() {
     let pushed = transport.pushed_bytes() - before;
     assert!(pushed < 200, "{pushed} bytes pushed for one character");
 }
+
+#[test]
+fn a_server_restored_from_an_older_backup_gets_everything_again() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    let (mut b, _, _) = device(&server, 2);
+    let backup = server.backup();
+    type_text(&a, "after the backup");
+    block_on(a.sync(1)).unwrap();
+    block_on(b.sync(1)).unwrap();
+    server.restore(&backup);
+    // The devices notice that the server forgot, and send their changes
+    // again; a new device gets everything.
+    block_on(a.sync(2)).unwrap();
+    block_on(b.sync(2)).unwrap();
+    let (mut c, _, _) = device(&server, 3);
+    block_on(c.sync(3)).unwrap();
+    assert_eq!(text(&c), "after the backup");
+    assert_eq!(a.status().state, SyncState::Synced);
+}

@@ -45,6 +45,16 @@ struct ServerState {
     bytes_received: u64,
 }
 
+/// The durable state of a [`MemoryServer`] at one instant.
+#[derive(Debug, Clone)]
+pub struct ServerBackup {
+    entries: BTreeMap<u64, Vec<u8>>,
+    head: u64,
+    floor: u64,
+    snapshot: Option<Vec<u8>>,
+    keys: HashMap<String, (u64, u32)>,
+}
+
 /// Counters of the model, for tests and measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerStats {
@@ -153,6 +163,31 @@ impl MemoryServer {
     pub fn set_down(&self, down: bool) {
         let mut s = self.lock();
         s.down = down;
+        for waker in s.waiters.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// A copy of the durable state (a backup).
+    pub fn backup(&self) -> ServerBackup {
+        let s = self.lock();
+        ServerBackup {
+            entries: s.entries.clone(),
+            head: s.head,
+            floor: s.floor,
+            snapshot: s.snapshot.clone(),
+            keys: s.keys.clone(),
+        }
+    }
+
+    /// Replaces the durable state with a backup (a restore).
+    pub fn restore(&self, backup: &ServerBackup) {
+        let mut s = self.lock();
+        s.entries = backup.entries.clone();
+        s.head = backup.head;
+        s.floor = backup.floor;
+        s.snapshot = backup.snapshot.clone();
+        s.keys = backup.keys.clone();
         for waker in s.waiters.drain(..) {
             waker.wake();
         }

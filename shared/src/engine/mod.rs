@@ -33,7 +33,7 @@ pub use decide::{Facts, Step, Thresholds, next_step};
 pub use engine::{Engine, EngineConfig, StatusObserver};
 pub use error::EngineError;
 pub use loro;
-pub use memory_server::{Faults, MemoryServer, MemoryTransport, ServerStats};
+pub use memory_server::{Faults, MemoryServer, MemoryTransport, ServerBackup, ServerStats};
 pub use memory_store::MemoryStore;
 pub use round::RoundReport;
 pub use status::{SyncState, SyncStatus};

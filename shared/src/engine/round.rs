@@ -200,6 +200,10 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// the cursor moved.
     async fn pull(&mut self, report: &mut RoundReport) -> Result<bool, EngineError> {
         let pulled = self.transport.pull(self.meta.cursor).await?;
+        if pulled.head < self.meta.cursor {
+            self.forget_server(pulled.head).await?;
+            return Ok(true);
+        }
         let frames = decode_frames(&pulled.body)
             .map_err(|e| TransportError::Protocol(format!("entries: {e}")))?;
         let mut next = self.meta.clone();
@@ -247,6 +251,28 @@ impl<S: Store, T: Transport> Engine<S, T> {
         self.skipped += skipped;
         self.known_head = self.known_head.max(pulled.head);
         Ok(progressed)
+    }
+
+    /// The server's head is below what this device has seen: it lost
+    /// entries (it was restored from an older backup). Start over with it:
+    /// send all of this device's operations again and fetch everything.
+    /// Re-sent operations are harmless duplicates for devices that have
+    /// them; for the server they are the only way back.
+    async fn forget_server(&mut self, head: u64) -> Result<(), EngineError> {
+        let mut next = self.meta.clone();
+        next.cursor = 0;
+        next.acked_counter = 0;
+        next.outbox = None;
+        next.floor = 0;
+        next.server_log_bytes = 0;
+        next.server_snapshot_bytes = 0;
+        self.store.append(&[], &next).await?;
+        self.meta = next;
+        self.known_head = head;
+        self.last_error = Some(format!(
+            "the server forgot entries (its head is {head}); sending this device's changes again"
+        ));
+        Ok(())
     }
 
     /// Uploads a snapshot covering everything up to the cursor and folds
