@@ -1,0 +1,83 @@
+//! The `hearth-device` binary as another device: it creates a workspace,
+//! registers it with a real `hearth`, prints a share link; a device paired
+//! through that link sees its note, and the binary sees the other device's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::TestServer;
+use hearth::device::Device;
+use tempfile::TempDir;
+
+/// Runs `hearth-device --dir DIR ARGS...` and returns its stdout.
+async fn cli(dir: &Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth-device"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HEARTH_SERVER")
+        .env_remove("HEARTH_DEVICE_DIR")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "hearth-device {args:?} failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn the_command_line_device_syncs_with_a_library_device() {
+    let server = TestServer::start().await;
+    let origin = format!("http://{}", server.addr);
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+
+    let workspace = cli(dir_a.path(), &["create", "--label", "terminal"]).await;
+    assert_eq!(workspace.trim().len(), 32);
+    cli(
+        dir_a.path(),
+        &["add-note", "--title", "From the terminal", "--tag", "cli"],
+    )
+    .await;
+    let status = cli(dir_a.path(), &["status"]).await;
+    assert!(status.contains("saved locally"), "{status}");
+    cli(dir_a.path(), &["register", "--server", &origin]).await;
+    let link = cli(dir_a.path(), &["invite"]).await;
+    assert!(
+        link.trim().starts_with(&format!("{origin}/#pair?")),
+        "{link}"
+    );
+
+    let mut phone = Device::pair(dir_b.path(), link.trim(), "phone")
+        .await
+        .unwrap();
+    let notes = phone.list_notes();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].title.as_str(), notes[0].tags.clone()),
+        ("From the terminal", vec!["cli".to_owned()])
+    );
+
+    phone.add_note("From the phone", "", &[]).await.unwrap();
+    phone.sync_once().await.unwrap();
+    let synced = cli(dir_a.path(), &["sync"]).await;
+    assert!(synced.starts_with("synced"), "{synced}");
+    let listed = cli(dir_a.path(), &["list-notes", "--json"]).await;
+    let titles: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["title"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(titles.len(), 2, "{listed}");
+    assert!(titles.contains(&"From the phone".to_owned()));
+}
