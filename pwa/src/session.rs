@@ -12,7 +12,7 @@ use std::rc::Rc;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use hearth_migrations::{MigrationOutcome, Workspace};
-use hearth_shared::engine::{Engine, EngineConfig, SyncState, SyncStatus};
+use hearth_shared::engine::{Backoff, Engine, EngineConfig, SyncState, SyncStatus};
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
@@ -53,7 +53,12 @@ pub async fn boot() -> Result<Booted, String> {
     let transport = Rc::new(FetchTransport::new(record.connection()));
     let store = IdbStore::new(db.clone(), record.workspace_id.clone());
     let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([1; 8]));
-    let config = EngineConfig { can_write: record.can_write(), ..EngineConfig::default() };
+    let config = EngineConfig {
+        can_write: record.can_write(),
+        // A home server that restarts should be found again within seconds.
+        backoff: Backoff { base_ms: 1_000, max_ms: 30_000 },
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::open(store, transport.clone(), peer, config).await.map_err(|e| e.to_string())?;
     let doc = engine.doc().clone();
     let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;

@@ -59,6 +59,14 @@ pub fn SyncScreen() -> Element {
             if let Some(detail) = view.detail.clone() {
                 p { class: "muted", id: "sync-error", "{detail}" }
             }
+            if r.server.is_some() {
+                button {
+                    id: "sync-now",
+                    class: "secondary",
+                    onclick: move |_| { let _ = state.kick.unbounded_send(Kick::Reconnected); },
+                    "Sync now"
+                }
+            }
             dl { class: "facts",
                 dt { "Workspace" } dd { id: "workspace-id", "{r.workspace_id}" }
                 dt { "This device" } dd { "{r.label}" }

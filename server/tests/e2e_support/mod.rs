@@ -43,10 +43,12 @@ impl Server {
 
     /// Starts `hearth serve` on a free port over `data_dir` with extra args.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        command.arg("serve").arg("--data-dir").arg(data_dir).args(extra);
+        if !extra.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -96,9 +98,31 @@ impl Response {
 /// A plain HTTP/1.1 GET over loopback, so that the test sees the exact
 /// headers the server sent.
 pub async fn get(addr: &str, path: &str) -> Response {
+    request(addr, "GET", path, None, None).await
+}
+
+/// POSTs JSON with an optional bearer token and parses the JSON answer.
+pub async fn post_json(addr: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let response = request(addr, "POST", path, token, Some(body.to_string().as_bytes())).await;
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
+}
+
+/// One HTTP/1.1 request over loopback.
+pub async fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Response {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
+    if let Some(body) = body {
+        stream.write_all(body).await.unwrap();
+    }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
@@ -227,6 +251,102 @@ impl Device {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Runs an async script: it gets a `done` callback as its last argument.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.client.execute_async(script, vec![]).await.unwrap()
+    }
+
+    /// Clicks the element matching `css`, waiting for it to appear.
+    pub async fn click(&self, css: &str) {
+        let element = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css:?} to click: {e}"));
+        element.click().await.unwrap();
+    }
+
+    /// Types into the element matching `css` (`\n` presses Enter).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let element = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css:?} to type into: {e}"));
+        element.send_keys(text).await.unwrap();
+    }
+
+    /// The titles of the notes in the list, in order.
+    pub async fn note_titles(&self) -> Vec<String> {
+        let value = self
+            .eval("return [...document.querySelectorAll('#note-items .note-title')].map(e => e.textContent.replace(/^Pinned/, '').trim())")
+            .await;
+        serde_json::from_value(value).unwrap_or_default()
+    }
+
+    /// Waits until the note list holds exactly `titles` (in any order).
+    pub async fn wait_for_notes(&self, titles: &[&str]) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut want: Vec<String> = titles.iter().map(|t| t.to_string()).collect();
+        want.sort();
+        loop {
+            let mut have = self.note_titles().await;
+            have.sort();
+            if have == want {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for notes {want:?}; the list shows {have:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Adds a note through the UI.
+    pub async fn add_note(&self, title: &str, body: &str) {
+        self.click("#tab-notes").await;
+        self.click("#new-note").await;
+        self.type_into("#note-title", title).await;
+        self.type_into("#note-body", body).await;
+    }
+
+    /// The sync pill's state (`local`, `saving`, `saved`, `syncing`,
+    /// `synced`, `offline`, `error`).
+    pub async fn sync_state(&self) -> String {
+        self.eval("return document.querySelector('#sync-status').dataset.state").await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits for the sync pill to show `state`.
+    pub async fn wait_for_sync_state(&self, state: &str) {
+        self.wait_until(
+            &format!("sync state is {state}"),
+            &format!("return document.querySelector('#sync-status')?.dataset.state === '{state}'"),
+        )
+        .await;
+    }
+
+    /// This device's stored record (workspace, server, token), read from
+    /// IndexedDB.
+    pub async fn device_record(&self) -> Value {
+        let text = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 const open = indexedDB.open('hearth');
+                 open.onsuccess = () => {
+                   const get = open.result.transaction('devices').objectStore('devices').get('current');
+                   get.onsuccess = () => { done(get.result); open.result.close(); };
+                   get.onerror = () => done(null);
+                 };
+                 open.onerror = () => done(null);",
+            )
+            .await;
+        serde_json::from_str(text.as_str().expect("a device record")).unwrap()
     }
 
     /// Closes the browser.

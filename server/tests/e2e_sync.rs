@@ -1,0 +1,92 @@
+//! End-to-end: two browser profiles are two devices of one person. The
+//! first connects its workspace to a real `hearth` and becomes its owner;
+//! the second joins with an access token; each sees the other's edits
+//! within moments; both edit while the server is down, and after it comes
+//! back (same data directory) they converge with nothing lost.
+
+mod e2e_support;
+
+use e2e_support::{Device, Server, post_json};
+use serde_json::json;
+
+#[tokio::test]
+async fn two_devices_sync_through_a_real_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, &[]);
+
+    // Laptop: a note written before any server is known, then connect.
+    let laptop = Device::launch().await;
+    laptop.open(&server.url).await;
+    laptop.add_note("Written offline first", "before the server existed").await;
+    laptop.wait_for_sync_state("local").await;
+    laptop.click("#tab-sync").await;
+    laptop.click("#connect").await;
+    assert_eq!(laptop.text_of("#server-url").await, server.url);
+    laptop.wait_for_sync_state("synced").await;
+
+    // The owner mints a token for the phone (as the device screen will).
+    let record = laptop.device_record().await;
+    let workspace = record["workspace_id"].as_str().unwrap().to_owned();
+    let master = record["token"].as_str().unwrap().to_owned();
+    assert_eq!(record["role"], "master");
+    let (status, minted) = post_json(
+        server.addr(),
+        &format!("/v1/workspaces/{workspace}/tokens"),
+        Some(&master),
+        &json!({ "label": "phone", "scope": "rw" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{minted}");
+    let access = minted["token"].as_str().unwrap().to_owned();
+
+    // Phone: join with the token; the laptop's note arrives.
+    let phone = Device::launch().await;
+    phone.open(&server.url).await;
+    phone.click("#tab-sync").await;
+    phone.type_into("#token-input", &access).await;
+    phone.click("#join").await;
+    phone.click("#tab-notes").await;
+    phone.wait_for_notes(&["Written offline first"]).await;
+    phone.wait_for_sync_state("synced").await;
+
+    // Live: an edit on one shows on the other without a reload.
+    phone.add_note("From the phone", "milk").await;
+    laptop.click("#tab-notes").await;
+    laptop.wait_for_notes(&["Written offline first", "From the phone"]).await;
+    laptop.add_note("From the laptop", "bread").await;
+    phone.wait_for_notes(&["Written offline first", "From the phone", "From the laptop"]).await;
+    laptop.wait_for_sync_state("synced").await;
+    phone.wait_for_sync_state("synced").await;
+
+    // The server goes away; both keep working and say so.
+    let port = server.addr().rsplit(':').next().unwrap().to_owned();
+    server.kill();
+    laptop.add_note("Laptop while offline", "1").await;
+    phone.add_note("Phone while offline", "2").await;
+    laptop.wait_until(
+        "the laptop shows it is offline with changes pending",
+        "const s = document.querySelector('#sync-status'); return ['offline', 'saved', 'error'].includes(s.dataset.state) && s.textContent.includes('pending')",
+    )
+    .await;
+
+    // It comes back on the same address with the same data: they converge.
+    let listen = format!("127.0.0.1:{port}");
+    let _server = Server::start_in(&data_dir, &["--listen", &listen]);
+    let all = ["Written offline first", "From the phone", "From the laptop", "Laptop while offline", "Phone while offline"];
+    for device in [&laptop, &phone] {
+        device.click("#tab-sync").await;
+        device.click("#sync-now").await;
+        device.click("#tab-notes").await;
+    }
+    laptop.wait_for_notes(&all).await;
+    phone.wait_for_notes(&all).await;
+    laptop.wait_for_sync_state("synced").await;
+    phone.wait_for_sync_state("synced").await;
+
+    // A reload keeps everything.
+    phone.client.refresh().await.unwrap();
+    phone.wait_for_notes(&all).await;
+    laptop.close().await;
+    phone.close().await;
+}
