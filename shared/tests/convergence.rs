@@ -42,6 +42,8 @@ fn config() -> EngineConfig {
             server_compact_min_bytes: 2_000,
             local_compact_min_bytes: 1_000,
         },
+        // Small batches, so that a batch often splits a transaction.
+        max_batch_ops: 16,
         ..EngineConfig::default()
     }
 }

@@ -200,3 +200,25 @@ fn a_server_restored_from_an_older_backup_gets_everything_again() {
     assert_eq!(text(&c), "after the backup");
     assert_eq!(a.status().state, SyncState::Synced);
 }
+
+#[test]
+fn a_large_first_push_goes_in_several_entries() {
+    let server = MemoryServer::new();
+    let store = MemoryStore::new();
+    let transport = Rc::new(MemoryTransport::new(server.clone(), 1));
+    let config = EngineConfig {
+        max_batch_ops: 40,
+        ..EngineConfig::default()
+    };
+    let mut a = block_on(Engine::open(store, transport, 1, config)).unwrap();
+    let long: String = (0..50).map(|i| format!("{i},")).collect();
+    type_text(&a, &long);
+    a.doc().get_map("m").insert("k", 1).unwrap();
+    let report = block_on(a.sync(1)).unwrap();
+    assert!(report.pushed > 3, "{report:?}");
+    assert_eq!(server.head(), u64::from(report.pushed));
+    let (mut b, _, _) = device(&server, 2);
+    block_on(b.sync(2)).unwrap();
+    assert_eq!(text(&b), long);
+    assert_eq!(b.doc().get_deep_value(), a.doc().get_deep_value());
+}

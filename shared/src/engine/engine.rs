@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub backoff: Backoff,
     /// The token may push and compact (false for a read-only token).
     pub can_write: bool,
+    /// Most operations in one pushed entry (a character of text is one),
+    /// so that a large first push stays under the server's body limit.
+    pub max_batch_ops: i32,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             thresholds: Thresholds::default(),
             backoff: Backoff::default(),
             can_write: true,
+            max_batch_ops: 1_000_000,
         }
     }
 }

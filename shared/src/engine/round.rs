@@ -145,7 +145,10 @@ impl<S: Store, T: Transport> Engine<S, T> {
         let outbox = match &self.meta.outbox {
             Some(outbox) => outbox.clone(),
             None => {
-                let (from, to) = (self.meta.acked_counter, self.saved_counter);
+                let from = self.meta.acked_counter;
+                let to = self
+                    .saved_counter
+                    .min(from.saturating_add(self.config.max_batch_ops.max(1)));
                 let span = IdSpan::new(self.meta.peer_id, from, to);
                 let payload = self
                     .doc
