@@ -142,9 +142,7 @@ impl App {
         let out = self.config.backup_dir();
         let keep = self.config.backup_keep;
         tokio::task::spawn_blocking(move || {
-            let made = crate::backup::backup(&data_dir, &out)?;
-            crate::backup::prune(&out, keep)?;
-            Ok(made)
+            crate::backup::backup_keeping(&data_dir, &out, Some(keep))
         })
         .await
         .map_err(|e| crate::backup::BackupError::Manifest(format!("backup task failed: {e}")))?

@@ -155,7 +155,17 @@ pub async fn authorize(
     ws: &WorkspaceId,
     now: u64,
 ) -> Result<Caller, ApiError> {
-    let token = bearer(headers)?;
+    authorize_token(app, bearer(headers)?, ws, now).await
+}
+
+/// Authorizes a bearer token on workspace `ws` at time `now` (also used to
+/// re-check the token of a long-lived event stream).
+pub async fn authorize_token(
+    app: &App,
+    token: &str,
+    ws: &WorkspaceId,
+    now: u64,
+) -> Result<Caller, ApiError> {
     let claims = verify(&app.keys, token, ws, now)?;
     let jti = claims.jti.clone();
     let status = app

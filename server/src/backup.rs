@@ -73,6 +73,13 @@ pub struct FileSum {
 
 /// Takes a backup of `data_dir` into a new directory under `out`; returns it.
 pub fn backup(data_dir: &Path, out: &Path) -> Result<PathBuf, BackupError> {
+    backup_keeping(data_dir, out, None)
+}
+
+/// Takes a backup, and when `keep` is given, removes the oldest backups so
+/// that with the new one `keep` remain (done just before the new one is put
+/// in place, so there are never more than `keep`).
+pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Result<PathBuf, BackupError> {
     create_dir_private(out).map_err(io_err(out))?;
     let now = unix_now();
     let tag = hex(&random16().map_err(io_err(out))?[..4]);
@@ -138,6 +145,9 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<PathBuf, BackupError> {
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Manifest(e.to_string()))?;
     write_atomic(&tmp.join(MANIFEST_FILE), &json).map_err(io_err(&tmp))?;
     fsync_tree(&tmp)?;
+    if let Some(keep) = keep {
+        prune(out, keep.max(1) - 1)?;
+    }
     fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
     fsync_dir(out).map_err(io_err(out))?;
     Ok(dest)
@@ -194,6 +204,7 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<Manifest, BackupError> 
 }
 
 /// Removes the oldest backups under `out` beyond the newest `keep`.
+/// (Half-made backups are hidden `.…partial` directories and never count.)
 pub fn prune(out: &Path, keep: usize) -> Result<usize, BackupError> {
     let mut names: Vec<String> = fs::read_dir(out)
         .map_err(io_err(out))?
@@ -202,7 +213,7 @@ pub fn prune(out: &Path, keep: usize) -> Result<usize, BackupError> {
         .filter(|n| n.starts_with(BACKUP_PREFIX))
         .collect();
     names.sort();
-    let excess = names.len().saturating_sub(keep.max(1));
+    let excess = names.len().saturating_sub(keep);
     for name in &names[..excess] {
         let path = out.join(name);
         fs::remove_dir_all(&path).map_err(io_err(&path))?;

@@ -9,11 +9,13 @@
 //! The first event carries the current head and is sent at once; later ones
 //! follow each durable push (several pushes in quick succession may be
 //! announced once, with the latest head). A comment line (`: keep-alive`)
-//! goes out every `--sse-keepalive-secs`. The stream ends when the server
-//! shuts down.
+//! goes out every `--sse-keepalive-secs`; at each, the token is checked
+//! again, and a revoked or expired token ends the stream. The stream also
+//! ends when the server shuts down.
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -26,7 +28,7 @@ use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
 use crate::app::{App, unix_now};
-use crate::auth::authorize;
+use crate::auth::{authorize_token, bearer};
 use crate::error::ApiError;
 use crate::handlers::entries::write_error;
 use crate::http::ResBody;
@@ -51,8 +53,10 @@ pub fn head_event(head: u64) -> Bytes {
     Bytes::from(format!("event: head\ndata: {data}\n\n"))
 }
 
-pub async fn get(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
-    authorize(app, req.headers(), &ws, unix_now()).await?;
+pub async fn get(app: &Arc<App>, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+    let token = bearer(req.headers())?.to_owned();
+    authorize_token(app, &token, &ws, unix_now()).await?;
+    let app = app.clone();
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let mut heads = workspace.subscribe();
     let mut stop = app.shutdown_signal();
@@ -76,7 +80,13 @@ pub async fn get(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<R
                     Ok(()) => head_event(*heads.borrow_and_update()),
                     Err(_) => return,
                 },
-                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                _ = keepalive.tick() => {
+                    // A token revoked (or expired) while listening ends the stream.
+                    if authorize_token(&app, &token, &ws, unix_now()).await.is_err() {
+                        return;
+                    }
+                    Bytes::from_static(b": keep-alive\n\n")
+                }
                 _ = stop.changed() => return,
                 () = tx.closed() => return,
             };

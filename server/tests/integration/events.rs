@@ -71,6 +71,36 @@ async fn events_announce_new_heads_and_end_on_shutdown() {
 }
 
 #[tokio::test]
+async fn revoking_a_token_ends_its_event_stream() {
+    let server = TestServer::start_with(|c| c.sse_keepalive_secs = 1).await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let phone = api
+        .json(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/tokens"),
+            Some(&master),
+            &serde_json::json!({"label": "phone", "scope": "ro"}),
+        )
+        .await
+        .json::<hearth_shared::api::MintTokenResponse>();
+    let auth = format!("Bearer {}", phone.token);
+    let res = api.send(Method::GET, &format!("/v1/workspaces/{ws}/events"), &[("authorization", &auth)], "").await;
+    let mut body = res.into_body();
+    let mut buffer = String::new();
+    assert_eq!(next_head(&mut body, &mut buffer).await, Some(0));
+
+    let master_auth = format!("Bearer {master}");
+    let path = format!("/v1/workspaces/{ws}/tokens/{}", phone.token_id);
+    let revoked = api.request(Method::DELETE, &path, &[("authorization", &master_auth)], "").await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    // The stream ends (at the next keep-alive check) while the server runs on.
+    assert_eq!(next_head(&mut body, &mut buffer).await, None);
+    assert_eq!(api.get("/v1/health").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_stalled_body_times_out() {
     let server = TestServer::start_with(|c| c.body_timeout_secs = 1).await;
     let api = server.api();

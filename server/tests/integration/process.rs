@@ -256,3 +256,21 @@ async fn kill_9_loses_no_acknowledged_entry() {
     check_nothing_lost(&api, &ws, &token, &told, "at the end").await;
     assert!(told.lock().unwrap().floor > 0, "some compaction happened");
 }
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &["--log-format", "json"]);
+    let api = Api::new(server.addr);
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    api.push_ok(&ws, &token, "a", b"x").await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // The data survives a graceful stop, of course.
+    let server = ServerProcess::start(dir.path(), &[]);
+    let api = Api::new(server.addr);
+    assert_eq!(api.pull(&ws, &token, 0).await.head, 1);
+}

@@ -73,8 +73,17 @@ async fn register_mint_list_revoke() {
     let row = list.tokens.iter().find(|t| t.token_id == phone.token_id).unwrap();
     assert_eq!((row.label.as_str(), row.scope, row.role), ("phone", Scope::ReadWrite, Role::Access));
     assert!(row.expires_at.is_some() && row.revoked_at.is_none());
-    let master_row = list.tokens.iter().find(|t| t.role == Role::Master).unwrap();
-    assert!(master_row.last_seen_at.is_some() || master_row.created_at > 0);
+    // Use is recorded (in the background, so wait for it).
+    let mut seen = None;
+    for _ in 0..500 {
+        let list: TokenList = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await.json();
+        seen = list.tokens.iter().find(|t| t.role == Role::Master).and_then(|t| t.last_seen_at);
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(seen.unwrap() >= now() - 60);
 
     // An access token may not mint, list or revoke.
     let denied = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &phone.token).await;
