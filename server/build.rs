@@ -23,7 +23,10 @@ fn main() {
     let mut files = Vec::new();
     if dist.is_dir() {
         println!("cargo:rerun-if-changed={}", dist.display());
-        println!("cargo:rerun-if-changed={}", dist.join("build.json").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dist.join("build.json").display()
+        );
         collect(&dist, &dist, &mut files);
         files.sort();
         for (_, path) in &files {
@@ -40,7 +43,11 @@ fn main() {
     );
     for (rel, path) in &files {
         let abs = path.canonicalize().unwrap_or_else(|_| path.clone());
-        let _ = writeln!(code, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({rel:?}, include_bytes!({:?})),",
+            abs.display().to_string()
+        );
     }
     code.push_str("];\n");
 
@@ -52,16 +59,24 @@ fn main() {
 
 /// Collects regular files under `dir`, with `/`-separated paths relative to `root`.
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             collect(root, &path, out);
         } else if kind.is_file() {
-            let Ok(rel) = path.strip_prefix(root) else { continue };
-            let rel: Vec<String> =
-                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
             out.push((rel.join("/"), path));
         }
     }

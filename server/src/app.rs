@@ -19,7 +19,10 @@ use crate::workspaces::Workspaces;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot prepare the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot open the token index: {0}")]
@@ -30,7 +33,10 @@ pub enum StartError {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Shared server state.
@@ -70,7 +76,10 @@ impl App {
                 Some((cert, key)) => Some(crate::tls::acceptor(&cert, &key)?),
                 None => None,
             };
-            let io = |source| StartError::DataDir { path: data_dir.display().to_string(), source };
+            let io = |source| StartError::DataDir {
+                path: data_dir.display().to_string(),
+                source,
+            };
             create_dir_private(&data_dir).map_err(io)?;
             let secret = secret::load_or_create(&data_dir).map_err(io)?;
             let index = Index::open(&data_dir.join(INDEX_FILE))?;
@@ -85,7 +94,10 @@ impl App {
             keys: Keys::new(secret.bytes()),
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
             last_seen: LastSeen::default(),
-            workspaces: Workspaces::new(Arc::new(DiskStore::new(&config.data_dir)), config.workspace_quota_bytes),
+            workspaces: Workspaces::new(
+                Arc::new(DiskStore::new(&config.data_dir)),
+                config.workspace_quota_bytes,
+            ),
             config,
             assets,
             build_id,
@@ -97,7 +109,10 @@ impl App {
 
     /// The limits on request bodies.
     pub fn body_limits(&self) -> BodyLimits {
-        BodyLimits { max_bytes: self.config.max_body_bytes, timeout: self.config.body_timeout() }
+        BodyLimits {
+            max_bytes: self.config.max_body_bytes,
+            timeout: self.config.body_timeout(),
+        }
     }
 
     /// Starts the background chores; they end at shutdown.
@@ -121,7 +136,8 @@ impl App {
             let mut stop = self.shutdown_signal();
             let period = Duration::from_secs(self.config.backup_interval_secs);
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                 loop {
                     tokio::select! {
                         _ = tick.tick() => match app.backup_now().await {

@@ -44,7 +44,10 @@ impl Assets {
             Some(dir) => Source::Dir(dir.to_path_buf()),
             None => Source::Embedded,
         };
-        Assets { source, etags: Arc::default() }
+        Assets {
+            source,
+            etags: Arc::default(),
+        }
     }
 
     /// Describes where files come from, for the start-up log.
@@ -98,7 +101,9 @@ impl Assets {
     /// Whether there is any app to serve (an `index.html`).
     pub fn has_app(&self) -> bool {
         match &self.source {
-            Source::Embedded => embedded::FILES.iter().any(|(name, _)| *name == "index.html"),
+            Source::Embedded => embedded::FILES
+                .iter()
+                .any(|(name, _)| *name == "index.html"),
             Source::Dir(dir) => dir.join("index.html").is_file(),
         }
     }
@@ -118,9 +123,9 @@ impl Assets {
 
 fn is_safe_path(rel: &str) -> bool {
     !rel.is_empty()
-        && rel.split('/').all(|seg| {
-            !seg.is_empty() && !seg.starts_with('.') && !seg.contains(['\\', '\0', ':'])
-        })
+        && rel
+            .split('/')
+            .all(|seg| !seg.is_empty() && !seg.starts_with('.') && !seg.contains(['\\', '\0', ':']))
 }
 
 /// The extension of the last path segment, if it has one.
@@ -151,15 +156,23 @@ pub fn content_type(path: &str) -> &'static str {
 /// The Cache-Control of a file: immutable for content-hashed names
 /// (`app-3f9a1c2b.js`), `no-cache` for everything else.
 pub fn cache_control(path: &str) -> &'static str {
-    if is_hashed(path) { "public, max-age=31536000, immutable" } else { "no-cache" }
+    if is_hashed(path) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    }
 }
 
 /// Whether a file name carries a content hash: `-` and 8 or more hex digits
 /// right before the extension.
 fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let Some((stem, _ext)) = name.rsplit_once('.') else { return false };
-    let Some((_, hash)) = stem.rsplit_once('-') else { return false };
+    let Some((stem, _ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let Some((_, hash)) = stem.rsplit_once('-') else {
+        return false;
+    };
     hash.len() >= 8 && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -194,7 +207,10 @@ mod tests {
             ("manifest.webmanifest", "no-cache"),
             ("build.json", "no-cache"),
             ("app-3f9a1c2b7d.js", "public, max-age=31536000, immutable"),
-            ("pkg/app-3F9A1C2B.wasm", "public, max-age=31536000, immutable"),
+            (
+                "pkg/app-3F9A1C2B.wasm",
+                "public, max-age=31536000, immutable",
+            ),
             ("app-3f9a1c2.js", "no-cache"),
             ("icon-192.png", "no-cache"),
             ("app-zzzzzzzzzz.js", "no-cache"),
@@ -206,7 +222,16 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_never_looked_up() {
-        for p in ["", "../etc/passwd", "a/../b", "./x", ".git/config", "a//b", "a\\b", "c:x"] {
+        for p in [
+            "",
+            "../etc/passwd",
+            "a/../b",
+            "./x",
+            ".git/config",
+            "a//b",
+            "a\\b",
+            "c:x",
+        ] {
             assert!(!is_safe_path(p), "{p}");
         }
         assert!(is_safe_path("assets/app-1234.js"));
@@ -220,7 +245,10 @@ mod tests {
         let tagged = assets.get_with_etag("index.html").unwrap();
         assert!(tagged.etag.starts_with('"') && tagged.etag.len() == 26);
         std::fs::write(dir.path().join("index.html"), "changed").unwrap();
-        assert_ne!(assets.get_with_etag("index.html").unwrap().etag, tagged.etag);
+        assert_ne!(
+            assets.get_with_etag("index.html").unwrap().etag,
+            tagged.etag
+        );
         assert!(assets.get("../index.html").is_none());
         assert!(assets.get("nope.js").is_none());
     }

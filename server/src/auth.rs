@@ -92,10 +92,16 @@ pub fn verify(keys: &Keys, token: &str, ws: &WorkspaceId, now: u64) -> Result<Cl
         .map_err(|_| invalid())?;
     let claims = data.claims;
     if claims.nbf > now.saturating_add(LEEWAY_SECS) {
-        return Err(ApiError::new(ErrorCode::InvalidToken, "the token is not valid yet"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "the token is not valid yet",
+        ));
     }
     if claims.exp.saturating_add(LEEWAY_SECS) <= now {
-        return Err(ApiError::new(ErrorCode::TokenExpired, "the token has expired"));
+        return Err(ApiError::new(
+            ErrorCode::TokenExpired,
+            "the token has expired",
+        ));
     }
     if &claims.ws != ws {
         return Err(ApiError::new(
@@ -109,9 +115,14 @@ pub fn verify(keys: &Keys, token: &str, ws: &WorkspaceId, now: u64) -> Result<Cl
 /// The bearer token of a request.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers.get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::new(ErrorCode::MissingToken, "send the token as Authorization: Bearer <token>")
+        ApiError::new(
+            ErrorCode::MissingToken,
+            "send the token as Authorization: Bearer <token>",
+        )
     })?;
-    let value = value.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the token is not valid"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the token is not valid"))?;
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::new(
@@ -135,7 +146,10 @@ impl Caller {
         if self.role == Role::Master {
             Ok(())
         } else {
-            Err(ApiError::new(ErrorCode::MasterRequired, "only the workspace's master token may do this"))
+            Err(ApiError::new(
+                ErrorCode::MasterRequired,
+                "only the workspace's master token may do this",
+            ))
         }
     }
 
@@ -143,7 +157,10 @@ impl Caller {
         if self.scope.can_write() {
             Ok(())
         } else {
-            Err(ApiError::new(ErrorCode::ReadOnly, "this token is read-only"))
+            Err(ApiError::new(
+                ErrorCode::ReadOnly,
+                "this token is read-only",
+            ))
         }
     }
 }
@@ -176,13 +193,20 @@ pub async fn authorize_token(
     let revoked = || ApiError::new(ErrorCode::TokenRevoked, "the token was revoked");
     let status = status.ok_or_else(revoked)?;
     if status.workspace != ws.as_str() {
-        return Err(ApiError::new(ErrorCode::InvalidToken, "the token is not valid"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "the token is not valid",
+        ));
     }
     if status.revoked {
         return Err(revoked());
     }
     app.last_seen.touch(app, &claims.jti, now);
-    Ok(Caller { token_id: claims.jti, role: status.role, scope: status.scope })
+    Ok(Caller {
+        token_id: claims.jti,
+        role: status.role,
+        scope: status.scope,
+    })
 }
 
 /// Throttles last-seen writes: at most one per token per
@@ -196,7 +220,9 @@ pub struct LastSeen {
 impl LastSeen {
     fn touch(&self, app: &App, id: &TokenId, now: u64) {
         {
-            let Ok(mut written) = self.written.lock() else { return };
+            let Ok(mut written) = self.written.lock() else {
+                return;
+            };
             match written.get(id) {
                 Some(&at) if now < at.saturating_add(LAST_SEEN_EVERY_SECS) => return,
                 _ => {}
@@ -206,7 +232,10 @@ impl LastSeen {
         let index = app.index.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            if let Err(err) = index.call(move |conn| queries::touch_token(conn, &id, now)).await {
+            if let Err(err) = index
+                .call(move |conn| queries::touch_token(conn, &id, now))
+                .await
+            {
                 tracing::warn!(error = %err, "cannot record a token's last use");
             }
         });
@@ -227,8 +256,26 @@ mod tests {
         let other_keys = Keys::new(&[8u8; 32]);
         let jti = TokenId::from_random([3; 16]);
         let now = 1_000_000;
-        let good = keys.sign(&new_claims(&ws(1), Role::Access, Scope::ReadWrite, &jti, now, Some(60))).unwrap();
-        let forged = other_keys.sign(&new_claims(&ws(1), Role::Master, Scope::ReadWrite, &jti, now, None)).unwrap();
+        let good = keys
+            .sign(&new_claims(
+                &ws(1),
+                Role::Access,
+                Scope::ReadWrite,
+                &jti,
+                now,
+                Some(60),
+            ))
+            .unwrap();
+        let forged = other_keys
+            .sign(&new_claims(
+                &ws(1),
+                Role::Master,
+                Scope::ReadWrite,
+                &jti,
+                now,
+                None,
+            ))
+            .unwrap();
         let mut future = new_claims(&ws(1), Role::Access, Scope::ReadWrite, &jti, now, Some(60));
         future.nbf = now + 3600;
         let future = keys.sign(&future).unwrap();
@@ -245,14 +292,44 @@ mod tests {
 
         let cases: Vec<(&str, &str, WorkspaceId, u64, Option<ErrorCode>)> = vec![
             ("good", &good, ws(1), now, None),
-            ("good, in leeway", &good, ws(1), now + 60 + LEEWAY_SECS - 1, None),
-            ("expired", &good, ws(1), now + 60 + LEEWAY_SECS, Some(ErrorCode::TokenExpired)),
-            ("other workspace", &good, ws(2), now, Some(ErrorCode::WrongWorkspace)),
+            (
+                "good, in leeway",
+                &good,
+                ws(1),
+                now + 60 + LEEWAY_SECS - 1,
+                None,
+            ),
+            (
+                "expired",
+                &good,
+                ws(1),
+                now + 60 + LEEWAY_SECS,
+                Some(ErrorCode::TokenExpired),
+            ),
+            (
+                "other workspace",
+                &good,
+                ws(2),
+                now,
+                Some(ErrorCode::WrongWorkspace),
+            ),
             ("forged", &forged, ws(1), now, Some(ErrorCode::InvalidToken)),
-            ("not yet valid", &future, ws(1), now, Some(ErrorCode::InvalidToken)),
+            (
+                "not yet valid",
+                &future,
+                ws(1),
+                now,
+                Some(ErrorCode::InvalidToken),
+            ),
             ("alg none", &none, ws(1), now, Some(ErrorCode::InvalidToken)),
             ("hs512", &hs512, ws(1), now, Some(ErrorCode::InvalidToken)),
-            ("garbage", "a.b.c", ws(1), now, Some(ErrorCode::InvalidToken)),
+            (
+                "garbage",
+                "a.b.c",
+                ws(1),
+                now,
+                Some(ErrorCode::InvalidToken),
+            ),
             ("empty", "", ws(1), now, Some(ErrorCode::InvalidToken)),
         ];
         for (name, token, ws, at, want) in cases {

@@ -50,7 +50,10 @@ pub enum BackupError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io { path: path.display().to_string(), source }
+    move |source| BackupError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// The manifest of a backup.
@@ -79,7 +82,11 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<PathBuf, BackupError> {
 /// Takes a backup, and when `keep` is given, removes the oldest backups so
 /// that with the new one `keep` remain (done just before the new one is put
 /// in place, so there are never more than `keep`).
-pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Result<PathBuf, BackupError> {
+pub fn backup_keeping(
+    data_dir: &Path,
+    out: &Path,
+    keep: Option<usize>,
+) -> Result<PathBuf, BackupError> {
     create_dir_private(out).map_err(io_err(out))?;
     let now = unix_now();
     let tag = hex(&random16().map_err(io_err(out))?[..4]);
@@ -95,7 +102,11 @@ pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Resul
     if index_src.exists() {
         let src = Connection::open_with_flags(&index_src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut dst = Connection::open(tmp.join(INDEX_FILE))?;
-        rusqlite::backup::Backup::new(&src, &mut dst)?.run_to_completion(256, Duration::from_millis(5), None)?;
+        rusqlite::backup::Backup::new(&src, &mut dst)?.run_to_completion(
+            256,
+            Duration::from_millis(5),
+            None,
+        )?;
         dst.pragma_update(None, "journal_mode", "DELETE")?;
         drop(dst);
         paths.push(INDEX_FILE.to_owned());
@@ -108,7 +119,10 @@ pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Resul
 
     let ws_root = data_dir.join(WORKSPACES_DIR);
     let mut names: Vec<String> = match fs::read_dir(&ws_root) {
-        Ok(rd) => rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect(),
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err(&ws_root)(e)),
     };
@@ -122,7 +136,8 @@ pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Resul
         for file in [LOG_FILE, SNAPSHOT_FILE] {
             match copy_file(&src.join(file), &dst.join(file)) {
                 Ok(()) => {}
-                Err(BackupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(BackupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -141,8 +156,14 @@ pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Resul
         let (size, sha256) = checksum(&full)?;
         files.push(FileSum { path, size, sha256 });
     }
-    let manifest = Manifest { format: FORMAT, created_at: now, hearth_version: env!("CARGO_PKG_VERSION").to_owned(), files };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Manifest(e.to_string()))?;
+    let manifest = Manifest {
+        format: FORMAT,
+        created_at: now,
+        hearth_version: env!("CARGO_PKG_VERSION").to_owned(),
+        files,
+    };
+    let json =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Manifest(e.to_string()))?;
     write_atomic(&tmp.join(MANIFEST_FILE), &json).map_err(io_err(&tmp))?;
     fsync_tree(&tmp)?;
     if let Some(keep) = keep {
@@ -157,9 +178,13 @@ pub fn backup_keeping(data_dir: &Path, out: &Path, keep: Option<usize>) -> Resul
 pub fn verify(backup: &Path) -> Result<Manifest, BackupError> {
     let manifest_path = backup.join(MANIFEST_FILE);
     let bytes = fs::read(&manifest_path).map_err(io_err(&manifest_path))?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| BackupError::Manifest(e.to_string()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| BackupError::Manifest(e.to_string()))?;
     if manifest.format != FORMAT {
-        return Err(BackupError::Manifest(format!("unknown format {}", manifest.format)));
+        return Err(BackupError::Manifest(format!(
+            "unknown format {}",
+            manifest.format
+        )));
     }
     for file in &manifest.files {
         let rel = safe_relative(&file.path)?;
@@ -168,15 +193,22 @@ pub fn verify(backup: &Path) -> Result<Manifest, BackupError> {
         if size != file.size || sha256 != file.sha256 {
             return Err(BackupError::Mismatch {
                 path: file.path.clone(),
-                detail: format!("size {size} and sha256 {sha256}, expected {} and {}", file.size, file.sha256),
+                detail: format!(
+                    "size {size} and sha256 {sha256}, expected {} and {}",
+                    file.size, file.sha256
+                ),
             });
         }
     }
     if manifest.files.iter().any(|f| f.path == INDEX_FILE) {
-        let conn = Connection::open_with_flags(backup.join(INDEX_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn =
+            Connection::open_with_flags(backup.join(INDEX_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if check != "ok" {
-            return Err(BackupError::Mismatch { path: INDEX_FILE.to_owned(), detail: check });
+            return Err(BackupError::Mismatch {
+                path: INDEX_FILE.to_owned(),
+                detail: check,
+            });
         }
     }
     Ok(manifest)
@@ -264,7 +296,9 @@ fn fsync_tree(dir: &Path) -> Result<(), BackupError> {
         if path.is_dir() {
             fsync_tree(&path)?;
         } else {
-            File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&path))?;
         }
     }
     fsync_dir(dir).map_err(io_err(dir))
@@ -291,7 +325,15 @@ mod tests {
         let ws = "0123456789abcdef0123456789abcdef";
         let log = DiskLog::open(&data.path().join(WORKSPACES_DIR).join(ws)).unwrap();
         use crate::store::{NewEntry, WorkspaceLog as _};
-        log.append(&[NewEntry { key: None, hash: [0; 32], payload: bytes::Bytes::from_static(b"x") }], u64::MAX).unwrap();
+        log.append(
+            &[NewEntry {
+                key: None,
+                hash: [0; 32],
+                payload: bytes::Bytes::from_static(b"x"),
+            }],
+            u64::MAX,
+        )
+        .unwrap();
 
         let made = backup(data.path(), out.path()).unwrap();
         let manifest = verify(&made).unwrap();
@@ -300,8 +342,14 @@ mod tests {
         let target = tempfile::tempdir().unwrap();
         let into = target.path().join("restored");
         restore(&made, &into).unwrap();
-        assert_eq!(fs::read(into.join(SECRET_FILE)).unwrap(), fs::read(data.path().join(SECRET_FILE)).unwrap());
-        assert!(matches!(restore(&made, &into), Err(BackupError::NotEmpty(_))));
+        assert_eq!(
+            fs::read(into.join(SECRET_FILE)).unwrap(),
+            fs::read(data.path().join(SECRET_FILE)).unwrap()
+        );
+        assert!(matches!(
+            restore(&made, &into),
+            Err(BackupError::NotEmpty(_))
+        ));
 
         let log_copy = made.join(WORKSPACES_DIR).join(ws).join(LOG_FILE);
         let mut bytes = fs::read(&log_copy).unwrap();

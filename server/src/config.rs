@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Hearth's home server: a durable mailbox of workspace blobs, and the PWA.
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "hearth",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -120,7 +125,10 @@ impl Config {
     /// A configuration with every default, for the given data directory
     /// (what `hearth serve --data-dir DIR` gives with no `HEARTH_*` set).
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        Config { data_dir: data_dir.into(), ..defaults() }
+        Config {
+            data_dir: data_dir.into(),
+            ..defaults()
+        }
     }
 
     pub fn body_timeout(&self) -> Duration {
@@ -132,7 +140,9 @@ impl Config {
     }
 
     pub fn backup_dir(&self) -> PathBuf {
-        self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"))
+        self.backup_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 }
 
@@ -200,14 +210,18 @@ mod tests {
     #[test]
     fn library_defaults_match_the_flags() {
         let cli = Cli::try_parse_from(["hearth", "--data-dir", "x"]).unwrap();
-        assert_eq!(format!("{:?}", cli.serve), format!("{:?}", Config::with_data_dir("x")));
+        assert_eq!(
+            format!("{:?}", cli.serve),
+            format!("{:?}", Config::with_data_dir("x"))
+        );
     }
 
     #[test]
     fn subcommands_parse() {
         let cli = Cli::try_parse_from(["hearth", "restore", "b", "--data-dir", "d"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Restore(_))));
-        let cli = Cli::try_parse_from(["hearth", "backup", "--data-dir", "d", "--out", "o"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["hearth", "backup", "--data-dir", "d", "--out", "o"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Backup(_))));
         assert!(Cli::try_parse_from(["hearth", "--tls-cert", "c"]).is_err());
     }

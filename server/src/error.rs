@@ -20,14 +20,21 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// A server-side failure: the detail goes to the log, the client gets a
     /// generic message.
     pub fn internal(context: &str, err: impl fmt::Display) -> Self {
         tracing::error!(error = %err, "{context}");
-        Self::new(ErrorCode::Internal, "internal server error; the request may be retried")
+        Self::new(
+            ErrorCode::Internal,
+            "internal server error; the request may be retried",
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -52,13 +59,19 @@ impl ApiError {
 
     pub fn into_response(self) -> Response<ResBody> {
         let status = self.status();
-        let body = ErrorBody { code: self.code, message: self.message };
-        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec());
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+        };
+        let json =
+            serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec());
         let mut res = Response::new(full(json));
         *res.status_mut() = status;
-        res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(secs) = self.retry_after {
-            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

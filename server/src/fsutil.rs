@@ -33,12 +33,20 @@ pub fn create_dir_private(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     builder.mode(0o700);
     builder.create(dir)?;
-    let mut to_sync: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| Some(*p) != existing).collect();
+    let mut to_sync: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|p| Some(*p) != existing)
+        .collect();
     if let Some(p) = existing {
         to_sync.push(p);
     }
     for p in to_sync {
-        let p = if p.as_os_str().is_empty() { Path::new(".") } else { p };
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
         fsync_dir(p)?;
     }
     Ok(())
@@ -48,7 +56,10 @@ pub fn create_dir_private(dir: &Path) -> io::Result<()> {
 /// file or the new one, never a mix. The file is owner-only on Unix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     {
         let mut options = OpenOptions::new();
@@ -88,13 +99,20 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(root.path().join("a")).unwrap().permissions().mode();
+            let mode = fs::metadata(root.path().join("a"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o700);
         }
         let file = deep.join("f");
         write_atomic(&file, b"one").unwrap();
         write_atomic(&file, b"two").unwrap();
         assert_eq!(fs::read(&file).unwrap(), b"two");
-        assert_eq!(fs::read_dir(&deep).unwrap().count(), 1, "no temp files left");
+        assert_eq!(
+            fs::read_dir(&deep).unwrap().count(),
+            1,
+            "no temp files left"
+        );
     }
 }

@@ -29,7 +29,8 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<ResB
     let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal("encoding JSON", e))?;
     let mut res = Response::new(full(bytes));
     *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(res)
 }
 
@@ -95,7 +96,14 @@ pub async fn read_json<T: DeserializeOwned>(
 pub fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("")) {
         None => Ok(()),
-        Some(ct) if ct.trim().to_ascii_lowercase().starts_with("application/octet-stream") => Ok(()),
+        Some(ct)
+            if ct
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/octet-stream") =>
+        {
+            Ok(())
+        }
         Some(_) => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "this route takes Content-Type: application/octet-stream",

@@ -23,7 +23,9 @@ impl RateLimit {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
-        RateLimit { limiter: RateLimiter::keyed(quota) }
+        RateLimit {
+            limiter: RateLimiter::keyed(quota),
+        }
     }
 
     /// Counts one request from `ip`; 429 if it is over the limit.

@@ -21,7 +21,9 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::{entries, events, health, invites, parse_workspace_id, pwa, snapshot, tokens, workspaces};
+use crate::handlers::{
+    entries, events, health, invites, parse_workspace_id, pwa, snapshot, tokens, workspaces,
+};
 use crate::http::{ResBody, empty};
 
 /// Answers one request.
@@ -35,7 +37,11 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     } else if is_api {
         api(&app, peer, req, &path).await
     } else {
-        let inm = req.headers().get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let inm = req
+            .headers()
+            .get(IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         pwa::get(&app, &method, &path, inm.as_deref()).await
     };
     let mut res = result.unwrap_or_else(ApiError::into_response);
@@ -60,7 +66,10 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
 /// bearer tokens only (no cookies, nothing ambient a page could abuse).
 fn add_cors(headers: &mut HeaderMap) {
     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
     headers.insert(
         ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("authorization, content-type, idempotency-key"),
@@ -78,14 +87,22 @@ async fn api(
     req: Request<Incoming>,
     path: &str,
 ) -> Result<Response<ResBody>, ApiError> {
-    let segments: Vec<&str> = path.trim_start_matches("/v1").trim_start_matches('/').split('/').collect();
+    let segments: Vec<&str> = path
+        .trim_start_matches("/v1")
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
     let method = req.method().clone();
     let ip = peer.ip();
     match (&method, segments.as_slice()) {
         (&Method::GET | &Method::HEAD, ["health"]) => health::get(app),
         (&Method::POST, ["workspaces"]) => workspaces::register(app, ip, req).await,
-        (&Method::POST, ["workspaces", ws, "tokens"]) => tokens::mint(app, parse_workspace_id(ws)?, req).await,
-        (&Method::GET, ["workspaces", ws, "tokens"]) => tokens::list(app, parse_workspace_id(ws)?, req).await,
+        (&Method::POST, ["workspaces", ws, "tokens"]) => {
+            tokens::mint(app, parse_workspace_id(ws)?, req).await
+        }
+        (&Method::GET, ["workspaces", ws, "tokens"]) => {
+            tokens::list(app, parse_workspace_id(ws)?, req).await
+        }
         (&Method::DELETE, ["workspaces", ws, "tokens", id]) => {
             tokens::revoke(app, parse_workspace_id(ws)?, id, req).await
         }
@@ -93,10 +110,18 @@ async fn api(
             invites::create(app, ip, parse_workspace_id(ws)?, req).await
         }
         (&Method::POST, ["invites", "redeem"]) => invites::redeem(app, ip, req).await,
-        (&Method::POST, ["workspaces", ws, "entries"]) => entries::push(app, parse_workspace_id(ws)?, req).await,
-        (&Method::GET, ["workspaces", ws, "entries"]) => entries::pull(app, parse_workspace_id(ws)?, req).await,
-        (&Method::PUT, ["workspaces", ws, "snapshot"]) => snapshot::put(app, parse_workspace_id(ws)?, req).await,
-        (&Method::GET, ["workspaces", ws, "events"]) => events::get(app, parse_workspace_id(ws)?, req).await,
+        (&Method::POST, ["workspaces", ws, "entries"]) => {
+            entries::push(app, parse_workspace_id(ws)?, req).await
+        }
+        (&Method::GET, ["workspaces", ws, "entries"]) => {
+            entries::pull(app, parse_workspace_id(ws)?, req).await
+        }
+        (&Method::PUT, ["workspaces", ws, "snapshot"]) => {
+            snapshot::put(app, parse_workspace_id(ws)?, req).await
+        }
+        (&Method::GET, ["workspaces", ws, "events"]) => {
+            events::get(app, parse_workspace_id(ws)?, req).await
+        }
         (
             _,
             ["health"]
@@ -112,5 +137,8 @@ async fn api(
 }
 
 fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "this method is not allowed on this route")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed on this route",
+    )
 }

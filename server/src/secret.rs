@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(first.bytes(), again.bytes());
         #[cfg(unix)]
         {
-            let mode = fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(format!("{first:?}"), "Secret(..)");

@@ -59,10 +59,17 @@ pub async fn serve(
         _ = shutdown => tracing::info!("shutting down"),
     }
 
-    let Listener { listener: socket, graceful, .. } = listener;
+    let Listener {
+        listener: socket,
+        graceful,
+        ..
+    } = listener;
     drop(socket);
     app.begin_shutdown();
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish in time and were dropped");
     }
     app.close().await;
@@ -89,7 +96,9 @@ impl Listener {
     async fn accept_loop(&mut self) {
         let mut backoff = Duration::from_millis(10);
         loop {
-            let Ok(permit) = self.limit_connections.clone().acquire_owned().await else { return };
+            let Ok(permit) = self.limit_connections.clone().acquire_owned().await else {
+                return;
+            };
             let (stream, peer) = match self.listener.accept().await {
                 Ok(accepted) => {
                     backoff = Duration::from_millis(10);
@@ -115,7 +124,9 @@ impl Listener {
                     tokio::spawn(async move {
                         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher, permit).await,
-                            Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, error = %err, "TLS handshake failed")
+                            }
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
                     });

@@ -22,7 +22,10 @@ pub enum TlsError {
 
 /// Builds a TLS acceptor from PEM files (HTTP/1.1 only).
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let cert_err = |detail: String| TlsError::Cert { path: cert.display().to_string(), detail };
+    let cert_err = |detail: String| TlsError::Cert {
+        path: cert.display().to_string(),
+        detail,
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| cert_err(e.to_string()))?
         .collect::<Result<_, _>>()
@@ -30,8 +33,10 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     if certs.is_empty() {
         return Err(cert_err("no certificate in the file".to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| TlsError::Key { path: key.display().to_string(), detail: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+        path: key.display().to_string(),
+        detail: e.to_string(),
+    })?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?

@@ -13,7 +13,9 @@ use hearth_shared::id::WorkspaceId;
 use tokio::sync::{OnceCell, mpsc, oneshot, watch};
 
 use crate::app::unix_now;
-use crate::store::{Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, WorkspaceLog};
+use crate::store::{
+    Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, WorkspaceLog,
+};
 
 /// Most operations the writer takes into one batch.
 const MAX_BATCH: usize = 512;
@@ -24,8 +26,15 @@ pub const IDLE_SECS: u64 = 10 * 60;
 
 /// A write for the workspace's writer task.
 enum WriteOp {
-    Append { entry: NewEntry, reply: oneshot::Sender<Result<Appended, StoreError>> },
-    Snapshot { upto: u64, data: Bytes, reply: oneshot::Sender<Result<Snapshotted, StoreError>> },
+    Append {
+        entry: NewEntry,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    Snapshot {
+        upto: u64,
+        data: Bytes,
+        reply: oneshot::Sender<Result<Snapshotted, StoreError>>,
+    },
 }
 
 /// Why a write did not happen.
@@ -60,7 +69,10 @@ impl Workspace {
     pub async fn append(&self, entry: NewEntry) -> Result<Appended, WriteError> {
         self.touch();
         let (reply, rx) = oneshot::channel();
-        self.tx.send(WriteOp::Append { entry, reply }).await.map_err(|_| WriteError::Stopped)?;
+        self.tx
+            .send(WriteOp::Append { entry, reply })
+            .await
+            .map_err(|_| WriteError::Stopped)?;
         Ok(rx.await.map_err(|_| WriteError::Stopped)??)
     }
 
@@ -68,7 +80,10 @@ impl Workspace {
     pub async fn snapshot(&self, upto: u64, data: Bytes) -> Result<Snapshotted, WriteError> {
         self.touch();
         let (reply, rx) = oneshot::channel();
-        self.tx.send(WriteOp::Snapshot { upto, data, reply }).await.map_err(|_| WriteError::Stopped)?;
+        self.tx
+            .send(WriteOp::Snapshot { upto, data, reply })
+            .await
+            .map_err(|_| WriteError::Stopped)?;
         Ok(rx.await.map_err(|_| WriteError::Stopped)??)
     }
 
@@ -93,7 +108,11 @@ pub struct Workspaces {
 
 impl Workspaces {
     pub fn new(store: Arc<dyn BlobStore>, quota: u64) -> Workspaces {
-        Workspaces { store, quota, open: Mutex::new(HashMap::new()) }
+        Workspaces {
+            store,
+            quota,
+            open: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The open workspace `ws`, opening (and recovering) it if need be.
@@ -120,7 +139,13 @@ impl Workspaces {
         let (tx, rx) = mpsc::channel(QUEUE);
         let head = Arc::new(watch::channel(log.position().head).0);
         tokio::spawn(writer(log.clone(), rx, head.clone(), self.quota));
-        Arc::new(Workspace { log, tx, head, quota: self.quota, last_used: AtomicU64::new(unix_now()) })
+        Arc::new(Workspace {
+            log,
+            tx,
+            head,
+            quota: self.quota,
+            last_used: AtomicU64::new(unix_now()),
+        })
     }
 
     /// Closes workspaces idle since `now - IDLE_SECS` that nobody holds.
@@ -132,7 +157,11 @@ impl Workspaces {
             Some(ws) => {
                 Arc::strong_count(ws) > 1
                     || ws.head.receiver_count() > 0
-                    || ws.last_used.load(Ordering::Relaxed).saturating_add(IDLE_SECS) > now
+                    || ws
+                        .last_used
+                        .load(Ordering::Relaxed)
+                        .saturating_add(IDLE_SECS)
+                        > now
             }
         });
         before - open.len()
@@ -141,7 +170,10 @@ impl Workspaces {
     /// Forgets an open workspace after a storage failure, so that the next
     /// request reopens (and recovers) it from disk.
     pub fn forget(&self, ws: &WorkspaceId) {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(ws);
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ws);
     }
 
     /// How many workspaces are open.
@@ -236,7 +268,11 @@ mod tests {
 
     fn entry(body: &'static [u8], key: &str) -> NewEntry {
         use sha2::Digest as _;
-        NewEntry { key: Some(key.to_owned()), hash: sha2::Sha256::digest(body).into(), payload: Bytes::from_static(body) }
+        NewEntry {
+            key: Some(key.to_owned()),
+            hash: sha2::Sha256::digest(body).into(),
+            payload: Bytes::from_static(body),
+        }
     }
 
     #[tokio::test]
@@ -244,35 +280,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spaces = Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX);
         for i in 0..50u8 {
-            let ws = spaces.get(&WorkspaceId::from_random([i; 16])).await.unwrap();
+            let ws = spaces
+                .get(&WorkspaceId::from_random([i; 16]))
+                .await
+                .unwrap();
             assert_eq!(ws.append(entry(b"x", "k")).await.unwrap(), Appended::New(1));
         }
         assert_eq!(spaces.open_count(), 50);
-        let held = spaces.get(&WorkspaceId::from_random([0; 16])).await.unwrap();
-        let listener = spaces.get(&WorkspaceId::from_random([1; 16])).await.unwrap().subscribe();
+        let held = spaces
+            .get(&WorkspaceId::from_random([0; 16]))
+            .await
+            .unwrap();
+        let listener = spaces
+            .get(&WorkspaceId::from_random([1; 16]))
+            .await
+            .unwrap()
+            .subscribe();
         assert_eq!(spaces.close_idle(unix_now()), 0, "nothing is idle yet");
         assert_eq!(spaces.close_idle(unix_now() + IDLE_SECS + 1), 48);
-        assert_eq!(spaces.open_count(), 2, "held and listened-to workspaces stay open");
+        assert_eq!(
+            spaces.open_count(),
+            2,
+            "held and listened-to workspaces stay open"
+        );
         drop((held, listener));
         // Reopened from disk with its state.
         spaces.close_all();
-        let ws = spaces.get(&WorkspaceId::from_random([7; 16])).await.unwrap();
+        let ws = spaces
+            .get(&WorkspaceId::from_random([7; 16]))
+            .await
+            .unwrap();
         assert_eq!(ws.position().head, 1);
-        assert_eq!(ws.append(entry(b"x", "k")).await.unwrap(), Appended::Duplicate(1));
+        assert_eq!(
+            ws.append(entry(b"x", "k")).await.unwrap(),
+            Appended::Duplicate(1)
+        );
     }
 
     #[tokio::test]
     async fn concurrent_appends_share_syncs_and_get_distinct_numbers() {
         let dir = tempfile::tempdir().unwrap();
-        let spaces = Arc::new(Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX));
-        let ws = spaces.get(&WorkspaceId::from_random([3; 16])).await.unwrap();
+        let spaces = Arc::new(Workspaces::new(
+            Arc::new(DiskStore::new(dir.path())),
+            u64::MAX,
+        ));
+        let ws = spaces
+            .get(&WorkspaceId::from_random([3; 16]))
+            .await
+            .unwrap();
         let mut heads = ws.subscribe();
         let mut tasks = Vec::new();
         for i in 0..64 {
             let ws = ws.clone();
             tasks.push(tokio::spawn(async move {
                 let key = format!("k{i}");
-                ws.append(NewEntry { key: Some(key), hash: [i as u8; 32], payload: Bytes::from(vec![i as u8; 8]) }).await.unwrap()
+                ws.append(NewEntry {
+                    key: Some(key),
+                    hash: [i as u8; 32],
+                    payload: Bytes::from(vec![i as u8; 8]),
+                })
+                .await
+                .unwrap()
             }));
         }
         let mut seqs = Vec::new();

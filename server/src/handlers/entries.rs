@@ -5,7 +5,9 @@
 //! least one frame); a client pulls again from the last frame's sequence
 //! number until it has reached the head.
 
-use hearth_shared::api::{FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN, PushResponse};
+use hearth_shared::api::{
+    FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN, PushResponse,
+};
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
@@ -23,7 +25,9 @@ use crate::workspaces::WriteError;
 /// Maps a write failure to a response.
 pub fn write_error(err: WriteError) -> ApiError {
     match err {
-        WriteError::Stopped => ApiError::new(ErrorCode::Unavailable, "the server is shutting down; retry"),
+        WriteError::Stopped => {
+            ApiError::new(ErrorCode::Unavailable, "the server is shutting down; retry")
+        }
         WriteError::Store(e) => ApiError::internal("writing to a workspace", e),
     }
 }
@@ -36,22 +40,33 @@ pub fn position_headers(headers: &mut HeaderMap, position: Position) {
 
 /// The idempotency key of a push: 1–128 visible ASCII characters, or none.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
     let bad = || {
         ApiError::bad_request(format!(
             "{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
         ))
     };
     let key = value.to_str().map_err(|_| bad())?;
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(bad());
     }
     Ok(Some(key.to_owned()))
 }
 
-pub async fn push(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+pub async fn push(
+    app: &App,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, unix_now()).await?.require_write()?;
+    authorize(app, &parts.headers, &ws, unix_now())
+        .await?
+        .require_write()?;
     require_octet_stream(&parts.headers)?;
     let key = idempotency_key(&parts.headers)?;
     let payload = read_body(&parts.headers, body, app.body_limits()).await?;
@@ -73,7 +88,10 @@ pub async fn push(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<
             ));
         }
         Appended::OverQuota => {
-            return Err(ApiError::new(ErrorCode::QuotaExceeded, "the workspace has reached its storage quota; compact it"));
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                "the workspace has reached its storage quota; compact it",
+            ));
         }
     };
     let mut res = json(StatusCode::OK, &PushResponse { seq })?;
@@ -81,11 +99,17 @@ pub async fn push(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<
     Ok(res)
 }
 
-pub async fn pull(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+pub async fn pull(
+    app: &App,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
     authorize(app, req.headers(), &ws, unix_now()).await?;
     let after = match query_param(req.uri().query(), "after") {
         None | Some("") => 0,
-        Some(raw) => raw.parse().map_err(|_| ApiError::bad_request("`after` must be a sequence number"))?,
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ApiError::bad_request("`after` must be a sequence number"))?,
     };
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
@@ -96,7 +120,10 @@ pub async fn pull(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<
         .map_err(|e| ApiError::internal("reading a workspace", e))?;
     let mut res = Response::new(full(pulled.body));
     let headers = res.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     position_headers(headers, pulled.position);
     Ok(res)

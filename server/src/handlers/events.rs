@@ -42,8 +42,13 @@ impl Body for ChannelBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.rx.poll_recv(cx).map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
     }
 }
 
@@ -53,7 +58,11 @@ pub fn head_event(head: u64) -> Bytes {
     Bytes::from(format!("event: head\ndata: {data}\n\n"))
 }
 
-pub async fn get(app: &Arc<App>, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+pub async fn get(
+    app: &Arc<App>,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
     let token = bearer(req.headers())?.to_owned();
     authorize_token(app, &token, &ws, unix_now()).await?;
     let app = app.clone();

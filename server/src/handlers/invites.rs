@@ -40,10 +40,16 @@ pub async fn create(
     app.rate_limit.check(peer)?;
     let now = unix_now();
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, now).await?.require_master()?;
+    authorize(app, &parts.headers, &ws, now)
+        .await?
+        .require_master()?;
     let body: CreateInvite = read_json(&parts.headers, body, app.body_limits()).await?;
     let lifetime = match body.expires_in {
-        Some(0) => return Err(ApiError::bad_request("expires_in must be at least 1 second")),
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "expires_in must be at least 1 second",
+            ));
+        }
         Some(secs) => secs.min(MAX_INVITE_SECS),
         None => DEFAULT_INVITE_SECS,
     };
@@ -93,10 +99,22 @@ pub async fn redeem(
             "this invite is unknown, already used, or expired; ask for a new one",
         ));
     };
-    let jwt = app.keys.sign(&new_claims(&token.workspace, Role::Access, token.scope, &token.id, now, None))?;
+    let jwt = app.keys.sign(&new_claims(
+        &token.workspace,
+        Role::Access,
+        token.scope,
+        &token.id,
+        now,
+        None,
+    ))?;
     tracing::info!(workspace = %token.workspace, "invite redeemed");
     json(
         StatusCode::OK,
-        &RedeemResponse { workspace_id: token.workspace, token: jwt, token_id: token.id, scope: token.scope },
+        &RedeemResponse {
+            workspace_id: token.workspace,
+            token: jwt,
+            token_id: token.id,
+            scope: token.scope,
+        },
     )
 }

@@ -27,13 +27,19 @@ use crate::fsutil::random16;
 /// Parses a workspace id from a path or body; nothing touches the disk
 /// before this succeeds.
 pub fn parse_workspace_id(s: &str) -> Result<WorkspaceId, ApiError> {
-    WorkspaceId::parse(s)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidWorkspaceId, format!("invalid workspace id: {e}")))
+    WorkspaceId::parse(s).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidWorkspaceId,
+            format!("invalid workspace id: {e}"),
+        )
+    })
 }
 
 /// A fresh random token id.
 pub fn new_token_id() -> Result<TokenId, ApiError> {
-    random16().map(TokenId::from_random).map_err(|e| ApiError::internal("drawing a token id", e))
+    random16()
+        .map(TokenId::from_random)
+        .map_err(|e| ApiError::internal("drawing a token id", e))
 }
 
 /// A label (device or workspace name): trimmed, 1 to [`MAX_LABEL_LEN`]
@@ -44,7 +50,9 @@ pub fn validate_label(label: &str) -> Result<String, ApiError> {
         return Err(ApiError::bad_request("the label is empty"));
     }
     if label.chars().count() > MAX_LABEL_LEN {
-        return Err(ApiError::bad_request(format!("the label is longer than {MAX_LABEL_LEN} characters")));
+        return Err(ApiError::bad_request(format!(
+            "the label is longer than {MAX_LABEL_LEN} characters"
+        )));
     }
     if label.chars().any(char::is_control) {
         return Err(ApiError::bad_request("the label has control characters"));
@@ -55,7 +63,9 @@ pub fn validate_label(label: &str) -> Result<String, ApiError> {
 /// A token lifetime in seconds: at least 1, at most 100 years.
 pub fn validate_lifetime(expires_in: Option<u64>) -> Result<Option<u64>, ApiError> {
     match expires_in {
-        Some(0) => Err(ApiError::bad_request("expires_in must be at least 1 second")),
+        Some(0) => Err(ApiError::bad_request(
+            "expires_in must be at least 1 second",
+        )),
         Some(secs) => Ok(Some(secs.min(NO_EXPIRY_SECS))),
         None => Ok(None),
     }

@@ -31,7 +31,11 @@ pub async fn get(
         ));
     }
     let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() || rel.ends_with('/') { format!("{rel}index.html") } else { rel.to_owned() };
+    let rel = if rel.is_empty() || rel.ends_with('/') {
+        format!("{rel}index.html")
+    } else {
+        rel.to_owned()
+    };
 
     let assets = app.assets.clone();
     let lookup = rel.clone();
@@ -41,7 +45,9 @@ pub async fn get(
         }
         // A deep link (no extension) opens the app.
         if assets::extension(&lookup).is_none() || lookup.ends_with("index.html") {
-            assets.get_with_etag("index.html").map(|a| ("index.html".to_owned(), a))
+            assets
+                .get_with_etag("index.html")
+                .map(|a| ("index.html".to_owned(), a))
         } else {
             None
         }
@@ -52,7 +58,8 @@ pub async fn get(
     match found {
         Some((name, asset)) => {
             let fresh = if_none_match.is_some_and(|tags| {
-                tags.split(',').any(|t| t.trim().trim_start_matches("W/") == asset.etag || t.trim() == "*")
+                tags.split(',')
+                    .any(|t| t.trim().trim_start_matches("W/") == asset.etag || t.trim() == "*")
             });
             let mut res = if fresh {
                 let mut res = file_response(&name, Bytes::new());
@@ -72,7 +79,10 @@ pub async fn get(
             *res.status_mut() = StatusCode::OK;
             Ok(res)
         }
-        None => Err(ApiError::new(hearth_shared::error::ErrorCode::NotFound, "no such file")),
+        None => Err(ApiError::new(
+            hearth_shared::error::ErrorCode::NotFound,
+            "no such file",
+        )),
     }
 }
 

@@ -16,9 +16,15 @@ use crate::http::{ResBody, json, query_u64, read_body, require_octet_stream};
 use crate::store::Snapshotted;
 use crate::workspaces::WriteError;
 
-pub async fn put(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<Response<ResBody>, ApiError> {
+pub async fn put(
+    app: &App,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, unix_now()).await?.require_write()?;
+    authorize(app, &parts.headers, &ws, unix_now())
+        .await?
+        .require_write()?;
     require_octet_stream(&parts.headers)?;
     let upto = query_u64(parts.uri.query(), "upto")?;
     if upto == 0 {
@@ -44,6 +50,9 @@ pub async fn put(app: &App, ws: WorkspaceId, req: Request<Incoming>) -> Result<R
             ErrorCode::SnapshotConflict,
             format!("upto {upto} must lie between the floor ({floor}) and the head ({head})"),
         )),
-        Snapshotted::OverQuota => Err(ApiError::new(ErrorCode::QuotaExceeded, "the snapshot does not fit in the workspace's quota")),
+        Snapshotted::OverQuota => Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            "the snapshot does not fit in the workspace's quota",
+        )),
     }
 }

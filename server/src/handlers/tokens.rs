@@ -22,7 +22,9 @@ pub async fn mint(
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, now).await?.require_master()?;
+    authorize(app, &parts.headers, &ws, now)
+        .await?
+        .require_master()?;
     let body: MintToken = read_json(&parts.headers, body, app.body_limits()).await?;
     let label = validate_label(&body.label)?;
     let lifetime = validate_lifetime(body.expires_in)?;
@@ -35,13 +37,26 @@ pub async fn mint(
         created_at: now,
         expires_at: lifetime.map(|secs| now.saturating_add(secs)),
     };
-    let jwt = app.keys.sign(&new_claims(&ws, Role::Access, body.scope, &token.id, now, lifetime))?;
+    let jwt = app.keys.sign(&new_claims(
+        &ws,
+        Role::Access,
+        body.scope,
+        &token.id,
+        now,
+        lifetime,
+    ))?;
     let row = token.clone();
     app.index
         .call(move |conn| queries::mint_token(conn, &row))
         .await
         .map_err(|e| ApiError::internal("minting a token", e))?;
-    json(StatusCode::CREATED, &MintTokenResponse { token: jwt, token_id: token.id })
+    json(
+        StatusCode::CREATED,
+        &MintTokenResponse {
+            token: jwt,
+            token_id: token.id,
+        },
+    )
 }
 
 pub async fn list(
@@ -49,7 +64,9 @@ pub async fn list(
     ws: WorkspaceId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
-    authorize(app, req.headers(), &ws, unix_now()).await?.require_master()?;
+    authorize(app, req.headers(), &ws, unix_now())
+        .await?
+        .require_master()?;
     let tokens = app
         .index
         .call(move |conn| queries::list_tokens(conn, &ws))
@@ -65,7 +82,9 @@ pub async fn revoke(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    authorize(app, req.headers(), &ws, now).await?.require_master()?;
+    authorize(app, req.headers(), &ws, now)
+        .await?
+        .require_master()?;
     let id = TokenId::parse(token_id)
         .map_err(|e| ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}")))?;
     let outcome = app
@@ -75,7 +94,10 @@ pub async fn revoke(
         .map_err(|e| ApiError::internal("revoking a token", e))?;
     match outcome {
         Revoked::Done => Ok(empty(StatusCode::NO_CONTENT)),
-        Revoked::NotFound => Err(ApiError::new(ErrorCode::TokenNotFound, "no such token in this workspace")),
+        Revoked::NotFound => Err(ApiError::new(
+            ErrorCode::TokenNotFound,
+            "no such token in this workspace",
+        )),
         Revoked::IsMaster => Err(ApiError::bad_request("the master token cannot be revoked")),
     }
 }

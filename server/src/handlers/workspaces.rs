@@ -45,7 +45,14 @@ pub async fn register(
         created_at: now,
         expires_at: None,
     };
-    let token = app.keys.sign(&new_claims(&ws, Role::Master, Scope::ReadWrite, &master.id, now, None))?;
+    let token = app.keys.sign(&new_claims(
+        &ws,
+        Role::Master,
+        Scope::ReadWrite,
+        &master.id,
+        now,
+        None,
+    ))?;
     let row = master.clone();
     let created = app
         .index
@@ -53,8 +60,17 @@ pub async fn register(
         .await
         .map_err(|e| ApiError::internal("registering a workspace", e))?;
     if !created {
-        return Err(ApiError::new(ErrorCode::WorkspaceExists, "this workspace is already registered"));
+        return Err(ApiError::new(
+            ErrorCode::WorkspaceExists,
+            "this workspace is already registered",
+        ));
     }
     tracing::info!(workspace = %ws, "workspace registered");
-    json(StatusCode::CREATED, &RegisterResponse { master_token: token, token_id: master.id })
+    json(
+        StatusCode::CREATED,
+        &RegisterResponse {
+            master_token: token,
+            token_id: master.id,
+        },
+    )
 }

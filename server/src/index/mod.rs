@@ -47,7 +47,9 @@ impl Index {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrate(&mut conn)?;
-        Ok(Index { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Index {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on a blocking thread.

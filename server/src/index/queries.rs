@@ -34,7 +34,11 @@ fn role_str(role: Role) -> &'static str {
 }
 
 fn parse_role(s: &str) -> Role {
-    if s == "master" { Role::Master } else { Role::Access }
+    if s == "master" {
+        Role::Master
+    } else {
+        Role::Access
+    }
 }
 
 fn parse_scope(s: &str) -> Scope {
@@ -92,7 +96,10 @@ pub fn mint_token(conn: &mut Connection, token: &NewToken) -> Result<(), IndexEr
 }
 
 /// The index's view of a token, if it knows it.
-pub fn token_status(conn: &mut Connection, id: &TokenId) -> Result<Option<TokenStatus>, IndexError> {
+pub fn token_status(
+    conn: &mut Connection,
+    id: &TokenId,
+) -> Result<Option<TokenStatus>, IndexError> {
     let row = conn
         .prepare_cached("SELECT workspace_id, role, scope, revoked_at FROM tokens WHERE id = ?1")?
         .query_row(params![id.as_str()], |row| {
@@ -135,7 +142,9 @@ pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenI
     let mut out = Vec::new();
     for row in rows {
         let (id, label, role, scope, created, expires, seen, revoked) = row?;
-        let Ok(token_id) = TokenId::parse(&id) else { continue };
+        let Ok(token_id) = TokenId::parse(&id) else {
+            continue;
+        };
         out.push(TokenInfo {
             token_id,
             label,
@@ -203,7 +212,13 @@ pub fn create_invite(
     conn.execute(
         "INSERT INTO invites (secret_hash, workspace_id, scope, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![secret_hash, ws.as_str(), scope.as_str(), to_i64(now), to_i64(expires_at)],
+        params![
+            secret_hash,
+            ws.as_str(),
+            scope.as_str(),
+            to_i64(now),
+            to_i64(expires_at)
+        ],
     )?;
     Ok(())
 }
@@ -226,8 +241,12 @@ pub fn redeem_invite(
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
-    let Some((ws, scope)) = found else { return Ok(None) };
-    let Ok(ws) = WorkspaceId::parse(&ws) else { return Ok(None) };
+    let Some((ws, scope)) = found else {
+        return Ok(None);
+    };
+    let Ok(ws) = WorkspaceId::parse(&ws) else {
+        return Ok(None);
+    };
     let token = make_token(ws, parse_scope(&scope));
     tx.execute(
         "UPDATE invites SET used_at = ?2, token_id = ?3 WHERE secret_hash = ?1",
@@ -241,7 +260,9 @@ pub fn redeem_invite(
 /// Ids of every registered workspace (for backups).
 pub fn workspace_ids(conn: &mut Connection) -> Result<Vec<String>, IndexError> {
     let mut stmt = conn.prepare("SELECT id FROM workspaces ORDER BY id")?;
-    let ids = stmt.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    let ids = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
     Ok(ids)
 }
 
@@ -280,14 +301,26 @@ mod tests {
         let list = list_tokens(&mut c, &ws()).unwrap();
         assert_eq!(list.len(), 2);
         let access = TokenId::from_random([3; 16]);
-        assert_eq!(revoke_token(&mut c, &ws(), &access, 200).unwrap(), Revoked::Done);
-        assert_eq!(revoke_token(&mut c, &ws(), &access, 300).unwrap(), Revoked::Done);
+        assert_eq!(
+            revoke_token(&mut c, &ws(), &access, 200).unwrap(),
+            Revoked::Done
+        );
+        assert_eq!(
+            revoke_token(&mut c, &ws(), &access, 300).unwrap(),
+            Revoked::Done
+        );
         let status = token_status(&mut c, &access).unwrap().unwrap();
         assert!(status.revoked);
         let master = TokenId::from_random([1; 16]);
-        assert_eq!(revoke_token(&mut c, &ws(), &master, 200).unwrap(), Revoked::IsMaster);
+        assert_eq!(
+            revoke_token(&mut c, &ws(), &master, 200).unwrap(),
+            Revoked::IsMaster
+        );
         let other = TokenId::from_random([9; 16]);
-        assert_eq!(revoke_token(&mut c, &ws(), &other, 200).unwrap(), Revoked::NotFound);
+        assert_eq!(
+            revoke_token(&mut c, &ws(), &other, 200).unwrap(),
+            Revoked::NotFound
+        );
         touch_token(&mut c, &master, 500).unwrap();
         let list = list_tokens(&mut c, &ws()).unwrap();
         assert_eq!(list[0].last_seen_at, Some(500));
@@ -301,13 +334,35 @@ mod tests {
         create_invite(&mut c, b"h1", &ws(), Scope::ReadOnly, 100, 200).unwrap();
         create_invite(&mut c, b"h2", &ws(), Scope::ReadWrite, 100, 200).unwrap();
         let make = |n: u8| {
-            move |w: WorkspaceId, s: Scope| NewToken { workspace: w, scope: s, ..token(n, Role::Access) }
+            move |w: WorkspaceId, s: Scope| NewToken {
+                workspace: w,
+                scope: s,
+                ..token(n, Role::Access)
+            }
         };
-        assert!(redeem_invite(&mut c, b"h2", 200, make(5)).unwrap().is_none(), "expired");
+        assert!(
+            redeem_invite(&mut c, b"h2", 200, make(5))
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
         let t = redeem_invite(&mut c, b"h1", 150, make(6)).unwrap().unwrap();
         assert_eq!(t.scope, Scope::ReadOnly);
-        assert!(redeem_invite(&mut c, b"h1", 151, make(7)).unwrap().is_none(), "used");
-        assert!(redeem_invite(&mut c, b"nope", 151, make(8)).unwrap().is_none());
-        assert!(token_status(&mut c, &TokenId::from_random([6; 16])).unwrap().is_some());
+        assert!(
+            redeem_invite(&mut c, b"h1", 151, make(7))
+                .unwrap()
+                .is_none(),
+            "used"
+        );
+        assert!(
+            redeem_invite(&mut c, b"nope", 151, make(8))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            token_status(&mut c, &TokenId::from_random([6; 16]))
+                .unwrap()
+                .is_some()
+        );
     }
 }

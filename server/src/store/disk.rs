@@ -26,7 +26,9 @@ use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
 use hearth_shared::id::WorkspaceId;
 
 use super::record::{self, Kind, LOG_MAGIC};
-use super::{Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, WorkspaceLog};
+use super::{
+    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, WorkspaceLog,
+};
 use crate::fsutil::{create_dir_private, fsync_dir};
 
 /// The directory of all workspaces, under the data directory.
@@ -51,7 +53,9 @@ pub struct DiskStore {
 
 impl DiskStore {
     pub fn new(data_dir: &Path) -> DiskStore {
-        DiskStore { root: data_dir.join(WORKSPACES_DIR) }
+        DiskStore {
+            root: data_dir.join(WORKSPACES_DIR),
+        }
     }
 }
 
@@ -64,7 +68,10 @@ impl BlobStore for DiskStore {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.display().to_string(), source }
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Where an entry's payload lies.
@@ -138,14 +145,36 @@ impl DiskLog {
         for r in records {
             head = head.max(r.seq);
             if let Some(key) = r.key {
-                keys.insert(key, KeyRec { seq: r.seq, hash: r.hash });
+                keys.insert(
+                    key,
+                    KeyRec {
+                        seq: r.seq,
+                        hash: r.hash,
+                    },
+                );
             }
             if r.kind == Kind::Entry && r.seq > floor {
-                entries.push(Loc { seq: r.seq, offset: r.payload_offset, len: r.payload_len });
+                entries.push(Loc {
+                    seq: r.seq,
+                    offset: r.payload_offset,
+                    len: r.payload_len,
+                });
             }
         }
-        let state = State { log: Arc::new(log), log_len, entries, keys, head, snapshot, poisoned: false };
-        Ok(DiskLog { dir: dir.to_path_buf(), state: RwLock::new(state), writer: Mutex::new(()) })
+        let state = State {
+            log: Arc::new(log),
+            log_len,
+            entries,
+            keys,
+            head,
+            snapshot,
+            poisoned: false,
+        };
+        Ok(DiskLog {
+            dir: dir.to_path_buf(),
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+        })
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -172,32 +201,48 @@ impl DiskLog {
         for (k, rec) in &keys {
             by_seq.insert(rec.seq, (k.as_str(), rec));
         }
-        let mut key_only: Vec<(&str, &KeyRec)> =
-            keys.iter().filter(|(_, r)| r.seq <= floor && r.seq > keep_from).map(|(k, r)| (k.as_str(), r)).collect();
+        let mut key_only: Vec<(&str, &KeyRec)> = keys
+            .iter()
+            .filter(|(_, r)| r.seq <= floor && r.seq > keep_from)
+            .map(|(k, r)| (k.as_str(), r))
+            .collect();
         key_only.sort_by_key(|(_, r)| r.seq);
 
         let tmp_path = self.dir.join(LOG_TMP);
-        let mut out = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp_path).map_err(io_err(&tmp_path))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp_path)
+            .map_err(io_err(&tmp_path))?;
         let mut buf = LOG_MAGIC.to_vec();
         for (key, rec) in &key_only {
             record::encode(&mut buf, Kind::KeyOnly, rec.seq, &rec.hash, Some(key), &[]);
         }
         let mut new_entries = Vec::new();
-        let mut new_keys: HashMap<String, KeyRec> =
-            key_only.iter().map(|(k, r)| ((*k).to_owned(), **r)).collect();
+        let mut new_keys: HashMap<String, KeyRec> = key_only
+            .iter()
+            .map(|(k, r)| ((*k).to_owned(), **r))
+            .collect();
         let mut written = 0u64;
         let mut payload = Vec::new();
         for loc in entries.iter().filter(|l| l.seq > floor) {
             payload.resize(loc.len as usize, 0);
-            old.read_exact_at(&mut payload, loc.offset).map_err(io_err(&self.dir))?;
+            old.read_exact_at(&mut payload, loc.offset)
+                .map_err(io_err(&self.dir))?;
             let (key, hash) = match by_seq.get(&loc.seq) {
                 Some((k, r)) => (Some(*k), r.hash),
                 None => (None, sha256(&payload)),
             };
             let before = written + buf.len() as u64;
             record::encode(&mut buf, Kind::Entry, loc.seq, &hash, key, &payload);
-            let payload_offset = before + record::encoded_len(key, payload.len()) - payload.len() as u64;
-            new_entries.push(Loc { seq: loc.seq, offset: payload_offset, len: loc.len });
+            let payload_offset =
+                before + record::encoded_len(key, payload.len()) - payload.len() as u64;
+            new_entries.push(Loc {
+                seq: loc.seq,
+                offset: payload_offset,
+                len: loc.len,
+            });
             if let Some(k) = key {
                 new_keys.insert(k.to_owned(), KeyRec { seq: loc.seq, hash });
             }
@@ -214,7 +259,11 @@ impl DiskLog {
         let log_path = self.dir.join(LOG_FILE);
         fs::rename(&tmp_path, &log_path).map_err(io_err(&log_path))?;
         fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let file = OpenOptions::new().read(true).write(true).open(&log_path).map_err(io_err(&log_path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
 
         let mut st = self.write_state();
         st.log = Arc::new(file);
@@ -235,7 +284,13 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
     let path = dir.join(LOG_FILE);
     let err = io_err(&path);
     let created = !path.exists();
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err(&path))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
     let len = file.metadata().map_err(io_err(&path))?.len();
     if len < LOG_MAGIC.len() as u64 {
         // New, or a crash while it was being created.
@@ -250,9 +305,13 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
     let mut magic = [0u8; 8];
     file.read_exact_at(&mut magic, 0).map_err(io_err(&path))?;
     if &magic != LOG_MAGIC {
-        return Err(StoreError::Corrupt { path: path.display().to_string(), detail: "not a hearth log".into() });
+        return Err(StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail: "not a hearth log".into(),
+        });
     }
-    file.seek(SeekFrom::Start(LOG_MAGIC.len() as u64)).map_err(io_err(&path))?;
+    file.seek(SeekFrom::Start(LOG_MAGIC.len() as u64))
+        .map_err(io_err(&path))?;
     let scan = record::scan(BufReader::with_capacity(1 << 16, &mut file)).map_err(io_err(&path))?;
     if scan.valid_len < len {
         tracing::warn!(path = %path.display(), kept = scan.valid_len, found = len, "cutting a torn tail off a log");
@@ -269,10 +328,14 @@ fn open_snapshot(path: &Path) -> Result<Option<Snap>, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(path)(e)),
     };
-    let corrupt = |detail: &str| StoreError::Corrupt { path: path.display().to_string(), detail: detail.to_owned() };
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        path: path.display().to_string(),
+        detail: detail.to_owned(),
+    };
     let file_len = file.metadata().map_err(io_err(path))?.len();
     let mut header = [0u8; SNAPSHOT_HEADER_LEN as usize];
-    file.read_exact(&mut header).map_err(|_| corrupt("short header"))?;
+    file.read_exact(&mut header)
+        .map_err(|_| corrupt("short header"))?;
     if &header[..8] != SNAPSHOT_MAGIC {
         return Err(corrupt("not a hearth snapshot"));
     }
@@ -295,20 +358,35 @@ fn open_snapshot(path: &Path) -> Result<Option<Snap>, StoreError> {
     if hasher.finalize() != crc {
         return Err(corrupt("checksum mismatch"));
     }
-    Ok(Some(Snap { file: Arc::new(file), upto, len, file_len }))
+    Ok(Some(Snap {
+        file: Arc::new(file),
+        upto,
+        len,
+        file_len,
+    }))
 }
 
 impl WorkspaceLog for DiskLog {
     fn position(&self) -> Position {
         let st = self.read_state();
-        Position { head: st.head, floor: st.floor(), bytes: st.bytes() }
+        Position {
+            head: st.head,
+            floor: st.floor(),
+            bytes: st.bytes(),
+        }
     }
 
     fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (file, start, mut next, mut bytes, poisoned) = {
             let st = self.read_state();
-            (st.log.clone(), st.log_len, st.head + 1, st.bytes(), st.poisoned)
+            (
+                st.log.clone(),
+                st.log_len,
+                st.head + 1,
+                st.bytes(),
+                st.poisoned,
+            )
         };
         if poisoned {
             return Err(StoreError::Poisoned);
@@ -320,9 +398,16 @@ impl WorkspaceLog for DiskLog {
         {
             let st = self.read_state();
             for e in entries {
-                let seen = e.key.as_deref().and_then(|k| new_keys.get(k).or_else(|| st.keys.get(k)).copied());
+                let seen = e
+                    .key
+                    .as_deref()
+                    .and_then(|k| new_keys.get(k).or_else(|| st.keys.get(k)).copied());
                 if let Some(prev) = seen {
-                    outcomes.push(if prev.hash == e.hash { Appended::Duplicate(prev.seq) } else { Appended::KeyConflict });
+                    outcomes.push(if prev.hash == e.hash {
+                        Appended::Duplicate(prev.seq)
+                    } else {
+                        Appended::KeyConflict
+                    });
                     continue;
                 }
                 let len = record::encoded_len(e.key.as_deref(), e.payload.len());
@@ -331,11 +416,28 @@ impl WorkspaceLog for DiskLog {
                     continue;
                 }
                 let at = start + buf.len() as u64;
-                record::encode(&mut buf, Kind::Entry, next, &e.hash, e.key.as_deref(), &e.payload);
+                record::encode(
+                    &mut buf,
+                    Kind::Entry,
+                    next,
+                    &e.hash,
+                    e.key.as_deref(),
+                    &e.payload,
+                );
                 let len32 = u32::try_from(e.payload.len()).unwrap_or(u32::MAX);
-                new_locs.push(Loc { seq: next, offset: at + len - u64::from(len32), len: len32 });
+                new_locs.push(Loc {
+                    seq: next,
+                    offset: at + len - u64::from(len32),
+                    len: len32,
+                });
                 if let Some(k) = e.key.as_deref() {
-                    new_keys.insert(k, KeyRec { seq: next, hash: e.hash });
+                    new_keys.insert(
+                        k,
+                        KeyRec {
+                            seq: next,
+                            hash: e.hash,
+                        },
+                    );
                 }
                 outcomes.push(Appended::New(next));
                 next += 1;
@@ -346,7 +448,9 @@ impl WorkspaceLog for DiskLog {
             return Ok(outcomes);
         }
         let log_path = self.dir.join(LOG_FILE);
-        let written = file.write_all_at(&buf, start).and_then(|()| file.sync_data());
+        let written = file
+            .write_all_at(&buf, start)
+            .and_then(|()| file.sync_data());
         if let Err(err) = written {
             // Cut the partial write off so nothing lands behind garbage.
             if file.set_len(start).and_then(|()| file.sync_data()).is_err() {
@@ -369,7 +473,11 @@ impl WorkspaceLog for DiskLog {
         let (position, snap, file, locs) = {
             let st = self.read_state();
             let floor = st.floor();
-            let position = Position { head: st.head, floor, bytes: st.bytes() };
+            let position = Position {
+                head: st.head,
+                floor,
+                bytes: st.bytes(),
+            };
             let snap = st.snapshot.clone().filter(|_| after < floor);
             let from = after.max(floor);
             let i = st.entries.partition_point(|l| l.seq <= from);
@@ -383,22 +491,31 @@ impl WorkspaceLog for DiskLog {
                 budget += cost;
                 n += 1;
             }
-            (position, snap, st.log.clone(), st.entries[i..i + n].to_vec())
+            (
+                position,
+                snap,
+                st.log.clone(),
+                st.entries[i..i + n].to_vec(),
+            )
         };
-        let total: u64 = locs.iter().map(|l| frame(u64::from(l.len))).sum::<u64>() + snap.as_ref().map_or(0, |s| frame(s.len));
+        let total: u64 = locs.iter().map(|l| frame(u64::from(l.len))).sum::<u64>()
+            + snap.as_ref().map_or(0, |s| frame(s.len));
         let mut body = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         if let Some(s) = snap {
             let len = u32::try_from(s.len).unwrap_or(u32::MAX);
             body.extend_from_slice(&encode_header(FrameKind::Snapshot, s.upto, len));
             let at = body.len();
             body.resize(at + len as usize, 0);
-            s.file.read_exact_at(&mut body[at..], SNAPSHOT_HEADER_LEN).map_err(io_err(&self.dir))?;
+            s.file
+                .read_exact_at(&mut body[at..], SNAPSHOT_HEADER_LEN)
+                .map_err(io_err(&self.dir))?;
         }
         for l in locs {
             body.extend_from_slice(&encode_header(FrameKind::Entry, l.seq, l.len));
             let at = body.len();
             body.resize(at + l.len as usize, 0);
-            file.read_exact_at(&mut body[at..], l.offset).map_err(io_err(&self.dir))?;
+            file.read_exact_at(&mut body[at..], l.offset)
+                .map_err(io_err(&self.dir))?;
         }
         Ok(Pulled { position, body })
     }
@@ -407,7 +524,12 @@ impl WorkspaceLog for DiskLog {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (head, floor, kept_bytes, poisoned) = {
             let st = self.read_state();
-            let kept: u64 = st.entries.iter().filter(|l| l.seq > upto).map(|l| u64::from(l.len) + 64).sum();
+            let kept: u64 = st
+                .entries
+                .iter()
+                .filter(|l| l.seq > upto)
+                .map(|l| u64::from(l.len) + 64)
+                .sum();
             (st.head, st.floor(), kept, st.poisoned)
         };
         if poisoned {
@@ -423,18 +545,31 @@ impl WorkspaceLog for DiskLog {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         let path = self.dir.join(SNAPSHOT_FILE);
         {
-            let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io_err(&tmp))?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(io_err(&tmp))?;
             let mut header = Vec::with_capacity(SNAPSHOT_HEADER_LEN as usize);
             header.extend_from_slice(SNAPSHOT_MAGIC);
             header.extend_from_slice(&upto.to_le_bytes());
             header.extend_from_slice(&(data.len() as u64).to_le_bytes());
             header.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-            f.write_all(&header).and_then(|()| f.write_all(data)).and_then(|()| f.sync_all()).map_err(io_err(&tmp))?;
+            f.write_all(&header)
+                .and_then(|()| f.write_all(data))
+                .and_then(|()| f.sync_all())
+                .map_err(io_err(&tmp))?;
         }
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
         let file = File::open(&path).map_err(io_err(&path))?;
-        let snap = Snap { file: Arc::new(file), upto, len: data.len() as u64, file_len: SNAPSHOT_HEADER_LEN + data.len() as u64 };
+        let snap = Snap {
+            file: Arc::new(file),
+            upto,
+            len: data.len() as u64,
+            file_len: SNAPSHOT_HEADER_LEN + data.len() as u64,
+        };
         {
             let mut st = self.write_state();
             st.snapshot = Some(snap);
@@ -456,12 +591,20 @@ mod tests {
     use hearth_shared::frame::decode_frames;
 
     fn entry(key: Option<&str>, payload: &[u8]) -> NewEntry {
-        NewEntry { key: key.map(str::to_owned), hash: sha256(payload), payload: Bytes::copy_from_slice(payload) }
+        NewEntry {
+            key: key.map(str::to_owned),
+            hash: sha256(payload),
+            payload: Bytes::copy_from_slice(payload),
+        }
     }
 
     fn pulled(log: &DiskLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
         let p = log.pull(after, u64::MAX).unwrap();
-        decode_frames(&p.body).unwrap().into_iter().map(|f| (f.kind, f.seq, f.payload.to_vec())).collect()
+        decode_frames(&p.body)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.kind, f.seq, f.payload.to_vec()))
+            .collect()
     }
 
     const Q: u64 = u64::MAX;
@@ -470,15 +613,41 @@ mod tests {
     fn append_dedupe_pull_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let log = DiskLog::open(dir.path()).unwrap();
-        let out = log.append(&[entry(Some("a"), b"one"), entry(Some("b"), b"two"), entry(Some("a"), b"one"), entry(Some("a"), b"other")], Q).unwrap();
-        assert_eq!(out, vec![Appended::New(1), Appended::New(2), Appended::Duplicate(1), Appended::KeyConflict]);
-        let out = log.append(&[entry(Some("b"), b"two"), entry(None, b"three")], Q).unwrap();
+        let out = log
+            .append(
+                &[
+                    entry(Some("a"), b"one"),
+                    entry(Some("b"), b"two"),
+                    entry(Some("a"), b"one"),
+                    entry(Some("a"), b"other"),
+                ],
+                Q,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Appended::New(1),
+                Appended::New(2),
+                Appended::Duplicate(1),
+                Appended::KeyConflict
+            ]
+        );
+        let out = log
+            .append(&[entry(Some("b"), b"two"), entry(None, b"three")], Q)
+            .unwrap();
         assert_eq!(out, vec![Appended::Duplicate(2), Appended::New(3)]);
-        assert_eq!(pulled(&log, 1).iter().map(|f| f.1).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            pulled(&log, 1).iter().map(|f| f.1).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         drop(log);
         let log = DiskLog::open(dir.path()).unwrap();
         assert_eq!(log.position().head, 3);
-        assert_eq!(log.append(&[entry(Some("a"), b"one")], Q).unwrap(), vec![Appended::Duplicate(1)]);
+        assert_eq!(
+            log.append(&[entry(Some("a"), b"one")], Q).unwrap(),
+            vec![Appended::Duplicate(1)]
+        );
         assert_eq!(pulled(&log, 0)[2], (FrameKind::Entry, 3, b"three".to_vec()));
     }
 
@@ -487,36 +656,69 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = DiskLog::open(dir.path()).unwrap();
         for i in 0..5u8 {
-            log.append(&[entry(Some(&format!("k{i}")), &[i; 10])], Q).unwrap();
+            log.append(&[entry(Some(&format!("k{i}")), &[i; 10])], Q)
+                .unwrap();
         }
-        assert_eq!(log.put_snapshot(6, b"snap", Q).unwrap(), Snapshotted::Conflict { head: 5, floor: 0 });
-        assert_eq!(log.put_snapshot(3, b"snap", Q).unwrap(), Snapshotted::Done(3));
-        assert_eq!(log.put_snapshot(2, b"old", Q).unwrap(), Snapshotted::Conflict { head: 5, floor: 3 });
+        assert_eq!(
+            log.put_snapshot(6, b"snap", Q).unwrap(),
+            Snapshotted::Conflict { head: 5, floor: 0 }
+        );
+        assert_eq!(
+            log.put_snapshot(3, b"snap", Q).unwrap(),
+            Snapshotted::Done(3)
+        );
+        assert_eq!(
+            log.put_snapshot(2, b"old", Q).unwrap(),
+            Snapshotted::Conflict { head: 5, floor: 3 }
+        );
         let all = pulled(&log, 0);
         assert_eq!(all[0], (FrameKind::Snapshot, 3, b"snap".to_vec()));
         assert_eq!(all.iter().map(|f| f.1).collect::<Vec<_>>(), vec![3, 4, 5]);
         assert_eq!(pulled(&log, 3).len(), 2);
         assert_eq!(pulled(&log, 4), vec![(FrameKind::Entry, 5, vec![4; 10])]);
-        assert_eq!(log.append(&[entry(Some("k0"), &[0; 10])], Q).unwrap(), vec![Appended::Duplicate(1)]);
+        assert_eq!(
+            log.append(&[entry(Some("k0"), &[0; 10])], Q).unwrap(),
+            vec![Appended::Duplicate(1)]
+        );
         drop(log);
         let log = DiskLog::open(dir.path()).unwrap();
-        assert_eq!(log.position(), Position { head: 5, floor: 3, bytes: log.position().bytes });
+        assert_eq!(
+            log.position(),
+            Position {
+                head: 5,
+                floor: 3,
+                bytes: log.position().bytes
+            }
+        );
         assert_eq!(pulled(&log, 0).len(), 3);
-        assert_eq!(log.append(&[entry(Some("k1"), &[1; 10])], Q).unwrap(), vec![Appended::Duplicate(2)]);
-        assert_eq!(log.append(&[entry(None, b"new")], Q).unwrap(), vec![Appended::New(6)]);
+        assert_eq!(
+            log.append(&[entry(Some("k1"), &[1; 10])], Q).unwrap(),
+            vec![Appended::Duplicate(2)]
+        );
+        assert_eq!(
+            log.append(&[entry(None, b"new")], Q).unwrap(),
+            vec![Appended::New(6)]
+        );
         // Compacting everything leaves an empty log and a head at the floor.
-        assert_eq!(log.put_snapshot(6, b"all", Q).unwrap(), Snapshotted::Done(6));
+        assert_eq!(
+            log.put_snapshot(6, b"all", Q).unwrap(),
+            Snapshotted::Done(6)
+        );
         drop(log);
         let log = DiskLog::open(dir.path()).unwrap();
         assert_eq!((log.position().head, log.position().floor), (6, 6));
-        assert_eq!(log.append(&[entry(None, b"seven")], Q).unwrap(), vec![Appended::New(7)]);
+        assert_eq!(
+            log.append(&[entry(None, b"seven")], Q).unwrap(),
+            vec![Appended::New(7)]
+        );
     }
 
     #[test]
     fn a_torn_tail_is_cut_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let log = DiskLog::open(dir.path()).unwrap();
-        log.append(&[entry(None, b"kept"), entry(None, b"also kept")], Q).unwrap();
+        log.append(&[entry(None, b"kept"), entry(None, b"also kept")], Q)
+            .unwrap();
         drop(log);
         let path = dir.path().join(LOG_FILE);
         let whole = fs::read(&path).unwrap();
@@ -527,7 +729,10 @@ mod tests {
         let log = DiskLog::open(dir.path()).unwrap();
         assert_eq!(log.position().head, 2);
         assert_eq!(fs::read(&path).unwrap(), whole);
-        assert_eq!(log.append(&[entry(None, b"three")], Q).unwrap(), vec![Appended::New(3)]);
+        assert_eq!(
+            log.append(&[entry(None, b"three")], Q).unwrap(),
+            vec![Appended::New(3)]
+        );
     }
 
     #[test]
@@ -540,7 +745,11 @@ mod tests {
         let seqs = |after, max| {
             let p = log.pull(after, max).unwrap();
             assert_eq!(p.position.head, 5);
-            decode_frames(&p.body).unwrap().iter().map(|f| f.seq).collect::<Vec<_>>()
+            decode_frames(&p.body)
+                .unwrap()
+                .iter()
+                .map(|f| f.seq)
+                .collect::<Vec<_>>()
         };
         assert_eq!(seqs(0, 250), vec![1, 2]);
         assert_eq!(seqs(2, 250), vec![3, 4]);
@@ -569,11 +778,19 @@ mod tests {
             let log = DiskLog::open(case.path()).unwrap();
             let got = pulled(&log, 0);
             for (i, (kind, seq, payload)) in got.iter().enumerate() {
-                assert_eq!((*kind, *seq, payload), (FrameKind::Entry, i as u64 + 1, &bodies[i]), "cut {cut}");
+                assert_eq!(
+                    (*kind, *seq, payload),
+                    (FrameKind::Entry, i as u64 + 1, &bodies[i]),
+                    "cut {cut}"
+                );
             }
             // The recovered log takes new entries after the prefix.
             let next = got.len() as u64 + 1;
-            assert_eq!(log.append(&[entry(None, b"after")], Q).unwrap(), vec![Appended::New(next)], "cut {cut}");
+            assert_eq!(
+                log.append(&[entry(None, b"after")], Q).unwrap(),
+                vec![Appended::New(next)],
+                "cut {cut}"
+            );
             drop(log);
             let log = DiskLog::open(case.path()).unwrap();
             assert_eq!(log.position().head, next, "cut {cut}");
@@ -585,7 +802,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = DiskLog::open(dir.path()).unwrap();
         let quota = 8 + record::encoded_len(None, 100);
-        let out = log.append(&[entry(None, &[1; 100]), entry(None, &[2; 1])], quota).unwrap();
+        let out = log
+            .append(&[entry(None, &[1; 100]), entry(None, &[2; 1])], quota)
+            .unwrap();
         assert_eq!(out, vec![Appended::New(1), Appended::OverQuota]);
     }
 }

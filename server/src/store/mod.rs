@@ -25,7 +25,10 @@ use hearth_shared::id::WorkspaceId;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("i/o on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is corrupt: {detail}")]
     Corrupt { path: String, detail: String },
     #[error("an earlier write failed; the workspace log refuses writes until it is reopened")]

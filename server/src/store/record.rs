@@ -48,7 +48,14 @@ pub struct Record {
 }
 
 /// Encodes one record onto `out`.
-pub fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, hash: &[u8; 32], key: Option<&str>, payload: &[u8]) {
+pub fn encode(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    seq: u64,
+    hash: &[u8; 32],
+    key: Option<&str>,
+    payload: &[u8],
+) {
     let key = key.unwrap_or("").as_bytes();
     let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
     let key = &key[..usize::from(key_len)];
@@ -89,7 +96,10 @@ pub struct Scan {
 /// Reads records after the magic (the reader starts right after it) until
 /// the first invalid one. Payloads are read to check CRCs but not kept.
 pub fn scan(mut reader: impl Read) -> io::Result<Scan> {
-    let mut scan = Scan { valid_len: LOG_MAGIC.len() as u64, ..Scan::default() };
+    let mut scan = Scan {
+        valid_len: LOG_MAGIC.len() as u64,
+        ..Scan::default()
+    };
     let mut body = Vec::new();
     let mut last_seq = 0u64;
     loop {
@@ -137,13 +147,24 @@ fn decode_body(body: &[u8], body_offset: u64) -> Option<Record> {
     let hash: [u8; 32] = body.get(9..41)?.try_into().ok()?;
     let key_len = usize::from(u16::from_le_bytes(body.get(41..43)?.try_into().ok()?));
     let key = body.get(43..43 + key_len)?;
-    let key = if key.is_empty() { None } else { Some(String::from_utf8(key.to_vec()).ok()?) };
+    let key = if key.is_empty() {
+        None
+    } else {
+        Some(String::from_utf8(key.to_vec()).ok()?)
+    };
     let payload_start = 43 + key_len;
     let payload_len = u32::try_from(body.len() - payload_start).ok()?;
     if kind == Kind::KeyOnly && payload_len != 0 {
         return None;
     }
-    Some(Record { kind, seq, hash, key, payload_offset: body_offset + payload_start as u64, payload_len })
+    Some(Record {
+        kind,
+        seq,
+        hash,
+        key,
+        payload_offset: body_offset + payload_start as u64,
+        payload_len,
+    })
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -174,35 +195,55 @@ mod tests {
 
     #[test]
     fn records_round_trip_with_offsets() {
-        let bytes = log(&[(Kind::KeyOnly, 1, Some("k1"), b""), (Kind::Entry, 2, Some("k2"), b"hello"), (Kind::Entry, 3, None, b"")]);
+        let bytes = log(&[
+            (Kind::KeyOnly, 1, Some("k1"), b""),
+            (Kind::Entry, 2, Some("k2"), b"hello"),
+            (Kind::Entry, 3, None, b""),
+        ]);
         let scan = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
         assert!(!scan.torn);
         assert_eq!(scan.valid_len, bytes.len() as u64);
         assert_eq!(scan.records.len(), 3);
         let r = &scan.records[1];
-        assert_eq!((r.kind, r.seq, r.key.as_deref()), (Kind::Entry, 2, Some("k2")));
+        assert_eq!(
+            (r.kind, r.seq, r.key.as_deref()),
+            (Kind::Entry, 2, Some("k2"))
+        );
         let at = r.payload_offset as usize;
         assert_eq!(&bytes[at..at + r.payload_len as usize], b"hello");
         assert_eq!(scan.records[2].key, None);
-        assert_eq!(scan.records[2].payload_offset, r.payload_offset + 5 + RECORD_HEADER_LEN + 43);
+        assert_eq!(
+            scan.records[2].payload_offset,
+            r.payload_offset + 5 + RECORD_HEADER_LEN + 43
+        );
         assert_eq!(encoded_len(Some("k2"), 5), RECORD_HEADER_LEN + 43 + 2 + 5);
     }
 
     #[test]
     fn every_torn_tail_keeps_exactly_the_whole_records() {
-        let bytes = log(&[(Kind::Entry, 1, Some("a"), b"first"), (Kind::Entry, 2, Some("b"), b"second entry")]);
+        let bytes = log(&[
+            (Kind::Entry, 1, Some("a"), b"first"),
+            (Kind::Entry, 2, Some("b"), b"second entry"),
+        ]);
         let first_end = LOG_MAGIC.len() as u64 + encoded_len(Some("a"), 5);
         for cut in LOG_MAGIC.len()..bytes.len() {
             let scan = scan(&bytes[LOG_MAGIC.len()..cut]).unwrap();
             let want = if (cut as u64) < first_end { 0 } else { 1 };
             assert_eq!(scan.records.len(), want, "cut at {cut}");
-            assert_eq!(scan.torn, cut as u64 != first_end && cut != LOG_MAGIC.len(), "cut at {cut}");
+            assert_eq!(
+                scan.torn,
+                cut as u64 != first_end && cut != LOG_MAGIC.len(),
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn a_flipped_bit_or_a_backwards_seq_ends_the_valid_prefix() {
-        let mut bytes = log(&[(Kind::Entry, 1, None, b"aaaa"), (Kind::Entry, 2, None, b"bbbb")]);
+        let mut bytes = log(&[
+            (Kind::Entry, 1, None, b"aaaa"),
+            (Kind::Entry, 2, None, b"bbbb"),
+        ]);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();

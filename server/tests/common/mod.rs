@@ -71,7 +71,13 @@ impl TestServer {
                 panic!("server failed: {err}");
             }
         });
-        TestServer { addr, client: client(), dir, shutdown: Some(tx), task: Some(task) }
+        TestServer {
+            addr,
+            client: client(),
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Shuts the server down gracefully and waits; returns the data directory.
@@ -91,7 +97,10 @@ impl TestServer {
     }
 
     pub fn api(&self) -> Api {
-        Api { base: format!("http://{}", self.addr), client: self.client.clone() }
+        Api {
+            base: format!("http://{}", self.addr),
+            client: self.client.clone(),
+        }
     }
 }
 
@@ -141,7 +150,10 @@ pub struct Api {
 
 impl Api {
     pub fn new(addr: SocketAddr) -> Self {
-        Api { base: format!("http://{addr}"), client: client() }
+        Api {
+            base: format!("http://{addr}"),
+            client: client(),
+        }
     }
 
     /// Sends a request and returns the response head with its body unread.
@@ -152,7 +164,9 @@ impl Api {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Response<Incoming> {
-        let mut req = Request::builder().method(method).uri(format!("{}{}", self.base, path));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -170,7 +184,11 @@ impl Api {
         let res = self.send(method, path, headers, body).await;
         let (parts, body) = res.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
-        Reply { status: parts.status, headers: parts.headers, body }
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -179,7 +197,8 @@ impl Api {
 
     pub async fn get_auth(&self, path: &str, token: &str) -> Reply {
         let auth = format!("Bearer {token}");
-        self.request(Method::GET, path, &[("authorization", &auth)], Bytes::new()).await
+        self.request(Method::GET, path, &[("authorization", &auth)], Bytes::new())
+            .await
     }
 
     pub async fn json<T: Serialize>(
@@ -194,7 +213,8 @@ impl Api {
         if let Some(a) = &auth {
             headers.push(("authorization", a));
         }
-        self.request(method, path, &headers, serde_json::to_vec(body).unwrap()).await
+        self.request(method, path, &headers, serde_json::to_vec(body).unwrap())
+            .await
     }
 }
 
@@ -211,7 +231,12 @@ impl ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(["--rate-limit-per-minute", "1000000", "--rate-limit-burst", "1000000"])
+            .args([
+                "--rate-limit-per-minute",
+                "1000000",
+                "--rate-limit-burst",
+                "1000000",
+            ])
             .args(["--backup-interval-secs", "0"])
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -221,7 +246,9 @@ impl ServerProcess {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
         let addr = line
             .trim()
             .strip_prefix("hearth listening on http://")
@@ -300,11 +327,20 @@ impl Api {
     /// Pushes one entry.
     pub async fn push(&self, ws: &str, token: &str, key: Option<&str>, body: &[u8]) -> Reply {
         let auth = format!("Bearer {token}");
-        let mut headers = vec![("authorization", auth.as_str()), ("content-type", "application/octet-stream")];
+        let mut headers = vec![
+            ("authorization", auth.as_str()),
+            ("content-type", "application/octet-stream"),
+        ];
         if let Some(k) = key {
             headers.push(("idempotency-key", k));
         }
-        self.request(Method::POST, &format!("/v1/workspaces/{ws}/entries"), &headers, body.to_vec()).await
+        self.request(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/entries"),
+            &headers,
+            body.to_vec(),
+        )
+        .await
     }
 
     /// Pushes one entry and returns its sequence number.
@@ -316,24 +352,47 @@ impl Api {
 
     /// Pulls everything after `after`.
     pub async fn pull(&self, ws: &str, token: &str, after: u64) -> Pull {
-        let reply = self.get_auth(&format!("/v1/workspaces/{ws}/entries?after={after}"), token).await;
+        let reply = self
+            .get_auth(&format!("/v1/workspaces/{ws}/entries?after={after}"), token)
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-        assert_eq!(reply.header("content-type"), Some("application/octet-stream"));
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/octet-stream")
+        );
         let head = reply.header("hearth-head").unwrap().parse().unwrap();
         let floor = reply.header("hearth-floor").unwrap().parse().unwrap();
         let frames = hearth_shared::frame::decode_frames(&reply.body)
             .unwrap()
             .into_iter()
-            .map(|f| (f.kind == hearth_shared::frame::FrameKind::Snapshot, f.seq, f.payload.to_vec()))
+            .map(|f| {
+                (
+                    f.kind == hearth_shared::frame::FrameKind::Snapshot,
+                    f.seq,
+                    f.payload.to_vec(),
+                )
+            })
             .collect();
-        Pull { head, floor, frames }
+        Pull {
+            head,
+            floor,
+            frames,
+        }
     }
 
     /// Uploads a snapshot.
     pub async fn snapshot(&self, ws: &str, token: &str, upto: u64, body: &[u8]) -> Reply {
         let auth = format!("Bearer {token}");
-        let headers = [("authorization", auth.as_str()), ("content-type", "application/octet-stream")];
-        self.request(Method::PUT, &format!("/v1/workspaces/{ws}/snapshot?upto={upto}"), &headers, body.to_vec())
-            .await
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/octet-stream"),
+        ];
+        self.request(
+            Method::PUT,
+            &format!("/v1/workspaces/{ws}/snapshot?upto={upto}"),
+            &headers,
+            body.to_vec(),
+        )
+        .await
     }
 }

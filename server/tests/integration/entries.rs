@@ -21,7 +21,10 @@ async fn push_pull_and_retry() {
     // A retry gets the same number and stores nothing twice.
     assert_eq!(api.push_ok(&ws, &rw, "k1", b"first").await, 1);
     let conflict = api.push(&ws, &rw, Some("k1"), b"different").await;
-    assert_eq!((conflict.status, conflict.code().as_str()), (StatusCode::CONFLICT, "idempotency_conflict"));
+    assert_eq!(
+        (conflict.status, conflict.code().as_str()),
+        (StatusCode::CONFLICT, "idempotency_conflict")
+    );
     // No key: stored each time.
     let third = api.push(&ws, &rw, None, b"third").await;
     assert_eq!(third.status, StatusCode::OK);
@@ -29,13 +32,22 @@ async fn push_pull_and_retry() {
 
     let all = api.pull(&ws, &rw, 0).await;
     assert_eq!(all.head, 3);
-    let got: Vec<(u64, &[u8])> = all.frames.iter().map(|(_, s, p)| (*s, p.as_slice())).collect();
-    assert_eq!(got, vec![(1, &b"first"[..]), (2, &b"second"[..]), (3, &b"third"[..])]);
+    let got: Vec<(u64, &[u8])> = all
+        .frames
+        .iter()
+        .map(|(_, s, p)| (*s, p.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(1, &b"first"[..]), (2, &b"second"[..]), (3, &b"third"[..])]
+    );
     let tail = api.pull(&ws, &rw, 2).await;
     assert_eq!(tail.frames.len(), 1);
     assert_eq!(api.pull(&ws, &rw, 99).await.frames.len(), 0);
 
-    let bad_after = api.get_auth(&format!("/v1/workspaces/{ws}/entries?after=x"), &rw).await;
+    let bad_after = api
+        .get_auth(&format!("/v1/workspaces/{ws}/entries?after=x"), &rw)
+        .await;
     assert_eq!(bad_after.code(), "bad_request");
     let bad_key = api.push(&ws, &rw, Some(&"k".repeat(129)), b"x").await;
     assert_eq!(bad_key.code(), "bad_request");
@@ -44,7 +56,10 @@ async fn push_pull_and_retry() {
         .request(
             Method::POST,
             &format!("/v1/workspaces/{ws}/entries"),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             "{}",
         )
         .await;
@@ -60,7 +75,10 @@ async fn read_only_tokens_read_but_never_write() {
     let ro = api.mint(&ws, &master, "ro").await;
     api.push_ok(&ws, &master, "a", b"entry").await;
     let denied = api.push(&ws, &ro, Some("b"), b"nope").await;
-    assert_eq!((denied.status, denied.code().as_str()), (StatusCode::FORBIDDEN, "read_only"));
+    assert_eq!(
+        (denied.status, denied.code().as_str()),
+        (StatusCode::FORBIDDEN, "read_only")
+    );
     let denied = api.snapshot(&ws, &ro, 1, b"snap").await;
     assert_eq!(denied.code(), "read_only");
     assert_eq!(api.pull(&ws, &ro, 0).await.frames.len(), 1);
@@ -70,7 +88,12 @@ async fn read_only_tokens_read_but_never_write() {
     let other_master = api.register(&other).await;
     let reply = api.push(&ws, &other_master, Some("c"), b"x").await;
     assert_eq!(reply.code(), "wrong_workspace");
-    let reply = api.get_auth(&format!("/v1/workspaces/{ws}/entries?after=0"), &other_master).await;
+    let reply = api
+        .get_auth(
+            &format!("/v1/workspaces/{ws}/entries?after=0"),
+            &other_master,
+        )
+        .await;
     assert_eq!(reply.code(), "wrong_workspace");
     let reply = api.push(&ws, "", Some("c"), b"x").await;
     assert_eq!(reply.code(), "missing_token");
@@ -83,10 +106,17 @@ async fn a_pull_across_the_compaction_floor_starts_with_the_snapshot() {
     let ws = new_ws();
     let token = api.register(&ws).await;
     for i in 1..=5u64 {
-        assert_eq!(api.push_ok(&ws, &token, &format!("k{i}"), format!("e{i}").as_bytes()).await, i);
+        assert_eq!(
+            api.push_ok(&ws, &token, &format!("k{i}"), format!("e{i}").as_bytes())
+                .await,
+            i
+        );
     }
     let too_far = api.snapshot(&ws, &token, 6, b"snap").await;
-    assert_eq!((too_far.status, too_far.code().as_str()), (StatusCode::CONFLICT, "snapshot_conflict"));
+    assert_eq!(
+        (too_far.status, too_far.code().as_str()),
+        (StatusCode::CONFLICT, "snapshot_conflict")
+    );
     let done = api.snapshot(&ws, &token, 3, b"snapshot-upto-3").await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     assert_eq!(done.json::<hearth_shared::api::SnapshotResponse>().floor, 3);
@@ -100,7 +130,10 @@ async fn a_pull_across_the_compaction_floor_starts_with_the_snapshot() {
     assert_eq!(seqs, vec![4, 5]);
     // At or above the floor: no snapshot.
     let pull = api.pull(&ws, &token, 3).await;
-    assert_eq!(pull.frames.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(), vec![(false, 4), (false, 5)]);
+    assert_eq!(
+        pull.frames.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(),
+        vec![(false, 4), (false, 5)]
+    );
     // A retried push of a compacted entry still gets its number.
     assert_eq!(api.push_ok(&ws, &token, "k2", b"e2").await, 2);
     assert_eq!(api.push_ok(&ws, &token, "k6", b"e6").await, 6);
@@ -117,10 +150,15 @@ async fn oversize_bodies_and_quotas_are_refused() {
     let ws = new_ws();
     let token = api.register(&ws).await;
     let big = api.push(&ws, &token, Some("big"), &[0u8; 1025]).await;
-    assert_eq!((big.status, big.code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    assert_eq!(
+        (big.status, big.code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
     let mut last = StatusCode::OK;
     for i in 0..10 {
-        let reply = api.push(&ws, &token, Some(&format!("q{i}")), &[1u8; 1000]).await;
+        let reply = api
+            .push(&ws, &token, Some(&format!("q{i}")), &[1u8; 1000])
+            .await;
         last = reply.status;
         if reply.status != StatusCode::OK {
             assert_eq!(reply.code(), "quota_exceeded");
@@ -130,8 +168,16 @@ async fn oversize_bodies_and_quotas_are_refused() {
     assert_eq!(last, StatusCode::INSUFFICIENT_STORAGE);
     // A pull still works and compaction frees space.
     let head = api.pull(&ws, &token, 0).await.head;
-    assert_eq!(api.snapshot(&ws, &token, head, b"small").await.status, StatusCode::OK);
-    assert_eq!(api.push(&ws, &token, Some("after"), &[2u8; 1000]).await.status, StatusCode::OK);
+    assert_eq!(
+        api.snapshot(&ws, &token, head, b"small").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.push(&ws, &token, Some("after"), &[2u8; 1000])
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -142,9 +188,13 @@ async fn restart_keeps_everything() {
     let master = api.register(&ws).await;
     let rw = api.mint(&ws, &master, "rw").await;
     for i in 1..=4u64 {
-        api.push_ok(&ws, &rw, &format!("k{i}"), format!("e{i}").as_bytes()).await;
+        api.push_ok(&ws, &rw, &format!("k{i}"), format!("e{i}").as_bytes())
+            .await;
     }
-    assert_eq!(api.snapshot(&ws, &rw, 2, b"snap2").await.status, StatusCode::OK);
+    assert_eq!(
+        api.snapshot(&ws, &rw, 2, b"snap2").await.status,
+        StatusCode::OK
+    );
     let before = api.pull(&ws, &rw, 0).await;
     let dir = server.stop().await;
 
@@ -156,7 +206,9 @@ async fn restart_keeps_everything() {
     // Idempotency keys survive the restart; tokens too.
     assert_eq!(api.push_ok(&ws, &rw, "k4", b"e4").await, 4);
     assert_eq!(api.push_ok(&ws, &rw, "k5", b"e5").await, 5);
-    let list = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await;
+    let list = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master)
+        .await;
     assert_eq!(list.status, StatusCode::OK);
 }
 
@@ -173,7 +225,11 @@ async fn concurrent_pushes_all_land_once() {
             let mut seqs = Vec::new();
             for i in 0..25 {
                 let body = format!("client {c} entry {i}");
-                seqs.push((api.push_ok(&ws, &token, &format!("{c}-{i}"), body.as_bytes()).await, body));
+                seqs.push((
+                    api.push_ok(&ws, &token, &format!("{c}-{i}"), body.as_bytes())
+                        .await,
+                    body,
+                ));
             }
             seqs
         }));
@@ -198,7 +254,8 @@ async fn large_pulls_come_in_pages_up_to_the_head() {
     let ws = new_ws();
     let token = api.register(&ws).await;
     for i in 1..=10u64 {
-        api.push_ok(&ws, &token, &format!("k{i}"), &[i as u8; 700]).await;
+        api.push_ok(&ws, &token, &format!("k{i}"), &[i as u8; 700])
+            .await;
     }
     let mut cursor = 0;
     let mut pages = 0;
@@ -206,7 +263,9 @@ async fn large_pulls_come_in_pages_up_to_the_head() {
     loop {
         let page = api.pull(&ws, &token, cursor).await;
         assert_eq!(page.head, 10);
-        let Some(last) = page.frames.last() else { break };
+        let Some(last) = page.frames.last() else {
+            break;
+        };
         cursor = last.1;
         seen.extend(page.frames.iter().map(|f| f.1));
         pages += 1;
@@ -219,10 +278,31 @@ async fn large_pulls_come_in_pages_up_to_the_head() {
 async fn the_api_answers_cors_preflights() {
     let server = TestServer::start().await;
     let api = server.api();
-    let reply = api.request(Method::OPTIONS, "/v1/workspaces/x/entries", &[("origin", "http://elsewhere")], "").await;
+    let reply = api
+        .request(
+            Method::OPTIONS,
+            "/v1/workspaces/x/entries",
+            &[("origin", "http://elsewhere")],
+            "",
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
-    assert!(reply.header("access-control-allow-headers").unwrap().contains("idempotency-key"));
-    assert!(api.get("/v1/health").await.header("access-control-expose-headers").unwrap().contains("hearth-head"));
-    assert_eq!(api.get("/").await.header("access-control-allow-origin"), None);
+    assert!(
+        reply
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("idempotency-key")
+    );
+    assert!(
+        api.get("/v1/health")
+            .await
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("hearth-head")
+    );
+    assert_eq!(
+        api.get("/").await.header("access-control-allow-origin"),
+        None
+    );
 }

@@ -18,7 +18,10 @@ async fn next_head(body: &mut Incoming, buffer: &mut String) -> Option<u64> {
                 continue;
             }
             assert!(event.starts_with("event: head\n"), "{event:?}");
-            let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap();
             let v: hearth_shared::api::HeadEvent = serde_json::from_str(data).unwrap();
             return Some(v.head);
         }
@@ -39,12 +42,23 @@ async fn events_announce_new_heads_and_end_on_shutdown() {
     api.push_ok(&ws, &master, "a", b"one").await;
 
     let auth = format!("Bearer {ro}");
-    let res = api.send(Method::GET, &format!("/v1/workspaces/{ws}/events"), &[("authorization", &auth)], "").await;
+    let res = api
+        .send(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/events"),
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let mut body = res.into_body();
     let mut buffer = String::new();
-    assert_eq!(next_head(&mut body, &mut buffer).await, Some(1), "the first event is the current head");
+    assert_eq!(
+        next_head(&mut body, &mut buffer).await,
+        Some(1),
+        "the first event is the current head"
+    );
 
     api.push_ok(&ws, &master, "b", b"two").await;
     assert_eq!(next_head(&mut body, &mut buffer).await, Some(2));
@@ -86,14 +100,28 @@ async fn revoking_a_token_ends_its_event_stream() {
         .await
         .json::<hearth_shared::api::MintTokenResponse>();
     let auth = format!("Bearer {}", phone.token);
-    let res = api.send(Method::GET, &format!("/v1/workspaces/{ws}/events"), &[("authorization", &auth)], "").await;
+    let res = api
+        .send(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/events"),
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
     let mut body = res.into_body();
     let mut buffer = String::new();
     assert_eq!(next_head(&mut body, &mut buffer).await, Some(0));
 
     let master_auth = format!("Bearer {master}");
     let path = format!("/v1/workspaces/{ws}/tokens/{}", phone.token_id);
-    let revoked = api.request(Method::DELETE, &path, &[("authorization", &master_auth)], "").await;
+    let revoked = api
+        .request(
+            Method::DELETE,
+            &path,
+            &[("authorization", &master_auth)],
+            "",
+        )
+        .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     // The stream ends (at the next keep-alive check) while the server runs on.
     assert_eq!(next_head(&mut body, &mut buffer).await, None);

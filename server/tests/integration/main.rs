@@ -6,7 +6,7 @@ mod common;
 
 mod entries;
 mod events;
+mod process;
 mod static_files;
 mod tls;
 mod tokens;
-mod process;

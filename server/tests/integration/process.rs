@@ -17,8 +17,15 @@ async fn the_binary_prints_its_address_and_serves() {
 }
 
 fn hearth(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).env("RUST_LOG", "warn").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -29,16 +36,26 @@ async fn backup_then_restore_gives_the_same_pulls() {
     let master = api.register(&ws).await;
     let rw = api.mint(&ws, &master, "rw").await;
     for i in 1..=6u64 {
-        api.push_ok(&ws, &rw, &format!("k{i}"), format!("entry {i}").as_bytes()).await;
+        api.push_ok(&ws, &rw, &format!("k{i}"), format!("entry {i}").as_bytes())
+            .await;
     }
-    assert_eq!(api.snapshot(&ws, &rw, 3, b"snapshot 3").await.status, StatusCode::OK);
+    assert_eq!(
+        api.snapshot(&ws, &rw, 3, b"snapshot 3").await.status,
+        StatusCode::OK
+    );
     let before = api.pull(&ws, &rw, 0).await;
     let before_mid = api.pull(&ws, &rw, 4).await;
 
     // Back up while the server runs.
     let out = tempfile::tempdir().unwrap();
     let data = server.dir.path().to_str().unwrap().to_owned();
-    let (ok, made) = hearth(&["backup", "--data-dir", &data, "--out", out.path().to_str().unwrap()]);
+    let (ok, made) = hearth(&[
+        "backup",
+        "--data-dir",
+        &data,
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     assert!(ok, "backup failed");
     let (ok, said) = hearth(&["verify-backup", &made]);
     assert!(ok && said.starts_with("ok"), "{said}");
@@ -56,12 +73,22 @@ async fn backup_then_restore_gives_the_same_pulls() {
     let process = ServerProcess::start(&restored, &[]);
     let api = Api::new(process.addr);
     let after = api.pull(&ws, &rw, 0).await;
-    assert_eq!((after.head, after.floor, &after.frames), (before.head, before.floor, &before.frames));
+    assert_eq!(
+        (after.head, after.floor, &after.frames),
+        (before.head, before.floor, &before.frames)
+    );
     assert_eq!(api.pull(&ws, &rw, 4).await.frames, before_mid.frames);
-    assert_eq!(api.push_ok(&ws, &rw, "k6", b"entry 6").await, 6, "idempotency keys come back too");
+    assert_eq!(
+        api.push_ok(&ws, &rw, "k6", b"entry 6").await,
+        6,
+        "idempotency keys come back too"
+    );
 
     // A tampered backup fails verification.
-    let log = std::path::Path::new(&made).join("workspaces").join(&ws).join("log");
+    let log = std::path::Path::new(&made)
+        .join("workspaces")
+        .join(&ws)
+        .join("log");
     let mut bytes = std::fs::read(&log).unwrap();
     bytes.push(0);
     std::fs::write(&log, bytes).unwrap();
@@ -118,7 +145,10 @@ async fn scheduled_backups_appear_and_are_pruned() {
 
 /// Rounds of the crash test: 2 by default, more with `HEARTH_CRASH_ROUNDS`.
 fn crash_rounds() -> usize {
-    std::env::var("HEARTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+    std::env::var("HEARTH_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
 }
 
 /// What the crash test's clients were told, over all rounds.
@@ -136,20 +166,38 @@ struct Told {
 async fn check_nothing_lost(api: &Api, ws: &str, token: &str, told: &Mutex<Told>, when: &str) {
     let pull = api.pull(ws, token, 0).await;
     let told = told.lock().unwrap();
-    assert!(pull.floor >= told.floor, "{when}: floor {} below acknowledged {}", pull.floor, told.floor);
+    assert!(
+        pull.floor >= told.floor,
+        "{when}: floor {} below acknowledged {}",
+        pull.floor,
+        told.floor
+    );
     let mut frames = pull.frames.into_iter().peekable();
     if pull.floor > 0 {
         let (is_snapshot, upto, payload) = frames.next().unwrap();
-        assert!(is_snapshot && upto == pull.floor, "{when}: the snapshot comes first");
-        let sent = told.snapshots_sent.get(&upto).unwrap_or_else(|| panic!("{when}: snapshot {upto} never sent"));
-        assert!(sent.contains(&payload), "{when}: snapshot {upto} is not one that was sent");
+        assert!(
+            is_snapshot && upto == pull.floor,
+            "{when}: the snapshot comes first"
+        );
+        let sent = told
+            .snapshots_sent
+            .get(&upto)
+            .unwrap_or_else(|| panic!("{when}: snapshot {upto} never sent"));
+        assert!(
+            sent.contains(&payload),
+            "{when}: snapshot {upto} is not one that was sent"
+        );
     }
     let stored: BTreeMap<u64, Vec<u8>> = frames.map(|(_, s, p)| (s, p)).collect();
     for (seq, payload) in told.entries.range(pull.floor + 1..) {
         assert_eq!(stored.get(seq), Some(payload), "{when}: entry {seq}");
     }
     let seqs: Vec<u64> = stored.keys().copied().collect();
-    assert_eq!(seqs, (pull.floor + 1..=pull.head).collect::<Vec<_>>(), "{when}: no holes");
+    assert_eq!(
+        seqs,
+        (pull.floor + 1..=pull.head).collect::<Vec<_>>(),
+        "{when}: no holes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,24 +224,32 @@ async fn kill_9_loses_no_acknowledged_entry() {
             let (api, ws, token, told) = (api.clone(), ws.clone(), token.clone(), told.clone());
             clients.push(tokio::spawn(async move {
                 for i in 0.. {
-                    let body = format!("round {round} client {c} push {i} {}", "x".repeat(i % 50)).into_bytes();
+                    let body = format!("round {round} client {c} push {i} {}", "x".repeat(i % 50))
+                        .into_bytes();
                     let res = api
                         .client
                         .request(
-                            hyper::Request::post(format!("{}/v1/workspaces/{ws}/entries", api.base))
-                                .header("authorization", format!("Bearer {token}"))
-                                .header("content-type", "application/octet-stream")
-                                .header("idempotency-key", format!("{round}-{c}-{i}"))
-                                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
-                                .unwrap(),
+                            hyper::Request::post(format!(
+                                "{}/v1/workspaces/{ws}/entries",
+                                api.base
+                            ))
+                            .header("authorization", format!("Bearer {token}"))
+                            .header("content-type", "application/octet-stream")
+                            .header("idempotency-key", format!("{round}-{c}-{i}"))
+                            .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                            .unwrap(),
                         )
                         .await;
                     let Ok(res) = res else { return };
                     if res.status() != StatusCode::OK {
                         return;
                     }
-                    let Ok(bytes) = res.into_body().collect().await else { return };
-                    let Ok(r) = serde_json::from_slice::<hearth_shared::api::PushResponse>(&bytes.to_bytes()) else {
+                    let Ok(bytes) = res.into_body().collect().await else {
+                        return;
+                    };
+                    let Ok(r) = serde_json::from_slice::<hearth_shared::api::PushResponse>(
+                        &bytes.to_bytes(),
+                    ) else {
                         return;
                     };
                     let previous = told.lock().unwrap().entries.insert(r.seq, body);
@@ -209,23 +265,32 @@ async fn kill_9_loses_no_acknowledged_entry() {
                     let upto = {
                         let mut t = told.lock().unwrap();
                         // Cover only acknowledged entries: a snapshot covers what it says.
-                        let Some(&upto) = t.entries.keys().next_back() else { continue };
+                        let Some(&upto) = t.entries.keys().next_back() else {
+                            continue;
+                        };
                         if upto <= t.floor {
                             continue;
                         }
-                        let payload = format!("snapshot {n} of round {round} upto {upto}").into_bytes();
+                        let payload =
+                            format!("snapshot {n} of round {round} upto {upto}").into_bytes();
                         t.snapshots_sent.entry(upto).or_default().push(payload);
                         upto
                     };
-                    let payload = told.lock().unwrap().snapshots_sent[&upto].last().unwrap().clone();
+                    let payload = told.lock().unwrap().snapshots_sent[&upto]
+                        .last()
+                        .unwrap()
+                        .clone();
                     let res = api
                         .client
                         .request(
-                            hyper::Request::put(format!("{}/v1/workspaces/{ws}/snapshot?upto={upto}", api.base))
-                                .header("authorization", format!("Bearer {token}"))
-                                .header("content-type", "application/octet-stream")
-                                .body(http_body_util::Full::new(bytes::Bytes::from(payload)))
-                                .unwrap(),
+                            hyper::Request::put(format!(
+                                "{}/v1/workspaces/{ws}/snapshot?upto={upto}",
+                                api.base
+                            ))
+                            .header("authorization", format!("Bearer {token}"))
+                            .header("content-type", "application/octet-stream")
+                            .body(http_body_util::Full::new(bytes::Bytes::from(payload)))
+                            .unwrap(),
                         )
                         .await;
                     let Ok(res) = res else { return };
@@ -266,7 +331,13 @@ async fn sigterm_shuts_down_gracefully() {
     let token = api.register(&ws).await;
     api.push_ok(&ws, &token, "a", b"x").await;
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     // The data survives a graceful stop, of course.

@@ -26,7 +26,10 @@ async fn serves_the_pwa_from_a_dist_dir() {
 
     let index = api.get("/").await;
     assert_eq!(index.status, StatusCode::OK);
-    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(index.header("cache-control"), Some("no-cache"));
     assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
     assert!(index.text().contains("id=main"));
@@ -37,21 +40,33 @@ async fn serves_the_pwa_from_a_dist_dir() {
 
     let js = api.get("/pkg/app-3f9a1c2b7d.js").await;
     assert_eq!(js.status, StatusCode::OK);
-    assert_eq!(js.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(
+        js.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
 
     let wasm = api.get("/app_bg-0123456789.wasm").await;
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
-    assert_eq!(wasm.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(
+        wasm.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
 
     let manifest = api.get("/manifest.webmanifest").await;
-    assert_eq!(manifest.header("content-type"), Some("application/manifest+json"));
+    assert_eq!(
+        manifest.header("content-type"),
+        Some("application/manifest+json")
+    );
 
     // Deep links open the app; missing files with an extension do not.
     let deep = api.get("/workspace/notes").await;
     assert_eq!(deep.status, StatusCode::OK);
     assert!(deep.text().contains("id=main"));
     assert_eq!(api.get("/missing.js").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(api.get("/../Cargo.toml").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get("/../Cargo.toml").await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // HEAD: headers, no body.
     let head = api.request(Method::HEAD, "/sw.js", &[], "").await;
@@ -61,10 +76,14 @@ async fn serves_the_pwa_from_a_dist_dir() {
 
     // Revalidation: the ETag gets a 304 without a body.
     let etag = sw.header("etag").unwrap().to_owned();
-    let again = api.request(Method::GET, "/sw.js", &[("if-none-match", &etag)], "").await;
+    let again = api
+        .request(Method::GET, "/sw.js", &[("if-none-match", &etag)], "")
+        .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
-    let other = api.request(Method::GET, "/sw.js", &[("if-none-match", "\"nope\"")], "").await;
+    let other = api
+        .request(Method::GET, "/sw.js", &[("if-none-match", "\"nope\"")], "")
+        .await;
     assert_eq!(other.status, StatusCode::OK);
 
     let health: Health = api.get("/v1/health").await.json();

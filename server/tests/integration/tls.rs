@@ -37,9 +37,14 @@ async fn serves_https_with_a_given_certificate() {
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let tls = connector.connect(name, tcp).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    let req = hyper::Request::get("/v1/health").header("host", "localhost").body(Empty::<Bytes>::new()).unwrap();
+    let req = hyper::Request::get("/v1/health")
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
     let res = sender.send_request(req).await.unwrap();
     assert_eq!(res.status(), 200);
     let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -50,7 +55,11 @@ async fn serves_https_with_a_given_certificate() {
     let plain = crate::common::Api::new(server.addr);
     let res = plain
         .client
-        .request(hyper::Request::get(format!("{}/v1/health", plain.base)).body(http_body_util::Full::new(Bytes::new())).unwrap())
+        .request(
+            hyper::Request::get(format!("{}/v1/health", plain.base))
+                .body(http_body_util::Full::new(Bytes::new()))
+                .unwrap(),
+        )
         .await;
     assert!(res.is_err() || res.unwrap().status() != 200);
 }

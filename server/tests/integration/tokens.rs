@@ -10,7 +10,10 @@ use serde_json::json;
 use crate::common::{Api, TestServer, new_ws};
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Reads the claims of a token without checking it (test only).
@@ -37,7 +40,12 @@ fn base64url_decode(s: &str) -> Vec<u8> {
 }
 
 fn sign(secret: &[u8], claims: &Claims) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -49,7 +57,12 @@ async fn register_mint_list_revoke() {
 
     // Registering again is a conflict.
     let again = api
-        .json(Method::POST, "/v1/workspaces", None, &json!({"workspace_id": ws, "label": "x"}))
+        .json(
+            Method::POST,
+            "/v1/workspaces",
+            None,
+            &json!({"workspace_id": ws, "label": "x"}),
+        )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "workspace_exists");
@@ -65,19 +78,38 @@ async fn register_mint_list_revoke() {
     assert_eq!(phone.status, StatusCode::CREATED);
     let phone: hearth_shared::api::MintTokenResponse = phone.json();
 
-    let list = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await;
+    let list = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master)
+        .await;
     assert_eq!(list.status, StatusCode::OK);
-    assert!(!list.text().contains(&phone.token), "the list never carries a token");
+    assert!(
+        !list.text().contains(&phone.token),
+        "the list never carries a token"
+    );
     let list: TokenList = list.json();
     assert_eq!(list.tokens.len(), 2);
-    let row = list.tokens.iter().find(|t| t.token_id == phone.token_id).unwrap();
-    assert_eq!((row.label.as_str(), row.scope, row.role), ("phone", Scope::ReadWrite, Role::Access));
+    let row = list
+        .tokens
+        .iter()
+        .find(|t| t.token_id == phone.token_id)
+        .unwrap();
+    assert_eq!(
+        (row.label.as_str(), row.scope, row.role),
+        ("phone", Scope::ReadWrite, Role::Access)
+    );
     assert!(row.expires_at.is_some() && row.revoked_at.is_none());
     // Use is recorded (in the background, so wait for it).
     let mut seen = None;
     for _ in 0..500 {
-        let list: TokenList = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await.json();
-        seen = list.tokens.iter().find(|t| t.role == Role::Master).and_then(|t| t.last_seen_at);
+        let list: TokenList = api
+            .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master)
+            .await
+            .json();
+        seen = list
+            .tokens
+            .iter()
+            .find(|t| t.role == Role::Master)
+            .and_then(|t| t.last_seen_at);
         if seen.is_some() {
             break;
         }
@@ -86,41 +118,76 @@ async fn register_mint_list_revoke() {
     assert!(seen.unwrap() >= now() - 60);
 
     // An access token may not mint, list or revoke.
-    let denied = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &phone.token).await;
+    let denied = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &phone.token)
+        .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(denied.code(), "master_required");
 
     let path = format!("/v1/workspaces/{ws}/tokens/{}", phone.token_id);
     let auth = format!("Bearer {master}");
-    let revoked = api.request(Method::DELETE, &path, &[("authorization", &auth)], "").await;
+    let revoked = api
+        .request(Method::DELETE, &path, &[("authorization", &auth)], "")
+        .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
-    let after = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &phone.token).await;
+    let after = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &phone.token)
+        .await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     assert_eq!(after.code(), "token_revoked");
 
-    let list: TokenList = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await.json();
-    assert!(list.tokens.iter().any(|t| t.token_id == phone.token_id && t.revoked_at.is_some()));
+    let list: TokenList = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master)
+        .await
+        .json();
+    assert!(
+        list.tokens
+            .iter()
+            .any(|t| t.token_id == phone.token_id && t.revoked_at.is_some())
+    );
 
-    let unknown = format!("/v1/workspaces/{ws}/tokens/{}", TokenId::from_random([0; 16]));
-    let missing = api.request(Method::DELETE, &unknown, &[("authorization", &auth)], "").await;
+    let unknown = format!(
+        "/v1/workspaces/{ws}/tokens/{}",
+        TokenId::from_random([0; 16])
+    );
+    let missing = api
+        .request(Method::DELETE, &unknown, &[("authorization", &auth)], "")
+        .await;
     assert_eq!(missing.code(), "token_not_found");
     let bad = format!("/v1/workspaces/{ws}/tokens/nope");
-    let bad = api.request(Method::DELETE, &bad, &[("authorization", &auth)], "").await;
-    assert_eq!((bad.status, bad.code().as_str()), (StatusCode::BAD_REQUEST, "invalid_token_id"));
+    let bad = api
+        .request(Method::DELETE, &bad, &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(
+        (bad.status, bad.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_token_id")
+    );
 }
 
 #[tokio::test]
 async fn bad_workspace_ids_and_bodies_are_400s() {
     let server = TestServer::start().await;
     let api = server.api();
-    for id in ["short", "0123456789ABCDEF0123456789abcdef", &"a".repeat(33), "../../../../etc/passwd"] {
+    for id in [
+        "short",
+        "0123456789ABCDEF0123456789abcdef",
+        &"a".repeat(33),
+        "../../../../etc/passwd",
+    ] {
         let reply = api
-            .json(Method::POST, "/v1/workspaces", None, &json!({"workspace_id": id, "label": "x"}))
+            .json(
+                Method::POST,
+                "/v1/workspaces",
+                None,
+                &json!({"workspace_id": id, "label": "x"}),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{id}");
         assert_eq!(reply.code(), "invalid_workspace_id");
     }
-    let reply = api.request(Method::POST, "/v1/workspaces", &[], "{not json").await;
+    let reply = api
+        .request(Method::POST, "/v1/workspaces", &[], "{not json")
+        .await;
     assert_eq!(reply.code(), "bad_request");
     let long = "a".repeat(5000);
     for path in [
@@ -129,7 +196,10 @@ async fn bad_workspace_ids_and_bodies_are_400s() {
         "/v1/workspaces/../tokens".to_owned(),
     ] {
         let reply = api.get_auth(&path, "x").await;
-        assert!(reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
 }
 
@@ -145,38 +215,110 @@ async fn every_bad_token_is_refused() {
     let path = format!("/v1/workspaces/{ws}/tokens");
 
     let real = claims_of(&master);
-    let expired = sign(&secret, &Claims { exp: now() - 3600, iat: now() - 7200, nbf: now() - 7200, ..real.clone() });
-    let future = sign(&secret, &Claims { nbf: now() + 3600, ..real.clone() });
+    let expired = sign(
+        &secret,
+        &Claims {
+            exp: now() - 3600,
+            iat: now() - 7200,
+            nbf: now() - 7200,
+            ..real.clone()
+        },
+    );
+    let future = sign(
+        &secret,
+        &Claims {
+            nbf: now() + 3600,
+            ..real.clone()
+        },
+    );
     let forged = sign(&[9u8; 32], &real);
     let payload = master.split('.').nth(1).unwrap();
     let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-    let unknown_jti = sign(&secret, &Claims { jti: TokenId::from_random([5; 16]), ..real.clone() });
+    let unknown_jti = sign(
+        &secret,
+        &Claims {
+            jti: TokenId::from_random([5; 16]),
+            ..real.clone()
+        },
+    );
 
     let cases: Vec<(&str, Option<String>, StatusCode, &str)> = vec![
         ("missing", None, StatusCode::UNAUTHORIZED, "missing_token"),
-        ("malformed", Some("Bearer not-a-jwt".into()), StatusCode::UNAUTHORIZED, "invalid_token"),
-        ("not bearer", Some(format!("Token {master}")), StatusCode::UNAUTHORIZED, "missing_token"),
-        ("forged", Some(format!("Bearer {forged}")), StatusCode::UNAUTHORIZED, "invalid_token"),
-        ("alg none", Some(format!("Bearer {alg_none}")), StatusCode::UNAUTHORIZED, "invalid_token"),
-        ("expired", Some(format!("Bearer {expired}")), StatusCode::UNAUTHORIZED, "token_expired"),
-        ("not yet valid", Some(format!("Bearer {future}")), StatusCode::UNAUTHORIZED, "invalid_token"),
-        ("unknown jti", Some(format!("Bearer {unknown_jti}")), StatusCode::UNAUTHORIZED, "token_revoked"),
-        ("other workspace", Some(format!("Bearer {other_master}")), StatusCode::FORBIDDEN, "wrong_workspace"),
+        (
+            "malformed",
+            Some("Bearer not-a-jwt".into()),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            "not bearer",
+            Some(format!("Token {master}")),
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+        ),
+        (
+            "forged",
+            Some(format!("Bearer {forged}")),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            "alg none",
+            Some(format!("Bearer {alg_none}")),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            "expired",
+            Some(format!("Bearer {expired}")),
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+        ),
+        (
+            "not yet valid",
+            Some(format!("Bearer {future}")),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            "unknown jti",
+            Some(format!("Bearer {unknown_jti}")),
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+        ),
+        (
+            "other workspace",
+            Some(format!("Bearer {other_master}")),
+            StatusCode::FORBIDDEN,
+            "wrong_workspace",
+        ),
         ("good", Some(format!("Bearer {master}")), StatusCode::OK, ""),
     ];
     for (name, auth, status, code) in cases {
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         let reply = api.request(Method::GET, &path, &headers, "").await;
         assert_eq!(reply.status, status, "{name}: {}", reply.text());
         if !code.is_empty() {
             assert_eq!(reply.code(), code, "{name}");
-            assert!(!reply.text().contains(&master), "{name}: no secrets in errors");
+            assert!(
+                !reply.text().contains(&master),
+                "{name}: no secrets in errors"
+            );
         }
     }
 
     // A token signed for the other workspace's id but naming this one's jti.
-    let cross = sign(&secret, &Claims { ws: WorkspaceId::parse(&other_ws).unwrap(), ..real });
-    let reply = api.get_auth(&format!("/v1/workspaces/{other_ws}/tokens"), &cross).await;
+    let cross = sign(
+        &secret,
+        &Claims {
+            ws: WorkspaceId::parse(&other_ws).unwrap(),
+            ..real
+        },
+    );
+    let reply = api
+        .get_auth(&format!("/v1/workspaces/{other_ws}/tokens"), &cross)
+        .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -187,31 +329,62 @@ async fn an_invite_opens_once() {
     let ws = new_ws();
     let master = api.register(&ws).await;
     let invite = api
-        .json(Method::POST, &format!("/v1/workspaces/{ws}/invites"), Some(&master), &json!({"scope": "ro"}))
+        .json(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/invites"),
+            Some(&master),
+            &json!({"scope": "ro"}),
+        )
         .await;
     assert_eq!(invite.status, StatusCode::CREATED);
     let invite: InviteResponse = invite.json();
     assert!(invite.expires_at > now());
 
     let redeem = json!({"invite": invite.invite, "label": "tablet"});
-    let first = api.json(Method::POST, "/v1/invites/redeem", None, &redeem).await;
+    let first = api
+        .json(Method::POST, "/v1/invites/redeem", None, &redeem)
+        .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     let first: RedeemResponse = first.json();
     assert_eq!(first.workspace_id.as_str(), ws);
     assert_eq!(first.scope, Scope::ReadOnly);
 
-    let second = api.json(Method::POST, "/v1/invites/redeem", None, &redeem).await;
-    assert_eq!((second.status, second.code().as_str()), (StatusCode::GONE, "invite_invalid"));
-    let bogus = api.json(Method::POST, "/v1/invites/redeem", None, &json!({"invite": "x", "label": "t"})).await;
+    let second = api
+        .json(Method::POST, "/v1/invites/redeem", None, &redeem)
+        .await;
+    assert_eq!(
+        (second.status, second.code().as_str()),
+        (StatusCode::GONE, "invite_invalid")
+    );
+    let bogus = api
+        .json(
+            Method::POST,
+            "/v1/invites/redeem",
+            None,
+            &json!({"invite": "x", "label": "t"}),
+        )
+        .await;
     assert_eq!(bogus.code(), "invite_invalid");
 
     // The redeemed device shows up in the master's list.
-    let list: TokenList = api.get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master).await.json();
-    assert!(list.tokens.iter().any(|t| t.token_id == first.token_id && t.label == "tablet"));
+    let list: TokenList = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master)
+        .await
+        .json();
+    assert!(
+        list.tokens
+            .iter()
+            .any(|t| t.token_id == first.token_id && t.label == "tablet")
+    );
 
     // Only the master may invite.
     let denied = api
-        .json(Method::POST, &format!("/v1/workspaces/{ws}/invites"), Some(&first.token), &json!({"scope": "rw"}))
+        .json(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/invites"),
+            Some(&first.token),
+            &json!({"scope": "rw"}),
+        )
         .await;
     assert_eq!(denied.code(), "master_required");
 }
@@ -226,16 +399,27 @@ async fn register_and_redeem_are_rate_limited() {
     let api: Api = server.api();
     let body = json!({"invite": "nope", "label": "t"});
     for _ in 0..2 {
-        let reply = api.json(Method::POST, "/v1/invites/redeem", None, &body).await;
+        let reply = api
+            .json(Method::POST, "/v1/invites/redeem", None, &body)
+            .await;
         assert_eq!(reply.code(), "invite_invalid");
     }
-    let limited = api.json(Method::POST, "/v1/invites/redeem", None, &body).await;
+    let limited = api
+        .json(Method::POST, "/v1/invites/redeem", None, &body)
+        .await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.code(), "rate_limited");
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
     let ws = new_ws();
-    let reg = api.json(Method::POST, "/v1/workspaces", None, &json!({"workspace_id": ws, "label": "x"})).await;
+    let reg = api
+        .json(
+            Method::POST,
+            "/v1/workspaces",
+            None,
+            &json!({"workspace_id": ws, "label": "x"}),
+        )
+        .await;
     assert_eq!(reg.status, StatusCode::TOO_MANY_REQUESTS);
     // Health is never limited.
     assert_eq!(api.get("/v1/health").await.status, StatusCode::OK);
