@@ -5,6 +5,8 @@
 //! the update; accepting posts `skip-waiting` to the waiting worker, and the
 //! page reloads once the new worker controls it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use dioxus::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -32,10 +34,13 @@ pub fn register_service_worker() {
             web_sys::console::warn_2(&"Hearth: service worker not registered:".into(), &e);
         }
     });
-    // Reload once a new worker takes control, so the page runs the new build.
-    let had_controller = container.controller().is_some();
+    // Reload once the accepted update takes control, so the page runs the
+    // new build. (The first worker also takes control, of a page that
+    // already runs its build: no reload then.)
     let reload = Closure::<dyn FnMut()>::new(move || {
-        if had_controller && let Some(window) = web_sys::window() {
+        if UPDATE_ACCEPTED.load(Ordering::Relaxed)
+            && let Some(window) = web_sys::window()
+        {
             let _ = window.location().reload();
         }
     });
@@ -69,8 +74,12 @@ pub fn use_update_available() -> Signal<bool> {
     ready
 }
 
+/// Set when the person accepts an update.
+static UPDATE_ACCEPTED: AtomicBool = AtomicBool::new(false);
+
 /// Activates the waiting build; the page reloads when it takes control.
 pub fn apply_update() {
+    UPDATE_ACCEPTED.store(true, Ordering::Relaxed);
     wasm_bindgen_futures::spawn_local(async {
         if let Some(waiting) = registration().await.and_then(|r| r.waiting()) {
             let _ = waiting.post_message(&JsValue::from_str(SKIP_WAITING));

@@ -1,0 +1,200 @@
+//! End-to-end: the service worker and the installable app. After the first
+//! load the page is controlled by the service worker; with the server gone
+//! (and the browser offline) a reload still shows the app with its data; a
+//! new deployment is offered as an update and, once accepted, runs with the
+//! old caches gone; the manifest has what installability needs.
+
+mod e2e_support;
+
+use std::path::{Path, PathBuf};
+
+use e2e_support::{Device, Server, get};
+
+fn dist() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist")
+}
+
+async fn wait_until_controlled(device: &Device) {
+    device
+        .wait_until(
+            "the service worker controls the page",
+            "return !!navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn the_app_opens_offline_with_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, &[]);
+    let device = Device::launch().await;
+    device.open(&server.url).await;
+    wait_until_controlled(&device).await;
+    device.add_note("Packing list", "passport, charger").await;
+    device.wait_for_notes(&["Packing list"]).await;
+    device.wait_for_sync_state("local").await;
+
+    // Server stopped and the browser offline: the reload is served by the
+    // service worker, the data by IndexedDB.
+    server.kill();
+    device.client.issue_cmd(SetNetwork { offline: true }).await.unwrap();
+    device.client.refresh().await.unwrap();
+    device.wait_for_notes(&["Packing list"]).await;
+    let from_sw = device
+        .eval("return performance.getEntriesByType('navigation')[0].workerStart > 0 || !!navigator.serviceWorker.controller")
+        .await;
+    assert_eq!(from_sw.as_bool(), Some(true));
+    // API calls are never answered from a cache.
+    let api = device
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/health').then(r => done('answered ' + r.status), e => done('failed'));",
+        )
+        .await;
+    assert_eq!(api.as_str(), Some("failed"), "the API must not be served from a cache");
+    device.close().await;
+}
+
+/// Chromium's network-conditions command (ChromeDriver extension).
+#[derive(Debug)]
+struct SetNetwork {
+    offline: bool,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SetNetwork {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/chromium/network_conditions", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "network_conditions": { "offline": self.offline, "latency": 0, "download_throughput": -1, "upload_throughput": -1 }
+        });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Copies the built app and gives the copy another build id: what a new
+/// deployment looks like to a browser.
+fn new_build(to: &Path, build: &str) -> String {
+    copy_dir(&dist(), to);
+    let old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(to.join("build.json")).unwrap()).unwrap();
+    let old = old["build_id"].as_str().unwrap().to_owned();
+    for file in ["sw.js", "index.html", "build.json"] {
+        let path = to.join(file);
+        let text = std::fs::read_to_string(&path).unwrap().replace(&old, build);
+        std::fs::write(path, text).unwrap();
+    }
+    old
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_build_is_offered_and_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let next = tmp.path().join("next");
+    let old_build = new_build(&next, "e2enextbuild");
+    let mut server = Server::start_in(&data_dir, &[]);
+    let device = Device::launch().await;
+    device.open(&server.url).await;
+    wait_until_controlled(&device).await;
+    device.add_note("Survives the update", "yes").await;
+    device.wait_for_notes(&["Survives the update"]).await;
+    let caches = device
+        .eval_async("const done = arguments[arguments.length - 1]; caches.keys().then(done);")
+        .await;
+    assert_eq!(caches, serde_json::json!([format!("hearth-shell-{old_build}")]));
+
+    // Deploy: the same address serves the next build.
+    let listen = server.addr().to_owned();
+    server.kill();
+    let next_dir = next.to_string_lossy().into_owned();
+    let server = Server::start_in(&data_dir, &["--listen", &listen, "--dist", &next_dir]);
+    let health = get(server.addr(), "/v1/health").await;
+    let health: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(health["build"], "e2enextbuild");
+
+    // The running app notices and offers the update; nothing changes until
+    // the person accepts.
+    device.text_of("#update-banner").await;
+    let still_old = device.eval("return document.querySelector('meta[name=hearth-build]').content").await;
+    assert_eq!(still_old.as_str(), Some(old_build.as_str()));
+    device.click("#update-apply").await;
+    device
+        .wait_until(
+            "the page runs the new build",
+            "return document.querySelector('meta[name=hearth-build]')?.content === 'e2enextbuild'",
+        )
+        .await;
+    wait_until_controlled(&device).await;
+    device.wait_for_notes(&["Survives the update"]).await;
+    device
+        .wait_until(
+            "only the new build's cache is left",
+            "if (!window.__caches) { caches.keys().then(k => window.__caches = k); return false; }
+             const k = window.__caches; window.__caches = null;
+             return k.length === 1 && k[0] === 'hearth-shell-e2enextbuild';",
+        )
+        .await;
+    device.close().await;
+}
+
+/// Width and height of a PNG, from its IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+    (w, h)
+}
+
+#[tokio::test]
+async fn the_manifest_makes_the_app_installable() {
+    let server = Server::start();
+    let response = get(server.addr(), "/manifest.webmanifest").await;
+    assert_eq!(response.header("content-type"), Some("application/manifest+json"));
+    let manifest: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    for field in ["name", "short_name", "description", "start_url", "scope", "display", "theme_color", "background_color"] {
+        assert!(manifest[field].as_str().is_some_and(|v| !v.is_empty()), "manifest lacks {field}");
+    }
+    assert_eq!(manifest["display"], "standalone");
+    let icons = manifest["icons"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for icon in icons {
+        let src = icon["src"].as_str().unwrap();
+        let file = get(server.addr(), src).await;
+        assert_eq!(file.status, 200, "{src}");
+        let sizes = icon["sizes"].as_str().unwrap();
+        if icon["type"] == "image/png" {
+            let (w, h) = png_size(&file.body);
+            assert_eq!(sizes, format!("{w}x{h}"), "{src} claims {sizes}");
+            seen.push((w, icon["purpose"].as_str().unwrap_or("any").to_owned()));
+        }
+    }
+    assert!(seen.contains(&(192, "any".to_owned())), "a 192 px icon");
+    assert!(seen.contains(&(512, "any".to_owned())), "a 512 px icon");
+    assert!(seen.contains(&(512, "maskable".to_owned())), "a maskable icon");
+
+    // The browser agrees: the page links the manifest and runs in a secure
+    // context (localhost counts), which service workers require.
+    let device = Device::launch().await;
+    device.open(&server.url.replace("127.0.0.1", "localhost")).await;
+    wait_until_controlled(&device).await;
+    let secure = device.eval("return window.isSecureContext && !!document.querySelector('link[rel=manifest]')").await;
+    assert_eq!(secure.as_bool(), Some(true));
+    device.close().await;
+}
