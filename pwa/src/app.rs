@@ -9,7 +9,7 @@ use crate::ui::connect::SyncScreen;
 use crate::ui::notes::NotesView;
 use crate::ui::tasks::TasksView;
 use crate::ui::toast::{ErrorLine, UndoToast};
-use crate::update;
+use crate::{tabs, update};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Screen {
@@ -38,6 +38,11 @@ pub fn App() -> Element {
     let saving = use_signal(|| false);
 
     use_future(move || async move {
+        // One tab edits and syncs; the others follow it.
+        if !tabs::acquire(300, tabs::reload).await {
+            follow(phase, revision, sync).await;
+            return;
+        }
         let booted = match session::boot().await {
             Ok(booted) => booted,
             Err(e) => {
@@ -59,8 +64,10 @@ pub fn App() -> Element {
             db: booted.db.clone(),
             transport: booted.transport.clone(),
             kick,
+            follower: false,
         };
         phase.set(Phase::Ready(state));
+        let channel = tabs::channel();
         let hooks = Hooks {
             on_remote: Box::new(move || {
                 let mut workspace = workspace;
@@ -78,6 +85,11 @@ pub fn App() -> Element {
             on_save_error: Box::new(move |message| {
                 let mut error = error;
                 error.set(Some(format!("Not saved: {message}")));
+            }),
+            on_stored: Box::new(move || {
+                if let Some(channel) = &channel {
+                    tabs::announce_change(channel);
+                }
             }),
         };
         session::drive(booted.engine, booted.transport, kicks, hooks).await;
@@ -107,6 +119,55 @@ pub fn App() -> Element {
                 }
             }
             {body}
+        }
+    }
+}
+
+/// A tab that does not hold the workspace: shows what the syncing tab
+/// stores, and follows its announcements.
+async fn follow(mut phase: Signal<Phase>, revision: Signal<u64>, mut sync: Signal<SyncView>) {
+    let (db, record, store, workspace) = match session::open_follower().await {
+        Ok(opened) => opened,
+        Err(e) => {
+            phase.set(Phase::Failed(e));
+            return;
+        }
+    };
+    let workspace = Signal::new(workspace);
+    let (kick, _) = futures::channel::mpsc::unbounded();
+    sync.set(SyncView {
+        state: "follower",
+        text: "Open in another tab".into(),
+        pending: 0,
+        detail: Some("Another tab of this browser saves and syncs this workspace.".into()),
+    });
+    let state = AppState {
+        workspace,
+        revision,
+        error: Signal::new(None),
+        undo: Signal::new(None),
+        sync,
+        saving: Signal::new(false),
+        record: Signal::new(record),
+        db,
+        transport: std::rc::Rc::new(crate::fetch::FetchTransport::new(None)),
+        kick,
+        follower: true,
+    };
+    phase.set(Phase::Ready(state));
+    let Some(channel) = tabs::channel() else { return };
+    let (changed, mut changes) = futures::channel::mpsc::unbounded::<()>();
+    tabs::on_change(&channel, move || {
+        let _ = changed.unbounded_send(());
+    });
+    while futures::StreamExt::next(&mut changes).await.is_some() {
+        while changes.try_recv().is_ok() {}
+        let mut ws = workspace;
+        let mut copy = ws.peek().clone();
+        if session::reload_follower(&store, &mut copy).await.is_ok() {
+            ws.set(copy);
+            let mut revision = revision;
+            revision += 1;
         }
     }
 }

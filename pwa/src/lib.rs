@@ -9,6 +9,8 @@
 //!   `fetch` for the live events), [`sse`] parses those events.
 //! - [`device`]: this device's record of its workspace (server, token).
 //! - [`session`]: opening the workspace and driving the sync engine.
+//! - [`tabs`]: one tab edits and syncs (Web Locks), the others follow
+//!   (BroadcastChannel).
 //! - [`platform`]: clock and random ids from the browser.
 //! - [`update`]: service-worker registration and the "update available" flow.
 
@@ -20,6 +22,7 @@ pub mod platform;
 pub mod session;
 pub mod sse;
 pub mod state;
+pub mod tabs;
 pub mod ui;
 pub mod update;
 

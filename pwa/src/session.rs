@@ -74,6 +74,35 @@ pub async fn boot() -> Result<Booted, String> {
     Ok(Booted { db, record, engine, transport, workspace })
 }
 
+/// Opens the workspace read-only, for a tab that does not hold the
+/// workspace lock: the document as stored, reloaded on [`reload_follower`].
+pub async fn open_follower() -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Workspace), String> {
+    let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
+    let record = device::load(&db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the other tab has not created the workspace yet; reload in a moment".to_owned())?;
+    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
+    let doc = hearth_migrations::loro::LoroDoc::new();
+    let workspace = Workspace::open(doc).map_err(|e| e.to_string())?.0;
+    let mut opened = (db, record, store, workspace);
+    reload_follower(&opened.2, &mut opened.3).await?;
+    Ok(opened)
+}
+
+/// Imports what is stored into a follower's document (imports are
+/// idempotent, so importing everything again is safe).
+pub async fn reload_follower(store: &IdbStore, workspace: &mut Workspace) -> Result<(), String> {
+    use hearth_shared::engine::Store;
+    let loaded = store.load().await.map_err(|e| e.to_string())?;
+    let doc = workspace.doc();
+    let mut blobs: Vec<Vec<u8>> = loaded.snapshot.into_iter().collect();
+    blobs.extend(loaded.log);
+    doc.import_batch(&blobs).map_err(|e| e.to_string())?;
+    workspace.refresh().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 fn default_label() -> String {
     let agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
     let kind = if agent.contains("Mobile") { "Phone" } else { "Browser" };
@@ -138,14 +167,18 @@ pub struct Hooks {
     pub on_status: Box<dyn FnMut(SyncView)>,
     /// Saving failed: the edit is not durable.
     pub on_save_error: Box<dyn FnMut(String)>,
+    /// New data is stored in IndexedDB (for the other tabs).
+    pub on_stored: Box<dyn FnMut()>,
 }
 
 /// Runs for the life of the page.
 pub async fn drive(mut engine: AppEngine, transport: Rc<FetchTransport>, mut kicks: UnboundedReceiver<Kick>, mut hooks: Hooks) {
     loop {
         // Durable first.
-        if let Err(e) = engine.save_local().await {
-            (hooks.on_save_error)(e.to_string());
+        match engine.save_local().await {
+            Ok(true) => (hooks.on_stored)(),
+            Ok(false) => {}
+            Err(e) => (hooks.on_save_error)(e.to_string()),
         }
         let connected = transport.connection().is_some();
         (hooks.on_status)(SyncView::of(&engine.status(), connected));
@@ -158,6 +191,7 @@ pub async fn drive(mut engine: AppEngine, transport: Rc<FetchTransport>, mut kic
                 if let Err(e) = engine.save_local().await {
                     (hooks.on_save_error)(e.to_string());
                 }
+                (hooks.on_stored)();
             }
             (hooks.on_status)(SyncView::of(&engine.status(), true));
         }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub transport: Rc<FetchTransport>,
     /// Wakes the sync driver.
     pub kick: UnboundedSender<Kick>,
+    /// Another tab holds the workspace: this one only shows it.
+    pub follower: bool,
 }
 
 /// Something that can be undone from the toast.
@@ -70,6 +72,13 @@ impl AppState {
 
     /// Whether writes are refused, and why.
     pub fn read_only_reason(&self) -> Option<String> {
+        if self.follower {
+            return Some(
+                "Hearth is open in another tab of this browser, which saves and syncs; \
+                 edit there, or close it to edit here"
+                    .to_owned(),
+            );
+        }
         if let Some(r) = self.workspace.read().read_only() {
             return Some(r.reason());
         }
