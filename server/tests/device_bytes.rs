@@ -48,7 +48,7 @@ fn prose(seed: &mut u64, bytes: usize) -> String {
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
         s.push_str(WORDS[(*seed % WORDS.len() as u64) as usize]);
-        s.push(if *seed % 11 == 0 { '\n' } else { ' ' });
+        s.push(if (*seed).is_multiple_of(11) { '\n' } else { ' ' });
     }
     s
 }
