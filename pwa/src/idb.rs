@@ -47,8 +47,12 @@ pub async fn open(name: &str) -> Result<Rc<Rexie>, StoreError> {
 }
 
 /// Maps a rexie error to a [`StoreError`] a person can act on.
-pub(crate) fn io(action: &str, e: rexie::Error) -> StoreError {
-    let text = e.to_string();
+pub fn io(action: &str, e: rexie::Error) -> StoreError {
+    // rexie's own message is only "idb error": the cause is inside.
+    let text = match &e {
+        rexie::Error::IdbError(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
     if text.contains("Quota") {
         StoreError::Io(format!(
             "this browser has no room left to {action}: free some space or export your \
@@ -227,6 +231,10 @@ pub(crate) async fn finish(tx: rexie::Transaction, action: &str) -> Result<(), S
     if result.is_committed() {
         Ok(())
     } else {
-        Err(StoreError::Io(format!("could not {action}: the browser aborted the transaction")))
+        // Chromium reports a full disk by aborting the transaction.
+        Err(StoreError::Io(format!(
+            "could not {action}: the browser refused to store it (its storage for this site may be \
+             full); nothing saved before was lost"
+        )))
     }
 }

@@ -150,3 +150,20 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
     .await;
     results.into_iter().map(|r| r.unwrap()).collect()
 }
+
+#[wasm_bindgen_test]
+fn a_full_disk_is_reported_in_words_a_person_can_act_on() {
+    let quota = web_sys::DomException::new_with_message_and_name(
+        "The quota has been exceeded.",
+        "QuotaExceededError",
+    )
+    .unwrap();
+    let error = idb::io("save your change", rexie::Error::IdbError(idb_crate::Error::DomException(quota)));
+    let message = error.to_string();
+    assert!(message.contains("no room left to save your change"), "{message}");
+    assert!(message.contains("nothing saved before was lost"), "{message}");
+    // Other failures keep their cause.
+    let other = web_sys::DomException::new_with_message_and_name("gone", "InvalidStateError").unwrap();
+    let message = idb::io("read", rexie::Error::IdbError(idb_crate::Error::DomException(other))).to_string();
+    assert!(message.contains("InvalidStateError"), "{message}");
+}
