@@ -14,6 +14,8 @@
 //! - [`disk`]: the disk store.
 
 pub mod disk;
+#[cfg(test)]
+mod model_tests;
 pub mod record;
 
 use std::sync::Arc;

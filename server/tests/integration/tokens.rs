@@ -189,18 +189,42 @@ async fn bad_workspace_ids_and_bodies_are_400s() {
         .request(Method::POST, "/v1/workspaces", &[], "{not json")
         .await;
     assert_eq!(reply.code(), "bad_request");
+    let ws = new_ws();
+    let master = api.register(&ws).await;
     let long = "a".repeat(5000);
-    for path in [
-        format!("/v1/workspaces/{long}/tokens"),
-        "/v1/workspaces/..%2F..%2Fetc/tokens".to_owned(),
-        "/v1/workspaces/../tokens".to_owned(),
-    ] {
-        let reply = api.get_auth(&path, "x").await;
-        assert!(
-            reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::NOT_FOUND,
-            "{path}"
-        );
+    let bads = [
+        long.as_str(),
+        "..",
+        "..%2F..%2Fetc",
+        "%2e%2e",
+        "A123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0",
+    ];
+    for bad in bads {
+        for path in [
+            format!("/v1/workspaces/{bad}/tokens"),
+            format!("/v1/workspaces/{bad}/entries?after=0"),
+            format!("/v1/workspaces/{bad}/events"),
+        ] {
+            let reply = api.get_auth(&path, &master).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+            assert_eq!(reply.code(), "invalid_workspace_id", "{path}");
+        }
+        let reply = api.push(bad, &master, Some("k"), b"x").await;
+        assert_eq!(reply.code(), "invalid_workspace_id", "{bad}");
     }
+    // Nothing but real workspaces ever reached the disk.
+    let on_disk: Vec<String> = std::fs::read_dir(server.dir.path().join("workspaces"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        on_disk.iter().all(|n| WorkspaceId::parse(n).is_ok()),
+        "{on_disk:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,144 @@
+//! The disk store against a simple in-memory model: random appends (with
+//! repeated and conflicting idempotency keys), snapshots, pulls and reopens,
+//! from fixed seeds. Every pull must match the model exactly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use bytes::Bytes;
+use hearth_shared::frame::{FrameKind, decode_frames};
+use sha2::Digest as _;
+
+use super::disk::DiskLog;
+use super::{Appended, NewEntry, Snapshotted, WorkspaceLog};
+
+/// A tiny deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What the store should hold.
+#[derive(Default)]
+struct Model {
+    entries: BTreeMap<u64, Vec<u8>>,
+    keys: HashMap<String, (u64, Vec<u8>)>,
+    head: u64,
+    floor: u64,
+    snapshot: Vec<u8>,
+}
+
+impl Model {
+    fn append(&mut self, key: &str, payload: &[u8]) -> Appended {
+        if let Some((seq, body)) = self.keys.get(key) {
+            return if body == payload {
+                Appended::Duplicate(*seq)
+            } else {
+                Appended::KeyConflict
+            };
+        }
+        self.head += 1;
+        self.entries.insert(self.head, payload.to_vec());
+        self.keys
+            .insert(key.to_owned(), (self.head, payload.to_vec()));
+        Appended::New(self.head)
+    }
+
+    fn snapshot(&mut self, upto: u64, data: &[u8]) -> Snapshotted {
+        if upto > self.head || upto < self.floor {
+            return Snapshotted::Conflict {
+                head: self.head,
+                floor: self.floor,
+            };
+        }
+        self.floor = upto;
+        self.snapshot = data.to_vec();
+        self.entries.retain(|seq, _| *seq > upto);
+        Snapshotted::Done(upto)
+    }
+
+    fn pull(&self, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        if after < self.floor {
+            out.push((FrameKind::Snapshot, self.floor, self.snapshot.clone()));
+        }
+        for (seq, p) in self.entries.range(after.max(self.floor) + 1..) {
+            out.push((FrameKind::Entry, *seq, p.clone()));
+        }
+        out
+    }
+}
+
+fn pulled(log: &DiskLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
+    let p = log.pull(after, u64::MAX).unwrap();
+    decode_frames(&p.body)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.kind, f.seq, f.payload.to_vec()))
+        .collect()
+}
+
+fn run(seed: u64, dir: &Path) {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut model = Model::default();
+    let mut log = DiskLog::open(dir).unwrap();
+    for step in 0..120 {
+        let ctx = format!("seed {seed} step {step}");
+        match rng.below(10) {
+            0..=5 => {
+                // Few keys, few bodies: retries and conflicts happen often.
+                let key = format!("k{}", rng.below(40));
+                let payload = vec![rng.below(3) as u8; 1 + rng.below(20) as usize];
+                let entry = NewEntry {
+                    key: Some(key.clone()),
+                    hash: sha2::Sha256::digest(&payload).into(),
+                    payload: Bytes::from(payload.clone()),
+                };
+                let got = log.append(&[entry], u64::MAX).unwrap();
+                assert_eq!(got, vec![model.append(&key, &payload)], "{ctx}");
+            }
+            6 => {
+                let upto = rng.below(model.head + 2);
+                let data = format!("snap {step}").into_bytes();
+                assert_eq!(
+                    log.put_snapshot(upto, &data, u64::MAX).unwrap(),
+                    model.snapshot(upto, &data),
+                    "{ctx}"
+                );
+            }
+            7 => {
+                drop(log);
+                log = DiskLog::open(dir).unwrap();
+            }
+            _ => {
+                let after = rng.below(model.head + 2);
+                assert_eq!(
+                    pulled(&log, after),
+                    model.pull(after),
+                    "{ctx}: pull after {after}"
+                );
+            }
+        }
+        let pos = log.position();
+        assert_eq!((pos.head, pos.floor), (model.head, model.floor), "{ctx}");
+    }
+    assert_eq!(pulled(&log, 0), model.pull(0), "seed {seed}: final");
+}
+
+#[test]
+fn the_disk_store_behaves_like_the_model() {
+    for seed in 0..16 {
+        let dir = tempfile::tempdir().unwrap();
+        run(seed, dir.path());
+    }
+}
