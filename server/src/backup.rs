@@ -45,6 +45,8 @@ pub enum BackupError {
     Manifest(String),
     #[error("{path} does not match the manifest: {detail}")]
     Mismatch { path: String, detail: String },
+    #[error("{0} is not a hearth data directory (it has no token index)")]
+    NotADataDir(String),
     #[error("{0} is not empty; restore only into an empty or new directory")]
     NotEmpty(String),
 }
@@ -87,6 +89,9 @@ pub fn backup_keeping(
     out: &Path,
     keep: Option<usize>,
 ) -> Result<PathBuf, BackupError> {
+    if !data_dir.join(INDEX_FILE).is_file() {
+        return Err(BackupError::NotADataDir(data_dir.display().to_string()));
+    }
     create_dir_private(out).map_err(io_err(out))?;
     let now = unix_now();
     let tag = hex(&random16().map_err(io_err(out))?[..4]);
@@ -99,7 +104,7 @@ pub fn backup_keeping(
     // The token index, through SQLite's online backup (consistent even while
     // the server writes).
     let index_src = data_dir.join(INDEX_FILE);
-    if index_src.exists() {
+    {
         let src = Connection::open_with_flags(&index_src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut dst = Connection::open(tmp.join(INDEX_FILE))?;
         rusqlite::backup::Backup::new(&src, &mut dst)?.run_to_completion(
@@ -335,6 +340,11 @@ mod tests {
         )
         .unwrap();
 
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            backup(empty.path(), out.path()),
+            Err(BackupError::NotADataDir(_))
+        ));
         let made = backup(data.path(), out.path()).unwrap();
         let manifest = verify(&made).unwrap();
         assert_eq!(manifest.files.len(), 3);

@@ -159,3 +159,26 @@ async fn a_stalled_body_times_out() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request_timeout"), "{text}");
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let server = TestServer::start_with(|c| c.max_connections = 1).await;
+    // The one slot: a kept-alive connection that has been served once.
+    let mut first = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    first
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    // A second client is not served while the first holds the slot...
+    let api = server.api();
+    let second = tokio::spawn(async move { api.get("/v1/health").await.status });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "served beyond the connection cap");
+    // ...and is served as soon as it frees up.
+    drop(first);
+    assert_eq!(second.await.unwrap(), StatusCode::OK);
+}
