@@ -283,3 +283,40 @@ pub(super) fn import_all(doc: &LoroDoc, blobs: &[Vec<u8>]) -> u64 {
     }
     blobs.iter().filter(|b| doc.import(b).is_err()).count() as u64
 }
+
+/// Imports blobs that came from the network: each is first decoded into a
+/// scratch document, and one that makes the decoder fail or panic is
+/// skipped (a blob with a valid checksum can still crash Loro's decoder;
+/// see the fuzz regressions). Returns the blobs kept and how many were
+/// skipped.
+pub(super) fn import_untrusted(doc: &LoroDoc, blobs: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, u64) {
+    let total = blobs.len();
+    let sound: Vec<Vec<u8>> = blobs.into_iter().filter(|b| decodes(b)).collect();
+    let rejected = (total - sound.len()) as u64;
+    let skipped = import_all(doc, &sound);
+    (sound, rejected + skipped)
+}
+
+/// Whether Loro decodes `blob` without error or panic, in a throwaway
+/// document. Where panics abort (wasm release builds), it cannot tell and
+/// says yes.
+#[cfg(panic = "unwind")]
+fn decodes(blob: &[u8]) -> bool {
+    let scratch = LoroDoc::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scratch.import(blob).is_ok()));
+    match result {
+        Ok(ok) => ok,
+        Err(_) => {
+            // A document whose import panicked holds poisoned locks, and
+            // dropping it would panic again: leak it (a few bytes, once
+            // per hostile blob).
+            std::mem::forget(scratch);
+            false
+        }
+    }
+}
+
+#[cfg(not(panic = "unwind"))]
+fn decodes(_blob: &[u8]) -> bool {
+    true
+}

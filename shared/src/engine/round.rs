@@ -4,7 +4,7 @@
 use loro::{ExportMode, IdSpan};
 
 use super::decide::{Facts, Step, next_step};
-use super::engine::{Engine, import_all};
+use super::engine::{Engine, import_untrusted};
 use super::error::EngineError;
 use super::status::LastRound;
 use super::store::{Ack, Outbox, Store};
@@ -233,7 +233,8 @@ impl<S: Store, T: Transport> Engine<S, T> {
             report.pulled += 1;
             report.pulled_bytes += frame.payload.len() as u64;
         }
-        skipped += import_all(&self.doc, &blobs);
+        let (blobs, rejected) = import_untrusted(&self.doc, blobs);
+        skipped += rejected;
         if pulled.floor > next.floor {
             next.floor = pulled.floor;
             next.server_log_bytes = entry_bytes;
