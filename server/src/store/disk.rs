@@ -1,8 +1,9 @@
 //! The disk store: `<data dir>/workspaces/<ws>/` holds
 //!
 //! - `log`: the append-only record log ([`super::record`]);
-//! - `snapshot`: the current snapshot, replaced by write-temp, fsync, rename,
-//!   fsync-directory, so a reader or a crash sees the old one or the new one.
+//! - `snapshot`: the current snapshot ([`super::snapshot_file`]), replaced
+//!   by write-temp, fsync, rename, fsync-directory, so a reader or a crash
+//!   sees the old one or the new one.
 //!
 //! An append writes all the batch's records at the end of `log` and syncs
 //! once before anyone is told (group commit). A failed write is cut back off;
@@ -17,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, BufReader, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,6 +27,9 @@ use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
 use hearth_shared::id::WorkspaceId;
 
 use super::record::{self, Kind, LOG_MAGIC};
+use super::snapshot_file::{
+    SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, open_snapshot, write_snapshot,
+};
 use super::{
     Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, WorkspaceLog,
 };
@@ -37,11 +41,6 @@ pub const WORKSPACES_DIR: &str = "workspaces";
 pub const LOG_FILE: &str = "log";
 pub const SNAPSHOT_FILE: &str = "snapshot";
 const LOG_TMP: &str = "log.tmp";
-const SNAPSHOT_TMP: &str = "snapshot.tmp";
-/// The first bytes of a snapshot file, then `upto` u64 LE, `len` u64 LE,
-/// CRC-32 u32 LE of the payload, and the payload.
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"HEARTHS1";
-const SNAPSHOT_HEADER_LEN: u64 = 8 + 8 + 8 + 4;
 /// Idempotency keys of compacted entries are kept for this many sequence
 /// numbers below the floor.
 pub const KEEP_KEYS_BELOW_FLOOR: u64 = 10_000;
@@ -87,15 +86,6 @@ struct Loc {
 struct KeyRec {
     seq: u64,
     hash: [u8; 32],
-}
-
-/// The snapshot file and where its payload lies.
-#[derive(Debug, Clone)]
-struct Snap {
-    file: Arc<File>,
-    upto: u64,
-    len: u64,
-    file_len: u64,
 }
 
 /// The in-memory index of a log.
@@ -321,51 +311,6 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
     Ok((file, scan.valid_len, scan.records))
 }
 
-/// Opens and checks the snapshot file, if there is one.
-fn open_snapshot(path: &Path) -> Result<Option<Snap>, StoreError> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let corrupt = |detail: &str| StoreError::Corrupt {
-        path: path.display().to_string(),
-        detail: detail.to_owned(),
-    };
-    let file_len = file.metadata().map_err(io_err(path))?.len();
-    let mut header = [0u8; SNAPSHOT_HEADER_LEN as usize];
-    file.read_exact(&mut header)
-        .map_err(|_| corrupt("short header"))?;
-    if &header[..8] != SNAPSHOT_MAGIC {
-        return Err(corrupt("not a hearth snapshot"));
-    }
-    let upto = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
-    let len = u64::from_le_bytes(header[16..24].try_into().unwrap_or_default());
-    let crc = u32::from_le_bytes(header[24..28].try_into().unwrap_or_default());
-    if file_len != SNAPSHOT_HEADER_LEN + len {
-        return Err(corrupt("length does not match"));
-    }
-    let mut hasher = crc32fast::Hasher::new();
-    let mut reader = BufReader::with_capacity(1 << 16, &mut file);
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        let n = reader.read(&mut chunk).map_err(io_err(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&chunk[..n]);
-    }
-    if hasher.finalize() != crc {
-        return Err(corrupt("checksum mismatch"));
-    }
-    Ok(Some(Snap {
-        file: Arc::new(file),
-        upto,
-        len,
-        file_len,
-    }))
-}
-
 impl WorkspaceLog for DiskLog {
     fn position(&self) -> Position {
         let st = self.read_state();
@@ -542,34 +487,7 @@ impl WorkspaceLog for DiskLog {
             return Ok(Snapshotted::OverQuota);
         }
 
-        let tmp = self.dir.join(SNAPSHOT_TMP);
-        let path = self.dir.join(SNAPSHOT_FILE);
-        {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .map_err(io_err(&tmp))?;
-            let mut header = Vec::with_capacity(SNAPSHOT_HEADER_LEN as usize);
-            header.extend_from_slice(SNAPSHOT_MAGIC);
-            header.extend_from_slice(&upto.to_le_bytes());
-            header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-            header.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-            f.write_all(&header)
-                .and_then(|()| f.write_all(data))
-                .and_then(|()| f.sync_all())
-                .map_err(io_err(&tmp))?;
-        }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let file = File::open(&path).map_err(io_err(&path))?;
-        let snap = Snap {
-            file: Arc::new(file),
-            upto,
-            len: data.len() as u64,
-            file_len: SNAPSHOT_HEADER_LEN + data.len() as u64,
-        };
+        let snap = write_snapshot(&self.dir, upto, data)?;
         {
             let mut st = self.write_state();
             st.snapshot = Some(snap);
@@ -585,226 +503,5 @@ impl WorkspaceLog for DiskLog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-    use hearth_shared::frame::decode_frames;
-
-    fn entry(key: Option<&str>, payload: &[u8]) -> NewEntry {
-        NewEntry {
-            key: key.map(str::to_owned),
-            hash: sha256(payload),
-            payload: Bytes::copy_from_slice(payload),
-        }
-    }
-
-    fn pulled(log: &DiskLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
-        let p = log.pull(after, u64::MAX).unwrap();
-        decode_frames(&p.body)
-            .unwrap()
-            .into_iter()
-            .map(|f| (f.kind, f.seq, f.payload.to_vec()))
-            .collect()
-    }
-
-    const Q: u64 = u64::MAX;
-
-    #[test]
-    fn append_dedupe_pull_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
-        let out = log
-            .append(
-                &[
-                    entry(Some("a"), b"one"),
-                    entry(Some("b"), b"two"),
-                    entry(Some("a"), b"one"),
-                    entry(Some("a"), b"other"),
-                ],
-                Q,
-            )
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![
-                Appended::New(1),
-                Appended::New(2),
-                Appended::Duplicate(1),
-                Appended::KeyConflict
-            ]
-        );
-        let out = log
-            .append(&[entry(Some("b"), b"two"), entry(None, b"three")], Q)
-            .unwrap();
-        assert_eq!(out, vec![Appended::Duplicate(2), Appended::New(3)]);
-        assert_eq!(
-            pulled(&log, 1).iter().map(|f| f.1).collect::<Vec<_>>(),
-            vec![2, 3]
-        );
-        drop(log);
-        let log = DiskLog::open(dir.path()).unwrap();
-        assert_eq!(log.position().head, 3);
-        assert_eq!(
-            log.append(&[entry(Some("a"), b"one")], Q).unwrap(),
-            vec![Appended::Duplicate(1)]
-        );
-        assert_eq!(pulled(&log, 0)[2], (FrameKind::Entry, 3, b"three".to_vec()));
-    }
-
-    #[test]
-    fn snapshots_compact_and_keep_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
-        for i in 0..5u8 {
-            log.append(&[entry(Some(&format!("k{i}")), &[i; 10])], Q)
-                .unwrap();
-        }
-        assert_eq!(
-            log.put_snapshot(6, b"snap", Q).unwrap(),
-            Snapshotted::Conflict { head: 5, floor: 0 }
-        );
-        assert_eq!(
-            log.put_snapshot(3, b"snap", Q).unwrap(),
-            Snapshotted::Done(3)
-        );
-        assert_eq!(
-            log.put_snapshot(2, b"old", Q).unwrap(),
-            Snapshotted::Conflict { head: 5, floor: 3 }
-        );
-        let all = pulled(&log, 0);
-        assert_eq!(all[0], (FrameKind::Snapshot, 3, b"snap".to_vec()));
-        assert_eq!(all.iter().map(|f| f.1).collect::<Vec<_>>(), vec![3, 4, 5]);
-        assert_eq!(pulled(&log, 3).len(), 2);
-        assert_eq!(pulled(&log, 4), vec![(FrameKind::Entry, 5, vec![4; 10])]);
-        assert_eq!(
-            log.append(&[entry(Some("k0"), &[0; 10])], Q).unwrap(),
-            vec![Appended::Duplicate(1)]
-        );
-        drop(log);
-        let log = DiskLog::open(dir.path()).unwrap();
-        assert_eq!(
-            log.position(),
-            Position {
-                head: 5,
-                floor: 3,
-                bytes: log.position().bytes
-            }
-        );
-        assert_eq!(pulled(&log, 0).len(), 3);
-        assert_eq!(
-            log.append(&[entry(Some("k1"), &[1; 10])], Q).unwrap(),
-            vec![Appended::Duplicate(2)]
-        );
-        assert_eq!(
-            log.append(&[entry(None, b"new")], Q).unwrap(),
-            vec![Appended::New(6)]
-        );
-        // Compacting everything leaves an empty log and a head at the floor.
-        assert_eq!(
-            log.put_snapshot(6, b"all", Q).unwrap(),
-            Snapshotted::Done(6)
-        );
-        drop(log);
-        let log = DiskLog::open(dir.path()).unwrap();
-        assert_eq!((log.position().head, log.position().floor), (6, 6));
-        assert_eq!(
-            log.append(&[entry(None, b"seven")], Q).unwrap(),
-            vec![Appended::New(7)]
-        );
-    }
-
-    #[test]
-    fn a_torn_tail_is_cut_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
-        log.append(&[entry(None, b"kept"), entry(None, b"also kept")], Q)
-            .unwrap();
-        drop(log);
-        let path = dir.path().join(LOG_FILE);
-        let whole = fs::read(&path).unwrap();
-        let mut torn = whole.clone();
-        record::encode(&mut torn, Kind::Entry, 3, &[0; 32], None, b"torn record");
-        torn.truncate(torn.len() - 3);
-        fs::write(&path, &torn).unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
-        assert_eq!(log.position().head, 2);
-        assert_eq!(fs::read(&path).unwrap(), whole);
-        assert_eq!(
-            log.append(&[entry(None, b"three")], Q).unwrap(),
-            vec![Appended::New(3)]
-        );
-    }
-
-    #[test]
-    fn a_pull_stops_at_its_byte_budget_but_always_moves() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
-        for i in 0..5u8 {
-            log.append(&[entry(None, &[i; 100])], Q).unwrap();
-        }
-        let seqs = |after, max| {
-            let p = log.pull(after, max).unwrap();
-            assert_eq!(p.position.head, 5);
-            decode_frames(&p.body)
-                .unwrap()
-                .iter()
-                .map(|f| f.seq)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(seqs(0, 250), vec![1, 2]);
-        assert_eq!(seqs(2, 250), vec![3, 4]);
-        assert_eq!(seqs(0, 1), vec![1], "one frame even over budget");
-        assert_eq!(seqs(4, 1), vec![5]);
-        assert_eq!(seqs(5, 1), Vec::<u64>::new());
-        log.put_snapshot(2, &[9; 300], Q).unwrap();
-        assert_eq!(seqs(0, 1), vec![2], "the snapshot alone");
-        assert_eq!(seqs(0, 500), vec![2, 3]);
-    }
-
-    #[test]
-    fn a_crash_at_any_byte_recovers_a_whole_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let bodies: Vec<Vec<u8>> = (1..=4u8).map(|i| vec![i; usize::from(i) * 7]).collect();
-        {
-            let log = DiskLog::open(dir.path()).unwrap();
-            for (i, b) in bodies.iter().enumerate() {
-                log.append(&[entry(Some(&format!("k{i}")), b)], Q).unwrap();
-            }
-        }
-        let whole = fs::read(dir.path().join(LOG_FILE)).unwrap();
-        for cut in 0..=whole.len() {
-            let case = tempfile::tempdir().unwrap();
-            fs::write(case.path().join(LOG_FILE), &whole[..cut]).unwrap();
-            let log = DiskLog::open(case.path()).unwrap();
-            let got = pulled(&log, 0);
-            for (i, (kind, seq, payload)) in got.iter().enumerate() {
-                assert_eq!(
-                    (*kind, *seq, payload),
-                    (FrameKind::Entry, i as u64 + 1, &bodies[i]),
-                    "cut {cut}"
-                );
-            }
-            // The recovered log takes new entries after the prefix.
-            let next = got.len() as u64 + 1;
-            assert_eq!(
-                log.append(&[entry(None, b"after")], Q).unwrap(),
-                vec![Appended::New(next)],
-                "cut {cut}"
-            );
-            drop(log);
-            let log = DiskLog::open(case.path()).unwrap();
-            assert_eq!(log.position().head, next, "cut {cut}");
-        }
-    }
-
-    #[test]
-    fn quota_refuses_what_does_not_fit() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = DiskLog::open(dir.path()).unwrap();
-        let quota = 8 + record::encoded_len(None, 100);
-        let out = log
-            .append(&[entry(None, &[1; 100]), entry(None, &[2; 1])], quota)
-            .unwrap();
-        assert_eq!(out, vec![Appended::New(1), Appended::OverQuota]);
-    }
-}
+#[path = "disk_tests.rs"]
+mod tests;

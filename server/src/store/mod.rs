@@ -11,12 +11,14 @@
 //! reads may run concurrently.
 //!
 //! - [`record`]: the log record format and recovery scan.
+//! - [`snapshot_file`]: the snapshot file format and its atomic swap.
 //! - [`disk`]: the disk store.
 
 pub mod disk;
 #[cfg(test)]
 mod model_tests;
 pub mod record;
+pub mod snapshot_file;
 
 use std::sync::Arc;
 

@@ -1,5 +1,0 @@
-//! The Hearth app's entry point: mounts the Dioxus UI on `#main`.
-
-fn main() {
-    hearth_pwa::launch();
-}
