@@ -15,9 +15,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=HEARTH_EMBED_DIST");
 
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    // A relative `HEARTH_EMBED_DIST` is taken from the workspace root, where
+    // cargo is run, not from this package's directory.
+    let workspace_root = manifest_dir.join("..");
     let dist = match env::var_os("HEARTH_EMBED_DIST") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => manifest_dir.join("..").join("dist"),
+        Some(dir) if !dir.is_empty() => workspace_root.join(PathBuf::from(dir)),
+        _ => workspace_root.join("dist"),
     };
 
     let mut files = Vec::new();
