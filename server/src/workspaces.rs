@@ -318,12 +318,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn concurrent_appends_share_syncs_and_get_distinct_numbers() {
+    async fn concurrent_appends_get_distinct_numbers_and_announce_the_head() {
         let dir = tempfile::tempdir().unwrap();
-        let spaces = Arc::new(Workspaces::new(
+        for store in [
+            Arc::new(crate::store::memory::MemoryStore::default()) as Arc<dyn BlobStore>,
             Arc::new(DiskStore::new(dir.path())),
-            u64::MAX,
-        ));
+        ] {
+            concurrent_appends(store).await;
+        }
+    }
+
+    async fn concurrent_appends(store: Arc<dyn BlobStore>) {
+        let spaces = Arc::new(Workspaces::new(store, u64::MAX));
         let ws = spaces
             .get(&WorkspaceId::from_random([3; 16]))
             .await

@@ -13,8 +13,10 @@
 //! - [`record`]: the log record format and recovery scan.
 //! - [`snapshot_file`]: the snapshot file format and its atomic swap.
 //! - [`disk`]: the disk store.
+//! - [`memory`]: an in-memory store for tests.
 
 pub mod disk;
+pub mod memory;
 #[cfg(test)]
 mod model_tests;
 pub mod record;

@@ -1,0 +1,197 @@
+//! An in-memory [`BlobStore`]: the same behaviour as the disk store without
+//! durability, for tests of code above the store (and as a second
+//! implementation that keeps the trait honest).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_frame};
+use hearth_shared::id::WorkspaceId;
+
+use super::{
+    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, WorkspaceLog,
+};
+
+/// Workspaces in memory; opening the same id twice gives the same log.
+#[derive(Default)]
+pub struct MemoryStore {
+    logs: Mutex<HashMap<WorkspaceId, Arc<MemoryLog>>>,
+}
+
+impl BlobStore for MemoryStore {
+    fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let log: Arc<MemoryLog> = logs.entry(ws.clone()).or_default().clone();
+        Ok(log)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    entries: BTreeMap<u64, bytes::Bytes>,
+    keys: HashMap<String, (u64, [u8; 32])>,
+    head: u64,
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
+impl State {
+    fn floor(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.0)
+    }
+
+    fn bytes(&self) -> u64 {
+        let entries: usize = self
+            .entries
+            .values()
+            .map(|e| e.len() + FRAME_HEADER_LEN)
+            .sum();
+        (entries + self.snapshot.as_ref().map_or(0, |s| s.1.len())) as u64
+    }
+}
+
+/// One workspace in memory.
+#[derive(Default)]
+pub struct MemoryLog {
+    state: Mutex<State>,
+}
+
+impl MemoryLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl WorkspaceLog for MemoryLog {
+    fn position(&self) -> Position {
+        let st = self.lock();
+        Position {
+            head: st.head,
+            floor: st.floor(),
+            bytes: st.bytes(),
+        }
+    }
+
+    fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
+        let mut st = self.lock();
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Some(&(seq, hash)) = e.key.as_ref().and_then(|k| st.keys.get(k)) {
+                out.push(if hash == e.hash {
+                    Appended::Duplicate(seq)
+                } else {
+                    Appended::KeyConflict
+                });
+                continue;
+            }
+            if st
+                .bytes()
+                .saturating_add((e.payload.len() + FRAME_HEADER_LEN) as u64)
+                > quota
+            {
+                out.push(Appended::OverQuota);
+                continue;
+            }
+            st.head += 1;
+            let seq = st.head;
+            st.entries.insert(seq, e.payload.clone());
+            if let Some(k) = &e.key {
+                st.keys.insert(k.clone(), (seq, e.hash));
+            }
+            out.push(Appended::New(seq));
+        }
+        Ok(out)
+    }
+
+    fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError> {
+        let st = self.lock();
+        let floor = st.floor();
+        let mut body = Vec::new();
+        if after < floor
+            && let Some((upto, data)) = &st.snapshot
+        {
+            encode_frame(&mut body, FrameKind::Snapshot, *upto, data);
+        }
+        for (seq, payload) in st.entries.range(after.max(floor) + 1..) {
+            let cost = (payload.len() + FRAME_HEADER_LEN) as u64;
+            if !body.is_empty() && body.len() as u64 + cost > max_bytes {
+                break;
+            }
+            encode_frame(&mut body, FrameKind::Entry, *seq, payload);
+        }
+        Ok(Pulled {
+            position: Position {
+                head: st.head,
+                floor,
+                bytes: st.bytes(),
+            },
+            body,
+        })
+    }
+
+    fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError> {
+        let mut st = self.lock();
+        let (head, floor) = (st.head, st.floor());
+        if upto > head || upto < floor {
+            return Ok(Snapshotted::Conflict { head, floor });
+        }
+        if data.len() as u64 > quota {
+            return Ok(Snapshotted::OverQuota);
+        }
+        st.snapshot = Some((upto, data.to_vec()));
+        st.entries.retain(|seq, _| *seq > upto);
+        Ok(Snapshotted::Done(upto))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use hearth_shared::frame::decode_frames;
+
+    #[test]
+    fn the_memory_store_keeps_the_contract() {
+        let store = MemoryStore::default();
+        let ws = WorkspaceId::from_random([1; 16]);
+        let log = store.open(&ws).unwrap();
+        let e = |k: &str, b: &'static [u8]| NewEntry {
+            key: Some(k.into()),
+            hash: [b[0]; 32],
+            payload: Bytes::from_static(b),
+        };
+        let out = log
+            .append(
+                &[e("a", b"1"), e("a", b"1"), e("a", b"2"), e("b", b"3")],
+                u64::MAX,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Appended::New(1),
+                Appended::Duplicate(1),
+                Appended::KeyConflict,
+                Appended::New(2)
+            ]
+        );
+        assert_eq!(
+            log.put_snapshot(3, b"s", u64::MAX).unwrap(),
+            Snapshotted::Conflict { head: 2, floor: 0 }
+        );
+        assert_eq!(
+            log.put_snapshot(1, b"s", u64::MAX).unwrap(),
+            Snapshotted::Done(1)
+        );
+        let pulled = log.pull(0, u64::MAX).unwrap();
+        let frames = decode_frames(&pulled.body).unwrap();
+        assert_eq!(
+            frames.iter().map(|f| (f.kind, f.seq)).collect::<Vec<_>>(),
+            vec![(FrameKind::Snapshot, 1), (FrameKind::Entry, 2)]
+        );
+        assert_eq!(
+            store.open(&ws).unwrap().position().head,
+            2,
+            "the same log again"
+        );
+    }
+}
