@@ -31,6 +31,9 @@ pub enum StartError {
     Other(String),
 }
 
+/// Expired invites are deleted this long after they expire.
+const INVITE_RETENTION_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -85,6 +88,9 @@ impl App {
             let index = Index::open(&data_dir.join(INDEX_FILE))?;
             let assets = Assets::new(dist.as_deref());
             let build_id = assets.build_id();
+            if !assets.has_app() {
+                tracing::warn!(app = %assets.describe(), "no app to serve (no index.html); `cargo xtask run` builds it");
+            }
             Ok::<_, StartError>((index, secret, assets, build_id, tls))
         })
         .await
@@ -124,8 +130,14 @@ impl App {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
+                        let now = unix_now();
                         app.rate_limit.forget_idle();
-                        app.workspaces.close_idle(unix_now());
+                        app.workspaces.close_idle(now);
+                        let before = now.saturating_sub(INVITE_RETENTION_SECS);
+                        let purged = app.index.call(move |c| crate::index::queries::purge_invites(c, before)).await;
+                        if let Err(err) = purged {
+                            tracing::warn!(error = %err, "cannot purge old invites");
+                        }
                     }
                     _ = stop.changed() => return,
                 }

@@ -257,6 +257,15 @@ pub fn redeem_invite(
     Ok(Some(token))
 }
 
+/// Deletes invites that expired before `before` (used or not); they open
+/// nothing and only take space. Returns how many went.
+pub fn purge_invites(conn: &mut Connection, before: u64) -> Result<usize, IndexError> {
+    Ok(conn.execute(
+        "DELETE FROM invites WHERE expires_at < ?1",
+        params![to_i64(before)],
+    )?)
+}
+
 /// Ids of every registered workspace (for backups).
 pub fn workspace_ids(conn: &mut Connection) -> Result<Vec<String>, IndexError> {
     let mut stmt = conn.prepare("SELECT id FROM workspaces ORDER BY id")?;
