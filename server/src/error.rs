@@ -11,7 +11,8 @@ use hyper::{Response, StatusCode};
 use crate::http::{ResBody, full};
 
 /// An error answer: a stable code, a message a person can act on, and, for
-/// `rate_limited`, the seconds after which to retry.
+/// `rate_limited` and `unavailable`, the seconds after which to retry
+/// (sent as `Retry-After`).
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,

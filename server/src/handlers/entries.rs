@@ -25,9 +25,10 @@ use crate::workspaces::WriteError;
 /// Maps a write failure to a response.
 pub fn write_error(err: WriteError) -> ApiError {
     match err {
-        WriteError::Stopped => {
-            ApiError::new(ErrorCode::Unavailable, "the server is shutting down; retry")
-        }
+        WriteError::Stopped => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(ErrorCode::Unavailable, "the server is shutting down; retry")
+        },
         WriteError::Store(e) => ApiError::internal("writing to a workspace", e),
     }
 }
