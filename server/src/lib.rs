@@ -18,6 +18,17 @@
 //! - [`tls`]: optional HTTPS.
 //! - `device` (feature `device`): a native sync client, for tests and
 //!   benchmarks; nothing else here uses it.
+//!
+//! Invariants:
+//! - The server never opens an entry or a snapshot: they are opaque bytes
+//!   (no envelope, no Loro). It knows sequence numbers, sizes and hashes.
+//! - An entry is acknowledged only after it is durable; nothing is visible
+//!   to a pull before that, and recovery never shows a torn record.
+//! - No file path is built from a workspace id before it has been parsed as
+//!   a `WorkspaceId` (32 lowercase hex characters).
+//! - Tokens are never stored or logged, only their ids; invite secrets only
+//!   as hashes. Responses and `Debug` output carry no secrets.
+//! - Blocking work (SQLite, files) never runs on the async worker threads.
 #![forbid(unsafe_code)]
 
 pub mod app;
