@@ -185,6 +185,56 @@ impl Workspace {
         Ok(())
     }
 
+    /// Replaces a task's text (diffed, character-level).
+    pub fn set_task_text(
+        &self,
+        list_id: &str,
+        task_id: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<(), SchemaError> {
+        self.writable()?;
+        let (_, _, item) = self.item_map(list_id, task_id)?;
+        let field = match crate::value::child_text(&item, "text") {
+            Some(t) => t,
+            None => item.ensure_mergeable_text("text")?,
+        };
+        field
+            .update(text, loro::UpdateOptions::default())
+            .map_err(|e| SchemaError::Malformed(format!("text of task {task_id}: {e}")))?;
+        self.list_map(list_id)?.insert("updated_at", now)?;
+        self.commit();
+        Ok(())
+    }
+
+    /// Renames a task list.
+    pub fn rename_task_list(&self, id: &str, title: &str, now: i64) -> Result<(), SchemaError> {
+        self.writable()?;
+        let list = self.list_map(id)?;
+        let field = match crate::value::child_text(&list, "title") {
+            Some(t) => t,
+            None => list.ensure_mergeable_text("title")?,
+        };
+        field
+            .update(title, loro::UpdateOptions::default())
+            .map_err(|e| SchemaError::Malformed(format!("title of list {id}: {e}")))?;
+        list.insert("updated_at", now)?;
+        self.commit();
+        Ok(())
+    }
+
+    /// Takes a task list out of the bin.
+    pub fn restore_task_list(&self, id: &str, now: i64) -> Result<(), SchemaError> {
+        self.writable()?;
+        let list = self.list_map(id)?;
+        if list.get("deleted_at").is_some() {
+            list.delete("deleted_at")?;
+        }
+        list.insert("updated_at", now)?;
+        self.commit();
+        Ok(())
+    }
+
     /// Moves a task list to the bin.
     pub fn delete_task_list(&self, id: &str, now: i64) -> Result<(), SchemaError> {
         self.writable()?;

@@ -110,8 +110,17 @@ fn task_lists_hold_ordered_tasks_that_toggle() {
         ws.toggle_task("l1", "zz", 8),
         Err(SchemaError::NoSuchTask(_))
     ));
-    ws.delete_task_list("l1", 9).unwrap();
+    ws.set_task_text("l1", "t1", "the dishes", 9).unwrap();
+    ws.rename_task_list("l1", "House", 9).unwrap();
+    let list = ws.get_task_list("l1").unwrap();
+    assert_eq!(
+        (list.title.as_str(), list.items[0].text.as_str()),
+        ("House", "the dishes")
+    );
+    ws.delete_task_list("l1", 10).unwrap();
     assert!(ws.list_task_lists().is_empty());
+    ws.restore_task_list("l1", 11).unwrap();
+    assert_eq!(ws.list_task_lists().len(), 1);
 }
 
 #[test]
