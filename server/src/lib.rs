@@ -27,7 +27,7 @@
 //! - No file path is built from a workspace id before it has been parsed as
 //!   a `WorkspaceId` (32 lowercase hex characters).
 //! - Tokens are never stored or logged, only their ids; invite secrets only
-//!   as hashes. Responses and `Debug` output carry no secrets.
+//!   as hashes. Error responses and `Debug` output carry no secrets.
 //! - Blocking work (SQLite, files) never runs on the async worker threads.
 #![forbid(unsafe_code)]
 
