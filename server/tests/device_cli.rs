@@ -80,4 +80,24 @@ async fn the_command_line_device_syncs_with_a_library_device() {
         .collect();
     assert_eq!(titles.len(), 2, "{listed}");
     assert!(titles.contains(&"From the phone".to_owned()));
+
+    // A third device joins with an access token minted on the command line.
+    let token = cli(dir_a.path(), &["mint-token", "--label", "tablet"]).await;
+    let dir_c = TempDir::new().unwrap();
+    let ws = workspace.trim();
+    cli(
+        dir_c.path(),
+        &[
+            "join",
+            "--server",
+            &origin,
+            "--workspace",
+            ws,
+            "--token",
+            token.trim(),
+        ],
+    )
+    .await;
+    let listed = cli(dir_c.path(), &["list-notes"]).await;
+    assert_eq!(listed.lines().count(), 2, "{listed}");
 }

@@ -5,6 +5,7 @@
 //! hearth-device --dir DIR create [--label NAME]
 //! hearth-device --dir DIR register --server http://127.0.0.1:8080
 //! hearth-device --dir DIR invite [--scope rw|ro]          # prints a share link
+//! hearth-device --dir DIR mint-token --label NAME [--scope rw|ro]
 //! hearth-device --dir DIR pair LINK [--label NAME]
 //! hearth-device --dir DIR redeem --server URL --invite INVITE
 //! hearth-device --dir DIR join --server URL --workspace WS --token TOKEN [--read-only]
@@ -55,6 +56,14 @@ pub enum Command {
         /// Lifetime of the invite, in seconds.
         #[arg(long)]
         expires_in: Option<u64>,
+    },
+    /// Mint an access token for another device (master only); prints it.
+    MintToken {
+        /// The other device's name.
+        #[arg(long)]
+        label: String,
+        #[arg(long, default_value = "rw", value_parser = parse_scope)]
+        scope: Scope,
     },
     /// Join a workspace through a share link.
     Pair {
@@ -143,6 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invite { scope, expires_in } => {
             let device = Device::open(&dir).await?;
             println!("{}", device.invite(scope, expires_in).await?.to_url());
+        }
+        Command::MintToken { label, scope } => {
+            let device = Device::open(&dir).await?;
+            println!("{}", device.mint_token(&label, scope).await?.token);
         }
         Command::Pair { link, label } => {
             let device = Device::pair(&dir, &link, &label).await?;
