@@ -14,6 +14,32 @@ async fn the_binary_prints_its_address_and_serves() {
     let server = ServerProcess::start(dir.path(), &[]);
     let api = Api::new(server.addr);
     assert_eq!(api.get("/v1/health").await.status, StatusCode::OK);
+    drop(server);
+
+    // With no subcommand, `hearth` serves, configured from HEARTH_* variables.
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("HEARTH_LISTEN", "127.0.0.1:0")
+        .env("HEARTH_DATA_DIR", dir.path())
+        .env("HEARTH_BACKUP_INTERVAL_SECS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("hearth listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let reply = Api::new(addr).get("/v1/health").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 fn hearth(args: &[&str]) -> (bool, String) {
