@@ -222,3 +222,21 @@ fn a_large_first_push_goes_in_several_entries() {
     assert_eq!(text(&b), long);
     assert_eq!(b.doc().get_deep_value(), a.doc().get_deep_value());
 }
+
+#[test]
+fn a_batch_the_server_finds_too_large_is_split() {
+    let server = MemoryServer::new();
+    server.set_max_body(400);
+    let (mut a, _, _) = device(&server, 1);
+    // Digits of a counter compress poorly enough to need several entries.
+    let long: String = (0..400u32)
+        .map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761)))
+        .collect();
+    type_text(&a, &long);
+    block_on(a.sync(1)).unwrap();
+    assert!(server.head() > 1, "the batch was split");
+    assert_eq!(a.status().pending, 0);
+    let (mut b, _, _) = device(&server, 2);
+    block_on(b.sync(2)).unwrap();
+    assert_eq!(text(&b), long);
+}

@@ -81,6 +81,9 @@ pub struct Engine<S, T> {
     /// Entries skipped because they could not be opened or imported.
     pub(super) skipped: u64,
     pub(super) in_round: bool,
+    /// Most operations in the next batch: `max_batch_ops`, halved each
+    /// time the server refuses a batch as too large.
+    pub(super) batch_limit: i32,
     pub(super) observer: Option<StatusObserver>,
 }
 
@@ -133,6 +136,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             skipped,
             in_round: false,
             observer: None,
+            batch_limit: config.max_batch_ops.max(1),
         };
         engine.saved_counter = engine.own_counter();
         Ok(engine)
@@ -303,7 +307,9 @@ pub(super) fn import_untrusted(doc: &LoroDoc, blobs: Vec<Vec<u8>>) -> (Vec<Vec<u
 #[cfg(panic = "unwind")]
 fn decodes(blob: &[u8]) -> bool {
     let scratch = LoroDoc::new();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scratch.import(blob).is_ok()));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        scratch.import(blob).is_ok()
+    }));
     match result {
         Ok(ok) => ok,
         Err(_) => {

@@ -43,6 +43,8 @@ struct ServerState {
     waiters: Vec<Waker>,
     /// Bytes of entries and snapshots received.
     bytes_received: u64,
+    /// Largest body accepted (0: no limit).
+    max_body: usize,
 }
 
 /// The durable state of a [`MemoryServer`] at one instant.
@@ -84,6 +86,12 @@ impl MemoryServer {
         let mut s = self.lock();
         if s.down {
             return Err(unavailable());
+        }
+        if s.max_body > 0 && body.len() > s.max_body {
+            return Err(TransportError::server(
+                ErrorCode::PayloadTooLarge,
+                "entry too large",
+            ));
         }
         let crc = crc32fast::hash(body);
         if let Some(&(seq, known)) = s.keys.get(key) {
@@ -136,6 +144,12 @@ impl MemoryServer {
         if s.down {
             return Err(unavailable());
         }
+        if s.max_body > 0 && body.len() > s.max_body {
+            return Err(TransportError::server(
+                ErrorCode::PayloadTooLarge,
+                "snapshot too large",
+            ));
+        }
         if upto > s.head || upto <= s.floor {
             return Err(TransportError::server(
                 ErrorCode::SnapshotConflict,
@@ -147,6 +161,11 @@ impl MemoryServer {
         s.entries = s.entries.split_off(&(upto + 1));
         s.bytes_received += body.len() as u64;
         Ok(upto)
+    }
+
+    /// Sets the largest request body the model accepts (0: no limit).
+    pub fn set_max_body(&self, bytes: usize) {
+        self.lock().max_body = bytes;
     }
 
     /// Appends an entry that no device made (a corrupt or foreign blob).

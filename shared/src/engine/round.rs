@@ -148,7 +148,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 let from = self.meta.acked_counter;
                 let to = self
                     .saved_counter
-                    .min(from.saturating_add(self.config.max_batch_ops.max(1)));
+                    .min(from.saturating_add(self.batch_limit.max(1)));
                 let span = IdSpan::new(self.meta.peer_id, from, to);
                 let payload = self
                     .doc
@@ -184,6 +184,17 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 self.known_head = self.known_head.max(seq);
                 report.pushed += 1;
                 report.pushed_bytes += outbox.envelope.len() as u64;
+                Ok(())
+            }
+            Err(e)
+                if e.code() == Some(ErrorCode::PayloadTooLarge) && outbox.to - outbox.from > 1 =>
+            {
+                // Too large for the server: form a batch half the size.
+                self.batch_limit = ((outbox.to - outbox.from) / 2).max(1);
+                let mut next = self.meta.clone();
+                next.outbox = None;
+                self.store.append(&[], &next).await?;
+                self.meta = next;
                 Ok(())
             }
             Err(e) if e.code() == Some(ErrorCode::IdempotencyConflict) => {
@@ -305,6 +316,22 @@ impl<S: Store, T: Transport> Engine<S, T> {
             }
             // Another device compacted first; its snapshot serves as well.
             Err(e) if e.code() == Some(ErrorCode::SnapshotConflict) => Ok(false),
+            // The server will not take a snapshot this large (body limit,
+            // quota): keep the log, and try again once it has grown as
+            // much again.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(ErrorCode::PayloadTooLarge | ErrorCode::QuotaExceeded)
+                ) =>
+            {
+                let mut next = self.meta.clone();
+                next.server_snapshot_bytes = next.server_snapshot_bytes.max(sealed.len() as u64);
+                next.server_log_bytes = 0;
+                self.store.append(&[], &next).await?;
+                self.meta = next;
+                Ok(false)
+            }
             Err(e) => Err(e.into()),
         }
     }
