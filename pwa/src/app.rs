@@ -1,9 +1,18 @@
-//! The root component: opens the workspace, runs the sync driver, and lays
-//! out the top bar, the screens and the banners.
+//! The root component: starts the sync worker (or follows the tab that
+//! has it), keeps the page's document in step with the worker, and lays out
+//! the top bar, the screens and the banners.
+
+use std::rc::Rc;
 
 use dioxus::prelude::*;
+use futures::StreamExt;
+use hearth_migrations::Workspace;
+use hearth_migrations::loro::LoroDoc;
 
-use crate::session::{self, Hooks, SyncView};
+use crate::idb;
+use crate::link::WorkerLink;
+use crate::protocol::{FromWorker, SyncView, ToWorker};
+use crate::session;
 use crate::state::AppState;
 use crate::ui::connect::SyncScreen;
 use crate::ui::notes::NotesView;
@@ -25,74 +34,43 @@ enum Phase {
     Ready(AppState),
 }
 
+fn starting() -> SyncView {
+    SyncView { state: "local".into(), text: "Saved on this device".into(), pending: 0, detail: None }
+}
+
+/// The signals the root component owns.
+#[derive(Clone, Copy)]
+struct Signals {
+    phase: Signal<Phase>,
+    revision: Signal<u64>,
+    error: Signal<Option<String>>,
+    undo: Signal<Option<crate::state::Undo>>,
+    sync: Signal<SyncView>,
+    saving: Signal<bool>,
+}
+
 /// The root component.
 #[component]
 pub fn App() -> Element {
     let update_ready = update::use_update_available();
     let logo = use_hook(icon_href);
-    let mut phase = use_signal(|| Phase::Opening);
-    let revision = use_signal(|| 0u64);
-    let error = use_signal(|| None::<String>);
-    let undo = use_signal(|| None);
-    let sync = use_signal(SyncView::starting);
-    let saving = use_signal(|| false);
+    let signals = Signals {
+        phase: use_signal(|| Phase::Opening),
+        revision: use_signal(|| 0u64),
+        error: use_signal(|| None::<String>),
+        undo: use_signal(|| None),
+        sync: use_signal(starting),
+        saving: use_signal(|| false),
+    };
+    let Signals { phase, sync, saving, .. } = signals;
 
     use_future(move || async move {
         // One tab edits and syncs; the others follow it.
-        if !tabs::acquire(300, tabs::reload).await {
-            follow(phase, revision, sync).await;
-            return;
+        if tabs::acquire(300, tabs::reload).await {
+            lead(signals).await;
+        } else {
+            follow(signals).await;
         }
-        let booted = match session::boot().await {
-            Ok(booted) => booted,
-            Err(e) => {
-                phase.set(Phase::Failed(e));
-                return;
-            }
-        };
-        let (kick, kicks) = futures::channel::mpsc::unbounded();
-        let workspace = Signal::new(booted.workspace.clone());
-        let record = Signal::new(booted.record.clone());
-        let state = AppState {
-            workspace,
-            revision,
-            error,
-            undo,
-            sync,
-            saving,
-            record,
-            db: booted.db.clone(),
-            transport: booted.transport.clone(),
-            kick,
-            follower: false,
-        };
-        phase.set(Phase::Ready(state));
-        let channel = tabs::channel();
-        let hooks = Hooks {
-            on_remote: Box::new(move || {
-                let mut workspace = workspace;
-                let _ = workspace.write().refresh();
-                let mut revision = revision;
-                revision += 1;
-            }),
-            on_status: Box::new(move |view| {
-                let (mut sync, mut saving) = (sync, saving);
-                saving.set(false);
-                if *sync.peek() != view {
-                    sync.set(view);
-                }
-            }),
-            on_save_error: Box::new(move |message| {
-                let mut error = error;
-                error.set(Some(format!("Not saved: {message}")));
-            }),
-            on_stored: Box::new(move || {
-                if let Some(channel) = &channel {
-                    tabs::announce_change(channel);
-                }
-            }),
-        };
-        session::drive(booted.engine, booted.transport, kicks, hooks).await;
     });
 
     let body = match phase() {
@@ -123,9 +101,94 @@ pub fn App() -> Element {
     }
 }
 
-/// A tab that does not hold the workspace: shows what the syncing tab
+/// The tab that holds the workspace: starts the sync worker, opens the
+/// page's document from it, and applies what it reports.
+async fn lead(signals: Signals) {
+    let Signals { mut phase, mut revision, mut error, undo, mut sync, mut saving } = signals;
+    let fail = |mut phase: Signal<Phase>, reason: String| phase.set(Phase::Failed(reason));
+    let db = match idb::open(idb::DB_NAME).await {
+        Ok(db) => db,
+        Err(e) => return fail(phase, e.to_string()),
+    };
+    let (link, mut reports) = WorkerLink::spawn();
+    let link = Rc::new(link);
+    link.send(ToWorker::Open);
+    let (peer_id, snapshot, record) = loop {
+        match reports.next().await {
+            Some(FromWorker::Opened { peer_id, snapshot, record }) => break (peer_id, snapshot, record),
+            Some(FromWorker::Failed { reason }) => return fail(phase, reason),
+            Some(FromWorker::Status(view)) => sync.set(view),
+            Some(_) => {}
+            None => return fail(phase, "the sync worker stopped".into()),
+        }
+    };
+    let doc = LoroDoc::new();
+    if let Err(e) = doc.set_peer_id(peer_id).map_err(|e| e.to_string()).and_then(|()| doc.import(&snapshot).map(|_| ()).map_err(|e| e.to_string())) {
+        return fail(phase, e);
+    }
+    let workspace = match Workspace::open(doc.clone()) {
+        Ok((workspace, _)) => workspace,
+        Err(e) => return fail(phase, e.to_string()),
+    };
+    link.mark_synced(&doc);
+    let workspace = Signal::new(workspace);
+    let state = AppState {
+        workspace,
+        revision,
+        error,
+        undo,
+        sync,
+        saving,
+        record: Signal::new(record),
+        db,
+        link: link.clone(),
+        follower: false,
+    };
+    phase.set(Phase::Ready(state));
+
+    while let Some(report) = reports.next().await {
+        match report {
+            FromWorker::Saved { edits } => {
+                if link.answered(edits) == 0 {
+                    saving.set(false);
+                }
+            }
+            FromWorker::SaveFailed { edits, reason } => {
+                if link.answered(edits) == 0 {
+                    saving.set(false);
+                }
+                error.set(Some(format!("Not saved: {reason}")));
+            }
+            FromWorker::Remote { update } => {
+                if let Err(e) = doc.import(&update) {
+                    error.set(Some(format!("Changes from another device could not be shown: {e}")));
+                    continue;
+                }
+                link.mark_synced(&doc);
+                let mut ws = workspace;
+                // Data an older device wrote is migrated; a newer schema
+                // turns the workspace read-only.
+                let _ = ws.write().refresh();
+                if let Ok(true) = link.flush(&doc) {
+                    saving.set(true);
+                }
+                revision += 1;
+            }
+            FromWorker::Status(view) => {
+                if *sync.peek() != view {
+                    sync.set(view);
+                }
+            }
+            FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
+        }
+    }
+    error.set(Some("The sync worker stopped; reload the page to keep saving.".into()));
+}
+
+/// A tab that does not hold the workspace: shows what the writing tab
 /// stores, and follows its announcements.
-async fn follow(mut phase: Signal<Phase>, revision: Signal<u64>, mut sync: Signal<SyncView>) {
+async fn follow(signals: Signals) {
+    let Signals { mut phase, mut revision, error, undo, mut sync, saving } = signals;
     let (db, record, store, workspace) = match session::open_follower().await {
         Ok(opened) => opened,
         Err(e) => {
@@ -134,9 +197,8 @@ async fn follow(mut phase: Signal<Phase>, revision: Signal<u64>, mut sync: Signa
         }
     };
     let workspace = Signal::new(workspace);
-    let (kick, _) = futures::channel::mpsc::unbounded();
     sync.set(SyncView {
-        state: "follower",
+        state: "follower".into(),
         text: "Open in another tab".into(),
         pending: 0,
         detail: Some("Another tab of this browser saves and syncs this workspace.".into()),
@@ -144,14 +206,13 @@ async fn follow(mut phase: Signal<Phase>, revision: Signal<u64>, mut sync: Signa
     let state = AppState {
         workspace,
         revision,
-        error: Signal::new(None),
-        undo: Signal::new(None),
+        error,
+        undo,
         sync,
-        saving: Signal::new(false),
+        saving,
         record: Signal::new(record),
         db,
-        transport: std::rc::Rc::new(crate::fetch::FetchTransport::new(None)),
-        kick,
+        link: Rc::new(WorkerLink::none()),
         follower: true,
     };
     phase.set(Phase::Ready(state));
@@ -160,13 +221,12 @@ async fn follow(mut phase: Signal<Phase>, revision: Signal<u64>, mut sync: Signa
     tabs::on_change(&channel, move || {
         let _ = changed.unbounded_send(());
     });
-    while futures::StreamExt::next(&mut changes).await.is_some() {
+    while changes.next().await.is_some() {
         while changes.try_recv().is_ok() {}
         let mut ws = workspace;
         let mut copy = ws.peek().clone();
         if session::reload_follower(&store, &mut copy).await.is_ok() {
             ws.set(copy);
-            let mut revision = revision;
             revision += 1;
         }
     }
@@ -175,7 +235,7 @@ async fn follow(mut phase: Signal<Phase>, revision: Signal<u64>, mut sync: Signa
 #[component]
 fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
     let view = sync();
-    let (state, text) = if saving() { ("saving", "Saving…".to_owned()) } else { (view.state, view.text.clone()) };
+    let (state, text) = if saving() { ("saving".to_owned(), "Saving…".to_owned()) } else { (view.state.clone(), view.text.clone()) };
     let pending = if view.pending > 0 && view.state != "local" { format!(" · {} pending", view.pending) } else { String::new() };
     let title = view.detail.clone().unwrap_or_default();
     rsx! {

@@ -11,6 +11,8 @@
 //! - [`session`]: opening the workspace and driving the sync engine.
 //! - [`tabs`]: one tab edits and syncs (Web Locks), the others follow
 //!   (BroadcastChannel).
+//! - [`worker`]: the sync Web Worker (gloo-worker) that runs the engine;
+//!   [`link`] is the page's end of it, [`protocol`] their messages.
 //! - [`platform`]: clock and random ids from the browser.
 //! - [`update`]: service-worker registration and the "update available" flow.
 
@@ -18,15 +20,33 @@ pub mod app;
 pub mod device;
 pub mod fetch;
 pub mod idb;
+pub mod link;
 pub mod platform;
+pub mod protocol;
 pub mod session;
 pub mod sse;
 pub mod state;
 pub mod tabs;
 pub mod ui;
 pub mod update;
+pub mod worker;
 
-/// Starts the app: registers the service worker and mounts the UI.
+use wasm_bindgen::prelude::*;
+
+/// Starts the sync worker (called by `worker.js` inside the worker).
+#[wasm_bindgen]
+pub fn start_worker() {
+    use gloo_worker::Registrable;
+    worker::SyncWorker::registrar().register();
+}
+
+/// Starts the app (called by `index.html` once the module is loaded).
+#[wasm_bindgen]
+pub fn start_app() {
+    launch();
+}
+
+/// Registers the service worker and mounts the UI.
 pub fn launch() {
     // The HTML shows "Loading…" until the app runs; Dioxus appends to the
     // mount point, so clear it first.

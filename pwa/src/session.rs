@@ -1,22 +1,25 @@
-//! Opening the workspace and driving its sync engine.
+//! Opening the workspace and driving its sync engine (in the sync worker).
 //!
 //! [`boot`] opens IndexedDB, finds (or creates) this device's workspace,
 //! opens the engine over the IndexedDB store and the fetch transport, and
-//! runs the schema migrations. [`drive`] then runs for the life of the page:
-//! it saves every local edit to IndexedDB (only then is it shown as saved),
-//! and, when the workspace is connected, syncs: after each edit, whenever
-//! the live events announce a new head, and with backoff after failures.
+//! runs the schema migrations. [`drive`] then runs for the life of the
+//! worker: it imports the page's edits and saves them to IndexedDB (only
+//! then does the page show them as saved), and, when the workspace is
+//! connected, syncs: after each edit, whenever the live events announce a
+//! new head, and with backoff after failures.
 
 use std::rc::Rc;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use hearth_migrations::{MigrationOutcome, Workspace};
+use hearth_shared::engine::loro::ExportMode;
 use hearth_shared::engine::{Backoff, Engine, EngineConfig, SyncState, SyncStatus};
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
-use crate::fetch::FetchTransport;
+use crate::fetch::{Connection, FetchTransport};
+use crate::protocol::SyncView;
 use crate::idb::{self, IdbStore};
 use crate::platform::{new_id, now_ms, random_bytes};
 
@@ -109,91 +112,102 @@ fn default_label() -> String {
     format!("{kind} {}", &new_id()[..4])
 }
 
-/// What the status pill shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyncView {
-    pub state: &'static str,
-    pub text: String,
-    pub pending: u64,
-    pub detail: Option<String>,
-}
-
-impl SyncView {
-    /// Before the workspace is open.
-    pub fn starting() -> Self {
-        SyncView { state: "local", text: "Saved on this device".into(), pending: 0, detail: None }
+/// The sync pill's view of an engine status.
+pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
+    let view = |state: &str, text: String, detail: Option<String>| SyncView {
+        state: state.to_owned(),
+        text,
+        pending: status.pending,
+        detail,
+    };
+    if !connected {
+        return view("local", "Saved on this device".into(), Some("Not connected to a server yet.".into()));
     }
-
-    pub fn of(status: &SyncStatus, connected: bool) -> Self {
-        if !connected {
-            return SyncView {
-                state: "local",
-                text: "Saved on this device".into(),
-                pending: status.pending,
-                detail: Some("Not connected to a server yet.".into()),
-            };
-        }
-        let (state, text) = match status.state {
-            SyncState::SavedLocally => ("saved", "Saved locally".to_owned()),
-            SyncState::Syncing => ("syncing", "Syncing…".to_owned()),
-            SyncState::Synced => (
-                "synced",
-                match status.last_ack {
-                    Some(ack) => format!("Synced {}", crate::platform::relative_time(ack.at_ms as i64, now_ms())),
-                    None => "Synced".to_owned(),
-                },
-            ),
-            SyncState::Offline => ("offline", "Offline".to_owned()),
-            SyncState::Error => ("error", "Sync error".to_owned()),
-        };
-        SyncView { state, text, pending: status.pending, detail: status.last_error.clone() }
+    let detail = status.last_error.clone();
+    match status.state {
+        SyncState::SavedLocally => view("saved", "Saved locally".into(), detail),
+        SyncState::Syncing => view("syncing", "Syncing…".into(), detail),
+        SyncState::Synced => view(
+            "synced",
+            match status.last_ack {
+                Some(ack) => format!("Synced {}", crate::platform::relative_time(ack.at_ms as i64, now_ms())),
+                None => "Synced".to_owned(),
+            },
+            detail,
+        ),
+        SyncState::Offline => view("offline", "Offline".into(), detail),
+        SyncState::Error => view("error", "Sync error".into(), detail),
     }
 }
 
 /// What wakes the driver.
 #[derive(Debug)]
 pub enum Kick {
-    /// The UI changed the document.
-    Edited,
-    /// The connection changed (connected, token replaced).
-    Reconnected,
+    /// The page's changes, to import and save.
+    Update(Vec<u8>),
+    /// The workspace was connected (or its token replaced).
+    Connect(Connection, bool),
+    /// Sync now.
+    SyncNow,
 }
 
-/// Hooks the driver calls into the UI.
+/// Hooks the driver calls, to tell the page.
 pub struct Hooks {
-    /// The document changed from outside the UI (remote changes imported).
-    pub on_remote: Box<dyn FnMut()>,
+    /// Changes from other devices were imported and stored (the update
+    /// brings the page's document up to date).
+    pub on_remote: Box<dyn FnMut(Vec<u8>)>,
     /// The sync status changed.
     pub on_status: Box<dyn FnMut(SyncView)>,
-    /// Saving failed: the edit is not durable.
-    pub on_save_error: Box<dyn FnMut(String)>,
+    /// This many of the page's edits are durable.
+    pub on_saved: Box<dyn FnMut(u32)>,
+    /// Saving failed: these edits are not durable.
+    pub on_save_error: Box<dyn FnMut(u32, String)>,
     /// New data is stored in IndexedDB (for the other tabs).
     pub on_stored: Box<dyn FnMut()>,
 }
 
-/// Runs for the life of the page.
-pub async fn drive(mut engine: AppEngine, transport: Rc<FetchTransport>, mut kicks: UnboundedReceiver<Kick>, mut hooks: Hooks) {
+/// Runs for the life of the worker.
+pub async fn drive(
+    mut engine: AppEngine,
+    transport: Rc<FetchTransport>,
+    mut kicks: UnboundedReceiver<Kick>,
+    mut hooks: Hooks,
+) {
+    // What the page's document holds, so that remote changes are sent to
+    // it as a small update.
+    let mut page_vv = engine.doc().oplog_vv();
+    let mut edits: u32 = 0;
     loop {
         // Durable first.
         match engine.save_local().await {
-            Ok(true) => (hooks.on_stored)(),
-            Ok(false) => {}
-            Err(e) => (hooks.on_save_error)(e.to_string()),
+            Ok(saved) => {
+                if saved {
+                    (hooks.on_stored)();
+                }
+                if edits > 0 {
+                    (hooks.on_saved)(edits);
+                }
+            }
+            Err(e) => {
+                if edits > 0 {
+                    (hooks.on_save_error)(edits, e.to_string());
+                }
+            }
         }
+        edits = 0;
         let connected = transport.connection().is_some();
-        (hooks.on_status)(SyncView::of(&engine.status(), connected));
+        (hooks.on_status)(view_of(&engine.status(), connected));
         if connected {
             if let Ok(report) = engine.sync(now_ms().max(0) as u64).await
                 && report.pulled > 0
             {
-                (hooks.on_remote)();
-                // A migration run on the imported data is a local edit too.
-                if let Err(e) = engine.save_local().await {
-                    (hooks.on_save_error)(e.to_string());
-                }
                 (hooks.on_stored)();
+                if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
+                    (hooks.on_remote)(update);
+                }
             }
-            (hooks.on_status)(SyncView::of(&engine.status(), true));
+            page_vv = engine.doc().oplog_vv();
+            (hooks.on_status)(view_of(&engine.status(), true));
         }
         // Wait for the next reason to run.
         let jitter = u64::from(random_bytes()[0]) * 4;
@@ -215,25 +229,46 @@ pub async fn drive(mut engine: AppEngine, transport: Rc<FetchTransport>, mut kic
             };
             futures::pin_mut!(kick, head, timer);
             match futures::future::select(kick, futures::future::select(head, timer)).await {
-                futures::future::Either::Left((kick, _)) => Wake::Kick(kick.is_none()),
+                futures::future::Either::Left((kick, _)) => Wake::Kick(kick),
                 futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => Wake::Head(head),
                 futures::future::Either::Right(_) => Wake::Timer,
             }
         }
         .await;
+        let mut pending_kicks = Vec::new();
         match wake {
-            Wake::Kick(true) => return, // the page is going away
+            Wake::Kick(None) => return, // the page is gone
+            Wake::Kick(Some(kick)) => pending_kicks.push(kick),
             Wake::Head(Some(head)) => engine.note_head(head),
             Wake::Head(None) => sleep_ms(1_000).await,
-            Wake::Kick(false) | Wake::Timer => {}
+            Wake::Timer => {}
         }
-        // Coalesce a burst of keystrokes into one round.
-        while kicks.try_recv().is_ok() {}
+        // Take a burst of keystrokes as one round.
+        while let Ok(kick) = kicks.try_recv() {
+            pending_kicks.push(kick);
+        }
+        for kick in pending_kicks {
+            match kick {
+                Kick::Update(update) => {
+                    edits += 1;
+                    if let Err(e) = engine.doc().import(&update) {
+                        (hooks.on_save_error)(1, format!("the change could not be applied: {e}"));
+                        edits -= 1;
+                    }
+                    page_vv = engine.doc().oplog_vv();
+                }
+                Kick::Connect(connection, can_write) => {
+                    transport.set_connection(Some(connection));
+                    engine.set_can_write(can_write);
+                }
+                Kick::SyncNow => {}
+            }
+        }
     }
 }
 
 enum Wake {
-    Kick(bool),
+    Kick(Option<Kick>),
     Head(Option<u64>),
     Timer,
 }

@@ -4,13 +4,12 @@
 use std::rc::Rc;
 
 use dioxus::prelude::*;
-use futures::channel::mpsc::UnboundedSender;
 use hearth_migrations::{SchemaError, Workspace};
 use rexie::Rexie;
 
 use crate::device::DeviceRecord;
-use crate::fetch::FetchTransport;
-use crate::session::{Kick, SyncView};
+use crate::link::WorkerLink;
+use crate::protocol::SyncView;
 
 /// Shared by every component through the Dioxus context.
 #[derive(Clone)]
@@ -30,9 +29,8 @@ pub struct AppState {
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,
-    pub transport: Rc<FetchTransport>,
-    /// Wakes the sync driver.
-    pub kick: UnboundedSender<Kick>,
+    /// The sync worker, which saves and syncs.
+    pub link: Rc<WorkerLink>,
     /// Another tab holds the workspace: this one only shows it.
     pub follower: bool,
 }
@@ -57,9 +55,17 @@ impl AppState {
         revision += 1;
         match result {
             Ok(value) => {
-                let mut saving = self.saving;
-                saving.set(true);
-                let _ = self.kick.unbounded_send(Kick::Edited);
+                match self.link.flush(self.workspace.read().doc()) {
+                    Ok(true) => {
+                        let mut saving = self.saving;
+                        saving.set(true);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        let mut error = self.error;
+                        error.set(Some(format!("Not saved: {e}")));
+                    }
+                }
                 Some(value)
             }
             Err(e) => {

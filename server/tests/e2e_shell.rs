@@ -32,6 +32,12 @@ async fn the_app_renders_from_a_real_server() {
         .eval("return performance.getEntriesByType('resource').some(e => e.name.endsWith('.wasm'))")
         .await;
     assert_eq!(wasm_loaded.as_bool(), Some(true));
+    // The sync worker started (it opened the workspace the page shows).
+    device.text_of("#notes-view").await;
+    let worker_loaded = device
+        .eval("return performance.getEntriesByType('resource').some(e => e.name.endsWith('/worker.js'))")
+        .await;
+    assert_eq!(worker_loaded.as_bool(), Some(true), "the sync worker was loaded");
     device.close().await;
 
     // Content types and cache policy of what was served.

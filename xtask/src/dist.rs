@@ -30,7 +30,7 @@ struct Module {
 }
 
 const MODULES: &[Module] = &[
-    Module { package: "hearth-pwa", artifact: "hearth-app.wasm", name: "app" },
+    Module { package: "hearth-pwa", artifact: "hearth_pwa.wasm", name: "app" },
     Module { package: "hearth-sw", artifact: "hearth_sw.wasm", name: "sw" },
 ];
 
@@ -126,11 +126,14 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     fs::write(dist.join("index.html"), index)?;
 
     // The service worker precaches the whole shell of this build.
-    let mut precache: Vec<String> = vec!["/".into(), "/manifest.webmanifest".into()];
+    let mut precache: Vec<String> =
+        vec!["/".into(), "/manifest.webmanifest".into(), "/worker.js".into()];
     precache.extend(files.values().map(|(shipped, _)| format!("/{shipped}")));
     let shim = fill(&read(&root.join("sw/shim.js"))?, &names, &build_id)?
         .replace("{{PRECACHE}}", &serde_json::to_string(&precache)?);
     fs::write(dist.join("sw.js"), shim)?;
+    let worker = fill(&read(&root.join("pwa/worker.js"))?, &names, &build_id)?;
+    fs::write(dist.join("worker.js"), worker)?;
 
     let build = serde_json::json!({ "build_id": build_id, "files": names });
     fs::write(dist.join("build.json"), serde_json::to_vec_pretty(&build)?)?;

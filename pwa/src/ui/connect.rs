@@ -8,7 +8,7 @@ use hearth_shared::id::WorkspaceId;
 
 use crate::device::{self, DeviceRecord};
 use crate::fetch::post_json;
-use crate::session::Kick;
+use crate::protocol::ToWorker;
 use crate::state::AppState;
 
 /// The page's own origin: the default server.
@@ -63,7 +63,7 @@ pub fn SyncScreen() -> Element {
                 button {
                     id: "sync-now",
                     class: "secondary",
-                    onclick: move |_| { let _ = state.kick.unbounded_send(Kick::Reconnected); },
+                    onclick: move |_| state.link.send(ToWorker::SyncNow),
                     "Sync now"
                 }
             }
@@ -119,10 +119,11 @@ fn ConnectOwner() -> Element {
                     record.label = label_text;
                     match device::save(&state.db, &record).await {
                         Ok(()) => {
-                            state.transport.set_connection(record.connection());
+                            if let Some(connection) = record.connection() {
+                                state.link.send(ToWorker::Connect { connection, can_write: record.can_write() });
+                            }
                             let mut r = state.record;
                             r.set(record);
-                            let _ = state.kick.unbounded_send(Kick::Reconnected);
                             message.set(None);
                         }
                         Err(e) => message.set(Some(e.to_string())),

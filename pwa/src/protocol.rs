@@ -1,0 +1,54 @@
+//! The messages between the page and the sync worker, defined once.
+//!
+//! The worker owns the engine (IndexedDB store, fetch transport, the
+//! device's copy of the document); the page owns the document the person
+//! edits. Only the page makes changes under the device's peer id; the
+//! worker only imports them, so the two copies never write concurrently.
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceRecord;
+use crate::fetch::Connection;
+
+/// Page → worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Open the device's workspace (creating it on first run).
+    Open,
+    /// The page's new changes (a Loro update); answered by `Saved` once
+    /// they are durable in IndexedDB.
+    Edit { update: Vec<u8> },
+    /// The workspace was connected to a server (or its token replaced).
+    Connect { connection: Connection, can_write: bool },
+    /// Sync now instead of waiting for the next retry.
+    SyncNow,
+}
+
+/// Worker → page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The workspace is open: the page's document starts from `snapshot`
+    /// and edits as `peer_id`.
+    Opened { peer_id: u64, snapshot: Vec<u8>, record: DeviceRecord },
+    /// The workspace could not be opened.
+    Failed { reason: String },
+    /// This many `Edit`s are durable.
+    Saved { edits: u32 },
+    /// Saving failed: these edits are not durable.
+    SaveFailed { edits: u32, reason: String },
+    /// Changes from other devices, imported and stored.
+    Remote { update: Vec<u8> },
+    /// What the sync pill shows.
+    Status(SyncView),
+}
+
+/// What the sync pill shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncView {
+    /// `local`, `saved`, `syncing`, `synced`, `offline`, `error`,
+    /// `follower` (and `saving`, decided by the page).
+    pub state: String,
+    pub text: String,
+    pub pending: u64,
+    pub detail: Option<String>,
+}

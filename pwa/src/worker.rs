@@ -1,0 +1,83 @@
+//! The sync Web Worker (gloo-worker). It runs the same wasm module as the
+//! page (so Loro is downloaded once), started by `worker.js`, and owns the
+//! sync engine: saving to IndexedDB, pushing, pulling, retrying with
+//! backoff, compacting, and listening to the live events.
+
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+use gloo_worker::{HandlerId, Worker, WorkerScope};
+use hearth_shared::engine::loro::ExportMode;
+
+use crate::protocol::{FromWorker, ToWorker};
+use crate::session::{self, Hooks, Kick};
+
+/// The worker's state: a line to the engine's driver once it runs.
+pub struct SyncWorker {
+    driver: Option<UnboundedSender<Kick>>,
+}
+
+impl Worker for SyncWorker {
+    type Message = ();
+    type Input = ToWorker;
+    type Output = FromWorker;
+
+    fn create(_scope: &WorkerScope<Self>) -> Self {
+        SyncWorker { driver: None }
+    }
+
+    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: ()) {}
+
+    fn received(&mut self, scope: &WorkerScope<Self>, msg: ToWorker, id: HandlerId) {
+        let kick = match msg {
+            ToWorker::Open => {
+                if self.driver.is_none() {
+                    let (tx, rx) = unbounded();
+                    self.driver = Some(tx);
+                    wasm_bindgen_futures::spawn_local(run(scope.clone(), id, rx));
+                }
+                return;
+            }
+            ToWorker::Edit { update } => Kick::Update(update),
+            ToWorker::Connect { connection, can_write } => Kick::Connect(connection, can_write),
+            ToWorker::SyncNow => Kick::SyncNow,
+        };
+        if let Some(driver) = &self.driver {
+            let _ = driver.unbounded_send(kick);
+        }
+    }
+}
+
+async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, kicks: futures::channel::mpsc::UnboundedReceiver<Kick>) {
+    let booted = match session::boot().await {
+        Ok(booted) => booted,
+        Err(reason) => {
+            scope.respond(page, FromWorker::Failed { reason });
+            return;
+        }
+    };
+    let snapshot = match booted.engine.doc().export(ExportMode::Snapshot) {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            scope.respond(page, FromWorker::Failed { reason: e.to_string() });
+            return;
+        }
+    };
+    scope.respond(
+        page,
+        FromWorker::Opened { peer_id: booted.engine.peer_id(), snapshot, record: booted.record.clone() },
+    );
+    let channel = crate::tabs::channel();
+    let (s1, s2, s3, s4, s5) = (scope.clone(), scope.clone(), scope.clone(), scope.clone(), scope);
+    let hooks = Hooks {
+        on_remote: Box::new(move |update| s1.respond(page, FromWorker::Remote { update })),
+        on_status: Box::new(move |view| s2.respond(page, FromWorker::Status(view))),
+        on_saved: Box::new(move |edits| s3.respond(page, FromWorker::Saved { edits })),
+        on_save_error: Box::new(move |edits, reason| s4.respond(page, FromWorker::SaveFailed { edits, reason })),
+        on_stored: Box::new(move || {
+            let _ = &s5;
+            if let Some(channel) = &channel {
+                crate::tabs::announce_change(channel);
+            }
+        }),
+    };
+    session::drive(booted.engine, booted.transport, kicks, hooks).await;
+}
