@@ -262,3 +262,26 @@ async fn a_read_only_device_reads_but_never_writes() {
             .all(|n| n.title != "Local only")
     );
 }
+
+#[tokio::test]
+async fn an_edit_larger_than_the_body_limit_still_syncs() {
+    let server = TestServer::start_with(|c| c.max_body_bytes = 4_000).await;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    // Hex digits of a hash: they compress too little to fit one body.
+    let body: String = (0..3_000u32)
+        .map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761)))
+        .collect();
+    laptop.add_note("Big", &body, &[]).await.unwrap();
+    let report = laptop.sync_once().await.unwrap();
+    assert!(report.pushed > 1, "{report:?}");
+    assert_eq!(laptop.status().pending, 0);
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    assert_eq!(phone.list_notes()[0].body, body);
+}
