@@ -64,7 +64,12 @@ pub fn App() -> Element {
     };
     let Signals { phase, sync, saving, .. } = signals;
 
+    let pairing = use_hook(crate::ui::pair::link_in_address);
+    let joining = pairing.is_some();
     use_future(move || async move {
+        if joining {
+            return;
+        }
         // One tab edits and syncs; the others follow it.
         if tabs::acquire(300, tabs::reload).await {
             lead(signals).await;
@@ -73,7 +78,9 @@ pub fn App() -> Element {
         }
     });
 
-    let body = match phase() {
+    let body = match (pairing.clone(), phase()) {
+        (Some(link), _) => rsx! { crate::ui::pair::JoinFromLink { link } },
+        (None, phase) => match phase {
         Phase::Opening => rsx! { p { class: "empty", id: "opening", "Opening your workspace…" } },
         Phase::Failed(reason) => rsx! {
             div { class: "banner error", id: "open-failed", role: "alert",
@@ -81,6 +88,7 @@ pub fn App() -> Element {
             }
         },
         Phase::Ready(state) => rsx! { Ready { state } },
+        },
     };
 
     rsx! {

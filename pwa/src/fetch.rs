@@ -232,28 +232,47 @@ impl Transport for FetchTransport {
 }
 
 /// `POST {server}{path}` with a JSON body (and a token, if given), for the
-/// account routes (register, redeem).
+/// account routes (register, redeem, tokens, invites).
 pub async fn post_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(
     server: &str,
     path: &str,
     token: Option<&str>,
     body: &B,
 ) -> Result<R, TransportError> {
+    let json = serde_json::to_string(body).map_err(|e| TransportError::Protocol(e.to_string()))?;
+    let response = call(server, "POST", path, token, Some(json)).await?;
+    json_of(&response).await
+}
+
+/// `GET {server}{path}` with a token, answered with JSON.
+pub async fn get_json<R: serde::de::DeserializeOwned>(server: &str, path: &str, token: &str) -> Result<R, TransportError> {
+    let response = call(server, "GET", path, Some(token), None).await?;
+    json_of(&response).await
+}
+
+/// `DELETE {server}{path}` with a token.
+pub async fn delete(server: &str, path: &str, token: &str) -> Result<(), TransportError> {
+    call(server, "DELETE", path, Some(token), None).await.map(|_| ())
+}
+
+async fn call(server: &str, method: &str, path: &str, token: Option<&str>, json: Option<String>) -> Result<Response, TransportError> {
     let bad = |e: JsValue| TransportError::Protocol(describe(&e));
     let headers = Headers::new().map_err(bad)?;
-    headers.set("Content-Type", "application/json").map_err(bad)?;
     if let Some(token) = token {
         headers.set("Authorization", &format!("Bearer {token}")).map_err(bad)?;
     }
     let init = RequestInit::new();
-    init.set_method("POST");
+    init.set_method(method);
+    init.set_cache(web_sys::RequestCache::NoStore);
+    if let Some(json) = json {
+        headers.set("Content-Type", "application/json").map_err(bad)?;
+        init.set_body(&JsValue::from_str(&json));
+    }
     init.set_headers(&headers);
-    let json = serde_json::to_string(body).map_err(|e| TransportError::Protocol(e.to_string()))?;
-    init.set_body(&JsValue::from_str(&json));
     let req = Request::new_with_str_and_init(&format!("{server}{path}"), &init).map_err(bad)?;
     let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
     if !response.ok() {
         return Err(error_of(&response).await);
     }
-    json_of(&response).await
+    Ok(response)
 }

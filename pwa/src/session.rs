@@ -14,7 +14,8 @@ use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use hearth_migrations::{MigrationOutcome, Workspace};
 use hearth_shared::engine::loro::ExportMode;
-use hearth_shared::engine::{Backoff, Engine, EngineConfig, SyncState, SyncStatus};
+use hearth_shared::engine::{Backoff, Engine, EngineConfig, EngineError, SyncState, SyncStatus, TransportError};
+use hearth_shared::error::ErrorCode;
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
@@ -177,6 +178,8 @@ pub async fn drive(
     // it as a small update.
     let mut page_vv = engine.doc().oplog_vv();
     let mut edits: u32 = 0;
+    // Set when the server refused this device's token for good.
+    let mut locked_out: Option<SyncView> = None;
     loop {
         // Durable first.
         match engine.save_local().await {
@@ -195,19 +198,27 @@ pub async fn drive(
             }
         }
         edits = 0;
-        let connected = transport.connection().is_some();
-        (hooks.on_status)(view_of(&engine.status(), connected));
+        let connected = transport.connection().is_some() && locked_out.is_none();
+        match &locked_out {
+            Some(view) => (hooks.on_status)(view.clone()),
+            None => (hooks.on_status)(view_of(&engine.status(), connected)),
+        }
         if connected {
-            if let Ok(report) = engine.sync(now_ms().max(0) as u64).await
-                && report.pulled > 0
-            {
-                (hooks.on_stored)();
-                if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
-                    (hooks.on_remote)(update);
+            match engine.sync(now_ms().max(0) as u64).await {
+                Ok(report) if report.pulled > 0 => {
+                    (hooks.on_stored)();
+                    if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
+                        (hooks.on_remote)(update);
+                    }
                 }
+                Ok(_) => {}
+                Err(e) => locked_out = lockout_of(&e),
             }
             page_vv = engine.doc().oplog_vv();
-            (hooks.on_status)(view_of(&engine.status(), true));
+            match &locked_out {
+                Some(view) => (hooks.on_status)(view.clone()),
+                None => (hooks.on_status)(view_of(&engine.status(), true)),
+            }
         }
         // Wait for the next reason to run.
         let jitter = u64::from(random_bytes()[0]) * 4;
@@ -260,11 +271,37 @@ pub async fn drive(
                 Kick::Connect(connection, can_write) => {
                     transport.set_connection(Some(connection));
                     engine.set_can_write(can_write);
+                    locked_out = None;
                 }
                 Kick::SyncNow => {}
             }
         }
     }
+}
+
+/// The status to show, for good, when the server refuses this device's
+/// token: it was revoked, or it expired. Syncing stops; the data stays.
+fn lockout_of(e: &EngineError) -> Option<SyncView> {
+    let EngineError::Transport(TransportError::Server { code: Some(code), .. }) = e else { return None };
+    let (state, text, detail) = match code {
+        ErrorCode::TokenRevoked => (
+            "revoked",
+            "Removed from the workspace",
+            "The workspace's owner removed this device. Its notes stay readable here, but it no longer syncs; pair it again to sync.",
+        ),
+        ErrorCode::TokenExpired => (
+            "revoked",
+            "Access expired",
+            "This device's access to the workspace has expired. Its notes stay here; pair it again to sync.",
+        ),
+        ErrorCode::InvalidToken | ErrorCode::WrongWorkspace => (
+            "revoked",
+            "Not allowed to sync",
+            "The server does not accept this device's token (was the server reset?). Its notes stay here; pair it again to sync.",
+        ),
+        _ => return None,
+    };
+    Some(SyncView { state: state.into(), text: text.into(), pending: 0, detail: Some(detail.into()) })
 }
 
 enum Wake {

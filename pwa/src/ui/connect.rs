@@ -83,6 +83,10 @@ pub fn SyncScreen() -> Element {
             ConnectOwner {}
             JoinWithToken {}
         }
+        if r.role.as_deref() == Some("master") {
+            crate::ui::devices::PairDevice {}
+            crate::ui::devices::DeviceList {}
+        }
     }
 }
 

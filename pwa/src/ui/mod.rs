@@ -1,11 +1,15 @@
 //! The Dioxus components of the app.
 //!
 //! - [`connect`]: the Sync screen: status, connecting to a server, joining.
+//! - [`devices`]: pairing a device (link and QR code), the device list.
+//! - [`pair`]: joining from a pairing link.
 //! - [`notes`]: the notes list with search and tag filter, and the editor.
 //! - [`tasks`]: task lists with check boxes.
 //! - [`toast`]: the undo toast and the error line.
 
 pub mod connect;
+pub mod devices;
 pub mod notes;
+pub mod pair;
 pub mod tasks;
 pub mod toast;

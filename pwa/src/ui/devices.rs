@@ -1,0 +1,166 @@
+//! The owner's device screens: pairing a new device by a share link shown
+//! as a QR code, and the list of devices with revoke.
+
+use dioxus::prelude::*;
+use hearth_shared::api::{CreateInvite, InviteResponse, Scope, TokenInfo, TokenList};
+use hearth_shared::engine::TransportError;
+use hearth_shared::error::ErrorCode;
+use hearth_shared::id::WorkspaceId;
+use hearth_shared::share_link::ShareLink;
+
+use crate::fetch::{delete, get_json, post_json};
+use crate::platform::{now_ms, relative_time};
+use crate::state::AppState;
+
+/// How long a pairing link lives.
+const INVITE_SECONDS: u64 = 10 * 60;
+
+/// The QR code of `text`, as an SVG document.
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+fn message_of(e: &TransportError) -> String {
+    match e.code() {
+        Some(ErrorCode::RateLimited) => "Too many pairing links in a short time; wait a minute and try again.".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Makes a single-use, short-lived pairing link and shows it as a QR code.
+#[component]
+pub fn PairDevice() -> Element {
+    let state = use_context::<AppState>();
+    let mut link = use_signal(|| None::<(String, u64)>);
+    let mut scope = use_signal(|| Scope::ReadWrite);
+    let mut message = use_signal(|| None::<String>);
+    let make = move |_| {
+        let record = state.record.peek().clone();
+        let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else { return };
+        let Ok(workspace) = WorkspaceId::parse(&record.workspace_id) else { return };
+        let body = CreateInvite { scope: scope(), expires_in: Some(INVITE_SECONDS) };
+        spawn(async move {
+            let path = format!("/v1/workspaces/{workspace}/invites");
+            match post_json::<_, InviteResponse>(&server, &path, Some(&token), &body).await {
+                Ok(answer) => {
+                    let url = ShareLink { server: server.clone(), workspace, invite: answer.invite }.to_url();
+                    link.set(Some((url, answer.expires_at)));
+                    message.set(None);
+                }
+                Err(e) => message.set(Some(message_of(&e))),
+            }
+        });
+    };
+    let qr = link().and_then(|(url, _)| qr_svg(&url));
+    rsx! {
+        section { class: "card", id: "pair-card",
+            h2 { "Pair a device" }
+            p { "Open the link on the new device, or scan the code with its camera. The link works once, for ten minutes." }
+            div { class: "add-row",
+                select {
+                    id: "pair-scope",
+                    "aria-label": "What the new device may do",
+                    onchange: move |e| scope.set(if e.value() == "ro" { Scope::ReadOnly } else { Scope::ReadWrite }),
+                    option { value: "rw", "Can edit" }
+                    option { value: "ro", "Can only read" }
+                }
+                button { id: "make-pair-link", onclick: make, "Create pairing link" }
+            }
+            if let Some((url, expires_at)) = link() {
+                div { class: "pairing",
+                    if let Some(svg) = qr {
+                        div { class: "qr", id: "pair-qr", dangerous_inner_html: "{svg}" }
+                    }
+                    input { id: "pair-link", readonly: true, value: "{url}", "aria-label": "Pairing link", onfocus: move |e| { let _ = e; } }
+                    p { class: "muted", "Expires {relative_expiry(expires_at)}." }
+                }
+            }
+            if let Some(m) = message() { p { class: "banner error", id: "pair-error", "{m}" } }
+        }
+    }
+}
+
+fn relative_expiry(expires_at: u64) -> String {
+    let left = (expires_at as i64 * 1000 - now_ms()).max(0) / 60_000;
+    format!("in {left} min")
+}
+
+/// The workspace's devices, with revoke.
+#[component]
+pub fn DeviceList() -> Element {
+    let state = use_context::<AppState>();
+    let mut refresh = use_signal(|| 0u32);
+    let mut message = use_signal(|| None::<String>);
+    let devices = use_resource(move || {
+        let record = state.record.read().clone();
+        let _ = refresh();
+        async move {
+            let (Some(server), Some(token)) = (record.server, record.token) else { return Err("not connected".to_owned()) };
+            let path = format!("/v1/workspaces/{}/tokens", record.workspace_id);
+            get_json::<TokenList>(&server, &path, &token).await.map(|l| l.tokens).map_err(|e| e.to_string())
+        }
+    });
+    let revoke = move |device: TokenInfo| {
+        let question = format!("Remove “{}”? It will stop syncing at once; its local data stays on it.", device.label);
+        let confirmed = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()) == Some(true);
+        if !confirmed {
+            return;
+        }
+        let record = state.record.peek().clone();
+        spawn(async move {
+            let (Some(server), Some(token)) = (record.server, record.token) else { return };
+            let path = format!("/v1/workspaces/{}/tokens/{}", record.workspace_id, device.token_id);
+            match delete(&server, &path, &token).await {
+                Ok(()) => refresh += 1,
+                Err(e) => message.set(Some(e.to_string())),
+            }
+        });
+    };
+    let now = now_ms();
+    rsx! {
+        section { class: "card", id: "devices-card",
+            h2 { "Devices" }
+            match &*devices.read() {
+                None => rsx! { p { class: "muted", "Loading…" } },
+                Some(Err(e)) => rsx! { p { class: "banner error", "Could not list devices: {e}" } },
+                Some(Ok(list)) => rsx! {
+                    ul { class: "devices", id: "device-list",
+                        for device in list.iter().cloned() {
+                            li { key: "{device.token_id}", class: if device.revoked_at.is_some() { "device revoked" } else { "device" }, "data-label": "{device.label}",
+                                div {
+                                    strong { "{device.label}" }
+                                    span { class: "muted",
+                                        if device.role == hearth_shared::claims::Role::Master { " · owner" } else if device.scope == Scope::ReadOnly { " · read-only" } else { " · can edit" }
+                                        " · "
+                                        match device.last_seen_at {
+                                            Some(t) => rsx! { "seen {relative_time(t as i64 * 1000, now)}" },
+                                            None => rsx! { "never seen" },
+                                        }
+                                        if device.revoked_at.is_some() { " · removed" }
+                                    }
+                                }
+                                if device.revoked_at.is_none() && device.role != hearth_shared::claims::Role::Master {
+                                    button {
+                                        class: "secondary danger revoke",
+                                        onclick: {
+                                            let device = device.clone();
+                                            move |_| revoke(device.clone())
+                                        },
+                                        "Remove"
+                                    }
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+            if let Some(m) = message() { p { class: "banner error", "{m}" } }
+        }
+    }
+}

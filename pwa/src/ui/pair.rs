@@ -1,0 +1,96 @@
+//! Joining a workspace from a pairing link (`…/#pair?server=…&workspace=…&invite=…`).
+
+use dioxus::prelude::*;
+use hearth_shared::api::{RedeemInvite, RedeemResponse};
+use hearth_shared::error::ErrorCode;
+use hearth_shared::share_link::ShareLink;
+
+use crate::device::{self, DeviceRecord};
+use crate::fetch::post_json;
+use crate::idb;
+
+/// The pairing link in the page's address, if any.
+pub fn link_in_address() -> Option<Result<ShareLink, String>> {
+    let href = web_sys::window()?.location().href().ok()?;
+    if !href.contains("#pair") {
+        return None;
+    }
+    Some(ShareLink::parse(&href).map_err(|e| e.to_string()))
+}
+
+fn forget_link_and_reload() {
+    if let Some(window) = web_sys::window() {
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
+        }
+        let _ = window.location().reload();
+    }
+}
+
+/// The join screen.
+#[component]
+pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
+    let mut label = use_signal(|| "My phone".to_owned());
+    let mut message = use_signal(|| None::<String>);
+    let mut busy = use_signal(|| false);
+    let link = match link {
+        Ok(link) => link,
+        Err(e) => {
+            return rsx! {
+                section { class: "card", id: "pair-join",
+                    h2 { "This pairing link is damaged" }
+                    p { id: "pair-message", "{e}. Make a new link on your main device." }
+                }
+            };
+        }
+    };
+    let server = link.server.clone();
+    let join = move |e: FormEvent| {
+        e.prevent_default();
+        let link = link.clone();
+        let label_text = label().trim().to_owned();
+        busy.set(true);
+        spawn(async move {
+            let body = RedeemInvite { invite: link.invite.clone(), label: label_text.clone() };
+            let answer = post_json::<_, RedeemResponse>(&link.server, "/v1/invites/redeem", None, &body).await;
+            match answer {
+                Ok(answer) => {
+                    let record = DeviceRecord {
+                        workspace_id: answer.workspace_id.to_string(),
+                        label: label_text,
+                        server: Some(link.server.clone()),
+                        token: Some(answer.token),
+                        role: Some("access".into()),
+                        scope: Some(answer.scope.as_str().into()),
+                    };
+                    let saved = match idb::open(idb::DB_NAME).await {
+                        Ok(db) => device::save(&db, &record).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match saved {
+                        Ok(()) => forget_link_and_reload(),
+                        Err(e) => message.set(Some(e)),
+                    }
+                }
+                Err(e) if e.code() == Some(ErrorCode::InviteInvalid) => message.set(Some(
+                    "This pairing link was already used or has expired. Make a new one on your main device.".into(),
+                )),
+                Err(e) => message.set(Some(format!("Could not join: {e}"))),
+            }
+            busy.set(false);
+        });
+    };
+    rsx! {
+        section { class: "card", id: "pair-join",
+            h2 { "Join a workspace" }
+            p { "This device will show and sync the workspace kept on " strong { "{server}" } "." }
+            form { class: "stack", onsubmit: join,
+                label { "Name of this device"
+                    input { id: "pair-label", value: "{label}", oninput: move |e| label.set(e.value()) }
+                }
+                button { id: "pair-join-button", r#type: "submit", disabled: busy(), "Join" }
+            }
+            if let Some(m) = message() { p { class: "banner error", id: "pair-message", "{m}" } }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! End-to-end: pairing by share link and QR code, the device list, revoke,
+//! and read-only devices, in headless Chromium against a real `hearth`.
+
+mod e2e_support;
+
+use e2e_support::{Device, Server};
+use fantoccini::Locator;
+
+/// Connects `device` to the server as the workspace's owner.
+async fn become_owner(device: &Device, server: &Server) {
+    device.open(&server.url).await;
+    device.click("#tab-sync").await;
+    device.click("#connect").await;
+    device.wait_for_sync_state("synced").await;
+}
+
+/// Makes a pairing link on the owner's Sync screen; returns it and what
+/// its QR code decodes to.
+async fn make_link(owner: &Device, scope: &str) -> (String, String) {
+    owner.click("#tab-sync").await;
+    owner
+        .eval(&format!("const s = document.querySelector('#pair-scope'); s.value = '{scope}'; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true"))
+        .await;
+    owner.eval("const l = document.querySelector('#pair-link'); if (l) l.value = ''; return true").await;
+    owner.click("#make-pair-link").await;
+    owner
+        .wait_until("a pairing link is shown", "const l = document.querySelector('#pair-link'); return !!l && l.value.includes('#pair')")
+        .await;
+    let link = owner.eval("return document.querySelector('#pair-link').value").await.as_str().unwrap().to_owned();
+    owner.eval("document.querySelector('#pair-qr').scrollIntoView({ block: 'center' }); return true").await;
+    let qr = owner.client.find(Locator::Css("#pair-qr")).await.unwrap();
+    let png = qr.screenshot().await.unwrap();
+    (link, decode_qr(&png))
+}
+
+fn decode_qr(png_bytes: &[u8]) -> String {
+    if let Ok(dir) = std::env::var("HEARTH_SCREENSHOTS") { std::fs::write(format!("{dir}/qr.png"), png_bytes).unwrap(); }
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let luma = |x: usize, y: usize| -> u8 {
+        let i = (y * w + x) * channels;
+        let px = &buf[i..i + channels.min(3)];
+        (px.iter().map(|&v| u32::from(v)).sum::<u32>() / px.len() as u32) as u8
+    };
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| luma(x, y));
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the picture");
+    grids[0].decode().unwrap().1
+}
+
+#[tokio::test]
+async fn a_device_pairs_by_link_and_is_revoked() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+    laptop.add_note("Shared by pairing", "hello phone").await;
+    laptop.wait_for_sync_state("synced").await;
+
+    let (link, from_qr) = make_link(&laptop, "rw").await;
+    assert_eq!(from_qr, link, "the QR code carries the link");
+    assert!(link.starts_with(&server.url), "{link}");
+    let fragment = link.split_once('#').unwrap().1;
+    assert!(fragment.contains("invite="), "the invite travels in the fragment: {link}");
+
+    // The phone opens the link, names itself, and gets the workspace.
+    let phone = Device::launch().await;
+    phone.open(&link).await;
+    phone.text_of("#pair-join").await;
+    phone.client.find(Locator::Css("#pair-label")).await.unwrap().clear().await.unwrap();
+    phone.type_into("#pair-label", "Phone").await;
+    phone.click("#pair-join-button").await;
+    phone.wait_for_notes(&["Shared by pairing"]).await;
+    phone.wait_for_sync_state("synced").await;
+
+    // The same link opens nothing a second time.
+    let stranger = Device::launch().await;
+    stranger.open(&link).await;
+    stranger.click("#pair-join-button").await;
+    let refused = stranger.text_of("#pair-message").await;
+    assert!(refused.contains("already used or has expired"), "{refused}");
+    stranger.close().await;
+
+    // The owner sees the phone and removes it.
+    laptop.click("#tab-notes").await;
+    laptop.click("#tab-sync").await;
+    let listed = laptop.text_of("#device-list li[data-label='Phone']").await;
+    assert!(listed.contains("can edit"), "{listed}");
+    laptop.click("#device-list li[data-label='Phone'] .revoke").await;
+    laptop.client.accept_alert().await.unwrap();
+    laptop
+        .wait_until("the phone shows as removed", "return !!document.querySelector(\"#device-list li.revoked[data-label='Phone']\")")
+        .await;
+
+    // The phone learns it was removed at its next sync, and keeps its data.
+    phone.click("#tab-sync").await;
+    phone.click("#sync-now").await;
+    phone.wait_for_sync_state("revoked").await;
+    let said = phone.text_of("#sync-status").await;
+    assert!(said.contains("Removed"), "{said}");
+    phone.click("#tab-notes").await;
+    phone.wait_for_notes(&["Shared by pairing"]).await;
+    phone.close().await;
+    laptop.close().await;
+}
+
+#[tokio::test]
+async fn a_read_only_device_cannot_edit() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+    laptop.add_note("Read me", "only").await;
+    laptop.wait_for_sync_state("synced").await;
+    let (link, _) = make_link(&laptop, "ro").await;
+
+    let tablet = Device::launch().await;
+    tablet.open(&link).await;
+    tablet.click("#pair-join-button").await;
+    tablet.wait_for_notes(&["Read me"]).await;
+    let banner = tablet.text_of("#read-only-banner").await;
+    assert!(banner.contains("read-only"), "{banner}");
+    let disabled = tablet.eval("return document.querySelector('#new-note').disabled").await;
+    assert_eq!(disabled.as_bool(), Some(true));
+
+    // Changes still arrive.
+    laptop.add_note("Second", "two").await;
+    tablet.wait_for_notes(&["Read me", "Second"]).await;
+    tablet.close().await;
+    laptop.close().await;
+}
