@@ -5,6 +5,7 @@
 //! - [`ui`]: the screens (notes, task lists) and their parts.
 //! - [`state`]: the page's handle on the workspace document.
 //! - [`idb`]: the IndexedDB store of the sync engine (rexie).
+//! - [`export`]: the workspace file and the JSON export.
 //! - [`fetch`]: the sync engine's transport over `fetch` (and streaming
 //!   `fetch` for the live events), [`sse`] parses those events.
 //! - [`device`]: this device's record of its workspace (server, token).
@@ -18,6 +19,7 @@
 
 pub mod app;
 pub mod device;
+pub mod export;
 pub mod fetch;
 pub mod idb;
 pub mod link;

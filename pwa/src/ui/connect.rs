@@ -87,6 +87,7 @@ pub fn SyncScreen() -> Element {
             crate::ui::devices::PairDevice {}
             crate::ui::devices::DeviceList {}
         }
+        crate::ui::data::DataCard {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Dioxus components of the app.
 //!
 //! - [`connect`]: the Sync screen: status, connecting to a server, joining.
+//! - [`data`]: export, import, and the browser's storage.
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`pair`]: joining from a pairing link.
 //! - [`notes`]: the notes list with search and tag filter, and the editor.
@@ -8,6 +9,7 @@
 //! - [`toast`]: the undo toast and the error line.
 
 pub mod connect;
+pub mod data;
 pub mod devices;
 pub mod notes;
 pub mod pair;

@@ -160,6 +160,8 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 /// ChromeDriver.
 pub struct Device {
     pub client: Client,
+    /// Where this browser saves downloads.
+    pub downloads: PathBuf,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -203,12 +205,18 @@ impl Device {
         ];
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert("goog:chromeOptions".into(), json!({ "binary": chromium, "args": args }));
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        let prefs = json!({
+            "download.default_directory": downloads.to_string_lossy(),
+            "download.prompt_for_download": false,
+        });
+        caps.insert("goog:chromeOptions".into(), json!({ "binary": chromium, "args": args, "prefs": prefs }));
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
         for _ in 0..100 {
             match ClientBuilder::new(HttpConnector::new()).capabilities(caps.clone()).connect(&url).await {
-                Ok(client) => return Device { client, driver, _profile: profile },
+                Ok(client) => return Device { client, downloads, driver, _profile: profile },
                 Err(e) => last_error = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -349,9 +357,28 @@ impl Device {
         serde_json::from_str(text.as_str().expect("a device record")).unwrap()
     }
 
+    /// Waits for a finished download whose name ends with `suffix`.
+    pub async fn downloaded(&self, suffix: &str) -> PathBuf {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(entries) = std::fs::read_dir(&self.downloads) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.to_string_lossy().ends_with(suffix) {
+                        return path;
+                    }
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("no download ending in {suffix:?} appeared");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Closes the browser.
     pub async fn close(self) {
-        let Device { client, mut driver, _profile } = self;
+        let Device { client, mut driver, _profile, .. } = self;
         let _ = client.close().await;
         let _ = driver.kill();
         let _ = driver.wait();

@@ -1,0 +1,171 @@
+//! "Your data": export and import, and the browser's storage (persistence,
+//! use, and the risk of eviction).
+
+use dioxus::prelude::*;
+use hearth_migrations::Workspace;
+use hearth_shared::engine::{Store, SyncMeta};
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::device::{self, DeviceRecord};
+use crate::export;
+use crate::idb::IdbStore;
+use crate::platform::{new_id, now_ms, random_bytes};
+use crate::state::AppState;
+
+/// Offers `text` as a file download.
+fn download(name: &str, mime: &str, text: &str) -> Option<()> {
+    let document = web_sys::window()?.document()?;
+    let parts = js_sys::Array::of1(&text.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a").ok()?.dyn_into().ok()?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Some(())
+}
+
+async fn storage_call(method: &str) -> Option<wasm_bindgen::JsValue> {
+    let storage = Reflect::get(&web_sys::window()?.navigator(), &"storage".into()).ok()?;
+    let f: js_sys::Function = Reflect::get(&storage, &method.into()).ok()?.dyn_into().ok()?;
+    let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
+    JsFuture::from(promise).await.ok()
+}
+
+/// What the browser says about this site's storage.
+#[derive(Clone, PartialEq)]
+struct StorageFacts {
+    persisted: Option<bool>,
+    usage: Option<f64>,
+    quota: Option<f64>,
+}
+
+async fn storage_facts() -> StorageFacts {
+    let persisted = storage_call("persisted").await.and_then(|v| v.as_bool());
+    let estimate = storage_call("estimate").await;
+    let field = |name: &str| estimate.as_ref().and_then(|e| Reflect::get(e, &name.into()).ok()).and_then(|v| v.as_f64());
+    StorageFacts { persisted, usage: field("usage"), quota: field("quota") }
+}
+
+fn megabytes(bytes: f64) -> String {
+    format!("{:.1} MB", bytes / 1_000_000.0)
+}
+
+/// The "Your data" card.
+#[component]
+pub fn DataCard() -> Element {
+    let state = use_context::<AppState>();
+    let mut message = use_signal(|| None::<String>);
+    let mut facts = use_resource(storage_facts);
+
+    let export_file = {
+        let state = state.clone();
+        move |_| {
+            let record = state.record.peek().clone();
+            match export::export_file(&state.workspace.peek(), &record.workspace_id, now_ms()) {
+                Ok(text) => {
+                    download(&format!("hearth-{}.hearth.json", &record.workspace_id[..8]), "application/json", &text);
+                }
+                Err(e) => message.set(Some(format!("Could not export: {e}"))),
+            }
+        }
+    };
+    let export_json = {
+        let state = state.clone();
+        move |_| {
+            let text = export::notes_json(&state.workspace.peek());
+            download("hearth-notes.json", "application/json", &text);
+        }
+    };
+    let import = {
+        let state = state.clone();
+        move |e: FormEvent| {
+            let state = state.clone();
+            let files = e.files();
+            spawn(async move {
+                let Some(file) = files.first() else { return };
+                let text = match file.read_string().await {
+                    Ok(text) => text,
+                    Err(e) => {
+                        message.set(Some(format!("Could not read the file: {e}")));
+                        return;
+                    }
+                };
+                match import_workspace(&state, &text).await {
+                    Ok(()) => {
+                        if let Some(w) = web_sys::window() {
+                            let _ = w.location().reload();
+                        }
+                    }
+                    Err(e) => message.set(Some(format!("Not imported: {e}"))),
+                }
+            });
+        }
+    };
+    let persist = move |_| {
+        spawn(async move {
+            let granted = storage_call("persist").await.and_then(|v| v.as_bool()).unwrap_or(false);
+            if !granted {
+                message.set(Some(
+                    "The browser did not grant persistent storage. Installing Hearth as an app, or using it often, usually earns it; keep exports meanwhile.".into(),
+                ));
+            }
+            facts.restart();
+        });
+    };
+
+    let facts_view = facts.read().clone();
+    rsx! {
+        section { class: "card", id: "data-card",
+            h2 { "Your data" }
+            if let Some(f) = facts_view {
+                p { id: "storage-facts",
+                    match (f.usage, f.quota) {
+                        (Some(u), Some(q)) => rsx! { "This site uses {megabytes(u)} of {megabytes(q)} the browser allows. " },
+                        _ => rsx! { "The browser does not say how much storage this site uses. " },
+                    }
+                    match f.persisted {
+                        Some(true) => rsx! { span { id: "storage-persisted", "Storage is persistent: the browser will not evict it to free space." } },
+                        Some(false) => rsx! {
+                            span { class: "warning", id: "storage-evictable",
+                                "The browser may evict this data when space runs low. Sync it to your server or export it. "
+                            }
+                            button { class: "secondary", id: "persist", onclick: persist, "Keep data on this device" }
+                        },
+                        None => rsx! { "The browser does not say whether it may evict this data." },
+                    }
+                }
+            }
+            div { class: "add-row",
+                button { class: "secondary", id: "export-workspace", onclick: export_file, "Export workspace" }
+                button { class: "secondary", id: "export-json", onclick: export_json, "Export notes as JSON" }
+            }
+            label { class: "import", "Import a workspace file (it becomes a new workspace on this device): "
+                input { id: "import-file", r#type: "file", accept: ".json,application/json", onchange: import }
+            }
+            if let Some(m) = message() { p { class: "banner", id: "data-message", "{m}" } }
+        }
+    }
+}
+
+/// Makes a new workspace on this device from a workspace file, and makes it
+/// the one this device shows.
+async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
+    let snapshot = export::read_file(text)?;
+    // Check that it opens before anything is written.
+    let doc = hearth_shared::engine::loro::LoroDoc::new();
+    doc.import(&snapshot).map_err(|e| format!("the file is damaged: {e}"))?;
+    Workspace::open(doc).map_err(|e| e.to_string())?;
+    let workspace_id = new_id();
+    let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
+    let store = IdbStore::new(state.db.clone(), workspace_id.clone());
+    store.compact(&snapshot, &SyncMeta::new(peer)).await.map_err(|e| e.to_string())?;
+    let label = state.record.peek().label.clone();
+    let record = DeviceRecord { workspace_id, label, server: None, token: None, role: None, scope: None };
+    device::save(&state.db, &record).await.map_err(|e| e.to_string())
+}
