@@ -131,6 +131,8 @@ async fn lead(signals: Signals) {
         }
     };
     let doc = LoroDoc::new();
+    // Changes carry their time, for the history of a note.
+    doc.set_record_timestamp(true);
     if let Err(e) = doc.set_peer_id(peer_id).map_err(|e| e.to_string()).and_then(|()| doc.import(&snapshot).map(|_| ()).map_err(|e| e.to_string())) {
         return fail(phase, e);
     }

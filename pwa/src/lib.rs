@@ -6,6 +6,7 @@
 //! - [`state`]: the page's handle on the workspace document.
 //! - [`idb`]: the IndexedDB store of the sync engine (rexie).
 //! - [`export`]: the workspace file and the JSON export.
+//! - [`history`]: a note's earlier versions (Loro time travel).
 //! - [`fetch`]: the sync engine's transport over `fetch` (and streaming
 //!   `fetch` for the live events), [`sse`] parses those events.
 //! - [`device`]: this device's record of its workspace (server, token).
@@ -21,6 +22,7 @@ pub mod app;
 pub mod device;
 pub mod export;
 pub mod fetch;
+pub mod history;
 pub mod idb;
 pub mod link;
 pub mod platform;

@@ -70,7 +70,7 @@ async fn a_device_pairs_by_link_and_is_revoked() {
     let phone = Device::launch().await;
     phone.open(&link).await;
     phone.text_of("#pair-join").await;
-    phone.client.find(Locator::Css("#pair-label")).await.unwrap().clear().await.unwrap();
+    phone.clear("#pair-label").await;
     phone.type_into("#pair-label", "Phone").await;
     phone.click("#pair-join-button").await;
     phone.wait_for_notes(&["Shared by pairing"]).await;

@@ -62,7 +62,7 @@ async fn notes_and_tasks_are_kept_on_the_device() {
         .wait_until("search shows one note", "return document.querySelectorAll('#note-items li').length === 1")
         .await;
     assert!(device.text_of("#note-items li").await.contains("Boiler service"));
-    device.client.find(Locator::Css("#search")).await.unwrap().clear().await.unwrap();
+    device.clear("#search").await;
     type_into(&device, "#search", " ").await;
     click(&device, "button.chip[data-tag='home']").await;
     device

@@ -6,8 +6,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server, post_json};
-use serde_json::json;
+use e2e_support::{Device, Server, mint_token};
 
 #[tokio::test]
 async fn two_devices_sync_through_a_real_server() {
@@ -20,33 +19,15 @@ async fn two_devices_sync_through_a_real_server() {
     laptop.open(&server.url).await;
     laptop.add_note("Written offline first", "before the server existed").await;
     laptop.wait_for_sync_state("local").await;
-    laptop.click("#tab-sync").await;
-    laptop.click("#connect").await;
+    let (workspace, master) = laptop.become_owner(&server).await;
     assert_eq!(laptop.text_of("#server-url").await, server.url);
-    laptop.wait_for_sync_state("synced").await;
+    assert_eq!(laptop.device_record().await["role"], "master");
 
-    // The owner mints a token for the phone (as the device screen will).
-    let record = laptop.device_record().await;
-    let workspace = record["workspace_id"].as_str().unwrap().to_owned();
-    let master = record["token"].as_str().unwrap().to_owned();
-    assert_eq!(record["role"], "master");
-    let (status, minted) = post_json(
-        server.addr(),
-        &format!("/v1/workspaces/{workspace}/tokens"),
-        Some(&master),
-        &json!({ "label": "phone", "scope": "rw" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{minted}");
-    let access = minted["token"].as_str().unwrap().to_owned();
-
-    // Phone: join with the token; the laptop's note arrives.
+    // The owner mints a token for the phone; the phone joins with it and
+    // the laptop's note arrives.
+    let access = mint_token(&server, &workspace, &master, "phone").await;
     let phone = Device::launch().await;
-    phone.open(&server.url).await;
-    phone.click("#tab-sync").await;
-    phone.type_into("#token-input", &access).await;
-    phone.click("#join").await;
-    phone.click("#tab-notes").await;
+    phone.join_with_token(&server, &access).await;
     phone.wait_for_notes(&["Written offline first"]).await;
     phone.wait_for_sync_state("synced").await;
 

@@ -141,6 +141,7 @@ pub fn NotesView() -> Element {
 #[component]
 fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Element {
     let state = use_context::<AppState>();
+    let mut show_history = use_signal(|| false);
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
 
@@ -213,6 +214,54 @@ fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Elem
                     if note.pinned { "Unpin" } else { "Pin" }
                 }
                 button { id: "delete-note", class: "secondary danger", disabled: read_only, onclick: on_delete, "Delete" }
+                button { id: "note-history", class: "secondary", onclick: move |_| show_history.toggle(),
+                    if show_history() { "Hide history" } else { "History" }
+                }
+            }
+            if show_history() {
+                NoteHistory { id: note.id.clone(), read_only }
+            }
+        }
+    }
+}
+
+/// Earlier versions of a note, each restorable as a new change.
+#[component]
+fn NoteHistory(id: String, read_only: bool) -> Element {
+    let state = use_context::<AppState>();
+    state.track();
+    let versions = crate::history::note_versions(state.workspace.read().doc(), &id, 20);
+    let now = now_ms();
+    rsx! {
+        section { class: "history", id: "history",
+            h3 { "Earlier versions" }
+            if versions.len() < 2 {
+                p { class: "muted", "No earlier versions yet." }
+            }
+            ol {
+                for (i, version) in versions.into_iter().enumerate().skip(1) {
+                    li { key: "{i}", class: "version",
+                        div { class: "version-text",
+                            strong { if version.note.title.is_empty() { "Untitled" } else { "{version.note.title}" } }
+                            span { class: "muted",
+                                " · "
+                                if version.timestamp > 0 { "{relative_time(version.timestamp * 1000, now)}" } else { "{relative_time(version.note.updated_at, now)}" }
+                            }
+                            p { class: "version-body", "{version.note.body}" }
+                        }
+                        button {
+                            class: "secondary restore",
+                            disabled: read_only,
+                            onclick: {
+                                let (state, id, note) = (state.clone(), id.clone(), version.note.clone());
+                                move |_| {
+                                    state.write(|ws| ws.update_note(&id, Some(&note.title), Some(&note.body), now_ms()));
+                                }
+                            },
+                            "Restore"
+                        }
+                    }
+                }
             }
         }
     }

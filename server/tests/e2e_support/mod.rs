@@ -108,6 +108,19 @@ pub async fn post_json(addr: &str, path: &str, token: Option<&str>, body: &Value
     (response.status, json)
 }
 
+/// Mints a read-write access token for `label` with the master token.
+pub async fn mint_token(server: &Server, workspace: &str, master: &str, label: &str) -> String {
+    let (status, minted) = post_json(
+        server.addr(),
+        &format!("/v1/workspaces/{workspace}/tokens"),
+        Some(master),
+        &json!({ "label": label, "scope": "rw" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{minted}");
+    minted["token"].as_str().unwrap().to_owned()
+}
+
 /// One HTTP/1.1 request over loopback.
 pub async fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Response {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -164,6 +177,10 @@ pub struct Device {
     pub downloads: PathBuf,
     driver: Child,
     _profile: tempfile::TempDir,
+}
+
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    e.to_string().contains("stale element")
 }
 
 fn free_port() -> u16 {
@@ -229,16 +246,20 @@ impl Device {
         self.client.goto(url).await.unwrap();
     }
 
-    /// Waits until an element matching `css` exists and returns its text.
+    /// Waits until an element matching `css` exists and returns its text
+    /// (read in one step, so a re-render cannot make it stale).
     pub async fn text_of(&self, css: &str) -> String {
-        let element = self
-            .client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css:?} appeared: {e}"));
-        element.text().await.unwrap()
+        let script = format!("const e = document.querySelector({css:?}); return e ? e.innerText : null");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Value::String(text)) = self.client.execute(&script, vec![]).await {
+                return text;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("no element {css:?} appeared");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Runs a script in the page (`return` gives its value; a promise is
@@ -266,28 +287,56 @@ impl Device {
         self.client.execute_async(script, vec![]).await.unwrap()
     }
 
-    /// Clicks the element matching `css`, waiting for it to appear.
+    /// Clicks the element matching `css`, waiting for it to appear (and
+    /// finding it again if a re-render replaced it meanwhile).
     pub async fn click(&self, css: &str) {
-        let element = self
-            .client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css:?} to click: {e}"));
-        element.click().await.unwrap();
+        for _ in 0..20 {
+            let element = self
+                .client
+                .wait()
+                .at_most(PATIENCE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css:?} to click: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if is_stale(&e) => continue,
+                Err(e) => panic!("clicking {css:?}: {e}"),
+            }
+        }
+        panic!("{css:?} kept being replaced");
     }
 
     /// Types into the element matching `css` (`\n` presses Enter).
     pub async fn type_into(&self, css: &str, text: &str) {
-        let element = self
-            .client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css:?} to type into: {e}"));
-        element.send_keys(text).await.unwrap();
+        for _ in 0..20 {
+            let element = self
+                .client
+                .wait()
+                .at_most(PATIENCE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css:?} to type into: {e}"));
+            match element.send_keys(text).await {
+                Ok(()) => return,
+                Err(e) if is_stale(&e) => continue,
+                Err(e) => panic!("typing into {css:?}: {e}"),
+            }
+        }
+        panic!("{css:?} kept being replaced");
+    }
+
+    /// Empties the input matching `css`.
+    pub async fn clear(&self, css: &str) {
+        for _ in 0..20 {
+            let element = self.client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await.unwrap();
+            match element.clear().await {
+                Ok(()) => return,
+                Err(e) if is_stale(&e) => continue,
+                Err(e) => panic!("clearing {css:?}: {e}"),
+            }
+        }
+        panic!("{css:?} kept being replaced");
     }
 
     /// The titles of the notes in the list, in order.
@@ -374,6 +423,50 @@ impl Device {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Opens the note titled `title` in the editor.
+    pub async fn open_note(&self, title: &str) {
+        self.click("#tab-notes").await;
+        self.wait_until(
+            &format!("note {title:?} is listed"),
+            &format!("return [...document.querySelectorAll('#note-items li')].some(li => li.querySelector('.note-title').textContent.endsWith({title:?}))"),
+        )
+        .await;
+        self.eval(&format!(
+            "[...document.querySelectorAll('#note-items li')].find(li => li.querySelector('.note-title').textContent.endsWith({title:?})).click(); return true"
+        ))
+        .await;
+        self.text_of("#editor").await;
+    }
+
+    /// Waits until the open note's body is `body`.
+    pub async fn wait_for_body(&self, body: &str) {
+        self.wait_until(
+            &format!("the note's body is {body:?}"),
+            &format!("return document.querySelector('#note-body')?.value === {body:?}"),
+        )
+        .await;
+    }
+
+    /// Connects this device's workspace to `server` as its owner; returns
+    /// the workspace id and the master token.
+    pub async fn become_owner(&self, server: &Server) -> (String, String) {
+        self.open(&server.url).await;
+        self.click("#tab-sync").await;
+        self.click("#connect").await;
+        self.wait_for_sync_state("synced").await;
+        let record = self.device_record().await;
+        (record["workspace_id"].as_str().unwrap().to_owned(), record["token"].as_str().unwrap().to_owned())
+    }
+
+    /// Joins the workspace with an access token minted by its owner.
+    pub async fn join_with_token(&self, server: &Server, token: &str) {
+        self.open(&server.url).await;
+        self.click("#tab-sync").await;
+        self.type_into("#token-input", token).await;
+        self.click("#join").await;
+        self.click("#tab-notes").await;
     }
 
     /// Closes the browser.

@@ -371,3 +371,24 @@ async fn sigterm_shuts_down_gracefully() {
     let api = Api::new(server.addr);
     assert_eq!(api.pull(&ws, &token, 0).await.head, 1);
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
+    let server = TestServer::start().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(server.dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "it never announced itself");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another hearth"));
+    // After a clean stop, the directory can be served again.
+    let dir = server.stop().await;
+    let again = ServerProcess::start(dir.path(), &[]);
+    assert_eq!(
+        Api::new(again.addr).get("/v1/health").await.status,
+        StatusCode::OK
+    );
+}
