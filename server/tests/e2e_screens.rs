@@ -7,7 +7,6 @@
 mod e2e_support;
 
 use e2e_support::{Device, Server};
-use fantoccini::Locator;
 
 async fn screenshot(device: &Device, name: &str) {
     if let Ok(dir) = std::env::var("HEARTH_SCREENSHOTS") {
@@ -15,16 +14,6 @@ async fn screenshot(device: &Device, name: &str) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
     }
-}
-
-async fn type_into(device: &Device, css: &str, text: &str) {
-    let element = device.client.wait().for_element(Locator::Css(css)).await.unwrap();
-    element.send_keys(text).await.unwrap();
-}
-
-async fn click(device: &Device, css: &str) {
-    let element = device.client.wait().for_element(Locator::Css(css)).await.unwrap();
-    element.click().await.unwrap();
 }
 
 #[tokio::test]
@@ -40,13 +29,13 @@ async fn notes_and_tasks_are_kept_on_the_device() {
         ("Boiler service", "call on Tuesday, ask about the valve", "home, bills"),
         ("Book ideas", "a lighthouse keeper who syncs notes", ""),
     ] {
-        click(&device, "#new-note").await;
-        type_into(&device, "#note-title", title).await;
-        type_into(&device, "#note-body", body).await;
+        device.click("#new-note").await;
+        device.type_into("#note-title", title).await;
+        device.type_into("#note-body", body).await;
         if !tags.is_empty() {
-            type_into(&device, "#note-tags", &format!("{tags}\n")).await;
+            device.type_into("#note-tags", &format!("{tags}\n")).await;
             // Tags are applied when the field changes (blur or Enter).
-            click(&device, "#note-body").await;
+            device.click("#note-body").await;
         }
     }
     device
@@ -57,25 +46,25 @@ async fn notes_and_tasks_are_kept_on_the_device() {
         .await;
 
     // Search finds by body text; the tag filter narrows the list.
-    type_into(&device, "#search", "valve").await;
+    device.type_into("#search", "valve").await;
     device
         .wait_until("search shows one note", "return document.querySelectorAll('#note-items li').length === 1")
         .await;
     assert!(device.text_of("#note-items li").await.contains("Boiler service"));
     device.clear("#search").await;
-    type_into(&device, "#search", " ").await;
-    click(&device, "button.chip[data-tag='home']").await;
+    device.type_into("#search", " ").await;
+    device.click("button.chip[data-tag='home']").await;
     device
         .wait_until("the home tag shows two notes", "return document.querySelectorAll('#note-items li').length === 2")
         .await;
     screenshot(&device, "notes-desktop").await;
-    click(&device, ".tags .chip").await; // "All"
+    device.click(".tags .chip").await; // "All"
 
     // Pin the oldest note: it moves to the top.
     device
         .eval("[...document.querySelectorAll('#note-items li')].find(li => li.textContent.includes('Groceries')).click(); return true")
         .await;
-    click(&device, "#pin-note").await;
+    device.click("#pin-note").await;
     device
         .wait_until(
             "the pinned note is first",
@@ -87,24 +76,24 @@ async fn notes_and_tasks_are_kept_on_the_device() {
     device
         .eval("[...document.querySelectorAll('#note-items li')].find(li => li.textContent.includes('Book ideas')).click(); return true")
         .await;
-    click(&device, "#delete-note").await;
+    device.click("#delete-note").await;
     device
         .wait_until("the note is gone", "return document.querySelectorAll('#note-items li').length === 2")
         .await;
-    click(&device, "#undo").await;
+    device.click("#undo").await;
     device
         .wait_until("the note is back", "return document.querySelectorAll('#note-items li').length === 3")
         .await;
 
     // A task list with two tasks, one done.
-    click(&device, "#tab-tasks").await;
-    type_into(&device, "#new-list-title", "Weekend\n").await;
-    type_into(&device, ".task-list .new-task", "Fix the bike\n").await;
-    type_into(&device, ".task-list .new-task", "Call grandma\n").await;
+    device.click("#tab-tasks").await;
+    device.type_into("#new-list-title", "Weekend\n").await;
+    device.type_into(".task-list .new-task", "Fix the bike\n").await;
+    device.type_into(".task-list .new-task", "Call grandma\n").await;
     device
         .wait_until("two tasks", "return document.querySelectorAll('.task-list li').length === 2")
         .await;
-    click(&device, ".task-list li input[type=checkbox]").await;
+    device.click(".task-list li input[type=checkbox]").await;
     device
         .wait_until("one task done", "return document.querySelectorAll('.task-list li.done').length === 1")
         .await;
@@ -115,9 +104,9 @@ async fn notes_and_tasks_are_kept_on_the_device() {
 
     // A reload shows everything, from IndexedDB.
     device.client.refresh().await.unwrap();
-    click(&device, "#tab-tasks").await;
+    device.click("#tab-tasks").await;
     assert_eq!(device.text_of(".task-list li.done span").await.trim(), "Fix the bike");
-    click(&device, "#tab-notes").await;
+    device.click("#tab-notes").await;
     device
         .wait_until("three notes after reload", "return document.querySelectorAll('#note-items li').length === 3")
         .await;
