@@ -175,6 +175,7 @@ pub struct Device {
     pub client: Client,
     /// Where this browser saves downloads.
     pub downloads: PathBuf,
+    /// ChromeDriver; killed on drop (a failing test never reaches `close`).
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -471,9 +472,15 @@ impl Device {
 
     /// Closes the browser.
     pub async fn close(self) {
-        let Device { client, mut driver, _profile, .. } = self;
-        let _ = client.close().await;
-        let _ = driver.kill();
-        let _ = driver.wait();
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // Without a session close, ChromeDriver takes its Chromium down
+        // with it when it exits.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
