@@ -256,6 +256,12 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
 #[component]
 fn Ready(state: AppState) -> Element {
     let state = use_context_provider(|| state);
+    // "Interactive": the workspace is on screen. Benchmarks read this mark.
+    use_effect(|| {
+        if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+            let _ = performance.mark("hearth-ready");
+        }
+    });
     let mut screen = use_signal(|| Screen::Notes);
     let read_only = state.read_only_reason();
     let tab = |s: Screen| if screen() == s { "tab active" } else { "tab" };

@@ -11,6 +11,8 @@
 //!   PWA embedded.
 //! - `test`: `setup`, `dist`, then every test: native (unit, integration,
 //!   end-to-end in headless Chromium) and wasm (headless Chromium).
+//! - `bench`: `setup`, `dist` (which prints the shipped sizes), then every
+//!   benchmark of `server/benches` in release; each prints its figures.
 //!
 //! Modules: [`tools`] (finding and installing tools), [`dist`] (the wasm
 //! build and the `dist/` folder), [`cmd`] (running commands).
@@ -30,7 +32,8 @@ fn usage() -> &'static str {
      \x20 setup            install the wasm target, clang, Chromium, ChromeDriver and the pinned wasm-bindgen CLI\n\
      \x20 dist [--build-id ID]   build the PWA and service worker into dist/\n\
      \x20 run [-- ARGS]    build everything and run `hearth serve` (extra ARGS go to hearth)\n\
-     \x20 test             run every test (native, wasm in headless Chromium, end-to-end)\n"
+     \x20 test             run every test (native, wasm in headless Chromium, end-to-end)\n\
+     \x20 bench            build in release and print the benchmark figures (see BENCHMARKS.md)\n"
 }
 
 fn workspace_root() -> Result<PathBuf> {
@@ -52,6 +55,7 @@ fn main() -> Result<()> {
         }
         "run" => run(&root, &rest),
         "test" => test(&root),
+        "bench" => bench(&root),
         "" | "help" | "--help" | "-h" => {
             print!("{}", usage());
             Ok(())
@@ -96,5 +100,20 @@ fn test(root: &std::path::Path) -> Result<()> {
         )?;
     }
     cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
+    Ok(())
+}
+
+/// The benchmarks, in the order BENCHMARKS.md lists them.
+const BENCHES: &[&str] = &["push", "latency", "memory", "pwa"];
+
+fn bench(root: &std::path::Path) -> Result<()> {
+    tools::setup(root, tools::Needs::All)?;
+    dist::build(root, None)?;
+    let chromedriver = tools::chromedriver()?;
+    let env = [("CHROMEDRIVER", chromedriver.as_str()), ("HEARTH_CHROMIUM", tools::CHROMIUM)];
+    for name in BENCHES {
+        cmd::step(&format!("benchmark: {name}"));
+        cmd::cargo(root, &["bench", "--package", "hearth", "--bench", name], &env)?;
+    }
     Ok(())
 }

@@ -69,6 +69,11 @@ impl Server {
         self.url.trim_start_matches("http://")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server at once (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
