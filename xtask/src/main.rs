@@ -104,7 +104,7 @@ fn test(root: &std::path::Path) -> Result<()> {
 }
 
 /// The benchmarks, in the order BENCHMARKS.md lists them.
-const BENCHES: &[&str] = &["push", "latency", "memory", "pwa"];
+const BENCHES: &[&str] = &["load", "latency", "memory", "pwa"];
 
 fn bench(root: &std::path::Path) -> Result<()> {
     tools::setup(root, tools::Needs::All)?;
