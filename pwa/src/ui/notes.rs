@@ -6,6 +6,9 @@ use hearth_migrations::{NewNote, Note, NoteFilter};
 use crate::platform::{new_id, now_ms, relative_time};
 use crate::state::{AppState, Undo};
 
+/// How many notes the list shows at first, and adds per "show more".
+const PAGE: usize = 200;
+
 /// Notes in display order: pinned first, then most recently changed.
 fn sorted(mut notes: Vec<Note>) -> Vec<Note> {
     notes.sort_by(|a, b| b.pinned.cmp(&a.pinned).then(b.updated_at.cmp(&a.updated_at)));
@@ -34,14 +37,17 @@ pub fn NotesView() -> Element {
     let mut selected = use_signal(|| None::<String>);
     let mut query = use_signal(String::new);
     let mut tag = use_signal(|| None::<String>);
+    // Long lists render a page at a time, so 10,000 notes open quickly.
+    let mut limit = use_signal(|| PAGE);
     state.track();
 
     let all = sorted(state.workspace.read().list_notes(NoteFilter::Live));
     let mut tags: Vec<String> = all.iter().flat_map(|n| n.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
-    let shown: Vec<Note> =
-        all.iter().filter(|n| matches(n, &query(), tag().as_deref())).cloned().collect();
+    let matching: Vec<&Note> = all.iter().filter(|n| matches(n, &query(), tag().as_deref())).collect();
+    let hidden = matching.len().saturating_sub(limit());
+    let shown: Vec<Note> = matching.into_iter().take(limit()).cloned().collect();
     let read_only = state.read_only_reason().is_some();
     let now = now_ms();
     let current = selected().and_then(|id| state.workspace.read().get_note(&id)).filter(|n| n.deleted_at.is_none());
@@ -124,6 +130,9 @@ pub fn NotesView() -> Element {
                             }
                         }
                     }
+                }
+                if hidden > 0 {
+                    button { class: "secondary more", id: "more-notes", onclick: move |_| limit += PAGE, "Show {hidden.min(PAGE)} more of {hidden}" }
                 }
             }
             section { class: "editor-pane",
