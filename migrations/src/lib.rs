@@ -8,7 +8,7 @@
 //!   and makes a newer-schema document read-only.
 //! - [`notes`]: notes (title, body, tags, pinned, timestamps, soft delete).
 //! - [`tasks`]: task lists and their items.
-//! - [`migrate`]: the ordered migrations and their runner.
+//! - [`mod@migrate`]: the ordered migrations and their runner.
 //! - [`legacy_v1`]: a writer of the first schema, for fixtures and tests.
 //! - [`error`]: the error type, `SchemaError`.
 //!

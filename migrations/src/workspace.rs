@@ -1,6 +1,6 @@
 //! [`Workspace`]: the typed handle over a workspace's Loro document.
 //!
-//! Opening a workspace runs the pending migrations (see [`crate::migrate`]).
+//! Opening a workspace runs the pending migrations (see [`mod@crate::migrate`]).
 //! A document of a newer schema than this code knows is opened read-only:
 //! reads work, every write returns [`SchemaError::NewerSchema`], and nothing
 //! is written into it.

@@ -6,7 +6,7 @@
 //! all of a call's effect or none of it. The engine treats a local edit as
 //! saved only once [`Store::append`] has returned.
 //!
-//! Implementations: [`super::memory::MemoryStore`] here; a file store in
+//! Implementations: [`super::memory_store::MemoryStore`] here; a file store in
 //! the native device; an IndexedDB store in the browser. The trait uses
 //! `async fn` without a `Send` bound so that browser stores (whose futures
 //! are not `Send`) implement it as they are.

@@ -1,7 +1,7 @@
 //! The [`Transport`] trait: the engine's view of the server's `/v1` API for
 //! one workspace (the token and the workspace id are the transport's).
 //!
-//! Implementations: [`super::memory::MemoryTransport`] (a model of the
+//! Implementations: [`super::memory_server::MemoryTransport`] (a model of the
 //! server, with injected faults) here; hyper in the native device; `fetch`
 //! in the browser. Like [`super::Store`], the trait has no `Send` bound.
 
