@@ -90,7 +90,7 @@ fn test(root: &std::path::Path) -> Result<()> {
         ("CARGO_PROFILE_DEV_DEBUG", "0"),
     ];
     cmd::step("native tests (unit, integration, end-to-end)");
-    cmd::cargo(root, &["test", "--workspace", "--exclude", "hearth-pwa"], &browser_env)?;
+    cmd::cargo(root, &["test", "--no-fail-fast", "--workspace", "--exclude", "hearth-pwa"], &browser_env)?;
     cmd::step("wasm tests in headless Chromium");
     for package in tools::WASM_TEST_PACKAGES {
         cmd::cargo(
