@@ -49,6 +49,31 @@ struct Signals {
     saving: Signal<bool>,
 }
 
+impl Signals {
+    /// The state the screens share, once the workspace is open.
+    fn state(
+        &self,
+        workspace: Signal<Workspace>,
+        record: crate::device::DeviceRecord,
+        db: Rc<rexie::Rexie>,
+        link: Rc<WorkerLink>,
+        follower: bool,
+    ) -> AppState {
+        AppState {
+            workspace,
+            revision: self.revision,
+            error: self.error,
+            undo: self.undo,
+            sync: self.sync,
+            saving: self.saving,
+            record: Signal::new(record),
+            db,
+            link,
+            follower,
+        }
+    }
+}
+
 /// The root component.
 #[component]
 pub fn App() -> Element {
@@ -112,7 +137,7 @@ pub fn App() -> Element {
 /// The tab that holds the workspace: starts the sync worker, opens the
 /// page's document from it, and applies what it reports.
 async fn lead(signals: Signals) {
-    let Signals { mut phase, mut revision, mut error, undo, mut sync, mut saving } = signals;
+    let Signals { mut phase, mut revision, mut error, mut sync, mut saving, .. } = signals;
     let fail = |mut phase: Signal<Phase>, reason: String| phase.set(Phase::Failed(reason));
     let db = match idb::open(idb::DB_NAME).await {
         Ok(db) => db,
@@ -142,19 +167,7 @@ async fn lead(signals: Signals) {
     };
     link.mark_synced(&doc);
     let workspace = Signal::new(workspace);
-    let state = AppState {
-        workspace,
-        revision,
-        error,
-        undo,
-        sync,
-        saving,
-        record: Signal::new(record),
-        db,
-        link: link.clone(),
-        follower: false,
-    };
-    phase.set(Phase::Ready(state));
+    phase.set(Phase::Ready(signals.state(workspace, record, db, link.clone(), false)));
 
     while let Some(report) = reports.next().await {
         match report {
@@ -198,7 +211,7 @@ async fn lead(signals: Signals) {
 /// A tab that does not hold the workspace: shows what the writing tab
 /// stores, and follows its announcements.
 async fn follow(signals: Signals) {
-    let Signals { mut phase, mut revision, error, undo, mut sync, saving } = signals;
+    let Signals { mut phase, mut revision, mut sync, .. } = signals;
     let (db, record, store, workspace) = match session::open_follower().await {
         Ok(opened) => opened,
         Err(e) => {
@@ -213,19 +226,7 @@ async fn follow(signals: Signals) {
         pending: 0,
         detail: Some("Another tab of this browser saves and syncs this workspace.".into()),
     });
-    let state = AppState {
-        workspace,
-        revision,
-        error,
-        undo,
-        sync,
-        saving,
-        record: Signal::new(record),
-        db,
-        link: Rc::new(WorkerLink::none()),
-        follower: true,
-    };
-    phase.set(Phase::Ready(state));
+    phase.set(Phase::Ready(signals.state(workspace, record, db, Rc::new(WorkerLink::none()), true)));
     let Some(channel) = tabs::channel() else { return };
     let (changed, mut changes) = futures::channel::mpsc::unbounded::<()>();
     tabs::on_change(&channel, move || {

@@ -293,9 +293,13 @@ impl Device {
         self.client.execute_async(script, vec![]).await.unwrap()
     }
 
-    /// Clicks the element matching `css`, waiting for it to appear (and
-    /// finding it again if a re-render replaced it meanwhile).
-    pub async fn click(&self, css: &str) {
+    /// Finds the element matching `css` (waiting for it) and runs `act`
+    /// on it, finding it again if a re-render replaced it meanwhile.
+    async fn with_element<F, Fut>(&self, css: &str, what: &str, act: F)
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
         for _ in 0..20 {
             let element = self
                 .client
@@ -303,46 +307,29 @@ impl Device {
                 .at_most(PATIENCE)
                 .for_element(Locator::Css(css))
                 .await
-                .unwrap_or_else(|e| panic!("no element {css:?} to click: {e}"));
-            match element.click().await {
+                .unwrap_or_else(|e| panic!("no element {css:?} to {what}: {e}"));
+            match act(element).await {
                 Ok(()) => return,
                 Err(e) if is_stale(&e) => continue,
-                Err(e) => panic!("clicking {css:?}: {e}"),
+                Err(e) => panic!("could not {what} {css:?}: {e}"),
             }
         }
         panic!("{css:?} kept being replaced");
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.with_element(css, "click", |e| async move { e.click().await }).await;
     }
 
     /// Types into the element matching `css` (`\n` presses Enter).
     pub async fn type_into(&self, css: &str, text: &str) {
-        for _ in 0..20 {
-            let element = self
-                .client
-                .wait()
-                .at_most(PATIENCE)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no element {css:?} to type into: {e}"));
-            match element.send_keys(text).await {
-                Ok(()) => return,
-                Err(e) if is_stale(&e) => continue,
-                Err(e) => panic!("typing into {css:?}: {e}"),
-            }
-        }
-        panic!("{css:?} kept being replaced");
+        self.with_element(css, "type into", |e| async move { e.send_keys(text).await }).await;
     }
 
     /// Empties the input matching `css`.
     pub async fn clear(&self, css: &str) {
-        for _ in 0..20 {
-            let element = self.client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await.unwrap();
-            match element.clear().await {
-                Ok(()) => return,
-                Err(e) if is_stale(&e) => continue,
-                Err(e) => panic!("clearing {css:?}: {e}"),
-            }
-        }
-        panic!("{css:?} kept being replaced");
+        self.with_element(css, "clear", |e| async move { e.clear().await }).await;
     }
 
     /// The titles of the notes in the list, in order.
