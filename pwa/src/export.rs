@@ -64,6 +64,25 @@ pub fn read_file(text: &str) -> Result<Vec<u8>, String> {
     envelope::open(&sealed, envelope::DEFAULT_MAX_RAW_LEN).map_err(|e| format!("the file is damaged: {e}"))
 }
 
+/// Writes every live note and task list of `source` into `target`.
+pub fn copy_workspace(source: &Workspace, target: &Workspace, now: i64) -> Result<(), hearth_migrations::SchemaError> {
+    for note in source.list_notes(NoteFilter::Live) {
+        let tags: Vec<&str> = note.tags.iter().map(String::as_str).collect();
+        let new = hearth_migrations::NewNote { title: &note.title, body: &note.body, tags: &tags, pinned: note.pinned };
+        target.add_note(&note.id, new, note.updated_at.max(now))?;
+    }
+    for list in source.list_task_lists().into_iter().filter(|l| l.deleted_at.is_none()) {
+        target.add_task_list(&list.id, &list.title, now)?;
+        for task in &list.items {
+            target.add_task(&list.id, &task.id, &task.text, now)?;
+            if task.done {
+                target.toggle_task(&list.id, &task.id, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The notes and task lists as plain JSON.
 pub fn notes_json(workspace: &Workspace) -> String {
     let notes: Vec<serde_json::Value> = workspace

@@ -5,7 +5,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server};
+use e2e_support::{Device, Server, mint_token};
 
 #[tokio::test]
 async fn export_then_import_into_a_fresh_device() {
@@ -53,6 +53,24 @@ async fn export_then_import_into_a_fresh_device() {
     second.wait_for_sync_state("local").await;
     second.client.refresh().await.unwrap();
     second.wait_for_notes(&["Recipe", "Journal", "Added after import"]).await;
+
+    // The imported workspace syncs like one made here: connected to the
+    // server, a third device that joins gets every note.
+    second.click("#tab-sync").await;
+    second.click("#connect").await;
+    second.wait_for_sync_state("synced").await;
+    let record = second.device_record().await;
+    let token = mint_token(
+        &server,
+        record["workspace_id"].as_str().unwrap(),
+        record["token"].as_str().unwrap(),
+        "third",
+    )
+    .await;
+    let third = Device::launch().await;
+    third.join_with_token(&server, &token).await;
+    third.wait_for_notes(&["Recipe", "Journal", "Added after import"]).await;
+    third.close().await;
 
     // A file that is not a workspace is refused with a reason.
     let bogus = second.downloads.join("bogus.json");

@@ -155,16 +155,27 @@ pub fn DataCard() -> Element {
 
 /// Makes a new workspace on this device from a workspace file, and makes it
 /// the one this device shows.
+///
+/// The file's notes and task lists are written afresh under this device's
+/// peer id (the sync engine pushes a device's own operations), so that the
+/// imported workspace syncs like one made here; the file's edit history
+/// stays in the file.
 async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
     let snapshot = export::read_file(text)?;
-    // Check that it opens before anything is written.
-    let doc = hearth_shared::engine::loro::LoroDoc::new();
-    doc.import(&snapshot).map_err(|e| format!("the file is damaged: {e}"))?;
-    Workspace::open(doc).map_err(|e| e.to_string())?;
-    let workspace_id = new_id();
+    let source_doc = hearth_shared::engine::loro::LoroDoc::new();
+    source_doc.import(&snapshot).map_err(|e| format!("the file is damaged: {e}"))?;
+    let (source, _) = Workspace::open(source_doc).map_err(|e| e.to_string())?;
+
     let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
+    let doc = hearth_shared::engine::loro::LoroDoc::new();
+    doc.set_peer_id(peer).map_err(|e| e.to_string())?;
+    let target = Workspace::create(doc.clone()).map_err(|e| e.to_string())?;
+    export::copy_workspace(&source, &target, now_ms()).map_err(|e| e.to_string())?;
+    let fresh = doc.export(hearth_shared::engine::loro::ExportMode::Snapshot).map_err(|e| e.to_string())?;
+
+    let workspace_id = new_id();
     let store = IdbStore::new(state.db.clone(), workspace_id.clone());
-    store.compact(&snapshot, &SyncMeta::new(peer)).await.map_err(|e| e.to_string())?;
+    store.compact(&fresh, &SyncMeta::new(peer)).await.map_err(|e| e.to_string())?;
     let label = state.record.peek().label.clone();
     let record = DeviceRecord { workspace_id, label, server: None, token: None, role: None, scope: None };
     device::save(&state.db, &record).await.map_err(|e| e.to_string())
