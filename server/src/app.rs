@@ -23,6 +23,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("another hearth is already serving {0}")]
+    Locked(String),
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot open the token index: {0}")]
@@ -63,6 +65,8 @@ pub struct App {
     /// Present when serving HTTPS; made at start so a bad certificate stops
     /// the server before it announces itself.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The data directory's lock, released by [`App::close`].
+    lock: std::sync::Mutex<Option<crate::fsutil::DirLock>>,
     /// Flips to `true` when the server begins to shut down; event streams
     /// and background chores watch it and end.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -74,7 +78,7 @@ impl App {
         let data_dir = config.data_dir.clone();
         let dist = config.dist.clone();
         let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
-        let (index, secret, assets, build_id, tls) = tokio::task::spawn_blocking(move || {
+        let (index, secret, assets, build_id, tls, lock) = tokio::task::spawn_blocking(move || {
             let tls = match tls_files {
                 Some((cert, key)) => Some(crate::tls::acceptor(&cert, &key)?),
                 None => None,
@@ -84,6 +88,10 @@ impl App {
                 source,
             };
             create_dir_private(&data_dir).map_err(io)?;
+            // Two servers on one data directory would corrupt each other's logs.
+            let lock = crate::fsutil::lock_dir(&data_dir)
+                .map_err(|source| StartError::DataDir { path: data_dir.display().to_string(), source })?
+                .ok_or_else(|| StartError::Locked(data_dir.display().to_string()))?;
             let secret = secret::load_or_create(&data_dir).map_err(io)?;
             let index = Index::open(&data_dir.join(INDEX_FILE))?;
             let assets = Assets::new(dist.as_deref());
@@ -91,7 +99,7 @@ impl App {
             if !assets.has_app() {
                 tracing::warn!(app = %assets.describe(), "no app to serve (no index.html); `cargo xtask run` builds it");
             }
-            Ok::<_, StartError>((index, secret, assets, build_id, tls))
+            Ok::<_, StartError>((index, secret, assets, build_id, tls, lock))
         })
         .await
         .map_err(|e| StartError::Other(e.to_string()))??;
@@ -109,6 +117,7 @@ impl App {
             build_id,
             index,
             tls,
+            lock: std::sync::Mutex::new(Some(lock)),
             shutdown,
         }))
     }
@@ -189,5 +198,8 @@ impl App {
     /// Finishes pending writes and closes the stores.
     pub async fn close(&self) {
         self.workspaces.close_all();
+        if let Ok(mut lock) = self.lock.lock() {
+            lock.take();
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! File-system helpers for crash safety: syncing directories, writing a file
 //! atomically (temp file, fsync, rename, fsync directory), owner-only
-//! directories, and random bytes.
+//! directories, the data directory's lock, and random bytes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
@@ -72,6 +72,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     fs::rename(&tmp, path)?;
     fsync_dir(dir)
+}
+
+/// An exclusive advisory lock on a directory, held while this value lives
+/// (and released by the kernel if the process dies).
+#[derive(Debug)]
+pub struct DirLock {
+    /// The locked file; closing it releases the lock.
+    _file: File,
+}
+
+/// The lock file's name inside a locked directory.
+pub const LOCK_FILE: &str = "hearth.lock";
+
+/// Takes the lock on `dir`; `None` if another holder has it.
+pub fn lock_dir(dir: &Path) -> io::Result<Option<DirLock>> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(DirLock { _file: file })),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
+        Err(e) => Err(io::Error::from(e)),
+    }
 }
 
 /// Fills `buf` from the operating system's random source.

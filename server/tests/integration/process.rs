@@ -375,15 +375,41 @@ async fn sigterm_shuts_down_gracefully() {
 #[tokio::test]
 async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
     let server = TestServer::start().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(server.dir.path())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(out.stdout.is_empty(), "it never announced itself");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("another hearth"));
+    // The first server is up (and holds the directory).
+    assert_eq!(server.api().get("/v1/health").await.status, StatusCode::OK);
+    let data_dir = server.dir.path().to_path_buf();
+    let (status, first_line, stderr) = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead as _, Read as _};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Either it announces itself (wrong: then stop it) or it exits.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if !line.is_empty() {
+            let _ = child.kill();
+        }
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (child.wait().unwrap(), line, stderr)
+    })
+    .await
+    .unwrap();
+    assert_eq!(first_line, "", "a second server started");
+    assert!(!status.success());
+    assert!(stderr.contains("another hearth"), "{stderr}");
     // After a clean stop, the directory can be served again.
     let dir = server.stop().await;
     let again = ServerProcess::start(dir.path(), &[]);
