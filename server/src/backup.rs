@@ -94,6 +94,7 @@ pub fn backup_keeping(
     }
     create_dir_private(out).map_err(io_err(out))?;
     let now = unix_now();
+    remove_stale_partials(out, now);
     let tag = hex(&random16().map_err(io_err(out))?[..4]);
     let name = format!("{BACKUP_PREFIX}{now:012}-{tag}");
     let tmp = out.join(format!(".{name}.partial"));
@@ -258,6 +259,27 @@ pub fn prune(out: &Path, keep: usize) -> Result<usize, BackupError> {
     Ok(excess)
 }
 
+/// Removes half-made backups (left by a crash) more than a day old; younger
+/// ones may belong to a backup still running in another process.
+fn remove_stale_partials(out: &Path, now: u64) {
+    let Ok(entries) = fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&format!(".{BACKUP_PREFIX}")) else {
+            continue;
+        };
+        if !name.ends_with(".partial") {
+            continue;
+        }
+        let started: Option<u64> = rest.get(..12).and_then(|t| t.parse().ok());
+        if started.is_some_and(|t| t.saturating_add(24 * 60 * 60) < now) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A manifest path, refused if it could leave the backup directory.
 fn safe_relative(path: &str) -> Result<&Path, BackupError> {
     let p = Path::new(path);
@@ -368,8 +390,17 @@ mod tests {
         fs::write(&log_copy, bytes).unwrap();
         assert!(matches!(verify(&made), Err(BackupError::Mismatch { .. })));
 
+        let stale = out
+            .path()
+            .join(format!(".{BACKUP_PREFIX}000000000001-abcd.partial"));
+        let fresh = out
+            .path()
+            .join(format!(".{BACKUP_PREFIX}{:012}-abcd.partial", unix_now()));
+        fs::create_dir(&stale).unwrap();
+        fs::create_dir(&fresh).unwrap();
         backup(data.path(), out.path()).unwrap();
         backup(data.path(), out.path()).unwrap();
         assert_eq!(prune(out.path(), 2).unwrap(), 1);
+        assert!(!stale.exists() && fresh.exists());
     }
 }
