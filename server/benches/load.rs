@@ -163,9 +163,10 @@ async fn main() {
         post_json(server.addr(), "/v1/workspaces", None, &json!({ "workspace_id": ws2, "label": "pull" })).await;
     let token2 = answer["master_token"].as_str().unwrap().to_owned();
     let path2 = format!("/v1/workspaces/{ws2}/entries");
-    let per = PULL_ENTRIES / 64;
     let tasks: Vec<_> = (0..64)
         .map(|c| {
+            // 10,000 split over 64 loaders.
+            let per = PULL_ENTRIES / 64 + usize::from(c < PULL_ENTRIES % 64);
             let (addr, path, token) = (server.addr().to_owned(), path2.clone(), token2.clone());
             tokio::spawn(async move {
                 for i in 0..per {
