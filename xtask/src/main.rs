@@ -115,5 +115,12 @@ fn bench(root: &std::path::Path) -> Result<()> {
         cmd::step(&format!("benchmark: {name}"));
         cmd::cargo(root, &["bench", "--package", "hearth", "--bench", name], &env)?;
     }
+    // Bytes per edit are exact, not timed: the test that checks them prints them.
+    cmd::step("bytes moved by a one-character edit");
+    cmd::cargo(
+        root,
+        &["test", "--release", "--package", "hearth", "--test", "device_bytes", "--", "--nocapture"],
+        &env,
+    )?;
     Ok(())
 }
