@@ -212,7 +212,7 @@ impl Transport for FetchTransport {
             .get_reader()
             .dyn_into()
             .map_err(|_| TransportError::Protocol("event stream cannot be read".into()))?;
-        let mut parser = crate::sse::HeadParser::default();
+        let mut parser = hearth_shared::sse::SseParser::new();
         loop {
             let chunk = JsFuture::from(reader.read()).await.map_err(|e| TransportError::Offline(describe(&e)))?;
             let done = Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true);
@@ -221,7 +221,7 @@ impl Transport for FetchTransport {
             }
             let value = Reflect::get(&chunk, &"value".into()).map_err(|e| TransportError::Protocol(describe(&e)))?;
             let bytes = Uint8Array::new(&value).to_vec();
-            for head in parser.feed(&bytes) {
+            for head in parser.push(&bytes).iter().filter_map(|e| e.head()) {
                 if head > known {
                     let _ = JsFuture::from(reader.cancel()).await;
                     return Ok(head);

@@ -8,7 +8,7 @@
 //! - [`export`]: the workspace file and the JSON export.
 //! - [`history`]: a note's earlier versions (Loro time travel).
 //! - [`fetch`]: the sync engine's transport over `fetch` (and streaming
-//!   `fetch` for the live events), [`sse`] parses those events.
+//!   `fetch` for the live events).
 //! - [`device`]: this device's record of its workspace (server, token).
 //! - [`session`]: opening the workspace and driving the sync engine.
 //! - [`tabs`]: one tab edits and syncs (Web Locks), the others follow
@@ -28,7 +28,6 @@ pub mod link;
 pub mod platform;
 pub mod protocol;
 pub mod session;
-pub mod sse;
 pub mod state;
 pub mod tabs;
 pub mod ui;

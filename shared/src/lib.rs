@@ -11,6 +11,7 @@
 //! - [`api`]: request and response bodies of the `/v1` HTTP API.
 //! - [`claims`]: the JWT claims that the server signs.
 //! - [`frame`]: the binary framing of `GET …/entries` responses.
+//! - [`sse`]: the parser of the live events stream.
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
 //! - [`share_link`]: the pairing link (server, workspace, invite in the
 //!   URL fragment).
@@ -26,6 +27,7 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod id;
+pub mod sse;
 pub mod share_link;
 
 /// The version of the wire protocol spoken under `/v1`.

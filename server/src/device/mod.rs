@@ -13,7 +13,6 @@
 //!   live events stream.
 //! - [`http_client`]: requests and error mapping; [`api_client`]: the JSON
 //!   calls around sync (register, tokens, invites).
-//! - [`sse`]: a parser of `text/event-stream` bodies.
 //! - [`profile`]: what a device remembers about its workspace.
 //! - [`atomic`]: temp file + fsync + rename.
 //! - [`cli`]: the command line; [`error`]: `DeviceError`.
@@ -26,7 +25,6 @@ pub mod device;
 pub mod error;
 pub mod http_client;
 pub mod profile;
-pub mod sse;
 pub mod store_fs;
 pub mod transport_http;
 

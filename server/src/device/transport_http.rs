@@ -8,7 +8,7 @@
 use std::sync::RwLock;
 
 use hearth_shared::api::{
-    FLOOR_HEADER, HEAD_HEADER, HeadEvent, IDEMPOTENCY_HEADER, PushResponse, SnapshotResponse,
+    FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, PushResponse, SnapshotResponse,
 };
 use hearth_shared::engine::{Pulled, Transport, TransportError};
 use hearth_shared::id::WorkspaceId;
@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::header::{ACCEPT, HeaderName};
 
 use super::http_client::{Call, HttpClient};
-use super::sse::SseParser;
+use hearth_shared::sse::SseParser;
 
 /// Where and as whom the transport talks.
 #[derive(Debug, Clone)]
@@ -176,13 +176,8 @@ impl Transport for HttpTransport {
                 continue;
             };
             let mut newest = None;
-            for event in events.parser.push(&data) {
-                if event.event != "head" {
-                    continue;
-                }
-                if let Ok(HeadEvent { head }) = serde_json::from_str(&event.data)
-                    && head > known
-                {
+            for head in events.parser.push(&data).iter().filter_map(|e| e.head()) {
+                if head > known {
                     newest = Some(newest.map_or(head, |n: u64| n.max(head)));
                 }
             }

@@ -1,5 +1,8 @@
 //! An incremental parser of `text/event-stream` bodies: feed it bytes as
-//! they arrive, get whole events out.
+//! they arrive, get whole events out. Both clients (the browser's streaming
+//! `fetch` and the native device) read `GET …/events` with it.
+
+use crate::api::HeadEvent;
 
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +11,16 @@ pub struct SseEvent {
     pub event: String,
     /// The `data:` lines, joined with `\n`.
     pub data: String,
+}
+
+impl SseEvent {
+    /// The head a `head` event announces (`None` for any other event).
+    pub fn head(&self) -> Option<u64> {
+        if self.event != "head" {
+            return None;
+        }
+        serde_json::from_str::<HeadEvent>(&self.data).ok().map(|e| e.head)
+    }
 }
 
 /// Parser state: the bytes of an unfinished line and the fields of the
@@ -105,6 +118,8 @@ mod tests {
                 ],
                 "split at {split}"
             );
+            assert_eq!(events[0].head(), Some(3));
+            assert_eq!(events[2].head(), None);
         }
     }
 }
