@@ -27,6 +27,10 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
+self.addEventListener("sync", (event) => {
+  event.waitUntil(ready.then(() => sw.on_sync(event.tag)));
+});
+
 self.addEventListener("message", (event) => {
   event.waitUntil(ready.then(() => sw.on_message(event.data)));
 });

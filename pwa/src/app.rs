@@ -198,6 +198,16 @@ async fn lead(signals: Signals) {
                 revision += 1;
             }
             FromWorker::Status(view) => {
+                // Changes wait for the server: let the service worker send
+                // them even if this page closes first.
+                let waiting = view.pending > 0 && (view.state == "offline" || view.state == "error");
+                let was_waiting = {
+                    let old = sync.peek();
+                    old.pending > 0 && (old.state == "offline" || old.state == "error")
+                };
+                if waiting && !was_waiting {
+                    update::request_background_sync();
+                }
                 if *sync.peek() != view {
                     sync.set(view);
                 }

@@ -95,3 +95,27 @@ async fn sleep_ms(ms: i32) {
     });
     let _ = JsFuture::from(promise).await;
 }
+
+/// Asks the browser for a Background Sync (tag `hearth-sync`), so that the
+/// service worker sends the pending batch even if every page is closed
+/// before the server is reachable again. Browsers without Background Sync
+/// simply keep syncing while a page is open.
+pub fn request_background_sync() {
+    let Some(container) = container() else { return };
+    let Ok(ready) = container.ready() else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(registration) = JsFuture::from(ready).await else { return };
+        let Ok(sync) = js_sys::Reflect::get(&registration, &"sync".into()) else { return };
+        if sync.is_undefined() {
+            return;
+        }
+        let register = js_sys::Reflect::get(&sync, &"register".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        if let Some(register) = register
+            && let Ok(promise) = register.call1(&sync, &JsValue::from_str("hearth-sync"))
+        {
+            let _ = JsFuture::from(js_sys::Promise::from(promise)).await;
+        }
+    });
+}

@@ -198,3 +198,57 @@ async fn the_manifest_makes_the_app_installable() {
     assert_eq!(secure.as_bool(), Some(true));
     device.close().await;
 }
+
+/// Entries the server holds for a workspace.
+async fn entry_count(server: &Server, workspace: &str, token: &str) -> usize {
+    let response =
+        e2e_support::request(server.addr(), "GET", &format!("/v1/workspaces/{workspace}/entries?after=0"), Some(token), None)
+            .await;
+    assert_eq!(response.status, 200);
+    hearth_shared::frame::decode_frames(&response.body).unwrap().len()
+}
+
+#[tokio::test]
+async fn pending_changes_are_sent_with_no_page_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, &[]);
+    let device = Device::launch().await;
+    let (workspace, master) = device.become_owner(&server).await;
+    wait_until_controlled(&device).await;
+    device.add_note("Before", "1").await;
+    device.wait_for_sync_state("synced").await;
+    let before = entry_count(&server, &workspace, &master).await;
+
+    // The server goes away; an edit waits, and the app asks for Background Sync.
+    let listen = server.addr().to_owned();
+    server.kill();
+    device.add_note("Sent by the service worker", "2").await;
+    device
+        .wait_until(
+            "the edit waits for the server",
+            "const s = document.querySelector('#sync-status'); return ['offline', 'error'].includes(s.dataset.state) && s.textContent.includes('pending')",
+        )
+        .await;
+
+    // The page, and its sync worker, go away before the server returns.
+    device.open("about:blank").await;
+    let server = Server::start_in(&data_dir, &["--listen", &listen]);
+
+    // Only the service worker is left to send the edit.
+    let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
+    while entry_count(&server, &workspace, &master).await == before {
+        assert!(tokio::time::Instant::now() < deadline, "the service worker did not send the pending edit");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let after = entry_count(&server, &workspace, &master).await;
+    assert!(after > before);
+
+    // The app, opened again, sends the same batch under the same key:
+    // the server stores nothing twice.
+    device.open(&server.url).await;
+    device.wait_for_notes(&["Before", "Sent by the service worker"]).await;
+    device.wait_for_sync_state("synced").await;
+    assert_eq!(entry_count(&server, &workspace, &master).await, after);
+    device.close().await;
+}

@@ -8,10 +8,13 @@
 //! - [`on_fetch`]: answers navigations with the cached shell and assets from
 //!   the cache, falling back to the network; never touches `/v1`;
 //! - [`on_message`]: `"skip-waiting"` activates a waiting new build when the
-//!   person accepts the update.
+//!   person accepts the update;
+//! - [`on_sync`]: Background Sync: sends the device's pending batch even
+//!   when no page is open ([`outbox`]).
 //!
 //! [`policy`] holds the decisions as plain functions, tested natively.
 
+pub mod outbox;
 pub mod policy;
 
 use js_sys::{Array, Promise};
@@ -74,4 +77,36 @@ pub async fn on_message(data: JsValue) -> Result<(), JsValue> {
         JsFuture::from(promise).await?;
     }
     Ok(())
+}
+
+/// Handles a Background Sync event: sends the pending batch, retrying for a
+/// while (the browser gives a sync event a few minutes) so that a server that
+/// comes back soon is reached without waiting for the browser's next try.
+#[wasm_bindgen]
+pub async fn on_sync(tag: String) -> Result<(), JsValue> {
+    if tag != outbox::TAG {
+        return Ok(());
+    }
+    let mut last = JsValue::UNDEFINED;
+    for _ in 0..policy::SYNC_ATTEMPTS {
+        match outbox::flush().await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+        sleep_ms(policy::SYNC_RETRY_MS).await;
+    }
+    // The browser tries again later.
+    Err(last)
+}
+
+async fn sleep_ms(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        if let Ok(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
+            && let Ok(set_timeout) = set_timeout.dyn_into::<js_sys::Function>()
+        {
+            let _ = set_timeout.call2(&global, &resolve, &ms.into());
+        }
+    });
+    let _ = JsFuture::from(promise).await;
 }
