@@ -59,21 +59,41 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// The checks every upload (an entry, a snapshot) passes first: a
+/// read-write token of this workspace, and an octet-stream body.
+pub(crate) async fn authorize_upload(
+    app: &App,
+    ws: &WorkspaceId,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    authorize(app, headers, ws, unix_now()).await?.require_write()?;
+    require_octet_stream(headers)
+}
+
+/// Reads an upload's body within the limits; an empty one is refused
+/// (`what` names it in the message).
+pub(crate) async fn read_upload(
+    app: &App,
+    headers: &HeaderMap,
+    body: Incoming,
+    what: &str,
+) -> Result<bytes::Bytes, ApiError> {
+    let data = read_body(headers, body, app.body_limits()).await?;
+    if data.is_empty() {
+        return Err(ApiError::bad_request(format!("{what} cannot be empty")));
+    }
+    Ok(data)
+}
+
 pub async fn push(
     app: &App,
     ws: WorkspaceId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, unix_now())
-        .await?
-        .require_write()?;
-    require_octet_stream(&parts.headers)?;
+    authorize_upload(app, &ws, &parts.headers).await?;
     let key = idempotency_key(&parts.headers)?;
-    let payload = read_body(&parts.headers, body, app.body_limits()).await?;
-    if payload.is_empty() {
-        return Err(ApiError::bad_request("an entry cannot be empty"));
-    }
+    let payload = read_upload(app, &parts.headers, body, "an entry").await?;
     let hash: [u8; 32] = Sha256::digest(&payload).into();
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let appended = workspace.append(NewEntry { key, hash, payload }).await;

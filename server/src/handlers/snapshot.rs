@@ -8,11 +8,10 @@ use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use crate::app::{App, unix_now};
-use crate::auth::authorize;
+use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::entries::{position_headers, write_error};
-use crate::http::{ResBody, json, query_u64, read_body, require_octet_stream};
+use crate::handlers::entries::{authorize_upload, position_headers, read_upload, write_error};
+use crate::http::{ResBody, json, query_u64};
 use crate::store::Snapshotted;
 use crate::workspaces::WriteError;
 
@@ -22,18 +21,12 @@ pub async fn put(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, unix_now())
-        .await?
-        .require_write()?;
-    require_octet_stream(&parts.headers)?;
+    authorize_upload(app, &ws, &parts.headers).await?;
     let upto = query_u64(parts.uri.query(), "upto")?;
     if upto == 0 {
         return Err(ApiError::bad_request("`upto` must be at least 1"));
     }
-    let data = read_body(&parts.headers, body, app.body_limits()).await?;
-    if data.is_empty() {
-        return Err(ApiError::bad_request("a snapshot cannot be empty"));
-    }
+    let data = read_upload(app, &parts.headers, body, "a snapshot").await?;
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let snapshotted = workspace.snapshot(upto, data).await;
     if matches!(snapshotted, Err(WriteError::Store(_))) {
