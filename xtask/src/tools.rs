@@ -79,7 +79,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     cmd::run(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(["install", "-y", "-qq"])
             .args(packages),
     )
 }
