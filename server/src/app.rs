@@ -2,7 +2,7 @@
 //! and the background chores that run beside the server.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::assets::Assets;
 use crate::auth::{Keys, LastSeen};
@@ -13,7 +13,7 @@ use crate::index::{INDEX_FILE, Index};
 use crate::ratelimit::RateLimit;
 use crate::secret;
 use crate::store::disk::DiskStore;
-use crate::workspaces::Workspaces;
+use crate::workspaces::{Space, Workspaces};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,18 +30,38 @@ pub enum StartError {
     #[error("cannot open the token index: {0}")]
     Index(#[from] crate::index::IndexError),
     #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
     Other(String),
 }
 
 /// Expired invites are deleted this long after they expire.
 const INVITE_RETENTION_SECS: u64 = 7 * 24 * 60 * 60;
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+pub use crate::clock::unix_now;
+
+/// Backups on the data directory's own disk die with it, and each one is a
+/// full copy: say so at start.
+fn warn_if_backups_share_the_disk(data_dir: &std::path::Path, backup_dir: Option<&std::path::Path>) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(backup_dir) = backup_dir else {
+        return;
+    };
+    // The backup directory may not exist yet: compare with its nearest
+    // existing ancestor.
+    let existing = backup_dir.ancestors().find(|p| p.exists());
+    let (Ok(data), Some(Ok(backups))) = (
+        std::fs::metadata(data_dir),
+        existing.map(std::fs::metadata),
+    ) else {
+        return;
+    };
+    if data.dev() == backups.dev() {
+        tracing::warn!(
+            backup_dir = %backup_dir.display(),
+            "scheduled backups go to the same disk as the data: a failed disk loses both, and each backup is a full copy; set --backup-dir to another disk"
+        );
+    }
 }
 
 /// Shared server state.
@@ -62,6 +82,8 @@ pub struct App {
     pub last_seen: LastSeen,
     /// Open workspaces (logs, writers, head announcements).
     pub workspaces: Workspaces,
+    /// Open event streams per client address, token and workspace.
+    pub streams: crate::streams::Streams,
     /// Present when serving HTTPS; made at start so a bad certificate stops
     /// the server before it announces itself.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
@@ -75,10 +97,12 @@ pub struct App {
 impl App {
     /// Opens the data directory and everything in it.
     pub async fn open(config: Config) -> Result<Arc<App>, StartError> {
+        config.validate().map_err(StartError::Config)?;
         let data_dir = config.data_dir.clone();
         let dist = config.dist.clone();
         let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
-        let (index, secret, assets, build_id, tls, lock) = tokio::task::spawn_blocking(move || {
+        let backup_dir = (config.backup_interval_secs > 0).then(|| config.backup_dir());
+        let (index, secret, assets, build_id, tls, lock, stored) = tokio::task::spawn_blocking(move || {
             let tls = match tls_files {
                 Some((cert, key)) => Some(crate::tls::acceptor(&cert, &key)?),
                 None => None,
@@ -94,24 +118,48 @@ impl App {
                 .ok_or_else(|| StartError::Locked(data_dir.display().to_string()))?;
             let secret = secret::load_or_create(&data_dir).map_err(io)?;
             let index = Index::open(&data_dir.join(INDEX_FILE))?;
+            // Owner-only, whatever the umask and whoever made the directory.
+            for path in [
+                data_dir.clone(),
+                data_dir.join(INDEX_FILE),
+                data_dir.join(format!("{INDEX_FILE}-wal")),
+                data_dir.join(format!("{INDEX_FILE}-shm")),
+                data_dir.join(crate::fsutil::LOCK_FILE),
+            ] {
+                if path.exists() {
+                    crate::fsutil::make_private(&path).map_err(io)?;
+                }
+            }
+            let stored = crate::store::disk::stored_bytes(&data_dir).map_err(io)?;
+            warn_if_backups_share_the_disk(&data_dir, backup_dir.as_deref());
             let assets = Assets::new(dist.as_deref());
             let build_id = assets.build_id();
             if !assets.has_app() {
                 tracing::warn!(app = %assets.describe(), "no app to serve (no index.html); `cargo xtask run` builds it");
             }
-            Ok::<_, StartError>((index, secret, assets, build_id, tls, lock))
+            Ok::<_, StartError>((index, secret, assets, build_id, tls, lock, stored))
         })
         .await
         .map_err(|e| StartError::Other(e.to_string()))??;
+        let space = Arc::new(Space::new(
+            config.data_dir.clone(),
+            config.min_free_bytes,
+            config.max_total_bytes.unwrap_or(u64::MAX),
+            stored,
+        ));
+        let store = DiskStore::new(&config.data_dir).with_undo_window(config.compaction_undo_secs);
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Ok(Arc::new(App {
             keys: Keys::new(secret.bytes()),
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
             last_seen: LastSeen::default(),
             workspaces: Workspaces::new(
-                Arc::new(DiskStore::new(&config.data_dir)),
+                Arc::new(store),
                 config.workspace_quota_bytes,
+                space,
+                config.max_open_workspaces,
             ),
+            streams: crate::streams::Streams::default(),
             config,
             assets,
             build_id,
@@ -183,6 +231,14 @@ impl App {
         })
         .await
         .map_err(|e| crate::backup::BackupError::Manifest(format!("backup task failed: {e}")))?
+    }
+
+    /// Makes a fresh one-time setup code (see [`crate::setup_code`]).
+    pub async fn issue_setup_code(&self) -> Result<String, crate::index::IndexError> {
+        let now = unix_now();
+        self.index
+            .call(move |conn| crate::setup_code::issue(conn, now))
+            .await
     }
 
     /// Tells long-lived responses (event streams) and chores to end.

@@ -189,7 +189,7 @@ pub async fn authorize_token(
         .index
         .call(move |conn| queries::token_status(conn, &jti))
         .await
-        .map_err(|e| ApiError::internal("checking a token", e))?;
+        .map_err(|e| ApiError::index("checking a token", e))?;
     let revoked = || ApiError::new(ErrorCode::TokenRevoked, "the token was revoked");
     let status = status.ok_or_else(revoked)?;
     if status.workspace != ws.as_str() {
@@ -200,6 +200,12 @@ pub async fn authorize_token(
     }
     if status.revoked {
         return Err(revoked());
+    }
+    if status.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::new(
+            ErrorCode::TokenExpired,
+            "the token has expired; the workspace's owner can pair this device again",
+        ));
     }
     app.last_seen.touch(app, &claims.jti, now);
     Ok(Caller {

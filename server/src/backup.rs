@@ -221,23 +221,59 @@ pub fn verify(backup: &Path) -> Result<Manifest, BackupError> {
 }
 
 /// Restores a verified backup into `data_dir`, which must be empty or absent.
+///
+/// Atomic: the files are copied into a hidden directory beside `data_dir`,
+/// checked again against the manifest there (what was copied, not only what
+/// was read), made durable, and only then renamed to `data_dir`. A crash
+/// at any point leaves either no `data_dir` (or the empty one) or the whole
+/// restored one, never a directory that looks whole and is not; a later
+/// restore removes the hidden leftovers.
 pub fn restore(backup: &Path, data_dir: &Path) -> Result<Manifest, BackupError> {
     let manifest = verify(backup)?;
-    if let Ok(mut entries) = fs::read_dir(data_dir)
-        && entries.next().is_some()
-    {
-        return Err(BackupError::NotEmpty(data_dir.display().to_string()));
+    let existed = match fs::read_dir(data_dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(BackupError::NotEmpty(data_dir.display().to_string()));
+            }
+            true
+        }
+        Err(_) => false,
+    };
+    let parent = match data_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| BackupError::NotEmpty(data_dir.display().to_string()))?;
+    create_dir_private(&parent).map_err(io_err(&parent))?;
+    let tmp = parent.join(format!(".{name}.restoring"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
-    create_dir_private(data_dir).map_err(io_err(data_dir))?;
+    create_dir_private(&tmp).map_err(io_err(&tmp))?;
     for file in &manifest.files {
         let rel = safe_relative(&file.path)?;
-        let dst = data_dir.join(rel);
-        if let Some(parent) = dst.parent() {
-            create_dir_private(parent).map_err(io_err(parent))?;
+        let dst = tmp.join(rel);
+        if let Some(dir) = dst.parent() {
+            create_dir_private(dir).map_err(io_err(dir))?;
         }
         copy_file(&backup.join(rel), &dst)?;
+        let (size, sha256) = checksum(&dst)?;
+        if size != file.size || sha256 != file.sha256 {
+            return Err(BackupError::Mismatch {
+                path: file.path.clone(),
+                detail: "the restored copy differs from the backup (failing disk?)".into(),
+            });
+        }
     }
-    fsync_tree(data_dir)?;
+    fsync_tree(&tmp)?;
+    if existed {
+        fs::remove_dir(data_dir).map_err(io_err(data_dir))?;
+    }
+    fs::rename(&tmp, data_dir).map_err(io_err(data_dir))?;
+    fsync_dir(&parent).map_err(io_err(&parent))?;
     Ok(manifest)
 }
 

@@ -50,6 +50,36 @@ pub enum Command {
     VerifyBackup(VerifyArgs),
     /// Restore a backup into an empty data directory.
     Restore(RestoreArgs),
+    /// Print a fresh one-time setup code (it registers one workspace).
+    SetupCode(DataDirArgs),
+    /// Check a data directory: every log and snapshot, quarantined damage,
+    /// the token index. Exits non-zero if anything needs attention.
+    Doctor(DataDirArgs),
+    /// Undo the latest compaction of a workspace (the server must be
+    /// stopped; a running server does it through its owner-only route).
+    RestoreCompaction(RestoreCompactionArgs),
+}
+
+/// Who may register workspaces (`--registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegistrationArg {
+    /// With a one-time setup code (printed at start; `hearth setup-code`).
+    Code,
+    /// Anyone who can reach the server (rate limits and quotas apply).
+    Open,
+    /// Nobody.
+    Closed,
+}
+
+impl RegistrationArg {
+    pub fn mode(self) -> hearth_shared::api::Registration {
+        use hearth_shared::api::Registration;
+        match self {
+            RegistrationArg::Code => Registration::Code,
+            RegistrationArg::Open => Registration::Open,
+            RegistrationArg::Closed => Registration::Closed,
+        }
+    }
 }
 
 /// Everything `hearth serve` needs to know. Passed around whole.
@@ -112,6 +142,69 @@ pub struct Config {
     #[arg(long, env = "HEARTH_BACKUP_KEEP", default_value_t = 7)]
     pub backup_keep: usize,
 
+    /// Who may register a workspace: `code` (a one-time setup code, printed
+    /// at start and by `hearth setup-code`), `open` or `closed`.
+    #[arg(long, env = "HEARTH_REGISTRATION", value_enum, default_value_t = RegistrationArg::Code)]
+    pub registration: RegistrationArg,
+
+    /// Most bytes stored over all workspaces; beyond it, new workspaces and
+    /// writes are refused (507). Unset: no limit but the disk.
+    #[arg(long, env = "HEARTH_MAX_TOTAL_BYTES")]
+    pub max_total_bytes: Option<u64>,
+
+    /// Writes are refused (507 `storage_full`) while the data volume has
+    /// fewer free bytes than this, before the file system fails.
+    #[arg(long, env = "HEARTH_MIN_FREE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub min_free_bytes: u64,
+
+    /// Most connections from one client address.
+    #[arg(long, env = "HEARTH_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// Connections kept for clients other than the busiest addresses: past
+    /// `--max-connections` minus this, an address with more than a few
+    /// connections is refused new ones.
+    #[arg(long, env = "HEARTH_CONNECTION_RESERVE", default_value_t = 128)]
+    pub connection_reserve: usize,
+
+    /// Most open event streams from one client address.
+    #[arg(long, env = "HEARTH_MAX_STREAMS_PER_IP", default_value_t = 64)]
+    pub max_streams_per_ip: usize,
+
+    /// Most open event streams of one token.
+    #[arg(long, env = "HEARTH_MAX_STREAMS_PER_TOKEN", default_value_t = 8)]
+    pub max_streams_per_token: usize,
+
+    /// Most open event streams on one workspace.
+    #[arg(long, env = "HEARTH_MAX_STREAMS_PER_WORKSPACE", default_value_t = 64)]
+    pub max_streams_per_workspace: usize,
+
+    /// Seconds a client has to send a request's headers (shorter than
+    /// `--body-timeout-secs`); also how long a kept-alive connection may sit
+    /// with no request before it is closed.
+    #[arg(long, env = "HEARTH_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client may take to read an answer before the connection is
+    /// dropped (slow readers of large pulls).
+    #[arg(long, env = "HEARTH_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
+
+    /// Most workspaces open in memory at once; the least recently used
+    /// unused ones close first.
+    #[arg(long, env = "HEARTH_MAX_OPEN_WORKSPACES", default_value_t = 1024)]
+    pub max_open_workspaces: usize,
+
+    /// Seconds a compaction can be undone (the replaced snapshot and log are
+    /// kept that long).
+    #[arg(long, env = "HEARTH_COMPACTION_UNDO_SECS", default_value_t = 7 * 24 * 60 * 60)]
+    pub compaction_undo_secs: u64,
+
+    /// Web origins (besides the server's own) whose pages may call the API,
+    /// comma-separated, e.g. `https://notes.example.org`; `*` allows any.
+    #[arg(long, env = "HEARTH_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// PEM certificate chain; with `--tls-key`, serve HTTPS.
     #[arg(long, env = "HEARTH_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -133,6 +226,61 @@ impl Config {
 
     pub fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.body_timeout_secs.max(1))
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs.max(1))
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs.max(1))
+    }
+
+    /// Checks the settings against what the store and the wire format can
+    /// hold; the error names the flag and says why.
+    pub fn validate(&self) -> Result<(), String> {
+        let max_entry = crate::store::disk::MAX_ENTRY_LEN;
+        if self.max_body_bytes > max_entry {
+            return Err(format!(
+                "--max-body-bytes {} is larger than the largest entry or snapshot a workspace log \
+                 can hold ({max_entry} bytes); lower it",
+                self.max_body_bytes
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err("--max-body-bytes must be at least 1".into());
+        }
+        if self.max_pull_bytes == 0 {
+            return Err("--max-pull-bytes must be at least 1".into());
+        }
+        if self.header_timeout_secs >= self.body_timeout_secs {
+            return Err(format!(
+                "--header-timeout-secs ({}) must be shorter than --body-timeout-secs ({})",
+                self.header_timeout_secs, self.body_timeout_secs
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err("--max-connections and --max-connections-per-ip must be at least 1".into());
+        }
+        if self.connection_reserve >= self.max_connections {
+            return Err(format!(
+                "--connection-reserve ({}) must be smaller than --max-connections ({})",
+                self.connection_reserve, self.max_connections
+            ));
+        }
+        for origin in &self.cors_origins {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let ok = origin == "*"
+                || host.is_some_and(|h| !h.is_empty() && !h.contains(['/', ' ', '?', '#']));
+            if !ok {
+                return Err(format!(
+                    "--cors-origins: {origin:?} is not an origin (scheme://host[:port], or *)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn sse_keepalive(&self) -> Duration {
@@ -163,6 +311,19 @@ fn defaults() -> Config {
         backup_dir: None,
         backup_interval_secs: 24 * 60 * 60,
         backup_keep: 7,
+        registration: RegistrationArg::Code,
+        max_total_bytes: None,
+        min_free_bytes: 256 * 1024 * 1024,
+        max_connections_per_ip: 256,
+        connection_reserve: 128,
+        max_streams_per_ip: 64,
+        max_streams_per_token: 8,
+        max_streams_per_workspace: 64,
+        header_timeout_secs: 10,
+        write_timeout_secs: 30,
+        max_open_workspaces: 1024,
+        compaction_undo_secs: 7 * 24 * 60 * 60,
+        cors_origins: Vec::new(),
         tls_cert: None,
         tls_key: None,
     }
@@ -176,6 +337,22 @@ pub struct BackupArgs {
     /// Directory in which a new backup directory is created.
     #[arg(long, env = "HEARTH_BACKUP_DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DataDirArgs {
+    /// The data directory.
+    #[arg(long, env = "HEARTH_DATA_DIR", default_value = "./hearth-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreCompactionArgs {
+    /// The workspace id (32 lowercase hex characters).
+    pub workspace: String,
+    /// The data directory (no server may be running on it).
+    #[arg(long, env = "HEARTH_DATA_DIR", default_value = "./hearth-data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,28 @@ impl ApiError {
         )
     }
 
+    /// A failure of the token index. A full disk (SQLite's `SQLITE_FULL`)
+    /// is `storage_full`, to be retried; the rest as [`ApiError::internal`].
+    /// SQLite rolls back the failed transaction, so nothing is half-stored.
+    pub fn index(context: &str, err: crate::index::IndexError) -> Self {
+        if let crate::index::IndexError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) = &err
+            && e.code == rusqlite::ErrorCode::DiskFull
+        {
+            tracing::error!(error = %err, "{context}: the disk is full");
+            return Self {
+                retry_after: Some(60),
+                ..Self::new(
+                    ErrorCode::StorageFull,
+                    "the server's disk is full; nothing was changed; retry later",
+                )
+            };
+        }
+        Self {
+            retry_after: Some(1),
+            ..Self::internal(context, err)
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
     }

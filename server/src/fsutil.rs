@@ -52,6 +52,31 @@ pub fn create_dir_private(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Options that create files owner-only (0600 on Unix), whatever the umask
+/// (the mode is also set on files that already exist, see
+/// [`make_private`]).
+pub fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
+}
+
+/// Sets `path` to owner-only (0600 for files, 0700 for directories) on
+/// Unix: the data directory's files keep that whatever the process umask.
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = fs::symlink_metadata(path)?;
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        if meta.permissions().mode() & 0o777 != mode {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: a reader (or a crash) sees the old
 /// file or the new one, never a mix. The file is owner-only on Unix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

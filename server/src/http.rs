@@ -81,12 +81,38 @@ pub async fn read_body(
     }
 }
 
-/// Reads and parses a JSON request body.
+/// Whether the request's `Content-Type` is exactly `essence` (case aside),
+/// parameters such as `; charset=utf-8` aside. `None` when it has none.
+pub fn content_type_is(headers: &HeaderMap, essence: &str) -> Option<bool> {
+    let value = headers.get(CONTENT_TYPE)?;
+    let Ok(value) = value.to_str() else {
+        return Some(false);
+    };
+    let found = value.split(';').next().unwrap_or("").trim();
+    Some(found.eq_ignore_ascii_case(essence))
+}
+
+/// Requires `Content-Type: application/json`. Anything else (notably the
+/// `text/plain` of a cross-site form, which needs no CORS preflight) is 415.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if content_type_is(headers, "application/json") == Some(true) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "this route takes Content-Type: application/json",
+        ))
+    }
+}
+
+/// Reads and parses a JSON request body (`Content-Type: application/json`
+/// only).
 pub async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Incoming,
     limits: BodyLimits,
 ) -> Result<T, ApiError> {
+    require_json(headers)?;
     let bytes = read_body(headers, body, limits).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("the JSON body is not valid: {e}")))
@@ -94,17 +120,9 @@ pub async fn read_json<T: DeserializeOwned>(
 
 /// Requires an `application/octet-stream` body (or no Content-Type at all).
 pub fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("")) {
-        None => Ok(()),
-        Some(ct)
-            if ct
-                .trim()
-                .to_ascii_lowercase()
-                .starts_with("application/octet-stream") =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ApiError::new(
+    match content_type_is(headers, "application/octet-stream") {
+        None | Some(true) => Ok(()),
+        Some(false) => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "this route takes Content-Type: application/octet-stream",
         )),
@@ -146,5 +164,24 @@ mod tests {
         }
         assert!(query_u64(Some("after=-1"), "after").is_err());
         assert_eq!(query_u64(Some("after=42"), "after").unwrap(), 42);
+    }
+
+    #[test]
+    fn media_types_match_exactly_parameters_aside() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("application/json", "application/json", true),
+            ("Application/JSON; charset=utf-8", "application/json", true),
+            ("application/jsonx", "application/json", false),
+            ("text/plain", "application/json", false),
+            ("application/octet-streamx", "application/octet-stream", false),
+            (" application/octet-stream ;x=1", "application/octet-stream", true),
+        ];
+        for (value, essence, want) in cases {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            assert_eq!(content_type_is(&h, essence), Some(*want), "{value}");
+        }
+        assert_eq!(content_type_is(&HeaderMap::new(), "application/json"), None);
+        assert!(require_json(&HeaderMap::new()).is_err());
     }
 }

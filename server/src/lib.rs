@@ -35,7 +35,10 @@ pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod backup;
+pub mod clock;
 pub mod config;
+pub mod conn_limit;
+pub mod doctor;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod error;
@@ -46,10 +49,14 @@ pub mod index;
 pub mod ratelimit;
 pub mod router;
 pub mod secret;
+pub mod security_headers;
 pub mod server;
+pub mod setup_code;
 pub mod store;
+pub mod streams;
 pub mod tls;
 pub mod workspaces;
+pub mod write_timeout;
 
 pub use config::Config;
 pub use error::ApiError;

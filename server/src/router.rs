@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use hyper::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, HeaderMap, HeaderValue, IF_NONE_MATCH,
-    X_CONTENT_TYPE_OPTIONS,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, HeaderMap, HeaderValue,
+    IF_NONE_MATCH, ORIGIN, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -32,6 +32,7 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let is_api = path == "/v1" || path.starts_with("/v1/");
+    let origin = req.headers().get(ORIGIN).cloned();
     let result = if is_api && method == Method::OPTIONS {
         Ok(empty(StatusCode::NO_CONTENT))
     } else if is_api {
@@ -48,7 +49,13 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     let headers = res.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if is_api {
-        add_cors(headers);
+        add_cors(headers, origin.as_ref(), &app.config.cors_origins);
+        if !headers.contains_key(CACHE_CONTROL) {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    if app.tls.is_some() {
+        crate::security_headers::add_hsts(headers);
     }
     let status = res.status().as_u16();
     let ms = started.elapsed().as_millis() as u64;
@@ -62,10 +69,22 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     res
 }
 
-/// CORS for `/v1`: any origin may call the API, since it authenticates with
-/// bearer tokens only (no cookies, nothing ambient a page could abuse).
-fn add_cors(headers: &mut HeaderMap) {
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+/// CORS for `/v1`: the app served by this server is same-origin and needs
+/// none. Pages of the origins named by `--cors-origins` (`*`: any) may call
+/// the API too; every other origin gets no CORS headers, so a browser keeps
+/// its pages from reading answers or sending preflighted requests (and the
+/// JSON routes take `application/json` only, which always needs a preflight).
+fn add_cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>, allowed: &[String]) {
+    let any = allowed.iter().any(|o| o == "*");
+    let allow = match origin {
+        _ if any => HeaderValue::from_static("*"),
+        Some(o) if allowed.iter().any(|a| a.trim_end_matches('/').as_bytes() == o.as_bytes()) => o.clone(),
+        _ => return,
+    };
+    if !any {
+        headers.insert(VARY, HeaderValue::from_static("origin"));
+    }
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow);
     headers.insert(
         ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
@@ -106,6 +125,15 @@ async fn api(
         (&Method::DELETE, ["workspaces", ws, "tokens", id]) => {
             tokens::revoke(app, parse_workspace_id(ws)?, id, req).await
         }
+        (&Method::PUT, ["workspaces", ws, "tokens", id, "expiry"]) => {
+            tokens::set_expiry(app, parse_workspace_id(ws)?, id, req).await
+        }
+        (&Method::POST, ["workspaces", ws, "master"]) => {
+            tokens::replace_master(app, parse_workspace_id(ws)?, req).await
+        }
+        (&Method::POST, ["workspaces", ws, "snapshot", "undo"]) => {
+            snapshot::undo(app, parse_workspace_id(ws)?, req).await
+        }
         (&Method::POST, ["workspaces", ws, "invites"]) => {
             invites::create(app, ip, parse_workspace_id(ws)?, req).await
         }
@@ -120,7 +148,7 @@ async fn api(
             snapshot::put(app, parse_workspace_id(ws)?, req).await
         }
         (&Method::GET, ["workspaces", ws, "events"]) => {
-            events::get(app, parse_workspace_id(ws)?, req).await
+            events::get(app, ip, parse_workspace_id(ws)?, req).await
         }
         (
             _,
@@ -128,6 +156,9 @@ async fn api(
             | ["workspaces"]
             | ["workspaces", _, "tokens"]
             | ["workspaces", _, "tokens", _]
+            | ["workspaces", _, "tokens", _, "expiry"]
+            | ["workspaces", _, "master"]
+            | ["workspaces", _, "snapshot", "undo"]
             | ["workspaces", _, "invites"]
             | ["invites", "redeem"]
             | ["workspaces", _, "entries" | "snapshot" | "events"],

@@ -2,9 +2,13 @@
 //! shutdown future, in the manner of mini-redis. The caller binds the port
 //! (tests bind `127.0.0.1:0`) and decides when to stop.
 //!
-//! It caps the number of open connections, serves HTTP/1.1 (over TLS when
-//! configured), and on shutdown stops accepting, ends event streams, lets
-//! in-flight requests finish, and closes the workspace writers.
+//! It admits connections under a global cap, a cap per client address and a
+//! reserve ([`crate::conn_limit`]), closes connections that send no request
+//! within the header timeout (also between kept-alive requests) and those
+//! whose client stops reading ([`crate::write_timeout`]), serves HTTP/1.1
+//! (over TLS when configured), and on shutdown stops accepting, ends event
+//! streams, lets in-flight requests finish, and closes the workspace
+//! writers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,12 +21,23 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::{App, StartError};
 use crate::config::Config;
+use crate::conn_limit::{ConnGuard, ConnLimit, Limits};
 use crate::router;
+use crate::write_timeout::WriteTimeout;
+
+/// What a refused connection is told before it is closed (best effort:
+/// one non-blocking write, no timer, no task).
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+retry-after: 5\r\nconnection: close\r\ncontent-length: 92\r\n\r\n\
+{\"code\":\"unavailable\",\"message\":\"too many connections from this address; retry in a moment\"}";
+
+fn refuse(stream: tokio::net::TcpStream) {
+    let _ = stream.try_write(REFUSED);
+}
 
 /// How long shutdown waits for in-flight requests before it drops them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,7 +63,11 @@ pub async fn serve(
     app.spawn_background();
     let mut listener = Listener {
         listener,
-        limit_connections: Arc::new(Semaphore::new(app.config.max_connections.max(1))),
+        limit: ConnLimit::new(Limits {
+            max: app.config.max_connections.max(1),
+            per_ip: app.config.max_connections_per_ip.max(1),
+            reserve: app.config.connection_reserve,
+        }),
         graceful: GracefulShutdown::new(),
         tls,
         app: app.clone(),
@@ -81,9 +100,9 @@ pub async fn serve(
 struct Listener {
     /// The bound socket; dropped first on shutdown so no new client connects.
     listener: TcpListener,
-    /// One permit per open connection: caps memory and file descriptors under
-    /// a flood of clients; further clients wait in the kernel's backlog.
-    limit_connections: Arc<Semaphore>,
+    /// Open connections per address and in all: caps memory and file
+    /// descriptors under a flood, and keeps room for other clients.
+    limit: ConnLimit,
     /// Tracks open connections so that shutdown can drain them gracefully.
     graceful: GracefulShutdown,
     /// Present when serving HTTPS.
@@ -96,9 +115,6 @@ impl Listener {
     async fn accept_loop(&mut self) {
         let mut backoff = Duration::from_millis(10);
         loop {
-            let Ok(permit) = self.limit_connections.clone().acquire_owned().await else {
-                return;
-            };
             let (stream, peer) = match self.listener.accept().await {
                 Ok(accepted) => {
                     backoff = Duration::from_millis(10);
@@ -112,6 +128,14 @@ impl Listener {
                     continue;
                 }
             };
+            let permit = match self.limit.admit(peer.ip()) {
+                Ok(permit) => permit,
+                Err(why) => {
+                    tracing::debug!(%peer, ?why, "connection refused");
+                    refuse(stream);
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             let app = self.app.clone();
             let watcher = self.graceful.watcher();
@@ -120,7 +144,7 @@ impl Listener {
                     tokio::spawn(serve_connection(stream, peer, app, watcher, permit));
                 }
                 Some(acceptor) => {
-                    let timeout = app.config.body_timeout();
+                    let timeout = app.config.header_timeout();
                     tokio::spawn(async move {
                         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher, permit).await,
@@ -142,11 +166,12 @@ async fn serve_connection<I>(
     peer: SocketAddr,
     app: Arc<App>,
     watcher: Watcher,
-    _permit: OwnedSemaphorePermit,
+    _permit: ConnGuard,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = app.config.body_timeout();
+    let header_timeout = app.config.header_timeout();
+    let io = WriteTimeout::new(io, app.config.write_timeout());
     let service = service_fn(move |req| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(router::handle(app, peer, req).await) }

@@ -1,20 +1,34 @@
-//! Open workspaces: loaded lazily on first use, closed again when idle, each
-//! with one writer task that batches concurrent pushes into one sync (group
-//! commit) and a watch channel that announces the head.
+//! Open workspaces: loaded lazily on first use, closed again when idle (or
+//! when too many are open, least recently used first), each with one writer
+//! task that batches concurrent pushes into one sync (group commit) and a
+//! watch channel that announces the head.
+//!
+//! One writer per log, by construction: each workspace id has one [`Slot`]
+//! whose async lock is held while a log is opened, and a new log is opened
+//! only after the previous writer task has ended. A writer that meets a
+//! storage failure fails the operation, everything queued behind it, and
+//! ends; its workspace is marked poisoned, and the next request reopens the
+//! log from disk (recovering it) once that writer is gone.
+//!
+//! Before each batch the writer asks [`Space`] whether there is room: free
+//! space on the data volume above the reserve, and the server-wide storage
+//! limit. Without room, writes are refused (`storage_full`) before the file
+//! system fails, and what is stored stays readable.
 //!
 //! Many workspaces may exist; only those in use cost memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use hearth_shared::id::WorkspaceId;
-use tokio::sync::{OnceCell, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::store::{
-    Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, WorkspaceLog,
+    Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, Undone, WorkspaceLog,
 };
 
 /// Most operations the writer takes into one batch.
@@ -28,13 +42,34 @@ pub const IDLE_SECS: u64 = 10 * 60;
 enum WriteOp {
     Append {
         entry: NewEntry,
-        reply: oneshot::Sender<Result<Appended, StoreError>>,
+        reply: oneshot::Sender<Result<Appended, WriteError>>,
     },
     Snapshot {
         upto: u64,
         data: Bytes,
-        reply: oneshot::Sender<Result<Snapshotted, StoreError>>,
+        reply: oneshot::Sender<Result<Snapshotted, WriteError>>,
     },
+    Undo {
+        reply: oneshot::Sender<Result<Option<Undone>, WriteError>>,
+    },
+}
+
+impl WriteOp {
+    fn fail(self, err: impl Fn() -> WriteError) {
+        match self {
+            WriteOp::Append { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Snapshot { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Undo { reply } => drop(reply.send(Err(err()))),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            WriteOp::Append { entry, .. } => entry.payload.len() as u64,
+            WriteOp::Snapshot { data, .. } => data.len() as u64,
+            WriteOp::Undo { .. } => 0,
+        }
+    }
 }
 
 /// Why a write did not happen.
@@ -44,6 +79,73 @@ pub enum WriteError {
     Store(#[from] StoreError),
     #[error("the workspace writer stopped")]
     Stopped,
+    #[error("no room: {0}")]
+    Full(&'static str),
+}
+
+/// Room for new data: the free-space reserve of the data volume and the
+/// server-wide storage limit. Shared by every writer.
+pub struct Space {
+    /// A directory on the data volume, for `statvfs`.
+    data_dir: PathBuf,
+    /// Writes are refused while the volume has fewer free bytes than this.
+    min_free: u64,
+    /// Most bytes stored over all workspaces (`u64::MAX`: no limit).
+    max_total: u64,
+    /// Bytes stored over all workspaces (logs and snapshots).
+    total: AtomicU64,
+}
+
+impl Space {
+    pub fn new(data_dir: PathBuf, min_free: u64, max_total: u64, total: u64) -> Space {
+        Space {
+            data_dir,
+            min_free,
+            max_total,
+            total: AtomicU64::new(total),
+        }
+    }
+
+    /// Bytes stored over all workspaces.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Whether `bytes` more may be written. Blocking (one `statvfs`).
+    pub fn admit(&self, bytes: u64) -> Result<(), WriteError> {
+        if self.total().saturating_add(bytes) > self.max_total {
+            return Err(WriteError::Full("the server's storage limit is reached"));
+        }
+        if self.min_free > 0 {
+            match free_bytes(&self.data_dir) {
+                Ok(free) if free < self.min_free.saturating_add(bytes) => {
+                    return Err(WriteError::Full("the server's disk is nearly full"));
+                }
+                Ok(_) => {}
+                // Unknown free space: let the write try (its errors are handled).
+                Err(err) => tracing::warn!(error = %err, "cannot read free disk space"),
+            }
+        }
+        Ok(())
+    }
+
+    fn moved(&self, before: u64, after: u64) {
+        if after >= before {
+            self.total.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .total
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                    Some(t.saturating_sub(before - after))
+                });
+        }
+    }
+}
+
+/// Free bytes for unprivileged writers on the volume holding `dir`.
+pub fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir).map_err(std::io::Error::from)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// An open workspace.
@@ -54,10 +156,12 @@ pub struct Workspace {
     tx: mpsc::Sender<WriteOp>,
     /// The head, announced after each durable write.
     head: Arc<watch::Sender<u64>>,
-    /// Storage quota in bytes.
-    quota: u64,
     /// Last use, seconds since the epoch, for idle closing.
     last_used: AtomicU64,
+    /// Set by the writer when a storage failure stopped it.
+    poisoned: Arc<AtomicBool>,
+    /// Closed (all senders dropped) when the writer task has ended.
+    writer_done: watch::Receiver<()>,
 }
 
 impl Workspace {
@@ -65,26 +169,33 @@ impl Workspace {
         self.last_used.store(unix_now(), Ordering::Relaxed);
     }
 
-    /// Appends one entry; resolves once it is durable.
-    pub async fn append(&self, entry: NewEntry) -> Result<Appended, WriteError> {
+    async fn write<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> WriteOp,
+    ) -> Result<T, WriteError> {
         self.touch();
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriteOp::Append { entry, reply })
+            .send(op(reply))
             .await
             .map_err(|_| WriteError::Stopped)?;
-        Ok(rx.await.map_err(|_| WriteError::Stopped)??)
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Appends one entry; resolves once it is durable.
+    pub async fn append(&self, entry: NewEntry) -> Result<Appended, WriteError> {
+        self.write(|reply| WriteOp::Append { entry, reply }).await
     }
 
     /// Swaps in a snapshot; resolves once it is durable.
     pub async fn snapshot(&self, upto: u64, data: Bytes) -> Result<Snapshotted, WriteError> {
-        self.touch();
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(WriteOp::Snapshot { upto, data, reply })
+        self.write(|reply| WriteOp::Snapshot { upto, data, reply })
             .await
-            .map_err(|_| WriteError::Stopped)?;
-        Ok(rx.await.map_err(|_| WriteError::Stopped)??)
+    }
+
+    /// Undoes the latest compaction still kept.
+    pub async fn undo_compaction(&self) -> Result<Option<Undone>, WriteError> {
+        self.write(|reply| WriteOp::Undo { reply }).await
     }
 
     /// Subscribes to head announcements.
@@ -97,167 +208,346 @@ impl Workspace {
         self.touch();
         self.log.position()
     }
+
+    fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire) || self.log.is_poisoned()
+    }
+
+    /// Whether nothing but the registry holds it and nobody listens.
+    fn is_unused(self: &Arc<Self>) -> bool {
+        Arc::strong_count(self) == 1 && self.head.receiver_count() == 0
+    }
+}
+
+/// Waits until the writer behind `done` has ended.
+async fn writer_gone(mut done: watch::Receiver<()>) {
+    while done.changed().await.is_ok() {}
+}
+
+/// One workspace id's place in the registry.
+#[derive(Default)]
+struct Slot {
+    state: tokio::sync::Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// The open workspace, if any.
+    open: Option<Arc<Workspace>>,
+    /// The writer of the previous workspace, which must end before another
+    /// log is opened on the same files.
+    previous: Option<watch::Receiver<()>>,
+}
+
+impl SlotState {
+    /// Closes the open workspace (its writer finishes what it holds, then
+    /// ends).
+    fn close(&mut self) {
+        if let Some(ws) = self.open.take() {
+            self.previous = Some(ws.writer_done.clone());
+        }
+    }
+
+    fn previous_running(&self) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|done| done.has_changed().is_ok())
+    }
 }
 
 /// The registry of open workspaces.
 pub struct Workspaces {
     store: Arc<dyn BlobStore>,
     quota: u64,
-    open: Mutex<HashMap<WorkspaceId, Arc<OnceCell<Arc<Workspace>>>>>,
+    space: Arc<Space>,
+    /// Most workspaces open at once; beyond it the least recently used
+    /// unused ones are closed.
+    max_open: usize,
+    open_count: Arc<AtomicUsize>,
+    slots: Mutex<HashMap<WorkspaceId, Arc<Slot>>>,
 }
 
 impl Workspaces {
-    pub fn new(store: Arc<dyn BlobStore>, quota: u64) -> Workspaces {
+    pub fn new(store: Arc<dyn BlobStore>, quota: u64, space: Arc<Space>, max_open: usize) -> Workspaces {
         Workspaces {
             store,
             quota,
-            open: Mutex::new(HashMap::new()),
+            space,
+            max_open: max_open.max(1),
+            open_count: Arc::new(AtomicUsize::new(0)),
+            slots: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The open workspace `ws`, opening (and recovering) it if need be.
+    /// Room for new data, server-wide.
+    pub fn space(&self) -> &Space {
+        &self.space
+    }
+
+    fn slot(&self, ws: &WorkspaceId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(ws.clone()).or_default().clone()
+    }
+
+    /// The open workspace `ws`, opening (and recovering) it if need be. A
+    /// poisoned one is closed, its writer awaited, and the log reopened.
     pub async fn get(&self, ws: &WorkspaceId) -> Result<Arc<Workspace>, WriteError> {
-        let cell = {
-            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            open.entry(ws.clone()).or_default().clone()
+        let slot = self.slot(ws);
+        let opened = {
+            let mut st = slot.state.lock().await;
+            if let Some(open) = &st.open {
+                if !open.is_poisoned() {
+                    open.touch();
+                    return Ok(open.clone());
+                }
+                tracing::warn!(workspace = %ws, "reopening a workspace log after a storage failure");
+                st.close();
+                self.open_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            if let Some(done) = st.previous.take() {
+                writer_gone(done).await;
+            }
+            let store = self.store.clone();
+            let id = ws.clone();
+            let log = tokio::task::spawn_blocking(move || store.open(&id))
+                .await
+                .map_err(|_| WriteError::Stopped)??;
+            let opened = self.start(log);
+            st.open = Some(opened.clone());
+            self.open_count.fetch_add(1, Ordering::Relaxed);
+            opened
         };
-        let workspace = cell
-            .get_or_try_init(|| async {
-                let store = self.store.clone();
-                let id = ws.clone();
-                let log = tokio::task::spawn_blocking(move || store.open(&id))
-                    .await
-                    .map_err(|_| WriteError::Stopped)??;
-                Ok::<_, WriteError>(self.start(log))
-            })
-            .await?;
-        workspace.touch();
-        Ok(workspace.clone())
+        if self.open_count() > self.max_open {
+            self.close_lru(self.max_open - self.max_open / 10);
+        }
+        Ok(opened)
     }
 
     fn start(&self, log: Arc<dyn WorkspaceLog>) -> Arc<Workspace> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let head = Arc::new(watch::channel(log.position().head).0);
-        tokio::spawn(writer(log.clone(), rx, head.clone(), self.quota));
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let (done_tx, writer_done) = watch::channel(());
+        let writer = Writer {
+            log: log.clone(),
+            head: head.clone(),
+            quota: self.quota,
+            space: self.space.clone(),
+            poisoned: poisoned.clone(),
+        };
+        tokio::spawn(async move {
+            writer.run(rx).await;
+            drop(done_tx);
+        });
         Arc::new(Workspace {
             log,
             tx,
             head,
-            quota: self.quota,
             last_used: AtomicU64::new(unix_now()),
+            poisoned,
+            writer_done,
         })
+    }
+
+    /// Closes unused workspaces for which `close` says so; forgets slots
+    /// that hold nothing. Slots that are busy (being opened) are left alone.
+    fn sweep(&self, mut close: impl FnMut(&Workspace) -> bool) -> usize {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut closed = 0;
+        slots.retain(|_, slot| {
+            let Ok(mut st) = slot.state.try_lock() else {
+                return true;
+            };
+            if let Some(ws) = &st.open
+                && ws.is_unused()
+                && close(ws)
+            {
+                st.close();
+                closed += 1;
+            }
+            // A slot may go once it holds nothing, nobody else has it, and
+            // its last writer has ended; otherwise the next `get` must find
+            // it to wait for that writer.
+            st.open.is_some() || st.previous_running() || Arc::strong_count(slot) > 1
+        });
+        self.open_count.fetch_sub(closed, Ordering::Relaxed);
+        closed
     }
 
     /// Closes workspaces idle since `now - IDLE_SECS` that nobody holds.
     pub fn close_idle(&self, now: u64) -> usize {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let before = open.len();
-        open.retain(|_, cell| match cell.get() {
-            None => Arc::strong_count(cell) > 1,
-            Some(ws) => {
-                Arc::strong_count(ws) > 1
-                    || ws.head.receiver_count() > 0
-                    || ws
-                        .last_used
-                        .load(Ordering::Relaxed)
-                        .saturating_add(IDLE_SECS)
-                        > now
-            }
-        });
-        before - open.len()
+        self.sweep(|ws| ws.last_used.load(Ordering::Relaxed).saturating_add(IDLE_SECS) <= now)
     }
 
-    /// Forgets an open workspace after a storage failure, so that the next
-    /// request reopens (and recovers) it from disk.
-    pub fn forget(&self, ws: &WorkspaceId) {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(ws);
+    /// Closes the least recently used unused workspaces until at most
+    /// `target` are open.
+    fn close_lru(&self, target: usize) {
+        let excess = self.open_count().saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        let mut times: Vec<u64> = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .values()
+                .filter_map(|slot| {
+                    let st = slot.state.try_lock().ok()?;
+                    let ws = st.open.as_ref()?;
+                    ws.is_unused().then(|| ws.last_used.load(Ordering::Relaxed))
+                })
+                .collect()
+        };
+        if times.is_empty() {
+            return;
+        }
+        times.sort_unstable();
+        let cutoff = times[excess.min(times.len()) - 1];
+        let mut left = excess;
+        self.sweep(|ws| {
+            if left > 0 && ws.last_used.load(Ordering::Relaxed) <= cutoff {
+                left -= 1;
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// How many workspaces are open.
     pub fn open_count(&self) -> usize {
-        self.open.lock().map(|o| o.len()).unwrap_or(0)
+        self.open_count.load(Ordering::Relaxed)
     }
 
     /// Closes every workspace; their writers finish what they hold.
     pub fn close_all(&self) {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.values() {
+            if let Ok(mut st) = slot.state.try_lock()
+                && st.open.is_some()
+            {
+                st.close();
+                self.open_count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
-impl Workspace {
-    /// The quota this workspace was opened with.
-    pub fn quota(&self) -> u64 {
-        self.quota
-    }
-}
-
-/// The writer task: takes whatever operations are waiting, appends runs of
-/// entries with one sync, applies snapshots in order, then announces the head
-/// and answers.
-async fn writer(
+/// The writer task of one workspace.
+struct Writer {
     log: Arc<dyn WorkspaceLog>,
-    mut rx: mpsc::Receiver<WriteOp>,
     head: Arc<watch::Sender<u64>>,
     quota: u64,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut ops = vec![first];
-        while ops.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => ops.push(op),
-                Err(_) => break,
-            }
-        }
-        let log = log.clone();
-        let head = head.clone();
-        let done = tokio::task::spawn_blocking(move || apply(&*log, ops, &head, quota)).await;
-        if let Err(err) = done {
-            tracing::error!(error = %err, "a workspace writer batch failed");
-        }
-    }
+    space: Arc<Space>,
+    poisoned: Arc<AtomicBool>,
 }
 
-fn apply(log: &dyn WorkspaceLog, ops: Vec<WriteOp>, head: &watch::Sender<u64>, quota: u64) {
-    let mut ops = ops.into_iter().peekable();
-    while let Some(op) = ops.next() {
-        match op {
-            WriteOp::Snapshot { upto, data, reply } => {
-                let result = log.put_snapshot(upto, &data, quota);
-                let _ = reply.send(result);
+impl Writer {
+    /// Takes whatever operations are waiting, appends runs of entries with
+    /// one sync, applies snapshots in order, then announces the head and
+    /// answers. After a storage failure it fails everything queued and ends.
+    async fn run(self, mut rx: mpsc::Receiver<WriteOp>) {
+        let this = Arc::new(self);
+        while let Some(first) = rx.recv().await {
+            let mut ops = vec![first];
+            while ops.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
             }
-            WriteOp::Append { entry, reply } => {
-                let mut entries = vec![entry];
-                let mut replies = vec![reply];
-                while let Some(WriteOp::Append { .. }) = ops.peek() {
-                    if let Some(WriteOp::Append { entry, reply }) = ops.next() {
-                        entries.push(entry);
-                        replies.push(reply);
-                    }
+            let writer = this.clone();
+            let done = tokio::task::spawn_blocking(move || writer.apply(ops)).await;
+            let failed = match done {
+                Ok(failed) => failed,
+                Err(err) => {
+                    tracing::error!(error = %err, "a workspace writer batch failed");
+                    true
                 }
-                match log.append(&entries, quota) {
-                    Ok(outcomes) => {
-                        head.send_if_modified(|h| {
-                            let new = log.position().head;
-                            let changed = new != *h;
-                            *h = new;
-                            changed
-                        });
-                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                            let _ = reply.send(Ok(outcome));
-                        }
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, "appending to a workspace log failed");
-                        for reply in replies {
-                            let _ = reply.send(Err(StoreError::Poisoned));
-                        }
-                    }
+            };
+            if failed {
+                this.poisoned.store(true, Ordering::Release);
+                rx.close();
+                while let Some(op) = rx.recv().await {
+                    op.fail(|| WriteError::Store(StoreError::Poisoned));
                 }
+                return;
             }
         }
+    }
+
+    /// Applies a batch; returns whether the log failed (everything after
+    /// the failure is failed too, never written).
+    fn apply(&self, ops: Vec<WriteOp>) -> bool {
+        let batch_bytes: u64 = ops.iter().map(WriteOp::bytes).sum();
+        if batch_bytes > 0
+            && let Err(WriteError::Full(why)) = self.space.admit(batch_bytes)
+        {
+            for op in ops {
+                op.fail(|| WriteError::Full(why));
+            }
+            return false;
+        }
+        let mut ops = ops.into_iter().peekable();
+        while let Some(op) = ops.next() {
+            let before = self.log.position().bytes;
+            let failed = match op {
+                WriteOp::Snapshot { upto, data, reply } => {
+                    let result = self.log.put_snapshot(upto, &data, self.quota);
+                    let failed = result.is_err();
+                    let _ = reply.send(result.map_err(WriteError::from));
+                    failed
+                }
+                WriteOp::Undo { reply } => {
+                    let result = self.log.undo_compaction();
+                    let failed = result.is_err();
+                    let _ = reply.send(result.map_err(WriteError::from));
+                    failed
+                }
+                WriteOp::Append { entry, reply } => {
+                    let mut entries = vec![entry];
+                    let mut replies = vec![reply];
+                    while let Some(WriteOp::Append { .. }) = ops.peek() {
+                        if let Some(WriteOp::Append { entry, reply }) = ops.next() {
+                            entries.push(entry);
+                            replies.push(reply);
+                        }
+                    }
+                    match self.log.append(&entries, self.quota) {
+                        Ok(outcomes) => {
+                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                                let _ = reply.send(Ok(outcome));
+                            }
+                            false
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "appending to a workspace log failed");
+                            for reply in replies {
+                                let _ = reply.send(Err(WriteError::Store(StoreError::Poisoned)));
+                            }
+                            true
+                        }
+                    }
+                }
+            };
+            self.space.moved(before, self.log.position().bytes);
+            self.announce();
+            if failed {
+                for op in ops {
+                    op.fail(|| WriteError::Store(StoreError::Poisoned));
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    fn announce(&self) {
+        self.head.send_if_modified(|h| {
+            let new = self.log.position().head;
+            let changed = new != *h;
+            *h = new;
+            changed
+        });
     }
 }
 
@@ -265,6 +555,10 @@ fn apply(log: &dyn WorkspaceLog, ops: Vec<WriteOp>, head: &watch::Sender<u64>, q
 mod tests {
     use super::*;
     use crate::store::disk::DiskStore;
+
+    fn test_space() -> Arc<Space> {
+        Arc::new(Space::new(std::env::temp_dir(), 0, u64::MAX, 0))
+    }
 
     fn entry(body: &'static [u8], key: &str) -> NewEntry {
         use sha2::Digest as _;
@@ -278,7 +572,7 @@ mod tests {
     #[tokio::test]
     async fn workspaces_open_lazily_and_close_when_idle() {
         let dir = tempfile::tempdir().unwrap();
-        let spaces = Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX);
+        let spaces = Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX, test_space(), 1000);
         for i in 0..50u8 {
             let ws = spaces
                 .get(&WorkspaceId::from_random([i; 16]))
@@ -329,7 +623,7 @@ mod tests {
     }
 
     async fn concurrent_appends(store: Arc<dyn BlobStore>) {
-        let spaces = Arc::new(Workspaces::new(store, u64::MAX));
+        let spaces = Arc::new(Workspaces::new(store, u64::MAX, test_space(), 1000));
         let ws = spaces
             .get(&WorkspaceId::from_random([3; 16]))
             .await

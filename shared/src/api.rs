@@ -15,6 +15,9 @@
 //! | `GET /v1/workspaces/{ws}/entries?after=N` | | frames ([`crate::frame`]), `Hearth-Head` |
 //! | `PUT /v1/workspaces/{ws}/snapshot?upto=N` | octet-stream | [`SnapshotResponse`] |
 //! | `GET /v1/workspaces/{ws}/events` | | `text/event-stream` of [`HeadEvent`] |
+//! | `POST /v1/workspaces/{ws}/master` | | [`RegisterResponse`] (a new master token; the old one is revoked) |
+//! | `PUT /v1/workspaces/{ws}/tokens/{id}/expiry` | [`SetExpiry`] | [`TokenInfo`] |
+//! | `POST /v1/workspaces/{ws}/snapshot/undo` | | [`UndoResponse`] |
 
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +80,32 @@ pub struct Health {
     pub build: String,
     /// The wire protocol version ([`crate::PROTOCOL_VERSION`]).
     pub protocol: u32,
+    /// Who may register a workspace here.
+    #[serde(default)]
+    pub registration: Registration,
+}
+
+/// Who may register a workspace on a server (`hearth serve --registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Whoever sends a valid one-time setup code (the default).
+    #[default]
+    Code,
+    /// Anyone who can reach the server (rate limits and quotas still apply).
+    Open,
+    /// Nobody: the server keeps the workspaces it has.
+    Closed,
+}
+
+impl Registration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Code => "code",
+            Registration::Open => "open",
+            Registration::Closed => "closed",
+        }
+    }
 }
 
 /// `POST /v1/workspaces`.
@@ -85,6 +114,10 @@ pub struct RegisterWorkspace {
     pub workspace_id: WorkspaceId,
     /// A name for the registering (master) device.
     pub label: String,
+    /// The server's one-time setup code, when it asks for one
+    /// ([`Registration::Code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +159,23 @@ pub struct TokenInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
+}
+
+/// `PUT /v1/workspaces/{ws}/tokens/{id}/expiry`: the token stops working
+/// `expires_in` seconds from now (`None`: it no longer expires by time,
+/// within the lifetime it was signed with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetExpiry {
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /v1/workspaces/{ws}/snapshot/undo`: the last compaction was undone;
+/// the log stands at this floor and head again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoResponse {
+    pub floor: u64,
+    pub head: u64,
 }
 
 /// `POST /v1/workspaces/{ws}/invites`.

@@ -61,6 +61,18 @@ pub enum ErrorCode {
     Internal,
     /// The server is shutting down or overloaded; retry later.
     Unavailable,
+    /// Registering needs a setup code (printed by the server at start, or by
+    /// `hearth setup-code`), and none or a wrong or used one was sent.
+    SetupCodeInvalid,
+    /// This server does not register new workspaces.
+    RegistrationClosed,
+    /// The server's disk (or its server-wide storage limit) is full: nothing
+    /// new is stored, everything stored stays readable. Retry later.
+    StorageFull,
+    /// Too many event streams are open for this client, token or workspace.
+    TooManyStreams,
+    /// There is no compaction to undo (none was kept, or it is too old).
+    NothingToUndo,
 }
 
 impl ErrorCode {
@@ -70,16 +82,18 @@ impl ErrorCode {
         match self {
             BadRequest | InvalidWorkspaceId | InvalidTokenId => 400,
             MissingToken | InvalidToken | TokenExpired | TokenRevoked => 401,
-            WrongWorkspace | MasterRequired | ReadOnly => 403,
-            WorkspaceNotFound | TokenNotFound | NotFound => 404,
+            WrongWorkspace | MasterRequired | ReadOnly | SetupCodeInvalid | RegistrationClosed => {
+                403
+            }
+            WorkspaceNotFound | TokenNotFound | NotFound | NothingToUndo => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
             WorkspaceExists | SnapshotConflict | IdempotencyConflict => 409,
             InviteInvalid => 410,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            QuotaExceeded => 507,
-            RateLimited => 429,
+            QuotaExceeded | StorageFull => 507,
+            RateLimited | TooManyStreams => 429,
             Internal => 500,
             Unavailable => 503,
         }
@@ -114,6 +128,11 @@ impl ErrorCode {
             UnsupportedMediaType => "unsupported_media_type",
             Internal => "internal",
             Unavailable => "unavailable",
+            SetupCodeInvalid => "setup_code_invalid",
+            RegistrationClosed => "registration_closed",
+            StorageFull => "storage_full",
+            TooManyStreams => "too_many_streams",
+            NothingToUndo => "nothing_to_undo",
         }
     }
 
@@ -125,6 +144,8 @@ impl ErrorCode {
                 | ErrorCode::RequestTimeout
                 | ErrorCode::Internal
                 | ErrorCode::Unavailable
+                | ErrorCode::StorageFull
+                | ErrorCode::TooManyStreams
         )
     }
 }
@@ -168,6 +189,11 @@ mod tests {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::Internal,
             ErrorCode::Unavailable,
+            ErrorCode::SetupCodeInvalid,
+            ErrorCode::RegistrationClosed,
+            ErrorCode::StorageFull,
+            ErrorCode::TooManyStreams,
+            ErrorCode::NothingToUndo,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

@@ -15,6 +15,8 @@ use crate::cmd;
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's ChromeDriver.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's strace, for the fault-injection tests.
+pub const STRACE: &str = "/usr/bin/strace";
 /// Packages whose wasm tests run in headless Chromium.
 pub const WASM_TEST_PACKAGES: &[&str] = &["hearth-shared", "hearth-pwa"];
 /// The binaryen release whose wasm-opt understands current wasm-bindgen
@@ -45,6 +47,10 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
         }
         if !Path::new(CHROMEDRIVER).exists() {
             packages.push("chromium-driver");
+        }
+        // Syscall fault injection around the real `hearth` (tests/faults.rs).
+        if !Path::new(STRACE).exists() {
+            packages.push("strace");
         }
     }
     apt_install(&packages)?;

@@ -27,9 +27,22 @@ pub fn write_error(err: WriteError) -> ApiError {
     match err {
         WriteError::Stopped => ApiError {
             retry_after: Some(1),
-            ..ApiError::new(ErrorCode::Unavailable, "the server is shutting down; retry")
+            ..ApiError::new(
+                ErrorCode::Unavailable,
+                "the workspace is being reopened or the server is shutting down; retry",
+            )
         },
-        WriteError::Store(e) => ApiError::internal("writing to a workspace", e),
+        WriteError::Full(why) => ApiError {
+            retry_after: Some(60),
+            ..ApiError::new(
+                ErrorCode::StorageFull,
+                format!("{why}: nothing new is stored until its operator frees space; everything stored stays readable"),
+            )
+        },
+        WriteError::Store(e) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::internal("writing to a workspace", e)
+        },
     }
 }
 
@@ -97,9 +110,6 @@ pub async fn push(
     let hash: [u8; 32] = Sha256::digest(&payload).into();
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let appended = workspace.append(NewEntry { key, hash, payload }).await;
-    if matches!(appended, Err(WriteError::Store(_))) {
-        app.workspaces.forget(&ws);
-    }
     let seq = match appended.map_err(write_error)? {
         Appended::New(seq) | Appended::Duplicate(seq) => seq,
         Appended::KeyConflict => {
@@ -112,6 +122,12 @@ pub async fn push(
             return Err(ApiError::new(
                 ErrorCode::QuotaExceeded,
                 "the workspace has reached its storage quota; compact it",
+            ));
+        }
+        Appended::TooLarge => {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the entry is larger than a workspace log can hold; send it in parts",
             ));
         }
     };

@@ -19,7 +19,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use std::net::IpAddr;
+
 use hearth_shared::api::HeadEvent;
+use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming};
@@ -32,6 +35,7 @@ use crate::auth::{authorize_token, bearer};
 use crate::error::ApiError;
 use crate::handlers::entries::write_error;
 use crate::http::ResBody;
+use crate::streams::{Over, StreamCaps};
 
 /// A response body fed by a channel; it ends when the sender is dropped.
 struct ChannelBody {
@@ -60,11 +64,34 @@ pub fn head_event(head: u64) -> Bytes {
 
 pub async fn get(
     app: &Arc<App>,
+    ip: IpAddr,
     ws: WorkspaceId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let token = bearer(req.headers())?.to_owned();
-    authorize_token(app, &token, &ws, unix_now()).await?;
+    let caller = authorize_token(app, &token, &ws, unix_now()).await?;
+    let caps = StreamCaps {
+        per_ip: app.config.max_streams_per_ip,
+        per_token: app.config.max_streams_per_token,
+        per_workspace: app.config.max_streams_per_workspace,
+    };
+    let guard = app
+        .streams
+        .open(caps, ip, &caller.token_id, &ws)
+        .map_err(|over| {
+            let whose = match over {
+                Over::Ip => "from this address",
+                Over::Token => "for this token",
+                Over::Workspace => "on this workspace",
+            };
+            ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(
+                    ErrorCode::TooManyStreams,
+                    format!("too many event streams are open {whose}; close one (another tab or device) or retry later"),
+                )
+            }
+        })?;
     let app = app.clone();
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let mut heads = workspace.subscribe();
@@ -73,8 +100,10 @@ pub async fn get(
     let (tx, rx) = mpsc::channel::<Bytes>(8);
 
     tokio::spawn(async move {
-        // Holding the workspace keeps it open while someone listens.
+        // Holding the workspace keeps it open while someone listens; the
+        // guard holds this stream's places under the caps.
         let _workspace = workspace;
+        let _guard = guard;
         let first = *heads.borrow_and_update();
         if tx.send(head_event(first)).await.is_err() {
             return;

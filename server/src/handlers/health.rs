@@ -13,6 +13,7 @@ pub fn get(app: &App) -> Result<Response<ResBody>, ApiError> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         build: app.build_id.clone(),
         protocol: hearth_shared::PROTOCOL_VERSION,
+        registration: app.config.registration.mode(),
     };
     json(StatusCode::OK, &health)
 }

@@ -62,7 +62,7 @@ pub async fn create(
     app.index
         .call(move |conn| queries::create_invite(conn, &digest, &ws, scope, now, expires_at))
         .await
-        .map_err(|e| ApiError::internal("creating an invite", e))?;
+        .map_err(|e| ApiError::index("creating an invite", e))?;
     json(StatusCode::CREATED, &InviteResponse { invite, expires_at })
 }
 
@@ -92,7 +92,7 @@ pub async fn redeem(
             })
         })
         .await
-        .map_err(|e| ApiError::internal("redeeming an invite", e))?;
+        .map_err(|e| ApiError::index("redeeming an invite", e))?;
     let Some(token) = token else {
         return Err(ApiError::new(
             ErrorCode::InviteInvalid,

@@ -87,9 +87,11 @@ pub async fn get(
 }
 
 fn file_response(name: &str, bytes: Bytes) -> Response<ResBody> {
+    let html = name.ends_with(".html").then(|| bytes.clone());
     let mut res = Response::new(full(bytes));
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control(name)));
+    crate::security_headers::add_page_headers(headers, html.as_deref());
     res
 }

@@ -2,18 +2,18 @@
 //! snapshot that covers every entry up to `N`; it is swapped in atomically
 //! and the entries it covers are dropped.
 
-use hearth_shared::api::SnapshotResponse;
+use hearth_shared::api::{SnapshotResponse, UndoResponse};
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use crate::app::App;
+use crate::app::{App, unix_now};
+use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::handlers::entries::{authorize_upload, position_headers, read_upload, write_error};
 use crate::http::{ResBody, json, query_u64};
-use crate::store::Snapshotted;
-use crate::workspaces::WriteError;
+use crate::store::{Snapshotted, Undone};
 
 pub async fn put(
     app: &App,
@@ -29,9 +29,6 @@ pub async fn put(
     let data = read_upload(app, &parts.headers, body, "a snapshot").await?;
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let snapshotted = workspace.snapshot(upto, data).await;
-    if matches!(snapshotted, Err(WriteError::Store(_))) {
-        app.workspaces.forget(&ws);
-    }
     match snapshotted.map_err(write_error)? {
         Snapshotted::Done(floor) => {
             tracing::info!(workspace = %ws, floor, "workspace compacted");
@@ -46,6 +43,36 @@ pub async fn put(
         Snapshotted::OverQuota => Err(ApiError::new(
             ErrorCode::QuotaExceeded,
             "the snapshot does not fit in the workspace's quota",
+        )),
+        Snapshotted::TooLarge => Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the snapshot is larger than a workspace log can hold",
+        )),
+    }
+}
+
+/// `POST …/workspaces/{ws}/snapshot/undo` (owner only): puts back the
+/// snapshot and entries that the latest compaction replaced, keeping every
+/// entry pushed since. Compactions are kept for `--compaction-undo-secs`.
+pub async fn undo(
+    app: &App,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    authorize(app, req.headers(), &ws, unix_now())
+        .await?
+        .require_master()?;
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    match workspace.undo_compaction().await.map_err(write_error)? {
+        Some(Undone { floor, head }) => {
+            tracing::info!(workspace = %ws, floor, head, "compaction undone");
+            let mut res = json(StatusCode::OK, &UndoResponse { floor, head })?;
+            position_headers(res.headers_mut(), workspace.position());
+            Ok(res)
+        }
+        None => Err(ApiError::new(
+            ErrorCode::NothingToUndo,
+            "no compaction of this workspace is kept (none happened, or it is past the undo window)",
         )),
     }
 }

@@ -1,7 +1,7 @@
 //! `…/workspaces/{ws}/tokens`: the master device mints, lists and revokes
 //! access tokens.
 
-use hearth_shared::api::{MintToken, MintTokenResponse, TokenList};
+use hearth_shared::api::{MintToken, MintTokenResponse, RegisterResponse, Scope, SetExpiry, TokenList};
 use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::{TokenId, WorkspaceId};
@@ -13,7 +13,7 @@ use crate::auth::{authorize, new_claims};
 use crate::error::ApiError;
 use crate::handlers::{new_token_id, validate_label, validate_lifetime};
 use crate::http::{ResBody, empty, json, read_json};
-use crate::index::queries::{self, NewToken, Revoked};
+use crate::index::queries::{self, ExpirySet, NewToken, Revoked};
 
 pub async fn mint(
     app: &App,
@@ -49,7 +49,7 @@ pub async fn mint(
     app.index
         .call(move |conn| queries::mint_token(conn, &row))
         .await
-        .map_err(|e| ApiError::internal("minting a token", e))?;
+        .map_err(|e| ApiError::index("minting a token", e))?;
     json(
         StatusCode::CREATED,
         &MintTokenResponse {
@@ -71,7 +71,7 @@ pub async fn list(
         .index
         .call(move |conn| queries::list_tokens(conn, &ws))
         .await
-        .map_err(|e| ApiError::internal("listing tokens", e))?;
+        .map_err(|e| ApiError::index("listing tokens", e))?;
     json(StatusCode::OK, &TokenList { tokens })
 }
 
@@ -91,13 +91,102 @@ pub async fn revoke(
         .index
         .call(move |conn| queries::revoke_token(conn, &ws, &id, now))
         .await
-        .map_err(|e| ApiError::internal("revoking a token", e))?;
+        .map_err(|e| ApiError::index("revoking a token", e))?;
     match outcome {
         Revoked::Done => Ok(empty(StatusCode::NO_CONTENT)),
         Revoked::NotFound => Err(ApiError::new(
             ErrorCode::TokenNotFound,
             "no such token in this workspace",
         )),
-        Revoked::IsMaster => Err(ApiError::bad_request("the master token cannot be revoked")),
+        Revoked::IsMaster => Err(ApiError::bad_request(
+            "the master token cannot be revoked; replace it (POST …/master) instead",
+        )),
+    }
+}
+
+/// `POST …/workspaces/{ws}/master` (master): a new master token for the
+/// owner's device; every earlier master token stops working at once.
+pub async fn replace_master(
+    app: &App,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    let now = unix_now();
+    let caller = authorize(app, req.headers(), &ws, now).await?;
+    caller.require_master()?;
+    let label = app
+        .index
+        .call({
+            let ws = ws.clone();
+            move |conn| queries::list_tokens(conn, &ws)
+        })
+        .await
+        .map_err(|e| ApiError::index("replacing the master token", e))?
+        .into_iter()
+        .find(|t| t.token_id == caller.token_id)
+        .map_or_else(|| "owner".to_owned(), |t| t.label);
+    let token = NewToken {
+        id: new_token_id()?,
+        workspace: ws.clone(),
+        role: Role::Master,
+        scope: Scope::ReadWrite,
+        label,
+        created_at: now,
+        expires_at: None,
+    };
+    let jwt = app.keys.sign(&new_claims(
+        &ws,
+        Role::Master,
+        Scope::ReadWrite,
+        &token.id,
+        now,
+        None,
+    ))?;
+    let row = token.clone();
+    app.index
+        .call(move |conn| queries::replace_master(conn, &row, now))
+        .await
+        .map_err(|e| ApiError::index("replacing the master token", e))?;
+    tracing::info!(workspace = %ws, "master token replaced");
+    json(
+        StatusCode::OK,
+        &RegisterResponse {
+            master_token: jwt,
+            token_id: token.id,
+        },
+    )
+}
+
+/// `PUT …/workspaces/{ws}/tokens/{id}/expiry` (master): when an access
+/// token (such as one a paired device redeemed) stops working.
+pub async fn set_expiry(
+    app: &App,
+    ws: WorkspaceId,
+    token_id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    let now = unix_now();
+    let (parts, body) = req.into_parts();
+    authorize(app, &parts.headers, &ws, now)
+        .await?
+        .require_master()?;
+    let id = TokenId::parse(token_id)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}")))?;
+    let body: SetExpiry = read_json(&parts.headers, body, app.body_limits()).await?;
+    let expires_at = validate_lifetime(body.expires_in)?.map(|secs| now.saturating_add(secs));
+    let outcome = app
+        .index
+        .call(move |conn| queries::set_expiry(conn, &ws, &id, expires_at))
+        .await
+        .map_err(|e| ApiError::index("setting a token's expiry", e))?;
+    match outcome {
+        ExpirySet::Done(info) => json(StatusCode::OK, &info),
+        ExpirySet::NotFound => Err(ApiError::new(
+            ErrorCode::TokenNotFound,
+            "no such token in this workspace",
+        )),
+        ExpirySet::IsMaster => Err(ApiError::bad_request(
+            "the master token does not expire; replace it instead",
+        )),
     }
 }

@@ -1,8 +1,14 @@
 //! `POST /v1/workspaces`: register a workspace and receive its master token.
+//!
+//! Who may: with `--registration code` (the default) whoever sends a valid
+//! one-time setup code (`setup_code` in the body; printed at start and by
+//! `hearth setup-code`), with `open` anyone, with `closed` nobody. Rate
+//! limits apply either way, and a server past its storage limit or low on
+//! disk refuses new workspaces (507).
 
 use std::net::IpAddr;
 
-use hearth_shared::api::{RegisterResponse, Scope};
+use hearth_shared::api::{RegisterResponse, Registration, Scope};
 use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
@@ -15,13 +21,25 @@ use crate::auth::new_claims;
 use crate::error::ApiError;
 use crate::handlers::{new_token_id, parse_workspace_id, validate_label};
 use crate::http::{ResBody, json, read_json};
+use crate::handlers::entries::write_error;
 use crate::index::queries::{self, NewToken};
+
+fn setup_code_invalid() -> ApiError {
+    ApiError::new(
+        ErrorCode::SetupCodeInvalid,
+        "registering a workspace on this server needs its setup code, and this one is missing, \
+         wrong or already used; the server prints one when it starts, and `hearth setup-code` \
+         on the server prints another",
+    )
+}
 
 /// The request body, read loosely so that a bad id gets its own error code.
 #[derive(Deserialize)]
 struct Register {
     workspace_id: String,
     label: String,
+    #[serde(default)]
+    setup_code: Option<String>,
 }
 
 pub async fn register(
@@ -34,6 +52,22 @@ pub async fn register(
     let body: Register = read_json(&parts.headers, body, app.body_limits()).await?;
     let ws: WorkspaceId = parse_workspace_id(&body.workspace_id)?;
     let label = validate_label(&body.label)?;
+    let mode = app.config.registration.mode();
+    let code = match mode {
+        Registration::Closed => {
+            return Err(ApiError::new(
+                ErrorCode::RegistrationClosed,
+                "this server registers no new workspaces; join an existing one with a pairing link",
+            ));
+        }
+        Registration::Open => None,
+        Registration::Code => match body.setup_code.as_deref().map(str::trim) {
+            Some(code) if !code.is_empty() => Some(crate::setup_code::hash(code)),
+            _ => return Err(setup_code_invalid()),
+        },
+    };
+    let space = app.workspaces.space();
+    space.admit(0).map_err(write_error)?;
 
     let now = unix_now();
     let master = NewToken {
@@ -56,9 +90,15 @@ pub async fn register(
     let row = master.clone();
     let created = app
         .index
-        .call(move |conn| queries::register_workspace(conn, &label, &row))
+        .call(move |conn| match code {
+            None => queries::register_workspace(conn, &label, &row).map(Some),
+            Some(hash) => queries::register_with_code(conn, &hash, now, &label, &row),
+        })
         .await
-        .map_err(|e| ApiError::internal("registering a workspace", e))?;
+        .map_err(|e| ApiError::index("registering a workspace", e))?;
+    let Some(created) = created else {
+        return Err(setup_code_invalid());
+    };
     if !created {
         return Err(ApiError::new(
             ErrorCode::WorkspaceExists,

@@ -27,6 +27,9 @@ pub struct TokenStatus {
     pub role: Role,
     pub scope: Scope,
     pub revoked: bool,
+    /// When the index says the token stops working (the owner may set it
+    /// sooner than the signed `exp`).
+    pub expires_at: Option<u64>,
 }
 
 fn role_str(role: Role) -> &'static str {
@@ -101,13 +104,16 @@ pub fn token_status(
     id: &TokenId,
 ) -> Result<Option<TokenStatus>, IndexError> {
     let row = conn
-        .prepare_cached("SELECT workspace_id, role, scope, revoked_at FROM tokens WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT workspace_id, role, scope, revoked_at, expires_at FROM tokens WHERE id = ?1",
+        )?
         .query_row(params![id.as_str()], |row| {
             Ok(TokenStatus {
                 workspace: row.get(0)?,
                 role: parse_role(&row.get::<_, String>(1)?),
                 scope: parse_scope(&row.get::<_, String>(2)?),
                 revoked: row.get::<_, Option<i64>>(3)?.is_some(),
+                expires_at: row.get::<_, Option<i64>>(4)?.map(to_u64),
             })
         })
         .optional()?;
@@ -198,6 +204,116 @@ pub fn revoke_token(
     };
     tx.commit()?;
     Ok(outcome)
+}
+
+/// Replaces a workspace's master token: revokes every live master token of
+/// `new.workspace` and adds `new`, in one transaction.
+pub fn replace_master(conn: &mut Connection, new: &NewToken, now: u64) -> Result<(), IndexError> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE tokens SET revoked_at = ?2
+         WHERE workspace_id = ?1 AND role = 'master' AND revoked_at IS NULL",
+        params![new.workspace.as_str(), to_i64(now)],
+    )?;
+    insert_token(&tx, new)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// What setting a token's expiry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpirySet {
+    Done(TokenInfo),
+    NotFound,
+    IsMaster,
+}
+
+/// Sets when an access token of `ws` stops working (`None`: no time limit
+/// beyond the one it was signed with).
+pub fn set_expiry(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    id: &TokenId,
+    expires_at: Option<u64>,
+) -> Result<ExpirySet, IndexError> {
+    let tx = conn.transaction()?;
+    let role: Option<String> = tx
+        .query_row(
+            "SELECT role FROM tokens WHERE id = ?1 AND workspace_id = ?2",
+            params![id.as_str(), ws.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match role.as_deref() {
+        None => return Ok(ExpirySet::NotFound),
+        Some("master") => return Ok(ExpirySet::IsMaster),
+        Some(_) => {}
+    }
+    tx.execute(
+        "UPDATE tokens SET expires_at = ?2 WHERE id = ?1",
+        params![id.as_str(), expires_at.map(to_i64)],
+    )?;
+    tx.commit()?;
+    let info = list_tokens(conn, ws)?
+        .into_iter()
+        .find(|t| &t.token_id == id);
+    Ok(info.map_or(ExpirySet::NotFound, ExpirySet::Done))
+}
+
+/// Stores a new setup code (by its hash), valid until `expires_at`.
+pub fn add_setup_code(
+    conn: &mut Connection,
+    code_hash: &[u8],
+    now: u64,
+    expires_at: u64,
+) -> Result<(), IndexError> {
+    conn.execute(
+        "INSERT INTO setup_codes (code_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
+        params![code_hash, to_i64(now), to_i64(expires_at)],
+    )?;
+    Ok(())
+}
+
+/// Registers a workspace with a setup code: if the code is known and
+/// unexpired at `now`, it is used up and the workspace registered, in one
+/// transaction. `None` if the code opens nothing; otherwise as
+/// [`register_workspace`].
+pub fn register_with_code(
+    conn: &mut Connection,
+    code_hash: &[u8],
+    now: u64,
+    label: &str,
+    master: &NewToken,
+) -> Result<Option<bool>, IndexError> {
+    let tx = conn.transaction()?;
+    let used = tx.execute(
+        "DELETE FROM setup_codes WHERE code_hash = ?1 AND expires_at > ?2",
+        params![code_hash, to_i64(now)],
+    )?;
+    if used == 0 {
+        return Ok(None);
+    }
+    let inserted = tx.execute(
+        "INSERT INTO workspaces (id, label, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO NOTHING",
+        params![master.workspace.as_str(), label, to_i64(master.created_at)],
+    )?;
+    if inserted == 0 {
+        // The code is not spent on a workspace that exists: roll back.
+        return Ok(Some(false));
+    }
+    insert_token(&tx, master)?;
+    tx.commit()?;
+    Ok(Some(true))
+}
+
+/// Deletes setup codes that expired before `now`.
+pub fn purge_setup_codes(conn: &mut Connection, now: u64) -> Result<usize, IndexError> {
+    let n = conn.execute(
+        "DELETE FROM setup_codes WHERE expires_at <= ?1",
+        params![to_i64(now)],
+    )?;
+    Ok(n)
 }
 
 /// Stores a new invite (by the hash of its secret).

@@ -36,6 +36,12 @@ const MIGRATIONS: &[&str] = &[
         token_id      TEXT
     ) STRICT;
     CREATE INDEX invites_by_workspace ON invites(workspace_id);",
+    // 2: one-time setup codes that allow registering a workspace.
+    "CREATE TABLE setup_codes (
+        code_hash     BLOB PRIMARY KEY NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -5,19 +5,26 @@
 //!   by write-temp, fsync, rename, fsync-directory, so a reader or a crash
 //!   sees the old one or the new one.
 //!
+//! - `quarantine/`: bytes cut off a log at open because a record was
+//!   damaged, kept for an operator (see [`open_log`] and `hearth doctor`);
+//! - `undo/<time>-<floor>-<upto>/`: the snapshot and log a compaction
+//!   replaced (hard links, so no copy), kept for a while so that the
+//!   compaction can be undone ([`DiskLog::undo_compaction`]).
+//!
 //! An append writes all the batch's records at the end of `log` and syncs
-//! once before anyone is told (group commit). A failed write is cut back off;
-//! if even that fails the log refuses writes until it is reopened, so a torn
-//! record can never sit in front of acknowledged ones. After a snapshot the
+//! once before anyone is told (group commit). A failed write or sync poisons
+//! the log: it takes no further writes, and only a fresh [`DiskLog::open`]
+//! (which recovers from what is on disk) writes again. After a snapshot the
 //! log is rewritten without the entries it covers (keeping, for a while, their
-//! idempotency keys), again by temp file and rename.
+//! idempotency keys), again by temp file and rename; the new file is opened
+//! before the rename, and a failure after the rename poisons the log.
 //!
 //! Readers take the in-memory index under a read lock, then read payloads by
 //! position from the file handle they were given, so a concurrent rewrite
 //! never moves bytes under them.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
@@ -26,14 +33,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
 use hearth_shared::id::WorkspaceId;
 
-use super::record::{self, Kind, LOG_MAGIC};
+use super::record::{self, Kind, LOG_MAGIC, Stop};
 use super::snapshot_file::{
-    SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, open_snapshot, write_snapshot,
+    SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, WriteFailed, open_snapshot, write_snapshot,
 };
 use super::{
-    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, WorkspaceLog,
+    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, Undone,
+    WorkspaceLog,
 };
-use crate::fsutil::{create_dir_private, fsync_dir};
+use crate::clock::unix_now;
+use crate::fsutil::{create_dir_private, fsync_dir, make_private, private_file};
 
 /// The directory of all workspaces, under the data directory.
 pub const WORKSPACES_DIR: &str = "workspaces";
@@ -41,20 +50,62 @@ pub const WORKSPACES_DIR: &str = "workspaces";
 pub const LOG_FILE: &str = "log";
 pub const SNAPSHOT_FILE: &str = "snapshot";
 const LOG_TMP: &str = "log.tmp";
+/// Where damaged tails of the log are copied before they are cut off.
+pub const QUARANTINE_DIR: &str = "quarantine";
+/// Where replaced snapshots and logs are kept for undoing a compaction.
+pub const UNDO_DIR: &str = "undo";
+/// How long a replaced snapshot and log are kept by default (7 days).
+pub const UNDO_KEEP_SECS: u64 = 7 * 24 * 60 * 60;
+/// The largest payload one log record holds (its body also carries the
+/// fixed fields and an idempotency key of up to 128 bytes). Longer entries
+/// are refused, never written.
+pub const MAX_ENTRY_LEN: u64 = record::MAX_BODY_LEN as u64 - 43 - 128;
 /// Idempotency keys of compacted entries are kept for this many sequence
 /// numbers below the floor.
 pub const KEEP_KEYS_BELOW_FLOOR: u64 = 10_000;
 
+/// Bytes of every workspace's log and snapshot under `data_dir` (what
+/// counts toward the server-wide storage limit). Blocking.
+pub fn stored_bytes(data_dir: &Path) -> io::Result<u64> {
+    let root = data_dir.join(WORKSPACES_DIR);
+    let read = match fs::read_dir(&root) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut total = 0u64;
+    for dir in read {
+        let dir = dir?.path();
+        for name in [LOG_FILE, SNAPSHOT_FILE] {
+            match fs::metadata(dir.join(name)) {
+                Ok(meta) => total = total.saturating_add(meta.len()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// The disk store rooted at `<data dir>/workspaces`.
 pub struct DiskStore {
     root: PathBuf,
+    /// Seconds a compaction stays undoable.
+    undo_keep_secs: u64,
 }
 
 impl DiskStore {
     pub fn new(data_dir: &Path) -> DiskStore {
         DiskStore {
             root: data_dir.join(WORKSPACES_DIR),
+            undo_keep_secs: UNDO_KEEP_SECS,
         }
+    }
+
+    /// Keeps what a compaction replaced for `secs` seconds.
+    pub fn with_undo_window(mut self, secs: u64) -> DiskStore {
+        self.undo_keep_secs = secs;
+        self
     }
 }
 
@@ -62,7 +113,9 @@ impl BlobStore for DiskStore {
     fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
         // `WorkspaceId` admits only 32 lowercase hex characters: a safe name.
         let dir = self.root.join(ws.as_str());
-        Ok(Arc::new(DiskLog::open(&dir)?))
+        let mut log = DiskLog::open(&dir)?;
+        log.undo_keep_secs = self.undo_keep_secs;
+        Ok(Arc::new(log))
     }
 }
 
@@ -116,6 +169,8 @@ pub struct DiskLog {
     state: RwLock<State>,
     /// Serialises writers (appends and snapshots) while readers go on.
     writer: Mutex<()>,
+    /// Seconds a compaction stays undoable.
+    undo_keep_secs: u64,
 }
 
 impl DiskLog {
@@ -164,8 +219,11 @@ impl DiskLog {
             dir: dir.to_path_buf(),
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            undo_keep_secs: UNDO_KEEP_SECS,
         })
     }
+
+
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
@@ -199,7 +257,10 @@ impl DiskLog {
         key_only.sort_by_key(|(_, r)| r.seq);
 
         let tmp_path = self.dir.join(LOG_TMP);
-        let mut out = OpenOptions::new()
+        // Opened for reading and writing now: this handle becomes the log,
+        // so nothing has to be opened after the rename.
+        let mut out = private_file()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
@@ -245,18 +306,16 @@ impl DiskLog {
         out.write_all(&buf).map_err(io_err(&tmp_path))?;
         written += buf.len() as u64;
         out.sync_all().map_err(io_err(&tmp_path))?;
-        drop(out);
         let log_path = self.dir.join(LOG_FILE);
         fs::rename(&tmp_path, &log_path).map_err(io_err(&log_path))?;
-        fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .map_err(io_err(&log_path))?;
-
+        // From here on the file on disk is the new log: the state must
+        // follow it, or take no more writes.
         let mut st = self.write_state();
-        st.log = Arc::new(file);
+        if let Err(err) = fsync_dir(&self.dir) {
+            st.poisoned = true;
+            return Err(io_err(&self.dir)(err));
+        }
+        st.log = Arc::new(out);
         st.log_len = written;
         st.entries = new_entries;
         st.keys = new_keys;
@@ -269,18 +328,27 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// Opens or creates `log`, scans it and cuts off a torn tail.
+/// Opens or creates `log`, scans it and repairs it.
+///
+/// A torn tail (the file ends inside a record: a crash during a write that
+/// was never acknowledged) is cut off. A damaged record is not cut off
+/// blindly: everything from it to the end of the file is first copied into
+/// `quarantine/`, then every whole record after the damage is found
+/// ([`record::salvage`]) and written back after the good prefix, so that
+/// one flipped bit loses one record, not all the ones after it. What was
+/// lost and where the copy lies is logged (and `hearth doctor` reports it).
 fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> {
     let path = dir.join(LOG_FILE);
     let err = io_err(&path);
     let created = !path.exists();
-    let mut file = OpenOptions::new()
+    let mut file = private_file()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
         .map_err(io_err(&path))?;
+    make_private(&path).map_err(io_err(&path))?;
     let len = file.metadata().map_err(io_err(&path))?.len();
     if len < LOG_MAGIC.len() as u64 {
         // New, or a crash while it was being created.
@@ -302,13 +370,74 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
     }
     file.seek(SeekFrom::Start(LOG_MAGIC.len() as u64))
         .map_err(io_err(&path))?;
-    let scan = record::scan(BufReader::with_capacity(1 << 16, &mut file)).map_err(io_err(&path))?;
-    if scan.valid_len < len {
+    let mut scan =
+        record::scan(BufReader::with_capacity(1 << 16, &mut file)).map_err(io_err(&path))?;
+    if scan.valid_len >= len {
+        return Ok((file, scan.valid_len, scan.records));
+    }
+    if scan.stop != Stop::Damaged {
         tracing::warn!(path = %path.display(), kept = scan.valid_len, found = len, "cutting a torn tail off a log");
         file.set_len(scan.valid_len).map_err(io_err(&path))?;
         file.sync_all().map_err(err)?;
+        return Ok((file, scan.valid_len, scan.records));
     }
-    Ok((file, scan.valid_len, scan.records))
+
+    // A damaged record: keep a copy of everything from it on, then salvage.
+    let rest_len = usize::try_from(len - scan.valid_len).map_err(|_| StoreError::Corrupt {
+        path: path.display().to_string(),
+        detail: "the damaged part is too large to read".into(),
+    })?;
+    let mut rest = vec![0u8; rest_len];
+    file.read_exact_at(&mut rest, scan.valid_len)
+        .map_err(io_err(&path))?;
+    let copy = quarantine(dir, scan.valid_len, &rest)?;
+    let last_seq = scan.records.last().map_or(0, |r| r.seq);
+    let found = record::salvage(&rest, scan.valid_len, last_seq);
+    let mut out = Vec::new();
+    let mut at = scan.valid_len;
+    for (mut rec, raw) in found {
+        let header_and_fields = raw.len() as u64 - u64::from(rec.payload_len);
+        rec.payload_offset = at + header_and_fields;
+        at += raw.len() as u64;
+        out.extend_from_slice(&raw);
+        scan.records.push(rec);
+    }
+    let recovered = scan.records.len();
+    file.set_len(scan.valid_len).map_err(io_err(&path))?;
+    file.write_all_at(&out, scan.valid_len)
+        .map_err(io_err(&path))?;
+    file.sync_all().map_err(io_err(&path))?;
+    let lost_bytes = rest.len() - out.len();
+    tracing::error!(
+        path = %path.display(),
+        damaged_at = scan.valid_len,
+        lost_bytes,
+        salvaged_bytes = out.len(),
+        records = recovered,
+        quarantine = %copy.display(),
+        "a log had a damaged record; the records after it were recovered, and the damaged part was copied aside"
+    );
+    Ok((file, at, scan.records))
+}
+
+/// Copies `bytes` (from file offset `offset` of the log) into a new file in
+/// `quarantine/`, durably, and returns its path.
+fn quarantine(dir: &Path, offset: u64, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+    let qdir = dir.join(QUARANTINE_DIR);
+    create_dir_private(&qdir).map_err(io_err(&qdir))?;
+    let name = format!("log-{}-at-{offset}", unix_now());
+    let path = qdir.join(name);
+    let mut f = private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(&path))?;
+    fsync_dir(&qdir).map_err(io_err(&qdir))?;
+    Ok(path)
 }
 
 impl WorkspaceLog for DiskLog {
@@ -355,6 +484,10 @@ impl WorkspaceLog for DiskLog {
                     });
                     continue;
                 }
+                if e.payload.len() as u64 > MAX_ENTRY_LEN {
+                    outcomes.push(Appended::TooLarge);
+                    continue;
+                }
                 let len = record::encoded_len(e.key.as_deref(), e.payload.len());
                 if bytes.saturating_add(len) > quota {
                     outcomes.push(Appended::OverQuota);
@@ -397,10 +530,12 @@ impl WorkspaceLog for DiskLog {
             .write_all_at(&buf, start)
             .and_then(|()| file.sync_data());
         if let Err(err) = written {
-            // Cut the partial write off so nothing lands behind garbage.
-            if file.set_len(start).and_then(|()| file.sync_data()).is_err() {
-                self.poison();
-            }
+            // What reached the disk is unknown (after a failed fsync the
+            // kernel may have dropped the pages): this log takes no more
+            // writes. Cutting the partial write off is a courtesy; the next
+            // open recovers from whatever is on disk either way.
+            self.poison();
+            let _ = file.set_len(start).and_then(|()| file.sync_data());
             return Err(io_err(&log_path)(err));
         }
         let mut st = self.write_state();
@@ -483,23 +618,250 @@ impl WorkspaceLog for DiskLog {
         if upto > head || upto < floor {
             return Ok(Snapshotted::Conflict { head, floor });
         }
+        if data.len() as u64 > MAX_ENTRY_LEN {
+            return Ok(Snapshotted::TooLarge);
+        }
         if (data.len() as u64).saturating_add(kept_bytes) > quota {
             return Ok(Snapshotted::OverQuota);
         }
 
-        let snap = write_snapshot(&self.dir, upto, data)?;
+        // Keep what is replaced, so that the compaction can be undone.
+        let now = unix_now();
+        self.keep_for_undo(now, floor, upto)?;
+        self.purge_undo(now);
+        let snap = match write_snapshot(&self.dir, upto, data) {
+            Ok(snap) => snap,
+            Err(WriteFailed::Before(err)) => return Err(err),
+            Err(WriteFailed::After(err)) => {
+                self.poison();
+                return Err(err);
+            }
+        };
         {
             let mut st = self.write_state();
             st.snapshot = Some(snap);
             st.entries.retain(|l| l.seq > upto);
         }
         // The snapshot is in; dropping the covered entries from the file is
-        // housekeeping, and recovery copes if it does not happen.
+        // housekeeping, and recovery copes if it does not happen (entries at
+        // or below the floor are skipped). A failure after the new log was
+        // renamed into place has poisoned the log, and is reported.
         if let Err(err) = self.rewrite_log(upto) {
+            let _ = fs::remove_file(self.dir.join(LOG_TMP));
+            if self.is_poisoned() {
+                return Err(err);
+            }
             tracing::warn!(error = %err, "could not drop compacted entries from a log");
         }
         Ok(Snapshotted::Done(upto))
     }
+
+    fn is_poisoned(&self) -> bool {
+        self.read_state().poisoned
+    }
+
+    fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_poisoned() {
+            return Err(StoreError::Poisoned);
+        }
+        self.purge_undo(unix_now());
+        let Some(kept) = self.latest_undo()? else {
+            return Ok(None);
+        };
+        self.restore_undo(&kept).map(Some)
+    }
+}
+
+/// What one compaction replaced, kept in `undo/<time>-<floor>-<upto>/`.
+struct Kept {
+    dir: PathBuf,
+    time: u64,
+}
+
+impl DiskLog {
+    /// Hard-links the current snapshot and log into a new undo directory.
+    /// Nothing is copied: the rename of the compaction's new files leaves
+    /// the old ones reachable through these links.
+    fn keep_for_undo(&self, now: u64, floor: u64, upto: u64) -> Result<(), StoreError> {
+        let undo = self.dir.join(UNDO_DIR);
+        create_dir_private(&undo).map_err(io_err(&undo))?;
+        let mut n = 0u32;
+        let kept = loop {
+            let name = if n == 0 {
+                format!("{now}-{floor}-{upto}")
+            } else {
+                format!("{now}-{floor}-{upto}.{n}")
+            };
+            let path = undo.join(name);
+            if !path.exists() {
+                break path;
+            }
+            n += 1;
+        };
+        let tmp = undo.join(".incomplete");
+        let _ = fs::remove_dir_all(&tmp);
+        create_dir_private(&tmp).map_err(io_err(&tmp))?;
+        for name in [SNAPSHOT_FILE, LOG_FILE] {
+            let src = self.dir.join(name);
+            if src.exists() {
+                fs::hard_link(&src, tmp.join(name)).map_err(io_err(&src))?;
+            }
+        }
+        fsync_dir(&tmp).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &kept).map_err(io_err(&kept))?;
+        fsync_dir(&undo).map_err(io_err(&undo))?;
+        Ok(())
+    }
+
+    /// The kept compactions, oldest first.
+    fn kept(&self) -> Vec<Kept> {
+        let undo = self.dir.join(UNDO_DIR);
+        let Ok(read) = fs::read_dir(&undo) else {
+            return Vec::new();
+        };
+        let mut kept: Vec<Kept> = read
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let time = name.split('-').next()?.parse().ok()?;
+                Some(Kept {
+                    dir: e.path(),
+                    time,
+                })
+            })
+            .collect();
+        kept.sort_by(|a, b| (a.time, &a.dir).cmp(&(b.time, &b.dir)));
+        kept
+    }
+
+    fn latest_undo(&self) -> Result<Option<Kept>, StoreError> {
+        Ok(self.kept().pop())
+    }
+
+    /// Deletes what compactions older than the undo window replaced.
+    fn purge_undo(&self, now: u64) {
+        for kept in self.kept() {
+            if kept.time.saturating_add(self.undo_keep_secs) < now {
+                if let Err(err) = fs::remove_dir_all(&kept.dir) {
+                    tracing::warn!(path = %kept.dir.display(), error = %err, "cannot remove an expired compaction undo");
+                }
+            }
+        }
+    }
+
+    /// Puts back the snapshot and log of `kept`, keeping every entry that
+    /// arrived after that compaction. Called with the writer lock held.
+    ///
+    /// The log is restored first, the snapshot second: between the two the
+    /// old entries lie below the (new) floor and are not served, so a crash
+    /// at any point leaves either the compacted or the restored state.
+    fn restore_undo(&self, kept: &Kept) -> Result<Undone, StoreError> {
+        let old_log = kept.dir.join(LOG_FILE);
+        let old_snapshot = open_snapshot(&kept.dir.join(SNAPSHOT_FILE))?;
+        let old_records = scan_file(&old_log)?;
+        let old_top = old_records.last().map_or(0, |(r, _)| r.seq);
+        let (cur_file, cur_entries, cur_keys) = {
+            let st = self.read_state();
+            (st.log.clone(), st.entries.clone(), st.keys.clone())
+        };
+        let mut buf = LOG_MAGIC.to_vec();
+        for (_, raw) in &old_records {
+            buf.extend_from_slice(raw);
+        }
+        // Entries pushed after the compaction (above what the old log held).
+        let mut by_seq: HashMap<u64, (&str, [u8; 32])> = HashMap::new();
+        for (k, rec) in &cur_keys {
+            by_seq.insert(rec.seq, (k.as_str(), rec.hash));
+        }
+        let mut payload = Vec::new();
+        for loc in cur_entries.iter().filter(|l| l.seq > old_top) {
+            payload.resize(loc.len as usize, 0);
+            cur_file
+                .read_exact_at(&mut payload, loc.offset)
+                .map_err(io_err(&self.dir))?;
+            let (key, hash) = match by_seq.get(&loc.seq) {
+                Some((k, h)) => (Some(*k), *h),
+                None => (None, sha256(&payload)),
+            };
+            record::encode(&mut buf, Kind::Entry, loc.seq, &hash, key, &payload);
+        }
+        let tmp_path = self.dir.join(LOG_TMP);
+        let mut out = private_file()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp_path)
+            .map_err(io_err(&tmp_path))?;
+        out.write_all(&buf)
+            .and_then(|()| out.sync_all())
+            .map_err(io_err(&tmp_path))?;
+        let log_path = self.dir.join(LOG_FILE);
+        fs::rename(&tmp_path, &log_path).map_err(io_err(&log_path))?;
+        let after = (|| {
+            fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
+            let snap_path = self.dir.join(SNAPSHOT_FILE);
+            match &old_snapshot {
+                Some(_) => {
+                    let tmp = self.dir.join(SNAPSHOT_TMP);
+                    fs::hard_link(kept.dir.join(SNAPSHOT_FILE), &tmp).map_err(io_err(&tmp))?;
+                    fs::rename(&tmp, &snap_path).map_err(io_err(&snap_path))?;
+                }
+                None => match fs::remove_file(&snap_path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&snap_path)(e)),
+                },
+            }
+            fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
+            fs::remove_dir_all(&kept.dir).map_err(io_err(&kept.dir))?;
+            Ok(())
+        })();
+        if let Err(err) = after {
+            self.poison();
+            return Err(err);
+        }
+        // Rebuild the in-memory index from what is now on disk.
+        let fresh = DiskLog::open(&self.dir)?;
+        let fresh_state = fresh
+            .state
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        let undone = Undone {
+            floor: fresh_state.floor(),
+            head: fresh_state.head,
+        };
+        *self.write_state() = fresh_state;
+        Ok(undone)
+    }
+}
+
+/// Every record of a log file with its raw bytes (a whole prefix: scanning
+/// stops at the first bad record).
+fn scan_file(path: &Path) -> Result<Vec<(record::Record, Vec<u8>)>, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let Some(body) = bytes.get(LOG_MAGIC.len()..).filter(|_| bytes.starts_with(LOG_MAGIC)) else {
+        return Err(StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail: "not a hearth log".into(),
+        });
+    };
+    let scan = record::scan(body).map_err(io_err(path))?;
+    let mut out = Vec::with_capacity(scan.records.len());
+    let mut at = LOG_MAGIC.len();
+    for r in scan.records {
+        let len = usize::try_from(record::encoded_len(r.key.as_deref(), r.payload_len as usize))
+            .unwrap_or(usize::MAX);
+        let raw = bytes.get(at..at.saturating_add(len)).unwrap_or_default().to_vec();
+        at = at.saturating_add(len);
+        out.push((r, raw));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_frame};
 use hearth_shared::id::WorkspaceId;
 
 use super::{
-    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, WorkspaceLog,
+    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, Undone,
+    WorkspaceLog,
 };
 
 /// Workspaces in memory; opening the same id twice gives the same log.
@@ -32,6 +33,8 @@ struct State {
     keys: HashMap<String, (u64, [u8; 32])>,
     head: u64,
     snapshot: Option<(u64, Vec<u8>)>,
+    /// What each compaction replaced (snapshot, entries), newest last.
+    undo: Vec<(Option<(u64, Vec<u8>)>, BTreeMap<u64, bytes::Bytes>)>,
 }
 
 impl State {
@@ -137,9 +140,35 @@ impl WorkspaceLog for MemoryLog {
         if data.len() as u64 > quota {
             return Ok(Snapshotted::OverQuota);
         }
+        let replaced = (st.snapshot.clone(), st.entries.clone());
+        st.undo.push(replaced);
         st.snapshot = Some((upto, data.to_vec()));
         st.entries.retain(|seq, _| *seq > upto);
         Ok(Snapshotted::Done(upto))
+    }
+
+    fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+        let mut st = self.lock();
+        let Some((snapshot, entries)) = st.undo.pop() else {
+            return Ok(None);
+        };
+        let top = entries.keys().next_back().copied().unwrap_or(0);
+        let newer: Vec<(u64, bytes::Bytes)> = st
+            .entries
+            .range(top + 1..)
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        st.snapshot = snapshot;
+        st.entries = entries;
+        st.entries.extend(newer);
+        Ok(Some(Undone {
+            floor: st.floor(),
+            head: st.head,
+        }))
+    }
+
+    fn is_poisoned(&self) -> bool {
+        false
     }
 }
 

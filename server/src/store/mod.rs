@@ -62,6 +62,8 @@ pub enum Appended {
     KeyConflict,
     /// Storing it would exceed the workspace's quota.
     OverQuota,
+    /// It is larger than a log record can hold.
+    TooLarge,
 }
 
 /// What happened to a snapshot upload.
@@ -73,6 +75,15 @@ pub enum Snapshotted {
     Conflict { head: u64, floor: u64 },
     /// It would exceed the workspace's quota.
     OverQuota,
+    /// It is larger than the store can hold.
+    TooLarge,
+}
+
+/// Where a log stands after a compaction was undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undone {
+    pub floor: u64,
+    pub head: u64,
 }
 
 /// Where a workspace's log stands.
@@ -117,6 +128,15 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError>;
 
     /// Swaps in a snapshot covering every entry up to `upto`, then drops
-    /// those entries.
+    /// those entries. What it replaced is kept for a while, so that
+    /// [`WorkspaceLog::undo_compaction`] can put it back.
     fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError>;
+
+    /// Undoes the latest compaction still kept: its snapshot and entries are
+    /// back, and every entry pushed since stays. `None` if none is kept.
+    fn undo_compaction(&self) -> Result<Option<Undone>, StoreError>;
+
+    /// Whether an earlier failure stopped this log from taking writes; a
+    /// fresh [`BlobStore::open`] (once nobody writes to this one) recovers.
+    fn is_poisoned(&self) -> bool;
 }

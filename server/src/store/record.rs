@@ -14,8 +14,11 @@
 //! Records are appended and made durable before they are acknowledged. A
 //! crash can leave a torn record at the end; [`scan`] stops at the first
 //! record that is incomplete, fails its CRC, or breaks the ascending order,
-//! and the caller truncates the file there. Nothing after a bad record is
-//! ever trusted.
+//! and says which ([`Stop`]). An incomplete last record is a crash's torn
+//! tail (never acknowledged) and is cut off. A damaged record is different:
+//! what follows it may be acknowledged entries, so the caller copies the
+//! rest of the file aside (quarantine) and [`salvage`] finds the whole,
+//! checksummed records after the damage, which are kept.
 
 use std::io::{self, Read};
 
@@ -83,6 +86,19 @@ pub fn encoded_len(key: Option<&str>, payload_len: usize) -> u64 {
     RECORD_HEADER_LEN + (BODY_FIXED_LEN + key.map_or(0, str::len) + payload_len) as u64
 }
 
+/// Why a scan stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stop {
+    /// At the end of the file, after a whole record.
+    #[default]
+    End,
+    /// In a record that the file ends inside of: a torn tail.
+    Incomplete,
+    /// At a whole record that is damaged (bad length, checksum, kind, or a
+    /// sequence number out of order).
+    Damaged,
+}
+
 /// The result of scanning a log.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -91,6 +107,8 @@ pub struct Scan {
     pub valid_len: u64,
     /// Whether anything after `valid_len` was found.
     pub torn: bool,
+    /// Why the scan stopped.
+    pub stop: Stop,
 }
 
 /// Reads records after the magic (the reader starts right after it) until
@@ -106,35 +124,90 @@ pub fn scan(mut reader: impl Read) -> io::Result<Scan> {
         let mut header = [0u8; RECORD_HEADER_LEN as usize];
         match read_full(&mut reader, &mut header)? {
             0 => return Ok(scan),
-            n if n < header.len() => {
-                scan.torn = true;
-                return Ok(scan);
-            }
+            n if n < header.len() => return Ok(scan.stopped(Stop::Incomplete)),
             _ => {}
         }
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if (len as usize) < BODY_FIXED_LEN || len > MAX_BODY_LEN {
-            scan.torn = true;
-            return Ok(scan);
+            return Ok(scan.stopped(Stop::Damaged));
         }
         body.resize(len as usize, 0);
-        if read_full(&mut reader, &mut body)? < body.len() || crc32fast::hash(&body) != crc {
-            scan.torn = true;
-            return Ok(scan);
+        if read_full(&mut reader, &mut body)? < body.len() {
+            return Ok(scan.stopped(Stop::Incomplete));
+        }
+        if crc32fast::hash(&body) != crc {
+            return Ok(scan.stopped(Stop::Damaged));
         }
         let Some(record) = decode_body(&body, scan.valid_len + RECORD_HEADER_LEN) else {
-            scan.torn = true;
-            return Ok(scan);
+            return Ok(scan.stopped(Stop::Damaged));
         };
         if record.seq == 0 || record.seq <= last_seq {
-            scan.torn = true;
-            return Ok(scan);
+            return Ok(scan.stopped(Stop::Damaged));
         }
         last_seq = record.seq;
         scan.valid_len += RECORD_HEADER_LEN + u64::from(len);
         scan.records.push(record);
     }
+}
+
+impl Scan {
+    fn stopped(mut self, stop: Stop) -> Scan {
+        self.torn = true;
+        self.stop = stop;
+        self
+    }
+}
+
+/// Whole records found in `rest` (the bytes of a log from the first damaged
+/// record on, which starts at file offset `rest_offset`), each with its raw
+/// bytes. Looks at every byte position for a record whose length, kind,
+/// checksum and sequence number (above `last_seq`, rising) all hold, then
+/// reads on record by record from each one found.
+pub fn salvage(rest: &[u8], rest_offset: u64, mut last_seq: u64) -> Vec<(Record, Vec<u8>)> {
+    let header = RECORD_HEADER_LEN as usize;
+    let mut found = Vec::new();
+    // The first record is the damaged one: start looking one byte on.
+    let mut at = 1usize;
+    while at + header + BODY_FIXED_LEN <= rest.len() {
+        let record = record_at(rest, at, rest_offset, last_seq);
+        match record {
+            Some((record, len)) => {
+                last_seq = record.seq;
+                found.push((record, rest.get(at..at + len).unwrap_or_default().to_vec()));
+                at += len;
+            }
+            None => at += 1,
+        }
+    }
+    found
+}
+
+/// The whole record at `at` in `buf`, if there is one with a sequence number
+/// above `last_seq`, and its length in bytes.
+fn record_at(buf: &[u8], at: usize, buf_offset: u64, last_seq: u64) -> Option<(Record, usize)> {
+    let header = RECORD_HEADER_LEN as usize;
+    let head = buf.get(at..at + header)?;
+    let len = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?);
+    if (len as usize) < BODY_FIXED_LEN || len > MAX_BODY_LEN {
+        return None;
+    }
+    let body_start = at + header;
+    // Cheap checks before the checksum: the kind and a plausible seq.
+    if !matches!(buf.get(body_start)?, 1 | 2) {
+        return None;
+    }
+    let seq = u64::from_le_bytes(buf.get(body_start + 1..body_start + 9)?.try_into().ok()?);
+    if seq <= last_seq || seq - last_seq > u64::from(u32::MAX) {
+        return None;
+    }
+    let body = buf.get(body_start..body_start + len as usize)?;
+    let crc = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
+    if crc32fast::hash(body) != crc {
+        return None;
+    }
+    let record = decode_body(body, buf_offset + body_start as u64)?;
+    Some((record, header + len as usize))
 }
 
 fn decode_body(body: &[u8], body_offset: u64) -> Option<Record> {
@@ -248,8 +321,48 @@ mod tests {
         bytes[last] ^= 1;
         let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
         assert_eq!((s.records.len(), s.torn), (1, true));
+        assert_eq!(s.stop, Stop::Damaged);
         let bytes = log(&[(Kind::Entry, 5, None, b"a"), (Kind::Entry, 5, None, b"b")]);
         let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
         assert_eq!((s.records.len(), s.torn), (1, true));
+        assert_eq!(s.stop, Stop::Damaged);
+    }
+
+    #[test]
+    fn a_cut_inside_the_last_record_is_incomplete_not_damaged() {
+        let bytes = log(&[(Kind::Entry, 1, None, b"aaaa"), (Kind::Entry, 2, None, b"bbbb")]);
+        let s = scan(&bytes[LOG_MAGIC.len()..bytes.len() - 2]).unwrap();
+        assert_eq!((s.records.len(), s.stop), (1, Stop::Incomplete));
+        let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
+        assert_eq!((s.records.len(), s.stop), (2, Stop::End));
+    }
+
+    #[test]
+    fn salvage_finds_every_whole_record_after_a_damaged_one() {
+        let records: Vec<(Kind, u64, Option<&str>, Vec<u8>)> = (1..=20u64)
+            .map(|i| (Kind::Entry, i, Some("k"), vec![i as u8; 30 + i as usize]))
+            .collect();
+        let refs: Vec<(Kind, u64, Option<&str>, &[u8])> =
+            records.iter().map(|(k, s, key, p)| (*k, *s, *key, p.as_slice())).collect();
+        let clean = log(&refs);
+        // Damage every byte position of record 5 in turn (one at a time).
+        let start = LOG_MAGIC.len() as u64
+            + (1..5u64).map(|i| encoded_len(Some("k"), 30 + i as usize)).sum::<u64>();
+        let len = encoded_len(Some("k"), 35);
+        for pos in start..start + len {
+            let mut bytes = clean.clone();
+            bytes[pos as usize] ^= 0x40;
+            let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
+            assert_eq!(s.records.len(), 4, "flip at {pos}");
+            let rest = &bytes[s.valid_len as usize..];
+            let found = salvage(rest, s.valid_len, 4);
+            let seqs: Vec<u64> = found.iter().map(|(r, _)| r.seq).collect();
+            assert_eq!(seqs, (6..=20).collect::<Vec<_>>(), "flip at {pos}");
+            for (r, raw) in &found {
+                let at = r.payload_offset as usize;
+                assert_eq!(&bytes[at..at + r.payload_len as usize], &records[r.seq as usize - 1].3[..]);
+                assert_eq!(raw.len() as u64, encoded_len(Some("k"), r.payload_len as usize));
+            }
+        }
     }
 }

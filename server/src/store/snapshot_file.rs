@@ -4,7 +4,7 @@
 //! it over the old one and syncing the directory, so a reader or a crash
 //! sees the old snapshot or the new one, whole.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, Read as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
@@ -81,32 +81,56 @@ pub fn open_snapshot(path: &Path) -> Result<Option<Snap>, StoreError> {
     }))
 }
 
-/// Writes a new snapshot into `dir` and swaps it in atomically.
-pub fn write_snapshot(dir: &Path, upto: u64, data: &[u8]) -> Result<Snap, StoreError> {
+/// Why writing a snapshot failed, and whether the swap had happened.
+#[derive(Debug)]
+pub enum WriteFailed {
+    /// Nothing changed: the old snapshot (if any) is still the one.
+    Before(StoreError),
+    /// The new file was renamed into place, but making that durable failed:
+    /// which one a crash would leave is unknown, so the log must take no
+    /// more writes until it is reopened.
+    After(StoreError),
+}
+
+/// Writes a new snapshot into `dir` and swaps it in atomically. The new
+/// file is opened for reading before the rename, so that nothing can fail
+/// between the swap and having a handle on what was swapped in.
+pub fn write_snapshot(dir: &Path, upto: u64, data: &[u8]) -> Result<Snap, WriteFailed> {
     let tmp = dir.join(SNAPSHOT_TMP);
     let path = dir.join(SNAPSHOT_FILE);
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        let mut header = Vec::with_capacity(SNAPSHOT_HEADER_LEN as usize);
-        header.extend_from_slice(SNAPSHOT_MAGIC);
-        header.extend_from_slice(&upto.to_le_bytes());
-        header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        header.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-        f.write_all(&header)
-            .and_then(|()| f.write_all(data))
-            .and_then(|()| f.sync_all())
-            .map_err(io_err(&tmp))?;
+    let before = |e: StoreError| WriteFailed::Before(e);
+    let mut f = crate::fsutil::private_file()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))
+        .map_err(before)?;
+    let mut header = Vec::with_capacity(SNAPSHOT_HEADER_LEN as usize);
+    header.extend_from_slice(SNAPSHOT_MAGIC);
+    header.extend_from_slice(&upto.to_le_bytes());
+    header.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    header.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    let written = f
+        .write_all(&header)
+        .and_then(|()| f.write_all(data))
+        .and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(before(io_err(&tmp)(e)));
     }
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    fsync_dir(dir).map_err(io_err(dir))?;
-    let file = File::open(&path).map_err(io_err(&path))?;
+    if let Err(e) = fs::rename(&tmp, &path) {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(before(io_err(&path)(e)));
+    }
+    fsync_dir(dir)
+        .map_err(io_err(dir))
+        .map_err(WriteFailed::After)?;
     Ok(Snap {
-        file: Arc::new(file),
+        file: Arc::new(f),
         upto,
         len: data.len() as u64,
         file_len: SNAPSHOT_HEADER_LEN + data.len() as u64,

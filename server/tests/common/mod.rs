@@ -35,6 +35,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.rate_limit_per_minute = 1_000_000;
     config.rate_limit_burst = 1_000_000;
     config.backup_interval_secs = 0;
+    // Tests register freely; the setup-code tests turn it back on.
+    config.registration = hearth::config::RegistrationArg::Open;
     config
 }
 
@@ -238,6 +240,7 @@ impl ServerProcess {
                 "1000000",
             ])
             .args(["--backup-interval-secs", "0"])
+            .args(["--registration", "open"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

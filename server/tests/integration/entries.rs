@@ -275,8 +275,9 @@ async fn large_pulls_come_in_pages_up_to_the_head() {
 }
 
 #[tokio::test]
-async fn the_api_answers_cors_preflights() {
-    let server = TestServer::start().await;
+async fn the_api_answers_cors_preflights_of_allowed_origins_only() {
+    let server =
+        TestServer::start_with(|c| c.cors_origins = vec!["http://elsewhere".into()]).await;
     let api = server.api();
     let reply = api
         .request(
@@ -287,7 +288,20 @@ async fn the_api_answers_cors_preflights() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("http://elsewhere")
+    );
+    // A page of any other origin is not allowed to call the API.
+    let stranger = api
+        .request(
+            Method::OPTIONS,
+            "/v1/workspaces",
+            &[("origin", "http://evil.example")],
+            "",
+        )
+        .await;
+    assert_eq!(stranger.header("access-control-allow-origin"), None);
     assert!(
         reply
             .header("access-control-allow-headers")
@@ -295,7 +309,7 @@ async fn the_api_answers_cors_preflights() {
             .contains("idempotency-key")
     );
     assert!(
-        api.get("/v1/health")
+        api.request(Method::GET, "/v1/health", &[("origin", "http://elsewhere")], "")
             .await
             .header("access-control-expose-headers")
             .unwrap()

@@ -6,6 +6,7 @@ mod common;
 
 mod entries;
 mod events;
+mod hardening;
 mod process;
 mod static_files;
 mod tls;

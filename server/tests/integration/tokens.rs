@@ -186,7 +186,12 @@ async fn bad_workspace_ids_and_bodies_are_400s() {
         assert_eq!(reply.code(), "invalid_workspace_id");
     }
     let reply = api
-        .request(Method::POST, "/v1/workspaces", &[], "{not json")
+        .request(
+            Method::POST,
+            "/v1/workspaces",
+            &[("content-type", "application/json")],
+            "{not json",
+        )
         .await;
     assert_eq!(reply.code(), "bad_request");
     let ws = new_ws();
