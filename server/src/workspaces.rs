@@ -655,4 +655,135 @@ mod tests {
         heads.changed().await.unwrap();
         assert_eq!(*heads.borrow(), 64);
     }
+
+    /// A store whose logs fail every `fail_every`-th append, and which
+    /// checks that no two of its logs ever write at once.
+    struct FlakyStore {
+        inner: crate::store::memory::MemoryStore,
+        fail_every: u64,
+        appends: Arc<AtomicU64>,
+        writing: Arc<AtomicUsize>,
+        overlaps: Arc<AtomicUsize>,
+        opens: Arc<AtomicUsize>,
+    }
+
+    struct FlakyLog {
+        inner: Arc<dyn WorkspaceLog>,
+        fail_every: u64,
+        appends: Arc<AtomicU64>,
+        writing: Arc<AtomicUsize>,
+        overlaps: Arc<AtomicUsize>,
+        poisoned: AtomicBool,
+    }
+
+    impl BlobStore for FlakyStore {
+        fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
+            self.opens.fetch_add(1, Ordering::SeqCst);
+            Ok(Arc::new(FlakyLog {
+                inner: self.inner.open(ws)?,
+                fail_every: self.fail_every,
+                appends: self.appends.clone(),
+                writing: self.writing.clone(),
+                overlaps: self.overlaps.clone(),
+                poisoned: AtomicBool::new(false),
+            }))
+        }
+    }
+
+    impl WorkspaceLog for FlakyLog {
+        fn position(&self) -> Position {
+            self.inner.position()
+        }
+        fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
+            if self.poisoned.load(Ordering::SeqCst) {
+                return Err(StoreError::Poisoned);
+            }
+            if self.writing.fetch_add(1, Ordering::SeqCst) != 0 {
+                self.overlaps.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+            let result = if n % self.fail_every == 0 {
+                self.poisoned.store(true, Ordering::SeqCst);
+                Err(StoreError::Poisoned)
+            } else {
+                self.inner.append(entries, quota)
+            };
+            self.writing.fetch_sub(1, Ordering::SeqCst);
+            result
+        }
+        fn pull(&self, after: u64, max: u64) -> Result<crate::store::Pulled, StoreError> {
+            self.inner.pull(after, max)
+        }
+        fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError> {
+            self.inner.put_snapshot(upto, data, quota)
+        }
+        fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+            self.inner.undo_compaction()
+        }
+        fn is_poisoned(&self) -> bool {
+            self.poisoned.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_log_is_reopened_only_after_its_writer_is_gone() {
+        let store = Arc::new(FlakyStore {
+            inner: crate::store::memory::MemoryStore::default(),
+            fail_every: 7,
+            appends: Arc::default(),
+            writing: Arc::default(),
+            overlaps: Arc::default(),
+            opens: Arc::default(),
+        });
+        let spaces = Arc::new(Workspaces::new(store.clone(), u64::MAX, test_space(), 1000));
+        let ws = WorkspaceId::from_random([5; 16]);
+        let mut tasks = Vec::new();
+        for client in 0..16u8 {
+            let spaces = spaces.clone();
+            let ws = ws.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..40u8 {
+                    let key = format!("c{client}-{i}");
+                    let body = vec![client, i];
+                    // Retry a failed push with the same key, as a client does.
+                    for _ in 0..50 {
+                        let Ok(w) = spaces.get(&ws).await else { continue };
+                        use sha2::Digest as _;
+                        let entry = NewEntry {
+                            key: Some(key.clone()),
+                            hash: sha2::Sha256::digest(&body).into(),
+                            payload: Bytes::from(body.clone()),
+                        };
+                        match w.append(entry).await {
+                            Ok(Appended::New(seq) | Appended::Duplicate(seq)) => {
+                                acked.push((seq, body.clone()));
+                                break;
+                            }
+                            Ok(other) => panic!("{other:?}"),
+                            Err(_) => tokio::task::yield_now().await,
+                        }
+                    }
+                }
+                acked
+            }));
+        }
+        let mut by_seq = std::collections::HashMap::new();
+        for t in tasks {
+            for (seq, body) in t.await.unwrap() {
+                if let Some(other) = by_seq.insert(seq, body.clone()) {
+                    assert_eq!(other, body, "seq {seq} acknowledged for two bodies");
+                }
+            }
+        }
+        assert_eq!(by_seq.len(), 16 * 40, "every push was acknowledged once");
+        assert_eq!(store.overlaps.load(Ordering::SeqCst), 0, "two writers wrote at once");
+        assert!(store.opens.load(Ordering::SeqCst) > 5, "failures reopened the log");
+        let pulled = spaces.get(&ws).await.unwrap().log.pull(0, u64::MAX).unwrap();
+        let frames = hearth_shared::frame::decode_frames(&pulled.body).unwrap();
+        for f in frames {
+            assert_eq!(by_seq.get(&f.seq).map(Vec::as_slice), Some(f.payload.as_ref()));
+        }
+    }
 }
