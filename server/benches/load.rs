@@ -136,7 +136,7 @@ fn fsync_rate(dir: &std::path::Path) -> f64 {
 async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start_in(&data, &["--log-format", "json"]);
+    let server = Server::start_in(&data, &["--log-format", "json", "--max-connections-per-ip", "1024"]);
     let ws = "10ad0000000000000000000000000001";
     let (status, answer) =
         post_json(server.addr(), "/v1/workspaces", None, &json!({ "workspace_id": ws, "label": "bench" })).await;

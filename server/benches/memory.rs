@@ -48,7 +48,7 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_in(
         &tmp.path().join("data"),
-        &["--log-format", "json", "--rate-limit-per-minute", "10000000", "--rate-limit-burst", "1000000"],
+        &["--log-format", "json", "--rate-limit-per-minute", "10000000", "--rate-limit-burst", "1000000", "--max-connections-per-ip", "1024"],
     );
     let pid = server.pid();
     let started_kib = status_kib(pid, "VmRSS:");

@@ -41,6 +41,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at start
 pub enum Command {
     /// Run the server (the default).
     Serve(Config),

@@ -19,6 +19,31 @@ use crate::error::ApiError;
 /// The body of every response: whole bytes or a stream (events).
 pub type ResBody = BoxBody<Bytes, Infallible>;
 
+/// A response body fed by a channel; it ends when the sender is dropped.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl ChannelBody {
+    pub fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Self {
+        ChannelBody { rx }
+    }
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+}
+
 /// A body of whole bytes.
 pub fn full(bytes: impl Into<Bytes>) -> ResBody {
     Full::new(bytes.into()).boxed()

@@ -703,7 +703,7 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_micros(200));
             let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
-            let result = if n % self.fail_every == 0 {
+            let result = if n.is_multiple_of(self.fail_every) {
                 self.poisoned.store(true, Ordering::SeqCst);
                 Err(StoreError::Poisoned)
             } else {
@@ -783,7 +783,7 @@ mod tests {
         let pulled = spaces.get(&ws).await.unwrap().log.pull(0, u64::MAX).unwrap();
         let frames = hearth_shared::frame::decode_frames(&pulled.body).unwrap();
         for f in frames {
-            assert_eq!(by_seq.get(&f.seq).map(Vec::as_slice), Some(f.payload.as_ref()));
+            assert_eq!(by_seq.get(&f.seq).map(Vec::as_slice), Some(f.payload));
         }
     }
 }

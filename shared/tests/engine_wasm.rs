@@ -1,6 +1,7 @@
 //! The sync engine in a browser: two devices converge through the
 //! in-memory server model, with Loro and zstd compiled to wasm.
 #![cfg(all(target_arch = "wasm32", feature = "engine"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::pin::pin;

@@ -1,6 +1,7 @@
 //! `hearth-shared` in a browser: the envelope (zstd compiled to wasm with
 //! clang) and the frame codec run in headless Chromium.
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hearth_shared::envelope;
 use hearth_shared::frame::{FrameKind, decode_frames, encode_frame};

@@ -9,8 +9,10 @@
 //!   `dist/` with content-hashed file names.
 //! - `run`: `dist`, then builds and runs `hearth serve` in release with the
 //!   PWA embedded.
-//! - `test`: `setup`, `dist`, then every test: native (unit, integration,
-//!   end-to-end in headless Chromium) and wasm (headless Chromium).
+//! - `test`: `setup`, `cargo fmt --check`, `cargo clippy -D warnings`
+//!   (native and wasm32), `dist`, then every test: native (unit,
+//!   integration, fault injection, end-to-end in headless Chromium) and wasm
+//!   (headless Chromium).
 //! - `bench`: `setup`, `dist` (which prints the shipped sizes), then every
 //!   benchmark of `server/benches` in release; each prints its figures.
 //!
@@ -81,6 +83,33 @@ fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
 fn test(root: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
     tools::setup(root, tools::Needs::All)?;
+    cmd::step("formatting (cargo fmt --check)");
+    cmd::cargo(root, &["fmt", "--all", "--check"], &[])?;
+    cmd::step("lints (cargo clippy -D warnings), native and wasm32");
+    cmd::cargo(
+        root,
+        &["clippy", "--workspace", "--exclude", "hearth-pwa", "--all-targets", "--", "-D", "warnings"],
+        &[],
+    )?;
+    cmd::cargo(
+        root,
+        &[
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--package",
+            "hearth-pwa",
+            "--package",
+            "hearth-sw",
+            "--package",
+            "hearth-shared",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     dist::build(root, None)?;
     let chromedriver = tools::chromedriver()?;
     let browser_env = [

@@ -11,7 +11,7 @@ use hearth_shared::api::{
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
@@ -44,6 +44,62 @@ pub fn write_error(err: WriteError) -> ApiError {
             ..ApiError::internal("writing to a workspace", e)
         },
     }
+}
+
+/// Answers up to this size are read whole; larger ones are streamed.
+const SMALL_PULL: u64 = 256 * 1024;
+/// Bytes per chunk of a streamed answer.
+const CHUNK: usize = 256 * 1024;
+
+/// Streams a pull answer: one blocking task reads the plan in order, in
+/// chunks, and hands them to the response through a channel of two, so a
+/// pull holds a few chunks in memory however large it is, and a client
+/// that stops reading stops the reading (and is dropped by the write
+/// timeout). A read error ends the body early; with `Content-Length` set,
+/// the client sees a short answer and pulls again.
+fn stream(plan: crate::store::PullPlan) -> ResBody {
+    use std::os::unix::fs::FileExt as _;
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let flush = |chunk: &mut Vec<u8>| {
+            let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
+            tx.blocking_send(bytes::Bytes::from(full)).is_ok()
+        };
+        for part in plan.parts {
+            match part {
+                crate::store::Part::Bytes(b) => chunk.extend_from_slice(&b),
+                crate::store::Part::File { file, offset, len } => {
+                    let mut done = 0u64;
+                    while done < len {
+                        let room = (CHUNK - chunk.len().min(CHUNK)).max(1) as u64;
+                        let take = usize::try_from((len - done).min(room)).unwrap_or(CHUNK);
+                        let at = chunk.len();
+                        chunk.resize(at + take, 0);
+                        let read = file.read_exact_at(
+                            chunk.get_mut(at..).unwrap_or_default(),
+                            offset + done,
+                        );
+                        if let Err(err) = read {
+                            tracing::error!(path = %plan.path, error = %err, "reading a pull answer failed");
+                            return;
+                        }
+                        done += take as u64;
+                        if chunk.len() >= CHUNK && !flush(&mut chunk) {
+                            return;
+                        }
+                    }
+                }
+            }
+            if chunk.len() >= CHUNK && !flush(&mut chunk) {
+                return;
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = flush(&mut chunk);
+        }
+    });
+    http_body_util::BodyExt::boxed(crate::http::ChannelBody::new(rx))
 }
 
 /// Adds `Hearth-Head` and `Hearth-Floor`.
@@ -151,17 +207,29 @@ pub async fn pull(
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
     let max = app.config.max_pull_bytes.max(1);
-    let pulled = tokio::task::spawn_blocking(move || log.pull(after, max))
+    let plan = tokio::task::spawn_blocking(move || log.pull_plan(after, max))
         .await
         .map_err(|e| ApiError::internal("reading a workspace", e))?
         .map_err(|e| ApiError::internal("reading a workspace", e))?;
-    let mut res = Response::new(full(pulled.body));
+    let position = plan.position;
+    let len = plan.len;
+    let body = if len <= SMALL_PULL {
+        let pulled = tokio::task::spawn_blocking(move || plan.read_all())
+            .await
+            .map_err(|e| ApiError::internal("reading a workspace", e))?
+            .map_err(|e| ApiError::internal("reading a workspace", e))?;
+        full(pulled.body)
+    } else {
+        stream(plan)
+    };
+    let mut res = Response::new(body);
     let headers = res.headers_mut();
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    position_headers(headers, pulled.position);
+    position_headers(headers, position);
     Ok(res)
 }

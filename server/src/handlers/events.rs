@@ -13,10 +13,7 @@
 //! again, and a revoked or expired token ends the stream. The stream also
 //! ends when the server shuts down.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -25,7 +22,7 @@ use hearth_shared::api::HeadEvent;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use http_body_util::BodyExt as _;
-use hyper::body::{Body, Frame, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response};
 use tokio::sync::mpsc;
@@ -34,27 +31,8 @@ use crate::app::{App, unix_now};
 use crate::auth::{authorize_token, bearer};
 use crate::error::ApiError;
 use crate::handlers::entries::write_error;
-use crate::http::ResBody;
+use crate::http::{ChannelBody, ResBody};
 use crate::streams::{Over, StreamCaps};
-
-/// A response body fed by a channel; it ends when the sender is dropped.
-struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
-}
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
-    }
-}
 
 /// One `head` event.
 pub fn head_event(head: u64) -> Bytes {
@@ -134,7 +112,7 @@ pub async fn get(
         }
     });
 
-    let mut res = Response::new(ChannelBody { rx }.boxed());
+    let mut res = Response::new(ChannelBody::new(rx).boxed());
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

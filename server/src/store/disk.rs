@@ -38,9 +38,10 @@ use super::snapshot_file::{
     SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, WriteFailed, open_snapshot, write_snapshot,
 };
 use super::{
-    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, Undone,
-    WorkspaceLog,
+    Appended, BlobStore, NewEntry, Part, Position, PullPlan, Pulled, Snapshotted, StoreError,
+    Undone, WorkspaceLog,
 };
+use bytes::Bytes;
 use crate::clock::unix_now;
 use crate::fsutil::{create_dir_private, fsync_dir, make_private, private_file};
 
@@ -549,55 +550,61 @@ impl WorkspaceLog for DiskLog {
     }
 
     fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError> {
+        self.pull_plan(after, max_bytes)?.read_all()
+    }
+
+    fn pull_plan(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
         let frame = |len: u64| len + FRAME_HEADER_LEN as u64;
-        let (position, snap, file, locs) = {
-            let st = self.read_state();
-            let floor = st.floor();
-            let position = Position {
-                head: st.head,
-                floor,
-                bytes: st.bytes(),
-            };
-            let snap = st.snapshot.clone().filter(|_| after < floor);
-            let from = after.max(floor);
-            let i = st.entries.partition_point(|l| l.seq <= from);
-            let mut budget = snap.as_ref().map_or(0, |s| frame(s.len));
-            let mut n = 0;
-            for l in &st.entries[i..] {
-                let cost = frame(u64::from(l.len));
-                if (snap.is_some() || n > 0) && budget.saturating_add(cost) > max_bytes {
-                    break;
-                }
-                budget += cost;
-                n += 1;
-            }
-            (
-                position,
-                snap,
-                st.log.clone(),
-                st.entries[i..i + n].to_vec(),
-            )
+        let st = self.read_state();
+        let floor = st.floor();
+        let position = Position {
+            head: st.head,
+            floor,
+            bytes: st.bytes(),
         };
-        let total: u64 = locs.iter().map(|l| frame(u64::from(l.len))).sum::<u64>()
-            + snap.as_ref().map_or(0, |s| frame(s.len));
-        let mut body = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-        if let Some(s) = snap {
+        let snap = st.snapshot.clone().filter(|_| after < floor);
+        let from = after.max(floor);
+        let i = st.entries.partition_point(|l| l.seq <= from);
+        let mut budget = snap.as_ref().map_or(0, |s| frame(s.len));
+        let mut parts = Vec::new();
+        if let Some(s) = &snap {
             let len = u32::try_from(s.len).unwrap_or(u32::MAX);
-            body.extend_from_slice(&encode_header(FrameKind::Snapshot, s.upto, len));
-            let at = body.len();
-            body.resize(at + len as usize, 0);
-            s.file
-                .read_exact_at(&mut body[at..], SNAPSHOT_HEADER_LEN)
-                .map_err(io_err(&self.dir))?;
+            parts.push(Part::Bytes(Bytes::copy_from_slice(&encode_header(
+                FrameKind::Snapshot,
+                s.upto,
+                len,
+            ))));
+            parts.push(Part::File {
+                file: s.file.clone(),
+                offset: SNAPSHOT_HEADER_LEN,
+                len: u64::from(len),
+            });
         }
-        for l in locs {
-            body.extend_from_slice(&encode_header(FrameKind::Entry, l.seq, l.len));
-            let at = body.len();
-            body.resize(at + l.len as usize, 0);
-            file.read_exact_at(&mut body[at..], l.offset)
-                .map_err(io_err(&self.dir))?;
+        let mut n = 0;
+        for l in st.entries.get(i..).unwrap_or_default() {
+            let cost = frame(u64::from(l.len));
+            if (snap.is_some() || n > 0) && budget.saturating_add(cost) > max_bytes {
+                break;
+            }
+            budget += cost;
+            n += 1;
+            parts.push(Part::Bytes(Bytes::copy_from_slice(&encode_header(
+                FrameKind::Entry,
+                l.seq,
+                l.len,
+            ))));
+            parts.push(Part::File {
+                file: st.log.clone(),
+                offset: l.offset,
+                len: u64::from(l.len),
+            });
         }
-        Ok(Pulled { position, body })
+        Ok(PullPlan {
+            position,
+            parts,
+            len: budget.min(budget),
+            path: self.dir.display().to_string(),
+        })
     }
 
     fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError> {
@@ -742,10 +749,10 @@ impl DiskLog {
     /// Deletes what compactions older than the undo window replaced.
     fn purge_undo(&self, now: u64) {
         for kept in self.kept() {
-            if kept.time.saturating_add(self.undo_keep_secs) < now {
-                if let Err(err) = fs::remove_dir_all(&kept.dir) {
-                    tracing::warn!(path = %kept.dir.display(), error = %err, "cannot remove an expired compaction undo");
-                }
+            if kept.time.saturating_add(self.undo_keep_secs) < now
+                && let Err(err) = fs::remove_dir_all(&kept.dir)
+            {
+                tracing::warn!(path = %kept.dir.display(), error = %err, "cannot remove an expired compaction undo");
             }
         }
     }

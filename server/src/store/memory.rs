@@ -34,8 +34,11 @@ struct State {
     head: u64,
     snapshot: Option<(u64, Vec<u8>)>,
     /// What each compaction replaced (snapshot, entries), newest last.
-    undo: Vec<(Option<(u64, Vec<u8>)>, BTreeMap<u64, bytes::Bytes>)>,
+    undo: Vec<Replaced>,
 }
+
+/// A snapshot and the entries beside it, as a compaction found them.
+type Replaced = (Option<(u64, Vec<u8>)>, BTreeMap<u64, bytes::Bytes>);
 
 impl State {
     fn floor(&self) -> u64 {

@@ -104,6 +104,66 @@ pub struct Pulled {
     pub body: Vec<u8>,
 }
 
+/// A pull's answer as a plan: byte strings and file ranges, in order, so
+/// that the answer can be streamed to the client as it is read (memory per
+/// pull stays a few chunks, whatever the answer's size). The file handles
+/// are the ones the log held when the plan was made, so a concurrent
+/// compaction never moves bytes under it.
+pub struct PullPlan {
+    pub position: Position,
+    pub parts: Vec<Part>,
+    /// Bytes of the whole answer.
+    pub len: u64,
+    /// For error messages.
+    pub path: String,
+}
+
+/// One piece of a [`PullPlan`].
+pub enum Part {
+    Bytes(Bytes),
+    File {
+        file: Arc<std::fs::File>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl PullPlan {
+    /// A plan of bytes already in memory.
+    pub fn whole(pulled: Pulled) -> PullPlan {
+        PullPlan {
+            position: pulled.position,
+            len: pulled.body.len() as u64,
+            parts: vec![Part::Bytes(Bytes::from(pulled.body))],
+            path: String::new(),
+        }
+    }
+
+    /// Reads the whole answer into memory (tests, small answers). Blocking.
+    pub fn read_all(self) -> Result<Pulled, StoreError> {
+        use std::os::unix::fs::FileExt as _;
+        let mut body = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        for part in self.parts {
+            match part {
+                Part::Bytes(b) => body.extend_from_slice(&b),
+                Part::File { file, offset, len } => {
+                    let at = body.len();
+                    body.resize(at + usize::try_from(len).unwrap_or(0), 0);
+                    file.read_exact_at(body.get_mut(at..).unwrap_or_default(), offset)
+                        .map_err(|source| StoreError::Io {
+                            path: self.path.clone(),
+                            source,
+                        })?;
+                }
+            }
+        }
+        Ok(Pulled {
+            position: self.position,
+            body,
+        })
+    }
+}
+
 /// Opens workspace logs.
 pub trait BlobStore: Send + Sync + 'static {
     /// Opens a workspace's log, creating it if need be and recovering it after
@@ -126,6 +186,11 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     /// when there is one); the client pulls again from the last frame's seq
     /// until it reaches the head.
     fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError>;
+
+    /// The same answer as [`WorkspaceLog::pull`], as a plan to stream.
+    fn pull_plan(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
+        self.pull(after, max_bytes).map(PullPlan::whole)
+    }
 
     /// Swaps in a snapshot covering every entry up to `upto`, then drops
     /// those entries. What it replaced is kept for a while, so that

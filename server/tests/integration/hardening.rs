@@ -390,3 +390,24 @@ async fn pages_carry_a_content_security_policy_and_the_api_is_uncacheable() {
     assert_eq!(api.get("/v1/health").await.header("cache-control"), Some("no-store"));
     assert_eq!(api.get("/v1/nothing").await.header("cache-control"), Some("no-store"));
 }
+
+#[tokio::test]
+async fn a_large_pull_is_streamed_whole_and_in_order() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let token = api.register(&ws).await;
+    let bodies: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| (0..64 * 1024u32).map(|j| (i * 31 + j) as u8).collect())
+        .collect();
+    for (i, body) in bodies.iter().enumerate() {
+        api.push_ok(&ws, &token, &format!("k{i}"), body).await;
+    }
+    assert_eq!(api.snapshot(&ws, &token, 10, &vec![7u8; 300_000]).await.status, StatusCode::OK);
+    let pulled = api.pull(&ws, &token, 0).await;
+    assert_eq!(pulled.frames.len(), 31, "the snapshot and 30 entries");
+    assert_eq!(pulled.frames[0], (true, 10, vec![7u8; 300_000]));
+    for (_, seq, payload) in &pulled.frames[1..] {
+        assert_eq!(payload, &bodies[*seq as usize - 1], "entry {seq}");
+    }
+}
