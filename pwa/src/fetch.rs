@@ -8,10 +8,12 @@ use hearth_shared::api::{self, PushResponse, SnapshotResponse};
 use hearth_shared::engine::{Pulled, Transport, TransportError};
 use hearth_shared::error::ErrorBody;
 use js_sys::{Reflect, Uint8Array};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, Request, RequestInit, Response};
+use web_sys::{
+    AbortController, Headers, ReadableStreamDefaultReader, Request, RequestInit, Response,
+};
 
 /// Where and as whom a workspace syncs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,7 +36,9 @@ pub struct FetchTransport {
 
 impl FetchTransport {
     pub fn new(connection: Option<Connection>) -> Self {
-        Self { connection: RefCell::new(connection) }
+        Self {
+            connection: RefCell::new(connection),
+        }
     }
 
     pub fn set_connection(&self, connection: Option<Connection>) {
@@ -46,17 +50,21 @@ impl FetchTransport {
     }
 
     fn url(&self, path: &str) -> Result<(String, String), TransportError> {
-        let c = self
-            .connection
-            .borrow()
-            .clone()
-            .ok_or_else(|| TransportError::Offline("this workspace is not connected to a server".into()))?;
-        Ok((format!("{}/v1/workspaces/{}/{path}", c.server, c.workspace), c.token))
+        let c = self.connection.borrow().clone().ok_or_else(|| {
+            TransportError::Offline("this workspace is not connected to a server".into())
+        })?;
+        Ok((
+            format!("{}/v1/workspaces/{}/{path}", c.server, c.workspace),
+            c.token,
+        ))
     }
 }
 
 /// `fetch` on whatever global this runs in (a page or a worker).
-pub(crate) async fn fetch(request: &Request, timeout: Option<i32>) -> Result<Response, TransportError> {
+pub(crate) async fn fetch(
+    request: &Request,
+    timeout: Option<i32>,
+) -> Result<Response, TransportError> {
     let global = js_sys::global();
     let fetch = Reflect::get(&global, &"fetch".into())
         .ok()
@@ -69,7 +77,9 @@ pub(crate) async fn fetch(request: &Request, timeout: Option<i32>) -> Result<Res
     let response = JsFuture::from(js_sys::Promise::from(promise))
         .await
         .map_err(|e| TransportError::Offline(describe(&e)))?;
-    response.dyn_into().map_err(|_| TransportError::Protocol("fetch returned no response".into()))
+    response
+        .dyn_into()
+        .map_err(|_| TransportError::Protocol("fetch returned no response".into()))
 }
 
 /// Aborts a request after a delay unless dropped first.
@@ -85,7 +95,10 @@ impl Timeout {
         let abort = Closure::once_into_js(move || controller.abort());
         let set_timeout = Reflect::get(&js_sys::global(), &"setTimeout".into()).ok()?;
         let set_timeout: js_sys::Function = set_timeout.dyn_into().ok()?;
-        let handle = set_timeout.call2(&js_sys::global(), &abort, &ms.into()).ok()?.as_f64()? as i32;
+        let handle = set_timeout
+            .call2(&js_sys::global(), &abort, &ms.into())
+            .ok()?
+            .as_f64()? as i32;
         Some(Timeout { handle })
     }
 }
@@ -102,15 +115,27 @@ impl Drop for Timeout {
 
 fn describe(e: &JsValue) -> String {
     e.as_string()
-        .or_else(|| Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .or_else(|| {
+            Reflect::get(e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
         .unwrap_or_else(|| "network error".into())
 }
 
 /// Builds a request with the token, and an abort controller for timeouts.
-fn request(method: &str, url: &str, token: &str, body: Option<&[u8]>, extra: &[(&str, &str)]) -> Result<Request, TransportError> {
+fn request(
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&[u8]>,
+    extra: &[(&str, &str)],
+) -> Result<Request, TransportError> {
     let headers = Headers::new().map_err(|e| TransportError::Protocol(describe(&e)))?;
     let bad = |e: JsValue| TransportError::Protocol(describe(&e));
-    headers.set("Authorization", &format!("Bearer {token}")).map_err(bad)?;
+    headers
+        .set("Authorization", &format!("Bearer {token}"))
+        .map_err(bad)?;
     for (k, v) in extra {
         headers.set(k, v).map_err(bad)?;
     }
@@ -121,11 +146,17 @@ fn request(method: &str, url: &str, token: &str, body: Option<&[u8]>, extra: &[(
     let controller = AbortController::new().map_err(bad)?;
     init.set_signal(Some(&controller.signal()));
     if let Some(body) = body {
-        headers.set("Content-Type", "application/octet-stream").map_err(bad)?;
+        headers
+            .set("Content-Type", "application/octet-stream")
+            .map_err(bad)?;
         init.set_body(&Uint8Array::from(body).into());
     }
     let request = Request::new_with_str_and_init(url, &init).map_err(bad)?;
-    let _ = Reflect::set(&request.signal(), &"__hearth_controller".into(), &controller);
+    let _ = Reflect::set(
+        &request.signal(),
+        &"__hearth_controller".into(),
+        &controller,
+    );
     Ok(request)
 }
 
@@ -140,35 +171,61 @@ pub(crate) async fn error_of(response: &Response) -> TransportError {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .map(|s| s * 1000);
     let text = match response.text() {
-        Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+        Ok(p) => JsFuture::from(p)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default(),
         Err(_) => String::new(),
     };
     let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
         Ok(body) => (Some(body.code), body.message),
         Err(_) => (None, format!("HTTP {status}")),
     };
-    TransportError::Server { status, code, message, retry_after_ms }
+    TransportError::Server {
+        status,
+        code,
+        message,
+        retry_after_ms,
+    }
 }
 
 async fn bytes_of(response: &Response) -> Result<Vec<u8>, TransportError> {
-    let buffer = response.array_buffer().map_err(|e| TransportError::Offline(describe(&e)))?;
-    let buffer = JsFuture::from(buffer).await.map_err(|e| TransportError::Offline(describe(&e)))?;
+    let buffer = response
+        .array_buffer()
+        .map_err(|e| TransportError::Offline(describe(&e)))?;
+    let buffer = JsFuture::from(buffer)
+        .await
+        .map_err(|e| TransportError::Offline(describe(&e)))?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-pub(crate) async fn json_of<T: serde::de::DeserializeOwned>(response: &Response) -> Result<T, TransportError> {
+pub(crate) async fn json_of<T: serde::de::DeserializeOwned>(
+    response: &Response,
+) -> Result<T, TransportError> {
     let body = bytes_of(response).await?;
     serde_json::from_slice(&body).map_err(|e| TransportError::Protocol(e.to_string()))
 }
 
 fn header_u64(response: &Response, name: &str) -> Option<u64> {
-    response.headers().get(name).ok().flatten().and_then(|v| v.trim().parse().ok())
+    response
+        .headers()
+        .get(name)
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl Transport for FetchTransport {
     async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
         let (url, token) = self.url("entries")?;
-        let req = request("POST", &url, &token, Some(entry), &[(api::IDEMPOTENCY_HEADER, idempotency_key)])?;
+        let req = request(
+            "POST",
+            &url,
+            &token,
+            Some(entry),
+            &[(api::IDEMPOTENCY_HEADER, idempotency_key)],
+        )?;
         let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
         if !response.ok() {
             return Err(error_of(&response).await);
@@ -202,24 +259,38 @@ impl Transport for FetchTransport {
 
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
         let (url, token) = self.url("events")?;
-        let req = request("GET", &url, &token, None, &[("Accept", "text/event-stream")])?;
+        let req = request(
+            "GET",
+            &url,
+            &token,
+            None,
+            &[("Accept", "text/event-stream")],
+        )?;
         let response = fetch(&req, None).await?;
         if !response.ok() {
             return Err(error_of(&response).await);
         }
-        let body = response.body().ok_or_else(|| TransportError::Protocol("event stream has no body".into()))?;
+        let body = response
+            .body()
+            .ok_or_else(|| TransportError::Protocol("event stream has no body".into()))?;
         let reader: ReadableStreamDefaultReader = body
             .get_reader()
             .dyn_into()
             .map_err(|_| TransportError::Protocol("event stream cannot be read".into()))?;
         let mut parser = hearth_shared::sse::SseParser::new();
         loop {
-            let chunk = JsFuture::from(reader.read()).await.map_err(|e| TransportError::Offline(describe(&e)))?;
-            let done = Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true);
+            let chunk = JsFuture::from(reader.read())
+                .await
+                .map_err(|e| TransportError::Offline(describe(&e)))?;
+            let done = Reflect::get(&chunk, &"done".into())
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
             if done {
                 return Err(TransportError::Offline("the event stream ended".into()));
             }
-            let value = Reflect::get(&chunk, &"value".into()).map_err(|e| TransportError::Protocol(describe(&e)))?;
+            let value = Reflect::get(&chunk, &"value".into())
+                .map_err(|e| TransportError::Protocol(describe(&e)))?;
             let bytes = Uint8Array::new(&value).to_vec();
             for head in parser.push(&bytes).iter().filter_map(|e| e.head()) {
                 if head > known {
@@ -245,27 +316,53 @@ pub async fn post_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(
 }
 
 /// `GET {server}{path}` with a token, answered with JSON.
-pub async fn get_json<R: serde::de::DeserializeOwned>(server: &str, path: &str, token: &str) -> Result<R, TransportError> {
+pub async fn get_json<R: serde::de::DeserializeOwned>(
+    server: &str,
+    path: &str,
+    token: &str,
+) -> Result<R, TransportError> {
     let response = call(server, "GET", path, Some(token), None).await?;
+    json_of(&response).await
+}
+
+/// `GET {server}{path}` without a token (the public routes: health),
+/// answered with JSON.
+pub async fn get_public_json<R: serde::de::DeserializeOwned>(
+    server: &str,
+    path: &str,
+) -> Result<R, TransportError> {
+    let response = call(server, "GET", path, None, None).await?;
     json_of(&response).await
 }
 
 /// `DELETE {server}{path}` with a token.
 pub async fn delete(server: &str, path: &str, token: &str) -> Result<(), TransportError> {
-    call(server, "DELETE", path, Some(token), None).await.map(|_| ())
+    call(server, "DELETE", path, Some(token), None)
+        .await
+        .map(|_| ())
 }
 
-async fn call(server: &str, method: &str, path: &str, token: Option<&str>, json: Option<String>) -> Result<Response, TransportError> {
+async fn call(
+    server: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<String>,
+) -> Result<Response, TransportError> {
     let bad = |e: JsValue| TransportError::Protocol(describe(&e));
     let headers = Headers::new().map_err(bad)?;
     if let Some(token) = token {
-        headers.set("Authorization", &format!("Bearer {token}")).map_err(bad)?;
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(bad)?;
     }
     let init = RequestInit::new();
     init.set_method(method);
     init.set_cache(web_sys::RequestCache::NoStore);
     if let Some(json) = json {
-        headers.set("Content-Type", "application/json").map_err(bad)?;
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(bad)?;
         init.set_body(&JsValue::from_str(&json));
     }
     init.set_headers(&headers);

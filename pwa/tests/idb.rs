@@ -2,6 +2,7 @@
 //! reopen, compaction is one atomic step, workspaces do not see each other,
 //! and damaged data is reported, not panicked on.
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hearth_pwa::idb::{self, IdbStore};
 use hearth_shared::engine::{Store, StoreError, SyncMeta};

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::app::unix_now;
+use crate::clock::unix_now;
 use crate::fsutil::{create_dir_private, fsync_dir, random16, write_atomic};
 use crate::index::INDEX_FILE;
 use crate::secret::{SECRET_FILE, hex};

@@ -31,32 +31,33 @@
 //! - Blocking work (SQLite, files) never runs on the async worker threads.
 #![forbid(unsafe_code)]
 
-pub mod app;
-pub mod assets;
-pub mod auth;
+mod app;
+mod assets;
+mod auth;
 pub mod backup;
-pub mod clock;
+mod clock;
+pub mod commands;
 pub mod config;
-pub mod conn_limit;
-pub mod doctor;
+mod conn_limit;
 #[cfg(feature = "device")]
 pub mod device;
-pub mod error;
-pub mod fsutil;
-pub mod handlers;
-pub mod http;
-pub mod index;
-pub mod ratelimit;
-pub mod router;
-pub mod secret;
-pub mod security_headers;
-pub mod server;
-pub mod setup_code;
-pub mod store;
-pub mod streams;
-pub mod tls;
-pub mod workspaces;
-pub mod write_timeout;
+mod doctor;
+mod error;
+mod fsutil;
+mod handlers;
+mod http;
+mod index;
+mod ratelimit;
+mod router;
+mod secret;
+mod security_headers;
+mod server;
+mod setup_code;
+mod store;
+mod streams;
+mod tls;
+mod workspaces;
+mod write_timeout;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -1,25 +1,13 @@
-//! The `hearth` binary: parses the command line, sets up logging, and runs
-//! the server or an operational subcommand.
+//! The `hearth` binary: parses the command line, sets up logging, and hands
+//! over to [`hearth::commands`].
 
-use std::io::Write as _;
-
-use anyhow::Context as _;
 use clap::Parser as _;
-use hearth::app::App;
-use hearth::config::{Cli, Command, Config, LogFormat, RegistrationArg};
-use tokio::net::TcpListener;
+use hearth::config::{Cli, LogFormat};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    match cli.command {
-        None => runtime.block_on(serve(cli.serve)),
-        Some(Command::Serve(config)) => runtime.block_on(serve(config)),
-        Some(other) => run_command(other),
-    }
+    hearth::commands::run(cli.command, cli.serve)
 }
 
 fn init_logging(format: LogFormat) {
@@ -31,144 +19,5 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
-    }
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let tls = config.tls_cert.is_some();
-    let app = App::open(config.clone()).await.context("cannot start")?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let scheme = if tls { "https" } else { "http" };
-    let setup_code = match config.registration {
-        RegistrationArg::Code => Some(
-            app.issue_setup_code()
-                .await
-                .context("cannot make a setup code")?,
-        ),
-        _ => None,
-    };
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "hearth listening on {scheme}://{addr}")?;
-        out.flush()?;
-        if let Some(code) = setup_code {
-            // Best effort: whoever started the server may have stopped
-            // reading its output after the first line.
-            let _ = writeln!(
-                out,
-                "setup code: {code} (registers one workspace, valid for a day; `hearth setup-code` prints another)"
-            )
-            .and_then(|()| out.flush());
-        }
-    }
-    tracing::info!(
-        %addr,
-        data_dir = %config.data_dir.display(),
-        app = %app.assets.describe(),
-        build = %app.build_id,
-        "serving"
-    );
-    hearth::serve(listener, app, shutdown_signal()).await?;
-    Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
-fn run_command(command: Command) -> anyhow::Result<()> {
-    use hearth::backup;
-    match command {
-        Command::Serve(_) => Ok(()),
-        Command::Backup(args) => {
-            let made = backup::backup(&args.data_dir, &args.out)
-                .with_context(|| format!("cannot back up {}", args.data_dir.display()))?;
-            println!("{}", made.display());
-            Ok(())
-        }
-        Command::VerifyBackup(args) => {
-            let manifest = backup::verify(&args.path)
-                .with_context(|| format!("the backup {} is not sound", args.path.display()))?;
-            println!("ok: {} files match the manifest", manifest.files.len());
-            Ok(())
-        }
-        Command::SetupCode(args) => {
-            let index = hearth::index::Index::open(&args.data_dir.join(hearth::index::INDEX_FILE))
-                .with_context(|| format!("cannot open the token index in {}", args.data_dir.display()))?;
-            let code = index
-                .call_blocking(|conn| hearth::setup_code::issue(conn, hearth::clock::unix_now()))
-                .context("cannot store a setup code")?;
-            println!("{code}");
-            eprintln!("This code registers one workspace on this server and is valid for a day.");
-            Ok(())
-        }
-        Command::Doctor(args) => {
-            let report = hearth::doctor::check(&args.data_dir)
-                .with_context(|| format!("cannot read {}", args.data_dir.display()))?;
-            for line in &report.lines {
-                println!("{line}");
-            }
-            if report.problems > 0 {
-                println!("{} problem(s) in {} workspace(s)", report.problems, report.workspaces);
-                std::process::exit(1);
-            }
-            println!("ok: {} workspace(s), nothing needs attention", report.workspaces);
-            Ok(())
-        }
-        Command::RestoreCompaction(args) => {
-            let ws = hearth_shared::id::WorkspaceId::parse(&args.workspace)
-                .map_err(|e| anyhow::anyhow!("{:?} is not a workspace id: {e}", args.workspace))?;
-            let _lock = hearth::fsutil::lock_dir(&args.data_dir)
-                .with_context(|| format!("cannot lock {}", args.data_dir.display()))?
-                .context("a server is running on this data directory; stop it, or undo through the owner's device")?;
-            let dir = args.data_dir.join(hearth::store::disk::WORKSPACES_DIR).join(ws.as_str());
-            if !dir.is_dir() {
-                anyhow::bail!("no workspace {ws} in {}", args.data_dir.display());
-            }
-            use hearth::store::WorkspaceLog as _;
-            let log = hearth::store::disk::DiskLog::open(&dir)?;
-            match log.undo_compaction()? {
-                Some(done) => println!(
-                    "undone: workspace {ws} is back at floor {} with head {}",
-                    done.floor, done.head
-                ),
-                None => anyhow::bail!("workspace {ws} has no compaction that can still be undone"),
-            }
-            Ok(())
-        }
-        Command::Restore(args) => {
-            let manifest = backup::restore(&args.path, &args.data_dir)
-                .with_context(|| format!("cannot restore into {}", args.data_dir.display()))?;
-            println!(
-                "restored {} files into {}",
-                manifest.files.len(),
-                args.data_dir.display()
-            );
-            Ok(())
-        }
     }
 }

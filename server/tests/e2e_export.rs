@@ -2,6 +2,7 @@
 //! another browser profile with the same notes; the plain JSON export holds
 //! the notes too; and the app shows the browser's storage use and whether
 //! it may evict the data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

@@ -1,6 +1,7 @@
 //! End-to-end: a note's history. An earlier version, found by time travel
 //! in the document, is restored as a new change, and the restore reaches
 //! the other device like any edit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

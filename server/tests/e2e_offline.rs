@@ -3,6 +3,7 @@
 //! (and the browser offline) a reload still shows the app with its data; a
 //! new deployment is offered as an update and, once accepted, runs with the
 //! old caches gone; the manifest has what installability needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

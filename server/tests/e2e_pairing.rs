@@ -1,5 +1,6 @@
 //! End-to-end: pairing by share link and QR code, the device list, revoke,
 //! and read-only devices, in headless Chromium against a real `hearth`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 
@@ -46,7 +47,7 @@ fn decode_qr(png_bytes: &[u8]) -> String {
         let px = &buf[i..i + channels.min(3)];
         (px.iter().map(|&v| u32::from(v)).sum::<u32>() / px.len() as u32) as u8
     };
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| luma(x, y));
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, luma);
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the picture");
     grids[0].decode().unwrap().1

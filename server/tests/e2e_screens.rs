@@ -3,6 +3,7 @@
 //! deleted and restored, and everything is still there after a reload
 //! (IndexedDB). Set `HEARTH_SCREENSHOTS=DIR` to keep screenshots of the
 //! main screens at desktop and phone widths.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

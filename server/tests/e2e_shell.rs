@@ -1,5 +1,6 @@
 //! End-to-end: the built PWA, served by a real `hearth`, renders in headless
 //! Chromium, with every file served under the right type and cache policy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

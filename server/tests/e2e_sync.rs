@@ -3,6 +3,7 @@
 //! the second joins with an access token; each sees the other's edits
 //! within moments; both edit while the server is down, and after it comes
 //! back (same data directory) they converge with nothing lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

@@ -1,6 +1,7 @@
 //! End-to-end: two tabs of one browser profile. The first tab edits and
 //! syncs; the second shows the workspace read-only, says why, and follows
 //! every change; when the first tab closes, the second takes over.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
 

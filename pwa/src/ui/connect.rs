@@ -1,19 +1,23 @@
 //! The Sync screen: the state of sync in words, and connecting this
-//! workspace to a server, as its owner (register) or as another device
-//! (with an access token).
+//! workspace to a server, as its owner (register, with the server's setup
+//! code when it asks for one) or as another device (with an access token).
 
 use dioxus::prelude::*;
-use hearth_shared::api::{RegisterResponse, RegisterWorkspace};
+use hearth_shared::api::{Health, RegisterResponse, RegisterWorkspace, Registration};
+use hearth_shared::engine::TransportError;
+use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 
 use crate::device::{self, DeviceRecord};
-use crate::fetch::post_json;
+use crate::fetch::{get_public_json, post_json};
 use crate::protocol::ToWorker;
 use crate::state::AppState;
 
 /// The page's own origin: the default server.
 fn origin() -> String {
-    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
 }
 
 /// The claims of a token that the app needs (read, not verified: the
@@ -91,69 +95,194 @@ pub fn SyncScreen() -> Element {
     }
 }
 
+/// Where a setup code comes from, for the errors about it.
+const CODE_SOURCE: &str = "Use the code the server printed when it started, or run “hearth setup-code” on the server for a new one.";
+
+/// What the screen says when a server takes no new workspaces.
+const CLOSED: &str = "This server takes no new workspaces. To use it on this device, join an existing \
+    workspace with a pairing link made on a device that already syncs with it.";
+
+/// The server address as typed, without spaces or a trailing slash.
+fn server_address(typed: &str) -> String {
+    typed.trim().trim_end_matches('/').to_owned()
+}
+
+/// Who may register a workspace at `server`, from its `GET /v1/health`;
+/// `None` when it does not answer (unreachable, or not a Hearth server).
+async fn registration_of(server: &str) -> Option<Registration> {
+    get_public_json::<Health>(server, "/v1/health")
+        .await
+        .ok()
+        .map(|h| h.registration)
+}
+
+/// A refused registration, in words.
+fn register_error(e: &TransportError) -> String {
+    match e.code() {
+        Some(ErrorCode::SetupCodeInvalid) => {
+            format!(
+                "That setup code is wrong or was already used (each code registers one workspace). {CODE_SOURCE}"
+            )
+        }
+        Some(ErrorCode::RegistrationClosed) => CLOSED.to_owned(),
+        Some(ErrorCode::WorkspaceExists) => {
+            "This workspace is already registered on that server.".to_owned()
+        }
+        _ => format!("Could not connect: {e}"),
+    }
+}
+
+/// Registers this device's workspace at `server_url` and saves it as the
+/// owner's; `registration` learns what the server said about registering.
+async fn register_here(
+    state: &AppState,
+    server_url: String,
+    label_text: String,
+    setup_code: String,
+    mut registration: Signal<Option<Registration>>,
+) -> Result<(), String> {
+    // Read afresh: the address may have changed since the screen asked.
+    let mode = registration_of(&server_url).await;
+    registration.set(mode);
+    match mode {
+        Some(Registration::Closed) => return Err(CLOSED.to_owned()),
+        Some(Registration::Code) if setup_code.is_empty() => {
+            return Err(format!("This server asks for a setup code. {CODE_SOURCE}"));
+        }
+        _ => {}
+    }
+    let mut record = state.record.peek().clone();
+    let workspace_id = WorkspaceId::parse(&record.workspace_id).map_err(|e| e.to_string())?;
+    let body = RegisterWorkspace {
+        workspace_id,
+        label: label_text.clone(),
+        setup_code: (!setup_code.is_empty()).then_some(setup_code),
+    };
+    let answer = match post_json::<_, RegisterResponse>(&server_url, "/v1/workspaces", None, &body)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => {
+            match e.code() {
+                Some(ErrorCode::SetupCodeInvalid) => registration.set(Some(Registration::Code)),
+                Some(ErrorCode::RegistrationClosed) => registration.set(Some(Registration::Closed)),
+                _ => {}
+            }
+            return Err(register_error(&e));
+        }
+    };
+    record.server = Some(server_url);
+    record.token = Some(answer.master_token);
+    record.role = Some("master".into());
+    record.scope = Some("rw".into());
+    record.label = label_text;
+    device::save(&state.db, &record)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(connection) = record.connection() {
+        state.link.send(ToWorker::Connect {
+            connection,
+            can_write: record.can_write(),
+        });
+    }
+    let mut r = state.record;
+    r.set(record);
+    Ok(())
+}
+
 /// Registers this workspace with a server and becomes its owner.
 #[component]
 fn ConnectOwner() -> Element {
     let state = use_context::<AppState>();
     let mut server = use_signal(origin);
     let mut label = use_signal(|| state.record.peek().label.clone());
+    let mut setup_code = use_signal(String::new);
+    // The address whose health the screen reads: the typed one, once the
+    // field is left.
+    let mut checked = use_signal(|| server_address(&origin()));
+    // Who may register there; `None` until (unless) the server answers.
+    let mut registration = use_signal(|| None::<Registration>);
     let mut busy = use_signal(|| false);
     let mut message = use_signal(|| None::<String>);
+
+    let _health = use_resource(move || {
+        let address = checked();
+        async move {
+            let mode = registration_of(&address).await;
+            if *checked.peek() == address {
+                registration.set(mode);
+            }
+        }
+    });
 
     let connect = move |e: FormEvent| {
         e.prevent_default();
         let state = state.clone();
-        let server_url = server().trim().trim_end_matches('/').to_owned();
+        let server_url = server_address(&server());
         let label_text = label().trim().to_owned();
+        let code = setup_code().trim().to_owned();
         busy.set(true);
+        message.set(None);
         spawn(async move {
-            let mut record = state.record.peek().clone();
-            let result = match WorkspaceId::parse(&record.workspace_id) {
-                Ok(workspace_id) => {
-                    let body = RegisterWorkspace { workspace_id, label: label_text.clone() };
-                    post_json::<_, RegisterResponse>(&server_url, "/v1/workspaces", None, &body).await.map_err(|e| e.to_string())
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(answer) => {
-                    record.server = Some(server_url);
-                    record.token = Some(answer.master_token);
-                    record.role = Some("master".into());
-                    record.scope = Some("rw".into());
-                    record.label = label_text;
-                    match device::save(&state.db, &record).await {
-                        Ok(()) => {
-                            if let Some(connection) = record.connection() {
-                                state.link.send(ToWorker::Connect { connection, can_write: record.can_write() });
-                            }
-                            let mut r = state.record;
-                            r.set(record);
-                            message.set(None);
-                        }
-                        Err(e) => message.set(Some(e.to_string())),
-                    }
-                }
-                Err(e) => message.set(Some(format!("Could not connect: {e}"))),
-            }
+            let outcome = register_here(&state, server_url, label_text, code, registration).await;
+            // On a closed server the form's notice already says why.
+            let closed = *registration.peek() == Some(Registration::Closed);
+            message.set(outcome.err().filter(|_| !closed));
             busy.set(false);
         });
     };
 
+    let mode = registration();
+    let closed = mode == Some(Registration::Closed);
+    // Unknown counts as "asks for a code", the servers' default.
+    let wants_code = matches!(mode, None | Some(Registration::Code));
+    let said = mode.map_or("unknown", Registration::as_str);
     rsx! {
-        section { class: "card", id: "connect-card",
+        section { class: "card", id: "connect-card", "data-registration": "{said}",
             h2 { "Connect to your server" }
             p { "Your workspace lives on this device. Connect it to your Hearth server to sync it with your other devices and keep a copy at home." }
             form { class: "stack", onsubmit: connect,
                 label { "Server address"
-                    input { id: "server-input", value: "{server}", oninput: move |e| server.set(e.value()) }
+                    input {
+                        id: "server-input",
+                        value: "{server}",
+                        oninput: move |e| server.set(e.value()),
+                        onchange: move |e| checked.set(server_address(&e.value())),
+                    }
                 }
-                label { "Name of this device"
-                    input { id: "label-input", value: "{label}", oninput: move |e| label.set(e.value()) }
+                if closed {
+                    p { class: "banner", id: "registration-closed", role: "status", "{CLOSED}" }
+                } else {
+                    label { "Name of this device"
+                        input { id: "label-input", value: "{label}", oninput: move |e| label.set(e.value()) }
+                    }
+                    if wants_code {
+                        label { "Setup code"
+                            input {
+                                id: "setup-code-input",
+                                value: "{setup_code}",
+                                "autocomplete": "one-time-code",
+                                "autocapitalize": "characters",
+                                "spellcheck": "false",
+                                "aria-describedby": "setup-code-hint",
+                                oninput: move |e| setup_code.set(e.value()),
+                            }
+                        }
+                        p { class: "muted", id: "setup-code-hint",
+                            "Printed by the server when it starts; "
+                            code { "hearth setup-code" }
+                            " on the server prints another."
+                        }
+                    }
                 }
-                button { id: "connect", r#type: "submit", disabled: busy(), if busy() { "Connecting…" } else { "Connect and become owner" } }
+                button {
+                    id: "connect",
+                    r#type: "submit",
+                    disabled: busy() || closed,
+                    if busy() { "Connecting…" } else { "Connect and become owner" }
+                }
             }
-            if let Some(m) = message() { p { class: "banner error", id: "connect-error", "{m}" } }
+            if let Some(m) = message() { p { class: "banner error", id: "connect-error", role: "alert", "{m}" } }
         }
     }
 }

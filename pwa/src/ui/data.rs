@@ -69,7 +69,7 @@ pub fn DataCard() -> Element {
             let record = state.record.peek().clone();
             match export::export_file(&state.workspace.peek(), &record.workspace_id, now_ms()) {
                 Ok(text) => {
-                    download(&format!("hearth-{}.hearth.json", &record.workspace_id[..8]), "application/json", &text);
+                    download(&export_file_name(&record.workspace_id), "application/json", &text);
                 }
                 Err(e) => message.set(Some(format!("Could not export: {e}"))),
             }
@@ -179,4 +179,33 @@ async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
     let label = state.record.peek().label.clone();
     let record = DeviceRecord { workspace_id, label, server: None, token: None, role: None, scope: None };
     device::save(&state.db, &record).await.map_err(|e| e.to_string())
+}
+
+/// The export file's name: `hearth-` and the first 8 characters of the
+/// workspace id that are safe in a file name. The id may come from an
+/// unverified claim of a pasted token, so it is never sliced by bytes.
+pub fn export_file_name(workspace_id: &str) -> String {
+    let short: String = workspace_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let short = if short.is_empty() { "workspace".to_owned() } else { short };
+    format!("hearth-{short}.hearth.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::export_file_name;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn export_names_never_panic_on_odd_ids() {
+        assert_eq!(export_file_name("0123456789abcdef0123456789abcdef"), "hearth-01234567.hearth.json");
+        assert_eq!(export_file_name("ab"), "hearth-ab.hearth.json");
+        assert_eq!(export_file_name(""), "hearth-workspace.hearth.json");
+        assert_eq!(export_file_name("ééééééééé/../x"), "hearth-x.hearth.json");
+    }
 }

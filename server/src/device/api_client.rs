@@ -34,15 +34,18 @@ impl ApiClient {
             .json()
     }
 
-    /// `POST /v1/workspaces`: registers a workspace made on this device.
+    /// `POST /v1/workspaces`: registers a workspace made on this device,
+    /// with the server's one-time setup code when it asks for one.
     pub async fn register(
         &self,
         workspace: &WorkspaceId,
         label: &str,
+        setup_code: Option<&str>,
     ) -> Result<RegisterResponse, TransportError> {
         let body = RegisterWorkspace {
             workspace_id: workspace.clone(),
             label: label.to_owned(),
+            setup_code: setup_code.map(str::to_owned),
         };
         self.http
             .send(Call::new(Method::POST, "/v1/workspaces").json(&body)?)

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! hearth-device --dir DIR create [--label NAME]
-//! hearth-device --dir DIR register --server http://127.0.0.1:8080
+//! hearth-device --dir DIR register --server http://127.0.0.1:8080 [--setup-code CODE]
 //! hearth-device --dir DIR invite [--scope rw|ro]          # prints a share link
 //! hearth-device --dir DIR mint-token --label NAME [--scope rw|ro]
 //! hearth-device --dir DIR pair LINK [--label NAME]
@@ -20,9 +20,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hearth_shared::api::Scope;
+use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 
 use super::device::Device;
+use super::error::DeviceError;
 
 /// A native Hearth device.
 #[derive(Debug, Parser)]
@@ -48,6 +50,10 @@ pub enum Command {
         /// The server, e.g. http://127.0.0.1:8080.
         #[arg(long, env = "HEARTH_SERVER")]
         server: String,
+        /// The server's one-time setup code: printed by `hearth` when it
+        /// starts; `hearth setup-code` on the server prints another.
+        #[arg(long, env = "HEARTH_SETUP_CODE")]
+        setup_code: Option<String>,
     },
     /// Print a share link that pairs another device (master only).
     Invite {
@@ -126,6 +132,23 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
     Scope::parse(s).ok_or_else(|| format!("a scope is rw or ro, not {s:?}"))
 }
 
+/// A refused registration, with what to do about it.
+fn explain_register(e: DeviceError) -> anyhow::Error {
+    let advice = match e.code() {
+        Some(ErrorCode::SetupCodeInvalid) => {
+            "the server wants a valid setup code: pass --setup-code with the one `hearth` printed \
+             when it started, or run `hearth setup-code` on the server for a new one \
+             (each code registers one workspace)"
+        }
+        Some(ErrorCode::RegistrationClosed) => {
+            "this server takes no new workspaces; pair with an existing one instead \
+             (`hearth-device pair LINK`)"
+        }
+        _ => return e.into(),
+    };
+    anyhow::Error::new(e).context(advice)
+}
+
 /// Runs the command line.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -143,9 +166,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let device = Device::create(&dir, &label).await?;
             println!("{}", device.profile().workspace);
         }
-        Command::Register { server } => {
+        Command::Register { server, setup_code } => {
             let mut device = Device::open(&dir).await?;
-            device.register(&server).await?;
+            device
+                .register_with_code(&server, setup_code.as_deref())
+                .await
+                .map_err(explain_register)?;
             device.sync_once().await.context("first sync")?;
             println!("registered {} with {server}", device.profile().workspace);
         }

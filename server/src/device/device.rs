@@ -202,16 +202,28 @@ impl Device {
         Ok(device)
     }
 
-    /// Registers the workspace with a server; this device becomes its
-    /// master device.
+    /// Registers the workspace with a server that lets anyone register
+    /// (`--registration open`); this device becomes its master device.
     pub async fn register(&mut self, origin: &str) -> Result<(), DeviceError> {
+        self.register_with_code(origin, None).await
+    }
+
+    /// Registers the workspace with a server, with its one-time setup code
+    /// if it asks for one (blank counts as none); this device becomes its
+    /// master device.
+    pub async fn register_with_code(
+        &mut self,
+        origin: &str,
+        setup_code: Option<&str>,
+    ) -> Result<(), DeviceError> {
         if let Some(server) = &self.profile.server {
             return Err(DeviceError::AlreadyRegistered(server.origin.clone()));
         }
+        let setup_code = setup_code.map(str::trim).filter(|c| !c.is_empty());
         let http = HttpClient::new(origin)?;
         let api = ApiClient::new(http.clone());
         let registered = api
-            .register(&self.profile.workspace, &self.profile.label)
+            .register(&self.profile.workspace, &self.profile.label, setup_code)
             .await?;
         self.profile.server = Some(ServerLink {
             origin: http.origin().to_owned(),

@@ -2,6 +2,7 @@
 
 use hearth_migrations::SchemaError;
 use hearth_shared::engine::{EngineError, StoreError, TransportError};
+use hearth_shared::error::ErrorCode;
 use hearth_shared::share_link::ShareLinkError;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,16 @@ pub enum DeviceError {
     Schema(#[from] SchemaError),
     #[error(transparent)]
     Link(#[from] ShareLinkError),
+}
+
+impl DeviceError {
+    /// The server's stable error code, if the server refused.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            DeviceError::Engine(EngineError::Transport(t)) => t.code(),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for DeviceError {

@@ -15,7 +15,8 @@ use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, Head
 use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use crate::app::{App, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::http::{ResBody, full, json, query_param, read_body, require_octet_stream};

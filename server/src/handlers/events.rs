@@ -27,7 +27,8 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
-use crate::app::{App, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::auth::{authorize_token, bearer};
 use crate::error::ApiError;
 use crate::handlers::entries::write_error;

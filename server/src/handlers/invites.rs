@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use crate::app::{App, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::auth::{authorize, new_claims};
 use crate::error::ApiError;
 use crate::fsutil::random_bytes;

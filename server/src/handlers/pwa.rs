@@ -62,10 +62,13 @@ pub async fn get(
                     .any(|t| t.trim().trim_start_matches("W/") == asset.etag || t.trim() == "*")
             });
             let mut res = if fresh {
-                let mut res = file_response(&name, Bytes::new());
-                *res.status_mut() = StatusCode::NOT_MODIFIED;
-                res.headers_mut().remove(CONTENT_TYPE);
-                res
+                // The headers of a 304 replace the cached ones (the service
+                // worker's copy too), so they are those of the whole file:
+                // its CSP must carry the page's script hash.
+                let (mut parts, _) = file_response(&name, asset.bytes).into_parts();
+                parts.status = StatusCode::NOT_MODIFIED;
+                parts.headers.remove(CONTENT_TYPE);
+                Response::from_parts(parts, full(Bytes::new()))
             } else {
                 file_response(&name, asset.bytes)
             };

@@ -8,7 +8,8 @@ use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use crate::app::{App, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::handlers::entries::{authorize_upload, position_headers, read_upload, write_error};

@@ -8,7 +8,8 @@ use hearth_shared::id::{TokenId, WorkspaceId};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use crate::app::{App, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::auth::{authorize, new_claims};
 use crate::error::ApiError;
 use crate::handlers::{new_token_id, validate_label, validate_lifetime};

@@ -16,7 +16,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
-use crate::app::{App, unix_now};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::auth::new_claims;
 use crate::error::ApiError;
 use crate::handlers::{new_token_id, parse_workspace_id, validate_label};

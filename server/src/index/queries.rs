@@ -382,14 +382,6 @@ pub fn purge_invites(conn: &mut Connection, before: u64) -> Result<usize, IndexE
     )?)
 }
 
-/// Ids of every registered workspace (for backups).
-pub fn workspace_ids(conn: &mut Connection) -> Result<Vec<String>, IndexError> {
-    let mut stmt = conn.prepare("SELECT id FROM workspaces ORDER BY id")?;
-    let ids = stmt
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(ids)
-}
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@
 //! - [`memory`]: an in-memory store for tests.
 
 pub mod disk;
+#[cfg(test)]
 pub mod memory;
 #[cfg(test)]
 mod model_tests;

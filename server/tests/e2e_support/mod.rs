@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -28,25 +29,47 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub data_dir: PathBuf,
+    /// What the server printed on stdout after its first line, read on
+    /// a thread so that the pipe never fills or closes under it.
+    printed: Arc<Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    /// Starts `hearth serve` on a free port with a fresh data directory.
+    /// Starts `hearth serve` on a free port with a fresh data directory,
+    /// registering workspaces for anyone (`--registration open`).
     pub fn start() -> Server {
+        Server::start_fresh(&[])
+    }
+
+    /// Starts `hearth serve` on a free port with a fresh data directory in
+    /// its default mode: registering takes a one-time setup code.
+    pub fn start_requiring_setup_code() -> Server {
+        Server::start_fresh(&["--registration", "code"])
+    }
+
+    fn start_fresh(extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let mut server = Server::start_in(&data_dir, &[]);
+        let mut server = Server::start_in(&data_dir, extra);
         server._tmp = Some(tmp);
         server
     }
 
     /// Starts `hearth serve` on a free port over `data_dir` with extra args.
+    /// Registration is open unless `extra` has a `--registration`.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
-        command.arg("serve").arg("--data-dir").arg(data_dir).args(extra);
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra);
         if !extra.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !extra.contains(&"--registration") {
+            command.env("HEARTH_REGISTRATION", "open");
         }
         let mut child = command
             .stdout(Stdio::piped())
@@ -54,14 +77,74 @@ impl Server {
             .spawn()
             .expect("start hearth");
         let stdout = child.stdout.take().expect("hearth stdout");
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read hearth's first line");
+        stdout
+            .read_line(&mut line)
+            .expect("read hearth's first line");
         let url = line
             .trim()
             .strip_prefix("hearth listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from hearth: {line:?}"))
             .to_owned();
-        Server { child, url, data_dir: data_dir.to_owned(), _tmp: None }
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&printed);
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Server {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            printed,
+            _tmp: None,
+        }
+    }
+
+    /// The setup code the server printed when it started
+    /// (`setup code: XXXX-…`), waiting for it.
+    pub fn printed_setup_code(&self) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let printed = self.printed.lock().unwrap().clone();
+            let code = printed.iter().find_map(|l| {
+                l.trim()
+                    .strip_prefix("setup code:")?
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_owned)
+            });
+            if let Some(code) = code {
+                return code;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("hearth printed no setup code; it printed {printed:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A fresh setup code from `hearth setup-code --data-dir DIR`, as an
+    /// operator gets one on the server's machine.
+    pub fn new_setup_code(&self) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .arg("setup-code")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run hearth setup-code");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "hearth setup-code failed ({}): {stdout}",
+            output.status
+        );
+        let code = stdout.lines().next().unwrap_or_default().trim().to_owned();
+        assert!(!code.is_empty(), "hearth setup-code printed no code");
+        code
     }
 
     /// `host:port` of the server.
@@ -96,7 +179,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -127,14 +213,23 @@ pub async fn mint_token(server: &Server, workspace: &str, master: &str, label: &
 }
 
 /// One HTTP/1.1 request over loopback.
-pub async fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Response {
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> Response {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
     if let Some(body) = body {
-        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -143,10 +238,20 @@ pub async fn request(addr: &str, method: &str, path: &str, token: Option<&str>, 
     }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -158,14 +263,21 @@ pub async fn request(addr: &str, method: &str, path: &str, token: Option<&str>, 
     if chunked {
         body = dechunk(&body);
     }
-    Response { status, headers, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else { return out };
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..eol]).unwrap().trim(), 16).unwrap();
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&raw[..eol]).unwrap().trim(), 16).unwrap();
         if size == 0 {
             return out;
         }
@@ -190,7 +302,11 @@ fn is_stale(e: &fantoccini::error::CmdError) -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Device {
@@ -234,12 +350,26 @@ impl Device {
             "download.default_directory": downloads.to_string_lossy(),
             "download.prompt_for_download": false,
         });
-        caps.insert("goog:chromeOptions".into(), json!({ "binary": chromium, "args": args, "prefs": prefs }));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": chromium, "args": args, "prefs": prefs }),
+        );
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
         for _ in 0..100 {
-            match ClientBuilder::new(HttpConnector::new()).capabilities(caps.clone()).connect(&url).await {
-                Ok(client) => return Device { client, downloads, driver, _profile: profile },
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Device {
+                        client,
+                        downloads,
+                        driver,
+                        _profile: profile,
+                    };
+                }
                 Err(e) => last_error = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -255,7 +385,8 @@ impl Device {
     /// Waits until an element matching `css` exists and returns its text
     /// (read in one step, so a re-render cannot make it stale).
     pub async fn text_of(&self, css: &str) -> String {
-        let script = format!("const e = document.querySelector({css:?}); return e ? e.innerText : null");
+        let script =
+            format!("const e = document.querySelector({css:?}); return e ? e.innerText : null");
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             if let Ok(Value::String(text)) = self.client.execute(&script, vec![]).await {
@@ -319,17 +450,20 @@ impl Device {
 
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
-        self.with_element(css, "click", |e| async move { e.click().await }).await;
+        self.with_element(css, "click", |e| async move { e.click().await })
+            .await;
     }
 
     /// Types into the element matching `css` (`\n` presses Enter).
     pub async fn type_into(&self, css: &str, text: &str) {
-        self.with_element(css, "type into", |e| async move { e.send_keys(text).await }).await;
+        self.with_element(css, "type into", |e| async move { e.send_keys(text).await })
+            .await;
     }
 
     /// Empties the input matching `css`.
     pub async fn clear(&self, css: &str) {
-        self.with_element(css, "clear", |e| async move { e.clear().await }).await;
+        self.with_element(css, "clear", |e| async move { e.clear().await })
+            .await;
     }
 
     /// The titles of the notes in the list, in order.
@@ -369,7 +503,11 @@ impl Device {
     /// The sync pill's state (`local`, `saving`, `saved`, `syncing`,
     /// `synced`, `offline`, `error`).
     pub async fn sync_state(&self) -> String {
-        self.eval("return document.querySelector('#sync-status').dataset.state").await.as_str().unwrap_or_default().to_owned()
+        self.eval("return document.querySelector('#sync-status').dataset.state")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Waits for the sync pill to show `state`.
@@ -450,7 +588,10 @@ impl Device {
         self.click("#connect").await;
         self.wait_for_sync_state("synced").await;
         let record = self.device_record().await;
-        (record["workspace_id"].as_str().unwrap().to_owned(), record["token"].as_str().unwrap().to_owned())
+        (
+            record["workspace_id"].as_str().unwrap().to_owned(),
+            record["token"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Joins the workspace with an access token minted by its owner.

@@ -386,6 +386,13 @@ async fn pages_carry_a_content_security_policy_and_the_api_is_uncacheable() {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    // A revalidated page keeps the same policy (a 304's headers replace the
+    // cached ones, the service worker's copy included).
+    if let Some(etag) = page.header("etag") {
+        let again = api.request(Method::GET, "/", &[("if-none-match", etag)], "").await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(again.header("content-security-policy"), Some(csp.as_str()));
+    }
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(api.get("/v1/health").await.header("cache-control"), Some("no-store"));
     assert_eq!(api.get("/v1/nothing").await.header("cache-control"), Some("no-store"));
