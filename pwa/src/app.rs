@@ -28,6 +28,7 @@ enum Screen {
 }
 
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one value, held by the root component
 enum Phase {
     Opening,
     Failed(String),
@@ -35,7 +36,12 @@ enum Phase {
 }
 
 fn starting() -> SyncView {
-    SyncView { state: "local".into(), text: "Saved on this device".into(), pending: 0, detail: None }
+    SyncView {
+        state: "local".into(),
+        text: "Saved on this device".into(),
+        pending: 0,
+        detail: None,
+    }
 }
 
 /// The signals the root component owns.
@@ -87,7 +93,12 @@ pub fn App() -> Element {
         sync: use_signal(starting),
         saving: use_signal(|| false),
     };
-    let Signals { phase, sync, saving, .. } = signals;
+    let Signals {
+        phase,
+        sync,
+        saving,
+        ..
+    } = signals;
 
     let pairing = use_hook(crate::ui::pair::link_in_address);
     let joining = pairing.is_some();
@@ -106,13 +117,15 @@ pub fn App() -> Element {
     let body = match (pairing.clone(), phase()) {
         (Some(link), _) => rsx! { crate::ui::pair::JoinFromLink { link } },
         (None, phase) => match phase {
-        Phase::Opening => rsx! { p { class: "empty", id: "opening", "Opening your workspace…" } },
-        Phase::Failed(reason) => rsx! {
-            div { class: "banner error", id: "open-failed", role: "alert",
-                "Hearth could not open its local data: {reason}"
+            Phase::Opening => {
+                rsx! { p { class: "empty", id: "opening", "Opening your workspace…" } }
             }
-        },
-        Phase::Ready(state) => rsx! { Ready { state } },
+            Phase::Failed(reason) => rsx! {
+                div { class: "banner error", id: "open-failed", role: "alert",
+                    "Hearth could not open its local data: {reason}"
+                }
+            },
+            Phase::Ready(state) => rsx! { Ready { state } },
         },
     };
 
@@ -137,7 +150,14 @@ pub fn App() -> Element {
 /// The tab that holds the workspace: starts the sync worker, opens the
 /// page's document from it, and applies what it reports.
 async fn lead(signals: Signals) {
-    let Signals { mut phase, mut revision, mut error, mut sync, mut saving, .. } = signals;
+    let Signals {
+        mut phase,
+        mut revision,
+        mut error,
+        mut sync,
+        mut saving,
+        ..
+    } = signals;
     let fail = |mut phase: Signal<Phase>, reason: String| phase.set(Phase::Failed(reason));
     let db = match idb::open(idb::DB_NAME).await {
         Ok(db) => db,
@@ -148,7 +168,11 @@ async fn lead(signals: Signals) {
     link.send(ToWorker::Open);
     let (peer_id, snapshot, record) = loop {
         match reports.next().await {
-            Some(FromWorker::Opened { peer_id, snapshot, record }) => break (peer_id, snapshot, record),
+            Some(FromWorker::Opened {
+                peer_id,
+                snapshot,
+                record,
+            }) => break (peer_id, snapshot, record),
             Some(FromWorker::Failed { reason }) => return fail(phase, reason),
             Some(FromWorker::Status(view)) => sync.set(view),
             Some(_) => {}
@@ -158,7 +182,11 @@ async fn lead(signals: Signals) {
     let doc = LoroDoc::new();
     // Changes carry their time, for the history of a note.
     doc.set_record_timestamp(true);
-    if let Err(e) = doc.set_peer_id(peer_id).map_err(|e| e.to_string()).and_then(|()| doc.import(&snapshot).map(|_| ()).map_err(|e| e.to_string())) {
+    if let Err(e) = doc
+        .set_peer_id(peer_id)
+        .map_err(|e| e.to_string())
+        .and_then(|()| doc.import(&snapshot).map(|_| ()).map_err(|e| e.to_string()))
+    {
         return fail(phase, e);
     }
     let workspace = match Workspace::open(doc.clone()) {
@@ -167,7 +195,13 @@ async fn lead(signals: Signals) {
     };
     link.mark_synced(&doc);
     let workspace = Signal::new(workspace);
-    phase.set(Phase::Ready(signals.state(workspace, record, db, link.clone(), false)));
+    phase.set(Phase::Ready(signals.state(
+        workspace,
+        record,
+        db,
+        link.clone(),
+        false,
+    )));
 
     while let Some(report) = reports.next().await {
         match report {
@@ -184,7 +218,9 @@ async fn lead(signals: Signals) {
             }
             FromWorker::Remote { update } => {
                 if let Err(e) = doc.import(&update) {
-                    error.set(Some(format!("Changes from another device could not be shown: {e}")));
+                    error.set(Some(format!(
+                        "Changes from another device could not be shown: {e}"
+                    )));
                     continue;
                 }
                 link.mark_synced(&doc);
@@ -200,7 +236,8 @@ async fn lead(signals: Signals) {
             FromWorker::Status(view) => {
                 // Changes wait for the server: let the service worker send
                 // them even if this page closes first.
-                let waiting = view.pending > 0 && (view.state == "offline" || view.state == "error");
+                let waiting =
+                    view.pending > 0 && (view.state == "offline" || view.state == "error");
                 let was_waiting = {
                     let old = sync.peek();
                     old.pending > 0 && (old.state == "offline" || old.state == "error")
@@ -215,13 +252,20 @@ async fn lead(signals: Signals) {
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }
     }
-    error.set(Some("The sync worker stopped; reload the page to keep saving.".into()));
+    error.set(Some(
+        "The sync worker stopped; reload the page to keep saving.".into(),
+    ));
 }
 
 /// A tab that does not hold the workspace: shows what the writing tab
 /// stores, and follows its announcements.
 async fn follow(signals: Signals) {
-    let Signals { mut phase, mut revision, mut sync, .. } = signals;
+    let Signals {
+        mut phase,
+        mut revision,
+        mut sync,
+        ..
+    } = signals;
     let (db, record, store, workspace) = match session::open_follower().await {
         Ok(opened) => opened,
         Err(e) => {
@@ -236,8 +280,16 @@ async fn follow(signals: Signals) {
         pending: 0,
         detail: Some("Another tab of this browser saves and syncs this workspace.".into()),
     });
-    phase.set(Phase::Ready(signals.state(workspace, record, db, Rc::new(WorkerLink::none()), true)));
-    let Some(channel) = tabs::channel() else { return };
+    phase.set(Phase::Ready(signals.state(
+        workspace,
+        record,
+        db,
+        Rc::new(WorkerLink::none()),
+        true,
+    )));
+    let Some(channel) = tabs::channel() else {
+        return;
+    };
     let (changed, mut changes) = futures::channel::mpsc::unbounded::<()>();
     tabs::on_change(&channel, move || {
         let _ = changed.unbounded_send(());
@@ -256,8 +308,16 @@ async fn follow(signals: Signals) {
 #[component]
 fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
     let view = sync();
-    let (state, text) = if saving() { ("saving".to_owned(), "Saving…".to_owned()) } else { (view.state.clone(), view.text.clone()) };
-    let pending = if view.pending > 0 && view.state != "local" { format!(" · {} pending", view.pending) } else { String::new() };
+    let (state, text) = if saving() {
+        ("saving".to_owned(), "Saving…".to_owned())
+    } else {
+        (view.state.clone(), view.text.clone())
+    };
+    let pending = if view.pending > 0 && view.state != "local" {
+        format!(" · {} pending", view.pending)
+    } else {
+        String::new()
+    };
     let title = view.detail.clone().unwrap_or_default();
     rsx! {
         span { class: "sync sync-{state}", id: "sync-status", "data-state": "{state}", title: "{title}", "{text}{pending}" }

@@ -50,20 +50,36 @@ impl DeviceRecord {
 
 /// Reads the current record, if this device has one.
 pub async fn load(db: &Rc<Rexie>) -> Result<Option<DeviceRecord>, StoreError> {
-    let tx = db.transaction(&[DEVICES], TransactionMode::ReadOnly).map_err(|e| io("read this device's settings", e))?;
-    let store = tx.store(DEVICES).map_err(|e| io("read this device's settings", e))?;
-    let Some(value) = store.get(JsValue::from_str(CURRENT)).await.map_err(|e| io("read this device's settings", e))? else {
+    let tx = db
+        .transaction(&[DEVICES], TransactionMode::ReadOnly)
+        .map_err(|e| io("read this device's settings", e))?;
+    let store = tx
+        .store(DEVICES)
+        .map_err(|e| io("read this device's settings", e))?;
+    let Some(value) = store
+        .get(JsValue::from_str(CURRENT))
+        .await
+        .map_err(|e| io("read this device's settings", e))?
+    else {
         return Ok(None);
     };
-    let text = value.as_string().ok_or_else(|| StoreError::Corrupt("device settings are not text".into()))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(format!("device settings: {e}")))
+    let text = value
+        .as_string()
+        .ok_or_else(|| StoreError::Corrupt("device settings are not text".into()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("device settings: {e}")))
 }
 
 /// Replaces the current record.
 pub async fn save(db: &Rc<Rexie>, record: &DeviceRecord) -> Result<(), StoreError> {
     let text = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
-    let tx = db.transaction(&[DEVICES], TransactionMode::ReadWrite).map_err(|e| io("save this device's settings", e))?;
-    let store = tx.store(DEVICES).map_err(|e| io("save this device's settings", e))?;
+    let tx = db
+        .transaction(&[DEVICES], TransactionMode::ReadWrite)
+        .map_err(|e| io("save this device's settings", e))?;
+    let store = tx
+        .store(DEVICES)
+        .map_err(|e| io("save this device's settings", e))?;
     store
         .put(&JsValue::from_str(&text), Some(&JsValue::from_str(CURRENT)))
         .await

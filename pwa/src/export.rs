@@ -31,8 +31,15 @@ pub struct WorkspaceFile {
 }
 
 /// Writes the workspace file of `workspace`.
-pub fn export_file(workspace: &Workspace, workspace_id: &str, now_ms: i64) -> Result<String, String> {
-    let snapshot = workspace.doc().export(ExportMode::Snapshot).map_err(|e| e.to_string())?;
+pub fn export_file(
+    workspace: &Workspace,
+    workspace_id: &str,
+    now_ms: i64,
+) -> Result<String, String> {
+    let snapshot = workspace
+        .doc()
+        .export(ExportMode::Snapshot)
+        .map_err(|e| e.to_string())?;
     let sealed = envelope::seal(&snapshot, 9).map_err(|e| e.to_string())?;
     let file = WorkspaceFile {
         format: FORMAT.into(),
@@ -61,17 +68,31 @@ pub fn read_file(text: &str) -> Result<Vec<u8>, String> {
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(file.snapshot.as_bytes())
         .map_err(|_| "the file is damaged (its snapshot is not base64)".to_owned())?;
-    envelope::open(&sealed, envelope::DEFAULT_MAX_RAW_LEN).map_err(|e| format!("the file is damaged: {e}"))
+    envelope::open(&sealed, envelope::DEFAULT_MAX_RAW_LEN)
+        .map_err(|e| format!("the file is damaged: {e}"))
 }
 
 /// Writes every live note and task list of `source` into `target`.
-pub fn copy_workspace(source: &Workspace, target: &Workspace, now: i64) -> Result<(), hearth_migrations::SchemaError> {
+pub fn copy_workspace(
+    source: &Workspace,
+    target: &Workspace,
+    now: i64,
+) -> Result<(), hearth_migrations::SchemaError> {
     for note in source.list_notes(NoteFilter::Live) {
         let tags: Vec<&str> = note.tags.iter().map(String::as_str).collect();
-        let new = hearth_migrations::NewNote { title: &note.title, body: &note.body, tags: &tags, pinned: note.pinned };
+        let new = hearth_migrations::NewNote {
+            title: &note.title,
+            body: &note.body,
+            tags: &tags,
+            pinned: note.pinned,
+        };
         target.add_note(&note.id, new, note.updated_at.max(now))?;
     }
-    for list in source.list_task_lists().into_iter().filter(|l| l.deleted_at.is_none()) {
+    for list in source
+        .list_task_lists()
+        .into_iter()
+        .filter(|l| l.deleted_at.is_none())
+    {
         target.add_task_list(&list.id, &list.title, now)?;
         for task in &list.items {
             target.add_task(&list.id, &task.id, &task.text, now)?;
@@ -100,10 +121,14 @@ pub fn notes_json(workspace: &Workspace) -> String {
         .into_iter()
         .filter(|l| l.deleted_at.is_none())
         .map(|l| {
-            let items: Vec<serde_json::Value> =
-                l.items.iter().map(|t| serde_json::json!({ "text": t.text, "done": t.done })).collect();
+            let items: Vec<serde_json::Value> = l
+                .items
+                .iter()
+                .map(|t| serde_json::json!({ "text": t.text, "done": t.done }))
+                .collect();
             serde_json::json!({ "id": l.id, "title": l.title, "items": items })
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "notes": notes, "task_lists": lists })).unwrap_or_default()
+    serde_json::to_string_pretty(&serde_json::json!({ "notes": notes, "task_lists": lists }))
+        .unwrap_or_default()
 }

@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 
-use hearth_migrations::loro::{Container, ContainerID, ContainerTrait, Frontiers, LoroDoc, LoroMap, ValueOrContainer, ID};
+use hearth_migrations::loro::{
+    Container, ContainerID, ContainerTrait, Frontiers, ID, LoroDoc, LoroMap, ValueOrContainer,
+};
 use hearth_migrations::schema::NOTES_ROOT;
 use hearth_migrations::{Note, Workspace};
 
@@ -32,7 +34,9 @@ fn containers_of(map: &LoroMap, into: &mut HashSet<ContainerID>) {
 
 /// The note's versions, newest first, at most `limit`, without repeats.
 pub fn note_versions(doc: &LoroDoc, note_id: &str, limit: usize) -> Vec<NoteVersion> {
-    let Some(ValueOrContainer::Container(Container::Map(note))) = doc.get_map(NOTES_ROOT).get(note_id) else {
+    let Some(ValueOrContainer::Container(Container::Map(note))) =
+        doc.get_map(NOTES_ROOT).get(note_id)
+    else {
         return Vec::new();
     };
     let mut watched = HashSet::new();
@@ -43,7 +47,9 @@ pub fn note_versions(doc: &LoroDoc, note_id: &str, limit: usize) -> Vec<NoteVers
     for (&peer, &end) in doc.oplog_vv().iter() {
         let mut counter = 0;
         while counter < end {
-            let Some(meta) = doc.get_change(ID::new(peer, counter)) else { break };
+            let Some(meta) = doc.get_change(ID::new(peer, counter)) else {
+                break;
+            };
             let len = meta.len.max(1);
             let touched = doc.get_changed_containers_in(meta.id, len);
             if touched.iter().any(|c| watched.contains(c)) {
@@ -53,17 +59,25 @@ pub fn note_versions(doc: &LoroDoc, note_id: &str, limit: usize) -> Vec<NoteVers
             counter = meta.id.counter + len as i32;
         }
     }
-    changes.sort_by(|a, b| b.0.cmp(&a.0));
+    changes.sort_by_key(|c| std::cmp::Reverse(c.0));
 
     let mut versions: Vec<NoteVersion> = Vec::new();
     for (_, timestamp, last) in changes {
         if versions.len() >= limit {
             break;
         }
-        let Ok(fork) = doc.fork_at(&Frontiers::from(last)) else { continue };
-        let Ok((workspace, _)) = Workspace::open(fork) else { continue };
-        let Some(note) = workspace.get_note(note_id) else { continue };
-        let same = versions.last().is_some_and(|v| v.note.title == note.title && v.note.body == note.body);
+        let Ok(fork) = doc.fork_at(&Frontiers::from(last)) else {
+            continue;
+        };
+        let Ok((workspace, _)) = Workspace::open(fork) else {
+            continue;
+        };
+        let Some(note) = workspace.get_note(note_id) else {
+            continue;
+        };
+        let same = versions
+            .last()
+            .is_some_and(|v| v.note.title == note.title && v.note.body == note.body);
         if !same {
             versions.push(NoteVersion { timestamp, note });
         }

@@ -73,7 +73,8 @@ fn update_key(ws: &str, n: u32) -> JsValue {
 
 fn update_range(ws: &str) -> Result<KeyRange, StoreError> {
     let lower = update_key(ws, 0);
-    let upper: JsValue = Array::of2(&JsValue::from_str(ws), &JsValue::from_f64(f64::INFINITY)).into();
+    let upper: JsValue =
+        Array::of2(&JsValue::from_str(ws), &JsValue::from_f64(f64::INFINITY)).into();
     KeyRange::bound(&lower, &upper, Some(false), Some(false))
         .map_err(|e| StoreError::Io(format!("key range: {e}")))
 }
@@ -117,7 +118,10 @@ pub struct IdbStore {
 
 impl IdbStore {
     pub fn new(db: Rc<Rexie>, workspace: impl Into<String>) -> Self {
-        Self { db, workspace: workspace.into() }
+        Self {
+            db,
+            workspace: workspace.into(),
+        }
     }
 
     fn key(&self) -> JsValue {
@@ -130,18 +134,33 @@ impl IdbStore {
             .db
             .transaction(&[SNAPSHOTS, UPDATES], TransactionMode::ReadOnly)
             .map_err(|e| io("read the local database", e))?;
-        let snapshot = tx.store(SNAPSHOTS).map_err(|e| io("read the snapshot", e))?;
-        let snapshot_len = match snapshot.get(self.key()).await.map_err(|e| io("read the snapshot", e))? {
-            Some(v) => v.dyn_into_uint8array().map(|a| a.length() as usize).unwrap_or(0),
+        let snapshot = tx
+            .store(SNAPSHOTS)
+            .map_err(|e| io("read the snapshot", e))?;
+        let snapshot_len = match snapshot
+            .get(self.key())
+            .await
+            .map_err(|e| io("read the snapshot", e))?
+        {
+            Some(v) => v
+                .dyn_into_uint8array()
+                .map(|a| a.length() as usize)
+                .unwrap_or(0),
             None => 0,
         };
-        let updates = tx.store(UPDATES).map_err(|e| io("read the update log", e))?;
+        let updates = tx
+            .store(UPDATES)
+            .map_err(|e| io("read the update log", e))?;
         let all = updates
             .get_all(Some(update_range(&self.workspace)?), None)
             .await
             .map_err(|e| io("read the update log", e))?;
         let count = all.len();
-        let log_len = all.into_iter().filter_map(|v| v.dyn_into_uint8array()).map(|a| a.length() as usize).sum();
+        let log_len = all
+            .into_iter()
+            .filter_map(|v| v.dyn_into_uint8array())
+            .map(|a| a.length() as usize)
+            .sum();
         Ok((snapshot_len, log_len, count))
     }
 }
@@ -153,9 +172,15 @@ impl Store for IdbStore {
             .transaction(&[META, SNAPSHOTS, UPDATES], TransactionMode::ReadOnly)
             .map_err(|e| io("read the local database", e))?;
         let meta_store = tx.store(META).map_err(|e| io("read the sync state", e))?;
-        let meta = match meta_store.get(self.key()).await.map_err(|e| io("read the sync state", e))? {
+        let meta = match meta_store
+            .get(self.key())
+            .await
+            .map_err(|e| io("read the sync state", e))?
+        {
             Some(v) => {
-                let text = v.as_string().ok_or_else(|| StoreError::Corrupt("sync state is not text".into()))?;
+                let text = v
+                    .as_string()
+                    .ok_or_else(|| StoreError::Corrupt("sync state is not text".into()))?;
                 Some(
                     serde_json::from_str(&text)
                         .map_err(|e| StoreError::Corrupt(format!("sync state: {e}")))?,
@@ -163,12 +188,20 @@ impl Store for IdbStore {
             }
             None => None,
         };
-        let snapshots = tx.store(SNAPSHOTS).map_err(|e| io("read the snapshot", e))?;
-        let snapshot = match snapshots.get(self.key()).await.map_err(|e| io("read the snapshot", e))? {
+        let snapshots = tx
+            .store(SNAPSHOTS)
+            .map_err(|e| io("read the snapshot", e))?;
+        let snapshot = match snapshots
+            .get(self.key())
+            .await
+            .map_err(|e| io("read the snapshot", e))?
+        {
             Some(v) => Some(open_envelope("the local snapshot", v)?),
             None => None,
         };
-        let updates = tx.store(UPDATES).map_err(|e| io("read the update log", e))?;
+        let updates = tx
+            .store(UPDATES)
+            .map_err(|e| io("read the update log", e))?;
         let values = updates
             .get_all(Some(update_range(&self.workspace)?), None)
             .await
@@ -177,11 +210,18 @@ impl Store for IdbStore {
             .into_iter()
             .map(|v| open_envelope("a local update", v))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Loaded { meta, snapshot, log })
+        Ok(Loaded {
+            meta,
+            snapshot,
+            log,
+        })
     }
 
     async fn append(&self, new_updates: &[Vec<u8>], meta: &SyncMeta) -> Result<(), StoreError> {
-        let sealed = new_updates.iter().map(|u| seal("an update", u)).collect::<Result<Vec<_>, _>>()?;
+        let sealed = new_updates
+            .iter()
+            .map(|u| seal("an update", u))
+            .collect::<Result<Vec<_>, _>>()?;
         let meta = meta_json(meta)?;
         let tx = self
             .db
@@ -197,11 +237,17 @@ impl Store for IdbStore {
                 .map_err(|e| io("save", e))?;
             for (i, value) in sealed.iter().enumerate() {
                 let key = update_key(&self.workspace, next + i as u32);
-                updates.put(value, Some(&key)).await.map_err(|e| io("save your change", e))?;
+                updates
+                    .put(value, Some(&key))
+                    .await
+                    .map_err(|e| io("save your change", e))?;
             }
         }
         let meta_store = tx.store(META).map_err(|e| io("save", e))?;
-        meta_store.put(&meta, Some(&self.key())).await.map_err(|e| io("save the sync state", e))?;
+        meta_store
+            .put(&meta, Some(&self.key()))
+            .await
+            .map_err(|e| io("save the sync state", e))?;
         finish(tx, "save your change").await
     }
 
@@ -213,14 +259,20 @@ impl Store for IdbStore {
             .transaction(&[META, SNAPSHOTS, UPDATES], TransactionMode::ReadWrite)
             .map_err(|e| io("compact", e))?;
         let snapshots = tx.store(SNAPSHOTS).map_err(|e| io("compact", e))?;
-        snapshots.put(&sealed, Some(&self.key())).await.map_err(|e| io("write the snapshot", e))?;
+        snapshots
+            .put(&sealed, Some(&self.key()))
+            .await
+            .map_err(|e| io("write the snapshot", e))?;
         let updates = tx.store(UPDATES).map_err(|e| io("compact", e))?;
         updates
             .delete(update_range(&self.workspace)?.into())
             .await
             .map_err(|e| io("fold the update log", e))?;
         let meta_store = tx.store(META).map_err(|e| io("compact", e))?;
-        meta_store.put(&meta, Some(&self.key())).await.map_err(|e| io("save the sync state", e))?;
+        meta_store
+            .put(&meta, Some(&self.key()))
+            .await
+            .map_err(|e| io("save the sync state", e))?;
         finish(tx, "compact the local data").await
     }
 }

@@ -53,7 +53,10 @@ pub fn start_app() {
 pub fn launch() {
     // The HTML shows "Loading…" until the app runs; Dioxus appends to the
     // mount point, so clear it first.
-    if let Some(main) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("main")) {
+    if let Some(main) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("main"))
+    {
         main.set_inner_html("");
     }
     update::register_service_worker();

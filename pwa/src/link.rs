@@ -33,12 +33,23 @@ impl WorkerLink {
             .with_loader(true)
             .as_module(true)
             .spawn(WORKER_SCRIPT);
-        (WorkerLink { bridge: Some(bridge), sent: RefCell::default(), in_flight: Cell::new(0) }, rx)
+        (
+            WorkerLink {
+                bridge: Some(bridge),
+                sent: RefCell::default(),
+                in_flight: Cell::new(0),
+            },
+            rx,
+        )
     }
 
     /// A link to nothing, for a tab that only follows.
     pub fn none() -> WorkerLink {
-        WorkerLink { bridge: None, sent: RefCell::default(), in_flight: Cell::new(0) }
+        WorkerLink {
+            bridge: None,
+            sent: RefCell::default(),
+            in_flight: Cell::new(0),
+        }
     }
 
     pub fn send(&self, message: ToWorker) {
@@ -60,7 +71,9 @@ impl WorkerLink {
         if now == *self.sent.borrow() {
             return Ok(false);
         }
-        let update = doc.export(ExportMode::updates(&self.sent.borrow())).map_err(|e| e.to_string())?;
+        let update = doc
+            .export(ExportMode::updates(&self.sent.borrow()))
+            .map_err(|e| e.to_string())?;
         *self.sent.borrow_mut() = now;
         self.in_flight.set(self.in_flight.get() + 1);
         self.send(ToWorker::Edit { update });

@@ -19,7 +19,10 @@ pub enum ToWorker {
     /// they are durable in IndexedDB.
     Edit { update: Vec<u8> },
     /// The workspace was connected to a server (or its token replaced).
-    Connect { connection: Connection, can_write: bool },
+    Connect {
+        connection: Connection,
+        can_write: bool,
+    },
     /// Sync now instead of waiting for the next retry.
     SyncNow,
 }
@@ -29,7 +32,11 @@ pub enum ToWorker {
 pub enum FromWorker {
     /// The workspace is open: the page's document starts from `snapshot`
     /// and edits as `peer_id`.
-    Opened { peer_id: u64, snapshot: Vec<u8>, record: DeviceRecord },
+    Opened {
+        peer_id: u64,
+        snapshot: Vec<u8>,
+        record: DeviceRecord,
+    },
     /// The workspace could not be opened.
     Failed { reason: String },
     /// This many `Edit`s are durable.

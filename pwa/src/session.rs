@@ -14,15 +14,17 @@ use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use hearth_migrations::{MigrationOutcome, Workspace};
 use hearth_shared::engine::loro::ExportMode;
-use hearth_shared::engine::{Backoff, Engine, EngineConfig, EngineError, SyncState, SyncStatus, TransportError};
+use hearth_shared::engine::{
+    Backoff, Engine, EngineConfig, EngineError, SyncState, SyncStatus, TransportError,
+};
 use hearth_shared::error::ErrorCode;
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{Connection, FetchTransport};
-use crate::protocol::SyncView;
 use crate::idb::{self, IdbStore};
 use crate::platform::{new_id, now_ms, random_bytes};
+use crate::protocol::SyncView;
 
 /// The engine as the app uses it.
 pub type AppEngine = Engine<IdbStore, Rc<FetchTransport>>;
@@ -50,7 +52,9 @@ pub async fn boot() -> Result<Booted, String> {
                 role: None,
                 scope: None,
             };
-            device::save(&db, &record).await.map_err(|e| e.to_string())?;
+            device::save(&db, &record)
+                .await
+                .map_err(|e| e.to_string())?;
             record
         }
     };
@@ -60,10 +64,15 @@ pub async fn boot() -> Result<Booted, String> {
     let config = EngineConfig {
         can_write: record.can_write(),
         // A home server that restarts should be found again within seconds.
-        backoff: Backoff { base_ms: 1_000, max_ms: 30_000 },
+        backoff: Backoff {
+            base_ms: 1_000,
+            max_ms: 30_000,
+        },
         ..EngineConfig::default()
     };
-    let mut engine = Engine::open(store, transport.clone(), peer, config).await.map_err(|e| e.to_string())?;
+    let mut engine = Engine::open(store, transport.clone(), peer, config)
+        .await
+        .map_err(|e| e.to_string())?;
     let doc = engine.doc().clone();
     let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;
     let workspace = match outcome {
@@ -75,7 +84,13 @@ pub async fn boot() -> Result<Booted, String> {
         _ => workspace,
     };
     engine.save_local().await.map_err(|e| e.to_string())?;
-    Ok(Booted { db, record, engine, transport, workspace })
+    Ok(Booted {
+        db,
+        record,
+        engine,
+        transport,
+        workspace,
+    })
 }
 
 /// Opens the workspace read-only, for a tab that does not hold the
@@ -85,7 +100,9 @@ pub async fn open_follower() -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Works
     let record = device::load(&db)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the other tab has not created the workspace yet; reload in a moment".to_owned())?;
+        .ok_or_else(|| {
+            "the other tab has not created the workspace yet; reload in a moment".to_owned()
+        })?;
     let store = IdbStore::new(db.clone(), record.workspace_id.clone());
     let doc = hearth_migrations::loro::LoroDoc::new();
     let workspace = Workspace::open(doc).map_err(|e| e.to_string())?.0;
@@ -108,8 +125,14 @@ pub async fn reload_follower(store: &IdbStore, workspace: &mut Workspace) -> Res
 }
 
 fn default_label() -> String {
-    let agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
-    let kind = if agent.contains("Mobile") { "Phone" } else { "Browser" };
+    let agent = web_sys::window()
+        .and_then(|w| w.navigator().user_agent().ok())
+        .unwrap_or_default();
+    let kind = if agent.contains("Mobile") {
+        "Phone"
+    } else {
+        "Browser"
+    };
     format!("{kind} {}", &new_id()[..4])
 }
 
@@ -122,7 +145,11 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         detail,
     };
     if !connected {
-        return view("local", "Saved on this device".into(), Some("Not connected to a server yet.".into()));
+        return view(
+            "local",
+            "Saved on this device".into(),
+            Some("Not connected to a server yet.".into()),
+        );
     }
     let detail = status.last_error.clone();
     match status.state {
@@ -131,7 +158,10 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         SyncState::Synced => view(
             "synced",
             match status.last_ack {
-                Some(ack) => format!("Synced {}", crate::platform::relative_time(ack.at_ms as i64, now_ms())),
+                Some(ack) => format!(
+                    "Synced {}",
+                    crate::platform::relative_time(ack.at_ms as i64, now_ms())
+                ),
                 None => "Synced".to_owned(),
             },
             detail,
@@ -241,7 +271,9 @@ pub async fn drive(
             futures::pin_mut!(kick, head, timer);
             match futures::future::select(kick, futures::future::select(head, timer)).await {
                 futures::future::Either::Left((kick, _)) => Wake::Kick(kick),
-                futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => Wake::Head(head),
+                futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => {
+                    Wake::Head(head)
+                }
                 futures::future::Either::Right(_) => Wake::Timer,
             }
         }
@@ -282,7 +314,12 @@ pub async fn drive(
 /// The status to show, for good, when the server refuses this device's
 /// token: it was revoked, or it expired. Syncing stops; the data stays.
 fn lockout_of(e: &EngineError) -> Option<SyncView> {
-    let EngineError::Transport(TransportError::Server { code: Some(code), .. }) = e else { return None };
+    let EngineError::Transport(TransportError::Server {
+        code: Some(code), ..
+    }) = e
+    else {
+        return None;
+    };
     let (state, text, detail) = match code {
         ErrorCode::TokenRevoked => (
             "revoked",
@@ -301,7 +338,12 @@ fn lockout_of(e: &EngineError) -> Option<SyncView> {
         ),
         _ => return None,
     };
-    Some(SyncView { state: state.into(), text: text.into(), pending: 0, detail: Some(detail.into()) })
+    Some(SyncView {
+        state: state.into(),
+        text: text.into(),
+        pending: 0,
+        detail: Some(detail.into()),
+    })
 }
 
 enum Wake {

@@ -88,8 +88,10 @@ impl AppState {
         if let Some(r) = self.workspace.read().read_only() {
             return Some(r.reason());
         }
-        (!self.record.read().can_write())
-            .then(|| "this device was paired read-only, so it can show the workspace but not change it".to_owned())
+        (!self.record.read().can_write()).then(|| {
+            "this device was paired read-only, so it can show the workspace but not change it"
+                .to_owned()
+        })
     }
 }
 

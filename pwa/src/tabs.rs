@@ -28,12 +28,17 @@ pub async fn acquire(patience_ms: i32, on_granted: impl FnOnce() + 'static) -> b
     else {
         return true;
     };
-    let Some(request) = Reflect::get(&locks, &"request".into()).ok().and_then(|r| r.dyn_into::<Function>().ok()) else {
+    let Some(request) = Reflect::get(&locks, &"request".into())
+        .ok()
+        .and_then(|r| r.dyn_into::<Function>().ok())
+    else {
         return true;
     };
     let mut resolve_granted: Option<Function> = None;
     let granted = Promise::new(&mut |resolve, _| resolve_granted = Some(resolve));
-    let Some(resolve_granted) = resolve_granted else { return true };
+    let Some(resolve_granted) = resolve_granted else {
+        return true;
+    };
     let late = std::rc::Rc::new(std::cell::Cell::new(false));
     let late_in_callback = late.clone();
     let mut on_granted = Some(on_granted);
@@ -52,7 +57,11 @@ pub async fn acquire(patience_ms: i32, on_granted: impl FnOnce() + 'static) -> b
     }
     let timeout = Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, patience_ms, &JsValue::FALSE);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(
+                &resolve,
+                patience_ms,
+                &JsValue::FALSE,
+            );
         }
     });
     let first = JsFuture::from(Promise::race(&js_sys::Array::of2(&granted, &timeout))).await;

@@ -19,7 +19,8 @@ const SKIP_WAITING: &str = "skip-waiting";
 fn container() -> Option<web_sys::ServiceWorkerContainer> {
     let navigator = web_sys::window()?.navigator();
     // Browsers without service workers (or insecure origins) lack the field.
-    let has = js_sys::Reflect::has(&navigator, &JsValue::from_str("serviceWorker")).unwrap_or(false);
+    let has =
+        js_sys::Reflect::has(&navigator, &JsValue::from_str("serviceWorker")).unwrap_or(false);
     has.then(|| navigator.service_worker())
 }
 
@@ -104,8 +105,12 @@ pub fn request_background_sync() {
     let Some(container) = container() else { return };
     let Ok(ready) = container.ready() else { return };
     wasm_bindgen_futures::spawn_local(async move {
-        let Ok(registration) = JsFuture::from(ready).await else { return };
-        let Ok(sync) = js_sys::Reflect::get(&registration, &"sync".into()) else { return };
+        let Ok(registration) = JsFuture::from(ready).await else {
+            return;
+        };
+        let Ok(sync) = js_sys::Reflect::get(&registration, &"sync".into()) else {
+            return;
+        };
         if sync.is_undefined() {
             return;
         }

@@ -37,7 +37,10 @@ impl Worker for SyncWorker {
                 return;
             }
             ToWorker::Edit { update } => Kick::Update(update),
-            ToWorker::Connect { connection, can_write } => Kick::Connect(connection, can_write),
+            ToWorker::Connect {
+                connection,
+                can_write,
+            } => Kick::Connect(connection, can_write),
             ToWorker::SyncNow => Kick::SyncNow,
         };
         if let Some(driver) = &self.driver {
@@ -46,7 +49,11 @@ impl Worker for SyncWorker {
     }
 }
 
-async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, kicks: futures::channel::mpsc::UnboundedReceiver<Kick>) {
+async fn run(
+    scope: WorkerScope<SyncWorker>,
+    page: HandlerId,
+    kicks: futures::channel::mpsc::UnboundedReceiver<Kick>,
+) {
     let booted = match session::boot().await {
         Ok(booted) => booted,
         Err(reason) => {
@@ -57,21 +64,38 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, kicks: futures::ch
     let snapshot = match booted.engine.doc().export(ExportMode::Snapshot) {
         Ok(snapshot) => snapshot,
         Err(e) => {
-            scope.respond(page, FromWorker::Failed { reason: e.to_string() });
+            scope.respond(
+                page,
+                FromWorker::Failed {
+                    reason: e.to_string(),
+                },
+            );
             return;
         }
     };
     scope.respond(
         page,
-        FromWorker::Opened { peer_id: booted.engine.peer_id(), snapshot, record: booted.record.clone() },
+        FromWorker::Opened {
+            peer_id: booted.engine.peer_id(),
+            snapshot,
+            record: booted.record.clone(),
+        },
     );
     let channel = crate::tabs::channel();
-    let (s1, s2, s3, s4, s5) = (scope.clone(), scope.clone(), scope.clone(), scope.clone(), scope);
+    let (s1, s2, s3, s4, s5) = (
+        scope.clone(),
+        scope.clone(),
+        scope.clone(),
+        scope.clone(),
+        scope,
+    );
     let hooks = Hooks {
         on_remote: Box::new(move |update| s1.respond(page, FromWorker::Remote { update })),
         on_status: Box::new(move |view| s2.respond(page, FromWorker::Status(view))),
         on_saved: Box::new(move |edits| s3.respond(page, FromWorker::Saved { edits })),
-        on_save_error: Box::new(move |edits, reason| s4.respond(page, FromWorker::SaveFailed { edits, reason })),
+        on_save_error: Box::new(move |edits, reason| {
+            s4.respond(page, FromWorker::SaveFailed { edits, reason })
+        }),
         on_stored: Box::new(move || {
             let _ = &s5;
             if let Some(channel) = &channel {

@@ -26,8 +26,15 @@ async fn saved_updates_survive_a_reopen() {
     let ws = "0123456789abcdef0123456789abcdef";
     {
         let store = IdbStore::new(idb::open(&name).await.unwrap(), ws);
-        assert_eq!(store.load().await.unwrap().meta, None, "a new workspace is empty");
-        store.append(&[b"one".to_vec(), vec![7u8; 10_000]], &meta(1)).await.unwrap();
+        assert_eq!(
+            store.load().await.unwrap().meta,
+            None,
+            "a new workspace is empty"
+        );
+        store
+            .append(&[b"one".to_vec(), vec![7u8; 10_000]], &meta(1))
+            .await
+            .unwrap();
         store.append(&[b"three".to_vec()], &meta(2)).await.unwrap();
         store.append(&[], &meta(3)).await.unwrap();
     }
@@ -35,7 +42,10 @@ async fn saved_updates_survive_a_reopen() {
     let loaded = reopened.load().await.unwrap();
     assert_eq!(loaded.meta, Some(meta(3)));
     assert_eq!(loaded.snapshot, None);
-    assert_eq!(loaded.log, vec![b"one".to_vec(), vec![7u8; 10_000], b"three".to_vec()]);
+    assert_eq!(
+        loaded.log,
+        vec![b"one".to_vec(), vec![7u8; 10_000], b"three".to_vec()]
+    );
     // Stored compressed: 10,000 equal bytes take far less room.
     let (_, log_bytes, count) = reopened.stored_bytes().await.unwrap();
     assert_eq!(count, 3);
@@ -47,7 +57,10 @@ async fn compaction_replaces_the_log_with_a_snapshot() {
     let name = db_name("compact");
     let ws = "00000000000000000000000000000001";
     let store = IdbStore::new(idb::open(&name).await.unwrap(), ws);
-    store.append(&[b"a".to_vec(), b"b".to_vec()], &meta(1)).await.unwrap();
+    store
+        .append(&[b"a".to_vec(), b"b".to_vec()], &meta(1))
+        .await
+        .unwrap();
     store.compact(b"snapshot-ab", &meta(2)).await.unwrap();
     let loaded = store.load().await.unwrap();
     assert_eq!(loaded.snapshot.as_deref(), Some(&b"snapshot-ab"[..]));
@@ -94,7 +107,11 @@ async fn workspaces_are_kept_apart() {
     b.append(&[b"for b".to_vec()], &meta(5)).await.unwrap();
     a.compact(b"snap a", &meta(2)).await.unwrap();
     let loaded_b = b.load().await.unwrap();
-    assert_eq!(loaded_b.log, vec![b"for b".to_vec()], "compacting a left b's log alone");
+    assert_eq!(
+        loaded_b.log,
+        vec![b"for b".to_vec()],
+        "compacting a left b's log alone"
+    );
     assert_eq!(loaded_b.snapshot, None);
 }
 
@@ -106,9 +123,12 @@ async fn damaged_local_data_is_reported() {
     let store = IdbStore::new(db.clone(), ws);
     store.compact(b"good snapshot", &meta(1)).await.unwrap();
     // Overwrite the snapshot with bytes that are not an envelope.
-    let tx = db.transaction(&["snapshots"], rexie::TransactionMode::ReadWrite).unwrap();
+    let tx = db
+        .transaction(&["snapshots"], rexie::TransactionMode::ReadWrite)
+        .unwrap();
     let snapshots = tx.store("snapshots").unwrap();
-    let garbage: wasm_bindgen::JsValue = js_sys::Uint8Array::from(&b"not an envelope at all"[..]).into();
+    let garbage: wasm_bindgen::JsValue =
+        js_sys::Uint8Array::from(&b"not an envelope at all"[..]).into();
     snapshots.put(&garbage, Some(&ws.into())).await.unwrap();
     tx.done().await.unwrap();
     match store.load().await {
@@ -118,35 +138,54 @@ async fn damaged_local_data_is_reported() {
 }
 
 // Tiny join helpers, so the test needs no extra crate.
-async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
     use std::pin::pin;
     use std::task::Poll;
     let (mut a, mut b) = (pin!(a), pin!(b));
     let (mut ra, mut rb) = (None, None);
     std::future::poll_fn(|cx| {
-        if ra.is_none() && let Poll::Ready(v) = a.as_mut().poll(cx) {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
             ra = Some(v);
         }
-        if rb.is_none() && let Poll::Ready(v) = b.as_mut().poll(cx) {
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
             rb = Some(v);
         }
-        if ra.is_some() && rb.is_some() { Poll::Ready(()) } else { Poll::Pending }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
     .await;
     (ra.unwrap(), rb.unwrap())
 }
 
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     use std::task::Poll;
     let mut futures: Vec<_> = futures.map(Box::pin).collect();
     let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         for (f, r) in futures.iter_mut().zip(results.iter_mut()) {
-            if r.is_none() && let Poll::Ready(v) = f.as_mut().poll(cx) {
+            if r.is_none()
+                && let Poll::Ready(v) = f.as_mut().poll(cx)
+            {
                 *r = Some(v);
             }
         }
-        if results.iter().all(Option::is_some) { Poll::Ready(()) } else { Poll::Pending }
+        if results.iter().all(Option::is_some) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
     .await;
     results.into_iter().map(|r| r.unwrap()).collect()
@@ -159,12 +198,26 @@ fn a_full_disk_is_reported_in_words_a_person_can_act_on() {
         "QuotaExceededError",
     )
     .unwrap();
-    let error = idb::io("save your change", rexie::Error::IdbError(idb_crate::Error::DomException(quota)));
+    let error = idb::io(
+        "save your change",
+        rexie::Error::IdbError(idb_crate::Error::DomException(quota)),
+    );
     let message = error.to_string();
-    assert!(message.contains("no room left to save your change"), "{message}");
-    assert!(message.contains("nothing saved before was lost"), "{message}");
+    assert!(
+        message.contains("no room left to save your change"),
+        "{message}"
+    );
+    assert!(
+        message.contains("nothing saved before was lost"),
+        "{message}"
+    );
     // Other failures keep their cause.
-    let other = web_sys::DomException::new_with_message_and_name("gone", "InvalidStateError").unwrap();
-    let message = idb::io("read", rexie::Error::IdbError(idb_crate::Error::DomException(other))).to_string();
+    let other =
+        web_sys::DomException::new_with_message_and_name("gone", "InvalidStateError").unwrap();
+    let message = idb::io(
+        "read",
+        rexie::Error::IdbError(idb_crate::Error::DomException(other)),
+    )
+    .to_string();
     assert!(message.contains("InvalidStateError"), "{message}");
 }

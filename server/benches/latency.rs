@@ -11,7 +11,7 @@ mod e2e_support;
 use std::time::{Duration, Instant};
 
 use e2e_support::Server;
-use hearth::device::Device;
+use hearth_device::Device;
 use hearth_shared::api::Scope;
 
 const EDITS: usize = 200;
@@ -29,9 +29,16 @@ async fn main() {
     a.register(&server.url).await.unwrap();
     let token = a.mint_token("b", Scope::ReadWrite).await.unwrap().token;
     let workspace = a.profile().workspace.clone();
-    let mut b = Device::join(tmp.path().join("b"), &server.url, workspace, &token, Scope::ReadWrite, "b")
-        .await
-        .unwrap();
+    let mut b = Device::join(
+        tmp.path().join("b"),
+        &server.url,
+        workspace,
+        &token,
+        Scope::ReadWrite,
+        "b",
+    )
+    .await
+    .unwrap();
     b.sync_once().await.unwrap();
 
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();

@@ -31,17 +31,22 @@ async fn bare_hyper() -> String {
     tokio::spawn(async move {
         let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let seq = seq.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let seq = seq.clone();
-                    async move {
-                        let _ = req.into_body().collect().await;
-                        let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!("{{\"seq\":{n}}}")))))
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let seq = seq.clone();
+                        async move {
+                            let _ = req.into_body().collect().await;
+                            let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+                                "{{\"seq\":{n}}}"
+                            )))))
+                        }
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -53,7 +58,13 @@ async fn bare_hyper() -> String {
 
 /// One keep-alive connection pushing until `until`; returns the latency of
 /// each acknowledged push.
-async fn pusher(addr: String, path: String, token: String, tag: String, until: Instant) -> Vec<Duration> {
+async fn pusher(
+    addr: String,
+    path: String,
+    token: String,
+    tag: String,
+    until: Instant,
+) -> Vec<Duration> {
     let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
     let (read, mut write) = stream.into_split();
@@ -86,7 +97,11 @@ async fn pusher(addr: String, path: String, token: String, tag: String, until: I
         }
         let mut answer = vec![0; length];
         read.read_exact(&mut answer).await.unwrap();
-        assert!(status.starts_with("HTTP/1.1 200"), "{status} {}", String::from_utf8_lossy(&answer));
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "{status} {}",
+            String::from_utf8_lossy(&answer)
+        );
         latencies.push(started.elapsed());
         n += 1;
     }
@@ -103,7 +118,15 @@ async fn load(addr: &str, path: &str, token: &str, connections: usize, tag: &str
     let until = Instant::now() + RUN;
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
-        .map(|c| tokio::spawn(pusher(addr.into(), path.into(), token.into(), format!("{tag}-{connections}-{c}"), until)))
+        .map(|c| {
+            tokio::spawn(pusher(
+                addr.into(),
+                path.into(),
+                token.into(),
+                format!("{tag}-{connections}-{c}"),
+                until,
+            ))
+        })
         .collect();
     let mut all = Vec::new();
     for t in tasks {
@@ -112,7 +135,11 @@ async fn load(addr: &str, path: &str, token: &str, connections: usize, tag: &str
     let secs = started.elapsed().as_secs_f64();
     all.sort();
     let at = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
-    Figures { rate: all.len() as f64 / secs, p50: at(0.5), p99: at(0.99) }
+    Figures {
+        rate: all.len() as f64 / secs,
+        p50: at(0.5),
+        p99: at(0.99),
+    }
 }
 
 /// fsyncs per second of 4 KiB appends in `dir`.
@@ -136,31 +163,56 @@ fn fsync_rate(dir: &std::path::Path) -> f64 {
 async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start_in(&data, &["--log-format", "json", "--max-connections-per-ip", "1024"]);
+    let server = Server::start_in(
+        &data,
+        &["--log-format", "json", "--max-connections-per-ip", "1024"],
+    );
     let ws = "10ad0000000000000000000000000001";
-    let (status, answer) =
-        post_json(server.addr(), "/v1/workspaces", None, &json!({ "workspace_id": ws, "label": "bench" })).await;
+    let (status, answer) = post_json(
+        server.addr(),
+        "/v1/workspaces",
+        None,
+        &json!({ "workspace_id": ws, "label": "bench" }),
+    )
+    .await;
     assert_eq!(status, 201, "{answer}");
     let token = answer["master_token"].as_str().unwrap().to_owned();
     let path = format!("/v1/workspaces/{ws}/entries");
     let bare = bare_hyper().await;
 
-    println!("disk: {:.0} fsyncs/s (4 KiB appends, data directory)", fsync_rate(&data));
+    println!(
+        "disk: {:.0} fsyncs/s (4 KiB appends, data directory)",
+        fsync_rate(&data)
+    );
     println!("1 KiB pushes, {} s per row, one workspace:", RUN.as_secs());
-    println!("{:>6} | {:>22} | {:>22} | {:>6}", "conns", "hearth durable: /s p50 p99 ms", "bare hyper: /s p50 p99 ms", "ratio");
+    println!(
+        "{:>6} | {:>22} | {:>22} | {:>6}",
+        "conns", "hearth durable: /s p50 p99 ms", "bare hyper: /s p50 p99 ms", "ratio"
+    );
     for &connections in LEVELS {
         let durable = load(server.addr(), &path, &token, connections, "d").await;
         let plain = load(&bare, &path, &token, connections, "b").await;
         println!(
             "{connections:>6} | {:>8.0} {:>6.2} {:>6.2} | {:>8.0} {:>6.2} {:>6.2} | {:>6.2}",
-            durable.rate, durable.p50, durable.p99, plain.rate, plain.p50, plain.p99, durable.rate / plain.rate
+            durable.rate,
+            durable.p50,
+            durable.p99,
+            plain.rate,
+            plain.p50,
+            plain.p99,
+            durable.rate / plain.rate
         );
     }
 
     // Pull: a fresh workspace with 10,000 entries of 1 KiB.
     let ws2 = "10ad0000000000000000000000000002";
-    let (_, answer) =
-        post_json(server.addr(), "/v1/workspaces", None, &json!({ "workspace_id": ws2, "label": "pull" })).await;
+    let (_, answer) = post_json(
+        server.addr(),
+        "/v1/workspaces",
+        None,
+        &json!({ "workspace_id": ws2, "label": "pull" }),
+    )
+    .await;
     let token2 = answer["master_token"].as_str().unwrap().to_owned();
     let path2 = format!("/v1/workspaces/{ws2}/entries");
     let tasks: Vec<_> = (0..64)
@@ -179,7 +231,14 @@ async fn main() {
         t.await.unwrap();
     }
     let started = Instant::now();
-    let response = e2e_support::request(server.addr(), "GET", &format!("{path2}?after=0"), Some(&token2), None).await;
+    let response = e2e_support::request(
+        server.addr(),
+        "GET",
+        &format!("{path2}?after=0"),
+        Some(&token2),
+        None,
+    )
+    .await;
     let secs = started.elapsed().as_secs_f64();
     let frames = hearth_shared::frame::decode_frames(&response.body).unwrap();
     println!(

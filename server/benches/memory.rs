@@ -28,7 +28,9 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 async fn push(addr: &str, ws: &str, token: &str, key: &str, body: &[u8]) -> bool {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return false };
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
     let head = format!(
         "POST /v1/workspaces/{ws}/entries HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
          Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n\
@@ -48,7 +50,16 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_in(
         &tmp.path().join("data"),
-        &["--log-format", "json", "--rate-limit-per-minute", "10000000", "--rate-limit-burst", "1000000", "--max-connections-per-ip", "1024"],
+        &[
+            "--log-format",
+            "json",
+            "--rate-limit-per-minute",
+            "10000000",
+            "--rate-limit-burst",
+            "1000000",
+            "--max-connections-per-ip",
+            "1024",
+        ],
     );
     let pid = server.pid();
     let started_kib = status_kib(pid, "VmRSS:");
@@ -57,8 +68,13 @@ async fn main() {
     let registering = Instant::now();
     for i in 0..WORKSPACES {
         let ws = format!("{:032x}", 0xbe00_0000_u64 + i as u64);
-        let (status, answer) =
-            post_json(server.addr(), "/v1/workspaces", None, &json!({ "workspace_id": ws, "label": "bench" })).await;
+        let (status, answer) = post_json(
+            server.addr(),
+            "/v1/workspaces",
+            None,
+            &json!({ "workspace_id": ws, "label": "bench" }),
+        )
+        .await;
         assert_eq!(status, 201, "{answer}");
         workspaces.push((ws, answer["master_token"].as_str().unwrap().to_owned()));
     }
@@ -101,8 +117,22 @@ async fn main() {
     let after_kib = status_kib(pid, "VmRSS:");
 
     println!("server memory (resident set), {WORKSPACES} workspaces:");
-    println!("  at start                          {:>8.1} MB", started_kib as f64 / 1024.0);
-    println!("  idle, {WORKSPACES} registered          {:>8.1} MB  (registered in {:.1} s)", idle_kib as f64 / 1024.0, registered_in.as_secs_f64());
-    println!("  peak under load ({CLIENTS} clients)     {:>8.1} MB  ({pushes} durable 1 KiB pushes in {} s)", peak_kib as f64 / 1024.0, LOAD.as_secs());
-    println!("  after load                        {:>8.1} MB", after_kib as f64 / 1024.0);
+    println!(
+        "  at start                          {:>8.1} MB",
+        started_kib as f64 / 1024.0
+    );
+    println!(
+        "  idle, {WORKSPACES} registered          {:>8.1} MB  (registered in {:.1} s)",
+        idle_kib as f64 / 1024.0,
+        registered_in.as_secs_f64()
+    );
+    println!(
+        "  peak under load ({CLIENTS} clients)     {:>8.1} MB  ({pushes} durable 1 KiB pushes in {} s)",
+        peak_kib as f64 / 1024.0,
+        LOAD.as_secs()
+    );
+    println!(
+        "  after load                        {:>8.1} MB",
+        after_kib as f64 / 1024.0
+    );
 }

@@ -42,7 +42,10 @@ pub use crate::clock::unix_now;
 
 /// Backups on the data directory's own disk die with it, and each one is a
 /// full copy: say so at start.
-fn warn_if_backups_share_the_disk(data_dir: &std::path::Path, backup_dir: Option<&std::path::Path>) {
+fn warn_if_backups_share_the_disk(
+    data_dir: &std::path::Path,
+    backup_dir: Option<&std::path::Path>,
+) {
     use std::os::unix::fs::MetadataExt as _;
     let Some(backup_dir) = backup_dir else {
         return;
@@ -50,10 +53,9 @@ fn warn_if_backups_share_the_disk(data_dir: &std::path::Path, backup_dir: Option
     // The backup directory may not exist yet: compare with its nearest
     // existing ancestor.
     let existing = backup_dir.ancestors().find(|p| p.exists());
-    let (Ok(data), Some(Ok(backups))) = (
-        std::fs::metadata(data_dir),
-        existing.map(std::fs::metadata),
-    ) else {
+    let (Ok(data), Some(Ok(backups))) =
+        (std::fs::metadata(data_dir), existing.map(std::fs::metadata))
+    else {
         return;
     };
     if data.dev() == backups.dev() {

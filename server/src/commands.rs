@@ -110,7 +110,9 @@ fn run_command(command: Command) -> anyhow::Result<()> {
         }
         Command::SetupCode(args) => {
             let index = crate::index::Index::open(&args.data_dir.join(crate::index::INDEX_FILE))
-                .with_context(|| format!("cannot open the token index in {}", args.data_dir.display()))?;
+                .with_context(|| {
+                    format!("cannot open the token index in {}", args.data_dir.display())
+                })?;
             let code = index
                 .call_blocking(|conn| crate::setup_code::issue(conn, crate::clock::unix_now()))
                 .context("cannot store a setup code")?;
@@ -125,10 +127,16 @@ fn run_command(command: Command) -> anyhow::Result<()> {
                 println!("{line}");
             }
             if report.problems > 0 {
-                println!("{} problem(s) in {} workspace(s)", report.problems, report.workspaces);
+                println!(
+                    "{} problem(s) in {} workspace(s)",
+                    report.problems, report.workspaces
+                );
                 std::process::exit(1);
             }
-            println!("ok: {} workspace(s), nothing needs attention", report.workspaces);
+            println!(
+                "ok: {} workspace(s), nothing needs attention",
+                report.workspaces
+            );
             Ok(())
         }
         Command::RestoreCompaction(args) => {
@@ -137,7 +145,10 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             let _lock = crate::fsutil::lock_dir(&args.data_dir)
                 .with_context(|| format!("cannot lock {}", args.data_dir.display()))?
                 .context("a server is running on this data directory; stop it, or undo through the owner's device")?;
-            let dir = args.data_dir.join(crate::store::disk::WORKSPACES_DIR).join(ws.as_str());
+            let dir = args
+                .data_dir
+                .join(crate::store::disk::WORKSPACES_DIR)
+                .join(ws.as_str());
             if !dir.is_dir() {
                 anyhow::bail!("no workspace {ws} in {}", args.data_dir.display());
             }

@@ -123,7 +123,10 @@ mod tests {
             let ip: IpAddr = [127, 0, 0, i].into();
             held.push(limit.admit(ip).unwrap());
         }
-        assert_eq!(limit.admit([127, 0, 0, 99].into()).err(), Some(Refused::Full));
+        assert_eq!(
+            limit.admit([127, 0, 0, 99].into()).err(),
+            Some(Refused::Full)
+        );
         held.truncate(5);
         assert_eq!(limit.open(), 5);
         let loose = ConnLimit::new(Limits {

@@ -61,9 +61,8 @@ fn check_index(data_dir: &Path, report: &mut Report) {
         return;
     }
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-    let result = rusqlite::Connection::open_with_flags(&path, flags).and_then(|c| {
-        c.query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0))
-    });
+    let result = rusqlite::Connection::open_with_flags(&path, flags)
+        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0)));
     match result {
         Ok(ok) if ok == "ok" => report.note(format!("{}: ok", path.display())),
         Ok(found) => report.problem(format!("{}: integrity check says {found}", path.display())),
@@ -91,7 +90,11 @@ fn check_workspace(dir: &Path, report: &mut Report) {
     let log_path = dir.join(LOG_FILE);
     match scan_log(&log_path) {
         Ok((scan, len)) => {
-            let head = scan.records.last().map_or(0, |r| r.seq).max(snapshot.unwrap_or(0));
+            let head = scan
+                .records
+                .last()
+                .map_or(0, |r| r.seq)
+                .max(snapshot.unwrap_or(0));
             let _ = write!(line, " {} log records, head {head}", scan.records.len());
             report.note(line);
             match scan.stop {

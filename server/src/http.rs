@@ -198,8 +198,16 @@ mod tests {
             ("Application/JSON; charset=utf-8", "application/json", true),
             ("application/jsonx", "application/json", false),
             ("text/plain", "application/json", false),
-            ("application/octet-streamx", "application/octet-stream", false),
-            (" application/octet-stream ;x=1", "application/octet-stream", true),
+            (
+                "application/octet-streamx",
+                "application/octet-stream",
+                false,
+            ),
+            (
+                " application/octet-stream ;x=1",
+                "application/octet-stream",
+                true,
+            ),
         ];
         for (value, essence, want) in cases {
             let mut h = HeaderMap::new();

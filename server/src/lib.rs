@@ -16,8 +16,6 @@
 //! - [`backup`]: backups, their check and restore.
 //! - [`fsutil`]: fsync and atomic-write helpers.
 //! - [`tls`]: optional HTTPS.
-//! - `device` (feature `device`): a native sync client, for tests and
-//!   benchmarks; nothing else here uses it.
 //!
 //! Invariants:
 //! - The server never opens an entry or a snapshot: they are opaque bytes
@@ -39,8 +37,6 @@ mod clock;
 pub mod commands;
 pub mod config;
 mod conn_limit;
-#[cfg(feature = "device")]
-pub mod device;
 mod doctor;
 mod error;
 mod fsutil;

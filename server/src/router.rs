@@ -78,7 +78,13 @@ fn add_cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>, allowed: &[St
     let any = allowed.iter().any(|o| o == "*");
     let allow = match origin {
         _ if any => HeaderValue::from_static("*"),
-        Some(o) if allowed.iter().any(|a| a.trim_end_matches('/').as_bytes() == o.as_bytes()) => o.clone(),
+        Some(o)
+            if allowed
+                .iter()
+                .any(|a| a.trim_end_matches('/').as_bytes() == o.as_bytes()) =>
+        {
+            o.clone()
+        }
         _ => return,
     };
     if !any {

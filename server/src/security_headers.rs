@@ -6,7 +6,9 @@
 //! `Referrer-Policy: no-referrer`, and HSTS when serving HTTPS.
 
 use base64::Engine as _;
-use hyper::header::{HeaderMap, HeaderValue, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_FRAME_OPTIONS};
+use hyper::header::{
+    HeaderMap, HeaderValue, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_FRAME_OPTIONS,
+};
 use sha2::{Digest as _, Sha256};
 
 /// The policy's fixed part. `'wasm-unsafe-eval'` lets the page and the
@@ -87,7 +89,10 @@ mod tests {
         assert!(policy.contains(&format!("'sha256-{want}'")), "{policy}");
         assert_eq!(policy.matches("'sha256-").count(), 1);
         assert!(policy.contains("frame-ancestors 'none'"));
-        assert!(!policy.contains("'unsafe-inline'; script") && !policy.contains("script-src 'self' 'unsafe-inline'"));
+        assert!(
+            !policy.contains("'unsafe-inline'; script")
+                && !policy.contains("script-src 'self' 'unsafe-inline'")
+        );
         assert!(!csp(None).contains("sha256"));
     }
 }

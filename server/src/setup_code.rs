@@ -73,7 +73,10 @@ mod tests {
         let code = fresh().unwrap();
         assert_eq!(code.len(), 19);
         assert_eq!(code.matches('-').count(), 3);
-        assert!(code.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))));
+        assert!(
+            code.chars()
+                .all(|c| c == '-' || ALPHABET.contains(&(c as u8)))
+        );
         let typed = code.to_lowercase().replace('-', " ");
         assert_eq!(hash(&typed), hash(&code));
         assert_eq!(normalize("o1l-i"), "0111");

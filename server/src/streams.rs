@@ -100,7 +100,11 @@ pub struct StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let mut c = self.streams.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self
+            .streams
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         down(&mut c.ip, &self.ip);
         down(&mut c.token, &self.token);
         down(&mut c.workspace, &self.workspace);
@@ -129,11 +133,17 @@ mod tests {
         let ws = WorkspaceId::from_random([9; 16]);
         let a = streams.open(caps, ip, &t1, &ws).unwrap();
         let _b = streams.open(caps, ip, &t1, &ws).unwrap();
-        assert_eq!(streams.open(caps, other_ip, &t1, &ws).err(), Some(Over::Token));
+        assert_eq!(
+            streams.open(caps, other_ip, &t1, &ws).err(),
+            Some(Over::Token)
+        );
         let _c = streams.open(caps, ip, &t2, &ws).unwrap();
         assert_eq!(streams.open(caps, ip, &t3, &ws).err(), Some(Over::Ip));
         let _d = streams.open(caps, other_ip, &t3, &ws).unwrap();
-        assert_eq!(streams.open(caps, other_ip, &t3, &ws).err(), Some(Over::Workspace));
+        assert_eq!(
+            streams.open(caps, other_ip, &t3, &ws).err(),
+            Some(Over::Workspace)
+        );
         drop(a);
         assert_eq!(streams.open_count(), 3);
         assert!(streams.open(caps, other_ip, &t3, &ws).is_ok());

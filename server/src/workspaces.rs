@@ -268,7 +268,12 @@ pub struct Workspaces {
 }
 
 impl Workspaces {
-    pub fn new(store: Arc<dyn BlobStore>, quota: u64, space: Arc<Space>, max_open: usize) -> Workspaces {
+    pub fn new(
+        store: Arc<dyn BlobStore>,
+        quota: u64,
+        space: Arc<Space>,
+        max_open: usize,
+    ) -> Workspaces {
         Workspaces {
             store,
             quota,
@@ -376,7 +381,12 @@ impl Workspaces {
 
     /// Closes workspaces idle since `now - IDLE_SECS` that nobody holds.
     pub fn close_idle(&self, now: u64) -> usize {
-        self.sweep(|ws| ws.last_used.load(Ordering::Relaxed).saturating_add(IDLE_SECS) <= now)
+        self.sweep(|ws| {
+            ws.last_used
+                .load(Ordering::Relaxed)
+                .saturating_add(IDLE_SECS)
+                <= now
+        })
     }
 
     /// Closes the least recently used unused workspaces until at most
@@ -572,7 +582,12 @@ mod tests {
     #[tokio::test]
     async fn workspaces_open_lazily_and_close_when_idle() {
         let dir = tempfile::tempdir().unwrap();
-        let spaces = Workspaces::new(Arc::new(DiskStore::new(dir.path())), u64::MAX, test_space(), 1000);
+        let spaces = Workspaces::new(
+            Arc::new(DiskStore::new(dir.path())),
+            u64::MAX,
+            test_space(),
+            1000,
+        );
         for i in 0..50u8 {
             let ws = spaces
                 .get(&WorkspaceId::from_random([i; 16]))
@@ -715,7 +730,12 @@ mod tests {
         fn pull(&self, after: u64, max: u64) -> Result<crate::store::Pulled, StoreError> {
             self.inner.pull(after, max)
         }
-        fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError> {
+        fn put_snapshot(
+            &self,
+            upto: u64,
+            data: &[u8],
+            quota: u64,
+        ) -> Result<Snapshotted, StoreError> {
             self.inner.put_snapshot(upto, data, quota)
         }
         fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
@@ -749,7 +769,9 @@ mod tests {
                     let body = vec![client, i];
                     // Retry a failed push with the same key, as a client does.
                     for _ in 0..50 {
-                        let Ok(w) = spaces.get(&ws).await else { continue };
+                        let Ok(w) = spaces.get(&ws).await else {
+                            continue;
+                        };
                         use sha2::Digest as _;
                         let entry = NewEntry {
                             key: Some(key.clone()),
@@ -778,9 +800,22 @@ mod tests {
             }
         }
         assert_eq!(by_seq.len(), 16 * 40, "every push was acknowledged once");
-        assert_eq!(store.overlaps.load(Ordering::SeqCst), 0, "two writers wrote at once");
-        assert!(store.opens.load(Ordering::SeqCst) > 5, "failures reopened the log");
-        let pulled = spaces.get(&ws).await.unwrap().log.pull(0, u64::MAX).unwrap();
+        assert_eq!(
+            store.overlaps.load(Ordering::SeqCst),
+            0,
+            "two writers wrote at once"
+        );
+        assert!(
+            store.opens.load(Ordering::SeqCst) > 5,
+            "failures reopened the log"
+        );
+        let pulled = spaces
+            .get(&ws)
+            .await
+            .unwrap()
+            .log
+            .pull(0, u64::MAX)
+            .unwrap();
         let frames = hearth_shared::frame::decode_frames(&pulled.body).unwrap();
         for f in frames {
             assert_eq!(by_seq.get(&f.seq).map(Vec::as_slice), Some(f.payload));

@@ -38,9 +38,9 @@ impl<I> WriteTimeout<I> {
             }
             Poll::Pending => {
                 let timeout = self.timeout;
-                let sleep = self
-                    .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+                let sleep = self.stalled.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(Instant::now() + timeout))
+                });
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         self.stalled = None;
@@ -69,7 +69,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for WriteTimeout<I> {
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<I> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.watch(cx, poll)
     }
@@ -115,7 +119,9 @@ mod tests {
         let (client, mut server) = tokio::io::duplex(64);
         let reader = tokio::spawn(async move {
             let mut sink = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut sink).await.map(|_| sink.len())
+            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut sink)
+                .await
+                .map(|_| sink.len())
         });
         let mut w = WriteTimeout::new(client, Duration::from_secs(5));
         w.write_all(&[1u8; 4096]).await.unwrap();

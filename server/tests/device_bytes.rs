@@ -7,7 +7,7 @@
 mod common;
 
 use common::TestServer;
-use hearth::device::Device;
+use hearth_device::Device;
 use hearth_shared::api::Scope;
 use tempfile::TempDir;
 
@@ -48,7 +48,11 @@ fn prose(seed: &mut u64, bytes: usize) -> String {
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
         s.push_str(WORDS[(*seed % WORDS.len() as u64) as usize]);
-        s.push(if (*seed).is_multiple_of(11) { '\n' } else { ' ' });
+        s.push(if (*seed).is_multiple_of(11) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     s
 }

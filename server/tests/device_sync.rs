@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use hearth::device::Device;
+use hearth_device::Device;
 use hearth_migrations::NoteFilter;
 use hearth_shared::api::Scope;
 use hearth_shared::engine::{SyncState, Thresholds};

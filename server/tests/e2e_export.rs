@@ -36,7 +36,12 @@ async fn export_then_import_into_a_fresh_device() {
     first.click("#export-json").await;
     let json = std::fs::read_to_string(first.downloaded("hearth-notes.json").await).unwrap();
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut titles: Vec<&str> = json["notes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap()).collect();
+    let mut titles: Vec<&str> = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap())
+        .collect();
     titles.sort();
     assert_eq!(titles, ["Journal", "Recipe"]);
 
@@ -45,7 +50,11 @@ async fn export_then_import_into_a_fresh_device() {
     second.open(&server.url).await;
     second.wait_for_notes(&[]).await;
     second.click("#tab-sync").await;
-    let input = second.client.find(fantoccini::Locator::Css("#import-file")).await.unwrap();
+    let input = second
+        .client
+        .find(fantoccini::Locator::Css("#import-file"))
+        .await
+        .unwrap();
     input.send_keys(&file.to_string_lossy()).await.unwrap();
     second.click("#tab-notes").await;
     second.wait_for_notes(&["Recipe", "Journal"]).await;
@@ -53,7 +62,9 @@ async fn export_then_import_into_a_fresh_device() {
     second.add_note("Added after import", "ok").await;
     second.wait_for_sync_state("local").await;
     second.client.refresh().await.unwrap();
-    second.wait_for_notes(&["Recipe", "Journal", "Added after import"]).await;
+    second
+        .wait_for_notes(&["Recipe", "Journal", "Added after import"])
+        .await;
 
     // The imported workspace syncs like one made here: connected to the
     // server, a third device that joins gets every note.
@@ -70,14 +81,20 @@ async fn export_then_import_into_a_fresh_device() {
     .await;
     let third = Device::launch().await;
     third.join_with_token(&server, &token).await;
-    third.wait_for_notes(&["Recipe", "Journal", "Added after import"]).await;
+    third
+        .wait_for_notes(&["Recipe", "Journal", "Added after import"])
+        .await;
     third.close().await;
 
     // A file that is not a workspace is refused with a reason.
     let bogus = second.downloads.join("bogus.json");
     std::fs::write(&bogus, "{\"hello\": 1}").unwrap();
     second.click("#tab-sync").await;
-    let input = second.client.find(fantoccini::Locator::Css("#import-file")).await.unwrap();
+    let input = second
+        .client
+        .find(fantoccini::Locator::Css("#import-file"))
+        .await
+        .unwrap();
     input.send_keys(&bogus.to_string_lossy()).await.unwrap();
     let said = second.text_of("#data-message").await;
     assert!(said.contains("not a Hearth workspace file"), "{said}");

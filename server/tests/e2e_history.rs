@@ -16,7 +16,12 @@ async fn restoring_an_old_version_syncs_to_the_other_device() {
     laptop.wait_for_sync_state("synced").await;
 
     let phone = Device::launch().await;
-    phone.join_with_token(&server, &mint_token(&server, &workspace, &master, "phone").await).await;
+    phone
+        .join_with_token(
+            &server,
+            &mint_token(&server, &workspace, &master, "phone").await,
+        )
+        .await;
     phone.open_note("Plan").await;
     phone.wait_for_body("first draft").await;
     // The phone rewrites the body.

@@ -39,7 +39,11 @@ async fn the_app_opens_offline_with_its_data() {
     // Server stopped and the browser offline: the reload is served by the
     // service worker, the data by IndexedDB.
     server.kill();
-    device.client.issue_cmd(SetNetwork { offline: true }).await.unwrap();
+    device
+        .client
+        .issue_cmd(SetNetwork { offline: true })
+        .await
+        .unwrap();
     device.client.refresh().await.unwrap();
     device.wait_for_notes(&["Packing list"]).await;
     let from_sw = device
@@ -53,7 +57,11 @@ async fn the_app_opens_offline_with_its_data() {
              fetch('/v1/health').then(r => done('answered ' + r.status), e => done('failed'));",
         )
         .await;
-    assert_eq!(api.as_str(), Some("failed"), "the API must not be served from a cache");
+    assert_eq!(
+        api.as_str(),
+        Some("failed"),
+        "the API must not be served from a cache"
+    );
     device.close().await;
 }
 
@@ -64,8 +72,15 @@ struct SetNetwork {
 }
 
 impl fantoccini::wd::WebDriverCompatibleCommand for SetNetwork {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/chromium/network_conditions", session.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/chromium/network_conditions",
+            session.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -119,7 +134,10 @@ async fn a_new_build_is_offered_and_applied() {
     let caches = device
         .eval_async("const done = arguments[arguments.length - 1]; caches.keys().then(done);")
         .await;
-    assert_eq!(caches, serde_json::json!([format!("hearth-shell-{old_build}")]));
+    assert_eq!(
+        caches,
+        serde_json::json!([format!("hearth-shell-{old_build}")])
+    );
 
     // Deploy: the same address serves the next build.
     let listen = server.addr().to_owned();
@@ -133,7 +151,9 @@ async fn a_new_build_is_offered_and_applied() {
     // The running app notices and offers the update; nothing changes until
     // the person accepts.
     device.text_of("#update-banner").await;
-    let still_old = device.eval("return document.querySelector('meta[name=hearth-build]').content").await;
+    let still_old = device
+        .eval("return document.querySelector('meta[name=hearth-build]').content")
+        .await;
     assert_eq!(still_old.as_str(), Some(old_build.as_str()));
     device.click("#update-apply").await;
     device
@@ -167,10 +187,25 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 async fn the_manifest_makes_the_app_installable() {
     let server = Server::start();
     let response = get(server.addr(), "/manifest.webmanifest").await;
-    assert_eq!(response.header("content-type"), Some("application/manifest+json"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/manifest+json")
+    );
     let manifest: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    for field in ["name", "short_name", "description", "start_url", "scope", "display", "theme_color", "background_color"] {
-        assert!(manifest[field].as_str().is_some_and(|v| !v.is_empty()), "manifest lacks {field}");
+    for field in [
+        "name",
+        "short_name",
+        "description",
+        "start_url",
+        "scope",
+        "display",
+        "theme_color",
+        "background_color",
+    ] {
+        assert!(
+            manifest[field].as_str().is_some_and(|v| !v.is_empty()),
+            "manifest lacks {field}"
+        );
     }
     assert_eq!(manifest["display"], "standalone");
     let icons = manifest["icons"].as_array().unwrap();
@@ -188,25 +223,39 @@ async fn the_manifest_makes_the_app_installable() {
     }
     assert!(seen.contains(&(192, "any".to_owned())), "a 192 px icon");
     assert!(seen.contains(&(512, "any".to_owned())), "a 512 px icon");
-    assert!(seen.contains(&(512, "maskable".to_owned())), "a maskable icon");
+    assert!(
+        seen.contains(&(512, "maskable".to_owned())),
+        "a maskable icon"
+    );
 
     // The browser agrees: the page links the manifest and runs in a secure
     // context (localhost counts), which service workers require.
     let device = Device::launch().await;
-    device.open(&server.url.replace("127.0.0.1", "localhost")).await;
+    device
+        .open(&server.url.replace("127.0.0.1", "localhost"))
+        .await;
     wait_until_controlled(&device).await;
-    let secure = device.eval("return window.isSecureContext && !!document.querySelector('link[rel=manifest]')").await;
+    let secure = device
+        .eval("return window.isSecureContext && !!document.querySelector('link[rel=manifest]')")
+        .await;
     assert_eq!(secure.as_bool(), Some(true));
     device.close().await;
 }
 
 /// Entries the server holds for a workspace.
 async fn entry_count(server: &Server, workspace: &str, token: &str) -> usize {
-    let response =
-        e2e_support::request(server.addr(), "GET", &format!("/v1/workspaces/{workspace}/entries?after=0"), Some(token), None)
-            .await;
+    let response = e2e_support::request(
+        server.addr(),
+        "GET",
+        &format!("/v1/workspaces/{workspace}/entries?after=0"),
+        Some(token),
+        None,
+    )
+    .await;
     assert_eq!(response.status, 200);
-    hearth_shared::frame::decode_frames(&response.body).unwrap().len()
+    hearth_shared::frame::decode_frames(&response.body)
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
@@ -239,7 +288,10 @@ async fn pending_changes_are_sent_with_no_page_open() {
     // Only the service worker is left to send the edit.
     let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
     while entry_count(&server, &workspace, &master).await == before {
-        assert!(tokio::time::Instant::now() < deadline, "the service worker did not send the pending edit");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service worker did not send the pending edit"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     let after = entry_count(&server, &workspace, &master).await;
@@ -248,7 +300,9 @@ async fn pending_changes_are_sent_with_no_page_open() {
     // The app, opened again, sends the same batch under the same key:
     // the server stores nothing twice.
     device.open(&server.url).await;
-    device.wait_for_notes(&["Before", "Sent by the service worker"]).await;
+    device
+        .wait_for_notes(&["Before", "Sent by the service worker"])
+        .await;
     device.wait_for_sync_state("synced").await;
     assert_eq!(entry_count(&server, &workspace, &master).await, after);
     device.close().await;

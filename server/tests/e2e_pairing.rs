@@ -22,20 +22,31 @@ async fn make_link(owner: &Device, scope: &str) -> (String, String) {
     owner
         .eval(&format!("const s = document.querySelector('#pair-scope'); s.value = '{scope}'; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true"))
         .await;
-    owner.eval("const l = document.querySelector('#pair-link'); if (l) l.value = ''; return true").await;
+    owner
+        .eval("const l = document.querySelector('#pair-link'); if (l) l.value = ''; return true")
+        .await;
     owner.click("#make-pair-link").await;
     owner
         .wait_until("a pairing link is shown", "const l = document.querySelector('#pair-link'); return !!l && l.value.includes('#pair')")
         .await;
-    let link = owner.eval("return document.querySelector('#pair-link').value").await.as_str().unwrap().to_owned();
-    owner.eval("document.querySelector('#pair-qr').scrollIntoView({ block: 'center' }); return true").await;
+    let link = owner
+        .eval("return document.querySelector('#pair-link').value")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    owner
+        .eval("document.querySelector('#pair-qr').scrollIntoView({ block: 'center' }); return true")
+        .await;
     let qr = owner.client.find(Locator::Css("#pair-qr")).await.unwrap();
     let png = qr.screenshot().await.unwrap();
     (link, decode_qr(&png))
 }
 
 fn decode_qr(png_bytes: &[u8]) -> String {
-    if let Ok(dir) = std::env::var("HEARTH_SCREENSHOTS") { std::fs::write(format!("{dir}/qr.png"), png_bytes).unwrap(); }
+    if let Ok(dir) = std::env::var("HEARTH_SCREENSHOTS") {
+        std::fs::write(format!("{dir}/qr.png"), png_bytes).unwrap();
+    }
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
@@ -65,7 +76,10 @@ async fn a_device_pairs_by_link_and_is_revoked() {
     assert_eq!(from_qr, link, "the QR code carries the link");
     assert!(link.starts_with(&server.url), "{link}");
     let fragment = link.split_once('#').unwrap().1;
-    assert!(fragment.contains("invite="), "the invite travels in the fragment: {link}");
+    assert!(
+        fragment.contains("invite="),
+        "the invite travels in the fragment: {link}"
+    );
 
     // The phone opens the link, names itself, and gets the workspace.
     let phone = Device::launch().await;
@@ -90,10 +104,15 @@ async fn a_device_pairs_by_link_and_is_revoked() {
     laptop.click("#tab-sync").await;
     let listed = laptop.text_of("#device-list li[data-label='Phone']").await;
     assert!(listed.contains("can edit"), "{listed}");
-    laptop.click("#device-list li[data-label='Phone'] .revoke").await;
+    laptop
+        .click("#device-list li[data-label='Phone'] .revoke")
+        .await;
     laptop.client.accept_alert().await.unwrap();
     laptop
-        .wait_until("the phone shows as removed", "return !!document.querySelector(\"#device-list li.revoked[data-label='Phone']\")")
+        .wait_until(
+            "the phone shows as removed",
+            "return !!document.querySelector(\"#device-list li.revoked[data-label='Phone']\")",
+        )
         .await;
 
     // The phone learns it was removed at its next sync, and keeps its data.
@@ -123,7 +142,9 @@ async fn a_read_only_device_cannot_edit() {
     tablet.wait_for_notes(&["Read me"]).await;
     let banner = tablet.text_of("#read-only-banner").await;
     assert!(banner.contains("read-only"), "{banner}");
-    let disabled = tablet.eval("return document.querySelector('#new-note').disabled").await;
+    let disabled = tablet
+        .eval("return document.querySelector('#new-note').disabled")
+        .await;
     assert_eq!(disabled.as_bool(), Some(true));
 
     // Changes still arrive.

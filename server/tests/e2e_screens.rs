@@ -27,7 +27,11 @@ async fn notes_and_tasks_are_kept_on_the_device() {
     // Three notes, two tagged.
     for (title, body, tags) in [
         ("Groceries", "oat milk, lemons, basil", "home"),
-        ("Boiler service", "call on Tuesday, ask about the valve", "home, bills"),
+        (
+            "Boiler service",
+            "call on Tuesday, ask about the valve",
+            "home, bills",
+        ),
         ("Book ideas", "a lighthouse keeper who syncs notes", ""),
     ] {
         device.click("#new-note").await;
@@ -40,23 +44,40 @@ async fn notes_and_tasks_are_kept_on_the_device() {
         }
     }
     device
-        .wait_until("three notes are listed", "return document.querySelectorAll('#note-items li').length === 3")
+        .wait_until(
+            "three notes are listed",
+            "return document.querySelectorAll('#note-items li').length === 3",
+        )
         .await;
     device
-        .wait_until("everything is saved", "return document.querySelector('#sync-status').dataset.state !== 'saving'")
+        .wait_until(
+            "everything is saved",
+            "return document.querySelector('#sync-status').dataset.state !== 'saving'",
+        )
         .await;
 
     // Search finds by body text; the tag filter narrows the list.
     device.type_into("#search", "valve").await;
     device
-        .wait_until("search shows one note", "return document.querySelectorAll('#note-items li').length === 1")
+        .wait_until(
+            "search shows one note",
+            "return document.querySelectorAll('#note-items li').length === 1",
+        )
         .await;
-    assert!(device.text_of("#note-items li").await.contains("Boiler service"));
+    assert!(
+        device
+            .text_of("#note-items li")
+            .await
+            .contains("Boiler service")
+    );
     device.clear("#search").await;
     device.type_into("#search", " ").await;
     device.click("button.chip[data-tag='home']").await;
     device
-        .wait_until("the home tag shows two notes", "return document.querySelectorAll('#note-items li').length === 2")
+        .wait_until(
+            "the home tag shows two notes",
+            "return document.querySelectorAll('#note-items li').length === 2",
+        )
         .await;
     screenshot(&device, "notes-desktop").await;
     device.click(".tags .chip").await; // "All"
@@ -79,40 +100,68 @@ async fn notes_and_tasks_are_kept_on_the_device() {
         .await;
     device.click("#delete-note").await;
     device
-        .wait_until("the note is gone", "return document.querySelectorAll('#note-items li').length === 2")
+        .wait_until(
+            "the note is gone",
+            "return document.querySelectorAll('#note-items li').length === 2",
+        )
         .await;
     device.click("#undo").await;
     device
-        .wait_until("the note is back", "return document.querySelectorAll('#note-items li').length === 3")
+        .wait_until(
+            "the note is back",
+            "return document.querySelectorAll('#note-items li').length === 3",
+        )
         .await;
 
     // A task list with two tasks, one done.
     device.click("#tab-tasks").await;
     device.type_into("#new-list-title", "Weekend\n").await;
-    device.type_into(".task-list .new-task", "Fix the bike\n").await;
-    device.type_into(".task-list .new-task", "Call grandma\n").await;
     device
-        .wait_until("two tasks", "return document.querySelectorAll('.task-list li').length === 2")
+        .type_into(".task-list .new-task", "Fix the bike\n")
+        .await;
+    device
+        .type_into(".task-list .new-task", "Call grandma\n")
+        .await;
+    device
+        .wait_until(
+            "two tasks",
+            "return document.querySelectorAll('.task-list li').length === 2",
+        )
         .await;
     device.click(".task-list li input[type=checkbox]").await;
     device
-        .wait_until("one task done", "return document.querySelectorAll('.task-list li.done').length === 1")
+        .wait_until(
+            "one task done",
+            "return document.querySelectorAll('.task-list li.done').length === 1",
+        )
         .await;
     device
-        .wait_until("everything is saved", "return document.querySelector('#sync-status').dataset.state !== 'saving'")
+        .wait_until(
+            "everything is saved",
+            "return document.querySelector('#sync-status').dataset.state !== 'saving'",
+        )
         .await;
     screenshot(&device, "tasks-desktop").await;
 
     // A reload shows everything, from IndexedDB.
     device.client.refresh().await.unwrap();
     device.click("#tab-tasks").await;
-    assert_eq!(device.text_of(".task-list li.done span").await.trim(), "Fix the bike");
+    assert_eq!(
+        device.text_of(".task-list li.done span").await.trim(),
+        "Fix the bike"
+    );
     device.click("#tab-notes").await;
     device
-        .wait_until("three notes after reload", "return document.querySelectorAll('#note-items li').length === 3")
+        .wait_until(
+            "three notes after reload",
+            "return document.querySelectorAll('#note-items li').length === 3",
+        )
         .await;
     let first = device.text_of("#note-items li").await;
-    assert!(first.contains("Groceries"), "pinned note first after reload, got {first:?}");
+    assert!(
+        first.contains("Groceries"),
+        "pinned note first after reload, got {first:?}"
+    );
 
     // Phone width.
     device.client.set_window_size(390, 844).await.unwrap();

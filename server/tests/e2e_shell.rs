@@ -38,13 +38,20 @@ async fn the_app_renders_from_a_real_server() {
     let worker_loaded = device
         .eval("return performance.getEntriesByType('resource').some(e => e.name.endsWith('/worker.js'))")
         .await;
-    assert_eq!(worker_loaded.as_bool(), Some(true), "the sync worker was loaded");
+    assert_eq!(
+        worker_loaded.as_bool(),
+        Some(true),
+        "the sync worker was loaded"
+    );
     device.close().await;
 
     // Content types and cache policy of what was served.
     let index = get(server.addr(), "/").await;
     assert_eq!(index.status, 200);
-    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(index.header("cache-control"), Some("no-cache"));
     let html = String::from_utf8(index.body).unwrap();
     let wasm_path = link_in(&html, ".wasm");
@@ -53,7 +60,11 @@ async fn the_app_renders_from_a_real_server() {
     let wasm = get(server.addr(), &wasm_path).await;
     assert_eq!(wasm.status, 200);
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
-    assert!(wasm.header("cache-control").unwrap_or_default().contains("immutable"));
+    assert!(
+        wasm.header("cache-control")
+            .unwrap_or_default()
+            .contains("immutable")
+    );
     assert_eq!(&wasm.body[..4], b"\0asm");
 
     let js = get(server.addr(), &js_path).await;
@@ -61,7 +72,10 @@ async fn the_app_renders_from_a_real_server() {
 
     let manifest = get(server.addr(), "/manifest.webmanifest").await;
     assert_eq!(manifest.status, 200);
-    assert_eq!(manifest.header("content-type"), Some("application/manifest+json"));
+    assert_eq!(
+        manifest.header("content-type"),
+        Some("application/manifest+json")
+    );
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
     assert_eq!(manifest["name"], "Hearth");
 
@@ -72,7 +86,10 @@ async fn the_app_renders_from_a_real_server() {
     // A deep link gets the app; an unknown API route gets a JSON error.
     let deep = get(server.addr(), "/pair").await;
     assert_eq!(deep.status, 200);
-    assert_eq!(deep.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        deep.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     let missing = get(server.addr(), "/v1/nothing-here").await;
     assert_eq!(missing.status, 404);
     let error: serde_json::Value = serde_json::from_slice(&missing.body).unwrap();

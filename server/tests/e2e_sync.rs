@@ -18,7 +18,9 @@ async fn two_devices_sync_through_a_real_server() {
     // Laptop: a note written before any server is known, then connect.
     let laptop = Device::launch().await;
     laptop.open(&server.url).await;
-    laptop.add_note("Written offline first", "before the server existed").await;
+    laptop
+        .add_note("Written offline first", "before the server existed")
+        .await;
     laptop.wait_for_sync_state("local").await;
     let (workspace, master) = laptop.become_owner(&server).await;
     assert_eq!(laptop.text_of("#server-url").await, server.url);
@@ -35,9 +37,13 @@ async fn two_devices_sync_through_a_real_server() {
     // Live: an edit on one shows on the other without a reload.
     phone.add_note("From the phone", "milk").await;
     laptop.click("#tab-notes").await;
-    laptop.wait_for_notes(&["Written offline first", "From the phone"]).await;
+    laptop
+        .wait_for_notes(&["Written offline first", "From the phone"])
+        .await;
     laptop.add_note("From the laptop", "bread").await;
-    phone.wait_for_notes(&["Written offline first", "From the phone", "From the laptop"]).await;
+    phone
+        .wait_for_notes(&["Written offline first", "From the phone", "From the laptop"])
+        .await;
     laptop.wait_for_sync_state("synced").await;
     phone.wait_for_sync_state("synced").await;
 
@@ -55,7 +61,13 @@ async fn two_devices_sync_through_a_real_server() {
     // It comes back on the same address with the same data: they converge.
     let listen = format!("127.0.0.1:{port}");
     let _server = Server::start_in(&data_dir, &["--listen", &listen]);
-    let all = ["Written offline first", "From the phone", "From the laptop", "Laptop while offline", "Phone while offline"];
+    let all = [
+        "Written offline first",
+        "From the phone",
+        "From the laptop",
+        "Laptop while offline",
+        "Phone while offline",
+    ];
     for device in [&laptop, &phone] {
         device.click("#tab-sync").await;
         device.click("#sync-now").await;

@@ -17,19 +17,35 @@ async fn one_tab_writes_and_the_others_follow() {
     let first = device.client.window().await.unwrap();
 
     let second = device.client.new_window(true).await.unwrap().handle;
-    device.client.switch_to_window(second.clone()).await.unwrap();
+    device
+        .client
+        .switch_to_window(second.clone())
+        .await
+        .unwrap();
     device.open(&server.url).await;
     let banner = device.text_of("#read-only-banner").await;
     assert!(banner.contains("open in another tab"), "{banner}");
     device.wait_for_notes(&["From the first tab"]).await;
-    let can_add = device.eval("return !document.querySelector('#new-note').disabled").await;
-    assert_eq!(can_add.as_bool(), Some(false), "the following tab cannot edit");
+    let can_add = device
+        .eval("return !document.querySelector('#new-note').disabled")
+        .await;
+    assert_eq!(
+        can_add.as_bool(),
+        Some(false),
+        "the following tab cannot edit"
+    );
 
     // A change in the first tab shows in the second.
     device.client.switch_to_window(first.clone()).await.unwrap();
     device.add_note("Second note", "more").await;
-    device.client.switch_to_window(second.clone()).await.unwrap();
-    device.wait_for_notes(&["From the first tab", "Second note"]).await;
+    device
+        .client
+        .switch_to_window(second.clone())
+        .await
+        .unwrap();
+    device
+        .wait_for_notes(&["From the first tab", "Second note"])
+        .await;
 
     // The first tab closes: the second becomes the one that edits.
     device.client.switch_to_window(first).await.unwrap();
@@ -39,6 +55,12 @@ async fn one_tab_writes_and_the_others_follow() {
         .wait_until("the second tab can edit", "return !!document.querySelector('#new-note') && !document.querySelector('#new-note').disabled && !document.querySelector('#read-only-banner')")
         .await;
     device.add_note("Written in the second tab", "now").await;
-    device.wait_for_notes(&["From the first tab", "Second note", "Written in the second tab"]).await;
+    device
+        .wait_for_notes(&[
+            "From the first tab",
+            "Second note",
+            "Written in the second tab",
+        ])
+        .await;
     device.close().await;
 }

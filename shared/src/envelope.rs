@@ -122,7 +122,10 @@ pub fn open(bytes: &[u8], max_raw_len: usize) -> Result<Vec<u8>, EnvelopeError> 
         return Err(EnvelopeError::ChecksumMismatch);
     }
     if raw_len > max_raw_len {
-        return Err(EnvelopeError::TooLarge { raw_len, limit: max_raw_len });
+        return Err(EnvelopeError::TooLarge {
+            raw_len,
+            limit: max_raw_len,
+        });
     }
     let payload = match codec {
         Codec::Stored => body.to_vec(),
@@ -130,7 +133,10 @@ pub fn open(bytes: &[u8], max_raw_len: usize) -> Result<Vec<u8>, EnvelopeError> 
             .map_err(|e| EnvelopeError::Corrupt(e.to_string()))?,
     };
     if payload.len() != raw_len {
-        return Err(EnvelopeError::LengthMismatch { expected: raw_len, actual: payload.len() });
+        return Err(EnvelopeError::LengthMismatch {
+            expected: raw_len,
+            actual: payload.len(),
+        });
     }
     Ok(payload)
 }
@@ -168,19 +174,34 @@ mod tests {
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0x40;
-        assert_eq!(open(&flipped, DEFAULT_MAX_RAW_LEN), Err(EnvelopeError::ChecksumMismatch));
+        assert_eq!(
+            open(&flipped, DEFAULT_MAX_RAW_LEN),
+            Err(EnvelopeError::ChecksumMismatch)
+        );
         let mut magic = sealed.clone();
         magic[0] = b'X';
-        assert_eq!(open(&magic, DEFAULT_MAX_RAW_LEN), Err(EnvelopeError::BadMagic));
+        assert_eq!(
+            open(&magic, DEFAULT_MAX_RAW_LEN),
+            Err(EnvelopeError::BadMagic)
+        );
         let mut version = sealed.clone();
         version[4] = 2;
-        assert_eq!(open(&version, DEFAULT_MAX_RAW_LEN), Err(EnvelopeError::UnknownVersion(2)));
+        assert_eq!(
+            open(&version, DEFAULT_MAX_RAW_LEN),
+            Err(EnvelopeError::UnknownVersion(2))
+        );
         assert_eq!(
             open(&sealed, 100),
-            Err(EnvelopeError::TooLarge { raw_len: 10_000, limit: 100 })
+            Err(EnvelopeError::TooLarge {
+                raw_len: 10_000,
+                limit: 100
+            })
         );
         for cut in 0..sealed.len() {
-            assert!(open(&sealed[..cut], DEFAULT_MAX_RAW_LEN).is_err(), "cut at {cut}");
+            assert!(
+                open(&sealed[..cut], DEFAULT_MAX_RAW_LEN).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -194,7 +215,10 @@ mod tests {
         let body = [0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0];
         evil.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
         evil.extend_from_slice(&body);
-        assert!(matches!(open(&evil, 1024), Err(EnvelopeError::TooLarge { .. })));
+        assert!(matches!(
+            open(&evil, 1024),
+            Err(EnvelopeError::TooLarge { .. })
+        ));
         assert!(open(&evil, DEFAULT_MAX_RAW_LEN).is_err());
     }
 }

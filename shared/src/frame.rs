@@ -56,7 +56,11 @@ pub enum FrameError {
     #[error("the response ends inside a frame header at byte {0}")]
     TruncatedHeader(usize),
     #[error("frame at byte {offset} says {len} bytes but only {available} remain")]
-    TruncatedPayload { offset: usize, len: u32, available: usize },
+    TruncatedPayload {
+        offset: usize,
+        len: u32,
+        available: usize,
+    },
     #[error("unknown frame kind {kind} at byte {offset}")]
     UnknownKind { offset: usize, kind: u8 },
     #[error("frame sequence numbers go backwards at byte {0}")]
@@ -92,8 +96,10 @@ pub fn decode_frames(body: &[u8]) -> Result<Vec<Frame<'_>>, FrameError> {
         if rest.len() < FRAME_HEADER_LEN {
             return Err(FrameError::TruncatedHeader(offset));
         }
-        let kind = FrameKind::from_byte(rest[0])
-            .ok_or(FrameError::UnknownKind { offset, kind: rest[0] })?;
+        let kind = FrameKind::from_byte(rest[0]).ok_or(FrameError::UnknownKind {
+            offset,
+            kind: rest[0],
+        })?;
         let mut seq_bytes = [0u8; 8];
         seq_bytes.copy_from_slice(&rest[1..9]);
         let seq = u64::from_be_bytes(seq_bytes);
@@ -102,7 +108,11 @@ pub fn decode_frames(body: &[u8]) -> Result<Vec<Frame<'_>>, FrameError> {
         let len = u32::from_be_bytes(len_bytes);
         let available = rest.len() - FRAME_HEADER_LEN;
         if len as usize > available {
-            return Err(FrameError::TruncatedPayload { offset, len, available });
+            return Err(FrameError::TruncatedPayload {
+                offset,
+                len,
+                available,
+            });
         }
         // A snapshot covers up to `seq`; the entries after it have larger seqs.
         if let Some(prev) = last_seq
@@ -130,7 +140,14 @@ mod tests {
         encode_frame(&mut body, FrameKind::Entry, 12, &[7u8; 300]);
         let frames = decode_frames(&body).unwrap();
         assert_eq!(frames.len(), 3);
-        assert_eq!(frames[0], Frame { kind: FrameKind::Snapshot, seq: 10, payload: b"snap" });
+        assert_eq!(
+            frames[0],
+            Frame {
+                kind: FrameKind::Snapshot,
+                seq: 10,
+                payload: b"snap"
+            }
+        );
         assert_eq!(frames[1].payload, b"");
         assert_eq!(frames[2].seq, 12);
         assert_eq!(frames[2].payload.len(), 300);
@@ -146,9 +163,15 @@ mod tests {
         }
         let mut bad_kind = body.clone();
         bad_kind[0] = 9;
-        assert_eq!(decode_frames(&bad_kind), Err(FrameError::UnknownKind { offset: 0, kind: 9 }));
+        assert_eq!(
+            decode_frames(&bad_kind),
+            Err(FrameError::UnknownKind { offset: 0, kind: 9 })
+        );
         let mut twice = body.clone();
         twice.extend_from_slice(&body);
-        assert_eq!(decode_frames(&twice), Err(FrameError::OutOfOrder(body.len())));
+        assert_eq!(
+            decode_frames(&twice),
+            Err(FrameError::OutOfOrder(body.len()))
+        );
     }
 }

@@ -26,7 +26,10 @@ fn validate(s: &str) -> Result<(), IdError> {
     if s.len() != ID_LEN {
         return Err(IdError::WrongLength(s.chars().count()));
     }
-    if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(IdError::BadCharacter);
     }
     Ok(())

@@ -27,8 +27,8 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod id;
-pub mod sse;
 pub mod share_link;
+pub mod sse;
 
 /// The version of the wire protocol spoken under `/v1`.
 pub const PROTOCOL_VERSION: u32 = 1;

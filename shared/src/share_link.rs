@@ -78,7 +78,9 @@ impl ShareLink {
     /// Parses a link made by [`ShareLink::to_url`].
     pub fn parse(url: &str) -> Result<Self, ShareLinkError> {
         let (_, fragment) = url.split_once('#').ok_or(ShareLinkError::NoFragment)?;
-        let query = fragment.strip_prefix("pair?").ok_or(ShareLinkError::NoFragment)?;
+        let query = fragment
+            .strip_prefix("pair?")
+            .ok_or(ShareLinkError::NoFragment)?;
         let (mut server, mut workspace, mut invite) = (None, None, None);
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -96,8 +98,14 @@ impl ShareLink {
         }
         let workspace = workspace.ok_or(ShareLinkError::Missing("workspace"))?;
         let workspace = WorkspaceId::parse(&workspace).map_err(|_| ShareLinkError::BadWorkspace)?;
-        let invite = invite.filter(|i| !i.is_empty()).ok_or(ShareLinkError::Missing("invite"))?;
-        Ok(Self { server: server.trim_end_matches('/').to_owned(), workspace, invite })
+        let invite = invite
+            .filter(|i| !i.is_empty())
+            .ok_or(ShareLinkError::Missing("invite"))?;
+        Ok(Self {
+            server: server.trim_end_matches('/').to_owned(),
+            workspace,
+            invite,
+        })
     }
 }
 
@@ -123,18 +131,30 @@ mod tests {
         let cases: &[(&str, ShareLinkError)] = &[
             ("http://h/", ShareLinkError::NoFragment),
             ("http://h/#other", ShareLinkError::NoFragment),
-            ("http://h/#pair?workspace=x&invite=i", ShareLinkError::Missing("server")),
+            (
+                "http://h/#pair?workspace=x&invite=i",
+                ShareLinkError::Missing("server"),
+            ),
             (
                 "http://h/#pair?server=ftp%3A%2F%2Fh&workspace=x&invite=i",
                 ShareLinkError::BadServer,
             ),
-            ("http://h/#pair?server=http%3A%2F%2Fh&workspace=x&invite=i", ShareLinkError::BadWorkspace),
-            ("http://h/#pair?server=http%3A%2F%2Fh&workspace=%zz", ShareLinkError::BadEscape),
+            (
+                "http://h/#pair?server=http%3A%2F%2Fh&workspace=x&invite=i",
+                ShareLinkError::BadWorkspace,
+            ),
+            (
+                "http://h/#pair?server=http%3A%2F%2Fh&workspace=%zz",
+                ShareLinkError::BadEscape,
+            ),
         ];
         for (url, want) in cases {
             assert_eq!(ShareLink::parse(url).as_ref(), Err(want), "{url}");
         }
         let no_invite = format!("http://h/#pair?server=http%3A%2F%2Fh&workspace={ws}&invite=");
-        assert_eq!(ShareLink::parse(&no_invite), Err(ShareLinkError::Missing("invite")));
+        assert_eq!(
+            ShareLink::parse(&no_invite),
+            Err(ShareLinkError::Missing("invite"))
+        );
     }
 }

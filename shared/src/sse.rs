@@ -19,7 +19,9 @@ impl SseEvent {
         if self.event != "head" {
             return None;
         }
-        serde_json::from_str::<HeadEvent>(&self.data).ok().map(|e| e.head)
+        serde_json::from_str::<HeadEvent>(&self.data)
+            .ok()
+            .map(|e| e.head)
     }
 }
 

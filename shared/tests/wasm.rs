@@ -13,9 +13,15 @@ wasm_bindgen_test_configure!(run_in_browser);
 fn envelope_round_trips_in_the_browser() {
     let payload: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let sealed = envelope::seal(&payload, 3).expect("seal");
-    assert_eq!(envelope::codec_of(&sealed).expect("header"), envelope::Codec::Zstd);
+    assert_eq!(
+        envelope::codec_of(&sealed).expect("header"),
+        envelope::Codec::Zstd
+    );
     assert!(sealed.len() < payload.len());
-    assert_eq!(envelope::open(&sealed, envelope::DEFAULT_MAX_RAW_LEN).expect("open"), payload);
+    assert_eq!(
+        envelope::open(&sealed, envelope::DEFAULT_MAX_RAW_LEN).expect("open"),
+        payload
+    );
 }
 
 #[wasm_bindgen_test]

@@ -33,7 +33,9 @@ fn caches() -> Result<CacheStorage, JsValue> {
 /// Precaches the shell of `build`.
 #[wasm_bindgen]
 pub async fn on_install(build: String, precache: Array) -> Result<(), JsValue> {
-    let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build))).await?.dyn_into()?;
+    let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build)))
+        .await?
+        .dyn_into()?;
     JsFuture::from(cache.add_all_with_str_sequence(&precache)).await?;
     Ok(())
 }
@@ -55,7 +57,9 @@ pub async fn on_activate(build: String) -> Result<(), JsValue> {
 /// Answers a request from the cache of `build`, else from the network.
 #[wasm_bindgen]
 pub async fn on_fetch(request: Request, build: String) -> Result<Response, JsValue> {
-    let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build))).await?.dyn_into()?;
+    let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build)))
+        .await?
+        .dyn_into()?;
     let cached = if request.mode() == RequestMode::Navigate {
         // Every navigation gets the app shell; the app routes in the page.
         JsFuture::from(cache.match_with_str("/")).await?
@@ -65,7 +69,9 @@ pub async fn on_fetch(request: Request, build: String) -> Result<Response, JsVal
     if let Ok(response) = cached.dyn_into::<Response>() {
         return Ok(response);
     }
-    let response: Response = JsFuture::from(scope().fetch_with_request(&request)).await?.dyn_into()?;
+    let response: Response = JsFuture::from(scope().fetch_with_request(&request))
+        .await?
+        .dyn_into()?;
     Ok(response)
 }
 

@@ -34,13 +34,23 @@ fn err(message: impl Into<String>) -> JsValue {
 }
 
 async fn read_json(db: &Rexie, store: &str, key: &str) -> Result<Option<Value>, JsValue> {
-    let tx = db.transaction(&[store], TransactionMode::ReadOnly).map_err(|e| err(e.to_string()))?;
+    let tx = db
+        .transaction(&[store], TransactionMode::ReadOnly)
+        .map_err(|e| err(e.to_string()))?;
     let store = tx.store(store).map_err(|e| err(e.to_string()))?;
-    let Some(value) = store.get(JsValue::from_str(key)).await.map_err(|e| err(e.to_string()))? else {
+    let Some(value) = store
+        .get(JsValue::from_str(key))
+        .await
+        .map_err(|e| err(e.to_string()))?
+    else {
         return Ok(None);
     };
-    let text = value.as_string().ok_or_else(|| err("stored value is not text"))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| err(e.to_string()))
+    let text = value
+        .as_string()
+        .ok_or_else(|| err("stored value is not text"))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| err(e.to_string()))
 }
 
 /// Sends the pending batch, if any. An error means "try again later".
@@ -55,18 +65,28 @@ pub async fn flush() -> Result<Flushed, JsValue> {
         .build()
         .await
         .map_err(|e| err(e.to_string()))?;
-    let Some(device) = read_json(&db, "devices", "current").await? else { return Ok(Flushed::Nothing) };
-    let (Some(server), Some(token), Some(workspace)) =
-        (device["server"].as_str(), device["token"].as_str(), device["workspace_id"].as_str())
-    else {
+    let Some(device) = read_json(&db, "devices", "current").await? else {
         return Ok(Flushed::Nothing);
     };
-    let Some(meta) = read_json(&db, "meta", workspace).await? else { return Ok(Flushed::Nothing) };
+    let (Some(server), Some(token), Some(workspace)) = (
+        device["server"].as_str(),
+        device["token"].as_str(),
+        device["workspace_id"].as_str(),
+    ) else {
+        return Ok(Flushed::Nothing);
+    };
+    let Some(meta) = read_json(&db, "meta", workspace).await? else {
+        return Ok(Flushed::Nothing);
+    };
     let outbox = &meta["outbox"];
     let (Some(key), Some(bytes)) = (outbox["key"].as_str(), outbox["envelope"].as_array()) else {
         return Ok(Flushed::Nothing);
     };
-    let envelope: Vec<u8> = bytes.iter().filter_map(|b| b.as_u64()).map(|b| b as u8).collect();
+    let envelope: Vec<u8> = bytes
+        .iter()
+        .filter_map(|b| b.as_u64())
+        .map(|b| b as u8)
+        .collect();
     if envelope.len() != bytes.len() {
         return Err(err("the pending batch is not bytes"));
     }
@@ -82,7 +102,9 @@ pub async fn flush() -> Result<Flushed, JsValue> {
     let url = format!("{server}/v1/workspaces/{workspace}/entries");
     let request = Request::new_with_str_and_init(&url, &init)?;
     let scope: web_sys::ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
-    let response: Response = JsFuture::from(scope.fetch_with_request(&request)).await?.dyn_into()?;
+    let response: Response = JsFuture::from(scope.fetch_with_request(&request))
+        .await?
+        .dyn_into()?;
     match response.status() {
         200..=299 => Ok(Flushed::Sent),
         408 | 429 | 500..=599 => Err(err(format!("server answered {}", response.status()))),

@@ -14,7 +14,9 @@ pub fn step(what: &str) {
 /// Runs a command to completion, failing if it fails.
 pub fn run(command: &mut Command) -> Result<()> {
     eprintln!("$ {}", describe(command));
-    let status = command.status().with_context(|| format!("could not start {}", describe(command)))?;
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {}", describe(command)))?;
     if !status.success() {
         bail!("{} failed with {status}", describe(command));
     }
@@ -25,7 +27,9 @@ pub fn run(command: &mut Command) -> Result<()> {
 /// be started or fails.
 pub fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs cargo (the one that runs xtask) in the workspace root.

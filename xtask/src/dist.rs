@@ -30,14 +30,28 @@ struct Module {
 }
 
 const MODULES: &[Module] = &[
-    Module { package: "hearth-pwa", artifact: "hearth_pwa.wasm", name: "app" },
-    Module { package: "hearth-sw", artifact: "hearth_sw.wasm", name: "sw" },
+    Module {
+        package: "hearth-pwa",
+        artifact: "hearth_pwa.wasm",
+        name: "app",
+    },
+    Module {
+        package: "hearth-sw",
+        artifact: "hearth_sw.wasm",
+        name: "sw",
+    },
 ];
 
 /// Builds everything into `<root>/dist` and returns the build id.
 pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     cmd::step("building the PWA and the service worker for wasm32");
-    let mut args = vec!["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown"];
+    let mut args = vec![
+        "build",
+        "--profile",
+        "wasm-release",
+        "--target",
+        "wasm32-unknown-unknown",
+    ];
     for module in MODULES {
         args.extend(["--package", module.package]);
     }
@@ -57,7 +71,14 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
         let _ = fs::remove_dir_all(&out);
         cmd::run(
             Command::new("wasm-bindgen")
-                .args(["--target", "web", "--no-typescript", "--out-name", module.name, "--out-dir"])
+                .args([
+                    "--target",
+                    "web",
+                    "--no-typescript",
+                    "--out-name",
+                    module.name,
+                    "--out-dir",
+                ])
                 .arg(&out)
                 .arg(wasm_dir.join(module.artifact)),
         )?;
@@ -73,9 +94,16 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
             );
         }
         if let Some(wasm_opt) = &wasm_opt {
-            cmd::run(Command::new(wasm_opt).arg("-Oz").arg(&wasm_path).arg("-o").arg(&wasm_path))?;
+            cmd::run(
+                Command::new(wasm_opt)
+                    .arg("-Oz")
+                    .arg(&wasm_path)
+                    .arg("-o")
+                    .arg(&wasm_path),
+            )?;
         }
-        let wasm = fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+        let wasm =
+            fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
         add(&mut files, &format!("{}.js", module.name), js);
         add(&mut files, &format!("{}.wasm", module.name), wasm);
         // JS snippets that crates ship (`#[wasm_bindgen(inline_js)]`, module
@@ -89,7 +117,9 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     let assets = root.join("assets");
     for entry in fs::read_dir(&assets).context("reading assets/")? {
         let path = entry?.path();
-        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if file_name == "index.html" || path.is_dir() {
             continue;
         }
@@ -117,17 +147,26 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
         }
         fs::write(path, bytes)?;
     }
-    let names: BTreeMap<&str, &str> =
-        files.iter().map(|(k, (shipped, _))| (k.as_str(), shipped.as_str())).collect();
+    let names: BTreeMap<&str, &str> = files
+        .iter()
+        .map(|(k, (shipped, _))| (k.as_str(), shipped.as_str()))
+        .collect();
 
-    let manifest = fill(&read(&root.join("manifest/manifest.webmanifest"))?, &names, &build_id)?;
+    let manifest = fill(
+        &read(&root.join("manifest/manifest.webmanifest"))?,
+        &names,
+        &build_id,
+    )?;
     fs::write(dist.join("manifest.webmanifest"), manifest)?;
     let index = fill(&read(&assets.join("index.html"))?, &names, &build_id)?;
     fs::write(dist.join("index.html"), index)?;
 
     // The service worker precaches the whole shell of this build.
-    let mut precache: Vec<String> =
-        vec!["/".into(), "/manifest.webmanifest".into(), "/worker.js".into()];
+    let mut precache: Vec<String> = vec![
+        "/".into(),
+        "/manifest.webmanifest".into(),
+        "/worker.js".into(),
+    ];
     precache.extend(files.values().map(|(shipped, _)| format!("/{shipped}")));
     let shim = fill(&read(&root.join("sw/shim.js"))?, &names, &build_id)?
         .replace("{{PRECACHE}}", &serde_json::to_string(&precache)?);
@@ -146,10 +185,14 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// `dir` does not exist.
 fn walk(dir: &Path, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(out) };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(out);
+    };
     for entry in entries {
         let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let relative = format!("{prefix}/{name}");
         if path.is_dir() {
             out.extend(walk(&path, &relative)?);
@@ -174,9 +217,14 @@ fn add(files: &mut BTreeMap<String, (String, Vec<u8>)>, logical: &str, bytes: Ve
 fn fill(template: &str, names: &BTreeMap<&str, &str>, build_id: &str) -> Result<String> {
     let mut out = template.replace("{{BUILD_ID}}", build_id);
     while let Some(start) = out.find("{{file:") {
-        let end = out[start..].find("}}").map(|e| start + e).context("unclosed {{file:")?;
+        let end = out[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .context("unclosed {{file:")?;
         let logical = &out[start + 7..end];
-        let shipped = names.get(logical).with_context(|| format!("no file {logical:?} to link"))?;
+        let shipped = names
+            .get(logical)
+            .with_context(|| format!("no file {logical:?} to link"))?;
         out.replace_range(start..end + 2, shipped);
     }
     Ok(out)
@@ -194,7 +242,10 @@ fn hex(bytes: &[u8]) -> String {
 fn report(dist: &Path, names: &BTreeMap<&str, &str>) -> Result<()> {
     eprintln!("\n{:<28} {:>10} {:>10}", "file", "raw", "gzip");
     let (mut raw_total, mut gz_total) = (0usize, 0usize);
-    for shipped in names.values().filter(|n| n.ends_with(".wasm") || n.ends_with(".js")) {
+    for shipped in names
+        .values()
+        .filter(|n| n.ends_with(".wasm") || n.ends_with(".js"))
+    {
         let bytes = fs::read(dist.join(shipped))?;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&bytes)?;

@@ -40,7 +40,10 @@ fn usage() -> &'static str {
 
 fn workspace_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).context("xtask has no parent folder")
+    manifest
+        .parent()
+        .map(PathBuf::from)
+        .context("xtask has no parent folder")
 }
 
 fn main() -> Result<()> {
@@ -74,8 +77,21 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
 fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
     tools::setup(root, tools::Needs::Build)?;
     dist::build(root, None)?;
-    let extra: Vec<&str> = rest.iter().skip_while(|a| *a == "--").map(String::as_str).collect();
-    let mut args = vec!["run", "--release", "--package", "hearth", "--bin", "hearth", "--", "serve"];
+    let extra: Vec<&str> = rest
+        .iter()
+        .skip_while(|a| *a == "--")
+        .map(String::as_str)
+        .collect();
+    let mut args = vec![
+        "run",
+        "--release",
+        "--package",
+        "hearth",
+        "--bin",
+        "hearth",
+        "--",
+        "serve",
+    ];
     args.extend(extra);
     cmd::cargo(root, &args, &[])
 }
@@ -88,7 +104,16 @@ fn test(root: &std::path::Path) -> Result<()> {
     cmd::step("lints (cargo clippy -D warnings), native and wasm32");
     cmd::cargo(
         root,
-        &["clippy", "--workspace", "--exclude", "hearth-pwa", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "hearth-pwa",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &[],
     )?;
     cmd::cargo(
@@ -111,24 +136,97 @@ fn test(root: &std::path::Path) -> Result<()> {
         &[],
     )?;
     dist::build(root, None)?;
+    cmd::step("the server links no sync engine (cargo tree -p hearth -e normal)");
+    server_links_no_engine(root)?;
+    cmd::step("the release `hearth` that `cargo xtask run` ships, for the end-to-end tests");
+    cmd::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--package",
+            "hearth",
+            "--bin",
+            "hearth",
+        ],
+        &[],
+    )?;
+    let shipped = root.join("target/release/hearth");
+    let shipped = shipped.to_string_lossy().into_owned();
     let chromedriver = tools::chromedriver()?;
     let browser_env = [
+        ("HEARTH_BIN", shipped.as_str()),
         ("CHROMEDRIVER", chromedriver.as_str()),
         ("HEARTH_CHROMIUM", tools::CHROMIUM),
         // Small wasm test binaries: debug info makes them ~100 MB.
         ("CARGO_PROFILE_DEV_DEBUG", "0"),
     ];
     cmd::step("native tests (unit, integration, end-to-end)");
-    cmd::cargo(root, &["test", "--no-fail-fast", "--workspace", "--exclude", "hearth-pwa"], &browser_env)?;
+    cmd::cargo(
+        root,
+        &[
+            "test",
+            "--no-fail-fast",
+            "--workspace",
+            "--exclude",
+            "hearth-pwa",
+        ],
+        &browser_env,
+    )?;
     cmd::step("wasm tests in headless Chromium");
     for package in tools::WASM_TEST_PACKAGES {
         cmd::cargo(
             root,
-            &["test", "--package", package, "--target", "wasm32-unknown-unknown"],
+            &[
+                "test",
+                "--package",
+                package,
+                "--target",
+                "wasm32-unknown-unknown",
+            ],
             &browser_env,
         )?;
     }
     cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
+    Ok(())
+}
+
+/// Fails if the server's normal (non-test) dependencies include the sync
+/// engine: `hearth` stores opaque bytes and must never link Loro or zstd.
+fn server_links_no_engine(root: &std::path::Path) -> Result<()> {
+    let out = std::process::Command::new("cargo")
+        .current_dir(root)
+        .args([
+            "tree",
+            "--package",
+            "hearth",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .context("running cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let found: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            let name = l.split_whitespace().next().unwrap_or("");
+            name == "loro"
+                || name.starts_with("loro-")
+                || name == "zstd"
+                || name.starts_with("zstd-")
+        })
+        .collect();
+    if !found.is_empty() {
+        bail!("the server links the sync engine, which it must never do: {found:?}");
+    }
     Ok(())
 }
 
@@ -139,16 +237,32 @@ fn bench(root: &std::path::Path) -> Result<()> {
     tools::setup(root, tools::Needs::All)?;
     dist::build(root, None)?;
     let chromedriver = tools::chromedriver()?;
-    let env = [("CHROMEDRIVER", chromedriver.as_str()), ("HEARTH_CHROMIUM", tools::CHROMIUM)];
+    let env = [
+        ("CHROMEDRIVER", chromedriver.as_str()),
+        ("HEARTH_CHROMIUM", tools::CHROMIUM),
+    ];
     for name in BENCHES {
         cmd::step(&format!("benchmark: {name}"));
-        cmd::cargo(root, &["bench", "--package", "hearth", "--bench", name], &env)?;
+        cmd::cargo(
+            root,
+            &["bench", "--package", "hearth", "--bench", name],
+            &env,
+        )?;
     }
     // Bytes per edit are exact, not timed: the test that checks them prints them.
     cmd::step("bytes moved by a one-character edit");
     cmd::cargo(
         root,
-        &["test", "--release", "--package", "hearth", "--test", "device_bytes", "--", "--nocapture"],
+        &[
+            "test",
+            "--release",
+            "--package",
+            "hearth",
+            "--test",
+            "device_bytes",
+            "--",
+            "--nocapture",
+        ],
         &env,
     )?;
     Ok(())

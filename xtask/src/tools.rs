@@ -63,7 +63,9 @@ fn wasm_target() -> Result<()> {
     let installed = cmd::output("rustup", &["target", "list", "--installed"]);
     match installed {
         Some(list) if list.lines().any(|l| l.trim() == "wasm32-unknown-unknown") => Ok(()),
-        Some(_) => cmd::run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"])),
+        Some(_) => {
+            cmd::run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+        }
         None => bail!(
             "rustup was not found; install the wasm32 target of your Rust toolchain \
              (with rustup: `rustup target add wasm32-unknown-unknown`)"
@@ -97,7 +99,10 @@ pub fn locked_wasm_bindgen_version(root: &Path) -> Result<String> {
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"wasm-bindgen\"" {
             let version = lines.next().unwrap_or_default().trim();
-            if let Some(v) = version.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')) {
+            if let Some(v) = version
+                .strip_prefix("version = \"")
+                .and_then(|v| v.strip_suffix('"'))
+            {
                 return Ok(v.to_owned());
             }
         }
@@ -108,12 +113,15 @@ pub fn locked_wasm_bindgen_version(root: &Path) -> Result<String> {
 fn wasm_bindgen(root: &Path) -> Result<()> {
     let version = locked_wasm_bindgen_version(root)?;
     let have = |program: &str| {
-        cmd::output(program, &["--version"]).is_some_and(|v| v.split_whitespace().nth(1) == Some(&version))
+        cmd::output(program, &["--version"])
+            .is_some_and(|v| v.split_whitespace().nth(1) == Some(&version))
     };
     if have("wasm-bindgen") && have("wasm-bindgen-test-runner") {
         return Ok(());
     }
-    cmd::step(&format!("installing wasm-bindgen-cli {version} (a few minutes, once)"));
+    cmd::step(&format!(
+        "installing wasm-bindgen-cli {version} (a few minutes, once)"
+    ));
     // Without --locked: the registry mirror may lack one of its locked
     // dependency versions.
     cmd::run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &version]))
@@ -125,7 +133,11 @@ pub fn wasm_opt_path(root: &Path) -> Option<String> {
     let candidates = [local.to_string_lossy().into_owned(), "wasm-opt".to_owned()];
     candidates.into_iter().find(|program| {
         cmd::output(program, &["--version"])
-            .and_then(|v| v.split_whitespace().nth(2).and_then(|n| n.parse::<u32>().ok()))
+            .and_then(|v| {
+                v.split_whitespace()
+                    .nth(2)
+                    .and_then(|n| n.parse::<u32>().ok())
+            })
             .is_some_and(|n| n >= MIN_WASM_OPT)
     })
 }
@@ -140,16 +152,20 @@ fn wasm_opt(root: &Path) {
         eprintln!("note: npm not found, so wasm-opt is skipped and the wasm files are larger");
         return;
     }
-    cmd::step(&format!("installing wasm-opt ({BINARYEN_NPM}) into target/tools"));
+    cmd::step(&format!(
+        "installing wasm-opt ({BINARYEN_NPM}) into target/tools"
+    ));
     let prefix = root.join("target/tools");
-    let result = std::fs::create_dir_all(&prefix).map_err(anyhow::Error::from).and_then(|()| {
-        cmd::run(
-            Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-                .arg(&prefix)
-                .arg(BINARYEN_NPM),
-        )
-    });
+    let result = std::fs::create_dir_all(&prefix)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            cmd::run(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                    .arg(&prefix)
+                    .arg(BINARYEN_NPM),
+            )
+        });
     if let Err(e) = result {
         eprintln!("note: wasm-opt could not be installed ({e:#}); the wasm files will be larger");
     }

@@ -32,7 +32,10 @@ fn download(name: &str, mime: &str, text: &str) -> Option<()> {
 
 async fn storage_call(method: &str) -> Option<wasm_bindgen::JsValue> {
     let storage = Reflect::get(&web_sys::window()?.navigator(), &"storage".into()).ok()?;
-    let f: js_sys::Function = Reflect::get(&storage, &method.into()).ok()?.dyn_into().ok()?;
+    let f: js_sys::Function = Reflect::get(&storage, &method.into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
     let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
     JsFuture::from(promise).await.ok()
 }
@@ -48,8 +51,17 @@ struct StorageFacts {
 async fn storage_facts() -> StorageFacts {
     let persisted = storage_call("persisted").await.and_then(|v| v.as_bool());
     let estimate = storage_call("estimate").await;
-    let field = |name: &str| estimate.as_ref().and_then(|e| Reflect::get(e, &name.into()).ok()).and_then(|v| v.as_f64());
-    StorageFacts { persisted, usage: field("usage"), quota: field("quota") }
+    let field = |name: &str| {
+        estimate
+            .as_ref()
+            .and_then(|e| Reflect::get(e, &name.into()).ok())
+            .and_then(|v| v.as_f64())
+    };
+    StorageFacts {
+        persisted,
+        usage: field("usage"),
+        quota: field("quota"),
+    }
 }
 
 fn megabytes(bytes: f64) -> String {
@@ -69,7 +81,11 @@ pub fn DataCard() -> Element {
             let record = state.record.peek().clone();
             match export::export_file(&state.workspace.peek(), &record.workspace_id, now_ms()) {
                 Ok(text) => {
-                    download(&export_file_name(&record.workspace_id), "application/json", &text);
+                    download(
+                        &export_file_name(&record.workspace_id),
+                        "application/json",
+                        &text,
+                    );
                 }
                 Err(e) => message.set(Some(format!("Could not export: {e}"))),
             }
@@ -109,7 +125,10 @@ pub fn DataCard() -> Element {
     };
     let persist = move |_| {
         spawn(async move {
-            let granted = storage_call("persist").await.and_then(|v| v.as_bool()).unwrap_or(false);
+            let granted = storage_call("persist")
+                .await
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
             if !granted {
                 message.set(Some(
                     "The browser did not grant persistent storage. Installing Hearth as an app, or using it often, usually earns it; keep exports meanwhile.".into(),
@@ -163,7 +182,9 @@ pub fn DataCard() -> Element {
 async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
     let snapshot = export::read_file(text)?;
     let source_doc = hearth_shared::engine::loro::LoroDoc::new();
-    source_doc.import(&snapshot).map_err(|e| format!("the file is damaged: {e}"))?;
+    source_doc
+        .import(&snapshot)
+        .map_err(|e| format!("the file is damaged: {e}"))?;
     let (source, _) = Workspace::open(source_doc).map_err(|e| e.to_string())?;
 
     let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
@@ -171,14 +192,28 @@ async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
     doc.set_peer_id(peer).map_err(|e| e.to_string())?;
     let target = Workspace::create(doc.clone()).map_err(|e| e.to_string())?;
     export::copy_workspace(&source, &target, now_ms()).map_err(|e| e.to_string())?;
-    let fresh = doc.export(hearth_shared::engine::loro::ExportMode::Snapshot).map_err(|e| e.to_string())?;
+    let fresh = doc
+        .export(hearth_shared::engine::loro::ExportMode::Snapshot)
+        .map_err(|e| e.to_string())?;
 
     let workspace_id = new_id();
     let store = IdbStore::new(state.db.clone(), workspace_id.clone());
-    store.compact(&fresh, &SyncMeta::new(peer)).await.map_err(|e| e.to_string())?;
+    store
+        .compact(&fresh, &SyncMeta::new(peer))
+        .await
+        .map_err(|e| e.to_string())?;
     let label = state.record.peek().label.clone();
-    let record = DeviceRecord { workspace_id, label, server: None, token: None, role: None, scope: None };
-    device::save(&state.db, &record).await.map_err(|e| e.to_string())
+    let record = DeviceRecord {
+        workspace_id,
+        label,
+        server: None,
+        token: None,
+        role: None,
+        scope: None,
+    };
+    device::save(&state.db, &record)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The export file's name: `hearth-` and the first 8 characters of the
@@ -190,7 +225,11 @@ pub fn export_file_name(workspace_id: &str) -> String {
         .filter(char::is_ascii_alphanumeric)
         .take(8)
         .collect();
-    let short = if short.is_empty() { "workspace".to_owned() } else { short };
+    let short = if short.is_empty() {
+        "workspace".to_owned()
+    } else {
+        short
+    };
     format!("hearth-{short}.hearth.json")
 }
 
@@ -203,7 +242,10 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn export_names_never_panic_on_odd_ids() {
-        assert_eq!(export_file_name("0123456789abcdef0123456789abcdef"), "hearth-01234567.hearth.json");
+        assert_eq!(
+            export_file_name("0123456789abcdef0123456789abcdef"),
+            "hearth-01234567.hearth.json"
+        );
         assert_eq!(export_file_name("ab"), "hearth-ab.hearth.json");
         assert_eq!(export_file_name(""), "hearth-workspace.hearth.json");
         assert_eq!(export_file_name("ééééééééé/../x"), "hearth-x.hearth.json");

@@ -28,7 +28,9 @@ pub fn qr_svg(text: &str) -> Option<String> {
 
 fn message_of(e: &TransportError) -> String {
     match e.code() {
-        Some(ErrorCode::RateLimited) => "Too many pairing links in a short time; wait a minute and try again.".into(),
+        Some(ErrorCode::RateLimited) => {
+            "Too many pairing links in a short time; wait a minute and try again.".into()
+        }
         _ => e.to_string(),
     }
 }
@@ -42,14 +44,26 @@ pub fn PairDevice() -> Element {
     let mut message = use_signal(|| None::<String>);
     let make = move |_| {
         let record = state.record.peek().clone();
-        let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else { return };
-        let Ok(workspace) = WorkspaceId::parse(&record.workspace_id) else { return };
-        let body = CreateInvite { scope: scope(), expires_in: Some(INVITE_SECONDS) };
+        let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else {
+            return;
+        };
+        let Ok(workspace) = WorkspaceId::parse(&record.workspace_id) else {
+            return;
+        };
+        let body = CreateInvite {
+            scope: scope(),
+            expires_in: Some(INVITE_SECONDS),
+        };
         spawn(async move {
             let path = format!("/v1/workspaces/{workspace}/invites");
             match post_json::<_, InviteResponse>(&server, &path, Some(&token), &body).await {
                 Ok(answer) => {
-                    let url = ShareLink { server: server.clone(), workspace, invite: answer.invite }.to_url();
+                    let url = ShareLink {
+                        server: server.clone(),
+                        workspace,
+                        invite: answer.invite,
+                    }
+                    .to_url();
                     link.set(Some((url, answer.expires_at)));
                     message.set(None);
                 }
@@ -101,21 +115,35 @@ pub fn DeviceList() -> Element {
         let record = state.record.read().clone();
         let _ = refresh();
         async move {
-            let (Some(server), Some(token)) = (record.server, record.token) else { return Err("not connected".to_owned()) };
+            let (Some(server), Some(token)) = (record.server, record.token) else {
+                return Err("not connected".to_owned());
+            };
             let path = format!("/v1/workspaces/{}/tokens", record.workspace_id);
-            get_json::<TokenList>(&server, &path, &token).await.map(|l| l.tokens).map_err(|e| e.to_string())
+            get_json::<TokenList>(&server, &path, &token)
+                .await
+                .map(|l| l.tokens)
+                .map_err(|e| e.to_string())
         }
     });
     let revoke = move |device: TokenInfo| {
-        let question = format!("Remove “{}”? It will stop syncing at once; its local data stays on it.", device.label);
-        let confirmed = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()) == Some(true);
+        let question = format!(
+            "Remove “{}”? It will stop syncing at once; its local data stays on it.",
+            device.label
+        );
+        let confirmed =
+            web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()) == Some(true);
         if !confirmed {
             return;
         }
         let record = state.record.peek().clone();
         spawn(async move {
-            let (Some(server), Some(token)) = (record.server, record.token) else { return };
-            let path = format!("/v1/workspaces/{}/tokens/{}", record.workspace_id, device.token_id);
+            let (Some(server), Some(token)) = (record.server, record.token) else {
+                return;
+            };
+            let path = format!(
+                "/v1/workspaces/{}/tokens/{}",
+                record.workspace_id, device.token_id
+            );
             match delete(&server, &path, &token).await {
                 Ok(()) => refresh += 1,
                 Err(e) => message.set(Some(e.to_string())),

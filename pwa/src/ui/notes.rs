@@ -11,7 +11,11 @@ const PAGE: usize = 200;
 
 /// Notes in display order: pinned first, then most recently changed.
 fn sorted(mut notes: Vec<Note>) -> Vec<Note> {
-    notes.sort_by(|a, b| b.pinned.cmp(&a.pinned).then(b.updated_at.cmp(&a.updated_at)));
+    notes.sort_by(|a, b| {
+        b.pinned
+            .cmp(&a.pinned)
+            .then(b.updated_at.cmp(&a.updated_at))
+    });
     notes
 }
 
@@ -45,12 +49,17 @@ pub fn NotesView() -> Element {
     let mut tags: Vec<String> = all.iter().flat_map(|n| n.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
-    let matching: Vec<&Note> = all.iter().filter(|n| matches(n, &query(), tag().as_deref())).collect();
+    let matching: Vec<&Note> = all
+        .iter()
+        .filter(|n| matches(n, &query(), tag().as_deref()))
+        .collect();
     let hidden = matching.len().saturating_sub(limit());
     let shown: Vec<Note> = matching.into_iter().take(limit()).cloned().collect();
     let read_only = state.read_only_reason().is_some();
     let now = now_ms();
-    let current = selected().and_then(|id| state.workspace.read().get_note(&id)).filter(|n| n.deleted_at.is_none());
+    let current = selected()
+        .and_then(|id| state.workspace.read().get_note(&id))
+        .filter(|n| n.deleted_at.is_none());
 
     let new_note = {
         let state = state.clone();
@@ -58,7 +67,12 @@ pub fn NotesView() -> Element {
             let id = new_id();
             let initial_tags: Vec<String> = tag().into_iter().collect();
             let tag_refs: Vec<&str> = initial_tags.iter().map(String::as_str).collect();
-            let new = NewNote { title: "", body: "", tags: &tag_refs, pinned: false };
+            let new = NewNote {
+                title: "",
+                body: "",
+                tags: &tag_refs,
+                pinned: false,
+            };
             if state.write(|ws| ws.add_note(&id, new, now_ms())).is_some() {
                 selected.set(Some(id));
             }
@@ -170,7 +184,11 @@ fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Elem
         let (state, id) = (state.clone(), id.clone());
         move |e: FormEvent| {
             let value = e.value();
-            let tags: Vec<&str> = value.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+            let tags: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect();
             state.write(|ws| ws.set_tags(&id, &tags, now_ms()));
         }
     };
@@ -185,7 +203,10 @@ fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Elem
         move |_| {
             if state.write(|ws| ws.delete_note(&id, now_ms())).is_some() {
                 let mut undo = state.undo;
-                undo.set(Some(Undo::DeletedNote { id: id.clone(), title: title.clone() }));
+                undo.set(Some(Undo::DeletedNote {
+                    id: id.clone(),
+                    title: title.clone(),
+                }));
                 on_deleted.call(());
             }
         }

@@ -51,8 +51,13 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
         let label_text = label().trim().to_owned();
         busy.set(true);
         spawn(async move {
-            let body = RedeemInvite { invite: link.invite.clone(), label: label_text.clone() };
-            let answer = post_json::<_, RedeemResponse>(&link.server, "/v1/invites/redeem", None, &body).await;
+            let body = RedeemInvite {
+                invite: link.invite.clone(),
+                label: label_text.clone(),
+            };
+            let answer =
+                post_json::<_, RedeemResponse>(&link.server, "/v1/invites/redeem", None, &body)
+                    .await;
             match answer {
                 Ok(answer) => {
                     let record = DeviceRecord {

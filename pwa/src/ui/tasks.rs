@@ -12,8 +12,13 @@ pub fn TasksView() -> Element {
     let state = use_context::<AppState>();
     let mut new_title = use_signal(String::new);
     state.track();
-    let lists: Vec<TaskList> =
-        state.workspace.read().list_task_lists().into_iter().filter(|l| l.deleted_at.is_none()).collect();
+    let lists: Vec<TaskList> = state
+        .workspace
+        .read()
+        .list_task_lists()
+        .into_iter()
+        .filter(|l| l.deleted_at.is_none())
+        .collect();
     let read_only = state.read_only_reason().is_some();
 
     let add_list = {
@@ -24,7 +29,10 @@ pub fn TasksView() -> Element {
             if title.is_empty() {
                 return;
             }
-            if state.write(|ws| ws.add_task_list(&new_id(), &title, now_ms())).is_some() {
+            if state
+                .write(|ws| ws.add_task_list(&new_id(), &title, now_ms()))
+                .is_some()
+            {
                 new_title.set(String::new());
             }
         }
@@ -68,7 +76,10 @@ fn TaskListCard(list: TaskList, read_only: bool) -> Element {
             if text.is_empty() {
                 return;
             }
-            if state.write(|ws| ws.add_task(&list_id, &new_id(), &text, now_ms())).is_some() {
+            if state
+                .write(|ws| ws.add_task(&list_id, &new_id(), &text, now_ms()))
+                .is_some()
+            {
                 new_task.set(String::new());
             }
         }

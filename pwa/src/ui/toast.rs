@@ -10,10 +10,16 @@ use crate::state::{AppState, Undo};
 pub fn UndoToast() -> Element {
     let state = use_context::<AppState>();
     let mut undo = state.undo;
-    let Some(pending) = undo() else { return rsx! {} };
-    let (label, restore): (String, Box<dyn Fn(&AppState)>) = match pending.clone() {
+    let Some(pending) = undo() else {
+        return rsx! {};
+    };
+    type Restore = Box<dyn Fn(&AppState)>;
+    let (label, restore): (String, Restore) = match pending.clone() {
         Undo::DeletedNote { id, title } => (
-            format!("Deleted “{}”.", if title.is_empty() { "Untitled" } else { &title }),
+            format!(
+                "Deleted “{}”.",
+                if title.is_empty() { "Untitled" } else { &title }
+            ),
             Box::new(move |s: &AppState| {
                 s.write(|ws| ws.restore_note(&id, now_ms()));
             }),
@@ -33,7 +39,9 @@ pub fn UndoToast() -> Element {
 pub fn ErrorLine() -> Element {
     let state = use_context::<AppState>();
     let mut error = state.error;
-    let Some(message) = error() else { return rsx! {} };
+    let Some(message) = error() else {
+        return rsx! {};
+    };
     rsx! {
         div { class: "banner error", id: "error", role: "alert",
             "{message} "

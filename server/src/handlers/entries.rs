@@ -16,8 +16,8 @@ use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
-use crate::clock::unix_now;
 use crate::auth::authorize;
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::http::{ResBody, full, json, query_param, read_body, require_octet_stream};
 use crate::store::{Appended, NewEntry, Position};
@@ -37,7 +37,9 @@ pub fn write_error(err: WriteError) -> ApiError {
             retry_after: Some(60),
             ..ApiError::new(
                 ErrorCode::StorageFull,
-                format!("{why}: nothing new is stored until its operator frees space; everything stored stays readable"),
+                format!(
+                    "{why}: nothing new is stored until its operator frees space; everything stored stays readable"
+                ),
             )
         },
         WriteError::Store(e) => ApiError {
@@ -77,10 +79,8 @@ fn stream(plan: crate::store::PullPlan) -> ResBody {
                         let take = usize::try_from((len - done).min(room)).unwrap_or(CHUNK);
                         let at = chunk.len();
                         chunk.resize(at + take, 0);
-                        let read = file.read_exact_at(
-                            chunk.get_mut(at..).unwrap_or_default(),
-                            offset + done,
-                        );
+                        let read = file
+                            .read_exact_at(chunk.get_mut(at..).unwrap_or_default(), offset + done);
                         if let Err(err) = read {
                             tracing::error!(path = %plan.path, error = %err, "reading a pull answer failed");
                             return;
@@ -136,7 +136,9 @@ pub(crate) async fn authorize_upload(
     ws: &WorkspaceId,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
-    authorize(app, headers, ws, unix_now()).await?.require_write()?;
+    authorize(app, headers, ws, unix_now())
+        .await?
+        .require_write()?;
     require_octet_stream(headers)
 }
 

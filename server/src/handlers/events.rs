@@ -28,8 +28,8 @@ use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::clock::unix_now;
 use crate::auth::{authorize_token, bearer};
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::entries::write_error;
 use crate::http::{ChannelBody, ResBody};

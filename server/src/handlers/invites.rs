@@ -14,8 +14,8 @@ use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
-use crate::clock::unix_now;
 use crate::auth::{authorize, new_claims};
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::fsutil::random_bytes;
 use crate::handlers::{new_token_id, validate_label};

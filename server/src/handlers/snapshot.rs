@@ -9,8 +9,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::clock::unix_now;
 use crate::auth::authorize;
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::entries::{authorize_upload, position_headers, read_upload, write_error};
 use crate::http::{ResBody, json, query_u64};

@@ -1,7 +1,9 @@
 //! `…/workspaces/{ws}/tokens`: the master device mints, lists and revokes
 //! access tokens.
 
-use hearth_shared::api::{MintToken, MintTokenResponse, RegisterResponse, Scope, SetExpiry, TokenList};
+use hearth_shared::api::{
+    MintToken, MintTokenResponse, RegisterResponse, Scope, SetExpiry, TokenList,
+};
 use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::{TokenId, WorkspaceId};
@@ -9,8 +11,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::clock::unix_now;
 use crate::auth::{authorize, new_claims};
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::{new_token_id, validate_label, validate_lifetime};
 use crate::http::{ResBody, empty, json, read_json};

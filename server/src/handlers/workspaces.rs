@@ -17,12 +17,12 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::clock::unix_now;
 use crate::auth::new_claims;
+use crate::clock::unix_now;
 use crate::error::ApiError;
+use crate::handlers::entries::write_error;
 use crate::handlers::{new_token_id, parse_workspace_id, validate_label};
 use crate::http::{ResBody, json, read_json};
-use crate::handlers::entries::write_error;
 use crate::index::queries::{self, NewToken};
 
 fn setup_code_invalid() -> ApiError {

@@ -382,7 +382,6 @@ pub fn purge_invites(conn: &mut Connection, before: u64) -> Result<usize, IndexE
     )?)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

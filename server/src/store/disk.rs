@@ -41,9 +41,9 @@ use super::{
     Appended, BlobStore, NewEntry, Part, Position, PullPlan, Pulled, Snapshotted, StoreError,
     Undone, WorkspaceLog,
 };
-use bytes::Bytes;
 use crate::clock::unix_now;
 use crate::fsutil::{create_dir_private, fsync_dir, make_private, private_file};
+use bytes::Bytes;
 
 /// The directory of all workspaces, under the data directory.
 pub const WORKSPACES_DIR: &str = "workspaces";
@@ -223,8 +223,6 @@ impl DiskLog {
             undo_keep_secs: UNDO_KEEP_SECS,
         })
     }
-
-
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
@@ -580,14 +578,15 @@ impl WorkspaceLog for DiskLog {
                 len: u64::from(len),
             });
         }
-        let mut n = 0;
+        // At least one frame, even past the budget, so that a pull moves.
+        let mut any = snap.is_some();
         for l in st.entries.get(i..).unwrap_or_default() {
             let cost = frame(u64::from(l.len));
-            if (snap.is_some() || n > 0) && budget.saturating_add(cost) > max_bytes {
+            if any && budget.saturating_add(cost) > max_bytes {
                 break;
             }
             budget += cost;
-            n += 1;
+            any = true;
             parts.push(Part::Bytes(Bytes::copy_from_slice(&encode_header(
                 FrameKind::Entry,
                 l.seq,
@@ -602,7 +601,7 @@ impl WorkspaceLog for DiskLog {
         Ok(PullPlan {
             position,
             parts,
-            len: budget.min(budget),
+            len: budget,
             path: self.dir.display().to_string(),
         })
     }
@@ -831,10 +830,7 @@ impl DiskLog {
         }
         // Rebuild the in-memory index from what is now on disk.
         let fresh = DiskLog::open(&self.dir)?;
-        let fresh_state = fresh
-            .state
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner());
+        let fresh_state = fresh.state.into_inner().unwrap_or_else(|p| p.into_inner());
         let undone = Undone {
             floor: fresh_state.floor(),
             head: fresh_state.head,
@@ -852,7 +848,10 @@ fn scan_file(path: &Path) -> Result<Vec<(record::Record, Vec<u8>)>, StoreError> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err(path)(e)),
     };
-    let Some(body) = bytes.get(LOG_MAGIC.len()..).filter(|_| bytes.starts_with(LOG_MAGIC)) else {
+    let Some(body) = bytes
+        .get(LOG_MAGIC.len()..)
+        .filter(|_| bytes.starts_with(LOG_MAGIC))
+    else {
         return Err(StoreError::Corrupt {
             path: path.display().to_string(),
             detail: "not a hearth log".into(),
@@ -862,9 +861,15 @@ fn scan_file(path: &Path) -> Result<Vec<(record::Record, Vec<u8>)>, StoreError> 
     let mut out = Vec::with_capacity(scan.records.len());
     let mut at = LOG_MAGIC.len();
     for r in scan.records {
-        let len = usize::try_from(record::encoded_len(r.key.as_deref(), r.payload_len as usize))
-            .unwrap_or(usize::MAX);
-        let raw = bytes.get(at..at.saturating_add(len)).unwrap_or_default().to_vec();
+        let len = usize::try_from(record::encoded_len(
+            r.key.as_deref(),
+            r.payload_len as usize,
+        ))
+        .unwrap_or(usize::MAX);
+        let raw = bytes
+            .get(at..at.saturating_add(len))
+            .unwrap_or_default()
+            .to_vec();
         at = at.saturating_add(len);
         out.push((r, raw));
     }

@@ -9,8 +9,7 @@ use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_frame};
 use hearth_shared::id::WorkspaceId;
 
 use super::{
-    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, Undone,
-    WorkspaceLog,
+    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, Undone, WorkspaceLog,
 };
 
 /// Workspaces in memory; opening the same id twice gives the same log.

@@ -330,7 +330,10 @@ mod tests {
 
     #[test]
     fn a_cut_inside_the_last_record_is_incomplete_not_damaged() {
-        let bytes = log(&[(Kind::Entry, 1, None, b"aaaa"), (Kind::Entry, 2, None, b"bbbb")]);
+        let bytes = log(&[
+            (Kind::Entry, 1, None, b"aaaa"),
+            (Kind::Entry, 2, None, b"bbbb"),
+        ]);
         let s = scan(&bytes[LOG_MAGIC.len()..bytes.len() - 2]).unwrap();
         assert_eq!((s.records.len(), s.stop), (1, Stop::Incomplete));
         let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
@@ -342,12 +345,16 @@ mod tests {
         let records: Vec<(Kind, u64, Option<&str>, Vec<u8>)> = (1..=20u64)
             .map(|i| (Kind::Entry, i, Some("k"), vec![i as u8; 30 + i as usize]))
             .collect();
-        let refs: Vec<(Kind, u64, Option<&str>, &[u8])> =
-            records.iter().map(|(k, s, key, p)| (*k, *s, *key, p.as_slice())).collect();
+        let refs: Vec<(Kind, u64, Option<&str>, &[u8])> = records
+            .iter()
+            .map(|(k, s, key, p)| (*k, *s, *key, p.as_slice()))
+            .collect();
         let clean = log(&refs);
         // Damage every byte position of record 5 in turn (one at a time).
         let start = LOG_MAGIC.len() as u64
-            + (1..5u64).map(|i| encoded_len(Some("k"), 30 + i as usize)).sum::<u64>();
+            + (1..5u64)
+                .map(|i| encoded_len(Some("k"), 30 + i as usize))
+                .sum::<u64>();
         let len = encoded_len(Some("k"), 35);
         for pos in start..start + len {
             let mut bytes = clean.clone();
@@ -360,8 +367,14 @@ mod tests {
             assert_eq!(seqs, (6..=20).collect::<Vec<_>>(), "flip at {pos}");
             for (r, raw) in &found {
                 let at = r.payload_offset as usize;
-                assert_eq!(&bytes[at..at + r.payload_len as usize], &records[r.seq as usize - 1].3[..]);
-                assert_eq!(raw.len() as u64, encoded_len(Some("k"), r.payload_len as usize));
+                assert_eq!(
+                    &bytes[at..at + r.payload_len as usize],
+                    &records[r.seq as usize - 1].3[..]
+                );
+                assert_eq!(
+                    raw.len() as u64,
+                    encoded_len(Some("k"), r.payload_len as usize)
+                );
             }
         }
     }

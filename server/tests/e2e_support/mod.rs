@@ -59,7 +59,7 @@ impl Server {
     /// Starts `hearth serve` on a free port over `data_dir` with extra args.
     /// Registration is open unless `extra` has a `--registration`.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        let mut command = Command::new(hearth_bin());
         command
             .arg("serve")
             .arg("--data-dir")
@@ -129,7 +129,7 @@ impl Server {
     /// A fresh setup code from `hearth setup-code --data-dir DIR`, as an
     /// operator gets one on the server's machine.
     pub fn new_setup_code(&self) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        let output = Command::new(hearth_bin())
             .arg("setup-code")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -616,4 +616,13 @@ impl Drop for Device {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The `hearth` binary the end-to-end tests run: the release build that
+/// `cargo xtask run` ships when `cargo xtask test` names it in `HEARTH_BIN`,
+/// otherwise this package's test build.
+pub fn hearth_bin() -> std::path::PathBuf {
+    std::env::var_os("HEARTH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_hearth")))
 }

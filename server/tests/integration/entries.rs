@@ -276,8 +276,7 @@ async fn large_pulls_come_in_pages_up_to_the_head() {
 
 #[tokio::test]
 async fn the_api_answers_cors_preflights_of_allowed_origins_only() {
-    let server =
-        TestServer::start_with(|c| c.cors_origins = vec!["http://elsewhere".into()]).await;
+    let server = TestServer::start_with(|c| c.cors_origins = vec!["http://elsewhere".into()]).await;
     let api = server.api();
     let reply = api
         .request(
@@ -309,11 +308,16 @@ async fn the_api_answers_cors_preflights_of_allowed_origins_only() {
             .contains("idempotency-key")
     );
     assert!(
-        api.request(Method::GET, "/v1/health", &[("origin", "http://elsewhere")], "")
-            .await
-            .header("access-control-expose-headers")
-            .unwrap()
-            .contains("hearth-head")
+        api.request(
+            Method::GET,
+            "/v1/health",
+            &[("origin", "http://elsewhere")],
+            ""
+        )
+        .await
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("hearth-head")
     );
     assert_eq!(
         api.get("/").await.header("access-control-allow-origin"),

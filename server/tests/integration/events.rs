@@ -194,7 +194,8 @@ async fn connections_beyond_the_cap_are_refused_until_a_slot_frees() {
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Ok(reply) = tokio::time::timeout(Duration::from_secs(5), api.get("/v1/health")).await {
+        if let Ok(reply) = tokio::time::timeout(Duration::from_secs(5), api.get("/v1/health")).await
+        {
             status = reply.status;
             if status == StatusCode::OK {
                 break;

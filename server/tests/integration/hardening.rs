@@ -47,7 +47,11 @@ async fn registering_needs_a_setup_code_that_works_once() {
         let reply = register_with(&api, &ws, code).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{code:?}");
         assert_eq!(reply.code(), "setup_code_invalid");
-        assert!(reply.text().contains("hearth setup-code"), "{}", reply.text());
+        assert!(
+            reply.text().contains("hearth setup-code"),
+            "{}",
+            reply.text()
+        );
     }
 
     // The operator prints a code on the server (while it runs).
@@ -57,13 +61,19 @@ async fn registering_needs_a_setup_code_that_works_once() {
     assert_eq!(code.len(), 19, "{code}");
     // Typed in lower case with spaces, it still works, once.
     let typed = code.to_lowercase().replace('-', " ");
-    assert_eq!(register_with(&api, &ws, Some(&typed)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        register_with(&api, &ws, Some(&typed)).await.status,
+        StatusCode::CREATED
+    );
     let again = register_with(&api, &new_ws(), Some(&code)).await;
     assert_eq!(again.code(), "setup_code_invalid");
 
     // A code is not spent on a workspace that already exists.
     let (_, code2, _) = hearth(&["setup-code", "--data-dir", &data]);
-    assert_eq!(register_with(&api, &ws, Some(&code2)).await.code(), "workspace_exists");
+    assert_eq!(
+        register_with(&api, &ws, Some(&code2)).await.code(),
+        "workspace_exists"
+    );
     assert_eq!(
         register_with(&api, &new_ws(), Some(&code2)).await.status,
         StatusCode::CREATED
@@ -86,7 +96,11 @@ async fn a_cross_site_form_post_cannot_register() {
     let ws = new_ws();
     // What a form on another site sends without a preflight.
     let body = json!({"workspace_id": ws, "label": "x"}).to_string();
-    for ct in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
         let reply = api
             .request(
                 Method::POST,
@@ -100,7 +114,10 @@ async fn a_cross_site_form_post_cannot_register() {
         assert_eq!(reply.header("access-control-allow-origin"), None);
     }
     // Nothing was registered: the id is still free.
-    assert_eq!(register_with(&api, &ws, None).await.status, StatusCode::CREATED);
+    assert_eq!(
+        register_with(&api, &ws, None).await.status,
+        StatusCode::CREATED
+    );
     // Octet-stream routes match exactly too.
     let master = api.register(&new_ws()).await;
     let reply = api
@@ -125,15 +142,30 @@ async fn the_master_token_can_be_replaced_and_devices_given_an_expiry() {
     let old = api.register(&ws).await;
     let device = api.mint(&ws, &old, "rw").await;
     let reply = api
-        .json(Method::POST, &format!("/v1/workspaces/{ws}/master"), Some(&old), &json!({}))
+        .json(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/master"),
+            Some(&old),
+            &json!({}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let new: hearth_shared::api::RegisterResponse = reply.json();
     // The old one stops at once; the new one is the owner; devices go on.
     let tokens_path = format!("/v1/workspaces/{ws}/tokens");
-    assert_eq!(api.get_auth(&tokens_path, &old).await.code(), "token_revoked");
-    let list: hearth_shared::api::TokenList = api.get_auth(&tokens_path, &new.master_token).await.json();
-    assert_eq!(list.tokens.iter().filter(|t| t.revoked_at.is_none() && t.role == hearth_shared::claims::Role::Master).count(), 1);
+    assert_eq!(
+        api.get_auth(&tokens_path, &old).await.code(),
+        "token_revoked"
+    );
+    let list: hearth_shared::api::TokenList =
+        api.get_auth(&tokens_path, &new.master_token).await.json();
+    assert_eq!(
+        list.tokens
+            .iter()
+            .filter(|t| t.revoked_at.is_none() && t.role == hearth_shared::claims::Role::Master)
+            .count(),
+        1
+    );
     api.push_ok(&ws, &device, "k1", b"still works").await;
 
     // The owner gives the device an expiry; past it, the device is refused.
@@ -183,15 +215,23 @@ async fn a_compaction_can_be_undone_keeping_later_entries() {
             .await;
     }
     // A buggy or hostile device replaces the history with garbage.
-    assert_eq!(api.snapshot(&ws, &rw, 4, b"garbage").await.status, StatusCode::OK);
-    assert_eq!(api.pull(&ws, &rw, 0).await.frames[0], (true, 4, b"garbage".to_vec()));
+    assert_eq!(
+        api.snapshot(&ws, &rw, 4, b"garbage").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.pull(&ws, &rw, 0).await.frames[0],
+        (true, 4, b"garbage".to_vec())
+    );
     api.push_ok(&ws, &rw, "k6", b"entry 6").await;
 
     // A device that may write, but is not the owner, cannot undo.
     let undo = format!("/v1/workspaces/{ws}/snapshot/undo");
     let reply = api.json(Method::POST, &undo, Some(&rw), &json!({})).await;
     assert_eq!(reply.code(), "master_required");
-    let reply = api.json(Method::POST, &undo, Some(&master), &json!({})).await;
+    let reply = api
+        .json(Method::POST, &undo, Some(&master), &json!({}))
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let undone: hearth_shared::api::UndoResponse = reply.json();
     assert_eq!((undone.floor, undone.head), (0, 6));
@@ -203,7 +243,9 @@ async fn a_compaction_can_be_undone_keeping_later_entries() {
     // The idempotency keys still hold, and pushing goes on after the head.
     assert_eq!(api.push_ok(&ws, &rw, "k2", b"entry 2").await, 2);
     assert_eq!(api.push_ok(&ws, &rw, "k7", b"entry 7").await, 7);
-    let reply = api.json(Method::POST, &undo, Some(&master), &json!({})).await;
+    let reply = api
+        .json(Method::POST, &undo, Some(&master), &json!({}))
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.code(), "nothing_to_undo");
 }
@@ -224,7 +266,10 @@ async fn a_nearly_full_disk_refuses_writes_and_keeps_reads() {
     assert_eq!(reply.status, StatusCode::INSUFFICIENT_STORAGE);
     assert_eq!(reply.code(), "storage_full");
     assert!(reply.header("retry-after").is_some());
-    assert_eq!(api.pull(&ws, &rw, 0).await.frames, vec![(false, 1, b"stored before".to_vec())]);
+    assert_eq!(
+        api.pull(&ws, &rw, 0).await.frames,
+        vec![(false, 1, b"stored before".to_vec())]
+    );
     let reply = register_with(&api, &new_ws(), None).await;
     assert_eq!(reply.code(), "storage_full");
 }
@@ -239,7 +284,9 @@ async fn the_server_wide_limit_refuses_writes_beyond_it() {
     api.push_ok(&ws, &rw, "k1", &[1u8; 1000]).await;
     let mut refused = None;
     for i in 2..10 {
-        let reply = api.push(&ws, &rw, Some(&format!("k{i}")), &[i as u8; 1000]).await;
+        let reply = api
+            .push(&ws, &rw, Some(&format!("k{i}")), &[i as u8; 1000])
+            .await;
         if reply.status != StatusCode::OK {
             refused = Some(reply);
             break;
@@ -261,13 +308,19 @@ async fn event_streams_are_capped_per_token() {
         let req = format!(
             "GET /v1/workspaces/{ws}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {master}\r\n\r\n"
         );
-        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes()).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+            .await
+            .unwrap();
         let mut buf = [0u8; 512];
-        let n = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await.unwrap();
+        let n = tokio::io::AsyncReadExt::read(&mut s, &mut buf)
+            .await
+            .unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
         held.push(s);
     }
-    let third = api.get_auth(&format!("/v1/workspaces/{ws}/events"), &master).await;
+    let third = api
+        .get_auth(&format!("/v1/workspaces/{ws}/events"), &master)
+        .await;
     assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(third.code(), "too_many_streams");
 }
@@ -363,11 +416,19 @@ async fn data_files_are_owner_only_whatever_the_umask() {
         let api = Api::new(server.addr);
         let token = api.register(&ws).await;
         api.push_ok(&ws, &token, "k", b"x").await;
-        assert_eq!(api.snapshot(&ws, &token, 1, b"snap").await.status, StatusCode::OK);
+        assert_eq!(
+            api.snapshot(&ws, &token, 1, b"snap").await.status,
+            StatusCode::OK
+        );
     }
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(dir.path()), 0o700);
-    for rel in ["index.sqlite", "secret.key", &format!("workspaces/{ws}/log"), &format!("workspaces/{ws}/snapshot")] {
+    for rel in [
+        "index.sqlite",
+        "secret.key",
+        &format!("workspaces/{ws}/log"),
+        &format!("workspaces/{ws}/snapshot"),
+    ] {
         let p = dir.path().join(rel);
         if p.exists() {
             assert_eq!(mode(&p), 0o600, "{rel}");
@@ -381,7 +442,10 @@ async fn pages_carry_a_content_security_policy_and_the_api_is_uncacheable() {
     let server = TestServer::start().await;
     let api = server.api();
     let page = api.get("/").await;
-    let csp = page.header("content-security-policy").unwrap_or_default().to_owned();
+    let csp = page
+        .header("content-security-policy")
+        .unwrap_or_default()
+        .to_owned();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(!csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
@@ -389,13 +453,21 @@ async fn pages_carry_a_content_security_policy_and_the_api_is_uncacheable() {
     // A revalidated page keeps the same policy (a 304's headers replace the
     // cached ones, the service worker's copy included).
     if let Some(etag) = page.header("etag") {
-        let again = api.request(Method::GET, "/", &[("if-none-match", etag)], "").await;
+        let again = api
+            .request(Method::GET, "/", &[("if-none-match", etag)], "")
+            .await;
         assert_eq!(again.status, StatusCode::NOT_MODIFIED);
         assert_eq!(again.header("content-security-policy"), Some(csp.as_str()));
     }
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
-    assert_eq!(api.get("/v1/health").await.header("cache-control"), Some("no-store"));
-    assert_eq!(api.get("/v1/nothing").await.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        api.get("/v1/health").await.header("cache-control"),
+        Some("no-store")
+    );
+    assert_eq!(
+        api.get("/v1/nothing").await.header("cache-control"),
+        Some("no-store")
+    );
 }
 
 #[tokio::test]
@@ -410,7 +482,12 @@ async fn a_large_pull_is_streamed_whole_and_in_order() {
     for (i, body) in bodies.iter().enumerate() {
         api.push_ok(&ws, &token, &format!("k{i}"), body).await;
     }
-    assert_eq!(api.snapshot(&ws, &token, 10, &vec![7u8; 300_000]).await.status, StatusCode::OK);
+    assert_eq!(
+        api.snapshot(&ws, &token, 10, &vec![7u8; 300_000])
+            .await
+            .status,
+        StatusCode::OK
+    );
     let pulled = api.pull(&ws, &token, 0).await;
     assert_eq!(pulled.frames.len(), 31, "the snapshot and 30 entries");
     assert_eq!(pulled.frames[0], (true, 10, vec![7u8; 300_000]));

@@ -2,8 +2,10 @@
 //! store and an HTTP transport, driven from the command line
 //! (`hearth-device`). Tests and benchmarks use it as "another device".
 //!
-//! The server's request handling never uses this module; it is compiled
-//! only with the `device` feature.
+//! A client like the PWA: it speaks the `/v1` API of a `hearth` server and
+//! knows nothing of the server's insides. The server uses it only in its
+//! tests and benchmarks (a dev-dependency), so `hearth` never links Loro
+//! or zstd.
 //!
 //! Modules:
 //! - [`device`]: [`Device`], which ties the parts together and hosts the

@@ -1,6 +1,6 @@
 //! `hearth-device`: a native Hearth device on the command line (see
-//! `hearth::device::cli`).
+//! [`hearth_device::cli`]).
 
 fn main() -> anyhow::Result<()> {
-    hearth::device::cli::main()
+    hearth_device::cli::main()
 }

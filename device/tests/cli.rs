@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::TestServer;
-use hearth::device::Device;
+use hearth_device::Device;
 use tempfile::TempDir;
 
 /// Runs `hearth-device --dir DIR ARGS...` and returns its stdout.
