@@ -193,7 +193,7 @@ pub struct Config {
 
     /// Most workspaces open in memory at once; the least recently used
     /// unused ones close first.
-    #[arg(long, env = "HEARTH_MAX_OPEN_WORKSPACES", default_value_t = 1024)]
+    #[arg(long, env = "HEARTH_MAX_OPEN_WORKSPACES", default_value_t = 4096)]
     pub max_open_workspaces: usize,
 
     /// Seconds a compaction can be undone (the replaced snapshot and log are
@@ -322,7 +322,7 @@ fn defaults() -> Config {
         max_streams_per_workspace: 64,
         header_timeout_secs: 10,
         write_timeout_secs: 30,
-        max_open_workspaces: 1024,
+        max_open_workspaces: 4096,
         compaction_undo_secs: 7 * 24 * 60 * 60,
         cors_origins: Vec::new(),
         tls_cert: None,

@@ -142,6 +142,18 @@ impl Space {
     }
 }
 
+/// Whether a storage error is the file system running out of room (or of
+/// the user's quota): the client is told `storage_full`, not `internal`.
+fn is_out_of_space(err: &StoreError) -> bool {
+    match err {
+        StoreError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::StorageFull
+                || source.kind() == std::io::ErrorKind::QuotaExceeded
+        }
+        _ => false,
+    }
+}
+
 /// Free bytes for unprivileged writers on the volume holding `dir`.
 pub fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
     let st = rustix::fs::statvfs(dir).map_err(std::io::Error::from)?;
@@ -531,8 +543,13 @@ impl Writer {
                         }
                         Err(err) => {
                             tracing::error!(error = %err, "appending to a workspace log failed");
+                            let full = is_out_of_space(&err);
                             for reply in replies {
-                                let _ = reply.send(Err(WriteError::Store(StoreError::Poisoned)));
+                                let _ = reply.send(Err(if full {
+                                    WriteError::Full("the server's disk is full")
+                                } else {
+                                    WriteError::Store(StoreError::Poisoned)
+                                }));
                             }
                             true
                         }
