@@ -153,3 +153,40 @@ async fn a_read_only_device_cannot_edit() {
     tablet.close().await;
     laptop.close().await;
 }
+
+#[tokio::test]
+async fn the_owner_replaces_a_leaked_owner_key() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    let (workspace, old_key) = laptop.become_owner(&server).await;
+    laptop.add_note("Before the new key", "").await;
+    laptop.wait_for_sync_state("synced").await;
+
+    laptop.click("#tab-notes").await;
+    laptop.click("#tab-sync").await;
+    laptop.click("#replace-owner-key").await;
+    laptop.client.accept_alert().await.unwrap();
+    // The app reloads with the new key and goes on syncing.
+    let mut new_key = old_key.clone();
+    for _ in 0..100 {
+        new_key = laptop.device_record().await["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if new_key != old_key {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(new_key, old_key, "the device stored a new owner key");
+    laptop.add_note("After the new key", "").await;
+    laptop.wait_for_sync_state("synced").await;
+
+    // The leaked key opens nothing any more; the new one is the owner.
+    let path = format!("/v1/workspaces/{workspace}/tokens");
+    let refused = e2e_support::request(server.addr(), "GET", &path, Some(&old_key), None).await;
+    assert_eq!(refused.status, 401);
+    let listed = e2e_support::request(server.addr(), "GET", &path, Some(&new_key), None).await;
+    assert_eq!(listed.status, 200);
+    laptop.close().await;
+}

@@ -2,7 +2,9 @@
 //! as a QR code, and the list of devices with revoke.
 
 use dioxus::prelude::*;
-use hearth_shared::api::{CreateInvite, InviteResponse, Scope, TokenInfo, TokenList};
+use hearth_shared::api::{
+    CreateInvite, InviteResponse, RegisterResponse, Scope, TokenInfo, TokenList,
+};
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
@@ -150,6 +152,47 @@ pub fn DeviceList() -> Element {
             }
         });
     };
+    let owner_state = state.clone();
+    let replace_owner = move |_| {
+        let question = "Replace this device's owner key? The old key stops working at once; this device goes on with the new one.";
+        let confirmed =
+            web_sys::window().and_then(|w| w.confirm_with_message(question).ok()) == Some(true);
+        if !confirmed {
+            return;
+        }
+        let state = owner_state.clone();
+        spawn(async move {
+            let mut record = state.record.peek().clone();
+            let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else {
+                return;
+            };
+            let path = format!("/v1/workspaces/{}/master", record.workspace_id);
+            match post_json::<_, RegisterResponse>(
+                &server,
+                &path,
+                Some(&token),
+                &serde_json::json!({}),
+            )
+            .await
+            {
+                Ok(new) => {
+                    record.token = Some(new.master_token);
+                    match crate::device::save(&state.db, &record).await {
+                        // The sync worker starts again with the new key.
+                        Ok(()) => {
+                            if let Some(w) = web_sys::window() {
+                                let _ = w.location().reload();
+                            }
+                        }
+                        Err(e) => message.set(Some(format!(
+                            "The server made a new owner key, but this device could not store it ({e}); the old key no longer works."
+                        ))),
+                    }
+                }
+                Err(e) => message.set(Some(format!("Could not replace the owner key: {e}"))),
+            }
+        });
+    };
     let now = now_ms();
     rsx! {
         section { class: "card", id: "devices-card",
@@ -189,6 +232,19 @@ pub fn DeviceList() -> Element {
                 },
             }
             if let Some(m) = message() { p { class: "banner error", "{m}" } }
+            if state.record.read().role.as_deref() == Some("master") {
+                div { class: "replace-owner",
+                    p { class: "muted",
+                        "If this device's owner key may have leaked (a copied browser profile, a backup of this device), replace it: this device gets a new one and the old one stops working at once. Other devices keep syncing."
+                    }
+                    button {
+                        id: "replace-owner-key",
+                        class: "secondary",
+                        onclick: replace_owner,
+                        "Replace the owner key"
+                    }
+                }
+            }
         }
     }
 }
