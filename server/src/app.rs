@@ -255,7 +255,13 @@ impl App {
 
     /// Finishes pending writes and closes the stores.
     pub async fn close(&self) {
-        self.workspaces.close_all();
+        // The data directory's lock is released only once no writer touches
+        // the files (another process may take it at once).
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), self.workspaces.close_all()).await;
+        if closed.is_err() {
+            tracing::warn!("some workspace writers did not finish in time");
+        }
         if let Ok(mut lock) = self.lock.lock() {
             lock.take();
         }

@@ -116,6 +116,13 @@ fn check_workspace(dir: &Path, report: &mut Report) {
     if let Ok(read) = fs::read_dir(dir.join(QUARANTINE_DIR)) {
         for entry in read.filter_map(Result::ok) {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            if entry.file_name().to_string_lossy().starts_with("torn-") {
+                report.note(format!(
+                    "workspace {name}: {} holds the {size} bytes of a write a crash cut short (never acknowledged)",
+                    entry.path().display()
+                ));
+                continue;
+            }
             report.problem(format!(
                 "workspace {name}: {} holds {size} bytes cut off a damaged log (the records that could be read were kept; the rest is lost unless repaired by hand)",
                 entry.path().display()

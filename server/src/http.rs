@@ -154,42 +154,9 @@ pub fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The value of query parameter `name` (no percent-decoding: the parameters
-/// of this API are numbers).
-pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
-    })
-}
-
-/// A required `u64` query parameter.
-pub fn query_u64(query: Option<&str>, name: &str) -> Result<u64, ApiError> {
-    let raw = query_param(query, name)
-        .ok_or_else(|| ApiError::bad_request(format!("the query parameter `{name}` is missing")))?;
-    raw.parse()
-        .map_err(|_| ApiError::bad_request(format!("the query parameter `{name}` is not a number")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_params() {
-        let cases: &[(Option<&str>, Option<&str>)] = &[
-            (Some("after=5"), Some("5")),
-            (Some("x=1&after=7"), Some("7")),
-            (Some("afterx=1"), None),
-            (Some("after"), Some("")),
-            (None, None),
-        ];
-        for (q, want) in cases {
-            assert_eq!(query_param(*q, "after"), *want, "{q:?}");
-        }
-        assert!(query_u64(Some("after=-1"), "after").is_err());
-        assert_eq!(query_u64(Some("after=42"), "after").unwrap(), 42);
-    }
 
     #[test]
     fn media_types_match_exactly_parameters_aside() {

@@ -1,8 +1,9 @@
-//! The routing table: every route of the server is listed in [`handle`].
-//!
-//! `/v1/...` is the JSON API (unknown routes answer 404 `not_found`, known
-//! routes with another method 405 `method_not_allowed`; `OPTIONS` is a CORS
-//! preflight); every other path is the PWA. Every request is logged with its
+//! The router: `/v1/...` is the API, resolved by `hearth_shared::routes`
+//! (the one route table that every client uses too: unknown paths answer
+//! 404 `not_found`, known paths with another method 405
+//! `method_not_allowed`, bad path parameters 400; `OPTIONS` is a CORS
+//! preflight), and each route goes to its handler here; every other path
+//! is the PWA. Every request is logged with its
 //! status and duration, never with its headers (they carry tokens).
 
 use std::net::SocketAddr;
@@ -21,17 +22,16 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::{
-    entries, events, health, invites, parse_workspace_id, pwa, snapshot, tokens, workspaces,
-};
+use crate::handlers::{entries, events, health, invites, pwa, snapshot, tokens, workspaces};
 use crate::http::{ResBody, empty};
+use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
 
 /// Answers one request.
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<ResBody> {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let is_api = path == "/v1" || path.starts_with("/v1/");
+    let is_api = is_api(&path);
     let origin = req.headers().get(ORIGIN).cloned();
     let result = if is_api && method == Method::OPTIONS {
         Ok(empty(StatusCode::NO_CONTENT))
@@ -112,64 +112,35 @@ async fn api(
     req: Request<Incoming>,
     path: &str,
 ) -> Result<Response<ResBody>, ApiError> {
-    let segments: Vec<&str> = path
-        .trim_start_matches("/v1")
-        .trim_start_matches('/')
-        .split('/')
-        .collect();
-    let method = req.method().clone();
+    let route =
+        resolve(req.method().as_str(), path, req.uri().query()).map_err(|why| match why {
+            Unresolved::NotApi | Unresolved::NotFound => ApiError::not_found(),
+            Unresolved::MethodNotAllowed => method_not_allowed(),
+            Unresolved::BadWorkspaceId(e) => ApiError::new(
+                ErrorCode::InvalidWorkspaceId,
+                format!("invalid workspace id: {e}"),
+            ),
+            Unresolved::BadTokenId(e) => {
+                ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}"))
+            }
+            Unresolved::BadQuery(message) => ApiError::bad_request(message),
+        })?;
     let ip = peer.ip();
-    match (&method, segments.as_slice()) {
-        (&Method::GET | &Method::HEAD, ["health"]) => health::get(app),
-        (&Method::POST, ["workspaces"]) => workspaces::register(app, ip, req).await,
-        (&Method::POST, ["workspaces", ws, "tokens"]) => {
-            tokens::mint(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::GET, ["workspaces", ws, "tokens"]) => {
-            tokens::list(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::DELETE, ["workspaces", ws, "tokens", id]) => {
-            tokens::revoke(app, parse_workspace_id(ws)?, id, req).await
-        }
-        (&Method::PUT, ["workspaces", ws, "tokens", id, "expiry"]) => {
-            tokens::set_expiry(app, parse_workspace_id(ws)?, id, req).await
-        }
-        (&Method::POST, ["workspaces", ws, "master"]) => {
-            tokens::replace_master(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::POST, ["workspaces", ws, "snapshot", "undo"]) => {
-            snapshot::undo(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::POST, ["workspaces", ws, "invites"]) => {
-            invites::create(app, ip, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::POST, ["invites", "redeem"]) => invites::redeem(app, ip, req).await,
-        (&Method::POST, ["workspaces", ws, "entries"]) => {
-            entries::push(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::GET, ["workspaces", ws, "entries"]) => {
-            entries::pull(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::PUT, ["workspaces", ws, "snapshot"]) => {
-            snapshot::put(app, parse_workspace_id(ws)?, req).await
-        }
-        (&Method::GET, ["workspaces", ws, "events"]) => {
-            events::get(app, ip, parse_workspace_id(ws)?, req).await
-        }
-        (
-            _,
-            ["health"]
-            | ["workspaces"]
-            | ["workspaces", _, "tokens"]
-            | ["workspaces", _, "tokens", _]
-            | ["workspaces", _, "tokens", _, "expiry"]
-            | ["workspaces", _, "master"]
-            | ["workspaces", _, "snapshot", "undo"]
-            | ["workspaces", _, "invites"]
-            | ["invites", "redeem"]
-            | ["workspaces", _, "entries" | "snapshot" | "events"],
-        ) => Err(method_not_allowed()),
-        _ => Err(ApiError::not_found()),
+    match route {
+        Route::Health => health::get(app),
+        Route::Register => workspaces::register(app, ip, req).await,
+        Route::MintToken(ws) => tokens::mint(app, ws, req).await,
+        Route::ListTokens(ws) => tokens::list(app, ws, req).await,
+        Route::RevokeToken(ws, id) => tokens::revoke(app, ws, id, req).await,
+        Route::SetExpiry(ws, id) => tokens::set_expiry(app, ws, id, req).await,
+        Route::ReplaceMaster(ws) => tokens::replace_master(app, ws, req).await,
+        Route::CreateInvite(ws) => invites::create(app, ip, ws, req).await,
+        Route::RedeemInvite => invites::redeem(app, ip, req).await,
+        Route::Push(ws) => entries::push(app, ws, req).await,
+        Route::Pull { ws, after } => entries::pull(app, ws, after, req).await,
+        Route::PutSnapshot { ws, upto } => snapshot::put(app, ws, upto, req).await,
+        Route::UndoCompaction(ws) => snapshot::undo(app, ws, req).await,
+        Route::Events(ws) => events::get(app, ip, ws, req).await,
     }
 }
 

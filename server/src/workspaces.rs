@@ -225,6 +225,13 @@ impl Workspace {
         self.poisoned.load(Ordering::Acquire) || self.log.is_poisoned()
     }
 
+    /// Resolves when this workspace's writer has ended (after a storage
+    /// failure, or when it was closed): its head announcements are over,
+    /// so a listener should go and reconnect.
+    pub async fn writer_ended(&self) {
+        writer_gone(self.writer_done.clone()).await;
+    }
+
     /// Whether nothing but the registry holds it and nobody listens.
     fn is_unused(self: &Arc<Self>) -> bool {
         Arc::strong_count(self) == 1 && self.head.receiver_count() == 0
@@ -236,11 +243,9 @@ async fn writer_gone(mut done: watch::Receiver<()>) {
     while done.changed().await.is_ok() {}
 }
 
-/// One workspace id's place in the registry.
-#[derive(Default)]
-struct Slot {
-    state: tokio::sync::Mutex<SlotState>,
-}
+/// One workspace id's place in the registry; its lock is held while a log
+/// is opened.
+type Slot = tokio::sync::Mutex<SlotState>;
 
 #[derive(Default)]
 struct SlotState {
@@ -308,62 +313,55 @@ impl Workspaces {
 
     /// The open workspace `ws`, opening (and recovering) it if need be. A
     /// poisoned one is closed, its writer awaited, and the log reopened.
+    ///
+    /// Opening runs in a task of its own that holds the slot's lock until
+    /// the new workspace is in the slot, so a caller that goes away (a
+    /// client that disconnects, shutdown) never leaves a half-done open or a
+    /// forgotten wait behind: no two logs on one directory, ever.
     pub async fn get(&self, ws: &WorkspaceId) -> Result<Arc<Workspace>, WriteError> {
         let slot = self.slot(ws);
-        let opened = {
-            let mut st = slot.state.lock().await;
+        {
+            let st = slot.lock().await;
+            if let Some(open) = &st.open
+                && !open.is_poisoned()
+            {
+                open.touch();
+                return Ok(open.clone());
+            }
+        }
+        let store = self.store.clone();
+        let quota = self.quota;
+        let space = self.space.clone();
+        let open_count = self.open_count.clone();
+        let id = ws.clone();
+        let opening = tokio::spawn(async move {
+            let mut st = slot.lock_owned().await;
             if let Some(open) = &st.open {
                 if !open.is_poisoned() {
-                    open.touch();
                     return Ok(open.clone());
                 }
-                tracing::warn!(workspace = %ws, "reopening a workspace log after a storage failure");
+                tracing::warn!(workspace = %id, "reopening a workspace log after a storage failure");
                 st.close();
-                self.open_count.fetch_sub(1, Ordering::Relaxed);
+                open_count.fetch_sub(1, Ordering::Relaxed);
             }
-            if let Some(done) = st.previous.take() {
+            if let Some(done) = st.previous.clone() {
                 writer_gone(done).await;
+                st.previous = None;
             }
-            let store = self.store.clone();
-            let id = ws.clone();
             let log = tokio::task::spawn_blocking(move || store.open(&id))
                 .await
                 .map_err(|_| WriteError::Stopped)??;
-            let opened = self.start(log);
+            let opened = start(log, quota, space);
             st.open = Some(opened.clone());
-            self.open_count.fetch_add(1, Ordering::Relaxed);
-            opened
-        };
+            open_count.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, WriteError>(opened)
+        });
+        let opened = opening.await.map_err(|_| WriteError::Stopped)??;
+        opened.touch();
         if self.open_count() > self.max_open {
             self.close_lru(self.max_open - self.max_open / 10);
         }
         Ok(opened)
-    }
-
-    fn start(&self, log: Arc<dyn WorkspaceLog>) -> Arc<Workspace> {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let head = Arc::new(watch::channel(log.position().head).0);
-        let poisoned = Arc::new(AtomicBool::new(false));
-        let (done_tx, writer_done) = watch::channel(());
-        let writer = Writer {
-            log: log.clone(),
-            head: head.clone(),
-            quota: self.quota,
-            space: self.space.clone(),
-            poisoned: poisoned.clone(),
-        };
-        tokio::spawn(async move {
-            writer.run(rx).await;
-            drop(done_tx);
-        });
-        Arc::new(Workspace {
-            log,
-            tx,
-            head,
-            last_used: AtomicU64::new(unix_now()),
-            poisoned,
-            writer_done,
-        })
     }
 
     /// Closes unused workspaces for which `close` says so; forgets slots
@@ -372,7 +370,7 @@ impl Workspaces {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
         slots.retain(|_, slot| {
-            let Ok(mut st) = slot.state.try_lock() else {
+            let Ok(mut st) = slot.try_lock() else {
                 return true;
             };
             if let Some(ws) = &st.open
@@ -413,7 +411,7 @@ impl Workspaces {
             slots
                 .values()
                 .filter_map(|slot| {
-                    let st = slot.state.try_lock().ok()?;
+                    let st = slot.try_lock().ok()?;
                     let ws = st.open.as_ref()?;
                     ws.is_unused().then(|| ws.last_used.load(Ordering::Relaxed))
                 })
@@ -440,18 +438,56 @@ impl Workspaces {
         self.open_count.load(Ordering::Relaxed)
     }
 
-    /// Closes every workspace; their writers finish what they hold.
-    pub fn close_all(&self) {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        for slot in slots.values() {
-            if let Ok(mut st) = slot.state.try_lock()
-                && st.open.is_some()
-            {
+    /// Closes every workspace and waits until their writers have finished
+    /// what they hold (and so no longer touch the files).
+    pub async fn close_all(&self) {
+        let slots: Vec<Arc<Slot>> = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.values().cloned().collect()
+        };
+        let mut writers = Vec::new();
+        for slot in slots {
+            // Waits for an open in progress, so that its writer is seen too.
+            let mut st = slot.lock().await;
+            if st.open.is_some() {
                 st.close();
                 self.open_count.fetch_sub(1, Ordering::Relaxed);
             }
+            if let Some(done) = st.previous.clone() {
+                writers.push(done);
+            }
+        }
+        for done in writers {
+            writer_gone(done).await;
         }
     }
+}
+
+/// Starts the writer task of a freshly opened log.
+fn start(log: Arc<dyn WorkspaceLog>, quota: u64, space: Arc<Space>) -> Arc<Workspace> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let head = Arc::new(watch::channel(log.position().head).0);
+    let poisoned = Arc::new(AtomicBool::new(false));
+    let (done_tx, writer_done) = watch::channel(());
+    let writer = Writer {
+        log: log.clone(),
+        head: head.clone(),
+        quota,
+        space,
+        poisoned: poisoned.clone(),
+    };
+    tokio::spawn(async move {
+        writer.run(rx).await;
+        drop(done_tx);
+    });
+    Arc::new(Workspace {
+        log,
+        tx,
+        head,
+        last_used: AtomicU64::new(unix_now()),
+        poisoned,
+        writer_done,
+    })
 }
 
 /// The writer task of one workspace.
@@ -631,7 +667,7 @@ mod tests {
         );
         drop((held, listener));
         // Reopened from disk with its state.
-        spaces.close_all();
+        spaces.close_all().await;
         let ws = spaces
             .get(&WorkspaceId::from_random([7; 16]))
             .await

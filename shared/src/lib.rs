@@ -9,6 +9,8 @@
 //! - [`id`]: workspace and token identifiers and their one strict format.
 //! - [`error`]: the stable error codes of the HTTP API and the JSON error body.
 //! - [`api`]: request and response bodies of the `/v1` HTTP API.
+//! - [`routes`]: the route table of the `/v1` API (method, path, who, body),
+//!   used by the server's router and every client.
 //! - [`claims`]: the JWT claims that the server signs.
 //! - [`frame`]: the binary framing of `GET …/entries` responses.
 //! - [`sse`]: the parser of the live events stream.
@@ -27,6 +29,7 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod id;
+pub mod routes;
 pub mod share_link;
 pub mod sse;
 

@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::http::{ResBody, full, json, query_param, read_body, require_octet_stream};
+use crate::http::{ResBody, full, json, read_body, require_octet_stream};
 use crate::store::{Appended, NewEntry, Position};
 use crate::workspaces::WriteError;
 
@@ -54,53 +54,88 @@ const SMALL_PULL: u64 = 256 * 1024;
 /// Bytes per chunk of a streamed answer.
 const CHUNK: usize = 256 * 1024;
 
-/// Streams a pull answer: one blocking task reads the plan in order, in
-/// chunks, and hands them to the response through a channel of two, so a
-/// pull holds a few chunks in memory however large it is, and a client
-/// that stops reading stops the reading (and is dropped by the write
-/// timeout). A read error ends the body early; with `Content-Length` set,
-/// the client sees a short answer and pulls again.
+/// Streams a pull answer: a task reads the plan in order, one chunk at a
+/// time on the blocking pool, and hands each to the response through a
+/// channel of two. A pull holds a few chunks in memory however large it is;
+/// a client that reads slowly holds no thread while it waits (the task
+/// awaits room in the channel), and one that stops reading is dropped by the
+/// write timeout. A read error ends the body early; with `Content-Length`
+/// set, the client sees a short answer and pulls again.
 fn stream(plan: crate::store::PullPlan) -> ResBody {
-    use std::os::unix::fs::FileExt as _;
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
-    tokio::task::spawn_blocking(move || {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let flush = |chunk: &mut Vec<u8>| {
-            let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
-            tx.blocking_send(bytes::Bytes::from(full)).is_ok()
-        };
-        for part in plan.parts {
-            match part {
-                crate::store::Part::Bytes(b) => chunk.extend_from_slice(&b),
-                crate::store::Part::File { file, offset, len } => {
-                    let mut done = 0u64;
-                    while done < len {
-                        let room = (CHUNK - chunk.len().min(CHUNK)).max(1) as u64;
-                        let take = usize::try_from((len - done).min(room)).unwrap_or(CHUNK);
-                        let at = chunk.len();
-                        chunk.resize(at + take, 0);
-                        let read = file
-                            .read_exact_at(chunk.get_mut(at..).unwrap_or_default(), offset + done);
-                        if let Err(err) = read {
-                            tracing::error!(path = %plan.path, error = %err, "reading a pull answer failed");
-                            return;
-                        }
-                        done += take as u64;
-                        if chunk.len() >= CHUNK && !flush(&mut chunk) {
-                            return;
-                        }
-                    }
+    let path = plan.path.clone();
+    let mut reader = PlanReader {
+        parts: plan.parts.into(),
+        done_in_part: 0,
+    };
+    tokio::spawn(async move {
+        loop {
+            let read = tokio::task::spawn_blocking(move || {
+                let chunk = reader.next_chunk();
+                (reader, chunk)
+            })
+            .await;
+            let chunk = match read {
+                Ok((back, Ok(Some(chunk)))) => {
+                    reader = back;
+                    chunk
                 }
-            }
-            if chunk.len() >= CHUNK && !flush(&mut chunk) {
+                Ok((_, Ok(None))) => return,
+                Ok((_, Err(err))) => {
+                    tracing::error!(path = %path, error = %err, "reading a pull answer failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            if tx.send(bytes::Bytes::from(chunk)).await.is_err() {
                 return;
             }
         }
-        if !chunk.is_empty() {
-            let _ = flush(&mut chunk);
-        }
     });
     http_body_util::BodyExt::boxed(crate::http::ChannelBody::new(rx))
+}
+
+/// Reads a pull plan in chunks of about [`CHUNK`] bytes.
+struct PlanReader {
+    parts: std::collections::VecDeque<crate::store::Part>,
+    /// Bytes of the first part already read.
+    done_in_part: u64,
+}
+
+impl PlanReader {
+    /// The next chunk, `None` at the end. Blocking.
+    fn next_chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt as _;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while chunk.len() < CHUNK {
+            let Some(part) = self.parts.front() else {
+                break;
+            };
+            match part {
+                crate::store::Part::Bytes(b) => {
+                    chunk.extend_from_slice(b);
+                    self.parts.pop_front();
+                }
+                crate::store::Part::File { file, offset, len } => {
+                    let left = len.saturating_sub(self.done_in_part);
+                    let room = (CHUNK - chunk.len()) as u64;
+                    let take = usize::try_from(left.min(room)).unwrap_or(CHUNK);
+                    let at = chunk.len();
+                    chunk.resize(at + take, 0);
+                    file.read_exact_at(
+                        chunk.get_mut(at..).unwrap_or_default(),
+                        offset + self.done_in_part,
+                    )?;
+                    self.done_in_part += take as u64;
+                    if self.done_in_part >= *len {
+                        self.parts.pop_front();
+                        self.done_in_part = 0;
+                    }
+                }
+            }
+        }
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
 }
 
 /// Adds `Hearth-Head` and `Hearth-Floor`.
@@ -198,15 +233,10 @@ pub async fn push(
 pub async fn pull(
     app: &App,
     ws: WorkspaceId,
+    after: u64,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     authorize(app, req.headers(), &ws, unix_now()).await?;
-    let after = match query_param(req.uri().query(), "after") {
-        None | Some("") => 0,
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| ApiError::bad_request("`after` must be a sequence number"))?,
-    };
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
     let max = app.config.max_pull_bytes.max(1);

@@ -106,6 +106,10 @@ pub async fn get(
                 }
                 _ = stop.changed() => return,
                 () = tx.closed() => return,
+                // The log was reopened (after a storage failure): this
+                // channel announces nothing more, so end the stream and
+                // let the client reconnect to the new one.
+                () = _workspace.writer_ended() => return,
             };
             if tx.send(chunk).await.is_err() {
                 return;

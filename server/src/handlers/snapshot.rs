@@ -13,17 +13,17 @@ use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::entries::{authorize_upload, position_headers, read_upload, write_error};
-use crate::http::{ResBody, json, query_u64};
+use crate::http::{ResBody, json};
 use crate::store::{Snapshotted, Undone};
 
 pub async fn put(
     app: &App,
     ws: WorkspaceId,
+    upto: u64,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
     authorize_upload(app, &ws, &parts.headers).await?;
-    let upto = query_u64(parts.uri.query(), "upto")?;
     if upto == 0 {
         return Err(ApiError::bad_request("`upto` must be at least 1"));
     }

@@ -81,15 +81,13 @@ pub async fn list(
 pub async fn revoke(
     app: &App,
     ws: WorkspaceId,
-    token_id: &str,
+    id: TokenId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
     authorize(app, req.headers(), &ws, now)
         .await?
         .require_master()?;
-    let id = TokenId::parse(token_id)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}")))?;
     let outcome = app
         .index
         .call(move |conn| queries::revoke_token(conn, &ws, &id, now))
@@ -165,7 +163,7 @@ pub async fn replace_master(
 pub async fn set_expiry(
     app: &App,
     ws: WorkspaceId,
-    token_id: &str,
+    id: TokenId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
@@ -173,8 +171,6 @@ pub async fn set_expiry(
     authorize(app, &parts.headers, &ws, now)
         .await?
         .require_master()?;
-    let id = TokenId::parse(token_id)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}")))?;
     let body: SetExpiry = read_json(&parts.headers, body, app.body_limits()).await?;
     let expires_at = validate_lifetime(body.expires_in)?.map(|secs| now.saturating_add(secs));
     let outcome = app

@@ -57,6 +57,10 @@ pub const QUARANTINE_DIR: &str = "quarantine";
 pub const UNDO_DIR: &str = "undo";
 /// How long a replaced snapshot and log are kept by default (7 days).
 pub const UNDO_KEEP_SECS: u64 = 7 * 24 * 60 * 60;
+/// At most this many compactions of one workspace are kept for undo, so
+/// that a device that compacts in a loop cannot fill the disk with them
+/// (they take at most this many times the workspace's quota).
+pub const UNDO_KEEP_COUNT: usize = 2;
 /// The largest payload one log record holds (its body also carries the
 /// fixed fields and an idempotency key of up to 128 bytes). Longer entries
 /// are refused, never written.
@@ -183,11 +187,13 @@ impl DiskLog {
         }
         let snapshot = open_snapshot(&dir.join(SNAPSHOT_FILE))?;
         let floor = snapshot.as_ref().map_or(0, |s| s.upto);
-        let (log, log_len, records) = open_log(dir)?;
+        let (log, log_len, records, claimed) = open_log(dir)?;
 
         let mut entries = Vec::new();
         let mut keys = HashMap::new();
-        let mut head = floor;
+        // A damaged or torn record's number may have been acknowledged:
+        // new entries are numbered above it.
+        let mut head = floor.max(claimed);
         for r in records {
             head = head.max(r.seq);
             if let Some(key) = r.key {
@@ -336,7 +342,10 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// ([`record::salvage`]) and written back after the good prefix, so that
 /// one flipped bit loses one record, not all the ones after it. What was
 /// lost and where the copy lies is logged (and `hearth doctor` reports it).
-fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> {
+/// Returns the file, its valid length, its records, and the highest
+/// sequence number that damaged or torn bytes claimed (0 if none), below
+/// which no new entry may be numbered.
+fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>, u64), StoreError> {
     let path = dir.join(LOG_FILE);
     let err = io_err(&path);
     let created = !path.exists();
@@ -357,7 +366,7 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
         if created {
             fsync_dir(dir).map_err(io_err(dir))?;
         }
-        return Ok((file, LOG_MAGIC.len() as u64, Vec::new()));
+        return Ok((file, LOG_MAGIC.len() as u64, Vec::new(), 0));
     }
     let mut magic = [0u8; 8];
     file.read_exact_at(&mut magic, 0).map_err(io_err(&path))?;
@@ -372,16 +381,11 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
     let mut scan =
         record::scan(BufReader::with_capacity(1 << 16, &mut file)).map_err(io_err(&path))?;
     if scan.valid_len >= len {
-        return Ok((file, scan.valid_len, scan.records));
-    }
-    if scan.stop != Stop::Damaged {
-        tracing::warn!(path = %path.display(), kept = scan.valid_len, found = len, "cutting a torn tail off a log");
-        file.set_len(scan.valid_len).map_err(io_err(&path))?;
-        file.sync_all().map_err(err)?;
-        return Ok((file, scan.valid_len, scan.records));
+        return Ok((file, scan.valid_len, scan.records, 0));
     }
 
-    // A damaged record: keep a copy of everything from it on, then salvage.
+    // Nothing is cut off without a copy: read what follows the good prefix,
+    // keep it in quarantine, and look for whole records in it.
     let rest_len = usize::try_from(len - scan.valid_len).map_err(|_| StoreError::Corrupt {
         path: path.display().to_string(),
         detail: "the damaged part is too large to read".into(),
@@ -389,9 +393,21 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
     let mut rest = vec![0u8; rest_len];
     file.read_exact_at(&mut rest, scan.valid_len)
         .map_err(io_err(&path))?;
-    let copy = quarantine(dir, scan.valid_len, &rest)?;
     let last_seq = scan.records.last().map_or(0, |r| r.seq);
     let found = record::salvage(&rest, scan.valid_len, last_seq);
+    // The sequence number the first cut record claims, if it is plausible:
+    // it may have been acknowledged, so it is never given out again.
+    let claimed = record::claimed_seq(&rest, last_seq);
+    if scan.stop == Stop::Incomplete && found.is_empty() {
+        // A torn tail: the file ends inside its last record, a write that
+        // was cut short by a crash.
+        let copy = quarantine(dir, "torn", scan.valid_len, &rest)?;
+        tracing::warn!(path = %path.display(), kept = scan.valid_len, found = len, copy = %copy.display(), "cutting a torn tail off a log");
+        file.set_len(scan.valid_len).map_err(io_err(&path))?;
+        file.sync_all().map_err(err)?;
+        return Ok((file, scan.valid_len, scan.records, claimed));
+    }
+    let copy = quarantine(dir, "damaged", scan.valid_len, &rest)?;
     let mut out = Vec::new();
     let mut at = scan.valid_len;
     for (mut rec, raw) in found {
@@ -416,15 +432,18 @@ fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>), StoreError> 
         quarantine = %copy.display(),
         "a log had a damaged record; the records after it were recovered, and the damaged part was copied aside"
     );
-    Ok((file, at, scan.records))
+    let claimed = claimed.max(scan.records.last().map_or(0, |r| r.seq));
+    Ok((file, at, scan.records, claimed))
 }
 
 /// Copies `bytes` (from file offset `offset` of the log) into a new file in
-/// `quarantine/`, durably, and returns its path.
-fn quarantine(dir: &Path, offset: u64, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+/// `quarantine/` named `<what>-<time>-at-<offset>` (`torn`: the tail of a
+/// write a crash cut short, never acknowledged; `damaged`: a damaged record
+/// and what followed it), durably, and returns its path.
+fn quarantine(dir: &Path, what: &str, offset: u64, bytes: &[u8]) -> Result<PathBuf, StoreError> {
     let qdir = dir.join(QUARANTINE_DIR);
     create_dir_private(&qdir).map_err(io_err(&qdir))?;
-    let name = format!("log-{}-at-{offset}", unix_now());
+    let name = format!("{what}-{}-at-{offset}", unix_now());
     let path = qdir.join(name);
     let mut f = private_file()
         .write(true)
@@ -633,11 +652,15 @@ impl WorkspaceLog for DiskLog {
 
         // Keep what is replaced, so that the compaction can be undone.
         let now = unix_now();
-        self.keep_for_undo(now, floor, upto)?;
-        self.purge_undo(now);
+        let kept = self.keep_for_undo(now, floor, upto)?;
         let snap = match write_snapshot(&self.dir, upto, data) {
             Ok(snap) => snap,
-            Err(WriteFailed::Before(err)) => return Err(err),
+            Err(WriteFailed::Before(err)) => {
+                // Nothing changed: no undo point for a compaction that did
+                // not happen.
+                let _ = fs::remove_dir_all(&kept);
+                return Err(err);
+            }
             Err(WriteFailed::After(err)) => {
                 self.poison();
                 return Err(err);
@@ -648,6 +671,7 @@ impl WorkspaceLog for DiskLog {
             st.snapshot = Some(snap);
             st.entries.retain(|l| l.seq > upto);
         }
+        self.purge_undo(now);
         // The snapshot is in; dropping the covered entries from the file is
         // housekeeping, and recovery copes if it does not happen (entries at
         // or below the floor are skipped). A failure after the new log was
@@ -679,17 +703,21 @@ impl WorkspaceLog for DiskLog {
     }
 }
 
-/// What one compaction replaced, kept in `undo/<time>-<floor>-<upto>/`.
+/// What one compaction replaced, kept in `undo/<time>-<floor>-<upto>[.n]/`.
 struct Kept {
     dir: PathBuf,
     time: u64,
+    /// The compaction's `upto`, then the tie-breaker `n`: compactions of one
+    /// second are ordered by these (floors only rise), never by name.
+    upto: u64,
+    n: u64,
 }
 
 impl DiskLog {
     /// Hard-links the current snapshot and log into a new undo directory.
     /// Nothing is copied: the rename of the compaction's new files leaves
     /// the old ones reachable through these links.
-    fn keep_for_undo(&self, now: u64, floor: u64, upto: u64) -> Result<(), StoreError> {
+    fn keep_for_undo(&self, now: u64, floor: u64, upto: u64) -> Result<PathBuf, StoreError> {
         let undo = self.dir.join(UNDO_DIR);
         create_dir_private(&undo).map_err(io_err(&undo))?;
         let mut n = 0u32;
@@ -717,7 +745,7 @@ impl DiskLog {
         fsync_dir(&tmp).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &kept).map_err(io_err(&kept))?;
         fsync_dir(&undo).map_err(io_err(&undo))?;
-        Ok(())
+        Ok(kept)
     }
 
     /// The kept compactions, oldest first.
@@ -730,14 +758,23 @@ impl DiskLog {
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let time = name.split('-').next()?.parse().ok()?;
+                let (stem, n) = match name.split_once('.') {
+                    Some((stem, n)) => (stem.to_owned(), n.parse().ok()?),
+                    None => (name.clone(), 0),
+                };
+                let mut parts = stem.split('-');
+                let time = parts.next()?.parse().ok()?;
+                let _floor: u64 = parts.next()?.parse().ok()?;
+                let upto = parts.next()?.parse().ok()?;
                 Some(Kept {
                     dir: e.path(),
                     time,
+                    upto,
+                    n,
                 })
             })
             .collect();
-        kept.sort_by(|a, b| (a.time, &a.dir).cmp(&(b.time, &b.dir)));
+        kept.sort_by_key(|k| (k.time, k.upto, k.n));
         kept
     }
 
@@ -745,10 +782,13 @@ impl DiskLog {
         Ok(self.kept().pop())
     }
 
-    /// Deletes what compactions older than the undo window replaced.
+    /// Deletes what compactions older than the undo window replaced, and all
+    /// but the newest [`UNDO_KEEP_COUNT`].
     fn purge_undo(&self, now: u64) {
-        for kept in self.kept() {
-            if kept.time.saturating_add(self.undo_keep_secs) < now
+        let kept = self.kept();
+        let excess = kept.len().saturating_sub(UNDO_KEEP_COUNT);
+        for (i, kept) in kept.into_iter().enumerate() {
+            if (i < excess || kept.time.saturating_add(self.undo_keep_secs) < now)
                 && let Err(err) = fs::remove_dir_all(&kept.dir)
             {
                 tracing::warn!(path = %kept.dir.display(), error = %err, "cannot remove an expired compaction undo");

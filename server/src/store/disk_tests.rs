@@ -142,12 +142,40 @@ fn a_torn_tail_is_cut_on_open() {
     torn.truncate(torn.len() - 3);
     fs::write(&path, &torn).unwrap();
     let log = DiskLog::open(dir.path()).unwrap();
-    assert_eq!(log.position().head, 2);
     assert_eq!(fs::read(&path).unwrap(), whole);
+    // The cut record claimed seq 3: that number is never given out again
+    // (it might have been acknowledged), and its bytes are kept aside.
+    assert_eq!(log.position().head, 3);
     assert_eq!(
-        log.append(&[entry(None, b"three")], Q).unwrap(),
-        vec![Appended::New(3)]
+        log.append(&[entry(None, b"four")], Q).unwrap(),
+        vec![Appended::New(4)]
     );
+    let kept: Vec<_> = fs::read_dir(dir.path().join(QUARANTINE_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].starts_with("torn-"), "{kept:?}");
+}
+
+#[test]
+fn a_corrupted_length_claiming_the_rest_of_the_file_loses_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = DiskLog::open(dir.path()).unwrap();
+    for i in 1..=6u8 {
+        log.append(&[entry(None, &[i; 40])], Q).unwrap();
+    }
+    drop(log);
+    let path = dir.path().join(LOG_FILE);
+    let mut bytes = fs::read(&path).unwrap();
+    // Record 3's length field now claims far more than the file holds.
+    let third = LOG_MAGIC.len() + 2 * record::encoded_len(None, 40) as usize;
+    bytes[third + 3] = 0x20;
+    fs::write(&path, &bytes).unwrap();
+    let log = DiskLog::open(dir.path()).unwrap();
+    let seqs: Vec<u64> = pulled(&log, 0).iter().map(|f| f.1).collect();
+    assert_eq!(seqs, vec![1, 2, 4, 5, 6]);
+    assert_eq!(log.position().head, 6);
 }
 
 #[test]
@@ -199,8 +227,15 @@ fn a_crash_at_any_byte_recovers_a_whole_prefix() {
                 "cut {cut}"
             );
         }
-        // The recovered log takes new entries after the prefix.
-        let next = got.len() as u64 + 1;
+        // The recovered log takes new entries after the prefix (and after
+        // the number a cut record claimed, which is never given again).
+        let head = log.position().head;
+        let whole_records = got.len() as u64;
+        assert!(
+            head == whole_records || head == whole_records + 1,
+            "cut {cut}"
+        );
+        let next = head + 1;
         assert_eq!(
             log.append(&[entry(None, b"after")], Q).unwrap(),
             vec![Appended::New(next)],

@@ -183,6 +183,27 @@ pub fn salvage(rest: &[u8], rest_offset: u64, mut last_seq: u64) -> Vec<(Record,
     found
 }
 
+/// The sequence number that the record at the start of `rest` claims, if
+/// it is plausible (above `last_seq`, by at most [`MAX_SEQ_JUMP`]); else 0.
+pub fn claimed_seq(rest: &[u8], last_seq: u64) -> u64 {
+    let header = RECORD_HEADER_LEN as usize;
+    let seq = rest
+        .get(header + 1..header + 9)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0);
+    if seq > last_seq && seq - last_seq <= MAX_SEQ_JUMP {
+        seq
+    } else {
+        0
+    }
+}
+
+/// How far a salvaged record's sequence number may lie above the last good
+/// one: gaps in a log are the few records lost to damage, so a "record"
+/// much further on is bytes of some payload that happen to look like one.
+pub const MAX_SEQ_JUMP: u64 = 1 << 20;
+
 /// The whole record at `at` in `buf`, if there is one with a sequence number
 /// above `last_seq`, and its length in bytes.
 fn record_at(buf: &[u8], at: usize, buf_offset: u64, last_seq: u64) -> Option<(Record, usize)> {
@@ -198,7 +219,7 @@ fn record_at(buf: &[u8], at: usize, buf_offset: u64, last_seq: u64) -> Option<(R
         return None;
     }
     let seq = u64::from_le_bytes(buf.get(body_start + 1..body_start + 9)?.try_into().ok()?);
-    if seq <= last_seq || seq - last_seq > u64::from(u32::MAX) {
+    if seq <= last_seq || seq - last_seq > MAX_SEQ_JUMP {
         return None;
     }
     let body = buf.get(body_start..body_start + len as usize)?;

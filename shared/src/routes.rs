@@ -1,0 +1,382 @@
+//! The route table of the `/v1` HTTP API: every route once, with its method,
+//! its path and parameters, who may call it and what body it takes. The
+//! server's router resolves requests with [`resolve`] (so 404 and 405 come
+//! from the same table as the handlers), and every client builds its
+//! requests with [`Route::method`] and [`Route::path`]; no other code spells
+//! a `/v1` path.
+//!
+//! | route | method and path | who | body |
+//! |---|---|---|---|
+//! | [`Route::Health`] | `GET /v1/health` | anyone | |
+//! | [`Route::Register`] | `POST /v1/workspaces` | a setup code (or anyone, on an open server) | JSON |
+//! | [`Route::MintToken`] | `POST /v1/workspaces/{ws}/tokens` | master | JSON |
+//! | [`Route::ListTokens`] | `GET /v1/workspaces/{ws}/tokens` | master | |
+//! | [`Route::RevokeToken`] | `DELETE /v1/workspaces/{ws}/tokens/{id}` | master | |
+//! | [`Route::SetExpiry`] | `PUT /v1/workspaces/{ws}/tokens/{id}/expiry` | master | JSON |
+//! | [`Route::ReplaceMaster`] | `POST /v1/workspaces/{ws}/master` | master | |
+//! | [`Route::CreateInvite`] | `POST /v1/workspaces/{ws}/invites` | master | JSON |
+//! | [`Route::RedeemInvite`] | `POST /v1/invites/redeem` | an invite | JSON |
+//! | [`Route::Push`] | `POST /v1/workspaces/{ws}/entries` | read-write | octets |
+//! | [`Route::Pull`] | `GET /v1/workspaces/{ws}/entries?after={seq}` | any token | |
+//! | [`Route::PutSnapshot`] | `PUT /v1/workspaces/{ws}/snapshot?upto={seq}` | read-write | octets |
+//! | [`Route::UndoCompaction`] | `POST /v1/workspaces/{ws}/snapshot/undo` | master | |
+//! | [`Route::Events`] | `GET /v1/workspaces/{ws}/events` | any token | |
+
+use crate::id::{TokenId, WorkspaceId};
+
+/// The path prefix of the API.
+pub const PREFIX: &str = "/v1";
+
+/// An HTTP method of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Anyone,
+    /// Whoever holds a setup code (anyone, on a server with open registration).
+    SetupCode,
+    /// The holder of an invite.
+    Invite,
+    /// The workspace's master token.
+    Master,
+    /// A read-write token of the workspace.
+    ReadWrite,
+    /// Any token of the workspace.
+    AnyToken,
+}
+
+/// What a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// `application/json`.
+    Json,
+    /// `application/octet-stream`.
+    Octets,
+}
+
+/// One request of the API, with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Register,
+    MintToken(WorkspaceId),
+    ListTokens(WorkspaceId),
+    RevokeToken(WorkspaceId, TokenId),
+    SetExpiry(WorkspaceId, TokenId),
+    ReplaceMaster(WorkspaceId),
+    CreateInvite(WorkspaceId),
+    RedeemInvite,
+    Push(WorkspaceId),
+    Pull { ws: WorkspaceId, after: u64 },
+    PutSnapshot { ws: WorkspaceId, upto: u64 },
+    UndoCompaction(WorkspaceId),
+    Events(WorkspaceId),
+}
+
+impl Route {
+    pub fn method(&self) -> Method {
+        use Route::*;
+        match self {
+            Health | ListTokens(_) | Pull { .. } | Events(_) => Method::Get,
+            Register | MintToken(_) | ReplaceMaster(_) | CreateInvite(_) | RedeemInvite
+            | Push(_) | UndoCompaction(_) => Method::Post,
+            SetExpiry(..) | PutSnapshot { .. } => Method::Put,
+            RevokeToken(..) => Method::Delete,
+        }
+    }
+
+    /// Who may call it.
+    pub fn caller(&self) -> Caller {
+        use Route::*;
+        match self {
+            Health => Caller::Anyone,
+            Register => Caller::SetupCode,
+            RedeemInvite => Caller::Invite,
+            MintToken(_) | ListTokens(_) | RevokeToken(..) | SetExpiry(..) | ReplaceMaster(_)
+            | CreateInvite(_) | UndoCompaction(_) => Caller::Master,
+            Push(_) | PutSnapshot { .. } => Caller::ReadWrite,
+            Pull { .. } | Events(_) => Caller::AnyToken,
+        }
+    }
+
+    /// The body it takes.
+    pub fn body(&self) -> Body {
+        use Route::*;
+        match self {
+            Register | MintToken(_) | SetExpiry(..) | CreateInvite(_) | RedeemInvite => Body::Json,
+            Push(_) | PutSnapshot { .. } => Body::Octets,
+            _ => Body::None,
+        }
+    }
+
+    /// The path and query, e.g. `/v1/workspaces/{ws}/entries?after=7`.
+    pub fn path(&self) -> String {
+        use Route::*;
+        let ws = |ws: &WorkspaceId, rest: &str| format!("{PREFIX}/workspaces/{ws}/{rest}");
+        match self {
+            Health => format!("{PREFIX}/health"),
+            Register => format!("{PREFIX}/workspaces"),
+            MintToken(w) | ListTokens(w) => ws(w, "tokens"),
+            RevokeToken(w, id) => ws(w, &format!("tokens/{id}")),
+            SetExpiry(w, id) => ws(w, &format!("tokens/{id}/expiry")),
+            ReplaceMaster(w) => ws(w, "master"),
+            CreateInvite(w) => ws(w, "invites"),
+            RedeemInvite => format!("{PREFIX}/invites/redeem"),
+            Push(w) => ws(w, "entries"),
+            Pull { ws: w, after } => ws(w, &format!("entries?after={after}")),
+            PutSnapshot { ws: w, upto } => ws(w, &format!("snapshot?upto={upto}")),
+            UndoCompaction(w) => ws(w, "snapshot/undo"),
+            Events(w) => ws(w, "events"),
+        }
+    }
+
+    /// `server` (an origin, with or without a trailing `/`) and the path.
+    pub fn url(&self, server: &str) -> String {
+        format!("{}{}", server.trim_end_matches('/'), self.path())
+    }
+}
+
+/// Why a request matches no route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// Not under `/v1`.
+    NotApi,
+    /// No route has this path.
+    NotFound,
+    /// A route has this path, but not with this method.
+    MethodNotAllowed,
+    /// A path parameter is not a workspace id.
+    BadWorkspaceId(String),
+    /// A path parameter is not a token id.
+    BadTokenId(String),
+    /// A query parameter is missing or not a number.
+    BadQuery(String),
+}
+
+/// Whether `path` is under the API's prefix.
+pub fn is_api(path: &str) -> bool {
+    path == PREFIX
+        || path
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The route of a request (`method` as sent, e.g. `GET`; `HEAD` counts as
+/// `GET` for the health check), or why there is none.
+pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, Unresolved> {
+    let rest = path.strip_prefix(PREFIX).ok_or(Unresolved::NotApi)?;
+    if !rest.is_empty() && !rest.starts_with('/') {
+        return Err(Unresolved::NotApi);
+    }
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let method = match method {
+        "GET" => Method::Get,
+        "HEAD" if segments == ["health"] => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        _ => {
+            return Err(if matches_any_route(&segments) {
+                Unresolved::MethodNotAllowed
+            } else {
+                Unresolved::NotFound
+            });
+        }
+    };
+    let ws = |s: &str| WorkspaceId::parse(s).map_err(|e| Unresolved::BadWorkspaceId(e.to_string()));
+    let token = |s: &str| TokenId::parse(s).map_err(|e| Unresolved::BadTokenId(e.to_string()));
+    use Method::*;
+    let route = match (method, segments.as_slice()) {
+        (Get, ["health"]) => Route::Health,
+        (Post, ["workspaces"]) => Route::Register,
+        (Post, ["workspaces", w, "tokens"]) => Route::MintToken(ws(w)?),
+        (Get, ["workspaces", w, "tokens"]) => Route::ListTokens(ws(w)?),
+        (Delete, ["workspaces", w, "tokens", id]) => Route::RevokeToken(ws(w)?, token(id)?),
+        (Put, ["workspaces", w, "tokens", id, "expiry"]) => Route::SetExpiry(ws(w)?, token(id)?),
+        (Post, ["workspaces", w, "master"]) => Route::ReplaceMaster(ws(w)?),
+        (Post, ["workspaces", w, "invites"]) => Route::CreateInvite(ws(w)?),
+        (Post, ["invites", "redeem"]) => Route::RedeemInvite,
+        (Post, ["workspaces", w, "entries"]) => Route::Push(ws(w)?),
+        (Get, ["workspaces", w, "entries"]) => {
+            let after = match query_param(query, "after") {
+                None | Some("") => 0,
+                Some(raw) => raw.parse().map_err(|_| {
+                    Unresolved::BadQuery("`after` must be a sequence number".into())
+                })?,
+            };
+            Route::Pull { ws: ws(w)?, after }
+        }
+        (Put, ["workspaces", w, "snapshot"]) => {
+            let raw = query_param(query, "upto").ok_or_else(|| {
+                Unresolved::BadQuery("the query parameter `upto` is missing".into())
+            })?;
+            let upto = raw.parse().map_err(|_| {
+                Unresolved::BadQuery("the query parameter `upto` is not a number".into())
+            })?;
+            Route::PutSnapshot { ws: ws(w)?, upto }
+        }
+        (Post, ["workspaces", w, "snapshot", "undo"]) => Route::UndoCompaction(ws(w)?),
+        (Get, ["workspaces", w, "events"]) => Route::Events(ws(w)?),
+        (_, s) if matches_any_route(s) => return Err(Unresolved::MethodNotAllowed),
+        _ => return Err(Unresolved::NotFound),
+    };
+    Ok(route)
+}
+
+/// Whether some route has this path (with any method).
+fn matches_any_route(segments: &[&str]) -> bool {
+    matches!(
+        segments,
+        ["health"]
+            | ["workspaces"]
+            | ["workspaces", _, "tokens"]
+            | ["workspaces", _, "tokens", _]
+            | ["workspaces", _, "tokens", _, "expiry"]
+            | ["workspaces", _, "master"]
+            | ["workspaces", _, "invites"]
+            | ["invites", "redeem"]
+            | ["workspaces", _, "entries" | "snapshot" | "events"]
+            | ["workspaces", _, "snapshot", "undo"]
+    )
+}
+
+/// The value of query parameter `name` (no percent-decoding: the parameters
+/// of this API are numbers).
+pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(ws: &WorkspaceId, id: &TokenId) -> Vec<Route> {
+        vec![
+            Route::Health,
+            Route::Register,
+            Route::MintToken(ws.clone()),
+            Route::ListTokens(ws.clone()),
+            Route::RevokeToken(ws.clone(), id.clone()),
+            Route::SetExpiry(ws.clone(), id.clone()),
+            Route::ReplaceMaster(ws.clone()),
+            Route::CreateInvite(ws.clone()),
+            Route::RedeemInvite,
+            Route::Push(ws.clone()),
+            Route::Pull {
+                ws: ws.clone(),
+                after: 42,
+            },
+            Route::PutSnapshot {
+                ws: ws.clone(),
+                upto: 7,
+            },
+            Route::UndoCompaction(ws.clone()),
+            Route::Events(ws.clone()),
+        ]
+    }
+
+    #[test]
+    fn every_route_resolves_back_from_the_request_it_builds() {
+        let ws = WorkspaceId::from_random([3; 16]);
+        let id = TokenId::from_random([4; 16]);
+        for route in all(&ws, &id) {
+            let full = route.path();
+            let (path, query) = match full.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (full.as_str(), None),
+            };
+            assert!(is_api(path), "{full}");
+            assert_eq!(
+                resolve(route.method().as_str(), path, query),
+                Ok(route.clone()),
+                "{full}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_paths_methods_and_parameters_are_told_apart() {
+        let ws = WorkspaceId::from_random([3; 16]);
+        let cases: Vec<(&str, String, Option<&str>, Unresolved)> = vec![
+            ("GET", "/v1/nothing".into(), None, Unresolved::NotFound),
+            ("GET", "/v1".into(), None, Unresolved::NotFound),
+            ("GET", "/v2/health".into(), None, Unresolved::NotApi),
+            ("GET", "/v1health".into(), None, Unresolved::NotApi),
+            (
+                "DELETE",
+                "/v1/health".into(),
+                None,
+                Unresolved::MethodNotAllowed,
+            ),
+            (
+                "PATCH",
+                format!("/v1/workspaces/{ws}/entries"),
+                None,
+                Unresolved::MethodNotAllowed,
+            ),
+            ("PATCH", "/v1/elsewhere".into(), None, Unresolved::NotFound),
+            (
+                "GET",
+                format!("/v1/workspaces/{ws}/entries"),
+                Some("after=-1"),
+                Unresolved::BadQuery("`after` must be a sequence number".into()),
+            ),
+            (
+                "PUT",
+                format!("/v1/workspaces/{ws}/snapshot"),
+                None,
+                Unresolved::BadQuery("the query parameter `upto` is missing".into()),
+            ),
+        ];
+        for (method, path, query, want) in cases {
+            assert_eq!(resolve(method, &path, query), Err(want), "{method} {path}");
+        }
+        assert!(matches!(
+            resolve("GET", "/v1/workspaces/..%2F..%2Fetc/entries", None),
+            Err(Unresolved::BadWorkspaceId(_))
+        ));
+        assert!(matches!(
+            resolve("DELETE", &format!("/v1/workspaces/{ws}/tokens/x"), None),
+            Err(Unresolved::BadTokenId(_))
+        ));
+        assert_eq!(resolve("HEAD", "/v1/health", None), Ok(Route::Health));
+        assert_eq!(
+            resolve("GET", &format!("/v1/workspaces/{ws}/entries"), None),
+            Ok(Route::Pull { ws, after: 0 })
+        );
+    }
+
+    #[test]
+    fn urls_join_any_origin() {
+        assert_eq!(
+            Route::Health.url("https://h.example/"),
+            "https://h.example/v1/health"
+        );
+        assert_eq!(
+            Route::Register.url("http://127.0.0.1:9"),
+            "http://127.0.0.1:9/v1/workspaces"
+        );
+    }
+}
