@@ -423,7 +423,8 @@ impl Device {
                         }
                     }
                 }
-                Action::Sleep { ms } => {
+                // No local edits happen while the device watches.
+                Action::Sleep { ms, .. } => {
                     tokio::select! {
                         () = &mut stop => return Ok(()),
                         () = tokio::time::sleep(Duration::from_millis(ms)) => {
@@ -458,7 +459,7 @@ mod tests {
         let (full, half) = (32_000u64, 16_000u64); // after 6 failures
         let mut hits = [0u32; 8];
         for _ in 0..2_000 {
-            let Action::Sleep { ms } = next_action(&failed, &policy, jitter().unwrap()) else {
+            let Action::Sleep { ms, .. } = next_action(&failed, &policy, jitter().unwrap()) else {
                 panic!("a failed round sleeps");
             };
             assert!((half..=full).contains(&ms), "{ms}");

@@ -249,7 +249,17 @@ pub async fn drive(
                 continue;
             }
             Action::WaitForHead { poll_ms } => wait(&mut kicks, Some(&engine), Some(poll_ms)).await,
-            Action::Sleep { ms } => wait(&mut kicks, None, Some(ms)).await,
+            Action::Sleep {
+                ms,
+                edits_wake: true,
+            } => wait(&mut kicks, None, Some(ms)).await,
+            Action::Sleep {
+                ms,
+                edits_wake: false,
+            } => {
+                sleep_ms(ms.min(i32::MAX as u64) as i32).await;
+                Wake::Timer
+            }
             // Not connected, or removed: edits are still saved, and a new
             // connection starts syncing again.
             Action::Stop => wait(&mut kicks, None, None).await,

@@ -108,9 +108,12 @@ pub enum Action {
     /// Idle until the live events announce a newer head, a local edit is
     /// made, or `poll_ms` pass (the safety poll), whichever comes first.
     WaitForHead { poll_ms: u64 },
-    /// Wait `ms` milliseconds (a local edit may end the wait early), then
-    /// decide again.
-    Sleep { ms: u64 },
+    /// Wait `ms` milliseconds, then decide again. If `edits_wake`, a local
+    /// edit ends the wait early (a backoff); if not, edits made meanwhile
+    /// are taken after it (the pause after the events stream broke: the
+    /// server is likely going away, and a burst of edits made meanwhile
+    /// then goes into one batch).
+    Sleep { ms: u64, edits_wake: bool },
     /// Do not sync: the device is not connected or was removed. A host that
     /// can be reconnected waits for that; one that cannot, returns.
     Stop,
@@ -134,11 +137,15 @@ pub fn next_action(f: &DriverFacts, backoff: &Backoff, jitter: u64) -> Action {
         // A failed round counts as a failure even if the engine's own
         // round succeeded (the host's work after it failed).
         let ms = retry_delay(backoff, f.failures.max(1), jitter, f.retry_after_ms);
-        return Action::Sleep { ms };
+        return Action::Sleep {
+            ms,
+            edits_wake: true,
+        };
     }
     if f.events_failed {
         return Action::Sleep {
             ms: EVENTS_RETRY_MS,
+            edits_wake: false,
         };
     }
     if f.head_announced || f.last_round == RoundOutcome::More {
@@ -158,6 +165,13 @@ mod tests {
         DriverFacts {
             last_round: RoundOutcome::Done,
             ..DriverFacts::default()
+        }
+    }
+
+    fn backing_off(ms: u64) -> Action {
+        Action::Sleep {
+            ms,
+            edits_wake: true,
         }
     }
 
@@ -272,26 +286,22 @@ mod tests {
                 0,
                 Action::Sleep {
                     ms: EVENTS_RETRY_MS,
+                    edits_wake: false,
                 },
             ),
             (
                 "a failed round: back off (first failure, lowest jitter)",
                 failed(1),
                 0,
-                Action::Sleep { ms: 500 },
+                backing_off(500),
             ),
             (
                 "a failed round: back off (third failure, highest jitter)",
                 failed(3),
                 2_000,
-                Action::Sleep { ms: 4_000 },
+                backing_off(4_000),
             ),
-            (
-                "backoff is capped",
-                failed(40),
-                0,
-                Action::Sleep { ms: 15_000 },
-            ),
+            ("backoff is capped", failed(40), 0, backing_off(15_000)),
             (
                 "the server's Retry-After is a floor",
                 DriverFacts {
@@ -299,13 +309,13 @@ mod tests {
                     ..failed(1)
                 },
                 0,
-                Action::Sleep { ms: 20_000 },
+                backing_off(20_000),
             ),
             (
                 "a failure the engine did not count still backs off",
                 failed(0),
                 0,
-                Action::Sleep { ms: 500 },
+                backing_off(500),
             ),
             (
                 "a head announced while failing does not cut the backoff",
@@ -314,7 +324,7 @@ mod tests {
                     ..failed(2)
                 },
                 0,
-                Action::Sleep { ms: 1_000 },
+                backing_off(1_000),
             ),
             (
                 "the backoff sleep is over: retry",
@@ -409,7 +419,7 @@ mod tests {
         let mut state = 7;
         for _ in 0..4_000 {
             let jitter = jitter_from_random(random_bytes(&mut state));
-            let Action::Sleep { ms } = next_action(&failed(failures), &backoff, jitter) else {
+            let Action::Sleep { ms, .. } = next_action(&failed(failures), &backoff, jitter) else {
                 panic!("a failed round sleeps");
             };
             assert!((half..=full).contains(&ms), "{ms}");
