@@ -12,7 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hearth_migrations::{NewNote, Note, NoteFilter, SchemaError, Workspace, new_id};
 use hearth_shared::api::{CreateInvite, MintToken, MintTokenResponse, Scope};
 use hearth_shared::claims::Role;
-use hearth_shared::engine::{Engine, EngineConfig, RoundReport, SyncStatus};
+use hearth_shared::engine::{
+    Action, DriverFacts, Engine, EngineConfig, RoundOutcome, RoundReport, Standing, SyncStatus,
+    jitter_from_random, next_action, peer_id_from_random,
+};
 use hearth_shared::id::WorkspaceId;
 use hearth_shared::share_link::ShareLink;
 
@@ -22,9 +25,6 @@ use super::http_client::HttpClient;
 use super::profile::{Profile, ServerLink};
 use super::store_fs::FsStore;
 use super::transport_http::HttpTransport;
-
-/// How long `watch` waits for an event before a sync round anyway.
-const IDLE_RESYNC: Duration = Duration::from_secs(60);
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -40,12 +40,16 @@ pub fn random16() -> Result<[u8; 16], DeviceError> {
     Ok(bytes)
 }
 
-fn random_u64() -> Result<u64, DeviceError> {
-    let b = random16()?;
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[..8]);
-    // Loro reserves the largest peer id.
-    Ok(u64::from_le_bytes(w) >> 1)
+/// 8 random bytes from the operating system.
+fn random8() -> Result<[u8; 8], DeviceError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| DeviceError::Io(format!("no randomness: {e}")))?;
+    Ok(bytes)
+}
+
+/// Retry jitter: a full-range random `u64`.
+fn jitter() -> Result<u64, DeviceError> {
+    Ok(jitter_from_random(random8()?))
 }
 
 /// A workspace on this device.
@@ -88,8 +92,13 @@ impl Device {
     async fn start(dir: &Path, profile: Profile, fresh: bool) -> Result<Self, DeviceError> {
         let store = FsStore::open(dir.join("store"))?;
         let transport = transport_for(&profile)?;
-        let mut engine =
-            Engine::open(store, transport, random_u64()?, config_for(&profile)).await?;
+        let mut engine = Engine::open(
+            store,
+            transport,
+            peer_id_from_random(random8()?),
+            config_for(&profile),
+        )
+        .await?;
         let doc = engine.doc().clone();
         let workspace = if fresh {
             Workspace::create(doc)?
@@ -356,37 +365,119 @@ impl Device {
         Ok(report)
     }
 
-    /// Keeps syncing until `stop` completes: a round whenever the server
-    /// announces a new head (or every minute), retrying with backoff.
+    /// Where this device stands with its server, before any refusal.
+    fn standing(&self) -> Standing {
+        match &self.profile.server {
+            None => Standing::Unconnected,
+            Some(_) if self.engine.can_write() => Standing::ReadWrite,
+            Some(_) => Standing::ReadOnly,
+        }
+    }
+
+    /// Keeps syncing until `stop` completes, doing what
+    /// [`next_action`] decides: a round whenever the server announces a new
+    /// head (or at the safety poll), retrying with backoff. Returns the
+    /// server's refusal if it refuses the token for good, and
+    /// [`DeviceError::NoServer`] if the workspace has no server.
     pub async fn watch(&mut self, stop: impl Future<Output = ()>) -> Result<(), DeviceError> {
         let mut stop = std::pin::pin!(stop);
+        let mut facts = DriverFacts::default();
+        // The token's refusal, once the server refused it for good.
+        let mut refused = None;
         loop {
-            let delay = match self.sync_once().await {
-                Ok(_) => None,
-                Err(DeviceError::Engine(_)) => {
-                    let jitter = random_u64()?;
-                    self.engine.retry_delay(jitter).map(Duration::from_millis)
-                }
-                Err(e) => return Err(e),
+            facts.failures = self.engine.failures();
+            facts.retry_after_ms = self.engine.retry_after_ms();
+            facts.standing = match refused {
+                Some(_) => Standing::Removed,
+                None => self.standing(),
             };
-            match delay {
-                Some(delay) => {
+            let action = next_action(&facts, self.engine.backoff(), jitter()?);
+            facts = facts.quiet();
+            match action {
+                Action::SyncNow => {
+                    let outcome = match self.sync_once().await {
+                        Ok(report) if report.more => RoundOutcome::More,
+                        Ok(_) => RoundOutcome::Done,
+                        Err(DeviceError::Engine(e)) => {
+                            if e.refusal().is_some() {
+                                refused = Some(e);
+                            }
+                            RoundOutcome::Failed
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    facts = facts.after_round(outcome);
+                }
+                Action::WaitForHead { poll_ms } => {
                     tokio::select! {
                         () = &mut stop => return Ok(()),
-                        () = tokio::time::sleep(delay) => {}
+                        head = self.engine.wait_for_head() => match head {
+                            Ok(head) => {
+                                self.engine.note_head(head);
+                                facts.head_announced = true;
+                            }
+                            Err(_) => facts.events_failed = true,
+                        },
+                        () = tokio::time::sleep(Duration::from_millis(poll_ms)) => {
+                            facts.timer_elapsed = true;
+                        }
                     }
                 }
-                None => {
-                    let head = tokio::select! {
+                // No local edits happen while the device watches.
+                Action::Sleep { ms, .. } => {
+                    tokio::select! {
                         () = &mut stop => return Ok(()),
-                        head = self.engine.wait_for_head() => head.ok(),
-                        () = tokio::time::sleep(IDLE_RESYNC) => None,
-                    };
-                    if let Some(head) = head {
-                        self.engine.note_head(head);
+                        () = tokio::time::sleep(Duration::from_millis(ms)) => {
+                            facts.timer_elapsed = true;
+                        }
                     }
+                }
+                Action::Stop => {
+                    return Err(refused.map_or(DeviceError::NoServer, DeviceError::Engine));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_shared::engine::Backoff;
+
+    use super::*;
+
+    /// The device's jitter, from the operating system's random source,
+    /// spreads its retries over the whole upper half of the backoff delay.
+    #[test]
+    fn retries_spread_over_the_backoff_range() {
+        let policy = Backoff::default();
+        let failed = DriverFacts {
+            last_round: RoundOutcome::Failed,
+            failures: 6,
+            ..DriverFacts::default()
+        };
+        let (full, half) = (32_000u64, 16_000u64); // after 6 failures
+        let mut hits = [0u32; 8];
+        for _ in 0..2_000 {
+            let Action::Sleep { ms, .. } = next_action(&failed, &policy, jitter().unwrap()) else {
+                panic!("a failed round sleeps");
+            };
+            assert!((half..=full).contains(&ms), "{ms}");
+            hits[((ms - half) * 8 / (full - half + 1)) as usize] += 1;
+        }
+        // 250 expected in each eighth; the old one-byte jitter put every
+        // retry in the first one.
+        for (i, &n) in hits.iter().enumerate() {
+            assert!(n > 150, "eighth {i} got {n} of 2000");
+        }
+    }
+
+    #[test]
+    fn new_devices_get_distinct_valid_peer_ids() {
+        let ids: std::collections::HashSet<u64> = (0..1_000)
+            .map(|_| peer_id_from_random(random8().unwrap()))
+            .collect();
+        assert_eq!(ids.len(), 1_000);
+        assert!(ids.iter().all(|&id| id < 1 << 63));
     }
 }

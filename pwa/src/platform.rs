@@ -23,6 +23,13 @@ pub fn random_bytes() -> [u8; 16] {
     }
 }
 
+/// 8 bytes from the browser's cryptographic random source (a peer id's or
+/// a retry jitter's).
+pub fn random8() -> [u8; 8] {
+    let [a, b, c, d, e, f, g, h, ..] = random_bytes();
+    [a, b, c, d, e, f, g, h]
+}
+
 /// A new random 32-hex-character id.
 pub fn new_id() -> String {
     hearth_migrations::new_id(random_bytes())

@@ -5,8 +5,10 @@
 //! runs the schema migrations. [`drive`] then runs for the life of the
 //! worker: it imports the page's edits and saves them to IndexedDB (only
 //! then does the page show them as saved), and, when the workspace is
-//! connected, syncs: after each edit, whenever the live events announce a
-//! new head, and with backoff after failures.
+//! connected, syncs as `hearth_shared::engine::next_action` decides: after
+//! each edit, whenever the live events announce a new head, at the safety
+//! poll, and with backoff after failures; it stops syncing (and keeps
+//! saving) once the server refuses the token for good.
 
 use std::rc::Rc;
 
@@ -15,7 +17,8 @@ use futures::channel::mpsc::UnboundedReceiver;
 use hearth_migrations::{MigrationOutcome, Workspace};
 use hearth_shared::engine::loro::ExportMode;
 use hearth_shared::engine::{
-    Backoff, Engine, EngineConfig, EngineError, SyncState, SyncStatus, TransportError,
+    Action, Backoff, DriverFacts, Engine, EngineConfig, EngineError, RoundOutcome, Standing,
+    SyncState, SyncStatus, jitter_from_random, next_action, peer_id_from_random,
 };
 use hearth_shared::error::ErrorCode;
 use rexie::Rexie;
@@ -23,7 +26,7 @@ use rexie::Rexie;
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{Connection, FetchTransport};
 use crate::idb::{self, IdbStore};
-use crate::platform::{new_id, now_ms, random_bytes};
+use crate::platform::{new_id, now_ms, random8};
 use crate::protocol::SyncView;
 
 /// The engine as the app uses it.
@@ -60,7 +63,7 @@ pub async fn boot() -> Result<Booted, String> {
     };
     let transport = Rc::new(FetchTransport::new(record.connection()));
     let store = IdbStore::new(db.clone(), record.workspace_id.clone());
-    let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([1; 8]));
+    let peer = peer_id_from_random(random8());
     let config = EngineConfig {
         can_write: record.can_write(),
         // A home server that restarts should be found again within seconds.
@@ -197,7 +200,7 @@ pub struct Hooks {
     pub on_stored: Box<dyn FnMut()>,
 }
 
-/// Runs for the life of the worker.
+/// Runs for the life of the worker, doing what [`next_action`] decides.
 pub async fn drive(
     mut engine: AppEngine,
     transport: Rc<FetchTransport>,
@@ -207,96 +210,84 @@ pub async fn drive(
     // What the page's document holds, so that remote changes are sent to
     // it as a small update.
     let mut page_vv = engine.doc().oplog_vv();
-    let mut edits: u32 = 0;
     // Set when the server refused this device's token for good.
     let mut locked_out: Option<SyncView> = None;
+    let mut facts = DriverFacts::default();
+    store_edits(&mut engine, &mut hooks, 0).await;
+    show_status(&engine, &transport, &locked_out, &mut hooks);
     loop {
-        // Durable first.
-        match engine.save_local().await {
-            Ok(saved) => {
-                if saved {
-                    (hooks.on_stored)();
-                }
-                if edits > 0 {
-                    (hooks.on_saved)(edits);
-                }
-            }
-            Err(e) => {
-                if edits > 0 {
-                    (hooks.on_save_error)(edits, e.to_string());
-                }
-            }
-        }
-        edits = 0;
-        let connected = transport.connection().is_some() && locked_out.is_none();
-        match &locked_out {
-            Some(view) => (hooks.on_status)(view.clone()),
-            None => (hooks.on_status)(view_of(&engine.status(), connected)),
-        }
-        if connected {
-            match engine.sync(now_ms().max(0) as u64).await {
-                Ok(report) if report.pulled > 0 => {
-                    (hooks.on_stored)();
-                    if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
-                        (hooks.on_remote)(update);
+        facts.failures = engine.failures();
+        facts.retry_after_ms = engine.retry_after_ms();
+        facts.standing = standing(&engine, &transport, &locked_out);
+        let action = next_action(&facts, engine.backoff(), jitter_from_random(random8()));
+        facts = facts.quiet();
+        // Carry out the action; a wait ends with what woke the driver.
+        let wake = match action {
+            Action::SyncNow => {
+                let outcome = match engine.sync(now_ms().max(0) as u64).await {
+                    Ok(report) => {
+                        if report.pulled > 0 {
+                            (hooks.on_stored)();
+                            if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
+                                (hooks.on_remote)(update);
+                            }
+                        }
+                        if report.more {
+                            RoundOutcome::More
+                        } else {
+                            RoundOutcome::Done
+                        }
                     }
-                }
-                Ok(_) => {}
-                Err(e) => locked_out = lockout_of(&e),
+                    Err(e) => {
+                        locked_out = lockout_of(&e);
+                        RoundOutcome::Failed
+                    }
+                };
+                page_vv = engine.doc().oplog_vv();
+                facts = facts.after_round(outcome);
+                show_status(&engine, &transport, &locked_out, &mut hooks);
+                continue;
             }
-            page_vv = engine.doc().oplog_vv();
-            match &locked_out {
-                Some(view) => (hooks.on_status)(view.clone()),
-                None => (hooks.on_status)(view_of(&engine.status(), true)),
+            Action::WaitForHead { poll_ms } => wait(&mut kicks, Some(&engine), Some(poll_ms)).await,
+            Action::Sleep {
+                ms,
+                edits_wake: true,
+            } => wait(&mut kicks, None, Some(ms)).await,
+            Action::Sleep {
+                ms,
+                edits_wake: false,
+            } => {
+                sleep_ms(ms.min(i32::MAX as u64) as i32).await;
+                Wake::Timer
             }
-        }
-        // Wait for the next reason to run.
-        let jitter = u64::from(random_bytes()[0]) * 4;
-        let retry = engine.retry_delay(jitter);
-        let wake = async {
-            let kick = kicks.next();
-            let head = async {
-                if connected && retry.is_none() {
-                    engine.wait_for_head().await.ok()
-                } else {
-                    futures::future::pending::<Option<u64>>().await
-                }
-            };
-            let timer = async {
-                match retry {
-                    Some(ms) => sleep_ms(ms.min(i32::MAX as u64) as i32).await,
-                    None => futures::future::pending::<()>().await,
-                }
-            };
-            futures::pin_mut!(kick, head, timer);
-            match futures::future::select(kick, futures::future::select(head, timer)).await {
-                futures::future::Either::Left((kick, _)) => Wake::Kick(kick),
-                futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => {
-                    Wake::Head(head)
-                }
-                futures::future::Either::Right(_) => Wake::Timer,
-            }
-        }
-        .await;
+            // Not connected, or removed: edits are still saved, and a new
+            // connection starts syncing again.
+            Action::Stop => wait(&mut kicks, None, None).await,
+        };
         let mut pending_kicks = Vec::new();
         match wake {
             Wake::Kick(None) => return, // the page is gone
             Wake::Kick(Some(kick)) => pending_kicks.push(kick),
-            Wake::Head(Some(head)) => engine.note_head(head),
-            Wake::Head(None) => sleep_ms(1_000).await,
-            Wake::Timer => {}
+            Wake::Head(Some(head)) => {
+                engine.note_head(head);
+                facts.head_announced = true;
+            }
+            Wake::Head(None) => facts.events_failed = true,
+            Wake::Timer => facts.timer_elapsed = true,
         }
         // Take a burst of keystrokes as one round.
         while let Ok(kick) = kicks.try_recv() {
             pending_kicks.push(kick);
         }
+        let mut edits: u32 = 0;
         for kick in pending_kicks {
             match kick {
                 Kick::Update(update) => {
-                    edits += 1;
                     if let Err(e) = engine.doc().import(&update) {
                         (hooks.on_save_error)(1, format!("the change could not be applied: {e}"));
-                        edits -= 1;
+                    } else {
+                        edits += 1;
+                        facts.local_edits = true;
                     }
                     page_vv = engine.doc().oplog_vv();
                 }
@@ -304,22 +295,102 @@ pub async fn drive(
                     transport.set_connection(Some(connection));
                     engine.set_can_write(can_write);
                     locked_out = None;
+                    facts.last_round = RoundOutcome::NotYet;
                 }
-                Kick::SyncNow => {}
+                Kick::SyncNow => facts.sync_requested = true,
             }
         }
+        // Durable first.
+        store_edits(&mut engine, &mut hooks, edits).await;
+        show_status(&engine, &transport, &locked_out, &mut hooks);
+    }
+}
+
+/// Saves the document's unsaved edits to IndexedDB and tells the page
+/// whether its `edits` are durable.
+async fn store_edits(engine: &mut AppEngine, hooks: &mut Hooks, edits: u32) {
+    match engine.save_local().await {
+        Ok(saved) => {
+            if saved {
+                (hooks.on_stored)();
+            }
+            if edits > 0 {
+                (hooks.on_saved)(edits);
+            }
+        }
+        Err(e) => {
+            if edits > 0 {
+                (hooks.on_save_error)(edits, e.to_string());
+            }
+        }
+    }
+}
+
+/// Tells the page the sync status (the lockout, once the token is refused).
+fn show_status(
+    engine: &AppEngine,
+    transport: &FetchTransport,
+    locked_out: &Option<SyncView>,
+    hooks: &mut Hooks,
+) {
+    match locked_out {
+        Some(view) => (hooks.on_status)(view.clone()),
+        None => (hooks.on_status)(view_of(&engine.status(), transport.connection().is_some())),
+    }
+}
+
+/// Where the device stands with its server.
+fn standing(
+    engine: &AppEngine,
+    transport: &FetchTransport,
+    locked_out: &Option<SyncView>,
+) -> Standing {
+    if locked_out.is_some() {
+        Standing::Removed
+    } else if transport.connection().is_none() {
+        Standing::Unconnected
+    } else if engine.can_write() {
+        Standing::ReadWrite
+    } else {
+        Standing::ReadOnly
+    }
+}
+
+/// Waits for the next kick from the page, the next head the live events
+/// announce (if `head` is given: the engine to ask), or `timer_ms` (if
+/// given), whichever comes first.
+async fn wait(
+    kicks: &mut UnboundedReceiver<Kick>,
+    head: Option<&AppEngine>,
+    timer_ms: Option<u64>,
+) -> Wake {
+    let kick = kicks.next();
+    let head = async {
+        match head {
+            Some(engine) => engine.wait_for_head().await.ok(),
+            None => futures::future::pending::<Option<u64>>().await,
+        }
+    };
+    let timer = async {
+        match timer_ms {
+            Some(ms) => sleep_ms(ms.min(i32::MAX as u64) as i32).await,
+            None => futures::future::pending::<()>().await,
+        }
+    };
+    futures::pin_mut!(kick, head, timer);
+    match futures::future::select(kick, futures::future::select(head, timer)).await {
+        futures::future::Either::Left((kick, _)) => Wake::Kick(kick),
+        futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => {
+            Wake::Head(head)
+        }
+        futures::future::Either::Right(_) => Wake::Timer,
     }
 }
 
 /// The status to show, for good, when the server refuses this device's
 /// token: it was revoked, or it expired. Syncing stops; the data stays.
 fn lockout_of(e: &EngineError) -> Option<SyncView> {
-    let EngineError::Transport(TransportError::Server {
-        code: Some(code), ..
-    }) = e
-    else {
-        return None;
-    };
+    let code = e.refusal()?;
     let (state, text, detail) = match code {
         ErrorCode::TokenRevoked => (
             "revoked",

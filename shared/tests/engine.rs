@@ -240,3 +240,42 @@ fn a_batch_the_server_finds_too_large_is_split() {
     block_on(b.sync(2)).unwrap();
     assert_eq!(text(&b), long);
 }
+
+#[test]
+fn a_round_cut_short_by_its_step_limit_is_followed_by_another() {
+    use hearth_shared::engine::{Action, DriverFacts, RoundOutcome, next_action};
+
+    let server = MemoryServer::new();
+    let store = MemoryStore::new();
+    let transport = Rc::new(MemoryTransport::new(server.clone(), 1));
+    // One operation per pushed entry: 100 characters need 100 pushes, more
+    // than one round takes.
+    let config = EngineConfig {
+        max_batch_ops: 1,
+        ..EngineConfig::default()
+    };
+    let mut a = block_on(Engine::open(store, transport, 1, config)).unwrap();
+    type_text(&a, &"x".repeat(100));
+    block_on(a.save_local()).unwrap();
+
+    // Drive it as the hosts do, until the driver would idle.
+    let mut facts = DriverFacts::default();
+    let mut rounds = 0;
+    while next_action(&facts, a.backoff(), 0) == Action::SyncNow {
+        let report = block_on(a.sync(1_000)).unwrap();
+        rounds += 1;
+        let outcome = if report.more {
+            RoundOutcome::More
+        } else {
+            RoundOutcome::Done
+        };
+        facts = facts.after_round(outcome);
+        assert!(rounds < 10, "the driver never idles");
+    }
+    assert!(rounds >= 2, "{rounds} rounds");
+    assert_eq!(a.status().pending, 0, "everything reached the server");
+
+    let (mut b, _, _) = device(&server, 2);
+    block_on(b.sync(2_000)).unwrap();
+    assert_eq!(text(&b), "x".repeat(100));
+}

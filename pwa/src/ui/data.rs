@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::device::{self, DeviceRecord};
 use crate::export;
 use crate::idb::IdbStore;
-use crate::platform::{new_id, now_ms, random_bytes};
+use crate::platform::{new_id, now_ms, random8};
 use crate::state::AppState;
 
 /// Offers `text` as a file download.
@@ -187,7 +187,7 @@ async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
         .map_err(|e| format!("the file is damaged: {e}"))?;
     let (source, _) = Workspace::open(source_doc).map_err(|e| e.to_string())?;
 
-    let peer = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
+    let peer = hearth_shared::engine::peer_id_from_random(random8());
     let doc = hearth_shared::engine::loro::LoroDoc::new();
     doc.set_peer_id(peer).map_err(|e| e.to_string())?;
     let target = Workspace::create(doc.clone()).map_err(|e| e.to_string())?;

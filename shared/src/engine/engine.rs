@@ -5,10 +5,11 @@
 //! 1. [`Engine::open`] loads the document from the store.
 //! 2. The UI edits [`Engine::doc`] (a shared handle), then calls
 //!    [`Engine::save_local`]; once that returns, the edit is durable.
-//! 3. [`Engine::sync`] runs one round (save, push, pull, compact); on
-//!    failure the host waits [`Engine::retry_delay`] and calls it again.
-//! 4. Between rounds the host awaits [`Engine::wait_for_head`] (the live
-//!    events) or a local edit, whichever comes first.
+//! 3. [`Engine::sync`] runs one round (save, push, pull, compact).
+//! 4. Between rounds the host does what
+//!    [`next_action`](super::driver::next_action) decides: another round,
+//!    await [`Engine::wait_for_head`] (the live events) or a local edit,
+//!    back off after a failure, or stop.
 //!
 //! The engine never reads a clock (times are passed in), never sleeps and
 //! never draws random numbers (the host passes them).
@@ -242,6 +243,27 @@ impl<S: Store, T: Transport> Engine<S, T> {
             jitter,
             self.retry_after_ms,
         ))
+    }
+
+    /// Consecutive failed rounds (0 after a successful one).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The server's `Retry-After` after the last failed round, in
+    /// milliseconds.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.retry_after_ms
+    }
+
+    /// How retries are spaced.
+    pub fn backoff(&self) -> &Backoff {
+        &self.config.backoff
+    }
+
+    /// Whether the token may push.
+    pub fn can_write(&self) -> bool {
+        self.config.can_write
     }
 
     /// Local changes not yet acknowledged by the server.

@@ -8,6 +8,9 @@
 //! - [`round`]: a sync round (push, pull, compaction).
 //! - [`decide`]: the sync decisions as a pure function.
 //! - [`backoff`]: retry delays as a pure function.
+//! - [`driver`]: the sync driver's next action (round, wait, sleep, stop)
+//!   as a pure function; both hosts' driver loops only carry it out.
+//! - [`random`]: peer ids and retry jitter from the host's random bytes.
 //! - [`status`]: the status the UI shows.
 //! - [`memory_store`], [`memory_server`]: an in-memory store, and a model of
 //!   the server with a fault-injecting transport, for tests.
@@ -18,11 +21,13 @@
 
 pub mod backoff;
 pub mod decide;
+pub mod driver;
 #[allow(clippy::module_inception)]
 pub mod engine;
 pub mod error;
 pub mod memory_server;
 pub mod memory_store;
+pub mod random;
 pub mod round;
 pub mod status;
 pub mod store;
@@ -30,11 +35,15 @@ pub mod transport;
 
 pub use backoff::{Backoff, retry_delay};
 pub use decide::{Facts, Step, Thresholds, next_step};
+pub use driver::{
+    Action, DriverFacts, EVENTS_RETRY_MS, RoundOutcome, SAFETY_POLL_MS, Standing, next_action,
+};
 pub use engine::{Engine, EngineConfig, StatusObserver};
 pub use error::EngineError;
 pub use loro;
 pub use memory_server::{Faults, MemoryServer, MemoryTransport, ServerBackup, ServerStats};
 pub use memory_store::MemoryStore;
+pub use random::{jitter_from_random, peer_id_from_random};
 pub use round::RoundReport;
 pub use status::{SyncState, SyncStatus};
 pub use store::{Ack, Loaded, Outbox, Store, StoreError, SyncMeta};

@@ -31,6 +31,9 @@ pub struct RoundReport {
     pub compacted_server: bool,
     /// The local log was folded into a snapshot.
     pub compacted_local: bool,
+    /// The round stopped at its step limit with work possibly left: the
+    /// host runs another round rather than waiting.
+    pub more: bool,
 }
 
 /// Progress within a round.
@@ -137,6 +140,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 Step::Done => return Ok(()),
             }
         }
+        report.more = true;
         Ok(())
     }
 
