@@ -7,7 +7,7 @@ use hearth_shared::api::{
 };
 use hearth_shared::engine::TransportError;
 use hearth_shared::id::WorkspaceId;
-use hyper::Method;
+use hearth_shared::routes::Route;
 
 use super::http_client::{Call, HttpClient};
 
@@ -28,10 +28,7 @@ impl ApiClient {
 
     /// `GET /v1/health`.
     pub async fn health(&self) -> Result<Health, TransportError> {
-        self.http
-            .send(Call::new(Method::GET, "/v1/health"))
-            .await?
-            .json()
+        self.http.send(Call::route(&Route::Health)).await?.json()
     }
 
     /// `POST /v1/workspaces`: registers a workspace made on this device,
@@ -48,7 +45,7 @@ impl ApiClient {
             setup_code: setup_code.map(str::to_owned),
         };
         self.http
-            .send(Call::new(Method::POST, "/v1/workspaces").json(&body)?)
+            .send(Call::route(&Route::Register).json(&body)?)
             .await?
             .json()
     }
@@ -60,7 +57,7 @@ impl ApiClient {
         workspace: &WorkspaceId,
         body: &MintToken,
     ) -> Result<MintTokenResponse, TransportError> {
-        let call = Call::new(Method::POST, format!("/v1/workspaces/{workspace}/tokens"))
+        let call = Call::route(&Route::MintToken(workspace.clone()))
             .token(master)
             .json(body)?;
         self.http.send(call).await?.json()
@@ -72,8 +69,7 @@ impl ApiClient {
         master: &str,
         workspace: &WorkspaceId,
     ) -> Result<TokenList, TransportError> {
-        let call =
-            Call::new(Method::GET, format!("/v1/workspaces/{workspace}/tokens")).token(master);
+        let call = Call::route(&Route::ListTokens(workspace.clone())).token(master);
         self.http.send(call).await?.json()
     }
 
@@ -84,7 +80,7 @@ impl ApiClient {
         workspace: &WorkspaceId,
         body: &CreateInvite,
     ) -> Result<InviteResponse, TransportError> {
-        let call = Call::new(Method::POST, format!("/v1/workspaces/{workspace}/invites"))
+        let call = Call::route(&Route::CreateInvite(workspace.clone()))
             .token(master)
             .json(body)?;
         self.http.send(call).await?.json()
@@ -101,7 +97,7 @@ impl ApiClient {
             label: label.to_owned(),
         };
         self.http
-            .send(Call::new(Method::POST, "/v1/invites/redeem").json(&body)?)
+            .send(Call::route(&Route::RedeemInvite).json(&body)?)
             .await?
             .json()
     }

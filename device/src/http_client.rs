@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorBody;
+use hearth_shared::routes::{Method as RouteMethod, Route};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -46,6 +47,17 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// The call of a route of the `/v1` table.
+    pub fn route(route: &Route) -> Self {
+        let method = match route.method() {
+            RouteMethod::Get => Method::GET,
+            RouteMethod::Post => Method::POST,
+            RouteMethod::Put => Method::PUT,
+            RouteMethod::Delete => Method::DELETE,
+        };
+        Self::new(method, route.path())
+    }
+
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         Self {
             method,

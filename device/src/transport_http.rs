@@ -12,8 +12,8 @@ use hearth_shared::api::{
 };
 use hearth_shared::engine::{Pulled, Transport, TransportError};
 use hearth_shared::id::WorkspaceId;
+use hearth_shared::routes::Route;
 use http_body_util::BodyExt;
-use hyper::Method;
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, HeaderName};
 
@@ -85,12 +85,9 @@ impl HttpTransport {
     }
 
     async fn open_events(&self, remote: &Remote) -> Result<Events, TransportError> {
-        let call = Call::new(
-            Method::GET,
-            format!("/v1/workspaces/{}/events", remote.workspace),
-        )
-        .token(&remote.token)
-        .header(ACCEPT, "text/event-stream");
+        let call = Call::route(&Route::Events(remote.workspace.clone()))
+            .token(&remote.token)
+            .header(ACCEPT, "text/event-stream");
         let res = remote.http.open(call).await?;
         Ok(Events {
             body: res.into_body(),
@@ -107,23 +104,20 @@ fn idempotency_header() -> Result<HeaderName, TransportError> {
 impl Transport for HttpTransport {
     async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
         let r = self.remote()?;
-        let call = Call::new(
-            Method::POST,
-            format!("/v1/workspaces/{}/entries", r.workspace),
-        )
-        .token(&r.token)
-        .header(idempotency_header()?, idempotency_key)
-        .bytes(entry);
+        let call = Call::route(&Route::Push(r.workspace.clone()))
+            .token(&r.token)
+            .header(idempotency_header()?, idempotency_key)
+            .bytes(entry);
         let answer: PushResponse = r.http.send(call).await?.json()?;
         Ok(answer.seq)
     }
 
     async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
         let r = self.remote()?;
-        let call = Call::new(
-            Method::GET,
-            format!("/v1/workspaces/{}/entries?after={after}", r.workspace),
-        )
+        let call = Call::route(&Route::Pull {
+            ws: r.workspace.clone(),
+            after,
+        })
         .token(&r.token);
         let answer = r.http.send(call).await?;
         let head = answer
@@ -139,10 +133,10 @@ impl Transport for HttpTransport {
 
     async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError> {
         let r = self.remote()?;
-        let call = Call::new(
-            Method::PUT,
-            format!("/v1/workspaces/{}/snapshot?upto={upto}", r.workspace),
-        )
+        let call = Call::route(&Route::PutSnapshot {
+            ws: r.workspace.clone(),
+            upto,
+        })
         .token(&r.token)
         .bytes(snapshot);
         let answer: SnapshotResponse = r.http.send(call).await?.json()?;

@@ -2,6 +2,8 @@
 //! events through a streaming `fetch` (an `EventSource` cannot send the
 //! `Authorization` header).
 
+use hearth_shared::id::WorkspaceId;
+use hearth_shared::routes::Route;
 use std::cell::RefCell;
 
 use hearth_shared::api::{self, PushResponse, SnapshotResponse};
@@ -49,14 +51,18 @@ impl FetchTransport {
         self.connection.borrow().clone()
     }
 
-    fn url(&self, path: &str) -> Result<(String, String), TransportError> {
+    /// The URL of the route `make` builds for this workspace, and the token.
+    fn url(
+        &self,
+        make: impl FnOnce(WorkspaceId) -> Route,
+    ) -> Result<(String, String), TransportError> {
         let c = self.connection.borrow().clone().ok_or_else(|| {
             TransportError::Offline("this workspace is not connected to a server".into())
         })?;
-        Ok((
-            format!("{}/v1/workspaces/{}/{path}", c.server, c.workspace),
-            c.token,
-        ))
+        let ws = WorkspaceId::parse(&c.workspace).map_err(|e| {
+            TransportError::Protocol(format!("this device's workspace id is not valid: {e}"))
+        })?;
+        Ok((make(ws).url(&c.server), c.token))
     }
 }
 
@@ -218,7 +224,7 @@ fn header_u64(response: &Response, name: &str) -> Option<u64> {
 
 impl Transport for FetchTransport {
     async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
-        let (url, token) = self.url("entries")?;
+        let (url, token) = self.url(Route::Push)?;
         let req = request(
             "POST",
             &url,
@@ -234,7 +240,7 @@ impl Transport for FetchTransport {
     }
 
     async fn pull(&self, after: u64) -> Result<Pulled, TransportError> {
-        let (url, token) = self.url(&format!("entries?after={after}"))?;
+        let (url, token) = self.url(|ws| Route::Pull { ws, after })?;
         let req = request("GET", &url, &token, None, &[])?;
         let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
         if !response.ok() {
@@ -248,7 +254,7 @@ impl Transport for FetchTransport {
     }
 
     async fn put_snapshot(&self, upto: u64, snapshot: &[u8]) -> Result<u64, TransportError> {
-        let (url, token) = self.url(&format!("snapshot?upto={upto}"))?;
+        let (url, token) = self.url(|ws| Route::PutSnapshot { ws, upto })?;
         let req = request("PUT", &url, &token, Some(snapshot), &[])?;
         let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
         if !response.ok() {
@@ -258,7 +264,7 @@ impl Transport for FetchTransport {
     }
 
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
-        let (url, token) = self.url("events")?;
+        let (url, token) = self.url(Route::Events)?;
         let req = request(
             "GET",
             &url,

@@ -99,7 +99,9 @@ pub async fn flush() -> Result<Flushed, JsValue> {
     init.set_method("POST");
     init.set_headers(&headers);
     init.set_body(&Uint8Array::from(envelope.as_slice()).into());
-    let url = format!("{server}/v1/workspaces/{workspace}/entries");
+    let ws = hearth_shared::id::WorkspaceId::parse(workspace)
+        .map_err(|e| err(format!("the stored workspace id is not valid: {e}")))?;
+    let url = hearth_shared::routes::Route::Push(ws).url(server);
     let request = Request::new_with_str_and_init(&url, &init)?;
     let scope: web_sys::ServiceWorkerGlobalScope = js_sys::global().unchecked_into();
     let response: Response = JsFuture::from(scope.fetch_with_request(&request))

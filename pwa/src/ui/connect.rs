@@ -7,6 +7,7 @@ use hearth_shared::api::{Health, RegisterResponse, RegisterWorkspace, Registrati
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
+use hearth_shared::routes::Route;
 
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{get_public_json, post_json};
@@ -110,7 +111,7 @@ fn server_address(typed: &str) -> String {
 /// Who may register a workspace at `server`, from its `GET /v1/health`;
 /// `None` when it does not answer (unreachable, or not a Hearth server).
 async fn registration_of(server: &str) -> Option<Registration> {
-    get_public_json::<Health>(server, "/v1/health")
+    get_public_json::<Health>(server, &Route::Health.path())
         .await
         .ok()
         .map(|h| h.registration)
@@ -158,19 +159,22 @@ async fn register_here(
         label: label_text.clone(),
         setup_code: (!setup_code.is_empty()).then_some(setup_code),
     };
-    let answer = match post_json::<_, RegisterResponse>(&server_url, "/v1/workspaces", None, &body)
-        .await
-    {
-        Ok(answer) => answer,
-        Err(e) => {
-            match e.code() {
-                Some(ErrorCode::SetupCodeInvalid) => registration.set(Some(Registration::Code)),
-                Some(ErrorCode::RegistrationClosed) => registration.set(Some(Registration::Closed)),
-                _ => {}
+    let answer =
+        match post_json::<_, RegisterResponse>(&server_url, &Route::Register.path(), None, &body)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                match e.code() {
+                    Some(ErrorCode::SetupCodeInvalid) => registration.set(Some(Registration::Code)),
+                    Some(ErrorCode::RegistrationClosed) => {
+                        registration.set(Some(Registration::Closed))
+                    }
+                    _ => {}
+                }
+                return Err(register_error(&e));
             }
-            return Err(register_error(&e));
-        }
-    };
+        };
     record.server = Some(server_url);
     record.token = Some(answer.master_token);
     record.role = Some("master".into());

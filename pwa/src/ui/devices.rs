@@ -8,6 +8,7 @@ use hearth_shared::api::{
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
+use hearth_shared::routes::Route;
 use hearth_shared::share_link::ShareLink;
 
 use crate::fetch::{delete, get_json, post_json};
@@ -57,7 +58,7 @@ pub fn PairDevice() -> Element {
             expires_in: Some(INVITE_SECONDS),
         };
         spawn(async move {
-            let path = format!("/v1/workspaces/{workspace}/invites");
+            let path = Route::CreateInvite(workspace.clone()).path();
             match post_json::<_, InviteResponse>(&server, &path, Some(&token), &body).await {
                 Ok(answer) => {
                     let url = ShareLink {
@@ -120,7 +121,8 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server, record.token) else {
                 return Err("not connected".to_owned());
             };
-            let path = format!("/v1/workspaces/{}/tokens", record.workspace_id);
+            let ws = WorkspaceId::parse(&record.workspace_id).map_err(|e| e.to_string())?;
+            let path = Route::ListTokens(ws).path();
             get_json::<TokenList>(&server, &path, &token)
                 .await
                 .map(|l| l.tokens)
@@ -142,10 +144,10 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server, record.token) else {
                 return;
             };
-            let path = format!(
-                "/v1/workspaces/{}/tokens/{}",
-                record.workspace_id, device.token_id
-            );
+            let Ok(ws) = WorkspaceId::parse(&record.workspace_id) else {
+                return;
+            };
+            let path = Route::RevokeToken(ws, device.token_id.clone()).path();
             match delete(&server, &path, &token).await {
                 Ok(()) => refresh += 1,
                 Err(e) => message.set(Some(e.to_string())),
@@ -166,7 +168,10 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else {
                 return;
             };
-            let path = format!("/v1/workspaces/{}/master", record.workspace_id);
+            let Ok(ws) = WorkspaceId::parse(&record.workspace_id) else {
+                return;
+            };
+            let path = Route::ReplaceMaster(ws).path();
             match post_json::<_, RegisterResponse>(
                 &server,
                 &path,

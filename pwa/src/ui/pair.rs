@@ -3,6 +3,7 @@
 use dioxus::prelude::*;
 use hearth_shared::api::{RedeemInvite, RedeemResponse};
 use hearth_shared::error::ErrorCode;
+use hearth_shared::routes::Route;
 use hearth_shared::share_link::ShareLink;
 
 use crate::device::{self, DeviceRecord};
@@ -55,9 +56,13 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
                 invite: link.invite.clone(),
                 label: label_text.clone(),
             };
-            let answer =
-                post_json::<_, RedeemResponse>(&link.server, "/v1/invites/redeem", None, &body)
-                    .await;
+            let answer = post_json::<_, RedeemResponse>(
+                &link.server,
+                &Route::RedeemInvite.path(),
+                None,
+                &body,
+            )
+            .await;
             match answer {
                 Ok(answer) => {
                     let record = DeviceRecord {
