@@ -1,11 +1,11 @@
 //! [`HttpClient`]: HTTP/1.1 requests to one Hearth server (hyper-util's
 //! client, plain `http://`), with errors mapped onto [`TransportError`].
 
+use hearth_shared::answer::ErrorAnswer;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hearth_shared::engine::TransportError;
-use hearth_shared::error::ErrorBody;
 use hearth_shared::routes::{Method as RouteMethod, Route};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -109,9 +109,9 @@ impl Answer {
             .map_err(|e| TransportError::Protocol(format!("bad JSON from the server: {e}")))
     }
 
-    /// A numeric header.
-    pub fn header_u64(&self, name: &str) -> Option<u64> {
-        self.headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    /// A header, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
     }
 }
 
@@ -196,18 +196,6 @@ async fn read_body(body: Incoming) -> Result<Bytes, TransportError> {
 
 /// The error of a non-2xx answer.
 fn error_answer(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> TransportError {
-    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-    let retry_after_ms = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| s.saturating_mul(1000));
-    TransportError::Server {
-        status: status.as_u16(),
-        code: parsed.as_ref().map(|b| b.code),
-        message: parsed
-            .map(|b| b.message)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
-        retry_after_ms,
-    }
+    let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
+    ErrorAnswer::read(status.as_u16(), retry_after, body).into()
 }

@@ -120,10 +120,11 @@ impl Transport for HttpTransport {
         })
         .token(&r.token);
         let answer = r.http.send(call).await?;
-        let head = answer
-            .header_u64(HEAD_HEADER)
-            .ok_or_else(|| TransportError::Protocol(format!("no {HEAD_HEADER} header")))?;
-        let floor = answer.header_u64(FLOOR_HEADER).unwrap_or(0);
+        let (head, floor) = hearth_shared::answer::position(
+            answer.header(HEAD_HEADER),
+            answer.header(FLOOR_HEADER),
+        )
+        .map_err(TransportError::Protocol)?;
         Ok(Pulled {
             body: answer.body.to_vec(),
             head,

@@ -2,13 +2,13 @@
 //! events through a streaming `fetch` (an `EventSource` cannot send the
 //! `Authorization` header).
 
+use hearth_shared::answer::ErrorAnswer;
 use hearth_shared::id::WorkspaceId;
 use hearth_shared::routes::Route;
 use std::cell::RefCell;
 
 use hearth_shared::api::{self, PushResponse, SnapshotResponse};
 use hearth_shared::engine::{Pulled, Transport, TransportError};
-use hearth_shared::error::ErrorBody;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -168,14 +168,7 @@ fn request(
 
 /// Turns a non-2xx response into the server's error.
 pub(crate) async fn error_of(response: &Response) -> TransportError {
-    let status = response.status();
-    let retry_after_ms = response
-        .headers()
-        .get("Retry-After")
-        .ok()
-        .flatten()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|s| s * 1000);
+    let retry_after = response.headers().get("Retry-After").ok().flatten();
     let text = match response.text() {
         Ok(p) => JsFuture::from(p)
             .await
@@ -184,16 +177,7 @@ pub(crate) async fn error_of(response: &Response) -> TransportError {
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => (Some(body.code), body.message),
-        Err(_) => (None, format!("HTTP {status}")),
-    };
-    TransportError::Server {
-        status,
-        code,
-        message,
-        retry_after_ms,
-    }
+    ErrorAnswer::read(response.status(), retry_after.as_deref(), text.as_bytes()).into()
 }
 
 async fn bytes_of(response: &Response) -> Result<Vec<u8>, TransportError> {
@@ -213,13 +197,8 @@ pub(crate) async fn json_of<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&body).map_err(|e| TransportError::Protocol(e.to_string()))
 }
 
-fn header_u64(response: &Response, name: &str) -> Option<u64> {
-    response
-        .headers()
-        .get(name)
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok())
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
 }
 
 impl Transport for FetchTransport {
@@ -246,9 +225,11 @@ impl Transport for FetchTransport {
         if !response.ok() {
             return Err(error_of(&response).await);
         }
-        let head = header_u64(&response, api::HEAD_HEADER)
-            .ok_or_else(|| TransportError::Protocol("no Hearth-Head header".into()))?;
-        let floor = header_u64(&response, api::FLOOR_HEADER).unwrap_or(0);
+        let (head, floor) = hearth_shared::answer::position(
+            header(&response, api::HEAD_HEADER).as_deref(),
+            header(&response, api::FLOOR_HEADER).as_deref(),
+        )
+        .map_err(TransportError::Protocol)?;
         let body = bytes_of(&response).await?;
         Ok(Pulled { body, head, floor })
     }

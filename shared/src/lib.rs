@@ -9,6 +9,7 @@
 //! - [`id`]: workspace and token identifiers and their one strict format.
 //! - [`error`]: the stable error codes of the HTTP API and the JSON error body.
 //! - [`api`]: request and response bodies of the `/v1` HTTP API.
+//! - [`answer`]: reading the server's answers (errors, retry, position).
 //! - [`routes`]: the route table of the `/v1` API (method, path, who, body),
 //!   used by the server's router and every client.
 //! - [`claims`]: the JWT claims that the server signs.
@@ -20,6 +21,7 @@
 //! - `engine` (feature `engine`): the sync engine core, generic over a
 //!   local store and a transport.
 
+pub mod answer;
 pub mod api;
 pub mod claims;
 #[cfg(feature = "engine")]

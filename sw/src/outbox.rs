@@ -107,9 +107,15 @@ pub async fn flush() -> Result<Flushed, JsValue> {
     let response: Response = JsFuture::from(scope.fetch_with_request(&request))
         .await?
         .dyn_into()?;
-    match response.status() {
-        200..=299 => Ok(Flushed::Sent),
-        408 | 429 | 500..=599 => Err(err(format!("server answered {}", response.status()))),
-        _ => Ok(Flushed::Refused),
+    if hearth_shared::answer::is_success(response.status()) {
+        return Ok(Flushed::Sent);
+    }
+    let retry_after = response.headers().get("Retry-After").ok().flatten();
+    let answer =
+        hearth_shared::answer::ErrorAnswer::read(response.status(), retry_after.as_deref(), &[]);
+    if answer.is_retryable() {
+        Err(err(format!("server answered {}", answer.status)))
+    } else {
+        Ok(Flushed::Refused)
     }
 }

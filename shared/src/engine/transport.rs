@@ -38,6 +38,17 @@ pub enum TransportError {
     Protocol(String),
 }
 
+impl From<crate::answer::ErrorAnswer> for TransportError {
+    fn from(a: crate::answer::ErrorAnswer) -> Self {
+        TransportError::Server {
+            status: a.status,
+            code: a.code,
+            message: a.message,
+            retry_after_ms: a.retry_after_ms,
+        }
+    }
+}
+
 impl TransportError {
     /// An error answer with a stable code.
     pub fn server(code: ErrorCode, message: impl Into<String>) -> Self {
