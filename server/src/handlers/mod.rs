@@ -42,6 +42,32 @@ pub fn new_token_id() -> Result<TokenId, ApiError> {
         .map_err(|e| ApiError::internal("drawing a token id", e))
 }
 
+/// A new token: its index row and its signed JWT, valid from `now` for
+/// `lifetime` seconds (or without time limit).
+pub fn issue_token(
+    app: &crate::app::App,
+    ws: &WorkspaceId,
+    role: hearth_shared::claims::Role,
+    scope: hearth_shared::api::Scope,
+    label: String,
+    now: u64,
+    lifetime: Option<u64>,
+) -> Result<(crate::index::queries::NewToken, String), ApiError> {
+    let row = crate::index::queries::NewToken {
+        id: new_token_id()?,
+        workspace: ws.clone(),
+        role,
+        scope,
+        label,
+        created_at: now,
+        expires_at: lifetime.map(|secs| now.saturating_add(secs)),
+    };
+    let jwt = app.keys.sign(&crate::auth::new_claims(
+        ws, role, scope, &row.id, now, lifetime,
+    ))?;
+    Ok((row, jwt))
+}
+
 /// A label (device or workspace name): trimmed, 1 to [`MAX_LABEL_LEN`]
 /// characters, no control characters.
 pub fn validate_label(label: &str) -> Result<String, ApiError> {

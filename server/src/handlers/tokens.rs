@@ -11,12 +11,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::auth::{authorize, new_claims};
+use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::{new_token_id, validate_label, validate_lifetime};
+use crate::handlers::{issue_token, validate_label, validate_lifetime};
 use crate::http::{ResBody, empty, json, read_json};
-use crate::index::queries::{self, ExpirySet, NewToken, Revoked};
+use crate::index::queries::{self, ExpirySet, Revoked};
 
 pub async fn mint(
     app: &App,
@@ -31,23 +31,7 @@ pub async fn mint(
     let body: MintToken = read_json(&parts.headers, body, app.body_limits()).await?;
     let label = validate_label(&body.label)?;
     let lifetime = validate_lifetime(body.expires_in)?;
-    let token = NewToken {
-        id: new_token_id()?,
-        workspace: ws.clone(),
-        role: Role::Access,
-        scope: body.scope,
-        label,
-        created_at: now,
-        expires_at: lifetime.map(|secs| now.saturating_add(secs)),
-    };
-    let jwt = app.keys.sign(&new_claims(
-        &ws,
-        Role::Access,
-        body.scope,
-        &token.id,
-        now,
-        lifetime,
-    ))?;
+    let (token, jwt) = issue_token(app, &ws, Role::Access, body.scope, label, now, lifetime)?;
     let row = token.clone();
     app.index
         .call(move |conn| queries::mint_token(conn, &row))
@@ -126,23 +110,7 @@ pub async fn replace_master(
         .into_iter()
         .find(|t| t.token_id == caller.token_id)
         .map_or_else(|| "owner".to_owned(), |t| t.label);
-    let token = NewToken {
-        id: new_token_id()?,
-        workspace: ws.clone(),
-        role: Role::Master,
-        scope: Scope::ReadWrite,
-        label,
-        created_at: now,
-        expires_at: None,
-    };
-    let jwt = app.keys.sign(&new_claims(
-        &ws,
-        Role::Master,
-        Scope::ReadWrite,
-        &token.id,
-        now,
-        None,
-    ))?;
+    let (token, jwt) = issue_token(app, &ws, Role::Master, Scope::ReadWrite, label, now, None)?;
     let row = token.clone();
     app.index
         .call(move |conn| queries::replace_master(conn, &row, now))

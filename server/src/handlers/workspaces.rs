@@ -17,13 +17,12 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::new_claims;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::entries::write_error;
-use crate::handlers::{new_token_id, parse_workspace_id, validate_label};
+use crate::handlers::{issue_token, parse_workspace_id, validate_label};
 use crate::http::{ResBody, json, read_json};
-use crate::index::queries::{self, NewToken};
+use crate::index::queries;
 
 fn setup_code_invalid() -> ApiError {
     ApiError::new(
@@ -71,23 +70,15 @@ pub async fn register(
     space.admit(0).map_err(write_error)?;
 
     let now = unix_now();
-    let master = NewToken {
-        id: new_token_id()?,
-        workspace: ws.clone(),
-        role: Role::Master,
-        scope: Scope::ReadWrite,
-        label: label.clone(),
-        created_at: now,
-        expires_at: None,
-    };
-    let token = app.keys.sign(&new_claims(
+    let (master, token) = issue_token(
+        app,
         &ws,
         Role::Master,
         Scope::ReadWrite,
-        &master.id,
+        label.clone(),
         now,
         None,
-    ))?;
+    )?;
     let row = master.clone();
     let created = app
         .index

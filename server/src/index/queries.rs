@@ -176,6 +176,21 @@ pub enum Revoked {
     IsMaster,
 }
 
+/// The role of token `id` of workspace `ws`, if the index knows it.
+fn token_role(
+    conn: &Connection,
+    ws: &WorkspaceId,
+    id: &TokenId,
+) -> Result<Option<String>, IndexError> {
+    Ok(conn
+        .query_row(
+            "SELECT role FROM tokens WHERE id = ?1 AND workspace_id = ?2",
+            params![id.as_str(), ws.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
 /// Revokes a token of workspace `ws` (idempotent).
 pub fn revoke_token(
     conn: &mut Connection,
@@ -184,13 +199,7 @@ pub fn revoke_token(
     now: u64,
 ) -> Result<Revoked, IndexError> {
     let tx = conn.transaction()?;
-    let role: Option<String> = tx
-        .query_row(
-            "SELECT role FROM tokens WHERE id = ?1 AND workspace_id = ?2",
-            params![id.as_str(), ws.as_str()],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let role = token_role(&tx, ws, id)?;
     let outcome = match role.as_deref() {
         None => Revoked::NotFound,
         Some("master") => Revoked::IsMaster,
@@ -237,13 +246,7 @@ pub fn set_expiry(
     expires_at: Option<u64>,
 ) -> Result<ExpirySet, IndexError> {
     let tx = conn.transaction()?;
-    let role: Option<String> = tx
-        .query_row(
-            "SELECT role FROM tokens WHERE id = ?1 AND workspace_id = ?2",
-            params![id.as_str(), ws.as_str()],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let role = token_role(&tx, ws, id)?;
     match role.as_deref() {
         None => return Ok(ExpirySet::NotFound),
         Some("master") => return Ok(ExpirySet::IsMaster),

@@ -264,13 +264,7 @@ impl DiskLog {
         let tmp_path = self.dir.join(LOG_TMP);
         // Opened for reading and writing now: this handle becomes the log,
         // so nothing has to be opened after the rename.
-        let mut out = private_file()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp_path)
-            .map_err(io_err(&tmp_path))?;
+        let mut out = new_file(&tmp_path)?;
         let mut buf = LOG_MAGIC.to_vec();
         for (key, rec) in &key_only {
             record::encode(&mut buf, Kind::KeyOnly, rec.seq, &rec.hash, Some(key), &[]);
@@ -326,6 +320,18 @@ impl DiskLog {
         st.keys = new_keys;
         Ok(())
     }
+}
+
+/// Creates (or empties) an owner-only file for reading and writing: a new
+/// log is written through the handle that then serves it.
+fn new_file(path: &Path) -> Result<File, StoreError> {
+    private_file()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io_err(path))
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -833,13 +839,7 @@ impl DiskLog {
             record::encode(&mut buf, Kind::Entry, loc.seq, &hash, key, &payload);
         }
         let tmp_path = self.dir.join(LOG_TMP);
-        let mut out = private_file()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp_path)
-            .map_err(io_err(&tmp_path))?;
+        let mut out = new_file(&tmp_path)?;
         out.write_all(&buf)
             .and_then(|()| out.sync_all())
             .map_err(io_err(&tmp_path))?;
