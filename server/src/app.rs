@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::assets::Assets;
-use crate::auth::{Keys, LastSeen};
+use crate::auth::{Keys, LastSeen, TokenCache};
 use crate::config::Config;
 use crate::fsutil::create_dir_private;
 use crate::http::BodyLimits;
@@ -82,6 +82,8 @@ pub struct App {
     pub rate_limit: RateLimit,
     /// Throttles last-seen writes.
     pub last_seen: LastSeen,
+    /// What the index said about known tokens (see [`TokenCache`]).
+    pub tokens: TokenCache,
     /// Open workspaces (logs, writers, head announcements).
     pub workspaces: Workspaces,
     /// Open event streams per client address, token and workspace.
@@ -155,6 +157,7 @@ impl App {
             keys: Keys::new(secret.bytes()),
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
             last_seen: LastSeen::default(),
+            tokens: TokenCache::default(),
             workspaces: Workspaces::new(
                 Arc::new(store),
                 config.workspace_quota_bytes,

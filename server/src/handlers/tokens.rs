@@ -72,11 +72,13 @@ pub async fn revoke(
     authorize(app, req.headers(), &ws, now)
         .await?
         .require_master()?;
+    let forget = id.clone();
     let outcome = app
         .index
         .call(move |conn| queries::revoke_token(conn, &ws, &id, now))
         .await
         .map_err(|e| ApiError::index("revoking a token", e))?;
+    app.tokens.forget(&forget);
     match outcome {
         Revoked::Done => Ok(empty(StatusCode::NO_CONTENT)),
         Revoked::NotFound => Err(ApiError::new(
@@ -116,6 +118,7 @@ pub async fn replace_master(
         .call(move |conn| queries::replace_master(conn, &row, now))
         .await
         .map_err(|e| ApiError::index("replacing the master token", e))?;
+    app.tokens.forget_workspace(&ws);
     tracing::info!(workspace = %ws, "master token replaced");
     json(
         StatusCode::OK,
@@ -141,11 +144,13 @@ pub async fn set_expiry(
         .require_master()?;
     let body: SetExpiry = read_json(&parts.headers, body, app.body_limits()).await?;
     let expires_at = validate_lifetime(body.expires_in)?.map(|secs| now.saturating_add(secs));
+    let forget = id.clone();
     let outcome = app
         .index
         .call(move |conn| queries::set_expiry(conn, &ws, &id, expires_at))
         .await
         .map_err(|e| ApiError::index("setting a token's expiry", e))?;
+    app.tokens.forget(&forget);
     match outcome {
         ExpirySet::Done(info) => json(StatusCode::OK, &info),
         ExpirySet::NotFound => Err(ApiError::new(
