@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::assets::Assets;
-use crate::auth::{Keys, LastSeen, TokenCache};
+use crate::auth::{Auth, Keys, LastSeen, TokenCache};
 use crate::config::Config;
 use crate::fsutil::create_dir_private;
 use crate::http::BodyLimits;
@@ -76,14 +76,11 @@ pub struct App {
     pub build_id: String,
     /// The token index (SQLite).
     pub index: Index,
-    /// JWT keys made from the signing secret.
-    pub keys: Keys,
+    /// Token checking: JWT keys made from the signing secret, the index,
+    /// the cache of its answers, the last-seen throttle.
+    pub auth: Auth,
     /// Per-IP limits on register, invite and redeem.
     pub rate_limit: RateLimit,
-    /// Throttles last-seen writes.
-    pub last_seen: LastSeen,
-    /// What the index said about known tokens (see [`TokenCache`]).
-    pub tokens: TokenCache,
     /// Open workspaces (logs, writers, head announcements).
     pub workspaces: Workspaces,
     /// Open event streams per client address, token and workspace.
@@ -154,10 +151,13 @@ impl App {
         let store = DiskStore::new(&config.data_dir).with_undo_window(config.compaction_undo_secs);
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Ok(Arc::new(App {
-            keys: Keys::new(secret.bytes()),
+            auth: Auth {
+                keys: Keys::new(secret.bytes()),
+                index: index.clone(),
+                tokens: TokenCache::default(),
+                last_seen: LastSeen::default(),
+            },
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
-            last_seen: LastSeen::default(),
-            tokens: TokenCache::default(),
             workspaces: Workspaces::new(
                 Arc::new(store),
                 config.workspace_quota_bytes,

@@ -15,8 +15,8 @@ use hearth_shared::id::{TokenId, WorkspaceId};
 use hyper::header::{AUTHORIZATION, HeaderMap};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
-use crate::app::App;
 use crate::error::ApiError;
+use crate::index::Index;
 use crate::index::queries;
 
 /// Seconds of clock difference tolerated on `exp` and `nbf`.
@@ -165,9 +165,18 @@ impl Caller {
     }
 }
 
+/// What checks tokens: the signing keys, the token index, the cache of its
+/// answers and the last-seen throttle. The server's state holds one.
+pub struct Auth {
+    pub keys: Keys,
+    pub index: Index,
+    pub tokens: TokenCache,
+    pub last_seen: LastSeen,
+}
+
 /// Authorizes a request on workspace `ws` at time `now`.
 pub async fn authorize(
-    app: &App,
+    app: &Auth,
     headers: &HeaderMap,
     ws: &WorkspaceId,
     now: u64,
@@ -178,7 +187,7 @@ pub async fn authorize(
 /// Authorizes a bearer token on workspace `ws` at time `now` (also used to
 /// re-check the token of a long-lived event stream).
 pub async fn authorize_token(
-    app: &App,
+    app: &Auth,
     token: &str,
     ws: &WorkspaceId,
     now: u64,
@@ -217,7 +226,7 @@ pub async fn authorize_token(
             "the token has expired; the workspace's owner can pair this device again",
         ));
     }
-    app.last_seen.touch(app, &claims.jti, now);
+    app.last_seen.touch(&app.index, &claims.jti, now);
     Ok(Caller {
         token_id: claims.jti,
         role: status.role,
@@ -301,7 +310,7 @@ pub struct LastSeen {
 }
 
 impl LastSeen {
-    fn touch(&self, app: &App, id: &TokenId, now: u64) {
+    fn touch(&self, index: &Index, id: &TokenId, now: u64) {
         {
             let Ok(mut written) = self.written.lock() else {
                 return;
@@ -312,7 +321,7 @@ impl LastSeen {
             }
             written.insert(id.clone(), now);
         }
-        let index = app.index.clone();
+        let index = index.clone();
         let id = id.clone();
         tokio::spawn(async move {
             if let Err(err) = index

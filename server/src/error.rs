@@ -8,7 +8,7 @@ use hearth_shared::error::{ErrorBody, ErrorCode};
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use crate::http::{ResBody, full};
+use crate::body::{ResBody, full};
 
 /// An error answer: a stable code, a message a person can act on, and, for
 /// `rate_limited` and `unavailable`, the seconds after which to retry

@@ -1,13 +1,11 @@
 //! Small HTTP helpers shared by the handlers: the response body type, JSON
 //! and empty responses, bounded request-body reading, query parameters.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hearth_shared::error::ErrorCode;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -16,38 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// The body of every response: whole bytes or a stream (events).
-pub type ResBody = BoxBody<Bytes, Infallible>;
-
-/// A response body fed by a channel; it ends when the sender is dropped.
-pub struct ChannelBody {
-    rx: tokio::sync::mpsc::Receiver<Bytes>,
-}
-
-impl ChannelBody {
-    pub fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Self {
-        ChannelBody { rx }
-    }
-}
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
-    }
-}
-
-/// A body of whole bytes.
-pub fn full(bytes: impl Into<Bytes>) -> ResBody {
-    Full::new(bytes.into()).boxed()
-}
+pub use crate::body::{ChannelBody, ResBody, full};
 
 /// A JSON response with the given status.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<ResBody>, ApiError> {

@@ -33,6 +33,7 @@ mod app;
 mod assets;
 mod auth;
 pub mod backup;
+mod body;
 mod clock;
 pub mod commands;
 pub mod config;

@@ -171,7 +171,7 @@ pub(crate) async fn authorize_upload(
     ws: &WorkspaceId,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
-    authorize(app, headers, ws, unix_now())
+    authorize(&app.auth, headers, ws, unix_now())
         .await?
         .require_write()?;
     require_octet_stream(headers)
@@ -236,7 +236,7 @@ pub async fn pull(
     after: u64,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
-    authorize(app, req.headers(), &ws, unix_now()).await?;
+    authorize(&app.auth, req.headers(), &ws, unix_now()).await?;
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
     let max = app.config.max_pull_bytes.max(1);

@@ -48,7 +48,7 @@ pub async fn get(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let token = bearer(req.headers())?.to_owned();
-    let caller = authorize_token(app, &token, &ws, unix_now()).await?;
+    let caller = authorize_token(&app.auth, &token, &ws, unix_now()).await?;
     let caps = StreamCaps {
         per_ip: app.config.max_streams_per_ip,
         per_token: app.config.max_streams_per_token,
@@ -99,7 +99,7 @@ pub async fn get(
                 },
                 _ = keepalive.tick() => {
                     // A token revoked (or expired) while listening ends the stream.
-                    if authorize_token(&app, &token, &ws, unix_now()).await.is_err() {
+                    if authorize_token(&app.auth, &token, &ws, unix_now()).await.is_err() {
                         return;
                     }
                     Bytes::from_static(b": keep-alive\n\n")

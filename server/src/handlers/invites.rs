@@ -41,7 +41,7 @@ pub async fn create(
     app.rate_limit.check(peer)?;
     let now = unix_now();
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, now)
+    authorize(&app.auth, &parts.headers, &ws, now)
         .await?
         .require_master()?;
     let body: CreateInvite = read_json(&parts.headers, body, app.body_limits()).await?;
@@ -100,7 +100,7 @@ pub async fn redeem(
             "this invite is unknown, already used, or expired; ask for a new one",
         ));
     };
-    let jwt = app.keys.sign(&new_claims(
+    let jwt = app.auth.keys.sign(&new_claims(
         &token.workspace,
         Role::Access,
         token.scope,

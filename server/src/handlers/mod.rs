@@ -62,7 +62,7 @@ pub fn issue_token(
         created_at: now,
         expires_at: lifetime.map(|secs| now.saturating_add(secs)),
     };
-    let jwt = app.keys.sign(&crate::auth::new_claims(
+    let jwt = app.auth.keys.sign(&crate::auth::new_claims(
         ws, role, scope, &row.id, now, lifetime,
     ))?;
     Ok((row, jwt))

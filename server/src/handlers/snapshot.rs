@@ -60,7 +60,7 @@ pub async fn undo(
     ws: WorkspaceId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
-    authorize(app, req.headers(), &ws, unix_now())
+    authorize(&app.auth, req.headers(), &ws, unix_now())
         .await?
         .require_master()?;
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;

@@ -25,7 +25,7 @@ pub async fn mint(
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, now)
+    authorize(&app.auth, &parts.headers, &ws, now)
         .await?
         .require_master()?;
     let body: MintToken = read_json(&parts.headers, body, app.body_limits()).await?;
@@ -51,7 +51,7 @@ pub async fn list(
     ws: WorkspaceId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
-    authorize(app, req.headers(), &ws, unix_now())
+    authorize(&app.auth, req.headers(), &ws, unix_now())
         .await?
         .require_master()?;
     let tokens = app
@@ -69,7 +69,7 @@ pub async fn revoke(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    authorize(app, req.headers(), &ws, now)
+    authorize(&app.auth, req.headers(), &ws, now)
         .await?
         .require_master()?;
     let forget = id.clone();
@@ -78,7 +78,7 @@ pub async fn revoke(
         .call(move |conn| queries::revoke_token(conn, &ws, &id, now))
         .await
         .map_err(|e| ApiError::index("revoking a token", e))?;
-    app.tokens.forget(&forget);
+    app.auth.tokens.forget(&forget);
     match outcome {
         Revoked::Done => Ok(empty(StatusCode::NO_CONTENT)),
         Revoked::NotFound => Err(ApiError::new(
@@ -99,7 +99,7 @@ pub async fn replace_master(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    let caller = authorize(app, req.headers(), &ws, now).await?;
+    let caller = authorize(&app.auth, req.headers(), &ws, now).await?;
     caller.require_master()?;
     let label = app
         .index
@@ -118,7 +118,7 @@ pub async fn replace_master(
         .call(move |conn| queries::replace_master(conn, &row, now))
         .await
         .map_err(|e| ApiError::index("replacing the master token", e))?;
-    app.tokens.forget_workspace(&ws);
+    app.auth.tokens.forget_workspace(&ws);
     tracing::info!(workspace = %ws, "master token replaced");
     json(
         StatusCode::OK,
@@ -139,7 +139,7 @@ pub async fn set_expiry(
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
     let (parts, body) = req.into_parts();
-    authorize(app, &parts.headers, &ws, now)
+    authorize(&app.auth, &parts.headers, &ws, now)
         .await?
         .require_master()?;
     let body: SetExpiry = read_json(&parts.headers, body, app.body_limits()).await?;
@@ -150,7 +150,7 @@ pub async fn set_expiry(
         .call(move |conn| queries::set_expiry(conn, &ws, &id, expires_at))
         .await
         .map_err(|e| ApiError::index("setting a token's expiry", e))?;
-    app.tokens.forget(&forget);
+    app.auth.tokens.forget(&forget);
     match outcome {
         ExpirySet::Done(info) => json(StatusCode::OK, &info),
         ExpirySet::NotFound => Err(ApiError::new(
