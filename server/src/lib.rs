@@ -3,19 +3,23 @@
 //! snapshots crash-safely, announces new heads, takes backups, and serves the
 //! built PWA. The binary (`main.rs`) only parses the command line.
 //!
-//! Modules:
-//! - [`config`]: the command line and the one [`Config`].
-//! - [`server`]: [`run`]: accept loop, connection cap, graceful shutdown.
-//! - [`router`]: every route; [`handlers`]: one module per resource.
-//! - [`app`]: the shared state; [`error`]: [`ApiError`]; [`http`]: helpers.
-//! - [`assets`]: the PWA's files (embedded or `--dist`).
-//! - [`auth`]: JWT signing and checking; [`secret`]: the signing secret.
-//! - [`index`]: the SQLite token index; [`ratelimit`]: per-IP limits.
-//! - [`store`]: the blob store trait and the disk store; [`workspaces`]: open
-//!   workspaces, group commit, head announcements.
-//! - [`backup`]: backups, their check and restore.
-//! - [`fsutil`]: fsync and atomic-write helpers.
-//! - [`tls`]: optional HTTPS.
+//! Public: [`run`] and [`serve`] (the server core), [`Config`] and
+//! [`config`] (the command line), [`backup`] (backups, their check and
+//! restore), [`commands`] (what each subcommand does). Everything else is
+//! private, so the compiler reports dead code:
+//! - `server` (accept loop, graceful shutdown), `conn_limit` (caps per
+//!   address and a reserve), `write_timeout` (slow readers);
+//! - `router` (resolves `/v1` with the shared route table), `handlers` (one
+//!   module per resource), `http` and `body` (request and response helpers),
+//!   `error` (`ApiError`), `security_headers` (CSP and friends);
+//! - `app` (the shared state), `clock` (the wall clock, in one place);
+//! - `auth` (JWT checking and the token cache), `secret` (the signing
+//!   secret), `index` (the SQLite token index), `setup_code`, `ratelimit`,
+//!   `streams` (event-stream caps);
+//! - `store` (the blob store trait and the disk store), `workspaces` (open
+//!   workspaces, one writer each, group commit, the disk-space check);
+//! - `doctor` (the read-only check of a data directory), `assets` (the PWA's
+//!   files), `tls`, `fsutil`.
 //!
 //! Invariants:
 //! - The server never opens an entry or a snapshot: they are opaque bytes
