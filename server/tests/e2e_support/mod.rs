@@ -292,13 +292,6 @@ impl Device {
             "end-to-end tests need Chromium and ChromeDriver: run `cargo xtask test`, \
              or `apt-get install chromium chromium-driver`"
         );
-        let port = free_port();
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
         let profile = tempfile::tempdir().unwrap();
         let args = vec![
             "--headless=new".to_owned(),
@@ -325,25 +318,41 @@ impl Device {
             "goog:chromeOptions".into(),
             json!({ "binary": chromium, "args": args, "prefs": prefs }),
         );
-        let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
-        for _ in 0..100 {
-            match ClientBuilder::new(HttpConnector::new())
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => {
-                    return Device {
-                        client,
-                        downloads,
-                        driver,
-                        _profile: profile,
-                    };
+        // ChromeDriver on a free port; if it cannot take the port (another
+        // process got it first) or dies, start it again on another one.
+        for _attempt in 0..3 {
+            let port = free_port();
+            let mut driver = Command::new(&chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            let url = format!("http://127.0.0.1:{port}");
+            for _ in 0..150 {
+                match ClientBuilder::new(HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&url)
+                    .await
+                {
+                    Ok(client) => {
+                        return Device {
+                            client,
+                            downloads,
+                            driver,
+                            _profile: profile,
+                        };
+                    }
+                    Err(e) => last_error = Some(e),
                 }
-                Err(e) => last_error = Some(e),
+                if matches!(driver.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = driver.kill();
+            let _ = driver.wait();
         }
         panic!("could not start a browser session: {last_error:?}");
     }
