@@ -322,6 +322,18 @@ pub async fn get_public_json<R: serde::de::DeserializeOwned>(
     json_of(&response).await
 }
 
+/// `PUT {server}{path}` with a JSON body and a token, answered with JSON.
+pub async fn put_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+    server: &str,
+    path: &str,
+    token: &str,
+    body: &B,
+) -> Result<R, TransportError> {
+    let json = serde_json::to_string(body).map_err(|e| TransportError::Protocol(e.to_string()))?;
+    let response = call(server, "PUT", path, Some(token), Some(json)).await?;
+    json_of(&response).await
+}
+
 /// `DELETE {server}{path}` with a token.
 pub async fn delete(server: &str, path: &str, token: &str) -> Result<(), TransportError> {
     call(server, "DELETE", path, Some(token), None)

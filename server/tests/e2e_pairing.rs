@@ -162,6 +162,45 @@ async fn the_owner_replaces_a_leaked_owner_key() {
     laptop.add_note("Before the new key", "").await;
     laptop.wait_for_sync_state("synced").await;
 
+    // A device the owner lets in for a day only.
+    let tablet = e2e_support::mint_token(&server, &workspace, &old_key, "Tablet").await;
+    laptop.click("#tab-notes").await;
+    laptop.click("#tab-sync").await;
+    laptop.text_of("#device-list li[data-label='Tablet']").await;
+    laptop
+        .eval(
+            "const s = document.querySelector(\"#device-list li[data-label='Tablet'] select.expiry\");
+             s.value = '1';
+             s.dispatchEvent(new Event('change', { bubbles: true }));
+             return true;",
+        )
+        .await;
+    laptop
+        .wait_until(
+            "the tablet shows when it stops working",
+            "const li = document.querySelector(\"#device-list li[data-label='Tablet']\");
+             return !!li && li.textContent.includes('stops working in');",
+        )
+        .await;
+    let path = format!("/v1/workspaces/{workspace}/tokens");
+    let listed = e2e_support::request(server.addr(), "GET", &path, Some(&old_key), None).await;
+    let list: serde_json::Value = serde_json::from_slice(&listed.body).unwrap();
+    let expires = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "Tablet")
+        .map(|t| t["expires_at"].as_u64());
+    assert!(matches!(expires, Some(Some(_))), "{list}");
+    // The tablet still works until then.
+    let pull = format!("/v1/workspaces/{workspace}/entries?after=0");
+    assert_eq!(
+        e2e_support::request(server.addr(), "GET", &pull, Some(&tablet), None)
+            .await
+            .status,
+        200
+    );
+
     laptop.click("#tab-notes").await;
     laptop.click("#tab-sync").await;
     laptop.click("#replace-owner-key").await;
@@ -183,7 +222,6 @@ async fn the_owner_replaces_a_leaked_owner_key() {
     laptop.wait_for_sync_state("synced").await;
 
     // The leaked key opens nothing any more; the new one is the owner.
-    let path = format!("/v1/workspaces/{workspace}/tokens");
     let refused = e2e_support::request(server.addr(), "GET", &path, Some(&old_key), None).await;
     assert_eq!(refused.status, 401);
     let listed = e2e_support::request(server.addr(), "GET", &path, Some(&new_key), None).await;

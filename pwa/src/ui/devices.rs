@@ -3,7 +3,7 @@
 
 use dioxus::prelude::*;
 use hearth_shared::api::{
-    CreateInvite, InviteResponse, RegisterResponse, Scope, TokenInfo, TokenList,
+    CreateInvite, InviteResponse, RegisterResponse, Scope, SetExpiry, TokenInfo, TokenList,
 };
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
@@ -11,7 +11,7 @@ use hearth_shared::id::WorkspaceId;
 use hearth_shared::routes::Route;
 use hearth_shared::share_link::ShareLink;
 
-use crate::fetch::{delete, get_json, post_json};
+use crate::fetch::{delete, get_json, post_json, put_json};
 use crate::platform::{now_ms, relative_time};
 use crate::state::AppState;
 
@@ -103,6 +103,23 @@ pub fn PairDevice() -> Element {
     }
 }
 
+/// "stops working in 3 days" / "stopped working".
+fn expiry_text(expires_at: u64, now_ms: i64) -> String {
+    let left_s = (expires_at as i64)
+        .saturating_mul(1000)
+        .saturating_sub(now_ms)
+        / 1000;
+    if left_s <= 0 {
+        "stopped working (expired)".to_owned()
+    } else if left_s < 2 * 60 * 60 {
+        format!("stops working in {} min", (left_s / 60).max(1))
+    } else if left_s < 2 * 24 * 60 * 60 {
+        format!("stops working in {} h", left_s / 3600)
+    } else {
+        format!("stops working in {} days", left_s / 86_400)
+    }
+}
+
 fn relative_expiry(expires_at: u64) -> String {
     let left = (expires_at as i64 * 1000 - now_ms()).max(0) / 60_000;
     format!("in {left} min")
@@ -151,6 +168,29 @@ pub fn DeviceList() -> Element {
             match delete(&server, &path, &token).await {
                 Ok(()) => refresh += 1,
                 Err(e) => message.set(Some(e.to_string())),
+            }
+        });
+    };
+    let expiry_state = state.clone();
+    let set_expiry = move |device: TokenInfo, days: Option<u64>| {
+        let record = expiry_state.record.peek().clone();
+        spawn(async move {
+            let (Some(server), Some(token)) = (record.server, record.token) else {
+                return;
+            };
+            let Ok(ws) = WorkspaceId::parse(&record.workspace_id) else {
+                return;
+            };
+            let path = Route::SetExpiry(ws, device.token_id.clone()).path();
+            let body = SetExpiry {
+                expires_in: days.map(|d| d * 24 * 60 * 60),
+            };
+            match put_json::<_, TokenInfo>(&server, &path, &token, &body).await {
+                Ok(_) => refresh += 1,
+                Err(e) => message.set(Some(format!(
+                    "Could not change when “{}” expires: {e}",
+                    device.label
+                ))),
             }
         });
     };
@@ -219,6 +259,26 @@ pub fn DeviceList() -> Element {
                                             None => rsx! { "never seen" },
                                         }
                                         if device.revoked_at.is_some() { " · removed" }
+                                        if let (Some(at), None) = (device.expires_at, device.revoked_at) {
+                                            " · {expiry_text(at, now)}"
+                                        }
+                                    }
+                                }
+                                if device.revoked_at.is_none() && device.role != hearth_shared::claims::Role::Master {
+                                    select {
+                                        class: "expiry",
+                                        "aria-label": "When {device.label} stops working",
+                                        onchange: {
+                                            let device = device.clone();
+                                            move |e: Event<FormData>| {
+                                                let days = e.value().parse::<u64>().ok();
+                                                set_expiry(device.clone(), days)
+                                            }
+                                        },
+                                        option { value: "", selected: device.expires_at.is_none(), "Keeps working" }
+                                        option { value: "1", "Stops in 1 day" }
+                                        option { value: "7", "Stops in 7 days" }
+                                        option { value: "30", "Stops in 30 days" }
                                     }
                                 }
                                 if device.revoked_at.is_none() && device.role != hearth_shared::claims::Role::Master {
