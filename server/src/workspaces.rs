@@ -221,8 +221,10 @@ impl Workspace {
         self.log.position()
     }
 
+    /// Set by the writer when a storage call failed (every failure that
+    /// leaves the log unable to write is reported to it as an error).
     fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire) || self.log.is_poisoned()
+        self.poisoned.load(Ordering::Acquire)
     }
 
     /// Resolves when this workspace's writer has ended (after a storage
@@ -793,9 +795,6 @@ mod tests {
         }
         fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
             self.inner.undo_compaction()
-        }
-        fn is_poisoned(&self) -> bool {
-            self.poisoned.load(Ordering::SeqCst)
         }
     }
 

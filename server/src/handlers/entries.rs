@@ -20,7 +20,7 @@ use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::http::{ResBody, full, json, read_body, require_octet_stream};
-use crate::store::{Appended, NewEntry, Position};
+use crate::store::{Appended, NewEntry, PlanReader, Position};
 use crate::workspaces::WriteError;
 
 /// Maps a write failure to a response.
@@ -54,6 +54,12 @@ const SMALL_PULL: u64 = 256 * 1024;
 /// Bytes per chunk of a streamed answer.
 const CHUNK: usize = 256 * 1024;
 
+/// A pull answer: read whole, or to be streamed.
+enum Answer {
+    Whole(Vec<u8>),
+    Stream(PlanReader),
+}
+
 /// Streams a pull answer: a task reads the plan in order, one chunk at a
 /// time on the blocking pool, and hands each to the response through a
 /// channel of two. A pull holds a few chunks in memory however large it is;
@@ -61,17 +67,12 @@ const CHUNK: usize = 256 * 1024;
 /// awaits room in the channel), and one that stops reading is dropped by the
 /// write timeout. A read error ends the body early; with `Content-Length`
 /// set, the client sees a short answer and pulls again.
-fn stream(plan: crate::store::PullPlan) -> ResBody {
+fn stream(mut reader: PlanReader) -> ResBody {
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
-    let path = plan.path.clone();
-    let mut reader = PlanReader {
-        parts: plan.parts.into(),
-        done_in_part: 0,
-    };
     tokio::spawn(async move {
         loop {
             let read = tokio::task::spawn_blocking(move || {
-                let chunk = reader.next_chunk();
+                let chunk = reader.next_chunk(CHUNK);
                 (reader, chunk)
             })
             .await;
@@ -82,7 +83,7 @@ fn stream(plan: crate::store::PullPlan) -> ResBody {
                 }
                 Ok((_, Ok(None))) => return,
                 Ok((_, Err(err))) => {
-                    tracing::error!(path = %path, error = %err, "reading a pull answer failed");
+                    tracing::error!(error = %err, "reading a pull answer failed");
                     return;
                 }
                 Err(_) => return,
@@ -93,49 +94,6 @@ fn stream(plan: crate::store::PullPlan) -> ResBody {
         }
     });
     http_body_util::BodyExt::boxed(crate::http::ChannelBody::new(rx))
-}
-
-/// Reads a pull plan in chunks of about [`CHUNK`] bytes.
-struct PlanReader {
-    parts: std::collections::VecDeque<crate::store::Part>,
-    /// Bytes of the first part already read.
-    done_in_part: u64,
-}
-
-impl PlanReader {
-    /// The next chunk, `None` at the end. Blocking.
-    fn next_chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        use std::os::unix::fs::FileExt as _;
-        let mut chunk = Vec::with_capacity(CHUNK);
-        while chunk.len() < CHUNK {
-            let Some(part) = self.parts.front() else {
-                break;
-            };
-            match part {
-                crate::store::Part::Bytes(b) => {
-                    chunk.extend_from_slice(b);
-                    self.parts.pop_front();
-                }
-                crate::store::Part::File { file, offset, len } => {
-                    let left = len.saturating_sub(self.done_in_part);
-                    let room = (CHUNK - chunk.len()) as u64;
-                    let take = usize::try_from(left.min(room)).unwrap_or(CHUNK);
-                    let at = chunk.len();
-                    chunk.resize(at + take, 0);
-                    file.read_exact_at(
-                        chunk.get_mut(at..).unwrap_or_default(),
-                        offset + self.done_in_part,
-                    )?;
-                    self.done_in_part += take as u64;
-                    if self.done_in_part >= *len {
-                        self.parts.pop_front();
-                        self.done_in_part = 0;
-                    }
-                }
-            }
-        }
-        Ok((!chunk.is_empty()).then_some(chunk))
-    }
 }
 
 /// Adds `Hearth-Head` and `Hearth-Floor`.
@@ -240,20 +198,24 @@ pub async fn pull(
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
     let max = app.config.max_pull_bytes.max(1);
-    let plan = tokio::task::spawn_blocking(move || log.pull_plan(after, max))
-        .await
-        .map_err(|e| ApiError::internal("reading a workspace", e))?
-        .map_err(|e| ApiError::internal("reading a workspace", e))?;
-    let position = plan.position;
-    let len = plan.len;
-    let body = if len <= SMALL_PULL {
-        let pulled = tokio::task::spawn_blocking(move || plan.read_all())
-            .await
-            .map_err(|e| ApiError::internal("reading a workspace", e))?
-            .map_err(|e| ApiError::internal("reading a workspace", e))?;
-        full(pulled.body)
-    } else {
-        stream(plan)
+    // One trip to the blocking pool: plan the answer, and read it there
+    // too when it is small.
+    let (position, len, answer) = tokio::task::spawn_blocking(move || {
+        let plan = log.pull_plan(after, max)?;
+        let (position, len) = (plan.position, plan.len);
+        let answer = if len <= SMALL_PULL {
+            Answer::Whole(plan.read_all()?.body)
+        } else {
+            Answer::Stream(plan.reader())
+        };
+        Ok::<_, crate::store::StoreError>((position, len, answer))
+    })
+    .await
+    .map_err(|e| ApiError::internal("reading a workspace", e))?
+    .map_err(|e| ApiError::internal("reading a workspace", e))?;
+    let body = match answer {
+        Answer::Whole(bytes) => full(bytes),
+        Answer::Stream(reader) => stream(reader),
     };
     let mut res = Response::new(body);
     let headers = res.headers_mut();

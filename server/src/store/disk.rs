@@ -238,6 +238,11 @@ impl DiskLog {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether an earlier failure stopped this log from taking writes.
+    fn is_poisoned(&self) -> bool {
+        self.read_state().poisoned
+    }
+
     fn poison(&self) {
         self.write_state().poisoned = true;
     }
@@ -690,10 +695,6 @@ impl WorkspaceLog for DiskLog {
             tracing::warn!(error = %err, "could not drop compacted entries from a log");
         }
         Ok(Snapshotted::Done(upto))
-    }
-
-    fn is_poisoned(&self) -> bool {
-        self.read_state().poisoned
     }
 
     fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {

@@ -168,10 +168,6 @@ impl WorkspaceLog for MemoryLog {
             head: st.head,
         }))
     }
-
-    fn is_poisoned(&self) -> bool {
-        false
-    }
 }
 
 #[cfg(test)]

@@ -142,26 +142,70 @@ impl PullPlan {
 
     /// Reads the whole answer into memory (tests, small answers). Blocking.
     pub fn read_all(self) -> Result<Pulled, StoreError> {
+        let position = self.position;
+        let len = usize::try_from(self.len).unwrap_or(usize::MAX);
+        let body = self.reader().next_chunk(len)?.unwrap_or_default();
+        Ok(Pulled { position, body })
+    }
+
+    /// Reads the answer in order, a chunk at a time.
+    pub fn reader(self) -> PlanReader {
+        PlanReader {
+            parts: self.parts.into(),
+            done_in_part: 0,
+            path: self.path,
+        }
+    }
+}
+
+/// Reads a [`PullPlan`] in order, in chunks.
+pub struct PlanReader {
+    parts: std::collections::VecDeque<Part>,
+    /// Bytes of the first part already read.
+    done_in_part: u64,
+    /// For error messages.
+    path: String,
+}
+
+impl PlanReader {
+    /// The next chunk of at most `max` bytes (more only when a single byte
+    /// string is longer), `None` at the end. Blocking.
+    pub fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
         use std::os::unix::fs::FileExt as _;
-        let mut body = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        for part in self.parts {
+        let max = max.max(1);
+        let mut chunk = Vec::new();
+        while chunk.len() < max {
+            let Some(part) = self.parts.front() else {
+                break;
+            };
             match part {
-                Part::Bytes(b) => body.extend_from_slice(&b),
+                Part::Bytes(b) => {
+                    chunk.extend_from_slice(b);
+                    self.parts.pop_front();
+                }
                 Part::File { file, offset, len } => {
-                    let at = body.len();
-                    body.resize(at + usize::try_from(len).unwrap_or(0), 0);
-                    file.read_exact_at(body.get_mut(at..).unwrap_or_default(), offset)
-                        .map_err(|source| StoreError::Io {
-                            path: self.path.clone(),
-                            source,
-                        })?;
+                    let left = len.saturating_sub(self.done_in_part);
+                    let room = (max - chunk.len()) as u64;
+                    let take = usize::try_from(left.min(room)).unwrap_or(max);
+                    let at = chunk.len();
+                    chunk.resize(at + take, 0);
+                    file.read_exact_at(
+                        chunk.get_mut(at..).unwrap_or_default(),
+                        offset + self.done_in_part,
+                    )
+                    .map_err(|source| StoreError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+                    self.done_in_part += take as u64;
+                    if self.done_in_part >= *len {
+                        self.parts.pop_front();
+                        self.done_in_part = 0;
+                    }
                 }
             }
         }
-        Ok(Pulled {
-            position: self.position,
-            body,
-        })
+        Ok((!chunk.is_empty()).then_some(chunk))
     }
 }
 
@@ -172,7 +216,9 @@ pub trait BlobStore: Send + Sync + 'static {
     fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError>;
 }
 
-/// One workspace's log and snapshot.
+/// One workspace's log and snapshot. A mutating call that returns an error
+/// may have left the log unable to take writes; its caller (the workspace's
+/// writer) then stops using it, and a fresh [`BlobStore::open`] recovers.
 pub trait WorkspaceLog: Send + Sync + 'static {
     /// Where the log stands.
     fn position(&self) -> Position;
@@ -201,8 +247,4 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     /// Undoes the latest compaction still kept: its snapshot and entries are
     /// back, and every entry pushed since stays. `None` if none is kept.
     fn undo_compaction(&self) -> Result<Option<Undone>, StoreError>;
-
-    /// Whether an earlier failure stopped this log from taking writes; a
-    /// fresh [`BlobStore::open`] (once nobody writes to this one) recovers.
-    fn is_poisoned(&self) -> bool;
 }

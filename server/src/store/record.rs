@@ -105,8 +105,6 @@ pub struct Scan {
     pub records: Vec<Record>,
     /// Length of the valid prefix (magic included); the file is truncated here.
     pub valid_len: u64,
-    /// Whether anything after `valid_len` was found.
-    pub torn: bool,
     /// Why the scan stopped.
     pub stop: Stop,
 }
@@ -153,9 +151,14 @@ pub fn scan(mut reader: impl Read) -> io::Result<Scan> {
 
 impl Scan {
     fn stopped(mut self, stop: Stop) -> Scan {
-        self.torn = true;
         self.stop = stop;
         self
+    }
+
+    /// Whether anything after `valid_len` was found.
+    #[cfg(test)]
+    pub fn torn(&self) -> bool {
+        self.stop != Stop::End
     }
 }
 
@@ -295,7 +298,7 @@ mod tests {
             (Kind::Entry, 3, None, b""),
         ]);
         let scan = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
-        assert!(!scan.torn);
+        assert!(!scan.torn());
         assert_eq!(scan.valid_len, bytes.len() as u64);
         assert_eq!(scan.records.len(), 3);
         let r = &scan.records[1];
@@ -325,7 +328,7 @@ mod tests {
             let want = if (cut as u64) < first_end { 0 } else { 1 };
             assert_eq!(scan.records.len(), want, "cut at {cut}");
             assert_eq!(
-                scan.torn,
+                scan.torn(),
                 cut as u64 != first_end && cut != LOG_MAGIC.len(),
                 "cut at {cut}"
             );
@@ -341,11 +344,11 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
-        assert_eq!((s.records.len(), s.torn), (1, true));
+        assert_eq!((s.records.len(), s.torn()), (1, true));
         assert_eq!(s.stop, Stop::Damaged);
         let bytes = log(&[(Kind::Entry, 5, None, b"a"), (Kind::Entry, 5, None, b"b")]);
         let s = scan(&bytes[LOG_MAGIC.len()..]).unwrap();
-        assert_eq!((s.records.len(), s.torn), (1, true));
+        assert_eq!((s.records.len(), s.torn()), (1, true));
         assert_eq!(s.stop, Stop::Damaged);
     }
 
