@@ -3,7 +3,8 @@
 //! Layout:
 //!
 //! ```text
-//! state.json     the commit point: the meta, and which files are live
+//! state.json     the commit point: the meta (with the pending batch's
+//!                key and counters), and which files are live
 //! snap-N.hz      the snapshot, in an envelope (zstd + checksum)
 //! upd-N.hz       one update blob each, in an envelope
 //! out-N.bin      the in-flight batch's envelope (kept out of the JSON)
@@ -21,7 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use hearth_shared::engine::{Loaded, Store, StoreError, SyncMeta};
+use hearth_shared::engine::{Loaded, Outbox, Store, StoreError, SyncMeta};
 use hearth_shared::envelope;
 use serde::{Deserialize, Serialize};
 
@@ -34,12 +35,31 @@ const LEVEL: i32 = 3;
 /// What `state.json` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
-    meta: Option<SyncMeta>,
+    meta: Option<StoredMeta>,
     snapshot: Option<String>,
     log: Vec<String>,
+    /// The file holding the pending batch's envelope.
     outbox: Option<String>,
     /// The number of the next file.
     next_file: u64,
+}
+
+/// The meta as `state.json` keeps it: the engine's meta, and beside it the
+/// pending batch's header (its bytes are in the `outbox` file). This is the
+/// shape earlier versions wrote, so their stores open as they are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredMeta {
+    #[serde(flatten)]
+    meta: SyncMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outbox: Option<OutboxHead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OutboxHead {
+    key: String,
+    from: i32,
+    to: i32,
 }
 
 impl State {
@@ -163,31 +183,13 @@ impl Inner {
             .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
     }
 
-    /// Writes the outbox file if the meta's batch is new, and returns the
-    /// meta as stored in JSON (without the batch bytes).
-    fn stage_meta(
-        &self,
-        next: &mut State,
-        meta: &SyncMeta,
-        old: &State,
-    ) -> Result<SyncMeta, StoreError> {
-        let mut stored = meta.clone();
-        match &mut stored.outbox {
-            Some(outbox) => {
-                let same = old
-                    .meta
-                    .as_ref()
-                    .and_then(|m| m.outbox.as_ref())
-                    .map(|o| &o.key)
-                    == Some(&outbox.key);
-                if !same || old.outbox.is_none() {
-                    next.outbox = Some(self.write_blob(next, "out", &outbox.envelope, false)?);
-                }
-                outbox.envelope = Vec::new();
-            }
-            None => next.outbox = None,
+    /// The meta to store: `meta`, keeping the pending batch header as it
+    /// is.
+    fn keep_outbox(next: &State, meta: &SyncMeta) -> StoredMeta {
+        StoredMeta {
+            meta: meta.clone(),
+            outbox: next.meta.as_ref().and_then(|m| m.outbox.clone()),
         }
-        Ok(stored)
     }
 
     fn commit(&self, state: &mut State, next: State) -> Result<(), StoreError> {
@@ -208,12 +210,19 @@ impl Inner {
 
     fn load(&self) -> Result<Loaded, StoreError> {
         let state = self.lock();
-        let mut meta = state.meta.clone();
-        if let (Some(meta), Some(name)) = (meta.as_mut(), &state.outbox)
-            && let Some(outbox) = meta.outbox.as_mut()
-        {
-            outbox.envelope = self.read_blob(name, false)?;
-        }
+        let meta = state.meta.as_ref().map(|m| m.meta.clone());
+        let outbox = match (
+            state.meta.as_ref().and_then(|m| m.outbox.as_ref()),
+            &state.outbox,
+        ) {
+            (Some(head), Some(name)) => Some(Outbox {
+                key: head.key.clone(),
+                from: head.from,
+                to: head.to,
+                envelope: self.read_blob(name, false)?,
+            }),
+            _ => None,
+        };
         let snapshot = state
             .snapshot
             .as_deref()
@@ -226,6 +235,7 @@ impl Inner {
             .collect::<Result<_, _>>()?;
         Ok(Loaded {
             meta,
+            outbox,
             snapshot,
             log,
         })
@@ -238,7 +248,7 @@ impl Inner {
             let name = self.write_blob(&mut next, "upd", update, true)?;
             next.log.push(name);
         }
-        next.meta = Some(self.stage_meta(&mut next, meta, &state)?);
+        next.meta = Some(Self::keep_outbox(&next, meta));
         self.commit(&mut state, next)
     }
 
@@ -247,7 +257,31 @@ impl Inner {
         let mut next = state.clone();
         next.snapshot = Some(self.write_blob(&mut next, "snap", snapshot, true)?);
         next.log.clear();
-        next.meta = Some(self.stage_meta(&mut next, meta, &state)?);
+        next.meta = Some(Self::keep_outbox(&next, meta));
+        self.commit(&mut state, next)
+    }
+
+    fn set_outbox(&self, outbox: Option<&Outbox>, meta: &SyncMeta) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let mut next = state.clone();
+        let head = outbox.map(|o| OutboxHead {
+            key: o.key.clone(),
+            from: o.from,
+            to: o.to,
+        });
+        let same = head.is_some()
+            && state.outbox.is_some()
+            && state.meta.as_ref().and_then(|m| m.outbox.as_ref()) == head.as_ref();
+        if !same {
+            next.outbox = match outbox {
+                Some(o) => Some(self.write_blob(&mut next, "out", &o.envelope, false)?),
+                None => None,
+            };
+        }
+        next.meta = Some(StoredMeta {
+            meta: meta.clone(),
+            outbox: head,
+        });
         self.commit(&mut state, next)
     }
 }
@@ -268,6 +302,12 @@ impl Store for FsStore {
         self.blocking(move |inner| inner.compact(&snapshot, &meta))
             .await
     }
+
+    async fn set_outbox(&self, outbox: Option<&Outbox>, meta: &SyncMeta) -> Result<(), StoreError> {
+        let (outbox, meta) = (outbox.cloned(), meta.clone());
+        self.blocking(move |inner| inner.set_outbox(outbox.as_ref(), &meta))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -276,16 +316,19 @@ mod tests {
 
     use super::*;
 
-    fn meta(cursor: u64, outbox: Option<&str>) -> SyncMeta {
+    fn meta(cursor: u64) -> SyncMeta {
         let mut m = SyncMeta::new(42);
         m.cursor = cursor;
-        m.outbox = outbox.map(|k| Outbox {
-            key: k.into(),
+        m
+    }
+
+    fn outbox(key: &str) -> Outbox {
+        Outbox {
+            key: key.into(),
             from: 0,
             to: 3,
-            envelope: k.as_bytes().repeat(10),
-        });
-        m
+            envelope: key.as_bytes().repeat(10),
+        }
     }
 
     #[tokio::test]
@@ -294,13 +337,14 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         assert_eq!(store.load().await.unwrap(), Loaded::default());
         store
-            .append(&[b"one".to_vec(), b"two".to_vec()], &meta(1, Some("k1")))
+            .append(&[b"one".to_vec(), b"two".to_vec()], &meta(1))
             .await
             .unwrap();
         store
-            .append(&[b"three".to_vec()], &meta(2, Some("k1")))
+            .set_outbox(Some(&outbox("k1")), &meta(1))
             .await
             .unwrap();
+        store.append(&[b"three".to_vec()], &meta(2)).await.unwrap();
         drop(store);
         let store = FsStore::open(dir.path()).unwrap();
         let loaded = store.load().await.unwrap();
@@ -308,30 +352,60 @@ mod tests {
             loaded.log,
             vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
         );
-        assert_eq!(loaded.meta, Some(meta(2, Some("k1"))));
+        assert_eq!(loaded.meta, Some(meta(2)));
+        assert_eq!(loaded.outbox, Some(outbox("k1")));
 
-        store.compact(b"snapshot", &meta(3, None)).await.unwrap();
-        store
-            .append(&[b"four".to_vec()], &meta(4, None))
-            .await
-            .unwrap();
+        store.compact(b"snapshot", &meta(3)).await.unwrap();
+        assert_eq!(store.load().await.unwrap().outbox, Some(outbox("k1")));
+        store.set_outbox(None, &meta(3)).await.unwrap();
+        store.append(&[b"four".to_vec()], &meta(4)).await.unwrap();
         let store = FsStore::open(dir.path()).unwrap();
         let loaded = store.load().await.unwrap();
         assert_eq!(loaded.snapshot.as_deref(), Some(&b"snapshot"[..]));
         assert_eq!(loaded.log, vec![b"four".to_vec()]);
-        assert_eq!(loaded.meta, Some(meta(4, None)));
+        assert_eq!(loaded.meta, Some(meta(4)));
+        assert_eq!(loaded.outbox, None);
         // Only live files remain: state, snapshot, one update.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_store_written_by_an_earlier_version_opens_with_its_pending_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        // Earlier versions kept the batch header inside the meta, with its
+        // bytes in `out-N.bin`.
+        fs::write(dir.path().join("out-0.bin"), b"batch bytes").unwrap();
+        let state = r#"{"meta":{"peer_id":42,"cursor":7,"acked_counter":2,
+            "outbox":{"key":"k-old","from":2,"to":5,"envelope":[]},"last_ack":null,
+            "floor":0,"server_log_bytes":0,"server_snapshot_bytes":0},
+            "snapshot":null,"log":[],"outbox":"out-0.bin","next_file":1}"#;
+        fs::write(dir.path().join(STATE), state).unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let loaded = store.load().await.unwrap();
+        assert_eq!(
+            loaded.meta.map(|m| (m.cursor, m.acked_counter)),
+            Some((7, 2))
+        );
+        let outbox = loaded.outbox.unwrap();
+        assert_eq!(
+            (outbox.key.as_str(), outbox.from, outbox.to),
+            ("k-old", 2, 5)
+        );
+        assert_eq!(outbox.envelope, b"batch bytes");
+        // Saving the meta keeps the batch and does not write it again.
+        store.append(&[], &meta(8)).await.unwrap();
+        assert_eq!(
+            store.load().await.unwrap().outbox.unwrap().envelope,
+            b"batch bytes"
+        );
+        assert!(dir.path().join("out-0.bin").exists());
     }
 
     #[tokio::test]
     async fn files_a_crash_left_behind_are_ignored_and_removed() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
-        store
-            .append(&[b"kept".to_vec()], &meta(1, None))
-            .await
-            .unwrap();
+        store.append(&[b"kept".to_vec()], &meta(1)).await.unwrap();
         // A crash after writing an update file, before the state commit.
         fs::write(dir.path().join("upd-99.hz"), b"half").unwrap();
         fs::write(dir.path().join(".state.json.tmp"), b"{").unwrap();
@@ -345,10 +419,7 @@ mod tests {
     async fn a_damaged_blob_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
-        store
-            .append(&[vec![7u8; 1000]], &meta(1, None))
-            .await
-            .unwrap();
+        store.append(&[vec![7u8; 1000]], &meta(1)).await.unwrap();
         let name = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

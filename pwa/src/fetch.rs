@@ -22,8 +22,20 @@ use web_sys::{
 pub struct Connection {
     /// `https://home.example` (no trailing slash).
     pub server: String,
-    pub workspace: String,
+    pub workspace: WorkspaceId,
     pub token: String,
+}
+
+impl Connection {
+    /// The connection of a device record, if it is connected.
+    pub fn of(record: &crate::device::DeviceRecord) -> Option<Self> {
+        let (server, token) = record.connection()?;
+        Some(Self {
+            server: server.to_owned(),
+            workspace: record.workspace_id.clone(),
+            token: token.to_owned(),
+        })
+    }
 }
 
 /// How long a request may take before it counts as offline.
@@ -59,10 +71,7 @@ impl FetchTransport {
         let c = self.connection.borrow().clone().ok_or_else(|| {
             TransportError::Offline("this workspace is not connected to a server".into())
         })?;
-        let ws = WorkspaceId::parse(&c.workspace).map_err(|e| {
-            TransportError::Protocol(format!("this device's workspace id is not valid: {e}"))
-        })?;
-        Ok((make(ws).url(&c.server), c.token))
+        Ok((make(c.workspace).url(&c.server), c.token))
     }
 }
 

@@ -1,13 +1,6 @@
-//! The IndexedDB [`Store`]: a workspace's sync meta, one zstd-compressed
-//! Loro snapshot and the log of updates since it, through rexie.
-//!
-//! Database `hearth` (version 1), object stores:
-//! - `meta`: workspace id → the engine's [`SyncMeta`] as JSON;
-//! - `snapshots`: workspace id → the snapshot, in a blob envelope (zstd);
-//! - `updates`: `[workspace id, n]` → one update, in a blob envelope; `n`
-//!   counts from 0 after each compaction, which empties the log;
-//! - `devices`: workspace id → the app's record of the workspace (server,
-//!   token, label) as JSON, see [`crate::device`].
+//! The IndexedDB [`Store`]: a workspace's sync meta, its pending batch, one
+//! zstd-compressed Loro snapshot and the log of updates since it, in the
+//! layout that `hearth-storage` defines (and the service worker shares).
 //!
 //! Every [`Store`] method is one IndexedDB transaction, so a crash or a
 //! closed tab leaves all of a call's effect or none of it. A full disk
@@ -16,52 +9,18 @@
 
 use std::rc::Rc;
 
-use hearth_shared::engine::{Loaded, Store, StoreError, SyncMeta};
+use hearth_shared::engine::{Loaded, Outbox, Store, StoreError, SyncMeta};
 use hearth_shared::envelope;
+use hearth_shared::id::WorkspaceId;
+use hearth_storage::{META, OUTBOX, SNAPSHOTS, UPDATES, finish, io, outbox};
 use js_sys::{Array, Uint8Array};
-use rexie::{KeyRange, ObjectStore, Rexie, TransactionMode};
+use rexie::{KeyRange, Rexie, TransactionMode};
 use wasm_bindgen::JsValue;
 
-/// Name of the database.
-pub const DB_NAME: &str = "hearth";
-const DB_VERSION: u32 = 1;
-const META: &str = "meta";
-const SNAPSHOTS: &str = "snapshots";
-const UPDATES: &str = "updates";
-pub(crate) const DEVICES: &str = "devices";
+pub use hearth_storage::{DB_NAME, open};
+
 /// zstd level for what is kept locally: fast, since it runs on every edit.
 const LEVEL: i32 = 3;
-
-/// Opens (creating or upgrading) the database.
-pub async fn open(name: &str) -> Result<Rc<Rexie>, StoreError> {
-    Rexie::builder(name)
-        .version(DB_VERSION)
-        .add_object_store(ObjectStore::new(META))
-        .add_object_store(ObjectStore::new(SNAPSHOTS))
-        .add_object_store(ObjectStore::new(UPDATES))
-        .add_object_store(ObjectStore::new(DEVICES))
-        .build()
-        .await
-        .map(Rc::new)
-        .map_err(|e| io("open the local database", e))
-}
-
-/// Maps a rexie error to a [`StoreError`] a person can act on.
-pub fn io(action: &str, e: rexie::Error) -> StoreError {
-    // rexie's own message is only "idb error": the cause is inside.
-    let text = match &e {
-        rexie::Error::IdbError(inner) => inner.to_string(),
-        other => other.to_string(),
-    };
-    if text.contains("Quota") {
-        StoreError::Io(format!(
-            "this browser has no room left to {action}: free some space or export your \
-             workspace; nothing saved before was lost"
-        ))
-    } else {
-        StoreError::Io(format!("could not {action}: {text}"))
-    }
-}
 
 fn bytes(value: &[u8]) -> JsValue {
     Uint8Array::from(value).into()
@@ -113,19 +72,16 @@ fn meta_json(meta: &SyncMeta) -> Result<JsValue, StoreError> {
 #[derive(Clone)]
 pub struct IdbStore {
     db: Rc<Rexie>,
-    workspace: String,
+    workspace: WorkspaceId,
 }
 
 impl IdbStore {
-    pub fn new(db: Rc<Rexie>, workspace: impl Into<String>) -> Self {
-        Self {
-            db,
-            workspace: workspace.into(),
-        }
+    pub fn new(db: Rc<Rexie>, workspace: WorkspaceId) -> Self {
+        Self { db, workspace }
     }
 
     fn key(&self) -> JsValue {
-        JsValue::from_str(&self.workspace)
+        JsValue::from_str(self.workspace.as_str())
     }
 
     /// Bytes used by this workspace's snapshot and log, as stored.
@@ -152,7 +108,7 @@ impl IdbStore {
             .store(UPDATES)
             .map_err(|e| io("read the update log", e))?;
         let all = updates
-            .get_all(Some(update_range(&self.workspace)?), None)
+            .get_all(Some(update_range(self.workspace.as_str())?), None)
             .await
             .map_err(|e| io("read the update log", e))?;
         let count = all.len();
@@ -169,8 +125,22 @@ impl Store for IdbStore {
     async fn load(&self) -> Result<Loaded, StoreError> {
         let tx = self
             .db
-            .transaction(&[META, SNAPSHOTS, UPDATES], TransactionMode::ReadOnly)
+            .transaction(
+                &[META, OUTBOX, SNAPSHOTS, UPDATES],
+                TransactionMode::ReadOnly,
+            )
             .map_err(|e| io("read the local database", e))?;
+        let outbox_store = tx
+            .store(OUTBOX)
+            .map_err(|e| io("read the pending changes", e))?;
+        let pending = match outbox_store
+            .get(self.key())
+            .await
+            .map_err(|e| io("read the pending changes", e))?
+        {
+            Some(v) => Some(outbox::from_value(&v)?),
+            None => None,
+        };
         let meta_store = tx.store(META).map_err(|e| io("read the sync state", e))?;
         let meta = match meta_store
             .get(self.key())
@@ -203,7 +173,7 @@ impl Store for IdbStore {
             .store(UPDATES)
             .map_err(|e| io("read the update log", e))?;
         let values = updates
-            .get_all(Some(update_range(&self.workspace)?), None)
+            .get_all(Some(update_range(self.workspace.as_str())?), None)
             .await
             .map_err(|e| io("read the update log", e))?;
         let log = values
@@ -212,6 +182,7 @@ impl Store for IdbStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Loaded {
             meta,
+            outbox: pending,
             snapshot,
             log,
         })
@@ -232,11 +203,11 @@ impl Store for IdbStore {
             // The log is emptied by every compaction, so its length is the
             // next free number.
             let next = updates
-                .count(Some(update_range(&self.workspace)?))
+                .count(Some(update_range(self.workspace.as_str())?))
                 .await
                 .map_err(|e| io("save", e))?;
             for (i, value) in sealed.iter().enumerate() {
-                let key = update_key(&self.workspace, next + i as u32);
+                let key = update_key(self.workspace.as_str(), next + i as u32);
                 updates
                     .put(value, Some(&key))
                     .await
@@ -265,7 +236,7 @@ impl Store for IdbStore {
             .map_err(|e| io("write the snapshot", e))?;
         let updates = tx.store(UPDATES).map_err(|e| io("compact", e))?;
         updates
-            .delete(update_range(&self.workspace)?.into())
+            .delete(update_range(self.workspace.as_str())?.into())
             .await
             .map_err(|e| io("fold the update log", e))?;
         let meta_store = tx.store(META).map_err(|e| io("compact", e))?;
@@ -275,18 +246,29 @@ impl Store for IdbStore {
             .map_err(|e| io("save the sync state", e))?;
         finish(tx, "compact the local data").await
     }
-}
 
-/// Waits for a read-write transaction and fails unless it committed.
-pub(crate) async fn finish(tx: rexie::Transaction, action: &str) -> Result<(), StoreError> {
-    let result = tx.done().await.map_err(|e| io(action, e))?;
-    if result.is_committed() {
-        Ok(())
-    } else {
-        // Chromium reports a full disk by aborting the transaction.
-        Err(StoreError::Io(format!(
-            "could not {action}: the browser refused to store it (its storage for this site may be \
-             full); nothing saved before was lost"
-        )))
+    async fn set_outbox(
+        &self,
+        pending: Option<&Outbox>,
+        meta: &SyncMeta,
+    ) -> Result<(), StoreError> {
+        let value = pending.map(outbox::to_value).transpose()?;
+        let meta = meta_json(meta)?;
+        let tx = self
+            .db
+            .transaction(&[META, OUTBOX], TransactionMode::ReadWrite)
+            .map_err(|e| io("save", e))?;
+        let outboxes = tx.store(OUTBOX).map_err(|e| io("save", e))?;
+        match &value {
+            Some(value) => outboxes.put(value, Some(&self.key())).await.map(|_| ()),
+            None => outboxes.delete(self.key()).await,
+        }
+        .map_err(|e| io("save the pending changes", e))?;
+        let meta_store = tx.store(META).map_err(|e| io("save", e))?;
+        meta_store
+            .put(&meta, Some(&self.key()))
+            .await
+            .map_err(|e| io("save the sync state", e))?;
+        finish(tx, "save the pending changes").await
     }
 }

@@ -9,7 +9,8 @@
 //! - [`history`]: a note's earlier versions (Loro time travel).
 //! - [`fetch`]: the sync engine's transport over `fetch` (and streaming
 //!   `fetch` for the live events).
-//! - [`device`]: this device's record of its workspace (server, token).
+//! - [`device`]: this device's records of its workspaces (server, token),
+//!   from `hearth-storage`, which also holds the IndexedDB layout.
 //! - [`session`]: opening the workspace and driving the sync engine.
 //! - [`tabs`]: one tab edits and syncs (Web Locks), the others follow
 //!   (BroadcastChannel).
@@ -19,7 +20,6 @@
 //! - [`update`]: service-worker registration and the "update available" flow.
 
 pub mod app;
-pub mod device;
 pub mod export;
 pub mod fetch;
 pub mod history;
@@ -33,6 +33,10 @@ pub mod tabs;
 pub mod ui;
 pub mod update;
 pub mod worker;
+
+/// This device's records of its workspaces, as the storage contract keeps
+/// them.
+pub use hearth_storage::device;
 
 use wasm_bindgen::prelude::*;
 

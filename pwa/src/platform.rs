@@ -35,6 +35,11 @@ pub fn new_id() -> String {
     hearth_migrations::new_id(random_bytes())
 }
 
+/// A new random workspace id.
+pub fn new_workspace_id() -> hearth_shared::id::WorkspaceId {
+    hearth_shared::id::WorkspaceId::from_random(random_bytes())
+}
+
 /// A short relative time ("just now", "5 min ago", "yesterday", a date).
 pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
     let seconds = (now_ms - then_ms).max(0) / 1000;

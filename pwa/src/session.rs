@@ -26,7 +26,7 @@ use rexie::Rexie;
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{Connection, FetchTransport};
 use crate::idb::{self, IdbStore};
-use crate::platform::{new_id, now_ms, random8};
+use crate::platform::{new_workspace_id, now_ms, random8};
 use crate::protocol::SyncView;
 
 /// The engine as the app uses it.
@@ -44,24 +44,17 @@ pub struct Booted {
 /// Opens this device's workspace, creating one on first run.
 pub async fn boot() -> Result<Booted, String> {
     let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
-    let record = match device::load(&db).await.map_err(|e| e.to_string())? {
+    let record = match device::current(&db).await.map_err(|e| e.to_string())? {
         Some(record) => record,
         None => {
-            let record = DeviceRecord {
-                workspace_id: new_id(),
-                label: default_label(),
-                server: None,
-                token: None,
-                role: None,
-                scope: None,
-            };
-            device::save(&db, &record)
+            let record = DeviceRecord::local(new_workspace_id(), default_label());
+            device::save_current(&db, &record)
                 .await
                 .map_err(|e| e.to_string())?;
             record
         }
     };
-    let transport = Rc::new(FetchTransport::new(record.connection()));
+    let transport = Rc::new(FetchTransport::new(Connection::of(&record)));
     let store = IdbStore::new(db.clone(), record.workspace_id.clone());
     let peer = peer_id_from_random(random8());
     let config = EngineConfig {
@@ -100,7 +93,7 @@ pub async fn boot() -> Result<Booted, String> {
 /// workspace lock: the document as stored, reloaded on [`reload_follower`].
 pub async fn open_follower() -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Workspace), String> {
     let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
-    let record = device::load(&db)
+    let record = device::current(&db)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| {
@@ -136,7 +129,14 @@ fn default_label() -> String {
     } else {
         "Browser"
     };
-    format!("{kind} {}", &new_id()[..4])
+    format!(
+        "{kind} {}",
+        new_workspace_id()
+            .as_str()
+            .chars()
+            .take(4)
+            .collect::<String>()
+    )
 }
 
 /// The sync pill's view of an engine status.

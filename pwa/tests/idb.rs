@@ -5,13 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hearth_pwa::idb::{self, IdbStore};
-use hearth_shared::engine::{Store, StoreError, SyncMeta};
+use hearth_shared::engine::{Outbox, Store, StoreError, SyncMeta};
+use hearth_shared::id::WorkspaceId;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn db_name(test: &str) -> String {
     format!("hearth-test-{test}-{}", js_sys::Math::random())
+}
+
+fn id(s: &str) -> WorkspaceId {
+    WorkspaceId::parse(s).unwrap()
 }
 
 fn meta(cursor: u64) -> SyncMeta {
@@ -23,9 +28,9 @@ fn meta(cursor: u64) -> SyncMeta {
 #[wasm_bindgen_test]
 async fn saved_updates_survive_a_reopen() {
     let name = db_name("reopen");
-    let ws = "0123456789abcdef0123456789abcdef";
+    let ws = id("0123456789abcdef0123456789abcdef");
     {
-        let store = IdbStore::new(idb::open(&name).await.unwrap(), ws);
+        let store = IdbStore::new(idb::open(&name).await.unwrap(), ws.clone());
         assert_eq!(
             store.load().await.unwrap().meta,
             None,
@@ -38,7 +43,7 @@ async fn saved_updates_survive_a_reopen() {
         store.append(&[b"three".to_vec()], &meta(2)).await.unwrap();
         store.append(&[], &meta(3)).await.unwrap();
     }
-    let reopened = IdbStore::new(idb::open(&name).await.unwrap(), ws);
+    let reopened = IdbStore::new(idb::open(&name).await.unwrap(), ws.clone());
     let loaded = reopened.load().await.unwrap();
     assert_eq!(loaded.meta, Some(meta(3)));
     assert_eq!(loaded.snapshot, None);
@@ -55,8 +60,8 @@ async fn saved_updates_survive_a_reopen() {
 #[wasm_bindgen_test]
 async fn compaction_replaces_the_log_with_a_snapshot() {
     let name = db_name("compact");
-    let ws = "00000000000000000000000000000001";
-    let store = IdbStore::new(idb::open(&name).await.unwrap(), ws);
+    let ws = id("00000000000000000000000000000001");
+    let store = IdbStore::new(idb::open(&name).await.unwrap(), ws.clone());
     store
         .append(&[b"a".to_vec(), b"b".to_vec()], &meta(1))
         .await
@@ -76,12 +81,12 @@ async fn compaction_replaces_the_log_with_a_snapshot() {
 #[wasm_bindgen_test]
 async fn a_reader_never_sees_half_a_compaction() {
     let name = db_name("atomic");
-    let ws = "00000000000000000000000000000002";
+    let ws = id("00000000000000000000000000000002");
     let db = idb::open(&name).await.unwrap();
-    let store = IdbStore::new(db.clone(), ws);
+    let store = IdbStore::new(db.clone(), ws.clone());
     let log: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 100]).collect();
     store.append(&log, &meta(1)).await.unwrap();
-    let reader = IdbStore::new(db, ws);
+    let reader = IdbStore::new(db, ws.clone());
     // Start the compaction and, at the same time, many reads.
     let after_meta = meta(2);
     let compaction = store.compact(b"folded", &after_meta);
@@ -99,10 +104,42 @@ async fn a_reader_never_sees_half_a_compaction() {
 }
 
 #[wasm_bindgen_test]
+async fn the_pending_batch_is_kept_apart_from_the_sync_state() {
+    let name = db_name("outbox");
+    let ws = id("00000000000000000000000000000004");
+    let store = IdbStore::new(idb::open(&name).await.unwrap(), ws.clone());
+    let batch = Outbox {
+        key: "k-1".into(),
+        from: 0,
+        to: 9,
+        envelope: vec![3u8; 5_000],
+    };
+    store.set_outbox(Some(&batch), &meta(1)).await.unwrap();
+    // Saving the sync state (every edit, every pull) leaves the batch as it
+    // was; a compaction too.
+    store.append(&[b"edit".to_vec()], &meta(2)).await.unwrap();
+    store.compact(b"snap", &meta(3)).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.outbox, Some(batch.clone()));
+    assert_eq!(loaded.meta, Some(meta(3)));
+    // The service worker finds it by workspace, as bytes.
+    let db = idb::open(&name).await.unwrap();
+    assert_eq!(
+        hearth_storage::outbox::all(&db).await.unwrap(),
+        vec![(ws.clone(), batch)]
+    );
+    // Acknowledged: cleared in the same step as the meta.
+    store.set_outbox(None, &meta(4)).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!((loaded.outbox, loaded.meta), (None, Some(meta(4))));
+    assert!(hearth_storage::outbox::all(&db).await.unwrap().is_empty());
+}
+
+#[wasm_bindgen_test]
 async fn workspaces_are_kept_apart() {
     let db = idb::open(&db_name("apart")).await.unwrap();
-    let a = IdbStore::new(db.clone(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-    let b = IdbStore::new(db, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    let a = IdbStore::new(db.clone(), id("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    let b = IdbStore::new(db, id("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"));
     a.append(&[b"for a".to_vec()], &meta(1)).await.unwrap();
     b.append(&[b"for b".to_vec()], &meta(5)).await.unwrap();
     a.compact(b"snap a", &meta(2)).await.unwrap();
@@ -118,9 +155,9 @@ async fn workspaces_are_kept_apart() {
 #[wasm_bindgen_test]
 async fn damaged_local_data_is_reported() {
     let name = db_name("damaged");
-    let ws = "00000000000000000000000000000003";
+    let ws = id("00000000000000000000000000000003");
     let db = idb::open(&name).await.unwrap();
-    let store = IdbStore::new(db.clone(), ws);
+    let store = IdbStore::new(db.clone(), ws.clone());
     store.compact(b"good snapshot", &meta(1)).await.unwrap();
     // Overwrite the snapshot with bytes that are not an envelope.
     let tx = db
@@ -129,7 +166,10 @@ async fn damaged_local_data_is_reported() {
     let snapshots = tx.store("snapshots").unwrap();
     let garbage: wasm_bindgen::JsValue =
         js_sys::Uint8Array::from(&b"not an envelope at all"[..]).into();
-    snapshots.put(&garbage, Some(&ws.into())).await.unwrap();
+    snapshots
+        .put(&garbage, Some(&ws.as_str().into()))
+        .await
+        .unwrap();
     tx.done().await.unwrap();
     match store.load().await {
         Err(StoreError::Corrupt(message)) => assert!(message.contains("snapshot"), "{message}"),
@@ -198,7 +238,7 @@ fn a_full_disk_is_reported_in_words_a_person_can_act_on() {
         "QuotaExceededError",
     )
     .unwrap();
-    let error = idb::io(
+    let error = hearth_storage::io(
         "save your change",
         rexie::Error::IdbError(idb_crate::Error::DomException(quota)),
     );
@@ -214,7 +254,7 @@ fn a_full_disk_is_reported_in_words_a_person_can_act_on() {
     // Other failures keep their cause.
     let other =
         web_sys::DomException::new_with_message_and_name("gone", "InvalidStateError").unwrap();
-    let message = idb::io(
+    let message = hearth_storage::io(
         "read",
         rexie::Error::IdbError(idb_crate::Error::DomException(other)),
     )

@@ -18,6 +18,9 @@
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
 //! - [`share_link`]: the pairing link (server, workspace, invite in the
 //!   URL fragment).
+//! - [`store`]: what a device keeps of a workspace between runs (the sync
+//!   bookkeeping, the pending batch, snapshot and log) and the trait a local
+//!   store implements; no Loro, so the service worker reads it too.
 //! - `engine` (feature `engine`): the sync engine core, generic over a
 //!   local store and a transport.
 
@@ -34,6 +37,7 @@ pub mod id;
 pub mod routes;
 pub mod share_link;
 pub mod sse;
+pub mod store;
 
 /// The version of the wire protocol spoken under `/v1`.
 pub const PROTOCOL_VERSION: u32 = 1;

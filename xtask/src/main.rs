@@ -127,6 +127,8 @@ fn test(root: &std::path::Path) -> Result<()> {
             "--package",
             "hearth-sw",
             "--package",
+            "hearth-storage",
+            "--package",
             "hearth-shared",
             "--all-targets",
             "--",

@@ -3,14 +3,14 @@
 //! code when it asks for one) or as another device (with an access token).
 
 use dioxus::prelude::*;
-use hearth_shared::api::{Health, RegisterResponse, RegisterWorkspace, Registration};
+use hearth_shared::api::{Health, RegisterResponse, RegisterWorkspace, Registration, Scope};
+use hearth_shared::claims::{Claims, Role};
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
-use hearth_shared::id::WorkspaceId;
 use hearth_shared::routes::Route;
 
 use crate::device::{self, DeviceRecord};
-use crate::fetch::{get_public_json, post_json};
+use crate::fetch::{Connection, get_public_json, post_json};
 use crate::protocol::ToWorker;
 use crate::state::AppState;
 
@@ -19,30 +19,6 @@ fn origin() -> String {
     web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()
-}
-
-/// The claims of a token that the app needs (read, not verified: the
-/// server verifies).
-struct TokenFacts {
-    workspace: String,
-    scope: String,
-    role: String,
-}
-
-fn read_token(token: &str) -> Option<TokenFacts> {
-    let payload = token.split('.').nth(1)?;
-    let mut b64 = payload.replace('-', "+").replace('_', "/");
-    while b64.len() % 4 != 0 {
-        b64.push('=');
-    }
-    let window = web_sys::window()?;
-    let json = window.atob(&b64).ok()?;
-    let claims: serde_json::Value = serde_json::from_str(&json).ok()?;
-    Some(TokenFacts {
-        workspace: claims["ws"].as_str()?.to_owned(),
-        scope: claims["scope"].as_str().unwrap_or("rw").to_owned(),
-        role: claims["role"].as_str().unwrap_or("access").to_owned(),
-    })
 }
 
 /// The Sync screen.
@@ -78,8 +54,8 @@ pub fn SyncScreen() -> Element {
                 if let Some(server) = r.server.clone() {
                     dt { "Server" } dd { id: "server-url", "{server}" }
                     dt { "Access" } dd {
-                        if r.role.as_deref() == Some("master") { "owner (master token)" } else { "device token" }
-                        if r.scope.as_deref() == Some("ro") { ", read-only" }
+                        if r.is_owner() { "owner (master token)" } else { "device token" }
+                        if !r.can_write() { ", read-only" }
                     }
                 }
             }
@@ -88,7 +64,7 @@ pub fn SyncScreen() -> Element {
             ConnectOwner {}
             JoinWithToken {}
         }
-        if r.role.as_deref() == Some("master") {
+        if r.is_owner() {
             crate::ui::devices::PairDevice {}
             crate::ui::devices::DeviceList {}
         }
@@ -153,9 +129,8 @@ async fn register_here(
         _ => {}
     }
     let mut record = state.record.peek().clone();
-    let workspace_id = WorkspaceId::parse(&record.workspace_id).map_err(|e| e.to_string())?;
     let body = RegisterWorkspace {
-        workspace_id,
+        workspace_id: record.workspace_id.clone(),
         label: label_text.clone(),
         setup_code: (!setup_code.is_empty()).then_some(setup_code),
     };
@@ -177,13 +152,13 @@ async fn register_here(
         };
     record.server = Some(server_url);
     record.token = Some(answer.master_token);
-    record.role = Some("master".into());
-    record.scope = Some("rw".into());
+    record.role = Some(Role::Master);
+    record.scope = Some(Scope::ReadWrite);
     record.label = label_text;
-    device::save(&state.db, &record)
+    device::save_current(&state.db, &record)
         .await
         .map_err(|e| e.to_string())?;
-    if let Some(connection) = record.connection() {
+    if let Some(connection) = Connection::of(&record) {
         state.link.send(ToWorker::Connect {
             connection,
             can_write: record.can_write(),
@@ -304,20 +279,24 @@ fn JoinWithToken() -> Element {
         let state = state.clone();
         let token_text = token().trim().to_owned();
         let server_url = server().trim().trim_end_matches('/').to_owned();
-        let Some(facts) = read_token(&token_text) else {
-            message.set(Some("That is not a Hearth access token.".into()));
-            return;
+        // Read, not verified: the server verifies on the first request.
+        let claims = match Claims::read_unverified(&token_text) {
+            Ok(claims) => claims,
+            Err(e) => {
+                message.set(Some(format!("That is not a Hearth access token: {e}.")));
+                return;
+            }
         };
         spawn(async move {
             let record = DeviceRecord {
-                workspace_id: facts.workspace,
+                workspace_id: claims.ws,
                 label: state.record.peek().label.clone(),
                 server: Some(server_url),
                 token: Some(token_text),
-                role: Some(facts.role),
-                scope: Some(facts.scope),
+                role: Some(claims.role),
+                scope: Some(claims.scope),
             };
-            match device::save(&state.db, &record).await {
+            match device::save_current(&state.db, &record).await {
                 // Open the joined workspace from scratch.
                 Ok(()) => {
                     if let Some(w) = web_sys::window() {

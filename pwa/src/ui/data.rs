@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::device::{self, DeviceRecord};
 use crate::export;
 use crate::idb::IdbStore;
-use crate::platform::{new_id, now_ms, random8};
+use crate::platform::{new_workspace_id, now_ms, random8};
 use crate::state::AppState;
 
 /// Offers `text` as a file download.
@@ -79,10 +79,14 @@ pub fn DataCard() -> Element {
         let state = state.clone();
         move |_| {
             let record = state.record.peek().clone();
-            match export::export_file(&state.workspace.peek(), &record.workspace_id, now_ms()) {
+            match export::export_file(
+                &state.workspace.peek(),
+                record.workspace_id.as_str(),
+                now_ms(),
+            ) {
                 Ok(text) => {
                     download(
-                        &export_file_name(&record.workspace_id),
+                        &export_file_name(record.workspace_id.as_str()),
                         "application/json",
                         &text,
                     );
@@ -196,22 +200,15 @@ async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
         .export(hearth_shared::engine::loro::ExportMode::Snapshot)
         .map_err(|e| e.to_string())?;
 
-    let workspace_id = new_id();
+    let workspace_id = new_workspace_id();
     let store = IdbStore::new(state.db.clone(), workspace_id.clone());
     store
         .compact(&fresh, &SyncMeta::new(peer))
         .await
         .map_err(|e| e.to_string())?;
     let label = state.record.peek().label.clone();
-    let record = DeviceRecord {
-        workspace_id,
-        label,
-        server: None,
-        token: None,
-        role: None,
-        scope: None,
-    };
-    device::save(&state.db, &record)
+    let record = DeviceRecord::local(workspace_id, label);
+    device::save_current(&state.db, &record)
         .await
         .map_err(|e| e.to_string())
 }

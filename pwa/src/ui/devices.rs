@@ -7,7 +7,6 @@ use hearth_shared::api::{
 };
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
-use hearth_shared::id::WorkspaceId;
 use hearth_shared::routes::Route;
 use hearth_shared::share_link::ShareLink;
 
@@ -50,9 +49,7 @@ pub fn PairDevice() -> Element {
         let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else {
             return;
         };
-        let Ok(workspace) = WorkspaceId::parse(&record.workspace_id) else {
-            return;
-        };
+        let workspace = record.workspace_id.clone();
         let body = CreateInvite {
             scope: scope(),
             expires_in: Some(INVITE_SECONDS),
@@ -138,7 +135,7 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server, record.token) else {
                 return Err("not connected".to_owned());
             };
-            let ws = WorkspaceId::parse(&record.workspace_id).map_err(|e| e.to_string())?;
+            let ws = record.workspace_id;
             let path = Route::ListTokens(ws).path();
             get_json::<TokenList>(&server, &path, &token)
                 .await
@@ -161,9 +158,7 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server, record.token) else {
                 return;
             };
-            let Ok(ws) = WorkspaceId::parse(&record.workspace_id) else {
-                return;
-            };
+            let ws = record.workspace_id.clone();
             let path = Route::RevokeToken(ws, device.token_id.clone()).path();
             match delete(&server, &path, &token).await {
                 Ok(()) => refresh += 1,
@@ -178,9 +173,7 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server, record.token) else {
                 return;
             };
-            let Ok(ws) = WorkspaceId::parse(&record.workspace_id) else {
-                return;
-            };
+            let ws = record.workspace_id.clone();
             let path = Route::SetExpiry(ws, device.token_id.clone()).path();
             let body = SetExpiry {
                 expires_in: days.map(|d| d * 24 * 60 * 60),
@@ -208,9 +201,7 @@ pub fn DeviceList() -> Element {
             let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else {
                 return;
             };
-            let Ok(ws) = WorkspaceId::parse(&record.workspace_id) else {
-                return;
-            };
+            let ws = record.workspace_id.clone();
             let path = Route::ReplaceMaster(ws).path();
             match post_json::<_, RegisterResponse>(
                 &server,
@@ -297,7 +288,7 @@ pub fn DeviceList() -> Element {
                 },
             }
             if let Some(m) = message() { p { class: "banner error", "{m}" } }
-            if state.record.read().role.as_deref() == Some("master") {
+            if state.record.read().is_owner() {
                 div { class: "replace-owner",
                     p { class: "muted",
                         "If this device's owner key may have leaked (a copied browser profile, a backup of this device), replace it: this device gets a new one and the old one stops working at once. Other devices keep syncing."

@@ -2,6 +2,7 @@
 
 use dioxus::prelude::*;
 use hearth_shared::api::{RedeemInvite, RedeemResponse};
+use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::routes::Route;
 use hearth_shared::share_link::ShareLink;
@@ -66,15 +67,15 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
             match answer {
                 Ok(answer) => {
                     let record = DeviceRecord {
-                        workspace_id: answer.workspace_id.to_string(),
+                        workspace_id: answer.workspace_id,
                         label: label_text,
                         server: Some(link.server.clone()),
                         token: Some(answer.token),
-                        role: Some("access".into()),
-                        scope: Some(answer.scope.as_str().into()),
+                        role: Some(Role::Access),
+                        scope: Some(answer.scope),
                     };
                     let saved = match idb::open(idb::DB_NAME).await {
-                        Ok(db) => device::save(&db, &record).await.map_err(|e| e.to_string()),
+                        Ok(db) => device::save_current(&db, &record).await.map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
                     match saved {

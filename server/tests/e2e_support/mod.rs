@@ -499,17 +499,24 @@ impl Device {
         .await;
     }
 
-    /// This device's stored record (workspace, server, token), read from
-    /// IndexedDB.
+    /// This device's stored record (workspace, server, token) of the
+    /// workspace it opens, read from IndexedDB as `hearth-storage` lays it
+    /// out (`app["current"]` names the workspace, `devices` holds records).
     pub async fn device_record(&self) -> Value {
         let text = self
             .eval_async(
                 "const done = arguments[arguments.length - 1];
                  const open = indexedDB.open('hearth');
                  open.onsuccess = () => {
-                   const get = open.result.transaction('devices').objectStore('devices').get('current');
-                   get.onsuccess = () => { done(get.result); open.result.close(); };
-                   get.onerror = () => done(null);
+                   const tx = open.result.transaction(['app', 'devices']);
+                   const current = tx.objectStore('app').get('current');
+                   current.onsuccess = () => {
+                     if (current.result === undefined) { done(null); return; }
+                     const get = tx.objectStore('devices').get(current.result);
+                     get.onsuccess = () => { done(get.result); open.result.close(); };
+                     get.onerror = () => done(null);
+                   };
+                   current.onerror = () => done(null);
                  };
                  open.onerror = () => done(null);",
             )

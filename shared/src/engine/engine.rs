@@ -20,7 +20,7 @@ use super::backoff::{Backoff, retry_delay};
 use super::decide::Thresholds;
 use super::error::EngineError;
 use super::status::{LastRound, SyncStatus, derive_state};
-use super::store::{Store, SyncMeta};
+use super::store::{Outbox, Store, SyncMeta};
 use super::transport::Transport;
 use crate::envelope::DEFAULT_MAX_RAW_LEN;
 
@@ -66,6 +66,8 @@ pub struct Engine<S, T> {
     pub(super) transport: T,
     /// Persisted bookkeeping; every change goes to the store first.
     pub(super) meta: SyncMeta,
+    /// The batch being pushed, as stored.
+    pub(super) outbox: Option<Outbox>,
     pub(super) config: EngineConfig,
     /// This device's operations below this counter are in the store.
     pub(super) saved_counter: i32,
@@ -125,6 +127,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             store,
             transport,
             meta,
+            outbox: loaded.outbox,
             config,
             saved_counter: 0,
             local_log_bytes,

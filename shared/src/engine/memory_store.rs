@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::store::{Loaded, Store, StoreError, SyncMeta};
+use super::store::{Loaded, Outbox, Store, StoreError, SyncMeta};
 
 /// A store in memory.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +61,16 @@ impl Store for MemoryStore {
         }
         inner.data.snapshot = Some(snapshot.to_vec());
         inner.data.log.clear();
+        inner.data.meta = Some(meta.clone());
+        Ok(())
+    }
+
+    async fn set_outbox(&self, outbox: Option<&Outbox>, meta: &SyncMeta) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.failing {
+            return Err(StoreError::Io("the store is failing".into()));
+        }
+        inner.data.outbox = outbox.cloned();
         inner.data.meta = Some(meta.clone());
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! and synced through a [`Transport`], with no I/O of its own.
 //!
 //! Modules:
-//! - [`store`]: the local persistence trait and what it holds.
+//! - [`store`] (re-exported from the crate root): the local persistence
+//!   trait and what it holds.
 //! - [`transport`]: the server API trait.
 //! - [`engine`]: [`Engine`]: open, edit-and-save, status.
 //! - [`round`]: a sync round (push, pull, compaction).
@@ -30,8 +31,10 @@ pub mod memory_store;
 pub mod random;
 pub mod round;
 pub mod status;
-pub mod store;
 pub mod transport;
+/// The store contract lives outside the engine (it needs no Loro); it is
+/// re-exported here.
+pub use crate::store;
 
 pub use backoff::{Backoff, retry_delay};
 pub use decide::{Facts, Step, Thresholds, next_step};

@@ -49,13 +49,12 @@ impl<S: Store, T: Transport> Engine<S, T> {
     fn facts(&self, round: &Round) -> Facts {
         self.doc.commit();
         let batched_to = self
-            .meta
             .outbox
             .as_ref()
             .map_or(self.meta.acked_counter, |o| o.to);
         Facts {
             can_write: self.config.can_write,
-            has_outbox: self.meta.outbox.is_some(),
+            has_outbox: self.outbox.is_some(),
             unbatched_ops: u32::try_from(self.saved_counter.saturating_sub(batched_to))
                 .unwrap_or(0),
             unsaved: self.own_counter() > self.saved_counter,
@@ -146,7 +145,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
 
     /// Sends the in-flight batch, forming it first if there is none.
     async fn push(&mut self, now_ms: u64, report: &mut RoundReport) -> Result<(), EngineError> {
-        let outbox = match &self.meta.outbox {
+        let outbox = match &self.outbox {
             Some(outbox) => outbox.clone(),
             None => {
                 let from = self.meta.acked_counter;
@@ -170,10 +169,8 @@ impl<S: Store, T: Transport> Engine<S, T> {
                     to,
                     envelope: sealed,
                 };
-                let mut next = self.meta.clone();
-                next.outbox = Some(outbox.clone());
-                self.store.append(&[], &next).await?;
-                self.meta = next;
+                self.store.set_outbox(Some(&outbox), &self.meta).await?;
+                self.outbox = Some(outbox.clone());
                 outbox
             }
         };
@@ -181,10 +178,10 @@ impl<S: Store, T: Transport> Engine<S, T> {
             Ok(seq) => {
                 let mut next = self.meta.clone();
                 next.acked_counter = next.acked_counter.max(outbox.to);
-                next.outbox = None;
                 next.last_ack = Some(Ack { seq, at_ms: now_ms });
-                self.store.append(&[], &next).await?;
+                self.store.set_outbox(None, &next).await?;
                 self.meta = next;
+                self.outbox = None;
                 self.known_head = self.known_head.max(seq);
                 report.pushed += 1;
                 report.pushed_bytes += outbox.envelope.len() as u64;
@@ -195,19 +192,15 @@ impl<S: Store, T: Transport> Engine<S, T> {
             {
                 // Too large for the server: form a batch half the size.
                 self.batch_limit = ((outbox.to - outbox.from) / 2).max(1);
-                let mut next = self.meta.clone();
-                next.outbox = None;
-                self.store.append(&[], &next).await?;
-                self.meta = next;
+                self.store.set_outbox(None, &self.meta).await?;
+                self.outbox = None;
                 Ok(())
             }
             Err(e) if e.code() == Some(ErrorCode::IdempotencyConflict) => {
                 // The key is derived from the bytes, so this means the
                 // server lost track; form the batch again next round.
-                let mut next = self.meta.clone();
-                next.outbox = None;
-                self.store.append(&[], &next).await?;
-                self.meta = next;
+                self.store.set_outbox(None, &self.meta).await?;
+                self.outbox = None;
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
@@ -281,12 +274,12 @@ impl<S: Store, T: Transport> Engine<S, T> {
         let mut next = self.meta.clone();
         next.cursor = 0;
         next.acked_counter = 0;
-        next.outbox = None;
         next.floor = 0;
         next.server_log_bytes = 0;
         next.server_snapshot_bytes = 0;
-        self.store.append(&[], &next).await?;
+        self.store.set_outbox(None, &next).await?;
         self.meta = next;
+        self.outbox = None;
         self.known_head = head;
         self.last_error = Some(format!(
             "the server forgot entries (its head is {head}); sending this device's changes again"
@@ -297,7 +290,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// Uploads a snapshot covering everything up to the cursor and folds
     /// the local log into it. Returns whether the server took it.
     async fn compact_server(&mut self) -> Result<bool, EngineError> {
-        if self.own_counter() != self.saved_counter || self.meta.outbox.is_some() {
+        if self.own_counter() != self.saved_counter || self.outbox.is_some() {
             return Ok(false);
         }
         let upto = self.meta.cursor;

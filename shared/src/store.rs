@@ -1,13 +1,16 @@
 //! The [`Store`] trait: where a device keeps its workspace between runs.
 //!
-//! A store holds, per workspace, the engine's [`SyncMeta`], at most one Loro
-//! snapshot, and a log of Loro update blobs written since that snapshot.
-//! Each method is one atomic step: after a crash the store shows either
-//! all of a call's effect or none of it. The engine treats a local edit as
-//! saved only once [`Store::append`] has returned.
+//! A store holds, per workspace, the engine's [`SyncMeta`], the batch being
+//! pushed ([`Outbox`], kept apart from the meta so that saving the meta never
+//! rewrites the batch's bytes), at most one Loro snapshot, and a log of Loro
+//! update blobs written since that snapshot. Each method is one atomic step:
+//! after a crash the store shows either all of a call's effect or none of
+//! it. The engine treats a local edit as saved only once [`Store::append`]
+//! has returned.
 //!
-//! Implementations: [`super::memory_store::MemoryStore`] here; a file store in
-//! the native device; an IndexedDB store in the browser. The trait uses
+//! Implementations: `engine::MemoryStore` (feature `engine`); a file store
+//! in the native device; an IndexedDB store in the browser, whose layout the
+//! service worker shares to send a pending batch. The trait uses
 //! `async fn` without a `Send` bound so that browser stores (whose futures
 //! are not `Send`) implement it as they are.
 
@@ -23,9 +26,6 @@ pub struct SyncMeta {
     pub cursor: u64,
     /// This device's operations with a counter below this are on the server.
     pub acked_counter: i32,
-    /// The batch being pushed, kept so that a retry sends the same bytes
-    /// under the same idempotency key, even after a restart.
-    pub outbox: Option<Outbox>,
     /// The last time the server acknowledged one of this device's batches.
     pub last_ack: Option<Ack>,
     /// The compaction floor of the server, as last seen.
@@ -43,7 +43,6 @@ impl SyncMeta {
             peer_id,
             cursor: 0,
             acked_counter: 0,
-            outbox: None,
             last_ack: None,
             floor: 0,
             server_log_bytes: 0,
@@ -52,7 +51,9 @@ impl SyncMeta {
     }
 }
 
-/// A batch of this device's operations on its way to the server.
+/// A batch of this device's operations on its way to the server, kept so
+/// that a retry sends the same bytes under the same idempotency key, even
+/// after a restart.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbox {
     /// The `Idempotency-Key` of the push.
@@ -89,6 +90,8 @@ pub struct Ack {
 pub struct Loaded {
     /// `None` for a workspace this store has never seen.
     pub meta: Option<SyncMeta>,
+    /// The batch being pushed, if any.
+    pub outbox: Option<Outbox>,
     /// The Loro snapshot the log starts from.
     pub snapshot: Option<Vec<u8>>,
     /// Loro update blobs since the snapshot, oldest first.
@@ -120,4 +123,9 @@ pub trait Store {
     /// Replaces the snapshot, empties the log and replaces the meta,
     /// atomically.
     async fn compact(&self, snapshot: &[u8], meta: &SyncMeta) -> Result<(), StoreError>;
+
+    /// Replaces the pending batch (`None` clears it) and the meta,
+    /// atomically: an acknowledged batch is cleared in the same step that
+    /// moves `acked_counter` past it.
+    async fn set_outbox(&self, outbox: Option<&Outbox>, meta: &SyncMeta) -> Result<(), StoreError>;
 }

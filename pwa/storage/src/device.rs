@@ -1,0 +1,144 @@
+//! This device's record of a workspace ([`DeviceRecord`]), one per
+//! workspace in the `devices` store, and which one the app opens (`app`,
+//! key `"current"`).
+
+use hearth_shared::api::Scope;
+use hearth_shared::claims::Role;
+use hearth_shared::id::WorkspaceId;
+use hearth_shared::store::StoreError;
+use rexie::{Rexie, TransactionMode};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+use crate::{APP, DEVICES, finish, from_json, io, to_json};
+
+/// The `app` key naming the workspace this device opens.
+pub(crate) const CURRENT: &str = "current";
+
+/// A device's record of one workspace: its name for this device and, once
+/// connected, the server and the token. Stored as JSON text; `role` and
+/// `scope` are the strings of the token's claims (`master`/`access`,
+/// `rw`/`ro`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub workspace_id: WorkspaceId,
+    /// This device's name (shown in the server's device list).
+    pub label: String,
+    /// `https://home.example`, set once the workspace is connected.
+    #[serde(default)]
+    pub server: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub scope: Option<Scope>,
+}
+
+impl DeviceRecord {
+    /// A workspace that lives on this device only, for now.
+    pub fn local(workspace_id: WorkspaceId, label: impl Into<String>) -> Self {
+        Self {
+            workspace_id,
+            label: label.into(),
+            server: None,
+            token: None,
+            role: None,
+            scope: None,
+        }
+    }
+
+    /// Whether this device may change the workspace (not a read-only token).
+    pub fn can_write(&self) -> bool {
+        self.scope != Some(Scope::ReadOnly)
+    }
+
+    /// Whether this device holds the workspace's master token.
+    pub fn is_owner(&self) -> bool {
+        self.role == Some(Role::Master)
+    }
+
+    /// The server and token, if connected.
+    pub fn connection(&self) -> Option<(&str, &str)> {
+        Some((self.server.as_deref()?, self.token.as_deref()?))
+    }
+}
+
+/// Reads the record of `workspace`, if this device has one.
+pub async fn load(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<DeviceRecord>, StoreError> {
+    let action = "read this device's settings";
+    let tx = db
+        .transaction(&[DEVICES], TransactionMode::ReadOnly)
+        .map_err(|e| io(action, e))?;
+    let store = tx.store(DEVICES).map_err(|e| io(action, e))?;
+    match store
+        .get(JsValue::from_str(workspace.as_str()))
+        .await
+        .map_err(|e| io(action, e))?
+    {
+        Some(value) => from_json("device settings", value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads the record of the workspace this device opens, if any.
+pub async fn current(db: &Rexie) -> Result<Option<DeviceRecord>, StoreError> {
+    let action = "read this device's settings";
+    let tx = db
+        .transaction(&[APP, DEVICES], TransactionMode::ReadOnly)
+        .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let Some(id) = app
+        .get(JsValue::from_str(CURRENT))
+        .await
+        .map_err(|e| io(action, e))?
+    else {
+        return Ok(None);
+    };
+    let id = id
+        .as_string()
+        .and_then(|s| WorkspaceId::parse(&s).ok())
+        .ok_or_else(|| StoreError::Corrupt("the current workspace is not a workspace id".into()))?;
+    let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
+    match devices
+        .get(JsValue::from_str(id.as_str()))
+        .await
+        .map_err(|e| io(action, e))?
+    {
+        Some(value) => from_json("device settings", value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Saves `record` and makes its workspace the one this device opens, in
+/// one step.
+pub async fn save_current(db: &Rexie, record: &DeviceRecord) -> Result<(), StoreError> {
+    put(db, record, true).await
+}
+
+/// Saves `record` (replacing this device's earlier record of the same
+/// workspace), leaving which workspace this device opens as it is.
+pub async fn save(db: &Rexie, record: &DeviceRecord) -> Result<(), StoreError> {
+    put(db, record, false).await
+}
+
+async fn put(db: &Rexie, record: &DeviceRecord, make_current: bool) -> Result<(), StoreError> {
+    let action = "save this device's settings";
+    let value = to_json(action, record)?;
+    let key = JsValue::from_str(record.workspace_id.as_str());
+    let tx = db
+        .transaction(&[APP, DEVICES], TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
+    devices
+        .put(&value, Some(&key))
+        .await
+        .map_err(|e| io(action, e))?;
+    if make_current {
+        let app = tx.store(APP).map_err(|e| io(action, e))?;
+        app.put(&key, Some(&JsValue::from_str(CURRENT)))
+            .await
+            .map_err(|e| io(action, e))?;
+    }
+    finish(tx, action).await
+}
