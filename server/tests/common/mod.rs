@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 
 use bytes::Bytes;
 use hearth::Config;
+use hearth_shared::id::WorkspaceId;
+use hearth_shared::routes::{Body, Method as RouteMethod, Route};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -203,6 +205,29 @@ impl Api {
             .await
     }
 
+    /// Calls a route of the `/v1` table (its method and path come from
+    /// `shared::routes`, as for every client), with a bearer token and a
+    /// body of its kind.
+    pub async fn call(&self, route: &Route, token: Option<&str>, body: Vec<u8>) -> Reply {
+        let method = match route.method() {
+            RouteMethod::Get => Method::GET,
+            RouteMethod::Post => Method::POST,
+            RouteMethod::Put => Method::PUT,
+            RouteMethod::Delete => Method::DELETE,
+        };
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        match route.body() {
+            Body::Json => headers.push(("content-type", "application/json")),
+            Body::Octets => headers.push(("content-type", "application/octet-stream")),
+            Body::None => {}
+        }
+        self.request(method, &route.path(), &headers, body).await
+    }
+
     pub async fn json<T: Serialize>(
         &self,
         method: Method,
@@ -278,6 +303,11 @@ pub fn data_path(dir: &TempDir, rel: &str) -> PathBuf {
     dir.path().join(rel)
 }
 
+/// A workspace id the test made (a bad one is a bug in the test).
+fn id(ws: &str) -> WorkspaceId {
+    WorkspaceId::parse(ws).unwrap_or_else(|e| panic!("test workspace id {ws:?}: {e}"))
+}
+
 /// A fresh random workspace id.
 pub fn new_ws() -> String {
     let mut b = [0u8; 16];
@@ -288,13 +318,9 @@ pub fn new_ws() -> String {
 impl Api {
     /// Registers a workspace; returns its master token.
     pub async fn register(&self, ws: &str) -> String {
+        let body = serde_json::json!({"workspace_id": ws, "label": "laptop"});
         let reply = self
-            .json(
-                Method::POST,
-                "/v1/workspaces",
-                None,
-                &serde_json::json!({"workspace_id": ws, "label": "laptop"}),
-            )
+            .call(&Route::Register, None, serde_json::to_vec(&body).unwrap())
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
         let body: hearth_shared::api::RegisterResponse = reply.json();
@@ -303,12 +329,12 @@ impl Api {
 
     /// Mints an access token with the master token.
     pub async fn mint(&self, ws: &str, master: &str, scope: &str) -> String {
+        let body = serde_json::json!({"label": format!("{scope} device"), "scope": scope});
         let reply = self
-            .json(
-                Method::POST,
-                &format!("/v1/workspaces/{ws}/tokens"),
+            .call(
+                &Route::MintToken(id(ws)),
                 Some(master),
-                &serde_json::json!({"label": format!("{scope} device"), "scope": scope}),
+                serde_json::to_vec(&body).unwrap(),
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
@@ -329,21 +355,22 @@ pub struct Pull {
 impl Api {
     /// Pushes one entry.
     pub async fn push(&self, ws: &str, token: &str, key: Option<&str>, body: &[u8]) -> Reply {
+        // Tests also push to ids the server must refuse, which no route
+        // can hold.
+        let path = match WorkspaceId::parse(ws) {
+            Ok(ws) => Route::Push(ws).path(),
+            Err(_) => format!("/v1/workspaces/{ws}/entries"),
+        };
         let auth = format!("Bearer {token}");
         let mut headers = vec![
             ("authorization", auth.as_str()),
             ("content-type", "application/octet-stream"),
         ];
-        if let Some(k) = key {
-            headers.push(("idempotency-key", k));
+        if let Some(key) = key {
+            headers.push(("idempotency-key", key));
         }
-        self.request(
-            Method::POST,
-            &format!("/v1/workspaces/{ws}/entries"),
-            &headers,
-            body.to_vec(),
-        )
-        .await
+        self.request(Method::POST, &path, &headers, body.to_vec())
+            .await
     }
 
     /// Pushes one entry and returns its sequence number.
@@ -355,16 +382,19 @@ impl Api {
 
     /// Pulls everything after `after`.
     pub async fn pull(&self, ws: &str, token: &str, after: u64) -> Pull {
-        let reply = self
-            .get_auth(&format!("/v1/workspaces/{ws}/entries?after={after}"), token)
-            .await;
+        let route = Route::Pull { ws: id(ws), after };
+        let reply = self.call(&route, Some(token), Vec::new()).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         assert_eq!(
             reply.header("content-type"),
             Some("application/octet-stream")
         );
-        let head = reply.header("hearth-head").unwrap().parse().unwrap();
-        let floor = reply.header("hearth-floor").unwrap().parse().unwrap();
+        // Read as every client reads it.
+        let (head, floor) = hearth_shared::answer::position(
+            reply.header(hearth_shared::api::HEAD_HEADER),
+            reply.header(hearth_shared::api::FLOOR_HEADER),
+        )
+        .unwrap();
         let frames = hearth_shared::frame::decode_frames(&reply.body)
             .unwrap()
             .into_iter()
@@ -385,17 +415,7 @@ impl Api {
 
     /// Uploads a snapshot.
     pub async fn snapshot(&self, ws: &str, token: &str, upto: u64, body: &[u8]) -> Reply {
-        let auth = format!("Bearer {token}");
-        let headers = [
-            ("authorization", auth.as_str()),
-            ("content-type", "application/octet-stream"),
-        ];
-        self.request(
-            Method::PUT,
-            &format!("/v1/workspaces/{ws}/snapshot?upto={upto}"),
-            &headers,
-            body.to_vec(),
-        )
-        .await
+        let route = Route::PutSnapshot { ws: id(ws), upto };
+        self.call(&route, Some(token), body.to_vec()).await
     }
 }
