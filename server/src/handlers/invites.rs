@@ -14,11 +14,11 @@ use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
-use crate::auth::{authorize, new_claims};
+use crate::auth::new_claims;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::fsutil::random_bytes;
-use crate::handlers::{new_token_id, validate_label};
+use crate::handlers::{master_json, new_token_id, validate_label};
 use crate::http::{ResBody, json, read_json};
 use crate::index::queries::{self, NewToken};
 use crate::secret::hex;
@@ -40,11 +40,7 @@ pub async fn create(
 ) -> Result<Response<ResBody>, ApiError> {
     app.rate_limit.check(peer)?;
     let now = unix_now();
-    let (parts, body) = req.into_parts();
-    authorize(&app.auth, &parts.headers, &ws, now)
-        .await?
-        .require_master()?;
-    let body: CreateInvite = read_json(&parts.headers, body, app.body_limits()).await?;
+    let body: CreateInvite = master_json(app, &ws, req, now).await?;
     let lifetime = match body.expires_in {
         Some(0) => {
             return Err(ApiError::bad_request(

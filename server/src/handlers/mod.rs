@@ -36,6 +36,21 @@ pub fn parse_workspace_id(s: &str) -> Result<WorkspaceId, ApiError> {
 }
 
 /// A fresh random token id.
+/// The JSON body of an owner-only request: checks the master token first,
+/// so a stranger's body is never read.
+pub async fn master_json<T: serde::de::DeserializeOwned>(
+    app: &crate::app::App,
+    ws: &WorkspaceId,
+    req: hyper::Request<hyper::body::Incoming>,
+    now: u64,
+) -> Result<T, ApiError> {
+    let (parts, body) = req.into_parts();
+    crate::auth::authorize(&app.auth, &parts.headers, ws, now)
+        .await?
+        .require_master()?;
+    crate::http::read_json(&parts.headers, body, app.body_limits()).await
+}
+
 pub fn new_token_id() -> Result<TokenId, ApiError> {
     random16()
         .map(TokenId::from_random)

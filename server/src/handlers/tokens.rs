@@ -14,8 +14,8 @@ use crate::app::App;
 use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::{issue_token, validate_label, validate_lifetime};
-use crate::http::{ResBody, empty, json, read_json};
+use crate::handlers::{issue_token, master_json, validate_label, validate_lifetime};
+use crate::http::{ResBody, empty, json};
 use crate::index::queries::{self, ExpirySet, Revoked};
 
 pub async fn mint(
@@ -24,11 +24,7 @@ pub async fn mint(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    let (parts, body) = req.into_parts();
-    authorize(&app.auth, &parts.headers, &ws, now)
-        .await?
-        .require_master()?;
-    let body: MintToken = read_json(&parts.headers, body, app.body_limits()).await?;
+    let body: MintToken = master_json(app, &ws, req, now).await?;
     let label = validate_label(&body.label)?;
     let lifetime = validate_lifetime(body.expires_in)?;
     let (token, jwt) = issue_token(app, &ws, Role::Access, body.scope, label, now, lifetime)?;
@@ -138,11 +134,7 @@ pub async fn set_expiry(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    let (parts, body) = req.into_parts();
-    authorize(&app.auth, &parts.headers, &ws, now)
-        .await?
-        .require_master()?;
-    let body: SetExpiry = read_json(&parts.headers, body, app.body_limits()).await?;
+    let body: SetExpiry = master_json(app, &ws, req, now).await?;
     let expires_at = validate_lifetime(body.expires_in)?.map(|secs| now.saturating_add(secs));
     let forget = id.clone();
     let outcome = app
