@@ -5,12 +5,14 @@
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`pair`]: joining from a pairing link.
 //! - [`notes`]: the notes list with search and tag filter, and the editor.
+//! - [`markdown`]: a note's reading view (its Markdown, rendered inert).
 //! - [`tasks`]: task lists with check boxes.
 //! - [`toast`]: the undo toast and the error line.
 
 pub mod connect;
 pub mod data;
 pub mod devices;
+pub mod markdown;
 pub mod notes;
 pub mod pair;
 pub mod tasks;

@@ -43,6 +43,9 @@ pub fn NotesView() -> Element {
     let mut tag = use_signal(|| None::<String>);
     // Long lists render a page at a time, so 10,000 notes open quickly.
     let mut limit = use_signal(|| PAGE);
+    // Reading (rendered Markdown) or editing; kept while moving between
+    // notes.
+    let reading = use_signal(|| false);
     state.track();
 
     let all = sorted(state.workspace.read().list_notes(NoteFilter::Live));
@@ -151,7 +154,7 @@ pub fn NotesView() -> Element {
             }
             section { class: "editor-pane",
                 if let Some(note) = current {
-                    NoteEditor { key: "{note.id}", note: note.clone(), read_only, on_deleted: move |_| selected.set(None) }
+                    NoteEditor { key: "{note.id}", note: note.clone(), read_only, reading, on_deleted: move |_| selected.set(None) }
                 } else {
                     p { class: "empty", "Select a note, or start a new one." }
                 }
@@ -162,8 +165,14 @@ pub fn NotesView() -> Element {
 
 /// Edits one note; every keystroke is a local write.
 #[component]
-fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Element {
+fn NoteEditor(
+    note: Note,
+    read_only: bool,
+    reading: Signal<bool>,
+    on_deleted: EventHandler<()>,
+) -> Element {
     let state = use_context::<AppState>();
+    let mut reading = reading;
     let mut show_history = use_signal(|| false);
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
@@ -190,6 +199,16 @@ fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Elem
                 .filter(|t| !t.is_empty())
                 .collect();
             state.write(|ws| ws.set_tags(&id, &tags, now_ms()));
+        }
+    };
+    let on_toggle = {
+        let (state, id) = (state.clone(), id.clone());
+        move |offset: usize| {
+            // Read the body as it is now: the offset is checked against it.
+            let body = state.workspace.peek().get_note(&id).map(|n| n.body);
+            if let Some((pos, mark)) = body.and_then(|b| hearth_markdown::toggle_task(&b, offset)) {
+                state.write(|ws| ws.splice_body(&id, pos, 1, &mark.to_string(), now_ms()));
+            }
         }
     };
     let on_pin = {
@@ -223,15 +242,26 @@ fn NoteEditor(note: Note, read_only: bool, on_deleted: EventHandler<()>) -> Elem
                 value: "{note.title}",
                 oninput: on_title,
             }
-            textarea {
-                id: "note-body",
-                placeholder: "Write something…",
-                "aria-label": "Body",
-                readonly: read_only,
-                value: "{note.body}",
-                oninput: on_body,
+            if reading() {
+                super::markdown::Rendered { body: note.body.clone(), read_only, on_toggle }
+            } else {
+                textarea {
+                    id: "note-body",
+                    placeholder: "Write something… (Markdown: # heading, - list, - [ ] task, **bold**, [link](https://…))",
+                    "aria-label": "Body",
+                    readonly: read_only,
+                    value: "{note.body}",
+                    oninput: on_body,
+                }
             }
             div { class: "editor-tools",
+                button {
+                    id: "note-mode",
+                    class: "secondary",
+                    "aria-pressed": if reading() { "true" } else { "false" },
+                    onclick: move |_| reading.toggle(),
+                    if reading() { "Edit" } else { "Read" }
+                }
                 input {
                     id: "note-tags",
                     placeholder: "tags, separated by commas",

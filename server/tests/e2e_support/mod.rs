@@ -281,8 +281,17 @@ fn free_port() -> u16 {
 }
 
 impl Device {
-    /// Launches a fresh headless Chromium profile.
+    /// Launches a fresh headless Chromium profile, a desktop window.
     pub async fn launch() -> Device {
+        Self::launch_sized(1200, 900).await
+    }
+
+    /// Launches a fresh profile with a phone's screen (390×844 CSS pixels).
+    pub async fn launch_phone() -> Device {
+        Self::launch_sized(390, 844).await
+    }
+
+    async fn launch_sized(width: u32, height: u32) -> Device {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         let chromium =
@@ -303,7 +312,7 @@ impl Device {
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
-            "--window-size=1200,900".to_owned(),
+            format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let mut caps = serde_json::Map::new();
