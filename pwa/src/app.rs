@@ -14,18 +14,7 @@ use crate::link::WorkerLink;
 use crate::protocol::{FromWorker, SyncView, ToWorker};
 use crate::session;
 use crate::state::AppState;
-use crate::ui::connect::SyncScreen;
-use crate::ui::notes::NotesView;
-use crate::ui::tasks::TasksView;
-use crate::ui::toast::{ErrorLine, UndoToast};
 use crate::{tabs, update};
-
-#[derive(Clone, Copy, PartialEq)]
-enum Screen {
-    Notes,
-    Tasks,
-    Sync,
-}
 
 #[derive(Clone)]
 #[allow(clippy::large_enum_variant)] // one value, held by the root component
@@ -326,35 +315,14 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
 
 #[component]
 fn Ready(state: AppState) -> Element {
-    let state = use_context_provider(|| state);
+    use_context_provider(|| state);
     // "Interactive": the workspace is on screen. Benchmarks read this mark.
     use_effect(|| {
         if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
             let _ = performance.mark("hearth-ready");
         }
     });
-    let mut screen = use_signal(|| Screen::Notes);
-    let read_only = state.read_only_reason();
-    let tab = |s: Screen| if screen() == s { "tab active" } else { "tab" };
-    rsx! {
-        nav { class: "screens", "aria-label": "Screens",
-            button { id: "tab-notes", class: tab(Screen::Notes), onclick: move |_| screen.set(Screen::Notes), "Notes" }
-            button { id: "tab-tasks", class: tab(Screen::Tasks), onclick: move |_| screen.set(Screen::Tasks), "Tasks" }
-            button { id: "tab-sync", class: tab(Screen::Sync), onclick: move |_| screen.set(Screen::Sync), "Sync" }
-        }
-        if let Some(reason) = read_only {
-            div { class: "banner", id: "read-only-banner", role: "status", "Read-only: {reason}" }
-        }
-        ErrorLine {}
-        main {
-            match screen() {
-                Screen::Notes => rsx! { NotesView {} },
-                Screen::Tasks => rsx! { TasksView {} },
-                Screen::Sync => rsx! { SyncScreen {} },
-            }
-        }
-        UndoToast {}
-    }
+    rsx! { Router::<crate::pages::Page> {} }
 }
 
 /// The app icon's (content-hashed) URL, read from the page's `<link rel=icon>`.

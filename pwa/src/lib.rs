@@ -2,6 +2,7 @@
 //!
 //! Modules:
 //! - [`app`]: the root component.
+//! - [`pages`]: the screens as routes (dioxus-router), each a deep link.
 //! - [`ui`]: the screens (notes, task lists) and their parts.
 //! - [`state`]: the page's handle on the workspace document.
 //! - [`idb`]: the IndexedDB store of the sync engine (rexie).
@@ -25,6 +26,7 @@ pub mod fetch;
 pub mod history;
 pub mod idb;
 pub mod link;
+pub mod pages;
 pub mod platform;
 pub mod protocol;
 pub mod session;

@@ -18,7 +18,7 @@ async fn export_then_import_into_a_fresh_device() {
     first.wait_for_notes(&["Recipe", "Journal"]).await;
     first.wait_for_sync_state("local").await;
 
-    first.click("#tab-sync").await;
+    first.click("#tab-data").await;
     let storage = first.text_of("#storage-facts").await;
     assert!(storage.contains("MB"), "storage use is shown: {storage}");
     assert!(
@@ -49,7 +49,7 @@ async fn export_then_import_into_a_fresh_device() {
     let second = Device::launch().await;
     second.open(&server.url).await;
     second.wait_for_notes(&[]).await;
-    second.click("#tab-sync").await;
+    second.click("#tab-data").await;
     let input = second
         .client
         .find(fantoccini::Locator::Css("#import-file"))
@@ -89,7 +89,7 @@ async fn export_then_import_into_a_fresh_device() {
     // A file that is not a workspace is refused with a reason.
     let bogus = second.downloads.join("bogus.json");
     std::fs::write(&bogus, "{\"hello\": 1}").unwrap();
-    second.click("#tab-sync").await;
+    second.click("#tab-data").await;
     let input = second
         .client
         .find(fantoccini::Locator::Css("#import-file"))

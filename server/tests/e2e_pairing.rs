@@ -15,10 +15,10 @@ async fn become_owner(device: &Device, server: &Server) {
     device.wait_for_sync_state("synced").await;
 }
 
-/// Makes a pairing link on the owner's Sync screen; returns it and what
+/// Makes a pairing link on the owner's Devices screen; returns it and what
 /// its QR code decodes to.
 async fn make_link(owner: &Device, scope: &str) -> (String, String) {
-    owner.click("#tab-sync").await;
+    owner.click("#tab-devices").await;
     owner
         .eval(&format!("const s = document.querySelector('#pair-scope'); s.value = '{scope}'; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true"))
         .await;
@@ -101,7 +101,7 @@ async fn a_device_pairs_by_link_and_is_revoked() {
 
     // The owner sees the phone and removes it.
     laptop.click("#tab-notes").await;
-    laptop.click("#tab-sync").await;
+    laptop.click("#tab-devices").await;
     let listed = laptop.text_of("#device-list li[data-label='Phone']").await;
     assert!(listed.contains("can edit"), "{listed}");
     laptop
@@ -165,7 +165,7 @@ async fn the_owner_replaces_a_leaked_owner_key() {
     // A device the owner lets in for a day only.
     let tablet = e2e_support::mint_token(&server, &workspace, &old_key, "Tablet").await;
     laptop.click("#tab-notes").await;
-    laptop.click("#tab-sync").await;
+    laptop.click("#tab-devices").await;
     laptop.text_of("#device-list li[data-label='Tablet']").await;
     laptop
         .eval(
@@ -202,7 +202,7 @@ async fn the_owner_replaces_a_leaked_owner_key() {
     );
 
     laptop.click("#tab-notes").await;
-    laptop.click("#tab-sync").await;
+    laptop.click("#tab-devices").await;
     laptop.click("#replace-owner-key").await;
     laptop.client.accept_alert().await.unwrap();
     // The app reloads with the new key and goes on syncing.

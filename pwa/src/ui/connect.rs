@@ -64,11 +64,6 @@ pub fn SyncScreen() -> Element {
             ConnectOwner {}
             JoinWithToken {}
         }
-        if r.is_owner() {
-            crate::ui::devices::PairDevice {}
-            crate::ui::devices::DeviceList {}
-        }
-        crate::ui::data::DataCard {}
     }
 }
 

@@ -1,8 +1,11 @@
-//! Notes: a searchable, tag-filtered list beside an editor.
+//! Notes: a searchable, tag-filtered list beside an editor; on a narrow
+//! screen the list and the open note are two screens (`/` and
+//! `/notes/{id}`), with a way back.
 
 use dioxus::prelude::*;
 use hearth_migrations::{NewNote, Note, NoteFilter};
 
+use crate::pages::Page;
 use crate::platform::{new_id, now_ms, relative_time};
 use crate::state::{AppState, Undo};
 
@@ -34,11 +37,16 @@ pub fn matches(note: &Note, query: &str, tag: Option<&str>) -> bool {
         || note.tags.iter().any(|t| t.to_lowercase().contains(&query))
 }
 
-/// The notes screen.
+/// The notes screen: the layout of the `/` and `/notes/{id}` routes, so it
+/// stays mounted (search, filter, scroll) while notes are opened.
 #[component]
 pub fn NotesView() -> Element {
     let state = use_context::<AppState>();
-    let mut selected = use_signal(|| None::<String>);
+    let nav = use_navigator();
+    let selected = match use_route::<Page>() {
+        Page::NoteOpen { id } => Some(id),
+        _ => None,
+    };
     let mut query = use_signal(String::new);
     let mut tag = use_signal(|| None::<String>);
     // Long lists render a page at a time, so 10,000 notes open quickly.
@@ -60,9 +68,20 @@ pub fn NotesView() -> Element {
     let shown: Vec<Note> = matching.into_iter().take(limit()).cloned().collect();
     let read_only = state.read_only_reason().is_some();
     let now = now_ms();
-    let current = selected()
-        .and_then(|id| state.workspace.read().get_note(&id))
+    let current = selected
+        .as_deref()
+        .and_then(|id| state.workspace.read().get_note(id))
         .filter(|n| n.deleted_at.is_none());
+    let open = selected.is_some();
+    // Back to the list: the browser's back when the list is where we came
+    // from, else the list's address.
+    let back = move |_| {
+        if nav.can_go_back() {
+            nav.go_back();
+        } else {
+            nav.replace(Page::NoteList {});
+        }
+    };
 
     let new_note = {
         let state = state.clone();
@@ -77,13 +96,13 @@ pub fn NotesView() -> Element {
                 pinned: false,
             };
             if state.write(|ws| ws.add_note(&id, new, now_ms())).is_some() {
-                selected.set(Some(id));
+                nav.push(Page::NoteOpen { id });
             }
         }
     };
 
     rsx! {
-        div { class: "notes", id: "notes-view",
+        div { class: if open { "notes note-open" } else { "notes" }, id: "notes-view",
             aside { class: "note-list",
                 div { class: "list-tools",
                     input {
@@ -126,16 +145,16 @@ pub fn NotesView() -> Element {
                     for note in shown {
                         li {
                             key: "{note.id}",
-                            class: if selected().as_deref() == Some(note.id.as_str()) { "note-item selected" } else { "note-item" },
+                            class: if selected.as_deref() == Some(note.id.as_str()) { "note-item selected" } else { "note-item" },
                             "data-id": "{note.id}",
                             tabindex: "0",
                             onclick: {
                                 let id = note.id.clone();
-                                move |_| selected.set(Some(id.clone()))
+                                move |_| { nav.push(Page::NoteOpen { id: id.clone() }); }
                             },
                             onkeydown: {
                                 let id = note.id.clone();
-                                move |e: KeyboardEvent| if e.key() == Key::Enter { selected.set(Some(id.clone())) }
+                                move |e: KeyboardEvent| if e.key() == Key::Enter { nav.push(Page::NoteOpen { id: id.clone() }); }
                             },
                             div { class: "note-title",
                                 if note.pinned { span { class: "pin", "Pinned" } }
@@ -153,8 +172,13 @@ pub fn NotesView() -> Element {
                 }
             }
             section { class: "editor-pane",
+                if open {
+                    button { class: "back secondary", id: "back-to-list", onclick: back, "aria-label": "Back to the notes", "‹ Notes" }
+                }
                 if let Some(note) = current {
-                    NoteEditor { key: "{note.id}", note: note.clone(), read_only, reading, on_deleted: move |_| selected.set(None) }
+                    NoteEditor { key: "{note.id}", note: note.clone(), read_only, reading, on_deleted: move |_| { nav.replace(Page::NoteList {}); } }
+                } else if open {
+                    p { class: "empty", id: "note-missing", "This note is not here: it was deleted, or it belongs to another workspace." }
                 } else {
                     p { class: "empty", "Select a note, or start a new one." }
                 }

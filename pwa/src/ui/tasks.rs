@@ -3,21 +3,28 @@
 use dioxus::prelude::*;
 use hearth_migrations::TaskList;
 
+use crate::pages::Page;
 use crate::platform::{new_id, now_ms};
 use crate::state::AppState;
 
-/// The task lists screen.
+/// The task lists screen: the layout of `/tasks` (every list) and
+/// `/tasks/{id}` (one list).
 #[component]
 pub fn TasksView() -> Element {
     let state = use_context::<AppState>();
     let mut new_title = use_signal(String::new);
     state.track();
+    let only = match use_route::<Page>() {
+        Page::TaskListOpen { id } => Some(id),
+        _ => None,
+    };
     let lists: Vec<TaskList> = state
         .workspace
         .read()
         .list_task_lists()
         .into_iter()
         .filter(|l| l.deleted_at.is_none())
+        .filter(|l| only.as_deref().is_none_or(|id| l.id == id))
         .collect();
     let read_only = state.read_only_reason().is_some();
 
@@ -40,6 +47,12 @@ pub fn TasksView() -> Element {
 
     rsx! {
         div { class: "tasks", id: "tasks-view",
+            if only.is_some() {
+                Link { class: "back", id: "back-to-lists", to: Page::TaskLists {}, "‹ All task lists" }
+                if lists.is_empty() {
+                    p { class: "empty", id: "list-missing", "This task list is not here: it was deleted, or it belongs to another workspace." }
+                }
+            } else {
             form { class: "add-row", onsubmit: add_list,
                 input {
                     id: "new-list-title",
@@ -53,6 +66,7 @@ pub fn TasksView() -> Element {
             }
             if lists.is_empty() {
                 p { class: "empty", "No task lists yet." }
+            }
             }
             for list in lists {
                 TaskListCard { key: "{list.id}", list: list.clone(), read_only }
@@ -98,7 +112,7 @@ fn TaskListCard(list: TaskList, read_only: bool) -> Element {
     rsx! {
         section { class: "card task-list", "data-id": "{list.id}",
             header { class: "task-list-head",
-                h2 { "{list.title}" }
+                h2 { Link { class: "list-link", to: Page::TaskListOpen { id: list.id.clone() }, "{list.title}" } }
                 span { class: "count", "{open} open" }
                 button { class: "secondary danger", disabled: read_only, onclick: delete_list, "Delete list" }
             }

@@ -291,7 +291,7 @@ impl Device {
         Self::launch_sized(390, 844).await
     }
 
-    async fn launch_sized(width: u32, height: u32) -> Device {
+    pub async fn launch_sized(width: u32, height: u32) -> Device {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         let chromium =
@@ -323,10 +323,15 @@ impl Device {
             "download.default_directory": downloads.to_string_lossy(),
             "download.prompt_for_download": false,
         });
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": chromium, "args": args, "prefs": prefs }),
-        );
+        let mut options = json!({ "binary": chromium, "args": args, "prefs": prefs });
+        // Chromium's windows are at least 500 px wide: a phone's screen is
+        // emulated (its size, pixel ratio and touch).
+        if width < 500 {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true }
+            });
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         let mut last_error = None;
         // ChromeDriver on a free port; if it cannot take the port (another
         // process got it first) or dies, start it again on another one.

@@ -1,0 +1,182 @@
+//! End-to-end: every screen has an address. On a phone (390×844) the notes
+//! list and an open note are two screens, with a way back; on a desktop
+//! (1280×800) they are two panes. A deep link to a note survives a reload,
+//! back and forward move between the list and the note, a link opened with
+//! the server gone still lands on its note (the service worker serves the
+//! shell for every address), and an unknown address says so and leads home.
+//! Screenshots of each screen at both widths go to `target/screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e_support;
+
+use std::path::Path;
+
+use e2e_support::{Device, Server};
+
+async fn screenshot(device: &Device, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = device.client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn path(device: &Device) -> String {
+    device
+        .eval("return location.pathname")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Whether the element is laid out (not `display: none` anywhere up).
+fn shown(css: &str) -> String {
+    format!("const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null")
+}
+
+async fn wait_for_path(device: &Device, prefix: &str) {
+    for _ in 0..150 {
+        if path(device).await.starts_with(prefix) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the address is {:?}, not {prefix}…", path(device).await);
+}
+
+#[tokio::test]
+async fn screens_are_addresses_on_a_phone_and_a_desktop() {
+    let mut server = Server::start();
+    let phone = Device::launch_phone().await;
+    phone.open(&server.url).await;
+    phone
+        .wait_until(
+            "the service worker controls the page",
+            "return !!navigator.serviceWorker.controller",
+        )
+        .await;
+    phone.add_note("Deep note", "reached by its address").await;
+    phone.add_note("Second", "another").await;
+    wait_for_path(&phone, "/notes/").await;
+    phone
+        .wait_until(
+            "everything is saved",
+            "return document.querySelector('#sync-status').dataset.state !== 'saving'",
+        )
+        .await;
+
+    // On the phone, an open note is a screen of its own, with a way back.
+    phone.click("#back-to-list").await;
+    phone
+        .wait_until("the list is shown", &shown("#note-items"))
+        .await;
+    assert_eq!(path(&phone).await, "/");
+    assert_eq!(phone.eval(&shown("#note-body")).await, false);
+    screenshot(&phone, "phone-notes").await;
+    phone.open_note("Deep note").await;
+    wait_for_path(&phone, "/notes/").await;
+    let deep = path(&phone).await;
+    assert_eq!(
+        phone.eval(&shown("#note-items")).await,
+        false,
+        "the list is hidden"
+    );
+    assert_eq!(phone.eval(&shown("#back-to-list")).await, true);
+    screenshot(&phone, "phone-note").await;
+
+    // Reload: the same note.
+    phone.client.refresh().await.unwrap();
+    phone
+        .wait_until(
+            "the note is open after a reload",
+            "return document.querySelector('#note-title')?.value === 'Deep note'",
+        )
+        .await;
+    assert_eq!(path(&phone).await, deep);
+
+    // Back and forward move between the list and the note.
+    phone.client.back().await.unwrap();
+    wait_for_path(&phone, "/").await;
+    phone
+        .wait_until("the list is shown", &shown("#note-items"))
+        .await;
+    phone.client.forward().await.unwrap();
+    phone
+        .wait_until(
+            "forward opens the note again",
+            "return document.querySelector('#note-title')?.value === 'Deep note'",
+        )
+        .await;
+
+    // Every screen has an address.
+    for (address, what) in [
+        ("/tasks", "#tasks-view"),
+        ("/sync", "#sync-card"),
+        ("/devices", "#devices-card"),
+        ("/data", "#data-card"),
+    ] {
+        phone.open(&format!("{}{address}", server.url)).await;
+        phone.text_of(what).await;
+        assert_eq!(
+            phone
+                .eval("return document.querySelector('nav .tab.active')?.getAttribute('href')")
+                .await,
+            address,
+            "the tab of {address} is marked"
+        );
+        screenshot(
+            &phone,
+            &format!("phone-{}", address.trim_start_matches('/')),
+        )
+        .await;
+    }
+
+    // An unknown address says so and leads home.
+    phone.open(&format!("{}/no/such/screen", server.url)).await;
+    let said = phone.text_of("#not-found").await;
+    assert!(said.contains("/no/such/screen"), "{said}");
+    phone.click("#go-home").await;
+    phone.text_of("#note-items").await;
+    assert_eq!(path(&phone).await, "/");
+
+    // With the server gone, a deep link still opens its note.
+    server.kill();
+    phone.open(&format!("{}{deep}", server.url)).await;
+    phone
+        .wait_until(
+            "the note opens offline from its address",
+            "return document.querySelector('#note-title')?.value === 'Deep note'",
+        )
+        .await;
+    phone.close().await;
+
+    // A desktop shows the list and the note side by side at one address.
+    let server = Server::start();
+    let desktop = Device::launch_sized(1280, 800).await;
+    desktop.open(&server.url).await;
+    desktop.add_note("Wide note", "two panes").await;
+    wait_for_path(&desktop, "/notes/").await;
+    desktop
+        .wait_until("the list is shown", &shown("#note-items"))
+        .await;
+    assert_eq!(desktop.eval(&shown("#note-body")).await, true);
+    assert_eq!(desktop.eval(&shown("#back-to-list")).await, false);
+    screenshot(&desktop, "desktop-note").await;
+    desktop.client.refresh().await.unwrap();
+    desktop
+        .wait_until(
+            "the note is open after a reload",
+            "return document.querySelector('#note-title')?.value === 'Wide note'",
+        )
+        .await;
+    for address in ["/tasks", "/sync", "/devices", "/data"] {
+        desktop.open(&format!("{}{address}", server.url)).await;
+        desktop.text_of("main").await;
+        screenshot(
+            &desktop,
+            &format!("desktop-{}", address.trim_start_matches('/')),
+        )
+        .await;
+    }
+    desktop.close().await;
+}
