@@ -1,8 +1,10 @@
 //! Running commands, loudly: every command is printed before it runs, and a
 //! failure names the command.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -43,6 +45,69 @@ pub fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     run(&mut command)
 }
 
+/// Runs cargo like [`cargo`], but stops a run that takes longer than
+/// `deadline` (with everything it started) and runs it once more. For the
+/// wasm tests: the headless browser that the test runner starts can, rarely,
+/// hang before it loads the tests. A run that fails is not run again.
+pub fn cargo_with_deadline(
+    root: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    deadline: Duration,
+) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run_with_deadline(
+        || {
+            let mut command = Command::new(&cargo);
+            command.current_dir(root).args(args);
+            for (key, value) in env {
+                command.env(key, value);
+            }
+            command
+        },
+        deadline,
+    )
+}
+
+/// Runs the command `make` builds, in a process group of its own; one that
+/// outlives `deadline` is killed with its group and run once more.
+fn run_with_deadline(make: impl Fn() -> Command, deadline: Duration) -> Result<()> {
+    for attempt in 1..=2 {
+        let mut command = make();
+        command.process_group(0);
+        eprintln!("$ {}", describe(&command));
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("could not start {}", describe(&command)))?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if status.success() {
+                    return Ok(());
+                }
+                bail!("{} failed with {status}", describe(&command));
+            }
+            if started.elapsed() > deadline {
+                // The whole group: cargo, the runner, the driver, the browser.
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+                let _ = child.wait();
+                eprintln!(
+                    "{} did not finish within {deadline:?} and was stopped (attempt {attempt} of 2)",
+                    describe(&command)
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    bail!(
+        "{} did not finish within {deadline:?}, twice",
+        describe(&make())
+    )
+}
+
 fn describe(command: &Command) -> String {
     let mut s = command.get_program().to_string_lossy().into_owned();
     for arg in command.get_args() {
@@ -50,4 +115,34 @@ fn describe(command: &Command) -> String {
         s.push_str(&arg.to_string_lossy());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    #[test]
+    fn a_run_that_hangs_is_stopped_and_tried_again() {
+        let started = Instant::now();
+        // A child of the child: the group kill reaches it too.
+        let outcome = run_with_deadline(|| shell("sleep 30 & wait"), Duration::from_millis(300));
+        assert!(outcome.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_run_that_ends_is_its_outcome() {
+        assert!(run_with_deadline(|| shell("true"), Duration::from_secs(30)).is_ok());
+        assert!(run_with_deadline(|| shell("exit 3"), Duration::from_secs(30)).is_err());
+    }
 }

@@ -96,6 +96,10 @@ fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
     cmd::cargo(root, &args, &[])
 }
 
+/// How long one package's wasm tests may run in the browser (they take
+/// seconds; a browser that hangs at start is stopped and started again).
+const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn test(root: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
     tools::setup(root, tools::Needs::All)?;
@@ -177,17 +181,16 @@ fn test(root: &std::path::Path) -> Result<()> {
     )?;
     cmd::step("wasm tests in headless Chromium");
     for package in tools::WASM_TEST_PACKAGES {
-        cmd::cargo(
-            root,
-            &[
-                "test",
-                "--package",
-                package,
-                "--target",
-                "wasm32-unknown-unknown",
-            ],
-            &browser_env,
-        )?;
+        let args = [
+            "test",
+            "--package",
+            package,
+            "--target",
+            "wasm32-unknown-unknown",
+        ];
+        // Build first, so that the deadline covers only the browser runs.
+        cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &browser_env)?;
+        cmd::cargo_with_deadline(root, &args, &browser_env, WASM_TESTS_DEADLINE)?;
     }
     cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
     Ok(())
