@@ -9,6 +9,7 @@
 //! - [`notes`]: notes (title, body, tags, pinned, timestamps, soft delete).
 //! - [`tasks`]: task lists and their items.
 //! - [`mod@migrate`]: the ordered migrations and their runner.
+//! - [`touched`]: which notes and lists a device's unsent operations changed.
 //! - [`legacy_v1`]: a writer of the first schema, for fixtures and tests.
 //! - [`error`]: the error type, `SchemaError`.
 //!
@@ -21,6 +22,7 @@ pub mod migrate;
 pub mod notes;
 pub mod schema;
 pub mod tasks;
+pub mod touched;
 mod value;
 pub mod workspace;
 
@@ -30,6 +32,7 @@ pub use migrate::{MIGRATIONS, MigrationOutcome, migrate};
 pub use notes::{NewNote, Note, NoteFilter};
 pub use schema::schema_version;
 pub use tasks::{Task, TaskList};
+pub use touched::{Touched, touched_since};
 pub use workspace::{ReadOnly, Workspace, new_id};
 
 /// The schema version this code writes.

@@ -29,6 +29,7 @@ fn starting() -> SyncView {
         state: "local".into(),
         text: "Saved on this device".into(),
         pending: 0,
+        pending_what: String::new(),
         detail: None,
     }
 }
@@ -267,6 +268,7 @@ async fn follow(signals: Signals) {
         state: "follower".into(),
         text: "Open in another tab".into(),
         pending: 0,
+        pending_what: String::new(),
         detail: Some("Another tab of this browser saves and syncs this workspace.".into()),
     });
     phase.set(Phase::Ready(signals.state(
@@ -303,7 +305,7 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
         (view.state.clone(), view.text.clone())
     };
     let pending = if view.pending > 0 && view.state != "local" {
-        format!(" · {} pending", view.pending)
+        format!(" · {} pending", view.pending_what)
     } else {
         String::new()
     };

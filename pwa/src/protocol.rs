@@ -56,6 +56,10 @@ pub struct SyncView {
     /// `follower` (and `saving`, decided by the page).
     pub state: String,
     pub text: String,
+    /// Operations not acknowledged by the server.
     pub pending: u64,
+    /// What they change, in words ("2 notes and 1 task list"); empty when
+    /// nothing is pending.
+    pub pending_what: String,
     pub detail: Option<String>,
 }

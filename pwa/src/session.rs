@@ -145,6 +145,7 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         state: state.to_owned(),
         text,
         pending: status.pending,
+        pending_what: String::new(),
         detail,
     };
     if !connected {
@@ -335,7 +336,28 @@ fn show_status(
 ) {
     match locked_out {
         Some(view) => (hooks.on_status)(view.clone()),
-        None => (hooks.on_status)(view_of(&engine.status(), transport.connection().is_some())),
+        None => {
+            let mut view = view_of(&engine.status(), transport.connection().is_some());
+            view.pending_what = pending_words(engine, view.pending);
+            (hooks.on_status)(view)
+        }
+    }
+}
+
+/// What this device's unacknowledged operations change, in words.
+fn pending_words(engine: &AppEngine, pending: u64) -> String {
+    if pending == 0 {
+        return String::new();
+    }
+    let touched = hearth_migrations::touched_since(
+        engine.doc(),
+        engine.peer_id(),
+        engine.meta().acked_counter,
+    );
+    if touched.is_empty() {
+        "some changes".to_owned()
+    } else {
+        touched.describe()
     }
 }
 
@@ -413,6 +435,7 @@ fn lockout_of(e: &EngineError) -> Option<SyncView> {
         state: state.into(),
         text: text.into(),
         pending: 0,
+        pending_what: String::new(),
         detail: Some(detail.into()),
     })
 }

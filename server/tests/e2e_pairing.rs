@@ -104,6 +104,13 @@ async fn a_device_pairs_by_link_and_is_revoked() {
     laptop.click("#tab-devices").await;
     let listed = laptop.text_of("#device-list li[data-label='Phone']").await;
     assert!(listed.contains("can edit"), "{listed}");
+    // The laptop's own entry says it is this device, seen now.
+    let own = laptop.text_of("#device-list li.this-device").await;
+    assert!(
+        own.contains("owner") && own.contains("this device, seen now"),
+        "{own}"
+    );
+    assert!(!listed.contains("this device"), "{listed}");
     laptop
         .click("#device-list li[data-label='Phone'] .revoke")
         .await;

@@ -53,8 +53,8 @@ async fn two_devices_sync_through_a_real_server() {
     laptop.add_note("Laptop while offline", "1").await;
     phone.add_note("Phone while offline", "2").await;
     laptop.wait_until(
-        "the laptop shows it is offline with changes pending",
-        "const s = document.querySelector('#sync-status'); return ['offline', 'saved', 'error'].includes(s.dataset.state) && s.textContent.includes('pending')",
+        "the laptop shows it is offline with one note pending (a note, not its keystrokes)",
+        "const s = document.querySelector('#sync-status'); return ['offline', 'saved', 'error'].includes(s.dataset.state) && s.textContent.includes('1 note pending')",
     )
     .await;
 

@@ -35,7 +35,7 @@ pub fn SyncScreen() -> Element {
             h2 { "Sync" }
             p { id: "sync-detail",
                 strong { "{view.text}" }
-                if view.pending > 0 { " — {view.pending} change(s) not on the server yet." }
+                if view.pending > 0 { " — {view.pending_what} not on the server yet." }
             }
             if let Some(detail) = view.detail.clone() {
                 p { class: "muted", id: "sync-error", "{detail}" }

@@ -126,6 +126,14 @@ fn relative_expiry(expires_at: u64) -> String {
 #[component]
 pub fn DeviceList() -> Element {
     let state = use_context::<AppState>();
+    // The token id of this device, from its own token's claims.
+    let this_device = state
+        .record
+        .read()
+        .token
+        .as_deref()
+        .and_then(|t| hearth_shared::claims::Claims::read_unverified(t).ok())
+        .map(|c| c.jti);
     let mut refresh = use_signal(|| 0u32);
     let mut message = use_signal(|| None::<String>);
     let devices = use_resource(move || {
@@ -239,15 +247,27 @@ pub fn DeviceList() -> Element {
                 Some(Ok(list)) => rsx! {
                     ul { class: "devices", id: "device-list",
                         for device in list.iter().cloned() {
-                            li { key: "{device.token_id}", class: if device.revoked_at.is_some() { "device revoked" } else { "device" }, "data-label": "{device.label}",
+                            li { key: "{device.token_id}",
+                                class: match (device.revoked_at.is_some(), this_device.as_ref() == Some(&device.token_id)) {
+                                    (true, _) => "device revoked",
+                                    (false, true) => "device this-device",
+                                    (false, false) => "device",
+                                },
+                                "data-label": "{device.label}",
                                 div {
                                     strong { "{device.label}" }
                                     span { class: "muted",
                                         if device.role == hearth_shared::claims::Role::Master { " · owner" } else if device.scope == Scope::ReadOnly { " · read-only" } else { " · can edit" }
                                         " · "
-                                        match device.last_seen_at {
-                                            Some(t) => rsx! { "seen {relative_time(t as i64 * 1000, now)}" },
-                                            None => rsx! { "never seen" },
+                                        // This device asked for the list just now, with its token.
+                                        if this_device.as_ref() == Some(&device.token_id) {
+                                            strong { class: "this-device-mark", "this device" }
+                                            ", seen now"
+                                        } else {
+                                            match device.last_seen_at {
+                                                Some(t) => rsx! { "seen {relative_time(t as i64 * 1000, now)}" },
+                                                None => rsx! { "never seen" },
+                                            }
                                         }
                                         if device.revoked_at.is_some() { " · removed" }
                                         if let (Some(at), None) = (device.expires_at, device.revoked_at) {
