@@ -34,6 +34,8 @@ async fn markdown_renders_inert_and_a_ticked_box_syncs() {
     // The reading view.
     desktop.click("#note-mode").await;
     assert_eq!(desktop.text_of("#note-rendered h1").await, "Shop");
+    let violations = desktop.accessibility_violations().await;
+    assert!(violations.is_empty(), "the reading view: {violations:#?}");
     assert_eq!(desktop.eval(BOXES).await, serde_json::json!([false, true]));
     let inert = desktop
         .eval(

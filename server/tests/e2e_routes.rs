@@ -13,6 +13,14 @@ use std::path::Path;
 
 use e2e_support::{Device, Server};
 
+/// Saves a screenshot and checks the screen with axe-core: no serious or
+/// critical accessibility violation.
+async fn check_screen(device: &Device, name: &str) {
+    screenshot(device, name).await;
+    let violations = device.accessibility_violations().await;
+    assert!(violations.is_empty(), "{name}: {violations:#?}");
+}
+
 async fn screenshot(device: &Device, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -72,7 +80,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
         .await;
     assert_eq!(path(&phone).await, "/");
     assert_eq!(phone.eval(&shown("#note-body")).await, false);
-    screenshot(&phone, "phone-notes").await;
+    check_screen(&phone, "phone-notes").await;
     phone.open_note("Deep note").await;
     wait_for_path(&phone, "/notes/").await;
     let deep = path(&phone).await;
@@ -82,7 +90,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
         "the list is hidden"
     );
     assert_eq!(phone.eval(&shown("#back-to-list")).await, true);
-    screenshot(&phone, "phone-note").await;
+    check_screen(&phone, "phone-note").await;
 
     // Reload: the same note.
     phone.client.refresh().await.unwrap();
@@ -124,7 +132,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
             address,
             "the tab of {address} is marked"
         );
-        screenshot(
+        check_screen(
             &phone,
             &format!("phone-{}", address.trim_start_matches('/')),
         )
@@ -134,6 +142,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
     // An unknown address says so and leads home.
     phone.open(&format!("{}/no/such/screen", server.url)).await;
     let said = phone.text_of("#not-found").await;
+    check_screen(&phone, "phone-not-found").await;
     assert!(said.contains("/no/such/screen"), "{said}");
     phone.click("#go-home").await;
     phone.text_of("#note-items").await;
@@ -161,7 +170,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
         .await;
     assert_eq!(desktop.eval(&shown("#note-body")).await, true);
     assert_eq!(desktop.eval(&shown("#back-to-list")).await, false);
-    screenshot(&desktop, "desktop-note").await;
+    check_screen(&desktop, "desktop-note").await;
     desktop.client.refresh().await.unwrap();
     desktop
         .wait_until(
@@ -172,7 +181,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
     for address in ["/tasks", "/sync", "/devices", "/data"] {
         desktop.open(&format!("{}{address}", server.url)).await;
         desktop.text_of("main").await;
-        screenshot(
+        check_screen(
             &desktop,
             &format!("desktop-{}", address.trim_start_matches('/')),
         )

@@ -22,6 +22,10 @@ pub const WASM_TEST_PACKAGES: &[&str] = &["hearth-shared", "hearth-pwa"];
 /// The binaryen release whose wasm-opt understands current wasm-bindgen
 /// output (Debian's is too old).
 const BINARYEN_NPM: &str = "binaryen@132.0.0";
+/// axe-core, which the end-to-end tests run on every screen (npm package).
+const AXE_NPM: &str = "axe-core@4.10.3";
+/// Where it lands.
+pub const AXE_JS: &str = "target/tools/node_modules/axe-core/axe.min.js";
 /// Oldest wasm-opt accepted.
 const MIN_WASM_OPT: u32 = 116;
 
@@ -52,10 +56,17 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
         if !Path::new(STRACE).exists() {
             packages.push("strace");
         }
+        // axe-core comes from the npm registry.
+        if !root.join(AXE_JS).exists() && cmd::output("npm", &["--version"]).is_none() {
+            packages.push("npm");
+        }
     }
     apt_install(&packages)?;
     wasm_bindgen(root)?;
     wasm_opt(root);
+    if needs == Needs::All {
+        axe(root)?;
+    }
     Ok(())
 }
 
@@ -169,6 +180,23 @@ fn wasm_opt(root: &Path) {
     if let Err(e) = result {
         eprintln!("note: wasm-opt could not be installed ({e:#}); the wasm files will be larger");
     }
+}
+
+/// Installs axe-core into `target/tools` (the accessibility checks of the
+/// end-to-end tests need it).
+fn axe(root: &Path) -> Result<()> {
+    if root.join(AXE_JS).exists() {
+        return Ok(());
+    }
+    cmd::step(&format!("installing {AXE_NPM} into target/tools"));
+    let prefix = root.join("target/tools");
+    std::fs::create_dir_all(&prefix)?;
+    cmd::run(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&prefix)
+            .arg(AXE_NPM),
+    )
 }
 
 /// ChromeDriver's path, checked.

@@ -604,6 +604,38 @@ impl Device {
         self.click("#tab-notes").await;
     }
 
+    /// Runs axe-core (the npm package that `cargo xtask test` installs,
+    /// found by `HEARTH_AXE` or in `target/tools`) on the page and returns
+    /// its serious and critical violations, one line each ("rule: what, on
+    /// which element").
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let path = std::env::var_os("HEARTH_AXE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/tools/node_modules/axe-core/axe.min.js")
+            });
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core is missing at {} ({e}): run `cargo xtask test`, which installs it",
+                path.display()
+            )
+        });
+        self.client.execute(&axe, vec![]).await.unwrap();
+        let found = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document).then(r => done(r.passes.length === 0
+                   ? ['axe checked nothing']
+                   : r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.help + ', on ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))
+                 ), e => done(['axe failed: ' + e]));",
+            )
+            .await;
+        serde_json::from_value(found).unwrap()
+    }
+
     /// Closes the browser.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
