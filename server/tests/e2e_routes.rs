@@ -171,11 +171,67 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
     assert_eq!(desktop.eval(&shown("#note-body")).await, true);
     assert_eq!(desktop.eval(&shown("#back-to-list")).await, false);
     check_screen(&desktop, "desktop-note").await;
+
+    // The keyboard: `?` lists the shortcuts, `Escape` closes the list,
+    // leaves the field, then goes back to the list; `n` starts a note,
+    // `j`/`k` move between notes.
+    let press = |key: &'static str| {
+        format!(
+            "document.dispatchEvent(new KeyboardEvent('keydown', {{ key: {key:?}, bubbles: true }})); return true"
+        )
+    };
+    desktop.eval(&press("?")).await;
+    desktop.text_of("#shortcuts").await;
+    check_screen(&desktop, "desktop-shortcuts").await;
+    desktop.eval(&press("Escape")).await;
+    desktop
+        .wait_until(
+            "the list of shortcuts closes",
+            "return !document.querySelector('#shortcuts')",
+        )
+        .await;
+    desktop
+        .eval("document.activeElement?.blur(); return true")
+        .await;
+    desktop.eval(&press("Escape")).await;
+    wait_for_path(&desktop, "/").await;
+    desktop
+        .wait_until("no note is open", "return location.pathname === '/'")
+        .await;
+    desktop.eval(&press("n")).await;
+    wait_for_path(&desktop, "/notes/").await;
+    desktop
+        .wait_until(
+            "the new note's title has focus",
+            "return document.activeElement?.id === 'note-title'",
+        )
+        .await;
+    desktop.type_into("#note-title", "Typed n here").await;
+    let newest = path(&desktop).await;
+    desktop
+        .eval("document.activeElement?.blur(); return true")
+        .await;
+    desktop.eval(&press("j")).await;
+    desktop
+        .wait_until(
+            "j opens the next note",
+            &format!(
+                "return location.pathname !== {newest:?} && location.pathname.startsWith('/notes/')"
+            ),
+        )
+        .await;
+    desktop.eval(&press("k")).await;
+    desktop
+        .wait_until(
+            "k opens the previous note",
+            &format!("return location.pathname === {newest:?}"),
+        )
+        .await;
     desktop.client.refresh().await.unwrap();
     desktop
         .wait_until(
             "the note is open after a reload",
-            "return document.querySelector('#note-title')?.value === 'Wide note'",
+            "return document.querySelector('#note-title')?.value === 'Typed n here'",
         )
         .await;
     for address in ["/tasks", "/sync", "/devices", "/data"] {

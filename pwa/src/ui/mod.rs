@@ -5,6 +5,7 @@
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`pair`]: joining from a pairing link.
 //! - [`notes`]: the notes list with search and tag filter, and the editor.
+//! - [`keys`]: keyboard shortcuts of the notes screen and their list.
 //! - [`markdown`]: a note's reading view (its Markdown, rendered inert).
 //! - [`tasks`]: task lists with check boxes.
 //! - [`toast`]: the undo toast and the error line.
@@ -12,6 +13,7 @@
 pub mod connect;
 pub mod data;
 pub mod devices;
+pub mod keys;
 pub mod markdown;
 pub mod notes;
 pub mod pair;

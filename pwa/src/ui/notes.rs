@@ -2,8 +2,14 @@
 //! screen the list and the open note are two screens (`/` and
 //! `/notes/{id}`), with a way back.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use dioxus::prelude::*;
+use futures::StreamExt;
 use hearth_migrations::{NewNote, Note, NoteFilter};
+
+use super::keys::{self, Shortcut};
 
 use crate::pages::Page;
 use crate::platform::{new_id, now_ms, relative_time};
@@ -85,21 +91,56 @@ pub fn NotesView() -> Element {
 
     let new_note = {
         let state = state.clone();
-        move |_| {
-            let id = new_id();
-            let initial_tags: Vec<String> = tag().into_iter().collect();
-            let tag_refs: Vec<&str> = initial_tags.iter().map(String::as_str).collect();
-            let new = NewNote {
-                title: "",
-                body: "",
-                tags: &tag_refs,
-                pinned: false,
-            };
-            if state.write(|ws| ws.add_note(&id, new, now_ms())).is_some() {
-                nav.push(Page::NoteOpen { id });
-            }
-        }
+        move |_| create_note(&state, tag(), nav)
     };
+
+    // Keyboard: the shortcuts act on what this render shows.
+    let shortcuts = keys::use_shortcuts();
+    let shown_ids = use_hook(|| Rc::new(RefCell::new((Vec::<String>::new(), None::<String>))));
+    *shown_ids.borrow_mut() = (
+        shown.iter().map(|n| n.id.clone()).collect(),
+        selected.clone(),
+    );
+    let mut help = use_signal(|| false);
+    {
+        let state = state.clone();
+        let shown_ids = shown_ids.clone();
+        use_future(move || {
+            let (state, shown_ids, shortcuts) =
+                (state.clone(), shown_ids.clone(), shortcuts.clone());
+            async move {
+                let Some(mut presses) = shortcuts.borrow_mut().take() else {
+                    return;
+                };
+                while let Some(press) = presses.next().await {
+                    let (ids, open) = shown_ids.borrow().clone();
+                    match press {
+                        Shortcut::NewNote => create_note(&state, tag(), nav),
+                        Shortcut::Search => keys::focus("search"),
+                        Shortcut::Next | Shortcut::Previous => {
+                            let at = open.and_then(|id| ids.iter().position(|i| *i == id));
+                            let next = match (press, at) {
+                                (Shortcut::Next, Some(i)) => i + 1,
+                                (Shortcut::Previous, Some(i)) => i.saturating_sub(1),
+                                _ => 0,
+                            };
+                            if let Some(id) = ids.get(next).or(ids.last()) {
+                                nav.push(Page::NoteOpen { id: id.clone() });
+                            }
+                        }
+                        Shortcut::Escape => {
+                            if help() {
+                                help.set(false);
+                            } else if !keys::leave_field() && open.is_some() {
+                                nav.push(Page::NoteList {});
+                            }
+                        }
+                        Shortcut::Help => help.toggle(),
+                    }
+                }
+            }
+        });
+    }
 
     rsx! {
         div { class: if open { "notes note-open" } else { "notes" }, id: "notes-view",
@@ -167,6 +208,7 @@ pub fn NotesView() -> Element {
                         }
                     }
                 }
+                p { class: "muted keys-hint", "Press ? for keyboard shortcuts." }
                 if hidden > 0 {
                     button { class: "secondary more", id: "more-notes", onclick: move |_| limit += PAGE, "Show {hidden.min(PAGE)} more of {hidden}" }
                 }
@@ -183,7 +225,26 @@ pub fn NotesView() -> Element {
                     p { class: "empty", "Select a note, or start a new one." }
                 }
             }
+            if help() {
+                keys::ShortcutHelp { on_close: move |_| help.set(false) }
+            }
         }
+    }
+}
+
+/// Adds an empty note (with the tag being filtered on, if any) and opens it.
+fn create_note(state: &AppState, tag: Option<String>, nav: dioxus::router::Navigator) {
+    let id = new_id();
+    let initial_tags: Vec<String> = tag.into_iter().collect();
+    let tag_refs: Vec<&str> = initial_tags.iter().map(String::as_str).collect();
+    let new = NewNote {
+        title: "",
+        body: "",
+        tags: &tag_refs,
+        pinned: false,
+    };
+    if state.write(|ws| ws.add_note(&id, new, now_ms())).is_some() {
+        nav.push(Page::NoteOpen { id });
     }
 }
 
@@ -197,6 +258,13 @@ fn NoteEditor(
 ) -> Element {
     let state = use_context::<AppState>();
     let mut reading = reading;
+    // A new (untitled) note opens with its title ready for typing.
+    let untitled = note.title.is_empty() && !read_only;
+    use_effect(move || {
+        if untitled {
+            keys::focus("note-title");
+        }
+    });
     let mut show_history = use_signal(|| false);
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
