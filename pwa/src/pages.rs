@@ -164,7 +164,10 @@ fn DevicesPage() -> Element {
 
 #[component]
 fn DataPage() -> Element {
-    rsx! { crate::ui::data::DataCard {} }
+    rsx! {
+        crate::ui::data::WorkspacesCard {}
+        crate::ui::data::DataCard {}
+    }
 }
 
 #[component]

@@ -306,7 +306,7 @@ fn JoinWithToken() -> Element {
     rsx! {
         section { class: "card", id: "join-card",
             h2 { "Join a workspace" }
-            p { "Paste an access token made on your main device to show its workspace here instead." }
+            p { "Paste an access token made on your main device to open its workspace here. This device's own notes stay on it, under Data → Workspaces on this device." }
             form { class: "stack", onsubmit: join,
                 label { "Server address"
                     input { id: "join-server-input", value: "{server}", oninput: move |e| server.set(e.value()) }

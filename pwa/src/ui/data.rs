@@ -68,6 +68,89 @@ fn megabytes(bytes: f64) -> String {
     format!("{:.1} MB", bytes / 1_000_000.0)
 }
 
+/// The workspaces this device holds: the one open, and others it joined or
+/// imported before (their notes stay on this device), each one click away.
+#[component]
+pub fn WorkspacesCard() -> Element {
+    let state = use_context::<AppState>();
+    let message = use_signal(|| None::<String>);
+    let db = state.db.clone();
+    let list_db = db.clone();
+    let workspaces = use_resource(move || {
+        let db = list_db.clone();
+        async move { device::all(&db).await.map_err(|e| e.to_string()) }
+    });
+    rsx! {
+        section { class: "card", id: "workspaces-card",
+            h2 { "Workspaces on this device" }
+            match &*workspaces.read() {
+                None => rsx! { p { class: "muted", "Loading…" } },
+                Some(Err(e)) => rsx! { p { class: "banner error", "{e}" } },
+                Some(Ok((records, current))) => rsx! {
+                    if records.len() > 1 {
+                        p { class: "muted", "Joining or importing a workspace keeps the others here, with their notes. Open one to see and sync it." }
+                    }
+                    ul { class: "devices", id: "workspace-list",
+                        for record in records.iter().cloned() {
+                            li { key: "{record.workspace_id}", class: "device", "data-workspace": "{record.workspace_id}",
+                                div {
+                                    strong { "{short_id(record.workspace_id.as_str())}" }
+                                    span { class: "muted",
+                                        match record.server.as_deref() {
+                                            Some(server) => rsx! { " · syncs with {server}" },
+                                            None => rsx! { " · on this device only" },
+                                        }
+                                        if record.is_owner() { " · owner" }
+                                    }
+                                }
+                                if current.as_ref() == Some(&record.workspace_id) {
+                                    span { class: "current-workspace", "Open now" }
+                                } else {
+                                    button {
+                                        class: "secondary open-workspace",
+                                        "aria-label": "Open workspace {short_id(record.workspace_id.as_str())}",
+                                        onclick: {
+                                            let (id, db) = (record.workspace_id.clone(), db.clone());
+                                            move |_| open_workspace(db.clone(), id.clone(), message)
+                                        },
+                                        "Open"
+                                    }
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+            if let Some(m) = message() { p { class: "banner error", "{m}" } }
+        }
+    }
+}
+
+/// Makes `id` the workspace this device opens, and opens it.
+fn open_workspace(
+    db: std::rc::Rc<rexie::Rexie>,
+    id: hearth_shared::id::WorkspaceId,
+    mut message: Signal<Option<String>>,
+) {
+    spawn(async move {
+        match device::set_current(&db, &id).await {
+            // The sync worker opens the other workspace from scratch.
+            Ok(()) => {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().set_href("/");
+                }
+            }
+            Err(e) => message.set(Some(e.to_string())),
+        }
+    });
+}
+
+/// The first characters of a workspace id, as people compare them.
+fn short_id(id: &str) -> String {
+    let short: String = id.chars().take(8).collect();
+    format!("Workspace {short}")
+}
+
 /// The "Your data" card.
 #[component]
 pub fn DataCard() -> Element {

@@ -94,7 +94,7 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
     rsx! {
         section { class: "card", id: "pair-join",
             h2 { "Join a workspace" }
-            p { "This device will show and sync the workspace kept on " strong { "{server}" } "." }
+            p { "This device will show and sync the workspace kept on " strong { "{server}" } ". Anything already on this device stays here too, under Data → Workspaces on this device." }
             form { class: "stack", onsubmit: join,
                 label { "Name of this device"
                     input { id: "pair-label", value: "{label}", oninput: move |e| label.set(e.value()) }

@@ -142,3 +142,53 @@ async fn put(db: &Rexie, record: &DeviceRecord, make_current: bool) -> Result<()
     }
     finish(tx, action).await
 }
+
+/// Every workspace this device holds a record of, and which one it opens.
+pub async fn all(db: &Rexie) -> Result<(Vec<DeviceRecord>, Option<WorkspaceId>), StoreError> {
+    let action = "read this device's workspaces";
+    let tx = db
+        .transaction(&[APP, DEVICES], TransactionMode::ReadOnly)
+        .map_err(|e| io(action, e))?;
+    let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
+    let values = devices
+        .get_all(None, None)
+        .await
+        .map_err(|e| io(action, e))?;
+    let records = values
+        .into_iter()
+        .map(|v| from_json("device settings", v))
+        .collect::<Result<Vec<DeviceRecord>, _>>()?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let current = app
+        .get(JsValue::from_str(CURRENT))
+        .await
+        .map_err(|e| io(action, e))?
+        .and_then(|v| v.as_string())
+        .and_then(|s| WorkspaceId::parse(&s).ok());
+    Ok((records, current))
+}
+
+/// Makes `workspace` the one this device opens (it must have a record).
+pub async fn set_current(db: &Rexie, workspace: &WorkspaceId) -> Result<(), StoreError> {
+    let action = "switch workspaces";
+    let tx = db
+        .transaction(&[APP, DEVICES], TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let key = JsValue::from_str(workspace.as_str());
+    let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
+    if devices
+        .get(key.clone())
+        .await
+        .map_err(|e| io(action, e))?
+        .is_none()
+    {
+        return Err(StoreError::Corrupt(format!(
+            "this device holds no workspace {workspace}"
+        )));
+    }
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    app.put(&key, Some(&JsValue::from_str(CURRENT)))
+        .await
+        .map_err(|e| io(action, e))?;
+    finish(tx, action).await
+}
