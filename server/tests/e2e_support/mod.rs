@@ -10,6 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -337,8 +338,10 @@ impl Device {
         // process got it first) or dies, start it again on another one.
         for _attempt in 0..3 {
             let port = free_port();
+            // In a process group of its own, so that its browser goes with it.
             let mut driver = Command::new(&chromedriver)
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -365,6 +368,9 @@ impl Device {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", driver.id())])
+                .status();
             let _ = driver.kill();
             let _ = driver.wait();
         }
@@ -644,8 +650,11 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        // Without a session close, ChromeDriver takes its Chromium down
-        // with it when it exits.
+        // A killed ChromeDriver leaves its Chromium running: kill the whole
+        // process group (the driver, the browser and its helpers).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
