@@ -45,10 +45,14 @@ pub fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     run(&mut command)
 }
 
+/// How many times a run that outlives its deadline is started.
+pub const ATTEMPTS: u32 = 4;
+
 /// Runs cargo like [`cargo`], but stops a run that takes longer than
-/// `deadline` (with everything it started) and runs it once more. For the
-/// wasm tests: the headless browser that the test runner starts can, rarely,
-/// hang before it loads the tests. A run that fails is not run again.
+/// `deadline` (with everything it started) and runs it again, up to
+/// [`ATTEMPTS`] times. For the wasm tests: the page of the test runner
+/// sometimes never receives its wasm module and waits forever. A run that
+/// fails is not run again.
 pub fn cargo_with_deadline(
     root: &Path,
     args: &[&str],
@@ -72,7 +76,7 @@ pub fn cargo_with_deadline(
 /// Runs the command `make` builds, in a process group of its own; one that
 /// outlives `deadline` is killed with its group and run once more.
 fn run_with_deadline(make: impl Fn() -> Command, deadline: Duration) -> Result<()> {
-    for attempt in 1..=2 {
+    for attempt in 1..=ATTEMPTS {
         let mut command = make();
         command.process_group(0);
         eprintln!("$ {}", describe(&command));
@@ -94,7 +98,7 @@ fn run_with_deadline(make: impl Fn() -> Command, deadline: Duration) -> Result<(
                     .status();
                 let _ = child.wait();
                 eprintln!(
-                    "{} did not finish within {deadline:?} and was stopped (attempt {attempt} of 2)",
+                    "{} did not finish within {deadline:?} and was stopped (attempt {attempt} of {ATTEMPTS})",
                     describe(&command)
                 );
                 break;
@@ -103,7 +107,7 @@ fn run_with_deadline(make: impl Fn() -> Command, deadline: Duration) -> Result<(
         }
     }
     bail!(
-        "{} did not finish within {deadline:?}, twice",
+        "{} did not finish within {deadline:?}, {ATTEMPTS} times",
         describe(&make())
     )
 }

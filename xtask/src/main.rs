@@ -97,8 +97,9 @@ fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
 }
 
 /// How long one package's wasm tests may run in the browser (they take
-/// seconds; a browser that hangs at start is stopped and started again).
-const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+/// seconds; a run whose page never gets its module is stopped and started
+/// again).
+const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(150);
 
 fn test(root: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
