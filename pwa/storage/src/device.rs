@@ -71,7 +71,16 @@ pub async fn load(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<DeviceRe
         .transaction(&[DEVICES], TransactionMode::ReadOnly)
         .map_err(|e| io(action, e))?;
     let store = tx.store(DEVICES).map_err(|e| io(action, e))?;
-    match store
+    record_in(&store, workspace, action).await
+}
+
+/// The record of `workspace` in the `devices` store of a transaction.
+async fn record_in(
+    devices: &rexie::Store,
+    workspace: &WorkspaceId,
+    action: &str,
+) -> Result<Option<DeviceRecord>, StoreError> {
+    match devices
         .get(JsValue::from_str(workspace.as_str()))
         .await
         .map_err(|e| io(action, e))?
@@ -100,14 +109,7 @@ pub async fn current(db: &Rexie) -> Result<Option<DeviceRecord>, StoreError> {
         .and_then(|s| WorkspaceId::parse(&s).ok())
         .ok_or_else(|| StoreError::Corrupt("the current workspace is not a workspace id".into()))?;
     let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
-    match devices
-        .get(JsValue::from_str(id.as_str()))
-        .await
-        .map_err(|e| io(action, e))?
-    {
-        Some(value) => from_json("device settings", value).map(Some),
-        None => Ok(None),
-    }
+    record_in(&devices, &id, action).await
 }
 
 /// Saves `record` and makes its workspace the one this device opens, in
