@@ -9,6 +9,7 @@
 //! - [`notes`]: notes (title, body, tags, pinned, timestamps, soft delete).
 //! - [`tasks`]: task lists and their items.
 //! - [`mod@migrate`]: the ordered migrations and their runner.
+//! - [`index`]: the notes list as shown, kept in step with the document.
 //! - [`touched`]: which notes and lists a device's unsent operations changed.
 //! - [`legacy_v1`]: a writer of the first schema, for fixtures and tests.
 //! - [`error`]: the error type, `SchemaError`.
@@ -17,6 +18,7 @@
 //! random source.
 
 pub mod error;
+pub mod index;
 pub mod legacy_v1;
 pub mod migrate;
 pub mod notes;
@@ -27,6 +29,7 @@ mod value;
 pub mod workspace;
 
 pub use error::SchemaError;
+pub use index::{NoteIndex, NoteSummary};
 pub use loro;
 pub use migrate::{MIGRATIONS, MigrationOutcome, migrate};
 pub use notes::{NewNote, Note, NoteFilter};

@@ -8,6 +8,9 @@
 //!                     document has been brought to
 //! "notes"       map   note id -> mergeable map (see `notes`)
 //! "task_lists"  map   list id -> mergeable map (see `tasks`)
+//! "settings"    map   "name" -> string, what the person calls the
+//!                     workspace (absent until named; no migration needed,
+//!                     and earlier code ignores the root)
 //! ```
 //!
 //! The schema version is the largest key of `"schema"`. Keys are only ever
@@ -24,6 +27,8 @@ pub const SCHEMA_ROOT: &str = "schema";
 pub const NOTES_ROOT: &str = "notes";
 /// Root map of task lists.
 pub const TASK_LISTS_ROOT: &str = "task_lists";
+/// Root map of the workspace's own settings (its name).
+pub const SETTINGS_ROOT: &str = "settings";
 
 /// The schema version of `doc`: the largest version mark, or 0 for a
 /// document that no schema has been written into yet.

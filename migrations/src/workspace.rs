@@ -96,6 +96,28 @@ impl Workspace {
         self.read_only
     }
 
+    /// What the person calls this workspace, if they named it (the same on
+    /// every device: it syncs like any edit).
+    pub fn name(&self) -> Option<String> {
+        crate::value::string(&self.doc.get_map(schema::SETTINGS_ROOT), "name")
+            .filter(|n| !n.trim().is_empty())
+    }
+
+    /// Names the workspace (trimmed; at most 80 characters); an empty
+    /// name removes it.
+    pub fn set_name(&self, name: &str) -> Result<(), SchemaError> {
+        self.writable()?;
+        let name: String = name.trim().chars().take(80).collect();
+        let settings = self.doc.get_map(schema::SETTINGS_ROOT);
+        if name.is_empty() {
+            settings.delete("name")?;
+        } else {
+            settings.insert("name", name)?;
+        }
+        self.commit();
+        Ok(())
+    }
+
     /// Fails if writes are not allowed.
     pub(crate) fn writable(&self) -> Result<(), SchemaError> {
         match self.read_only {

@@ -180,3 +180,21 @@ fn a_one_character_edit_exports_a_few_bytes() {
         update.len()
     );
 }
+
+#[test]
+fn a_workspace_name_syncs_and_an_empty_one_clears_it() {
+    let here = Workspace::create(LoroDoc::new()).unwrap();
+    assert_eq!(here.name(), None);
+    here.set_name("  Home notes  ").unwrap();
+    assert_eq!(here.name().as_deref(), Some("Home notes"));
+    let there = LoroDoc::new();
+    there
+        .import(&here.doc().export(ExportMode::Snapshot).unwrap())
+        .unwrap();
+    let (there, _) = Workspace::open(there).unwrap();
+    assert_eq!(there.name().as_deref(), Some("Home notes"));
+    here.set_name(&"x".repeat(200)).unwrap();
+    assert_eq!(here.name().map(|n| n.chars().count()), Some(80));
+    here.set_name("   ").unwrap();
+    assert_eq!(here.name(), None);
+}

@@ -55,8 +55,13 @@ impl Signals {
         link: Rc<WorkerLink>,
         follower: bool,
     ) -> AppState {
+        let notes = Rc::new(std::cell::RefCell::new(hearth_migrations::NoteIndex::new(
+            &workspace.peek(),
+        )));
+        crate::platform::mark("hearth-index");
         AppState {
             workspace,
+            notes,
             revision: self.revision,
             error: self.error,
             undo: self.undo,
@@ -124,6 +129,9 @@ pub fn App() -> Element {
             header { class: "topbar",
                 img { class: "logo", src: "{logo}", alt: "" }
                 h1 { "Hearth" }
+                if let Phase::Ready(state) = phase() {
+                    WorkspaceTitle { state }
+                }
                 SyncPill { sync, saving }
             }
             if update_ready() {
@@ -162,7 +170,10 @@ async fn lead(signals: Signals) {
                 peer_id,
                 snapshot,
                 record,
-            }) => break (peer_id, snapshot, record),
+            }) => {
+                crate::platform::mark("hearth-worker-opened");
+                break (peer_id, snapshot, record);
+            }
             Some(FromWorker::Failed { reason }) => return fail(phase, reason),
             Some(FromWorker::Status(view)) => sync.set(view),
             Some(_) => {}
@@ -184,6 +195,7 @@ async fn lead(signals: Signals) {
         Err(e) => return fail(phase, e.to_string()),
     };
     link.mark_synced(&doc);
+    crate::platform::mark("hearth-doc-open");
     let workspace = Signal::new(workspace);
     phase.set(Phase::Ready(signals.state(
         workspace,
@@ -238,6 +250,19 @@ async fn lead(signals: Signals) {
                 if *sync.peek() != view {
                     sync.set(view);
                 }
+            }
+            // The workspace is gone from this device: open the next one
+            // (or a new, empty one) from scratch.
+            FromWorker::Left { .. } => {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().set_href("/");
+                }
+                return;
+            }
+            FromWorker::LeaveFailed { reason } => {
+                error.set(Some(format!(
+                    "The workspace was not removed, and nothing was deleted: {reason}"
+                )));
             }
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }
@@ -315,15 +340,42 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
     }
 }
 
+/// Which workspace is open: its name, or the start of its id.
+#[component]
+fn WorkspaceTitle(state: AppState) -> Element {
+    state.track();
+    let name = state
+        .workspace
+        .read()
+        .name()
+        .unwrap_or_else(|| state.record.read().title());
+    rsx! {
+        span { class: "workspace-name", id: "workspace-name", title: "The workspace open on this device", "{name}" }
+    }
+}
+
 #[component]
 fn Ready(state: AppState) -> Element {
+    // The device record keeps the workspace's name, so that the list of
+    // workspaces can show it while another one is open.
+    {
+        let state = state.clone();
+        use_effect(move || {
+            state.track();
+            let name = state.workspace.read().name();
+            if state.record.peek().name != name && !state.follower {
+                let mut record = state.record;
+                record.write().name = name;
+                let (db, saved) = (state.db.clone(), record.peek().clone());
+                spawn(async move {
+                    let _ = crate::device::save(&db, &saved).await;
+                });
+            }
+        });
+    }
     use_context_provider(|| state);
     // "Interactive": the workspace is on screen. Benchmarks read this mark.
-    use_effect(|| {
-        if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
-            let _ = performance.mark("hearth-ready");
-        }
-    });
+    use_effect(|| crate::platform::mark("hearth-ready"));
     rsx! { Router::<crate::pages::Page> {} }
 }
 

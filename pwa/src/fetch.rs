@@ -97,6 +97,27 @@ pub(crate) async fn fetch(
         .map_err(|_| TransportError::Protocol("fetch returned no response".into()))
 }
 
+/// The abort controller [`request`] attached to a request's signal.
+fn controller_of(request: &Request) -> Option<AbortController> {
+    let signal = request.signal();
+    let controller = Reflect::get(&signal, &"__hearth_controller".into()).ok()?;
+    controller.dyn_into().ok()
+}
+
+/// Aborts a request when dropped: a live-events stream that the driver
+/// stops waiting on (an edit woke it) must close its connection, or each
+/// wait would keep one open until the browser has none left for the host
+/// (six, over HTTP/1.1) and every request stalls.
+struct AbortOnDrop(Option<AbortController>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(controller) = &self.0 {
+            controller.abort();
+        }
+    }
+}
+
 /// Aborts a request after a delay unless dropped first.
 struct Timeout {
     handle: i32,
@@ -104,9 +125,7 @@ struct Timeout {
 
 impl Timeout {
     fn start(request: &Request, ms: i32) -> Option<Timeout> {
-        let signal = request.signal();
-        let controller = Reflect::get(&signal, &"__hearth_controller".into()).ok()?;
-        let controller: AbortController = controller.dyn_into().ok()?;
+        let controller = controller_of(request)?;
         let abort = Closure::once_into_js(move || controller.abort());
         let set_timeout = Reflect::get(&js_sys::global(), &"setTimeout".into()).ok()?;
         let set_timeout: js_sys::Function = set_timeout.dyn_into().ok()?;
@@ -262,6 +281,7 @@ impl Transport for FetchTransport {
             None,
             &[("Accept", "text/event-stream")],
         )?;
+        let _close = AbortOnDrop(controller_of(&req));
         let response = fetch(&req, None).await?;
         if !response.ok() {
             return Err(error_of(&response).await);

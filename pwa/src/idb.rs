@@ -12,9 +12,11 @@ use std::rc::Rc;
 use hearth_shared::engine::{Loaded, Outbox, Store, StoreError, SyncMeta};
 use hearth_shared::envelope;
 use hearth_shared::id::WorkspaceId;
-use hearth_storage::{META, OUTBOX, SNAPSHOTS, UPDATES, finish, io, outbox};
-use js_sys::{Array, Uint8Array};
-use rexie::{KeyRange, Rexie, TransactionMode};
+use hearth_storage::{
+    META, OUTBOX, SNAPSHOTS, UPDATES, finish, io, outbox, update_key, update_range,
+};
+use js_sys::Uint8Array;
+use rexie::{Rexie, TransactionMode};
 use wasm_bindgen::JsValue;
 
 pub use hearth_storage::{DB_NAME, open};
@@ -24,18 +26,6 @@ const LEVEL: i32 = 3;
 
 fn bytes(value: &[u8]) -> JsValue {
     Uint8Array::from(value).into()
-}
-
-fn update_key(ws: &str, n: u32) -> JsValue {
-    Array::of2(&JsValue::from_str(ws), &JsValue::from_f64(f64::from(n))).into()
-}
-
-fn update_range(ws: &str) -> Result<KeyRange, StoreError> {
-    let lower = update_key(ws, 0);
-    let upper: JsValue =
-        Array::of2(&JsValue::from_str(ws), &JsValue::from_f64(f64::INFINITY)).into();
-    KeyRange::bound(&lower, &upper, Some(false), Some(false))
-        .map_err(|e| StoreError::Io(format!("key range: {e}")))
 }
 
 fn open_envelope(what: &str, value: JsValue) -> Result<Vec<u8>, StoreError> {
@@ -78,6 +68,16 @@ pub struct IdbStore {
 impl IdbStore {
     pub fn new(db: Rc<Rexie>, workspace: WorkspaceId) -> Self {
         Self { db, workspace }
+    }
+
+    /// The database this store writes.
+    pub fn db(&self) -> &Rexie {
+        &self.db
+    }
+
+    /// The workspace this store holds.
+    pub fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
     }
 
     fn key(&self) -> JsValue {

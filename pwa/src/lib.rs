@@ -46,6 +46,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub fn start_worker() {
     use gloo_worker::Registrable;
+    report_panics();
     worker::SyncWorker::registrar().register();
 }
 
@@ -55,8 +56,17 @@ pub fn start_app() {
     launch();
 }
 
+/// A panic (a bug) is written to the console with its message and place,
+/// instead of wasm's bare "unreachable".
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("Hearth stopped: {info}").into());
+    }));
+}
+
 /// Registers the service worker and mounts the UI.
 pub fn launch() {
+    report_panics();
     // The HTML shows "Loading…" until the app runs; Dioxus appends to the
     // mount point, so clear it first.
     if let Some(main) = web_sys::window()

@@ -54,3 +54,11 @@ pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
         }
     }
 }
+
+/// Marks a moment of start-up on the page's performance timeline (the
+/// benchmarks read `hearth-*` marks; a browser's profiler shows them too).
+pub fn mark(name: &str) {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(name);
+    }
+}

@@ -25,6 +25,9 @@ pub enum ToWorker {
     },
     /// Sync now instead of waiting for the next retry.
     SyncNow,
+    /// Delete the workspace from this device and stop; answered by `Left`
+    /// (or `LeaveFailed`, and the worker goes on).
+    Leave,
 }
 
 /// Worker → page.
@@ -47,6 +50,11 @@ pub enum FromWorker {
     Remote { update: Vec<u8> },
     /// What the sync pill shows.
     Status(SyncView),
+    /// The workspace is gone from this device; the worker has stopped.
+    /// `next` is the workspace the device opens now, if it holds another.
+    Left { next: Option<String> },
+    /// Deleting the workspace failed; nothing was deleted.
+    LeaveFailed { reason: String },
 }
 
 /// What the sync pill shows.

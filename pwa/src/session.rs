@@ -21,6 +21,7 @@ use hearth_shared::engine::{
     SyncState, SyncStatus, jitter_from_random, next_action, peer_id_from_random,
 };
 use hearth_shared::error::ErrorCode;
+use hearth_shared::id::WorkspaceId;
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
@@ -184,6 +185,8 @@ pub enum Kick {
     Connect(Connection, bool),
     /// Sync now.
     SyncNow,
+    /// Delete the workspace from this device, and stop.
+    Leave,
 }
 
 /// Hooks the driver calls, to tell the page.
@@ -199,6 +202,9 @@ pub struct Hooks {
     pub on_save_error: Box<dyn FnMut(u32, String)>,
     /// New data is stored in IndexedDB (for the other tabs).
     pub on_stored: Box<dyn FnMut()>,
+    /// The workspace was deleted from this device (and the workspace it
+    /// opens now, if any), or could not be.
+    pub on_left: Box<dyn FnMut(Result<Option<WorkspaceId>, String>)>,
 }
 
 /// Runs for the life of the worker, doing what [`next_action`] decides.
@@ -281,6 +287,7 @@ pub async fn drive(
             pending_kicks.push(kick);
         }
         let mut edits: u32 = 0;
+        let mut leave = false;
         for kick in pending_kicks {
             match kick {
                 Kick::Update(update) => {
@@ -299,6 +306,19 @@ pub async fn drive(
                     facts.last_round = RoundOutcome::NotYet;
                 }
                 Kick::SyncNow => facts.sync_requested = true,
+                Kick::Leave => leave = true,
+            }
+        }
+        // The driver is the only writer of the workspace, so once it has
+        // deleted it nothing writes it again.
+        if leave {
+            let store = engine.store();
+            match hearth_storage::leave(store.db(), store.workspace()).await {
+                Ok(next) => {
+                    (hooks.on_left)(Ok(next));
+                    return;
+                }
+                Err(e) => (hooks.on_left)(Err(e.to_string())),
             }
         }
         // Durable first.

@@ -1,10 +1,11 @@
 //! The page's view of the workspace: the document, the sync status, and the
 //! signals that make components re-render when either changes.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use dioxus::prelude::*;
-use hearth_migrations::{SchemaError, Workspace};
+use hearth_migrations::{NoteIndex, SchemaError, Workspace};
 use rexie::Rexie;
 
 use crate::device::DeviceRecord;
@@ -16,6 +17,8 @@ use crate::protocol::SyncView;
 pub struct AppState {
     /// The local document (a handle: clones share the document).
     pub workspace: Signal<Workspace>,
+    /// The notes list as shown, following the document note by note.
+    pub notes: Rc<RefCell<NoteIndex>>,
     /// Bumped after every local or remote change.
     pub revision: Signal<u64>,
     /// The last error to show (a failed write, a failed save).

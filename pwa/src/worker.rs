@@ -42,6 +42,7 @@ impl Worker for SyncWorker {
                 can_write,
             } => Kick::Connect(connection, can_write),
             ToWorker::SyncNow => Kick::SyncNow,
+            ToWorker::Leave => Kick::Leave,
         };
         if let Some(driver) = &self.driver {
             let _ = driver.unbounded_send(kick);
@@ -82,7 +83,8 @@ async fn run(
         },
     );
     let channel = crate::tabs::channel();
-    let (s1, s2, s3, s4, s5) = (
+    let (s1, s2, s3, s4, s5, s6) = (
+        scope.clone(),
         scope.clone(),
         scope.clone(),
         scope.clone(),
@@ -95,6 +97,17 @@ async fn run(
         on_saved: Box::new(move |edits| s3.respond(page, FromWorker::Saved { edits })),
         on_save_error: Box::new(move |edits, reason| {
             s4.respond(page, FromWorker::SaveFailed { edits, reason })
+        }),
+        on_left: Box::new(move |left| {
+            s6.respond(
+                page,
+                match left {
+                    Ok(next) => FromWorker::Left {
+                        next: next.map(|id| id.as_str().to_owned()),
+                    },
+                    Err(reason) => FromWorker::LeaveFailed { reason },
+                },
+            )
         }),
         on_stored: Box::new(move || {
             let _ = &s5;

@@ -1,8 +1,9 @@
 //! PWA start-up with a big workspace, in headless Chromium against a real
 //! `hearth`: time to interactive with 10,000 notes (from IndexedDB, server
-//! up), and first paint and time to interactive offline (served by the
-//! service worker, server stopped). Prints figures; asserts nothing about
-//! time. Run with `cargo bench -p hearth --bench pwa` (after `cargo xtask
+//! up), with the start-up stages marked by the app; keystroke → next paint
+//! while editing a note, and search keystroke → results shown; and first
+//! paint and time to interactive offline (served by the service worker,
+//! server stopped). Prints figures; asserts nothing about time. Run with `cargo bench -p hearth --bench pwa` (after `cargo xtask
 //! dist`), or `cargo xtask bench`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +20,77 @@ const NOTES: usize = 10_000;
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// The value below which `p` percent of `v` lie (nearest rank).
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// The app's start-up marks, in order (see `pwa/src/app.rs`).
+const MARKS: &[&str] = &[
+    "hearth-worker-opened",
+    "hearth-doc-open",
+    "hearth-index",
+    "hearth-ready",
+];
+
+async fn marks_ms(device: &Device) -> Vec<f64> {
+    let mut out = Vec::new();
+    for mark in MARKS {
+        let at = device
+            .eval(&format!(
+                "const m = performance.getEntriesByName('{mark}'); return m.length ? m[0].startTime : -1"
+            ))
+            .await
+            .as_f64()
+            .unwrap();
+        out.push(at);
+    }
+    out
+}
+
+/// Times every keystroke from here on, in the page: from the key's event
+/// to the end of the work it caused (a task queued behind the handlers
+/// and the render they trigger), and to the next frame (a task queued from
+/// the next animation frame, so after that frame is painted).
+const TIME_KEYSTROKES: &str = r#"
+window.__keys = { work: [], paint: [] };
+if (!window.__keysTimed) {
+  window.__keysTimed = true;
+  document.addEventListener('keydown', e => { window.__keyAt = e.timeStamp; }, true);
+  document.addEventListener('input', () => {
+    const t0 = window.__keyAt;
+    if (t0 === undefined) return;
+    window.__keyAt = undefined;
+    setTimeout(() => window.__keys.work.push(performance.now() - t0), 0);
+    requestAnimationFrame(() => setTimeout(() => window.__keys.paint.push(performance.now() - t0), 0));
+  }, true);
+}
+return true;
+"#;
+
+/// Types `text` into `css` one key at a time, at a fast typist's pace, and
+/// returns (work, paint) times per keystroke.
+async fn time_typing(device: &Device, css: &str, text: &str) -> (Vec<f64>, Vec<f64>) {
+    device.eval(TIME_KEYSTROKES).await;
+    for c in text.chars() {
+        device.type_into(css, &c.to_string()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let keys = device.eval("return window.__keys").await;
+    let read = |k: &str| -> Vec<f64> {
+        keys[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .collect()
+    };
+    (read("work"), read("paint"))
 }
 
 async fn ready_ms(device: &Device) -> f64 {
@@ -94,17 +166,59 @@ async fn main() {
     browser
         .wait_until(
             "all notes arrived",
-            &format!("return (document.querySelector('#more-notes')?.textContent || '').endsWith('of {}')", NOTES - 200),
+            "return (document.querySelector('#note-count')?.textContent || '') === '10,000 notes'",
         )
         .await;
     browser.wait_for_sync_state("synced").await;
 
     // Cold starts from IndexedDB (the server is up; the page never waits for it).
     let mut online = Vec::new();
+    let mut stages: Vec<Vec<f64>> = vec![Vec::new(); MARKS.len()];
     for _ in 0..5 {
         browser.client.refresh().await.unwrap();
         online.push(ready_ms(&browser).await);
+        for (stage, at) in stages.iter_mut().zip(marks_ms(&browser).await) {
+            stage.push(at);
+        }
     }
+
+    // Editing a note in the middle of the list, by its address.
+    browser
+        .open(&format!("{}/notes/{:032x}", server.url, NOTES / 2))
+        .await;
+    browser.text_of("#note-body").await;
+    let (edit_work, edit_paint) = time_typing(
+        &browser,
+        "#note-body",
+        " the quick brown fox jumps over the lazy dog",
+    )
+    .await;
+    // The edited note went to the top of the list.
+    browser
+        .wait_until(
+            "the edited note leads the list",
+            &format!(
+                "return document.querySelector('#note-items li')?.dataset.id === '{:032x}'",
+                NOTES / 2
+            ),
+        )
+        .await;
+
+    // Searching: each keystroke filters 10,000 notes (titles and bodies).
+    browser.click("#back-to-list").await;
+    let (search_work, search_paint) = time_typing(&browser, "#search", "note 4321").await;
+    browser
+        .wait_until(
+            "the search found its note",
+            "return document.querySelector('#note-count').textContent === '1 of 10,000 notes'",
+        )
+        .await;
+    let (more_work, more_paint) = {
+        browser.clear("#search").await;
+        time_typing(&browser, "#search", "line or two").await
+    };
+    let search_work: Vec<f64> = search_work.into_iter().chain(more_work).collect();
+    let search_paint: Vec<f64> = search_paint.into_iter().chain(more_paint).collect();
 
     // Offline: the service worker serves the app, IndexedDB the data.
     server.kill();
@@ -114,15 +228,10 @@ async fn main() {
         paints.push(paint_ms(&browser).await);
         offline.push(ready_ms(&browser).await);
     }
-    let more = browser
-        .eval("return document.querySelector('#more-notes').textContent")
+    let count = browser
+        .eval("return document.querySelector('#note-count').textContent")
         .await;
-    assert!(
-        more.as_str()
-            .unwrap()
-            .ends_with(&format!("of {}", NOTES - 200)),
-        "all notes are there offline: {more}"
-    );
+    assert_eq!(count, "10,000 notes", "all notes are there offline");
     browser.close().await;
 
     println!("pwa cold start, {NOTES} notes, median of 5 (ms from navigation start):");
@@ -130,6 +239,9 @@ async fn main() {
         "  interactive, server up            {:>8.0}",
         median(online)
     );
+    for (mark, at) in MARKS.iter().zip(stages) {
+        println!("    {mark:<31} {:>8.0}", median(at));
+    }
     println!(
         "  first contentful paint, offline   {:>8.0}",
         median(paints)
@@ -138,4 +250,18 @@ async fn main() {
         "  interactive, offline              {:>8.0}",
         median(offline)
     );
+    let line = |what: &str, v: &[f64]| {
+        println!(
+            "  {what:<34} {:>5.1} {:>6.1} {:>6.1}   ({} keys)",
+            percentile(v.to_vec(), 50.0),
+            percentile(v.to_vec(), 95.0),
+            percentile(v.to_vec(), 100.0),
+            v.len()
+        );
+    };
+    println!("pwa keystrokes, {NOTES} notes (ms from the key's event):   p50    p95    max");
+    line("edit a note: work done", &edit_work);
+    line("edit a note: next frame", &edit_paint);
+    line("search: results shown", &search_work);
+    line("search: next frame", &search_paint);
 }

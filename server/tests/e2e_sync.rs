@@ -84,3 +84,29 @@ async fn two_devices_sync_through_a_real_server() {
     laptop.close().await;
     phone.close().await;
 }
+
+/// A person writes one note after another. Each edit wakes the sync
+/// driver from its wait on the live events; that wait's stream must close,
+/// or after six edits the browser has no connection left for the server
+/// (HTTP/1.1 allows six per host) and the device turns "Offline" with its
+/// notes unsent. The phone sees every note.
+#[tokio::test]
+async fn many_edits_in_a_row_all_reach_the_other_device() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    laptop.open(&server.url).await;
+    let (workspace, master) = laptop.become_owner(&server).await;
+    let phone = Device::launch_phone().await;
+    let token = mint_token(&server, &workspace, &master, "phone").await;
+    phone.join_with_token(&server, &token).await;
+
+    let titles: Vec<String> = (1..=12).map(|i| format!("Note {i:02}")).collect();
+    for title in &titles {
+        laptop.add_note(title, "written on the laptop").await;
+        laptop.wait_for_sync_state("synced").await;
+    }
+    let newest_first: Vec<&str> = titles.iter().rev().map(String::as_str).collect();
+    phone.wait_for_notes(&newest_first).await;
+    laptop.close().await;
+    phone.close().await;
+}

@@ -66,3 +66,141 @@ async fn joining_keeps_the_phones_own_workspace_reachable() {
     phone.close().await;
     laptop.close().await;
 }
+
+/// What this browser's database holds of `workspace`, store by store.
+async fn stored_keys_of(device: &Device, workspace: &str) -> Vec<String> {
+    let found = device
+        .eval_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const ws = {workspace:?};
+             const open = indexedDB.open('hearth');
+             open.onsuccess = () => {{
+               const names = ['meta', 'snapshots', 'updates', 'outbox', 'devices'];
+               const tx = open.result.transaction(names);
+               const found = [];
+               let left = names.length;
+               for (const name of names) {{
+                 const all = tx.objectStore(name).getAllKeys();
+                 all.onsuccess = () => {{
+                   for (const key of all.result) {{
+                     if (key === ws || (Array.isArray(key) && key[0] === ws)) found.push(name);
+                   }}
+                   if (--left === 0) {{ open.result.close(); done(found); }}
+                 }};
+               }}
+             }};
+             open.onerror = () => done(['could not open the database']);"
+        ))
+        .await;
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_device_only() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    laptop.open(&server.url).await;
+    let (workspace, master) = laptop.become_owner(&server).await;
+    laptop.add_note("Shared note", "from the laptop").await;
+
+    // Named on the laptop: the header says so.
+    laptop.click("#tab-data").await;
+    laptop.clear("#workspace-name-input").await;
+    laptop.type_into("#workspace-name-input", "Home\n").await;
+    laptop
+        .wait_until(
+            "the header names the workspace",
+            "return document.querySelector('#workspace-name')?.textContent === 'Home'",
+        )
+        .await;
+    laptop.wait_for_sync_state("synced").await;
+
+    // The phone has notes of its own, joins, and sees the name too.
+    let phone = Device::launch_phone().await;
+    phone.open(&server.url).await;
+    phone.add_note("Phone's own", "only here").await;
+    let own = phone.device_record().await["workspace_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = mint_token(&server, &workspace, &master, "phone").await;
+    phone.join_with_token(&server, &token).await;
+    phone.wait_for_notes(&["Shared note"]).await;
+    phone
+        .wait_until(
+            "the joined workspace's name arrives",
+            "return document.querySelector('#workspace-name')?.textContent === 'Home'",
+        )
+        .await;
+
+    // Leaving warns what goes, and that the server keeps its copy.
+    phone.open(&format!("{}/data", server.url)).await;
+    phone
+        .wait_until(
+            "both workspaces are listed",
+            "return document.querySelectorAll('#workspace-list li').length === 2",
+        )
+        .await;
+    let listed = phone.text_of("#workspace-list").await;
+    assert!(listed.contains("Home"), "{listed}");
+    phone.click("#leave-workspace").await;
+    let warning = phone.text_of("#leave-warning").await;
+    assert!(
+        warning.contains("1 note and 0 task lists") && warning.contains("keeps what it has"),
+        "{warning}"
+    );
+    let violations = phone.accessibility_violations().await;
+    assert!(
+        violations.is_empty(),
+        "the warning is accessible: {violations:?}"
+    );
+    phone.click("#confirm-leave").await;
+
+    // The phone is back in its own workspace; nothing of Home is left here.
+    phone.wait_for_notes(&["Phone's own"]).await;
+    assert_eq!(phone.device_record().await["workspace_id"], own.as_str());
+    assert_eq!(
+        stored_keys_of(&phone, &workspace).await,
+        Vec::<String>::new()
+    );
+    assert!(!stored_keys_of(&phone, &own).await.is_empty());
+    // The server and the laptop still have it.
+    laptop.add_note("After the phone left", "still here").await;
+    laptop.wait_for_sync_state("synced").await;
+    laptop
+        .wait_for_notes(&["After the phone left", "Shared note"])
+        .await;
+
+    // Leaving a workspace that is on this device only says it is gone for
+    // good; the device then starts an empty one.
+    phone.click("#tab-data").await;
+    phone.click("#leave-workspace").await;
+    let warning = phone.text_of("#leave-warning").await;
+    assert!(warning.contains("gone for good"), "{warning}");
+    phone.click("#confirm-leave").await;
+    phone
+        .wait_until(
+            "an empty workspace opens",
+            "return (document.querySelector('#note-count')?.textContent || '') === '0 notes'",
+        )
+        .await;
+    assert_eq!(stored_keys_of(&phone, &own).await, Vec::<String>::new());
+
+    // A new workspace sits beside the current one.
+    phone.click("#tab-data").await;
+    phone.click("#new-workspace").await;
+    phone.open(&format!("{}/data", server.url)).await;
+    phone
+        .wait_until(
+            "two workspaces are listed",
+            "return document.querySelectorAll('#workspace-list li').length === 2",
+        )
+        .await;
+    phone.close().await;
+    laptop.close().await;
+}

@@ -290,6 +290,7 @@ fn JoinWithToken() -> Element {
                 token: Some(token_text),
                 role: Some(claims.role),
                 scope: Some(claims.scope),
+                name: None,
             };
             match device::save_current(&state.db, &record).await {
                 // Open the joined workspace from scratch.

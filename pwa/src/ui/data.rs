@@ -68,21 +68,82 @@ fn megabytes(bytes: f64) -> String {
     format!("{:.1} MB", bytes / 1_000_000.0)
 }
 
-/// The workspaces this device holds: the one open, and others it joined or
-/// imported before (their notes stay on this device), each one click away.
+/// The workspaces this device holds: the one open (named, renamed, left
+/// from here), and others it joined or imported before (their notes stay
+/// on this device), each one click away; and a new, empty one.
 #[component]
 pub fn WorkspacesCard() -> Element {
     let state = use_context::<AppState>();
-    let message = use_signal(|| None::<String>);
+    let mut message = use_signal(|| None::<String>);
+    let mut confirm_leave = use_signal(|| false);
     let db = state.db.clone();
     let list_db = db.clone();
     let workspaces = use_resource(move || {
         let db = list_db.clone();
         async move { device::all(&db).await.map_err(|e| e.to_string()) }
     });
+    state.track();
+    let open_name = state.workspace.read().name().unwrap_or_default();
+    let read_only = state.read_only_reason().is_some();
+    let mut name = use_signal(|| open_name.clone());
+
+    let rename = {
+        let state = state.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            state.write(|ws| ws.set_name(&name()));
+        }
+    };
+    let new_workspace = {
+        let state = state.clone();
+        move |_| {
+            let record = DeviceRecord::local(new_workspace_id(), state.record.peek().label.clone());
+            let db = state.db.clone();
+            spawn(async move {
+                match device::save_current(&db, &record).await {
+                    // The sync worker creates it on the next start.
+                    Ok(()) => go_home(),
+                    Err(e) => message.set(Some(e.to_string())),
+                }
+            });
+        }
+    };
+    let leave = {
+        let state = state.clone();
+        move |_| state.link.send(crate::protocol::ToWorker::Leave)
+    };
+    let (notes, lists) = {
+        let ws = state.workspace.read();
+        (state.notes.borrow().len(), ws.list_task_lists().len())
+    };
+    let held = format!(
+        "{} and {}",
+        counted(notes, "note", "notes"),
+        counted(lists, "task list", "task lists")
+    );
+    let sync = state.sync.read().clone();
+    let record = state.record.read().clone();
+    let title = if open_name.is_empty() {
+        record.title()
+    } else {
+        open_name.clone()
+    };
+
     rsx! {
         section { class: "card", id: "workspaces-card",
             h2 { "Workspaces on this device" }
+            form { class: "add-row", id: "rename-form", onsubmit: rename,
+                input {
+                    id: "workspace-name-input",
+                    "aria-label": "Name of this workspace",
+                    placeholder: "Name this workspace (e.g. Home)",
+                    maxlength: "80",
+                    readonly: read_only,
+                    value: "{name}",
+                    oninput: move |e| name.set(e.value()),
+                }
+                button { id: "rename-workspace", r#type: "submit", disabled: read_only, "Rename" }
+            }
             match &*workspaces.read() {
                 None => rsx! { p { class: "muted", "Loading…" } },
                 Some(Err(e)) => rsx! { p { class: "banner error", "{e}" } },
@@ -91,26 +152,28 @@ pub fn WorkspacesCard() -> Element {
                         p { class: "muted", "Joining or importing a workspace keeps the others here, with their notes. Open one to see and sync it." }
                     }
                     ul { class: "devices", id: "workspace-list",
-                        for record in records.iter().cloned() {
-                            li { key: "{record.workspace_id}", class: "device", "data-workspace": "{record.workspace_id}",
+                        for other in records.iter().cloned() {
+                            li { key: "{other.workspace_id}", class: "device", "data-workspace": "{other.workspace_id}",
                                 div {
-                                    strong { "{short_id(record.workspace_id.as_str())}" }
+                                    strong { class: "workspace-title",
+                                        if current.as_ref() == Some(&other.workspace_id) { "{title}" } else { "{other.title()}" }
+                                    }
                                     span { class: "muted",
-                                        match record.server.as_deref() {
+                                        match other.server.as_deref() {
                                             Some(server) => rsx! { " · syncs with {server}" },
                                             None => rsx! { " · on this device only" },
                                         }
-                                        if record.is_owner() { " · owner" }
+                                        if other.is_owner() { " · owner" }
                                     }
                                 }
-                                if current.as_ref() == Some(&record.workspace_id) {
+                                if current.as_ref() == Some(&other.workspace_id) {
                                     span { class: "current-workspace", "Open now" }
                                 } else {
                                     button {
                                         class: "secondary open-workspace",
-                                        "aria-label": "Open workspace {short_id(record.workspace_id.as_str())}",
+                                        "aria-label": "Open {other.title()}",
                                         onclick: {
-                                            let (id, db) = (record.workspace_id.clone(), db.clone());
+                                            let (id, db) = (other.workspace_id.clone(), db.clone());
                                             move |_| open_workspace(db.clone(), id.clone(), message)
                                         },
                                         "Open"
@@ -121,8 +184,53 @@ pub fn WorkspacesCard() -> Element {
                     }
                 },
             }
+            div { class: "editor-tools",
+                button { class: "secondary", id: "new-workspace", onclick: new_workspace, "New workspace" }
+                button {
+                    class: "secondary danger",
+                    id: "leave-workspace",
+                    disabled: state.follower,
+                    onclick: move |_| confirm_leave.set(true),
+                    "Leave “{title}”…"
+                }
+            }
+            if confirm_leave() {
+                div { class: "banner error", id: "leave-warning", role: "alertdialog", "aria-label": "Leave this workspace?",
+                    p {
+                        strong { "Leave “{title}”? " }
+                        "This deletes from this device {held}, with their history. "
+                        match record.server.as_deref() {
+                            Some(server) => rsx! { "The server at {server} keeps what it has, and this device can join again with a pairing link. " },
+                            None => rsx! { strong { "It is on this device only: its notes will be gone for good. " } "Export it first (below) to keep a copy. " },
+                        }
+                        if sync.pending > 0 && record.server.is_some() {
+                            strong { "{sync.pending_what} not on the server yet will be lost. " }
+                        }
+                    }
+                    div { class: "editor-tools",
+                        button { class: "danger", id: "confirm-leave", onclick: leave, "Leave and delete from this device" }
+                        button { class: "secondary", id: "cancel-leave", onclick: move |_| confirm_leave.set(false), "Cancel" }
+                    }
+                }
+            }
             if let Some(m) = message() { p { class: "banner error", "{m}" } }
         }
+    }
+}
+
+/// "1 note", "3 notes".
+fn counted(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Reloads the app at its start, which opens the current workspace.
+fn go_home() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href("/");
     }
 }
 
@@ -135,20 +243,10 @@ fn open_workspace(
     spawn(async move {
         match device::set_current(&db, &id).await {
             // The sync worker opens the other workspace from scratch.
-            Ok(()) => {
-                if let Some(w) = web_sys::window() {
-                    let _ = w.location().set_href("/");
-                }
-            }
+            Ok(()) => go_home(),
             Err(e) => message.set(Some(e.to_string())),
         }
     });
-}
-
-/// The first characters of a workspace id, as people compare them.
-fn short_id(id: &str) -> String {
-    let short: String = id.chars().take(8).collect();
-    format!("Workspace {short}")
 }
 
 /// The "Your data" card.

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use dioxus::prelude::*;
 use futures::StreamExt;
-use hearth_migrations::{NewNote, Note, NoteFilter};
+use hearth_migrations::{NewNote, Note, NoteSummary};
 
 use super::keys::{self, Shortcut};
 
@@ -15,32 +15,62 @@ use crate::pages::Page;
 use crate::platform::{new_id, now_ms, relative_time};
 use crate::state::{AppState, Undo};
 
-/// How many notes the list shows at first, and adds per "show more".
-const PAGE: usize = 200;
+/// The height of one row of the list, in CSS pixels (`.note-item` in
+/// `style.css` has the same): the list draws only the rows on screen, and
+/// pads above and below for the rest.
+const ROW: f64 = 64.0;
+/// Rows drawn above and below the visible ones, so that scrolling never
+/// shows a gap.
+const OVERSCAN: usize = 12;
 
-/// Notes in display order: pinned first, then most recently changed.
-fn sorted(mut notes: Vec<Note>) -> Vec<Note> {
-    notes.sort_by(|a, b| {
-        b.pinned
-            .cmp(&a.pinned)
-            .then(b.updated_at.cmp(&a.updated_at))
-    });
-    notes
+/// Which rows of `total` to draw when the list is scrolled to `top` and is
+/// `height` pixels high: `first..end`.
+fn window(top: f64, height: f64, total: usize) -> (usize, usize) {
+    let first_visible = (top.max(0.0) / ROW) as usize;
+    let visible = (height.max(ROW) / ROW).ceil() as usize;
+    let first = first_visible.saturating_sub(OVERSCAN).min(total);
+    let end = (first_visible + visible + OVERSCAN).min(total);
+    (first, end.max(first))
 }
 
-/// Whether a note matches the search text (case-insensitive, title, body
-/// and tags) and the selected tag.
-pub fn matches(note: &Note, query: &str, tag: Option<&str>) -> bool {
-    if let Some(tag) = tag
-        && !note.tags.iter().any(|t| t == tag)
-    {
-        return false;
+/// Scrolls the list so that row `at` is on screen (keyboard moves, a
+/// note opened by its address).
+fn reveal(at: usize) {
+    let Some(list) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("note-items"))
+    else {
+        return;
+    };
+    let row_top = at as f64 * ROW;
+    let top = f64::from(list.scroll_top());
+    let height = f64::from(list.client_height());
+    if row_top < top {
+        list.set_scroll_top(row_top as i32);
+    } else if row_top + ROW > top + height {
+        list.set_scroll_top((row_top + ROW - height) as i32);
     }
-    let query = query.trim().to_lowercase();
-    query.is_empty()
-        || note.title.to_lowercase().contains(&query)
-        || note.body.to_lowercase().contains(&query)
-        || note.tags.iter().any(|t| t.to_lowercase().contains(&query))
+}
+
+/// "10,000 notes", "3 of 10,000 notes".
+fn count_text(shown: usize, total: usize) -> String {
+    fn grouped(n: usize) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+    let noun = if total == 1 { "note" } else { "notes" };
+    if shown == total {
+        format!("{} {noun}", grouped(total))
+    } else {
+        format!("{} of {} {noun}", grouped(shown), grouped(total))
+    }
 }
 
 /// The notes screen: the layout of the `/` and `/notes/{id}` routes, so it
@@ -55,23 +85,35 @@ pub fn NotesView() -> Element {
     };
     let mut query = use_signal(String::new);
     let mut tag = use_signal(|| None::<String>);
-    // Long lists render a page at a time, so 10,000 notes open quickly.
-    let mut limit = use_signal(|| PAGE);
+    // Where the list is scrolled, and how high it is: which rows to draw.
+    let mut scroll = use_signal(|| (0.0_f64, 900.0_f64));
     // Reading (rendered Markdown) or editing; kept while moving between
     // notes.
     let reading = use_signal(|| false);
     state.track();
 
-    let all = sorted(state.workspace.read().list_notes(NoteFilter::Live));
-    let mut tags: Vec<String> = all.iter().flat_map(|n| n.tags.iter().cloned()).collect();
-    tags.sort();
-    tags.dedup();
-    let matching: Vec<&Note> = all
-        .iter()
-        .filter(|n| matches(n, &query(), tag().as_deref()))
-        .collect();
-    let hidden = matching.len().saturating_sub(limit());
-    let shown: Vec<Note> = matching.into_iter().take(limit()).cloned().collect();
+    // The index re-reads only the notes changed since the last render (a
+    // keystroke: one note), and the search scans its text.
+    let (rows, tags, hits, total) = {
+        let mut index = state.notes.borrow_mut();
+        index.catch_up(&state.workspace.read());
+        let tags: Vec<String> = index.tags().map(str::to_owned).collect();
+        let hits = index.search(&query(), tag().as_deref());
+        let (top, height) = scroll();
+        let (first, end) = window(top, height, hits.len());
+        let rows: Vec<(usize, NoteSummary)> = hits
+            .get(first..end)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|&i| index.get(i).cloned())
+            .enumerate()
+            .map(|(n, note)| (first + n, note))
+            .collect();
+        (rows, tags, hits.len(), index.len())
+    };
+    let first_row = rows.first().map_or(0, |(at, _)| *at);
+    let pad_top = first_row as f64 * ROW;
+    let pad_bottom = hits.saturating_sub(first_row + rows.len()) as f64 * ROW;
     let read_only = state.read_only_reason().is_some();
     let now = now_ms();
     let current = selected
@@ -94,38 +136,47 @@ pub fn NotesView() -> Element {
         move |_| create_note(&state, tag(), nav)
     };
 
-    // Keyboard: the shortcuts act on what this render shows.
+    // Keyboard: the shortcuts act on the list as it is now.
     let shortcuts = keys::use_shortcuts();
-    let shown_ids = use_hook(|| Rc::new(RefCell::new((Vec::<String>::new(), None::<String>))));
-    *shown_ids.borrow_mut() = (
-        shown.iter().map(|n| n.id.clone()).collect(),
-        selected.clone(),
-    );
+    let open_id = use_hook(|| Rc::new(RefCell::new(None::<String>)));
+    open_id.borrow_mut().clone_from(&selected);
     let mut help = use_signal(|| false);
     {
         let state = state.clone();
-        let shown_ids = shown_ids.clone();
+        let open_id = open_id.clone();
         use_future(move || {
-            let (state, shown_ids, shortcuts) =
-                (state.clone(), shown_ids.clone(), shortcuts.clone());
+            let (state, open_id, shortcuts) = (state.clone(), open_id.clone(), shortcuts.clone());
             async move {
                 let Some(mut presses) = shortcuts.borrow_mut().take() else {
                     return;
                 };
                 while let Some(press) = presses.next().await {
-                    let (ids, open) = shown_ids.borrow().clone();
+                    let open = open_id.borrow().clone();
                     match press {
                         Shortcut::NewNote => create_note(&state, tag(), nav),
                         Shortcut::Search => keys::focus("search"),
                         Shortcut::Next | Shortcut::Previous => {
-                            let at = open.and_then(|id| ids.iter().position(|i| *i == id));
-                            let next = match (press, at) {
-                                (Shortcut::Next, Some(i)) => i + 1,
-                                (Shortcut::Previous, Some(i)) => i.saturating_sub(1),
-                                _ => 0,
+                            let target = {
+                                let index = state.notes.borrow();
+                                let hits = index.search(&query.peek(), tag.peek().as_deref());
+                                let at = open.as_deref().and_then(|id| {
+                                    hits.iter()
+                                        .position(|&i| index.get(i).is_some_and(|n| n.id == id))
+                                });
+                                let next = match (press, at) {
+                                    (Shortcut::Next, Some(i)) => {
+                                        (i + 1).min(hits.len().saturating_sub(1))
+                                    }
+                                    (Shortcut::Previous, Some(i)) => i.saturating_sub(1),
+                                    _ => 0,
+                                };
+                                hits.get(next)
+                                    .and_then(|&i| index.get(i))
+                                    .map(|n| (next, n.id.clone()))
                             };
-                            if let Some(id) = ids.get(next).or(ids.last()) {
-                                nav.push(Page::NoteOpen { id: id.clone() });
+                            if let Some((at, id)) = target {
+                                reveal(at);
+                                nav.push(Page::NoteOpen { id });
                             }
                         }
                         Shortcut::Escape => {
@@ -152,7 +203,11 @@ pub fn NotesView() -> Element {
                         placeholder: "Search notes",
                         "aria-label": "Search notes",
                         value: "{query}",
-                        oninput: move |e| query.set(e.value()),
+                        oninput: move |e| {
+                            query.set(e.value());
+                            scroll.with_mut(|s| s.0 = 0.0);
+                            reveal(0);
+                        },
                     }
                     button { id: "new-note", disabled: read_only, onclick: new_note, title: "New note", "New note" }
                 }
@@ -177,17 +232,29 @@ pub fn NotesView() -> Element {
                         }
                     }
                 }
-                if shown.is_empty() {
+                p { class: "muted note-count", id: "note-count", role: "status",
+                    "{count_text(hits, total)}"
+                }
+                if hits == 0 {
                     p { class: "empty",
-                        if all.is_empty() { "No notes yet. Start one with “New note”." } else { "No note matches." }
+                        if total == 0 { "No notes yet. Start one with “New note”." } else { "No note matches." }
                     }
                 }
-                ul { id: "note-items",
-                    for note in shown {
+                ul {
+                    id: "note-items",
+                    "aria-label": "Notes",
+                    style: "padding-top: {pad_top}px; padding-bottom: {pad_bottom}px",
+                    onscroll: move |e| {
+                        let data = e.data();
+                        scroll.set((data.scroll_top(), f64::from(data.client_height())));
+                    },
+                    for (at, note) in rows {
                         li {
                             key: "{note.id}",
                             class: if selected.as_deref() == Some(note.id.as_str()) { "note-item selected" } else { "note-item" },
                             "data-id": "{note.id}",
+                            "aria-setsize": "{hits}",
+                            "aria-posinset": "{at + 1}",
                             tabindex: "0",
                             onclick: {
                                 let id = note.id.clone();
@@ -209,9 +276,6 @@ pub fn NotesView() -> Element {
                     }
                 }
                 p { class: "muted keys-hint", "Press ? for keyboard shortcuts." }
-                if hidden > 0 {
-                    button { class: "secondary more", id: "more-notes", onclick: move |_| limit += PAGE, "Show {hidden.min(PAGE)} more of {hidden}" }
-                }
             }
             section { class: "editor-pane",
                 if open {

@@ -73,6 +73,7 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
                         token: Some(answer.token),
                         role: Some(Role::Access),
                         scope: Some(answer.scope),
+                        name: None,
                     };
                     let saved = match idb::open(idb::DB_NAME).await {
                         Ok(db) => device::save_current(&db, &record).await.map_err(|e| e.to_string()),

@@ -33,6 +33,12 @@ pub struct DeviceRecord {
     pub role: Option<Role>,
     #[serde(default)]
     pub scope: Option<Scope>,
+    /// The workspace's name as last seen in its document (which holds the
+    /// name itself), so that lists of workspaces can show it unopened.
+    /// (Never skipped when empty: the worker's messages carry records in a
+    /// format without field names.)
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl DeviceRecord {
@@ -45,6 +51,18 @@ impl DeviceRecord {
             token: None,
             role: None,
             scope: None,
+            name: None,
+        }
+    }
+
+    /// What lists show: the name, or the start of the id.
+    pub fn title(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => {
+                let short: String = self.workspace_id.as_str().chars().take(8).collect();
+                format!("Workspace {short}")
+            }
         }
     }
 

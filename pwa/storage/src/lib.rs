@@ -23,6 +23,7 @@
 //! makes. Every function is one IndexedDB transaction.
 
 pub mod device;
+pub mod leave;
 pub mod outbox;
 pub mod upgrade;
 
@@ -32,6 +33,7 @@ use hearth_shared::store::StoreError;
 use rexie::{ObjectStore, Rexie};
 
 pub use device::DeviceRecord;
+pub use leave::{leave, update_key, update_range};
 
 /// Name of the database.
 pub const DB_NAME: &str = "hearth";

@@ -1,0 +1,405 @@
+//! [`NoteIndex`]: the notes list as the notes screen shows it (live notes,
+//! pinned first, then the most recently changed), kept in step with the
+//! document one note at a time.
+//!
+//! Reading every note out of the document costs milliseconds per thousand
+//! notes, so the list must not be rebuilt on each keystroke. The index
+//! subscribes to the document's events: each commit or import names the
+//! notes it changed, and [`NoteIndex::catch_up`] re-reads only those. A
+//! search scans the index's lower-cased text, never the document.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use loro::event::{Diff, DiffEvent};
+use loro::{ContainerID, Index, Subscription};
+
+use crate::notes::Note;
+use crate::schema::NOTES_ROOT;
+use crate::workspace::Workspace;
+
+/// Above this many changed notes in one go, the index is rebuilt instead.
+const REBUILD_ABOVE: usize = 2_000;
+
+/// One row of the notes list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSummary {
+    pub id: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub pinned: bool,
+    pub updated_at: i64,
+    /// Title, body and tags, lower-cased, for search.
+    search: String,
+}
+
+impl NoteSummary {
+    fn of(note: Note) -> Self {
+        let mut search = String::with_capacity(note.title.len() + note.body.len() + 16);
+        search.push_str(&note.title.to_lowercase());
+        search.push('\n');
+        search.push_str(&note.body.to_lowercase());
+        for tag in &note.tags {
+            search.push('\n');
+            search.push_str(&tag.to_lowercase());
+        }
+        Self {
+            id: note.id,
+            title: note.title,
+            tags: note.tags,
+            pinned: note.pinned,
+            updated_at: note.updated_at,
+            search,
+        }
+    }
+
+    /// Whether this note matches an already lower-cased, trimmed query and
+    /// the selected tag.
+    fn matches(&self, query: &str, tag: Option<&str>) -> bool {
+        if let Some(tag) = tag
+            && !self.tags.iter().any(|t| t == tag)
+        {
+            return false;
+        }
+        query.is_empty() || self.search.contains(query)
+    }
+}
+
+/// Display order: pinned first, then the latest change first, then by id
+/// (so that the order is total and the same on every device).
+fn before(a: &NoteSummary, b: &NoteSummary) -> std::cmp::Ordering {
+    b.pinned
+        .cmp(&a.pinned)
+        .then(b.updated_at.cmp(&a.updated_at))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+/// What the document's events have changed since the index last caught up.
+#[derive(Debug, Default)]
+enum Pending {
+    #[default]
+    Nothing,
+    Notes(BTreeSet<String>),
+    Everything,
+}
+
+impl Pending {
+    fn add(&mut self, id: &str) {
+        match self {
+            Pending::Everything => {}
+            Pending::Nothing => *self = Pending::Notes(BTreeSet::from([id.to_owned()])),
+            Pending::Notes(ids) => {
+                ids.insert(id.to_owned());
+                if ids.len() > REBUILD_ABOVE {
+                    *self = Pending::Everything;
+                }
+            }
+        }
+    }
+}
+
+/// The live notes in display order, with their tags.
+pub struct NoteIndex {
+    notes: Vec<NoteSummary>,
+    /// Tag -> how many live notes carry it.
+    tags: BTreeMap<String, usize>,
+    pending: Arc<Mutex<Pending>>,
+    /// Held so that the document keeps reporting changes.
+    _subscription: Subscription,
+}
+
+impl std::fmt::Debug for NoteIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoteIndex")
+            .field("notes", &self.notes.len())
+            .field("tags", &self.tags.len())
+            .finish()
+    }
+}
+
+impl NoteIndex {
+    /// Reads every live note once, and from then on follows the document.
+    pub fn new(workspace: &Workspace) -> Self {
+        let pending = Arc::new(Mutex::new(Pending::Nothing));
+        let sink = pending.clone();
+        let subscription = workspace
+            .doc()
+            .subscribe_root(Arc::new(move |event| record(&sink, &event)));
+        let mut index = Self {
+            notes: Vec::new(),
+            tags: BTreeMap::new(),
+            pending,
+            _subscription: subscription,
+        };
+        index.rebuild(workspace);
+        index
+    }
+
+    fn rebuild(&mut self, workspace: &Workspace) {
+        self.notes = workspace
+            .list_notes(crate::NoteFilter::Live)
+            .into_iter()
+            .map(NoteSummary::of)
+            .collect();
+        self.notes.sort_by(before);
+        self.tags.clear();
+        for note in &self.notes {
+            for tag in &note.tags {
+                *self.tags.entry(tag.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Re-reads the notes changed since the last call (a keystroke: one
+    /// note). Returns whether anything was re-read.
+    pub fn catch_up(&mut self, workspace: &Workspace) -> bool {
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        match pending {
+            Pending::Nothing => false,
+            Pending::Everything => {
+                self.rebuild(workspace);
+                true
+            }
+            Pending::Notes(ids) => {
+                for id in ids {
+                    self.reread(workspace, &id);
+                }
+                true
+            }
+        }
+    }
+
+    fn reread(&mut self, workspace: &Workspace, id: &str) {
+        if let Some(at) = self.notes.iter().position(|n| n.id == id) {
+            let old = self.notes.remove(at);
+            for tag in &old.tags {
+                if let Some(count) = self.tags.get_mut(tag) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.tags.remove(tag);
+                    }
+                }
+            }
+        }
+        let Some(note) = workspace.get_note(id).filter(|n| n.deleted_at.is_none()) else {
+            return;
+        };
+        let summary = NoteSummary::of(note);
+        for tag in &summary.tags {
+            *self.tags.entry(tag.clone()).or_default() += 1;
+        }
+        let at = self.notes.partition_point(|n| before(n, &summary).is_lt());
+        self.notes.insert(at, summary);
+    }
+
+    /// How many live notes there are.
+    pub fn len(&self) -> usize {
+        self.notes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.notes.is_empty()
+    }
+
+    /// Every tag in use, sorted.
+    pub fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tags.keys().map(String::as_str)
+    }
+
+    /// The positions (in display order) of the notes matching a search
+    /// (case-insensitive, over title, body and tags) and a tag.
+    pub fn search(&self, query: &str, tag: Option<&str>) -> Vec<usize> {
+        let query = query.trim().to_lowercase();
+        if query.is_empty() && tag.is_none() {
+            return (0..self.notes.len()).collect();
+        }
+        self.notes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.matches(&query, tag))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The note at a position of the display order.
+    pub fn get(&self, at: usize) -> Option<&NoteSummary> {
+        self.notes.get(at)
+    }
+}
+
+/// Notes the event touched: a change inside a note (its title, body, tags)
+/// has a path through `notes/{id}`; adding or removing notes is a change of
+/// the notes root itself.
+fn record(pending: &Mutex<Pending>, event: &DiffEvent<'_>) {
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    for change in &event.events {
+        let in_notes = matches!(
+            change.path.first(),
+            Some((ContainerID::Root { name, .. }, _)) if name.as_str() == NOTES_ROOT
+        );
+        if !in_notes {
+            continue;
+        }
+        match change.path.get(1) {
+            Some((_, Index::Key(id))) => pending.add(id),
+            Some(_) => {}
+            None => match &change.diff {
+                Diff::Map(map) => {
+                    for id in map.updated.keys() {
+                        pending.add(id);
+                    }
+                }
+                _ => *pending = Pending::Everything,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use loro::LoroDoc;
+
+    use super::*;
+    use crate::NewNote;
+
+    fn note<'a>(title: &'a str, body: &'a str, tags: &'a [&'a str]) -> NewNote<'a> {
+        NewNote {
+            title,
+            body,
+            tags,
+            pinned: false,
+        }
+    }
+
+    fn titles(index: &NoteIndex, hits: &[usize]) -> Vec<String> {
+        hits.iter()
+            .map(|&i| index.get(i).unwrap().title.clone())
+            .collect()
+    }
+
+    fn all(index: &NoteIndex) -> Vec<String> {
+        titles(index, &index.search("", None))
+    }
+
+    /// The index after any edits equals one read afresh from the document.
+    fn same_as_fresh(index: &NoteIndex, ws: &Workspace) {
+        let fresh = NoteIndex::new(ws);
+        assert_eq!(index.notes, fresh.notes);
+        assert_eq!(index.tags, fresh.tags);
+    }
+
+    #[test]
+    fn follows_edits_one_note_at_a_time() {
+        let ws = Workspace::create(LoroDoc::new()).unwrap();
+        ws.add_note("a", note("Alpha", "first", &["work"]), 1)
+            .unwrap();
+        ws.add_note("b", note("Beta", "second", &[]), 2).unwrap();
+        let mut index = NoteIndex::new(&ws);
+        assert_eq!(all(&index), ["Beta", "Alpha"]);
+        assert!(!index.catch_up(&ws), "nothing changed yet");
+
+        // Typing in Alpha moves it to the top and changes its title.
+        ws.update_note("a", Some("Alphabet"), None, 3).unwrap();
+        assert!(index.catch_up(&ws));
+        assert_eq!(all(&index), ["Alphabet", "Beta"]);
+
+        ws.add_note("c", note("Gamma", "", &["home"]), 4).unwrap();
+        ws.set_pinned("b", true, 5).unwrap();
+        index.catch_up(&ws);
+        assert_eq!(all(&index), ["Beta", "Gamma", "Alphabet"]);
+        assert_eq!(index.tags().collect::<Vec<_>>(), ["home", "work"]);
+
+        ws.delete_note("c", 6).unwrap();
+        ws.set_tags("a", &["play"], 7).unwrap();
+        index.catch_up(&ws);
+        assert_eq!(all(&index), ["Beta", "Alphabet"]);
+        assert_eq!(index.tags().collect::<Vec<_>>(), ["play"]);
+        same_as_fresh(&index, &ws);
+
+        ws.restore_note("c", 8).unwrap();
+        index.catch_up(&ws);
+        assert_eq!(all(&index), ["Beta", "Gamma", "Alphabet"]);
+        same_as_fresh(&index, &ws);
+    }
+
+    #[test]
+    fn follows_changes_imported_from_another_device() {
+        let here = Workspace::create(LoroDoc::new()).unwrap();
+        here.add_note("a", note("Mine", "", &[]), 1).unwrap();
+        let there_doc = LoroDoc::new();
+        there_doc
+            .import(&here.doc().export(loro::ExportMode::Snapshot).unwrap())
+            .unwrap();
+        let (there, _) = Workspace::open(there_doc).unwrap();
+        let mut index = NoteIndex::new(&here);
+
+        there
+            .add_note("b", note("Theirs", "from the phone", &[]), 2)
+            .unwrap();
+        there
+            .update_note("a", None, Some("edited there"), 3)
+            .unwrap();
+        here.doc()
+            .import(
+                &there
+                    .doc()
+                    .export(loro::ExportMode::updates(&here.doc().oplog_vv()))
+                    .unwrap(),
+            )
+            .unwrap();
+        assert!(index.catch_up(&here));
+        assert_eq!(all(&index), ["Mine", "Theirs"]);
+        assert_eq!(titles(&index, &index.search("THERE", None)), ["Mine"]);
+        same_as_fresh(&index, &here);
+    }
+
+    #[test]
+    fn searches_title_body_and_tags_ignoring_case() {
+        let ws = Workspace::create(LoroDoc::new()).unwrap();
+        ws.add_note("a", note("Groceries", "Milk, EGGS", &["Home"]), 1)
+            .unwrap();
+        ws.add_note("b", note("Book ideas", "a novel", &["writing"]), 2)
+            .unwrap();
+        ws.add_note("c", note("Trip", "pack eggs", &["home"]), 3)
+            .unwrap();
+        let index = NoteIndex::new(&ws);
+        assert_eq!(
+            titles(&index, &index.search("  eggs ", None)),
+            ["Trip", "Groceries"]
+        );
+        assert_eq!(
+            titles(&index, &index.search("home", None)),
+            ["Trip", "Groceries"]
+        );
+        assert_eq!(titles(&index, &index.search("", Some("home"))), ["Trip"]);
+        assert_eq!(
+            titles(&index, &index.search("novel", Some("home"))),
+            Vec::<String>::new()
+        );
+        assert_eq!(titles(&index, &index.search("BOOK", None)), ["Book ideas"]);
+    }
+
+    #[test]
+    fn many_changes_at_once_rebuild() {
+        let ws = Workspace::create(LoroDoc::new()).unwrap();
+        let mut index = NoteIndex::new(&ws);
+        for i in 0..(REBUILD_ABOVE + 10) {
+            ws.add_note(
+                &format!("{i:05}"),
+                note(&format!("n{i}"), "", &[]),
+                i as i64,
+            )
+            .unwrap();
+        }
+        assert!(matches!(
+            *index.pending.lock().unwrap(),
+            Pending::Everything
+        ));
+        index.catch_up(&ws);
+        assert_eq!(index.len(), REBUILD_ABOVE + 10);
+        same_as_fresh(&index, &ws);
+    }
+}
