@@ -7,12 +7,21 @@
 //! subscribes to the document's events: each commit or import names the
 //! notes it changed, and [`NoteIndex::catch_up`] re-reads only those. A
 //! search scans the index's lower-cased text, never the document.
+//!
+//! Reading 10,000 notes out of a freshly loaded document takes most of a
+//! second, so the index is also kept between starts: [`NoteIndex::to_cache`]
+//! writes it with the document version it matches (JSON: `{"format": 1,
+//! "frontiers": [bytes of Loro's encoded frontiers], "notes": [...]}`), and
+//! [`NoteIndex::from_cache`] starts from it, re-reading only the notes that
+//! changed since that version (a Loro diff). A cache that cannot be read
+//! or compared is ignored and the index is read afresh.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use loro::event::{Diff, DiffEvent};
-use loro::{ContainerID, Index, Subscription};
+use loro::{ContainerID, Frontiers, Index, Subscription};
+use serde::{Deserialize, Serialize};
 
 use crate::notes::Note;
 use crate::schema::NOTES_ROOT;
@@ -22,7 +31,7 @@ use crate::workspace::Workspace;
 const REBUILD_ABOVE: usize = 2_000;
 
 /// One row of the notes list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoteSummary {
     pub id: String,
     pub title: String,
@@ -74,6 +83,16 @@ fn before(a: &NoteSummary, b: &NoteSummary) -> std::cmp::Ordering {
         .then_with(|| a.id.cmp(&b.id))
 }
 
+/// The index as kept between starts.
+#[derive(Serialize, Deserialize)]
+struct Cache {
+    format: u32,
+    frontiers: Vec<u8>,
+    notes: Vec<NoteSummary>,
+}
+
+const CACHE_FORMAT: u32 = 1;
+
 /// What the document's events have changed since the index last caught up.
 #[derive(Debug, Default)]
 enum Pending {
@@ -120,19 +139,72 @@ impl std::fmt::Debug for NoteIndex {
 impl NoteIndex {
     /// Reads every live note once, and from then on follows the document.
     pub fn new(workspace: &Workspace) -> Self {
+        let mut index = Self::following(workspace);
+        index.rebuild(workspace);
+        index
+    }
+
+    /// An empty index subscribed to the document.
+    fn following(workspace: &Workspace) -> Self {
         let pending = Arc::new(Mutex::new(Pending::Nothing));
         let sink = pending.clone();
         let subscription = workspace
             .doc()
             .subscribe_root(Arc::new(move |event| record(&sink, &event)));
-        let mut index = Self {
+        Self {
             notes: Vec::new(),
             tags: BTreeMap::new(),
             pending,
             _subscription: subscription,
+        }
+    }
+
+    /// Starts from a cache written by [`Self::to_cache`], re-reading only
+    /// the notes changed since; reads everything if the cache is unusable.
+    /// Returns whether the cache was used.
+    pub fn from_cache(workspace: &Workspace, cache: &[u8]) -> (Self, bool) {
+        let mut index = Self::following(workspace);
+        let doc = workspace.doc();
+        let usable = serde_json::from_slice::<Cache>(cache)
+            .ok()
+            .filter(|c| c.format == CACHE_FORMAT)
+            .and_then(|c| {
+                let from = Frontiers::decode(&c.frontiers).ok()?;
+                let touched =
+                    crate::touched::touched_between(doc, &from, &doc.oplog_frontiers())?;
+                (touched.notes.len() <= REBUILD_ABOVE).then_some((c.notes, touched.notes))
+            });
+        let Some((notes, touched)) = usable else {
+            index.rebuild(workspace);
+            return (index, false);
         };
-        index.rebuild(workspace);
-        index
+        index.notes = notes;
+        index.notes.sort_by(before);
+        index.count_tags();
+        for id in touched {
+            index.reread(workspace, &id);
+        }
+        (index, true)
+    }
+
+    /// The index with the document version it matches, for
+    /// [`Self::from_cache`] at the next start. Catch up first.
+    pub fn to_cache(&self, workspace: &Workspace) -> Vec<u8> {
+        let cache = Cache {
+            format: CACHE_FORMAT,
+            frontiers: workspace.doc().oplog_frontiers().encode(),
+            notes: self.notes.clone(),
+        };
+        serde_json::to_vec(&cache).unwrap_or_default()
+    }
+
+    fn count_tags(&mut self) {
+        self.tags.clear();
+        for note in &self.notes {
+            for tag in &note.tags {
+                *self.tags.entry(tag.clone()).or_default() += 1;
+            }
+        }
     }
 
     fn rebuild(&mut self, workspace: &Workspace) {
@@ -142,12 +214,7 @@ impl NoteIndex {
             .map(NoteSummary::of)
             .collect();
         self.notes.sort_by(before);
-        self.tags.clear();
-        for note in &self.notes {
-            for tag in &note.tags {
-                *self.tags.entry(tag.clone()).or_default() += 1;
-            }
-        }
+        self.count_tags();
     }
 
     /// Re-reads the notes changed since the last call (a keystroke: one
@@ -380,6 +447,46 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(titles(&index, &index.search("BOOK", None)), ["Book ideas"]);
+    }
+
+    #[test]
+    fn a_cache_from_an_earlier_start_is_brought_up_to_date() {
+        let ws = Workspace::create(LoroDoc::new()).unwrap();
+        ws.add_note("a", note("Alpha", "first", &["work"]), 1).unwrap();
+        ws.add_note("b", note("Beta", "second", &[]), 2).unwrap();
+        let mut index = NoteIndex::new(&ws);
+        index.catch_up(&ws);
+        let cache = index.to_cache(&ws);
+        drop(index);
+
+        // Unchanged: the cache is used as it is.
+        let (again, used) = NoteIndex::from_cache(&ws, &cache);
+        assert!(used);
+        same_as_fresh(&again, &ws);
+
+        // Changed meanwhile (here, or by a sync before the page opened):
+        // only the changed notes are read again.
+        ws.update_note("a", Some("Alpha, edited"), None, 3).unwrap();
+        ws.delete_note("b", 4).unwrap();
+        ws.add_note("c", note("Gamma", "", &["home"]), 5).unwrap();
+        let (mut later, used) = NoteIndex::from_cache(&ws, &cache);
+        assert!(used);
+        assert_eq!(all(&later), ["Gamma", "Alpha, edited"]);
+        same_as_fresh(&later, &ws);
+        // And it follows the document from there.
+        ws.set_pinned("a", true, 6).unwrap();
+        later.catch_up(&ws);
+        assert_eq!(all(&later), ["Alpha, edited", "Gamma"]);
+
+        // A cache of another document, or of nothing, is ignored.
+        let other = Workspace::create(LoroDoc::new()).unwrap();
+        other.add_note("z", note("Zeta", "", &[]), 1).unwrap();
+        let foreign = NoteIndex::new(&other).to_cache(&other);
+        for bad in [foreign.as_slice(), b"", b"{\"format\": 99}", &cache[..cache.len() / 2]] {
+            let (index, used) = NoteIndex::from_cache(&ws, bad);
+            assert!(!used);
+            same_as_fresh(&index, &ws);
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use migrate::{MIGRATIONS, MigrationOutcome, migrate};
 pub use notes::{NewNote, Note, NoteFilter};
 pub use schema::schema_version;
 pub use tasks::{Task, TaskList};
-pub use touched::{Touched, touched_since};
+pub use touched::{Touched, touched_between, touched_since};
 pub use workspace::{ReadOnly, Workspace, new_id};
 
 /// The schema version this code writes.

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use loro::event::Diff;
-use loro::{ContainerID, Index, LoroDoc};
+use loro::{ContainerID, Frontiers, Index, LoroDoc};
 
 use crate::schema::{NOTES_ROOT, TASK_LISTS_ROOT};
 
@@ -45,17 +45,24 @@ impl Touched {
 /// there are none, or when the history cannot be compared (never an error:
 /// this only words a status).
 pub fn touched_since(doc: &LoroDoc, peer: u64, from: i32) -> Touched {
-    let mut touched = Touched::default();
     let mut before = doc.oplog_vv();
     let end = before.get(&peer).copied().unwrap_or(0);
     if from >= end {
-        return touched;
+        return Touched::default();
     }
     before.insert(peer, from.max(0));
     let before = doc.vv_to_frontiers(&before);
-    let Ok(diff) = doc.diff(&before, &doc.oplog_frontiers()) else {
-        return touched;
-    };
+    touched_between(doc, &before, &doc.oplog_frontiers()).unwrap_or_default()
+}
+
+/// What changed in `doc` between two of its versions; `None` when they
+/// cannot be compared (a version the document does not know).
+pub fn touched_between(doc: &LoroDoc, from: &Frontiers, to: &Frontiers) -> Option<Touched> {
+    let mut touched = Touched::default();
+    if from == to {
+        return Some(touched);
+    }
+    let diff = doc.diff(from, to).ok()?;
     for (container, change) in diff.iter() {
         // A path runs from the root: each step is a container and its key
         // in the step before (notes and lists are mergeable maps, so even
@@ -78,7 +85,7 @@ pub fn touched_since(doc: &LoroDoc, peer: u64, from: i32) -> Touched {
             }
         }
     }
-    touched
+    Some(touched)
 }
 
 fn root_name(container: &ContainerID) -> Option<&str> {

@@ -54,10 +54,13 @@ impl Signals {
         db: Rc<rexie::Rexie>,
         link: Rc<WorkerLink>,
         follower: bool,
+        list_cache: Option<Vec<u8>>,
     ) -> AppState {
-        let notes = Rc::new(std::cell::RefCell::new(hearth_migrations::NoteIndex::new(
-            &workspace.peek(),
-        )));
+        let index = match list_cache {
+            Some(cache) => hearth_migrations::NoteIndex::from_cache(&workspace.peek(), &cache).0,
+            None => hearth_migrations::NoteIndex::new(&workspace.peek()),
+        };
+        let notes = Rc::new(std::cell::RefCell::new(index));
         crate::platform::mark("hearth-index");
         AppState {
             workspace,
@@ -164,6 +167,9 @@ async fn lead(signals: Signals) {
     let (link, mut reports) = WorkerLink::spawn();
     let link = Rc::new(link);
     link.send(ToWorker::Open);
+    // While the worker opens the workspace: the notes list kept from the
+    // last start, so that the page need not read every note.
+    let list_cache = idb::load_list_cache(&db).await;
     let (peer_id, snapshot, record) = loop {
         match reports.next().await {
             Some(FromWorker::Opened {
@@ -203,6 +209,7 @@ async fn lead(signals: Signals) {
         db,
         link.clone(),
         false,
+        list_cache,
     )));
 
     while let Some(report) = reports.next().await {
@@ -302,6 +309,7 @@ async fn follow(signals: Signals) {
         db,
         Rc::new(WorkerLink::none()),
         true,
+        None,
     )));
     let Some(channel) = tabs::channel() else {
         return;
@@ -373,10 +381,41 @@ fn Ready(state: AppState) -> Element {
             }
         });
     }
-    use_context_provider(|| state);
+    use_context_provider(|| state.clone());
     // "Interactive": the workspace is on screen. Benchmarks read this mark.
     use_effect(|| crate::platform::mark("hearth-ready"));
+    keep_list_for_next_start(&state);
     rsx! { Router::<crate::pages::Page> {} }
+}
+
+/// A couple of seconds after the last change, the notes list is kept for
+/// the next start (see `NoteIndex::to_cache`).
+fn keep_list_for_next_start(state: &AppState) {
+    let generation = use_hook(|| Rc::new(std::cell::Cell::new(0u64)));
+    let state = state.clone();
+    use_effect(move || {
+        state.track();
+        if state.follower {
+            return;
+        }
+        let mine = generation.get() + 1;
+        generation.set(mine);
+        let (state, generation) = (state.clone(), generation.clone());
+        spawn(async move {
+            crate::session::sleep_ms(2_000).await;
+            if generation.get() != mine {
+                return;
+            }
+            let cache = {
+                let workspace = state.workspace.peek();
+                let mut index = state.notes.borrow_mut();
+                index.catch_up(&workspace);
+                index.to_cache(&workspace)
+            };
+            let id = state.record.peek().workspace_id.clone();
+            let _ = idb::save_list_cache(&state.db, &id, &cache).await;
+        });
+    });
 }
 
 /// The app icon's (content-hashed) URL, read from the page's `<link rel=icon>`.

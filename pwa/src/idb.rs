@@ -272,3 +272,24 @@ impl Store for IdbStore {
         finish(tx, "save the pending changes").await
     }
 }
+
+/// The notes list kept from the last start, opened (`None` if there is
+/// none, or it cannot be read: the list is then read afresh).
+pub async fn load_list_cache(db: &Rexie) -> Option<Vec<u8>> {
+    let record = crate::device::current(db).await.ok()??;
+    let sealed = hearth_storage::load_list_cache(db, &record.workspace_id)
+        .await
+        .ok()??;
+    envelope::open(&sealed, envelope::DEFAULT_MAX_RAW_LEN).ok()
+}
+
+/// Keeps the notes list for the next start (compressed, in a blob
+/// envelope).
+pub async fn save_list_cache(
+    db: &Rexie,
+    workspace: &WorkspaceId,
+    cache: &[u8],
+) -> Result<(), StoreError> {
+    let sealed = envelope::seal(cache, LEVEL).map_err(|e| StoreError::Io(e.to_string()))?;
+    hearth_storage::save_list_cache(db, workspace, &sealed).await
+}

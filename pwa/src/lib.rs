@@ -26,6 +26,7 @@ pub mod fetch;
 pub mod history;
 pub mod idb;
 pub mod link;
+pub mod move_note;
 pub mod pages;
 pub mod platform;
 pub mod protocol;

@@ -12,6 +12,7 @@
 //! | `/tasks/{id}`    | one task list                            |
 //! | `/sync`          | sync status, connecting, joining         |
 //! | `/devices`       | pairing and the device list (the owner)  |
+//! | `/devices/pair`  | the pairing screen alone (link and QR code) |
 //! | `/data`          | export, import, this browser's storage   |
 //! | anything else    | "not found", with a way home             |
 //!
@@ -48,6 +49,8 @@ pub enum Page {
         SyncPage {},
         #[route("/devices")]
         DevicesPage {},
+        #[route("/devices/pair")]
+        PairPage {},
         #[route("/data")]
         DataPage {},
     #[end_layout]
@@ -71,7 +74,7 @@ impl Page {
             Page::NoteList {} | Page::NoteOpen { .. } => Tab::Notes,
             Page::TaskLists {} | Page::TaskListOpen { .. } => Tab::Tasks,
             Page::SyncPage {} => Tab::Sync,
-            Page::DevicesPage {} => Tab::Devices,
+            Page::DevicesPage {} | Page::PairPage {} => Tab::Devices,
             Page::DataPage {} => Tab::Data,
             Page::NotFound { .. } => return None,
         })
@@ -159,6 +162,25 @@ fn DevicesPage() -> Element {
                 }
             }
         }
+    }
+}
+
+/// Pairing on a screen of its own: the owner shows its link and QR code,
+/// anyone else is told where pairing happens.
+#[component]
+fn PairPage() -> Element {
+    let state = use_context::<AppState>();
+    let owner = state.record.read().is_owner();
+    rsx! {
+        if owner {
+            crate::ui::devices::PairDevice {}
+        } else {
+            section { class: "card", id: "devices-card",
+                h2 { "Pair a device" }
+                p { id: "devices-not-owner", "Devices are paired on the device that owns this workspace (the one that connected it to the server)." }
+            }
+        }
+        Link { id: "to-devices", class: "button", to: Page::DevicesPage {}, "All devices" }
     }
 }
 

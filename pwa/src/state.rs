@@ -42,6 +42,9 @@ pub struct AppState {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Undo {
     DeletedNote { id: String, title: String },
+    /// A note moved into another workspace (`to`: its name); the copy
+    /// here is in the bin and can be brought back.
+    MovedNote { id: String, title: String, to: String },
 }
 
 impl AppState {

@@ -234,14 +234,23 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
             "return document.querySelector('#note-title')?.value === 'Typed n here'",
         )
         .await;
-    for address in ["/tasks", "/sync", "/devices", "/data"] {
+    for address in ["/tasks", "/sync", "/devices", "/devices/pair", "/data"] {
         desktop.open(&format!("{}{address}", server.url)).await;
         desktop.text_of("main").await;
+        let tab = desktop
+            .eval("return document.querySelector('nav .tab.active')?.getAttribute('href')")
+            .await;
+        let expected = if address == "/devices/pair" { "/devices" } else { address };
+        assert_eq!(tab, expected, "the tab of {address} is marked");
         check_screen(
             &desktop,
-            &format!("desktop-{}", address.trim_start_matches('/')),
+            &format!(
+                "desktop-{}",
+                address.trim_start_matches('/').replace('/', "-")
+            ),
         )
         .await;
     }
+
     desktop.close().await;
 }

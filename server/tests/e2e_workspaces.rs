@@ -204,3 +204,53 @@ async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_dev
     phone.close().await;
     laptop.close().await;
 }
+
+#[tokio::test]
+async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    laptop.open(&server.url).await;
+    let (workspace, master) = laptop.become_owner(&server).await;
+    laptop.add_note("Shared note", "from the laptop").await;
+    laptop.wait_for_sync_state("synced").await;
+
+    let phone = Device::launch_phone().await;
+    phone.open(&server.url).await;
+    phone.add_note("Written offline", "on the phone, before joining").await;
+    phone.add_note("Stays here", "private to the phone").await;
+    let token = mint_token(&server, &workspace, &master, "phone").await;
+    phone.join_with_token(&server, &token).await;
+    phone.wait_for_notes(&["Shared note"]).await;
+
+    // Back in the phone's own workspace, one note moves into the shared one.
+    open_other_workspace(&phone, &server).await;
+    phone.wait_for_notes(&["Stays here", "Written offline"]).await;
+    phone.open_note("Written offline").await;
+    phone
+        .eval(&format!(
+            "const s = document.querySelector('#move-note'); s.value = {workspace:?};
+             s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true"
+        ))
+        .await;
+    let toast = phone.text_of("#undo-toast").await;
+    assert!(toast.contains("Moved “Written offline”"), "{toast}");
+    phone.wait_for_notes(&["Stays here"]).await;
+
+    // It is in the shared workspace, on the phone and on the laptop.
+    open_other_workspace(&phone, &server).await;
+    phone
+        .wait_for_notes(&["Written offline", "Shared note"])
+        .await;
+    laptop
+        .wait_for_notes(&["Written offline", "Shared note"])
+        .await;
+    let body = {
+        laptop.open_note("Written offline").await;
+        laptop
+            .eval("return document.querySelector('#note-body').value")
+            .await
+    };
+    assert_eq!(body, "on the phone, before joining");
+    phone.close().await;
+    laptop.close().await;
+}

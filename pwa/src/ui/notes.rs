@@ -430,12 +430,80 @@ fn NoteEditor(
                     if note.pinned { "Unpin" } else { "Pin" }
                 }
                 button { id: "delete-note", class: "secondary danger", disabled: read_only, onclick: on_delete, "Delete" }
+                if !read_only {
+                    MoveNote { note: note.clone(), on_moved: move |_| { on_deleted.call(()); } }
+                }
                 button { id: "note-history", class: "secondary", onclick: move |_| show_history.toggle(),
                     if show_history() { "Hide history" } else { "History" }
                 }
             }
             if show_history() {
                 NoteHistory { id: note.id.clone(), read_only }
+            }
+        }
+    }
+}
+
+/// "Move to…": the other workspaces this device holds (and may write),
+/// one choice moves the note there.
+#[component]
+fn MoveNote(note: Note, on_moved: EventHandler<()>) -> Element {
+    let state = use_context::<AppState>();
+    let db = state.db.clone();
+    let others = use_resource(move || {
+        let db = db.clone();
+        async move { crate::device::all(&db).await.ok() }
+    });
+    let open = state.record.read().workspace_id.clone();
+    let targets: Vec<crate::device::DeviceRecord> = others
+        .read()
+        .clone()
+        .flatten()
+        .map(|(records, _)| records)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.workspace_id != open && r.can_write())
+        .collect();
+    if targets.is_empty() {
+        return rsx! {};
+    }
+    let choose = {
+        let (state, targets) = (state.clone(), targets.clone());
+        move |e: FormEvent| {
+            let Some(target) = targets
+                .iter()
+                .find(|r| r.workspace_id.as_str() == e.value())
+                .cloned()
+            else {
+                return;
+            };
+            let (state, note) = (state.clone(), note.clone());
+            spawn(async move {
+                match crate::move_note::copy_into(state.db.clone(), &target.workspace_id, &note).await {
+                    Ok(()) => {
+                        if state.write(|ws| ws.delete_note(&note.id, now_ms())).is_some() {
+                            let mut undo = state.undo;
+                            undo.set(Some(Undo::MovedNote {
+                                id: note.id.clone(),
+                                title: note.title.clone(),
+                                to: target.title(),
+                            }));
+                            on_moved.call(());
+                        }
+                    }
+                    Err(e) => {
+                        let mut error = state.error;
+                        error.set(Some(format!("The note was not moved: {e}")));
+                    }
+                }
+            });
+        }
+    };
+    rsx! {
+        select { id: "move-note", class: "secondary", "aria-label": "Move this note to another workspace", onchange: choose,
+            option { value: "", selected: true, "Move to…" }
+            for target in targets {
+                option { key: "{target.workspace_id}", value: "{target.workspace_id}", "{target.title()}" }
             }
         }
     }

@@ -14,12 +14,24 @@ pub fn UndoToast() -> Element {
         return rsx! {};
     };
     type Restore = Box<dyn Fn(&AppState)>;
-    let (label, restore): (String, Restore) = match pending.clone() {
+    let named = |title: &str| {
+        if title.is_empty() {
+            "Untitled".to_owned()
+        } else {
+            title.to_owned()
+        }
+    };
+    let (label, action, restore): (String, &str, Restore) = match pending.clone() {
         Undo::DeletedNote { id, title } => (
-            format!(
-                "Deleted “{}”.",
-                if title.is_empty() { "Untitled" } else { &title }
-            ),
+            format!("Deleted “{}”.", named(&title)),
+            "Undo",
+            Box::new(move |s: &AppState| {
+                s.write(|ws| ws.restore_note(&id, now_ms()));
+            }),
+        ),
+        Undo::MovedNote { id, title, to } => (
+            format!("Moved “{}” to “{to}”.", named(&title)),
+            "Keep a copy here too",
             Box::new(move |s: &AppState| {
                 s.write(|ws| ws.restore_note(&id, now_ms()));
             }),
@@ -28,7 +40,7 @@ pub fn UndoToast() -> Element {
     rsx! {
         div { class: "toast", id: "undo-toast", role: "status",
             "{label} "
-            button { id: "undo", onclick: move |_| { restore(&state); undo.set(None); }, "Undo" }
+            button { id: "undo", onclick: move |_| { restore(&state); undo.set(None); }, "{action}" }
             button { class: "secondary", "aria-label": "Dismiss", onclick: move |_| undo.set(None), "×" }
         }
     }

@@ -1,4 +1,5 @@
-//! Leaving a workspace: everything this device holds of it goes, in one
+//! Leaving a workspace: everything this device holds of it goes (its
+//! document, sync state, pending batch, record and notes-list cache), in one
 //! transaction, and the device opens another of its workspaces (or starts
 //! afresh). The server's copy, if any, is not touched.
 
@@ -63,6 +64,9 @@ pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<Workspa
         .and_then(|k| k.as_string())
         .and_then(|s| WorkspaceId::parse(&s).ok());
     let app = tx.store(APP).map_err(|e| io(action, e))?;
+    app.delete(list_cache_key(workspace))
+        .await
+        .map_err(|e| io(action, e))?;
     let current = JsValue::from_str(CURRENT);
     match &next {
         Some(id) => {
@@ -74,4 +78,47 @@ pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<Workspa
     }
     finish(tx, action).await?;
     Ok(next)
+}
+
+/// The key of `workspace`'s notes-list cache in the `app` store.
+fn list_cache_key(workspace: &WorkspaceId) -> JsValue {
+    JsValue::from_str(&format!("list:{}", workspace.as_str()))
+}
+
+/// The notes list of `workspace` as the app last kept it (bytes the app
+/// makes), if any.
+pub async fn load_list_cache(
+    db: &Rexie,
+    workspace: &WorkspaceId,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let action = "read the notes list";
+    let tx = db
+        .transaction(&[APP], TransactionMode::ReadOnly)
+        .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let value = app
+        .get(list_cache_key(workspace))
+        .await
+        .map_err(|e| io(action, e))?;
+    Ok(value
+        .and_then(|v| wasm_bindgen::JsCast::dyn_into::<js_sys::Uint8Array>(v).ok())
+        .map(|a| a.to_vec()))
+}
+
+/// Keeps the notes list of `workspace` for the next start.
+pub async fn save_list_cache(
+    db: &Rexie,
+    workspace: &WorkspaceId,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let action = "keep the notes list";
+    let tx = db
+        .transaction(&[APP], TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let value: JsValue = js_sys::Uint8Array::from(bytes).into();
+    app.put(&value, Some(&list_cache_key(workspace)))
+        .await
+        .map_err(|e| io(action, e))?;
+    finish(tx, action).await
 }

@@ -14,6 +14,7 @@
 //! | `devices`   | workspace id      | this device's [`DeviceRecord`] of it, JSON text    |
 //! | `app`       | `"current"`       | the workspace id this device opens                 |
 //! |             | `"layout"`        | the layout the data is in (2), see [`upgrade`]     |
+//! |             | `"list:{ws}"`     | the notes list as last shown, `Uint8Array` (the app's bytes: a zstd blob envelope of `NoteIndex`'s cache), so that start-up need not read every note |
 //!
 //! The pending batch has a store of its own so that saving the sync state
 //! (on every edit and every pull) never rewrites the batch's bytes, and so
@@ -33,7 +34,7 @@ use hearth_shared::store::StoreError;
 use rexie::{ObjectStore, Rexie};
 
 pub use device::DeviceRecord;
-pub use leave::{leave, update_key, update_range};
+pub use leave::{leave, load_list_cache, save_list_cache, update_key, update_range};
 
 /// Name of the database.
 pub const DB_NAME: &str = "hearth";
