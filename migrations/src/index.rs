@@ -170,8 +170,7 @@ impl NoteIndex {
             .filter(|c| c.format == CACHE_FORMAT)
             .and_then(|c| {
                 let from = Frontiers::decode(&c.frontiers).ok()?;
-                let touched =
-                    crate::touched::touched_between(doc, &from, &doc.oplog_frontiers())?;
+                let touched = crate::touched::touched_between(doc, &from, &doc.oplog_frontiers())?;
                 (touched.notes.len() <= REBUILD_ABOVE).then_some((c.notes, touched.notes))
             });
         let Some((notes, touched)) = usable else {
@@ -452,7 +451,8 @@ mod tests {
     #[test]
     fn a_cache_from_an_earlier_start_is_brought_up_to_date() {
         let ws = Workspace::create(LoroDoc::new()).unwrap();
-        ws.add_note("a", note("Alpha", "first", &["work"]), 1).unwrap();
+        ws.add_note("a", note("Alpha", "first", &["work"]), 1)
+            .unwrap();
         ws.add_note("b", note("Beta", "second", &[]), 2).unwrap();
         let mut index = NoteIndex::new(&ws);
         index.catch_up(&ws);
@@ -482,7 +482,12 @@ mod tests {
         let other = Workspace::create(LoroDoc::new()).unwrap();
         other.add_note("z", note("Zeta", "", &[]), 1).unwrap();
         let foreign = NoteIndex::new(&other).to_cache(&other);
-        for bad in [foreign.as_slice(), b"", b"{\"format\": 99}", &cache[..cache.len() / 2]] {
+        for bad in [
+            foreign.as_slice(),
+            b"",
+            b"{\"format\": 99}",
+            &cache[..cache.len() / 2],
+        ] {
             let (index, used) = NoteIndex::from_cache(&ws, bad);
             assert!(!used);
             same_as_fresh(&index, &ws);

@@ -55,12 +55,28 @@ pub fn touched_since(doc: &LoroDoc, peer: u64, from: i32) -> Touched {
     touched_between(doc, &before, &doc.oplog_frontiers()).unwrap_or_default()
 }
 
+/// Above this many operations, a diff is not worth its time: Loro's diff
+/// of a 10,000-note import takes seconds; callers read everything instead.
+pub const MAX_DIFF_OPS: u64 = 20_000;
+
 /// What changed in `doc` between two of its versions; `None` when they
-/// cannot be compared (a version the document does not know).
+/// cannot be compared (a version the document does not know), or when
+/// more than [`MAX_DIFF_OPS`] operations lie between them.
 pub fn touched_between(doc: &LoroDoc, from: &Frontiers, to: &Frontiers) -> Option<Touched> {
     let mut touched = Touched::default();
     if from == to {
         return Some(touched);
+    }
+    let (from_vv, to_vv) = (doc.frontiers_to_vv(from)?, doc.frontiers_to_vv(to)?);
+    let ops: u64 = to_vv
+        .iter()
+        .map(|(peer, end)| {
+            let start = from_vv.get(peer).copied().unwrap_or(0);
+            u64::try_from(end.saturating_sub(start)).unwrap_or(0)
+        })
+        .sum();
+    if ops > MAX_DIFF_OPS {
+        return None;
     }
     let diff = doc.diff(from, to).ok()?;
     for (container, change) in diff.iter() {

@@ -388,7 +388,7 @@ fn Ready(state: AppState) -> Element {
     rsx! { Router::<crate::pages::Page> {} }
 }
 
-/// A couple of seconds after the last change, the notes list is kept for
+/// Five seconds after the last change, the notes list is kept for
 /// the next start (see `NoteIndex::to_cache`).
 fn keep_list_for_next_start(state: &AppState) {
     let generation = use_hook(|| Rc::new(std::cell::Cell::new(0u64)));
@@ -402,7 +402,7 @@ fn keep_list_for_next_start(state: &AppState) {
         generation.set(mine);
         let (state, generation) = (state.clone(), generation.clone());
         spawn(async move {
-            crate::session::sleep_ms(2_000).await;
+            crate::session::sleep_ms(5_000).await;
             if generation.get() != mine {
                 return;
             }

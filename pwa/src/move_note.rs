@@ -25,9 +25,9 @@ use crate::platform::{new_id, now_ms};
 pub async fn copy_into(db: Rc<Rexie>, to: &WorkspaceId, note: &Note) -> Result<(), String> {
     let store = IdbStore::new(db, to.clone());
     let loaded = store.load().await.map_err(|e| e.to_string())?;
-    let meta = loaded
-        .meta
-        .ok_or("that workspace was never opened on this device; open it once, then move the note")?;
+    let meta = loaded.meta.ok_or(
+        "that workspace was never opened on this device; open it once, then move the note",
+    )?;
     let doc = LoroDoc::new();
     doc.set_record_timestamp(true);
     doc.set_peer_id(meta.peer_id).map_err(|e| e.to_string())?;

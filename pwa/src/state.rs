@@ -41,10 +41,17 @@ pub struct AppState {
 /// Something that can be undone from the toast.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Undo {
-    DeletedNote { id: String, title: String },
+    DeletedNote {
+        id: String,
+        title: String,
+    },
     /// A note moved into another workspace (`to`: its name); the copy
     /// here is in the bin and can be brought back.
-    MovedNote { id: String, title: String, to: String },
+    MovedNote {
+        id: String,
+        title: String,
+        to: String,
+    },
 }
 
 impl AppState {

@@ -240,7 +240,11 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
         let tab = desktop
             .eval("return document.querySelector('nav .tab.active')?.getAttribute('href')")
             .await;
-        let expected = if address == "/devices/pair" { "/devices" } else { address };
+        let expected = if address == "/devices/pair" {
+            "/devices"
+        } else {
+            address
+        };
         assert_eq!(tab, expected, "the tab of {address} is marked");
         check_screen(
             &desktop,

@@ -216,7 +216,9 @@ async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
 
     let phone = Device::launch_phone().await;
     phone.open(&server.url).await;
-    phone.add_note("Written offline", "on the phone, before joining").await;
+    phone
+        .add_note("Written offline", "on the phone, before joining")
+        .await;
     phone.add_note("Stays here", "private to the phone").await;
     let token = mint_token(&server, &workspace, &master, "phone").await;
     phone.join_with_token(&server, &token).await;
@@ -224,7 +226,9 @@ async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
 
     // Back in the phone's own workspace, one note moves into the shared one.
     open_other_workspace(&phone, &server).await;
-    phone.wait_for_notes(&["Stays here", "Written offline"]).await;
+    phone
+        .wait_for_notes(&["Stays here", "Written offline"])
+        .await;
     phone.open_note("Written offline").await;
     phone
         .eval(&format!(

@@ -479,9 +479,14 @@ fn MoveNote(note: Note, on_moved: EventHandler<()>) -> Element {
             };
             let (state, note) = (state.clone(), note.clone());
             spawn(async move {
-                match crate::move_note::copy_into(state.db.clone(), &target.workspace_id, &note).await {
+                match crate::move_note::copy_into(state.db.clone(), &target.workspace_id, &note)
+                    .await
+                {
                     Ok(()) => {
-                        if state.write(|ws| ws.delete_note(&note.id, now_ms())).is_some() {
+                        if state
+                            .write(|ws| ws.delete_note(&note.id, now_ms()))
+                            .is_some()
+                        {
                             let mut undo = state.undo;
                             undo.set(Some(Undo::MovedNote {
                                 id: note.id.clone(),
