@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use loro::event::{Diff, DiffEvent};
-use loro::{ContainerID, Frontiers, Index, Subscription};
+use loro::event::DiffEvent;
+use loro::{Frontiers, Subscription};
 use serde::{Deserialize, Serialize};
 
 use crate::notes::Note;
@@ -314,25 +314,11 @@ impl NoteIndex {
 fn record(pending: &Mutex<Pending>, event: &DiffEvent<'_>) {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
     for change in &event.events {
-        let in_notes = matches!(
-            change.path.first(),
-            Some((ContainerID::Root { name, .. }, _)) if name.as_str() == NOTES_ROOT
-        );
-        if !in_notes {
-            continue;
-        }
-        match change.path.get(1) {
-            Some((_, Index::Key(id))) => pending.add(id),
-            Some(_) => {}
-            None => match &change.diff {
-                Diff::Map(map) => {
-                    for id in map.updated.keys() {
-                        pending.add(id);
-                    }
-                }
-                _ => *pending = Pending::Everything,
-            },
-        }
+        crate::touched::for_each_item(change.path, &change.diff, |root, id| {
+            if root == NOTES_ROOT {
+                pending.add(id);
+            }
+        });
     }
 }
 
