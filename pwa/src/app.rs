@@ -260,10 +260,8 @@ async fn lead(signals: Signals) {
             }
             // The workspace is gone from this device: open the next one
             // (or a new, empty one) from scratch.
-            FromWorker::Left { .. } => {
-                if let Some(w) = web_sys::window() {
-                    let _ = w.location().set_href("/");
-                }
+            FromWorker::Left => {
+                crate::platform::go_home();
                 return;
             }
             FromWorker::LeaveFailed { reason } => {
@@ -352,11 +350,7 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
 #[component]
 fn WorkspaceTitle(state: AppState) -> Element {
     state.track();
-    let name = state
-        .workspace
-        .read()
-        .name()
-        .unwrap_or_else(|| state.record.read().title());
+    let name = state.title();
     rsx! {
         span { class: "workspace-name", id: "workspace-name", title: "The workspace open on this device", "{name}" }
     }

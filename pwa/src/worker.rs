@@ -102,9 +102,7 @@ async fn run(
             s6.respond(
                 page,
                 match left {
-                    Ok(next) => FromWorker::Left {
-                        next: next.map(|id| id.as_str().to_owned()),
-                    },
+                    Ok(()) => FromWorker::Left,
                     Err(reason) => FromWorker::LeaveFailed { reason },
                 },
             )
