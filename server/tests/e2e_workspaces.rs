@@ -29,22 +29,50 @@ async fn open_other_workspace(device: &Device, server: &Server) -> String {
     listed
 }
 
+/// The laptop: connected as the workspace's owner, with one note synced.
+/// Returns it with the workspace id and the master token.
+async fn owner_laptop(server: &Server) -> (Device, String, String) {
+    let laptop = Device::launch().await;
+    laptop.open(&server.url).await;
+    let (workspace, master) = laptop.become_owner(server).await;
+    laptop.add_note("Shared note", "from the laptop").await;
+    laptop.wait_for_sync_state("synced").await;
+    (laptop, workspace, master)
+}
+
+/// A phone that writes `own` notes (title, body) in a workspace of its
+/// own, then joins the laptop's workspace with a token.
+async fn phone_joining(
+    server: &Server,
+    workspace: &str,
+    master: &str,
+    own: &[(&str, &str)],
+) -> Device {
+    let phone = Device::launch_phone().await;
+    phone.open(&server.url).await;
+    for (title, body) in own {
+        phone.add_note(title, body).await;
+    }
+    let mut titles: Vec<&str> = own.iter().map(|(title, _)| *title).collect();
+    titles.reverse();
+    phone.wait_for_notes(&titles).await;
+    let token = mint_token(server, workspace, master, "phone").await;
+    phone.join_with_token(server, &token).await;
+    phone.wait_for_notes(&["Shared note"]).await;
+    phone
+}
+
 #[tokio::test]
 async fn joining_keeps_the_phones_own_workspace_reachable() {
     let server = Server::start();
-    let laptop = Device::launch().await;
-    laptop.open(&server.url).await;
-    let (workspace, master) = laptop.become_owner(&server).await;
-    laptop.add_note("Shared note", "from the laptop").await;
-    laptop.wait_for_sync_state("synced").await;
-
-    let phone = Device::launch_phone().await;
-    phone.open(&server.url).await;
-    phone.add_note("Phone's own", "only here").await;
-    phone.wait_for_notes(&["Phone's own"]).await;
-    let token = mint_token(&server, &workspace, &master, "phone").await;
-    phone.join_with_token(&server, &token).await;
-    phone.wait_for_notes(&["Shared note"]).await;
+    let (laptop, workspace, master) = owner_laptop(&server).await;
+    let phone = phone_joining(
+        &server,
+        &workspace,
+        &master,
+        &[("Phone's own", "only here")],
+    )
+    .await;
 
     // The phone's own workspace is one click away, with its note.
     let listed = open_other_workspace(&phone, &server).await;
@@ -103,10 +131,7 @@ async fn stored_keys_of(device: &Device, workspace: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_device_only() {
     let server = Server::start();
-    let laptop = Device::launch().await;
-    laptop.open(&server.url).await;
-    let (workspace, master) = laptop.become_owner(&server).await;
-    laptop.add_note("Shared note", "from the laptop").await;
+    let (laptop, workspace, master) = owner_laptop(&server).await;
 
     // Named on the laptop: the header says so.
     laptop.click("#tab-data").await;
@@ -208,21 +233,12 @@ async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_dev
 #[tokio::test]
 async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
     let server = Server::start();
-    let laptop = Device::launch().await;
-    laptop.open(&server.url).await;
-    let (workspace, master) = laptop.become_owner(&server).await;
-    laptop.add_note("Shared note", "from the laptop").await;
-    laptop.wait_for_sync_state("synced").await;
-
-    let phone = Device::launch_phone().await;
-    phone.open(&server.url).await;
-    phone
-        .add_note("Written offline", "on the phone, before joining")
-        .await;
-    phone.add_note("Stays here", "private to the phone").await;
-    let token = mint_token(&server, &workspace, &master, "phone").await;
-    phone.join_with_token(&server, &token).await;
-    phone.wait_for_notes(&["Shared note"]).await;
+    let (laptop, workspace, master) = owner_laptop(&server).await;
+    let own = [
+        ("Written offline", "on the phone, before joining"),
+        ("Stays here", "private to the phone"),
+    ];
+    let phone = phone_joining(&server, &workspace, &master, &own).await;
 
     // Back in the phone's own workspace, one note moves into the shared one.
     open_other_workspace(&phone, &server).await;
