@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use loro::event::DiffEvent;
-use loro::{Frontiers, Subscription};
+use loro::event::{Diff, DiffEvent};
+use loro::{ContainerID, Frontiers, Index, Subscription};
 use serde::{Deserialize, Serialize};
 
 use crate::notes::Note;
@@ -123,9 +123,6 @@ pub struct NoteIndex {
     /// Tag -> how many live notes carry it.
     tags: BTreeMap<String, usize>,
     pending: Arc<Mutex<Pending>>,
-    /// Whether notes were read since the index was last kept (or started
-    /// from a cache that needed nothing re-read).
-    unkept: bool,
     /// Held so that the document keeps reporting changes.
     _subscription: Subscription,
 }
@@ -158,7 +155,6 @@ impl NoteIndex {
             notes: Vec::new(),
             tags: BTreeMap::new(),
             pending,
-            unkept: false,
             _subscription: subscription,
         }
     }
@@ -190,17 +186,9 @@ impl NoteIndex {
         (index, true)
     }
 
-    /// Whether notes changed since the index was last kept: keeping it
-    /// again would write what the cache already says.
-    pub fn needs_keeping(&self) -> bool {
-        self.unkept
-    }
-
     /// The index with the document version it matches, for
-    /// [`Self::from_cache`] at the next start; from here on it counts as
-    /// kept. Catch up first.
-    pub fn to_cache(&mut self, workspace: &Workspace) -> Vec<u8> {
-        self.unkept = false;
+    /// [`Self::from_cache`] at the next start. Catch up first.
+    pub fn to_cache(&self, workspace: &Workspace) -> Vec<u8> {
         let cache = Cache {
             format: CACHE_FORMAT,
             frontiers: workspace.doc().oplog_frontiers().encode(),
@@ -226,7 +214,6 @@ impl NoteIndex {
             .collect();
         self.notes.sort_by(before);
         self.count_tags();
-        self.unkept = true;
     }
 
     /// Re-reads the notes changed since the last call (a keystroke: one
@@ -250,7 +237,6 @@ impl NoteIndex {
     }
 
     fn reread(&mut self, workspace: &Workspace, id: &str) {
-        self.unkept = true;
         if let Some(at) = self.notes.iter().position(|n| n.id == id) {
             let old = self.notes.remove(at);
             for tag in &old.tags {
@@ -314,11 +300,25 @@ impl NoteIndex {
 fn record(pending: &Mutex<Pending>, event: &DiffEvent<'_>) {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
     for change in &event.events {
-        crate::touched::for_each_item(change.path, &change.diff, |root, id| {
-            if root == NOTES_ROOT {
-                pending.add(id);
-            }
-        });
+        let in_notes = matches!(
+            change.path.first(),
+            Some((ContainerID::Root { name, .. }, _)) if name.as_str() == NOTES_ROOT
+        );
+        if !in_notes {
+            continue;
+        }
+        match change.path.get(1) {
+            Some((_, Index::Key(id))) => pending.add(id),
+            Some(_) => {}
+            None => match &change.diff {
+                Diff::Map(map) => {
+                    for id in map.updated.keys() {
+                        pending.add(id);
+                    }
+                }
+                _ => *pending = Pending::Everything,
+            },
+        }
     }
 }
 
@@ -456,15 +456,12 @@ mod tests {
         ws.add_note("b", note("Beta", "second", &[]), 2).unwrap();
         let mut index = NoteIndex::new(&ws);
         index.catch_up(&ws);
-        assert!(index.needs_keeping(), "read afresh, not kept yet");
         let cache = index.to_cache(&ws);
-        assert!(!index.needs_keeping());
         drop(index);
 
-        // Unchanged: the cache is used as it is, and need not be kept again.
+        // Unchanged: the cache is used as it is.
         let (again, used) = NoteIndex::from_cache(&ws, &cache);
         assert!(used);
-        assert!(!again.needs_keeping());
         same_as_fresh(&again, &ws);
 
         // Changed meanwhile (here, or by a sync before the page opened):
@@ -474,7 +471,6 @@ mod tests {
         ws.add_note("c", note("Gamma", "", &["home"]), 5).unwrap();
         let (mut later, used) = NoteIndex::from_cache(&ws, &cache);
         assert!(used);
-        assert!(later.needs_keeping(), "notes were read again");
         assert_eq!(all(&later), ["Gamma", "Alpha, edited"]);
         same_as_fresh(&later, &ws);
         // And it follows the document from there.

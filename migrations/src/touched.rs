@@ -80,37 +80,28 @@ pub fn touched_between(doc: &LoroDoc, from: &Frontiers, to: &Frontiers) -> Optio
     }
     let diff = doc.diff(from, to).ok()?;
     for (container, change) in diff.iter() {
+        // A path runs from the root: each step is a container and its key
+        // in the step before (notes and lists are mergeable maps, so even
+        // they are roots of their own; the path still leads through the
+        // root they belong to).
         let path = doc.get_path_to_container(container).unwrap_or_default();
-        for_each_item(&path, change, |root, key| add(&mut touched, root, key));
-    }
-    Some(touched)
-}
-
-/// The items (notes, task lists: keys under a root map) that one change
-/// touched, given the path from the root to the changed container, as
-/// `(root name, key)`. A path runs from the root: each step is a container
-/// and its key in the step before (notes and lists are mergeable maps, so
-/// even they are roots of their own; the path still leads through the root
-/// they belong to). A change of the root itself adds or removes items.
-pub(crate) fn for_each_item(
-    path: &[(ContainerID, Index)],
-    change: &Diff<'_>,
-    mut f: impl FnMut(&str, &str),
-) {
-    let Some(root) = path.first().and_then(|(c, _)| root_name(c)) else {
-        return;
-    };
-    match path.get(1) {
-        Some((_, Index::Key(key))) => f(root, key),
-        Some(_) => {}
-        None => {
-            if let Diff::Map(map) = change {
-                for key in map.updated.keys() {
-                    f(root, key);
+        let Some(root) = path.first().and_then(|(c, _)| root_name(c)) else {
+            continue;
+        };
+        match path.get(1) {
+            Some((_, Index::Key(key))) => add(&mut touched, root, key),
+            Some(_) => {}
+            // The root itself: items added or removed under it.
+            None => {
+                if let Diff::Map(map) = change {
+                    for key in map.updated.keys() {
+                        add(&mut touched, root, key);
+                    }
                 }
             }
         }
     }
+    Some(touched)
 }
 
 fn root_name(container: &ContainerID) -> Option<&str> {

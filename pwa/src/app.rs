@@ -260,8 +260,10 @@ async fn lead(signals: Signals) {
             }
             // The workspace is gone from this device: open the next one
             // (or a new, empty one) from scratch.
-            FromWorker::Left => {
-                crate::platform::go_home();
+            FromWorker::Left { .. } => {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().set_href("/");
+                }
                 return;
             }
             FromWorker::LeaveFailed { reason } => {
@@ -350,7 +352,11 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
 #[component]
 fn WorkspaceTitle(state: AppState) -> Element {
     state.track();
-    let name = state.title();
+    let name = state
+        .workspace
+        .read()
+        .name()
+        .unwrap_or_else(|| state.record.read().title());
     rsx! {
         span { class: "workspace-name", id: "workspace-name", title: "The workspace open on this device", "{name}" }
     }
@@ -404,12 +410,7 @@ fn keep_list_for_next_start(state: &AppState) {
                 let workspace = state.workspace.peek();
                 let mut index = state.notes.borrow_mut();
                 index.catch_up(&workspace);
-                // A start from a cache that needed nothing re-read (or a
-                // change that was no note's) has nothing new to keep.
-                index.needs_keeping().then(|| index.to_cache(&workspace))
-            };
-            let Some(cache) = cache else {
-                return;
+                index.to_cache(&workspace)
             };
             let id = state.record.peek().workspace_id.clone();
             let _ = idb::save_list_cache(&state.db, &id, &cache).await;

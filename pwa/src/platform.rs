@@ -55,14 +55,6 @@ pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
-/// Reloads the app at its start, which opens the workspace this device
-/// opens now (after switching, creating or leaving one).
-pub fn go_home() {
-    if let Some(w) = web_sys::window() {
-        let _ = w.location().set_href("/");
-    }
-}
-
 /// Marks a moment of start-up on the page's performance timeline (the
 /// benchmarks read `hearth-*` marks; a browser's profiler shows them too).
 pub fn mark(name: &str) {

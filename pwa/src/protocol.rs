@@ -51,8 +51,8 @@ pub enum FromWorker {
     /// What the sync pill shows.
     Status(SyncView),
     /// The workspace is gone from this device; the worker has stopped.
-    /// The device opens another of its workspaces now, or a new one.
-    Left,
+    /// `next` is the workspace the device opens now, if it holds another.
+    Left { next: Option<String> },
     /// Deleting the workspace failed; nothing was deleted.
     LeaveFailed { reason: String },
 }

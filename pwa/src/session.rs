@@ -21,6 +21,7 @@ use hearth_shared::engine::{
     SyncState, SyncStatus, jitter_from_random, next_action, peer_id_from_random,
 };
 use hearth_shared::error::ErrorCode;
+use hearth_shared::id::WorkspaceId;
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
@@ -201,8 +202,9 @@ pub struct Hooks {
     pub on_save_error: Box<dyn FnMut(u32, String)>,
     /// New data is stored in IndexedDB (for the other tabs).
     pub on_stored: Box<dyn FnMut()>,
-    /// The workspace was deleted from this device, or could not be.
-    pub on_left: Box<dyn FnMut(Result<(), String>)>,
+    /// The workspace was deleted from this device (and the workspace it
+    /// opens now, if any), or could not be.
+    pub on_left: Box<dyn FnMut(Result<Option<WorkspaceId>, String>)>,
 }
 
 /// Runs for the life of the worker, doing what [`next_action`] decides.
@@ -312,8 +314,8 @@ pub async fn drive(
         if leave {
             let store = engine.store();
             match hearth_storage::leave(store.db(), store.workspace()).await {
-                Ok(()) => {
-                    (hooks.on_left)(Ok(()));
+                Ok(next) => {
+                    (hooks.on_left)(Ok(next));
                     return;
                 }
                 Err(e) => (hooks.on_left)(Err(e.to_string())),

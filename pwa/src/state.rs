@@ -89,14 +89,6 @@ impl AppState {
         }
     }
 
-    /// What the open workspace is called: its name, or the start of its id.
-    pub fn title(&self) -> String {
-        self.workspace
-            .read()
-            .name()
-            .unwrap_or_else(|| self.record.read().title())
-    }
-
     /// Whether writes are refused, and why.
     pub fn read_only_reason(&self) -> Option<String> {
         if self.follower {

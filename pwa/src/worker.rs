@@ -102,7 +102,9 @@ async fn run(
             s6.respond(
                 page,
                 match left {
-                    Ok(()) => FromWorker::Left,
+                    Ok(next) => FromWorker::Left {
+                        next: next.map(|id| id.as_str().to_owned()),
+                    },
                     Err(reason) => FromWorker::LeaveFailed { reason },
                 },
             )

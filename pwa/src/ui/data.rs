@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::device::{self, DeviceRecord};
 use crate::export;
 use crate::idb::IdbStore;
-use crate::platform::{go_home, new_workspace_id, now_ms, random8};
+use crate::platform::{new_workspace_id, now_ms, random8};
 use crate::state::AppState;
 
 /// Offers `text` as a file download.
@@ -83,11 +83,9 @@ pub fn WorkspacesCard() -> Element {
         async move { device::all(&db).await.map_err(|e| e.to_string()) }
     });
     state.track();
+    let open_name = state.workspace.read().name().unwrap_or_default();
     let read_only = state.read_only_reason().is_some();
-    let mut name = {
-        let state = state.clone();
-        use_signal(move || state.workspace.peek().name().unwrap_or_default())
-    };
+    let mut name = use_signal(|| open_name.clone());
 
     let rename = {
         let state = state.clone();
@@ -125,7 +123,11 @@ pub fn WorkspacesCard() -> Element {
     );
     let sync = state.sync.read().clone();
     let record = state.record.read().clone();
-    let title = state.title();
+    let title = if open_name.is_empty() {
+        record.title()
+    } else {
+        open_name.clone()
+    };
 
     rsx! {
         section { class: "card", id: "workspaces-card",
@@ -222,6 +224,13 @@ fn counted(n: usize, one: &str, many: &str) -> String {
         format!("1 {one}")
     } else {
         format!("{n} {many}")
+    }
+}
+
+/// Reloads the app at its start, which opens the current workspace.
+fn go_home() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href("/");
     }
 }
 

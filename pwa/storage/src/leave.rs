@@ -34,10 +34,11 @@ pub fn update_range(workspace: &str) -> Result<KeyRange, StoreError> {
 }
 
 /// Deletes `workspace` from this device: its document (snapshot and
-/// updates), sync state, pending batch, device record and notes-list
-/// cache. Another of its workspaces becomes the one this device opens, or
-/// none when none is left (the app then starts an empty one).
-pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<(), StoreError> {
+/// updates), sync state, pending batch and device record. If it was the
+/// one this device opens, another of its workspaces is opened instead;
+/// returns which, or `None` when none is left (the app then starts an
+/// empty one).
+pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<WorkspaceId>, StoreError> {
     let action = "remove the workspace from this device";
     let key = JsValue::from_str(workspace.as_str());
     let tx = db
@@ -75,7 +76,8 @@ pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<(), StoreError
         }
         None => app.delete(current).await.map_err(|e| io(action, e))?,
     }
-    finish(tx, action).await
+    finish(tx, action).await?;
+    Ok(next)
 }
 
 /// The key of `workspace`'s notes-list cache in the `app` store.
