@@ -123,6 +123,9 @@ pub struct NoteIndex {
     /// Tag -> how many live notes carry it.
     tags: BTreeMap<String, usize>,
     pending: Arc<Mutex<Pending>>,
+    /// Whether notes were read since the index was last kept (or started
+    /// from a cache that needed nothing re-read).
+    unkept: bool,
     /// Held so that the document keeps reporting changes.
     _subscription: Subscription,
 }
@@ -155,6 +158,7 @@ impl NoteIndex {
             notes: Vec::new(),
             tags: BTreeMap::new(),
             pending,
+            unkept: false,
             _subscription: subscription,
         }
     }
@@ -186,9 +190,17 @@ impl NoteIndex {
         (index, true)
     }
 
+    /// Whether notes changed since the index was last kept: keeping it
+    /// again would write what the cache already says.
+    pub fn needs_keeping(&self) -> bool {
+        self.unkept
+    }
+
     /// The index with the document version it matches, for
-    /// [`Self::from_cache`] at the next start. Catch up first.
-    pub fn to_cache(&self, workspace: &Workspace) -> Vec<u8> {
+    /// [`Self::from_cache`] at the next start; from here on it counts as
+    /// kept. Catch up first.
+    pub fn to_cache(&mut self, workspace: &Workspace) -> Vec<u8> {
+        self.unkept = false;
         let cache = Cache {
             format: CACHE_FORMAT,
             frontiers: workspace.doc().oplog_frontiers().encode(),
@@ -214,6 +226,7 @@ impl NoteIndex {
             .collect();
         self.notes.sort_by(before);
         self.count_tags();
+        self.unkept = true;
     }
 
     /// Re-reads the notes changed since the last call (a keystroke: one
@@ -237,6 +250,7 @@ impl NoteIndex {
     }
 
     fn reread(&mut self, workspace: &Workspace, id: &str) {
+        self.unkept = true;
         if let Some(at) = self.notes.iter().position(|n| n.id == id) {
             let old = self.notes.remove(at);
             for tag in &old.tags {
@@ -456,12 +470,15 @@ mod tests {
         ws.add_note("b", note("Beta", "second", &[]), 2).unwrap();
         let mut index = NoteIndex::new(&ws);
         index.catch_up(&ws);
+        assert!(index.needs_keeping(), "read afresh, not kept yet");
         let cache = index.to_cache(&ws);
+        assert!(!index.needs_keeping());
         drop(index);
 
-        // Unchanged: the cache is used as it is.
+        // Unchanged: the cache is used as it is, and need not be kept again.
         let (again, used) = NoteIndex::from_cache(&ws, &cache);
         assert!(used);
+        assert!(!again.needs_keeping());
         same_as_fresh(&again, &ws);
 
         // Changed meanwhile (here, or by a sync before the page opened):
@@ -471,6 +488,7 @@ mod tests {
         ws.add_note("c", note("Gamma", "", &["home"]), 5).unwrap();
         let (mut later, used) = NoteIndex::from_cache(&ws, &cache);
         assert!(used);
+        assert!(later.needs_keeping(), "notes were read again");
         assert_eq!(all(&later), ["Gamma", "Alpha, edited"]);
         same_as_fresh(&later, &ws);
         // And it follows the document from there.

@@ -410,7 +410,12 @@ fn keep_list_for_next_start(state: &AppState) {
                 let workspace = state.workspace.peek();
                 let mut index = state.notes.borrow_mut();
                 index.catch_up(&workspace);
-                index.to_cache(&workspace)
+                // A start from a cache that needed nothing re-read (or a
+                // change that was no note's) has nothing new to keep.
+                index.needs_keeping().then(|| index.to_cache(&workspace))
+            };
+            let Some(cache) = cache else {
+                return;
             };
             let id = state.record.peek().workspace_id.clone();
             let _ = idb::save_list_cache(&state.db, &id, &cache).await;
