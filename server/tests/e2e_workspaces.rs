@@ -218,7 +218,16 @@ async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_dev
 
     // A new workspace sits beside the current one.
     phone.click("#tab-data").await;
+    let before = phone.text_of("#workspace-name").await;
     phone.click("#new-workspace").await;
+    phone
+        .wait_until(
+            "the new workspace opens",
+            &format!(
+                "const n = document.querySelector('#workspace-name'); return !!n && n.textContent !== {before:?}"
+            ),
+        )
+        .await;
     phone.open(&format!("{}/data", server.url)).await;
     phone
         .wait_until(
