@@ -31,6 +31,7 @@ fn starting() -> SyncView {
         pending: 0,
         pending_what: String::new(),
         detail: None,
+        first_sync: false,
     }
 }
 
@@ -176,8 +177,10 @@ async fn lead(signals: Signals) {
                 peer_id,
                 snapshot,
                 record,
+                status,
             }) => {
                 crate::platform::mark("hearth-worker-opened");
+                sync.set(status);
                 break (peer_id, snapshot, record);
             }
             Some(FromWorker::Failed { reason }) => return fail(phase, reason),
@@ -302,6 +305,7 @@ async fn follow(signals: Signals) {
         pending: 0,
         pending_what: String::new(),
         detail: Some("Another tab of this browser saves and syncs this workspace.".into()),
+        first_sync: false,
     });
     phase.set(Phase::Ready(signals.state(
         workspace,

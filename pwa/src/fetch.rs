@@ -41,17 +41,42 @@ impl Connection {
 /// How long a request may take before it counts as offline.
 const REQUEST_TIMEOUT_MS: i32 = 30_000;
 
+/// How far a pull's answer has arrived: bytes so far, and the whole
+/// answer's length when the server said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub bytes: u64,
+    pub total: Option<u64>,
+}
+
+/// Told as a pull's answer arrives, chunk by chunk.
+pub type OnReceived = Box<dyn Fn(Received)>;
+
 /// The fetch transport. Without a connection every call reports offline,
 /// so a workspace that was never connected works locally only.
 #[derive(Default)]
 pub struct FetchTransport {
     connection: RefCell<Option<Connection>>,
+    on_received: RefCell<Option<OnReceived>>,
 }
 
 impl FetchTransport {
     pub fn new(connection: Option<Connection>) -> Self {
         Self {
             connection: RefCell::new(connection),
+            on_received: RefCell::new(None),
+        }
+    }
+
+    /// Has `hook` told how each pull's answer arrives (for the progress
+    /// of a first sync).
+    pub fn on_received(&self, hook: OnReceived) {
+        *self.on_received.borrow_mut() = Some(hook);
+    }
+
+    fn tell(&self, received: Received) {
+        if let Some(hook) = &*self.on_received.borrow() {
+            hook(received);
         }
     }
 
@@ -229,6 +254,59 @@ fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
 }
 
+/// The most a pull's answer may make this device reserve before its bytes
+/// arrive (the server's length is only a hint).
+const MAX_RESERVE: u64 = 64 * 1024 * 1024;
+
+impl FetchTransport {
+    /// Reads a pull's answer chunk by chunk, telling how far it has come,
+    /// and gives up (offline) when no byte arrives for the request timeout.
+    async fn read_pulled(
+        &self,
+        response: &Response,
+        request: &Request,
+    ) -> Result<Vec<u8>, TransportError> {
+        let total = header(response, "Content-Length").and_then(|l| l.parse::<u64>().ok());
+        let Some(body) = response.body() else {
+            return Ok(Vec::new());
+        };
+        let reader: ReadableStreamDefaultReader = body
+            .get_reader()
+            .dyn_into()
+            .map_err(|_| TransportError::Protocol("the answer cannot be read".into()))?;
+        let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(MAX_RESERVE) as usize);
+        self.tell(Received { bytes: 0, total });
+        loop {
+            let chunk = {
+                let _stalled = Timeout::start(request, REQUEST_TIMEOUT_MS);
+                JsFuture::from(reader.read())
+                    .await
+                    .map_err(|e| TransportError::Offline(describe(&e)))?
+            };
+            let done = Reflect::get(&chunk, &"done".into())
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            if done {
+                break;
+            }
+            let value = Reflect::get(&chunk, &"value".into())
+                .map_err(|e| TransportError::Protocol(describe(&e)))?;
+            let value = Uint8Array::new(&value);
+            let at = bytes.len();
+            bytes.resize(at + value.length() as usize, 0);
+            if let Some(room) = bytes.get_mut(at..) {
+                value.copy_to(room);
+            }
+            self.tell(Received {
+                bytes: bytes.len() as u64,
+                total,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
 impl Transport for FetchTransport {
     async fn push(&self, idempotency_key: &str, entry: &[u8]) -> Result<u64, TransportError> {
         let (url, token) = self.url(Route::Push)?;
@@ -258,7 +336,7 @@ impl Transport for FetchTransport {
             header(&response, api::FLOOR_HEADER).as_deref(),
         )
         .map_err(TransportError::Protocol)?;
-        let body = bytes_of(&response).await?;
+        let body = self.read_pulled(&response, &req).await?;
         Ok(Pulled { body, head, floor })
     }
 

@@ -39,6 +39,8 @@ pub enum FromWorker {
         peer_id: u64,
         snapshot: Vec<u8>,
         record: DeviceRecord,
+        /// The sync pill as the workspace opens.
+        status: SyncView,
     },
     /// The workspace could not be opened.
     Failed { reason: String },
@@ -70,4 +72,8 @@ pub struct SyncView {
     /// nothing is pending.
     pub pending_what: String,
     pub detail: Option<String>,
+    /// The device is connected but has not yet received the server's copy
+    /// of the workspace: an empty list means "not here yet", not "none".
+    #[serde(default)]
+    pub first_sync: bool,
 }

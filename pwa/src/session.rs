@@ -25,7 +25,7 @@ use hearth_shared::id::WorkspaceId;
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
-use crate::fetch::{Connection, FetchTransport};
+use crate::fetch::{Connection, FetchTransport, Received};
 use crate::idb::{self, IdbStore};
 use crate::platform::{new_workspace_id, now_ms, random8};
 use crate::protocol::SyncView;
@@ -148,6 +148,7 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         pending: status.pending,
         pending_what: String::new(),
         detail,
+        first_sync: connected && status.cursor == 0 && status.state != SyncState::Synced,
     };
     if !connected {
         return view(
@@ -174,6 +175,40 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         SyncState::Offline => view("offline", "Offline".into(), detail),
         SyncState::Error => view("error", "Sync error".into(), detail),
     }
+}
+
+/// Answers smaller than this arrive too fast to be worth a progress line.
+const SHOW_PROGRESS_FROM: u64 = 512 * 1024;
+
+/// The sync pill while a large pull's answer arrives (the first sync of a
+/// large workspace): `last` as it was, with how far the answer has come.
+/// `None` for answers too small to show.
+pub fn receiving_view(last: &SyncView, received: Received) -> Option<SyncView> {
+    let size = received.total.unwrap_or(received.bytes);
+    if size < SHOW_PROGRESS_FROM {
+        return None;
+    }
+    let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1_000_000.0);
+    let (text, detail) = match received.total {
+        Some(total) if received.bytes >= total => (
+            "Storing what arrived…".to_owned(),
+            format!("{} received from the server.", mb(total)),
+        ),
+        Some(total) => (
+            format!("Receiving · {}%", received.bytes * 100 / total.max(1)),
+            format!("{} of {} from the server.", mb(received.bytes), mb(total)),
+        ),
+        None => (
+            format!("Receiving · {}", mb(received.bytes)),
+            format!("{} from the server so far.", mb(received.bytes)),
+        ),
+    };
+    Some(SyncView {
+        state: "syncing".into(),
+        text,
+        detail: Some(detail),
+        ..last.clone()
+    })
 }
 
 /// What wakes the driver.
@@ -457,6 +492,7 @@ fn lockout_of(e: &EngineError) -> Option<SyncView> {
         pending: 0,
         pending_what: String::new(),
         detail: Some(detail.into()),
+        first_sync: false,
     })
 }
 

@@ -7,7 +7,7 @@ use futures::channel::mpsc::{UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use hearth_shared::engine::loro::ExportMode;
 
-use crate::protocol::{FromWorker, ToWorker};
+use crate::protocol::{FromWorker, SyncView, ToWorker};
 use crate::session::{self, Hooks, Kick};
 
 /// The worker's state: a line to the engine's driver once it runs.
@@ -80,8 +80,32 @@ async fn run(
             peer_id: booted.engine.peer_id(),
             snapshot,
             record: booted.record.clone(),
+            status: session::view_of(
+                &booted.engine.status(),
+                booted.transport.connection().is_some(),
+            ),
         },
     );
+    // A large answer (the first sync of a large workspace) shows how far
+    // it has come, at most once per percent.
+    let last_view = std::rc::Rc::new(std::cell::RefCell::new(None::<SyncView>));
+    {
+        let (scope, last_view) = (scope.clone(), last_view.clone());
+        let shown = std::cell::Cell::new(None::<String>);
+        booted.transport.on_received(Box::new(move |received| {
+            if received.bytes == 0 {
+                shown.set(None);
+            }
+            let Some(last) = &*last_view.borrow() else {
+                return;
+            };
+            if let Some(view) = session::receiving_view(last, received)
+                && shown.replace(Some(view.text.clone())).as_deref() != Some(&view.text)
+            {
+                scope.respond(page, FromWorker::Status(view));
+            }
+        }));
+    }
     let channel = crate::tabs::channel();
     let (s1, s2, s3, s4, s5, s6) = (
         scope.clone(),
@@ -93,7 +117,10 @@ async fn run(
     );
     let hooks = Hooks {
         on_remote: Box::new(move |update| s1.respond(page, FromWorker::Remote { update })),
-        on_status: Box::new(move |view| s2.respond(page, FromWorker::Status(view))),
+        on_status: Box::new(move |view| {
+            *last_view.borrow_mut() = Some(view.clone());
+            s2.respond(page, FromWorker::Status(view))
+        }),
         on_saved: Box::new(move |edits| s3.respond(page, FromWorker::Saved { edits })),
         on_save_error: Box::new(move |edits, reason| {
             s4.respond(page, FromWorker::SaveFailed { edits, reason })

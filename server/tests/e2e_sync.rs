@@ -110,3 +110,183 @@ async fn many_edits_in_a_row_all_reach_the_other_device() {
     laptop.close().await;
     phone.close().await;
 }
+
+/// A TCP relay in front of the server whose answers, once `slow` is set,
+/// arrive at `bytes_per_second` (a slow phone network); requests pass as
+/// they are. It stops with the test.
+struct SlowLink {
+    url: String,
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowLink {
+    async fn start(server: &Server, bytes_per_second: usize) -> SlowLink {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = server.addr().to_owned();
+        let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = slow.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let requests = tokio::io::copy(&mut client_read, &mut server_write);
+                    let answers = async move {
+                        // A tenth of a second's worth at a time.
+                        let mut chunk = vec![0u8; (bytes_per_second / 10).max(1)];
+                        loop {
+                            let n = match server_read.read(&mut chunk).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if client_write.write_all(&chunk[..n]).await.is_err() {
+                                break;
+                            }
+                            if flag.load(Ordering::Relaxed) {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                        }
+                        let _ = client_write.shutdown().await;
+                    };
+                    let _ = tokio::join!(requests, answers);
+                });
+            }
+        });
+        SlowLink { url, slow }
+    }
+
+    fn slow_down(&self) {
+        self.slow.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn the_first_sync_of_a_large_workspace_shows_its_progress_on_a_slow_link() {
+    use hearth_device::Device as NativeDevice;
+    use hearth_migrations::NewNote;
+    use hearth_shared::api::Scope;
+
+    const NOTES: usize = 1_500;
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // A native device writes a workspace of about 1.5 MB: notes whose
+    // bodies compress poorly, as photos' captions and pasted logs do.
+    let mut native = NativeDevice::create(tmp.path().join("native"), "laptop")
+        .await
+        .unwrap();
+    native.register(&server.url).await.unwrap();
+    native
+        .edit(|ws, now| {
+            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+            for i in 0..NOTES {
+                let body: String = (0..64)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        format!("{:016x}", seed)
+                    })
+                    .collect();
+                ws.add_note(
+                    &format!("{i:032x}"),
+                    NewNote {
+                        title: &format!("Note {i}"),
+                        body: &body,
+                        tags: &[],
+                        pinned: false,
+                    },
+                    now,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    native.sync_once().await.unwrap();
+    let token = native
+        .mint_token("phone", Scope::ReadWrite)
+        .await
+        .unwrap()
+        .token;
+
+    // The phone reaches the server over a link of 400 KB/s.
+    let link = SlowLink::start(&server, 400_000).await;
+    let phone = Device::launch_phone().await;
+    phone.open(&link.url).await;
+    phone.click("#tab-sync").await;
+    phone
+        .wait_until(
+            "the app is ready",
+            "return !!document.querySelector('#token-input')",
+        )
+        .await;
+    link.slow_down();
+    phone.type_into("#token-input", &token).await;
+    phone.click("#join").await;
+    phone
+        .wait_until(
+            "the joined workspace opens",
+            "return location.pathname === '/sync' \
+             && (document.querySelector('#sync-status')?.dataset.state || 'local') !== 'local'",
+        )
+        .await;
+    phone.click("#tab-notes").await;
+
+    // What the person sees until every note is there.
+    let mut pills = Vec::<String>::new();
+    let mut empties = Vec::<String>::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let seen = phone
+            .eval(
+                "return [document.querySelector('#sync-status')?.innerText || '', \
+                         document.querySelector('#notes-view .note-list .empty')?.innerText || '', \
+                         document.querySelector('#note-count')?.innerText || '']",
+            )
+            .await;
+        let text = |i: usize| seen[i].as_str().unwrap_or_default().to_owned();
+        if pills.last() != Some(&text(0)) {
+            pills.push(text(0));
+        }
+        if !text(1).is_empty() && empties.last() != Some(&text(1)) {
+            empties.push(text(1));
+        }
+        if text(2) == "1,500 notes" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the notes did not all arrive: {pills:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    eprintln!("the pill said {pills:?}; the empty list said {empties:?}");
+    let percents: Vec<u64> = pills
+        .iter()
+        .filter_map(|p| p.strip_prefix("Receiving · "))
+        .filter_map(|p| p.split('%').next()?.parse().ok())
+        .collect();
+    assert!(
+        percents.iter().any(|&p| p > 0 && p < 100),
+        "the pill showed how far the workspace had come: {pills:?}"
+    );
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back within the answer: {pills:?}"
+    );
+    assert!(
+        empties
+            .iter()
+            .all(|e| e.starts_with("Your notes are on their way")),
+        "the empty list never said there are no notes: {empties:?}"
+    );
+    phone.wait_for_sync_state("synced").await;
+    phone.close().await;
+}

@@ -75,6 +75,19 @@ fn count_text(shown: usize, total: usize) -> String {
 
 /// The notes screen: the layout of the `/` and `/notes/{id}` routes, so it
 /// stays mounted (search, filter, scroll) while notes are opened.
+/// What an empty list says: a device whose first sync has not finished
+/// says its notes are on their way, never "no notes".
+fn empty_text(total: usize, sync: &crate::protocol::SyncView) -> &'static str {
+    match (total, sync.first_sync, sync.state.as_str()) {
+        (0, true, "offline" | "error") => {
+            "Your notes have not arrived yet: this device has not reached the server. They appear once it does."
+        }
+        (0, true, _) => "Your notes are on their way from the server…",
+        (0, false, _) => "No notes yet. Start one with “New note”.",
+        _ => "No note matches.",
+    }
+}
+
 #[component]
 pub fn NotesView() -> Element {
     let state = use_context::<AppState>();
@@ -237,7 +250,7 @@ pub fn NotesView() -> Element {
                 }
                 if hits == 0 {
                     p { class: "empty",
-                        if total == 0 { "No notes yet. Start one with “New note”." } else { "No note matches." }
+                        {empty_text(total, &(state.sync)())}
                     }
                 }
                 ul {
