@@ -258,3 +258,87 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
 
     desktop.close().await;
 }
+
+/// The relative luminance (WCAG) of a computed `rgb(…)` colour.
+fn luminance(css: &str) -> f64 {
+    let parts: Vec<f64> = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .map(|p| p.trim().parse::<f64>().unwrap() / 255.0)
+        .collect();
+    let lin = |c: f64| {
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(parts[0]) + 0.7152 * lin(parts[1]) + 0.0722 * lin(parts[2])
+}
+
+#[tokio::test]
+async fn a_phone_that_asks_for_dark_gets_a_dark_theme_that_stays_readable() {
+    let server = Server::start();
+    let phone = Device::launch_dark_phone().await;
+    phone.open(&server.url).await;
+    assert_eq!(
+        phone
+            .eval("return matchMedia('(prefers-color-scheme: dark)').matches")
+            .await,
+        true,
+        "the phone asks for a dark theme"
+    );
+    phone
+        .add_note(
+            "Dark note",
+            "# Heading\n\n- [ ] a task\n- [x] done\n\n`code`, **bold** and [a link](https://example.com)\n\n> quoted",
+        )
+        .await;
+    phone
+        .wait_until(
+            "everything is saved",
+            "return document.querySelector('#sync-status').dataset.state !== 'saving'",
+        )
+        .await;
+    phone.click("#note-mode").await;
+    phone.text_of(".rendered h1").await;
+    let colours = |css: &'static str| {
+        format!(
+            "const e = document.querySelector({css:?}); const s = getComputedStyle(e); \
+             return [s.backgroundColor, s.color]"
+        )
+    };
+    let body = phone.eval(&colours("body")).await;
+    let (background, text) = (
+        luminance(body[0].as_str().unwrap()),
+        luminance(body[1].as_str().unwrap()),
+    );
+    assert!(
+        background < 0.05 && text > 0.6,
+        "dark background, light text: {body:?}"
+    );
+    check_screen(&phone, "phone-note-dark").await;
+    phone.click("#back-to-list").await;
+    phone
+        .wait_until("the list is shown", &shown("#note-items"))
+        .await;
+    check_screen(&phone, "phone-notes-dark").await;
+    for (address, what) in [
+        ("/tasks", "#tasks-view"),
+        ("/sync", "#sync-card"),
+        ("/devices", "#devices-card"),
+        ("/data", "#data-card"),
+    ] {
+        phone.open(&format!("{}{address}", server.url)).await;
+        phone.text_of(what).await;
+        check_screen(
+            &phone,
+            &format!("phone-{}-dark", address.trim_start_matches('/')),
+        )
+        .await;
+    }
+    phone.close().await;
+}

@@ -293,6 +293,16 @@ impl Device {
     }
 
     pub async fn launch_sized(width: u32, height: u32) -> Device {
+        Device::launch_with(width, height, &[]).await
+    }
+
+    /// A phone whose system asks for a dark theme
+    /// (`prefers-color-scheme: dark`).
+    pub async fn launch_dark_phone() -> Device {
+        Device::launch_with(390, 844, &["--force-dark-mode"]).await
+    }
+
+    async fn launch_with(width: u32, height: u32, extra: &[&str]) -> Device {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         let chromium =
@@ -316,6 +326,10 @@ impl Device {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let args: Vec<String> = args
+            .into_iter()
+            .chain(extra.iter().map(|a| (*a).to_owned()))
+            .collect();
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         let downloads = profile.path().join("downloads");
