@@ -105,10 +105,14 @@ pub fn App() -> Element {
         if joining {
             return;
         }
+        // The worker starts loading at once (its wasm takes a while to
+        // start); it opens the workspace only once this tab leads.
+        let worker = WorkerLink::spawn();
         // One tab edits and syncs; the others follow it.
         if tabs::acquire(300, tabs::reload).await {
-            lead(signals).await;
+            lead(signals, worker).await;
         } else {
+            drop(worker);
             follow(signals).await;
         }
     });
@@ -151,7 +155,13 @@ pub fn App() -> Element {
 
 /// The tab that holds the workspace: starts the sync worker, opens the
 /// page's document from it, and applies what it reports.
-async fn lead(signals: Signals) {
+async fn lead(
+    signals: Signals,
+    (link, mut reports): (
+        WorkerLink,
+        futures::channel::mpsc::UnboundedReceiver<FromWorker>,
+    ),
+) {
     let Signals {
         mut phase,
         mut revision,
@@ -165,23 +175,39 @@ async fn lead(signals: Signals) {
         Ok(db) => db,
         Err(e) => return fail(phase, e.to_string()),
     };
-    let (link, mut reports) = WorkerLink::spawn();
+    crate::platform::mark("hearth-page-started");
     let link = Rc::new(link);
     link.send(ToWorker::Open);
     // While the worker opens the workspace: the notes list kept from the
     // last start, so that the page need not read every note.
     let list_cache = idb::load_list_cache(&db).await;
-    let (peer_id, snapshot, record) = loop {
+    crate::platform::mark("hearth-list-loaded");
+    // And the document as stored, read here rather than exported by the
+    // worker and copied over: the worker then sends only what it added.
+    let stored = session::read_stored(&db).await;
+    link.send(ToWorker::Have {
+        workspace: stored.as_ref().map(|(id, _)| id.as_str().to_owned()),
+        vv: stored
+            .as_ref()
+            .map(|(_, doc)| doc.oplog_vv().encode())
+            .unwrap_or_default(),
+    });
+    crate::platform::mark("hearth-page-read");
+    let (peer_id, update, record) = loop {
         match reports.next().await {
             Some(FromWorker::Opened {
                 peer_id,
-                snapshot,
+                update,
                 record,
                 status,
+                stages,
             }) => {
+                for (name, at) in &stages {
+                    crate::platform::mark_at(name, *at);
+                }
                 crate::platform::mark("hearth-worker-opened");
                 sync.set(status);
-                break (peer_id, snapshot, record);
+                break (peer_id, update, record);
             }
             Some(FromWorker::Failed { reason }) => return fail(phase, reason),
             Some(FromWorker::Status(view)) => sync.set(view),
@@ -189,13 +215,16 @@ async fn lead(signals: Signals) {
             None => return fail(phase, "the sync worker stopped".into()),
         }
     };
-    let doc = LoroDoc::new();
+    let doc = match stored {
+        Some((id, doc)) if id == record.workspace_id => doc,
+        _ => LoroDoc::new(),
+    };
     // Changes carry their time, for the history of a note.
     doc.set_record_timestamp(true);
     if let Err(e) = doc
         .set_peer_id(peer_id)
         .map_err(|e| e.to_string())
-        .and_then(|()| doc.import(&snapshot).map(|_| ()).map_err(|e| e.to_string()))
+        .and_then(|()| doc.import(&update).map(|_| ()).map_err(|e| e.to_string()))
     {
         return fail(phase, e);
     }

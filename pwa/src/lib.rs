@@ -54,6 +54,7 @@ pub fn start_worker() {
 /// Starts the app (called by `index.html` once the module is loaded).
 #[wasm_bindgen]
 pub fn start_app() {
+    platform::mark("hearth-app-started");
     launch();
 }
 

@@ -62,3 +62,32 @@ pub fn mark(name: &str) {
         let _ = performance.mark(name);
     }
 }
+
+/// This global's performance clock (a page's or a worker's).
+fn performance() -> Option<web_sys::Performance> {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| wasm_bindgen::JsCast::dyn_into(p).ok())
+}
+
+/// Now, in milliseconds on a clock that a page and its workers share
+/// (`timeOrigin + now()`), for stages timed in the worker and marked on
+/// the page's timeline by [`mark_at`].
+pub fn shared_clock_ms() -> f64 {
+    performance().map_or(0.0, |p| p.time_origin() + p.now())
+}
+
+/// Marks `name` on the page's timeline at `at` (from [`shared_clock_ms`]).
+pub fn mark_at(name: &str, at: f64) {
+    let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
+        return;
+    };
+    let options = js_sys::Object::new();
+    let start = (at - performance.time_origin()).max(0.0);
+    let _ = js_sys::Reflect::set(&options, &"startTime".into(), &start.into());
+    if let Ok(mark) = js_sys::Reflect::get(&performance, &"mark".into())
+        && let Ok(mark) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(mark)
+    {
+        let _ = mark.call2(&performance, &name.into(), &options);
+    }
+}

@@ -15,6 +15,13 @@ use crate::fetch::Connection;
 pub enum ToWorker {
     /// Open the device's workspace (creating it on first run).
     Open,
+    /// What the page already read from IndexedDB itself: `workspace` at
+    /// the version vector `vv` (encoded), or nothing. `Opened` answers with
+    /// only what the page lacks.
+    Have {
+        workspace: Option<String>,
+        vv: Vec<u8>,
+    },
     /// The page's new changes (a Loro update); answered by `Saved` once
     /// they are durable in IndexedDB.
     Edit { update: Vec<u8> },
@@ -33,14 +40,18 @@ pub enum ToWorker {
 /// Worker → page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// The workspace is open: the page's document starts from `snapshot`
-    /// and edits as `peer_id`.
+    /// The workspace is open: the page's document is what it read itself
+    /// (if `Have` named this workspace) plus `update`, or else a new
+    /// document from `update` (then a snapshot); it edits as `peer_id`.
     Opened {
         peer_id: u64,
-        snapshot: Vec<u8>,
+        update: Vec<u8>,
         record: DeviceRecord,
         /// The sync pill as the workspace opens.
         status: SyncView,
+        /// When the worker finished each stage of opening (`hearth-worker-*`
+        /// marks, on the clock of `platform::shared_clock_ms`).
+        stages: Vec<(String, f64)>,
     },
     /// The workspace could not be opened.
     Failed { reason: String },

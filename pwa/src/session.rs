@@ -40,10 +40,20 @@ pub struct Booted {
     pub engine: AppEngine,
     pub transport: Rc<FetchTransport>,
     pub workspace: Workspace,
+    /// When each stage of opening ended (see `FromWorker::Opened`).
+    pub stages: Vec<(String, f64)>,
 }
 
 /// Opens this device's workspace, creating one on first run.
 pub async fn boot() -> Result<Booted, String> {
+    let mut stages = Vec::new();
+    let mut stage = |name: &str| {
+        stages.push((
+            format!("hearth-worker-{name}"),
+            crate::platform::shared_clock_ms(),
+        ))
+    };
+    stage("started");
     let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
     let record = match device::current(&db).await.map_err(|e| e.to_string())? {
         Some(record) => record,
@@ -67,9 +77,11 @@ pub async fn boot() -> Result<Booted, String> {
         },
         ..EngineConfig::default()
     };
+    stage("record");
     let mut engine = Engine::open(store, transport.clone(), peer, config)
         .await
         .map_err(|e| e.to_string())?;
+    stage("engine");
     let doc = engine.doc().clone();
     let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;
     let workspace = match outcome {
@@ -80,14 +92,36 @@ pub async fn boot() -> Result<Booted, String> {
         }
         _ => workspace,
     };
+    stage("migrated");
     engine.save_local().await.map_err(|e| e.to_string())?;
+    stage("saved");
     Ok(Booted {
         db,
         record,
         engine,
         transport,
         workspace,
+        stages,
     })
+}
+
+/// The device's open workspace as IndexedDB holds it, read by the page
+/// while the worker boots; `None` if there is none yet or it cannot be
+/// read (the worker then sends everything).
+pub async fn read_stored(
+    db: &Rc<Rexie>,
+) -> Option<(WorkspaceId, hearth_migrations::loro::LoroDoc)> {
+    use hearth_shared::engine::Store;
+    let record = device::current(db).await.ok()??;
+    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
+    let loaded = store.load().await.ok()?;
+    let doc = hearth_migrations::loro::LoroDoc::new();
+    let mut blobs: Vec<Vec<u8>> = loaded.snapshot.into_iter().collect();
+    blobs.extend(loaded.log);
+    if !blobs.is_empty() {
+        doc.import_batch(&blobs).ok()?;
+    }
+    Some((record.workspace_id, doc))
 }
 
 /// Opens the workspace read-only, for a tab that does not hold the
@@ -255,6 +289,7 @@ pub async fn drive(
     // Set when the server refused this device's token for good.
     let mut locked_out: Option<SyncView> = None;
     let mut facts = DriverFacts::default();
+    let mut idle = IdleFold::new(&engine);
     store_edits(&mut engine, &mut hooks, 0).await;
     show_status(&engine, &transport, &locked_out, &mut hooks);
     loop {
@@ -264,6 +299,7 @@ pub async fn drive(
         let action = next_action(&facts, engine.backoff(), jitter_from_random(random8()));
         facts = facts.quiet();
         // Carry out the action; a wait ends with what woke the driver.
+        let fold_in = idle.due_in(&engine);
         let wake = match action {
             Action::SyncNow => {
                 let outcome = match engine.sync(now_ms().max(0) as u64).await {
@@ -290,11 +326,13 @@ pub async fn drive(
                 show_status(&engine, &transport, &locked_out, &mut hooks);
                 continue;
             }
-            Action::WaitForHead { poll_ms } => wait(&mut kicks, Some(&engine), Some(poll_ms)).await,
+            Action::WaitForHead { poll_ms } => {
+                wait(&mut kicks, Some(&engine), Some(poll_ms), fold_in).await
+            }
             Action::Sleep {
                 ms,
                 edits_wake: true,
-            } => wait(&mut kicks, None, Some(ms)).await,
+            } => wait(&mut kicks, None, Some(ms), fold_in).await,
             Action::Sleep {
                 ms,
                 edits_wake: false,
@@ -304,7 +342,7 @@ pub async fn drive(
             }
             // Not connected, or removed: edits are still saved, and a new
             // connection starts syncing again.
-            Action::Stop => wait(&mut kicks, None, None).await,
+            Action::Stop => wait(&mut kicks, None, None, fold_in).await,
         };
         let mut pending_kicks = Vec::new();
         match wake {
@@ -316,6 +354,12 @@ pub async fn drive(
             }
             Wake::Head(None) => facts.events_failed = true,
             Wake::Timer => facts.timer_elapsed = true,
+            Wake::Idle => {
+                if let Ok(true) = idle.fold(&mut engine).await {
+                    (hooks.on_stored)();
+                }
+                continue;
+            }
         }
         // Take a burst of keystrokes as one round.
         while let Ok(kick) = kicks.try_recv() {
@@ -359,6 +403,51 @@ pub async fn drive(
         // Durable first.
         store_edits(&mut engine, &mut hooks, edits).await;
         show_status(&engine, &transport, &locked_out, &mut hooks);
+    }
+}
+
+/// How long the device must be idle, after its log last grew, before the
+/// log is folded into its snapshot.
+const FOLD_AFTER_IDLE_MS: i64 = 5_000;
+/// At most one fold this often (each writes the whole snapshot).
+const FOLD_AT_MOST_EVERY_MS: i64 = 30_000;
+
+/// When to fold the local log into the snapshot (see
+/// `Engine::fold_local_log`): once the device has been idle a while.
+struct IdleFold {
+    seen_bytes: u64,
+    grew_at: i64,
+    folded_at: i64,
+}
+
+impl IdleFold {
+    fn new(engine: &AppEngine) -> Self {
+        Self {
+            seen_bytes: engine.local_log_bytes(),
+            grew_at: now_ms(),
+            folded_at: now_ms() - FOLD_AT_MOST_EVERY_MS,
+        }
+    }
+
+    /// Milliseconds until the fold is due, if there is anything to fold.
+    fn due_in(&mut self, engine: &AppEngine) -> Option<u64> {
+        let bytes = engine.local_log_bytes();
+        if bytes == 0 {
+            self.seen_bytes = 0;
+            return None;
+        }
+        if bytes != self.seen_bytes {
+            self.seen_bytes = bytes;
+            self.grew_at = now_ms();
+        }
+        let at = (self.grew_at + FOLD_AFTER_IDLE_MS).max(self.folded_at + FOLD_AT_MOST_EVERY_MS);
+        Some((at - now_ms()).max(0) as u64)
+    }
+
+    async fn fold(&mut self, engine: &mut AppEngine) -> Result<bool, EngineError> {
+        // A failed fold is tried again later, not at once.
+        self.folded_at = now_ms();
+        engine.fold_local_log().await
     }
 }
 
@@ -434,12 +523,14 @@ fn standing(
 }
 
 /// Waits for the next kick from the page, the next head the live events
-/// announce (if `head` is given: the engine to ask), or `timer_ms` (if
-/// given), whichever comes first.
+/// announce (if `head` is given: the engine to ask), `timer_ms` (if
+/// given), or `idle_ms` (if given: the log's fold is due), whichever comes
+/// first.
 async fn wait(
     kicks: &mut UnboundedReceiver<Kick>,
     head: Option<&AppEngine>,
     timer_ms: Option<u64>,
+    idle_ms: Option<u64>,
 ) -> Wake {
     let kick = kicks.next();
     let head = async {
@@ -454,13 +545,19 @@ async fn wait(
             None => futures::future::pending::<()>().await,
         }
     };
-    futures::pin_mut!(kick, head, timer);
-    match futures::future::select(kick, futures::future::select(head, timer)).await {
-        futures::future::Either::Left((kick, _)) => Wake::Kick(kick),
-        futures::future::Either::Right((futures::future::Either::Left((head, _)), _)) => {
-            Wake::Head(head)
+    let idle = async {
+        match idle_ms {
+            Some(ms) => sleep_ms(ms.min(i32::MAX as u64) as i32).await,
+            None => futures::future::pending::<()>().await,
         }
-        futures::future::Either::Right(_) => Wake::Timer,
+    };
+    futures::pin_mut!(kick, head, timer, idle);
+    use futures::future::{Either, select};
+    match select(select(kick, idle), select(head, timer)).await {
+        Either::Left((Either::Left((kick, _)), _)) => Wake::Kick(kick),
+        Either::Left((Either::Right(_), _)) => Wake::Idle,
+        Either::Right((Either::Left((head, _)), _)) => Wake::Head(head),
+        Either::Right(_) => Wake::Timer,
     }
 }
 
@@ -500,6 +597,8 @@ enum Wake {
     Kick(Option<Kick>),
     Head(Option<u64>),
     Timer,
+    /// The device has been idle long enough to fold its log.
+    Idle,
 }
 
 /// Waits `ms` milliseconds.

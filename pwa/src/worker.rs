@@ -13,6 +13,8 @@ use crate::session::{self, Hooks, Kick};
 /// The worker's state: a line to the engine's driver once it runs.
 pub struct SyncWorker {
     driver: Option<UnboundedSender<Kick>>,
+    /// Where the page's `Have` goes, until the workspace is open.
+    have: Option<UnboundedSender<(Option<String>, Vec<u8>)>>,
 }
 
 impl Worker for SyncWorker {
@@ -21,7 +23,10 @@ impl Worker for SyncWorker {
     type Output = FromWorker;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        SyncWorker { driver: None }
+        SyncWorker {
+            driver: None,
+            have: None,
+        }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: ()) {}
@@ -31,8 +36,16 @@ impl Worker for SyncWorker {
             ToWorker::Open => {
                 if self.driver.is_none() {
                     let (tx, rx) = unbounded();
+                    let (have_tx, have_rx) = unbounded();
                     self.driver = Some(tx);
-                    wasm_bindgen_futures::spawn_local(run(scope.clone(), id, rx));
+                    self.have = Some(have_tx);
+                    wasm_bindgen_futures::spawn_local(run(scope.clone(), id, rx, have_rx));
+                }
+                return;
+            }
+            ToWorker::Have { workspace, vv } => {
+                if let Some(have) = &self.have {
+                    let _ = have.unbounded_send((workspace, vv));
                 }
                 return;
             }
@@ -54,6 +67,7 @@ async fn run(
     scope: WorkerScope<SyncWorker>,
     page: HandlerId,
     kicks: futures::channel::mpsc::UnboundedReceiver<Kick>,
+    mut have: futures::channel::mpsc::UnboundedReceiver<(Option<String>, Vec<u8>)>,
 ) {
     let booted = match session::boot().await {
         Ok(booted) => booted,
@@ -62,8 +76,23 @@ async fn run(
             return;
         }
     };
-    let snapshot = match booted.engine.doc().export(ExportMode::Snapshot) {
-        Ok(snapshot) => snapshot,
+    let mut booted = booted;
+    // The page reads what is stored itself, while this worker boots: send
+    // it only what it lacks (usually nothing), or everything, as a
+    // snapshot, if it read nothing of this workspace.
+    let Some((workspace, vv)) = futures::StreamExt::next(&mut have).await else {
+        return; // the page is gone
+    };
+    let doc = booted.engine.doc();
+    let base = (workspace.as_deref() == Some(booted.record.workspace_id.as_str()))
+        .then(|| hearth_shared::engine::loro::VersionVector::decode(&vv).ok())
+        .flatten();
+    let exported = match &base {
+        Some(vv) => doc.export(ExportMode::updates(vv)),
+        None => doc.export(ExportMode::Snapshot),
+    };
+    let update = match exported {
+        Ok(update) => update,
         Err(e) => {
             scope.respond(
                 page,
@@ -78,8 +107,16 @@ async fn run(
         page,
         FromWorker::Opened {
             peer_id: booted.engine.peer_id(),
-            snapshot,
+            update,
             record: booted.record.clone(),
+            stages: {
+                let mut stages = std::mem::take(&mut booted.stages);
+                stages.push((
+                    "hearth-worker-exported".to_owned(),
+                    crate::platform::shared_clock_ms(),
+                ));
+                stages
+            },
             status: session::view_of(
                 &booted.engine.status(),
                 booted.transport.connection().is_some(),

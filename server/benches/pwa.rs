@@ -31,6 +31,16 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 
 /// The app's start-up marks, in order (see `pwa/src/app.rs`).
 const MARKS: &[&str] = &[
+    "hearth-app-started",
+    "hearth-page-started",
+    "hearth-list-loaded",
+    "hearth-page-read",
+    "hearth-worker-started",
+    "hearth-worker-record",
+    "hearth-worker-engine",
+    "hearth-worker-migrated",
+    "hearth-worker-saved",
+    "hearth-worker-exported",
     "hearth-worker-opened",
     "hearth-doc-open",
     "hearth-index",
@@ -253,11 +263,15 @@ async fn main() {
     // Offline: the service worker serves the app, IndexedDB the data.
     server.kill();
     let (mut paints, mut offline) = (Vec::new(), Vec::new());
+    let mut offline_stages: Vec<Vec<f64>> = vec![Vec::new(); MARKS.len()];
     for _ in 0..5 {
         tokio::time::sleep(std::time::Duration::from_secs(6)).await;
         browser.client.refresh().await.unwrap();
         paints.push(paint_ms(&browser).await);
         offline.push(ready_ms(&browser).await);
+        for (stage, at) in offline_stages.iter_mut().zip(marks_ms(&browser).await) {
+            stage.push(at);
+        }
     }
     let count = browser
         .eval("return document.querySelector('#note-count').textContent")
@@ -290,6 +304,9 @@ async fn main() {
         "  interactive, offline              {:>8.0}",
         median(offline)
     );
+    for (mark, at) in MARKS.iter().zip(offline_stages) {
+        println!("    {mark:<31} {:>8.0}", median(at));
+    }
     let line = |what: &str, v: &[f64]| {
         println!(
             "  {what:<34} {:>5.1} {:>6.1} {:>6.1}   ({} keys)",

@@ -279,3 +279,40 @@ fn a_round_cut_short_by_its_step_limit_is_followed_by_another() {
     block_on(b.sync(2_000)).unwrap();
     assert_eq!(text(&b), "x".repeat(100));
 }
+
+#[test]
+fn an_idle_device_folds_its_log_into_its_snapshot_and_keeps_every_edit() {
+    let server = MemoryServer::new();
+    let (mut a, store, transport) = device(&server, 1);
+    type_text(&a, "one");
+    block_on(a.save_local()).unwrap();
+    type_text(&a, " two");
+    block_on(a.save_local()).unwrap();
+    assert_eq!(store.contents().log.len(), 2);
+    assert!(a.local_log_bytes() > 0);
+
+    // An unsaved edit: nothing is folded (the snapshot would hold an edit
+    // the log has not got, and the engine's count of saved edits would lie).
+    type_text(&a, " three");
+    assert!(!block_on(a.fold_local_log()).unwrap());
+    block_on(a.save_local()).unwrap();
+
+    assert!(block_on(a.fold_local_log()).unwrap());
+    let stored = store.contents();
+    assert!(stored.log.is_empty(), "the log is folded away");
+    assert!(stored.snapshot.is_some());
+    assert_eq!(a.local_log_bytes(), 0);
+    assert!(
+        !block_on(a.fold_local_log()).unwrap(),
+        "nothing left to fold"
+    );
+
+    // The edits survive a restart, and still reach the server.
+    drop(a);
+    let mut a = block_on(Engine::open(store, transport, 1, EngineConfig::default())).unwrap();
+    assert_eq!(text(&a), "one two three");
+    block_on(a.sync(1)).unwrap();
+    let (mut b, _, _) = device(&server, 2);
+    block_on(b.sync(2)).unwrap();
+    assert_eq!(text(&b), "one two three");
+}
