@@ -63,20 +63,12 @@ pub enum EnvelopeError {
 /// Wraps `payload` in an envelope, zstd-compressed at `level` unless
 /// compression would not make it smaller.
 pub fn seal(payload: &[u8], level: i32) -> Result<Vec<u8>, EnvelopeError> {
-    let raw_len =
-        u32::try_from(payload.len()).map_err(|_| EnvelopeError::PayloadTooLarge(payload.len()))?;
-    let compressed = zstd::bulk::compress(payload, level).ok();
-    let (codec, body): (Codec, &[u8]) = match &compressed {
-        Some(c) if c.len() < payload.len() => (Codec::Zstd, c),
-        _ => (Codec::Stored, payload),
-    };
+    let (codec, raw_len, body) = pack(payload, level)?;
+    let body: &[u8] = &body;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
-    out.push(match codec {
-        Codec::Stored => 0,
-        Codec::Zstd => 1,
-    });
+    out.push(codec.byte());
     out.push(0);
     out.push(0);
     out.extend_from_slice(&raw_len.to_be_bytes());
@@ -85,42 +77,46 @@ pub fn seal(payload: &[u8], level: i32) -> Result<Vec<u8>, EnvelopeError> {
     Ok(out)
 }
 
-/// Reads the header of an envelope without opening the body.
-pub fn codec_of(bytes: &[u8]) -> Result<Codec, EnvelopeError> {
-    Ok(parse_header(bytes)?.0)
+impl Codec {
+    /// The codec's byte in a header.
+    pub(crate) fn byte(self) -> u8 {
+        match self {
+            Codec::Stored => 0,
+            Codec::Zstd => 1,
+        }
+    }
+
+    pub(crate) fn of_byte(byte: u8) -> Result<Codec, EnvelopeError> {
+        match byte {
+            0 => Ok(Codec::Stored),
+            1 => Ok(Codec::Zstd),
+            other => Err(EnvelopeError::UnknownCodec(other)),
+        }
+    }
 }
 
-fn parse_header(bytes: &[u8]) -> Result<(Codec, usize, u32), EnvelopeError> {
-    if bytes.len() < HEADER_LEN {
-        return Err(EnvelopeError::TooShort(bytes.len()));
-    }
-    if bytes[0..4] != MAGIC {
-        return Err(EnvelopeError::BadMagic);
-    }
-    if bytes[4] != VERSION {
-        return Err(EnvelopeError::UnknownVersion(bytes[4]));
-    }
-    let codec = match bytes[5] {
-        0 => Codec::Stored,
-        1 => Codec::Zstd,
-        other => return Err(EnvelopeError::UnknownCodec(other)),
-    };
-    if bytes[6] != 0 {
-        return Err(EnvelopeError::UnsupportedFlags(bytes[6]));
-    }
-    let raw_len = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-    let crc = u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    Ok((codec, raw_len, crc))
+/// Compresses `payload` at `level` unless that would not make it smaller:
+/// the codec, the payload's length, and the body.
+pub(crate) fn pack(
+    payload: &[u8],
+    level: i32,
+) -> Result<(Codec, u32, std::borrow::Cow<'_, [u8]>), EnvelopeError> {
+    let raw_len =
+        u32::try_from(payload.len()).map_err(|_| EnvelopeError::PayloadTooLarge(payload.len()))?;
+    Ok(match zstd::bulk::compress(payload, level) {
+        Ok(c) if c.len() < payload.len() => (Codec::Zstd, raw_len, c.into()),
+        _ => (Codec::Stored, raw_len, payload.into()),
+    })
 }
 
-/// Opens an envelope: checks it and returns the payload, refusing payloads
-/// larger than `max_raw_len`.
-pub fn open(bytes: &[u8], max_raw_len: usize) -> Result<Vec<u8>, EnvelopeError> {
-    let (codec, raw_len, crc) = parse_header(bytes)?;
-    let body = &bytes[HEADER_LEN..];
-    if crc32fast::hash(body) != crc {
-        return Err(EnvelopeError::ChecksumMismatch);
-    }
+/// The payload of a `body` packed by [`pack`], refusing payloads larger
+/// than `max_raw_len`, and any whose length is not `raw_len`.
+pub(crate) fn unpack(
+    codec: Codec,
+    body: &[u8],
+    raw_len: usize,
+    max_raw_len: usize,
+) -> Result<Vec<u8>, EnvelopeError> {
     if raw_len > max_raw_len {
         return Err(EnvelopeError::TooLarge {
             raw_len,
@@ -139,6 +135,41 @@ pub fn open(bytes: &[u8], max_raw_len: usize) -> Result<Vec<u8>, EnvelopeError> 
         });
     }
     Ok(payload)
+}
+
+/// Reads the header of an envelope without opening the body.
+pub fn codec_of(bytes: &[u8]) -> Result<Codec, EnvelopeError> {
+    Ok(parse_header(bytes)?.0)
+}
+
+fn parse_header(bytes: &[u8]) -> Result<(Codec, usize, u32), EnvelopeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(EnvelopeError::TooShort(bytes.len()));
+    }
+    if bytes[0..4] != MAGIC {
+        return Err(EnvelopeError::BadMagic);
+    }
+    if bytes[4] != VERSION {
+        return Err(EnvelopeError::UnknownVersion(bytes[4]));
+    }
+    let codec = Codec::of_byte(bytes[5])?;
+    if bytes[6] != 0 {
+        return Err(EnvelopeError::UnsupportedFlags(bytes[6]));
+    }
+    let raw_len = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let crc = u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    Ok((codec, raw_len, crc))
+}
+
+/// Opens an envelope: checks it and returns the payload, refusing payloads
+/// larger than `max_raw_len`.
+pub fn open(bytes: &[u8], max_raw_len: usize) -> Result<Vec<u8>, EnvelopeError> {
+    let (codec, raw_len, crc) = parse_header(bytes)?;
+    let body = &bytes[HEADER_LEN..];
+    if crc32fast::hash(body) != crc {
+        return Err(EnvelopeError::ChecksumMismatch);
+    }
+    unpack(codec, body, raw_len, max_raw_len)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! - [`frame`]: the binary framing of `GET …/entries` responses.
 //! - [`sse`]: the parser of the live events stream.
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
+//! - `sealed` (feature `seal`): encrypted records, the envelope's version 2
+//!   (AES-256-GCM under a key epoch, the header as associated data).
 //! - [`share_link`]: the pairing link (server, workspace, invite in the
 //!   URL fragment).
 //! - [`store`]: what a device keeps of a workspace between runs (the sync
@@ -35,6 +37,8 @@ pub mod error;
 pub mod frame;
 pub mod id;
 pub mod routes;
+#[cfg(feature = "seal")]
+pub mod sealed;
 pub mod share_link;
 pub mod sse;
 pub mod store;
