@@ -11,9 +11,6 @@
 mod e2e_support;
 
 use e2e_support::{Device, Server};
-use hearth_device::Device as NativeDevice;
-use hearth_migrations::NewNote;
-use hearth_shared::api::Scope;
 
 const NOTES: usize = 10_000;
 
@@ -154,38 +151,10 @@ async fn main() {
     let mut server = Server::start_in(&tmp.path().join("data"), &["--log-format", "json"]);
 
     // A native device writes 10,000 notes and pushes them.
-    let mut native = NativeDevice::create(tmp.path().join("native"), "bench")
-        .await
-        .unwrap();
-    native.register(&server.url).await.unwrap();
-    native
-        .edit(|ws, now| {
-            for i in 0..NOTES {
-                let id = format!("{i:032x}");
-                let title = format!("Note {i}");
-                let body =
-                    format!("Body of note {i}: a line or two of text, as people write them.");
-                ws.add_note(
-                    &id,
-                    NewNote {
-                        title: &title,
-                        body: &body,
-                        tags: &[],
-                        pinned: false,
-                    },
-                    now,
-                )?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
-    native.sync_once().await.unwrap();
-    let token = native
-        .mint_token("browser", Scope::ReadWrite)
-        .await
-        .unwrap()
-        .token;
+    let token = e2e_support::native_workspace(&server, &tmp.path().join("native"), NOTES, |i| {
+        format!("Body of note {i}: a line or two of text, as people write them.")
+    })
+    .await;
 
     // The browser joins and takes the workspace in.
     let browser = Device::launch().await;

@@ -37,6 +37,14 @@ async fn path(device: &Device) -> String {
         .to_owned()
 }
 
+/// The screens besides the notes: each address, and an element it shows.
+const SCREENS: &[(&str, &str)] = &[
+    ("/tasks", "#tasks-view"),
+    ("/sync", "#sync-card"),
+    ("/devices", "#devices-card"),
+    ("/data", "#data-card"),
+];
+
 /// Whether the element is laid out (not `display: none` anywhere up).
 fn shown(css: &str) -> String {
     format!("const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null")
@@ -117,12 +125,7 @@ async fn screens_are_addresses_on_a_phone_and_a_desktop() {
         .await;
 
     // Every screen has an address.
-    for (address, what) in [
-        ("/tasks", "#tasks-view"),
-        ("/sync", "#sync-card"),
-        ("/devices", "#devices-card"),
-        ("/data", "#data-card"),
-    ] {
+    for &(address, what) in SCREENS {
         phone.open(&format!("{}{address}", server.url)).await;
         phone.text_of(what).await;
         assert_eq!(
@@ -326,12 +329,7 @@ async fn a_phone_that_asks_for_dark_gets_a_dark_theme_that_stays_readable() {
         .wait_until("the list is shown", &shown("#note-items"))
         .await;
     check_screen(&phone, "phone-notes-dark").await;
-    for (address, what) in [
-        ("/tasks", "#tasks-view"),
-        ("/sync", "#sync-card"),
-        ("/devices", "#devices-card"),
-        ("/data", "#data-card"),
-    ] {
+    for &(address, what) in SCREENS {
         phone.open(&format!("{}{address}", server.url)).await;
         phone.text_of(what).await;
         check_screen(

@@ -169,52 +169,23 @@ impl SlowLink {
 
 #[tokio::test]
 async fn the_first_sync_of_a_large_workspace_shows_its_progress_on_a_slow_link() {
-    use hearth_device::Device as NativeDevice;
-    use hearth_migrations::NewNote;
-    use hearth_shared::api::Scope;
-
     const NOTES: usize = 1_500;
     let server = Server::start();
     let tmp = tempfile::tempdir().unwrap();
     // A native device writes a workspace of about 1.5 MB: notes whose
-    // bodies compress poorly, as photos' captions and pasted logs do.
-    let mut native = NativeDevice::create(tmp.path().join("native"), "laptop")
-        .await
-        .unwrap();
-    native.register(&server.url).await.unwrap();
-    native
-        .edit(|ws, now| {
-            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-            for i in 0..NOTES {
-                let body: String = (0..64)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        format!("{:016x}", seed)
-                    })
-                    .collect();
-                ws.add_note(
-                    &format!("{i:032x}"),
-                    NewNote {
-                        title: &format!("Note {i}"),
-                        body: &body,
-                        tags: &[],
-                        pinned: false,
-                    },
-                    now,
-                )?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
-    native.sync_once().await.unwrap();
-    let token = native
-        .mint_token("phone", Scope::ReadWrite)
-        .await
-        .unwrap()
-        .token;
+    // bodies compress poorly, as pasted logs and keys do.
+    let token = e2e_support::native_workspace(&server, &tmp.path().join("native"), NOTES, |i| {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ i as u64;
+        (0..64)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("{seed:016x}")
+            })
+            .collect()
+    })
+    .await;
 
     // The phone reaches the server over a link of 400 KB/s.
     let link = SlowLink::start(&server, 400_000).await;

@@ -682,3 +682,41 @@ pub fn hearth_bin() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_hearth")))
 }
+
+/// A native device (`hearth-device`, in `dir`) that registers a workspace on
+/// `server`, writes `count` notes ("Note 0", … with `body(i)`), pushes
+/// them, and mints a read-write token for a browser to join with.
+pub async fn native_workspace(
+    server: &Server,
+    dir: &Path,
+    count: usize,
+    body: impl Fn(usize) -> String,
+) -> String {
+    use hearth_migrations::NewNote;
+    let mut native = hearth_device::Device::create(dir, "laptop").await.unwrap();
+    native.register(&server.url).await.unwrap();
+    native
+        .edit(|ws, now| {
+            for i in 0..count {
+                ws.add_note(
+                    &format!("{i:032x}"),
+                    NewNote {
+                        title: &format!("Note {i}"),
+                        body: &body(i),
+                        tags: &[],
+                        pinned: false,
+                    },
+                    now,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    native.sync_once().await.unwrap();
+    native
+        .mint_token("browser", hearth_shared::api::Scope::ReadWrite)
+        .await
+        .unwrap()
+        .token
+}
