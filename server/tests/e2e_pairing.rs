@@ -18,23 +18,7 @@ async fn become_owner(device: &Device, server: &Server) {
 /// Makes a pairing link on the owner's Devices screen; returns it and what
 /// its QR code decodes to.
 async fn make_link(owner: &Device, scope: &str) -> (String, String) {
-    owner.click("#tab-devices").await;
-    owner
-        .eval(&format!("const s = document.querySelector('#pair-scope'); s.value = '{scope}'; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true"))
-        .await;
-    owner
-        .eval("const l = document.querySelector('#pair-link'); if (l) l.value = ''; return true")
-        .await;
-    owner.click("#make-pair-link").await;
-    owner
-        .wait_until("a pairing link is shown", "const l = document.querySelector('#pair-link'); return !!l && l.value.includes('#pair')")
-        .await;
-    let link = owner
-        .eval("return document.querySelector('#pair-link').value")
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let link = owner.make_pairing_link(scope).await;
     owner
         .eval("document.querySelector('#pair-qr').scrollIntoView({ block: 'center' }); return true")
         .await;
@@ -83,11 +67,7 @@ async fn a_device_pairs_by_link_and_is_revoked() {
 
     // The phone opens the link, names itself, and gets the workspace.
     let phone = Device::launch().await;
-    phone.open(&link).await;
-    phone.text_of("#pair-join").await;
-    phone.clear("#pair-label").await;
-    phone.type_into("#pair-label", "Phone").await;
-    phone.click("#pair-join-button").await;
+    phone.join_by_link(&link, "Phone").await;
     phone.wait_for_notes(&["Shared by pairing"]).await;
     phone.wait_for_sync_state("synced").await;
 

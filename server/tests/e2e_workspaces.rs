@@ -1,7 +1,8 @@
 //! End-to-end: a phone with notes of its own joins its owner's workspace
 //! with a token. Its own notes are not lost or hidden: the Data screen lists
 //! both workspaces, either opens with one click, and the joined one still
-//! syncs after switching back and forth.
+//! syncs after switching back and forth. A phone whose own workspace is on
+//! the server too joins by pairing link, and both go on syncing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -91,6 +92,55 @@ async fn joining_keeps_the_phones_own_workspace_reachable() {
     phone
         .wait_for_notes(&["Shared note", "Later from the laptop"])
         .await;
+    phone.close().await;
+    laptop.close().await;
+}
+
+#[tokio::test]
+async fn a_phone_with_its_own_synced_workspace_joins_by_link_and_both_keep_syncing() {
+    let server = Server::start();
+    let (laptop, _, _) = owner_laptop(&server).await;
+
+    // The phone's own workspace is on the server too, with a note.
+    let phone = Device::launch_phone().await;
+    phone.open(&server.url).await;
+    phone.add_note("Phone's own", "synced from the phone").await;
+    let (own, own_master) = phone.become_owner(&server).await;
+
+    // It opens the laptop's pairing link: the joined workspace comes in
+    // beside its own.
+    let link = laptop.make_pairing_link("rw").await;
+    phone.join_by_link(&link, "Phone").await;
+    phone.wait_for_notes(&["Shared note"]).await;
+    phone.wait_for_sync_state("synced").await;
+    laptop
+        .add_note("Later from the laptop", "still syncing")
+        .await;
+    phone
+        .wait_for_notes(&["Shared note", "Later from the laptop"])
+        .await;
+
+    // Its own workspace is one click away, and still syncs: a note written
+    // there reaches the server (a second device of that workspace sees it).
+    let listed = open_other_workspace(&phone, &server).await;
+    assert!(listed.contains("Open now"), "{listed}");
+    phone.wait_for_notes(&["Phone's own"]).await;
+    phone.add_note("Phone, later", "after joining").await;
+    phone.wait_for_sync_state("synced").await;
+    let tablet = Device::launch().await;
+    tablet.open(&server.url).await;
+    let token = mint_token(&server, &own, &own_master, "tablet").await;
+    tablet.join_with_token(&server, &token).await;
+    tablet
+        .wait_for_notes(&["Phone's own", "Phone, later"])
+        .await;
+
+    // And back: the joined workspace has everything, nothing lost.
+    open_other_workspace(&phone, &server).await;
+    phone
+        .wait_for_notes(&["Shared note", "Later from the laptop"])
+        .await;
+    tablet.close().await;
     phone.close().await;
     laptop.close().await;
 }

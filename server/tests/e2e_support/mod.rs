@@ -615,6 +615,35 @@ impl Device {
         )
     }
 
+    /// Makes a pairing link (`scope`: `rw` or `ro`) on the Devices screen
+    /// of this device, its workspace's owner.
+    pub async fn make_pairing_link(&self, scope: &str) -> String {
+        self.click("#tab-devices").await;
+        self.eval(&format!("const s = document.querySelector('#pair-scope'); s.value = '{scope}'; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true"))
+            .await;
+        self.eval(
+            "const l = document.querySelector('#pair-link'); if (l) l.value = ''; return true",
+        )
+        .await;
+        self.click("#make-pair-link").await;
+        self.wait_until("a pairing link is shown", "const l = document.querySelector('#pair-link'); return !!l && l.value.includes('#pair')")
+            .await;
+        self.eval("return document.querySelector('#pair-link').value")
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Opens a pairing link and joins its workspace under `label`.
+    pub async fn join_by_link(&self, link: &str, label: &str) {
+        self.open(link).await;
+        self.text_of("#pair-join").await;
+        self.clear("#pair-label").await;
+        self.type_into("#pair-label", label).await;
+        self.click("#pair-join-button").await;
+    }
+
     /// Joins the workspace with an access token minted by its owner.
     pub async fn join_with_token(&self, server: &Server, token: &str) {
         self.open(&server.url).await;
