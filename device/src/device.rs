@@ -270,7 +270,11 @@ impl Device {
             .create_invite(
                 &server.token,
                 &self.profile.workspace,
-                &CreateInvite { scope, expires_in },
+                &CreateInvite {
+                    scope,
+                    expires_in,
+                    wrapped_key: None,
+                },
             )
             .await?;
         Ok(ShareLink {

@@ -196,7 +196,7 @@ impl App {
                         app.rate_limit.forget_idle();
                         app.workspaces.close_idle(now);
                         let before = now.saturating_sub(INVITE_RETENTION_SECS);
-                        let purged = app.index.call(move |c| crate::index::queries::purge_invites(c, before)).await;
+                        let purged = app.index.call(move |c| crate::index::queries::purge_invites(c, now, before)).await;
                         if let Err(err) = purged {
                             tracing::warn!(error = %err, "cannot purge old invites");
                         }

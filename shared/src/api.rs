@@ -185,7 +185,19 @@ pub struct CreateInvite {
     /// Lifetime in seconds (the server caps it; default 10 minutes).
     #[serde(default)]
     pub expires_in: Option<u64>,
+    /// The workspace key, wrapped by the owner's device under a key derived
+    /// from the pairing link's own secret (which never reaches a server):
+    /// base64url without padding, at most [`MAX_WRAPPED_KEY_BYTES`] bytes.
+    /// The server keeps it with the invite, hands it out once, to the
+    /// device that redeems the invite, and deletes it then or when the
+    /// invite expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_key: Option<String>,
 }
+
+/// The most bytes a wrapped key may have (an AES-GCM-wrapped 32-byte key
+/// with its IV, tag and a header is under 100).
+pub const MAX_WRAPPED_KEY_BYTES: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteResponse {
@@ -208,6 +220,10 @@ pub struct RedeemResponse {
     pub token: String,
     pub token_id: TokenId,
     pub scope: Scope,
+    /// The wrapped key the invite carried (see [`CreateInvite`]), given
+    /// this once; the server no longer has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_key: Option<String>,
 }
 
 /// `POST /v1/workspaces/{ws}/entries`.

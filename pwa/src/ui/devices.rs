@@ -51,6 +51,7 @@ pub fn PairDevice() -> Element {
         };
         let workspace = record.workspace_id.clone();
         let body = CreateInvite {
+            wrapped_key: None,
             scope: scope(),
             expires_in: Some(INVITE_SECONDS),
         };

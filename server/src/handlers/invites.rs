@@ -5,7 +5,9 @@
 
 use std::net::IpAddr;
 
-use hearth_shared::api::{CreateInvite, InviteResponse, RedeemInvite, RedeemResponse};
+use hearth_shared::api::{
+    CreateInvite, InviteResponse, MAX_WRAPPED_KEY_BYTES, RedeemInvite, RedeemResponse,
+};
 use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
@@ -56,11 +58,42 @@ pub async fn create(
     let expires_at = now.saturating_add(lifetime);
     let digest = hash(&invite);
     let scope = body.scope;
+    let wrapped_key = body
+        .wrapped_key
+        .as_deref()
+        .map(read_wrapped_key)
+        .transpose()?;
     app.index
-        .call(move |conn| queries::create_invite(conn, &digest, &ws, scope, now, expires_at))
+        .call(move |conn| {
+            queries::create_invite(
+                conn,
+                &digest,
+                &ws,
+                scope,
+                now,
+                expires_at,
+                wrapped_key.as_deref(),
+            )
+        })
         .await
         .map_err(|e| ApiError::index("creating an invite", e))?;
     json(StatusCode::CREATED, &InviteResponse { invite, expires_at })
+}
+
+/// The bytes of a wrapped key as a client sends it (base64url, no padding),
+/// checked for size; the server never looks inside.
+fn read_wrapped_key(text: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| ApiError::bad_request("wrapped_key must be base64url without padding"))?;
+    if bytes.is_empty() || bytes.len() > MAX_WRAPPED_KEY_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "wrapped_key must be 1 to {MAX_WRAPPED_KEY_BYTES} bytes, not {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 pub async fn redeem(
@@ -90,7 +123,7 @@ pub async fn redeem(
         })
         .await
         .map_err(|e| ApiError::index("redeeming an invite", e))?;
-    let Some(token) = token else {
+    let Some((token, wrapped_key)) = token else {
         return Err(ApiError::new(
             ErrorCode::InviteInvalid,
             "this invite is unknown, already used, or expired; ask for a new one",
@@ -112,6 +145,10 @@ pub async fn redeem(
             token: jwt,
             token_id: token.id,
             scope: token.scope,
+            wrapped_key: wrapped_key.map(|bytes| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            }),
         },
     )
 }

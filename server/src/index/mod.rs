@@ -79,11 +79,13 @@ impl Index {
 }
 
 /// WAL for concurrent readers, FULL sync so that a token handed out is never
-/// forgotten, foreign keys on.
+/// forgotten, foreign keys on, and deleted content overwritten (a wrapped
+/// key that was handed out or expired leaves no copy in a free page).
 fn configure(conn: &Connection) -> Result<(), IndexError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }

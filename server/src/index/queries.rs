@@ -327,40 +327,55 @@ pub fn create_invite(
     scope: Scope,
     now: u64,
     expires_at: u64,
+    wrapped_key: Option<&[u8]>,
 ) -> Result<(), IndexError> {
     conn.execute(
-        "INSERT INTO invites (secret_hash, workspace_id, scope, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO invites (secret_hash, workspace_id, scope, created_at, expires_at, wrapped_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             secret_hash,
             ws.as_str(),
             scope.as_str(),
             to_i64(now),
-            to_i64(expires_at)
+            to_i64(expires_at),
+            wrapped_key
         ],
     )?;
     Ok(())
 }
 
+/// Rewrites the write-ahead log into the database and empties it, so that
+/// content just deleted (a wrapped key) is gone from the WAL file too.
+fn forget_deleted(conn: &Connection) -> Result<(), IndexError> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// A redeemed invite: the new device's token, and the wrapped key the
+/// invite carried, if any.
+pub type Redeemed = (NewToken, Option<Vec<u8>>);
+
 /// Redeems an invite: if it exists, is unused and unexpired at `now`, marks
-/// it used and creates the device's token, in one transaction. `make_token`
-/// gets the workspace and scope. `None` if the invite opens nothing.
+/// it used, takes its wrapped key away and creates the device's token, in
+/// one transaction. `make_token` gets the workspace and scope. `None` if
+/// the invite opens nothing; else the token and the wrapped key, if the
+/// invite carried one.
 pub fn redeem_invite(
     conn: &mut Connection,
     secret_hash: &[u8],
     now: u64,
     make_token: impl FnOnce(WorkspaceId, Scope) -> NewToken,
-) -> Result<Option<NewToken>, IndexError> {
+) -> Result<Option<Redeemed>, IndexError> {
     let tx = conn.transaction()?;
-    let found: Option<(String, String)> = tx
+    let found: Option<(String, String, Option<Vec<u8>>)> = tx
         .query_row(
-            "SELECT workspace_id, scope FROM invites
+            "SELECT workspace_id, scope, wrapped_key FROM invites
              WHERE secret_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
             params![secret_hash, to_i64(now)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
-    let Some((ws, scope)) = found else {
+    let Some((ws, scope, wrapped_key)) = found else {
         return Ok(None);
     };
     let Ok(ws) = WorkspaceId::parse(&ws) else {
@@ -368,21 +383,33 @@ pub fn redeem_invite(
     };
     let token = make_token(ws, parse_scope(&scope));
     tx.execute(
-        "UPDATE invites SET used_at = ?2, token_id = ?3 WHERE secret_hash = ?1",
+        "UPDATE invites SET used_at = ?2, token_id = ?3, wrapped_key = NULL WHERE secret_hash = ?1",
         params![secret_hash, to_i64(now), token.id.as_str()],
     )?;
     insert_token(&tx, &token)?;
     tx.commit()?;
-    Ok(Some(token))
+    if wrapped_key.is_some() {
+        forget_deleted(conn)?;
+    }
+    Ok(Some((token, wrapped_key)))
 }
 
-/// Deletes invites that expired before `before` (used or not); they open
-/// nothing and only take space. Returns how many went.
-pub fn purge_invites(conn: &mut Connection, before: u64) -> Result<usize, IndexError> {
-    Ok(conn.execute(
+/// Takes the wrapped keys away from invites that expired by `now`, and
+/// deletes invites that expired before `before` (used or not); they open
+/// nothing and only take space. Returns how many invites went.
+pub fn purge_invites(conn: &mut Connection, now: u64, before: u64) -> Result<usize, IndexError> {
+    let keys = conn.execute(
+        "UPDATE invites SET wrapped_key = NULL WHERE expires_at <= ?1 AND wrapped_key IS NOT NULL",
+        params![to_i64(now)],
+    )?;
+    let gone = conn.execute(
         "DELETE FROM invites WHERE expires_at < ?1",
         params![to_i64(before)],
-    )?)
+    )?;
+    if keys > 0 {
+        forget_deleted(conn)?;
+    }
+    Ok(gone)
 }
 
 #[cfg(test)]
@@ -450,8 +477,17 @@ mod tests {
     fn an_invite_opens_once_and_only_before_it_expires() {
         let mut c = conn();
         register_workspace(&mut c, "laptop", &token(1, Role::Master)).unwrap();
-        create_invite(&mut c, b"h1", &ws(), Scope::ReadOnly, 100, 200).unwrap();
-        create_invite(&mut c, b"h2", &ws(), Scope::ReadWrite, 100, 200).unwrap();
+        create_invite(
+            &mut c,
+            b"h1",
+            &ws(),
+            Scope::ReadOnly,
+            100,
+            200,
+            Some(b"wrapped one"),
+        )
+        .unwrap();
+        create_invite(&mut c, b"h2", &ws(), Scope::ReadWrite, 100, 200, None).unwrap();
         let make = |n: u8| {
             move |w: WorkspaceId, s: Scope| NewToken {
                 workspace: w,
@@ -465,8 +501,10 @@ mod tests {
                 .is_none(),
             "expired"
         );
-        let t = redeem_invite(&mut c, b"h1", 150, make(6)).unwrap().unwrap();
+        let (t, key) = redeem_invite(&mut c, b"h1", 150, make(6)).unwrap().unwrap();
         assert_eq!(t.scope, Scope::ReadOnly);
+        assert_eq!(key.as_deref(), Some(&b"wrapped one"[..]), "handed out once");
+        assert_eq!(stored_keys(&c), 0, "and no longer kept");
         assert!(
             redeem_invite(&mut c, b"h1", 151, make(7))
                 .unwrap()
@@ -483,5 +521,47 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    fn stored_keys(c: &Connection) -> i64 {
+        c.query_row(
+            "SELECT COUNT(*) FROM invites WHERE wrapped_key IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_expired_invite_loses_its_wrapped_key_at_once_and_goes_later() {
+        let mut c = conn();
+        register_workspace(&mut c, "laptop", &token(1, Role::Master)).unwrap();
+        create_invite(
+            &mut c,
+            b"old",
+            &ws(),
+            Scope::ReadWrite,
+            100,
+            200,
+            Some(b"k1"),
+        )
+        .unwrap();
+        create_invite(
+            &mut c,
+            b"new",
+            &ws(),
+            Scope::ReadWrite,
+            100,
+            900,
+            Some(b"k2"),
+        )
+        .unwrap();
+        assert_eq!(purge_invites(&mut c, 250, 0).unwrap(), 0, "kept a while");
+        assert_eq!(stored_keys(&c), 1, "only the live invite keeps its key");
+        assert_eq!(purge_invites(&mut c, 250, 201).unwrap(), 1);
+        let left: i64 = c
+            .query_row("SELECT COUNT(*) FROM invites", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1);
     }
 }

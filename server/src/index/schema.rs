@@ -42,6 +42,9 @@ const MIGRATIONS: &[&str] = &[
         created_at    INTEGER NOT NULL,
         expires_at    INTEGER NOT NULL
     ) STRICT;",
+    // 3: an invite may carry the workspace key, wrapped for the pairing
+    // link's secret; cleared when the invite is redeemed or expires.
+    "ALTER TABLE invites ADD COLUMN wrapped_key BLOB;",
 ];
 
 /// The schema version this build writes.

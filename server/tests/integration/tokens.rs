@@ -453,3 +453,93 @@ async fn register_and_redeem_are_rate_limited() {
     // Health is never limited.
     assert_eq!(api.get("/v1/health").await.status, StatusCode::OK);
 }
+
+/// Every byte of every file under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_invite_hands_its_wrapped_key_out_once_and_the_server_keeps_no_copy() {
+    use base64::Engine as _;
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    // What an owner's device sends: opaque bytes, here recognisable ones.
+    let wrapped: Vec<u8> = (0..72u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&wrapped);
+    let invite = api
+        .json(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/invites"),
+            Some(&master),
+            &json!({"scope": "rw", "wrapped_key": text}),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::CREATED, "{}", invite.text());
+    let invite: InviteResponse = invite.json();
+
+    let redeem = json!({"invite": invite.invite, "label": "phone"});
+    let first: RedeemResponse = api
+        .json(Method::POST, "/v1/invites/redeem", None, &redeem)
+        .await
+        .json();
+    assert_eq!(first.wrapped_key.as_deref(), Some(text.as_str()));
+    let again = api
+        .json(Method::POST, "/v1/invites/redeem", None, &redeem)
+        .await;
+    assert_eq!(again.status, StatusCode::GONE);
+
+    // Nowhere in the data directory, while the server runs (the database,
+    // its write-ahead log) and after it stops.
+    let holds = |bytes: &[u8]| {
+        bytes
+            .windows(wrapped.len())
+            .any(|w| w == wrapped.as_slice())
+            || bytes.windows(text.len()).any(|w| w == text.as_bytes())
+    };
+    for (path, bytes) in files_under(server.dir.path()) {
+        assert!(!holds(&bytes), "{} holds the wrapped key", path.display());
+    }
+    let dir = server.stop().await;
+    for (path, bytes) in files_under(dir.path()) {
+        assert!(!holds(&bytes), "{} holds the wrapped key", path.display());
+    }
+}
+
+#[tokio::test]
+async fn a_wrapped_key_that_is_not_base64url_or_too_large_is_refused() {
+    use base64::Engine as _;
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let huge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![1u8; 513]);
+    for bad in ["not base64!", "", huge.as_str()] {
+        let reply = api
+            .json(
+                Method::POST,
+                &format!("/v1/workspaces/{ws}/invites"),
+                Some(&master),
+                &json!({"scope": "rw", "wrapped_key": bad}),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            "{bad:?}: {}",
+            reply.text()
+        );
+        assert!(reply.text().contains("wrapped_key"), "{}", reply.text());
+    }
+}
