@@ -18,6 +18,8 @@
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
 //! - `sealed` (feature `seal`): encrypted records, the envelope's version 2
 //!   (AES-256-GCM under a key epoch, the header as associated data).
+//! - `keywrap` (feature `seal`): a workspace key wrapped for a pairing link
+//!   (HKDF-SHA256 from the link's own secret, then AES-256-GCM).
 //! - [`share_link`]: the pairing link (server, workspace, invite in the
 //!   URL fragment).
 //! - [`store`]: what a device keeps of a workspace between runs (the sync
@@ -36,6 +38,8 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod id;
+#[cfg(feature = "seal")]
+pub mod keywrap;
 pub mod routes;
 #[cfg(feature = "seal")]
 pub mod sealed;
