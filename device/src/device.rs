@@ -281,6 +281,7 @@ impl Device {
             server: server.origin.clone(),
             workspace: self.profile.workspace.clone(),
             invite: invite.invite,
+            secret: None,
         })
     }
 

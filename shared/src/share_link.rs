@@ -1,10 +1,13 @@
 //! Share links: how a master device hands a workspace to a new device.
 //!
-//! A link is `{server}/#pair?server={server}&workspace={ws}&invite={invite}`.
-//! Everything after `#` is the URL fragment, which browsers never send to
-//! a server: the server origin, the workspace id and the single-use invite
-//! travel only inside the link (a QR code, a message to oneself). The part
-//! before `#` opens the app on that server.
+//! A link is `{server}/#pair?server={server}&workspace={ws}&invite={invite}`,
+//! and, for an encrypted workspace, `&secret={secret}`: the one-time
+//! pairing secret (32 bytes, base64url without padding) that unwraps the
+//! workspace key the invite carries (see `keywrap`). Everything after `#`
+//! is the URL fragment, which browsers never send to a server: the server
+//! origin, the workspace id, the single-use invite and the secret travel
+//! only inside the link (a QR code, a message to oneself). The part before
+//! `#` opens the app on that server.
 
 use crate::id::WorkspaceId;
 
@@ -16,6 +19,9 @@ pub struct ShareLink {
     pub workspace: WorkspaceId,
     /// The invite secret to redeem at `POST /v1/invites/redeem`.
     pub invite: String,
+    /// The pairing secret that unwraps the invite's wrapped key, if the
+    /// workspace is encrypted. The server never sees it.
+    pub secret: Option<[u8; 32]>,
 }
 
 /// Why a string is not a share link.
@@ -31,6 +37,8 @@ pub enum ShareLinkError {
     BadServer,
     #[error("the link has a bad %-escape")]
     BadEscape,
+    #[error("the link's pairing secret is damaged (it must be 32 bytes, base64url)")]
+    BadSecret,
 }
 
 fn encode(s: &str) -> String {
@@ -66,9 +74,16 @@ fn decode(s: &str) -> Result<String, ShareLinkError> {
 impl ShareLink {
     /// The link as a URL.
     pub fn to_url(&self) -> String {
+        use base64::Engine as _;
         let server = self.server.trim_end_matches('/');
+        let secret = self.secret.map_or_else(String::new, |s| {
+            format!(
+                "&secret={}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+            )
+        });
         format!(
-            "{server}/#pair?server={}&workspace={}&invite={}",
+            "{server}/#pair?server={}&workspace={}&invite={}{secret}",
             encode(server),
             self.workspace,
             encode(&self.invite)
@@ -81,7 +96,7 @@ impl ShareLink {
         let query = fragment
             .strip_prefix("pair?")
             .ok_or(ShareLinkError::NoFragment)?;
-        let (mut server, mut workspace, mut invite) = (None, None, None);
+        let (mut server, mut workspace, mut invite, mut secret) = (None, None, None, None);
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value)?;
@@ -89,6 +104,7 @@ impl ShareLink {
                 "server" => server = Some(value),
                 "workspace" => workspace = Some(value),
                 "invite" => invite = Some(value),
+                "secret" => secret = Some(value),
                 _ => {}
             }
         }
@@ -101,10 +117,21 @@ impl ShareLink {
         let invite = invite
             .filter(|i| !i.is_empty())
             .ok_or(ShareLinkError::Missing("invite"))?;
+        let secret = match secret {
+            None => None,
+            Some(text) => {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(text.trim())
+                    .map_err(|_| ShareLinkError::BadSecret)?;
+                Some(<[u8; 32]>::try_from(bytes).map_err(|_| ShareLinkError::BadSecret)?)
+            }
+        };
         Ok(Self {
             server: server.trim_end_matches('/').to_owned(),
             workspace,
             invite,
+            secret,
         })
     }
 }
@@ -119,10 +146,38 @@ mod tests {
             server: "http://127.0.0.1:8080".into(),
             workspace: WorkspaceId::from_random([7; 16]),
             invite: "abc.DEF_123-x+y/z=".into(),
+            secret: None,
         };
         let url = link.to_url();
         assert!(url.starts_with("http://127.0.0.1:8080/#pair?"), "{url}");
-        assert_eq!(ShareLink::parse(&url), Ok(link));
+        assert!(!url.contains("secret="), "{url}");
+        assert_eq!(ShareLink::parse(&url), Ok(link.clone()));
+        let encrypted = ShareLink {
+            secret: Some(std::array::from_fn(|i| i as u8 * 7)),
+            ..link
+        };
+        let url = encrypted.to_url();
+        let fragment = url.split_once('#').unwrap().1;
+        assert!(
+            fragment.contains("&secret="),
+            "the secret is in the fragment: {url}"
+        );
+        assert_eq!(ShareLink::parse(&url), Ok(encrypted));
+    }
+
+    #[test]
+    fn a_damaged_pairing_secret_is_an_error() {
+        let base = format!(
+            "http://h/#pair?server=http%3A%2F%2Fh&workspace={}&invite=i",
+            WorkspaceId::from_random([1; 16])
+        );
+        for bad in ["&secret=short", "&secret=not*base64", "&secret="] {
+            assert_eq!(
+                ShareLink::parse(&format!("{base}{bad}")),
+                Err(ShareLinkError::BadSecret),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub fn PairDevice() -> Element {
                         server: server.clone(),
                         workspace,
                         invite: answer.invite,
+                        // The workspace is not encrypted yet.
+                        secret: None,
                     }
                     .to_url();
                     link.set(Some((url, answer.expires_at)));
