@@ -77,14 +77,7 @@ pub fn wrap(
     workspace: &WorkspaceId,
     iv: [u8; IV_LEN],
 ) -> Vec<u8> {
-    let mut header = Vec::with_capacity(WRAPPED_LEN);
-    header.extend_from_slice(&MAGIC);
-    header.push(VERSION);
-    header.extend_from_slice(&key.epoch().to_be_bytes());
-    header.extend_from_slice(&iv);
-    let ct = sealed::encrypt(&pairing_kek(secret, workspace), &iv, &header, key.bytes());
-    header.extend_from_slice(&ct);
-    header
+    wrap_with(&pairing_kek(secret, workspace), key, iv)
 }
 
 /// Unwraps a key [`wrap`] made, with the secret from the pairing link.
@@ -93,6 +86,24 @@ pub fn unwrap(
     secret: &[u8; 32],
     workspace: &WorkspaceId,
 ) -> Result<EpochKey, UnwrapError> {
+    unwrap_with(&pairing_kek(secret, workspace), wrapped)
+}
+
+/// Wraps `key` under the key-encryption key `kek` (from a pairing secret,
+/// or from a recovery key: see `recovery`).
+pub fn wrap_with(kek: &EpochKey, key: &EpochKey, iv: [u8; IV_LEN]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(WRAPPED_LEN);
+    header.extend_from_slice(&MAGIC);
+    header.push(VERSION);
+    header.extend_from_slice(&key.epoch().to_be_bytes());
+    header.extend_from_slice(&iv);
+    let ct = sealed::encrypt(kek, &iv, &header, key.bytes());
+    header.extend_from_slice(&ct);
+    header
+}
+
+/// Unwraps a key [`wrap_with`] wrapped under `kek`.
+pub fn unwrap_with(kek: &EpochKey, wrapped: &[u8]) -> Result<EpochKey, UnwrapError> {
     if wrapped.len() != WRAPPED_LEN {
         return Err(UnwrapError::Length(wrapped.len()));
     }
@@ -106,8 +117,7 @@ pub fn unwrap(
     let epoch = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
     let mut iv = [0u8; IV_LEN];
     iv.copy_from_slice(&header[9..21]);
-    let plain = sealed::decrypt(&pairing_kek(secret, workspace), &iv, header, ct)
-        .ok_or(UnwrapError::Authentication)?;
+    let plain = sealed::decrypt(kek, &iv, header, ct).ok_or(UnwrapError::Authentication)?;
     let key: [u8; 32] = plain.try_into().map_err(|_| UnwrapError::Authentication)?;
     Ok(EpochKey::new(epoch, key))
 }

@@ -20,6 +20,8 @@
 //!   (AES-256-GCM under a key epoch, the header as associated data).
 //! - `keywrap` (feature `seal`): a workspace key wrapped for a pairing link
 //!   (HKDF-SHA256 from the link's own secret, then AES-256-GCM).
+//! - `recovery` (feature `seal`): the recovery key a person writes down,
+//!   and what it derives (a credential for the server, a wrapping key).
 //! - [`share_link`]: the pairing link (server, workspace, invite in the
 //!   URL fragment).
 //! - [`store`]: what a device keeps of a workspace between runs (the sync
@@ -40,6 +42,8 @@ pub mod frame;
 pub mod id;
 #[cfg(feature = "seal")]
 pub mod keywrap;
+#[cfg(feature = "seal")]
+pub mod recovery;
 pub mod routes;
 #[cfg(feature = "seal")]
 pub mod sealed;
