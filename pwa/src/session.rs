@@ -191,7 +191,11 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
             Some("Not connected to a server yet.".into()),
         );
     }
-    let detail = status.last_error.clone();
+    // A skipped entry stays said after the rounds that follow succeed.
+    let detail = status
+        .last_error
+        .clone()
+        .or_else(|| status.last_skipped.clone());
     match status.state {
         SyncState::SavedLocally => view("saved", "Saved locally".into(), detail),
         SyncState::Syncing => view("syncing", "Syncing…".into(), detail),

@@ -316,3 +316,125 @@ fn an_idle_device_folds_its_log_into_its_snapshot_and_keeps_every_edit() {
     block_on(b.sync(2)).unwrap();
     assert_eq!(text(&b), "one two three");
 }
+
+/// Keys of one epoch (`byte` fills the key), with IVs from a counter.
+fn keys(byte: u8) -> hearth_shared::engine::Keys {
+    let mut n = 0u64;
+    hearth_shared::engine::Keys {
+        epochs: vec![hearth_shared::sealed::EpochKey::new(1, [byte; 32])],
+        current: 1,
+        iv: Box::new(move || {
+            n += 1;
+            let mut iv = [0u8; 12];
+            iv[..8].copy_from_slice(&n.to_be_bytes());
+            iv
+        }),
+    }
+}
+
+fn server_holds(server: &MemoryServer, text: &[u8]) -> bool {
+    let body = server.pull(0).unwrap().body;
+    body.windows(text.len()).any(|w| w == text)
+}
+
+#[test]
+fn devices_with_the_workspace_key_sync_and_the_server_holds_no_text() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    let (mut b, _, _) = device(&server, 2);
+    a.set_keys(keys(0x42));
+    b.set_keys(keys(0x42));
+    type_text(&a, "the spare key is under the third flowerpot");
+    block_on(a.sync(1)).unwrap();
+    block_on(b.sync(1)).unwrap();
+    assert_eq!(text(&b), "the spare key is under the third flowerpot");
+    type_text(&b, ", left side");
+    block_on(b.sync(2)).unwrap();
+    block_on(a.sync(2)).unwrap();
+    assert_eq!(
+        text(&a),
+        "the spare key is under the third flowerpot, left side"
+    );
+    assert!(!server_holds(&server, b"flowerpot"));
+    assert!(!server_holds(&server, b"left side"));
+    assert_eq!(a.status().skipped_entries, 0);
+}
+
+#[test]
+fn a_device_without_the_key_or_with_a_wrong_one_imports_nothing_and_says_why() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    a.set_keys(keys(0x42));
+    type_text(&a, "secret");
+    block_on(a.sync(1)).unwrap();
+
+    let (mut keyless, _, _) = device(&server, 2);
+    block_on(keyless.sync(1)).unwrap();
+    assert_eq!(text(&keyless), "", "nothing imported");
+    assert_eq!(keyless.status().skipped_entries, 1);
+    let said = keyless.status().last_skipped.unwrap_or_default();
+    assert!(
+        said.contains("encrypted") && said.contains("no key"),
+        "{said}"
+    );
+
+    let (mut wrong, _, _) = device(&server, 3);
+    wrong.set_keys(keys(0x43));
+    block_on(wrong.sync(1)).unwrap();
+    assert_eq!(text(&wrong), "");
+    let said = wrong.status().last_skipped.unwrap_or_default();
+    assert!(
+        said.contains("skipped entry 1") && said.contains("failed authentication"),
+        "{said}"
+    );
+}
+
+#[test]
+fn an_encrypted_workspace_refuses_unencrypted_entries() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    a.set_keys(keys(0x42));
+    // Anyone with the server's disk could write a plain entry.
+    let forged = LoroDocForTest::update("forged text");
+    server.inject_entry(&hearth_shared::envelope::seal(&forged, 0).unwrap());
+    type_text(&a, "real");
+    block_on(a.sync(1)).unwrap();
+    assert_eq!(text(&a), "real");
+    let said = a.status().last_skipped.unwrap_or_default();
+    assert!(said.contains("not encrypted"), "{said}");
+}
+
+/// A Loro update from a device that is not in the workspace.
+struct LoroDocForTest;
+
+impl LoroDocForTest {
+    fn update(s: &str) -> Vec<u8> {
+        let doc = hearth_shared::engine::loro::LoroDoc::new();
+        doc.set_peer_id(777).unwrap();
+        doc.get_text("t").insert(0, s).unwrap();
+        doc.commit();
+        doc.export(hearth_shared::engine::loro::ExportMode::all_updates())
+            .unwrap()
+    }
+}
+
+#[test]
+fn an_encrypted_workspaces_snapshot_is_sealed_too() {
+    let server = MemoryServer::new();
+    let transport = Rc::new(MemoryTransport::new(server.clone(), 1));
+    let mut config = EngineConfig::default();
+    config.thresholds.server_compact_min_bytes = 100;
+    let mut a = block_on(Engine::open(MemoryStore::new(), transport, 1, config)).unwrap();
+    a.set_keys(keys(0x42));
+    for i in 0..20 {
+        type_text(&a, &format!("line {i} about the boiler valve\n"));
+        block_on(a.sync(i)).unwrap();
+    }
+    assert!(server.stats().floor > 0, "compacted: {:?}", server.stats());
+    assert!(!server_holds(&server, b"boiler valve"));
+    let (mut late, _, _) = device(&server, 2);
+    late.set_keys(keys(0x42));
+    block_on(late.sync(100)).unwrap();
+    assert_eq!(text(&late), text(&a));
+    assert_eq!(late.status().skipped_entries, 0);
+}

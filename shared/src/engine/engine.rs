@@ -58,6 +58,22 @@ impl Default for EngineConfig {
 /// A callback that sees every status change (for a UI).
 pub type StatusObserver = Box<dyn FnMut(&SyncStatus)>;
 
+/// A workspace's keys, for a device that encrypts what it sends: every key
+/// epoch it holds, the one it writes with, and a source of IVs (12 bytes
+/// from the host's cryptographic random source, drawn per record).
+pub struct Keys {
+    pub epochs: Vec<crate::sealed::EpochKey>,
+    pub current: u32,
+    pub iv: Box<dyn FnMut() -> [u8; crate::sealed::IV_LEN]>,
+}
+
+impl Keys {
+    /// The key records are sealed with.
+    pub(super) fn writing(&self) -> Option<&crate::sealed::EpochKey> {
+        self.epochs.iter().find(|k| k.epoch() == self.current)
+    }
+}
+
 /// The sync engine of one workspace on one device.
 pub struct Engine<S, T> {
     /// The document; the UI holds clones of this handle.
@@ -83,11 +99,16 @@ pub struct Engine<S, T> {
     pub(super) last_error: Option<String>,
     /// Entries skipped because they could not be opened or imported.
     pub(super) skipped: u64,
+    /// Which entry was last skipped, and why.
+    pub(super) last_skipped: Option<String>,
     pub(super) in_round: bool,
     /// Most operations in the next batch: `max_batch_ops`, halved each
     /// time the server refuses a batch as too large.
     pub(super) batch_limit: i32,
     pub(super) observer: Option<StatusObserver>,
+    /// The workspace's keys, once it is encrypted: every entry and snapshot
+    /// this device sends is sealed, and only sealed records are imported.
+    pub(super) keys: Option<Keys>,
 }
 
 impl<S: Store, T: Transport> Engine<S, T> {
@@ -138,12 +159,68 @@ impl<S: Store, T: Transport> Engine<S, T> {
             last_round: LastRound::None,
             last_error: None,
             skipped,
+            last_skipped: None,
             in_round: false,
             observer: None,
+            keys: None,
             batch_limit: config.max_batch_ops.max(1),
         };
         engine.saved_counter = engine.own_counter();
         Ok(engine)
+    }
+
+    /// Encrypts from now on: records are sealed with `keys`' current epoch,
+    /// and pulled records must be sealed under one of its epochs.
+    pub fn set_keys(&mut self, keys: Keys) {
+        self.keys = Some(keys);
+    }
+
+    /// Seals a payload for the server: encrypted when the workspace has
+    /// keys, in a plain envelope when it does not.
+    pub(super) fn seal_record(
+        &mut self,
+        kind: crate::sealed::Kind,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, EngineError> {
+        let level = self.config.compression_level;
+        match &mut self.keys {
+            None => Ok(crate::envelope::seal(payload, level)?),
+            Some(keys) => {
+                let iv = (keys.iv)();
+                let key = keys.writing().ok_or_else(|| {
+                    EngineError::Document(format!(
+                        "this device has no key for epoch {}, the one it must write with",
+                        keys.current
+                    ))
+                })?;
+                Ok(crate::sealed::seal(key, kind, payload, level, iv)?)
+            }
+        }
+    }
+
+    /// Opens a record from the server: with the workspace's keys when it
+    /// has them (refusing unencrypted records, which anyone with the
+    /// server's disk could have written), else as a plain envelope.
+    pub(super) fn open_record(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let max = self.config.max_payload_bytes;
+        match &self.keys {
+            Some(keys) => match crate::sealed::open(&keys.epochs, bytes, max) {
+                Ok((crate::sealed::Kind::KeyCheck, _)) => {
+                    Err("a key check record is not an entry".to_owned())
+                }
+                Ok((_, payload)) => Ok(payload),
+                Err(crate::sealed::OpenError::NotEncrypted(_)) => Err(
+                    "it is not encrypted, and this workspace's entries must be; it was not imported"
+                        .to_owned(),
+                ),
+                Err(e) => Err(e.to_string()),
+            },
+            None if crate::sealed::read_header(bytes).is_ok() => Err(
+                "it is encrypted, and this device has no key for the workspace yet; pair it again by link, or enter the recovery key"
+                    .to_owned(),
+            ),
+            None => crate::envelope::open(bytes, max).map_err(|e| e.to_string()),
+        }
     }
 
     /// The document. Clones share it; edit it, then [`Self::save_local`].
@@ -291,6 +368,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             cursor: self.meta.cursor,
             head: self.known_head,
             skipped_entries: self.skipped,
+            last_skipped: self.last_skipped.clone(),
         }
     }
 

@@ -41,7 +41,7 @@ pub use decide::{Facts, Step, Thresholds, next_step};
 pub use driver::{
     Action, DriverFacts, EVENTS_RETRY_MS, RoundOutcome, SAFETY_POLL_MS, Standing, next_action,
 };
-pub use engine::{Engine, EngineConfig, StatusObserver};
+pub use engine::{Engine, EngineConfig, Keys, StatusObserver};
 pub use error::EngineError;
 pub use loro;
 pub use memory_server::{Faults, MemoryServer, MemoryTransport, ServerBackup, ServerStats};

@@ -9,7 +9,6 @@ use super::error::EngineError;
 use super::status::LastRound;
 use super::store::{Ack, Outbox, Store};
 use super::transport::{Transport, TransportError};
-use crate::envelope;
 use crate::error::ErrorCode;
 use crate::frame::{FrameKind, decode_frames};
 
@@ -157,7 +156,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
                     .doc
                     .export(ExportMode::updates_in_range(vec![span]))
                     .map_err(|e| EngineError::Document(e.to_string()))?;
-                let sealed = envelope::seal(&payload, self.config.compression_level)?;
+                let sealed = self.seal_record(crate::sealed::Kind::Update, &payload)?;
                 let key = format!(
                     "{:016x}-{from}-{to}-{:08x}",
                     self.meta.peer_id,
@@ -230,11 +229,13 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 FrameKind::Snapshot => snapshot_bytes = Some(frame.payload.len() as u64),
                 FrameKind::Entry => entry_bytes += frame.payload.len() as u64,
             }
-            match envelope::open(frame.payload, self.config.max_payload_bytes) {
+            match self.open_record(frame.payload) {
                 Ok(payload) => blobs.push(payload),
                 Err(e) => {
                     skipped += 1;
-                    self.last_error = Some(format!("skipped entry {}: {e}", frame.seq));
+                    let why = format!("skipped entry {}: {e}", frame.seq);
+                    self.last_error = Some(why.clone());
+                    self.last_skipped = Some(why);
                 }
             }
             next.cursor = next.cursor.max(frame.seq);
@@ -298,7 +299,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             .doc
             .export(ExportMode::Snapshot)
             .map_err(|e| EngineError::Document(e.to_string()))?;
-        let sealed = envelope::seal(&snapshot, self.config.compression_level)?;
+        let sealed = self.seal_record(crate::sealed::Kind::Snapshot, &snapshot)?;
         match self.transport.put_snapshot(upto, &sealed).await {
             Ok(floor) => {
                 let mut next = self.meta.clone();

@@ -50,6 +50,9 @@ pub struct SyncStatus {
     /// Entries that could not be opened (corrupt or from a newer app) and
     /// were skipped.
     pub skipped_entries: u64,
+    /// Which entry was last skipped and why ("skipped entry 12: …"); kept
+    /// after rounds that succeed, so that a skip is never silent.
+    pub last_skipped: Option<String>,
 }
 
 /// How the last round ended.
