@@ -2,7 +2,7 @@
 //! benchmarks and people who like terminals.
 //!
 //! ```text
-//! hearth-device --dir DIR create [--label NAME]
+//! hearth-device --dir DIR create [--label NAME] [--encrypted]
 //! hearth-device --dir DIR register --server http://127.0.0.1:8080 [--setup-code CODE]
 //! hearth-device --dir DIR invite [--scope rw|ro]          # prints a share link
 //! hearth-device --dir DIR mint-token --label NAME [--scope rw|ro]
@@ -44,6 +44,10 @@ pub enum Command {
         /// This device's name.
         #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
         label: String,
+        /// Encrypt end to end: the workspace key is made here and reaches
+        /// other devices only through pairing links.
+        #[arg(long)]
+        encrypted: bool,
     },
     /// Register the workspace with a server; this device becomes its master.
     Register {
@@ -162,8 +166,12 @@ pub fn main() -> anyhow::Result<()> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.dir;
     match cli.command {
-        Command::Create { label } => {
-            let device = Device::create(&dir, &label).await?;
+        Command::Create { label, encrypted } => {
+            let device = if encrypted {
+                Device::create_encrypted(&dir, &label).await?
+            } else {
+                Device::create(&dir, &label).await?
+            };
             println!("{}", device.profile().workspace);
         }
         Command::Register { server, setup_code } => {

@@ -22,6 +22,7 @@ use hearth_shared::share_link::ShareLink;
 use super::api_client::ApiClient;
 use super::error::DeviceError;
 use super::http_client::HttpClient;
+use super::keyring::{Keyring, random_iv};
 use super::profile::{Profile, ServerLink};
 use super::store_fs::FsStore;
 use super::transport_http::HttpTransport;
@@ -58,6 +59,8 @@ pub struct Device {
     profile: Profile,
     engine: Engine<FsStore, HttpTransport>,
     workspace: Workspace,
+    /// The workspace's keys, if it is encrypted.
+    keys: Option<Keyring>,
 }
 
 impl std::fmt::Debug for Device {
@@ -99,6 +102,10 @@ impl Device {
             config_for(&profile),
         )
         .await?;
+        let keys = Keyring::load(dir)?;
+        if let Some(keys) = &keys {
+            engine.set_keys(keys.engine_keys());
+        }
         let doc = engine.doc().clone();
         let workspace = if fresh {
             Workspace::create(doc)?
@@ -111,6 +118,7 @@ impl Device {
             profile,
             engine,
             workspace,
+            keys,
         })
     }
 
@@ -130,6 +138,24 @@ impl Device {
         Self::start(dir, profile, true).await
     }
 
+    /// Creates a new, end-to-end encrypted workspace in `dir`, offline: its
+    /// first key is made here, before it ever meets a server, and reaches
+    /// other devices only through pairing links.
+    pub async fn create_encrypted(dir: impl AsRef<Path>, label: &str) -> Result<Self, DeviceError> {
+        let dir = dir.as_ref();
+        if let Some(p) = Profile::load(dir)? {
+            return Err(DeviceError::AlreadyExists(p.workspace.to_string()));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| DeviceError::Io(e.to_string()))?;
+        Keyring::fresh()?.save(dir)?;
+        Self::create(dir, label).await
+    }
+
+    /// Whether the workspace is end-to-end encrypted on this device.
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
+    }
+
     /// Opens the workspace in `dir`, running pending migrations.
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self, DeviceError> {
         let dir = dir.as_ref();
@@ -141,7 +167,7 @@ impl Device {
     /// pulls the workspace.
     pub async fn pair(dir: impl AsRef<Path>, link: &str, label: &str) -> Result<Self, DeviceError> {
         let link = ShareLink::parse(link)?;
-        Self::redeem(dir, &link.server, &link.invite, label).await
+        Self::redeem_with(dir.as_ref(), &link.server, &link.invite, link.secret, label).await
     }
 
     /// Redeems an invite at `origin`, then pulls the workspace.
@@ -151,12 +177,44 @@ impl Device {
         invite: &str,
         label: &str,
     ) -> Result<Self, DeviceError> {
-        let dir = dir.as_ref();
+        Self::redeem_with(dir.as_ref(), origin, invite, None, label).await
+    }
+
+    /// Redeems an invite; with the pairing link's `secret`, also unwraps
+    /// the workspace key the invite carried, and keeps it.
+    async fn redeem_with(
+        dir: &Path,
+        origin: &str,
+        invite: &str,
+        secret: Option<[u8; 32]>,
+        label: &str,
+    ) -> Result<Self, DeviceError> {
         if let Some(p) = Profile::load(dir)? {
             return Err(DeviceError::AlreadyExists(p.workspace.to_string()));
         }
         let api = ApiClient::new(HttpClient::new(origin)?);
         let redeemed = api.redeem(invite, label).await?;
+        if let Some(secret) = secret {
+            use base64::Engine as _;
+            let wrapped = redeemed
+                .wrapped_key
+                .as_deref()
+                .and_then(|w| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(w).ok())
+                .ok_or_else(|| {
+                    DeviceError::Corrupt(
+                        "the server gave no workspace key with the invite; ask for a new pairing link"
+                            .into(),
+                    )
+                })?;
+            let key = hearth_shared::keywrap::unwrap(&wrapped, &secret, &redeemed.workspace_id)
+                .map_err(|e| DeviceError::Corrupt(e.to_string()))?;
+            std::fs::create_dir_all(dir).map_err(|e| DeviceError::Io(e.to_string()))?;
+            Keyring {
+                current: key.epoch(),
+                epochs: vec![key],
+            }
+            .save(dir)?;
+        }
         let server = ServerLink {
             origin: api.origin().to_owned(),
             token: redeemed.token,
@@ -266,6 +324,27 @@ impl Device {
         expires_in: Option<u64>,
     ) -> Result<ShareLink, DeviceError> {
         let (api, server) = self.master()?;
+        // An encrypted workspace's key travels wrapped for a secret that
+        // only the link carries.
+        let (secret, wrapped_key) = match self.keys.as_ref().and_then(Keyring::writing) {
+            Some(key) => {
+                use base64::Engine as _;
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret)
+                    .map_err(|e| DeviceError::Io(format!("no randomness: {e}")))?;
+                let wrapped = hearth_shared::keywrap::wrap(
+                    key,
+                    &secret,
+                    &self.profile.workspace,
+                    random_iv(),
+                );
+                (
+                    Some(secret),
+                    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(wrapped)),
+                )
+            }
+            None => (None, None),
+        };
         let invite = api
             .create_invite(
                 &server.token,
@@ -273,7 +352,7 @@ impl Device {
                 &CreateInvite {
                     scope,
                     expires_in,
-                    wrapped_key: None,
+                    wrapped_key,
                 },
             )
             .await?;
@@ -281,7 +360,7 @@ impl Device {
             server: server.origin.clone(),
             workspace: self.profile.workspace.clone(),
             invite: invite.invite,
-            secret: None,
+            secret,
         })
     }
 

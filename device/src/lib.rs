@@ -26,6 +26,7 @@ pub mod cli;
 pub mod device;
 pub mod error;
 pub mod http_client;
+pub mod keyring;
 pub mod profile;
 pub mod store_fs;
 pub mod transport_http;

@@ -285,3 +285,103 @@ async fn an_edit_larger_than_the_body_limit_still_syncs() {
     let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
     assert_eq!(phone.list_notes()[0].body, body);
 }
+
+/// Every byte of every file under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_encrypted_workspace_pairs_by_link_and_the_server_and_its_backup_hold_no_note_text() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let texts = [
+        "Passport renewal",
+        "the spare key is under the third flowerpot",
+        "From the phone",
+        "the alarm code is 4471",
+    ];
+
+    // The laptop makes an encrypted workspace: its key exists before any
+    // server does.
+    let mut laptop = Device::create_encrypted(dir_a.path(), "laptop")
+        .await
+        .unwrap();
+    assert!(laptop.is_encrypted());
+    laptop.add_note(texts[0], texts[1], &[]).await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+
+    // The phone pairs by link: the key comes wrapped for the link's secret,
+    // which travels only in the fragment.
+    let link = laptop.invite(Scope::ReadWrite, None).await.unwrap();
+    let secret = link
+        .secret
+        .expect("an encrypted workspace's link carries a secret");
+    let url = link.to_url();
+    let (_, fragment) = url.split_once('#').unwrap();
+    assert!(fragment.contains("secret="), "{url}");
+    let mut phone = Device::pair(dir_b.path(), &url, "phone").await.unwrap();
+    assert!(phone.is_encrypted());
+    assert_eq!(titles(&phone), [texts[0]]);
+
+    // Both edit; both converge.
+    phone.add_note(texts[2], texts[3], &[]).await.unwrap();
+    phone.sync_once().await.unwrap();
+    laptop.sync_once().await.unwrap();
+    same_document(&laptop, &phone);
+    assert_eq!(laptop.status().skipped_entries, 0);
+
+    // A device joined with a bare token, without the key, imports nothing
+    // and says why.
+    let token = laptop.mint_token("tablet", Scope::ReadWrite).await.unwrap();
+    let dir_c = TempDir::new().unwrap();
+    let tablet = Device::join(
+        dir_c.path(),
+        &origin(&server),
+        laptop.profile().workspace.clone(),
+        &token.token,
+        Scope::ReadWrite,
+        "tablet",
+    )
+    .await
+    .unwrap();
+    assert!(titles(&tablet).is_empty());
+    let said = tablet.status().last_skipped.unwrap_or_default();
+    assert!(said.contains("no key"), "{said}");
+
+    // The server's data directory and a backup of it: no note text, no
+    // workspace key, no pairing secret.
+    let backups = TempDir::new().unwrap();
+    let backup = hearth::backup::backup(server.dir.path(), backups.path()).unwrap();
+    let keys = hearth_device::keyring::Keyring::load(dir_a.path())
+        .unwrap()
+        .unwrap();
+    let key = keys.writing().unwrap().bytes().to_vec();
+    let secrets: Vec<Vec<u8>> = texts
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .chain([secret.to_vec(), key])
+        .collect();
+    for root in [server.dir.path(), backup.as_path()] {
+        for (path, bytes) in files_under(root) {
+            for s in &secrets {
+                assert!(
+                    !bytes.windows(s.len()).any(|w| w == s.as_slice()),
+                    "{} holds {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(s)
+                );
+            }
+        }
+    }
+}
