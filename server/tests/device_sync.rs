@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TestServer, files_under};
 use hearth_device::Device;
 use hearth_migrations::NoteFilter;
 use hearth_shared::api::Scope;
@@ -284,20 +284,6 @@ async fn an_edit_larger_than_the_body_limit_still_syncs() {
         .to_url();
     let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
     assert_eq!(phone.list_notes()[0].body, body);
-}
-
-/// Every byte of every file under `dir`.
-fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path, bytes));
-        }
-    }
-    out
 }
 
 #[tokio::test]

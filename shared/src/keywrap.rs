@@ -125,13 +125,7 @@ pub fn unwrap_with(kek: &EpochKey, wrapped: &[u8]) -> Result<EpochKey, UnwrapErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::sealed::tests::hex;
 
     fn ws(byte: u8) -> WorkspaceId {
         WorkspaceId::from_random([byte; 16])

@@ -7,7 +7,7 @@ use hyper::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::common::{Api, TestServer, new_ws};
+use crate::common::{Api, TestServer, files_under, new_ws};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -452,20 +452,6 @@ async fn register_and_redeem_are_rate_limited() {
     assert_eq!(reg.status, StatusCode::TOO_MANY_REQUESTS);
     // Health is never limited.
     assert_eq!(api.get("/v1/health").await.status, StatusCode::OK);
-}
-
-/// Every byte of every file under `dir`.
-fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path, bytes));
-        }
-    }
-    out
 }
 
 #[tokio::test]
