@@ -34,18 +34,21 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// 16 random bytes from the operating system.
-pub fn random16() -> Result<[u8; 16], DeviceError> {
-    let mut bytes = [0u8; 16];
+/// `N` random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], DeviceError> {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| DeviceError::Io(format!("no randomness: {e}")))?;
     Ok(bytes)
 }
 
+/// 16 random bytes from the operating system.
+pub fn random16() -> Result<[u8; 16], DeviceError> {
+    random_bytes()
+}
+
 /// 8 random bytes from the operating system.
 fn random8() -> Result<[u8; 8], DeviceError> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| DeviceError::Io(format!("no randomness: {e}")))?;
-    Ok(bytes)
+    random_bytes()
 }
 
 /// Retry jitter: a full-range random `u64`.
@@ -329,9 +332,7 @@ impl Device {
         let (secret, wrapped_key) = match self.keys.as_ref().and_then(Keyring::writing) {
             Some(key) => {
                 use base64::Engine as _;
-                let mut secret = [0u8; 32];
-                getrandom::fill(&mut secret)
-                    .map_err(|e| DeviceError::Io(format!("no randomness: {e}")))?;
+                let secret: [u8; 32] = random_bytes()?;
                 let wrapped = hearth_shared::keywrap::wrap(
                     key,
                     &secret,

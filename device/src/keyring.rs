@@ -35,17 +35,15 @@ struct KeyEntry {
 impl Keyring {
     /// A new workspace's first key, from the operating system's random source.
     pub fn fresh() -> Result<Self, DeviceError> {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| DeviceError::Io(format!("no randomness: {e}")))?;
         Ok(Self {
             current: 1,
-            epochs: vec![EpochKey::new(1, key)],
+            epochs: vec![EpochKey::new(1, super::device::random_bytes()?)],
         })
     }
 
     /// The key the device writes with.
     pub fn writing(&self) -> Option<&EpochKey> {
-        self.epochs.iter().find(|k| k.epoch() == self.current)
+        hearth_shared::sealed::key_of(&self.epochs, self.current)
     }
 
     /// The keys in `dir`, if the workspace is encrypted.

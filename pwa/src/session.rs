@@ -111,17 +111,27 @@ pub async fn boot() -> Result<Booted, String> {
 pub async fn read_stored(
     db: &Rc<Rexie>,
 ) -> Option<(WorkspaceId, hearth_migrations::loro::LoroDoc)> {
-    use hearth_shared::engine::Store;
     let record = device::current(db).await.ok()??;
     let store = IdbStore::new(db.clone(), record.workspace_id.clone());
-    let loaded = store.load().await.ok()?;
     let doc = hearth_migrations::loro::LoroDoc::new();
+    import_stored(&store, &doc).await.ok()?;
+    Some((record.workspace_id, doc))
+}
+
+/// Imports what `store` holds (its snapshot, then its log) into `doc`.
+/// Imports are idempotent, so importing everything again is safe.
+async fn import_stored(
+    store: &IdbStore,
+    doc: &hearth_migrations::loro::LoroDoc,
+) -> Result<(), String> {
+    use hearth_shared::engine::Store;
+    let loaded = store.load().await.map_err(|e| e.to_string())?;
     let mut blobs: Vec<Vec<u8>> = loaded.snapshot.into_iter().collect();
     blobs.extend(loaded.log);
     if !blobs.is_empty() {
-        doc.import_batch(&blobs).ok()?;
+        doc.import_batch(&blobs).map_err(|e| e.to_string())?;
     }
-    Some((record.workspace_id, doc))
+    Ok(())
 }
 
 /// Opens the workspace read-only, for a tab that does not hold the
@@ -145,12 +155,7 @@ pub async fn open_follower() -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Works
 /// Imports what is stored into a follower's document (imports are
 /// idempotent, so importing everything again is safe).
 pub async fn reload_follower(store: &IdbStore, workspace: &mut Workspace) -> Result<(), String> {
-    use hearth_shared::engine::Store;
-    let loaded = store.load().await.map_err(|e| e.to_string())?;
-    let doc = workspace.doc();
-    let mut blobs: Vec<Vec<u8>> = loaded.snapshot.into_iter().collect();
-    blobs.extend(loaded.log);
-    doc.import_batch(&blobs).map_err(|e| e.to_string())?;
+    import_stored(store, workspace.doc()).await?;
     workspace.refresh().map_err(|e| e.to_string())?;
     Ok(())
 }

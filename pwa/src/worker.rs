@@ -69,14 +69,13 @@ async fn run(
     kicks: futures::channel::mpsc::UnboundedReceiver<Kick>,
     mut have: futures::channel::mpsc::UnboundedReceiver<(Option<String>, Vec<u8>)>,
 ) {
-    let booted = match session::boot().await {
+    let mut booted = match session::boot().await {
         Ok(booted) => booted,
         Err(reason) => {
             scope.respond(page, FromWorker::Failed { reason });
             return;
         }
     };
-    let mut booted = booted;
     // The page reads what is stored itself, while this worker boots: send
     // it only what it lacks (usually nothing), or everything, as a
     // snapshot, if it read nothing of this workspace.

@@ -227,6 +227,11 @@ pub fn seal(
     Ok(out)
 }
 
+/// The key of `epoch` among `keys`.
+pub fn key_of(keys: &[EpochKey], epoch: u32) -> Option<&EpochKey> {
+    keys.iter().find(|k| k.epoch == epoch)
+}
+
 /// Opens a record with the key of its epoch among `keys`: authenticates
 /// header and ciphertext, then decompresses (refusing payloads larger than
 /// `max_raw_len`). Returns what it holds and its payload.
@@ -236,10 +241,7 @@ pub fn open(
     max_raw_len: usize,
 ) -> Result<(Kind, Vec<u8>), OpenError> {
     let header = read_header(bytes)?;
-    let key = keys
-        .iter()
-        .find(|k| k.epoch == header.epoch)
-        .ok_or(OpenError::UnknownEpoch(header.epoch))?;
+    let key = key_of(keys, header.epoch).ok_or(OpenError::UnknownEpoch(header.epoch))?;
     let (aad, ct) = bytes.split_at(HEADER_LEN);
     let body = decrypt(key, &header.iv, aad, ct).ok_or(OpenError::Authentication(header.epoch))?;
     let payload = envelope::unpack(header.codec, &body, header.raw_len as usize, max_raw_len)?;

@@ -70,7 +70,7 @@ pub struct Keys {
 impl Keys {
     /// The key records are sealed with.
     pub(super) fn writing(&self) -> Option<&crate::sealed::EpochKey> {
-        self.epochs.iter().find(|k| k.epoch() == self.current)
+        crate::sealed::key_of(&self.epochs, self.current)
     }
 }
 
