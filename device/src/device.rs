@@ -22,7 +22,7 @@ use hearth_shared::share_link::ShareLink;
 use super::api_client::ApiClient;
 use super::error::DeviceError;
 use super::http_client::HttpClient;
-use super::keyring::{Keyring, random_iv};
+use super::keyring::{self, Keyring, random_iv};
 use super::profile::{Profile, ServerLink};
 use super::store_fs::FsStore;
 use super::transport_http::HttpTransport;
@@ -105,9 +105,9 @@ impl Device {
             config_for(&profile),
         )
         .await?;
-        let keys = Keyring::load(dir)?;
+        let keys = keyring::load(dir)?;
         if let Some(keys) = &keys {
-            engine.set_keys(keys.engine_keys());
+            engine.set_keys(keyring::engine_keys(keys));
         }
         let doc = engine.doc().clone();
         let workspace = if fresh {
@@ -150,7 +150,7 @@ impl Device {
             return Err(DeviceError::AlreadyExists(p.workspace.to_string()));
         }
         std::fs::create_dir_all(dir).map_err(|e| DeviceError::Io(e.to_string()))?;
-        Keyring::fresh()?.save(dir)?;
+        keyring::save(&keyring::fresh()?, dir)?;
         Self::create(dir, label).await
     }
 
@@ -212,11 +212,13 @@ impl Device {
             let key = hearth_shared::keywrap::unwrap(&wrapped, &secret, &redeemed.workspace_id)
                 .map_err(|e| DeviceError::Corrupt(e.to_string()))?;
             std::fs::create_dir_all(dir).map_err(|e| DeviceError::Io(e.to_string()))?;
-            Keyring {
-                current: key.epoch(),
-                epochs: vec![key],
-            }
-            .save(dir)?;
+            keyring::save(
+                &Keyring {
+                    current: key.epoch(),
+                    epochs: vec![key],
+                },
+                dir,
+            )?;
         }
         let server = ServerLink {
             origin: api.origin().to_owned(),
@@ -484,7 +486,7 @@ impl Device {
                         Ok(report) if report.more => RoundOutcome::More,
                         Ok(_) => RoundOutcome::Done,
                         Err(DeviceError::Engine(e)) => {
-                            if e.refusal().is_some() {
+                            if e.refusal().is_some() || e.key_problem().is_some() {
                                 refused = Some(e);
                             }
                             RoundOutcome::Failed

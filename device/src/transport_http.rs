@@ -8,7 +8,8 @@
 use std::sync::RwLock;
 
 use hearth_shared::api::{
-    FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, PushResponse, SnapshotResponse,
+    FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, KeyEpochs, PushResponse, PutKeyCheck,
+    SnapshotResponse,
 };
 use hearth_shared::engine::{Pulled, Transport, TransportError};
 use hearth_shared::id::WorkspaceId;
@@ -142,6 +143,25 @@ impl Transport for HttpTransport {
         .bytes(snapshot);
         let answer: SnapshotResponse = r.http.send(call).await?.json()?;
         Ok(answer.floor)
+    }
+
+    async fn key_epochs(&self) -> Result<Vec<(u32, Vec<u8>)>, TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::ListKeys(r.workspace.clone())).token(&r.token);
+        let answer: KeyEpochs = r.http.send(call).await?.json()?;
+        answer.decoded().map_err(TransportError::Protocol)
+    }
+
+    async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::PutKeyCheck {
+            ws: r.workspace.clone(),
+            epoch,
+        })
+        .token(&r.token)
+        .json(&PutKeyCheck::new(check))?;
+        r.http.send(call).await?;
+        Ok(())
     }
 
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {

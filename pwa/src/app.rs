@@ -237,7 +237,7 @@ async fn lead(
     let workspace = Signal::new(workspace);
     phase.set(Phase::Ready(signals.state(
         workspace,
-        record,
+        *record,
         db,
         link.clone(),
         false,

@@ -93,10 +93,14 @@ impl FetchTransport {
         &self,
         make: impl FnOnce(WorkspaceId) -> Route,
     ) -> Result<(String, String), TransportError> {
-        let c = self.connection.borrow().clone().ok_or_else(|| {
-            TransportError::Offline("this workspace is not connected to a server".into())
-        })?;
+        let c = self.connected()?;
         Ok((make(c.workspace).url(&c.server), c.token))
+    }
+
+    fn connected(&self) -> Result<Connection, TransportError> {
+        self.connection.borrow().clone().ok_or_else(|| {
+            TransportError::Offline("this workspace is not connected to a server".into())
+        })
     }
 }
 
@@ -348,6 +352,29 @@ impl Transport for FetchTransport {
             return Err(error_of(&response).await);
         }
         Ok(json_of::<SnapshotResponse>(&response).await?.floor)
+    }
+
+    async fn key_epochs(&self) -> Result<Vec<(u32, Vec<u8>)>, TransportError> {
+        let c = self.connected()?;
+        let answer: api::KeyEpochs =
+            get_json(&c.server, &Route::ListKeys(c.workspace).path(), &c.token).await?;
+        answer.decoded().map_err(TransportError::Protocol)
+    }
+
+    async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
+        let c = self.connected()?;
+        let route = Route::PutKeyCheck {
+            ws: c.workspace,
+            epoch,
+        };
+        let _: serde_json::Value = put_json(
+            &c.server,
+            &route.path(),
+            &c.token,
+            &api::PutKeyCheck::new(check),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {

@@ -95,7 +95,8 @@ fn Screens() -> Element {
         }
     };
     let aria = |t: Tab| if current == Some(t) { "page" } else { "false" };
-    let read_only = state.read_only_reason();
+    let key_problem = state.key_problem();
+    let read_only = state.read_only_reason().filter(|_| key_problem.is_none());
     rsx! {
         nav { class: "screens", "aria-label": "Screens",
             Link { id: "tab-notes", class: class(Tab::Notes), "aria-current": aria(Tab::Notes), to: Page::NoteList {}, "Notes" }
@@ -103,6 +104,12 @@ fn Screens() -> Element {
             Link { id: "tab-sync", class: class(Tab::Sync), "aria-current": aria(Tab::Sync), to: Page::SyncPage {}, "Sync" }
             Link { id: "tab-devices", class: class(Tab::Devices), "aria-current": aria(Tab::Devices), to: Page::DevicesPage {}, "Devices" }
             Link { id: "tab-data", class: class(Tab::Data), "aria-current": aria(Tab::Data), to: Page::DataPage {}, "Data" }
+        }
+        if let Some(problem) = key_problem {
+            div { class: "banner error", id: "key-banner", role: "alert",
+                strong { "This device cannot open this workspace. " }
+                "{problem}"
+            }
         }
         if let Some(reason) = read_only {
             div { class: "banner", id: "read-only-banner", role: "status", "Read-only: {reason}" }

@@ -5,16 +5,42 @@ pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// 16 bytes from the browser's cryptographic random source.
-pub fn random_bytes() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
+/// `N` bytes from the browser's cryptographic random source, for keys,
+/// IVs and pairing secrets: there is no stand-in if it fails.
+pub fn secure_random<const N: usize>() -> Result<[u8; N], String> {
+    let mut bytes = [0u8; N];
     let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
         .ok()
-        .and_then(|c| wasm_bindgen::JsCast::dyn_into::<web_sys::Crypto>(c).ok());
-    match crypto {
-        Some(crypto) if crypto.get_random_values_with_u8_array(&mut bytes).is_ok() => bytes,
+        .and_then(|c| wasm_bindgen::JsCast::dyn_into::<web_sys::Crypto>(c).ok())
+        .ok_or("this browser has no Web Crypto, so it cannot make keys")?;
+    crypto
+        .get_random_values_with_u8_array(&mut bytes)
+        .map_err(|_| "this browser's random source failed, so it cannot make keys")?;
+    Ok(bytes)
+}
+
+/// A fresh AES-GCM IV: 12 random bytes. Should the random source ever
+/// fail after the keys were made, the time and a counter stand in, so that
+/// no IV repeats within this module's life.
+pub fn fresh_iv() -> [u8; 12] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    secure_random().unwrap_or_else(|_| {
+        let mut iv = [0u8; 12];
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        iv[..4].copy_from_slice(&(now_ms() as u32).to_be_bytes());
+        iv[4..].copy_from_slice(&n.to_be_bytes());
+        iv
+    })
+}
+
+/// 16 bytes from the browser's cryptographic random source.
+pub fn random_bytes() -> [u8; 16] {
+    match secure_random() {
+        Ok(bytes) => bytes,
         // Every browser that runs wasm has Web Crypto; keep ids unique anyway.
-        _ => {
+        Err(_) => {
+            let mut bytes = [0u8; 16];
             for (i, b) in bytes.iter_mut().enumerate() {
                 *b = ((js_sys::Math::random() * 256.0) as u8).wrapping_add(i as u8);
             }

@@ -46,7 +46,7 @@ pub enum FromWorker {
     Opened {
         peer_id: u64,
         update: Vec<u8>,
-        record: DeviceRecord,
+        record: Box<DeviceRecord>,
         /// The sync pill as the workspace opens.
         status: SyncView,
         /// When the worker finished each stage of opening (`hearth-worker-*`

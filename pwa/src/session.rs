@@ -17,8 +17,8 @@ use futures::channel::mpsc::UnboundedReceiver;
 use hearth_migrations::{MigrationOutcome, Workspace};
 use hearth_shared::engine::loro::ExportMode;
 use hearth_shared::engine::{
-    Action, Backoff, DriverFacts, Engine, EngineConfig, EngineError, RoundOutcome, Standing,
-    SyncState, SyncStatus, jitter_from_random, next_action, peer_id_from_random,
+    Action, Backoff, DriverFacts, Engine, EngineConfig, EngineError, KeyProblem, RoundOutcome,
+    Standing, SyncState, SyncStatus, jitter_from_random, next_action, peer_id_from_random,
 };
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
@@ -58,7 +58,11 @@ pub async fn boot() -> Result<Booted, String> {
     let record = match device::current(&db).await.map_err(|e| e.to_string())? {
         Some(record) => record,
         None => {
-            let record = DeviceRecord::local(new_workspace_id(), default_label());
+            let record = DeviceRecord::encrypted(
+                new_workspace_id(),
+                default_label(),
+                crate::platform::secure_random()?,
+            );
             device::save_current(&db, &record)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -81,6 +85,12 @@ pub async fn boot() -> Result<Booted, String> {
     let mut engine = Engine::open(store, transport.clone(), peer, config)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(ring) = &record.keys {
+        engine.set_keys(hearth_shared::engine::Keys {
+            ring: ring.clone(),
+            iv: Box::new(crate::platform::fresh_iv),
+        });
+    }
     stage("engine");
     let doc = engine.doc().clone();
     let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;
@@ -573,6 +583,21 @@ async fn wait(
 /// The status to show, for good, when the server refuses this device's
 /// token: it was revoked, or it expired. Syncing stops; the data stays.
 fn lockout_of(e: &EngineError) -> Option<SyncView> {
+    if let Some(problem) = e.key_problem() {
+        let (state, text) = match problem {
+            KeyProblem::NeedsKey => ("needs-key", "Needs the key"),
+            KeyProblem::WrongKey { .. } => ("wrong-key", "Wrong key"),
+            KeyProblem::MissingEpoch { .. } => ("needs-key", "Needs the new key"),
+        };
+        return Some(SyncView {
+            state: state.into(),
+            text: text.into(),
+            pending: 0,
+            pending_what: String::new(),
+            detail: Some(format!("{}.", capitalized(&problem.to_string()))),
+            first_sync: false,
+        });
+    }
     let code = e.refusal()?;
     let (state, text, detail) = match code {
         ErrorCode::TokenRevoked => (
@@ -600,6 +625,15 @@ fn lockout_of(e: &EngineError) -> Option<SyncView> {
         detail: Some(detail.into()),
         first_sync: false,
     })
+}
+
+/// `text` with its first letter in capitals.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 enum Wake {

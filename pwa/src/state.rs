@@ -91,6 +91,9 @@ impl AppState {
 
     /// Whether writes are refused, and why.
     pub fn read_only_reason(&self) -> Option<String> {
+        if let Some(problem) = self.key_problem() {
+            return Some(problem);
+        }
         if self.follower {
             return Some(
                 "Hearth is open in another tab of this browser, which saves and syncs; \
@@ -105,6 +108,17 @@ impl AppState {
             "this device was paired read-only, so it can show the workspace but not change it"
                 .to_owned()
         })
+    }
+}
+
+impl AppState {
+    /// Why this device cannot take part in its end-to-end encrypted
+    /// workspace (no key, or the wrong one), in words; it then changes
+    /// nothing, here or on the server.
+    pub fn key_problem(&self) -> Option<String> {
+        let sync = self.sync.read();
+        matches!(sync.state.as_str(), "needs-key" | "wrong-key")
+            .then(|| sync.detail.clone().unwrap_or_else(|| sync.text.clone()))
     }
 }
 

@@ -107,7 +107,7 @@ async fn run(
         FromWorker::Opened {
             peer_id: booted.engine.peer_id(),
             update,
-            record: booted.record.clone(),
+            record: Box::new(booted.record.clone()),
             stages: {
                 let mut stages = std::mem::take(&mut booted.stages);
                 stages.push((

@@ -22,7 +22,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::{entries, events, health, invites, pwa, snapshot, tokens, workspaces};
+use crate::handlers::{entries, events, health, invites, keys, pwa, snapshot, tokens, workspaces};
 use crate::http::{ResBody, empty};
 use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
 
@@ -141,6 +141,8 @@ async fn api(
         Route::PutSnapshot { ws, upto } => snapshot::put(app, ws, upto, req).await,
         Route::UndoCompaction(ws) => snapshot::undo(app, ws, req).await,
         Route::Events(ws) => events::get(app, ip, ws, req).await,
+        Route::ListKeys(ws) => keys::list(app, ws, req).await,
+        Route::PutKeyCheck { ws, epoch } => keys::put(app, ws, epoch, req).await,
     }
 }
 

@@ -327,11 +327,11 @@ async fn an_encrypted_workspace_pairs_by_link_and_the_server_and_its_backup_hold
     same_document(&laptop, &phone);
     assert_eq!(laptop.status().skipped_entries, 0);
 
-    // A device joined with a bare token, without the key, imports nothing
-    // and says why.
+    // A device joined with a bare token, without the key, imports and
+    // writes nothing, and says why.
     let token = laptop.mint_token("tablet", Scope::ReadWrite).await.unwrap();
     let dir_c = TempDir::new().unwrap();
-    let tablet = Device::join(
+    let mut tablet = Device::join(
         dir_c.path(),
         &origin(&server),
         laptop.profile().workspace.clone(),
@@ -342,16 +342,28 @@ async fn an_encrypted_workspace_pairs_by_link_and_the_server_and_its_backup_hold
     .await
     .unwrap();
     assert!(titles(&tablet).is_empty());
-    let said = tablet.status().last_skipped.unwrap_or_default();
-    assert!(said.contains("no key"), "{said}");
+    let said = tablet.status().last_error.unwrap_or_default();
+    assert!(said.contains("does not have its key"), "{said}");
+    let head = laptop.status().head;
+    tablet
+        .add_note("from the tablet", "without the key", &[])
+        .await
+        .unwrap();
+    match tablet.sync_once().await {
+        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
+            e.key_problem(),
+            Some(hearth_shared::engine::KeyProblem::NeedsKey)
+        ),
+        other => panic!("a keyless device synced: {other:?}"),
+    }
+    laptop.sync_once().await.unwrap();
+    assert_eq!(laptop.status().head, head, "the tablet wrote nothing");
 
     // The server's data directory and a backup of it: no note text, no
     // workspace key, no pairing secret.
     let backups = TempDir::new().unwrap();
     let backup = hearth::backup::backup(server.dir.path(), backups.path()).unwrap();
-    let keys = hearth_device::keyring::Keyring::load(dir_a.path())
-        .unwrap()
-        .unwrap();
+    let keys = hearth_device::keyring::load(dir_a.path()).unwrap().unwrap();
     let key = keys.writing().unwrap().bytes().to_vec();
     let secrets: Vec<Vec<u8>> = texts
         .iter()

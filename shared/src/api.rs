@@ -195,6 +195,63 @@ pub struct CreateInvite {
     pub wrapped_key: Option<String>,
 }
 
+/// `GET /v1/workspaces/{ws}/keys`: the key epochs of an end-to-end
+/// encrypted workspace, each with its key check record (empty for a
+/// workspace that is not encrypted). Any token of the workspace may read
+/// them: a check record tells a device whether the key it holds is the
+/// workspace's, and opens nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpochs {
+    pub epochs: Vec<KeyEpoch>,
+}
+
+/// One key epoch and its key check record (base64url without padding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpoch {
+    pub epoch: u32,
+    pub check: String,
+}
+
+/// `PUT /v1/workspaces/{ws}/keys/{epoch}`: the owner's device records a key
+/// epoch with its key check record. An epoch is recorded once: the same
+/// record again is accepted, another is refused (`key_epoch_exists`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutKeyCheck {
+    /// base64url without padding, at most [`MAX_KEY_CHECK_BYTES`] bytes.
+    pub check: String,
+}
+
+impl KeyEpochs {
+    /// Each epoch with its key check record's bytes.
+    pub fn decoded(&self) -> Result<Vec<(u32, Vec<u8>)>, String> {
+        use base64::Engine as _;
+        self.epochs
+            .iter()
+            .map(|e| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(e.check.as_bytes())
+                    .map(|check| (e.epoch, check))
+                    .map_err(|_| format!("the key check of epoch {} is not base64url", e.epoch))
+            })
+            .collect()
+    }
+}
+
+impl PutKeyCheck {
+    pub fn new(check: &[u8]) -> Self {
+        use base64::Engine as _;
+        Self {
+            check: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(check),
+        }
+    }
+}
+
+/// The most bytes a key check record may have (Hearth's are 64).
+pub const MAX_KEY_CHECK_BYTES: usize = 256;
+
+/// The most key epochs a workspace may have (one more at each rotation).
+pub const MAX_KEY_EPOCHS: usize = 1024;
+
 /// The most bytes a wrapped key may have (an AES-GCM-wrapped 32-byte key
 /// with its IV, tag and a header is under 100).
 pub const MAX_WRAPPED_KEY_BYTES: usize = 512;

@@ -73,6 +73,9 @@ pub enum ErrorCode {
     TooManyStreams,
     /// There is no compaction to undo (none was kept, or it is too old).
     NothingToUndo,
+    /// This key epoch is already recorded with another key check: the
+    /// workspace's key for it was made elsewhere.
+    KeyEpochExists,
 }
 
 impl ErrorCode {
@@ -88,7 +91,7 @@ impl ErrorCode {
             WorkspaceNotFound | TokenNotFound | NotFound | NothingToUndo => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
-            WorkspaceExists | SnapshotConflict | IdempotencyConflict => 409,
+            WorkspaceExists | SnapshotConflict | IdempotencyConflict | KeyEpochExists => 409,
             InviteInvalid => 410,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -133,6 +136,7 @@ impl ErrorCode {
             StorageFull => "storage_full",
             TooManyStreams => "too_many_streams",
             NothingToUndo => "nothing_to_undo",
+            KeyEpochExists => "key_epoch_exists",
         }
     }
 
@@ -194,6 +198,7 @@ mod tests {
             ErrorCode::StorageFull,
             ErrorCode::TooManyStreams,
             ErrorCode::NothingToUndo,
+            ErrorCode::KeyEpochExists,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

@@ -40,6 +40,7 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod id;
+pub mod keys;
 #[cfg(feature = "seal")]
 pub mod keywrap;
 #[cfg(feature = "seal")]

@@ -21,6 +21,8 @@
 //! | [`Route::PutSnapshot`] | `PUT /v1/workspaces/{ws}/snapshot?upto={seq}` | read-write | octets |
 //! | [`Route::UndoCompaction`] | `POST /v1/workspaces/{ws}/snapshot/undo` | master | |
 //! | [`Route::Events`] | `GET /v1/workspaces/{ws}/events` | any token | |
+//! | [`Route::ListKeys`] | `GET /v1/workspaces/{ws}/keys` | any token | |
+//! | [`Route::PutKeyCheck`] | `PUT /v1/workspaces/{ws}/keys/{epoch}` | master | JSON |
 
 use crate::id::{TokenId, WorkspaceId};
 
@@ -90,16 +92,18 @@ pub enum Route {
     PutSnapshot { ws: WorkspaceId, upto: u64 },
     UndoCompaction(WorkspaceId),
     Events(WorkspaceId),
+    ListKeys(WorkspaceId),
+    PutKeyCheck { ws: WorkspaceId, epoch: u32 },
 }
 
 impl Route {
     pub fn method(&self) -> Method {
         use Route::*;
         match self {
-            Health | ListTokens(_) | Pull { .. } | Events(_) => Method::Get,
+            Health | ListTokens(_) | Pull { .. } | Events(_) | ListKeys(_) => Method::Get,
             Register | MintToken(_) | ReplaceMaster(_) | CreateInvite(_) | RedeemInvite
             | Push(_) | UndoCompaction(_) => Method::Post,
-            SetExpiry(..) | PutSnapshot { .. } => Method::Put,
+            SetExpiry(..) | PutSnapshot { .. } | PutKeyCheck { .. } => Method::Put,
             RevokeToken(..) => Method::Delete,
         }
     }
@@ -111,10 +115,16 @@ impl Route {
             Health => Caller::Anyone,
             Register => Caller::SetupCode,
             RedeemInvite => Caller::Invite,
-            MintToken(_) | ListTokens(_) | RevokeToken(..) | SetExpiry(..) | ReplaceMaster(_)
-            | CreateInvite(_) | UndoCompaction(_) => Caller::Master,
+            MintToken(_)
+            | ListTokens(_)
+            | RevokeToken(..)
+            | SetExpiry(..)
+            | ReplaceMaster(_)
+            | CreateInvite(_)
+            | UndoCompaction(_)
+            | PutKeyCheck { .. } => Caller::Master,
             Push(_) | PutSnapshot { .. } => Caller::ReadWrite,
-            Pull { .. } | Events(_) => Caller::AnyToken,
+            Pull { .. } | Events(_) | ListKeys(_) => Caller::AnyToken,
         }
     }
 
@@ -122,7 +132,12 @@ impl Route {
     pub fn body(&self) -> Body {
         use Route::*;
         match self {
-            Register | MintToken(_) | SetExpiry(..) | CreateInvite(_) | RedeemInvite => Body::Json,
+            Register
+            | MintToken(_)
+            | SetExpiry(..)
+            | CreateInvite(_)
+            | RedeemInvite
+            | PutKeyCheck { .. } => Body::Json,
             Push(_) | PutSnapshot { .. } => Body::Octets,
             _ => Body::None,
         }
@@ -146,6 +161,8 @@ impl Route {
             PutSnapshot { ws: w, upto } => ws(w, &format!("snapshot?upto={upto}")),
             UndoCompaction(w) => ws(w, "snapshot/undo"),
             Events(w) => ws(w, "events"),
+            ListKeys(w) => ws(w, "keys"),
+            PutKeyCheck { ws: w, epoch } => ws(w, &format!("keys/{epoch}")),
         }
     }
 
@@ -236,6 +253,15 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
         }
         (Post, ["workspaces", w, "snapshot", "undo"]) => Route::UndoCompaction(ws(w)?),
         (Get, ["workspaces", w, "events"]) => Route::Events(ws(w)?),
+        (Get, ["workspaces", w, "keys"]) => Route::ListKeys(ws(w)?),
+        (Put, ["workspaces", w, "keys", epoch]) => {
+            let epoch = epoch.parse().ok().filter(|e: &u32| *e > 0).ok_or_else(|| {
+                Unresolved::BadQuery(
+                    "a key epoch in the path must be a number from 1 to 4294967295".into(),
+                )
+            })?;
+            Route::PutKeyCheck { ws: ws(w)?, epoch }
+        }
         (_, s) if matches_any_route(s) => return Err(Unresolved::MethodNotAllowed),
         _ => return Err(Unresolved::NotFound),
     };
@@ -256,6 +282,8 @@ fn matches_any_route(segments: &[&str]) -> bool {
             | ["invites", "redeem"]
             | ["workspaces", _, "entries" | "snapshot" | "events"]
             | ["workspaces", _, "snapshot", "undo"]
+            | ["workspaces", _, "keys"]
+            | ["workspaces", _, "keys", _]
     )
 }
 
@@ -294,6 +322,11 @@ mod tests {
             },
             Route::UndoCompaction(ws.clone()),
             Route::Events(ws.clone()),
+            Route::ListKeys(ws.clone()),
+            Route::PutKeyCheck {
+                ws: ws.clone(),
+                epoch: 3,
+            },
         ]
     }
 
@@ -348,6 +381,20 @@ mod tests {
                 format!("/v1/workspaces/{ws}/snapshot"),
                 None,
                 Unresolved::BadQuery("the query parameter `upto` is missing".into()),
+            ),
+            (
+                "PUT",
+                format!("/v1/workspaces/{ws}/keys/0"),
+                None,
+                Unresolved::BadQuery(
+                    "a key epoch in the path must be a number from 1 to 4294967295".into(),
+                ),
+            ),
+            (
+                "DELETE",
+                format!("/v1/workspaces/{ws}/keys"),
+                None,
+                Unresolved::MethodNotAllowed,
             ),
         ];
         for (method, path, query, want) in cases {

@@ -37,6 +37,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::envelope::{self, Codec, EnvelopeError, MAGIC};
+pub use crate::keys::{EpochKey, Keyring, key_of};
 
 /// The envelope version of an encrypted record.
 pub const VERSION: u8 = 2;
@@ -69,42 +70,6 @@ impl Kind {
             Kind::Snapshot => 1,
             Kind::KeyCheck => 2,
         }
-    }
-}
-
-/// A workspace key of one key epoch. Its bytes are never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EpochKey {
-    epoch: u32,
-    key: [u8; 32],
-}
-
-impl EpochKey {
-    /// The key of `epoch`: 32 bytes from a cryptographic random source (or
-    /// unwrapped from what pairing or the recovery key gave).
-    pub fn new(epoch: u32, key: [u8; 32]) -> Self {
-        Self { epoch, key }
-    }
-
-    pub fn epoch(&self) -> u32 {
-        self.epoch
-    }
-
-    /// The key's bytes, for wrapping it for another device.
-    pub fn bytes(&self) -> &[u8; 32] {
-        &self.key
-    }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.key.into())
-    }
-}
-
-impl std::fmt::Debug for EpochKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EpochKey")
-            .field("epoch", &self.epoch)
-            .finish_non_exhaustive()
     }
 }
 
@@ -214,7 +179,7 @@ pub fn seal(
     let header = Header {
         codec,
         kind,
-        epoch: key.epoch,
+        epoch: key.epoch(),
         iv,
         raw_len,
         ct_len: u32::try_from(ct_len).map_err(|_| EnvelopeError::PayloadTooLarge(ct_len))?,
@@ -225,11 +190,6 @@ pub fn seal(
     out.extend_from_slice(&header);
     out.extend_from_slice(&ct);
     Ok(out)
-}
-
-/// The key of `epoch` among `keys`.
-pub fn key_of(keys: &[EpochKey], epoch: u32) -> Option<&EpochKey> {
-    keys.iter().find(|k| k.epoch == epoch)
 }
 
 /// Opens a record with the key of its epoch among `keys`: authenticates
@@ -262,10 +222,14 @@ pub fn key_matches(key: &EpochKey, record: &[u8]) -> bool {
     )
 }
 
+fn cipher(key: &EpochKey) -> Aes256Gcm {
+    Aes256Gcm::new(key.bytes().into())
+}
+
 /// AES-256-GCM: the ciphertext of `plaintext` followed by its 16-byte tag.
 /// The primitive under [`seal`], exposed for its test vectors.
 pub fn encrypt(key: &EpochKey, iv: &[u8; IV_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    key.cipher()
+    cipher(key)
         .encrypt(
             Nonce::from_slice(iv),
             Payload {
@@ -280,7 +244,7 @@ pub fn encrypt(key: &EpochKey, iv: &[u8; IV_LEN], aad: &[u8], plaintext: &[u8]) 
 /// AES-256-GCM decryption of `ct` (ciphertext and tag); `None` when it
 /// fails authentication.
 pub fn decrypt(key: &EpochKey, iv: &[u8; IV_LEN], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
-    key.cipher()
+    cipher(key)
         .decrypt(Nonce::from_slice(iv), Payload { msg: ct, aad })
         .ok()
 }

@@ -92,6 +92,8 @@ fn status_goes_from_saved_locally_to_synced_and_shows_offline() {
 fn a_retried_push_whose_answer_was_lost_is_stored_once() {
     let server = MemoryServer::new();
     let (mut a, _, transport) = device(&server, 1);
+    // A first round (nothing to send) checks the workspace's keys.
+    block_on(a.sync(0)).unwrap();
     type_text(&a, "once");
     transport.set_faults(Faults {
         drop_response: 1000,
@@ -321,8 +323,7 @@ fn an_idle_device_folds_its_log_into_its_snapshot_and_keeps_every_edit() {
 fn keys(byte: u8) -> hearth_shared::engine::Keys {
     let mut n = 0u64;
     hearth_shared::engine::Keys {
-        epochs: vec![hearth_shared::sealed::EpochKey::new(1, [byte; 32])],
-        current: 1,
+        ring: hearth_shared::sealed::Keyring::first([byte; 32]),
         iv: Box::new(move || {
             n += 1;
             let mut iv = [0u8; 12];
@@ -361,30 +362,80 @@ fn devices_with_the_workspace_key_sync_and_the_server_holds_no_text() {
 }
 
 #[test]
-fn a_device_without_the_key_or_with_a_wrong_one_imports_nothing_and_says_why() {
+fn a_device_without_the_key_or_with_a_wrong_one_writes_and_imports_nothing_and_says_why() {
+    use hearth_shared::engine::KeyProblem;
     let server = MemoryServer::new();
     let (mut a, _, _) = device(&server, 1);
     a.set_keys(keys(0x42));
     type_text(&a, "secret");
     block_on(a.sync(1)).unwrap();
+    let epochs = server.key_epochs().unwrap();
+    assert_eq!(epochs.len(), 1, "the owner's first sync records its epoch");
+    assert_eq!(epochs[0].0, 1);
+    let head = server.head();
 
+    // Joined with a token alone: it holds no key.
     let (mut keyless, _, _) = device(&server, 2);
-    block_on(keyless.sync(1)).unwrap();
-    assert_eq!(text(&keyless), "", "nothing imported");
-    assert_eq!(keyless.status().skipped_entries, 1);
-    let said = keyless.status().last_skipped.unwrap_or_default();
-    assert!(
-        said.contains("encrypted") && said.contains("no key"),
-        "{said}"
+    type_text(&keyless, "typed before the key came");
+    let e = block_on(keyless.sync(1)).unwrap_err();
+    assert_eq!(e.key_problem(), Some(KeyProblem::NeedsKey));
+    assert!(e.to_string().contains("pairing link"), "{e}");
+    assert_eq!(
+        text(&keyless),
+        "typed before the key came",
+        "nothing imported"
     );
+    assert_eq!(server.head(), head, "nothing written");
 
+    // Another workspace's key.
     let (mut wrong, _, _) = device(&server, 3);
     wrong.set_keys(keys(0x43));
-    block_on(wrong.sync(1)).unwrap();
-    assert_eq!(text(&wrong), "");
-    let said = wrong.status().last_skipped.unwrap_or_default();
+    type_text(&wrong, "under the wrong key");
+    let e = block_on(wrong.sync(1)).unwrap_err();
+    assert_eq!(e.key_problem(), Some(KeyProblem::WrongKey { epoch: 1 }));
+    assert_eq!(text(&wrong), "under the wrong key");
+    assert_eq!(server.head(), head, "nothing written");
+    assert_eq!(
+        server.key_epochs().unwrap(),
+        epochs,
+        "the epoch's check is not replaced"
+    );
+
+    // A plain workspace (no epochs) syncs without keys as before.
+    let plain = MemoryServer::new();
+    let (mut p, _, _) = device(&plain, 4);
+    type_text(&p, "plain");
+    block_on(p.sync(1)).unwrap();
+    assert_eq!(plain.head(), 1);
+}
+
+#[test]
+fn a_record_that_fails_authentication_is_reported_and_skipped_never_imported() {
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    a.set_keys(keys(0x42));
+    type_text(&a, "sound");
+    block_on(a.sync(1)).unwrap();
+    // A record sealed under the right epoch whose ciphertext was altered.
+    let mut bad = hearth_shared::sealed::seal(
+        &hearth_shared::sealed::EpochKey::new(1, [0x42; 32]),
+        hearth_shared::sealed::Kind::Update,
+        &LoroDocForTest::update("tampered"),
+        0,
+        [9; 12],
+    )
+    .unwrap();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    server.inject_entry(&bad);
+    let (mut b, _, _) = device(&server, 2);
+    b.set_keys(keys(0x42));
+    block_on(b.sync(1)).unwrap();
+    assert_eq!(text(&b), "sound");
+    assert_eq!(b.status().skipped_entries, 1);
+    let said = b.status().last_skipped.unwrap_or_default();
     assert!(
-        said.contains("skipped entry 1") && said.contains("failed authentication"),
+        said.contains("skipped entry 2") && said.contains("failed authentication"),
         "{said}"
     );
 }

@@ -291,6 +291,9 @@ fn JoinWithToken() -> Element {
                 role: Some(claims.role),
                 scope: Some(claims.scope),
                 name: None,
+                // A token carries no key: an encrypted workspace's key
+                // comes only by pairing link (or the recovery key).
+                keys: None,
             };
             match device::save_current(&state.db, &record).await {
                 // Open the joined workspace from scratch.

@@ -97,7 +97,15 @@ pub fn WorkspacesCard() -> Element {
     let new_workspace = {
         let state = state.clone();
         move |_| {
-            let record = DeviceRecord::local(new_workspace_id(), state.record.peek().label.clone());
+            let key = match crate::platform::secure_random() {
+                Ok(key) => key,
+                Err(e) => {
+                    message.set(Some(e));
+                    return;
+                }
+            };
+            let record =
+                DeviceRecord::encrypted(new_workspace_id(), state.record.peek().label.clone(), key);
             let db = state.db.clone();
             spawn(async move {
                 match device::save_current(&db, &record).await {
@@ -388,7 +396,7 @@ async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let label = state.record.peek().label.clone();
-    let record = DeviceRecord::local(workspace_id, label);
+    let record = DeviceRecord::encrypted(workspace_id, label, crate::platform::secure_random()?);
     device::save_current(&state.db, &record)
         .await
         .map_err(|e| e.to_string())

@@ -1,6 +1,8 @@
 //! The owner's device screens: pairing a new device by a share link shown
 //! as a QR code, and the list of devices with revoke.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dioxus::prelude::*;
 use hearth_shared::api::{
     CreateInvite, InviteResponse, RegisterResponse, Scope, SetExpiry, TokenInfo, TokenList,
@@ -50,8 +52,30 @@ pub fn PairDevice() -> Element {
             return;
         };
         let workspace = record.workspace_id.clone();
+        // An encrypted workspace's key travels wrapped for a secret that
+        // only the link carries (in its fragment, never sent to a server).
+        let sealed = match record.keys.as_ref().and_then(|ring| ring.writing()) {
+            None => None,
+            Some(key) => match (
+                crate::platform::secure_random::<32>(),
+                crate::platform::secure_random(),
+            ) {
+                (Ok(secret), Ok(iv)) => {
+                    let wrapped = hearth_shared::keywrap::wrap(key, &secret, &workspace, iv);
+                    Some((secret, URL_SAFE_NO_PAD.encode(wrapped)))
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    message.set(Some(e));
+                    return;
+                }
+            },
+        };
+        let (secret, wrapped_key) = match sealed {
+            Some((secret, wrapped)) => (Some(secret), Some(wrapped)),
+            None => (None, None),
+        };
         let body = CreateInvite {
-            wrapped_key: None,
+            wrapped_key,
             scope: scope(),
             expires_in: Some(INVITE_SECONDS),
         };
@@ -63,8 +87,7 @@ pub fn PairDevice() -> Element {
                         server: server.clone(),
                         workspace,
                         invite: answer.invite,
-                        // The workspace is not encrypted yet.
-                        secret: None,
+                        secret,
                     }
                     .to_url();
                     link.set(Some((url, answer.expires_at)));

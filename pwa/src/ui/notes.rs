@@ -82,6 +82,9 @@ fn empty_text(total: usize, sync: &crate::protocol::SyncView) -> &'static str {
         (0, true, "offline" | "error") => {
             "Your notes have not arrived yet: this device has not reached the server. They appear once it does."
         }
+        (0, _, "needs-key" | "wrong-key") => {
+            "This workspace's notes are end-to-end encrypted, and this device cannot open them yet."
+        }
         (0, true, _) => "Your notes are on their way from the server…",
         (0, false, _) => "No notes yet. Start one with “New note”.",
         _ => "No note matches.",

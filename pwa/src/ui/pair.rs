@@ -66,6 +66,14 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
             .await;
             match answer {
                 Ok(answer) => {
+                    let keys = match keys_of(&link, &answer) {
+                        Ok(keys) => keys,
+                        Err(e) => {
+                            message.set(Some(e));
+                            busy.set(false);
+                            return;
+                        }
+                    };
                     let record = DeviceRecord {
                         workspace_id: answer.workspace_id,
                         label: label_text,
@@ -74,6 +82,7 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
                         role: Some(Role::Access),
                         scope: Some(answer.scope),
                         name: None,
+                        keys,
                     };
                     let saved = match idb::open(idb::DB_NAME).await {
                         Ok(db) => device::save_current(&db, &record).await.map_err(|e| e.to_string()),
@@ -105,4 +114,32 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
             if let Some(m) = message() { p { class: "banner error", id: "pair-message", "{m}" } }
         }
     }
+}
+
+/// The workspace's keys a redeemed invite brought: the key the owner's
+/// device wrapped for the link's secret, unwrapped. `None` for a workspace
+/// that is not encrypted (the owner's device sent no key).
+fn keys_of(
+    link: &ShareLink,
+    answer: &RedeemResponse,
+) -> Result<Option<hearth_shared::keys::Keyring>, String> {
+    use base64::Engine as _;
+    let Some(wrapped) = &answer.wrapped_key else {
+        return Ok(None);
+    };
+    let Some(secret) = &link.secret else {
+        return Err("This pairing link lost the part that unlocks the workspace (everything after “secret=”). Copy the whole link, or scan its code, and try again with a new link.".into());
+    };
+    let wrapped = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(wrapped.as_bytes())
+        .map_err(|_| {
+            "The server sent a damaged workspace key. Make a new pairing link.".to_owned()
+        })?;
+    let key = hearth_shared::keywrap::unwrap(&wrapped, secret, &answer.workspace_id).map_err(|e| {
+        format!("This pairing link does not unlock the workspace's key ({e}). Make a new link on your main device.")
+    })?;
+    Ok(Some(hearth_shared::keys::Keyring {
+        current: key.epoch(),
+        epochs: vec![key],
+    }))
 }

@@ -39,6 +39,12 @@ pub struct DeviceRecord {
     /// format without field names.)
     #[serde(default)]
     pub name: Option<String>,
+    /// The workspace's keys, once it is end-to-end encrypted: made on the
+    /// device that created it, or unwrapped from a pairing link. IndexedDB
+    /// holds the workspace's data in the clear too, so the keys sit beside
+    /// it; they never leave the device except wrapped.
+    #[serde(default)]
+    pub keys: Option<hearth_shared::keys::Keyring>,
 }
 
 impl DeviceRecord {
@@ -52,7 +58,22 @@ impl DeviceRecord {
             role: None,
             scope: None,
             name: None,
+            keys: None,
         }
+    }
+
+    /// A new workspace, end-to-end encrypted from the start with `key`
+    /// (32 bytes from the browser's cryptographic random source).
+    pub fn encrypted(workspace_id: WorkspaceId, label: impl Into<String>, key: [u8; 32]) -> Self {
+        Self {
+            keys: Some(hearth_shared::keys::Keyring::first(key)),
+            ..Self::local(workspace_id, label)
+        }
+    }
+
+    /// Whether the workspace is end-to-end encrypted on this device.
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
     }
 
     /// What lists show: the name, or the start of the id.

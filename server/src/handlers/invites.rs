@@ -20,7 +20,7 @@ use crate::auth::new_claims;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::fsutil::random_bytes;
-use crate::handlers::{master_json, new_token_id, validate_label};
+use crate::handlers::{master_json, new_token_id, read_base64, validate_label};
 use crate::http::{ResBody, json, read_json};
 use crate::index::queries::{self, NewToken};
 use crate::secret::hex;
@@ -61,7 +61,7 @@ pub async fn create(
     let wrapped_key = body
         .wrapped_key
         .as_deref()
-        .map(read_wrapped_key)
+        .map(|text| read_base64(text, "wrapped_key", MAX_WRAPPED_KEY_BYTES))
         .transpose()?;
     app.index
         .call(move |conn| {
@@ -78,22 +78,6 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::index("creating an invite", e))?;
     json(StatusCode::CREATED, &InviteResponse { invite, expires_at })
-}
-
-/// The bytes of a wrapped key as a client sends it (base64url, no padding),
-/// checked for size; the server never looks inside.
-fn read_wrapped_key(text: &str) -> Result<Vec<u8>, ApiError> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .map_err(|_| ApiError::bad_request("wrapped_key must be base64url without padding"))?;
-    if bytes.is_empty() || bytes.len() > MAX_WRAPPED_KEY_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "wrapped_key must be 1 to {MAX_WRAPPED_KEY_BYTES} bytes, not {}",
-            bytes.len()
-        )));
-    }
-    Ok(bytes)
 }
 
 pub async fn redeem(

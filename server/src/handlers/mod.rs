@@ -4,6 +4,7 @@
 //! - [`workspaces`] — register.
 //! - [`tokens`] — mint, list, revoke.
 //! - [`invites`] — create, redeem.
+//! - [`keys`] — list the key epochs, record one.
 //! - [`entries`] — push, pull; [`snapshot`] — put; [`events`] — get (SSE).
 //! - [`pwa`] — the PWA's files outside `/v1`.
 
@@ -11,6 +12,7 @@ pub mod entries;
 pub mod events;
 pub mod health;
 pub mod invites;
+pub mod keys;
 pub mod pwa;
 pub mod snapshot;
 pub mod tokens;
@@ -49,6 +51,23 @@ pub async fn master_json<T: serde::de::DeserializeOwned>(
         .await?
         .require_master()?;
     crate::http::read_json(&parts.headers, body, app.body_limits()).await
+}
+
+/// Bytes a client sends in a JSON field as base64url without padding
+/// (`field` names it in the error), 1 to `max` of them; the server never
+/// looks inside.
+pub fn read_base64(text: &str, field: &str, max: usize) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| ApiError::bad_request(format!("{field} must be base64url without padding")))?;
+    if bytes.is_empty() || bytes.len() > max {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be 1 to {max} bytes, not {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 pub fn new_token_id() -> Result<TokenId, ApiError> {

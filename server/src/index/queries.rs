@@ -394,6 +394,79 @@ pub fn redeem_invite(
     Ok(Some((token, wrapped_key)))
 }
 
+/// The key epochs of `ws` and their key check records, oldest first.
+pub fn key_epochs(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+) -> Result<Vec<(u32, Vec<u8>)>, IndexError> {
+    let mut stmt = conn.prepare(
+        "SELECT epoch, key_check FROM key_epochs WHERE workspace_id = ?1 ORDER BY epoch",
+    )?;
+    let rows = stmt.query_map(params![ws.as_str()], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (epoch, check) = row?;
+        out.push((u32::try_from(epoch).unwrap_or(0), check));
+    }
+    Ok(out)
+}
+
+/// What recording a key epoch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEpochPut {
+    Created,
+    /// The epoch was already recorded with the same check.
+    Unchanged,
+    /// The epoch is recorded with another check; nothing changed.
+    Conflict,
+    /// The workspace has as many epochs as it may.
+    TooMany,
+}
+
+/// Records key epoch `epoch` of `ws` with its check, once.
+pub fn put_key_epoch(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    epoch: u32,
+    check: &[u8],
+    now: u64,
+    max_epochs: usize,
+) -> Result<KeyEpochPut, IndexError> {
+    let tx = conn.transaction()?;
+    let known: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT key_check FROM key_epochs WHERE workspace_id = ?1 AND epoch = ?2",
+            params![ws.as_str(), i64::from(epoch)],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let outcome = match known {
+        Some(known) if known == check => KeyEpochPut::Unchanged,
+        Some(_) => KeyEpochPut::Conflict,
+        None => {
+            let count: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM key_epochs WHERE workspace_id = ?1",
+                params![ws.as_str()],
+                |row| row.get(0),
+            )?;
+            if usize::try_from(count).unwrap_or(usize::MAX) >= max_epochs {
+                KeyEpochPut::TooMany
+            } else {
+                tx.execute(
+                    "INSERT INTO key_epochs (workspace_id, epoch, key_check, created_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![ws.as_str(), i64::from(epoch), check, to_i64(now)],
+                )?;
+                KeyEpochPut::Created
+            }
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
 /// Takes the wrapped keys away from invites that expired by `now`, and
 /// deletes invites that expired before `before` (used or not); they open
 /// nothing and only take space. Returns how many invites went.

@@ -45,6 +45,15 @@ const MIGRATIONS: &[&str] = &[
     // 3: an invite may carry the workspace key, wrapped for the pairing
     // link's secret; cleared when the invite is redeemed or expires.
     "ALTER TABLE invites ADD COLUMN wrapped_key BLOB;",
+    // 4: the key epochs of an end-to-end encrypted workspace, each with
+    // the key check record its owner's device made (it opens nothing).
+    "CREATE TABLE key_epochs (
+        workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+        epoch         INTEGER NOT NULL CHECK (epoch > 0),
+        key_check     BLOB NOT NULL,
+        created_at    INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, epoch)
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -529,3 +529,72 @@ async fn a_wrapped_key_that_is_not_base64url_or_too_large_is_refused() {
         assert!(reply.text().contains("wrapped_key"), "{}", reply.text());
     }
 }
+
+#[tokio::test]
+async fn a_key_epoch_is_recorded_once_by_the_owner_and_read_by_every_device() {
+    use base64::Engine as _;
+    use hearth_shared::api::KeyEpochs;
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let access = api.mint(&ws, &master, "rw").await;
+    let keys = format!("/v1/workspaces/{ws}/keys");
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+
+    // A workspace that is not encrypted has no epochs.
+    let none: KeyEpochs = api.get_auth(&keys, &access).await.json();
+    assert!(none.epochs.is_empty());
+
+    let check = b64(&[7u8; 64]);
+    let put = |token: String, epoch: &str, check: String| {
+        let (api, path) = (server.api(), format!("{keys}/{epoch}"));
+        async move {
+            api.json(Method::PUT, &path, Some(&token), &json!({ "check": check }))
+                .await
+        }
+    };
+    let reply = put(master.clone(), "1", check.clone()).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    // The same again is fine (a retry); another check is refused.
+    let reply = put(master.clone(), "1", check.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let reply = put(master.clone(), "1", b64(&[8u8; 64])).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (StatusCode::CONFLICT, "key_epoch_exists")
+    );
+    assert!(reply.text().contains("pair"), "{}", reply.text());
+    // Only the owner records epochs.
+    let reply = put(access.clone(), "2", check.clone()).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (StatusCode::FORBIDDEN, "master_required")
+    );
+    // Bad epochs and bad checks are 400s with words.
+    for (epoch, body) in [
+        ("0", check.clone()),
+        ("x", check.clone()),
+        ("2", "not base64!".to_owned()),
+        ("2", b64(&[1u8; 257])),
+    ] {
+        let reply = put(master.clone(), epoch, body).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            "{epoch}: {}",
+            reply.text()
+        );
+    }
+
+    // Every device of the workspace reads the epoch; a stranger does not.
+    let read: KeyEpochs = api.get_auth(&keys, &access).await.json();
+    assert_eq!(read.epochs.len(), 1);
+    assert_eq!((read.epochs[0].epoch, &read.epochs[0].check), (1, &check));
+    let other = new_ws();
+    let stranger = api.register(&other).await;
+    let reply = api.get_auth(&keys, &stranger).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = api.get(&keys).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}

@@ -62,16 +62,8 @@ pub type StatusObserver = Box<dyn FnMut(&SyncStatus)>;
 /// epoch it holds, the one it writes with, and a source of IVs (12 bytes
 /// from the host's cryptographic random source, drawn per record).
 pub struct Keys {
-    pub epochs: Vec<crate::sealed::EpochKey>,
-    pub current: u32,
+    pub ring: crate::sealed::Keyring,
     pub iv: Box<dyn FnMut() -> [u8; crate::sealed::IV_LEN]>,
-}
-
-impl Keys {
-    /// The key records are sealed with.
-    pub(super) fn writing(&self) -> Option<&crate::sealed::EpochKey> {
-        crate::sealed::key_of(&self.epochs, self.current)
-    }
 }
 
 /// The sync engine of one workspace on one device.
@@ -109,6 +101,9 @@ pub struct Engine<S, T> {
     /// The workspace's keys, once it is encrypted: every entry and snapshot
     /// this device sends is sealed, and only sealed records are imported.
     pub(super) keys: Option<Keys>,
+    /// Whether the server's key epochs were checked against this device's
+    /// keys (once per engine, before its first exchange with the server).
+    pub(super) keys_checked: bool,
 }
 
 impl<S: Store, T: Transport> Engine<S, T> {
@@ -163,6 +158,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             in_round: false,
             observer: None,
             keys: None,
+            keys_checked: false,
             batch_limit: config.max_batch_ops.max(1),
         };
         engine.saved_counter = engine.own_counter();
@@ -173,6 +169,12 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// and pulled records must be sealed under one of its epochs.
     pub fn set_keys(&mut self, keys: Keys) {
         self.keys = Some(keys);
+        self.keys_checked = false;
+    }
+
+    /// Whether this device holds keys of the workspace (it encrypts).
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
     }
 
     /// Seals a payload for the server: encrypted when the workspace has
@@ -187,10 +189,10 @@ impl<S: Store, T: Transport> Engine<S, T> {
             None => Ok(crate::envelope::seal(payload, level)?),
             Some(keys) => {
                 let iv = (keys.iv)();
-                let key = keys.writing().ok_or_else(|| {
+                let key = keys.ring.writing().ok_or_else(|| {
                     EngineError::Document(format!(
                         "this device has no key for epoch {}, the one it must write with",
-                        keys.current
+                        keys.ring.current
                     ))
                 })?;
                 Ok(crate::sealed::seal(key, kind, payload, level, iv)?)
@@ -204,7 +206,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
     pub(super) fn open_record(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
         let max = self.config.max_payload_bytes;
         match &self.keys {
-            Some(keys) => match crate::sealed::open(&keys.epochs, bytes, max) {
+            Some(keys) => match crate::sealed::open(&keys.ring.epochs, bytes, max) {
                 Ok((crate::sealed::Kind::KeyCheck, _)) => {
                     Err("a key check record is not an entry".to_owned())
                 }

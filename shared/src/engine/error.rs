@@ -20,6 +20,33 @@ pub enum EngineError {
     /// The Loro document refused an operation (export, import).
     #[error("document error: {0}")]
     Document(String),
+    /// The workspace is end-to-end encrypted and this device cannot take
+    /// part: it sends and imports nothing until it has the right key.
+    #[error(transparent)]
+    Key(#[from] KeyProblem),
+}
+
+/// Why a device cannot sync an end-to-end encrypted workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    /// The server holds key epochs, and this device holds no key at all
+    /// (it joined with an access token alone).
+    #[error(
+        "this workspace is end-to-end encrypted and this device does not have its key: open a pairing link made on a device that has it, or enter the recovery key; until then this device sends nothing"
+    )]
+    NeedsKey,
+    /// The server's key check for `epoch` does not open with this device's
+    /// key of that epoch: it holds some other workspace's key.
+    #[error(
+        "the key this device holds for key epoch {epoch} is not this workspace's; it sends nothing. Pair it again with a pairing link"
+    )]
+    WrongKey { epoch: u32 },
+    /// The server's epochs are all unknown to this device (the key was
+    /// replaced while it was away and not wrapped for it).
+    #[error(
+        "this workspace's key changed (epoch {epoch}) and this device was not given the new one; pair it again with a pairing link"
+    )]
+    MissingEpoch { epoch: u32 },
 }
 
 impl EngineError {
@@ -34,6 +61,14 @@ impl EngineError {
             EngineError::Transport(TransportError::Server { retry_after_ms, .. }) => {
                 *retry_after_ms
             }
+            _ => None,
+        }
+    }
+
+    /// The key problem that stops this device, if that is why it failed.
+    pub fn key_problem(&self) -> Option<KeyProblem> {
+        match self {
+            EngineError::Key(problem) => Some(*problem),
             _ => None,
         }
     }

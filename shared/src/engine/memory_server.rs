@@ -45,6 +45,8 @@ struct ServerState {
     bytes_received: u64,
     /// Largest body accepted (0: no limit).
     max_body: usize,
+    /// Key epoch -> its key check record.
+    epochs: BTreeMap<u32, Vec<u8>>,
 }
 
 /// The durable state of a [`MemoryServer`] at one instant.
@@ -112,6 +114,34 @@ impl MemoryServer {
             waker.wake();
         }
         Ok(seq)
+    }
+
+    /// `GET …/keys`.
+    pub fn key_epochs(&self) -> Result<Vec<(u32, Vec<u8>)>, TransportError> {
+        let s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        Ok(s.epochs.iter().map(|(e, c)| (*e, c.clone())).collect())
+    }
+
+    /// `PUT …/keys/{epoch}`: once per epoch (the same check again is fine).
+    pub fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
+        let mut s = self.lock();
+        if s.down {
+            return Err(unavailable());
+        }
+        match s.epochs.get(&epoch) {
+            Some(known) if known.as_slice() != check => Err(TransportError::server(
+                ErrorCode::KeyEpochExists,
+                "another key check is recorded for this epoch",
+            )),
+            Some(_) => Ok(()),
+            None => {
+                s.epochs.insert(epoch, check.to_vec());
+                Ok(())
+            }
+        }
     }
 
     /// `GET …/entries?after=N`.
@@ -389,5 +419,17 @@ impl Transport for MemoryTransport {
             return Err(TransportError::Offline("no network".into()));
         }
         poll_fn(|cx| self.server.poll_head(known, cx.waker())).await
+    }
+
+    async fn key_epochs(&self) -> Result<Vec<(u32, Vec<u8>)>, TransportError> {
+        self.before()?;
+        let result = self.server.key_epochs();
+        self.after(result)
+    }
+
+    async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
+        self.before()?;
+        let result = self.server.put_key_check(epoch, check);
+        self.after(result)
     }
 }

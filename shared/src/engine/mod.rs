@@ -42,7 +42,7 @@ pub use driver::{
     Action, DriverFacts, EVENTS_RETRY_MS, RoundOutcome, SAFETY_POLL_MS, Standing, next_action,
 };
 pub use engine::{Engine, EngineConfig, Keys, StatusObserver};
-pub use error::EngineError;
+pub use error::{EngineError, KeyProblem};
 pub use loro;
 pub use memory_server::{Faults, MemoryServer, MemoryTransport, ServerBackup, ServerStats};
 pub use memory_store::MemoryStore;

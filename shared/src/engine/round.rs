@@ -5,7 +5,7 @@ use loro::{ExportMode, IdSpan};
 
 use super::decide::{Facts, Step, next_step};
 use super::engine::{Engine, import_untrusted};
-use super::error::EngineError;
+use super::error::{EngineError, KeyProblem};
 use super::status::LastRound;
 use super::store::{Ack, Outbox, Store};
 use super::transport::{Transport, TransportError};
@@ -113,6 +113,10 @@ impl<S: Store, T: Transport> Engine<S, T> {
         };
         for _ in 0..MAX_STEPS {
             let step = next_step(&self.facts(&round), &self.config.thresholds);
+            if !self.keys_checked && !matches!(step, Step::Save | Step::CompactLocal | Step::Done) {
+                self.check_keys().await?;
+                self.keys_checked = true;
+            }
             match step {
                 Step::Save => {
                     self.save_local().await?;
@@ -140,6 +144,52 @@ impl<S: Store, T: Transport> Engine<S, T> {
         }
         report.more = true;
         Ok(())
+    }
+
+    /// Before this device exchanges anything with the server: compares the
+    /// server's key epochs with its keys. A device without keys stops if
+    /// the workspace is encrypted; one whose key does not open its epoch's
+    /// key check stops; an owner's device records the epoch it writes with
+    /// if the server does not have it yet (its first sync).
+    async fn check_keys(&mut self) -> Result<(), EngineError> {
+        let epochs = self.transport.key_epochs().await?;
+        let Some(keys) = &mut self.keys else {
+            return match epochs.is_empty() {
+                true => Ok(()),
+                false => Err(KeyProblem::NeedsKey.into()),
+            };
+        };
+        for (epoch, check) in &epochs {
+            if let Some(key) = crate::sealed::key_of(&keys.ring.epochs, *epoch)
+                && !crate::sealed::key_matches(key, check)
+            {
+                return Err(KeyProblem::WrongKey { epoch: *epoch }.into());
+            }
+        }
+        if let Some((newest, _)) = epochs.last()
+            && epochs
+                .iter()
+                .all(|(epoch, _)| crate::sealed::key_of(&keys.ring.epochs, *epoch).is_none())
+        {
+            return Err(KeyProblem::MissingEpoch { epoch: *newest }.into());
+        }
+        let current = keys.ring.current;
+        if epochs.iter().any(|(epoch, _)| *epoch == current) {
+            return Ok(());
+        }
+        let Some(key) = keys.ring.writing() else {
+            return Err(KeyProblem::MissingEpoch { epoch: current }.into());
+        };
+        let check = crate::sealed::key_check(key, (keys.iv)());
+        match self.transport.put_key_check(current, &check).await {
+            Ok(()) => Ok(()),
+            // Not the owner's device: the owner records the epoch.
+            Err(e) if matches!(e.code(), Some(ErrorCode::MasterRequired)) => Ok(()),
+            Err(e) if e.code() == Some(ErrorCode::KeyEpochExists) => {
+                Err(KeyProblem::WrongKey { epoch: current }.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends the in-flight batch, forming it first if there is none.

@@ -97,6 +97,14 @@ pub trait Transport {
     /// Waits until the server announces a head above `known` (the live
     /// events stream) and returns it. The host awaits this between syncs.
     async fn next_head(&self, known: u64) -> Result<u64, TransportError>;
+
+    /// `GET …/keys`: the workspace's key epochs, each with its key check
+    /// record (none for a workspace that is not encrypted).
+    async fn key_epochs(&self) -> Result<Vec<(u32, Vec<u8>)>, TransportError>;
+
+    /// `PUT …/keys/{epoch}`: records a key epoch with its key check
+    /// (the workspace's owner only).
+    async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError>;
 }
 
 /// A shared transport (the host keeps a handle to it, e.g. to watch it).
@@ -112,5 +120,11 @@ impl<T: Transport> Transport for std::rc::Rc<T> {
     }
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
         (**self).next_head(known).await
+    }
+    async fn key_epochs(&self) -> Result<Vec<(u32, Vec<u8>)>, TransportError> {
+        (**self).key_epochs().await
+    }
+    async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
+        (**self).put_key_check(epoch, check).await
     }
 }
