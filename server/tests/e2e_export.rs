@@ -6,7 +6,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server, mint_token};
+use e2e_support::{Device, Server};
 
 #[tokio::test]
 async fn export_then_import_into_a_fresh_device() {
@@ -71,16 +71,8 @@ async fn export_then_import_into_a_fresh_device() {
     second.click("#tab-sync").await;
     second.click("#connect").await;
     second.wait_for_sync_state("synced").await;
-    let record = second.device_record().await;
-    let token = mint_token(
-        &server,
-        record["workspace_id"].as_str().unwrap(),
-        record["token"].as_str().unwrap(),
-        "third",
-    )
-    .await;
     let third = Device::launch().await;
-    third.join_with_token(&server, &token).await;
+    third.pair_from(&second, "third").await;
     third
         .wait_for_notes(&["Recipe", "Journal", "Added after import"])
         .await;

@@ -5,23 +5,18 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server, mint_token};
+use e2e_support::{Device, Server};
 
 #[tokio::test]
 async fn restoring_an_old_version_syncs_to_the_other_device() {
     let server = Server::start();
     let laptop = Device::launch().await;
-    let (workspace, master) = laptop.become_owner(&server).await;
+    laptop.become_owner(&server).await;
     laptop.add_note("Plan", "first draft").await;
     laptop.wait_for_sync_state("synced").await;
 
     let phone = Device::launch().await;
-    phone
-        .join_with_token(
-            &server,
-            &mint_token(&server, &workspace, &master, "phone").await,
-        )
-        .await;
+    phone.pair_from(&laptop, "phone").await;
     phone.open_note("Plan").await;
     phone.wait_for_body("first draft").await;
     // The phone rewrites the body.

@@ -7,7 +7,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server, mint_token};
+use e2e_support::{Device, Server};
 
 const BODY: &str = "# Shop\n\
 - [ ] milk\n\
@@ -27,7 +27,7 @@ async fn markdown_renders_inert_and_a_ticked_box_syncs() {
     let server = Server::start();
     let desktop = Device::launch().await;
     desktop.open(&server.url).await;
-    let (workspace, master) = desktop.become_owner(&server).await;
+    desktop.become_owner(&server).await;
     desktop.add_note("Groceries", BODY).await;
     desktop.wait_for_sync_state("synced").await;
 
@@ -68,9 +68,23 @@ async fn markdown_renders_inert_and_a_ticked_box_syncs() {
     );
 
     // The phone joins, opens the note in reading mode and ticks "milk".
-    let token = mint_token(&server, &workspace, &master, "phone").await;
     let phone = Device::launch_phone().await;
-    phone.join_with_token(&server, &token).await;
+    phone.pair_from(&desktop, "phone").await;
+    // Pairing took the desktop to its devices page: it goes back to reading.
+    desktop.open_note("Groceries").await;
+    if desktop
+        .eval("return !document.querySelector('#note-rendered')")
+        .await
+        == true
+    {
+        desktop.click("#note-mode").await;
+    }
+    desktop
+        .wait_until(
+            "the desktop reads the note",
+            &format!("{BOXES}.length === 2"),
+        )
+        .await;
     phone.open_note("Groceries").await;
     phone.click("#note-mode").await;
     phone

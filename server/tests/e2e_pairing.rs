@@ -215,3 +215,167 @@ async fn the_owner_replaces_a_leaked_owner_key() {
     assert_eq!(listed.status, 200);
     laptop.close().await;
 }
+
+/// The workspace's keys in a device's record: its current epoch and the
+/// bytes of its key.
+async fn key_of(device: &Device) -> (u64, Vec<u8>) {
+    use base64::Engine as _;
+    let record = device.device_record().await;
+    let keys = &record["keys"];
+    let current = keys["current"].as_u64().expect("the record holds keys");
+    let key = keys["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["epoch"].as_u64() == Some(current))
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key)
+        .unwrap();
+    assert_eq!(key.len(), 32);
+    (current, key)
+}
+
+#[tokio::test]
+async fn an_encrypted_workspace_pairs_by_link_and_the_servers_disk_and_backup_hold_no_note_text() {
+    use base64::Engine as _;
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+    let texts = [
+        "Passport renewal",
+        "the spare key is under the third flowerpot",
+        "Boiler code",
+        "reset with 4471 then hold the red valve",
+    ];
+    laptop.add_note(texts[0], texts[1]).await;
+    laptop.wait_for_sync_state("synced").await;
+
+    // The link carries the invite and, beside it, the pairing secret, both
+    // in the fragment (which a browser never sends to a server).
+    let link = laptop.make_pairing_link("rw").await;
+    let fragment = link.split_once('#').unwrap().1;
+    assert!(
+        !link.split_once('#').unwrap().0.contains("secret"),
+        "{link}"
+    );
+    let secret = fragment
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap_or_else(|| panic!("the link carries no secret: {link}"));
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret)
+        .unwrap();
+    let phone = Device::launch_phone().await;
+    phone.join_by_link(&link, "Phone").await;
+    phone.wait_for_notes(&[texts[0]]).await;
+    phone.open_note(texts[0]).await;
+    phone.wait_for_body(texts[1]).await;
+    phone.wait_for_sync_state("synced").await;
+    let key = key_of(&laptop).await;
+    assert_eq!(
+        key_of(&phone).await,
+        key,
+        "the phone holds the laptop's key"
+    );
+
+    // A session of edits on both.
+    phone.click("#tab-notes").await;
+    phone.add_note(texts[2], texts[3]).await;
+    phone.wait_for_sync_state("synced").await;
+    laptop.click("#tab-notes").await;
+    laptop.wait_for_notes(&[texts[0], texts[2]]).await;
+    laptop.open_note(texts[2]).await;
+    laptop.wait_for_body(texts[3]).await;
+
+    // Neither the data directory nor a backup taken now holds a note's
+    // text, the workspace key or the pairing secret.
+    let out = tempfile::tempdir().unwrap();
+    let backup = server.backup(out.path());
+    let mut needles: Vec<Vec<u8>> = texts.iter().map(|t| t.as_bytes().to_vec()).collect();
+    needles.extend(
+        texts
+            .iter()
+            .map(|t| t.as_bytes()[..t.len().min(12)].to_vec()),
+    );
+    needles.push(key.1.clone());
+    needles.push(secret.clone());
+    let mut searched = 0;
+    for root in [server.data_dir.as_path(), backup.as_path()] {
+        for (path, bytes) in e2e_support::files_under(root) {
+            searched += bytes.len();
+            for needle in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{} holds {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+    assert!(searched > 0, "the data directory and backup hold files");
+    phone.close().await;
+    laptop.close().await;
+}
+
+#[tokio::test]
+async fn a_device_joined_with_a_token_alone_says_it_needs_the_key_and_writes_nothing() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+    laptop.add_note("Private", "only with the key").await;
+    laptop.wait_for_sync_state("synced").await;
+    let record = laptop.device_record().await;
+    let (workspace, master) = (
+        record["workspace_id"].as_str().unwrap().to_owned(),
+        record["token"].as_str().unwrap().to_owned(),
+    );
+    let head = || {
+        let (addr, path, master) = (
+            server.addr().to_owned(),
+            format!("/v1/workspaces/{workspace}/entries?after=0"),
+            master.clone(),
+        );
+        async move {
+            let pulled = e2e_support::request(&addr, "GET", &path, Some(&master), None).await;
+            assert_eq!(pulled.status, 200);
+            pulled.header("hearth-head").unwrap().to_owned()
+        }
+    };
+    let before = head().await;
+
+    let token = e2e_support::mint_token(&server, &workspace, &master, "tablet").await;
+    let tablet = Device::launch().await;
+    tablet.join_with_token(&server, &token).await;
+    tablet.wait_for_sync_state("needs-key").await;
+    let said = tablet.text_of("#key-banner").await;
+    assert!(
+        said.contains("end-to-end encrypted") && said.contains("pairing link"),
+        "{said}"
+    );
+    assert_eq!(tablet.note_titles().await, Vec::<String>::new());
+    let empty = tablet.text_of("#notes-empty").await;
+    assert!(empty.contains("encrypted"), "{empty}");
+    // It cannot write here either.
+    assert_eq!(
+        tablet
+            .eval("return document.querySelector('#new-note').disabled")
+            .await,
+        serde_json::json!(true)
+    );
+    tablet.click("#tab-sync").await;
+    tablet.click("#sync-now").await;
+    tablet.wait_for_sync_state("needs-key").await;
+    assert_eq!(head().await, before, "the tablet wrote nothing");
+
+    // Paired by link, the same browser gets the key and the notes.
+    tablet.pair_from(&laptop, "Tablet").await;
+    tablet.wait_for_notes(&["Private"]).await;
+    tablet.wait_for_sync_state("synced").await;
+    tablet.close().await;
+    laptop.close().await;
+}

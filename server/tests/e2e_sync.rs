@@ -7,7 +7,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server, mint_token};
+use e2e_support::{Device, Server};
 
 #[tokio::test]
 async fn two_devices_sync_through_a_real_server() {
@@ -22,15 +22,14 @@ async fn two_devices_sync_through_a_real_server() {
         .add_note("Written offline first", "before the server existed")
         .await;
     laptop.wait_for_sync_state("local").await;
-    let (workspace, master) = laptop.become_owner(&server).await;
+    laptop.become_owner(&server).await;
     assert_eq!(laptop.text_of("#server-url").await, server.url);
     assert_eq!(laptop.device_record().await["role"], "master");
 
-    // The owner mints a token for the phone; the phone joins with it and
-    // the laptop's note arrives.
-    let access = mint_token(&server, &workspace, &master, "phone").await;
+    // The phone pairs by a link from the owner (which brings it the
+    // workspace's key) and the laptop's note arrives.
     let phone = Device::launch().await;
-    phone.join_with_token(&server, &access).await;
+    phone.pair_from(&laptop, "phone").await;
     phone.wait_for_notes(&["Written offline first"]).await;
     phone.wait_for_sync_state("synced").await;
 
@@ -95,10 +94,9 @@ async fn many_edits_in_a_row_all_reach_the_other_device() {
     let server = Server::start();
     let laptop = Device::launch().await;
     laptop.open(&server.url).await;
-    let (workspace, master) = laptop.become_owner(&server).await;
+    laptop.become_owner(&server).await;
     let phone = Device::launch_phone().await;
-    let token = mint_token(&server, &workspace, &master, "phone").await;
-    phone.join_with_token(&server, &token).await;
+    phone.pair_from(&laptop, "phone").await;
 
     let titles: Vec<String> = (1..=12).map(|i| format!("Note {i:02}")).collect();
     for title in &titles {

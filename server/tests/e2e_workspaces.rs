@@ -7,7 +7,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device, Server, mint_token};
+use e2e_support::{Device, Server};
 
 /// Opens the workspace that is not open, from the Data screen; returns what
 /// the list said.
@@ -31,24 +31,19 @@ async fn open_other_workspace(device: &Device, server: &Server) -> String {
 }
 
 /// The laptop: connected as the workspace's owner, with one note synced.
-/// Returns it with the workspace id and the master token.
-async fn owner_laptop(server: &Server) -> (Device, String, String) {
+/// Returns it with the workspace id.
+async fn owner_laptop(server: &Server) -> (Device, String) {
     let laptop = Device::launch().await;
     laptop.open(&server.url).await;
-    let (workspace, master) = laptop.become_owner(server).await;
+    let (workspace, _) = laptop.become_owner(server).await;
     laptop.add_note("Shared note", "from the laptop").await;
     laptop.wait_for_sync_state("synced").await;
-    (laptop, workspace, master)
+    (laptop, workspace)
 }
 
 /// A phone that writes `own` notes (title, body) in a workspace of its
-/// own, then joins the laptop's workspace with a token.
-async fn phone_joining(
-    server: &Server,
-    workspace: &str,
-    master: &str,
-    own: &[(&str, &str)],
-) -> Device {
+/// own, then joins the laptop's workspace by a pairing link.
+async fn phone_joining(server: &Server, laptop: &Device, own: &[(&str, &str)]) -> Device {
     let phone = Device::launch_phone().await;
     phone.open(&server.url).await;
     for (title, body) in own {
@@ -57,8 +52,7 @@ async fn phone_joining(
     let mut titles: Vec<&str> = own.iter().map(|(title, _)| *title).collect();
     titles.reverse();
     phone.wait_for_notes(&titles).await;
-    let token = mint_token(server, workspace, master, "phone").await;
-    phone.join_with_token(server, &token).await;
+    phone.pair_from(laptop, "phone").await;
     phone.wait_for_notes(&["Shared note"]).await;
     phone
 }
@@ -66,14 +60,8 @@ async fn phone_joining(
 #[tokio::test]
 async fn joining_keeps_the_phones_own_workspace_reachable() {
     let server = Server::start();
-    let (laptop, workspace, master) = owner_laptop(&server).await;
-    let phone = phone_joining(
-        &server,
-        &workspace,
-        &master,
-        &[("Phone's own", "only here")],
-    )
-    .await;
+    let (laptop, _) = owner_laptop(&server).await;
+    let phone = phone_joining(&server, &laptop, &[("Phone's own", "only here")]).await;
 
     // The phone's own workspace is one click away, with its note.
     let listed = open_other_workspace(&phone, &server).await;
@@ -99,13 +87,13 @@ async fn joining_keeps_the_phones_own_workspace_reachable() {
 #[tokio::test]
 async fn a_phone_with_its_own_synced_workspace_joins_by_link_and_both_keep_syncing() {
     let server = Server::start();
-    let (laptop, _, _) = owner_laptop(&server).await;
+    let (laptop, _) = owner_laptop(&server).await;
 
     // The phone's own workspace is on the server too, with a note.
     let phone = Device::launch_phone().await;
     phone.open(&server.url).await;
     phone.add_note("Phone's own", "synced from the phone").await;
-    let (own, own_master) = phone.become_owner(&server).await;
+    phone.become_owner(&server).await;
 
     // It opens the laptop's pairing link: the joined workspace comes in
     // beside its own.
@@ -129,8 +117,7 @@ async fn a_phone_with_its_own_synced_workspace_joins_by_link_and_both_keep_synci
     phone.wait_for_sync_state("synced").await;
     let tablet = Device::launch().await;
     tablet.open(&server.url).await;
-    let token = mint_token(&server, &own, &own_master, "tablet").await;
-    tablet.join_with_token(&server, &token).await;
+    tablet.pair_from(&phone, "tablet").await;
     tablet
         .wait_for_notes(&["Phone's own", "Phone, later"])
         .await;
@@ -181,7 +168,7 @@ async fn stored_keys_of(device: &Device, workspace: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_device_only() {
     let server = Server::start();
-    let (laptop, workspace, master) = owner_laptop(&server).await;
+    let (laptop, workspace) = owner_laptop(&server).await;
 
     // Named on the laptop: the header says so.
     laptop.click("#tab-data").await;
@@ -203,8 +190,7 @@ async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_dev
         .as_str()
         .unwrap()
         .to_owned();
-    let token = mint_token(&server, &workspace, &master, "phone").await;
-    phone.join_with_token(&server, &token).await;
+    phone.pair_from(&laptop, "phone").await;
     phone.wait_for_notes(&["Shared note"]).await;
     phone
         .wait_until(
@@ -292,12 +278,12 @@ async fn a_workspace_is_named_everywhere_and_leaving_it_deletes_it_from_this_dev
 #[tokio::test]
 async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
     let server = Server::start();
-    let (laptop, workspace, master) = owner_laptop(&server).await;
+    let (laptop, workspace) = owner_laptop(&server).await;
     let own = [
         ("Written offline", "on the phone, before joining"),
         ("Stays here", "private to the phone"),
     ];
-    let phone = phone_joining(&server, &workspace, &master, &own).await;
+    let phone = phone_joining(&server, &laptop, &own).await;
 
     // Back in the phone's own workspace, one note moves into the shared one.
     open_other_workspace(&phone, &server).await;

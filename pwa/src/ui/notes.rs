@@ -252,7 +252,7 @@ pub fn NotesView() -> Element {
                     "{count_text(hits, total)}"
                 }
                 if hits == 0 {
-                    p { class: "empty",
+                    p { class: "empty", id: "notes-empty",
                         {empty_text(total, &(state.sync)())}
                     }
                 }

@@ -3,6 +3,10 @@
 //! and a small HTTP client (hyper-util's legacy client).
 #![allow(dead_code)]
 
+mod files;
+#[allow(unused_imports)]
+pub use files::files_under;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -418,18 +422,4 @@ impl Api {
         let route = Route::PutSnapshot { ws: id(ws), upto };
         self.call(&route, Some(token), body.to_vec()).await
     }
-}
-
-/// Every byte of every file under `dir`.
-pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path, bytes));
-        }
-    }
-    out
 }

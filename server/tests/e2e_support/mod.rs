@@ -8,6 +8,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/files.rs"]
+mod files;
+#[allow(unused_imports)]
+pub use files::files_under;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
@@ -148,6 +153,24 @@ impl Server {
     }
 
     /// `host:port` of the server.
+    /// Takes a backup of the running server's data directory with
+    /// `hearth backup`; returns the backup's directory.
+    pub fn backup(&self, out: &Path) -> PathBuf {
+        let made = Command::new(hearth_bin())
+            .args(["backup", "--data-dir"])
+            .arg(&self.data_dir)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "hearth backup failed: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&made.stdout).trim())
+    }
+
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")
     }
@@ -637,11 +660,29 @@ impl Device {
 
     /// Opens a pairing link and joins its workspace under `label`.
     pub async fn join_by_link(&self, link: &str, label: &str) {
+        // As a scanned code does: the link opens in a fresh page load, not
+        // as a change of the fragment of a page that may still be starting.
+        self.open("about:blank").await;
         self.open(link).await;
         self.text_of("#pair-join").await;
         self.clear("#pair-label").await;
         self.type_into("#pair-label", label).await;
         self.click("#pair-join-button").await;
+    }
+
+    /// Joins `owner`'s workspace by a read-write pairing link made on it
+    /// (the only way an encrypted workspace's key reaches a new device),
+    /// and waits until the notes screen shows.
+    pub async fn pair_from(&self, owner: &Device, label: &str) {
+        let link = owner.make_pairing_link("rw").await;
+        owner.click("#tab-notes").await;
+        self.join_by_link(&link, label).await;
+        self.wait_until(
+            "the joined workspace opens",
+            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
+        )
+        .await;
+        self.click("#tab-notes").await;
     }
 
     /// Joins the workspace with an access token minted by its owner.
