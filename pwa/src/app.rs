@@ -44,6 +44,7 @@ struct Signals {
     undo: Signal<Option<crate::state::Undo>>,
     sync: Signal<SyncView>,
     saving: Signal<bool>,
+    recovery_key: Signal<Option<String>>,
 }
 
 impl Signals {
@@ -71,6 +72,7 @@ impl Signals {
             undo: self.undo,
             sync: self.sync,
             saving: self.saving,
+            recovery_key: self.recovery_key,
             record: Signal::new(record),
             db,
             link,
@@ -91,6 +93,7 @@ pub fn App() -> Element {
         undo: use_signal(|| None),
         sync: use_signal(starting),
         saving: use_signal(|| false),
+        recovery_key: use_signal(|| None::<String>),
     };
     let Signals {
         phase,

@@ -159,6 +159,9 @@ fn DevicesPage() -> Element {
         if record.is_owner() {
             crate::ui::devices::PairDevice {}
             crate::ui::devices::DeviceList {}
+            if record.is_encrypted() {
+                crate::ui::recovery::RecoveryKeyCard {}
+            }
         } else {
             section { class: "card", id: "devices-card",
                 h2 { "Devices" }

@@ -29,6 +29,9 @@ pub struct AppState {
     pub sync: Signal<SyncView>,
     /// An edit was made that is not yet durable in IndexedDB.
     pub saving: Signal<bool>,
+    /// A recovery key just made, shown until the person says they wrote
+    /// it down (it is shown once: the device does not keep it).
+    pub recovery_key: Signal<Option<String>>,
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,

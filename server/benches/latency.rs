@@ -7,8 +7,8 @@
 //! - latency: A adds a note and pushes it; B, waiting on the live events
 //!   stream, pulls and imports it.
 //!
-//! Native devices (the same engine as the PWA). Prints figures; asserts
-//! nothing about time. Run with `cargo bench -p hearth --bench latency`.
+//! Native devices (the same engine as the PWA); then the CPU cost of
+//! one record alone. Prints figures; asserts nothing about time. Run with `cargo bench -p hearth --bench latency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/e2e_support/mod.rs"]
@@ -28,6 +28,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
+
+/// One figure of a run.
+type Column = fn(&Figures) -> f64;
 
 struct Figures {
     push_per_s: f64,
@@ -114,65 +117,100 @@ async fn run(dir: &Path, server: &Server, encrypted: bool) -> Figures {
     }
 }
 
+/// The middle of `values` (the mean of the middle two when even).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// The CPU cost of one record, without disk or network: compressing (and
+/// sealing) `size` bytes of note text, and opening them again.
+fn record_cost(size: usize) -> (f64, f64, f64, f64) {
+    use hearth_shared::sealed::{self, EpochKey, Kind};
+    const N: usize = 20_000;
+    // Note text, as compressible as a Loro update of it.
+    let payload = "the spare key is under the third flowerpot; "
+        .repeat(size / 40 + 1)
+        .into_bytes()[..size]
+        .to_vec();
+    let key = EpochKey::new(1, [7; 32]);
+    let keys = [key.clone()];
+    let time = |f: &mut dyn FnMut(usize)| {
+        let started = Instant::now();
+        for i in 0..N {
+            f(i);
+        }
+        started.elapsed().as_secs_f64() * 1e6 / N as f64
+    };
+    let plain = hearth_shared::envelope::seal(&payload, 3).unwrap();
+    let sealed = sealed::seal(&key, Kind::Update, &payload, 3, [1; 12]).unwrap();
+    let seal_plain = time(&mut |_| {
+        std::hint::black_box(hearth_shared::envelope::seal(&payload, 3).unwrap());
+    });
+    let seal_enc = time(&mut |i| {
+        let mut iv = [0u8; 12];
+        iv[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        std::hint::black_box(sealed::seal(&key, Kind::Update, &payload, 3, iv).unwrap());
+    });
+    let open_plain = time(&mut |_| {
+        std::hint::black_box(hearth_shared::envelope::open(&plain, 1 << 24).unwrap());
+    });
+    let open_enc = time(&mut |_| {
+        std::hint::black_box(sealed::open(&keys, &sealed, 1 << 24).unwrap());
+    });
+    (seal_plain, seal_enc, open_plain, open_enc)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_in(&tmp.path().join("data"), &["--log-format", "json"]);
-    // Each mode twice, interleaved, so a slow moment of the machine does
-    // not fall on one mode only; the better run of each is printed.
+    // Four runs per mode in the order plain, sealed, sealed, plain, ... so
+    // that neither mode always comes first on a warming machine; medians.
+    const ROUNDS: usize = 4;
     let mut plain = Vec::new();
     let mut sealed = Vec::new();
-    for round in 0..2 {
-        plain.push(run(&tmp.path().join(format!("plain{round}")), &server, false).await);
-        sealed.push(run(&tmp.path().join(format!("sealed{round}")), &server, true).await);
-    }
-    let best = |runs: &[Figures]| -> Figures {
-        let pick = |f: fn(&Figures) -> f64, higher: bool| {
-            runs.iter()
-                .map(f)
-                .fold(if higher { f64::MIN } else { f64::MAX }, |a, b| {
-                    if higher { a.max(b) } else { a.min(b) }
-                })
-        };
-        Figures {
-            push_per_s: pick(|f| f.push_per_s, true),
-            pull_ms: pick(|f| f.pull_ms, false),
-            pull_per_s: pick(|f| f.pull_per_s, true),
-            p50: pick(|f| f.p50, false),
-            p99: pick(|f| f.p99, false),
-            max: pick(|f| f.max, false),
+    for round in 0..ROUNDS {
+        for encrypted in [round % 2 == 1, round % 2 == 0] {
+            let dir = tmp.path().join(format!("{round}-{encrypted}"));
+            let figures = run(&dir, &server, encrypted).await;
+            if encrypted {
+                sealed.push(figures);
+            } else {
+                plain.push(figures);
+            }
         }
-    };
-    let (p, s) = (best(&plain), best(&sealed));
-    println!("native devices through hearth on loopback, best of 2 runs per mode:");
+    }
+    let mid = |runs: &[Figures], f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
+    println!("native devices through hearth on loopback, median of {ROUNDS} runs per mode:");
     println!("                                        plaintext   encrypted   ratio");
-    println!(
-        "push, one note per sync ({PUSHES}), notes/s  {:>9.0}   {:>9.0}   {:>5.2}",
-        p.push_per_s,
-        s.push_per_s,
-        s.push_per_s / p.push_per_s
-    );
-    println!(
-        "pairing pull of {PUSHES} entries, ms          {:>9.1}   {:>9.1}   {:>5.2}",
-        p.pull_ms,
-        s.pull_ms,
-        s.pull_ms / p.pull_ms
-    );
-    println!(
-        "  entries/s                             {:>9.0}   {:>9.0}   {:>5.2}",
-        p.pull_per_s,
-        s.pull_per_s,
-        s.pull_per_s / p.pull_per_s
-    );
-    println!("device A edit -> device B has it (live events), {EDITS} edits:");
-    for (name, a, b) in [
-        ("p50", p.p50, s.p50),
-        ("p99", p.p99, s.p99),
-        ("max", p.max, s.max),
-    ] {
+    let rows: [(String, Column); 6] = [
+        (
+            format!("push, one note per sync ({PUSHES}), notes/s"),
+            |f| f.push_per_s,
+        ),
+        (format!("pairing pull of {PUSHES} entries, ms"), |f| {
+            f.pull_ms
+        }),
+        ("  entries/s".to_owned(), |f| f.pull_per_s),
+        (format!("edit -> other device ({EDITS}), p50 ms"), |f| f.p50),
+        ("  p99 ms".to_owned(), |f| f.p99),
+        ("  max ms".to_owned(), |f| f.max),
+    ];
+    for (name, f) in rows {
+        let (a, b) = (mid(&plain, f), mid(&sealed, f));
+        println!("{name:<40}{a:>9.2}   {b:>9.2}   {:>5.2}", b / a);
+    }
+    println!("one record, CPU only (compress [+ AES-256-GCM]; open), µs:");
+    for size in [200, 4_000, 64_000] {
+        let (sp, se, op, oe) = record_cost(size);
         println!(
-            "  {name} ms                                {a:>9.2}   {b:>9.2}   {:>5.2}",
-            b / a
+            "  {size:>6}-byte note: seal {sp:>8.1} -> {se:>8.1}   open {op:>8.1} -> {oe:>8.1}"
         );
     }
 }

@@ -22,7 +22,9 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::handlers::{entries, events, health, invites, keys, pwa, snapshot, tokens, workspaces};
+use crate::handlers::{
+    entries, events, health, invites, keys, pwa, recovery, snapshot, tokens, workspaces,
+};
 use crate::http::{ResBody, empty};
 use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
 
@@ -143,6 +145,8 @@ async fn api(
         Route::Events(ws) => events::get(app, ip, ws, req).await,
         Route::ListKeys(ws) => keys::list(app, ws, req).await,
         Route::PutKeyCheck { ws, epoch } => keys::put(app, ws, epoch, req).await,
+        Route::PutRecovery(ws) => recovery::put(app, ws, req).await,
+        Route::RedeemRecovery => recovery::redeem(app, ip, req).await,
     }
 }
 

@@ -379,3 +379,131 @@ async fn a_device_joined_with_a_token_alone_says_it_needs_the_key_and_writes_not
     tablet.close().await;
     laptop.close().await;
 }
+
+#[tokio::test]
+async fn a_fresh_browser_with_only_the_server_address_and_the_recovery_key_gets_the_workspace_back()
+{
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+
+    // Registering shows the recovery key once, as text and as a QR code.
+    let recovery = laptop.text_of("#recovery-key").await;
+    let groups: Vec<&str> = recovery.trim().split('-').collect();
+    assert_eq!(groups.len(), 11, "{recovery}");
+    assert!(groups.iter().all(|g| g.len() == 5), "{recovery}");
+    laptop
+        .eval("document.querySelector('#recovery-qr').scrollIntoView({ block: 'center' }); return true")
+        .await;
+    let qr = laptop
+        .client
+        .find(Locator::Css("#recovery-qr"))
+        .await
+        .unwrap();
+    assert_eq!(decode_qr(&qr.screenshot().await.unwrap()), recovery.trim());
+    let violations = laptop.accessibility_violations().await;
+    assert!(violations.is_empty(), "the recovery key: {violations:#?}");
+    laptop.click("#recovery-done").await;
+    laptop
+        .wait_until(
+            "the recovery key is put away",
+            "return !document.querySelector('#recovery-key')",
+        )
+        .await;
+    laptop.click("#tab-notes").await;
+    laptop
+        .add_note(
+            "Passport renewal",
+            "the spare key is under the third flowerpot",
+        )
+        .await;
+    laptop
+        .add_note("Boiler code", "reset with 4471 then hold the red valve")
+        .await;
+    laptop.wait_for_sync_state("synced").await;
+    let key = key_of(&laptop).await;
+
+    // Neither the recovery key nor anything the server could open with is
+    // on the server's disk.
+    let compact: String = recovery.trim().replace('-', "");
+    for (path, bytes) in e2e_support::files_under(&server.data_dir) {
+        for needle in [recovery.trim().as_bytes(), compact.as_bytes(), &key.1] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds the recovery key or the workspace key",
+                path.display()
+            );
+        }
+    }
+
+    // Every device is lost. A new phone has the address and the key, typed
+    // as a person might: lower case, spaces for dashes.
+    let phone = Device::launch_phone().await;
+    phone.open(&server.url).await;
+    phone.click("#tab-sync").await;
+    phone.type_into("#recover-key-input", "not a key").await;
+    phone.click("#recover").await;
+    let said = phone.text_of("#recover-error").await;
+    assert!(said.contains("not a recovery key"), "{said}");
+    let mut typo: Vec<char> = compact.chars().collect();
+    typo[7] = if typo[7] == 'A' { 'B' } else { 'A' };
+    phone.clear("#recover-key-input").await;
+    phone
+        .type_into("#recover-key-input", &typo.into_iter().collect::<String>())
+        .await;
+    phone.click("#recover").await;
+    phone
+        .wait_until(
+            "a mistyped key is caught",
+            "const e = document.querySelector('#recover-error'); return !!e && e.innerText.includes('mistyped')",
+        )
+        .await;
+    phone.clear("#recover-key-input").await;
+    phone
+        .type_into(
+            "#recover-key-input",
+            &recovery.trim().to_lowercase().replace('-', " "),
+        )
+        .await;
+    phone.click("#recover").await;
+    phone
+        .wait_until(
+            "the recovered workspace opens",
+            "return !!document.querySelector('#tab-notes') && !document.querySelector('#recover-card')",
+        )
+        .await;
+    phone.click("#tab-notes").await;
+    phone
+        .wait_for_notes(&["Passport renewal", "Boiler code"])
+        .await;
+    phone.open_note("Boiler code").await;
+    phone
+        .wait_for_body("reset with 4471 then hold the red valve")
+        .await;
+    assert_eq!(key_of(&phone).await, key, "every key epoch came back");
+    let record = phone.device_record().await;
+    assert_eq!(record["role"], "master", "{record}");
+
+    // The phone owns the workspace now and writes to it.
+    phone
+        .add_note("After the recovery", "written on the phone")
+        .await;
+    phone.wait_for_sync_state("synced").await;
+    phone.click("#tab-devices").await;
+    phone.text_of("#new-recovery-key").await;
+
+    // The lost laptop, should it come back, is locked out.
+    laptop
+        .add_note("From the lost laptop", "never synced")
+        .await;
+    laptop.wait_for_sync_state("revoked").await;
+    phone.click("#tab-sync").await;
+    phone.click("#sync-now").await;
+    phone.wait_for_sync_state("synced").await;
+    phone.click("#tab-notes").await;
+    phone
+        .wait_for_notes(&["Passport renewal", "Boiler code", "After the recovery"])
+        .await;
+    phone.close().await;
+    laptop.close().await;
+}

@@ -283,6 +283,71 @@ pub struct RedeemResponse {
     pub wrapped_key: Option<String>,
 }
 
+/// `PUT /v1/workspaces/{ws}/recovery` (master): what the server keeps of
+/// the workspace's recovery key (see `recovery`). It replaces what was
+/// there: the previous recovery key stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutRecovery {
+    /// base64url of the SHA-256 of the recovery credential (32 bytes).
+    pub credential_hash: String,
+    /// base64url of each key epoch wrapped under the recovery wrapping
+    /// key, at most [`MAX_KEY_EPOCHS`] of at most
+    /// [`MAX_WRAPPED_KEY_BYTES`] each.
+    pub wrapped_keys: Vec<String>,
+}
+
+impl PutRecovery {
+    /// The body for `credential_hash` and the wrapped keys' bytes.
+    pub fn new(credential_hash: &[u8; 32], wrapped_keys: &[Vec<u8>]) -> Self {
+        Self {
+            credential_hash: b64(credential_hash),
+            wrapped_keys: wrapped_keys.iter().map(|w| b64(w)).collect(),
+        }
+    }
+}
+
+/// `POST /v1/recovery/redeem` (anyone, rate-limited): a device that holds a
+/// workspace's recovery key becomes its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemRecovery {
+    /// base64url of the recovery credential (32 bytes).
+    pub credential: String,
+    /// The recovering device's name.
+    pub label: String,
+}
+
+/// The answer to [`RedeemRecovery`]: a new master token (every earlier
+/// one of the workspace stops working: a lost owner device is locked out)
+/// and every key epoch, wrapped for the recovery key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryResponse {
+    pub workspace_id: WorkspaceId,
+    pub master_token: String,
+    pub token_id: TokenId,
+    /// base64url of each wrapped key epoch.
+    pub wrapped_keys: Vec<String>,
+}
+
+impl RecoveryResponse {
+    /// The wrapped keys' bytes.
+    pub fn decoded_keys(&self) -> Result<Vec<Vec<u8>>, String> {
+        use base64::Engine as _;
+        self.wrapped_keys
+            .iter()
+            .map(|w| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(w)
+                    .map_err(|e| format!("a wrapped key is not base64url: {e}"))
+            })
+            .collect()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// `POST /v1/workspaces/{ws}/entries`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushResponse {

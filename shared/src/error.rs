@@ -42,6 +42,8 @@ pub enum ErrorCode {
     WorkspaceExists,
     /// The invite is unknown, already used, or expired.
     InviteInvalid,
+    /// No workspace has this recovery key (or it was replaced).
+    RecoveryInvalid,
     /// A snapshot claims to cover entries that do not exist, or is older than
     /// the current one.
     SnapshotConflict,
@@ -93,6 +95,7 @@ impl ErrorCode {
             RequestTimeout => 408,
             WorkspaceExists | SnapshotConflict | IdempotencyConflict | KeyEpochExists => 409,
             InviteInvalid => 410,
+            RecoveryInvalid => 403,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             QuotaExceeded | StorageFull => 507,
@@ -122,6 +125,7 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             WorkspaceExists => "workspace_exists",
             InviteInvalid => "invite_invalid",
+            RecoveryInvalid => "recovery_invalid",
             SnapshotConflict => "snapshot_conflict",
             IdempotencyConflict => "idempotency_conflict",
             PayloadTooLarge => "payload_too_large",
@@ -184,6 +188,7 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::WorkspaceExists,
             ErrorCode::InviteInvalid,
+            ErrorCode::RecoveryInvalid,
             ErrorCode::SnapshotConflict,
             ErrorCode::IdempotencyConflict,
             ErrorCode::PayloadTooLarge,

@@ -4,7 +4,8 @@
 //! so that code that only stores keys (the browser's storage contract)
 //! links no cipher.
 
-/// A workspace key of one key epoch. Its bytes are never printed.
+/// A workspace key of one key epoch. Its bytes are never printed, and are
+/// wiped when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EpochKey {
     epoch: u32,
@@ -25,6 +26,14 @@ impl EpochKey {
     /// The key's bytes, for wrapping it for another device.
     pub fn bytes(&self) -> &[u8; 32] {
         &self.key
+    }
+}
+
+/// A dropped key leaves no copy of its bytes in the memory it had (copies
+/// made by `Clone` are dropped, and wiped, on their own).
+impl Drop for EpochKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
     }
 }
 

@@ -48,6 +48,8 @@ pub enum UnwrapError {
         "the key does not unwrap: the pairing link is not the one this invite was made with, or the key was altered"
     )]
     Authentication,
+    #[error("the server holds no wrapped key of this workspace")]
+    NoKeys,
 }
 
 /// HKDF-SHA256 (RFC 5869) into `out`. The primitive under [`wrap`],

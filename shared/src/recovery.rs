@@ -8,19 +8,25 @@
 //! matter, `O` reads as `0`, `I` and `L` as `1`; a mistyped character is
 //! caught by the check (all but one in 65,536 mistakes are).
 //!
-//! From it, per workspace (`info` = the workspace id):
-//! - the **recovery credential** = HKDF-SHA256(salt = "hearth recovery credential v1"),
-//!   sent to the server, which keeps only its SHA-256;
-//! - the **recovery wrapping key** = HKDF-SHA256(salt = "hearth recovery wrap v1"),
-//!   under which the owner's device wraps every key epoch (`keywrap::wrap_with`)
-//!   for the server to keep. The server never has the recovery key itself,
-//!   so the wrapped keys it keeps open nothing for it.
+//! From it (HKDF-SHA256, `ikm` = the 32 bytes, `L` = 32):
+//! - the **recovery credential** (salt = "hearth recovery credential v1",
+//!   info empty), which the device sends the server to recover; the server
+//!   keeps only its SHA-256 and finds the workspace by it, so a person
+//!   needs nothing but the server's address and the recovery key;
+//! - the **recovery wrapping key** (salt = "hearth recovery wrap v1",
+//!   info = the workspace id, 32 ASCII hex), under which the owner's device
+//!   wraps every key epoch (`keywrap::wrap_with`) for the server to keep.
+//!
+//! Each workspace gets a recovery key of its own. The server never has
+//! the recovery key itself, so the wrapped keys it keeps open nothing for
+//! it, and its copy of the credential's hash lets no one recover.
 
 use sha2::{Digest as _, Sha256};
 
 use crate::id::WorkspaceId;
-use crate::keywrap::hkdf_sha256;
-use crate::sealed::EpochKey;
+use crate::keys::Keyring;
+use crate::keywrap::{self, UnwrapError, hkdf_sha256};
+use crate::sealed::{EpochKey, IV_LEN};
 
 /// Crockford's base32 alphabet (no I, L, O, U).
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -29,9 +35,16 @@ pub const CHARS: usize = 55;
 /// Characters per group as shown.
 const GROUP: usize = 5;
 
-/// A recovery key. Its bytes are never printed by `Debug`.
+/// A recovery key. Its bytes are never printed by `Debug`, and are wiped
+/// when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RecoveryKey([u8; 32]);
+
+impl Drop for RecoveryKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for RecoveryKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,16 +143,48 @@ impl RecoveryKey {
     }
 
     /// What the device sends the server to prove it holds the recovery key
-    /// of `workspace` (the server keeps only [`credential_hash`] of it).
-    pub fn credential(&self, workspace: &WorkspaceId) -> [u8; 32] {
+    /// (the server keeps only [`credential_hash`] of it, and finds the
+    /// workspace by that).
+    pub fn credential(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
-        hkdf_sha256(
-            b"hearth recovery credential v1",
-            &self.0,
-            workspace.as_str().as_bytes(),
-            &mut out,
-        );
+        hkdf_sha256(b"hearth recovery credential v1", &self.0, b"", &mut out);
         out
+    }
+
+    /// Every key epoch of `ring`, wrapped under the recovery wrapping key
+    /// of `workspace`, for the server to keep; `iv` draws a fresh 12-byte
+    /// IV from a cryptographic random source for each.
+    pub fn wrap_keys(
+        &self,
+        ring: &Keyring,
+        workspace: &WorkspaceId,
+        mut iv: impl FnMut() -> [u8; IV_LEN],
+    ) -> Vec<Vec<u8>> {
+        let kek = self.wrapping_key(workspace);
+        ring.epochs
+            .iter()
+            .map(|key| keywrap::wrap_with(&kek, key, iv()))
+            .collect()
+    }
+
+    /// The keyring [`RecoveryKey::wrap_keys`] wrapped: the newest epoch is
+    /// the one to write with.
+    pub fn unwrap_keys(
+        &self,
+        wrapped: &[Vec<u8>],
+        workspace: &WorkspaceId,
+    ) -> Result<Keyring, UnwrapError> {
+        let kek = self.wrapping_key(workspace);
+        let epochs = wrapped
+            .iter()
+            .map(|w| keywrap::unwrap_with(&kek, w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let current = epochs
+            .iter()
+            .map(EpochKey::epoch)
+            .max()
+            .ok_or(UnwrapError::NoKeys)?;
+        Ok(Keyring { current, epochs })
     }
 
     /// The key under which the owner's device wraps every key epoch of
@@ -220,15 +265,13 @@ mod tests {
     }
 
     #[test]
-    fn the_credential_and_the_wrapping_key_differ_and_are_per_workspace() {
+    fn the_credential_and_the_wrapping_key_differ_and_the_key_is_per_workspace() {
         let key = RecoveryKey::new([9; 32]);
         let other = WorkspaceId::from_random([5; 16]);
-        assert_ne!(key.credential(&ws()), key.credential(&other));
-        assert_ne!(&key.credential(&ws()), key.wrapping_key(&ws()).bytes());
-        assert_ne!(
-            credential_hash(&key.credential(&ws())),
-            key.credential(&ws())
-        );
+        assert_ne!(key.wrapping_key(&ws()), key.wrapping_key(&other));
+        assert_ne!(&key.credential(), key.wrapping_key(&ws()).bytes());
+        assert_ne!(credential_hash(&key.credential()), key.credential());
+        assert_ne!(RecoveryKey::new([8; 32]).credential(), key.credential());
         // Every key epoch comes back with the recovery key alone.
         let epoch = EpochKey::new(3, [0x77; 32]);
         let wrapped = keywrap::wrap_with(&key.wrapping_key(&ws()), &epoch, [1; 12]);
@@ -240,5 +283,28 @@ mod tests {
         assert!(
             keywrap::unwrap_with(&RecoveryKey::new([8; 32]).wrapping_key(&ws()), &wrapped).is_err()
         );
+    }
+
+    #[test]
+    fn every_epoch_of_a_keyring_comes_back_and_the_newest_writes() {
+        let key = RecoveryKey::new([6; 32]);
+        let ring = Keyring {
+            current: 2,
+            epochs: vec![EpochKey::new(1, [1; 32]), EpochKey::new(2, [2; 32])],
+        };
+        let mut n = 0u8;
+        let wrapped = key.wrap_keys(&ring, &ws(), || {
+            n += 1;
+            [n; 12]
+        });
+        assert_eq!(wrapped.len(), 2);
+        assert_ne!(wrapped[0][9..21], wrapped[1][9..21], "a fresh IV each");
+        assert_eq!(key.unwrap_keys(&wrapped, &ws()), Ok(ring));
+        assert!(
+            key.unwrap_keys(&wrapped, &WorkspaceId::from_random([5; 16]))
+                .is_err(),
+            "another workspace's"
+        );
+        assert!(key.unwrap_keys(&[], &ws()).is_err());
     }
 }

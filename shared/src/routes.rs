@@ -23,6 +23,8 @@
 //! | [`Route::Events`] | `GET /v1/workspaces/{ws}/events` | any token | |
 //! | [`Route::ListKeys`] | `GET /v1/workspaces/{ws}/keys` | any token | |
 //! | [`Route::PutKeyCheck`] | `PUT /v1/workspaces/{ws}/keys/{epoch}` | master | JSON |
+//! | [`Route::PutRecovery`] | `PUT /v1/workspaces/{ws}/recovery` | master | JSON |
+//! | [`Route::RedeemRecovery`] | `POST /v1/recovery/redeem` | a recovery credential | JSON |
 
 use crate::id::{TokenId, WorkspaceId};
 
@@ -57,6 +59,8 @@ pub enum Caller {
     SetupCode,
     /// The holder of an invite.
     Invite,
+    /// The holder of a workspace's recovery key (its recovery credential).
+    RecoveryKey,
     /// The workspace's master token.
     Master,
     /// A read-write token of the workspace.
@@ -94,6 +98,8 @@ pub enum Route {
     Events(WorkspaceId),
     ListKeys(WorkspaceId),
     PutKeyCheck { ws: WorkspaceId, epoch: u32 },
+    PutRecovery(WorkspaceId),
+    RedeemRecovery,
 }
 
 impl Route {
@@ -102,8 +108,8 @@ impl Route {
         match self {
             Health | ListTokens(_) | Pull { .. } | Events(_) | ListKeys(_) => Method::Get,
             Register | MintToken(_) | ReplaceMaster(_) | CreateInvite(_) | RedeemInvite
-            | Push(_) | UndoCompaction(_) => Method::Post,
-            SetExpiry(..) | PutSnapshot { .. } | PutKeyCheck { .. } => Method::Put,
+            | Push(_) | UndoCompaction(_) | RedeemRecovery => Method::Post,
+            SetExpiry(..) | PutSnapshot { .. } | PutKeyCheck { .. } | PutRecovery(_) => Method::Put,
             RevokeToken(..) => Method::Delete,
         }
     }
@@ -115,6 +121,7 @@ impl Route {
             Health => Caller::Anyone,
             Register => Caller::SetupCode,
             RedeemInvite => Caller::Invite,
+            RedeemRecovery => Caller::RecoveryKey,
             MintToken(_)
             | ListTokens(_)
             | RevokeToken(..)
@@ -122,7 +129,8 @@ impl Route {
             | ReplaceMaster(_)
             | CreateInvite(_)
             | UndoCompaction(_)
-            | PutKeyCheck { .. } => Caller::Master,
+            | PutKeyCheck { .. }
+            | PutRecovery(_) => Caller::Master,
             Push(_) | PutSnapshot { .. } => Caller::ReadWrite,
             Pull { .. } | Events(_) | ListKeys(_) => Caller::AnyToken,
         }
@@ -137,7 +145,9 @@ impl Route {
             | SetExpiry(..)
             | CreateInvite(_)
             | RedeemInvite
-            | PutKeyCheck { .. } => Body::Json,
+            | PutKeyCheck { .. }
+            | PutRecovery(_)
+            | RedeemRecovery => Body::Json,
             Push(_) | PutSnapshot { .. } => Body::Octets,
             _ => Body::None,
         }
@@ -163,6 +173,8 @@ impl Route {
             Events(w) => ws(w, "events"),
             ListKeys(w) => ws(w, "keys"),
             PutKeyCheck { ws: w, epoch } => ws(w, &format!("keys/{epoch}")),
+            PutRecovery(w) => ws(w, "recovery"),
+            RedeemRecovery => format!("{PREFIX}/recovery/redeem"),
         }
     }
 
@@ -262,6 +274,8 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
             })?;
             Route::PutKeyCheck { ws: ws(w)?, epoch }
         }
+        (Put, ["workspaces", w, "recovery"]) => Route::PutRecovery(ws(w)?),
+        (Post, ["recovery", "redeem"]) => Route::RedeemRecovery,
         (_, s) if matches_any_route(s) => return Err(Unresolved::MethodNotAllowed),
         _ => return Err(Unresolved::NotFound),
     };
@@ -284,6 +298,8 @@ fn matches_any_route(segments: &[&str]) -> bool {
             | ["workspaces", _, "snapshot", "undo"]
             | ["workspaces", _, "keys"]
             | ["workspaces", _, "keys", _]
+            | ["workspaces", _, "recovery"]
+            | ["recovery", "redeem"]
     )
 }
 
@@ -327,6 +343,8 @@ mod tests {
                 ws: ws.clone(),
                 epoch: 3,
             },
+            Route::PutRecovery(ws.clone()),
+            Route::RedeemRecovery,
         ]
     }
 

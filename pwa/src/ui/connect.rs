@@ -31,6 +31,7 @@ pub fn SyncScreen() -> Element {
     let r = record();
 
     rsx! {
+        crate::ui::recovery::RecoveryKeyShown {}
         section { class: "card", id: "sync-card",
             h2 { "Sync" }
             p { id: "sync-detail",
@@ -63,6 +64,7 @@ pub fn SyncScreen() -> Element {
         if r.server.is_none() {
             ConnectOwner {}
             JoinWithToken {}
+            crate::ui::recovery::RecoverWorkspace {}
         }
     }
 }
@@ -153,6 +155,21 @@ async fn register_here(
     device::save_current(&state.db, &record)
         .await
         .map_err(|e| e.to_string())?;
+    // An encrypted workspace gets its recovery key now, shown once.
+    if record.is_encrypted() {
+        match crate::ui::recovery::make_recovery_key(&record).await {
+            Ok(text) => {
+                let mut shown = state.recovery_key;
+                shown.set(Some(text));
+            }
+            Err(e) => {
+                let mut error = state.error;
+                error.set(Some(format!(
+                    "Connected, but no recovery key yet ({e}): make one under Devices → Recovery key."
+                )));
+            }
+        }
+    }
     if let Some(connection) = Connection::of(&record) {
         state.link.send(ToWorker::Connect {
             connection,

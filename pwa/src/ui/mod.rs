@@ -4,6 +4,8 @@
 //! - [`data`]: export, import, and the browser's storage.
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`pair`]: joining from a pairing link.
+//! - [`recovery`]: the recovery key: shown once, replaced, and used to get
+//!   a workspace back on a new device.
 //! - [`notes`]: the notes list with search and tag filter, and the editor.
 //! - [`keys`]: keyboard shortcuts of the notes screen and their list.
 //! - [`markdown`]: a note's reading view (its Markdown, rendered inert).
@@ -17,5 +19,6 @@ pub mod keys;
 pub mod markdown;
 pub mod notes;
 pub mod pair;
+pub mod recovery;
 pub mod tasks;
 pub mod toast;

@@ -14,6 +14,7 @@ pub mod health;
 pub mod invites;
 pub mod keys;
 pub mod pwa;
+pub mod recovery;
 pub mod snapshot;
 pub mod tokens;
 pub mod workspaces;

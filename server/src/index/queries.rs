@@ -467,6 +467,76 @@ pub fn put_key_epoch(
     Ok(outcome)
 }
 
+/// Keeps `credential_hash` and `wrapped_keys` (a JSON array) as the
+/// recovery key of `ws`, replacing the one before (which stops working at
+/// once). `true` if there was one before.
+pub fn put_recovery(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    credential_hash: &[u8],
+    wrapped_keys: &str,
+    now: u64,
+) -> Result<bool, IndexError> {
+    let tx = conn.transaction()?;
+    let replaced = tx
+        .query_row(
+            "SELECT 1 FROM recovery WHERE workspace_id = ?1",
+            params![ws.as_str()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    tx.execute(
+        "INSERT INTO recovery (workspace_id, credential_hash, wrapped_keys, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (workspace_id) DO UPDATE SET
+           credential_hash = excluded.credential_hash,
+           wrapped_keys = excluded.wrapped_keys,
+           updated_at = excluded.updated_at",
+        params![ws.as_str(), credential_hash, wrapped_keys, to_i64(now)],
+    )?;
+    tx.commit()?;
+    Ok(replaced)
+}
+
+/// A recovery: the new owner's token and the wrapped keys (a JSON array).
+pub type Recovered = (NewToken, String);
+
+/// Recovers the workspace whose recovery credential hashes to
+/// `credential_hash`: revokes every master token it has (a lost owner
+/// device is locked out) and creates the one `make_token` makes, in one
+/// transaction. `None` if no workspace has that recovery key.
+pub fn redeem_recovery(
+    conn: &mut Connection,
+    credential_hash: &[u8],
+    now: u64,
+    make_token: impl FnOnce(WorkspaceId) -> NewToken,
+) -> Result<Option<Recovered>, IndexError> {
+    let tx = conn.transaction()?;
+    let found: Option<(String, String)> = tx
+        .query_row(
+            "SELECT workspace_id, wrapped_keys FROM recovery WHERE credential_hash = ?1",
+            params![credential_hash],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((ws, wrapped_keys)) = found else {
+        return Ok(None);
+    };
+    let Ok(ws) = WorkspaceId::parse(&ws) else {
+        return Ok(None);
+    };
+    let token = make_token(ws);
+    tx.execute(
+        "UPDATE tokens SET revoked_at = ?2
+         WHERE workspace_id = ?1 AND role = 'master' AND revoked_at IS NULL",
+        params![token.workspace.as_str(), to_i64(now)],
+    )?;
+    insert_token(&tx, &token)?;
+    tx.commit()?;
+    Ok(Some((token, wrapped_keys)))
+}
+
 /// Takes the wrapped keys away from invites that expired by `now`, and
 /// deletes invites that expired before `before` (used or not); they open
 /// nothing and only take space. Returns how many invites went.

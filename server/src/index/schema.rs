@@ -54,6 +54,16 @@ const MIGRATIONS: &[&str] = &[
         created_at    INTEGER NOT NULL,
         PRIMARY KEY (workspace_id, epoch)
     ) STRICT;",
+    // 5: what the server keeps of a workspace's recovery key: the SHA-256
+    // of its recovery credential (by which a recovering device finds the
+    // workspace) and every key epoch wrapped for it (a JSON array of
+    // base64url strings, which open nothing without the recovery key).
+    "CREATE TABLE recovery (
+        workspace_id     TEXT PRIMARY KEY REFERENCES workspaces(id),
+        credential_hash  BLOB NOT NULL UNIQUE,
+        wrapped_keys     TEXT NOT NULL,
+        updated_at       INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

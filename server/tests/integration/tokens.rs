@@ -598,3 +598,125 @@ async fn a_key_epoch_is_recorded_once_by_the_owner_and_read_by_every_device() {
     let reply = api.get(&keys).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The recovery key: the owner keeps its credential's hash and the wrapped
+/// keys on the server; whoever holds the credential becomes the owner
+/// (every earlier master token stops working) and gets the wrapped keys;
+/// a replaced recovery key, a wrong one or a bad body opens nothing.
+#[tokio::test]
+async fn a_recovery_key_makes_a_new_owner_and_locks_out_the_old_one() {
+    use hearth_shared::api::{PutRecovery, RecoveryResponse};
+    use hearth_shared::recovery::{RecoveryKey, credential_hash};
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let access = api.mint(&ws, &master, "rw").await;
+    let path = format!("/v1/workspaces/{ws}/recovery");
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let key = RecoveryKey::new([0x21; 32]);
+    let wrapped = vec![vec![1u8; 69], vec![2u8; 69]];
+    let body = PutRecovery::new(&credential_hash(&key.credential()), &wrapped);
+
+    // Only the owner keeps one; bad bodies are 400s with words.
+    let reply = api.json(Method::PUT, &path, Some(&access), &body).await;
+    assert_eq!(reply.code().as_str(), "master_required");
+    for bad in [
+        json!({ "credential_hash": b64(&[1; 31]), "wrapped_keys": [b64(&[1; 69])] }),
+        json!({ "credential_hash": "not base64!", "wrapped_keys": [b64(&[1; 69])] }),
+        json!({ "credential_hash": b64(&[1; 32]), "wrapped_keys": [] }),
+        json!({ "credential_hash": b64(&[1; 32]), "wrapped_keys": [b64(&[1; 513])] }),
+        json!({ "credential_hash": b64(&[1; 32]) }),
+    ] {
+        let reply = api.json(Method::PUT, &path, Some(&master), &bad).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            "{bad}: {}",
+            reply.text()
+        );
+    }
+    let reply = api.json(Method::PUT, &path, Some(&master), &body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+
+    // The server's data holds the credential's hash, not the credential.
+    let credential = key.credential();
+    let mut searched = 0;
+    for (path, bytes) in files_under(server.dir.path()) {
+        searched += bytes.len();
+        assert!(
+            !bytes.windows(32).any(|w| w == credential),
+            "{} holds the recovery credential",
+            path.display()
+        );
+    }
+    assert!(searched > 0);
+
+    // A wrong credential opens nothing.
+    let redeem = |credential: [u8; 32]| {
+        let api = server.api();
+        async move {
+            api.json(
+                Method::POST,
+                "/v1/recovery/redeem",
+                None,
+                &json!({ "credential": b64(&credential), "label": "new phone" }),
+            )
+            .await
+        }
+    };
+    let reply = redeem(RecoveryKey::new([0x22; 32]).credential()).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (StatusCode::FORBIDDEN, "recovery_invalid")
+    );
+    assert!(
+        reply.text().contains("letter by letter"),
+        "{}",
+        reply.text()
+    );
+
+    // The right one: a new owner, the wrapped keys, the old owner locked out.
+    let reply = redeem(credential).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let recovered: RecoveryResponse = reply.json();
+    assert_eq!(recovered.workspace_id.as_str(), ws);
+    assert_eq!(recovered.decoded_keys().unwrap(), wrapped);
+    let tokens = format!("/v1/workspaces/{ws}/tokens");
+    let reply = api.get_auth(&tokens, &recovered.master_token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let reply = api.get_auth(&tokens, &master).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
+    // Other devices go on.
+    let pull = format!("/v1/workspaces/{ws}/entries");
+    assert_eq!(api.get_auth(&pull, &access).await.status, StatusCode::OK);
+
+    // Replacing the recovery key: the old one stops working.
+    let new_key = RecoveryKey::new([0x23; 32]);
+    let body = PutRecovery::new(&credential_hash(&new_key.credential()), &wrapped);
+    let reply = api
+        .json(Method::PUT, &path, Some(&recovered.master_token), &body)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(redeem(credential).await.code().as_str(), "recovery_invalid");
+    assert_eq!(redeem(new_key.credential()).await.status, StatusCode::OK);
+
+    // Garbage is a 400, never a 500.
+    for bad in [
+        json!({ "credential": "!!", "label": "x" }),
+        json!({ "credential": b64(&[0; 33]), "label": "x" }),
+        json!({ "credential": b64(&[0; 32]), "label": "" }),
+        json!({ "label": "x" }),
+    ] {
+        let reply = api
+            .json(Method::POST, "/v1/recovery/redeem", None, &bad)
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
