@@ -322,6 +322,31 @@ impl Device {
         Ok((ApiClient::new(HttpClient::new(&server.origin)?), server))
     }
 
+    /// Encrypts this workspace, which was not (its owner's device only):
+    /// a first key is made and kept here, then the engine replaces the
+    /// server's log with a sealed snapshot and has the server delete the
+    /// plaintext it kept for undo. Other devices then need a pairing link.
+    pub async fn encrypt(&mut self) -> Result<(), DeviceError> {
+        self.master()?;
+        if self.keys.is_some() {
+            return Err(DeviceError::Io(
+                "this workspace is already encrypted".into(),
+            ));
+        }
+        // Kept before the server learns of the key, so that a device
+        // stopped half-way still holds the key its workspace now needs.
+        let ring = keyring::fresh()?;
+        keyring::save(&ring, &self.dir)?;
+        self.keys = Some(ring.clone());
+        let result = self
+            .engine
+            .encrypt(keyring::engine_keys(&ring), now_ms())
+            .await;
+        self.workspace.refresh()?;
+        result?;
+        Ok(())
+    }
+
     /// Makes a share link with a single-use invite (master only).
     pub async fn invite(
         &self,

@@ -164,6 +164,13 @@ impl Transport for HttpTransport {
         Ok(())
     }
 
+    async fn forget_compactions(&self) -> Result<(), TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::ForgetCompactions(r.workspace.clone())).token(&r.token);
+        r.http.send(call).await?;
+        Ok(())
+    }
+
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
         let r = self.remote()?;
         let mut guard = self.events.lock().await;

@@ -45,6 +45,7 @@ struct Signals {
     sync: Signal<SyncView>,
     saving: Signal<bool>,
     recovery_key: Signal<Option<String>>,
+    encryption: Signal<crate::state::Encryption>,
 }
 
 impl Signals {
@@ -73,6 +74,7 @@ impl Signals {
             sync: self.sync,
             saving: self.saving,
             recovery_key: self.recovery_key,
+            encryption: self.encryption,
             record: Signal::new(record),
             db,
             link,
@@ -94,6 +96,7 @@ pub fn App() -> Element {
         sync: use_signal(starting),
         saving: use_signal(|| false),
         recovery_key: use_signal(|| None::<String>),
+        encryption: use_signal(|| crate::state::Encryption::Idle),
     };
     let Signals {
         phase,
@@ -305,6 +308,13 @@ async fn lead(
                 error.set(Some(format!(
                     "The workspace was not removed, and nothing was deleted: {reason}"
                 )));
+            }
+            FromWorker::Encrypted { error } => {
+                let mut encryption = signals.encryption;
+                encryption.set(match error {
+                    None => crate::state::Encryption::Done,
+                    Some(reason) => crate::state::Encryption::Failed(reason),
+                });
             }
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }

@@ -377,6 +377,12 @@ impl Transport for FetchTransport {
         Ok(())
     }
 
+    async fn forget_compactions(&self) -> Result<(), TransportError> {
+        let c = self.connected()?;
+        let route = Route::ForgetCompactions(c.workspace);
+        delete(&c.server, &route.path(), &c.token).await
+    }
+
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
         let (url, token) = self.url(Route::Events)?;
         let req = request(

@@ -159,6 +159,11 @@ fn DevicesPage() -> Element {
         if record.is_owner() {
             crate::ui::devices::PairDevice {}
             crate::ui::devices::DeviceList {}
+            if record.server.is_some()
+                && (!record.is_encrypted() || *state.encryption.read() != crate::state::Encryption::Idle)
+            {
+                crate::ui::encrypt::EncryptCard {}
+            }
             if record.is_encrypted() {
                 crate::ui::recovery::RecoveryKeyCard {}
             }

@@ -35,6 +35,12 @@ pub enum ToWorker {
     /// Delete the workspace from this device and stop; answered by `Left`
     /// (or `LeaveFailed`, and the worker goes on).
     Leave,
+    /// Encrypt the workspace, which was not, with `ring` (already kept in
+    /// the device record): catch up with the server, switch to the key,
+    /// replace the server's log with a sealed snapshot and delete its undo
+    /// copies; if the workspace has its key already, only the last two.
+    /// Answered by `Encrypted`.
+    Encrypt { ring: hearth_shared::keys::Keyring },
 }
 
 /// Worker → page.
@@ -68,6 +74,8 @@ pub enum FromWorker {
     Left { next: Option<String> },
     /// Deleting the workspace failed; nothing was deleted.
     LeaveFailed { reason: String },
+    /// Encrypting finished (`None`), or stopped with this reason.
+    Encrypted { error: Option<String> },
 }
 
 /// What the sync pill shows.

@@ -275,6 +275,8 @@ pub enum Kick {
     SyncNow,
     /// Delete the workspace from this device, and stop.
     Leave,
+    /// Encrypt the workspace with this keyring (see `ToWorker::Encrypt`).
+    Encrypt(hearth_shared::keys::Keyring),
 }
 
 /// Hooks the driver calls, to tell the page.
@@ -293,6 +295,8 @@ pub struct Hooks {
     /// The workspace was deleted from this device (and the workspace it
     /// opens now, if any), or could not be.
     pub on_left: Box<dyn FnMut(Result<Option<WorkspaceId>, String>)>,
+    /// Encrypting the workspace finished, or stopped with this reason.
+    pub on_encrypted: Box<dyn FnMut(Result<(), String>)>,
 }
 
 /// Runs for the life of the worker, doing what [`next_action`] decides.
@@ -386,6 +390,7 @@ pub async fn drive(
         }
         let mut edits: u32 = 0;
         let mut leave = false;
+        let mut encrypt = None;
         for kick in pending_kicks {
             match kick {
                 Kick::Update(update) => {
@@ -405,6 +410,7 @@ pub async fn drive(
                 }
                 Kick::SyncNow => facts.sync_requested = true,
                 Kick::Leave => leave = true,
+                Kick::Encrypt(ring) => encrypt = Some(ring),
             }
         }
         // The driver is the only writer of the workspace, so once it has
@@ -421,6 +427,24 @@ pub async fn drive(
         }
         // Durable first.
         store_edits(&mut engine, &mut hooks, edits).await;
+        if let Some(ring) = encrypt {
+            let result = if engine.is_encrypted() {
+                engine.reseal_server().await
+            } else {
+                let keys = hearth_shared::engine::Keys {
+                    ring,
+                    iv: Box::new(crate::platform::fresh_iv),
+                };
+                engine.encrypt(keys, now_ms().max(0) as u64).await
+            };
+            // Catching up may have brought other devices' changes.
+            if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
+                (hooks.on_stored)();
+                (hooks.on_remote)(update);
+                page_vv = engine.doc().oplog_vv();
+            }
+            (hooks.on_encrypted)(result.map_err(|e| e.to_string()));
+        }
         show_status(&engine, &transport, &locked_out, &mut hooks);
     }
 }

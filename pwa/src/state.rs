@@ -32,6 +32,8 @@ pub struct AppState {
     /// A recovery key just made, shown until the person says they wrote
     /// it down (it is shown once: the device does not keep it).
     pub recovery_key: Signal<Option<String>>,
+    /// Where encrypting a workspace that was not stands.
+    pub encryption: Signal<Encryption>,
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,
@@ -39,6 +41,20 @@ pub struct AppState {
     pub link: Rc<WorkerLink>,
     /// Another tab holds the workspace: this one only shows it.
     pub follower: bool,
+}
+
+/// Encrypting a workspace that was not (Devices → Encrypt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Encryption {
+    Idle,
+    /// The sync worker is at it.
+    Working,
+    /// Finished: the server holds no plaintext of the workspace.
+    Done,
+    /// Finished, and its recovery key made.
+    Keyed,
+    /// Stopped, for this reason; pressing the button again goes on.
+    Failed(String),
 }
 
 /// Something that can be undone from the toast.

@@ -56,6 +56,7 @@ impl Worker for SyncWorker {
             } => Kick::Connect(connection, can_write),
             ToWorker::SyncNow => Kick::SyncNow,
             ToWorker::Leave => Kick::Leave,
+            ToWorker::Encrypt { ring } => Kick::Encrypt(ring),
         };
         if let Some(driver) = &self.driver {
             let _ = driver.unbounded_send(kick);
@@ -143,7 +144,8 @@ async fn run(
         }));
     }
     let channel = crate::tabs::channel();
-    let (s1, s2, s3, s4, s5, s6) = (
+    let (s1, s2, s3, s4, s5, s6, s7) = (
+        scope.clone(),
         scope.clone(),
         scope.clone(),
         scope.clone(),
@@ -169,6 +171,14 @@ async fn run(
                         next: next.map(|id| id.as_str().to_owned()),
                     },
                     Err(reason) => FromWorker::LeaveFailed { reason },
+                },
+            )
+        }),
+        on_encrypted: Box::new(move |result| {
+            s7.respond(
+                page,
+                FromWorker::Encrypted {
+                    error: result.err(),
                 },
             )
         }),

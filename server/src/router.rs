@@ -142,6 +142,7 @@ async fn api(
         Route::Pull { ws, after } => entries::pull(app, ws, after, req).await,
         Route::PutSnapshot { ws, upto } => snapshot::put(app, ws, upto, req).await,
         Route::UndoCompaction(ws) => snapshot::undo(app, ws, req).await,
+        Route::ForgetCompactions(ws) => snapshot::forget(app, ws, req).await,
         Route::Events(ws) => events::get(app, ip, ws, req).await,
         Route::ListKeys(ws) => keys::list(app, ws, req).await,
         Route::PutKeyCheck { ws, epoch } => keys::put(app, ws, epoch, req).await,

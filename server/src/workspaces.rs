@@ -52,6 +52,9 @@ enum WriteOp {
     Undo {
         reply: oneshot::Sender<Result<Option<Undone>, WriteError>>,
     },
+    Forget {
+        reply: oneshot::Sender<Result<usize, WriteError>>,
+    },
 }
 
 impl WriteOp {
@@ -60,6 +63,7 @@ impl WriteOp {
             WriteOp::Append { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Snapshot { reply, .. } => drop(reply.send(Err(err()))),
             WriteOp::Undo { reply } => drop(reply.send(Err(err()))),
+            WriteOp::Forget { reply } => drop(reply.send(Err(err()))),
         }
     }
 
@@ -67,7 +71,7 @@ impl WriteOp {
         match self {
             WriteOp::Append { entry, .. } => entry.payload.len() as u64,
             WriteOp::Snapshot { data, .. } => data.len() as u64,
-            WriteOp::Undo { .. } => 0,
+            WriteOp::Undo { .. } | WriteOp::Forget { .. } => 0,
         }
     }
 }
@@ -208,6 +212,11 @@ impl Workspace {
     /// Undoes the latest compaction still kept.
     pub async fn undo_compaction(&self) -> Result<Option<Undone>, WriteError> {
         self.write(|reply| WriteOp::Undo { reply }).await
+    }
+
+    /// Deletes what compactions replaced and kept for undo.
+    pub async fn forget_compactions(&self) -> Result<usize, WriteError> {
+        self.write(|reply| WriteOp::Forget { reply }).await
     }
 
     /// Subscribes to head announcements.
@@ -563,6 +572,12 @@ impl Writer {
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
                 }
+                WriteOp::Forget { reply } => {
+                    let result = self.log.forget_compactions();
+                    let failed = result.is_err();
+                    let _ = reply.send(result.map_err(WriteError::from));
+                    failed
+                }
                 WriteOp::Append { entry, reply } => {
                     let mut entries = vec![entry];
                     let mut replies = vec![reply];
@@ -795,6 +810,9 @@ mod tests {
         }
         fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
             self.inner.undo_compaction()
+        }
+        fn forget_compactions(&self) -> Result<usize, StoreError> {
+            self.inner.forget_compactions()
         }
     }
 

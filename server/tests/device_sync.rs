@@ -383,3 +383,100 @@ async fn an_encrypted_workspace_pairs_by_link_and_the_server_and_its_backup_hold
         }
     }
 }
+
+/// A workspace made before encryption is encrypted in place on its owner's
+/// device: afterwards the server's data directory and its next backup hold
+/// no note text (not even in what compaction keeps for undo), devices
+/// without the key stop and say so, and a device paired afterwards reads
+/// everything.
+#[tokio::test]
+async fn an_unencrypted_workspace_is_encrypted_in_place_and_no_note_text_stays_on_the_server() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b, dir_c) = (
+        TempDir::new().unwrap(),
+        TempDir::new().unwrap(),
+        TempDir::new().unwrap(),
+    );
+    let texts = [
+        "Insurance numbers",
+        "policy 7734-ab for the house, 9921 for the car",
+        "Tax office",
+        "the reference is ZX-5561, call before March",
+    ];
+    let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
+    assert!(!laptop.is_encrypted());
+    laptop.add_note(texts[0], texts[1], &[]).await.unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let mut phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    phone.add_note(texts[2], texts[3], &[]).await.unwrap();
+    phone.sync_once().await.unwrap();
+    laptop.sync_once().await.unwrap();
+    same_document(&laptop, &phone);
+    // (Before, the server holds zstd envelopes that open without a key:
+    // the engine's test of encrypting in place checks that they do.)
+
+    // The phone's plain token cannot do it; the owner's device can.
+    assert!(matches!(
+        phone.encrypt().await,
+        Err(hearth_device::DeviceError::NotMaster)
+    ));
+    laptop.encrypt().await.unwrap();
+    assert!(laptop.is_encrypted());
+    assert_eq!(titles(&laptop).len(), 2);
+
+    // No note text on the server's disk, nor in a backup taken now, nor in
+    // what compaction kept for undo (there is none left).
+    let backups = TempDir::new().unwrap();
+    let backup = hearth::backup::backup(server.dir.path(), backups.path()).unwrap();
+    for root in [server.dir.path(), backup.as_path()] {
+        for (path, bytes) in files_under(root) {
+            assert!(
+                !path.components().any(|c| c.as_os_str() == "undo"),
+                "{} is a kept copy of the plaintext log",
+                path.display()
+            );
+            for t in texts {
+                assert!(
+                    !bytes.windows(t.len()).any(|w| w == t.as_bytes()),
+                    "{} holds {t:?}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    // The phone, restarted, needs the key and writes nothing.
+    drop(phone);
+    let mut phone = Device::open(dir_b.path()).await.unwrap();
+    phone
+        .add_note("from the phone", "without the key", &[])
+        .await
+        .unwrap();
+    let head = laptop.status().head;
+    match phone.sync_once().await {
+        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
+            e.key_problem(),
+            Some(hearth_shared::engine::KeyProblem::NeedsKey)
+        ),
+        other => panic!("a keyless device synced: {other:?}"),
+    }
+    laptop.sync_once().await.unwrap();
+    assert_eq!(laptop.status().head, head, "the phone wrote nothing");
+
+    // A tablet paired now gets the key with the link and reads everything.
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let tablet = Device::pair(dir_c.path(), &link, "tablet").await.unwrap();
+    assert!(tablet.is_encrypted());
+    same_document(&laptop, &tablet);
+    assert_eq!(tablet.status().skipped_entries, 0);
+}

@@ -507,3 +507,125 @@ async fn a_fresh_browser_with_only_the_server_address_and_the_recovery_key_gets_
     phone.close().await;
     laptop.close().await;
 }
+
+/// Rewrites this device's record of its workspace as an earlier version
+/// of the app wrote it: without keys (the workspace is not encrypted).
+async fn as_made_before_encryption(device: &Device, server: &Server) {
+    device.open(&server.url).await;
+    device.text_of("#tab-notes").await;
+    let done = device
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             const open = indexedDB.open('hearth');
+             open.onsuccess = () => {
+               const tx = open.result.transaction(['app', 'devices'], 'readwrite');
+               const current = tx.objectStore('app').get('current');
+               current.onsuccess = () => {
+                 const devices = tx.objectStore('devices');
+                 const get = devices.get(current.result);
+                 get.onsuccess = () => {
+                   const record = JSON.parse(get.result);
+                   delete record.keys;
+                   devices.put(JSON.stringify(record), current.result);
+                 };
+               };
+               tx.oncomplete = () => { open.result.close(); done(true); };
+               tx.onerror = () => done(false);
+             };
+             open.onerror = () => done(false);",
+        )
+        .await;
+    assert_eq!(done, true);
+    device.open("about:blank").await;
+    device.open(&server.url).await;
+    device.text_of("#tab-notes").await;
+    assert!(device.device_record().await["keys"].is_null());
+}
+
+#[tokio::test]
+async fn a_workspace_made_before_encryption_is_encrypted_by_its_owner_and_the_server_keeps_no_note_text()
+ {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    as_made_before_encryption(&laptop, &server).await;
+    become_owner(&laptop, &server).await;
+    assert_eq!(
+        laptop
+            .eval("return !document.querySelector('#recovery-key')")
+            .await,
+        true,
+        "no recovery key for a workspace that is not encrypted"
+    );
+    let texts = [
+        "Passport renewal",
+        "the spare key is under the third flowerpot",
+        "Boiler code",
+        "reset with 4471 then hold the red valve",
+    ];
+    laptop.click("#tab-notes").await;
+    laptop.add_note(texts[0], texts[1]).await;
+    laptop.wait_for_sync_state("synced").await;
+    let phone = Device::launch_phone().await;
+    phone.pair_from(&laptop, "Phone").await;
+    phone.wait_for_notes(&[texts[0]]).await;
+    phone.add_note(texts[2], texts[3]).await;
+    phone.wait_for_sync_state("synced").await;
+    laptop.wait_for_notes(&[texts[0], texts[2]]).await;
+
+    // The owner encrypts it from Devices.
+    laptop.click("#tab-devices").await;
+    let said = laptop.text_of("#encrypt-card").await;
+    assert!(said.contains("can read its notes"), "{said}");
+    laptop.click("#encrypt-workspace").await;
+    laptop.client.accept_alert().await.unwrap();
+    laptop.text_of("#encrypt-done").await;
+    let recovery = laptop.text_of("#recovery-key").await;
+    assert_eq!(recovery.trim().split('-').count(), 11, "{recovery}");
+    laptop.click("#recovery-done").await;
+    let key = key_of(&laptop).await;
+
+    // After it, the data directory and a backup hold none of the notes'
+    // text, nor the key.
+    let out = tempfile::tempdir().unwrap();
+    let backup = server.backup(out.path());
+    let mut needles: Vec<Vec<u8>> = texts.iter().map(|t| t.as_bytes().to_vec()).collect();
+    needles.push(key.1.clone());
+    let mut searched = 0;
+    for root in [server.data_dir.as_path(), backup.as_path()] {
+        for (path, bytes) in e2e_support::files_under(root) {
+            searched += bytes.len();
+            assert!(
+                !path.components().any(|c| c.as_os_str() == "undo"),
+                "{} is a kept copy of the plaintext log",
+                path.display()
+            );
+            for needle in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{} holds {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+    assert!(searched > 0);
+
+    // The laptop goes on, encrypted; the phone, once it starts again, needs
+    // the key; paired again by link, it reads everything.
+    laptop.click("#tab-notes").await;
+    laptop
+        .add_note("After encrypting", "sealed from now on")
+        .await;
+    laptop.wait_for_sync_state("synced").await;
+    phone.open("about:blank").await;
+    phone.open(&server.url).await;
+    phone.wait_for_sync_state("needs-key").await;
+    phone.pair_from(&laptop, "Phone again").await;
+    phone
+        .wait_for_notes(&[texts[0], texts[2], "After encrypting"])
+        .await;
+    assert_eq!(key_of(&phone).await, key);
+    phone.close().await;
+    laptop.close().await;
+}

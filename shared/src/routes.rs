@@ -20,6 +20,7 @@
 //! | [`Route::Pull`] | `GET /v1/workspaces/{ws}/entries?after={seq}` | any token | |
 //! | [`Route::PutSnapshot`] | `PUT /v1/workspaces/{ws}/snapshot?upto={seq}` | read-write | octets |
 //! | [`Route::UndoCompaction`] | `POST /v1/workspaces/{ws}/snapshot/undo` | master | |
+//! | [`Route::ForgetCompactions`] | `DELETE /v1/workspaces/{ws}/snapshot/undo` | master | |
 //! | [`Route::Events`] | `GET /v1/workspaces/{ws}/events` | any token | |
 //! | [`Route::ListKeys`] | `GET /v1/workspaces/{ws}/keys` | any token | |
 //! | [`Route::PutKeyCheck`] | `PUT /v1/workspaces/{ws}/keys/{epoch}` | master | JSON |
@@ -95,6 +96,7 @@ pub enum Route {
     Pull { ws: WorkspaceId, after: u64 },
     PutSnapshot { ws: WorkspaceId, upto: u64 },
     UndoCompaction(WorkspaceId),
+    ForgetCompactions(WorkspaceId),
     Events(WorkspaceId),
     ListKeys(WorkspaceId),
     PutKeyCheck { ws: WorkspaceId, epoch: u32 },
@@ -110,7 +112,7 @@ impl Route {
             Register | MintToken(_) | ReplaceMaster(_) | CreateInvite(_) | RedeemInvite
             | Push(_) | UndoCompaction(_) | RedeemRecovery => Method::Post,
             SetExpiry(..) | PutSnapshot { .. } | PutKeyCheck { .. } | PutRecovery(_) => Method::Put,
-            RevokeToken(..) => Method::Delete,
+            RevokeToken(..) | ForgetCompactions(_) => Method::Delete,
         }
     }
 
@@ -129,6 +131,7 @@ impl Route {
             | ReplaceMaster(_)
             | CreateInvite(_)
             | UndoCompaction(_)
+            | ForgetCompactions(_)
             | PutKeyCheck { .. }
             | PutRecovery(_) => Caller::Master,
             Push(_) | PutSnapshot { .. } => Caller::ReadWrite,
@@ -169,7 +172,7 @@ impl Route {
             Push(w) => ws(w, "entries"),
             Pull { ws: w, after } => ws(w, &format!("entries?after={after}")),
             PutSnapshot { ws: w, upto } => ws(w, &format!("snapshot?upto={upto}")),
-            UndoCompaction(w) => ws(w, "snapshot/undo"),
+            UndoCompaction(w) | ForgetCompactions(w) => ws(w, "snapshot/undo"),
             Events(w) => ws(w, "events"),
             ListKeys(w) => ws(w, "keys"),
             PutKeyCheck { ws: w, epoch } => ws(w, &format!("keys/{epoch}")),
@@ -264,6 +267,7 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
             Route::PutSnapshot { ws: ws(w)?, upto }
         }
         (Post, ["workspaces", w, "snapshot", "undo"]) => Route::UndoCompaction(ws(w)?),
+        (Delete, ["workspaces", w, "snapshot", "undo"]) => Route::ForgetCompactions(ws(w)?),
         (Get, ["workspaces", w, "events"]) => Route::Events(ws(w)?),
         (Get, ["workspaces", w, "keys"]) => Route::ListKeys(ws(w)?),
         (Put, ["workspaces", w, "keys", epoch]) => {
@@ -337,6 +341,7 @@ mod tests {
                 upto: 7,
             },
             Route::UndoCompaction(ws.clone()),
+            Route::ForgetCompactions(ws.clone()),
             Route::Events(ws.clone()),
             Route::ListKeys(ws.clone()),
             Route::PutKeyCheck {

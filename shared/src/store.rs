@@ -34,6 +34,12 @@ pub struct SyncMeta {
     pub server_log_bytes: u64,
     /// Bytes of the server's snapshot, as far as this device knows.
     pub server_snapshot_bytes: u64,
+    /// The operations below `acked_counter` reached the server sealed
+    /// under the workspace's key (or in a sealed snapshot). A device that
+    /// pushed before it held the key (it was paired again after the
+    /// workspace was encrypted) sends them all again, sealed, once.
+    #[serde(default)]
+    pub sealed: bool,
 }
 
 impl SyncMeta {
@@ -47,6 +53,7 @@ impl SyncMeta {
             floor: 0,
             server_log_bytes: 0,
             server_snapshot_bytes: 0,
+            sealed: false,
         }
     }
 }

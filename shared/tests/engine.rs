@@ -489,3 +489,95 @@ fn an_encrypted_workspaces_snapshot_is_sealed_too() {
     assert_eq!(text(&late), text(&a));
     assert_eq!(late.status().skipped_entries, 0);
 }
+
+#[test]
+fn an_unencrypted_workspace_is_encrypted_in_place_and_the_server_keeps_no_plaintext() {
+    use hearth_shared::engine::KeyProblem;
+    let server = MemoryServer::new();
+    let (mut a, _, _) = device(&server, 1);
+    let (mut b, _, _) = device(&server, 2);
+    type_text(&a, "written before the key; ");
+    block_on(a.sync(1)).unwrap();
+    block_on(b.sync(1)).unwrap();
+    type_text(&b, "the other device's last plain edit; ");
+    block_on(b.sync(1)).unwrap();
+    // The owner's device also has an edit it has not pushed yet.
+    type_text(&a, "not yet pushed; ");
+    let opens_without_a_key = |r: &Vec<u8>| {
+        hearth_shared::envelope::open(r, hearth_shared::envelope::DEFAULT_MAX_RAW_LEN).is_ok()
+    };
+    assert!(
+        server.stored().iter().all(opens_without_a_key),
+        "before, anyone with the server's disk reads the workspace"
+    );
+
+    block_on(a.encrypt(keys(0x51), 2)).unwrap();
+    assert!(a.is_encrypted());
+    let all = text(&a);
+    for words in [
+        "written before the key",
+        "last plain edit",
+        "not yet pushed",
+    ] {
+        assert!(all.contains(words), "{all}");
+        assert!(
+            !server_holds(&server, words.as_bytes()),
+            "{words} on the server"
+        );
+    }
+    let stored = server.stored();
+    assert!(!stored.is_empty());
+    assert!(
+        stored
+            .iter()
+            .all(|r| hearth_shared::sealed::read_header(r).is_ok() && !opens_without_a_key(r)),
+        "every record the server holds is sealed"
+    );
+    assert_eq!(server.key_epochs().unwrap().len(), 1);
+
+    // It goes on writing, sealed.
+    type_text(&a, "after the key; ");
+    block_on(a.sync(3)).unwrap();
+    assert!(!server_holds(&server, b"after the key"));
+
+    // The other device, still running without the key, made an edit
+    // offline: it goes out (plainly: it has no key), and the device stops
+    // at the first sealed record, saying why. Paired again, it sends its
+    // edits again, sealed, and pulls everything it had not imported.
+    type_text(&b, "made offline by the other device");
+    let e = block_on(b.sync(3)).unwrap_err();
+    assert_eq!(e.key_problem(), Some(KeyProblem::NeedsKey));
+    assert!(!text(&b).contains("after the key"));
+    b.set_keys(keys(0x51));
+    block_on(b.sync(3)).unwrap();
+    block_on(a.sync(3)).unwrap();
+    assert!(text(&b).contains("after the key"), "{}", text(&b));
+    assert!(
+        text(&a).contains("made offline by the other device"),
+        "{}",
+        text(&a)
+    );
+    assert_eq!(text(&a), text(&b));
+    assert_eq!(a.status().skipped_entries, 1, "the plain entry, reported");
+
+    // A device that starts without the key says so and writes nothing; one
+    // paired with it reads everything.
+    let head = server.head();
+    let (mut keyless, _, _) = device(&server, 3);
+    let e = block_on(keyless.sync(4)).unwrap_err();
+    assert_eq!(e.key_problem(), Some(KeyProblem::NeedsKey));
+    assert_eq!(server.head(), head);
+    let (mut paired, _, _) = device(&server, 4);
+    paired.set_keys(keys(0x51));
+    block_on(paired.sync(4)).unwrap();
+    assert_eq!(text(&paired), text(&a));
+    assert_eq!(
+        paired.status().skipped_entries,
+        1,
+        "only the other device's plain entry, whose edit came again sealed"
+    );
+
+    // Encrypting twice is refused, and changes nothing.
+    assert!(block_on(a.encrypt(keys(0x52), 5)).is_err());
+    assert_eq!(server.key_epochs().unwrap().len(), 1);
+}

@@ -3,6 +3,7 @@
 //! - [`connect`]: the Sync screen: status, connecting to a server, joining.
 //! - [`data`]: export, import, and the browser's storage.
 //! - [`devices`]: pairing a device (link and QR code), the device list.
+//! - [`encrypt`]: encrypting a workspace made before Hearth encrypted.
 //! - [`pair`]: joining from a pairing link.
 //! - [`recovery`]: the recovery key: shown once, replaced, and used to get
 //!   a workspace back on a new device.
@@ -15,6 +16,7 @@
 pub mod connect;
 pub mod data;
 pub mod devices;
+pub mod encrypt;
 pub mod keys;
 pub mod markdown;
 pub mod notes;

@@ -77,3 +77,25 @@ pub async fn undo(
         )),
     }
 }
+
+/// `DELETE …/workspaces/{ws}/snapshot/undo` (master): deletes every
+/// snapshot and log that compactions replaced and kept for undo. The
+/// owner's device calls it when it has encrypted a workspace that was not,
+/// so that no plaintext of it stays in the data directory (or reaches the
+/// next backup).
+pub async fn forget(
+    app: &App,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    authorize(&app.auth, req.headers(), &ws, unix_now())
+        .await?
+        .require_master()?;
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    let forgotten = workspace.forget_compactions().await.map_err(write_error)?;
+    tracing::info!(workspace = %ws, forgotten, "compaction undo copies deleted");
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "forgotten": forgotten }),
+    )
+}

@@ -697,6 +697,20 @@ impl WorkspaceLog for DiskLog {
         Ok(Snapshotted::Done(upto))
     }
 
+    fn forget_compactions(&self) -> Result<usize, StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = self.kept();
+        let n = kept.len();
+        for kept in kept {
+            fs::remove_dir_all(&kept.dir).map_err(io_err(&kept.dir))?;
+        }
+        if n > 0 {
+            let undo = self.dir.join(UNDO_DIR);
+            fsync_dir(&undo).map_err(io_err(&undo))?;
+        }
+        Ok(n)
+    }
+
     fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if self.is_poisoned() {

@@ -149,6 +149,13 @@ impl WorkspaceLog for MemoryLog {
         Ok(Snapshotted::Done(upto))
     }
 
+    fn forget_compactions(&self) -> Result<usize, StoreError> {
+        let mut st = self.lock();
+        let n = st.undo.len();
+        st.undo.clear();
+        Ok(n)
+    }
+
     fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
         let mut st = self.lock();
         let Some((snapshot, entries)) = st.undo.pop() else {

@@ -247,4 +247,9 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     /// Undoes the latest compaction still kept: its snapshot and entries are
     /// back, and every entry pushed since stays. `None` if none is kept.
     fn undo_compaction(&self) -> Result<Option<Undone>, StoreError>;
+
+    /// Deletes every snapshot and log that compactions replaced and kept
+    /// for undo (after a workspace is encrypted, they are its last
+    /// plaintext). Returns how many compactions can no longer be undone.
+    fn forget_compactions(&self) -> Result<usize, StoreError>;
 }

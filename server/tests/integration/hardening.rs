@@ -495,3 +495,58 @@ async fn a_large_pull_is_streamed_whole_and_in_order() {
         assert_eq!(payload, &bodies[*seq as usize - 1], "entry {seq}");
     }
 }
+
+/// `DELETE …/snapshot/undo`: the owner deletes what compactions kept for
+/// undo (as after encrypting a workspace); nothing is left to undo and
+/// no replaced bytes stay in the data directory.
+#[tokio::test]
+async fn the_owner_deletes_what_compactions_kept_for_undo() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let rw = api.mint(&ws, &master, "rw").await;
+    for i in 1..=3u64 {
+        api.push_ok(
+            &ws,
+            &rw,
+            &format!("k{i}"),
+            format!("plain entry {i}").as_bytes(),
+        )
+        .await;
+    }
+    assert_eq!(
+        api.snapshot(&ws, &rw, 3, b"sealed snapshot").await.status,
+        StatusCode::OK
+    );
+    let held = |needle: &[u8]| {
+        crate::common::files_under(server.dir.path())
+            .into_iter()
+            .any(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(held(b"plain entry 2"), "kept for undo");
+
+    let undo = format!("/v1/workspaces/{ws}/snapshot/undo");
+    let reply = api.json(Method::DELETE, &undo, Some(&rw), &json!({})).await;
+    assert_eq!(reply.code(), "master_required");
+    let reply = api
+        .json(Method::DELETE, &undo, Some(&master), &json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json::<serde_json::Value>()["forgotten"], 1);
+    assert!(!held(b"plain entry 2"), "no replaced entry stays on disk");
+    assert!(held(b"sealed snapshot"));
+    let reply = api
+        .json(Method::POST, &undo, Some(&master), &json!({}))
+        .await;
+    assert_eq!(reply.code(), "nothing_to_undo");
+    assert_eq!(
+        api.pull(&ws, &rw, 0).await.frames,
+        vec![(true, 3, b"sealed snapshot".to_vec())]
+    );
+    // Again: nothing to delete, still fine.
+    let reply = api
+        .json(Method::DELETE, &undo, Some(&master), &json!({}))
+        .await;
+    assert_eq!(reply.json::<serde_json::Value>()["forgotten"], 0);
+}

@@ -180,10 +180,11 @@ impl MemoryServer {
                 "snapshot too large",
             ));
         }
-        if upto > s.head || upto <= s.floor {
+        // As the server: a snapshot may replace one at the same floor.
+        if upto > s.head || upto < s.floor || upto == 0 {
             return Err(TransportError::server(
                 ErrorCode::SnapshotConflict,
-                format!("upto {upto} is not in ({}, {}]", s.floor, s.head),
+                format!("upto {upto} is not in [{}, {}]", s.floor.max(1), s.head),
             ));
         }
         s.snapshot = Some(body.to_vec());
@@ -191,6 +192,25 @@ impl MemoryServer {
         s.entries = s.entries.split_off(&(upto + 1));
         s.bytes_received += body.len() as u64;
         Ok(upto)
+    }
+
+    /// `DELETE …/snapshot/undo`: the model keeps no undo copies, so there
+    /// is nothing to delete; it fails only while the server is down.
+    pub fn forget_compactions(&self) -> Result<(), TransportError> {
+        match self.lock().down {
+            true => Err(unavailable()),
+            false => Ok(()),
+        }
+    }
+
+    /// Every record the server holds: its snapshot, then its entries.
+    pub fn stored(&self) -> Vec<Vec<u8>> {
+        let s = self.lock();
+        s.snapshot
+            .iter()
+            .cloned()
+            .chain(s.entries.values().cloned())
+            .collect()
     }
 
     /// Sets the largest request body the model accepts (0: no limit).
@@ -430,6 +450,12 @@ impl Transport for MemoryTransport {
     async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
         self.before()?;
         let result = self.server.put_key_check(epoch, check);
+        self.after(result)
+    }
+
+    async fn forget_compactions(&self) -> Result<(), TransportError> {
+        self.before()?;
+        let result = self.server.forget_compactions();
         self.after(result)
     }
 }

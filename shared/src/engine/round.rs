@@ -116,6 +116,8 @@ impl<S: Store, T: Transport> Engine<S, T> {
             if !self.keys_checked && !matches!(step, Step::Save | Step::CompactLocal | Step::Done) {
                 self.check_keys().await?;
                 self.keys_checked = true;
+                self.seal_from_now().await?;
+                continue;
             }
             match step {
                 Step::Save => {
@@ -190,6 +192,25 @@ impl<S: Store, T: Transport> Engine<S, T> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Once a device holds the workspace's key, every operation of its own
+    /// must reach the server sealed: if some went before it held the key
+    /// (plainly, when it was paired again after the workspace was
+    /// encrypted), it sends them all again, sealed, and drops a batch it
+    /// had formed in plain. Devices that hold the key merge the duplicates
+    /// away; the server holds them sealed.
+    async fn seal_from_now(&mut self) -> Result<(), EngineError> {
+        if self.keys.is_none() || self.meta.sealed {
+            return Ok(());
+        }
+        let mut next = self.meta.clone();
+        next.sealed = true;
+        next.acked_counter = 0;
+        self.store.set_outbox(None, &next).await?;
+        self.meta = next;
+        self.outbox = None;
+        Ok(())
     }
 
     /// Sends the in-flight batch, forming it first if there is none.
@@ -274,6 +295,13 @@ impl<S: Store, T: Transport> Engine<S, T> {
         for frame in frames {
             if frame.seq <= self.meta.cursor {
                 continue;
+            }
+            // The workspace was encrypted since this device last checked:
+            // stop where it is, so that once the key comes (pairing again)
+            // it pulls these records rather than having skipped them.
+            if self.keys.is_none() && crate::sealed::read_header(frame.payload).is_ok() {
+                self.keys_checked = false;
+                return Err(crate::engine::KeyProblem::NeedsKey.into());
             }
             match frame.kind {
                 FrameKind::Snapshot => snapshot_bytes = Some(frame.payload.len() as u64),
@@ -382,6 +410,59 @@ impl<S: Store, T: Transport> Engine<S, T> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Encrypts a workspace that was not, on its owner's device: brings the
+    /// device level with the server (pushing its last plaintext edits),
+    /// switches to `keys`, records their epoch, then [`Self::reseal_server`].
+    /// The host keeps `keys` before it calls this, so that a device stopped
+    /// half-way still holds the key its workspace now needs; it calls
+    /// `reseal_server` again if this fails after the switch. Devices
+    /// without the key stop at their next start and say they need it.
+    pub async fn encrypt(&mut self, keys: super::Keys, now_ms: u64) -> Result<(), EngineError> {
+        if self.keys.is_some() {
+            return Err(EngineError::Document(
+                "this workspace is already encrypted".into(),
+            ));
+        }
+        let mut level = false;
+        for _ in 0..MAX_STEPS {
+            let report = self.sync(now_ms).await?;
+            if !report.more && self.outbox.is_none() && self.own_counter() == self.saved_counter {
+                level = true;
+                break;
+            }
+        }
+        if !level {
+            return Err(EngineError::Document(
+                "the device did not catch up with the server; try again".into(),
+            ));
+        }
+        self.set_keys(keys);
+        self.check_keys().await?;
+        self.keys_checked = true;
+        // Everything this device sent is in the sealed snapshot to come.
+        self.meta.sealed = true;
+        self.reseal_server().await
+    }
+
+    /// Replaces the server's whole log with a snapshot sealed under the
+    /// current key, then has the server delete what it kept of the old log
+    /// for undo: afterwards it holds no plaintext of the workspace (backups
+    /// it took before still do). Needs keys and every edit saved.
+    pub async fn reseal_server(&mut self) -> Result<(), EngineError> {
+        if self.keys.is_none() {
+            return Err(EngineError::Document(
+                "the workspace has no key to seal its snapshot with".into(),
+            ));
+        }
+        if self.meta.cursor > 0 && !self.compact_server().await? {
+            return Err(EngineError::Document(
+                "the server did not take the encrypted snapshot; try again".into(),
+            ));
+        }
+        self.transport.forget_compactions().await?;
+        Ok(())
     }
 
     /// Bytes of this device's log since its last local snapshot.

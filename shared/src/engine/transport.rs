@@ -105,6 +105,10 @@ pub trait Transport {
     /// `PUT …/keys/{epoch}`: records a key epoch with its key check
     /// (the workspace's owner only).
     async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError>;
+
+    /// `DELETE …/snapshot/undo`: the server deletes what compactions
+    /// replaced and kept for undo (the workspace's owner only).
+    async fn forget_compactions(&self) -> Result<(), TransportError>;
 }
 
 /// A shared transport (the host keeps a handle to it, e.g. to watch it).
@@ -126,5 +130,8 @@ impl<T: Transport> Transport for std::rc::Rc<T> {
     }
     async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
         (**self).put_key_check(epoch, check).await
+    }
+    async fn forget_compactions(&self) -> Result<(), TransportError> {
+        (**self).forget_compactions().await
     }
 }
