@@ -40,6 +40,30 @@ fn same_document(a: &Device, b: &Device) {
     assert_eq!(wa.list_task_lists(), wb.list_task_lists());
 }
 
+/// A device without the key of an encrypted workspace: a note added on it
+/// is refused before it leaves (it needs the key), and the owner's device
+/// finds nothing new on the server.
+async fn writes_nothing_without_the_key(keyless: &mut Device, owner: &mut Device) {
+    let head = owner.status().head;
+    keyless
+        .add_note("from a keyless device", "without the key", &[])
+        .await
+        .unwrap();
+    match keyless.sync_once().await {
+        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
+            e.key_problem(),
+            Some(hearth_shared::engine::KeyProblem::NeedsKey)
+        ),
+        other => panic!("a keyless device synced: {other:?}"),
+    }
+    owner.sync_once().await.unwrap();
+    assert_eq!(
+        owner.status().head,
+        head,
+        "the keyless device wrote nothing"
+    );
+}
+
 #[tokio::test]
 async fn two_devices_pair_and_converge() {
     let server = TestServer::start().await;
@@ -344,20 +368,7 @@ async fn an_encrypted_workspace_pairs_by_link_and_the_server_and_its_backup_hold
     assert!(titles(&tablet).is_empty());
     let said = tablet.status().last_error.unwrap_or_default();
     assert!(said.contains("does not have its key"), "{said}");
-    let head = laptop.status().head;
-    tablet
-        .add_note("from the tablet", "without the key", &[])
-        .await
-        .unwrap();
-    match tablet.sync_once().await {
-        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
-            e.key_problem(),
-            Some(hearth_shared::engine::KeyProblem::NeedsKey)
-        ),
-        other => panic!("a keyless device synced: {other:?}"),
-    }
-    laptop.sync_once().await.unwrap();
-    assert_eq!(laptop.status().head, head, "the tablet wrote nothing");
+    writes_nothing_without_the_key(&mut tablet, &mut laptop).await;
 
     // The server's data directory and a backup of it: no note text, no
     // workspace key, no pairing secret.
@@ -454,20 +465,7 @@ async fn an_unencrypted_workspace_is_encrypted_in_place_and_no_note_text_stays_o
     // The phone, restarted, needs the key and writes nothing.
     drop(phone);
     let mut phone = Device::open(dir_b.path()).await.unwrap();
-    phone
-        .add_note("from the phone", "without the key", &[])
-        .await
-        .unwrap();
-    let head = laptop.status().head;
-    match phone.sync_once().await {
-        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
-            e.key_problem(),
-            Some(hearth_shared::engine::KeyProblem::NeedsKey)
-        ),
-        other => panic!("a keyless device synced: {other:?}"),
-    }
-    laptop.sync_once().await.unwrap();
-    assert_eq!(laptop.status().head, head, "the phone wrote nothing");
+    writes_nothing_without_the_key(&mut phone, &mut laptop).await;
 
     // A tablet paired now gets the key with the link and reads everything.
     let link = laptop

@@ -216,6 +216,26 @@ async fn the_owner_replaces_a_leaked_owner_key() {
     laptop.close().await;
 }
 
+/// Asserts that no file under `roots` (which hold some) holds any of
+/// `needles`.
+fn holds_none(roots: &[&std::path::Path], needles: &[Vec<u8>]) {
+    let mut searched = 0;
+    for root in roots {
+        for (path, bytes) in e2e_support::files_under(root) {
+            searched += bytes.len();
+            for needle in needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{} holds {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+    assert!(searched > 0, "the data directory and backup hold files");
+}
+
 /// The workspace's keys in a device's record: its current epoch and the
 /// bytes of its key.
 async fn key_of(device: &Device) -> (u64, Vec<u8>) {
@@ -303,21 +323,7 @@ async fn an_encrypted_workspace_pairs_by_link_and_the_servers_disk_and_backup_ho
     );
     needles.push(key.1.clone());
     needles.push(secret.clone());
-    let mut searched = 0;
-    for root in [server.data_dir.as_path(), backup.as_path()] {
-        for (path, bytes) in e2e_support::files_under(root) {
-            searched += bytes.len();
-            for needle in &needles {
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
-                    "{} holds {:?}",
-                    path.display(),
-                    String::from_utf8_lossy(needle)
-                );
-            }
-        }
-    }
-    assert!(searched > 0, "the data directory and backup hold files");
+    holds_none(&[server.data_dir.as_path(), backup.as_path()], &needles);
     phone.close().await;
     laptop.close().await;
 }
@@ -426,15 +432,14 @@ async fn a_fresh_browser_with_only_the_server_address_and_the_recovery_key_gets_
     // Neither the recovery key nor anything the server could open with is
     // on the server's disk.
     let compact: String = recovery.trim().replace('-', "");
-    for (path, bytes) in e2e_support::files_under(&server.data_dir) {
-        for needle in [recovery.trim().as_bytes(), compact.as_bytes(), &key.1] {
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle),
-                "{} holds the recovery key or the workspace key",
-                path.display()
-            );
-        }
-    }
+    holds_none(
+        &[server.data_dir.as_path()],
+        &[
+            recovery.trim().as_bytes().to_vec(),
+            compact.as_bytes().to_vec(),
+            key.1.clone(),
+        ],
+    );
 
     // Every device is lost. A new phone has the address and the key, typed
     // as a person might: lower case, spaces for dashes.
@@ -590,26 +595,17 @@ async fn a_workspace_made_before_encryption_is_encrypted_by_its_owner_and_the_se
     let backup = server.backup(out.path());
     let mut needles: Vec<Vec<u8>> = texts.iter().map(|t| t.as_bytes().to_vec()).collect();
     needles.push(key.1.clone());
-    let mut searched = 0;
-    for root in [server.data_dir.as_path(), backup.as_path()] {
-        for (path, bytes) in e2e_support::files_under(root) {
-            searched += bytes.len();
+    let roots = [server.data_dir.as_path(), backup.as_path()];
+    holds_none(&roots, &needles);
+    for root in roots {
+        for (path, _) in e2e_support::files_under(root) {
             assert!(
                 !path.components().any(|c| c.as_os_str() == "undo"),
                 "{} is a kept copy of the plaintext log",
                 path.display()
             );
-            for needle in &needles {
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
-                    "{} holds {:?}",
-                    path.display(),
-                    String::from_utf8_lossy(needle)
-                );
-            }
         }
     }
-    assert!(searched > 0);
 
     // The laptop goes on, encrypted; the phone, once it starts again, needs
     // the key; paired again by link, it reads everything.
