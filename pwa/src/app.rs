@@ -115,7 +115,7 @@ pub fn App() -> Element {
         // start); it opens the workspace only once this tab leads.
         let worker = WorkerLink::spawn();
         // One tab edits and syncs; the others follow it.
-        if tabs::acquire(300, tabs::reload).await {
+        if tabs::acquire(300, crate::platform::reload).await {
             lead(signals, worker).await;
         } else {
             drop(worker);

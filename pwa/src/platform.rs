@@ -1,4 +1,5 @@
-//! The few things the app takes from the browser: the clock and random ids.
+//! The few things the app takes from the browser: the clock, random ids,
+//! the page's origin, a yes-or-no question and a reload.
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -115,5 +116,30 @@ pub fn mark_at(name: &str, at: f64) {
         && let Ok(mark) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(mark)
     {
         let _ = mark.call2(&performance, &name.into(), &options);
+    }
+}
+
+/// The page's own origin (the default server address).
+pub fn origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
+}
+
+/// A server address as typed, without spaces or a trailing slash.
+pub fn server_address(typed: &str) -> String {
+    typed.trim().trim_end_matches('/').to_owned()
+}
+
+/// Asks `question` in the browser's own dialog; `true` only if the person
+/// said yes.
+pub fn confirm(question: &str) -> bool {
+    web_sys::window().and_then(|w| w.confirm_with_message(question).ok()) == Some(true)
+}
+
+/// Reloads the page (to open what was just stored from scratch).
+pub fn reload() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().reload();
     }
 }

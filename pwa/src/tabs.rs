@@ -88,10 +88,3 @@ pub fn on_change(channel: &BroadcastChannel, mut f: impl FnMut() + 'static) {
     channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
     handler.forget();
 }
-
-/// Reloads the page (to start again as the syncing tab).
-pub fn reload() {
-    if let Some(w) = web_sys::window() {
-        let _ = w.location().reload();
-    }
-}

@@ -239,10 +239,7 @@ impl KeyEpochs {
 
 impl PutKeyCheck {
     pub fn new(check: &[u8]) -> Self {
-        use base64::Engine as _;
-        Self {
-            check: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(check),
-        }
+        Self { check: b64(check) }
     }
 }
 
@@ -316,6 +313,16 @@ pub struct RedeemRecovery {
     pub label: String,
 }
 
+impl RedeemRecovery {
+    /// The body for `credential` and the device's name.
+    pub fn new(credential: &[u8; 32], label: impl Into<String>) -> Self {
+        Self {
+            credential: b64(credential),
+            label: label.into(),
+        }
+    }
+}
+
 /// The answer to [`RedeemRecovery`]: a new master token (every earlier
 /// one of the workspace stops working: a lost owner device is locked out)
 /// and every key epoch, wrapped for the recovery key.
@@ -343,6 +350,7 @@ impl RecoveryResponse {
     }
 }
 
+/// base64url without padding, as every binary field of the API is sent.
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -11,15 +11,9 @@ use hearth_shared::routes::Route;
 
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{Connection, get_public_json, post_json};
+use crate::platform::{origin, server_address};
 use crate::protocol::ToWorker;
 use crate::state::AppState;
-
-/// The page's own origin: the default server.
-fn origin() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .unwrap_or_default()
-}
 
 /// The Sync screen.
 #[component]
@@ -75,11 +69,6 @@ const CODE_SOURCE: &str = "Use the code the server printed when it started, or r
 /// What the screen says when a server takes no new workspaces.
 const CLOSED: &str = "This server takes no new workspaces. To use it on this device, join an existing \
     workspace with a pairing link made on a device that already syncs with it.";
-
-/// The server address as typed, without spaces or a trailing slash.
-fn server_address(typed: &str) -> String {
-    typed.trim().trim_end_matches('/').to_owned()
-}
 
 /// Who may register a workspace at `server`, from its `GET /v1/health`;
 /// `None` when it does not answer (unreachable, or not a Hearth server).
@@ -290,7 +279,7 @@ fn JoinWithToken() -> Element {
         e.prevent_default();
         let state = state.clone();
         let token_text = token().trim().to_owned();
-        let server_url = server().trim().trim_end_matches('/').to_owned();
+        let server_url = server_address(&server());
         // Read, not verified: the server verifies on the first request.
         let claims = match Claims::read_unverified(&token_text) {
             Ok(claims) => claims,
@@ -314,11 +303,7 @@ fn JoinWithToken() -> Element {
             };
             match device::save_current(&state.db, &record).await {
                 // Open the joined workspace from scratch.
-                Ok(()) => {
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.location().reload();
-                    }
-                }
+                Ok(()) => crate::platform::reload(),
                 Err(e) => message.set(Some(e.to_string())),
             }
         });

@@ -306,11 +306,7 @@ pub fn DataCard() -> Element {
                     }
                 };
                 match import_workspace(&state, &text).await {
-                    Ok(()) => {
-                        if let Some(w) = web_sys::window() {
-                            let _ = w.location().reload();
-                        }
-                    }
+                    Ok(()) => crate::platform::reload(),
                     Err(e) => message.set(Some(format!("Not imported: {e}"))),
                 }
             });

@@ -182,9 +182,7 @@ pub fn DeviceList() -> Element {
             "Remove “{}”? It will stop syncing at once; its local data stays on it.",
             device.label
         );
-        let confirmed =
-            web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()) == Some(true);
-        if !confirmed {
+        if !crate::platform::confirm(&question) {
             return;
         }
         let record = state.record.peek().clone();
@@ -224,9 +222,7 @@ pub fn DeviceList() -> Element {
     let owner_state = state.clone();
     let replace_owner = move |_| {
         let question = "Replace this device's owner key? The old key stops working at once; this device goes on with the new one.";
-        let confirmed =
-            web_sys::window().and_then(|w| w.confirm_with_message(question).ok()) == Some(true);
-        if !confirmed {
+        if !crate::platform::confirm(question) {
             return;
         }
         let state = owner_state.clone();
@@ -249,11 +245,7 @@ pub fn DeviceList() -> Element {
                     record.token = Some(new.master_token);
                     match crate::device::save(&state.db, &record).await {
                         // The sync worker starts again with the new key.
-                        Ok(()) => {
-                            if let Some(w) = web_sys::window() {
-                                let _ = w.location().reload();
-                            }
-                        }
+                        Ok(()) => crate::platform::reload(),
                         Err(e) => message.set(Some(format!(
                             "The server made a new owner key, but this device could not store it ({e}); the old key no longer works."
                         ))),

@@ -44,9 +44,7 @@ pub fn EncryptCard() -> Element {
     }
     let start = move |_| {
         let question = "Encrypt this workspace? Its notes stay on this device; the server keeps only ciphertext from now on, and deletes its readable copy. Your other devices stop syncing it until you pair them again with a new link.";
-        let confirmed =
-            web_sys::window().and_then(|w| w.confirm_with_message(question).ok()) == Some(true);
-        if !confirmed {
+        if !crate::platform::confirm(question) {
             return;
         }
         let state = state.clone();

@@ -21,12 +21,10 @@ pub fn link_in_address() -> Option<Result<ShareLink, String>> {
 }
 
 fn forget_link_and_reload() {
-    if let Some(window) = web_sys::window() {
-        if let Ok(history) = window.history() {
-            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
-        }
-        let _ = window.location().reload();
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
     }
+    crate::platform::reload();
 }
 
 /// The join screen.

@@ -86,9 +86,7 @@ pub fn RecoveryKeyCard() -> Element {
     let mut busy = use_signal(|| false);
     let make = move |_| {
         let question = "Make a new recovery key? The one you have stops working at once.";
-        let confirmed =
-            web_sys::window().and_then(|w| w.confirm_with_message(question).ok()) == Some(true);
-        if !confirmed {
+        if !crate::platform::confirm(question) {
             return;
         }
         let record = state.record.peek().clone();
@@ -131,13 +129,7 @@ async fn recover(server: String, text: &str, label: String) -> Result<DeviceReco
     let key = RecoveryKey::parse(text).map_err(|e| {
         format!("That is not a recovery key: {e}. It has 11 groups of five letters and digits.")
     })?;
-    let body = RedeemRecovery {
-        credential: {
-            use base64::Engine as _;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.credential())
-        },
-        label: label.clone(),
-    };
+    let body = RedeemRecovery::new(&key.credential(), label.clone());
     let answer =
         post_json::<_, RecoveryResponse>(&server, &Route::RedeemRecovery.path(), None, &body)
             .await
@@ -164,18 +156,14 @@ async fn recover(server: String, text: &str, label: String) -> Result<DeviceReco
 #[component]
 pub fn RecoverWorkspace() -> Element {
     let state = use_context::<AppState>();
-    let mut server = use_signal(|| {
-        web_sys::window()
-            .and_then(|w| w.location().origin().ok())
-            .unwrap_or_default()
-    });
+    let mut server = use_signal(crate::platform::origin);
     let mut key = use_signal(String::new);
     let mut message = use_signal(|| None::<String>);
     let mut busy = use_signal(|| false);
     let submit = move |e: FormEvent| {
         e.prevent_default();
         let state = state.clone();
-        let server_url = server().trim().trim_end_matches('/').to_owned();
+        let server_url = crate::platform::server_address(&server());
         let text = key();
         let label = state.record.peek().label.clone();
         busy.set(true);
@@ -189,11 +177,7 @@ pub fn RecoverWorkspace() -> Element {
             };
             match outcome {
                 // Open the recovered workspace from scratch.
-                Ok(()) => {
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.location().reload();
-                    }
-                }
+                Ok(()) => crate::platform::reload(),
                 Err(e) => {
                     message.set(Some(e));
                     busy.set(false);

@@ -102,8 +102,7 @@ fn TaskListCard(list: TaskList, read_only: bool) -> Element {
         let (state, list_id, title) = (state.clone(), list_id.clone(), list.title.clone());
         move |_| {
             let question = format!("Delete the list “{title}” and its tasks?");
-            let confirmed = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok());
-            if confirmed == Some(true) {
+            if crate::platform::confirm(&question) {
                 state.write(|ws| ws.delete_task_list(&list_id, now_ms()));
             }
         }

@@ -16,11 +16,10 @@ use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
-use crate::auth::new_claims;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::fsutil::random_bytes;
-use crate::handlers::{master_json, new_token_id, read_base64, validate_label};
+use crate::handlers::{master_json, new_token_id, read_base64, sign_token, validate_label};
 use crate::http::{ResBody, json, read_json};
 use crate::index::queries::{self, NewToken};
 use crate::secret::hex;
@@ -113,14 +112,7 @@ pub async fn redeem(
             "this invite is unknown, already used, or expired; ask for a new one",
         ));
     };
-    let jwt = app.auth.keys.sign(&new_claims(
-        &token.workspace,
-        Role::Access,
-        token.scope,
-        &token.id,
-        now,
-        None,
-    ))?;
+    let jwt = sign_token(app, &token)?;
     tracing::info!(workspace = %token.workspace, "invite redeemed");
     json(
         StatusCode::OK,

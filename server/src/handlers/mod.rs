@@ -97,10 +97,25 @@ pub fn issue_token(
         created_at: now,
         expires_at: lifetime.map(|secs| now.saturating_add(secs)),
     };
-    let jwt = app.auth.keys.sign(&crate::auth::new_claims(
-        ws, role, scope, &row.id, now, lifetime,
-    ))?;
+    let jwt = sign_token(app, &row)?;
     Ok((row, jwt))
+}
+
+/// The signed JWT of the token `row` describes (valid from its creation
+/// until its expiry, if it has one).
+pub fn sign_token(
+    app: &crate::app::App,
+    row: &crate::index::queries::NewToken,
+) -> Result<String, ApiError> {
+    let lifetime = row.expires_at.map(|at| at.saturating_sub(row.created_at));
+    app.auth.keys.sign(&crate::auth::new_claims(
+        &row.workspace,
+        row.role,
+        row.scope,
+        &row.id,
+        row.created_at,
+        lifetime,
+    ))
 }
 
 /// A label (device or workspace name): trimmed, 1 to [`MAX_LABEL_LEN`]

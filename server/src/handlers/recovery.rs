@@ -22,10 +22,9 @@ use hyper::{Request, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
-use crate::auth::new_claims;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::{master_json, new_token_id, read_base64, validate_label};
+use crate::handlers::{master_json, new_token_id, read_base64, sign_token, validate_label};
 use crate::http::{ResBody, json, read_json};
 use crate::index::queries::{self, NewToken};
 
@@ -115,14 +114,7 @@ pub async fn redeem(
     let wrapped_keys: Vec<String> = serde_json::from_str(&wrapped)
         .map_err(|e| ApiError::internal("reading the wrapped keys", e))?;
     app.auth.tokens.forget_workspace(&token.workspace);
-    let jwt = app.auth.keys.sign(&new_claims(
-        &token.workspace,
-        Role::Master,
-        Scope::ReadWrite,
-        &token.id,
-        now,
-        None,
-    ))?;
+    let jwt = sign_token(app, &token)?;
     tracing::info!(workspace = %token.workspace, "workspace recovered; earlier owner devices locked out");
     json(
         StatusCode::OK,

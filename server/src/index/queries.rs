@@ -215,15 +215,21 @@ pub fn revoke_token(
     Ok(outcome)
 }
 
+/// Revokes, at `now`, every master token of `ws` not revoked yet.
+fn revoke_masters(conn: &Connection, ws: &WorkspaceId, now: u64) -> Result<(), IndexError> {
+    conn.execute(
+        "UPDATE tokens SET revoked_at = ?2
+         WHERE workspace_id = ?1 AND role = 'master' AND revoked_at IS NULL",
+        params![ws.as_str(), to_i64(now)],
+    )?;
+    Ok(())
+}
+
 /// Replaces a workspace's master token: revokes every live master token of
 /// `new.workspace` and adds `new`, in one transaction.
 pub fn replace_master(conn: &mut Connection, new: &NewToken, now: u64) -> Result<(), IndexError> {
     let tx = conn.transaction()?;
-    tx.execute(
-        "UPDATE tokens SET revoked_at = ?2
-         WHERE workspace_id = ?1 AND role = 'master' AND revoked_at IS NULL",
-        params![new.workspace.as_str(), to_i64(now)],
-    )?;
+    revoke_masters(&tx, &new.workspace, now)?;
     insert_token(&tx, new)?;
     tx.commit()?;
     Ok(())
@@ -527,11 +533,7 @@ pub fn redeem_recovery(
         return Ok(None);
     };
     let token = make_token(ws);
-    tx.execute(
-        "UPDATE tokens SET revoked_at = ?2
-         WHERE workspace_id = ?1 AND role = 'master' AND revoked_at IS NULL",
-        params![token.workspace.as_str(), to_i64(now)],
-    )?;
+    revoke_masters(&tx, &token.workspace, now)?;
     insert_token(&tx, &token)?;
     tx.commit()?;
     Ok(Some((token, wrapped_keys)))
