@@ -6,7 +6,7 @@ use hearth_shared::api::{
     RedeemResponse, RegisterResponse, RegisterWorkspace, TokenList,
 };
 use hearth_shared::engine::TransportError;
-use hearth_shared::id::WorkspaceId;
+use hearth_shared::id::{TokenId, WorkspaceId};
 use hearth_shared::routes::Route;
 
 use super::http_client::{Call, HttpClient};
@@ -71,6 +71,19 @@ impl ApiClient {
     ) -> Result<TokenList, TransportError> {
         let call = Call::route(&Route::ListTokens(workspace.clone())).token(master);
         self.http.send(call).await?.json()
+    }
+
+    /// `DELETE /v1/workspaces/{ws}/tokens/{id}` (master).
+    pub async fn revoke_token(
+        &self,
+        master: &str,
+        workspace: &WorkspaceId,
+        token_id: &TokenId,
+    ) -> Result<(), TransportError> {
+        let call =
+            Call::route(&Route::RevokeToken(workspace.clone(), token_id.clone())).token(master);
+        self.http.send(call).await?;
+        Ok(())
     }
 
     /// `POST /v1/workspaces/{ws}/invites` (master).

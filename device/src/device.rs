@@ -16,7 +16,8 @@ use hearth_shared::engine::{
     Action, DriverFacts, Engine, EngineConfig, RoundOutcome, RoundReport, Standing, SyncStatus,
     jitter_from_random, next_action, peer_id_from_random,
 };
-use hearth_shared::id::WorkspaceId;
+use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::keys::EpochKey;
 use hearth_shared::share_link::ShareLink;
 
 use super::api_client::ApiClient;
@@ -105,9 +106,12 @@ impl Device {
             config_for(&profile),
         )
         .await?;
-        let keys = keyring::load(dir)?;
-        if let Some(keys) = &keys {
-            engine.set_keys(keyring::engine_keys(keys));
+        let mut keys = keyring::load(dir)?;
+        if let Some(keys) = &mut keys {
+            if keyring::with_device_secret(keys)? {
+                keyring::save(keys, dir)?;
+            }
+            engine.set_keys(keyring::engine_keys(keys, &profile.workspace));
         }
         let doc = engine.doc().clone();
         let workspace = if fresh {
@@ -209,16 +213,12 @@ impl Device {
                             .into(),
                     )
                 })?;
-            let key = hearth_shared::keywrap::unwrap(&wrapped, &secret, &redeemed.workspace_id)
-                .map_err(|e| DeviceError::Corrupt(e.to_string()))?;
+            let mut ring =
+                hearth_shared::keywrap::unwrap_ring(&wrapped, &secret, &redeemed.workspace_id)
+                    .map_err(|e| DeviceError::Corrupt(e.to_string()))?;
+            keyring::with_device_secret(&mut ring)?;
             std::fs::create_dir_all(dir).map_err(|e| DeviceError::Io(e.to_string()))?;
-            keyring::save(
-                &Keyring {
-                    current: key.epoch(),
-                    epochs: vec![key],
-                },
-                dir,
-            )?;
+            keyring::save(&ring, dir)?;
         }
         let server = ServerLink {
             origin: api.origin().to_owned(),
@@ -340,11 +340,51 @@ impl Device {
         self.keys = Some(ring.clone());
         let result = self
             .engine
-            .encrypt(keyring::engine_keys(&ring), now_ms())
+            .encrypt(
+                keyring::engine_keys(&ring, &self.profile.workspace),
+                now_ms(),
+            )
             .await;
         self.workspace.refresh()?;
         result?;
         Ok(())
+    }
+
+    /// Removes another device of the workspace (master only): revokes its
+    /// token, then, for an encrypted workspace, rotates the key (a new
+    /// epoch, kept here first, wrapped for every remaining device), so the
+    /// removed device opens nothing written from now on.
+    pub async fn remove_device(&mut self, token_id: &TokenId) -> Result<(), DeviceError> {
+        let (api, server) = self.master()?;
+        api.revoke_token(&server.token, &self.profile.workspace, token_id)
+            .await?;
+        let Some(ring) = &self.keys else {
+            return Ok(());
+        };
+        let mut next = ring.clone();
+        next.learn(EpochKey::new(ring.newest() + 1, random_bytes()?));
+        keyring::save(&next, &self.dir)?;
+        self.keys = Some(next.clone());
+        let result = self.engine.rotate(&next, now_ms()).await;
+        self.keep_changed_ring()?;
+        self.workspace.refresh()?;
+        result?;
+        Ok(())
+    }
+
+    /// Keeps the keyring if the engine's gained an epoch (a key the
+    /// owner's device wrapped for this one after a rotation).
+    fn keep_changed_ring(&mut self) -> Result<(), DeviceError> {
+        if let Some(ring) = self.engine.take_changed_ring() {
+            keyring::save(&ring, &self.dir)?;
+            self.keys = Some(ring);
+        }
+        Ok(())
+    }
+
+    /// The keyring this device holds, if the workspace is encrypted.
+    pub fn keys(&self) -> Option<&Keyring> {
+        self.keys.as_ref()
     }
 
     /// Makes a share link with a single-use invite (master only).
@@ -356,15 +396,15 @@ impl Device {
         let (api, server) = self.master()?;
         // An encrypted workspace's key travels wrapped for a secret that
         // only the link carries.
-        let (secret, wrapped_key) = match self.keys.as_ref().and_then(Keyring::writing) {
-            Some(key) => {
+        let (secret, wrapped_key) = match &self.keys {
+            Some(ring) => {
                 use base64::Engine as _;
                 let secret: [u8; 32] = random_bytes()?;
-                let wrapped = hearth_shared::keywrap::wrap(
-                    key,
+                let wrapped = hearth_shared::keywrap::wrap_ring(
+                    ring,
                     &secret,
                     &self.profile.workspace,
-                    random_iv(),
+                    random_iv,
                 );
                 (
                     Some(secret),
@@ -471,7 +511,9 @@ impl Device {
 
     /// One sync round; then migrates what older devices wrote, if anything.
     pub async fn sync_once(&mut self) -> Result<RoundReport, DeviceError> {
-        let report = self.engine.sync(now_ms()).await?;
+        let result = self.engine.sync(now_ms()).await;
+        self.keep_changed_ring()?;
+        let report = result?;
         self.workspace.refresh()?;
         self.engine.save_local().await?;
         Ok(report)

@@ -1,6 +1,8 @@
 //! The workspace's keys on this device, for an encrypted workspace:
 //! `keys.json` beside the profile, readable by its owner only, written
-//! crash-safely: `{"current": 1, "epochs": [{"epoch": 1, "key": "<base64url>"}]}`.
+//! crash-safely: `{"current": 1, "epochs": [{"epoch": 1, "key": "<base64url>"}],
+//! "device": "<base64url>"}` (the keyring as `hearth_shared::keys` writes it,
+//! with this device's X25519 secret).
 
 use std::path::Path;
 
@@ -15,7 +17,9 @@ pub use hearth_shared::sealed::Keyring;
 
 /// A new workspace's first key, from the operating system's random source.
 pub fn fresh() -> Result<Keyring, DeviceError> {
-    Ok(Keyring::first(super::device::random_bytes()?))
+    let mut ring = Keyring::first(super::device::random_bytes()?);
+    with_device_secret(&mut ring)?;
+    Ok(ring)
 }
 
 /// The keys in `dir`, if the workspace is encrypted.
@@ -36,13 +40,45 @@ pub fn save(ring: &Keyring, dir: &Path) -> Result<(), DeviceError> {
     write_atomic(&dir.join(FILE), &json, true).map_err(|e| DeviceError::Io(format!("{FILE}: {e}")))
 }
 
-/// The engine's keys: these epochs, with IVs from the operating system's
-/// random source.
-pub fn engine_keys(ring: &Keyring) -> hearth_shared::engine::Keys {
+/// The engine's keys: these epochs of `workspace`, with IVs and
+/// ephemeral secrets from the operating system's random source.
+pub fn engine_keys(
+    ring: &Keyring,
+    workspace: &hearth_shared::id::WorkspaceId,
+) -> hearth_shared::engine::Keys {
     hearth_shared::engine::Keys {
         ring: ring.clone(),
+        workspace: workspace.clone(),
         iv: Box::new(random_iv),
+        random: Box::new(random32),
     }
+}
+
+/// Gives `ring` this device's X25519 secret if it has none yet (a keyring
+/// from before device keys, or one just unwrapped from a pairing link).
+/// Returns whether it did.
+pub fn with_device_secret(ring: &mut Keyring) -> Result<bool, DeviceError> {
+    if ring.device.is_some() {
+        return Ok(false);
+    }
+    ring.device = Some(hearth_shared::keys::DeviceSecret::new(
+        super::device::random_bytes()?,
+    ));
+    Ok(true)
+}
+
+/// 32 bytes from the operating system's random source (an ephemeral
+/// X25519 secret). If it ever fails, IVs (see [`random_iv`]) stand in.
+fn random32() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if getrandom::fill(&mut out).is_ok() {
+        return out;
+    }
+    for chunk in out.chunks_mut(IV_LEN) {
+        let iv = random_iv();
+        chunk.copy_from_slice(&iv[..chunk.len()]);
+    }
+    out
 }
 
 /// 12 bytes from the operating system's random source. If it ever fails,

@@ -8,11 +8,11 @@
 use std::sync::RwLock;
 
 use hearth_shared::api::{
-    FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, KeyEpochs, PushResponse, PutKeyCheck,
-    SnapshotResponse,
+    DeviceKey, FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, KeyEpochs, PushResponse,
+    PutDeviceKey, PutDeviceWraps, PutKeyCheck, PutRecovery, SnapshotResponse, TokenList,
 };
 use hearth_shared::engine::{Pulled, Transport, TransportError};
-use hearth_shared::id::WorkspaceId;
+use hearth_shared::id::{TokenId, WorkspaceId};
 use hearth_shared::routes::Route;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -167,6 +167,58 @@ impl Transport for HttpTransport {
     async fn forget_compactions(&self) -> Result<(), TransportError> {
         let r = self.remote()?;
         let call = Call::route(&Route::ForgetCompactions(r.workspace.clone())).token(&r.token);
+        r.http.send(call).await?;
+        Ok(())
+    }
+
+    async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::PutDeviceKey(r.workspace.clone()))
+            .token(&r.token)
+            .json(&PutDeviceKey::new(public_key))?;
+        r.http.send(call).await?;
+        Ok(())
+    }
+
+    async fn device_wraps(&self) -> Result<Vec<Vec<u8>>, TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::GetDeviceKey(r.workspace.clone())).token(&r.token);
+        let answer: DeviceKey = r.http.send(call).await?.json()?;
+        answer.decoded().map_err(TransportError::Protocol)
+    }
+
+    async fn device_public_keys(&self) -> Result<Vec<(TokenId, [u8; 32])>, TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::ListTokens(r.workspace.clone())).token(&r.token);
+        let answer: TokenList = r.http.send(call).await?.json()?;
+        Ok(answer.device_keys())
+    }
+
+    async fn put_device_wraps(
+        &self,
+        epoch: u32,
+        copies: &[(TokenId, Vec<u8>)],
+    ) -> Result<(), TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::PutDeviceWraps {
+            ws: r.workspace.clone(),
+            epoch,
+        })
+        .token(&r.token)
+        .json(&PutDeviceWraps::new(copies))?;
+        r.http.send(call).await?;
+        Ok(())
+    }
+
+    async fn put_recovery(
+        &self,
+        credential_hash: &[u8; 32],
+        wrapped: &[Vec<u8>],
+    ) -> Result<(), TransportError> {
+        let r = self.remote()?;
+        let call = Call::route(&Route::PutRecovery(r.workspace.clone()))
+            .token(&r.token)
+            .json(&PutRecovery::new(credential_hash, wrapped))?;
         r.http.send(call).await?;
         Ok(())
     }

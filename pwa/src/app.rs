@@ -46,6 +46,7 @@ struct Signals {
     saving: Signal<bool>,
     recovery_key: Signal<Option<String>>,
     encryption: Signal<crate::state::Encryption>,
+    rotation: Signal<crate::state::Rotation>,
 }
 
 impl Signals {
@@ -75,6 +76,7 @@ impl Signals {
             saving: self.saving,
             recovery_key: self.recovery_key,
             encryption: self.encryption,
+            rotation: self.rotation,
             record: Signal::new(record),
             db,
             link,
@@ -97,6 +99,7 @@ pub fn App() -> Element {
         saving: use_signal(|| false),
         recovery_key: use_signal(|| None::<String>),
         encryption: use_signal(|| crate::state::Encryption::Idle),
+        rotation: use_signal(|| crate::state::Rotation::Idle),
     };
     let Signals {
         phase,
@@ -241,14 +244,9 @@ async fn lead(
     link.mark_synced(&doc);
     crate::platform::mark("hearth-doc-open");
     let workspace = Signal::new(workspace);
-    phase.set(Phase::Ready(signals.state(
-        workspace,
-        *record,
-        db,
-        link.clone(),
-        false,
-        list_cache,
-    )));
+    let state = signals.state(workspace, *record, db, link.clone(), false, list_cache);
+    let mut record = state.record;
+    phase.set(Phase::Ready(state));
 
     while let Some(report) = reports.next().await {
         match report {
@@ -316,6 +314,14 @@ async fn lead(
                     Some(reason) => crate::state::Encryption::Failed(reason),
                 });
             }
+            FromWorker::Rotated { error } => {
+                let mut rotation = signals.rotation;
+                rotation.set(match error {
+                    None => crate::state::Rotation::Done,
+                    Some(reason) => crate::state::Rotation::Failed(reason),
+                });
+            }
+            FromWorker::Keys { ring } => record.write().keys = Some(ring),
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }
     }

@@ -383,6 +383,57 @@ impl Transport for FetchTransport {
         delete(&c.server, &route.path(), &c.token).await
     }
 
+    async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
+        let c = self.connected()?;
+        let route = Route::PutDeviceKey(c.workspace);
+        let body = api::PutDeviceKey::new(public_key);
+        let _: serde_json::Value = put_json(&c.server, &route.path(), &c.token, &body).await?;
+        Ok(())
+    }
+
+    async fn device_wraps(&self) -> Result<Vec<Vec<u8>>, TransportError> {
+        let c = self.connected()?;
+        let route = Route::GetDeviceKey(c.workspace);
+        let answer: api::DeviceKey = get_json(&c.server, &route.path(), &c.token).await?;
+        answer.decoded().map_err(TransportError::Protocol)
+    }
+
+    async fn device_public_keys(
+        &self,
+    ) -> Result<Vec<(hearth_shared::id::TokenId, [u8; 32])>, TransportError> {
+        let c = self.connected()?;
+        let route = Route::ListTokens(c.workspace);
+        let answer: api::TokenList = get_json(&c.server, &route.path(), &c.token).await?;
+        Ok(answer.device_keys())
+    }
+
+    async fn put_device_wraps(
+        &self,
+        epoch: u32,
+        copies: &[(hearth_shared::id::TokenId, Vec<u8>)],
+    ) -> Result<(), TransportError> {
+        let c = self.connected()?;
+        let route = Route::PutDeviceWraps {
+            ws: c.workspace,
+            epoch,
+        };
+        let body = api::PutDeviceWraps::new(copies);
+        let _: serde_json::Value = put_json(&c.server, &route.path(), &c.token, &body).await?;
+        Ok(())
+    }
+
+    async fn put_recovery(
+        &self,
+        credential_hash: &[u8; 32],
+        wrapped: &[Vec<u8>],
+    ) -> Result<(), TransportError> {
+        let c = self.connected()?;
+        let route = Route::PutRecovery(c.workspace);
+        let body = api::PutRecovery::new(credential_hash, wrapped);
+        let _: serde_json::Value = put_json(&c.server, &route.path(), &c.token, &body).await?;
+        Ok(())
+    }
+
     async fn next_head(&self, known: u64) -> Result<u64, TransportError> {
         let (url, token) = self.url(Route::Events)?;
         let req = request(

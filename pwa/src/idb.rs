@@ -75,6 +75,11 @@ impl IdbStore {
         &self.db
     }
 
+    /// A handle to the database, to hold across the engine's calls.
+    pub fn db_handle(&self) -> Rc<Rexie> {
+        self.db.clone()
+    }
+
     /// The workspace this store holds.
     pub fn workspace(&self) -> &WorkspaceId {
         &self.workspace

@@ -23,6 +23,33 @@ pub fn secure_random<const N: usize>() -> Result<[u8; N], String> {
 /// A fresh AES-GCM IV: 12 random bytes. Should the random source ever
 /// fail after the keys were made, the time and a counter stand in, so that
 /// no IV repeats within this module's life.
+/// The engine's keys for `ring` of `workspace`, with IVs and ephemeral
+/// secrets from the browser's cryptographic random source.
+pub fn engine_keys(
+    ring: &hearth_shared::keys::Keyring,
+    workspace: &hearth_shared::id::WorkspaceId,
+) -> hearth_shared::engine::Keys {
+    hearth_shared::engine::Keys {
+        ring: ring.clone(),
+        workspace: workspace.clone(),
+        iv: Box::new(fresh_iv),
+        random: Box::new(fresh32),
+    }
+}
+
+/// 32 bytes from the browser's random source (an ephemeral X25519
+/// secret); if it ever fails, IVs stand in (see [`fresh_iv`]).
+fn fresh32() -> [u8; 32] {
+    secure_random().unwrap_or_else(|_| {
+        let mut out = [0u8; 32];
+        for chunk in out.chunks_mut(12) {
+            let iv = fresh_iv();
+            chunk.copy_from_slice(&iv[..chunk.len()]);
+        }
+        out
+    })
+}
+
 pub fn fresh_iv() -> [u8; 12] {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

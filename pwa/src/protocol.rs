@@ -41,6 +41,13 @@ pub enum ToWorker {
     /// copies; if the workspace has its key already, only the last two.
     /// Answered by `Encrypted`.
     Encrypt { ring: hearth_shared::keys::Keyring },
+    /// Rotate the workspace key, after a device was removed: make a new
+    /// key epoch, keep it in the device record, give it to every other
+    /// device and write with it from now on. Answered by `Rotated`.
+    Rotate,
+    /// The page changed the keyring (it made a recovery key): take in
+    /// what `ring` holds and the engine's lacks.
+    MergeRing { ring: hearth_shared::keys::Keyring },
 }
 
 /// Worker → page.
@@ -76,6 +83,11 @@ pub enum FromWorker {
     LeaveFailed { reason: String },
     /// Encrypting finished (`None`), or stopped with this reason.
     Encrypted { error: Option<String> },
+    /// The rotation finished (`None`), or stopped with this reason (it is
+    /// finished at the next sync).
+    Rotated { error: Option<String> },
+    /// The keyring gained an epoch and is kept in the device record.
+    Keys { ring: hearth_shared::keys::Keyring },
 }
 
 /// What the sync pill shows.

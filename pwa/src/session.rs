@@ -55,7 +55,7 @@ pub async fn boot() -> Result<Booted, String> {
     };
     stage("started");
     let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
-    let record = match device::current(&db).await.map_err(|e| e.to_string())? {
+    let mut record = match device::current(&db).await.map_err(|e| e.to_string())? {
         Some(record) => record,
         None => {
             let record = DeviceRecord::encrypted(
@@ -69,6 +69,18 @@ pub async fn boot() -> Result<Booted, String> {
             record
         }
     };
+    // Each device of an encrypted workspace has its own X25519 key pair
+    // (a key rotated while it is away is wrapped for it).
+    if let Some(ring) = &mut record.keys
+        && ring.device.is_none()
+    {
+        ring.device = Some(hearth_shared::keys::DeviceSecret::new(
+            crate::platform::secure_random()?,
+        ));
+        device::save_current(&db, &record)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let transport = Rc::new(FetchTransport::new(Connection::of(&record)));
     let store = IdbStore::new(db.clone(), record.workspace_id.clone());
     let peer = peer_id_from_random(random8());
@@ -86,10 +98,7 @@ pub async fn boot() -> Result<Booted, String> {
         .await
         .map_err(|e| e.to_string())?;
     if let Some(ring) = &record.keys {
-        engine.set_keys(hearth_shared::engine::Keys {
-            ring: ring.clone(),
-            iv: Box::new(crate::platform::fresh_iv),
-        });
+        engine.set_keys(crate::platform::engine_keys(ring, &record.workspace_id));
     }
     stage("engine");
     let doc = engine.doc().clone();
@@ -277,6 +286,10 @@ pub enum Kick {
     Leave,
     /// Encrypt the workspace with this keyring (see `ToWorker::Encrypt`).
     Encrypt(hearth_shared::keys::Keyring),
+    /// Rotate the workspace key (see `ToWorker::Rotate`).
+    Rotate,
+    /// Take in the page's keyring (see `ToWorker::MergeRing`).
+    MergeRing(hearth_shared::keys::Keyring),
 }
 
 /// Hooks the driver calls, to tell the page.
@@ -297,6 +310,10 @@ pub struct Hooks {
     pub on_left: Box<dyn FnMut(Result<Option<WorkspaceId>, String>)>,
     /// Encrypting the workspace finished, or stopped with this reason.
     pub on_encrypted: Box<dyn FnMut(Result<(), String>)>,
+    /// Rotating the key finished, or stopped with this reason.
+    pub on_rotated: Box<dyn FnMut(Result<(), String>)>,
+    /// The keyring gained an epoch, and is kept in the device record.
+    pub on_keys: Box<dyn FnMut(hearth_shared::keys::Keyring)>,
 }
 
 /// Runs for the life of the worker, doing what [`next_action`] decides.
@@ -325,7 +342,9 @@ pub async fn drive(
         let fold_in = idle.due_in(&engine);
         let wake = match action {
             Action::SyncNow => {
-                let outcome = match engine.sync(now_ms().max(0) as u64).await {
+                let result = engine.sync(now_ms().max(0) as u64).await;
+                keep_changed_ring(&mut engine, &mut hooks).await;
+                let outcome = match result {
                     Ok(report) => {
                         if report.pulled > 0 {
                             (hooks.on_stored)();
@@ -391,6 +410,7 @@ pub async fn drive(
         let mut edits: u32 = 0;
         let mut leave = false;
         let mut encrypt = None;
+        let mut rotate = false;
         for kick in pending_kicks {
             match kick {
                 Kick::Update(update) => {
@@ -405,12 +425,15 @@ pub async fn drive(
                 Kick::Connect(connection, can_write) => {
                     transport.set_connection(Some(connection));
                     engine.set_can_write(can_write);
+                    engine.reconnected();
                     locked_out = None;
                     facts.last_round = RoundOutcome::NotYet;
                 }
                 Kick::SyncNow => facts.sync_requested = true,
                 Kick::Leave => leave = true,
                 Kick::Encrypt(ring) => encrypt = Some(ring),
+                Kick::Rotate => rotate = true,
+                Kick::MergeRing(ring) => engine.merge_ring(&ring),
             }
         }
         // The driver is the only writer of the workspace, so once it has
@@ -431,10 +454,8 @@ pub async fn drive(
             let result = if engine.is_encrypted() {
                 engine.reseal_server().await
             } else {
-                let keys = hearth_shared::engine::Keys {
-                    ring,
-                    iv: Box::new(crate::platform::fresh_iv),
-                };
+                let workspace = engine.store().workspace().clone();
+                let keys = crate::platform::engine_keys(&ring, &workspace);
                 engine.encrypt(keys, now_ms().max(0) as u64).await
             };
             // Catching up may have brought other devices' changes.
@@ -445,7 +466,63 @@ pub async fn drive(
             }
             (hooks.on_encrypted)(result.map_err(|e| e.to_string()));
         }
+        if rotate {
+            let result = rotate_key(&mut engine).await;
+            keep_changed_ring(&mut engine, &mut hooks).await;
+            if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
+                (hooks.on_stored)();
+                (hooks.on_remote)(update);
+                page_vv = engine.doc().oplog_vv();
+            }
+            (hooks.on_rotated)(result);
+        }
         show_status(&engine, &transport, &locked_out, &mut hooks);
+    }
+}
+
+/// Makes a new key epoch, keeps it in the device record first (so that a
+/// device stopped half-way still holds the key it wrote with), then has
+/// the engine rotate to it.
+async fn rotate_key(engine: &mut AppEngine) -> Result<(), String> {
+    let db = engine.store().db_handle();
+    let mut record = device::current(&db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("this device holds no workspace")?;
+    let Some(ring) = &mut record.keys else {
+        return Err("this workspace is not encrypted; there is no key to rotate".into());
+    };
+    let epoch = ring.newest() + 1;
+    ring.learn(hearth_shared::keys::EpochKey::new(
+        epoch,
+        crate::platform::secure_random()?,
+    ));
+    let ring = ring.clone();
+    device::save_current(&db, &record)
+        .await
+        .map_err(|e| e.to_string())?;
+    engine
+        .rotate(&ring, now_ms().max(0) as u64)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Keeps the engine's keyring in the device record if it gained an epoch,
+/// and tells the page.
+async fn keep_changed_ring(engine: &mut AppEngine, hooks: &mut Hooks) {
+    let Some(ring) = engine.take_changed_ring() else {
+        return;
+    };
+    let db = engine.store().db_handle();
+    if let Ok(Some(mut record)) = device::current(&db).await
+        && record.workspace_id == *engine.store().workspace()
+    {
+        let mut kept = record.keys.take().unwrap_or_else(|| ring.clone());
+        kept.merge(&ring);
+        record.keys = Some(kept.clone());
+        if device::save_current(&db, &record).await.is_ok() {
+            (hooks.on_keys)(kept);
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub recovery_key: Signal<Option<String>>,
     /// Where encrypting a workspace that was not stands.
     pub encryption: Signal<Encryption>,
+    /// Where changing the workspace key after removing a device stands.
+    pub rotation: Signal<Rotation>,
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,
@@ -54,6 +56,19 @@ pub enum Encryption {
     /// Finished, and its recovery key made.
     Keyed,
     /// Stopped, for this reason; pressing the button again goes on.
+    Failed(String),
+}
+
+/// Changing the workspace key after a device was removed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rotation {
+    Idle,
+    /// The sync worker is at it.
+    Working,
+    /// Done: the other devices have the new key; the removed one cannot
+    /// read what is written from now on.
+    Done,
+    /// Stopped, for this reason; the next sync finishes it.
     Failed(String),
 }
 

@@ -57,6 +57,8 @@ impl Worker for SyncWorker {
             ToWorker::SyncNow => Kick::SyncNow,
             ToWorker::Leave => Kick::Leave,
             ToWorker::Encrypt { ring } => Kick::Encrypt(ring),
+            ToWorker::Rotate => Kick::Rotate,
+            ToWorker::MergeRing { ring } => Kick::MergeRing(ring),
         };
         if let Some(driver) = &self.driver {
             let _ = driver.unbounded_send(kick);
@@ -144,7 +146,9 @@ async fn run(
         }));
     }
     let channel = crate::tabs::channel();
-    let (s1, s2, s3, s4, s5, s6, s7) = (
+    let (s1, s2, s3, s4, s5, s6, s7, s8, s9) = (
+        scope.clone(),
+        scope.clone(),
         scope.clone(),
         scope.clone(),
         scope.clone(),
@@ -182,6 +186,15 @@ async fn run(
                 },
             )
         }),
+        on_rotated: Box::new(move |result| {
+            s8.respond(
+                page,
+                FromWorker::Rotated {
+                    error: result.err(),
+                },
+            )
+        }),
+        on_keys: Box::new(move |ring| s9.respond(page, FromWorker::Keys { ring })),
         on_stored: Box::new(move || {
             let _ = &s5;
             if let Some(channel) = &channel {

@@ -23,7 +23,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::handlers::{
-    entries, events, health, invites, keys, pwa, recovery, snapshot, tokens, workspaces,
+    device_keys, entries, events, health, invites, keys, pwa, recovery, snapshot, tokens,
+    workspaces,
 };
 use crate::http::{ResBody, empty};
 use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
@@ -146,6 +147,9 @@ async fn api(
         Route::Events(ws) => events::get(app, ip, ws, req).await,
         Route::ListKeys(ws) => keys::list(app, ws, req).await,
         Route::PutKeyCheck { ws, epoch } => keys::put(app, ws, epoch, req).await,
+        Route::PutDeviceWraps { ws, epoch } => device_keys::put_wraps(app, ws, epoch, req).await,
+        Route::PutDeviceKey(ws) => device_keys::put(app, ws, req).await,
+        Route::GetDeviceKey(ws) => device_keys::get(app, ws, req).await,
         Route::PutRecovery(ws) => recovery::put(app, ws, req).await,
         Route::RedeemRecovery => recovery::redeem(app, ip, req).await,
     }

@@ -478,3 +478,147 @@ async fn an_unencrypted_workspace_is_encrypted_in_place_and_no_note_text_stays_o
     same_document(&laptop, &tablet);
     assert_eq!(tablet.status().skipped_entries, 0);
 }
+
+/// The device's server link (token, token id).
+fn link_of(device: &Device) -> hearth_device::ServerLink {
+    device.profile().server.clone().unwrap()
+}
+
+#[tokio::test]
+async fn removing_a_device_rotates_the_key_and_the_removed_device_opens_nothing_written_after() {
+    let server = TestServer::start().await;
+    let dirs: Vec<TempDir> = (0..4).map(|_| TempDir::new().unwrap()).collect();
+    let mut laptop = Device::create_encrypted(dirs[0].path(), "laptop")
+        .await
+        .unwrap();
+    laptop
+        .add_note("Before", "written while all four had the key", &[])
+        .await
+        .unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let mut paired = Vec::new();
+    for (dir, label) in dirs[1..].iter().zip(["phone", "tablet", "away"]) {
+        let link = laptop
+            .invite(Scope::ReadWrite, None)
+            .await
+            .unwrap()
+            .to_url();
+        let mut device = Device::pair(dir.path(), &link, label).await.unwrap();
+        device.sync_once().await.unwrap();
+        paired.push(device);
+    }
+    let [mut phone, mut tablet, mut away] = <[Device; 3]>::try_from(paired).unwrap();
+    laptop.sync_once().await.unwrap();
+    same_document(&laptop, &tablet);
+
+    // The away device edits offline, under the first key.
+    away.add_note("Written while away", "under the old key", &[])
+        .await
+        .unwrap();
+
+    // The tablet is lost; someone keeps a copy of its token and keys.
+    let stolen = link_of(&tablet);
+    let stolen_keys = tablet.keys().unwrap().clone();
+    assert_eq!(stolen_keys.current, 1);
+    laptop
+        .remove_device(stolen.token_id.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        laptop.keys().unwrap().current,
+        2,
+        "the laptop writes with a new key"
+    );
+    let secret = "the new alarm code is 4417";
+    laptop.add_note("After removal", secret, &[]).await.unwrap();
+    laptop.sync_once().await.unwrap();
+
+    // The removed device's token gets 401, both through its engine and
+    // for anyone who copied it.
+    match tablet.sync_once().await {
+        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
+            e.refusal(),
+            Some(hearth_shared::error::ErrorCode::TokenRevoked)
+        ),
+        other => panic!("a removed device synced: {other:?}"),
+    }
+    let ws = laptop.profile().workspace.to_string();
+    let path = hearth_shared::routes::Route::Pull {
+        ws: laptop.profile().workspace.clone(),
+        after: 0,
+    }
+    .path();
+    let refused = server.api().get_auth(&path, &stolen.token).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.code(), "token_revoked");
+
+    // Given every byte the server holds now, its old keys open nothing
+    // written after the removal: each such record is sealed under epoch 2.
+    let pulled = server.api().pull(&ws, &link_of(&laptop).token, 0).await;
+    let mut newer = 0;
+    for (_, seq, payload) in &pulled.frames {
+        let header = hearth_shared::sealed::read_header(payload).unwrap();
+        if header.epoch == 2 {
+            newer += 1;
+            assert_eq!(
+                hearth_shared::sealed::open(&stolen_keys.epochs, payload, 1 << 24).err(),
+                Some(hearth_shared::sealed::OpenError::UnknownEpoch(2)),
+                "record {seq}"
+            );
+        }
+    }
+    assert!(
+        newer >= 2,
+        "the snapshot and the new note are under the new key"
+    );
+    for (path, bytes) in files_under(server.dir.path()) {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the note text",
+            path.display()
+        );
+    }
+
+    // The phone goes on: it takes the new key, reads the note, writes
+    // with the new key, and the laptop reads it.
+    phone.sync_once().await.unwrap();
+    assert_eq!(phone.keys().unwrap().current, 2);
+    assert!(titles(&phone).contains(&"After removal".to_owned()));
+    phone
+        .add_note("From the phone", "after the rotation", &[])
+        .await
+        .unwrap();
+    phone.sync_once().await.unwrap();
+    laptop.sync_once().await.unwrap();
+    assert!(titles(&laptop).contains(&"From the phone".to_owned()));
+
+    // The device that was away comes back: what it wrote under the old
+    // key merges, and it takes the new one.
+    away.sync_once().await.unwrap();
+    away.sync_once().await.unwrap();
+    assert_eq!(away.keys().unwrap().current, 2);
+    laptop.sync_once().await.unwrap();
+    phone.sync_once().await.unwrap();
+    same_document(&laptop, &away);
+    same_document(&laptop, &phone);
+    assert!(titles(&laptop).contains(&"Written while away".to_owned()));
+    assert_eq!(away.status().skipped_entries, 0);
+
+    // It kept the new key: after a restart it still reads and writes.
+    drop(away);
+    let away = Device::open(dirs[3].path()).await.unwrap();
+    assert_eq!(away.keys().unwrap().current, 2);
+
+    // A device paired now gets both epochs with its link.
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let late_dir = TempDir::new().unwrap();
+    let late = Device::pair(late_dir.path(), &link, "late").await.unwrap();
+    assert_eq!(late.keys().unwrap().epochs.len(), 2);
+    same_document(&laptop, &late);
+    assert_eq!(late.status().skipped_entries, 0);
+}

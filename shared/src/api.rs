@@ -154,11 +154,40 @@ pub struct TokenInfo {
     pub expires_at: Option<u64>,
     pub last_seen_at: Option<u64>,
     pub revoked_at: Option<u64>,
+    /// The device's X25519 public key (base64url, 32 bytes), once it has
+    /// registered one (`PUT …/device-key`): a rotated workspace key is
+    /// wrapped for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+impl TokenInfo {
+    /// The registered public key's bytes, if it has a sound one.
+    pub fn public_key_bytes(&self) -> Option<[u8; 32]> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(self.public_key.as_deref()?.as_bytes())
+            .ok()?
+            .try_into()
+            .ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
+}
+
+impl TokenList {
+    /// The devices a rotated key is wrapped for: each token not revoked
+    /// that registered a sound public key.
+    pub fn device_keys(&self) -> Vec<(TokenId, [u8; 32])> {
+        self.tokens
+            .iter()
+            .filter(|t| t.revoked_at.is_none())
+            .filter_map(|t| Some((t.token_id.clone(), t.public_key_bytes()?)))
+            .collect()
+    }
 }
 
 /// `PUT /v1/workspaces/{ws}/tokens/{id}/expiry`: the token stops working
@@ -187,7 +216,8 @@ pub struct CreateInvite {
     pub expires_in: Option<u64>,
     /// The workspace key, wrapped by the owner's device under a key derived
     /// from the pairing link's own secret (which never reaches a server):
-    /// base64url without padding, at most [`MAX_WRAPPED_KEY_BYTES`] bytes.
+    /// base64url without padding, at most [`MAX_WRAPPED_RING_BYTES`] bytes
+    /// (every key epoch, 69 bytes each: `keywrap::wrap_ring`).
     /// The server keeps it with the invite, hands it out once, to the
     /// device that redeems the invite, and deletes it then or when the
     /// invite expires.
@@ -250,8 +280,77 @@ pub const MAX_KEY_CHECK_BYTES: usize = 256;
 pub const MAX_KEY_EPOCHS: usize = 1024;
 
 /// The most bytes a wrapped key may have (an AES-GCM-wrapped 32-byte key
-/// with its IV, tag and a header is under 100).
+/// with its IV, tag and a header is under 100; one wrapped for a device
+/// adds a 32-byte public key).
 pub const MAX_WRAPPED_KEY_BYTES: usize = 512;
+
+/// The most bytes an invite's wrapped keys may have: every key epoch of a
+/// workspace, 69 bytes each.
+pub const MAX_WRAPPED_RING_BYTES: usize = 69 * MAX_KEY_EPOCHS;
+
+/// `PUT /v1/workspaces/{ws}/device-key` (any token): the calling device's
+/// X25519 public key, kept with its token. The same key again changes
+/// nothing; another replaces it and drops the keys wrapped for the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutDeviceKey {
+    /// base64url, 32 bytes.
+    pub public_key: String,
+}
+
+impl PutDeviceKey {
+    pub fn new(public_key: &[u8; 32]) -> Self {
+        Self {
+            public_key: b64(public_key),
+        }
+    }
+}
+
+/// `GET /v1/workspaces/{ws}/device-key` (any token): the calling device's
+/// public key as registered, and every key epoch wrapped for it (each 101
+/// bytes, base64url; see `devicekey`), oldest epoch first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKey {
+    pub public_key: Option<String>,
+    pub wrapped: Vec<String>,
+}
+
+impl DeviceKey {
+    /// The wrapped keys' bytes.
+    pub fn decoded(&self) -> Result<Vec<Vec<u8>>, String> {
+        decode_all(&self.wrapped)
+    }
+}
+
+/// `PUT /v1/workspaces/{ws}/keys/{epoch}/devices` (master): key epoch
+/// `epoch` (recorded before with its key check) wrapped for devices of the
+/// workspace, one copy each, by token id. A copy for a token that is
+/// revoked or of another workspace is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutDeviceWraps {
+    pub wrapped: Vec<DeviceWrap>,
+}
+
+/// One device's copy of a key epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceWrap {
+    pub token_id: TokenId,
+    /// base64url, at most [`MAX_WRAPPED_KEY_BYTES`] bytes.
+    pub key: String,
+}
+
+impl PutDeviceWraps {
+    pub fn new(copies: &[(TokenId, Vec<u8>)]) -> Self {
+        Self {
+            wrapped: copies
+                .iter()
+                .map(|(token_id, key)| DeviceWrap {
+                    token_id: token_id.clone(),
+                    key: b64(key),
+                })
+                .collect(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteResponse {
@@ -338,16 +437,20 @@ pub struct RecoveryResponse {
 impl RecoveryResponse {
     /// The wrapped keys' bytes.
     pub fn decoded_keys(&self) -> Result<Vec<Vec<u8>>, String> {
-        use base64::Engine as _;
-        self.wrapped_keys
-            .iter()
-            .map(|w| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(w)
-                    .map_err(|e| format!("a wrapped key is not base64url: {e}"))
-            })
-            .collect()
+        decode_all(&self.wrapped_keys)
     }
+}
+
+fn decode_all(texts: &[String]) -> Result<Vec<Vec<u8>>, String> {
+    use base64::Engine as _;
+    texts
+        .iter()
+        .map(|w| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(w)
+                .map_err(|e| format!("a wrapped key is not base64url: {e}"))
+        })
+        .collect()
 }
 
 /// base64url without padding, as every binary field of the API is sent.

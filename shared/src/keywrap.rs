@@ -91,6 +91,41 @@ pub fn unwrap(
     unwrap_with(&pairing_kek(secret, workspace), wrapped)
 }
 
+/// Every key epoch of `ring`, each wrapped for the pairing link whose
+/// secret is `secret` ([`wrap`]), one after another: `69 × n` bytes, what
+/// an invite carries (a device paired after a rotation needs the earlier
+/// epochs to read what was written under them). `iv` draws 12 fresh bytes.
+pub fn wrap_ring(
+    ring: &crate::keys::Keyring,
+    secret: &[u8; 32],
+    workspace: &WorkspaceId,
+    mut iv: impl FnMut() -> [u8; IV_LEN],
+) -> Vec<u8> {
+    let kek = pairing_kek(secret, workspace);
+    ring.epochs
+        .iter()
+        .flat_map(|key| wrap_with(&kek, key, iv()))
+        .collect()
+}
+
+/// The keyring [`wrap_ring`] wrapped (one wrapped key, as earlier versions
+/// sent, is a ring of one); it writes with the newest epoch.
+pub fn unwrap_ring(
+    wrapped: &[u8],
+    secret: &[u8; 32],
+    workspace: &WorkspaceId,
+) -> Result<crate::keys::Keyring, UnwrapError> {
+    if wrapped.is_empty() || !wrapped.len().is_multiple_of(WRAPPED_LEN) {
+        return Err(UnwrapError::Length(wrapped.len()));
+    }
+    let kek = pairing_kek(secret, workspace);
+    let epochs = wrapped
+        .chunks(WRAPPED_LEN)
+        .map(|one| unwrap_with(&kek, one))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::keys::Keyring::of(epochs))
+}
+
 /// Wraps `key` under the key-encryption key `kek` (from a pairing secret,
 /// or from a recovery key: see `recovery`).
 pub fn wrap_with(kek: &EpochKey, key: &EpochKey, iv: [u8; IV_LEN]) -> Vec<u8> {
@@ -172,6 +207,32 @@ mod tests {
                 Err(UnwrapError::Length(cut))
             );
         }
+    }
+
+    #[test]
+    fn a_whole_keyring_travels_in_one_invite() {
+        let ring = crate::keys::Keyring::of(vec![
+            EpochKey::new(1, [1; 32]),
+            EpochKey::new(2, [2; 32]),
+            EpochKey::new(3, [3; 32]),
+        ]);
+        let secret = [5u8; 32];
+        let mut n = 0u8;
+        let wrapped = wrap_ring(&ring, &secret, &ws(1), || {
+            n += 1;
+            [n; 12]
+        });
+        assert_eq!(wrapped.len(), 3 * WRAPPED_LEN);
+        let back = unwrap_ring(&wrapped, &secret, &ws(1)).unwrap();
+        assert_eq!(back.current, 3);
+        assert_eq!(back.epochs, ring.epochs);
+        let one = wrap(&EpochKey::new(1, [1; 32]), &secret, &ws(1), [7; 12]);
+        assert_eq!(unwrap_ring(&one, &secret, &ws(1)).unwrap().current, 1);
+        assert_eq!(
+            unwrap_ring(&wrapped[..100], &secret, &ws(1)),
+            Err(UnwrapError::Length(100))
+        );
+        assert!(unwrap_ring(&wrapped, &[6u8; 32], &ws(1)).is_err());
     }
 
     /// RFC 5869, test case 1.

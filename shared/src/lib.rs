@@ -20,6 +20,8 @@
 //!   (AES-256-GCM under a key epoch, the header as associated data).
 //! - `keywrap` (feature `seal`): a workspace key wrapped for a pairing link
 //!   (HKDF-SHA256 from the link's own secret, then AES-256-GCM).
+//! - `devicekey` (feature `seal`): a workspace key wrapped for one
+//!   device's X25519 public key, for key rotation.
 //! - `recovery` (feature `seal`): the recovery key a person writes down,
 //!   and what it derives (a credential for the server, a wrapping key).
 //! - [`share_link`]: the pairing link (server, workspace, invite in the
@@ -33,6 +35,8 @@
 pub mod answer;
 pub mod api;
 pub mod claims;
+#[cfg(feature = "seal")]
+pub mod devicekey;
 #[cfg(feature = "engine")]
 pub mod engine;
 #[cfg(feature = "envelope")]

@@ -179,12 +179,19 @@ impl RecoveryKey {
             .iter()
             .map(|w| keywrap::unwrap_with(&kek, w))
             .collect::<Result<Vec<_>, _>>()?;
-        let current = epochs
-            .iter()
-            .map(EpochKey::epoch)
-            .max()
-            .ok_or(UnwrapError::NoKeys)?;
-        Ok(Keyring { current, epochs })
+        if epochs.is_empty() {
+            return Err(UnwrapError::NoKeys);
+        }
+        Ok(Keyring::of(epochs))
+    }
+
+    /// What the owner's device keeps of this key to wrap later key epochs
+    /// for it (see [`crate::keys::RecoveryWrap`]).
+    pub fn keep(&self, workspace: &WorkspaceId) -> crate::keys::RecoveryWrap {
+        crate::keys::RecoveryWrap {
+            credential_hash: credential_hash(&self.credential()),
+            key: *self.wrapping_key(workspace).bytes(),
+        }
     }
 
     /// The key under which the owner's device wraps every key epoch of
@@ -288,10 +295,7 @@ mod tests {
     #[test]
     fn every_epoch_of_a_keyring_comes_back_and_the_newest_writes() {
         let key = RecoveryKey::new([6; 32]);
-        let ring = Keyring {
-            current: 2,
-            epochs: vec![EpochKey::new(1, [1; 32]), EpochKey::new(2, [2; 32])],
-        };
+        let ring = Keyring::of(vec![EpochKey::new(1, [1; 32]), EpochKey::new(2, [2; 32])]);
         let mut n = 0u8;
         let wrapped = key.wrap_keys(&ring, &ws(), || {
             n += 1;

@@ -24,6 +24,9 @@
 //! | [`Route::Events`] | `GET /v1/workspaces/{ws}/events` | any token | |
 //! | [`Route::ListKeys`] | `GET /v1/workspaces/{ws}/keys` | any token | |
 //! | [`Route::PutKeyCheck`] | `PUT /v1/workspaces/{ws}/keys/{epoch}` | master | JSON |
+//! | [`Route::PutDeviceWraps`] | `PUT /v1/workspaces/{ws}/keys/{epoch}/devices` | master | JSON |
+//! | [`Route::PutDeviceKey`] | `PUT /v1/workspaces/{ws}/device-key` | any token | JSON |
+//! | [`Route::GetDeviceKey`] | `GET /v1/workspaces/{ws}/device-key` | any token | |
 //! | [`Route::PutRecovery`] | `PUT /v1/workspaces/{ws}/recovery` | master | JSON |
 //! | [`Route::RedeemRecovery`] | `POST /v1/recovery/redeem` | a recovery credential | JSON |
 
@@ -100,6 +103,9 @@ pub enum Route {
     Events(WorkspaceId),
     ListKeys(WorkspaceId),
     PutKeyCheck { ws: WorkspaceId, epoch: u32 },
+    PutDeviceWraps { ws: WorkspaceId, epoch: u32 },
+    PutDeviceKey(WorkspaceId),
+    GetDeviceKey(WorkspaceId),
     PutRecovery(WorkspaceId),
     RedeemRecovery,
 }
@@ -108,10 +114,17 @@ impl Route {
     pub fn method(&self) -> Method {
         use Route::*;
         match self {
-            Health | ListTokens(_) | Pull { .. } | Events(_) | ListKeys(_) => Method::Get,
+            Health | ListTokens(_) | Pull { .. } | Events(_) | ListKeys(_) | GetDeviceKey(_) => {
+                Method::Get
+            }
             Register | MintToken(_) | ReplaceMaster(_) | CreateInvite(_) | RedeemInvite
             | Push(_) | UndoCompaction(_) | RedeemRecovery => Method::Post,
-            SetExpiry(..) | PutSnapshot { .. } | PutKeyCheck { .. } | PutRecovery(_) => Method::Put,
+            SetExpiry(..)
+            | PutSnapshot { .. }
+            | PutKeyCheck { .. }
+            | PutDeviceWraps { .. }
+            | PutDeviceKey(_)
+            | PutRecovery(_) => Method::Put,
             RevokeToken(..) | ForgetCompactions(_) => Method::Delete,
         }
     }
@@ -133,9 +146,12 @@ impl Route {
             | UndoCompaction(_)
             | ForgetCompactions(_)
             | PutKeyCheck { .. }
+            | PutDeviceWraps { .. }
             | PutRecovery(_) => Caller::Master,
             Push(_) | PutSnapshot { .. } => Caller::ReadWrite,
-            Pull { .. } | Events(_) | ListKeys(_) => Caller::AnyToken,
+            Pull { .. } | Events(_) | ListKeys(_) | PutDeviceKey(_) | GetDeviceKey(_) => {
+                Caller::AnyToken
+            }
         }
     }
 
@@ -149,6 +165,8 @@ impl Route {
             | CreateInvite(_)
             | RedeemInvite
             | PutKeyCheck { .. }
+            | PutDeviceWraps { .. }
+            | PutDeviceKey(_)
             | PutRecovery(_)
             | RedeemRecovery => Body::Json,
             Push(_) | PutSnapshot { .. } => Body::Octets,
@@ -176,6 +194,8 @@ impl Route {
             Events(w) => ws(w, "events"),
             ListKeys(w) => ws(w, "keys"),
             PutKeyCheck { ws: w, epoch } => ws(w, &format!("keys/{epoch}")),
+            PutDeviceWraps { ws: w, epoch } => ws(w, &format!("keys/{epoch}/devices")),
+            PutDeviceKey(w) | GetDeviceKey(w) => ws(w, "device-key"),
             PutRecovery(w) => ws(w, "recovery"),
             RedeemRecovery => format!("{PREFIX}/recovery/redeem"),
         }
@@ -270,20 +290,29 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
         (Delete, ["workspaces", w, "snapshot", "undo"]) => Route::ForgetCompactions(ws(w)?),
         (Get, ["workspaces", w, "events"]) => Route::Events(ws(w)?),
         (Get, ["workspaces", w, "keys"]) => Route::ListKeys(ws(w)?),
-        (Put, ["workspaces", w, "keys", epoch]) => {
-            let epoch = epoch.parse().ok().filter(|e: &u32| *e > 0).ok_or_else(|| {
-                Unresolved::BadQuery(
-                    "a key epoch in the path must be a number from 1 to 4294967295".into(),
-                )
-            })?;
-            Route::PutKeyCheck { ws: ws(w)?, epoch }
-        }
+        (Put, ["workspaces", w, "keys", epoch]) => Route::PutKeyCheck {
+            ws: ws(w)?,
+            epoch: key_epoch(epoch)?,
+        },
+        (Put, ["workspaces", w, "keys", epoch, "devices"]) => Route::PutDeviceWraps {
+            ws: ws(w)?,
+            epoch: key_epoch(epoch)?,
+        },
+        (Put, ["workspaces", w, "device-key"]) => Route::PutDeviceKey(ws(w)?),
+        (Get, ["workspaces", w, "device-key"]) => Route::GetDeviceKey(ws(w)?),
         (Put, ["workspaces", w, "recovery"]) => Route::PutRecovery(ws(w)?),
         (Post, ["recovery", "redeem"]) => Route::RedeemRecovery,
         (_, s) if matches_any_route(s) => return Err(Unresolved::MethodNotAllowed),
         _ => return Err(Unresolved::NotFound),
     };
     Ok(route)
+}
+
+/// A key epoch in a path: 1 to `u32::MAX`.
+fn key_epoch(text: &str) -> Result<u32, Unresolved> {
+    text.parse().ok().filter(|e: &u32| *e > 0).ok_or_else(|| {
+        Unresolved::BadQuery("a key epoch in the path must be a number from 1 to 4294967295".into())
+    })
 }
 
 /// Whether some route has this path (with any method).
@@ -302,6 +331,8 @@ fn matches_any_route(segments: &[&str]) -> bool {
             | ["workspaces", _, "snapshot", "undo"]
             | ["workspaces", _, "keys"]
             | ["workspaces", _, "keys", _]
+            | ["workspaces", _, "keys", _, "devices"]
+            | ["workspaces", _, "device-key"]
             | ["workspaces", _, "recovery"]
             | ["recovery", "redeem"]
     )
@@ -348,6 +379,12 @@ mod tests {
                 ws: ws.clone(),
                 epoch: 3,
             },
+            Route::PutDeviceWraps {
+                ws: ws.clone(),
+                epoch: 2,
+            },
+            Route::PutDeviceKey(ws.clone()),
+            Route::GetDeviceKey(ws.clone()),
             Route::PutRecovery(ws.clone()),
             Route::RedeemRecovery,
         ]

@@ -40,6 +40,11 @@ pub struct SyncMeta {
     /// workspace was encrypted) sends them all again, sealed, once.
     #[serde(default)]
     pub sealed: bool,
+    /// This owner's device recorded a key epoch that it has not yet
+    /// wrapped for every device (and the recovery key); it does so at its
+    /// next round, so a rotation stopped half-way is finished.
+    #[serde(default)]
+    pub rotating: bool,
 }
 
 impl SyncMeta {
@@ -54,6 +59,7 @@ impl SyncMeta {
             server_log_bytes: 0,
             server_snapshot_bytes: 0,
             sealed: false,
+            rotating: false,
         }
     }
 }

@@ -321,14 +321,29 @@ fn an_idle_device_folds_its_log_into_its_snapshot_and_keeps_every_edit() {
 
 /// Keys of one epoch (`byte` fills the key), with IVs from a counter.
 fn keys(byte: u8) -> hearth_shared::engine::Keys {
+    keys_of(hearth_shared::sealed::Keyring::first([byte; 32]))
+}
+
+/// The engine's keys for `ring`, with IVs and ephemeral secrets from
+/// counters (distinct per device by the ring's own bytes).
+fn keys_of(ring: hearth_shared::sealed::Keyring) -> hearth_shared::engine::Keys {
+    let seed = ring.device.as_ref().map_or(0, |d| d.bytes()[0]);
     let mut n = 0u64;
+    let mut m = 0u64;
     hearth_shared::engine::Keys {
-        ring: hearth_shared::sealed::Keyring::first([byte; 32]),
+        ring,
+        workspace: hearth_shared::id::WorkspaceId::from_random([7; 16]),
         iv: Box::new(move || {
             n += 1;
-            let mut iv = [0u8; 12];
+            let mut iv = [seed; 12];
             iv[..8].copy_from_slice(&n.to_be_bytes());
             iv
+        }),
+        random: Box::new(move || {
+            m += 1;
+            let mut r = [seed ^ 0x5c; 32];
+            r[..8].copy_from_slice(&m.to_be_bytes());
+            r
         }),
     }
 }

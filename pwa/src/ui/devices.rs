@@ -54,17 +54,21 @@ pub fn PairDevice() -> Element {
         let workspace = record.workspace_id.clone();
         // An encrypted workspace's key travels wrapped for a secret that
         // only the link carries (in its fragment, never sent to a server).
-        let sealed = match record.keys.as_ref().and_then(|ring| ring.writing()) {
+        // Every key epoch goes: what was written before a rotation is
+        // read with the earlier ones.
+        let sealed = match &record.keys {
             None => None,
-            Some(key) => match (
-                crate::platform::secure_random::<32>(),
-                crate::platform::secure_random(),
-            ) {
-                (Ok(secret), Ok(iv)) => {
-                    let wrapped = hearth_shared::keywrap::wrap(key, &secret, &workspace, iv);
+            Some(ring) => match crate::platform::secure_random::<32>() {
+                Ok(secret) => {
+                    let wrapped = hearth_shared::keywrap::wrap_ring(
+                        ring,
+                        &secret,
+                        &workspace,
+                        crate::platform::fresh_iv,
+                    );
                     Some((secret, URL_SAFE_NO_PAD.encode(wrapped)))
                 }
-                (Err(e), _) | (_, Err(e)) => {
+                Err(e) => {
                     message.set(Some(e));
                     return;
                 }
@@ -177,23 +181,38 @@ pub fn DeviceList() -> Element {
                 .map_err(|e| e.to_string())
         }
     });
+    let mut rotation = state.rotation;
+    // A copyable handle, so the handler stays `Copy` for every row.
+    let link = use_signal(|| state.link.clone());
     let revoke = move |device: TokenInfo| {
-        let question = format!(
-            "Remove “{}”? It will stop syncing at once; its local data stays on it.",
-            device.label
-        );
+        let record = state.record.peek().clone();
+        let question = match record.is_encrypted() {
+            true => format!(
+                "Remove “{}”? It stops syncing at once, and the workspace key is changed, so it cannot read anything written from now on; what it already holds stays on it.",
+                device.label
+            ),
+            false => format!(
+                "Remove “{}”? It will stop syncing at once; its local data stays on it.",
+                device.label
+            ),
+        };
         if !crate::platform::confirm(&question) {
             return;
         }
-        let record = state.record.peek().clone();
         spawn(async move {
-            let (Some(server), Some(token)) = (record.server, record.token) else {
+            let (Some(server), Some(token)) = (record.server.clone(), record.token.clone()) else {
                 return;
             };
             let ws = record.workspace_id.clone();
             let path = Route::RevokeToken(ws, device.token_id.clone()).path();
             match delete(&server, &path, &token).await {
-                Ok(()) => refresh += 1,
+                Ok(()) => {
+                    refresh += 1;
+                    if record.is_encrypted() {
+                        rotation.set(crate::state::Rotation::Working);
+                        link.peek().send(crate::protocol::ToWorker::Rotate);
+                    }
+                }
                 Err(e) => message.set(Some(e.to_string())),
             }
         });
@@ -326,6 +345,12 @@ pub fn DeviceList() -> Element {
                 },
             }
             if let Some(m) = message() { p { class: "banner error", "{m}" } }
+            match rotation() {
+                crate::state::Rotation::Idle => rsx! {},
+                crate::state::Rotation::Working => rsx! { p { class: "banner", id: "rotation-status", role: "status", "Changing the workspace key…" } },
+                crate::state::Rotation::Done => rsx! { p { class: "banner", id: "rotation-status", role: "status", "The workspace key was changed: your other devices have the new one, and the removed device cannot read anything written from now on." } },
+                crate::state::Rotation::Failed(reason) => rsx! { p { class: "banner error", id: "rotation-status", role: "status", "The workspace key is not changed yet ({reason}); it is finished at the next sync." } },
+            }
             if state.record.read().is_owner() {
                 div { class: "replace-owner",
                     p { class: "muted",

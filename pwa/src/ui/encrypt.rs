@@ -29,10 +29,10 @@ pub fn EncryptCard() -> Element {
         use_effect(move || {
             if encryption() == Encryption::Done {
                 encryption.set(Encryption::Keyed);
-                let record = state.record.peek().clone();
+                let state = state.clone();
                 let mut shown = state.recovery_key;
                 spawn(async move {
-                    match crate::ui::recovery::make_recovery_key(&record).await {
+                    match crate::ui::recovery::make_recovery_key(&state).await {
                         Ok(text) => shown.set(Some(text)),
                         Err(e) => message.set(Some(format!(
                             "Encrypted, but no recovery key yet ({e}): make one under Recovery key."

@@ -133,11 +133,11 @@ fn keys_of(
         .map_err(|_| {
             "The server sent a damaged workspace key. Make a new pairing link.".to_owned()
         })?;
-    let key = hearth_shared::keywrap::unwrap(&wrapped, secret, &answer.workspace_id).map_err(|e| {
+    let mut ring = hearth_shared::keywrap::unwrap_ring(&wrapped, secret, &answer.workspace_id).map_err(|e| {
         format!("This pairing link does not unlock the workspace's key ({e}). Make a new link on your main device.")
     })?;
-    Ok(Some(hearth_shared::keys::Keyring {
-        current: key.epoch(),
-        epochs: vec![key],
-    }))
+    ring.device = Some(hearth_shared::keys::DeviceSecret::new(
+        crate::platform::secure_random()?,
+    ));
+    Ok(Some(ring))
 }

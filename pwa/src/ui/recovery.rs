@@ -19,10 +19,13 @@ use crate::fetch::{post_json, put_json};
 use crate::state::AppState;
 use crate::ui::devices::qr_svg;
 
-/// Makes a new recovery key for the workspace of `record` (its owner's,
-/// connected, encrypted) and keeps what the server may know of it there;
-/// the previous one stops working. Returns the key as a person writes it.
-pub async fn make_recovery_key(record: &DeviceRecord) -> Result<String, String> {
+/// Makes a new recovery key for the workspace of this device (its
+/// owner's, connected, encrypted) and keeps what the server may know of it
+/// there; the previous one stops working. The device keeps what it needs
+/// to wrap later key epochs for it (not the key). Returns the key as a
+/// person writes it.
+pub async fn make_recovery_key(state: &AppState) -> Result<String, String> {
+    let mut record = state.record.peek().clone();
     let (Some(server), Some(token), Some(ring)) = (
         record.server.as_deref(),
         record.token.as_deref(),
@@ -40,6 +43,18 @@ pub async fn make_recovery_key(record: &DeviceRecord) -> Result<String, String> 
     put_json::<_, serde_json::Value>(server, &path, token, &body)
         .await
         .map_err(|e| format!("the server did not keep it: {e}"))?;
+    if let Some(ring) = &mut record.keys {
+        ring.recovery = Some(key.keep(&record.workspace_id));
+        let ring = ring.clone();
+        device::save_current(&state.db, &record)
+            .await
+            .map_err(|e| format!("this device could not store it: {e}"))?;
+        state
+            .link
+            .send(crate::protocol::ToWorker::MergeRing { ring: ring.clone() });
+        let mut shared = state.record;
+        shared.write().keys = Some(ring);
+    }
     Ok(key.to_text())
 }
 
@@ -89,12 +104,12 @@ pub fn RecoveryKeyCard() -> Element {
         if !crate::platform::confirm(question) {
             return;
         }
-        let record = state.record.peek().clone();
+        let state = state.clone();
         let mut shown = state.recovery_key;
         busy.set(true);
         message.set(None);
         spawn(async move {
-            match make_recovery_key(&record).await {
+            match make_recovery_key(&state).await {
                 Ok(text) => shown.set(Some(text)),
                 Err(e) => message.set(Some(format!("No new recovery key: {e}."))),
             }
@@ -135,11 +150,12 @@ async fn recover(server: String, text: &str, label: String) -> Result<DeviceReco
             .await
             .map_err(|e| recover_error(&e))?;
     let wrapped = answer.decoded_keys()?;
-    let ring = key
+    let mut ring = key
         .unwrap_keys(&wrapped, &answer.workspace_id)
         .map_err(|e| {
             format!("The server answered, but its keys do not open with this recovery key ({e}).")
         })?;
+    ring.recovery = Some(key.keep(&answer.workspace_id));
     Ok(DeviceRecord {
         workspace_id: answer.workspace_id,
         label,

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use hearth_shared::api::{
-    CreateInvite, InviteResponse, MAX_WRAPPED_KEY_BYTES, RedeemInvite, RedeemResponse,
+    CreateInvite, InviteResponse, MAX_WRAPPED_RING_BYTES, RedeemInvite, RedeemResponse,
 };
 use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
@@ -60,7 +60,7 @@ pub async fn create(
     let wrapped_key = body
         .wrapped_key
         .as_deref()
-        .map(|text| read_base64(text, "wrapped_key", MAX_WRAPPED_KEY_BYTES))
+        .map(|text| read_base64(text, "wrapped_key", MAX_WRAPPED_RING_BYTES))
         .transpose()?;
     app.index
         .call(move |conn| {

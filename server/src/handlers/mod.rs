@@ -5,9 +5,11 @@
 //! - [`tokens`] — mint, list, revoke.
 //! - [`invites`] — create, redeem.
 //! - [`keys`] — list the key epochs, record one.
+//! - [`device_keys`] — a device's public key and the key epochs wrapped for it.
 //! - [`entries`] — push, pull; [`snapshot`] — put; [`events`] — get (SSE).
 //! - [`pwa`] — the PWA's files outside `/v1`.
 
+pub mod device_keys;
 pub mod entries;
 pub mod events;
 pub mod health;

@@ -130,7 +130,7 @@ pub fn touch_token(conn: &mut Connection, id: &TokenId, now: u64) -> Result<(), 
 /// Every token of a workspace, oldest first.
 pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenInfo>, IndexError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, label, role, scope, created_at, expires_at, last_seen_at, revoked_at
+        "SELECT id, label, role, scope, created_at, expires_at, last_seen_at, revoked_at, public_key
          FROM tokens WHERE workspace_id = ?1 ORDER BY created_at, id",
     )?;
     let rows = stmt.query_map(params![ws.as_str()], |row| {
@@ -143,11 +143,12 @@ pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenI
             row.get::<_, Option<i64>>(5)?,
             row.get::<_, Option<i64>>(6)?,
             row.get::<_, Option<i64>>(7)?,
+            row.get::<_, Option<Vec<u8>>>(8)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, label, role, scope, created, expires, seen, revoked) = row?;
+        let (id, label, role, scope, created, expires, seen, revoked, public_key) = row?;
         let Ok(token_id) = TokenId::parse(&id) else {
             continue;
         };
@@ -160,6 +161,10 @@ pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenI
             expires_at: expires.map(to_u64),
             last_seen_at: seen.map(to_u64),
             revoked_at: revoked.map(to_u64),
+            public_key: public_key.map(|k| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)
+            }),
         });
     }
     Ok(out)
@@ -208,10 +213,15 @@ pub fn revoke_token(
                 "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id.as_str(), to_i64(now)],
             )?;
+            drop_revoked_wraps(&tx)?;
             Revoked::Done
         }
     };
     tx.commit()?;
+    if outcome == Revoked::Done {
+        // The removed device's wrapped keys leave the write-ahead log too.
+        forget_deleted(conn)?;
+    }
     Ok(outcome)
 }
 
@@ -222,7 +232,135 @@ fn revoke_masters(conn: &Connection, ws: &WorkspaceId, now: u64) -> Result<(), I
          WHERE workspace_id = ?1 AND role = 'master' AND revoked_at IS NULL",
         params![ws.as_str(), to_i64(now)],
     )?;
+    drop_revoked_wraps(conn)?;
     Ok(())
+}
+
+/// Deletes the key epochs wrapped for tokens that are revoked: a removed
+/// device gets no key, and none waits for it on disk.
+fn drop_revoked_wraps(conn: &Connection) -> Result<(), IndexError> {
+    conn.execute(
+        "DELETE FROM device_wraps WHERE token_id IN
+           (SELECT id FROM tokens WHERE revoked_at IS NOT NULL)",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Registers `public_key` as the X25519 public key of token `token` of
+/// `ws`; another key than the one it had drops what was wrapped for the
+/// old one. Returns whether the token is there.
+pub fn set_public_key(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    token: &TokenId,
+    public_key: &[u8],
+) -> Result<bool, IndexError> {
+    let tx = conn.transaction()?;
+    let known: Option<Option<Vec<u8>>> = tx
+        .query_row(
+            "SELECT public_key FROM tokens WHERE id = ?1 AND workspace_id = ?2",
+            params![token.as_str(), ws.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(known) = known else {
+        return Ok(false);
+    };
+    if known.as_deref() != Some(public_key) {
+        tx.execute(
+            "UPDATE tokens SET public_key = ?2 WHERE id = ?1",
+            params![token.as_str(), public_key],
+        )?;
+        tx.execute(
+            "DELETE FROM device_wraps WHERE token_id = ?1",
+            params![token.as_str()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// A device's public key, if registered, and the key epochs wrapped for it.
+pub type DeviceKeyRow = (Option<Vec<u8>>, Vec<Vec<u8>>);
+
+/// Token `token`'s public key and the key epochs wrapped for it, oldest
+/// epoch first.
+pub fn device_key(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    token: &TokenId,
+) -> Result<DeviceKeyRow, IndexError> {
+    let public_key: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT public_key FROM tokens WHERE id = ?1 AND workspace_id = ?2",
+            params![token.as_str(), ws.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    let mut stmt =
+        conn.prepare("SELECT wrapped FROM device_wraps WHERE token_id = ?1 ORDER BY epoch")?;
+    let wraps = stmt
+        .query_map(params![token.as_str()], |row| row.get::<_, Vec<u8>>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((public_key, wraps))
+}
+
+/// What keeping wrapped copies of a key epoch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrapsPut {
+    /// Kept (a copy already there for the same token and epoch is replaced).
+    Kept,
+    /// The workspace has no such key epoch.
+    NoEpoch,
+    /// A copy is for a token that is not a live device of the workspace
+    /// with a public key; nothing was kept.
+    NotADevice(TokenId),
+}
+
+/// Keeps key epoch `epoch` of `ws` wrapped for each device in `copies`,
+/// all or none.
+pub fn put_device_wraps(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    epoch: u32,
+    copies: &[(TokenId, Vec<u8>)],
+    now: u64,
+) -> Result<WrapsPut, IndexError> {
+    let tx = conn.transaction()?;
+    let known = tx
+        .query_row(
+            "SELECT 1 FROM key_epochs WHERE workspace_id = ?1 AND epoch = ?2",
+            params![ws.as_str(), i64::from(epoch)],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if known.is_none() {
+        return Ok(WrapsPut::NoEpoch);
+    }
+    for (token, wrapped) in copies {
+        let live = tx
+            .query_row(
+                "SELECT 1 FROM tokens WHERE id = ?1 AND workspace_id = ?2
+                   AND revoked_at IS NULL AND public_key IS NOT NULL",
+                params![token.as_str(), ws.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?;
+        if live.is_none() {
+            return Ok(WrapsPut::NotADevice(token.clone()));
+        }
+        tx.execute(
+            "INSERT INTO device_wraps (token_id, epoch, wrapped, created_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (token_id, epoch) DO UPDATE SET
+               wrapped = excluded.wrapped, created_at = excluded.created_at",
+            params![token.as_str(), i64::from(epoch), wrapped, to_i64(now)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(WrapsPut::Kept)
 }
 
 /// Replaces a workspace's master token: revokes every live master token of

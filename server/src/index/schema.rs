@@ -64,6 +64,17 @@ const MIGRATIONS: &[&str] = &[
         wrapped_keys     TEXT NOT NULL,
         updated_at       INTEGER NOT NULL
     ) STRICT;",
+    // 6: device key pairs: each token's X25519 public key, and the key
+    // epochs the owner's device wrapped for it at a rotation (opaque: only
+    // that device's secret key opens them). A revoked token's go.
+    "ALTER TABLE tokens ADD COLUMN public_key BLOB;
+    CREATE TABLE device_wraps (
+        token_id    TEXT NOT NULL REFERENCES tokens(id),
+        epoch       INTEGER NOT NULL CHECK (epoch > 0),
+        wrapped     BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (token_id, epoch)
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -510,7 +510,12 @@ async fn a_wrapped_key_that_is_not_base64url_or_too_large_is_refused() {
     let api = server.api();
     let ws = new_ws();
     let master = api.register(&ws).await;
-    let huge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![1u8; 513]);
+    // Every key epoch of a workspace fits; one byte more does not.
+    let huge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![
+        1u8;
+        hearth_shared::api::MAX_WRAPPED_RING_BYTES
+            + 1
+    ]);
     for bad in ["not base64!", "", huge.as_str()] {
         let reply = api
             .json(
@@ -718,5 +723,143 @@ async fn a_recovery_key_makes_a_new_owner_and_locks_out_the_old_one() {
             .json(Method::POST, "/v1/recovery/redeem", None, &bad)
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+/// Device keys: each token registers its public key; the owner wraps a
+/// recorded key epoch for live devices only; each device reads its own
+/// copies; revoking a token deletes its copies; bad bodies get 400s.
+#[tokio::test]
+async fn a_key_epoch_is_wrapped_for_each_live_device_and_a_removed_one_loses_its_copy() {
+    use hearth_shared::api::DeviceKey;
+    let server = TestServer::start().await;
+    let api = server.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let phone = api.mint(&ws, &master, "rw").await;
+    let reader = api.mint(&ws, &master, "ro").await;
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let device_key = format!("/v1/workspaces/{ws}/device-key");
+    let register = |token: String, key: serde_json::Value| {
+        let (api, path) = (server.api(), device_key.clone());
+        async move {
+            api.json(
+                Method::PUT,
+                &path,
+                Some(&token),
+                &json!({ "public_key": key }),
+            )
+            .await
+        }
+    };
+    // Any token registers its own key, a read-only one too.
+    for (token, byte) in [(&master, 1u8), (&phone, 2), (&reader, 3)] {
+        let reply = register(token.clone(), json!(b64(&[byte; 32]))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    for bad in [
+        json!("not base64!"),
+        json!(b64(&[1u8; 31])),
+        json!(b64(&[1u8; 33])),
+        json!(7),
+    ] {
+        let reply = register(phone.clone(), bad.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.text()
+        );
+    }
+    // The owner sees every device's key in the list.
+    let list: TokenList = api
+        .get_auth(&format!("/v1/workspaces/{ws}/tokens"), &master)
+        .await
+        .json();
+    assert_eq!(list.device_keys().len(), 3);
+    let id_of = |token: &str| claims_of(token).jti;
+
+    let wraps = |epoch: &str| format!("/v1/workspaces/{ws}/keys/{epoch}/devices");
+    let copies = json!({ "wrapped": [
+        { "token_id": id_of(&phone), "key": b64(&[0xa2; 101]) },
+        { "token_id": id_of(&reader), "key": b64(&[0xa3; 101]) },
+    ]});
+    // An epoch that is not recorded takes no copies.
+    let reply = api
+        .json(Method::PUT, &wraps("2"), Some(&master), &copies)
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text());
+    let reply = api
+        .json(
+            Method::PUT,
+            &format!("/v1/workspaces/{ws}/keys/2"),
+            Some(&master),
+            &json!({ "check": b64(&[7u8; 64]) }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    // Only the owner wraps.
+    let reply = api
+        .json(Method::PUT, &wraps("2"), Some(&phone), &copies)
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let reply = api
+        .json(Method::PUT, &wraps("2"), Some(&master), &copies)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let mine: DeviceKey = api.get_auth(&device_key, &phone).await.json();
+    assert_eq!(mine.public_key, Some(b64(&[2; 32])));
+    assert_eq!(mine.decoded().unwrap(), vec![vec![0xa2; 101]]);
+
+    // Removing the reader deletes its copy, and no new one is taken for it.
+    let reply = api
+        .request(
+            Method::DELETE,
+            &format!("/v1/workspaces/{ws}/tokens/{}", id_of(&reader)),
+            &[("authorization", &format!("Bearer {master}"))],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.text());
+    let reply = api
+        .json(Method::PUT, &wraps("2"), Some(&master), &copies)
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert!(
+        reply.text().contains("nothing was kept"),
+        "{}",
+        reply.text()
+    );
+    let on_disk: usize = files_under(server.dir.path())
+        .iter()
+        .map(|(_, bytes)| bytes.windows(101).filter(|w| *w == [0xa3; 101]).count())
+        .sum();
+    assert_eq!(
+        on_disk, 0,
+        "the removed device's copy is gone from the index"
+    );
+    // A new key for the phone drops what was wrapped for the old one.
+    let reply = register(phone.clone(), json!(b64(&[9; 32]))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let mine: DeviceKey = api.get_auth(&device_key, &phone).await.json();
+    assert!(mine.wrapped.is_empty());
+    // Bad copies are 400s.
+    for bad in [
+        json!({ "wrapped": [] }),
+        json!({ "wrapped": [{ "token_id": id_of(&phone), "key": "not base64!" }] }),
+        json!({ "wrapped": [{ "token_id": "nope", "key": b64(&[1; 101]) }] }),
+    ] {
+        let reply = api
+            .json(Method::PUT, &wraps("2"), Some(&master), &bad)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.text()
+        );
     }
 }

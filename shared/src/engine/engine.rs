@@ -59,11 +59,15 @@ impl Default for EngineConfig {
 pub type StatusObserver = Box<dyn FnMut(&SyncStatus)>;
 
 /// A workspace's keys, for a device that encrypts what it sends: every key
-/// epoch it holds, the one it writes with, and a source of IVs (12 bytes
-/// from the host's cryptographic random source, drawn per record).
+/// epoch it holds, the one it writes with, this device's X25519 secret
+/// (`ring.device`), the workspace they belong to, and the host's
+/// cryptographic random source: 12-byte IVs, drawn per record, and 32-byte
+/// ephemeral secrets, drawn per device a rotated key is wrapped for.
 pub struct Keys {
     pub ring: crate::sealed::Keyring,
+    pub workspace: crate::id::WorkspaceId,
     pub iv: Box<dyn FnMut() -> [u8; crate::sealed::IV_LEN]>,
+    pub random: Box<dyn FnMut() -> [u8; 32]>,
 }
 
 /// The sync engine of one workspace on one device.
@@ -104,6 +108,9 @@ pub struct Engine<S, T> {
     /// Whether the server's key epochs were checked against this device's
     /// keys (once per engine, before its first exchange with the server).
     pub(super) keys_checked: bool,
+    /// The keyring gained an epoch since the host last took it (a rotation
+    /// here, or a key wrapped for this device by the owner's).
+    pub(super) ring_changed: bool,
 }
 
 impl<S: Store, T: Transport> Engine<S, T> {
@@ -159,6 +166,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             observer: None,
             keys: None,
             keys_checked: false,
+            ring_changed: false,
             batch_limit: config.max_batch_ops.max(1),
         };
         engine.saved_counter = engine.own_counter();
@@ -175,6 +183,31 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// Whether this device holds keys of the workspace (it encrypts).
     pub fn is_encrypted(&self) -> bool {
         self.keys.is_some()
+    }
+
+    /// The keyring, if it gained an epoch since the last call: the host
+    /// keeps it (the device record, `keys.json`), so that the device still
+    /// holds the key after a restart.
+    pub fn take_changed_ring(&mut self) -> Option<crate::sealed::Keyring> {
+        if !std::mem::take(&mut self.ring_changed) {
+            return None;
+        }
+        self.keys.as_ref().map(|k| k.ring.clone())
+    }
+
+    /// Takes in what `ring` holds and the engine's lacks (see
+    /// [`crate::keys::Keyring::merge`]: the host made a recovery key).
+    pub fn merge_ring(&mut self, ring: &crate::sealed::Keyring) {
+        if let Some(keys) = &mut self.keys {
+            keys.ring.merge(ring);
+        }
+    }
+
+    /// The token was replaced (the device was paired again): its keys are
+    /// checked, and its public key registered, again before the next
+    /// exchange.
+    pub fn reconnected(&mut self) {
+        self.keys_checked = false;
     }
 
     /// Seals a payload for the server: encrypted when the workspace has

@@ -21,6 +21,7 @@ use std::task::{Poll, Waker};
 use super::transport::{Pulled, Transport, TransportError};
 use crate::error::ErrorCode;
 use crate::frame::{FrameKind, encode_frame};
+use crate::id::TokenId;
 
 /// The server model. Clones share it.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +48,14 @@ struct ServerState {
     max_body: usize,
     /// Key epoch -> its key check record.
     epochs: BTreeMap<u32, Vec<u8>>,
+    /// Each device's registered public key, by its token.
+    device_keys: BTreeMap<TokenId, [u8; 32]>,
+    /// Key epochs wrapped for devices: (token, epoch) -> wrapped key.
+    wraps: BTreeMap<(TokenId, u32), Vec<u8>>,
+    /// Revoked tokens: their requests are refused.
+    revoked: Vec<TokenId>,
+    /// What it keeps of the recovery key: its hash and the wrapped epochs.
+    recovery: Option<([u8; 32], Vec<Vec<u8>>)>,
 }
 
 /// The durable state of a [`MemoryServer`] at one instant.
@@ -142,6 +151,30 @@ impl MemoryServer {
                 Ok(())
             }
         }
+    }
+
+    /// Revokes a device's token: its wrapped keys go, and its requests are
+    /// refused from now on.
+    pub fn revoke(&self, token: &TokenId) {
+        let mut s = self.lock();
+        s.revoked.push(token.clone());
+        s.device_keys.remove(token);
+        s.wraps.retain(|(t, _), _| t != token);
+    }
+
+    /// What it keeps of the recovery key, if anything.
+    pub fn recovery(&self) -> Option<([u8; 32], Vec<Vec<u8>>)> {
+        self.lock().recovery.clone()
+    }
+
+    /// The wrapped copies of key epoch `epoch` it keeps, by token.
+    pub fn wraps_of(&self, epoch: u32) -> Vec<TokenId> {
+        let s = self.lock();
+        s.wraps
+            .keys()
+            .filter(|(_, e)| *e == epoch)
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 
     /// `GET …/entries?after=N`.
@@ -317,6 +350,10 @@ pub struct MemoryTransport {
     last_push: std::cell::RefCell<Option<(String, Vec<u8>)>>,
     /// The last pull answer, for late delivery.
     last_pull: std::cell::RefCell<Option<Pulled>>,
+    /// The token this device holds (drawn from the seed).
+    token: TokenId,
+    /// Whether the token is the workspace's master token.
+    owner: Cell<bool>,
 }
 
 impl MemoryTransport {
@@ -330,6 +367,29 @@ impl MemoryTransport {
             pushed_bytes: Cell::new(0),
             last_push: std::cell::RefCell::new(None),
             last_pull: std::cell::RefCell::new(None),
+            token: TokenId::from_random((seed as u128).to_le_bytes()),
+            owner: Cell::new(true),
+        }
+    }
+
+    /// The token this device holds.
+    pub fn token(&self) -> &TokenId {
+        &self.token
+    }
+
+    /// Holds an access token (false) or the master token (true, the
+    /// default): only the owner records key epochs and wraps keys.
+    pub fn set_owner(&self, owner: bool) {
+        self.owner.set(owner);
+    }
+
+    fn require_owner(&self) -> Result<(), TransportError> {
+        match self.owner.get() {
+            true => Ok(()),
+            false => Err(TransportError::server(
+                ErrorCode::MasterRequired,
+                "only the workspace's master token may do this",
+            )),
         }
     }
 
@@ -370,6 +430,12 @@ impl MemoryTransport {
     fn before(&self) -> Result<(), TransportError> {
         if !self.online.get() {
             return Err(TransportError::Offline("no network".into()));
+        }
+        if self.server.lock().revoked.contains(&self.token) {
+            return Err(TransportError::server(
+                ErrorCode::TokenRevoked,
+                "this token was revoked",
+            ));
         }
         if self.roll(self.faults.get().drop_request) {
             return Err(TransportError::Offline("request lost".into()));
@@ -449,8 +515,80 @@ impl Transport for MemoryTransport {
 
     async fn put_key_check(&self, epoch: u32, check: &[u8]) -> Result<(), TransportError> {
         self.before()?;
+        self.require_owner()?;
         let result = self.server.put_key_check(epoch, check);
         self.after(result)
+    }
+
+    async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
+        self.before()?;
+        let mut s = self.server.lock();
+        if s.device_keys.insert(self.token.clone(), *public_key) != Some(*public_key) {
+            let token = self.token.clone();
+            s.wraps.retain(|(t, _), _| *t != token);
+        }
+        drop(s);
+        self.after(Ok(()))
+    }
+
+    async fn device_wraps(&self) -> Result<Vec<Vec<u8>>, TransportError> {
+        self.before()?;
+        let s = self.server.lock();
+        let mine = s
+            .wraps
+            .iter()
+            .filter(|((t, _), _)| *t == self.token)
+            .map(|(_, w)| w.clone())
+            .collect();
+        drop(s);
+        self.after(Ok(mine))
+    }
+
+    async fn device_public_keys(&self) -> Result<Vec<(TokenId, [u8; 32])>, TransportError> {
+        self.before()?;
+        self.require_owner()?;
+        let s = self.server.lock();
+        let keys = s.device_keys.iter().map(|(t, k)| (t.clone(), *k)).collect();
+        drop(s);
+        self.after(Ok(keys))
+    }
+
+    async fn put_device_wraps(
+        &self,
+        epoch: u32,
+        copies: &[(TokenId, Vec<u8>)],
+    ) -> Result<(), TransportError> {
+        self.before()?;
+        self.require_owner()?;
+        let mut s = self.server.lock();
+        if !s.epochs.contains_key(&epoch) {
+            return Err(TransportError::server(
+                ErrorCode::NotFound,
+                "no such key epoch",
+            ));
+        }
+        for (token, wrapped) in copies {
+            if s.revoked.contains(token) {
+                return Err(TransportError::server(
+                    ErrorCode::TokenRevoked,
+                    "a copy for a revoked device",
+                ));
+            }
+            s.wraps.insert((token.clone(), epoch), wrapped.clone());
+        }
+        drop(s);
+        self.after(Ok(()))
+    }
+
+    async fn put_recovery(
+        &self,
+        credential_hash: &[u8; 32],
+        wrapped: &[Vec<u8>],
+    ) -> Result<(), TransportError> {
+        self.before()?;
+        self.require_owner()?;
+        self.server.lock().recovery = Some((*credential_hash, wrapped.to_vec()));
+        self.after(Ok(()))
     }
 
     async fn forget_compactions(&self) -> Result<(), TransportError> {

@@ -6,6 +6,10 @@ use loro::{ExportMode, IdSpan};
 use super::decide::{Facts, Step, next_step};
 use super::engine::{Engine, import_untrusted};
 use super::error::{EngineError, KeyProblem};
+
+/// The document's root map where a rotation records its new epoch (a
+/// small change sealed under it, by which devices learn of it).
+pub const ROTATION_ROOT: &str = "key_rotation";
 use super::status::LastRound;
 use super::store::{Ack, Outbox, Store};
 use super::transport::{Transport, TransportError};
@@ -117,6 +121,9 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 self.check_keys().await?;
                 self.keys_checked = true;
                 self.seal_from_now().await?;
+                if self.meta.rotating {
+                    self.finish_rotation().await?;
+                }
                 continue;
             }
             match step {
@@ -150,16 +157,36 @@ impl<S: Store, T: Transport> Engine<S, T> {
 
     /// Before this device exchanges anything with the server: compares the
     /// server's key epochs with its keys. A device without keys stops if
-    /// the workspace is encrypted; one whose key does not open its epoch's
-    /// key check stops; an owner's device records the epoch it writes with
-    /// if the server does not have it yet (its first sync).
-    async fn check_keys(&mut self) -> Result<(), EngineError> {
+    /// the workspace is encrypted; one with keys registers its public key,
+    /// takes in epochs wrapped for it that it lacks (a rotation while it
+    /// was away), and stops if its key does not open its epoch's key
+    /// check; an owner's device records the epoch it writes with if the
+    /// server does not have it yet (its first sync, or a rotation), and
+    /// then gives it to every device.
+    pub(super) async fn check_keys(&mut self) -> Result<(), EngineError> {
         let epochs = self.transport.key_epochs().await?;
-        let Some(keys) = &mut self.keys else {
+        let Some(keys) = &self.keys else {
             return match epochs.is_empty() {
                 true => Ok(()),
                 false => Err(KeyProblem::NeedsKey.into()),
             };
+        };
+        if let Some(secret) = &keys.ring.device {
+            let public = crate::devicekey::public_key(secret);
+            match self.transport.put_device_key(&public).await {
+                // A server from before device keys: nothing to register.
+                Err(e) if e.code() != Some(ErrorCode::NotFound) => return Err(e.into()),
+                _ => {}
+            }
+        }
+        if epochs
+            .iter()
+            .any(|(epoch, _)| crate::sealed::key_of(&keys.ring.epochs, *epoch).is_none())
+        {
+            self.learn_keys().await?;
+        }
+        let Some(keys) = &mut self.keys else {
+            return Ok(());
         };
         for (epoch, check) in &epochs {
             if let Some(key) = crate::sealed::key_of(&keys.ring.epochs, *epoch)
@@ -184,7 +211,13 @@ impl<S: Store, T: Transport> Engine<S, T> {
         };
         let check = crate::sealed::key_check(key, (keys.iv)());
         match self.transport.put_key_check(current, &check).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let mut next = self.meta.clone();
+                next.rotating = true;
+                self.store.append(&[], &next).await?;
+                self.meta = next;
+                Ok(())
+            }
             // Not the owner's device: the owner records the epoch.
             Err(e) if matches!(e.code(), Some(ErrorCode::MasterRequired)) => Ok(()),
             Err(e) if e.code() == Some(ErrorCode::KeyEpochExists) => {
@@ -192,6 +225,88 @@ impl<S: Store, T: Transport> Engine<S, T> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Fetches the key epochs wrapped for this device and takes in those
+    /// it lacks (it then writes with the newest). Returns whether it
+    /// learned any. A copy that does not unwrap (made for a key this
+    /// device replaced) is left aside.
+    async fn learn_keys(&mut self) -> Result<bool, EngineError> {
+        let Some(secret) = self.keys.as_ref().and_then(|k| k.ring.device.clone()) else {
+            return Ok(false);
+        };
+        let wrapped = self.transport.device_wraps().await?;
+        let Some(keys) = &mut self.keys else {
+            return Ok(false);
+        };
+        let mut learned = false;
+        for copy in wrapped {
+            if let Ok(key) = crate::devicekey::unwrap_for(&secret, &copy, &keys.workspace) {
+                learned |= keys.ring.learn(key);
+            }
+        }
+        self.ring_changed |= learned;
+        Ok(learned)
+    }
+
+    /// Gives the epoch this owner's device writes with to every device of
+    /// the workspace with a registered public key (one wrapped copy each),
+    /// wraps every epoch for the recovery key if this device keeps what
+    /// it needs of it, and, after a rotation, writes a small change under
+    /// the new epoch so that devices that are online learn of it at once.
+    pub(super) async fn finish_rotation(&mut self) -> Result<(), EngineError> {
+        let devices = match self.transport.device_public_keys().await {
+            Ok(devices) => devices,
+            Err(e) if e.code() == Some(ErrorCode::MasterRequired) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(keys) = &mut self.keys else {
+            return Ok(());
+        };
+        let Some(key) = keys.ring.writing().cloned() else {
+            return Ok(());
+        };
+        let mut copies = Vec::with_capacity(devices.len());
+        for (token, public) in &devices {
+            let ephemeral = (keys.random)();
+            let iv = (keys.iv)();
+            if let Some(copy) =
+                crate::devicekey::wrap_for(public, &key, &keys.workspace, ephemeral, iv)
+            {
+                copies.push((token.clone(), copy));
+            }
+        }
+        let recovery = keys.ring.recovery.clone().map(|r| {
+            let kek = crate::keys::EpochKey::new(0, r.key);
+            let wrapped: Vec<Vec<u8>> = keys
+                .ring
+                .epochs
+                .iter()
+                .map(|k| crate::keywrap::wrap_with(&kek, k, (keys.iv)()))
+                .collect();
+            (r.credential_hash, wrapped)
+        });
+        let rotated = keys.ring.epochs.len() > 1;
+        if !copies.is_empty() {
+            self.transport
+                .put_device_wraps(key.epoch(), &copies)
+                .await?;
+        }
+        if let Some((hash, wrapped)) = recovery {
+            self.transport.put_recovery(&hash, &wrapped).await?;
+        }
+        if rotated {
+            self.doc
+                .get_map(ROTATION_ROOT)
+                .insert("epoch", i64::from(key.epoch()))
+                .map_err(|e| EngineError::Document(e.to_string()))?;
+            self.save_local().await?;
+        }
+        let mut next = self.meta.clone();
+        next.rotating = false;
+        self.store.append(&[], &next).await?;
+        self.meta = next;
+        Ok(())
     }
 
     /// Once a device holds the workspace's key, every operation of its own
@@ -287,6 +402,13 @@ impl<S: Store, T: Transport> Engine<S, T> {
         }
         let frames = decode_frames(&pulled.body)
             .map_err(|e| TransportError::Protocol(format!("entries: {e}")))?;
+        if let Some(epoch) = self.unknown_epoch(&frames)
+            && (!self.learn_keys().await? || self.unknown_epoch(&frames).is_some())
+        {
+            // Sealed under a key this device was not given: stop before
+            // it, so that it is imported, not skipped, once the key comes.
+            return Err(KeyProblem::MissingEpoch { epoch }.into());
+        }
         let mut next = self.meta.clone();
         let mut blobs = Vec::new();
         let mut entry_bytes = 0u64;
@@ -342,6 +464,18 @@ impl<S: Store, T: Transport> Engine<S, T> {
         self.skipped += skipped;
         self.known_head = self.known_head.max(pulled.head);
         Ok(progressed)
+    }
+
+    /// The first key epoch, among the records of `frames` after the
+    /// cursor, that this device holds no key of.
+    fn unknown_epoch(&self, frames: &[crate::frame::Frame<'_>]) -> Option<u32> {
+        let keys = self.keys.as_ref()?;
+        frames
+            .iter()
+            .filter(|f| f.seq > self.meta.cursor)
+            .filter_map(|f| crate::sealed::read_header(f.payload).ok())
+            .map(|h| h.epoch)
+            .find(|epoch| crate::sealed::key_of(&keys.ring.epochs, *epoch).is_none())
     }
 
     /// The server's head is below what this device has seen: it lost
@@ -425,25 +559,67 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 "this workspace is already encrypted".into(),
             ));
         }
-        let mut level = false;
-        for _ in 0..MAX_STEPS {
-            let report = self.sync(now_ms).await?;
-            if !report.more && self.outbox.is_none() && self.own_counter() == self.saved_counter {
-                level = true;
-                break;
-            }
-        }
-        if !level {
-            return Err(EngineError::Document(
-                "the device did not catch up with the server; try again".into(),
-            ));
-        }
+        self.catch_up(now_ms).await?;
         self.set_keys(keys);
         self.check_keys().await?;
         self.keys_checked = true;
         // Everything this device sent is in the sealed snapshot to come.
         self.meta.sealed = true;
         self.reseal_server().await
+    }
+
+    /// Syncs until everything this device has is on the server and it has
+    /// everything the server has.
+    async fn catch_up(&mut self, now_ms: u64) -> Result<(), EngineError> {
+        for _ in 0..MAX_STEPS {
+            let report = self.sync(now_ms).await?;
+            if !report.more && self.outbox.is_none() && self.own_counter() == self.saved_counter {
+                return Ok(());
+            }
+        }
+        Err(EngineError::Document(
+            "the device did not catch up with the server; try again".into(),
+        ))
+    }
+
+    /// Rotates the workspace key on its owner's device, after a device was
+    /// removed (its token revoked): writes with `ring`'s newest epoch (a
+    /// new key the host made and kept first), records it, wraps it for
+    /// every remaining device and the recovery key, catches up, and puts a
+    /// snapshot sealed under it. From then on
+    /// every device writes with it; the removed one, holding only the old
+    /// key, opens nothing written after. Devices that were away take the
+    /// new key when they come back; what they wrote under the old one
+    /// still merges. A rotation stopped half-way is finished at the next
+    /// round.
+    pub async fn rotate(
+        &mut self,
+        ring: &crate::sealed::Keyring,
+        now_ms: u64,
+    ) -> Result<(), EngineError> {
+        let Some(keys) = &self.keys else {
+            return Err(EngineError::Document(
+                "only an encrypted workspace has a key to rotate".into(),
+            ));
+        };
+        if ring.newest() <= keys.ring.newest() {
+            return Err(EngineError::Document(
+                "a rotation needs a key epoch newer than the workspace's".into(),
+            ));
+        }
+        // The next round records the new epoch, gives it to every device
+        // and pushes under it (see `check_keys` and `finish_rotation`);
+        // if this stops half-way, a later round does.
+        self.merge_ring(ring);
+        self.ring_changed = true;
+        self.keys_checked = false;
+        self.catch_up(now_ms).await?;
+        if !self.compact_server().await? {
+            return Err(EngineError::Document(
+                "the server did not take the snapshot under the new key; it is tried again at the next compaction".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Replaces the server's whole log with a snapshot sealed under the

@@ -6,6 +6,7 @@
 //! in the browser. Like [`super::Store`], the trait has no `Send` bound.
 
 use crate::error::ErrorCode;
+use crate::id::TokenId;
 
 /// The answer to `GET …/entries?after=N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,34 @@ pub trait Transport {
     /// `DELETE …/snapshot/undo`: the server deletes what compactions
     /// replaced and kept for undo (the workspace's owner only).
     async fn forget_compactions(&self) -> Result<(), TransportError>;
+
+    /// `PUT …/device-key`: registers this device's X25519 public key with
+    /// its token.
+    async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError>;
+
+    /// `GET …/device-key`: every key epoch wrapped for this device.
+    async fn device_wraps(&self) -> Result<Vec<Vec<u8>>, TransportError>;
+
+    /// `GET …/tokens`: the token id and public key of every device of the
+    /// workspace that is not revoked and has registered a key (the
+    /// workspace's owner only).
+    async fn device_public_keys(&self) -> Result<Vec<(TokenId, [u8; 32])>, TransportError>;
+
+    /// `PUT …/keys/{epoch}/devices`: key epoch `epoch` wrapped for each of
+    /// these devices (the workspace's owner only).
+    async fn put_device_wraps(
+        &self,
+        epoch: u32,
+        copies: &[(TokenId, Vec<u8>)],
+    ) -> Result<(), TransportError>;
+
+    /// `PUT …/recovery`: the recovery key's credential hash and every key
+    /// epoch wrapped for it (the workspace's owner only).
+    async fn put_recovery(
+        &self,
+        credential_hash: &[u8; 32],
+        wrapped: &[Vec<u8>],
+    ) -> Result<(), TransportError>;
 }
 
 /// A shared transport (the host keeps a handle to it, e.g. to watch it).
@@ -133,5 +162,28 @@ impl<T: Transport> Transport for std::rc::Rc<T> {
     }
     async fn forget_compactions(&self) -> Result<(), TransportError> {
         (**self).forget_compactions().await
+    }
+    async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
+        (**self).put_device_key(public_key).await
+    }
+    async fn device_wraps(&self) -> Result<Vec<Vec<u8>>, TransportError> {
+        (**self).device_wraps().await
+    }
+    async fn device_public_keys(&self) -> Result<Vec<(TokenId, [u8; 32])>, TransportError> {
+        (**self).device_public_keys().await
+    }
+    async fn put_device_wraps(
+        &self,
+        epoch: u32,
+        copies: &[(TokenId, Vec<u8>)],
+    ) -> Result<(), TransportError> {
+        (**self).put_device_wraps(epoch, copies).await
+    }
+    async fn put_recovery(
+        &self,
+        credential_hash: &[u8; 32],
+        wrapped: &[Vec<u8>],
+    ) -> Result<(), TransportError> {
+        (**self).put_recovery(credential_hash, wrapped).await
     }
 }
