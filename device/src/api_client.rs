@@ -2,8 +2,8 @@
 //! registering a workspace, minting tokens, invites.
 
 use hearth_shared::api::{
-    CreateInvite, Health, InviteResponse, MintToken, MintTokenResponse, RedeemInvite,
-    RedeemResponse, RegisterResponse, RegisterWorkspace, TokenList,
+    CreateInvite, Health, InviteResponse, MintToken, MintTokenResponse, RecoveryResponse,
+    RedeemInvite, RedeemRecovery, RedeemResponse, RegisterResponse, RegisterWorkspace, TokenList,
 };
 use hearth_shared::engine::TransportError;
 use hearth_shared::id::{TokenId, WorkspaceId};
@@ -97,6 +97,20 @@ impl ApiClient {
             .token(master)
             .json(body)?;
         self.http.send(call).await?.json()
+    }
+
+    /// `POST /v1/recovery/redeem`: the holder of the recovery key becomes
+    /// the workspace's owner.
+    pub async fn redeem_recovery(
+        &self,
+        credential: &[u8; 32],
+        label: &str,
+    ) -> Result<RecoveryResponse, TransportError> {
+        let body = RedeemRecovery::new(credential, label);
+        self.http
+            .send(Call::route(&Route::RedeemRecovery).json(&body)?)
+            .await?
+            .json()
     }
 
     /// `POST /v1/invites/redeem`.

@@ -9,6 +9,9 @@
 //! hearth-device --dir DIR pair LINK [--label NAME]
 //! hearth-device --dir DIR redeem --server URL --invite INVITE
 //! hearth-device --dir DIR join --server URL --workspace WS --token TOKEN [--read-only]
+//! hearth-device --dir DIR recovery-key                   # prints a new recovery key
+//! hearth-device --dir DIR recover --server URL --key KEY [--label NAME]
+//! hearth-device --dir DIR remove-device TOKEN_ID         # revokes, then rotates the key
 //! hearth-device --dir DIR add-note --title T [--body B] [--tag X]...
 //! hearth-device --dir DIR list-notes [--json]
 //! hearth-device --dir DIR sync | watch [--seconds N] | status
@@ -102,6 +105,25 @@ pub enum Command {
         read_only: bool,
         #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
         label: String,
+    },
+    /// Make a new recovery key for this encrypted workspace (master only)
+    /// and print it; the previous one stops working.
+    RecoveryKey,
+    /// Get a workspace back with the server's address and its recovery
+    /// key; this device becomes its owner.
+    Recover {
+        #[arg(long, env = "HEARTH_SERVER")]
+        server: String,
+        /// The recovery key, as written down.
+        #[arg(long, env = "HEARTH_RECOVERY_KEY")]
+        key: String,
+        #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
+        label: String,
+    },
+    /// Remove another device (master only): revoke its token and, for an
+    /// encrypted workspace, change the key so it reads nothing new.
+    RemoveDevice {
+        token_id: hearth_shared::id::TokenId,
     },
     /// Add a note (saved locally; `sync` sends it).
     AddNote {
@@ -217,6 +239,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let device = Device::join(&dir, &server, workspace, &token, scope, &label).await?;
             println!("{}", device.profile().workspace);
+        }
+        Command::RecoveryKey => {
+            let mut device = Device::open(&dir).await?;
+            println!("{}", device.make_recovery_key().await?);
+        }
+        Command::Recover { server, key, label } => {
+            let device = Device::recover(&dir, &server, &key, &label).await?;
+            println!("{}", device.profile().workspace);
+        }
+        Command::RemoveDevice { token_id } => {
+            let mut device = Device::open(&dir).await?;
+            device.remove_device(&token_id).await?;
+            match device.keys() {
+                Some(ring) => println!(
+                    "removed {token_id}; the workspace key is now epoch {}",
+                    ring.current
+                ),
+                None => println!("removed {token_id}"),
+            }
         }
         Command::AddNote { title, body, tags } => {
             let mut device = Device::open(&dir).await?;

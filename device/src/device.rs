@@ -372,6 +372,70 @@ impl Device {
         Ok(())
     }
 
+    /// Makes a new recovery key for this encrypted workspace (master
+    /// only): the server keeps its credential's hash and every key epoch
+    /// wrapped for it; the previous one stops working. Returns the key as
+    /// a person writes it down (shown once; this device keeps only what it
+    /// needs to wrap later key epochs for it).
+    pub async fn make_recovery_key(&mut self) -> Result<String, DeviceError> {
+        use hearth_shared::engine::Transport as _;
+        self.master()?;
+        let Some(ring) = &self.keys else {
+            return Err(DeviceError::Io(
+                "only an encrypted workspace has a recovery key".into(),
+            ));
+        };
+        let key = hearth_shared::recovery::RecoveryKey::new(random_bytes()?);
+        let wrapped = key.wrap_keys(ring, &self.profile.workspace, random_iv);
+        let kept = key.keep(&self.profile.workspace);
+        self.engine
+            .transport()
+            .put_recovery(&kept.credential_hash, &wrapped)
+            .await?;
+        let mut next = ring.clone();
+        next.recovery = Some(kept);
+        keyring::save(&next, &self.dir)?;
+        self.engine.merge_ring(&next);
+        self.keys = Some(next);
+        Ok(key.to_text())
+    }
+
+    /// Gets a workspace back on this device with nothing but the server's
+    /// address and its recovery key: the device becomes its owner (every
+    /// earlier owner device is locked out), with every key epoch.
+    pub async fn recover(
+        dir: impl AsRef<Path>,
+        origin: &str,
+        recovery_key: &str,
+        label: &str,
+    ) -> Result<Self, DeviceError> {
+        let dir = dir.as_ref();
+        if let Some(p) = Profile::load(dir)? {
+            return Err(DeviceError::AlreadyExists(p.workspace.to_string()));
+        }
+        let key = hearth_shared::recovery::RecoveryKey::parse(recovery_key)
+            .map_err(|e| DeviceError::Corrupt(format!("that is not a recovery key: {e}")))?;
+        let http = HttpClient::new(origin)?;
+        let api = ApiClient::new(http.clone());
+        let recovered = api.redeem_recovery(&key.credential(), label).await?;
+        let wrapped = recovered.decoded_keys().map_err(DeviceError::Corrupt)?;
+        let mut ring = key
+            .unwrap_keys(&wrapped, &recovered.workspace_id)
+            .map_err(|e| DeviceError::Corrupt(e.to_string()))?;
+        ring.recovery = Some(key.keep(&recovered.workspace_id));
+        keyring::with_device_secret(&mut ring)?;
+        std::fs::create_dir_all(dir).map_err(|e| DeviceError::Io(e.to_string()))?;
+        keyring::save(&ring, dir)?;
+        let server = ServerLink {
+            origin: http.origin().to_owned(),
+            token: recovered.master_token,
+            token_id: Some(recovered.token_id),
+            role: Role::Master,
+            scope: Scope::ReadWrite,
+        };
+        Self::join_with(dir, recovered.workspace_id, server, label).await
+    }
+
     /// Keeps the keyring if the engine's gained an epoch (a key the
     /// owner's device wrapped for this one after a rotation).
     fn keep_changed_ring(&mut self) -> Result<(), DeviceError> {

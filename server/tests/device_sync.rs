@@ -622,3 +622,70 @@ async fn removing_a_device_rotates_the_key_and_the_removed_device_opens_nothing_
     same_document(&laptop, &late);
     assert_eq!(late.status().skipped_entries, 0);
 }
+
+#[tokio::test]
+async fn the_recovery_key_opens_what_was_written_after_a_rotation() {
+    let server = TestServer::start().await;
+    let (dir_a, dir_b, dir_c) = (
+        TempDir::new().unwrap(),
+        TempDir::new().unwrap(),
+        TempDir::new().unwrap(),
+    );
+    let mut laptop = Device::create_encrypted(dir_a.path(), "laptop")
+        .await
+        .unwrap();
+    laptop
+        .add_note("Before", "under the first key", &[])
+        .await
+        .unwrap();
+    laptop.register(&origin(&server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let recovery = laptop.make_recovery_key().await.unwrap();
+    assert_eq!(recovery.split('-').count(), 11, "{recovery}");
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    laptop
+        .remove_device(link_of(&phone).token_id.as_ref().unwrap())
+        .await
+        .unwrap();
+    laptop
+        .add_note("After", "under the second key", &[])
+        .await
+        .unwrap();
+    laptop.sync_once().await.unwrap();
+
+    // Every device lost: the recovery key alone brings everything back,
+    // both key epochs, and locks the old owner out.
+    let mut back = Device::recover(
+        dir_c.path(),
+        &origin(&server),
+        &recovery.to_lowercase(),
+        "new laptop",
+    )
+    .await
+    .unwrap();
+    back.sync_once().await.unwrap();
+    assert_eq!(back.keys().unwrap().epochs.len(), 2);
+    assert_eq!(titles(&back), ["After", "Before"]);
+    assert_eq!(back.status().skipped_entries, 0);
+    match laptop.sync_once().await {
+        Err(hearth_device::DeviceError::Engine(e)) => assert_eq!(
+            e.refusal(),
+            Some(hearth_shared::error::ErrorCode::TokenRevoked)
+        ),
+        other => panic!("the old owner synced: {other:?}"),
+    }
+    // A mistyped key is refused before anything reaches the server.
+    let mut typo = recovery.clone();
+    typo.replace_range(0..1, if typo.starts_with('A') { "B" } else { "A" });
+    let elsewhere = TempDir::new().unwrap();
+    assert!(
+        Device::recover(elsewhere.path(), &origin(&server), &typo, "x")
+            .await
+            .is_err()
+    );
+}

@@ -32,6 +32,12 @@ async fn export_then_import_into_a_fresh_device() {
     let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(parsed["format"], "hearth-workspace");
     assert_eq!(parsed["version"], 1);
+    assert_eq!(
+        parsed["encrypted"], false,
+        "a workspace on no server yet has no recovery key"
+    );
+    let said = first.text_of("#data-message").await;
+    assert!(said.contains("not encrypted"), "{said}");
 
     first.click("#export-json").await;
     let json = std::fs::read_to_string(first.downloaded("hearth-notes.json").await).unwrap();
@@ -92,4 +98,81 @@ async fn export_then_import_into_a_fresh_device() {
     assert!(said.contains("not a Hearth workspace file"), "{said}");
     first.close().await;
     second.close().await;
+}
+
+#[tokio::test]
+async fn an_encrypted_workspace_exports_a_sealed_file_that_opens_only_with_its_recovery_key() {
+    use base64::Engine as _;
+    let server = Server::start();
+    let owner = Device::launch().await;
+    owner.open(&server.url).await;
+    owner.click("#tab-sync").await;
+    owner.click("#connect").await;
+    owner.wait_for_sync_state("synced").await;
+    let recovery = owner.text_of("#recovery-key").await;
+    owner.click("#recovery-done").await;
+    owner.click("#tab-notes").await;
+    let secret = "box 112 at the north branch";
+    owner.add_note("Safe deposit", secret).await;
+    owner.wait_for_sync_state("synced").await;
+
+    // The file says it is encrypted, and holds no note text.
+    owner.click("#tab-data").await;
+    owner.click("#export-workspace").await;
+    let file = owner.downloaded(".hearth.json").await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed["encrypted"], true, "{text}");
+    assert_eq!(parsed["version"], 2);
+    let snapshot = base64::engine::general_purpose::STANDARD
+        .decode(parsed["snapshot"].as_str().unwrap())
+        .unwrap();
+    assert!(hearth_shared::sealed::read_header(&snapshot).is_ok());
+    for t in [secret.as_bytes(), b"Safe deposit".as_slice()] {
+        assert!(!snapshot.windows(t.len()).any(|w| w == t));
+        assert!(!text.as_bytes().windows(t.len()).any(|w| w == t));
+    }
+    let said = owner.text_of("#data-message").await;
+    assert!(said.contains("encrypted"), "{said}");
+
+    // A fresh browser asks for the recovery key, refuses another one, and
+    // imports with the right one (typed in lower case).
+    let other = Device::launch().await;
+    other.open(&server.url).await;
+    other.wait_for_notes(&[]).await;
+    other.click("#tab-data").await;
+    let input = other
+        .client
+        .find(fantoccini::Locator::Css("#import-file"))
+        .await
+        .unwrap();
+    input.send_keys(&file.to_string_lossy()).await.unwrap();
+    let said = other.text_of("#data-message").await;
+    assert!(said.contains("recovery key"), "{said}");
+    let wrong = hearth_shared::recovery::RecoveryKey::new([9; 32]).to_text();
+    other.type_into("#import-key-input", &wrong).await;
+    other.click("#import-key-button").await;
+    other
+        .wait_until(
+            "another key is refused",
+            "return document.querySelector('#data-message').textContent.includes('does not open')",
+        )
+        .await;
+    other.clear("#import-key-input").await;
+    other
+        .type_into("#import-key-input", &recovery.trim().to_lowercase())
+        .await;
+    other.click("#import-key-button").await;
+    other
+        .wait_until(
+            "the file is imported and the app reloaded",
+            "return !document.querySelector('#import-key-form')",
+        )
+        .await;
+    other.click("#tab-notes").await;
+    other.wait_for_notes(&["Safe deposit"]).await;
+    other.open_note("Safe deposit").await;
+    other.wait_for_body(secret).await;
+    other.close().await;
+    owner.close().await;
 }

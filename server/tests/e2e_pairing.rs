@@ -625,3 +625,78 @@ async fn a_workspace_made_before_encryption_is_encrypted_by_its_owner_and_the_se
     phone.close().await;
     laptop.close().await;
 }
+
+#[tokio::test]
+async fn removing_a_device_changes_the_key_and_the_other_devices_go_on_syncing() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+    laptop
+        .add_note("Before the removal", "all three can read this")
+        .await;
+    laptop.wait_for_sync_state("synced").await;
+    let phone = Device::launch_phone().await;
+    phone.pair_from(&laptop, "Phone").await;
+    phone.wait_for_notes(&["Before the removal"]).await;
+    let tablet = Device::launch().await;
+    tablet.pair_from(&laptop, "Tablet").await;
+    tablet.wait_for_notes(&["Before the removal"]).await;
+    let old = key_of(&tablet).await;
+    assert_eq!(old, key_of(&laptop).await);
+
+    // The owner removes the tablet: the key changes.
+    laptop.click("#tab-devices").await;
+    laptop
+        .wait_until(
+            "the tablet is listed",
+            "return !!document.querySelector(\"#device-list li[data-label='Tablet'] .revoke\")",
+        )
+        .await;
+    laptop
+        .click("#device-list li[data-label='Tablet'] .revoke")
+        .await;
+    let asked = laptop.client.get_alert_text().await.unwrap();
+    assert!(asked.contains("key is changed"), "{asked}");
+    laptop.client.accept_alert().await.unwrap();
+    laptop
+        .wait_until(
+            "the key is changed",
+            "const s = document.querySelector('#rotation-status'); return !!s && s.textContent.includes('was changed')",
+        )
+        .await;
+    let new = key_of(&laptop).await;
+    assert_eq!(new.0, 2, "the laptop writes with a second key epoch");
+    assert_ne!(new.1, old.1);
+
+    // A note written now reaches the phone, which took the new key.
+    let secret = "the new gate code is 5521";
+    laptop.click("#tab-notes").await;
+    laptop.add_note("After the removal", secret).await;
+    laptop.wait_for_sync_state("synced").await;
+    phone
+        .wait_for_notes(&["After the removal", "Before the removal"])
+        .await;
+    phone.open_note("After the removal").await;
+    phone.wait_for_body(secret).await;
+    assert_eq!(key_of(&phone).await, new, "the phone holds the new key");
+    phone.click("#tab-notes").await;
+    phone.add_note("From the phone", "after the change").await;
+    phone.wait_for_sync_state("synced").await;
+    laptop
+        .wait_for_notes(&["After the removal", "Before the removal", "From the phone"])
+        .await;
+
+    // The tablet is refused, still holds only the old key, and the
+    // server's disk holds neither the new note's text nor the new key.
+    tablet.click("#tab-sync").await;
+    tablet.click("#sync-now").await;
+    tablet.wait_for_sync_state("revoked").await;
+    assert_eq!(key_of(&tablet).await, old);
+    holds_none(
+        &[server.data_dir.as_path()],
+        &[secret.as_bytes().to_vec(), new.1.clone()],
+    );
+    tablet.close().await;
+    phone.close().await;
+    laptop.close().await;
+}

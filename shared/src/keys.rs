@@ -101,8 +101,8 @@ impl std::fmt::Debug for RecoveryWrap {
 /// it keeps of the recovery key. Stored and sent as
 /// `{"current": 1, "epochs": [{"epoch": 1, "key": "<base64url>"}],
 /// "device": "<base64url>", "recovery": {"credential_hash": "…", "key": "…"}}`
-/// (the last two optional); a ring without a key for its current epoch
-/// does not deserialize.
+/// (the last two may be `null` or absent); a ring without a key for its
+/// current epoch does not deserialize.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "RingFile", into = "RingFile")]
 pub struct Keyring {
@@ -167,13 +167,15 @@ impl Keyring {
     }
 }
 
+/// (Absent fields are never skipped: the sync worker's messages carry
+/// keyrings in a format without field names.)
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RingFile {
     current: u32,
     epochs: Vec<RingEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     device: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     recovery: Option<RecoveryFile>,
 }
 

@@ -146,10 +146,9 @@ async fn register_here(
         .map_err(|e| e.to_string())?;
     // An encrypted workspace gets its recovery key now, shown once.
     if record.is_encrypted() {
-        let mut shared = state.record;
-        shared.set(record.clone());
-        match crate::ui::recovery::make_recovery_key(state).await {
-            Ok(text) => {
+        match crate::ui::recovery::make_recovery_key(state, record.clone()).await {
+            Ok((text, kept)) => {
+                record = kept;
                 let mut shown = state.recovery_key;
                 shown.set(Some(text));
             }

@@ -264,14 +264,38 @@ pub fn DataCard() -> Element {
     let mut message = use_signal(|| None::<String>);
     let mut facts = use_resource(storage_facts);
 
+    let mut pending = use_signal(|| None::<String>);
+    let mut recovery_text = use_signal(String::new);
     let export_file = {
         let state = state.clone();
         move |_| {
             let record = state.record.peek().clone();
+            // An encrypted workspace's file is sealed, and opens with the
+            // recovery key, where this device keeps what that takes.
+            let sealing = record
+                .keys
+                .as_ref()
+                .and_then(|ring| Some((ring.writing()?.clone(), ring.recovery.clone()?)));
+            if record.is_encrypted()
+                && record.server.is_some()
+                && sealing.is_none()
+                && !crate::platform::confirm(
+                    "This device cannot encrypt the file: only the owner's device, once it has made a recovery key, can. Export it unencrypted? Anyone who gets the file can read your notes.",
+                )
+            {
+                return;
+            }
+            let ivs = [crate::platform::fresh_iv(), crate::platform::fresh_iv()];
+            let keys =
+                sealing
+                    .as_ref()
+                    .map(|(key, recovery)| export::ExportKeys { key, recovery, ivs });
+            let encrypted = keys.is_some();
             match export::export_file(
                 &state.workspace.peek(),
                 record.workspace_id.as_str(),
                 now_ms(),
+                keys,
             ) {
                 Ok(text) => {
                     download(
@@ -279,6 +303,10 @@ pub fn DataCard() -> Element {
                         "application/json",
                         &text,
                     );
+                    message.set(Some(match encrypted {
+                        true => "Exported, encrypted: importing the file asks for this workspace's recovery key.".into(),
+                        false => "Exported. The file is not encrypted: anyone who has it can read your notes.".into(),
+                    }));
                 }
                 Err(e) => message.set(Some(format!("Could not export: {e}"))),
             }
@@ -305,7 +333,32 @@ pub fn DataCard() -> Element {
                         return;
                     }
                 };
-                match import_workspace(&state, &text).await {
+                if export::is_encrypted(&text) {
+                    pending.set(Some(text));
+                    message.set(Some(
+                        "This file is encrypted: enter its workspace's recovery key to import it."
+                            .into(),
+                    ));
+                    return;
+                }
+                match import_workspace(&state, &text, None).await {
+                    Ok(()) => crate::platform::reload(),
+                    Err(e) => message.set(Some(format!("Not imported: {e}"))),
+                }
+            });
+        }
+    };
+    let import_sealed = {
+        let state = state.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            let state = state.clone();
+            let Some(text) = pending.peek().clone() else {
+                return;
+            };
+            let key = recovery_text.peek().clone();
+            spawn(async move {
+                match import_workspace(&state, &text, Some(&key)).await {
                     Ok(()) => crate::platform::reload(),
                     Err(e) => message.set(Some(format!("Not imported: {e}"))),
                 }
@@ -356,6 +409,20 @@ pub fn DataCard() -> Element {
             label { class: "import", "Import a workspace file (it becomes a new workspace on this device): "
                 input { id: "import-file", r#type: "file", accept: ".json,application/json", onchange: import }
             }
+            if pending().is_some() {
+                form { class: "stack", id: "import-key-form", onsubmit: import_sealed,
+                    label { "Recovery key of the file's workspace"
+                        input {
+                            id: "import-key-input",
+                            autocomplete: "off",
+                            spellcheck: "false",
+                            value: "{recovery_text}",
+                            oninput: move |e| recovery_text.set(e.value()),
+                        }
+                    }
+                    button { id: "import-key-button", r#type: "submit", "Import" }
+                }
+            }
             if let Some(m) = message() { p { class: "banner", id: "data-message", "{m}" } }
         }
     }
@@ -368,8 +435,12 @@ pub fn DataCard() -> Element {
 /// peer id (the sync engine pushes a device's own operations), so that the
 /// imported workspace syncs like one made here; the file's edit history
 /// stays in the file.
-async fn import_workspace(state: &AppState, text: &str) -> Result<(), String> {
-    let snapshot = export::read_file(text)?;
+async fn import_workspace(
+    state: &AppState,
+    text: &str,
+    recovery_key: Option<&str>,
+) -> Result<(), String> {
+    let snapshot = export::read_file(text, recovery_key).map_err(|e| e.to_string())?;
     let source_doc = hearth_shared::engine::loro::LoroDoc::new();
     source_doc
         .import(&snapshot)

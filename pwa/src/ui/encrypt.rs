@@ -32,8 +32,13 @@ pub fn EncryptCard() -> Element {
                 let state = state.clone();
                 let mut shown = state.recovery_key;
                 spawn(async move {
-                    match crate::ui::recovery::make_recovery_key(&state).await {
-                        Ok(text) => shown.set(Some(text)),
+                    let record = state.record.peek().clone();
+                    match crate::ui::recovery::make_recovery_key(&state, record).await {
+                        Ok((text, kept)) => {
+                            let mut shared = state.record;
+                            shared.set(kept);
+                            shown.set(Some(text));
+                        }
                         Err(e) => message.set(Some(format!(
                             "Encrypted, but no recovery key yet ({e}): make one under Recovery key."
                         ))),

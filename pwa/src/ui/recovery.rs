@@ -23,9 +23,13 @@ use crate::ui::devices::qr_svg;
 /// owner's, connected, encrypted) and keeps what the server may know of it
 /// there; the previous one stops working. The device keeps what it needs
 /// to wrap later key epochs for it (not the key). Returns the key as a
-/// person writes it.
-pub async fn make_recovery_key(state: &AppState) -> Result<String, String> {
-    let mut record = state.record.peek().clone();
+/// person writes it, and the record as it is now kept (the caller shows
+/// it: setting the shared record here could unmount the screen that
+/// awaits this).
+pub async fn make_recovery_key(
+    state: &AppState,
+    mut record: DeviceRecord,
+) -> Result<(String, DeviceRecord), String> {
     let (Some(server), Some(token), Some(ring)) = (
         record.server.as_deref(),
         record.token.as_deref(),
@@ -51,11 +55,9 @@ pub async fn make_recovery_key(state: &AppState) -> Result<String, String> {
             .map_err(|e| format!("this device could not store it: {e}"))?;
         state
             .link
-            .send(crate::protocol::ToWorker::MergeRing { ring: ring.clone() });
-        let mut shared = state.record;
-        shared.write().keys = Some(ring);
+            .send(crate::protocol::ToWorker::MergeRing { ring });
     }
-    Ok(key.to_text())
+    Ok((key.to_text(), record))
 }
 
 /// The recovery key just made, until the person says it is written down.
@@ -109,8 +111,13 @@ pub fn RecoveryKeyCard() -> Element {
         busy.set(true);
         message.set(None);
         spawn(async move {
-            match make_recovery_key(&state).await {
-                Ok(text) => shown.set(Some(text)),
+            let record = state.record.peek().clone();
+            match make_recovery_key(&state, record).await {
+                Ok((text, kept)) => {
+                    let mut shared = state.record;
+                    shared.set(kept);
+                    shown.set(Some(text));
+                }
                 Err(e) => message.set(Some(format!("No new recovery key: {e}."))),
             }
             busy.set(false);
