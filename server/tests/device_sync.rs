@@ -479,6 +479,18 @@ async fn an_unencrypted_workspace_is_encrypted_in_place_and_no_note_text_stays_o
     assert_eq!(tablet.status().skipped_entries, 0);
 }
 
+/// An encrypted workspace made on a laptop in `dir`, with a note "Before"
+/// (`body`), registered with `server` and synced.
+async fn encrypted_owner(server: &TestServer, dir: &TempDir, body: &str) -> Device {
+    let mut laptop = Device::create_encrypted(dir.path(), "laptop")
+        .await
+        .unwrap();
+    laptop.add_note("Before", body, &[]).await.unwrap();
+    laptop.register(&origin(server)).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    laptop
+}
+
 /// The device's server link (token, token id).
 fn link_of(device: &Device) -> hearth_device::ServerLink {
     device.profile().server.clone().unwrap()
@@ -488,15 +500,7 @@ fn link_of(device: &Device) -> hearth_device::ServerLink {
 async fn removing_a_device_rotates_the_key_and_the_removed_device_opens_nothing_written_after() {
     let server = TestServer::start().await;
     let dirs: Vec<TempDir> = (0..4).map(|_| TempDir::new().unwrap()).collect();
-    let mut laptop = Device::create_encrypted(dirs[0].path(), "laptop")
-        .await
-        .unwrap();
-    laptop
-        .add_note("Before", "written while all four had the key", &[])
-        .await
-        .unwrap();
-    laptop.register(&origin(&server)).await.unwrap();
-    laptop.sync_once().await.unwrap();
+    let mut laptop = encrypted_owner(&server, &dirs[0], "written while all four had the key").await;
     let mut paired = Vec::new();
     for (dir, label) in dirs[1..].iter().zip(["phone", "tablet", "away"]) {
         let link = laptop
@@ -631,15 +635,7 @@ async fn the_recovery_key_opens_what_was_written_after_a_rotation() {
         TempDir::new().unwrap(),
         TempDir::new().unwrap(),
     );
-    let mut laptop = Device::create_encrypted(dir_a.path(), "laptop")
-        .await
-        .unwrap();
-    laptop
-        .add_note("Before", "under the first key", &[])
-        .await
-        .unwrap();
-    laptop.register(&origin(&server)).await.unwrap();
-    laptop.sync_once().await.unwrap();
+    let mut laptop = encrypted_owner(&server, &dir_a, "under the first key").await;
     let recovery = laptop.make_recovery_key().await.unwrap();
     assert_eq!(recovery.split('-').count(), 11, "{recovery}");
     let link = laptop
