@@ -596,3 +596,114 @@ fn an_unencrypted_workspace_is_encrypted_in_place_and_the_server_keeps_no_plaint
     assert!(block_on(a.encrypt(keys(0x52), 5)).is_err());
     assert_eq!(server.key_epochs().unwrap().len(), 1);
 }
+
+/// A ring of the workspace key `byte` with a device secret of its own.
+fn ring_of_device(byte: u8, device: u8) -> hearth_shared::sealed::Keyring {
+    let mut ring = hearth_shared::sealed::Keyring::first([byte; 32]);
+    ring.device = Some(hearth_shared::keys::DeviceSecret::new([device; 32]));
+    ring
+}
+
+#[test]
+fn a_rotation_reaches_every_remaining_device_even_one_that_was_away_and_through_lost_answers() {
+    // Each seed loses other requests and answers of the owner's.
+    for seed in 1..=16 {
+        rotation_with_faults(seed * 100 + 1);
+    }
+}
+
+fn rotation_with_faults(owner_seed: u64) {
+    use hearth_shared::engine::Faults;
+    let server = MemoryServer::new();
+    let (mut owner, _, owner_net) = device(&server, owner_seed);
+    let (mut phone, _, phone_net) = device(&server, 2);
+    let (mut away, _, away_net) = device(&server, 3);
+    let (mut lost, _, lost_net) = device(&server, 4);
+    for net in [&phone_net, &away_net, &lost_net] {
+        net.set_owner(false);
+    }
+    owner.set_keys(keys_of(ring_of_device(0x61, 11)));
+    phone.set_keys(keys_of(ring_of_device(0x61, 12)));
+    away.set_keys(keys_of(ring_of_device(0x61, 13)));
+    lost.set_keys(keys_of(ring_of_device(0x61, 14)));
+    type_text(&owner, "before;");
+    for (i, e) in [&mut owner, &mut phone, &mut away, &mut lost]
+        .into_iter()
+        .enumerate()
+    {
+        block_on(e.sync(i as u64)).unwrap();
+    }
+    assert_eq!(text(&lost), "before;");
+
+    // One device is away and edits under the first key; answers get lost.
+    away_net.set_online(false);
+    type_text(&away, "away;");
+    block_on(away.save_local()).unwrap();
+    owner_net.set_faults(Faults {
+        drop_request: 200,
+        drop_response: 400,
+        ..Faults::default()
+    });
+    server.revoke(lost_net.token());
+    let mut next = owner
+        .take_changed_ring()
+        .unwrap_or_else(|| ring_of_device(0x61, 11));
+    next.learn(hearth_shared::keys::EpochKey::new(2, [0x62; 32]));
+    let mut rotated = false;
+    for round in 0..200 {
+        let done = match round {
+            0 => block_on(owner.rotate(&next, 10)).is_ok(),
+            _ => block_on(owner.sync(10 + round)).is_ok() && !owner.meta().rotating,
+        };
+        if done {
+            rotated = true;
+            break;
+        }
+    }
+    assert!(rotated, "the rotation finished despite lost answers");
+    owner_net.set_faults(Faults::default());
+    assert_eq!(owner.take_changed_ring().unwrap().current, 2);
+    assert!(!owner.meta().rotating);
+    let copies = server.wraps_of(2);
+    assert!(copies.contains(phone_net.token()) && copies.contains(away_net.token()));
+    assert!(
+        !copies.contains(lost_net.token()),
+        "no copy for the removed device"
+    );
+    type_text(&owner, "after;");
+    block_on(owner.sync(70)).unwrap();
+
+    // The phone takes the new key at its next pull and writes with it.
+    block_on(phone.sync(71)).unwrap();
+    assert_eq!(phone.take_changed_ring().unwrap().current, 2);
+    assert_eq!(text(&phone), "before;after;");
+    // The removed device is refused, and its key opens nothing after.
+    assert!(block_on(lost.sync(72)).is_err());
+    let body = server.pull(0).unwrap().body;
+    let frames = hearth_shared::frame::decode_frames(&body).unwrap();
+    let old = [hearth_shared::keys::EpochKey::new(1, [0x61; 32])];
+    let mut sealed_after = 0;
+    for frame in &frames {
+        let header = hearth_shared::sealed::read_header(frame.payload).unwrap();
+        if header.epoch == 2 {
+            sealed_after += 1;
+            assert!(hearth_shared::sealed::open(&old, frame.payload, 1 << 20).is_err());
+        }
+    }
+    assert!(sealed_after >= 2, "the marker, the note and the snapshot");
+
+    // The device that was away comes back: its edit merges, it takes the
+    // new key, and everyone converges.
+    away_net.set_online(true);
+    for round in 0..3 {
+        block_on(away.sync(80 + round)).unwrap();
+    }
+    assert_eq!(away.take_changed_ring().unwrap().current, 2);
+    block_on(owner.sync(90)).unwrap();
+    block_on(phone.sync(91)).unwrap();
+    assert_eq!(text(&owner), text(&away));
+    assert_eq!(text(&owner), text(&phone));
+    assert!(text(&owner).contains("away;") && text(&owner).contains("after;"));
+    assert_eq!(owner.status().skipped_entries, 0);
+    assert_eq!(phone.status().skipped_entries, 0);
+}

@@ -348,7 +348,14 @@ pub fn DeviceList() -> Element {
             match rotation() {
                 crate::state::Rotation::Idle => rsx! {},
                 crate::state::Rotation::Working => rsx! { p { class: "banner", id: "rotation-status", role: "status", "Changing the workspace key…" } },
-                crate::state::Rotation::Done => rsx! { p { class: "banner", id: "rotation-status", role: "status", "The workspace key was changed: your other devices have the new one, and the removed device cannot read anything written from now on." } },
+                crate::state::Rotation::Done => rsx! {
+                    p { class: "banner", id: "rotation-status", role: "status",
+                        "The workspace key was changed: your other devices have the new one, and the removed device cannot read anything written from now on."
+                        if state.record.read().keys.as_ref().is_some_and(|k| k.recovery.is_none()) {
+                            " Make a new recovery key (Recovery key, on this screen): this device does not hold what it takes to give the new key to the one you have, so that one would not open what is written from now on."
+                        }
+                    }
+                },
                 crate::state::Rotation::Failed(reason) => rsx! { p { class: "banner error", id: "rotation-status", role: "status", "The workspace key is not changed yet ({reason}); it is finished at the next sync." } },
             }
             if state.record.read().is_owner() {

@@ -121,9 +121,12 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 self.check_keys().await?;
                 self.keys_checked = true;
                 self.seal_from_now().await?;
-                if self.meta.rotating {
-                    self.finish_rotation().await?;
-                }
+                continue;
+            }
+            // A key epoch not yet given to every device (a rotation whose
+            // last round failed part-way) is given before anything else.
+            if self.meta.rotating && !matches!(step, Step::Save | Step::CompactLocal | Step::Done) {
+                self.finish_rotation().await?;
                 continue;
             }
             match step {
@@ -210,21 +213,34 @@ impl<S: Store, T: Transport> Engine<S, T> {
             return Err(KeyProblem::MissingEpoch { epoch: current }.into());
         };
         let check = crate::sealed::key_check(key, (keys.iv)());
+        // Kept before the request: if its answer is lost, the next round
+        // finds the epoch recorded and still gives it to every device.
+        self.set_rotating(true).await?;
         match self.transport.put_key_check(current, &check).await {
-            Ok(()) => {
-                let mut next = self.meta.clone();
-                next.rotating = true;
-                self.store.append(&[], &next).await?;
-                self.meta = next;
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             // Not the owner's device: the owner records the epoch.
-            Err(e) if matches!(e.code(), Some(ErrorCode::MasterRequired)) => Ok(()),
+            Err(e) if matches!(e.code(), Some(ErrorCode::MasterRequired)) => {
+                self.set_rotating(false).await
+            }
             Err(e) if e.code() == Some(ErrorCode::KeyEpochExists) => {
+                self.set_rotating(false).await?;
                 Err(KeyProblem::WrongKey { epoch: current }.into())
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Records (durably) whether a key epoch waits to be given to every
+    /// device.
+    async fn set_rotating(&mut self, rotating: bool) -> Result<(), EngineError> {
+        if self.meta.rotating == rotating {
+            return Ok(());
+        }
+        let mut next = self.meta.clone();
+        next.rotating = rotating;
+        self.store.append(&[], &next).await?;
+        self.meta = next;
+        Ok(())
     }
 
     /// Fetches the key epochs wrapped for this device and takes in those
@@ -302,11 +318,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 .map_err(|e| EngineError::Document(e.to_string()))?;
             self.save_local().await?;
         }
-        let mut next = self.meta.clone();
-        next.rotating = false;
-        self.store.append(&[], &next).await?;
-        self.meta = next;
-        Ok(())
+        self.set_rotating(false).await
     }
 
     /// Once a device holds the workspace's key, every operation of its own
