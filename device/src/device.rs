@@ -17,7 +17,6 @@ use hearth_shared::engine::{
     jitter_from_random, next_action, peer_id_from_random,
 };
 use hearth_shared::id::{TokenId, WorkspaceId};
-use hearth_shared::keys::EpochKey;
 use hearth_shared::share_link::ShareLink;
 
 use super::api_client::ApiClient;
@@ -361,8 +360,7 @@ impl Device {
         let Some(ring) = &self.keys else {
             return Ok(());
         };
-        let mut next = ring.clone();
-        next.learn(EpochKey::new(ring.newest() + 1, random_bytes()?));
+        let next = ring.with_new_epoch(random_bytes()?);
         keyring::save(&next, &self.dir)?;
         self.keys = Some(next.clone());
         let result = self.engine.rotate(&next, now_ms()).await;

@@ -89,8 +89,8 @@ pub fn export_file(
                 k.ivs[0],
             )
             .map_err(|e| e.to_string())?;
-            let kek = EpochKey::new(0, k.recovery.key);
-            let wrapped = hearth_shared::keywrap::wrap_with(&kek, k.key, k.ivs[1]);
+            let wrapped =
+                hearth_shared::keywrap::wrap_with(&k.recovery.wrapping_key(), k.key, k.ivs[1]);
             (
                 VERSION,
                 sealed,

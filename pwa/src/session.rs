@@ -489,15 +489,11 @@ async fn rotate_key(engine: &mut AppEngine) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("this device holds no workspace")?;
-    let Some(ring) = &mut record.keys else {
+    let Some(ring) = &record.keys else {
         return Err("this workspace is not encrypted; there is no key to rotate".into());
     };
-    let epoch = ring.newest() + 1;
-    ring.learn(hearth_shared::keys::EpochKey::new(
-        epoch,
-        crate::platform::secure_random()?,
-    ));
-    let ring = ring.clone();
+    let ring = ring.with_new_epoch(crate::platform::secure_random()?);
+    record.keys = Some(ring.clone());
     device::save_current(&db, &record)
         .await
         .map_err(|e| e.to_string())?;

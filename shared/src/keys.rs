@@ -152,6 +152,14 @@ impl Keyring {
         true
     }
 
+    /// This ring with one more key epoch (the newest plus one) of `key`
+    /// (32 random bytes), which it writes with: a rotation's new key.
+    pub fn with_new_epoch(&self, key: [u8; 32]) -> Keyring {
+        let mut next = self.clone();
+        next.learn(EpochKey::new(self.newest() + 1, key));
+        next
+    }
+
     /// Takes in what `other` holds and this ring lacks: its epochs, its
     /// device secret if this has none, and its recovery wrap if it has one.
     pub fn merge(&mut self, other: &Keyring) {

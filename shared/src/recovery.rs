@@ -158,13 +158,9 @@ impl RecoveryKey {
         &self,
         ring: &Keyring,
         workspace: &WorkspaceId,
-        mut iv: impl FnMut() -> [u8; IV_LEN],
+        iv: impl FnMut() -> [u8; IV_LEN],
     ) -> Vec<Vec<u8>> {
-        let kek = self.wrapping_key(workspace);
-        ring.epochs
-            .iter()
-            .map(|key| keywrap::wrap_with(&kek, key, iv()))
-            .collect()
+        wrap_epochs(&self.wrapping_key(workspace), ring, iv)
     }
 
     /// The keyring [`RecoveryKey::wrap_keys`] wrapped: the newest epoch is
@@ -206,6 +202,31 @@ impl RecoveryKey {
         );
         EpochKey::new(0, out)
     }
+}
+
+impl crate::keys::RecoveryWrap {
+    /// The recovery wrapping key it keeps.
+    pub fn wrapping_key(&self) -> EpochKey {
+        EpochKey::new(0, self.key)
+    }
+
+    /// Every key epoch of `ring` wrapped for the recovery key, as
+    /// [`RecoveryKey::wrap_keys`] wraps them, without the key itself.
+    pub fn wrap_keys(&self, ring: &Keyring, iv: impl FnMut() -> [u8; IV_LEN]) -> Vec<Vec<u8>> {
+        wrap_epochs(&self.wrapping_key(), ring, iv)
+    }
+}
+
+/// Every epoch of `ring` wrapped under `kek`, a fresh IV each.
+fn wrap_epochs(
+    kek: &EpochKey,
+    ring: &Keyring,
+    mut iv: impl FnMut() -> [u8; IV_LEN],
+) -> Vec<Vec<u8>> {
+    ring.epochs
+        .iter()
+        .map(|key| keywrap::wrap_with(kek, key, iv()))
+        .collect()
 }
 
 /// What the server keeps of a recovery credential.

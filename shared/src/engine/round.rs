@@ -6,13 +6,13 @@ use loro::{ExportMode, IdSpan};
 use super::decide::{Facts, Step, next_step};
 use super::engine::{Engine, import_untrusted};
 use super::error::{EngineError, KeyProblem};
+use super::status::LastRound;
+use super::store::{Ack, Outbox, Store};
+use super::transport::{Transport, TransportError};
 
 /// The document's root map where a rotation records its new epoch (a
 /// small change sealed under it, by which devices learn of it).
 pub const ROTATION_ROOT: &str = "key_rotation";
-use super::status::LastRound;
-use super::store::{Ack, Outbox, Store};
-use super::transport::{Transport, TransportError};
 use crate::error::ErrorCode;
 use crate::frame::{FrameKind, decode_frames};
 
@@ -292,16 +292,11 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 copies.push((token.clone(), copy));
             }
         }
-        let recovery = keys.ring.recovery.clone().map(|r| {
-            let kek = crate::keys::EpochKey::new(0, r.key);
-            let wrapped: Vec<Vec<u8>> = keys
-                .ring
-                .epochs
-                .iter()
-                .map(|k| crate::keywrap::wrap_with(&kek, k, (keys.iv)()))
-                .collect();
-            (r.credential_hash, wrapped)
-        });
+        let recovery = keys
+            .ring
+            .recovery
+            .as_ref()
+            .map(|r| (r.credential_hash, r.wrap_keys(&keys.ring, &mut keys.iv)));
         let rotated = keys.ring.epochs.len() > 1;
         if !copies.is_empty() {
             self.transport
