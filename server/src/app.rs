@@ -83,6 +83,8 @@ pub struct App {
     pub rate_limit: RateLimit,
     /// Open workspaces (logs, writers, head announcements).
     pub workspaces: Workspaces,
+    /// The chunks of attached files.
+    pub chunks: crate::store::chunks::ChunkStore,
     /// Open event streams per client address, token and workspace.
     pub streams: crate::streams::Streams,
     /// Present when serving HTTPS; made at start so a bad certificate stops
@@ -131,7 +133,14 @@ impl App {
                     crate::fsutil::make_private(&path).map_err(io)?;
                 }
             }
-            let stored = crate::store::disk::stored_bytes(&data_dir).map_err(io)?;
+            let stored = crate::store::disk::stored_bytes(&data_dir)
+                .and_then(|logs| {
+                    let chunks = crate::store::chunks::stored_chunk_bytes(
+                        &data_dir.join(crate::store::disk::WORKSPACES_DIR),
+                    )?;
+                    Ok(logs.saturating_add(chunks))
+                })
+                .map_err(io)?;
             warn_if_backups_share_the_disk(&data_dir, backup_dir.as_deref());
             let assets = Assets::new(dist.as_deref());
             let build_id = assets.build_id();
@@ -164,6 +173,10 @@ impl App {
                 space,
                 config.max_open_workspaces,
             ),
+            chunks: crate::store::chunks::ChunkStore::new(
+                &config.data_dir.join(crate::store::disk::WORKSPACES_DIR),
+                config.chunk_grace_secs,
+            ),
             streams: crate::streams::Streams::default(),
             config,
             assets,
@@ -189,9 +202,11 @@ impl App {
         let mut stop = self.shutdown_signal();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut first = true;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
+                        app.sweep_chunks(std::mem::take(&mut first)).await;
                         let now = unix_now();
                         app.rate_limit.forget_idle();
                         app.workspaces.close_idle(now);
@@ -222,6 +237,37 @@ impl App {
                     }
                 }
             });
+        }
+    }
+
+    /// Deletes the chunks set aside for longer than the grace period, in
+    /// the workspaces known to have some (`all`: every workspace with
+    /// set-aside chunks on disk, the first time after start-up).
+    pub async fn sweep_chunks(self: &Arc<Self>, all: bool) {
+        let app = self.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let pending = if all {
+                app.chunks.pending_on_disk()
+            } else {
+                app.chunks.pending()
+            };
+            let now = std::time::SystemTime::now();
+            for ws in pending {
+                match app.chunks.sweep(&ws, now) {
+                    Ok(0) => {}
+                    Ok(freed) => {
+                        app.workspaces.space().removed(freed);
+                        tracing::info!(workspace = %ws, freed, "unreferenced chunks deleted");
+                    }
+                    Err(err) => {
+                        tracing::warn!(workspace = %ws, error = %err, "cannot delete unreferenced chunks")
+                    }
+                }
+            }
+        })
+        .await;
+        if let Err(err) = swept {
+            tracing::warn!(error = %err, "the chunk sweep failed");
         }
     }
 

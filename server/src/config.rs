@@ -201,6 +201,17 @@ pub struct Config {
     #[arg(long, env = "HEARTH_COMPACTION_UNDO_SECS", default_value_t = 7 * 24 * 60 * 60)]
     pub compaction_undo_secs: u64,
 
+    /// The largest file devices may attach, in bytes (told to devices by
+    /// `/v1/health`; the server sees only chunks of at most 4 MiB).
+    #[arg(long, env = "HEARTH_MAX_FILE_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// Seconds a chunk that the owner's device called unreferenced is kept
+    /// before it is deleted (a device that uses it again in that time keeps
+    /// it).
+    #[arg(long, env = "HEARTH_CHUNK_GRACE_SECS", default_value_t = 7 * 24 * 60 * 60)]
+    pub chunk_grace_secs: u64,
+
     /// Web origins (besides the server's own) whose pages may call the API,
     /// comma-separated, e.g. `https://notes.example.org`; `*` allows any.
     #[arg(long, env = "HEARTH_CORS_ORIGINS", value_delimiter = ',')]
@@ -324,6 +335,8 @@ fn defaults() -> Config {
         write_timeout_secs: 30,
         max_open_workspaces: 4096,
         compaction_undo_secs: 7 * 24 * 60 * 60,
+        max_file_bytes: 100 * 1024 * 1024,
+        chunk_grace_secs: 7 * 24 * 60 * 60,
         cors_origins: Vec::new(),
         tls_cert: None,
         tls_key: None,

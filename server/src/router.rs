@@ -23,7 +23,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::handlers::{
-    device_keys, entries, events, health, invites, keys, pwa, recovery, snapshot, tokens,
+    chunks, device_keys, entries, events, health, invites, keys, pwa, recovery, snapshot, tokens,
     workspaces,
 };
 use crate::http::{ResBody, empty};
@@ -127,6 +127,9 @@ async fn api(
                 ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}"))
             }
             Unresolved::BadQuery(message) => ApiError::bad_request(message),
+            Unresolved::BadChunkName(e) => {
+                ApiError::bad_request(format!("invalid chunk name: {e}"))
+            }
         })?;
     let ip = peer.ip();
     match route {
@@ -152,6 +155,10 @@ async fn api(
         Route::GetDeviceKey(ws) => device_keys::get(app, ws, req).await,
         Route::PutRecovery(ws) => recovery::put(app, ws, req).await,
         Route::RedeemRecovery => recovery::redeem(app, ip, req).await,
+        Route::PutChunk { ws, name } => chunks::put(app, ws, name, req).await,
+        Route::GetChunk { ws, name } => chunks::get(app, ws, name, req).await,
+        Route::MissingChunks(ws) => chunks::missing(app, ws, req).await,
+        Route::UnreferencedChunks(ws) => chunks::unreferenced(app, ws, req).await,
     }
 }
 

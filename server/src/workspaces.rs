@@ -96,7 +96,7 @@ pub struct Space {
     min_free: u64,
     /// Most bytes stored over all workspaces (`u64::MAX`: no limit).
     max_total: u64,
-    /// Bytes stored over all workspaces (logs and snapshots).
+    /// Bytes stored over all workspaces (logs, snapshots and chunks).
     total: AtomicU64,
 }
 
@@ -131,6 +131,16 @@ impl Space {
             }
         }
         Ok(())
+    }
+
+    /// Counts bytes written outside a workspace's log (its chunks).
+    pub fn added(&self, bytes: u64) {
+        self.moved(0, bytes);
+    }
+
+    /// Counts bytes deleted outside a workspace's log.
+    pub fn removed(&self, bytes: u64) {
+        self.moved(bytes, 0);
     }
 
     fn moved(&self, before: u64, after: u64) {

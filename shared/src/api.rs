@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claims::Role;
-use crate::id::{TokenId, WorkspaceId};
+use crate::id::{ChunkName, TokenId, WorkspaceId};
 
 /// Response header that carries the workspace's head sequence number.
 pub const HEAD_HEADER: &str = "Hearth-Head";
@@ -83,6 +83,58 @@ pub struct Health {
     /// Who may register a workspace here.
     #[serde(default)]
     pub registration: Registration,
+    /// The largest file, in bytes, that devices may attach
+    /// (`--max-file-bytes`; [`DEFAULT_MAX_FILE_BYTES`] from a server that
+    /// does not say).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+/// The largest attached file, unless the server says otherwise.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+
+fn default_max_file_bytes() -> u64 {
+    DEFAULT_MAX_FILE_BYTES
+}
+
+/// Most chunk names in one `POST …/chunks/missing` or
+/// `POST …/chunks/unreferenced`.
+pub const MAX_CHUNK_NAMES: usize = 4096;
+
+/// The largest chunk the server stores, in bytes (a file's chunks are at
+/// most 4 MiB of content, plus the chunk header and tag).
+pub const MAX_CHUNK_BYTES: u64 = 4 * 1024 * 1024 + 64;
+
+/// `POST /v1/workspaces/{ws}/chunks/missing` and
+/// `POST /v1/workspaces/{ws}/chunks/unreferenced`: chunk names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkNames {
+    pub names: Vec<ChunkName>,
+}
+
+/// The answer to `POST …/chunks/missing`: the names asked for that the
+/// server does not hold, in the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingChunks {
+    pub missing: Vec<ChunkName>,
+}
+
+/// The answer to `PUT …/chunks/{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutChunkResponse {
+    /// `false` when the server already held the chunk (nothing was
+    /// written).
+    pub created: bool,
+}
+
+/// The answer to `POST …/chunks/unreferenced`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreferencedResponse {
+    /// Chunks newly set aside for deletion.
+    pub marked: u64,
+    /// Seconds until they are deleted (a chunk put or asked for again in
+    /// that time is kept).
+    pub grace_secs: u64,
 }
 
 /// Who may register a workspace on a server (`hearth serve --registration`).

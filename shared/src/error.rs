@@ -78,6 +78,10 @@ pub enum ErrorCode {
     /// This key epoch is already recorded with another key check: the
     /// workspace's key for it was made elsewhere.
     KeyEpochExists,
+    /// A chunk's body does not hash to the name it was put under.
+    ChunkMismatch,
+    /// No chunk of this name is stored.
+    ChunkNotFound,
 }
 
 impl ErrorCode {
@@ -85,12 +89,12 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            BadRequest | InvalidWorkspaceId | InvalidTokenId => 400,
+            BadRequest | InvalidWorkspaceId | InvalidTokenId | ChunkMismatch => 400,
             MissingToken | InvalidToken | TokenExpired | TokenRevoked => 401,
             WrongWorkspace | MasterRequired | ReadOnly | SetupCodeInvalid | RegistrationClosed => {
                 403
             }
-            WorkspaceNotFound | TokenNotFound | NotFound | NothingToUndo => 404,
+            WorkspaceNotFound | TokenNotFound | NotFound | NothingToUndo | ChunkNotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
             WorkspaceExists | SnapshotConflict | IdempotencyConflict | KeyEpochExists => 409,
@@ -141,6 +145,8 @@ impl ErrorCode {
             TooManyStreams => "too_many_streams",
             NothingToUndo => "nothing_to_undo",
             KeyEpochExists => "key_epoch_exists",
+            ChunkMismatch => "chunk_mismatch",
+            ChunkNotFound => "chunk_not_found",
         }
     }
 
@@ -204,6 +210,8 @@ mod tests {
             ErrorCode::TooManyStreams,
             ErrorCode::NothingToUndo,
             ErrorCode::KeyEpochExists,
+            ErrorCode::ChunkMismatch,
+            ErrorCode::ChunkNotFound,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

@@ -1,4 +1,4 @@
-//! Identifiers: workspace ids and token ids.
+//! Identifiers: workspace ids, token ids and chunk names.
 //!
 //! A workspace id is 32 lowercase hex characters (128 random bits). It is made
 //! by the client, so that a workspace can exist before any server knows it,
@@ -113,9 +113,100 @@ hex_id!(
     TokenId
 );
 
+/// Characters of a [`ChunkName`].
+pub const CHUNK_NAME_LEN: usize = 64;
+
+/// The name of a stored chunk of a file: the SHA-256 of its stored bytes
+/// (its ciphertext, in an encrypted workspace), as 64 lowercase hex
+/// characters. The server checks every chunk against its name, so a name
+/// says what the bytes are, and a chunk is stored once however often it is
+/// put.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ChunkName([u8; 32]);
+
+impl ChunkName {
+    /// The name of bytes whose SHA-256 is `digest`.
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        ChunkName(digest)
+    }
+
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses 64 lowercase hex characters.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        if s.len() != CHUNK_NAME_LEN {
+            return Err(IdError::WrongLength(s.chars().count()));
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            let digit = |c: u8| match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                _ => Err(IdError::BadCharacter),
+            };
+            let (Some(&hi), Some(&lo)) = (pair.first(), pair.get(1)) else {
+                return Err(IdError::BadCharacter);
+            };
+            *byte = digit(hi)? << 4 | digit(lo)?;
+        }
+        Ok(ChunkName(out))
+    }
+}
+
+impl fmt::Display for ChunkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b] = [&self.0[..16], &self.0[16..]].map(|half| {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(half);
+            hex(bytes)
+        });
+        write!(f, "{a}{b}")
+    }
+}
+
+impl fmt::Debug for ChunkName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChunkName({self})")
+    }
+}
+
+impl FromStr for ChunkName {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for ChunkName {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ChunkName> for String {
+    fn from(name: ChunkName) -> String {
+        name.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_names_are_64_lowercase_hex_characters() {
+        let name = ChunkName::from_digest([0xa5; 32]);
+        assert_eq!(name.to_string(), "a5".repeat(32));
+        assert_eq!(ChunkName::parse(&name.to_string()), Ok(name));
+        assert!(ChunkName::parse(&"A5".repeat(32)).is_err());
+        assert!(ChunkName::parse(&"a5".repeat(31)).is_err());
+        assert!(ChunkName::parse(&format!("{}/x", "a".repeat(62))).is_err());
+        assert!(ChunkName::parse(&"é".repeat(32)).is_err());
+    }
 
     #[test]
     fn workspace_id_format_is_strict() {

@@ -42,6 +42,7 @@ pub mod engine;
 #[cfg(feature = "envelope")]
 pub mod envelope;
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod id;
 pub mod keys;

@@ -29,8 +29,12 @@
 //! | [`Route::GetDeviceKey`] | `GET /v1/workspaces/{ws}/device-key` | any token | |
 //! | [`Route::PutRecovery`] | `PUT /v1/workspaces/{ws}/recovery` | master | JSON |
 //! | [`Route::RedeemRecovery`] | `POST /v1/recovery/redeem` | a recovery credential | JSON |
+//! | [`Route::PutChunk`] | `PUT /v1/workspaces/{ws}/chunks/{name}` | read-write | octets |
+//! | [`Route::GetChunk`] | `GET /v1/workspaces/{ws}/chunks/{name}` | any token | |
+//! | [`Route::MissingChunks`] | `POST /v1/workspaces/{ws}/chunks/missing` | read-write | JSON |
+//! | [`Route::UnreferencedChunks`] | `POST /v1/workspaces/{ws}/chunks/unreferenced` | master | JSON |
 
-use crate::id::{TokenId, WorkspaceId};
+use crate::id::{ChunkName, TokenId, WorkspaceId};
 
 /// The path prefix of the API.
 pub const PREFIX: &str = "/v1";
@@ -108,23 +112,40 @@ pub enum Route {
     GetDeviceKey(WorkspaceId),
     PutRecovery(WorkspaceId),
     RedeemRecovery,
+    PutChunk { ws: WorkspaceId, name: ChunkName },
+    GetChunk { ws: WorkspaceId, name: ChunkName },
+    MissingChunks(WorkspaceId),
+    UnreferencedChunks(WorkspaceId),
 }
 
 impl Route {
     pub fn method(&self) -> Method {
         use Route::*;
         match self {
-            Health | ListTokens(_) | Pull { .. } | Events(_) | ListKeys(_) | GetDeviceKey(_) => {
-                Method::Get
-            }
-            Register | MintToken(_) | ReplaceMaster(_) | CreateInvite(_) | RedeemInvite
-            | Push(_) | UndoCompaction(_) | RedeemRecovery => Method::Post,
+            Health
+            | ListTokens(_)
+            | Pull { .. }
+            | Events(_)
+            | ListKeys(_)
+            | GetDeviceKey(_)
+            | GetChunk { .. } => Method::Get,
+            Register
+            | MintToken(_)
+            | ReplaceMaster(_)
+            | CreateInvite(_)
+            | RedeemInvite
+            | Push(_)
+            | UndoCompaction(_)
+            | RedeemRecovery
+            | MissingChunks(_)
+            | UnreferencedChunks(_) => Method::Post,
             SetExpiry(..)
             | PutSnapshot { .. }
             | PutKeyCheck { .. }
             | PutDeviceWraps { .. }
             | PutDeviceKey(_)
-            | PutRecovery(_) => Method::Put,
+            | PutRecovery(_)
+            | PutChunk { .. } => Method::Put,
             RevokeToken(..) | ForgetCompactions(_) => Method::Delete,
         }
     }
@@ -147,11 +168,15 @@ impl Route {
             | ForgetCompactions(_)
             | PutKeyCheck { .. }
             | PutDeviceWraps { .. }
-            | PutRecovery(_) => Caller::Master,
-            Push(_) | PutSnapshot { .. } => Caller::ReadWrite,
-            Pull { .. } | Events(_) | ListKeys(_) | PutDeviceKey(_) | GetDeviceKey(_) => {
-                Caller::AnyToken
-            }
+            | PutRecovery(_)
+            | UnreferencedChunks(_) => Caller::Master,
+            Push(_) | PutSnapshot { .. } | PutChunk { .. } | MissingChunks(_) => Caller::ReadWrite,
+            Pull { .. }
+            | Events(_)
+            | ListKeys(_)
+            | PutDeviceKey(_)
+            | GetDeviceKey(_)
+            | GetChunk { .. } => Caller::AnyToken,
         }
     }
 
@@ -168,8 +193,10 @@ impl Route {
             | PutDeviceWraps { .. }
             | PutDeviceKey(_)
             | PutRecovery(_)
-            | RedeemRecovery => Body::Json,
-            Push(_) | PutSnapshot { .. } => Body::Octets,
+            | RedeemRecovery
+            | MissingChunks(_)
+            | UnreferencedChunks(_) => Body::Json,
+            Push(_) | PutSnapshot { .. } | PutChunk { .. } => Body::Octets,
             _ => Body::None,
         }
     }
@@ -198,6 +225,9 @@ impl Route {
             PutDeviceKey(w) | GetDeviceKey(w) => ws(w, "device-key"),
             PutRecovery(w) => ws(w, "recovery"),
             RedeemRecovery => format!("{PREFIX}/recovery/redeem"),
+            PutChunk { ws: w, name } | GetChunk { ws: w, name } => ws(w, &format!("chunks/{name}")),
+            MissingChunks(w) => ws(w, "chunks/missing"),
+            UnreferencedChunks(w) => ws(w, "chunks/unreferenced"),
         }
     }
 
@@ -222,6 +252,8 @@ pub enum Unresolved {
     BadTokenId(String),
     /// A query parameter is missing or not a number.
     BadQuery(String),
+    /// A path parameter is not a chunk name.
+    BadChunkName(String),
 }
 
 /// Whether `path` is under the API's prefix.
@@ -256,6 +288,7 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
     };
     let ws = |s: &str| WorkspaceId::parse(s).map_err(|e| Unresolved::BadWorkspaceId(e.to_string()));
     let token = |s: &str| TokenId::parse(s).map_err(|e| Unresolved::BadTokenId(e.to_string()));
+    let chunk = |s: &str| ChunkName::parse(s).map_err(|e| Unresolved::BadChunkName(e.to_string()));
     use Method::*;
     let route = match (method, segments.as_slice()) {
         (Get, ["health"]) => Route::Health,
@@ -302,6 +335,16 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
         (Get, ["workspaces", w, "device-key"]) => Route::GetDeviceKey(ws(w)?),
         (Put, ["workspaces", w, "recovery"]) => Route::PutRecovery(ws(w)?),
         (Post, ["recovery", "redeem"]) => Route::RedeemRecovery,
+        (Post, ["workspaces", w, "chunks", "missing"]) => Route::MissingChunks(ws(w)?),
+        (Post, ["workspaces", w, "chunks", "unreferenced"]) => Route::UnreferencedChunks(ws(w)?),
+        (Put, ["workspaces", w, "chunks", name]) => Route::PutChunk {
+            ws: ws(w)?,
+            name: chunk(name)?,
+        },
+        (Get, ["workspaces", w, "chunks", name]) => Route::GetChunk {
+            ws: ws(w)?,
+            name: chunk(name)?,
+        },
         (_, s) if matches_any_route(s) => return Err(Unresolved::MethodNotAllowed),
         _ => return Err(Unresolved::NotFound),
     };
@@ -335,6 +378,7 @@ fn matches_any_route(segments: &[&str]) -> bool {
             | ["workspaces", _, "device-key"]
             | ["workspaces", _, "recovery"]
             | ["recovery", "redeem"]
+            | ["workspaces", _, "chunks", _]
     )
 }
 
@@ -387,6 +431,16 @@ mod tests {
             Route::GetDeviceKey(ws.clone()),
             Route::PutRecovery(ws.clone()),
             Route::RedeemRecovery,
+            Route::PutChunk {
+                ws: ws.clone(),
+                name: ChunkName::from_digest([9; 32]),
+            },
+            Route::GetChunk {
+                ws: ws.clone(),
+                name: ChunkName::from_digest([0xfe; 32]),
+            },
+            Route::MissingChunks(ws.clone()),
+            Route::UnreferencedChunks(ws.clone()),
         ]
     }
 

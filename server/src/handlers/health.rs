@@ -14,6 +14,7 @@ pub fn get(app: &App) -> Result<Response<ResBody>, ApiError> {
         build: app.build_id.clone(),
         protocol: hearth_shared::PROTOCOL_VERSION,
         registration: app.config.registration.mode(),
+        max_file_bytes: app.config.max_file_bytes,
     };
     json(StatusCode::OK, &health)
 }

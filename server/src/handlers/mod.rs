@@ -7,8 +7,10 @@
 //! - [`keys`] — list the key epochs, record one.
 //! - [`device_keys`] — a device's public key and the key epochs wrapped for it.
 //! - [`entries`] — push, pull; [`snapshot`] — put; [`events`] — get (SSE).
+//! - [`chunks`] — the chunks of attached files: put, get, which are missing, unreferenced.
 //! - [`pwa`] — the PWA's files outside `/v1`.
 
+pub mod chunks;
 pub mod device_keys;
 pub mod entries;
 pub mod events;

@@ -14,7 +14,9 @@
 //! - [`snapshot_file`]: the snapshot file format and its atomic swap.
 //! - [`disk`]: the disk store.
 //! - [`memory`]: an in-memory store for tests.
+//! - [`chunks`]: the chunks of attached files, one file per chunk.
 
+pub mod chunks;
 pub mod disk;
 #[cfg(test)]
 pub mod memory;

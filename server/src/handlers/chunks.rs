@@ -1,0 +1,208 @@
+//! The chunks of attached files (`…/workspaces/{ws}/chunks/…`):
+//!
+//! - `PUT …/chunks/{name}` (read-write, octets): stores a chunk, durably
+//!   before the answer; idempotent (`201` and `{"created": true}` the first
+//!   time, `200` and `false` after). A body that does not hash to `name`
+//!   gets 400 `chunk_mismatch`; one that does not fit the workspace's quota
+//!   507 `quota_exceeded`.
+//! - `GET …/chunks/{name}` (any token): its bytes, or 404 `chunk_not_found`.
+//! - `POST …/chunks/missing` (read-write, `{"names": [...]}`): which of
+//!   them the server lacks, so that a device uploads only those.
+//! - `POST …/chunks/unreferenced` (master): chunks no note uses any more;
+//!   they are deleted after `--chunk-grace-secs` unless a device puts, asks
+//!   for or fetches one before then.
+//!
+//! The server never opens a chunk: it checks the hash and stores bytes.
+//! Chunks count toward the workspace quota with its log and snapshot; a
+//! push of an entry is checked against the log and snapshot only, so notes
+//! still sync in a workspace whose files fill its quota.
+
+use hearth_shared::api::{
+    ChunkNames, MAX_CHUNK_BYTES, MAX_CHUNK_NAMES, MissingChunks, PutChunkResponse,
+    UnreferencedResponse,
+};
+use hearth_shared::error::ErrorCode;
+use hearth_shared::id::{ChunkName, WorkspaceId};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use crate::app::App;
+use crate::auth::authorize;
+use crate::clock::unix_now;
+use crate::error::ApiError;
+use crate::handlers::entries::{authorize_upload, write_error};
+use crate::handlers::master_json;
+use crate::http::{BodyLimits, ResBody, full, json, read_body, read_json};
+use crate::store::chunks::Put;
+
+/// A chunk-store failure: `storage_full` when the disk is, else internal.
+fn store_error(context: &str, err: std::io::Error) -> ApiError {
+    if matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) {
+        return ApiError {
+            retry_after: Some(60),
+            ..ApiError::new(
+                ErrorCode::StorageFull,
+                "the server's disk is full: the chunk was not stored; everything stored stays readable",
+            )
+        };
+    }
+    ApiError {
+        retry_after: Some(1),
+        ..ApiError::internal(context, err)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    context: &'static str,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(context, e))?
+        .map_err(|e| store_error(context, e))
+}
+
+fn check_names(names: &[ChunkName]) -> Result<(), ApiError> {
+    if names.len() > MAX_CHUNK_NAMES {
+        return Err(ApiError::bad_request(format!(
+            "ask for at most {MAX_CHUNK_NAMES} chunk names at once (this asks for {})",
+            names.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `PUT …/chunks/{name}`.
+pub async fn put(
+    app: &std::sync::Arc<App>,
+    ws: WorkspaceId,
+    name: ChunkName,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    authorize_upload(app, &ws, &parts.headers).await?;
+    let limits = BodyLimits {
+        max_bytes: MAX_CHUNK_BYTES,
+        timeout: app.config.body_timeout(),
+    };
+    let data = read_body(&parts.headers, body, limits).await?;
+    if data.is_empty() {
+        return Err(ApiError::bad_request("a chunk cannot be empty"));
+    }
+    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
+    let log_bytes = workspace.position().bytes;
+    let quota = app.config.workspace_quota_bytes;
+    let app2 = app.clone();
+    let (outcome, added, refused) = blocking("storing a chunk", move || {
+        let mut refusal = None;
+        let (outcome, added) = app2.chunks.put(&ws, &name, &data, |chunk_bytes, len| {
+            if log_bytes.saturating_add(chunk_bytes).saturating_add(len) > quota {
+                refusal = Some(None);
+                return false;
+            }
+            match app2.workspaces.space().admit(len) {
+                Ok(()) => true,
+                Err(err) => {
+                    refusal = Some(Some(err));
+                    false
+                }
+            }
+        })?;
+        Ok((outcome, added, refusal))
+    })
+    .await?;
+    if added > 0 {
+        app.workspaces.space().added(added);
+    }
+    match outcome {
+        Put::Created => json(StatusCode::CREATED, &PutChunkResponse { created: true }),
+        Put::Existed => json(StatusCode::OK, &PutChunkResponse { created: false }),
+        Put::Mismatch => Err(ApiError::new(
+            ErrorCode::ChunkMismatch,
+            "the chunk's bytes do not hash to its name (SHA-256); nothing was stored",
+        )),
+        Put::Refused => Err(match refused.flatten() {
+            Some(full) => write_error(full),
+            None => ApiError::new(
+                ErrorCode::QuotaExceeded,
+                "the workspace's files have reached its storage quota; remove files no note needs, or ask the server's operator for more",
+            ),
+        }),
+    }
+}
+
+/// `GET …/chunks/{name}`.
+pub async fn get(
+    app: &std::sync::Arc<App>,
+    ws: WorkspaceId,
+    name: ChunkName,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    authorize(&app.auth, req.headers(), &ws, unix_now()).await?;
+    let app2 = app.clone();
+    let bytes = blocking("reading a chunk", move || app2.chunks.get(&ws, &name)).await?;
+    let Some(bytes) = bytes else {
+        return Err(ApiError::new(
+            ErrorCode::ChunkNotFound,
+            format!("no chunk {name} is stored in this workspace"),
+        ));
+    };
+    let mut res = Response::new(full(bytes));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(res)
+}
+
+/// `POST …/chunks/missing`.
+pub async fn missing(
+    app: &std::sync::Arc<App>,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    let (parts, body) = req.into_parts();
+    authorize(&app.auth, &parts.headers, &ws, unix_now())
+        .await?
+        .require_write()?;
+    let asked: ChunkNames = read_json(&parts.headers, body, app.body_limits()).await?;
+    check_names(&asked.names)?;
+    let app2 = app.clone();
+    let missing = blocking("looking up chunks", move || {
+        app2.chunks.missing(&ws, &asked.names)
+    })
+    .await?;
+    json(StatusCode::OK, &MissingChunks { missing })
+}
+
+/// `POST …/chunks/unreferenced` (master).
+pub async fn unreferenced(
+    app: &std::sync::Arc<App>,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    let asked: ChunkNames = master_json(app, &ws, req, unix_now()).await?;
+    check_names(&asked.names)?;
+    let app2 = app.clone();
+    let (marked, freed) = blocking("setting chunks aside", move || {
+        let now = std::time::SystemTime::now();
+        let freed = app2.chunks.sweep(&ws, now)?;
+        let marked = app2.chunks.set_aside(&ws, &asked.names, now)?;
+        Ok((marked, freed))
+    })
+    .await?;
+    if freed > 0 {
+        app.workspaces.space().removed(freed);
+    }
+    json(
+        StatusCode::OK,
+        &UnreferencedResponse {
+            marked,
+            grace_secs: app.chunks.grace_secs(),
+        },
+    )
+}
