@@ -1,6 +1,8 @@
 //! Backups: a consistent copy of the token index (SQLite's online backup
 //! API), the signing secret and every workspace's log and snapshot, with a
 //! manifest of sizes and SHA-256 checksums; and checking and restoring them.
+//! Attached files' chunks are in it too (hard-linked where they can be:
+//! a chunk never changes once stored).
 //!
 //! A backup can be taken while the server runs. Each workspace's log is
 //! copied before its snapshot: a log copied before a compaction plus a newer
@@ -14,7 +16,7 @@ use std::io::{self, Read as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use hearth_shared::id::WorkspaceId;
+use hearth_shared::id::{ChunkName, WorkspaceId};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -24,6 +26,7 @@ use crate::fsutil::{create_dir_private, fsync_dir, random16, write_atomic};
 use crate::index::INDEX_FILE;
 use crate::secret::{SECRET_FILE, hex};
 use crate::store::StoreError;
+use crate::store::chunks::{CHUNKS_DIR, UNREFERENCED_DIR};
 use crate::store::disk::{DiskLog, LOG_FILE, SNAPSHOT_FILE, WORKSPACES_DIR};
 
 /// The manifest's file name inside a backup.
@@ -154,6 +157,7 @@ pub fn backup_keeping(
                 paths.push(format!("{WORKSPACES_DIR}/{ws}/{file}"));
             }
         }
+        backup_chunks(&src, &dst, &format!("{WORKSPACES_DIR}/{ws}"), &mut paths)?;
     }
 
     let mut files = Vec::with_capacity(paths.len());
@@ -277,6 +281,88 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<Manifest, BackupError> 
     Ok(manifest)
 }
 
+/// Adds a workspace's chunks (live and set aside, not the half-written
+/// ones in `tmp/`) to a backup being made in `dst`, their paths (under
+/// `prefix`) to `paths`.
+///
+/// A chunk never changes once stored, so it is hard-linked into the backup
+/// where the backup is on the same file system (no second copy of what may
+/// be gigabytes; the manifest's checksum is still of its bytes), and copied
+/// where it is not. A chunk set aside, revived or swept while the backup is
+/// being made is looked for in its other place, or left out if it is gone.
+fn backup_chunks(
+    src: &Path,
+    dst: &Path,
+    prefix: &str,
+    paths: &mut Vec<String>,
+) -> Result<(), BackupError> {
+    let root = src.join(CHUNKS_DIR);
+    let mut names = Vec::new();
+    let mut list = |dir: &Path| -> Result<(), BackupError> {
+        match fs::read_dir(dir) {
+            Ok(rd) => {
+                for entry in rd.flatten() {
+                    if let Some(name) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| ChunkName::parse(n).ok())
+                    {
+                        names.push(name);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(dir)(e)),
+        }
+    };
+    let fans = match fs::read_dir(&root) {
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(&root)(e)),
+    };
+    for fan in fans {
+        list(&root.join(fan))?;
+    }
+    list(&root.join(UNREFERENCED_DIR))?;
+    names.sort();
+    names.dedup();
+    for name in names {
+        let text = name.to_string();
+        let live = format!("{CHUNKS_DIR}/{}/{text}", text.get(..2).unwrap_or("00"));
+        let aside = format!("{CHUNKS_DIR}/{UNREFERENCED_DIR}/{text}");
+        for rel in [&live, &aside] {
+            let from = src.join(rel);
+            let to = dst.join(rel);
+            if let Some(dir) = to.parent() {
+                create_dir_private(dir).map_err(io_err(dir))?;
+            }
+            let done = match fs::hard_link(&from, &to) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+                Err(_) => match copy_file(&from, &to) {
+                    Ok(()) => Ok(()),
+                    Err(BackupError::Io { source, .. }) => Err(source),
+                    Err(other) => return Err(other),
+                },
+            };
+            match done {
+                Ok(()) => {
+                    paths.push(format!("{prefix}/{rel}"));
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&to)(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Removes the oldest backups under `out` beyond the newest `keep`.
 /// (Half-made backups are hidden `.…partial` directories and never count.)
 pub fn prune(out: &Path, keep: usize) -> Result<usize, BackupError> {
@@ -398,6 +484,19 @@ mod tests {
         )
         .unwrap();
 
+        // Two chunks, one of them set aside: both are in the backup.
+        let chunks = crate::store::chunks::ChunkStore::new(&data.path().join(WORKSPACES_DIR), 60);
+        let wsid = WorkspaceId::parse(ws).unwrap();
+        let mut chunk_names = Vec::new();
+        for body in [&b"first chunk"[..], b"second chunk"] {
+            let name = ChunkName::from_digest(Sha256::digest(body).into());
+            chunks.put(&wsid, &name, body, |_, _| true).unwrap();
+            chunk_names.push(name);
+        }
+        chunks
+            .set_aside(&wsid, &chunk_names[1..], std::time::SystemTime::now())
+            .unwrap();
+
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(
             backup(empty.path(), out.path()),
@@ -405,7 +504,11 @@ mod tests {
         ));
         let made = backup(data.path(), out.path()).unwrap();
         let manifest = verify(&made).unwrap();
-        assert_eq!(manifest.files.len(), 3);
+        assert_eq!(manifest.files.len(), 5);
+        assert!(manifest.files.iter().any(|f| f.path.ends_with(&format!(
+            "{CHUNKS_DIR}/{UNREFERENCED_DIR}/{}",
+            chunk_names[1]
+        ))));
 
         let target = tempfile::tempdir().unwrap();
         let into = target.path().join("restored");
@@ -413,6 +516,12 @@ mod tests {
         assert_eq!(
             fs::read(into.join(SECRET_FILE)).unwrap(),
             fs::read(data.path().join(SECRET_FILE)).unwrap()
+        );
+        let restored = crate::store::chunks::ChunkStore::new(&into.join(WORKSPACES_DIR), 60);
+        assert!(restored.missing(&wsid, &chunk_names).unwrap().is_empty());
+        assert_eq!(
+            restored.get(&wsid, &chunk_names[0]).unwrap().as_deref(),
+            Some(&b"first chunk"[..])
         );
         assert!(matches!(
             restore(&made, &into),

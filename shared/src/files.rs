@@ -332,7 +332,10 @@ mod sealing {
                 name,
                 len: data.len() as u32,
             };
-            assert_eq!(open_chunk(std::slice::from_ref(&key), &chunk, &stored).unwrap(), data);
+            assert_eq!(
+                open_chunk(std::slice::from_ref(&key), &chunk, &stored).unwrap(),
+                data
+            );
             // Another workspace key seals it differently.
             let other = ChunkSealer::new(Some(&EpochKey::new(3, [8; 32])));
             assert_ne!(other.seal(&data).0, name);
@@ -352,8 +355,14 @@ mod sealing {
                     name: name_of(&bad),
                     ..chunk
                 };
-                assert!(open_chunk(std::slice::from_ref(&key), &chunk, &bad).is_err(), "{at}");
-                assert!(open_chunk(std::slice::from_ref(&key), &renamed, &bad).is_err(), "{at}");
+                assert!(
+                    open_chunk(std::slice::from_ref(&key), &chunk, &bad).is_err(),
+                    "{at}"
+                );
+                assert!(
+                    open_chunk(std::slice::from_ref(&key), &renamed, &bad).is_err(),
+                    "{at}"
+                );
             }
             let short = ChunkRef { len: 5, ..chunk };
             assert!(matches!(
