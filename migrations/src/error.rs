@@ -16,6 +16,10 @@ pub enum SchemaError {
     NoSuchTaskList(String),
     #[error("no task with id {0}")]
     NoSuchTask(String),
+    #[error("{0:?} is not a file id (1 to 64 of 0-9, a-z, - and _)")]
+    BadFileId(String),
+    #[error("note {0} is not in the bin; delete it first")]
+    NotInBin(String),
     #[error("a note or task needs a non-empty id")]
     EmptyId,
     /// The document holds something of an unexpected type where the schema

@@ -8,6 +8,7 @@
 //!   and makes a newer-schema document read-only.
 //! - [`notes`]: notes (title, body, tags, pinned, timestamps, soft delete).
 //! - [`tasks`]: task lists and their items.
+//! - [`files`]: attached files' references and the notes that hold them.
 //! - [`mod@migrate`]: the ordered migrations and their runner.
 //! - [`index`]: the notes list as shown, kept in step with the document.
 //! - [`touched`]: which notes and lists a device's unsent operations changed.
@@ -18,6 +19,7 @@
 //! random source.
 
 pub mod error;
+pub mod files;
 pub mod index;
 pub mod legacy_v1;
 pub mod migrate;

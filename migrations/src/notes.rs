@@ -11,6 +11,7 @@
 //! created_at  i64, milliseconds since the Unix epoch
 //! updated_at  i64
 //! deleted_at  i64, present while the note is in the bin (soft delete)
+//! files       map file id -> reference JSON (see [`crate::files`])
 //! ```
 //!
 //! Times are passed in by the caller.

@@ -27,6 +27,8 @@ pub const SCHEMA_ROOT: &str = "schema";
 pub const NOTES_ROOT: &str = "notes";
 /// Root map of task lists.
 pub const TASK_LISTS_ROOT: &str = "task_lists";
+/// Root map of attached files' references (see [`crate::files`]).
+pub const FILES_ROOT: &str = "files";
 /// Root map of the workspace's own settings (its name).
 pub const SETTINGS_ROOT: &str = "settings";
 
