@@ -1,12 +1,14 @@
 //! [`ApiClient`]: the JSON calls of the `/v1` API around sync: health,
-//! registering a workspace, minting tokens, invites.
+//! registering a workspace, minting tokens, invites; and attached files'
+//! chunks.
 
 use hearth_shared::api::{
-    CreateInvite, Health, InviteResponse, MintToken, MintTokenResponse, RecoveryResponse,
-    RedeemInvite, RedeemRecovery, RedeemResponse, RegisterResponse, RegisterWorkspace, TokenList,
+    ChunkNames, CreateInvite, Health, InviteResponse, MintToken, MintTokenResponse, MissingChunks,
+    PutChunkResponse, RecoveryResponse, RedeemInvite, RedeemRecovery, RedeemResponse,
+    RegisterResponse, RegisterWorkspace, TokenList, UnreferencedResponse,
 };
 use hearth_shared::engine::TransportError;
-use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::id::{ChunkName, TokenId, WorkspaceId};
 use hearth_shared::routes::Route;
 
 use super::http_client::{Call, HttpClient};
@@ -127,5 +129,74 @@ impl ApiClient {
             .send(Call::route(&Route::RedeemInvite).json(&body)?)
             .await?
             .json()
+    }
+
+    /// `PUT /v1/workspaces/{ws}/chunks/{name}` (read-write): stores a
+    /// chunk; `created` is false when the server already held it.
+    pub async fn put_chunk(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+        name: &ChunkName,
+        stored: &[u8],
+    ) -> Result<PutChunkResponse, TransportError> {
+        let call = Call::route(&Route::PutChunk {
+            ws: workspace.clone(),
+            name: *name,
+        })
+        .token(token)
+        .bytes(stored);
+        self.http.send(call).await?.json()
+    }
+
+    /// `GET /v1/workspaces/{ws}/chunks/{name}`: a chunk's stored bytes.
+    pub async fn get_chunk(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+        name: &ChunkName,
+    ) -> Result<Vec<u8>, TransportError> {
+        let call = Call::route(&Route::GetChunk {
+            ws: workspace.clone(),
+            name: *name,
+        })
+        .token(token);
+        Ok(self.http.send(call).await?.body.to_vec())
+    }
+
+    /// `POST /v1/workspaces/{ws}/chunks/missing` (read-write): which of
+    /// `names` (at most [`hearth_shared::api::MAX_CHUNK_NAMES`]) the server
+    /// lacks. Asking keeps a chunk set aside for deletion.
+    pub async fn missing_chunks(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+        names: &[ChunkName],
+    ) -> Result<Vec<ChunkName>, TransportError> {
+        let body = ChunkNames {
+            names: names.to_vec(),
+        };
+        let call = Call::route(&Route::MissingChunks(workspace.clone()))
+            .token(token)
+            .json(&body)?;
+        let answer: MissingChunks = self.http.send(call).await?.json()?;
+        Ok(answer.missing)
+    }
+
+    /// `POST /v1/workspaces/{ws}/chunks/unreferenced` (master): chunks no
+    /// file uses any more, deleted after the server's grace period.
+    pub async fn unreferenced_chunks(
+        &self,
+        master: &str,
+        workspace: &WorkspaceId,
+        names: &[ChunkName],
+    ) -> Result<UnreferencedResponse, TransportError> {
+        let body = ChunkNames {
+            names: names.to_vec(),
+        };
+        let call = Call::route(&Route::UnreferencedChunks(workspace.clone()))
+            .token(master)
+            .json(&body)?;
+        self.http.send(call).await?.json()
     }
 }

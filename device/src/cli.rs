@@ -14,6 +14,10 @@
 //! hearth-device --dir DIR remove-device TOKEN_ID         # revokes, then rotates the key
 //! hearth-device --dir DIR add-note --title T [--body B] [--tag X]...
 //! hearth-device --dir DIR list-notes [--json]
+//! hearth-device --dir DIR attach NOTE_ID FILE           # prints the file id
+//! hearth-device --dir DIR fetch FILE_ID OUT
+//! hearth-device --dir DIR files [--json]
+//! hearth-device --dir DIR collect-files [--window-days N] # master only
 //! hearth-device --dir DIR sync | watch [--seconds N] | status
 //! ```
 
@@ -141,6 +145,27 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+    /// Attach a file to a note: uploads the chunks the server lacks (run
+    /// it again to resume), then adds the reference and syncs. Prints the
+    /// file's id.
+    Attach { note: String, file: PathBuf },
+    /// Download an attached file into OUT (checked, written whole or not at
+    /// all).
+    Fetch { file_id: String, out: PathBuf },
+    /// List the attached files of the notes.
+    Files {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell the server which chunks no note uses any more (master only):
+    /// files held by no note, in the bin neither, for the window.
+    CollectFiles {
+        /// Days a file must have been held by no note (history can bring
+        /// it back meanwhile).
+        #[arg(long, default_value_t = 30)]
+        window_days: u64,
     },
     /// Sync once.
     Sync,
@@ -289,6 +314,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     println!("{}\t{}\t{}", note.id, note.title, note.tags.join(","));
                 }
+            }
+        }
+        Command::Attach { note, file } => {
+            let mut device = Device::open(&dir).await?;
+            let report = device.attach(&note, &file).await?;
+            eprintln!(
+                "{}: {} in {} chunks; sent {} ({} bytes, {} newly stored), {} already on the server",
+                report.file.name,
+                hearth_shared::files::human_size(report.file.size),
+                report.file.chunks.len(),
+                report.sent,
+                report.sent_bytes,
+                report.created,
+                report.already_stored
+            );
+            println!("{}", report.file.id);
+        }
+        Command::Fetch { file_id, out } => {
+            let device = Device::open(&dir).await?;
+            let bytes = device.fetch(&file_id, &out).await?;
+            eprintln!("wrote {bytes} bytes to {}", out.display());
+        }
+        Command::Files { json } => {
+            let device = Device::open(&dir).await?;
+            for (note, file) in device.attached_files() {
+                if json {
+                    let value = serde_json::json!({
+                        "note": note, "id": file.id, "name": file.name, "mime": file.mime,
+                        "size": file.size, "chunks": file.chunks.len(),
+                    });
+                    println!("{value}");
+                } else {
+                    println!(
+                        "{note}\t{}\t{}\t{}\t{}",
+                        file.id,
+                        file.name,
+                        file.mime,
+                        hearth_shared::files::human_size(file.size)
+                    );
+                }
+            }
+        }
+        Command::CollectFiles { window_days } => {
+            let mut device = Device::open(&dir).await?;
+            let window = window_days.saturating_mul(24 * 3600 * 1000);
+            let r = device
+                .collect_files(window, crate::device::now_ms())
+                .await?;
+            println!(
+                "{} files held, {} waiting out the window, {} collected ({} chunks, deleted in {} s)",
+                r.referenced, r.waiting, r.collected, r.chunks_marked, r.grace_secs
+            );
+            if r.lost_chunks > 0 {
+                anyhow::bail!(
+                    "{} chunks of held files are missing on the server",
+                    r.lost_chunks
+                );
             }
         }
         Command::Sync => {

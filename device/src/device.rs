@@ -511,6 +511,11 @@ impl Device {
             .await?)
     }
 
+    /// The directory this device keeps its workspace in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn profile(&self) -> &Profile {
         &self.profile
     }

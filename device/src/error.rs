@@ -19,6 +19,16 @@ pub enum DeviceError {
     AlreadyRegistered(String),
     #[error("local files: {0}")]
     Io(String),
+    #[error("{name} is {size}, over this server's limit of {max} per file")]
+    FileTooLarge {
+        name: String,
+        size: String,
+        max: String,
+    },
+    #[error("no attached file with id {0} in this workspace")]
+    NoSuchFile(String),
+    #[error("attached file {0}: {1}")]
+    File(String, String),
     #[error("local files are damaged: {0}")]
     Corrupt(String),
     #[error(transparent)]

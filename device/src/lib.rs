@@ -25,6 +25,7 @@ pub mod cli;
 #[allow(clippy::module_inception)]
 pub mod device;
 pub mod error;
+pub mod files;
 pub mod http_client;
 pub mod keyring;
 pub mod profile;

@@ -277,6 +277,46 @@ mod sealing {
             .collect()
     }
 
+    /// A file read from `source`, cut into chunks as it is read: an
+    /// iterator of each chunk's content, which also hashes the whole.
+    pub struct FileChunks<R: std::io::Read> {
+        cuts: fastcdc::v2020::StreamCDC<R>,
+        hash: Sha256,
+        size: u64,
+    }
+
+    impl<R: std::io::Read> FileChunks<R> {
+        pub fn new(source: R) -> Self {
+            FileChunks {
+                cuts: fastcdc::v2020::StreamCDC::new(source, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK),
+                hash: Sha256::new(),
+                size: 0,
+            }
+        }
+
+        /// The SHA-256 and size of what was read so far (the whole file
+        /// once the iterator is done).
+        pub fn digest(&self) -> ([u8; 32], u64) {
+            (self.hash.clone().finalize().into(), self.size)
+        }
+    }
+
+    impl<R: std::io::Read> Iterator for FileChunks<R> {
+        type Item = std::io::Result<Vec<u8>>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            let chunk = self.cuts.next()?.map_err(|e| match e {
+                fastcdc::v2020::Error::IoError(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            });
+            Some(chunk.map(|chunk| {
+                self.hash.update(&chunk.data);
+                self.size += chunk.data.len() as u64;
+                chunk.data
+            }))
+        }
+    }
+
     /// Cuts a file read from `source` into chunks as it is read, calling
     /// `each` with every chunk's content. Returns the content's SHA-256
     /// and size.
@@ -284,18 +324,11 @@ mod sealing {
         source: R,
         mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<([u8; 32], u64)> {
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
-        for chunk in fastcdc::v2020::StreamCDC::new(source, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK) {
-            let chunk = chunk.map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(e) => e,
-                other => std::io::Error::other(other.to_string()),
-            })?;
-            hash.update(&chunk.data);
-            size += chunk.data.len() as u64;
-            each(&chunk.data)?;
+        let mut chunks = FileChunks::new(source);
+        for chunk in chunks.by_ref() {
+            each(&chunk?)?;
         }
-        Ok((hash.finalize().into(), size))
+        Ok(chunks.digest())
     }
 
     /// SHA-256 of content (a file's, for [`ChunkSealer::file_id`]).

@@ -1,0 +1,493 @@
+//! Attached files on a native device: attaching a file to a note (cut into
+//! content-defined chunks, sealed with the workspace key, uploaded where
+//! the server lacks them, and only then referenced in the note), fetching
+//! one back (every chunk checked against its name and key), and, on the
+//! owner's device, collecting the files no note holds any more.
+//!
+//! An attach that is cut off (the server restarts, the network goes) is
+//! simply run again: the server says which chunks it already holds, and
+//! only the others are sent. A chunk is durable on the server before it is
+//! acknowledged, and the note's reference is written only after every chunk
+//! is acknowledged, so no device ever sees a reference to a chunk that is
+//! not stored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufReader, Write as _};
+use std::path::Path;
+
+use hearth_shared::api::MAX_CHUNK_NAMES;
+use hearth_shared::files::{
+    ChunkRef, ChunkSealer, FileChunks, FileRef, MAX_CHUNK, cut_stream, human_size, open_chunk,
+};
+use hearth_shared::id::{ChunkName, WorkspaceId};
+use hearth_shared::keys::EpochKey;
+use tokio::task::JoinSet;
+
+use super::api_client::ApiClient;
+use super::atomic::{sync_dir, write_atomic};
+use super::device::{Device, now_ms};
+use super::error::DeviceError;
+use super::http_client::HttpClient;
+
+/// Chunk uploads in flight at once.
+const IN_FLIGHT: usize = 4;
+/// The owner's record of when each file was first seen unreferenced.
+const LEDGER_FILE: &str = "files-ledger.json";
+/// The window in which history can bring a detached file back, by default:
+/// a file no note has held for this long may be collected.
+pub const DEFAULT_HISTORY_WINDOW_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// What attaching a file did.
+#[derive(Debug, Clone)]
+pub struct AttachReport {
+    pub file: FileRef,
+    /// Chunks sent in this call, and how many of those the server newly
+    /// stored (the others it had meanwhile).
+    pub sent: usize,
+    pub created: usize,
+    /// Bytes sent (sealed).
+    pub sent_bytes: u64,
+    /// Chunks the server already held when asked.
+    pub already_stored: usize,
+}
+
+/// What a collection round did (owner's device).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectReport {
+    /// Files some note holds (their chunks are kept, and brought back if
+    /// they had been set aside).
+    pub referenced: usize,
+    /// Files no note holds that are still inside the history window.
+    pub waiting: usize,
+    /// Files collected in this round, and their chunks told to the server.
+    pub collected: usize,
+    pub chunks_marked: u64,
+    /// Chunks of referenced files the server does not hold (should be 0).
+    pub lost_chunks: usize,
+    /// Seconds until the server deletes what was marked.
+    pub grace_secs: u64,
+}
+
+/// The media type of a file name, by its extension.
+pub fn mime_of(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "heic" => "image/heic",
+        "bmp" => "image/bmp",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        "txt" | "md" => "text/plain",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "zip" => "application/zip",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        _ => "application/octet-stream",
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> DeviceError + '_ {
+    move |e| DeviceError::Io(format!("{}: {e}", path.display()))
+}
+
+/// A chunk call's context: the server, the token, the workspace.
+#[derive(Clone)]
+struct Chunks {
+    api: ApiClient,
+    token: String,
+    ws: WorkspaceId,
+}
+
+impl Chunks {
+    /// Which of `names` the server lacks, asked in batches.
+    async fn missing(&self, names: &[ChunkName]) -> Result<BTreeSet<ChunkName>, DeviceError> {
+        let mut out = BTreeSet::new();
+        for batch in names.chunks(MAX_CHUNK_NAMES) {
+            out.extend(
+                self.api
+                    .missing_chunks(&self.token, &self.ws, batch)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl Device {
+    fn chunks(&self) -> Result<Chunks, DeviceError> {
+        let server = self
+            .profile()
+            .server
+            .as_ref()
+            .ok_or(DeviceError::NoServer)?;
+        Ok(Chunks {
+            api: ApiClient::new(HttpClient::new(&server.origin)?),
+            token: server.token.clone(),
+            ws: self.profile().workspace.clone(),
+        })
+    }
+
+    fn sealer(&self) -> ChunkSealer {
+        ChunkSealer::new(self.keys().and_then(|k| k.writing()))
+    }
+
+    fn epoch_keys(&self) -> Vec<EpochKey> {
+        self.keys().map(|k| k.epochs.clone()).unwrap_or_default()
+    }
+
+    /// Attaches the file at `path` to note `note_id`: uploads the chunks
+    /// the server lacks, then writes the reference and syncs it. Run again
+    /// after a failure, it resumes where the server's chunks end.
+    pub async fn attach(
+        &mut self,
+        note_id: &str,
+        path: &Path,
+    ) -> Result<AttachReport, DeviceError> {
+        if self.workspace().get_note(note_id).is_none() {
+            return Err(hearth_migrations::SchemaError::NoSuchNote(note_id.to_owned()).into());
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_owned());
+        let meta = std::fs::metadata(path).map_err(io(path))?;
+        if !meta.is_file() {
+            return Err(DeviceError::File(name, "is not a regular file".into()));
+        }
+        let chunks = self.chunks()?;
+        let max = chunks.api.health().await?.max_file_bytes;
+        if meta.len() > max {
+            return Err(DeviceError::FileTooLarge {
+                name,
+                size: human_size(meta.len()),
+                max: human_size(max),
+            });
+        }
+        let sealer = self.sealer();
+
+        // First pass: the chunks' names, without keeping their bytes.
+        let mut refs = Vec::new();
+        let source = BufReader::with_capacity(MAX_CHUNK, File::open(path).map_err(io(path))?);
+        let (digest, size) = cut_stream(source, |content| {
+            let (chunk_name, _) = sealer.seal(content);
+            refs.push(ChunkRef {
+                name: chunk_name,
+                len: content.len() as u32,
+            });
+            Ok(())
+        })
+        .map_err(io(path))?;
+        if size > max {
+            return Err(DeviceError::FileTooLarge {
+                name,
+                size: human_size(size),
+                max: human_size(max),
+            });
+        }
+        let names: Vec<ChunkName> = refs.iter().map(|c| c.name).collect();
+        let missing = chunks.missing(&names).await?;
+        let already_stored = names.iter().filter(|n| !missing.contains(n)).count();
+
+        // Second pass: seal again and send what the server lacks, a few at
+        // a time.
+        let mut in_flight = JoinSet::new();
+        let (mut sent, mut created, mut sent_bytes) = (0usize, 0usize, 0u64);
+        let source = BufReader::with_capacity(MAX_CHUNK, File::open(path).map_err(io(path))?);
+        let mut reader = FileChunks::new(source);
+        let mut expected = refs.iter();
+        let changed = || {
+            DeviceError::File(
+                name.clone(),
+                "changed while it was being attached; attach it again".into(),
+            )
+        };
+        let outcome: Result<(), DeviceError> = async {
+            for content in reader.by_ref() {
+                let content = content.map_err(io(path))?;
+                let (chunk_name, stored) = sealer.seal(&content);
+                if expected.next().map(|c| c.name) != Some(chunk_name) {
+                    return Err(changed());
+                }
+                if !missing.contains(&chunk_name) {
+                    continue;
+                }
+                while in_flight.len() >= IN_FLIGHT {
+                    created += joined(in_flight.join_next().await)?;
+                }
+                let c = chunks.clone();
+                sent += 1;
+                sent_bytes += stored.len() as u64;
+                in_flight.spawn(async move {
+                    c.api
+                        .put_chunk(&c.token, &c.ws, &chunk_name, &stored)
+                        .await
+                        .map(|r| r.created)
+                });
+            }
+            Ok(())
+        }
+        .await;
+        // Whatever happened, wait for the uploads already sent.
+        let mut failure = outcome.err();
+        while let Some(done) = in_flight.join_next().await {
+            match joined(Some(done)) {
+                Ok(n) => created += n,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if expected.next().is_some() || reader.digest() != (digest, size) {
+            return Err(changed());
+        }
+        // Every chunk is acknowledged, hence durable; check once more that
+        // none went missing meanwhile (a collection on the owner's device).
+        let still = chunks.missing(&names).await?;
+        if !still.is_empty() {
+            return Err(DeviceError::File(
+                name,
+                format!(
+                    "{} of its chunks are not on the server; attach it again",
+                    still.len()
+                ),
+            ));
+        }
+
+        let file = FileRef {
+            id: sealer.file_id(&digest),
+            mime: mime_of(&name).to_owned(),
+            name,
+            size,
+            chunks: refs,
+            thumbnail: None,
+            added_at: i64::try_from(now_ms()).unwrap_or(i64::MAX),
+        };
+        let json = file.to_json();
+        let id = file.id.clone();
+        self.edit(|ws, now| ws.attach_file(note_id, &id, &json, now))
+            .await?;
+        self.sync_once().await?;
+        Ok(AttachReport {
+            file,
+            sent,
+            created,
+            sent_bytes,
+            already_stored,
+        })
+    }
+
+    /// The reference of an attached file.
+    pub fn file(&self, file_id: &str) -> Result<FileRef, DeviceError> {
+        let json = self
+            .workspace()
+            .file(file_id)
+            .ok_or_else(|| DeviceError::NoSuchFile(file_id.to_owned()))?;
+        FileRef::from_json(&json).ok_or_else(|| {
+            DeviceError::File(
+                file_id.to_owned(),
+                "its reference is of a newer or unknown format".into(),
+            )
+        })
+    }
+
+    /// Every attached file: `(note id, reference)`, by note.
+    pub fn attached_files(&self) -> Vec<(String, FileRef)> {
+        let mut out = Vec::new();
+        for note in self.list_notes() {
+            for (_, json) in self.workspace().note_files(&note.id) {
+                if let Some(file) = FileRef::from_json(&json) {
+                    out.push((note.id.clone(), file));
+                }
+            }
+        }
+        out
+    }
+
+    /// Downloads file `file_id` into `out` (written whole, or not at all):
+    /// every chunk is checked against its name, its key and its length.
+    /// Returns the bytes written.
+    pub async fn fetch(&self, file_id: &str, out: &Path) -> Result<u64, DeviceError> {
+        let file = self.file(file_id)?;
+        let chunks = self.chunks()?;
+        let keys = self.epoch_keys();
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let part = dir.join(format!(
+            ".{}.part",
+            out.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "fetch".into())
+        ));
+        let result = async {
+            let mut target = File::create(&part).map_err(io(&part))?;
+            let mut written = 0u64;
+            // Two chunks in flight: the next downloads while this one is
+            // checked and written.
+            let mut next = None;
+            for (i, chunk) in file.chunks.iter().enumerate() {
+                let this = match next.take() {
+                    Some(handle) => handle,
+                    None => spawn_get(&chunks, chunk.name),
+                };
+                if let Some(after) = file.chunks.get(i + 1) {
+                    next = Some(spawn_get(&chunks, after.name));
+                }
+                let stored = this
+                    .await
+                    .map_err(|e| DeviceError::Io(format!("download task: {e}")))??;
+                let content = open_chunk(&keys, chunk, &stored)
+                    .map_err(|e| DeviceError::File(file.name.clone(), e.to_string()))?;
+                target.write_all(&content).map_err(io(&part))?;
+                written += content.len() as u64;
+            }
+            if written != file.size {
+                return Err(DeviceError::File(
+                    file.name.clone(),
+                    format!("{written} bytes arrived, the file has {}", file.size),
+                ));
+            }
+            target.sync_all().map_err(io(&part))?;
+            drop(target);
+            std::fs::rename(&part, out).map_err(io(out))?;
+            sync_dir(&dir).map_err(io(&dir))?;
+            Ok(written)
+        }
+        .await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(&part);
+        }
+        result
+    }
+
+    /// Collects the files no note holds (the bin counts as holding) once
+    /// they have been unreferenced for `window_ms` (owner's device only):
+    /// their chunks that no held file shares are told to the server, which
+    /// deletes them after its grace period, and their references are
+    /// dropped. The chunks of every held file are asked for, which brings
+    /// back any the server had set aside. Run it more often than the
+    /// server's grace period (a day is plenty).
+    pub async fn collect_files(
+        &mut self,
+        window_ms: u64,
+        now: u64,
+    ) -> Result<CollectReport, DeviceError> {
+        let server = self
+            .profile()
+            .server
+            .as_ref()
+            .ok_or(DeviceError::NoServer)?;
+        if server.role != hearth_shared::claims::Role::Master {
+            return Err(DeviceError::NotMaster);
+        }
+        self.sync_once().await?;
+        let chunks = self.chunks()?;
+        let ledger_path = self.dir().join(LEDGER_FILE);
+        let mut ledger: BTreeMap<String, u64> = match std::fs::read(&ledger_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io(&ledger_path)(e)),
+        };
+        let held = self.workspace().referenced_file_ids();
+        let mut keep = BTreeSet::new();
+        for id in &held {
+            if let Some(file) = self
+                .workspace()
+                .file(id)
+                .and_then(|j| FileRef::from_json(&j))
+            {
+                keep.extend(file.chunk_names());
+            }
+        }
+        let mut report = CollectReport {
+            referenced: held.len(),
+            ..CollectReport::default()
+        };
+        let keep_list: Vec<ChunkName> = keep.iter().copied().collect();
+        report.lost_chunks = chunks.missing(&keep_list).await?.len();
+
+        let mut due = Vec::new();
+        let mut marked = BTreeSet::new();
+        ledger.retain(|id, _| !held.contains(id));
+        for (id, json) in self.workspace().files() {
+            if held.contains(&id) {
+                continue;
+            }
+            let since = *ledger.entry(id.clone()).or_insert(now);
+            if now.saturating_sub(since) < window_ms {
+                report.waiting += 1;
+                continue;
+            }
+            if let Some(file) = FileRef::from_json(&json) {
+                marked.extend(file.chunk_names().filter(|n| !keep.contains(n)));
+            }
+            due.push(id);
+        }
+        let ledger_json = serde_json::to_vec(&ledger).unwrap_or_default();
+        write_atomic(&ledger_path, &ledger_json, true).map_err(io(&ledger_path))?;
+        if due.is_empty() {
+            return Ok(report);
+        }
+        let marked: Vec<ChunkName> = marked.into_iter().collect();
+        for batch in marked.chunks(MAX_CHUNK_NAMES) {
+            let answer = chunks
+                .api
+                .unreferenced_chunks(&chunks.token, &chunks.ws, batch)
+                .await?;
+            report.chunks_marked += answer.marked;
+            report.grace_secs = answer.grace_secs;
+        }
+        self.edit(|ws, _| {
+            for id in &due {
+                ws.forget_file(id)?;
+            }
+            Ok(())
+        })
+        .await?;
+        for id in &due {
+            ledger.remove(id);
+        }
+        let ledger_json = serde_json::to_vec(&ledger).unwrap_or_default();
+        write_atomic(&ledger_path, &ledger_json, true).map_err(io(&ledger_path))?;
+        report.collected = due.len();
+        self.sync_once().await?;
+        Ok(report)
+    }
+}
+
+/// How many chunks a finished upload newly stored (0 or 1).
+fn joined(
+    done: Option<
+        Result<Result<bool, hearth_shared::engine::TransportError>, tokio::task::JoinError>,
+    >,
+) -> Result<usize, DeviceError> {
+    match done {
+        None | Some(Ok(Ok(false))) => Ok(0),
+        Some(Ok(Ok(true))) => Ok(1),
+        Some(Ok(Err(e))) => Err(e.into()),
+        Some(Err(e)) => Err(DeviceError::Io(format!("upload task: {e}"))),
+    }
+}
+
+fn spawn_get(
+    chunks: &Chunks,
+    name: ChunkName,
+) -> tokio::task::JoinHandle<Result<Vec<u8>, DeviceError>> {
+    let c = chunks.clone();
+    tokio::spawn(async move { Ok(c.api.get_chunk(&c.token, &c.ws, &name).await?) })
+}
