@@ -308,7 +308,7 @@ pub fn data_path(dir: &TempDir, rel: &str) -> PathBuf {
 }
 
 /// A workspace id the test made (a bad one is a bug in the test).
-fn id(ws: &str) -> WorkspaceId {
+pub fn id(ws: &str) -> WorkspaceId {
     WorkspaceId::parse(ws).unwrap_or_else(|e| panic!("test workspace id {ws:?}: {e}"))
 }
 
