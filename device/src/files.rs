@@ -50,6 +50,9 @@ pub struct AttachReport {
     pub sent_bytes: u64,
     /// Chunks the server already held when asked.
     pub already_stored: usize,
+    /// Whether the reference reached the server too (if not, the next sync
+    /// sends it).
+    pub synced: bool,
 }
 
 /// What a collection round did (owner's device).
@@ -280,13 +283,16 @@ impl Device {
         let id = file.id.clone();
         self.edit(|ws, now| ws.attach_file(note_id, &id, &json, now))
             .await?;
-        self.sync_once().await?;
+        // The reference is saved here; if it cannot be sent now, the next
+        // round sends it (the chunks are already on the server).
+        let synced = self.sync_once().await.is_ok();
         Ok(AttachReport {
             file,
             sent,
             created,
             sent_bytes,
             already_stored,
+            synced,
         })
     }
 
@@ -440,17 +446,24 @@ impl Device {
         }
         let ledger_json = serde_json::to_vec(&ledger).unwrap_or_default();
         write_atomic(&ledger_path, &ledger_json, true).map_err(io(&ledger_path))?;
-        if due.is_empty() {
-            return Ok(report);
-        }
+        // At least one call, even with nothing to mark: the server deletes
+        // what waited out its grace period whenever it is told.
         let marked: Vec<ChunkName> = marked.into_iter().collect();
-        for batch in marked.chunks(MAX_CHUNK_NAMES) {
+        let batches: Vec<&[ChunkName]> = if marked.is_empty() {
+            vec![&[]]
+        } else {
+            marked.chunks(MAX_CHUNK_NAMES).collect()
+        };
+        for batch in batches {
             let answer = chunks
                 .api
                 .unreferenced_chunks(&chunks.token, &chunks.ws, batch)
                 .await?;
             report.chunks_marked += answer.marked;
             report.grace_secs = answer.grace_secs;
+        }
+        if due.is_empty() {
+            return Ok(report);
         }
         self.edit(|ws, _| {
             for id in &due {

@@ -227,7 +227,15 @@ impl ChunkStore {
             if !room(k.bytes, len) {
                 return Ok((Put::Refused, 0));
             }
+            // Counted now, so that puts running at once cannot together
+            // overrun the quota; given back below if it is not stored.
+            let counted = known.entry(ws.clone()).or_default();
+            counted.bytes = counted.bytes.saturating_add(len);
         }
+        let give_back = |known: &mut HashMap<WorkspaceId, Known>| {
+            let k = known.entry(ws.clone()).or_default();
+            k.bytes = k.bytes.saturating_sub(len);
+        };
         // Write and sync outside the lock.
         let tmp_dir = dir.join(TMP_DIR);
         create_dir_private(&tmp_dir)?;
@@ -239,6 +247,7 @@ impl ChunkStore {
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
+            give_back(&mut self.lock());
             return Err(e);
         }
         let mut known = self.lock();
@@ -257,22 +266,18 @@ impl ChunkStore {
             Ok::<_, io::Error>(true)
         })();
         match placed {
-            Ok(true) => {
-                let k = known.entry(ws.clone()).or_default();
-                k.bytes = k.bytes.saturating_add(len);
-                Ok((Put::Created, len))
-            }
+            Ok(true) => Ok((Put::Created, len)),
             Ok(false) => {
                 let _ = fs::remove_file(&tmp);
+                give_back(&mut known);
                 Ok((Put::Existed, 0))
             }
             Err(e) => {
                 // Renamed but not synced: the name may hold a whole chunk
                 // (the bytes were synced first); a retry finds it.
                 let _ = fs::remove_file(&tmp);
-                if exists(&live).unwrap_or(false) {
-                    let k = known.entry(ws.clone()).or_default();
-                    k.bytes = k.bytes.saturating_add(len);
+                if !exists(&live).unwrap_or(false) {
+                    give_back(&mut known);
                 }
                 Err(e)
             }

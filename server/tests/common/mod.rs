@@ -258,9 +258,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on `data_dir` and waits for its "listening" line.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_at(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts the binary on `data_dir`, listening on `listen` (to restart
+    /// it where its devices know it).
+    pub fn start_at(data_dir: &Path, listen: &str, extra: &[&str]) -> Self {
         use std::io::BufRead as _;
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args([
                 "--rate-limit-per-minute",
