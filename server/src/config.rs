@@ -107,7 +107,7 @@ pub struct Config {
     #[arg(long, env = "HEARTH_MAX_PULL_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_pull_bytes: u64,
 
-    /// Storage quota of one workspace (log and snapshot), in bytes.
+    /// Storage quota of one workspace (log, snapshot and attached files' chunks), in bytes.
     #[arg(long, env = "HEARTH_WORKSPACE_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub workspace_quota_bytes: u64,
 

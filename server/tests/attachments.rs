@@ -13,25 +13,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{ServerProcess, TestServer, files_under};
+use common::{ServerProcess, TestServer, files_under, incompressible as content};
 use hearth_device::{Device, DeviceError};
 use hearth_shared::api::Scope;
 use hearth_shared::error::ErrorCode;
 use tempfile::TempDir;
-
-/// Incompressible content (a photo's bytes are, too).
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn write_file(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.path().join(name);

@@ -242,7 +242,7 @@ fn server_links_no_engine(root: &std::path::Path) -> Result<()> {
 }
 
 /// The benchmarks, in the order BENCHMARKS.md lists them.
-const BENCHES: &[&str] = &["load", "latency", "memory", "pwa"];
+const BENCHES: &[&str] = &["load", "latency", "memory", "files", "pwa"];
 
 fn bench(root: &std::path::Path) -> Result<()> {
     tools::setup(root, tools::Needs::All)?;

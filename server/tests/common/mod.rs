@@ -5,7 +5,7 @@
 
 mod files;
 #[allow(unused_imports)]
-pub use files::files_under;
+pub use files::{files_under, incompressible};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
