@@ -1,6 +1,7 @@
 //! Attached files on a native device: attaching a file to a note (cut into
-//! content-defined chunks, sealed with the workspace key, uploaded where
-//! the server lacks them, and only then referenced in the note), fetching
+//! content-defined chunks and sealed with the workspace key on a reading
+//! thread, sent where the server lacks them, and only then referenced in
+//! the note), fetching
 //! one back (every chunk checked against its name and key), and, on the
 //! owner's device, collecting the files no note holds any more.
 //!
@@ -18,7 +19,7 @@ use std::path::Path;
 
 use hearth_shared::api::MAX_CHUNK_NAMES;
 use hearth_shared::files::{
-    ChunkRef, ChunkSealer, FileChunks, FileRef, MAX_CHUNK, cut_stream, human_size, open_chunk,
+    ChunkRef, ChunkSealer, FileChunks, FileRef, MAX_CHUNK, human_size, open_chunk,
 };
 use hearth_shared::id::{ChunkName, WorkspaceId};
 use hearth_shared::keys::EpochKey;
@@ -32,6 +33,12 @@ use super::http_client::HttpClient;
 
 /// Chunk uploads in flight at once.
 const IN_FLIGHT: usize = 4;
+/// Sealed chunks the reading thread may get ahead by.
+const READ_AHEAD: usize = 4;
+/// The server is asked which chunks it lacks for this many at a time (or
+/// this many bytes, whichever comes first).
+const BATCH_CHUNKS: usize = 8;
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// The owner's record of when each file was first seen unreferenced.
 const LEDGER_FILE: &str = "files-ledger.json";
 /// The window in which history can bring a detached file back, by default:
@@ -177,71 +184,90 @@ impl Device {
                 max: human_size(max),
             });
         }
-        let sealer = self.sealer();
-
-        // First pass: the chunks' names, without keeping their bytes.
-        let mut refs = Vec::new();
-        let source = BufReader::with_capacity(MAX_CHUNK, File::open(path).map_err(io(path))?);
-        let (digest, size) = cut_stream(source, |content| {
-            let (chunk_name, _) = sealer.seal(content);
-            refs.push(ChunkRef {
-                name: chunk_name,
-                len: content.len() as u32,
-            });
-            Ok(())
-        })
-        .map_err(io(path))?;
-        if size > max {
-            return Err(DeviceError::FileTooLarge {
-                name,
-                size: human_size(size),
-                max: human_size(max),
-            });
-        }
-        let names: Vec<ChunkName> = refs.iter().map(|c| c.name).collect();
-        let missing = chunks.missing(&names).await?;
-        let already_stored = names.iter().filter(|n| !missing.contains(n)).count();
-
-        // Second pass: seal again and send what the server lacks, a few at
-        // a time.
-        let mut in_flight = JoinSet::new();
-        let (mut sent, mut created, mut sent_bytes) = (0usize, 0usize, 0u64);
-        let source = BufReader::with_capacity(MAX_CHUNK, File::open(path).map_err(io(path))?);
-        let mut reader = FileChunks::new(source);
-        let mut expected = refs.iter();
-        let changed = || {
-            DeviceError::File(
-                name.clone(),
-                "changed while it was being attached; attach it again".into(),
-            )
-        };
-        let outcome: Result<(), DeviceError> = async {
-            for content in reader.by_ref() {
-                let content = content.map_err(io(path))?;
+        // One pass: a blocking thread reads, cuts and seals; this side asks
+        // the server which of each batch it lacks and sends those, four at
+        // a time, while the thread goes on with the next chunks.
+        let writing = self.keys().and_then(|k| k.writing()).cloned();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(ChunkName, u32, Vec<u8>)>(READ_AHEAD);
+        let source_path = path.to_owned();
+        let reader = tokio::task::spawn_blocking(move || -> std::io::Result<([u8; 32], u64)> {
+            let sealer = ChunkSealer::new(writing.as_ref());
+            let file = File::open(&source_path)?;
+            let mut cuts = FileChunks::new(BufReader::with_capacity(MAX_CHUNK, file));
+            for content in cuts.by_ref() {
+                let content = content?;
                 let (chunk_name, stored) = sealer.seal(&content);
-                if expected.next().map(|c| c.name) != Some(chunk_name) {
-                    return Err(changed());
+                if tx
+                    .blocking_send((chunk_name, content.len() as u32, stored))
+                    .is_err()
+                {
+                    break;
                 }
-                if !missing.contains(&chunk_name) {
-                    continue;
-                }
-                while in_flight.len() >= IN_FLIGHT {
-                    created += joined(in_flight.join_next().await)?;
-                }
-                let c = chunks.clone();
-                sent += 1;
-                sent_bytes += stored.len() as u64;
-                in_flight.spawn(async move {
-                    c.api
-                        .put_chunk(&c.token, &c.ws, &chunk_name, &stored)
-                        .await
-                        .map(|r| r.created)
-                });
             }
-            Ok(())
+            Ok(cuts.digest())
+        });
+
+        let mut refs = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut in_flight = JoinSet::new();
+        let (mut sent, mut created, mut sent_bytes, mut already_stored) =
+            (0usize, 0usize, 0u64, 0usize);
+        let outcome: Result<(), DeviceError> = async {
+            let mut batch: Vec<(ChunkName, Vec<u8>)> = Vec::new();
+            let mut batch_bytes = 0usize;
+            let mut size = 0u64;
+            loop {
+                let next = rx.recv().await;
+                let done = next.is_none();
+                if let Some((chunk_name, len, stored)) = next {
+                    size += u64::from(len);
+                    if size > max {
+                        return Err(DeviceError::FileTooLarge {
+                            name: name.clone(),
+                            size: format!("over {}", human_size(size)),
+                            max: human_size(max),
+                        });
+                    }
+                    refs.push(ChunkRef {
+                        name: chunk_name,
+                        len,
+                    });
+                    batch_bytes += stored.len();
+                    batch.push((chunk_name, stored));
+                }
+                let full = batch.len() >= BATCH_CHUNKS || batch_bytes >= BATCH_BYTES;
+                if !batch.is_empty() && (full || done) {
+                    let names: Vec<ChunkName> = batch.iter().map(|(n, _)| *n).collect();
+                    let missing = chunks.missing(&names).await?;
+                    for (chunk_name, stored) in batch.drain(..) {
+                        if !seen.insert(chunk_name) || !missing.contains(&chunk_name) {
+                            already_stored += 1;
+                            continue;
+                        }
+                        while in_flight.len() >= IN_FLIGHT {
+                            created += joined(in_flight.join_next().await)?;
+                        }
+                        let c = chunks.clone();
+                        sent += 1;
+                        sent_bytes += stored.len() as u64;
+                        in_flight.spawn(async move {
+                            c.api
+                                .put_chunk(&c.token, &c.ws, &chunk_name, &stored)
+                                .await
+                                .map(|r| r.created)
+                        });
+                    }
+                    batch_bytes = 0;
+                }
+                if done {
+                    return Ok(());
+                }
+            }
         }
         .await;
-        // Whatever happened, wait for the uploads already sent.
+        // Whatever happened, stop the reader and wait for the uploads
+        // already sent.
+        drop(rx);
         let mut failure = outcome.err();
         while let Some(done) = in_flight.join_next().await {
             match joined(Some(done)) {
@@ -251,12 +277,15 @@ impl Device {
                 }
             }
         }
+        let read = reader
+            .await
+            .map_err(|e| DeviceError::Io(format!("reading {}: {e}", path.display())));
         if let Some(e) = failure {
             return Err(e);
         }
-        if expected.next().is_some() || reader.digest() != (digest, size) {
-            return Err(changed());
-        }
+        let (digest, size) = read?.map_err(io(path))?;
+        let names: Vec<ChunkName> = refs.iter().map(|c| c.name).collect();
+        let sealer = self.sealer();
         // Every chunk is acknowledged, hence durable; check once more that
         // none went missing meanwhile (a collection on the owner's device).
         let still = chunks.missing(&names).await?;
