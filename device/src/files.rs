@@ -14,13 +14,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufReader, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 
 use hearth_shared::api::MAX_CHUNK_NAMES;
-use hearth_shared::files::{
-    ChunkRef, ChunkSealer, FileChunks, FileRef, MAX_CHUNK, human_size, open_chunk,
-};
+use hearth_shared::files::{ChunkRef, ChunkSealer, FileChunks, FileRef, human_size, open_chunk};
 use hearth_shared::id::{ChunkName, WorkspaceId};
 use hearth_shared::keys::EpochKey;
 use tokio::task::JoinSet;
@@ -34,7 +32,7 @@ use super::http_client::HttpClient;
 /// Chunk uploads in flight at once.
 const IN_FLIGHT: usize = 4;
 /// Sealed chunks the reading thread may get ahead by.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 8;
 /// The server is asked which chunks it lacks for this many at a time (or
 /// this many bytes, whichever comes first).
 const BATCH_CHUNKS: usize = 8;
@@ -192,8 +190,8 @@ impl Device {
         let source_path = path.to_owned();
         let reader = tokio::task::spawn_blocking(move || -> std::io::Result<([u8; 32], u64)> {
             let sealer = ChunkSealer::new(writing.as_ref());
-            let file = File::open(&source_path)?;
-            let mut cuts = FileChunks::new(BufReader::with_capacity(MAX_CHUNK, file));
+            // StreamCDC reads in large blocks itself: no BufReader.
+            let mut cuts = FileChunks::new(File::open(&source_path)?);
             for content in cuts.by_ref() {
                 let content = content?;
                 let (chunk_name, stored) = sealer.seal(&content);

@@ -525,6 +525,13 @@ pub async fn put_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(
     json_of(&response).await
 }
 
+/// `GET {server}{path}` with a token, answered with bytes (a chunk of an
+/// attached file).
+pub async fn get_bytes(server: &str, path: &str, token: &str) -> Result<Vec<u8>, TransportError> {
+    let response = call(server, "GET", path, Some(token), None).await?;
+    bytes_of(&response).await
+}
+
 /// `DELETE {server}{path}` with a token.
 pub async fn delete(server: &str, path: &str, token: &str) -> Result<(), TransportError> {
     call(server, "DELETE", path, Some(token), None)

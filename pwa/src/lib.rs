@@ -23,6 +23,7 @@
 pub mod app;
 pub mod export;
 pub mod fetch;
+pub mod files;
 pub mod history;
 pub mod idb;
 pub mod link;

@@ -4,6 +4,7 @@
 //! - [`data`]: export, import, and the browser's storage.
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`encrypt`]: encrypting a workspace made before Hearth encrypted.
+//! - [`files`]: a note's attached files (images inline, downloads).
 //! - [`pair`]: joining from a pairing link.
 //! - [`recovery`]: the recovery key: shown once, replaced, and used to get
 //!   a workspace back on a new device.
@@ -17,6 +18,7 @@ pub mod connect;
 pub mod data;
 pub mod devices;
 pub mod encrypt;
+pub mod files;
 pub mod keys;
 pub mod markdown;
 pub mod notes;

@@ -426,6 +426,7 @@ fn NoteEditor(
                     oninput: on_body,
                 }
             }
+            super::files::Attachments { note_id: note.id.clone() }
             div { class: "editor-tools",
                 button {
                     id: "note-mode",

@@ -1,0 +1,108 @@
+//! End-to-end: files attached to a note on one device (a native one, whose
+//! `attach` cuts, encrypts and uploads them) show in the app on a phone
+//! paired by link: the photo inline, opened from the encrypted chunks in
+//! the browser; the other file with its name, size and type, downloaded on
+//! tap to the very bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e_support;
+
+use e2e_support::{Device as Browser, Server, incompressible};
+use hearth_shared::api::Scope;
+
+/// A real PNG of `width` × `height`, a colour gradient.
+fn png_bytes(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        let pixels: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                let (x, y) = (i % width, i / width);
+                [(x * 4) as u8, (y * 5) as u8, 200]
+            })
+            .collect();
+        writer.write_image_data(&pixels).unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phone() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut laptop = hearth_device::Device::create_encrypted(tmp.path().join("laptop"), "laptop")
+        .await
+        .unwrap();
+    laptop.register(&server.url).await.unwrap();
+    let note = laptop
+        .add_note("Holiday", "photos from the beach", &[])
+        .await
+        .unwrap();
+    laptop.sync_once().await.unwrap();
+    let photo = tmp.path().join("beach.png");
+    std::fs::write(&photo, png_bytes(64, 48)).unwrap();
+    let doc = incompressible(300_000, 9);
+    let doc_path = tmp.path().join("itinerary.pdf");
+    std::fs::write(&doc_path, &doc).unwrap();
+    laptop.attach(&note.id, &photo).await.unwrap();
+    laptop.attach(&note.id, &doc_path).await.unwrap();
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+
+    let phone = Browser::launch_phone().await;
+    phone.join_by_link(&link, "phone").await;
+    phone
+        .wait_until(
+            "the joined workspace opens",
+            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
+        )
+        .await;
+    phone.open_note("Holiday").await;
+    phone
+        .wait_until(
+            "the photo shows inline",
+            "const i = document.querySelector('#attachments img.attachment-image'); \
+             return !!i && i.complete && i.naturalWidth === 64 && i.naturalHeight === 48",
+        )
+        .await;
+    let listed = phone.text_of("#attachments").await;
+    for expected in ["beach.png", "itinerary.pdf", "300.0 KB", "application/pdf"] {
+        assert!(listed.contains(expected), "{expected:?} not in {listed:?}");
+    }
+
+    // The other file arrives on tap, then saves to the very bytes.
+    phone
+        .eval(
+            "[...document.querySelectorAll('#attachments .attachment')]\
+             .find(li => li.textContent.includes('itinerary.pdf'))\
+             .querySelector('.attachment-get').click(); return true",
+        )
+        .await;
+    phone
+        .wait_until(
+            "the file arrived",
+            "return [...document.querySelectorAll('#attachments .attachment-save')]\
+             .some(a => a.getAttribute('download') === 'itinerary.pdf')",
+        )
+        .await;
+    phone
+        .eval(
+            "[...document.querySelectorAll('#attachments .attachment-save')]\
+             .find(a => a.getAttribute('download') === 'itinerary.pdf').click(); return true",
+        )
+        .await;
+    let saved = phone.downloaded("itinerary.pdf").await;
+    assert!(
+        std::fs::read(&saved).unwrap() == doc,
+        "the saved file differs"
+    );
+    let violations = phone.accessibility_violations().await;
+    assert!(violations.is_empty(), "{violations:?}");
+    phone.close().await;
+}
