@@ -532,6 +532,22 @@ pub async fn get_bytes(server: &str, path: &str, token: &str) -> Result<Vec<u8>,
     bytes_of(&response).await
 }
 
+/// `PUT {server}{path}` with bytes (a chunk of an attached file) and a
+/// token, answered with JSON.
+pub async fn put_octets<R: serde::de::DeserializeOwned>(
+    server: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> Result<R, TransportError> {
+    let req = request("PUT", &format!("{server}{path}"), token, Some(body), &[])?;
+    let response = fetch(&req, Some(REQUEST_TIMEOUT_MS)).await?;
+    if !response.ok() {
+        return Err(error_of(&response).await);
+    }
+    json_of(&response).await
+}
+
 /// `DELETE {server}{path}` with a token.
 pub async fn delete(server: &str, path: &str, token: &str) -> Result<(), TransportError> {
     call(server, "DELETE", path, Some(token), None)

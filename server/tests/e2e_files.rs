@@ -2,7 +2,8 @@
 //! `attach` cuts, encrypts and uploads them) show in the app on a phone
 //! paired by link: the photo inline, opened from the encrypted chunks in
 //! the browser; the other file with its name, size and type, downloaded on
-//! tap to the very bytes.
+//! tap to the very bytes; and a photo attached in the app on the phone
+//! reaches the laptop whole.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -102,6 +103,41 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         std::fs::read(&saved).unwrap() == doc,
         "the saved file differs"
     );
+    // The phone attaches a photo of its own; the laptop gets it, whole.
+    let receipt = png_bytes(32, 40);
+    let receipt_path = tmp.path().join("receipt.png");
+    std::fs::write(&receipt_path, &receipt).unwrap();
+    let input = phone
+        .client
+        .find(fantoccini::Locator::Css("#attach-input"))
+        .await
+        .unwrap();
+    input
+        .send_keys(receipt_path.to_str().unwrap())
+        .await
+        .unwrap();
+    phone
+        .wait_until(
+            "the phone's photo shows in the note",
+            "return [...document.querySelectorAll('#attachments img.attachment-image')]\
+             .some(i => i.alt === 'receipt.png' && i.complete && i.naturalWidth === 32)",
+        )
+        .await;
+    phone.wait_for_sync_state("synced").await;
+    laptop.sync_once().await.unwrap();
+    let (_, from_phone) = laptop
+        .attached_files()
+        .into_iter()
+        .find(|(_, f)| f.name == "receipt.png")
+        .expect("the laptop sees the phone's photo");
+    assert_eq!(from_phone.mime, "image/png");
+    let out = tmp.path().join("receipt-on-laptop.png");
+    laptop.fetch(&from_phone.id, &out).await.unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == receipt,
+        "the laptop's copy differs"
+    );
+
     let violations = phone.accessibility_violations().await;
     assert!(violations.is_empty(), "{violations:?}");
     phone.close().await;

@@ -5,14 +5,17 @@
 use dioxus::prelude::*;
 use hearth_shared::files::{FileRef, human_size};
 
+use wasm_bindgen::JsCast as _;
+
 use crate::state::AppState;
 
 /// Images up to this size load as soon as the note opens.
 const INLINE_IMAGE_BYTES: u64 = 25 * 1000 * 1000;
 
-/// The files attached to note `note_id`, in the order they were attached.
+/// The files attached to note `note_id`, in the order they were attached,
+/// and (unless `read_only`) a way to attach more.
 #[component]
-pub fn Attachments(note_id: String) -> Element {
+pub fn Attachments(note_id: String, read_only: bool) -> Element {
     let state = use_context::<AppState>();
     state.track();
     let mut files: Vec<FileRef> = state
@@ -23,19 +26,97 @@ pub fn Attachments(note_id: String) -> Element {
         .filter_map(|(_, json)| FileRef::from_json(&json))
         .collect();
     files.sort_by(|a, b| (a.added_at, &a.name).cmp(&(b.added_at, &b.name)));
-    if files.is_empty() {
+    let uploading = use_signal(|| None::<(String, u64, u64)>);
+    let can_attach = !read_only && state.record.read().server.is_some();
+    if files.is_empty() && !can_attach {
         return rsx! {};
     }
+    let on_pick = {
+        let (state, note_id) = (state.clone(), note_id.clone());
+        move |_| attach_picked(state.clone(), note_id.clone(), uploading)
+    };
     rsx! {
         section { class: "attachments", id: "attachments", "aria-label": "Attached files",
-            h3 { "Files" }
-            ul {
-                for file in files {
-                    Attachment { key: "{file.id}", file }
+            if !files.is_empty() {
+                h3 { "Files" }
+                ul {
+                    for file in files {
+                        Attachment { key: "{file.id}", file }
+                    }
+                }
+            }
+            if can_attach {
+                div { class: "attach-row",
+                    input {
+                        id: "attach-input",
+                        class: "visually-hidden",
+                        r#type: "file",
+                        multiple: true,
+                        disabled: uploading().is_some(),
+                        onchange: on_pick,
+                    }
+                    label { class: "button secondary attach-button", r#for: "attach-input", "Attach files" }
+                    if let Some((name, done, total)) = uploading() {
+                        span { class: "muted", id: "attach-status", "Sending {name}…" }
+                        progress { class: "attachment-progress", max: "{total}", value: "{done}", "aria-label": "Sending {name}" }
+                    }
                 }
             }
         }
     }
+}
+
+/// The files chosen in the picker, each read, uploaded and then attached
+/// to the note (the reference only once its chunks are stored).
+fn attach_picked(
+    state: AppState,
+    note_id: String,
+    mut uploading: Signal<Option<(String, u64, u64)>>,
+) {
+    let input = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("attach-input"))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok());
+    let Some(input) = input else {
+        return;
+    };
+    let Some(list) = input.files() else {
+        return;
+    };
+    let picked: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+    input.set_value("");
+    spawn(async move {
+        for file in picked {
+            let name = file.name();
+            uploading.set(Some((name.clone(), 0, file.size() as u64)));
+            let result = async {
+                let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                    .await
+                    .map_err(|_| format!("{name} could not be read from this device."))?;
+                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                let record = state.record.peek().clone();
+                let now = crate::platform::now_ms();
+                crate::files::upload(&record, &name, &file.type_(), &bytes, now, |done, total| {
+                    uploading.set(Some((name.clone(), done, total)));
+                })
+                .await
+            }
+            .await;
+            match result {
+                Ok(reference) => {
+                    let json = reference.to_json();
+                    state.write(|ws| {
+                        ws.attach_file(&note_id, &reference.id, &json, crate::platform::now_ms())
+                    });
+                }
+                Err(reason) => {
+                    let mut error = state.error;
+                    error.set(Some(reason));
+                }
+            }
+        }
+        uploading.set(None);
+    });
 }
 
 /// Where a file's download stands.

@@ -426,7 +426,7 @@ fn NoteEditor(
                     oninput: on_body,
                 }
             }
-            super::files::Attachments { note_id: note.id.clone() }
+            super::files::Attachments { note_id: note.id.clone(), read_only }
             div { class: "editor-tools",
                 button {
                     id: "note-mode",
