@@ -3,7 +3,8 @@
 //! paired by link: the photo inline, opened from the encrypted chunks in
 //! the browser; the other file with its name, size and type, downloaded on
 //! tap to the very bytes; and a photo attached in the app on the phone
-//! reaches the laptop whole.
+//! shows as the thumbnail the phone made, full size on tap, and reaches the
+//! laptop whole, with its thumbnail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -103,8 +104,10 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         std::fs::read(&saved).unwrap() == doc,
         "the saved file differs"
     );
-    // The phone attaches a photo of its own; the laptop gets it, whole.
-    let receipt = png_bytes(32, 40);
+    // The phone attaches a photo of its own: the note shows the thumbnail
+    // the phone made (320 pixels wide), the full photo on tap, and the
+    // laptop gets both, the photo whole.
+    let receipt = png_bytes(640, 480);
     let receipt_path = tmp.path().join("receipt.png");
     std::fs::write(&receipt_path, &receipt).unwrap();
     let input = phone
@@ -118,9 +121,21 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         .unwrap();
     phone
         .wait_until(
-            "the phone's photo shows in the note",
+            "the phone's photo shows as a thumbnail",
+            "const i = document.querySelector('#attachments img.attachment-thumb[alt=\"receipt.png\"]'); \
+             return !!i && i.complete && i.naturalWidth === 320 && i.naturalHeight === 240",
+        )
+        .await;
+    phone
+        .eval(
+            "document.querySelector('#attachments .attachment-thumb-button').click(); return true",
+        )
+        .await;
+    phone
+        .wait_until(
+            "the photo opens full size",
             "return [...document.querySelectorAll('#attachments img.attachment-image')]\
-             .some(i => i.alt === 'receipt.png' && i.complete && i.naturalWidth === 32)",
+             .some(i => i.alt === 'receipt.png' && i.complete && i.naturalWidth === 640)",
         )
         .await;
     phone.wait_for_sync_state("synced").await;
@@ -131,6 +146,12 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         .find(|(_, f)| f.name == "receipt.png")
         .expect("the laptop sees the phone's photo");
     assert_eq!(from_phone.mime, "image/png");
+    let thumb = from_phone.thumbnail.as_ref().expect("a thumbnail synced");
+    assert_eq!(
+        (thumb.mime.as_str(), thumb.width, thumb.height),
+        ("image/jpeg", 320, 240)
+    );
+    assert!(!thumb.chunks.is_empty());
     let out = tmp.path().join("receipt-on-laptop.png");
     laptop.fetch(&from_phone.id, &out).await.unwrap();
     assert!(

@@ -1,6 +1,7 @@
-//! A note's attached files: images shown inline (downloaded when the note
-//! opens), other files with their name, size and type, downloaded on tap;
-//! progress while a file arrives.
+//! A note's attached files: images shown inline (their thumbnail, made on
+//! the device that attached them, or small images whole), full size on tap;
+//! other files with their name, size and type, downloaded on tap; progress
+//! while a file arrives or is sent.
 
 use dioxus::prelude::*;
 use hearth_shared::files::{FileRef, human_size};
@@ -156,17 +157,31 @@ fn Attachment(file: FileRef) -> Element {
             });
         }
     };
+    // The thumbnail when there is one (it synced with the reference);
+    // else a small enough image whole.
+    let mut thumb = use_signal(|| None::<String>);
     {
         let mut fetch = fetch.clone();
-        let size = file.size;
+        let (state, file) = (state.clone(), file.clone());
         use_effect(move || {
-            if image && size <= INLINE_IMAGE_BYTES {
+            if file.thumbnail.is_some() {
+                let record = state.record.peek().clone();
+                let file = file.clone();
+                spawn(async move {
+                    if let Ok(bytes) = crate::files::download_thumbnail(&record, &file).await {
+                        thumb.set(crate::files::object_url(&bytes, "image/jpeg"));
+                    }
+                });
+            } else if image && file.size <= INLINE_IMAGE_BYTES {
                 fetch();
             }
         });
     }
     use_drop(move || {
         if let Got::Here(url) = &*got.peek() {
+            let _ = web_sys::Url::revoke_object_url(url);
+        }
+        if let Some(url) = &*thumb.peek() {
             let _ = web_sys::Url::revoke_object_url(url);
         }
     });
@@ -182,6 +197,16 @@ fn Attachment(file: FileRef) -> Element {
                 if let Got::Here(url) = got() {
                     a { href: "{url}", target: "_blank", rel: "noopener", class: "attachment-full", "aria-label": "Open {file.name} full size",
                         img { class: "attachment-image", src: "{url}", alt: "{file.name}" }
+                    }
+                } else if let Some(url) = thumb() {
+                    button {
+                        class: "attachment-thumb-button",
+                        "aria-label": "Show {file.name} full size",
+                        onclick: {
+                            let mut fetch = fetch.clone();
+                            move |_| fetch()
+                        },
+                        img { class: "attachment-thumb", src: "{url}", alt: "{file.name}" }
                     }
                 }
             }
