@@ -4,7 +4,8 @@
 //! the browser; the other file with its name, size and type, downloaded on
 //! tap to the very bytes; and a photo attached in the app on the phone
 //! shows as the thumbnail the phone made, full size on tap, and reaches the
-//! laptop whole, with its thumbnail.
+//! laptop whole, with its thumbnail; a file dropped on the note is
+//! attached the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -158,6 +159,34 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         std::fs::read(&out).unwrap() == receipt,
         "the laptop's copy differs"
     );
+
+    // A file dropped on the note is attached too.
+    phone
+        .eval(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['dropped on the phone'], 'dropped.txt', { type: 'text/plain' })); \
+             document.querySelector('#attach-drop').dispatchEvent(\
+               new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true })); \
+             return true",
+        )
+        .await;
+    phone
+        .wait_until(
+            "the dropped file is listed",
+            "return [...document.querySelectorAll('#attachments .attachment-name')]\
+             .some(n => n.textContent === 'dropped.txt')",
+        )
+        .await;
+    phone.wait_for_sync_state("synced").await;
+    laptop.sync_once().await.unwrap();
+    let (_, dropped) = laptop
+        .attached_files()
+        .into_iter()
+        .find(|(_, f)| f.name == "dropped.txt")
+        .expect("the laptop sees the dropped file");
+    let out = tmp.path().join("dropped.txt");
+    laptop.fetch(&dropped.id, &out).await.unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), b"dropped on the phone");
 
     let violations = phone.accessibility_violations().await;
     assert!(violations.is_empty(), "{violations:?}");

@@ -3,10 +3,9 @@
 //! other files with their name, size and type, downloaded on tap; progress
 //! while a file arrives or is sent.
 
+use dioxus::html::HasFileData as _;
 use dioxus::prelude::*;
 use hearth_shared::files::{FileRef, human_size};
-
-use wasm_bindgen::JsCast as _;
 
 use crate::state::AppState;
 
@@ -34,7 +33,16 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
     }
     let on_pick = {
         let (state, note_id) = (state.clone(), note_id.clone());
-        move |_| attach_picked(state.clone(), note_id.clone(), uploading)
+        move |e: FormEvent| attach_files(state.clone(), note_id.clone(), uploading, e.files())
+    };
+    let mut dragging = use_signal(|| false);
+    let on_drop = {
+        let (state, note_id) = (state.clone(), note_id.clone());
+        move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(false);
+            attach_files(state.clone(), note_id.clone(), uploading, e.files());
+        }
     };
     rsx! {
         section { class: "attachments", id: "attachments", "aria-label": "Attached files",
@@ -47,7 +55,15 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
                 }
             }
             if can_attach {
-                div { class: "attach-row",
+                div {
+                    class: if dragging() { "attach-row dragging" } else { "attach-row" },
+                    id: "attach-drop",
+                    ondragover: move |e: DragEvent| {
+                        e.prevent_default();
+                        dragging.set(true);
+                    },
+                    ondragleave: move |_| dragging.set(false),
+                    ondrop: on_drop,
                     input {
                         id: "attach-input",
                         class: "visually-hidden",
@@ -57,6 +73,7 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
                         onchange: on_pick,
                     }
                     label { class: "button secondary attach-button", r#for: "attach-input", "Attach files" }
+                    span { class: "muted attach-hint", "or drop them here" }
                     if let Some((name, done, total)) = uploading() {
                         span { class: "muted", id: "attach-status", "Sending {name}…" }
                         progress { class: "attachment-progress", max: "{total}", value: "{done}", "aria-label": "Sending {name}" }
@@ -67,37 +84,30 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
     }
 }
 
-/// The files chosen in the picker, each read, uploaded and then attached
-/// to the note (the reference only once its chunks are stored).
-fn attach_picked(
+/// Files picked or dropped, each read, uploaded and then attached to the
+/// note (the reference only once its chunks are stored).
+fn attach_files(
     state: AppState,
     note_id: String,
     mut uploading: Signal<Option<(String, u64, u64)>>,
+    picked: Vec<dioxus::html::FileData>,
 ) {
-    let input = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("attach-input"))
-        .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok());
-    let Some(input) = input else {
+    if picked.is_empty() || uploading.peek().is_some() {
         return;
-    };
-    let Some(list) = input.files() else {
-        return;
-    };
-    let picked: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-    input.set_value("");
+    }
     spawn(async move {
         for file in picked {
             let name = file.name();
-            uploading.set(Some((name.clone(), 0, file.size() as u64)));
+            uploading.set(Some((name.clone(), 0, file.size())));
             let result = async {
-                let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+                let bytes = file
+                    .read_bytes()
                     .await
                     .map_err(|_| format!("{name} could not be read from this device."))?;
-                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
                 let record = state.record.peek().clone();
+                let mime = file.content_type().unwrap_or_default();
                 let now = crate::platform::now_ms();
-                crate::files::upload(&record, &name, &file.type_(), &bytes, now, |done, total| {
+                crate::files::upload(&record, &name, &mime, &bytes, now, |done, total| {
                     uploading.set(Some((name.clone(), done, total)));
                 })
                 .await
