@@ -5,7 +5,7 @@
 //! tap to the very bytes; and a photo attached in the app on the phone
 //! shows as the thumbnail the phone made, full size on tap, and reaches the
 //! laptop whole, with its thumbnail; a file dropped on the note is
-//! attached the same way.
+//! attached the same way, and so is an image pasted into its body.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -187,6 +187,28 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     let out = tmp.path().join("dropped.txt");
     laptop.fetch(&dropped.id, &out).await.unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), b"dropped on the phone");
+
+    // An image pasted into the note's body is attached, not pasted as text.
+    use base64::Engine as _;
+    let pasted = base64::engine::general_purpose::STANDARD.encode(png_bytes(100, 80));
+    phone
+        .eval(&format!(
+            "const bytes = Uint8Array.from(atob('{pasted}'), c => c.charCodeAt(0)); \
+             const dt = new DataTransfer(); \
+             dt.items.add(new File([bytes], 'pasted.png', {{ type: 'image/png' }})); \
+             document.querySelector('#note-body').dispatchEvent(\
+               new ClipboardEvent('paste', {{ clipboardData: dt, bubbles: true, cancelable: true }})); \
+             return true"
+        ))
+        .await;
+    phone
+        .wait_until(
+            "the pasted image shows as a thumbnail",
+            "const i = document.querySelector('#attachments img.attachment-thumb[alt=\"pasted.png\"]'); \
+             return !!i && i.complete && i.naturalWidth === 100",
+        )
+        .await;
+    phone.wait_for_body("photos from the beach").await;
 
     let violations = phone.accessibility_violations().await;
     assert!(violations.is_empty(), "{violations:?}");

@@ -15,7 +15,11 @@ const INLINE_IMAGE_BYTES: u64 = 25 * 1000 * 1000;
 /// The files attached to note `note_id`, in the order they were attached,
 /// and (unless `read_only`) a way to attach more.
 #[component]
-pub fn Attachments(note_id: String, read_only: bool) -> Element {
+pub fn Attachments(
+    note_id: String,
+    read_only: bool,
+    uploading: Signal<Option<(String, u64, u64)>>,
+) -> Element {
     let state = use_context::<AppState>();
     state.track();
     let mut files: Vec<FileRef> = state
@@ -26,14 +30,20 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
         .filter_map(|(_, json)| FileRef::from_json(&json))
         .collect();
     files.sort_by(|a, b| (a.added_at, &a.name).cmp(&(b.added_at, &b.name)));
-    let uploading = use_signal(|| None::<(String, u64, u64)>);
     let can_attach = !read_only && state.record.read().server.is_some();
     if files.is_empty() && !can_attach {
         return rsx! {};
     }
     let on_pick = {
         let (state, note_id) = (state.clone(), note_id.clone());
-        move |e: FormEvent| attach_files(state.clone(), note_id.clone(), uploading, e.files())
+        move |e: FormEvent| {
+            attach_files(
+                state.clone(),
+                note_id.clone(),
+                uploading,
+                e.files().into_iter().map(Picked::Data).collect(),
+            )
+        }
     };
     let mut dragging = use_signal(|| false);
     let on_drop = {
@@ -41,7 +51,12 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
         move |e: DragEvent| {
             e.prevent_default();
             dragging.set(false);
-            attach_files(state.clone(), note_id.clone(), uploading, e.files());
+            attach_files(
+                state.clone(),
+                note_id.clone(),
+                uploading,
+                e.files().into_iter().map(Picked::Data).collect(),
+            );
         }
     };
     rsx! {
@@ -84,13 +99,90 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
     }
 }
 
+/// A file picked, dropped or pasted.
+pub enum Picked {
+    Data(dioxus::html::FileData),
+    Web(web_sys::File),
+}
+
+impl Picked {
+    fn name(&self) -> String {
+        match self {
+            Picked::Data(f) => f.name(),
+            Picked::Web(f) => {
+                let name = f.name();
+                if name.is_empty() {
+                    "pasted".to_owned()
+                } else {
+                    name
+                }
+            }
+        }
+    }
+
+    fn mime(&self) -> String {
+        match self {
+            Picked::Data(f) => f.content_type().unwrap_or_default(),
+            Picked::Web(f) => f.type_(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Picked::Data(f) => f.size(),
+            Picked::Web(f) => f.size() as u64,
+        }
+    }
+
+    async fn bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Picked::Data(f) => f.read_bytes().await.ok().map(|b| b.to_vec()),
+            Picked::Web(f) => {
+                let buffer = wasm_bindgen_futures::JsFuture::from(f.array_buffer())
+                    .await
+                    .ok()?;
+                Some(js_sys::Uint8Array::new(&buffer).to_vec())
+            }
+        }
+    }
+}
+
+/// Attaches the files pasted into the note, if the clipboard holds any
+/// (an image copied from another app); text pastes as text.
+pub fn paste(
+    state: AppState,
+    note_id: String,
+    uploading: Signal<Option<(String, u64, u64)>>,
+    e: ClipboardEvent,
+) {
+    use wasm_bindgen::JsCast as _;
+    let Some(event) = e.data().downcast::<web_sys::Event>().cloned() else {
+        return;
+    };
+    let Ok(clip) = event.dyn_into::<web_sys::ClipboardEvent>() else {
+        return;
+    };
+    let Some(list) = clip.clipboard_data().and_then(|d| d.files()) else {
+        return;
+    };
+    let files: Vec<Picked> = (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(Picked::Web)
+        .collect();
+    if files.is_empty() || state.record.peek().server.is_none() {
+        return;
+    }
+    e.prevent_default();
+    attach_files(state, note_id, uploading, files);
+}
+
 /// Files picked or dropped, each read, uploaded and then attached to the
 /// note (the reference only once its chunks are stored).
 fn attach_files(
     state: AppState,
     note_id: String,
     mut uploading: Signal<Option<(String, u64, u64)>>,
-    picked: Vec<dioxus::html::FileData>,
+    picked: Vec<Picked>,
 ) {
     if picked.is_empty() || uploading.peek().is_some() {
         return;
@@ -101,11 +193,11 @@ fn attach_files(
             uploading.set(Some((name.clone(), 0, file.size())));
             let result = async {
                 let bytes = file
-                    .read_bytes()
+                    .bytes()
                     .await
-                    .map_err(|_| format!("{name} could not be read from this device."))?;
+                    .ok_or_else(|| format!("{name} could not be read from this device."))?;
                 let record = state.record.peek().clone();
-                let mime = file.content_type().unwrap_or_default();
+                let mime = file.mime();
                 let now = crate::platform::now_ms();
                 crate::files::upload(&record, &name, &mime, &bytes, now, |done, total| {
                     uploading.set(Some((name.clone(), done, total)));

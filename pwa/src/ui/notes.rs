@@ -346,6 +346,8 @@ fn NoteEditor(
         }
     });
     let mut show_history = use_signal(|| false);
+    // A file being sent (from the picker, a drop or a paste).
+    let uploading = use_signal(|| None::<(String, u64, u64)>);
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
 
@@ -424,9 +426,17 @@ fn NoteEditor(
                     readonly: read_only,
                     value: "{note.body}",
                     oninput: on_body,
+                    onpaste: {
+                        let (state, id) = (state.clone(), id.clone());
+                        move |e: ClipboardEvent| {
+                            if !read_only {
+                                super::files::paste(state.clone(), id.clone(), uploading, e);
+                            }
+                        }
+                    },
                 }
             }
-            super::files::Attachments { note_id: note.id.clone(), read_only }
+            super::files::Attachments { note_id: note.id.clone(), read_only, uploading }
             div { class: "editor-tools",
                 button {
                     id: "note-mode",
