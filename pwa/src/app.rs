@@ -47,6 +47,7 @@ struct Signals {
     recovery_key: Signal<Option<String>>,
     encryption: Signal<crate::state::Encryption>,
     rotation: Signal<crate::state::Rotation>,
+    transfer: Signal<Option<(String, u64, u64)>>,
 }
 
 impl Signals {
@@ -77,6 +78,7 @@ impl Signals {
             recovery_key: self.recovery_key,
             encryption: self.encryption,
             rotation: self.rotation,
+            transfer: self.transfer,
             record: Signal::new(record),
             db,
             link,
@@ -100,11 +102,13 @@ pub fn App() -> Element {
         recovery_key: use_signal(|| None::<String>),
         encryption: use_signal(|| crate::state::Encryption::Idle),
         rotation: use_signal(|| crate::state::Rotation::Idle),
+        transfer: use_signal(|| None),
     };
     let Signals {
         phase,
         sync,
         saving,
+        transfer,
         ..
     } = signals;
 
@@ -149,7 +153,7 @@ pub fn App() -> Element {
                 if let Phase::Ready(state) = phase() {
                     WorkspaceTitle { state }
                 }
-                SyncPill { sync, saving }
+                SyncPill { sync, saving, transfer }
             }
             if update_ready() {
                 div { class: "banner", id: "update-banner", role: "status",
@@ -382,7 +386,11 @@ async fn follow(signals: Signals) {
 }
 
 #[component]
-fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
+fn SyncPill(
+    sync: Signal<SyncView>,
+    saving: Signal<bool>,
+    transfer: Signal<Option<(String, u64, u64)>>,
+) -> Element {
     let view = sync();
     let (state, text) = if saving() {
         ("saving".to_owned(), "Saving…".to_owned())
@@ -394,9 +402,16 @@ fn SyncPill(sync: Signal<SyncView>, saving: Signal<bool>) -> Element {
     } else {
         String::new()
     };
+    let sending = match transfer() {
+        Some((name, done, total)) => format!(
+            " · sending {name} {}%",
+            (done * 100).checked_div(total).unwrap_or(0)
+        ),
+        None => String::new(),
+    };
     let title = view.detail.clone().unwrap_or_default();
     rsx! {
-        span { class: "sync sync-{state}", id: "sync-status", "data-state": "{state}", title: "{title}", "{text}{pending}" }
+        span { class: "sync sync-{state}", id: "sync-status", "data-state": "{state}", title: "{title}", "{text}{pending}{sending}" }
     }
 }
 

@@ -36,6 +36,9 @@ pub struct AppState {
     pub encryption: Signal<Encryption>,
     /// Where changing the workspace key after removing a device stands.
     pub rotation: Signal<Rotation>,
+    /// A file being sent (name, bytes sent or found, of all), shown in the
+    /// note and in the sync pill.
+    pub transfer: Signal<Option<(String, u64, u64)>>,
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,

@@ -347,7 +347,7 @@ fn NoteEditor(
     });
     let mut show_history = use_signal(|| false);
     // A file being sent (from the picker, a drop or a paste).
-    let uploading = use_signal(|| None::<(String, u64, u64)>);
+    let uploading = state.transfer;
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
 
