@@ -18,7 +18,9 @@ use std::io::Write as _;
 use std::path::Path;
 
 use hearth_shared::api::MAX_CHUNK_NAMES;
-use hearth_shared::files::{ChunkRef, ChunkSealer, FileChunks, FileRef, human_size, open_chunk};
+use hearth_shared::files::{
+    ChunkRef, ChunkSealer, FileChunks, FileRef, human_size, mime_of, open_chunk,
+};
 use hearth_shared::id::{ChunkName, WorkspaceId};
 use hearth_shared::keys::EpochKey;
 use tokio::task::JoinSet;
@@ -75,34 +77,6 @@ pub struct CollectReport {
     pub lost_chunks: usize,
     /// Seconds until the server deletes what was marked.
     pub grace_secs: u64,
-}
-
-/// The media type of a file name, by its extension.
-pub fn mime_of(name: &str) -> &'static str {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "heic" => "image/heic",
-        "bmp" => "image/bmp",
-        "svg" => "image/svg+xml",
-        "pdf" => "application/pdf",
-        "txt" | "md" => "text/plain",
-        "csv" => "text/csv",
-        "json" => "application/json",
-        "zip" => "application/zip",
-        "mp3" => "audio/mpeg",
-        "m4a" => "audio/mp4",
-        "mp4" => "video/mp4",
-        "mov" => "video/quicktime",
-        _ => "application/octet-stream",
-    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> DeviceError + '_ {

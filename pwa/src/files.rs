@@ -16,26 +16,13 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use crate::device::DeviceRecord;
 use crate::fetch::{Connection, get_bytes, get_public_json, post_json, put_octets};
 
-/// The media type of a file the browser did not type, by its extension.
+/// The media type the browser gave, or else one by the file's extension.
 fn mime_of(name: &str, given: &str) -> String {
-    if !given.is_empty() {
-        return given.to_owned();
+    if given.is_empty() {
+        hearth_shared::files::mime_of(name).to_owned()
+    } else {
+        given.to_owned()
     }
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "heic" => "image/heic",
-        "pdf" => "application/pdf",
-        "txt" | "md" => "text/plain",
-        _ => "application/octet-stream",
-    }
-    .to_owned()
 }
 
 /// Uploads `bytes` (a file named `name` of type `mime`) as chunks, sending
@@ -69,7 +56,7 @@ pub async fn upload(
     let mime = mime_of(name, mime);
     // A thumbnail first (small, so that every device's note shows the
     // photo without downloading it whole).
-    let thumbnail = if is_image_type(&mime) {
+    let thumbnail = if hearth_shared::files::is_image_mime(&mime) {
         match thumbnail_of(bytes, &mime).await {
             Some((thumb, width, height)) => Some(Thumbnail {
                 mime: "image/jpeg".into(),
@@ -92,13 +79,6 @@ pub async fn upload(
         thumbnail,
         added_at: now,
     })
-}
-
-fn is_image_type(mime: &str) -> bool {
-    matches!(
-        mime,
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/avif" | "image/bmp"
-    )
 }
 
 /// Cuts `bytes` into chunks, asks the server which it lacks, and sends

@@ -94,10 +94,7 @@ impl FileRef {
 
     /// Whether it is an image the app can show.
     pub fn is_image(&self) -> bool {
-        matches!(
-            self.mime.as_str(),
-            "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/avif" | "image/bmp"
-        )
+        is_image_mime(&self.mime)
     }
 
     /// Parses the JSON a note holds.
@@ -107,6 +104,43 @@ impl FileRef {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Whether a media type is an image a browser shows.
+pub fn is_image_mime(mime: &str) -> bool {
+    matches!(
+        mime,
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/avif" | "image/bmp"
+    )
+}
+
+/// The media type of a file name, by its extension
+/// (`application/octet-stream` when unknown).
+pub fn mime_of(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "heic" => "image/heic",
+        "bmp" => "image/bmp",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        "txt" | "md" => "text/plain",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "zip" => "application/zip",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        _ => "application/octet-stream",
     }
 }
 
