@@ -351,20 +351,6 @@ mod sealing {
         }
     }
 
-    /// Cuts a file read from `source` into chunks as it is read, calling
-    /// `each` with every chunk's content. Returns the content's SHA-256
-    /// and size.
-    pub fn cut_stream<R: std::io::Read>(
-        source: R,
-        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<([u8; 32], u64)> {
-        let mut chunks = FileChunks::new(source);
-        for chunk in chunks.by_ref() {
-            each(&chunk?)?;
-        }
-        Ok(chunks.digest())
-    }
-
     /// SHA-256 of content (a file's, for [`ChunkSealer::file_id`]).
     pub fn content_digest(content: &[u8]) -> [u8; 32] {
         Sha256::digest(content).into()
@@ -467,12 +453,12 @@ mod sealing {
             assert!(before.len() >= 4, "{} chunks", before.len());
             assert!(changed <= 2, "{changed} of {} chunks changed", after.len());
             // The stream and the slice cut alike.
-            let mut streamed = Vec::new();
-            let (digest, size) = cut_stream(&edited[..], |c| {
-                streamed.push(sealer.seal(c).0);
-                Ok(())
-            })
-            .unwrap();
+            let mut stream = FileChunks::new(&edited[..]);
+            let streamed: Vec<ChunkName> = stream
+                .by_ref()
+                .map(|c| sealer.seal(&c.unwrap()).0)
+                .collect();
+            let (digest, size) = stream.digest();
             assert_eq!(streamed, after);
             assert_eq!(
                 (digest, size),
