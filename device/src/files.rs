@@ -445,8 +445,11 @@ impl Device {
             }
             due.push(id);
         }
-        let ledger_json = serde_json::to_vec(&ledger).unwrap_or_default();
-        write_atomic(&ledger_path, &ledger_json, true).map_err(io(&ledger_path))?;
+        let save_ledger = |ledger: &BTreeMap<String, u64>| {
+            let json = serde_json::to_vec(ledger).unwrap_or_default();
+            write_atomic(&ledger_path, &json, true).map_err(io(&ledger_path))
+        };
+        save_ledger(&ledger)?;
         // At least one call, even with nothing to mark: the server deletes
         // what waited out its grace period whenever it is told.
         let marked: Vec<ChunkName> = marked.into_iter().collect();
@@ -476,8 +479,7 @@ impl Device {
         for id in &due {
             ledger.remove(id);
         }
-        let ledger_json = serde_json::to_vec(&ledger).unwrap_or_default();
-        write_atomic(&ledger_path, &ledger_json, true).map_err(io(&ledger_path))?;
+        save_ledger(&ledger)?;
         report.collected = due.len();
         self.sync_once().await?;
         Ok(report)
