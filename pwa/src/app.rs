@@ -47,7 +47,9 @@ struct Signals {
     recovery_key: Signal<Option<String>>,
     encryption: Signal<crate::state::Encryption>,
     rotation: Signal<crate::state::Rotation>,
-    transfer: Signal<Option<(String, u64, u64)>>,
+    uploads: Signal<Vec<crate::protocol::UploadView>>,
+    fetches: Signal<std::collections::BTreeMap<String, crate::protocol::FetchView>>,
+    kept: Signal<crate::protocol::KeptView>,
 }
 
 impl Signals {
@@ -78,7 +80,10 @@ impl Signals {
             recovery_key: self.recovery_key,
             encryption: self.encryption,
             rotation: self.rotation,
-            transfer: self.transfer,
+            uploads: self.uploads,
+            fetches: self.fetches,
+            kept: self.kept,
+            pins: Signal::new(Default::default()),
             record: Signal::new(record),
             db,
             link,
@@ -102,13 +107,15 @@ pub fn App() -> Element {
         recovery_key: use_signal(|| None::<String>),
         encryption: use_signal(|| crate::state::Encryption::Idle),
         rotation: use_signal(|| crate::state::Rotation::Idle),
-        transfer: use_signal(|| None),
+        uploads: use_signal(Vec::new),
+        fetches: use_signal(Default::default),
+        kept: use_signal(Default::default),
     };
     let Signals {
         phase,
         sync,
         saving,
-        transfer,
+        uploads,
         ..
     } = signals;
 
@@ -153,7 +160,7 @@ pub fn App() -> Element {
                 if let Phase::Ready(state) = phase() {
                     WorkspaceTitle { state }
                 }
-                SyncPill { sync, saving, transfer }
+                SyncPill { sync, saving, uploads }
             }
             if update_ready() {
                 div { class: "banner", id: "update-banner", role: "status",
@@ -250,7 +257,14 @@ async fn lead(
     let workspace = Signal::new(workspace);
     let state = signals.state(workspace, *record, db, link.clone(), false, list_cache);
     let mut record = state.record;
-    phase.set(Phase::Ready(state));
+    {
+        let ws = state.record.peek().workspace_id.as_str().to_owned();
+        if let Ok(pins) = hearth_storage::files::pins(&state.db, &ws).await {
+            let mut signal = state.pins;
+            signal.set(pins);
+        }
+    }
+    phase.set(Phase::Ready(state.clone()));
 
     while let Some(report) = reports.next().await {
         match report {
@@ -326,6 +340,21 @@ async fn lead(
                 });
             }
             FromWorker::Keys { ring } => record.write().keys = Some(ring),
+            FromWorker::Uploads(list) => {
+                crate::ui::files::attach_sent(&state, &list);
+                let mut uploads = signals.uploads;
+                if *uploads.peek() != list {
+                    uploads.set(list);
+                }
+            }
+            FromWorker::Fetching(view) => {
+                let mut fetches = signals.fetches;
+                fetches.write().insert(view.key.clone(), view);
+            }
+            FromWorker::Kept(view) => {
+                let mut kept = signals.kept;
+                kept.set(view);
+            }
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }
     }
@@ -389,7 +418,7 @@ async fn follow(signals: Signals) {
 fn SyncPill(
     sync: Signal<SyncView>,
     saving: Signal<bool>,
-    transfer: Signal<Option<(String, u64, u64)>>,
+    uploads: Signal<Vec<crate::protocol::UploadView>>,
 ) -> Element {
     let view = sync();
     let (state, text) = if saving() {
@@ -402,13 +431,7 @@ fn SyncPill(
     } else {
         String::new()
     };
-    let sending = match transfer() {
-        Some((name, done, total)) => format!(
-            " · sending {name} {}%",
-            (done * 100).checked_div(total).unwrap_or(0)
-        ),
-        None => String::new(),
-    };
+    let sending = crate::ui::files::sending_words(&uploads());
     let title = view.detail.clone().unwrap_or_default();
     rsx! {
         span { class: "sync sync-{state}", id: "sync-status", "data-state": "{state}", title: "{title}", "{text}{pending}{sending}" }
@@ -431,6 +454,7 @@ fn WorkspaceTitle(state: AppState) -> Element {
 
 #[component]
 fn Ready(state: AppState) -> Element {
+    crate::ui::files::use_keep_offline(&state);
     // The device record keeps the workspace's name, so that the list of
     // workspaces can show it while another one is open.
     {

@@ -1,23 +1,68 @@
-//! Attached files in the app: attaching one (cut into content-defined
-//! chunks, sealed with the workspace key, the chunks the server lacks sent,
-//! and only then the reference written into the note), downloading one on
-//! demand (every chunk fetched, checked against its name and opened with
-//! the workspace's keys, on the page: the keys are in the device record),
-//! and offering it to the browser as an object URL.
+//! Attached files on this device.
+//!
+//! - In the sync worker: sending a queued file ([`send`]: cut into
+//!   content-defined chunks, sealed with the workspace key, only the chunks
+//!   the server lacks sent, the reference returned once every one is
+//!   stored) and bringing chunks into the local cache ([`fetch_into_cache`],
+//!   each checked against its name).
+//! - On the page: the thumbnail of a picked image ([`thumbnail_of`], drawn
+//!   on a canvas), opening a file from the cache with the workspace's keys
+//!   ([`open_cached`]), and offering it to the browser ([`object_url`]).
+
+use std::collections::BTreeSet;
 
 use hearth_shared::api::{ChunkNames, Health, MAX_CHUNK_NAMES, MissingChunks, PutChunkResponse};
+use hearth_shared::engine::TransportError;
 use hearth_shared::files::{
-    ChunkRef, ChunkSealer, FileRef, Thumbnail, content_digest, cut_points, human_size, open_chunk,
+    ChunkRef, ChunkSealer, FileRef, Thumbnail, content_digest, cut_points, human_size, name_of,
+    open_chunk,
 };
 use hearth_shared::id::ChunkName;
 use hearth_shared::routes::Route;
+use hearth_storage::files::UploadData;
+use rexie::Rexie;
 use wasm_bindgen::{JsCast as _, JsValue};
 
 use crate::device::DeviceRecord;
 use crate::fetch::{Connection, get_bytes, get_public_json, post_json, put_octets};
 
+/// Cached chunks not kept offline take at most this many bytes; the least
+/// recently used go first.
+pub const CACHE_CAP_BYTES: u64 = 256 * 1000 * 1000;
+
+/// Files up to this size stay in the cache after they are sent, so that
+/// the device that attached them shows them without fetching them back.
+const CACHE_SENT_BYTES: u64 = 25 * 1000 * 1000;
+
+/// Why a queued file was not sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// For now (offline, the server busy or restarting): it is sent again
+    /// when the server can be reached.
+    Wait(String),
+    /// For good (too large, over quota, refused), until the person tries
+    /// again.
+    Fail(String),
+}
+
+impl SendError {
+    fn of(name: &str, e: TransportError) -> Self {
+        match &e {
+            TransportError::Offline(_) | TransportError::Protocol(_) => {
+                SendError::Wait(format!("waiting for the server ({e})"))
+            }
+            TransportError::Server { status, .. }
+                if *status == 408 || *status == 429 || (*status >= 500 && *status != 507) =>
+            {
+                SendError::Wait(format!("waiting for the server ({e})"))
+            }
+            TransportError::Server { .. } => SendError::Fail(format!("{name} was not sent: {e}")),
+        }
+    }
+}
+
 /// The media type the browser gave, or else one by the file's extension.
-fn mime_of(name: &str, given: &str) -> String {
+pub fn mime_of(name: &str, given: &str) -> String {
     if given.is_empty() {
         hearth_shared::files::mime_of(name).to_owned()
     } else {
@@ -25,84 +70,103 @@ fn mime_of(name: &str, given: &str) -> String {
     }
 }
 
-/// Uploads `bytes` (a file named `name` of type `mime`) as chunks, sending
-/// only those the server lacks; `progress(bytes sent or found, of all)`.
-/// Returns the reference to write into a note, once every chunk is stored.
-pub async fn upload(
+/// Sends queued file `item` as chunks, only those the server lacks;
+/// `progress(bytes sent or found)`. Returns the reference to write into
+/// the note, once every chunk is stored.
+pub async fn send(
+    db: &Rexie,
     record: &DeviceRecord,
-    name: &str,
-    mime: &str,
-    bytes: &[u8],
-    now: i64,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<FileRef, String> {
-    let conn = Connection::of(record)
-        .ok_or("Connect this device to a server first: attached files are kept there.")?;
+    item: &UploadData,
+    progress: impl FnMut(u64),
+) -> Result<FileRef, SendError> {
+    let meta = &item.meta;
+    let name = meta.name.as_str();
+    let conn = Connection::of(record).ok_or_else(|| {
+        SendError::Wait("waiting until this device is connected to a server".into())
+    })?;
     if !record.can_write() {
-        return Err("This device may only read this workspace, so it cannot attach files.".into());
+        return Err(SendError::Fail(format!(
+            "{name} was not sent: this device may only read this workspace."
+        )));
     }
-    let size = bytes.len() as u64;
     let health: Health = get_public_json(&conn.server, &Route::Health.path())
         .await
-        .map_err(|e| format!("{name} was not attached: {e}"))?;
-    if size > health.max_file_bytes {
-        return Err(format!(
+        .map_err(|e| SendError::of(name, e))?;
+    if meta.size > health.max_file_bytes {
+        return Err(SendError::Fail(format!(
             "{name} is {}, over this server's limit of {} per file.",
-            human_size(size),
+            human_size(meta.size),
             human_size(health.max_file_bytes)
-        ));
+        )));
+    }
+    let bytes = read_blob(&item.file).await.ok_or_else(|| {
+        SendError::Fail(format!(
+            "{name} could not be read back from this browser's storage; attach it again."
+        ))
+    })?;
+    if bytes.len() as u64 != meta.size {
+        return Err(SendError::Fail(format!(
+            "{name} changed size since it was attached; attach it again."
+        )));
     }
     let sealer = ChunkSealer::new(record.keys.as_ref().and_then(|k| k.writing()));
-    let mime = mime_of(name, mime);
-    // A thumbnail first (small, so that every device's note shows the
-    // photo without downloading it whole).
-    let thumbnail = if hearth_shared::files::is_image_mime(&mime) {
-        match thumbnail_of(bytes, &mime).await {
-            Some((thumb, width, height)) => Some(Thumbnail {
-                mime: "image/jpeg".into(),
-                width,
-                height,
-                chunks: store_chunks(&conn, &sealer, name, &thumb, |_, _| {}).await?,
-            }),
-            None => None,
-        }
-    } else {
-        None
+    let ws = conn.workspace.as_str();
+    // The thumbnail first (small, so that every device's note shows the
+    // photo without fetching it whole), kept in the cache too.
+    let thumbnail = match (&item.thumb, meta.thumb_size) {
+        (Some(thumb), Some((width, height))) => Some(Thumbnail {
+            mime: "image/jpeg".into(),
+            width,
+            height,
+            chunks: store_chunks(&conn, &sealer, name, thumb, Some(db), |_| {}).await?,
+        }),
+        _ => None,
     };
-    let chunks = store_chunks(&conn, &sealer, name, bytes, &mut progress).await?;
+    let keep = (meta.size <= CACHE_SENT_BYTES).then_some(db);
+    let chunks = store_chunks(&conn, &sealer, name, &bytes, keep, progress).await?;
+    let _ = hearth_storage::files::evict(db, ws, CACHE_CAP_BYTES).await;
     Ok(FileRef {
-        id: sealer.file_id(&content_digest(bytes)),
-        name: name.to_owned(),
-        mime,
-        size,
+        id: sealer.file_id(&content_digest(&bytes)),
+        name: meta.name.clone(),
+        mime: meta.mime.clone(),
+        size: meta.size,
         chunks,
         thumbnail,
-        added_at: now,
+        added_at: meta.added_at,
     })
 }
 
+/// The bytes of a `Blob`.
+async fn read_blob(blob: &JsValue) -> Option<Vec<u8>> {
+    let blob: &web_sys::Blob = blob.dyn_ref()?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+        .await
+        .ok()?;
+    Some(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 /// Cuts `bytes` into chunks, asks the server which it lacks, and sends
-/// those; `progress(bytes sent or found, of all)`. Returns the chunk list.
+/// those (keeping them in the cache of `cache`, if given);
+/// `progress(bytes sent or found)`. Returns the chunk list.
 async fn store_chunks(
     conn: &Connection,
     sealer: &ChunkSealer,
     name: &str,
     bytes: &[u8],
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Vec<ChunkRef>, String> {
-    let failed = |e: hearth_shared::engine::TransportError| format!("{name} was not attached: {e}");
+    cache: Option<&Rexie>,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<ChunkRef>, SendError> {
+    let outside = || SendError::Fail(format!("{name}: its cut points fell outside it"));
     let mut refs = Vec::new();
     for (offset, len) in cut_points(bytes) {
-        let content = bytes
-            .get(offset..offset + len)
-            .ok_or("the file's cut points fell outside it")?;
+        let content = bytes.get(offset..offset + len).ok_or_else(outside)?;
         refs.push(ChunkRef {
             name: sealer.seal(content).0,
             len: len as u32,
         });
     }
     let names: Vec<ChunkName> = refs.iter().map(|c| c.name).collect();
-    let mut missing = std::collections::BTreeSet::new();
+    let mut missing = BTreeSet::new();
     let missing_path = Route::MissingChunks(conn.workspace.clone()).path();
     for batch in names.chunks(MAX_CHUNK_NAMES) {
         let body = ChunkNames {
@@ -111,17 +175,14 @@ async fn store_chunks(
         let answer: MissingChunks =
             post_json(&conn.server, &missing_path, Some(&conn.token), &body)
                 .await
-                .map_err(failed)?;
+                .map_err(|e| SendError::of(name, e))?;
         missing.extend(answer.missing);
     }
-    let total = bytes.len() as u64;
     let (mut done, mut offset) = (0u64, 0usize);
     for chunk in &refs {
         let len = chunk.len as usize;
         if missing.remove(&chunk.name) {
-            let content = bytes
-                .get(offset..offset + len)
-                .ok_or("the file's cut points fell outside it")?;
+            let content = bytes.get(offset..offset + len).ok_or_else(outside)?;
             let (chunk_name, stored) = sealer.seal(content);
             let path = Route::PutChunk {
                 ws: conn.workspace.clone(),
@@ -130,23 +191,132 @@ async fn store_chunks(
             .path();
             let _: PutChunkResponse = put_octets(&conn.server, &path, &conn.token, &stored)
                 .await
-                .map_err(failed)?;
+                .map_err(|e| SendError::of(name, e))?;
+            if let Some(db) = cache {
+                let now = crate::platform::now_ms() as f64;
+                let ws = conn.workspace.as_str();
+                let name = chunk_name.to_string();
+                let _ =
+                    hearth_storage::files::write_chunk(db, ws, &name, &stored, false, now).await;
+            }
         }
         offset += len;
         done += chunk.len as u64;
-        progress(done, total);
+        progress(done);
     }
     Ok(refs)
+}
+
+/// Brings `chunks` into the cache: those it lacks are fetched from the
+/// server and checked against their names (kept offline if in `kept`);
+/// `progress(bytes here)`. The error is a sentence for the person.
+pub async fn fetch_into_cache(
+    db: &Rexie,
+    record: &DeviceRecord,
+    name: &str,
+    chunks: &[ChunkRef],
+    kept: &BTreeSet<String>,
+    mut progress: impl FnMut(u64),
+) -> Result<(), String> {
+    let ws = record.workspace_id.as_str();
+    let names: Vec<String> = chunks.iter().map(|c| c.name.to_string()).collect();
+    let held = hearth_storage::files::cached_names(db, ws, &names)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut here = 0u64;
+    let mut wanted = Vec::new();
+    for (chunk, text) in chunks.iter().zip(&names) {
+        if held.contains(text) {
+            here += u64::from(chunk.len);
+        } else {
+            wanted.push((chunk, text));
+        }
+    }
+    progress(here);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let conn = Connection::of(record).ok_or_else(|| {
+        format!("{name} is not on this device, and this device is not connected to a server.")
+    })?;
+    let mut seen = BTreeSet::new();
+    for (chunk, text) in wanted {
+        if !seen.insert(text.clone()) {
+            here += u64::from(chunk.len);
+            continue;
+        }
+        let path = Route::GetChunk {
+            ws: conn.workspace.clone(),
+            name: chunk.name,
+        }
+        .path();
+        let stored = get_bytes(&conn.server, &path, &conn.token)
+            .await
+            .map_err(|e| match e {
+                TransportError::Offline(_) => format!(
+                    "{name} is not on this device yet, and the server cannot be reached. \
+                     It arrives when the device is back online."
+                ),
+                e => format!("{name} could not be fetched: {e}"),
+            })?;
+        if name_of(&stored) != chunk.name {
+            return Err(format!(
+                "{name} is damaged on the server: a piece of it does not match its name."
+            ));
+        }
+        let now = crate::platform::now_ms() as f64;
+        hearth_storage::files::write_chunk(db, ws, text, &stored, kept.contains(text), now)
+            .await
+            .map_err(|e| e.to_string())?;
+        here += u64::from(chunk.len);
+        progress(here);
+    }
+    Ok(())
+}
+
+/// Opens a file (or thumbnail) of `size` bytes made of `chunks`, every one
+/// of them in the cache, with the workspace's keys.
+pub async fn open_cached(
+    db: &Rexie,
+    record: &DeviceRecord,
+    name: &str,
+    chunks: &[ChunkRef],
+    size: u64,
+) -> Result<Vec<u8>, String> {
+    let keys = record
+        .keys
+        .as_ref()
+        .map(|k| k.epochs.clone())
+        .unwrap_or_default();
+    let names: Vec<String> = chunks.iter().map(|c| c.name.to_string()).collect();
+    let now = crate::platform::now_ms() as f64;
+    let stored = hearth_storage::files::read_chunks(db, record.workspace_id.as_str(), &names, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let capacity = usize::try_from(size).unwrap_or(0).min(1 << 30);
+    let mut out = Vec::with_capacity(capacity);
+    for (chunk, bytes) in chunks.iter().zip(stored) {
+        let bytes = bytes.ok_or_else(|| {
+            format!("{name} is no longer on this device (it made room for others); open it again.")
+        })?;
+        let content = open_chunk(&keys, chunk, &bytes)
+            .map_err(|e| format!("{name} could not be opened: {e}"))?;
+        out.extend_from_slice(&content);
+    }
+    if out.len() as u64 != size {
+        return Err(format!("{name} has {} bytes instead of {size}.", out.len()));
+    }
+    Ok(out)
 }
 
 /// The longest side of a thumbnail, in pixels.
 const THUMBNAIL_SIDE: f64 = 320.0;
 
-/// A JPEG of the image `bytes`, at most 320 pixels on its longest side,
-/// and its size; `None` if the browser cannot decode the image.
-async fn thumbnail_of(bytes: &[u8], mime: &str) -> Option<(Vec<u8>, u32, u32)> {
+/// A JPEG of the image `blob`, at most 320 pixels on its longest side, and
+/// its size; `None` if the browser cannot decode the image.
+pub async fn thumbnail_of(blob: &web_sys::Blob) -> Option<(Vec<u8>, u32, u32)> {
     use base64::Engine as _;
-    let url = object_url(bytes, mime)?;
+    let url = web_sys::Url::create_object_url_with_blob(blob).ok()?;
     let made = async {
         let document = web_sys::window()?.document()?;
         let img: web_sys::HtmlImageElement =
@@ -190,62 +360,6 @@ async fn thumbnail_of(bytes: &[u8], mime: &str) -> Option<(Vec<u8>, u32, u32)> {
     .await;
     let _ = web_sys::Url::revoke_object_url(&url);
     made
-}
-
-/// Fetches and opens every chunk of `file`; `progress(bytes so far)` after
-/// each. The error is a sentence for the person.
-pub async fn download(
-    record: &DeviceRecord,
-    file: &FileRef,
-    progress: impl FnMut(u64),
-) -> Result<Vec<u8>, String> {
-    download_chunks(record, &file.name, &file.chunks, file.size, progress).await
-}
-
-/// Fetches and opens a file's thumbnail.
-pub async fn download_thumbnail(record: &DeviceRecord, file: &FileRef) -> Result<Vec<u8>, String> {
-    let thumb = file.thumbnail.as_ref().ok_or("no thumbnail")?;
-    let size = thumb.chunks.iter().map(|c| u64::from(c.len)).sum();
-    download_chunks(record, &file.name, &thumb.chunks, size, |_| {}).await
-}
-
-async fn download_chunks(
-    record: &DeviceRecord,
-    name: &str,
-    chunks: &[ChunkRef],
-    size: u64,
-    mut progress: impl FnMut(u64),
-) -> Result<Vec<u8>, String> {
-    let conn = Connection::of(record)
-        .ok_or("This device is not connected to a server, which keeps the file.")?;
-    let keys = record
-        .keys
-        .as_ref()
-        .map(|k| k.epochs.clone())
-        .unwrap_or_default();
-    let capacity = usize::try_from(size).unwrap_or(0).min(1 << 30);
-    let mut out = Vec::with_capacity(capacity);
-    for chunk in chunks {
-        let path = Route::GetChunk {
-            ws: conn.workspace.clone(),
-            name: chunk.name,
-        }
-        .path();
-        let stored = get_bytes(&conn.server, &path, &conn.token)
-            .await
-            .map_err(|e| format!("{name} could not be downloaded: {e}"))?;
-        let content = open_chunk(&keys, chunk, &stored)
-            .map_err(|e| format!("{name} is damaged on the server: {e}"))?;
-        out.extend_from_slice(&content);
-        progress(out.len() as u64);
-    }
-    if out.len() as u64 != size {
-        return Err(format!(
-            "{name} arrived with {} bytes instead of {size}.",
-            out.len()
-        ));
-    }
-    Ok(out)
 }
 
 /// An object URL for `bytes` of type `mime` (revoke it when done).

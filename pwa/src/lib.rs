@@ -34,6 +34,7 @@ pub mod protocol;
 pub mod session;
 pub mod state;
 pub mod tabs;
+pub mod transfers;
 pub mod ui;
 pub mod update;
 pub mod worker;

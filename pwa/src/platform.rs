@@ -170,3 +170,9 @@ pub fn reload() {
         let _ = w.location().reload();
     }
 }
+
+/// Writes a line to the browser's console, for what goes wrong out of the
+/// person's sight (a background transfer's bookkeeping).
+pub fn log(line: &str) {
+    web_sys::console::warn_1(&format!("Hearth: {line}").into());
+}

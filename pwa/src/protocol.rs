@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use hearth_shared::files::ChunkRef;
+use hearth_storage::files::Upload;
+
 use crate::device::DeviceRecord;
 use crate::fetch::Connection;
 
@@ -48,6 +51,23 @@ pub enum ToWorker {
     /// The page changed the keyring (it made a recovery key): take in
     /// what `ring` holds and the engine's lacks.
     MergeRing { ring: hearth_shared::keys::Keyring },
+    /// The queue of files to send changed (a file was queued, or one is to
+    /// be tried again): send what is queued. Answered by `Uploads`.
+    Uploads,
+    /// The page wrote queued file `upload`'s reference into its note (the
+    /// `Edit` before this one): take it off the queue once that is durable.
+    Attached { upload: String },
+    /// Bring these chunks into this device's cache (from the server unless
+    /// cached); answered by `Fetching` under `key`.
+    Fetch {
+        key: String,
+        name: String,
+        chunks: Vec<ChunkRef>,
+    },
+    /// The chunks of every file of the notes kept offline: keep them
+    /// cached (fetching those missing), and let the others be evicted.
+    /// Answered by `Kept`.
+    Keep { chunks: Vec<ChunkRef> },
 }
 
 /// Worker → page.
@@ -88,6 +108,56 @@ pub enum FromWorker {
     Rotated { error: Option<String> },
     /// The keyring gained an epoch and is kept in the device record.
     Keys { ring: hearth_shared::keys::Keyring },
+    /// The queue of files to send, as it stands.
+    Uploads(Vec<UploadView>),
+    /// How a `Fetch` goes.
+    Fetching(FetchView),
+    /// How keeping the notes kept offline goes.
+    Kept(KeptView),
+}
+
+/// A queued file and how sending it goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadView {
+    pub meta: Upload,
+    pub state: UploadState,
+    /// Bytes sent or found on the server.
+    pub done: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UploadState {
+    /// Waiting for the files before it.
+    Queued,
+    Sending,
+    /// Waiting for the server, for this reason (offline, not connected):
+    /// it is sent when the server can be reached.
+    Waiting(String),
+    /// Stopped for good, for this reason, until the person tries again.
+    Failed(String),
+    /// Every chunk is stored; its reference is being written.
+    Stored,
+}
+
+/// How bringing a file (or its thumbnail) to this device goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchView {
+    pub key: String,
+    pub done: u64,
+    pub total: u64,
+    /// Every chunk is in the cache now.
+    pub finished: bool,
+    pub error: Option<String>,
+}
+
+/// How keeping files offline goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeptView {
+    /// Bytes the notes kept offline need, and how many of them are here.
+    pub wanted: u64,
+    pub held: u64,
+    /// Why the rest is not here yet.
+    pub error: Option<String>,
 }
 
 /// What the sync pill shows.

@@ -290,6 +290,9 @@ pub enum Kick {
     Rotate,
     /// Take in the page's keyring (see `ToWorker::MergeRing`).
     MergeRing(hearth_shared::keys::Keyring),
+    /// Queued file `0`'s reference is in the page's edits before this
+    /// kick: take it off the queue once they are durable.
+    Attached(String),
 }
 
 /// Hooks the driver calls, to tell the page.
@@ -330,7 +333,7 @@ pub async fn drive(
     let mut locked_out: Option<SyncView> = None;
     let mut facts = DriverFacts::default();
     let mut idle = IdleFold::new(&engine);
-    store_edits(&mut engine, &mut hooks, 0).await;
+    let _ = store_edits(&mut engine, &mut hooks, 0).await;
     show_status(&engine, &transport, &locked_out, &mut hooks);
     loop {
         facts.failures = engine.failures();
@@ -411,6 +414,7 @@ pub async fn drive(
         let mut leave = false;
         let mut encrypt = None;
         let mut rotate = false;
+        let mut attached = Vec::new();
         for kick in pending_kicks {
             match kick {
                 Kick::Update(update) => {
@@ -434,6 +438,7 @@ pub async fn drive(
                 Kick::Encrypt(ring) => encrypt = Some(ring),
                 Kick::Rotate => rotate = true,
                 Kick::MergeRing(ring) => engine.merge_ring(&ring),
+                Kick::Attached(upload) => attached.push(upload),
             }
         }
         // The driver is the only writer of the workspace, so once it has
@@ -448,8 +453,18 @@ pub async fn drive(
                 Err(e) => (hooks.on_left)(Err(e.to_string())),
             }
         }
-        // Durable first.
-        store_edits(&mut engine, &mut hooks, edits).await;
+        // Durable first; only then may a sent file leave the queue, since
+        // its reference is now kept.
+        if store_edits(&mut engine, &mut hooks, edits).await {
+            let store = engine.store();
+            for upload in attached {
+                let ws = store.workspace().as_str();
+                if let Err(e) = hearth_storage::files::remove_upload(store.db(), ws, &upload).await
+                {
+                    crate::platform::log(&e.to_string());
+                }
+            }
+        }
         if let Some(ring) = encrypt {
             let result = if engine.is_encrypted() {
                 engine.reseal_server().await
@@ -568,8 +583,8 @@ impl IdleFold {
 }
 
 /// Saves the document's unsaved edits to IndexedDB and tells the page
-/// whether its `edits` are durable.
-async fn store_edits(engine: &mut AppEngine, hooks: &mut Hooks, edits: u32) {
+/// whether its `edits` are durable; returns whether they are.
+async fn store_edits(engine: &mut AppEngine, hooks: &mut Hooks, edits: u32) -> bool {
     match engine.save_local().await {
         Ok(saved) => {
             if saved {
@@ -578,11 +593,13 @@ async fn store_edits(engine: &mut AppEngine, hooks: &mut Hooks, edits: u32) {
             if edits > 0 {
                 (hooks.on_saved)(edits);
             }
+            true
         }
         Err(e) => {
             if edits > 0 {
                 (hooks.on_save_error)(edits, e.to_string());
             }
+            false
         }
     }
 }

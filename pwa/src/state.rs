@@ -36,9 +36,15 @@ pub struct AppState {
     pub encryption: Signal<Encryption>,
     /// Where changing the workspace key after removing a device stands.
     pub rotation: Signal<Rotation>,
-    /// A file being sent (name, bytes sent or found, of all), shown in the
-    /// note and in the sync pill.
-    pub transfer: Signal<Option<(String, u64, u64)>>,
+    /// The files queued to be sent, as the sync worker reports them
+    /// (shown in their notes and in the sync pill).
+    pub uploads: Signal<Vec<crate::protocol::UploadView>>,
+    /// How each file (or thumbnail) asked for is coming, by key.
+    pub fetches: Signal<std::collections::BTreeMap<String, crate::protocol::FetchView>>,
+    /// How keeping the notes kept offline goes.
+    pub kept: Signal<crate::protocol::KeptView>,
+    /// The notes whose files are kept available offline on this device.
+    pub pins: Signal<std::collections::BTreeSet<String>>,
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,

@@ -3,16 +3,20 @@
 //! sync engine: saving to IndexedDB, pushing, pulling, retrying with
 //! backoff, compacting, and listening to the live events.
 
-use futures::channel::mpsc::{UnboundedSender, unbounded};
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use hearth_shared::engine::loro::ExportMode;
 
 use crate::protocol::{FromWorker, SyncView, ToWorker};
 use crate::session::{self, Hooks, Kick};
+use crate::transfers::{FetchKick, Report};
 
-/// The worker's state: a line to the engine's driver once it runs.
+/// The worker's state: a line to the engine's driver once it runs, and to
+/// the transfers of attached files.
 pub struct SyncWorker {
     driver: Option<UnboundedSender<Kick>>,
+    sender: Option<UnboundedSender<()>>,
+    fetcher: Option<UnboundedSender<FetchKick>>,
     /// Where the page's `Have` goes, until the workspace is open.
     have: Option<UnboundedSender<(Option<String>, Vec<u8>)>>,
 }
@@ -25,6 +29,8 @@ impl Worker for SyncWorker {
     fn create(_scope: &WorkerScope<Self>) -> Self {
         SyncWorker {
             driver: None,
+            sender: None,
+            fetcher: None,
             have: None,
         }
     }
@@ -37,9 +43,20 @@ impl Worker for SyncWorker {
                 if self.driver.is_none() {
                     let (tx, rx) = unbounded();
                     let (have_tx, have_rx) = unbounded();
+                    let (sender_tx, sender_rx) = unbounded();
+                    let (fetcher_tx, fetcher_rx) = unbounded();
                     self.driver = Some(tx);
                     self.have = Some(have_tx);
-                    wasm_bindgen_futures::spawn_local(run(scope.clone(), id, rx, have_rx));
+                    self.sender = Some(sender_tx.clone());
+                    self.fetcher = Some(fetcher_tx.clone());
+                    let lines = Lines {
+                        kicks: rx,
+                        have: have_rx,
+                        sender: sender_rx,
+                        fetcher: fetcher_rx,
+                        retry: (sender_tx.clone(), fetcher_tx.clone()),
+                    };
+                    wasm_bindgen_futures::spawn_local(run(scope.clone(), id, lines));
                 }
                 return;
             }
@@ -49,12 +66,33 @@ impl Worker for SyncWorker {
                 }
                 return;
             }
+            ToWorker::Uploads => {
+                self.kick_sender();
+                return;
+            }
+            ToWorker::Fetch { key, name, chunks } => {
+                self.kick_fetcher(FetchKick::Fetch { key, name, chunks });
+                return;
+            }
+            ToWorker::Keep { chunks } => {
+                self.kick_fetcher(FetchKick::Keep(chunks));
+                return;
+            }
+            ToWorker::Attached { upload } => Kick::Attached(upload),
             ToWorker::Edit { update } => Kick::Update(update),
             ToWorker::Connect {
                 connection,
                 can_write,
-            } => Kick::Connect(connection, can_write),
-            ToWorker::SyncNow => Kick::SyncNow,
+            } => {
+                self.kick_sender();
+                self.kick_fetcher(FetchKick::Retry);
+                Kick::Connect(connection, can_write)
+            }
+            ToWorker::SyncNow => {
+                self.kick_sender();
+                self.kick_fetcher(FetchKick::Retry);
+                Kick::SyncNow
+            }
             ToWorker::Leave => Kick::Leave,
             ToWorker::Encrypt { ring } => Kick::Encrypt(ring),
             ToWorker::Rotate => Kick::Rotate,
@@ -66,12 +104,38 @@ impl Worker for SyncWorker {
     }
 }
 
-async fn run(
-    scope: WorkerScope<SyncWorker>,
-    page: HandlerId,
-    kicks: futures::channel::mpsc::UnboundedReceiver<Kick>,
-    mut have: futures::channel::mpsc::UnboundedReceiver<(Option<String>, Vec<u8>)>,
-) {
+impl SyncWorker {
+    fn kick_sender(&self) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.unbounded_send(());
+        }
+    }
+
+    fn kick_fetcher(&self, kick: FetchKick) {
+        if let Some(fetcher) = &self.fetcher {
+            let _ = fetcher.unbounded_send(kick);
+        }
+    }
+}
+
+/// The worker's ends of the lines from the page.
+struct Lines {
+    kicks: UnboundedReceiver<Kick>,
+    have: UnboundedReceiver<(Option<String>, Vec<u8>)>,
+    sender: UnboundedReceiver<()>,
+    fetcher: UnboundedReceiver<FetchKick>,
+    /// To wake both when a sync round shows the server reachable.
+    retry: (UnboundedSender<()>, UnboundedSender<FetchKick>),
+}
+
+async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
+    let Lines {
+        kicks,
+        mut have,
+        sender,
+        fetcher,
+        retry,
+    } = lines;
     let mut booted = match session::boot().await {
         Ok(booted) => booted,
         Err(reason) => {
@@ -145,6 +209,22 @@ async fn run(
             }
         }));
     }
+    // The transfers of attached files run beside the engine.
+    {
+        let db = booted.engine.store().db_handle();
+        let workspace = booted.record.workspace_id.clone();
+        let scope = scope.clone();
+        let report: Report = std::rc::Rc::new(move |message| scope.respond(page, message));
+        wasm_bindgen_futures::spawn_local(crate::transfers::run_sender(
+            db.clone(),
+            workspace.clone(),
+            sender,
+            report.clone(),
+        ));
+        wasm_bindgen_futures::spawn_local(crate::transfers::run_fetcher(
+            db, workspace, fetcher, report,
+        ));
+    }
     let channel = crate::tabs::channel();
     let (s1, s2, s3, s4, s5, s6, s7, s8, s9) = (
         scope.clone(),
@@ -160,6 +240,11 @@ async fn run(
     let hooks = Hooks {
         on_remote: Box::new(move |update| s1.respond(page, FromWorker::Remote { update })),
         on_status: Box::new(move |view| {
+            // The server answered: files waiting for it go now.
+            if view.state == "synced" {
+                let _ = retry.0.unbounded_send(());
+                let _ = retry.1.unbounded_send(FetchKick::Retry);
+            }
             *last_view.borrow_mut() = Some(view.clone());
             s2.respond(page, FromWorker::Status(view))
         }),

@@ -209,13 +209,10 @@ async fn a_damaged_record_of_the_earlier_layout_is_reported_and_nothing_moves() 
     };
     assert!(error.contains("settings"), "{error}");
     // The record is still where it was, for a later version to read.
-    let db = hearth_storage::open_schema(
-        &name,
-        2,
-        &["meta", "snapshots", "updates", "outbox", "devices", "app"],
-    )
-    .await
-    .unwrap();
+    let db =
+        hearth_storage::open_schema(&name, hearth_storage::DB_VERSION, &hearth_storage::STORES)
+            .await
+            .unwrap();
     let tx = db
         .transaction(&["devices"], TransactionMode::ReadOnly)
         .unwrap();

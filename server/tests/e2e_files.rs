@@ -172,8 +172,8 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         .await;
     phone
         .wait_until(
-            "the dropped file is listed",
-            "return [...document.querySelectorAll('#attachments .attachment-name')]\
+            "the dropped file is sent and attached",
+            "return [...document.querySelectorAll('#attachments .attachment:not(.queued) .attachment-name')]\
              .some(n => n.textContent === 'dropped.txt')",
         )
         .await;
@@ -210,6 +210,152 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         .await;
     phone.wait_for_body("photos from the beach").await;
 
+    let violations = phone.accessibility_violations().await;
+    assert!(violations.is_empty(), "{violations:?}");
+    phone.close().await;
+}
+
+/// Waits until the service worker controls the page, so that a reload with
+/// the server down is served from its cache.
+async fn wait_until_controlled(device: &Browser) {
+    device
+        .wait_until(
+            "the service worker controls the page",
+            "return !!navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files_open_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, &[]);
+    let listen = server.addr().to_owned();
+    let mut laptop = hearth_device::Device::create_encrypted(tmp.path().join("laptop"), "laptop")
+        .await
+        .unwrap();
+    laptop.register(&server.url).await.unwrap();
+    let note = laptop
+        .add_note("Receipts", "for the tax return", &[])
+        .await
+        .unwrap();
+    let invoice = incompressible(400_000, 21);
+    let invoice_path = tmp.path().join("invoice.pdf");
+    std::fs::write(&invoice_path, &invoice).unwrap();
+    laptop.attach(&note.id, &invoice_path).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+
+    let phone = Browser::launch_phone().await;
+    phone.join_by_link(&link, "phone").await;
+    phone
+        .wait_until(
+            "the joined workspace opens",
+            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
+        )
+        .await;
+    wait_until_controlled(&phone).await;
+    phone.open_note("Receipts").await;
+    phone.wait_for_sync_state("synced").await;
+
+    // The note's files are kept on the phone, then the server goes away.
+    phone.click("#keep-offline").await;
+    phone
+        .wait_until(
+            "the note's files are on the phone",
+            "return document.querySelector('#kept-status')?.textContent === 'Kept on this device'",
+        )
+        .await;
+    server.kill();
+
+    // A photo attached now waits in the queue, and says so, in the note
+    // and in the sync pill, across a reload.
+    let receipt = png_bytes(640, 480);
+    let receipt_path = tmp.path().join("receipt.png");
+    std::fs::write(&receipt_path, &receipt).unwrap();
+    phone
+        .client
+        .find(fantoccini::Locator::Css("#attach-input"))
+        .await
+        .unwrap()
+        .send_keys(receipt_path.to_str().unwrap())
+        .await
+        .unwrap();
+    let waiting = "return [...document.querySelectorAll('#attachments .attachment.queued')]\
+         .some(li => li.textContent.includes('receipt.png') && li.textContent.includes('waiting to be sent'))";
+    phone
+        .wait_until("the photo waits to be sent", waiting)
+        .await;
+    phone
+        .wait_until(
+            "the sync pill counts it",
+            "return document.querySelector('#sync-status').textContent.includes('1 file waiting to be sent')",
+        )
+        .await;
+    phone.client.refresh().await.unwrap();
+    phone.open_note("Receipts").await;
+    phone
+        .wait_until("the photo still waits after a reload", waiting)
+        .await;
+
+    // The invoice kept offline opens with no server, to the very bytes.
+    phone
+        .eval(
+            "[...document.querySelectorAll('#attachments .attachment')]\
+             .find(li => li.textContent.includes('invoice.pdf'))\
+             .querySelector('.attachment-get').click(); return true",
+        )
+        .await;
+    phone
+        .wait_until(
+            "the kept invoice opens offline",
+            "return [...document.querySelectorAll('#attachments .attachment-save')]\
+             .some(a => a.getAttribute('download') === 'invoice.pdf')",
+        )
+        .await;
+    phone
+        .eval(
+            "[...document.querySelectorAll('#attachments .attachment-save')]\
+             .find(a => a.getAttribute('download') === 'invoice.pdf').click(); return true",
+        )
+        .await;
+    let saved = phone.downloaded("invoice.pdf").await;
+    assert!(
+        std::fs::read(&saved).unwrap() == invoice,
+        "the invoice opened offline differs"
+    );
+
+    // The server is back at the same address: the photo is sent, its
+    // thumbnail shows, and the laptop gets it whole.
+    let _server = Server::start_in(&data_dir, &["--listen", &listen]);
+    phone
+        .wait_until(
+            "the sent photo shows as a thumbnail",
+            "const i = document.querySelector('#attachments img.attachment-thumb[alt=\"receipt.png\"]'); \
+             return !!i && i.complete && i.naturalWidth === 320 && i.naturalHeight === 240 \
+               && !document.querySelector('#attachments .attachment.queued')",
+        )
+        .await;
+    phone.wait_for_sync_state("synced").await;
+    let pill = phone.text_of("#sync-status").await;
+    assert!(!pill.contains("waiting to be sent"), "{pill:?}");
+    laptop.sync_once().await.unwrap();
+    let (_, from_phone) = laptop
+        .attached_files()
+        .into_iter()
+        .find(|(_, f)| f.name == "receipt.png")
+        .expect("the laptop sees the photo attached offline");
+    let out = tmp.path().join("receipt-on-laptop.png");
+    laptop.fetch(&from_phone.id, &out).await.unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == receipt,
+        "the laptop's copy differs"
+    );
     let violations = phone.accessibility_violations().await;
     assert!(violations.is_empty(), "{violations:?}");
     phone.close().await;

@@ -346,8 +346,6 @@ fn NoteEditor(
         }
     });
     let mut show_history = use_signal(|| false);
-    // A file being sent (from the picker, a drop or a paste).
-    let uploading = state.transfer;
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
 
@@ -430,13 +428,13 @@ fn NoteEditor(
                         let (state, id) = (state.clone(), id.clone());
                         move |e: ClipboardEvent| {
                             if !read_only {
-                                super::files::paste(state.clone(), id.clone(), uploading, e);
+                                super::files::paste(state.clone(), id.clone(), e);
                             }
                         }
                     },
                 }
             }
-            super::files::Attachments { note_id: note.id.clone(), read_only, uploading }
+            super::files::Attachments { note_id: note.id.clone(), read_only }
             div { class: "editor-tools",
                 button {
                     id: "note-mode",

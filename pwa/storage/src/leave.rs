@@ -1,5 +1,6 @@
 //! Leaving a workspace: everything this device holds of it goes (its
-//! document, sync state, pending batch, record and notes-list cache), in one
+//! document, sync state, pending batch, record, notes-list cache, files
+//! waiting to be sent and files kept), in one
 //! transaction, and the device opens another of its workspaces (or starts
 //! afresh). The server's copy, if any, is not touched.
 
@@ -67,6 +68,7 @@ pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<Workspa
     app.delete(list_cache_key(workspace))
         .await
         .map_err(|e| io(action, e))?;
+    crate::files::forget(&tx, workspace.as_str()).await?;
     let current = JsValue::from_str(CURRENT);
     match &next {
         Some(id) => {

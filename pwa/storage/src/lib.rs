@@ -15,6 +15,10 @@
 //! | `app`       | `"current"`       | the workspace id this device opens                 |
 //! |             | `"layout"`        | the layout the data is in (2), see [`upgrade`]     |
 //! |             | `"list:{ws}"`     | the notes list as last shown, `Uint8Array` (the app's bytes: a zstd blob envelope of `NoteIndex`'s cache), so that start-up need not read every note |
+//! |             | `"pins:{ws}"`     | the notes whose files are kept offline, JSON text (a list of note ids) ([`files`]) |
+//! | `uploads`   | `[workspace id, id]` | a file waiting to be sent: `{meta, file: Blob, thumb}` ([`files`]) |
+//! | `chunks`    | `[workspace id, chunk name]` | a chunk fetched or sent, as the server stores it, `Uint8Array` |
+//! | `chunk_use` | `[workspace id, chunk name]` | its `{len, used, kept}`, JSON text, for eviction |
 //!
 //! The pending batch has a store of its own so that saving the sync state
 //! (on every edit and every pull) never rewrites the batch's bytes, and so
@@ -24,6 +28,7 @@
 //! makes. Every function is one IndexedDB transaction.
 
 pub mod device;
+pub mod files;
 pub mod leave;
 pub mod outbox;
 pub mod upgrade;
@@ -39,8 +44,9 @@ pub use leave::{leave, load_list_cache, save_list_cache, update_key, update_rang
 /// Name of the database.
 pub const DB_NAME: &str = "hearth";
 /// Version of the database schema (its object stores). Version 1 had no
-/// `outbox` and `app` stores.
-pub const DB_VERSION: u32 = 2;
+/// `outbox` and `app` stores, version 2 no `uploads`, `chunks` and
+/// `chunk_use`.
+pub const DB_VERSION: u32 = 3;
 
 /// `meta`: workspace id → sync state.
 pub const META: &str = "meta";
@@ -54,10 +60,18 @@ pub const OUTBOX: &str = "outbox";
 pub const DEVICES: &str = "devices";
 /// `app`: settings of the app on this device.
 pub const APP: &str = "app";
+/// `uploads`: `[workspace id, id]` → a file waiting to be sent.
+pub const UPLOADS: &str = "uploads";
+/// `chunks`: `[workspace id, chunk name]` → a cached chunk's bytes.
+pub const CHUNKS: &str = "chunks";
+/// `chunk_use`: `[workspace id, chunk name]` → its size and last use.
+pub const CHUNK_USE: &str = "chunk_use";
 
 /// Every store, in the order the schema lists them. An open that omitted
 /// one would delete it, so this list is the only one.
-const STORES: [&str; 6] = [META, SNAPSHOTS, UPDATES, OUTBOX, DEVICES, APP];
+pub const STORES: [&str; 9] = [
+    META, SNAPSHOTS, UPDATES, OUTBOX, DEVICES, APP, UPLOADS, CHUNKS, CHUNK_USE,
+];
 
 /// Opens the database `name` (creating it, or upgrading an older layout),
 /// ready for use. Pages, the sync worker and the service worker all open
