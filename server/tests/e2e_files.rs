@@ -360,3 +360,63 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
     assert!(violations.is_empty(), "{violations:?}");
     phone.close().await;
 }
+
+#[tokio::test]
+async fn a_file_over_the_servers_limit_says_so_and_is_never_referenced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(&tmp.path().join("data"), &["--max-file-bytes", "100000"]);
+    let mut laptop = hearth_device::Device::create_encrypted(tmp.path().join("laptop"), "laptop")
+        .await
+        .unwrap();
+    laptop.register(&server.url).await.unwrap();
+    laptop.add_note("Scans", "", &[]).await.unwrap();
+    laptop.sync_once().await.unwrap();
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let phone = Browser::launch_phone().await;
+    phone.join_by_link(&link, "phone").await;
+    phone
+        .wait_until(
+            "the joined workspace opens",
+            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
+        )
+        .await;
+    phone.open_note("Scans").await;
+    let big = tmp.path().join("scan.tiff");
+    std::fs::write(&big, incompressible(200_000, 5)).unwrap();
+    phone
+        .client
+        .find(fantoccini::Locator::Css("#attach-input"))
+        .await
+        .unwrap()
+        .send_keys(big.to_str().unwrap())
+        .await
+        .unwrap();
+    let refused = "return document.querySelector('#attachments .attachment.queued [role=alert]')\
+         ?.textContent.includes('over this server\\'s limit of 100.0 KB per file')";
+    phone.wait_until("the refusal is shown", refused).await;
+    // Removing it leaves nothing.
+    phone.click("#attachments .upload-remove").await;
+    phone
+        .wait_until(
+            "it is gone",
+            "return !document.querySelector('#attachments .attachment')",
+        )
+        .await;
+    phone.wait_for_sync_state("synced").await;
+    laptop.sync_once().await.unwrap();
+    assert!(laptop.attached_files().is_empty(), "nothing is referenced");
+    let queue = phone
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; \
+             const open = indexedDB.open('hearth'); \
+             open.onsuccess = () => { const all = open.result.transaction('uploads').objectStore('uploads').getAll(); \
+               all.onsuccess = () => done(all.result.length); };",
+        )
+        .await;
+    assert_eq!(queue.as_u64(), Some(0), "the queue is empty");
+    phone.close().await;
+}
