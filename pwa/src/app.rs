@@ -353,7 +353,9 @@ async fn lead(
             }
             FromWorker::Kept(view) => {
                 let mut kept = signals.kept;
-                kept.set(view);
+                if view.round >= kept.peek().round {
+                    kept.set(view);
+                }
             }
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }

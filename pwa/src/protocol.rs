@@ -66,8 +66,8 @@ pub enum ToWorker {
     },
     /// The chunks of every file of the notes kept offline: keep them
     /// cached (fetching those missing), and let the others be evicted.
-    /// Answered by `Kept`.
-    Keep { chunks: Vec<ChunkRef> },
+    /// Answered by `Kept` with the same `round`.
+    Keep { chunks: Vec<ChunkRef>, round: u64 },
 }
 
 /// Worker → page.
@@ -153,6 +153,8 @@ pub struct FetchView {
 /// How keeping files offline goes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeptView {
+    /// Which `Keep` this answers (the page ignores older ones).
+    pub round: u64,
     /// Bytes the notes kept offline need, and how many of them are here.
     pub wanted: u64,
     pub held: u64,

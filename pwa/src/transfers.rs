@@ -39,8 +39,8 @@ pub enum FetchKick {
         name: String,
         chunks: Vec<ChunkRef>,
     },
-    /// Keep these chunks cached for good.
-    Keep(Vec<ChunkRef>),
+    /// Keep these chunks cached for good (the page's request `1`).
+    Keep(Vec<ChunkRef>, u64),
     /// The server may be reachable again: retry what waits.
     Retry,
 }
@@ -183,6 +183,7 @@ pub async fn run_fetcher(
     report: Report,
 ) {
     let mut kept: Vec<ChunkRef> = Vec::new();
+    let mut round = 0;
     let mut kept_names = BTreeSet::new();
     let mut kept_complete = true;
     loop {
@@ -205,8 +206,9 @@ pub async fn run_fetcher(
         for kick in std::iter::once(kick).chain(std::iter::from_fn(|| kicks.try_recv().ok())) {
             match kick {
                 FetchKick::Fetch { key, name, chunks } => fetches.push((key, name, chunks)),
-                FetchKick::Keep(chunks) => {
+                FetchKick::Keep(chunks, asked) => {
                     kept = chunks;
+                    round = asked;
                     keep_changed = true;
                 }
                 FetchKick::Retry => retry = true,
@@ -257,6 +259,7 @@ pub async fn run_fetcher(
                 |now| {
                     held.set(now);
                     report(FromWorker::Kept(KeptView {
+                        round,
                         wanted,
                         held: now,
                         error: None,
@@ -266,6 +269,7 @@ pub async fn run_fetcher(
             .await;
             kept_complete = result.is_ok();
             report(FromWorker::Kept(KeptView {
+                round,
                 wanted,
                 held: if kept_complete { wanted } else { held.get() },
                 error: result.err(),

@@ -74,8 +74,8 @@ impl Worker for SyncWorker {
                 self.kick_fetcher(FetchKick::Fetch { key, name, chunks });
                 return;
             }
-            ToWorker::Keep { chunks } => {
-                self.kick_fetcher(FetchKick::Keep(chunks));
+            ToWorker::Keep { chunks, round } => {
+                self.kick_fetcher(FetchKick::Keep(chunks, round));
                 return;
             }
             ToWorker::Attached { upload } => Kick::Attached(upload),

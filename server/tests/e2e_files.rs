@@ -80,27 +80,7 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     }
 
     // The other file arrives on tap, then saves to the very bytes.
-    phone
-        .eval(
-            "[...document.querySelectorAll('#attachments .attachment')]\
-             .find(li => li.textContent.includes('itinerary.pdf'))\
-             .querySelector('.attachment-get').click(); return true",
-        )
-        .await;
-    phone
-        .wait_until(
-            "the file arrived",
-            "return [...document.querySelectorAll('#attachments .attachment-save')]\
-             .some(a => a.getAttribute('download') === 'itinerary.pdf')",
-        )
-        .await;
-    phone
-        .eval(
-            "[...document.querySelectorAll('#attachments .attachment-save')]\
-             .find(a => a.getAttribute('download') === 'itinerary.pdf').click(); return true",
-        )
-        .await;
-    let saved = phone.downloaded("itinerary.pdf").await;
+    let saved = download(&phone, "itinerary.pdf").await;
     assert!(
         std::fs::read(&saved).unwrap() == doc,
         "the saved file differs"
@@ -215,15 +195,25 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     phone.close().await;
 }
 
-/// Waits until the service worker controls the page, so that a reload with
-/// the server down is served from its cache.
-async fn wait_until_controlled(device: &Browser) {
-    device
-        .wait_until(
-            "the service worker controls the page",
-            "return !!navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'",
-        )
+/// Taps "Download" on attached file `name`, waits until it has arrived,
+/// saves it, and returns where the browser saved it.
+async fn download(phone: &Browser, name: &str) -> std::path::PathBuf {
+    phone
+        .eval(&format!(
+            "[...document.querySelectorAll('#attachments .attachment')]\
+             .find(li => li.textContent.includes({name:?}))\
+             .querySelector('.attachment-get').click(); return true"
+        ))
         .await;
+    let save = format!(
+        "[...document.querySelectorAll('#attachments .attachment-save')]\
+         .find(a => a.getAttribute('download') === {name:?})"
+    );
+    phone
+        .wait_until(&format!("{name} arrived"), &format!("return !!{save}"))
+        .await;
+    phone.eval(&format!("{save}.click(); return true")).await;
+    phone.downloaded(name).await
 }
 
 #[tokio::test]
@@ -259,7 +249,7 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
             "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
         )
         .await;
-    wait_until_controlled(&phone).await;
+    phone.wait_until_controlled().await;
     phone.open_note("Receipts").await;
     phone.wait_for_sync_state("synced").await;
 
@@ -304,27 +294,7 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
         .await;
 
     // The invoice kept offline opens with no server, to the very bytes.
-    phone
-        .eval(
-            "[...document.querySelectorAll('#attachments .attachment')]\
-             .find(li => li.textContent.includes('invoice.pdf'))\
-             .querySelector('.attachment-get').click(); return true",
-        )
-        .await;
-    phone
-        .wait_until(
-            "the kept invoice opens offline",
-            "return [...document.querySelectorAll('#attachments .attachment-save')]\
-             .some(a => a.getAttribute('download') === 'invoice.pdf')",
-        )
-        .await;
-    phone
-        .eval(
-            "[...document.querySelectorAll('#attachments .attachment-save')]\
-             .find(a => a.getAttribute('download') === 'invoice.pdf').click(); return true",
-        )
-        .await;
-    let saved = phone.downloaded("invoice.pdf").await;
+    let saved = download(&phone, "invoice.pdf").await;
     assert!(
         std::fs::read(&saved).unwrap() == invoice,
         "the invoice opened offline differs"

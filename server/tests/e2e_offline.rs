@@ -15,15 +15,6 @@ fn dist() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist")
 }
 
-async fn wait_until_controlled(device: &Device) {
-    device
-        .wait_until(
-            "the service worker controls the page",
-            "return !!navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'",
-        )
-        .await;
-}
-
 #[tokio::test]
 async fn the_app_opens_offline_with_its_data() {
     let tmp = tempfile::tempdir().unwrap();
@@ -31,7 +22,7 @@ async fn the_app_opens_offline_with_its_data() {
     let mut server = Server::start_in(&data_dir, &[]);
     let device = Device::launch().await;
     device.open(&server.url).await;
-    wait_until_controlled(&device).await;
+    device.wait_until_controlled().await;
     device.add_note("Packing list", "passport, charger").await;
     device.wait_for_notes(&["Packing list"]).await;
     device.wait_for_sync_state("local").await;
@@ -128,7 +119,7 @@ async fn a_new_build_is_offered_and_applied() {
     let mut server = Server::start_in(&data_dir, &[]);
     let device = Device::launch().await;
     device.open(&server.url).await;
-    wait_until_controlled(&device).await;
+    device.wait_until_controlled().await;
     device.add_note("Survives the update", "yes").await;
     device.wait_for_notes(&["Survives the update"]).await;
     let caches = device
@@ -162,7 +153,7 @@ async fn a_new_build_is_offered_and_applied() {
             "return document.querySelector('meta[name=hearth-build]')?.content === 'e2enextbuild'",
         )
         .await;
-    wait_until_controlled(&device).await;
+    device.wait_until_controlled().await;
     device.wait_for_notes(&["Survives the update"]).await;
     device
         .wait_until(
@@ -234,7 +225,7 @@ async fn the_manifest_makes_the_app_installable() {
     device
         .open(&server.url.replace("127.0.0.1", "localhost"))
         .await;
-    wait_until_controlled(&device).await;
+    device.wait_until_controlled().await;
     let secure = device
         .eval("return window.isSecureContext && !!document.querySelector('link[rel=manifest]')")
         .await;
@@ -265,7 +256,7 @@ async fn pending_changes_are_sent_with_no_page_open() {
     let mut server = Server::start_in(&data_dir, &[]);
     let device = Device::launch().await;
     let (workspace, master) = device.become_owner(&server).await;
-    wait_until_controlled(&device).await;
+    device.wait_until_controlled().await;
     device.add_note("Before", "1").await;
     device.wait_for_sync_state("synced").await;
     let before = entry_count(&server, &workspace, &master).await;

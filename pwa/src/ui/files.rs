@@ -349,7 +349,7 @@ pub fn sending_words(list: &[UploadView]) -> String {
 /// Keeps the sync worker told which chunks the notes kept offline need,
 /// whenever that changes.
 pub fn use_keep_offline(state: &AppState) {
-    let sent = use_hook(|| Rc::new(RefCell::new(None::<Vec<ChunkRef>>)));
+    let sent = use_hook(|| Rc::new(RefCell::new((0u64, None::<Vec<ChunkRef>>))));
     let state = state.clone();
     use_effect(move || {
         state.track();
@@ -368,9 +368,19 @@ pub fn use_keep_offline(state: &AppState) {
                 }
             }
         }
-        if sent.borrow().as_ref() != Some(&chunks) {
-            *sent.borrow_mut() = Some(chunks.clone());
-            state.link.send(ToWorker::Keep { chunks });
+        let mut sent = sent.borrow_mut();
+        if sent.1.as_ref() != Some(&chunks) {
+            // Until the worker answers this round, nothing counts as kept.
+            let round = sent.0 + 1;
+            *sent = (round, Some(chunks.clone()));
+            let mut kept = state.kept;
+            kept.set(crate::protocol::KeptView {
+                round,
+                wanted: chunks.iter().map(|c| u64::from(c.len)).sum(),
+                held: 0,
+                error: None,
+            });
+            state.link.send(ToWorker::Keep { chunks, round });
         }
     });
 }

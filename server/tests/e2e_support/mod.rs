@@ -414,6 +414,16 @@ impl Device {
         panic!("could not start a browser session: {last_error:?}");
     }
 
+    /// Waits until the service worker controls the page, so that a reload
+    /// with the server down is served from its cache.
+    pub async fn wait_until_controlled(&self) {
+        self.wait_until(
+            "the service worker controls the page",
+            "return !!navigator.serviceWorker.controller && navigator.serviceWorker.controller.state === 'activated'",
+        )
+        .await;
+    }
+
     /// Opens a URL.
     pub async fn open(&self, url: &str) {
         self.client.goto(url).await.unwrap();
