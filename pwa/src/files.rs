@@ -49,12 +49,12 @@ impl SendError {
     fn of(name: &str, e: TransportError) -> Self {
         match &e {
             TransportError::Offline(_) | TransportError::Protocol(_) => {
-                SendError::Wait(format!("waiting for the server ({e})"))
+                SendError::Wait(format!("the server cannot be reached ({e})"))
             }
             TransportError::Server { status, .. }
                 if *status == 408 || *status == 429 || (*status >= 500 && *status != 507) =>
             {
-                SendError::Wait(format!("waiting for the server ({e})"))
+                SendError::Wait(format!("the server is busy ({e})"))
             }
             TransportError::Server { .. } => SendError::Fail(format!("{name} was not sent: {e}")),
         }
@@ -220,7 +220,8 @@ pub async fn fetch_into_cache(
 ) -> Result<(), String> {
     let ws = record.workspace_id.as_str();
     let names: Vec<String> = chunks.iter().map(|c| c.name.to_string()).collect();
-    let held = hearth_storage::files::cached_names(db, ws, &names)
+    let now = crate::platform::now_ms() as f64;
+    let held = hearth_storage::files::touch_cached(db, ws, &names, now)
         .await
         .map_err(|e| e.to_string())?;
     let mut here = 0u64;

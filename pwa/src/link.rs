@@ -80,6 +80,11 @@ impl WorkerLink {
         Ok(true)
     }
 
+    /// Whether the worker has been sent everything `doc` holds.
+    pub fn has_all_of(&self, doc: &LoroDoc) -> bool {
+        doc.oplog_vv() == *self.sent.borrow()
+    }
+
     /// Records that `edits` edits were answered; returns how many remain.
     pub fn answered(&self, edits: u32) -> u32 {
         let left = self.in_flight.get().saturating_sub(edits);

@@ -415,10 +415,15 @@ pub async fn drive(
         let mut encrypt = None;
         let mut rotate = false;
         let mut attached = Vec::new();
+        let mut import_failed = false;
         for kick in pending_kicks {
             match kick {
                 Kick::Update(update) => {
                     if let Err(e) = engine.doc().import(&update) {
+                        // A sent file's reference may be in it: keep its
+                        // queue item.
+                        attached.clear();
+                        import_failed = true;
                         (hooks.on_save_error)(1, format!("the change could not be applied: {e}"));
                     } else {
                         edits += 1;
@@ -438,7 +443,11 @@ pub async fn drive(
                 Kick::Encrypt(ring) => encrypt = Some(ring),
                 Kick::Rotate => rotate = true,
                 Kick::MergeRing(ring) => engine.merge_ring(&ring),
-                Kick::Attached(upload) => attached.push(upload),
+                Kick::Attached(upload) => {
+                    if !import_failed {
+                        attached.push(upload);
+                    }
+                }
             }
         }
         // The driver is the only writer of the workspace, so once it has

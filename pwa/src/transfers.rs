@@ -95,7 +95,11 @@ async fn send_queued(db: &Rexie, workspace: &WorkspaceId, report: &Report) -> bo
     };
     let mut views: Vec<UploadView> = queue.iter().map(view_of).collect();
     report(FromWorker::Uploads(views.clone()));
-    for i in 0..views.len() {
+    let mut removed: Vec<String> = Vec::new();
+    for id in queue.iter().map(|u| u.id.clone()) {
+        let Some(i) = views.iter().position(|v| v.meta.id == id) else {
+            continue;
+        };
         if views[i].state != UploadState::Queued {
             continue;
         }
@@ -147,11 +151,19 @@ async fn send_queued(db: &Rexie, workspace: &WorkspaceId, report: &Report) -> bo
             }
         }
         views[i].meta = meta.clone();
-        if let Err(e) = update_upload(db, ws, &meta).await {
+        match update_upload(db, ws, &meta).await {
+            Ok(true) => {}
+            // Removed by the person while it was being sent: it attaches
+            // to nothing.
+            Ok(false) => {
+                views[i].meta.stored = None;
+                removed.push(meta.id.clone());
+            }
             // Not kept: the next pass sends it again (finding every chunk
             // stored), which is safe.
-            crate::platform::log(&format!("{}: {e}", meta.name));
+            Err(e) => crate::platform::log(&format!("{}: {e}", meta.name)),
         }
+        views.retain(|v| !removed.contains(&v.meta.id));
         report(FromWorker::Uploads(views.clone()));
     }
     false
@@ -186,6 +198,8 @@ pub async fn run_fetcher(
     let mut round = 0;
     let mut kept_names = BTreeSet::new();
     let mut kept_complete = true;
+    // A `Keep` not yet recorded in the cache.
+    let mut keep_changed = false;
     loop {
         let kick = if kept_complete {
             kicks.next().await
@@ -201,8 +215,6 @@ pub async fn run_fetcher(
             return;
         };
         let mut fetches = Vec::new();
-        let mut keep_changed = false;
-        let mut retry = false;
         for kick in std::iter::once(kick).chain(std::iter::from_fn(|| kicks.try_recv().ok())) {
             match kick {
                 FetchKick::Fetch { key, name, chunks } => fetches.push((key, name, chunks)),
@@ -210,18 +222,33 @@ pub async fn run_fetcher(
                     kept = chunks;
                     round = asked;
                     keep_changed = true;
+                    kept_complete = false;
                 }
-                FetchKick::Retry => retry = true,
+                // Only a wake: what is incomplete is tried below.
+                FetchKick::Retry => {}
             }
         }
         let Ok(Some(record)) = hearth_storage::device::load(&db, &workspace).await else {
+            let error =
+                Some("This device's settings could not be read; reload the page.".to_owned());
+            for (key, _, chunks) in fetches {
+                let total = chunks.iter().map(|c| u64::from(c.len)).sum();
+                report(FromWorker::Fetching(FetchView {
+                    key,
+                    done: 0,
+                    total,
+                    finished: true,
+                    error: error.clone(),
+                }));
+            }
             continue;
         };
         let ws = workspace.as_str();
         if keep_changed {
             kept_names = kept.iter().map(|c| c.name.to_string()).collect();
-            if let Err(e) = hearth_storage::files::set_kept(&db, ws, &kept_names).await {
-                crate::platform::log(&e.to_string());
+            match hearth_storage::files::set_kept(&db, ws, &kept_names).await {
+                Ok(()) => keep_changed = false,
+                Err(e) => crate::platform::log(&e.to_string()),
             }
         }
         // What the person asked for first; then what is kept offline.
@@ -247,7 +274,7 @@ pub async fn run_fetcher(
                 Err(reason) => show(0, true, Some(reason)),
             }
         }
-        if keep_changed || (retry && !kept_complete) {
+        if !kept_complete {
             let wanted = kept.iter().map(|c| u64::from(c.len)).sum();
             let held = std::cell::Cell::new(0);
             let result = fetch_into_cache(

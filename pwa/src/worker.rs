@@ -240,8 +240,12 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
     let hooks = Hooks {
         on_remote: Box::new(move |update| s1.respond(page, FromWorker::Remote { update })),
         on_status: Box::new(move |view| {
-            // The server answered: files waiting for it go now.
-            if view.state == "synced" {
+            // The server answers again: files waiting for it go now.
+            let was_synced = last_view
+                .borrow()
+                .as_ref()
+                .is_some_and(|v| v.state == "synced");
+            if view.state == "synced" && !was_synced {
                 let _ = retry.0.unbounded_send(());
                 let _ = retry.1.unbounded_send(FetchKick::Retry);
             }

@@ -45,6 +45,7 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
         .cloned()
         .collect();
     let can_attach = !read_only && state.record.read().server.is_some();
+    let mut dragging = use_signal(|| false);
     if files.is_empty() && queued.is_empty() && !can_attach {
         return rsx! {};
     }
@@ -52,7 +53,6 @@ pub fn Attachments(note_id: String, read_only: bool) -> Element {
         let (state, note_id) = (state.clone(), note_id.clone());
         move |e: FormEvent| attach_files(state.clone(), note_id.clone(), web_files(e.files()))
     };
-    let mut dragging = use_signal(|| false);
     let on_drop = {
         let (state, note_id) = (state.clone(), note_id.clone());
         move |e: DragEvent| {
@@ -173,7 +173,9 @@ fn Queued(upload: UploadView) -> Element {
                 let ws = state.record.peek().workspace_id.as_str().to_owned();
                 let result = if retry {
                     meta.failed = None;
-                    hearth_storage::files::update_upload(&state.db, &ws, &meta).await
+                    hearth_storage::files::update_upload(&state.db, &ws, &meta)
+                        .await
+                        .map(|_| ())
                 } else {
                     hearth_storage::files::remove_upload(&state.db, &ws, &meta.id).await
                 };
@@ -257,7 +259,9 @@ fn attach_files(state: AppState, note_id: String, picked: Vec<web_sys::File>) {
     if picked.is_empty() {
         return;
     }
-    spawn(async move {
+    // Not tied to the note's component: leaving the note must not drop
+    // files not yet queued.
+    wasm_bindgen_futures::spawn_local(async move {
         let ws = state.record.peek().workspace_id.as_str().to_owned();
         for file in picked {
             let name = match file.name() {
@@ -286,7 +290,7 @@ fn attach_files(state: AppState, note_id: String, picked: Vec<web_sys::File>) {
                 hearth_storage::files::enqueue(&state.db, &ws, &meta, &file.into(), thumb).await
             {
                 let mut error = state.error;
-                error.set(Some(format!("{} was not attached: {e}", meta.name)));
+                error.set(Some(format!("Not attached: {e}")));
             }
         }
         state.link.send(ToWorker::Uploads);
@@ -318,7 +322,8 @@ pub fn attach_sent(state: &AppState, list: &[UploadView]) {
             || state
                 .write(|ws| ws.attach_file(note, &reference.id, json, crate::platform::now_ms()))
                 .is_some();
-        if written {
+        // Only once the edit holding the reference went to the worker.
+        if written && state.link.has_all_of(state.workspace.read().doc()) {
             state.link.send(ToWorker::Attached {
                 upload: upload.meta.id.clone(),
             });
@@ -390,6 +395,8 @@ pub fn use_keep_offline(state: &AppState) {
 enum Got {
     No,
     Arriving(u64),
+    /// Here, being opened.
+    Opening,
     /// Its object URL.
     Here(String),
     Failed(String),
@@ -410,12 +417,43 @@ fn use_fetched(
         let (state, key, name, chunks) = (state.clone(), key.clone(), name.clone(), chunks.clone());
         Rc::new(move || {
             let mut got = got;
-            if matches!(*got.peek(), Got::Arriving(_) | Got::Here(_)) {
+            if matches!(*got.peek(), Got::Arriving(_) | Got::Opening | Got::Here(_)) {
                 return;
             }
             let mut fetches = state.fetches;
             fetches.write().remove(&key);
             got.set(Got::Arriving(0));
+            if state.follower {
+                // No worker in this tab: fetch here, reporting the same way.
+                let (state, key, name, chunks) =
+                    (state.clone(), key.clone(), name.clone(), chunks.clone());
+                spawn(async move {
+                    let record = state.record.peek().clone();
+                    let total = chunks.iter().map(|c| u64::from(c.len)).sum();
+                    let kept = Default::default();
+                    let result = crate::files::fetch_into_cache(
+                        &state.db,
+                        &record,
+                        &name,
+                        &chunks,
+                        &kept,
+                        |_| {},
+                    )
+                    .await;
+                    let mut fetches = state.fetches;
+                    fetches.write().insert(
+                        key.clone(),
+                        crate::protocol::FetchView {
+                            key,
+                            done: total,
+                            total,
+                            finished: true,
+                            error: result.err(),
+                        },
+                    );
+                });
+                return;
+            }
             state.link.send(ToWorker::Fetch {
                 key: key.clone(),
                 name: name.clone(),
@@ -434,6 +472,7 @@ fn use_fetched(
             (false, _) => got.set(Got::Arriving(view.done)),
             (true, Some(reason)) => got.set(Got::Failed(reason)),
             (true, None) => {
+                got.set(Got::Opening);
                 let (state, name, chunks, mime) =
                     (state.clone(), name.clone(), chunks.clone(), mime.clone());
                 spawn(async move {
@@ -533,6 +572,9 @@ fn Attachment(file: FileRef) -> Element {
                     },
                     Got::Arriving(n) => rsx! {
                         progress { class: "attachment-progress", max: "{file.size}", value: "{n}", "aria-label": "Downloading {file.name}" }
+                    },
+                    Got::Opening => rsx! {
+                        span { class: "muted", "Opening…" }
                     },
                     Got::No | Got::Failed(_) => rsx! {
                         button {

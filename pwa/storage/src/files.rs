@@ -142,10 +142,12 @@ pub async fn uploads(db: &Rexie, workspace: &str) -> Result<Vec<Upload>, StoreEr
         .get_all(Some(range(workspace)?), None)
         .await
         .map_err(|e| io(action, e))?;
-    let mut all = values
+    // A record that cannot be read is left out rather than blocking the
+    // others (nothing this version writes is unreadable).
+    let mut all: Vec<Upload> = values
         .iter()
-        .map(|v| from_json::<Upload>("a queued file", get(v, "meta")))
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|v| from_json::<Upload>("a queued file", get(v, "meta")).ok())
+        .collect();
     all.sort_by(|a, b| (a.added_at, &a.id).cmp(&(b.added_at, &b.id)));
     Ok(all)
 }
@@ -169,22 +171,24 @@ pub async fn upload(
 }
 
 /// Replaces the meta of queued file `meta.id` (its bytes stay); does
-/// nothing if it is no longer queued.
-pub async fn update_upload(db: &Rexie, workspace: &str, meta: &Upload) -> Result<(), StoreError> {
+/// nothing if it is no longer queued. Returns whether it was.
+pub async fn update_upload(db: &Rexie, workspace: &str, meta: &Upload) -> Result<bool, StoreError> {
     let action = "note how sending a file went";
     let key = pair(workspace, &meta.id);
     let tx = db
         .transaction(&[UPLOADS], TransactionMode::ReadWrite)
         .map_err(|e| io(action, e))?;
     let store = tx.store(UPLOADS).map_err(|e| io(action, e))?;
-    if let Some(value) = store.get(key.clone()).await.map_err(|e| io(action, e))? {
-        let next = upload_value(meta, &get(&value, "file"), &get(&value, "thumb"))?;
+    let queued = store.get(key.clone()).await.map_err(|e| io(action, e))?;
+    if let Some(value) = &queued {
+        let next = upload_value(meta, &get(value, "file"), &get(value, "thumb"))?;
         store
             .put(&next, Some(&key))
             .await
             .map_err(|e| io(action, e))?;
     }
-    finish(tx, action).await
+    finish(tx, action).await?;
+    Ok(queued.is_some())
 }
 
 /// Takes queued file `id` off the queue.
@@ -242,6 +246,41 @@ pub async fn cached_names(
     Ok(held)
 }
 
+/// Which of `names` the cache holds, marking those used at `now` (so that
+/// evicting right after a fetch never takes what the fetch found).
+pub async fn touch_cached(
+    db: &Rexie,
+    workspace: &str,
+    names: &[String],
+    now: f64,
+) -> Result<BTreeSet<String>, StoreError> {
+    let action = "read the files kept on this device";
+    let tx = db
+        .transaction(&[CHUNK_USE], TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let store = tx.store(CHUNK_USE).map_err(|e| io(action, e))?;
+    let mut held = BTreeSet::new();
+    for name in names {
+        let key = pair(workspace, name);
+        if let Some(mut entry) = store
+            .get(key.clone())
+            .await
+            .map_err(|e| io(action, e))?
+            .as_ref()
+            .and_then(use_of)
+        {
+            entry.used = now;
+            store
+                .put(&use_value(entry), Some(&key))
+                .await
+                .map_err(|e| io(action, e))?;
+            held.insert(name.clone());
+        }
+    }
+    finish(tx, action).await?;
+    Ok(held)
+}
+
 /// The cached bytes of each of `names` (`None` where the cache has none),
 /// marking them used at `now`.
 pub async fn read_chunks(
@@ -285,7 +324,7 @@ pub async fn read_chunks(
 }
 
 /// Keeps chunk `name`'s stored bytes, used at `now`, kept offline if
-/// `kept`.
+/// `kept` or if it already was.
 pub async fn write_chunk(
     db: &Rexie,
     workspace: &str,
@@ -305,10 +344,17 @@ pub async fn write_chunk(
         .await
         .map_err(|e| io(action, e))?;
     let uses = tx.store(CHUNK_USE).map_err(|e| io(action, e))?;
+    let was_kept = uses
+        .get(key.clone())
+        .await
+        .map_err(|e| io(action, e))?
+        .as_ref()
+        .and_then(use_of)
+        .is_some_and(|u| u.kept);
     let entry = Use {
         len: bytes.len() as u64,
         used: now,
-        kept,
+        kept: kept || was_kept,
     };
     uses.put(&use_value(entry), Some(&key))
         .await
