@@ -52,20 +52,7 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     std::fs::write(&doc_path, &doc).unwrap();
     laptop.attach(&note.id, &photo).await.unwrap();
     laptop.attach(&note.id, &doc_path).await.unwrap();
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-
-    let phone = Browser::launch_phone().await;
-    phone.join_by_link(&link, "phone").await;
-    phone
-        .wait_until(
-            "the joined workspace opens",
-            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
-        )
-        .await;
+    let phone = join_phone(&laptop).await;
     phone.open_note("Holiday").await;
     phone
         .wait_until(
@@ -91,15 +78,7 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     let receipt = png_bytes(640, 480);
     let receipt_path = tmp.path().join("receipt.png");
     std::fs::write(&receipt_path, &receipt).unwrap();
-    let input = phone
-        .client
-        .find(fantoccini::Locator::Css("#attach-input"))
-        .await
-        .unwrap();
-    input
-        .send_keys(receipt_path.to_str().unwrap())
-        .await
-        .unwrap();
+    pick_file(&phone, &receipt_path).await;
     phone
         .wait_until(
             "the phone's photo shows as a thumbnail",
@@ -195,6 +174,37 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     phone.close().await;
 }
 
+/// Pairs a phone to `laptop`'s workspace by a read-write link and waits
+/// until the workspace opens there.
+async fn join_phone(laptop: &hearth_device::Device) -> Browser {
+    let link = laptop
+        .invite(Scope::ReadWrite, None)
+        .await
+        .unwrap()
+        .to_url();
+    let phone = Browser::launch_phone().await;
+    phone.join_by_link(&link, "phone").await;
+    phone
+        .wait_until(
+            "the joined workspace opens",
+            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
+        )
+        .await;
+    phone
+}
+
+/// Picks the file at `path` in the open note's "Attach files".
+async fn pick_file(phone: &Browser, path: &std::path::Path) {
+    phone
+        .client
+        .find(fantoccini::Locator::Css("#attach-input"))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+}
+
 /// Taps "Download" on attached file `name`, waits until it has arrived,
 /// saves it, and returns where the browser saved it.
 async fn download(phone: &Browser, name: &str) -> std::path::PathBuf {
@@ -235,20 +245,7 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
     std::fs::write(&invoice_path, &invoice).unwrap();
     laptop.attach(&note.id, &invoice_path).await.unwrap();
     laptop.sync_once().await.unwrap();
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-
-    let phone = Browser::launch_phone().await;
-    phone.join_by_link(&link, "phone").await;
-    phone
-        .wait_until(
-            "the joined workspace opens",
-            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
-        )
-        .await;
+    let phone = join_phone(&laptop).await;
     phone.wait_until_controlled().await;
     phone.open_note("Receipts").await;
     phone.wait_for_sync_state("synced").await;
@@ -268,14 +265,7 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
     let receipt = png_bytes(640, 480);
     let receipt_path = tmp.path().join("receipt.png");
     std::fs::write(&receipt_path, &receipt).unwrap();
-    phone
-        .client
-        .find(fantoccini::Locator::Css("#attach-input"))
-        .await
-        .unwrap()
-        .send_keys(receipt_path.to_str().unwrap())
-        .await
-        .unwrap();
+    pick_file(&phone, &receipt_path).await;
     let waiting = "return [...document.querySelectorAll('#attachments .attachment.queued')]\
          .some(li => li.textContent.includes('receipt.png') && li.textContent.includes('waiting to be sent'))";
     phone
@@ -341,30 +331,11 @@ async fn a_file_over_the_servers_limit_says_so_and_is_never_referenced() {
     laptop.register(&server.url).await.unwrap();
     laptop.add_note("Scans", "", &[]).await.unwrap();
     laptop.sync_once().await.unwrap();
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-    let phone = Browser::launch_phone().await;
-    phone.join_by_link(&link, "phone").await;
-    phone
-        .wait_until(
-            "the joined workspace opens",
-            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
-        )
-        .await;
+    let phone = join_phone(&laptop).await;
     phone.open_note("Scans").await;
     let big = tmp.path().join("scan.tiff");
     std::fs::write(&big, incompressible(200_000, 5)).unwrap();
-    phone
-        .client
-        .find(fantoccini::Locator::Css("#attach-input"))
-        .await
-        .unwrap()
-        .send_keys(big.to_str().unwrap())
-        .await
-        .unwrap();
+    pick_file(&phone, &big).await;
     let refused = "return document.querySelector('#attachments .attachment.queued [role=alert]')\
          ?.textContent.includes('over this server\\'s limit of 100.0 KB per file')";
     phone.wait_until("the refusal is shown", refused).await;
