@@ -63,7 +63,12 @@ pub fn use_update_available() -> Signal<bool> {
         // already waiting when the page loaded.
         loop {
             if let Some(registration) = registration().await {
-                let _ = registration.update();
+                // Awaited, so that its refusals are handled here: while a
+                // worker is installing, or the server is out of reach, the
+                // browser rejects the check, and the next one follows.
+                if let Ok(check) = registration.update() {
+                    let _ = JsFuture::from(check).await;
+                }
                 if registration.waiting().is_some() {
                     ready.set(true);
                     return;

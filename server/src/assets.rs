@@ -1,6 +1,9 @@
 //! The PWA's files: built into the binary by `build.rs`, or read from a
 //! directory given with `--dist`. Also the rules for their content types and
-//! cache headers, entity tags, and the build id from `build.json`.
+//! cache headers, entity tags, content negotiation (the Brotli and gzip
+//! copies that `cargo xtask dist` writes beside each file, chosen by the
+//! request's `Accept-Encoding`), byte ranges, and the build id from
+//! `build.json`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,124 @@ pub struct Asset {
     pub bytes: Bytes,
     /// A strong entity tag (quoted), from the content.
     pub etag: String,
+}
+
+/// A content coding that `cargo xtask dist` may have written a copy in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    /// Best first: Brotli is some 20% smaller than gzip on the app's files.
+    const PREFERENCE: [Encoding; 2] = [Encoding::Brotli, Encoding::Gzip];
+
+    /// The `Content-Encoding` token, also the `Accept-Encoding` one.
+    pub fn token(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// The suffix of the copy's file name (`app-….wasm.br`).
+    fn suffix(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gz",
+        }
+    }
+}
+
+/// The codings an `Accept-Encoding` header accepts, best first, from
+/// [`Encoding::PREFERENCE`]. A coding is accepted when it is listed (or `*`
+/// is) with a quality above zero; no header accepts none.
+pub fn accepted(header: Option<&str>) -> Vec<Encoding> {
+    let Some(header) = header else {
+        return Vec::new();
+    };
+    let quality = |token: &str| -> Option<f32> {
+        header.split(',').find_map(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next()?.trim();
+            if !name.eq_ignore_ascii_case(token) {
+                return None;
+            }
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .next_back()
+                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok());
+            Some(q.unwrap_or(0.0))
+        })
+    };
+    Encoding::PREFERENCE
+        .into_iter()
+        .filter(|e| {
+            quality(e.token())
+                .or_else(|| quality("*"))
+                .is_some_and(|q| q > 0.0)
+        })
+        .collect()
+}
+
+/// The byte range a `Range` header asks of a file of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeAsk {
+    /// Bytes `start..=end` (both within the file).
+    Part { start: u64, end: u64 },
+    /// A range that starts past the end: 416.
+    Unsatisfiable,
+    /// No range, or one this server answers with the whole file (several
+    /// ranges, other units, a malformed header), as HTTP allows.
+    Whole,
+}
+
+/// Reads a `Range` header (`bytes=0-99`, `bytes=100-`, `bytes=-100`).
+pub fn range(header: Option<&str>, len: u64) -> RangeAsk {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeAsk::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAsk::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    match (first.is_empty(), last.is_empty()) {
+        // The last N bytes.
+        (true, false) => match parse(last) {
+            Some(0) => RangeAsk::Unsatisfiable,
+            Some(n) if len > 0 => RangeAsk::Part {
+                start: len.saturating_sub(n),
+                end: len - 1,
+            },
+            Some(_) => RangeAsk::Unsatisfiable,
+            None => RangeAsk::Whole,
+        },
+        (false, _) => {
+            let Some(start) = parse(first) else {
+                return RangeAsk::Whole;
+            };
+            let end = if last.is_empty() {
+                Some(u64::MAX)
+            } else {
+                parse(last)
+            };
+            match end {
+                Some(end) if end < start => RangeAsk::Whole,
+                Some(_) if start >= len => RangeAsk::Unsatisfiable,
+                Some(end) => RangeAsk::Part {
+                    start,
+                    end: end.min(len - 1),
+                },
+                None => RangeAsk::Whole,
+            }
+        }
+        (true, true) => RangeAsk::Whole,
+    }
 }
 
 impl Assets {
@@ -78,6 +199,23 @@ impl Assets {
                 std::fs::read(path).ok().map(Bytes::from)
             }
         }
+    }
+
+    /// The file at `rel` in the best of the `accepted` codings that has a
+    /// copy, with the coding (`None`: the file as it is). Only a file that
+    /// exists as it is has copies. Blocking.
+    pub fn get_encoded(
+        &self,
+        rel: &str,
+        accepted: &[Encoding],
+    ) -> Option<(Asset, Option<Encoding>)> {
+        let plain = self.get_with_etag(rel)?;
+        for &encoding in accepted {
+            if let Some(copy) = self.get_with_etag(&format!("{rel}.{}", encoding.suffix())) {
+                return Some((copy, Some(encoding)));
+            }
+        }
+        Some((plain, None))
     }
 
     /// The file at `rel` with its entity tag. Blocking.
@@ -179,6 +317,80 @@ fn is_hashed(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding_is_read_with_its_qualities() {
+        use Encoding::{Brotli, Gzip};
+        let cases: [(Option<&str>, &[Encoding]); 10] = [
+            (None, &[]),
+            (Some(""), &[]),
+            (Some("gzip, deflate, br, zstd"), &[Brotli, Gzip]),
+            (Some("gzip"), &[Gzip]),
+            (Some("br;q=0, gzip"), &[Gzip]),
+            (Some("BR ; q=0.5"), &[Brotli]),
+            (Some("*"), &[Brotli, Gzip]),
+            (Some("*;q=0, gzip;q=1"), &[Gzip]),
+            (Some("identity"), &[]),
+            (Some("br;q=nonsense, gzip"), &[Gzip]),
+        ];
+        for (header, want) in cases {
+            assert_eq!(accepted(header), want, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn ranges_are_read_as_http_says() {
+        use RangeAsk::{Part, Unsatisfiable, Whole};
+        let cases = [
+            (None, 100, Whole),
+            (Some("bytes=0-9"), 100, Part { start: 0, end: 9 }),
+            (Some("bytes=90-"), 100, Part { start: 90, end: 99 }),
+            (Some("bytes=90-1000"), 100, Part { start: 90, end: 99 }),
+            (Some("bytes=-10"), 100, Part { start: 90, end: 99 }),
+            (Some("bytes=-1000"), 100, Part { start: 0, end: 99 }),
+            (Some("bytes=100-"), 100, Unsatisfiable),
+            (Some("bytes=-0"), 100, Unsatisfiable),
+            (Some("bytes=0-0"), 0, Unsatisfiable),
+            (Some("bytes=5-2"), 100, Whole),
+            (Some("bytes=0-1,5-6"), 100, Whole),
+            (Some("items=0-1"), 100, Whole),
+            (Some("bytes=a-b"), 100, Whole),
+            (Some("bytes=-"), 100, Whole),
+            (Some("bytes=99999999999999999999-"), 100, Whole),
+        ];
+        for (header, len, want) in cases {
+            assert_eq!(range(header, len), want, "{header:?} of {len}");
+        }
+    }
+
+    #[test]
+    fn the_best_accepted_copy_is_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.js"), "plain").unwrap();
+        std::fs::write(dir.path().join("app.js.gz"), "gz").unwrap();
+        std::fs::write(dir.path().join("app.js.br"), "br").unwrap();
+        std::fs::write(dir.path().join("only.js.br"), "br").unwrap();
+        let assets = Assets::new(Some(dir.path()));
+        let pick = |rel: &str, accept: &[Encoding]| {
+            assets
+                .get_encoded(rel, accept)
+                .map(|(a, e)| (String::from_utf8(a.bytes.to_vec()).unwrap(), e))
+        };
+        use Encoding::{Brotli, Gzip};
+        assert_eq!(
+            pick("app.js", &[Brotli, Gzip]),
+            Some(("br".into(), Some(Brotli)))
+        );
+        assert_eq!(pick("app.js", &[Gzip]), Some(("gz".into(), Some(Gzip))));
+        assert_eq!(pick("app.js", &[]), Some(("plain".into(), None)));
+        // A copy without its file is never served.
+        assert_eq!(pick("only.js", &[Brotli]), None);
+        let tags: Vec<String> = [&[Brotli][..], &[Gzip], &[]]
+            .iter()
+            .map(|a| assets.get_encoded("app.js", a).unwrap().0.etag)
+            .collect();
+        assert!(tags[0] != tags[1] && tags[1] != tags[2] && tags[0] != tags[2]);
+    }
 
     #[test]
     fn content_types() {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use hyper::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, HeaderMap, HeaderValue,
-    IF_NONE_MATCH, ORIGIN, VARY, X_CONTENT_TYPE_OPTIONS,
+    ORIGIN, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -41,12 +41,7 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     } else if is_api {
         api(&app, peer, req, &path).await
     } else {
-        let inm = req
-            .headers()
-            .get(IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        pwa::get(&app, &method, &path, inm.as_deref()).await
+        pwa::get(&app, &method, &path, req.headers()).await
     };
     let mut res = result.unwrap_or_else(ApiError::into_response);
     let headers = res.headers_mut();

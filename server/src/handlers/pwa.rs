@@ -1,14 +1,21 @@
 //! `GET /…` outside `/v1`: the PWA's files, deep links to `index.html`, and
 //! a short page that says how to build the app when there is none. Every
 //! file has a strong `ETag`; `If-None-Match` gets 304 Not Modified, so the
-//! `no-cache` files (index.html, sw.js, …) revalidate cheaply.
+//! `no-cache` files (index.html, sw.js, …) revalidate cheaply. A browser
+//! that accepts Brotli or gzip gets the copy `cargo xtask dist` wrote in it
+//! (`Content-Encoding`, `Vary: Accept-Encoding`, an entity tag of its own);
+//! a `Range` request gets those bytes of the file as it is (206, or 416
+//! past its end).
 
 use bytes::Bytes;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue};
+use hyper::header::{
+    ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, IF_RANGE, RANGE, VARY,
+};
 use hyper::{Method, Response, StatusCode};
 
 use crate::app::App;
-use crate::assets::{self, cache_control, content_type};
+use crate::assets::{self, Asset, Encoding, RangeAsk, cache_control, content_type};
 use crate::error::ApiError;
 use crate::http::{ResBody, full};
 
@@ -22,7 +29,7 @@ pub async fn get(
     app: &App,
     method: &Method,
     path: &str,
-    if_none_match: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<Response<ResBody>, ApiError> {
     if method != Method::GET && method != Method::HEAD {
         return Err(ApiError::new(
@@ -30,24 +37,53 @@ pub async fn get(
             "only GET and HEAD are allowed here",
         ));
     }
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() || rel.ends_with('/') {
         format!("{rel}index.html")
     } else {
         rel.to_owned()
     };
+    let range = header(RANGE).map(str::to_owned);
+    // A range is of the file as it is: no coding applies to it.
+    let accepted = if range.is_some() {
+        Vec::new()
+    } else {
+        assets::accepted(header(ACCEPT_ENCODING))
+    };
 
     let assets = app.assets.clone();
     let lookup = rel.clone();
     let found = tokio::task::spawn_blocking(move || {
-        if let Some(asset) = assets.get_with_etag(&lookup) {
-            return Some((lookup, asset));
+        let pick = |name: &str| {
+            let (asset, encoding) = assets.get_encoded(name, &accepted)?;
+            // The page's policy hashes its inline scripts, so it needs the
+            // page as it is.
+            let html = if name.ends_with(".html") {
+                match encoding {
+                    Some(_) => Some(assets.get(name)?),
+                    None => Some(asset.bytes.clone()),
+                }
+            } else {
+                None
+            };
+            Some(Found {
+                name: name.to_owned(),
+                asset,
+                encoding,
+                html,
+            })
+        };
+        if let Some(found) = pick(&lookup) {
+            return Some(found);
         }
         // A deep link (no extension) opens the app.
         if assets::extension(&lookup).is_none() || lookup.ends_with("index.html") {
-            assets
-                .get_with_etag("index.html")
-                .map(|a| ("index.html".to_owned(), a))
+            pick("index.html")
         } else {
             None
         }
@@ -56,29 +92,25 @@ pub async fn get(
     .map_err(|e| ApiError::internal("reading an app file", e))?;
 
     match found {
-        Some((name, asset)) => {
-            let fresh = if_none_match.is_some_and(|tags| {
-                tags.split(',')
-                    .any(|t| t.trim().trim_start_matches("W/") == asset.etag || t.trim() == "*")
+        Some(found) => {
+            let fresh = header(IF_NONE_MATCH).is_some_and(|tags| {
+                tags.split(',').any(|t| {
+                    t.trim().trim_start_matches("W/") == found.asset.etag || t.trim() == "*"
+                })
             });
-            let mut res = if fresh {
-                // The headers of a 304 replace the cached ones (the service
-                // worker's copy too), so they are those of the whole file:
-                // its CSP must carry the page's script hash.
-                let (mut parts, _) = file_response(&name, asset.bytes).into_parts();
-                parts.status = StatusCode::NOT_MODIFIED;
-                parts.headers.remove(CONTENT_TYPE);
-                Response::from_parts(parts, full(Bytes::new()))
-            } else {
-                file_response(&name, asset.bytes)
+            let range = match range {
+                // `If-Range` with another tag: the file changed, send it whole.
+                Some(_) if header(IF_RANGE).is_some_and(|t| t.trim() != found.asset.etag) => {
+                    RangeAsk::Whole
+                }
+                Some(r) => assets::range(Some(&r), found.asset.bytes.len() as u64),
+                None => RangeAsk::Whole,
             };
-            if let Ok(tag) = HeaderValue::from_str(&asset.etag) {
-                res.headers_mut().insert(ETAG, tag);
-            }
-            Ok(res)
+            Ok(respond(found, fresh, range))
         }
         None if assets::extension(&rel).is_none() || rel.ends_with("index.html") => {
-            let mut res = file_response("index.html", Bytes::from_static(NOT_BUILT.as_bytes()));
+            let page = Bytes::from_static(NOT_BUILT.as_bytes());
+            let mut res = file_response("index.html", page.clone(), Some(&page));
             *res.status_mut() = StatusCode::OK;
             Ok(res)
         }
@@ -89,12 +121,77 @@ pub async fn get(
     }
 }
 
-fn file_response(name: &str, bytes: Bytes) -> Response<ResBody> {
-    let html = name.ends_with(".html").then(|| bytes.clone());
+/// A file found for a request.
+struct Found {
+    /// Its name in the app's files (`index.html` for a deep link).
+    name: String,
+    /// Its bytes as sent, in `encoding`.
+    asset: Asset,
+    encoding: Option<Encoding>,
+    /// The page as it is, for an HTML file.
+    html: Option<Bytes>,
+}
+
+/// The answer for a found file: whole, 304 when the client's copy is
+/// fresh, or a part of it.
+fn respond(found: Found, fresh: bool, range: RangeAsk) -> Response<ResBody> {
+    let Found {
+        name,
+        asset,
+        encoding,
+        html,
+    } = found;
+    let len = asset.bytes.len() as u64;
+    let mut res = match range {
+        _ if fresh => {
+            // The headers of a 304 replace the cached ones (the service
+            // worker's copy too), so they are those of the whole file:
+            // its CSP must carry the page's script hash.
+            let (mut parts, _) = file_response(&name, asset.bytes, html.as_deref()).into_parts();
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.remove(CONTENT_TYPE);
+            Response::from_parts(parts, full(Bytes::new()))
+        }
+        RangeAsk::Part { start, end } if start <= end && end < len => {
+            let part = asset.bytes.slice(start as usize..=end as usize);
+            let mut res = file_response(&name, part, html.as_deref());
+            *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                res.headers_mut().insert(CONTENT_RANGE, v);
+            }
+            res
+        }
+        RangeAsk::Unsatisfiable => {
+            let mut res = file_response(&name, Bytes::new(), html.as_deref());
+            *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            res.headers_mut().remove(CONTENT_TYPE);
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                res.headers_mut().insert(CONTENT_RANGE, v);
+            }
+            res
+        }
+        RangeAsk::Whole | RangeAsk::Part { .. } => {
+            file_response(&name, asset.bytes, html.as_deref())
+        }
+    };
+    let headers = res.headers_mut();
+    if let Some(encoding) = encoding {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding.token()));
+    }
+    // Every file may have copies: a cache must key on the coding asked for.
+    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(tag) = HeaderValue::from_str(&asset.etag) {
+        headers.insert(ETAG, tag);
+    }
+    res
+}
+
+fn file_response(name: &str, bytes: Bytes, html: Option<&[u8]>) -> Response<ResBody> {
     let mut res = Response::new(full(bytes));
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control(name)));
-    crate::security_headers::add_page_headers(headers, html.as_deref());
+    crate::security_headers::add_page_headers(headers, html);
     res
 }
