@@ -19,6 +19,7 @@ async fn check_screen(device: &Device, name: &str) {
     screenshot(device, name).await;
     let violations = device.accessibility_violations().await;
     assert!(violations.is_empty(), "{name}: {violations:#?}");
+    device.assert_no_console_errors(name).await;
 }
 
 async fn screenshot(device: &Device, name: &str) {

@@ -43,6 +43,22 @@ async fn the_app_renders_from_a_real_server() {
         Some(true),
         "the sync worker was loaded"
     );
+    // Nothing went wrong on the way, and the check would have seen it.
+    device.assert_no_console_errors("start-up").await;
+    device
+        .eval("setTimeout(() => { throw new Error('a planted failure') }); return true")
+        .await;
+    device
+        .wait_until(
+            "the planted error was thrown",
+            "return new Promise(r => setTimeout(() => r(true), 0))",
+        )
+        .await;
+    let errors = device.console_errors().await;
+    assert!(
+        errors.iter().any(|e| e.contains("a planted failure")),
+        "the console check sees an uncaught error: {errors:?}"
+    );
     device.close().await;
 
     // Content types and cache policy of what was served.
@@ -102,4 +118,101 @@ fn link_in(html: &str, suffix: &str) -> String {
         .find(|s| s.starts_with('/') && s.ends_with(suffix))
         .unwrap_or_else(|| panic!("index.html links no {suffix} file"))
         .to_owned()
+}
+
+/// A phone's first visit, as Chromium counts it (DevTools' network events
+/// of the page: `encodedDataLength` is what came over the wire, headers
+/// included): the app's files arrive compressed, and what the page fetched
+/// stays within the budget that `cargo xtask dist` checks for the whole
+/// visit (the service worker's own fetches, which the page's DevTools
+/// session does not see, are in the build's figure that `build.json`
+/// records). The figures are printed.
+#[tokio::test]
+async fn a_first_visit_downloads_the_app_compressed_and_within_its_budget() {
+    let server = Server::start();
+    let build = get(server.addr(), "/build.json").await;
+    let build: serde_json::Value = serde_json::from_slice(&build.body).unwrap();
+    let budget = build["first_visit_budget"].as_u64().unwrap();
+    let expected = build["first_visit_bytes"].as_u64().unwrap();
+
+    let phone = Device::launch_phone_recording_network().await;
+    phone.open(&server.url).await;
+    phone.text_of("#notes-view").await;
+    // Installed (its precache fetched) and in control.
+    phone.wait_until_controlled().await;
+    phone.assert_no_console_errors("the first visit").await;
+
+    let events = phone.network_events().await;
+    let mut urls = std::collections::HashMap::new();
+    let mut encodings = std::collections::HashMap::new();
+    let mut wire = std::collections::HashMap::new();
+    for event in &events {
+        let params = &event["params"];
+        let id = params["requestId"].as_str().unwrap_or_default().to_owned();
+        match event["method"].as_str() {
+            Some("Network.responseReceived") => {
+                let response = &params["response"];
+                let headers = response["headers"].as_object().cloned().unwrap_or_default();
+                let encoding = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+                    .and_then(|(_, v)| v.as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                urls.insert(
+                    id.clone(),
+                    response["url"].as_str().unwrap_or("").to_owned(),
+                );
+                encodings.insert(id, encoding);
+            }
+            Some("Network.loadingFinished") => {
+                let bytes = params["encodedDataLength"].as_f64().unwrap_or(0.0) as u64;
+                wire.insert(id, bytes);
+            }
+            _ => {}
+        }
+    }
+    let mut total = 0;
+    let mut lines = Vec::new();
+    for (id, bytes) in &wire {
+        let url = urls.get(id).cloned().unwrap_or_default();
+        // Chromium's own pages (the new-tab page before the app opens).
+        if !url.starts_with(&server.url) {
+            continue;
+        }
+        let encoding = encodings.get(id).cloned().unwrap_or_default();
+        total += bytes;
+        lines.push(format!("{bytes:>10} {encoding:<5} {url}"));
+    }
+    lines.sort();
+    println!("first visit on the wire, as Chromium counts it:");
+    for line in &lines {
+        println!("{line}");
+    }
+    println!(
+        "total {total} bytes fetched by the page (the build's figure for the whole visit {expected}, budget {budget})"
+    );
+
+    let app_wasm = urls
+        .iter()
+        .find(|(_, u)| u.contains("/app-") && u.ends_with(".wasm"))
+        .map(|(id, _)| id.clone())
+        .expect("the page fetched the app's wasm");
+    assert_eq!(
+        encodings.get(&app_wasm).map(String::as_str),
+        Some("br"),
+        "the app's wasm came compressed"
+    );
+    let app_js = urls
+        .iter()
+        .find(|(_, u)| u.contains("/app-") && u.ends_with(".js"))
+        .map(|(id, _)| id.clone())
+        .expect("the page fetched the app's glue");
+    assert_eq!(encodings.get(&app_js).map(String::as_str), Some("br"));
+    assert!(total > 0, "Chromium counted no bytes: {events:?}");
+    assert!(
+        total <= budget,
+        "a first visit took {total} bytes on the wire, over the budget of {budget}"
+    );
+    phone.close().await;
 }

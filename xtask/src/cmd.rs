@@ -45,14 +45,9 @@ pub fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     run(&mut command)
 }
 
-/// How many times a run that outlives its deadline is started.
-pub const ATTEMPTS: u32 = 4;
-
 /// Runs cargo like [`cargo`], but stops a run that takes longer than
-/// `deadline` (with everything it started) and runs it again, up to
-/// [`ATTEMPTS`] times. For the wasm tests: the page of the test runner
-/// sometimes never receives its wasm module and waits forever. A run that
-/// fails is not run again.
+/// `deadline` (with everything it started) and fails: a run that hangs
+/// fails loudly instead of holding everything after it.
 pub fn cargo_with_deadline(
     root: &Path,
     args: &[&str],
@@ -60,56 +55,43 @@ pub fn cargo_with_deadline(
     deadline: Duration,
 ) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    run_with_deadline(
-        || {
-            let mut command = Command::new(&cargo);
-            command.current_dir(root).args(args);
-            for (key, value) in env {
-                command.env(key, value);
-            }
-            command
-        },
-        deadline,
-    )
+    let mut command = Command::new(cargo);
+    command.current_dir(root).args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run_with_deadline(command, deadline)
 }
 
-/// Runs the command `make` builds, in a process group of its own; one that
-/// outlives `deadline` is killed with its group and run once more.
-fn run_with_deadline(make: impl Fn() -> Command, deadline: Duration) -> Result<()> {
-    for attempt in 1..=ATTEMPTS {
-        let mut command = make();
-        command.process_group(0);
-        eprintln!("$ {}", describe(&command));
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("could not start {}", describe(&command)))?;
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if status.success() {
-                    return Ok(());
-                }
-                bail!("{} failed with {status}", describe(&command));
+/// Runs `command` in a process group of its own; one that outlives
+/// `deadline` is killed with its group.
+fn run_with_deadline(mut command: Command, deadline: Duration) -> Result<()> {
+    command.process_group(0);
+    eprintln!("$ {}", describe(&command));
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start {}", describe(&command)))?;
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if status.success() {
+                return Ok(());
             }
-            if started.elapsed() > deadline {
-                // The whole group: cargo, the runner, the driver, the browser.
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.wait();
-                eprintln!(
-                    "{} did not finish within {deadline:?} and was stopped (attempt {attempt} of {ATTEMPTS})",
-                    describe(&command)
-                );
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            bail!("{} failed with {status}", describe(&command));
         }
+        if started.elapsed() > deadline {
+            // The whole group: cargo, the runner, the driver, the browser.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            bail!(
+                "{} did not finish within {deadline:?} and was stopped",
+                describe(&command)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    bail!(
-        "{} did not finish within {deadline:?}, {ATTEMPTS} times",
-        describe(&make())
-    )
 }
 
 fn describe(command: &Command) -> String {
@@ -132,10 +114,10 @@ mod tests {
     }
 
     #[test]
-    fn a_run_that_hangs_is_stopped_and_tried_again() {
+    fn a_run_that_hangs_is_stopped_and_fails() {
         let started = Instant::now();
         // A child of the child: the group kill reaches it too.
-        let outcome = run_with_deadline(|| shell("sleep 30 & wait"), Duration::from_millis(300));
+        let outcome = run_with_deadline(shell("sleep 30 & wait"), Duration::from_millis(300));
         assert!(outcome.is_err());
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -146,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_run_that_ends_is_its_outcome() {
-        assert!(run_with_deadline(|| shell("true"), Duration::from_secs(30)).is_ok());
-        assert!(run_with_deadline(|| shell("exit 3"), Duration::from_secs(30)).is_err());
+        assert!(run_with_deadline(shell("true"), Duration::from_secs(30)).is_ok());
+        assert!(run_with_deadline(shell("exit 3"), Duration::from_secs(30)).is_err());
     }
 }

@@ -13,14 +13,17 @@
 //!   (native and wasm32), `dist`, then every test: native (unit,
 //!   integration, fault injection, end-to-end in headless Chromium) and wasm
 //!   (headless Chromium).
+//! - `wasm-test`: only the wasm tests in headless Chromium.
 //! - `bench`: `setup`, `dist` (which prints the shipped sizes), then every
 //!   benchmark of `server/benches` in release; each prints its figures.
 //!
 //! Modules: [`tools`] (finding and installing tools), [`dist`] (the wasm
-//! build and the `dist/` folder), [`cmd`] (running commands).
+//! build and the `dist/` folder), [`cmd`] (running commands), [`proxy`]
+//! (the browser's way to the wasm test runner's server).
 
 mod cmd;
 mod dist;
+mod proxy;
 mod tools;
 
 use std::path::PathBuf;
@@ -35,6 +38,7 @@ fn usage() -> &'static str {
      \x20 dist [--build-id ID]   build the PWA and service worker into dist/\n\
      \x20 run [-- ARGS]    build everything and run `hearth serve` (extra ARGS go to hearth)\n\
      \x20 test             run every test (native, wasm in headless Chromium, end-to-end)\n\
+     \x20 wasm-test        run only the wasm tests in headless Chromium\n\
      \x20 bench            build in release and print the benchmark figures (see BENCHMARKS.md)\n"
 }
 
@@ -60,6 +64,15 @@ fn main() -> Result<()> {
         }
         "run" => run(&root, &rest),
         "test" => test(&root),
+        "wasm-test" => {
+            tools::setup(&root, tools::Needs::All)?;
+            let chromedriver = tools::chromedriver()?;
+            let env = [
+                ("CHROMEDRIVER", chromedriver.as_str()),
+                ("CARGO_PROFILE_DEV_DEBUG", "0"),
+            ];
+            wasm_tests(&root, &env)
+        }
         "bench" => bench(&root),
         "" | "help" | "--help" | "-h" => {
             print!("{}", usage());
@@ -96,10 +109,10 @@ fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
     cmd::cargo(root, &args, &[])
 }
 
-/// How long one package's wasm tests may run in the browser (they take
-/// seconds; a run whose page never gets its module is stopped and started
-/// again).
-const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(150);
+/// How long one package's wasm tests may run in the browser. They take
+/// seconds; past this a run is stopped and the tests fail, rather than hold
+/// the whole run until CI's own limit.
+const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn test(root: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
@@ -180,7 +193,40 @@ fn test(root: &std::path::Path) -> Result<()> {
         ],
         &browser_env,
     )?;
+    wasm_tests(root, &browser_env)?;
+    cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
+    Ok(())
+}
+
+/// The wasm tests of every package that has them, in headless Chromium.
+fn wasm_tests(root: &std::path::Path, browser_env: &[(&str, &str)]) -> Result<()> {
     cmd::step("wasm tests in headless Chromium");
+    // The browser reaches the runner's server through the proxy (see
+    // `proxy` for why), with the same flags as the end-to-end tests' one.
+    let proxy = proxy::start()?;
+    let webdriver_json = root.join("target/wasm-tests-webdriver.json");
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "args": [
+                format!("--proxy-server=http://{proxy}"),
+                // Loopback goes through the proxy too.
+                "--proxy-bypass-list=<-loopback>",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ]
+        }
+    });
+    std::fs::write(&webdriver_json, serde_json::to_vec_pretty(&capabilities)?)?;
+    let webdriver_json = webdriver_json.to_string_lossy().into_owned();
+    let wasm_env: Vec<(&str, &str)> = browser_env
+        .iter()
+        .copied()
+        .chain([("WASM_BINDGEN_TEST_WEBDRIVER_JSON", webdriver_json.as_str())])
+        .collect();
     for package in tools::WASM_TEST_PACKAGES {
         let args = [
             "test",
@@ -190,10 +236,9 @@ fn test(root: &std::path::Path) -> Result<()> {
             "wasm32-unknown-unknown",
         ];
         // Build first, so that the deadline covers only the browser runs.
-        cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &browser_env)?;
-        cmd::cargo_with_deadline(root, &args, &browser_env, WASM_TESTS_DEADLINE)?;
+        cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &wasm_env)?;
+        cmd::cargo_with_deadline(root, &args, &wasm_env, WASM_TESTS_DEADLINE)?;
     }
-    cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
     Ok(())
 }
 

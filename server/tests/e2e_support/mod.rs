@@ -325,7 +325,17 @@ impl Device {
         Device::launch_with(390, 844, &["--force-dark-mode"]).await
     }
 
+    /// Launches a phone whose DevTools network events are kept, for
+    /// [`Device::network_events`].
+    pub async fn launch_phone_recording_network() -> Device {
+        Device::launch_logging(390, 844, &[], true).await
+    }
+
     async fn launch_with(width: u32, height: u32, extra: &[&str]) -> Device {
+        Device::launch_logging(width, height, extra, false).await
+    }
+
+    async fn launch_logging(width: u32, height: u32, extra: &[&str], network: bool) -> Device {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         let chromium =
@@ -369,6 +379,14 @@ impl Device {
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true }
             });
         }
+        // The console is kept for `console_errors`; DevTools' network events
+        // when asked.
+        let mut logging = json!({ "browser": "ALL" });
+        if network {
+            logging["performance"] = json!("ALL");
+            options["perfLoggingPrefs"] = json!({ "enableNetwork": true, "enablePage": false });
+        }
+        caps.insert("goog:loggingPrefs".into(), logging);
         caps.insert("goog:chromeOptions".into(), options);
         let mut last_error = None;
         // ChromeDriver on a free port; if it cannot take the port (another
@@ -736,6 +754,50 @@ impl Device {
         serde_json::from_value(found).unwrap()
     }
 
+    /// The log entries of one kind that ChromeDriver gathered since the
+    /// last call (`browser`: the console; `performance`: DevTools events).
+    async fn read_log(&self, kind: &'static str) -> Vec<Value> {
+        match self.client.issue_cmd(ReadLog(kind)).await.unwrap() {
+            Value::Array(entries) => entries,
+            other => panic!("ChromeDriver's {kind} log is not a list: {other}"),
+        }
+    }
+
+    /// The uncaught errors and error-level console messages since the last
+    /// call, less those in [`ALLOWED_CONSOLE_ERRORS`], one line each.
+    pub async fn console_errors(&self) -> Vec<String> {
+        self.read_log("browser")
+            .await
+            .into_iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .filter(|m| !ALLOWED_CONSOLE_ERRORS.iter().any(|a| m.contains(a)))
+            .collect()
+    }
+
+    /// Fails the test if the page logged an error since the last check.
+    pub async fn assert_no_console_errors(&self, on: &str) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "console errors on {on}: {errors:#?}");
+    }
+
+    /// DevTools' `Network.*` events since the last call (each the CDP
+    /// message: `method` and `params`), for a device launched with
+    /// [`Device::launch_phone_recording_network`].
+    pub async fn network_events(&self) -> Vec<Value> {
+        self.read_log("performance")
+            .await
+            .into_iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e["message"].as_str()?).ok())
+            .map(|m| m["message"].clone())
+            .filter(|m| {
+                m["method"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("Network."))
+            })
+            .collect()
+    }
+
     /// Closes the browser.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
@@ -751,6 +813,34 @@ impl Drop for Device {
             .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Console errors that are the browser's, not the app's: none so far. An
+/// entry here needs a reason beside it.
+pub const ALLOWED_CONSOLE_ERRORS: &[&str] = &[];
+
+/// ChromeDriver's own command that returns (and clears) one kind of log.
+#[derive(Debug)]
+struct ReadLog(&'static str);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ReadLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": self.0 }).to_string()),
+        )
     }
 }
 
