@@ -8,9 +8,28 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// Prints a step banner.
+/// The steps begun so far, with when each began (for [`print_step_times`]).
+static STEPS: std::sync::Mutex<Vec<(String, Instant)>> = std::sync::Mutex::new(Vec::new());
+
+/// Prints a step banner and notes when the step began.
 pub fn step(what: &str) {
     eprintln!("\n==> {what}");
+    if let Ok(mut steps) = STEPS.lock() {
+        steps.push((what.to_owned(), Instant::now()));
+    }
+}
+
+/// Prints how long each step took (each ends where the next begins), and
+/// the whole.
+pub fn print_step_times(started: Instant) {
+    let Ok(steps) = STEPS.lock() else { return };
+    let now = Instant::now();
+    eprintln!("\ntime per step:");
+    for (i, (what, began)) in steps.iter().enumerate() {
+        let ended = steps.get(i + 1).map_or(now, |(_, next)| *next);
+        eprintln!("{:>8.1?}  {what}", ended.duration_since(*began));
+    }
+    eprintln!("{:>8.1?}  in all", now.duration_since(started));
 }
 
 /// Runs a command to completion, failing if it fails.

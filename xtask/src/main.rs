@@ -116,6 +116,7 @@ const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(
 
 fn test(root: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
+    cmd::step("the tools the tests need (installed when missing)");
     tools::setup(root, tools::Needs::All)?;
     cmd::step("formatting (cargo fmt --check)");
     cmd::cargo(root, &["fmt", "--all", "--check"], &[])?;
@@ -194,7 +195,8 @@ fn test(root: &std::path::Path) -> Result<()> {
         &browser_env,
     )?;
     wasm_tests(root, &browser_env)?;
-    cmd::step(&format!("all tests passed in {:.0?}", started.elapsed()));
+    cmd::print_step_times(started);
+    eprintln!("all tests passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
