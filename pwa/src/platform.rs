@@ -20,9 +20,6 @@ pub fn secure_random<const N: usize>() -> Result<[u8; N], String> {
     Ok(bytes)
 }
 
-/// A fresh AES-GCM IV: 12 random bytes. Should the random source ever
-/// fail after the keys were made, the time and a counter stand in, so that
-/// no IV repeats within this module's life.
 /// The engine's keys for `ring` of `workspace`, with IVs and ephemeral
 /// secrets from the browser's cryptographic random source.
 pub fn engine_keys(
@@ -37,19 +34,21 @@ pub fn engine_keys(
     }
 }
 
-/// 32 bytes from the browser's random source (an ephemeral X25519
-/// secret); if it ever fails, IVs stand in (see [`fresh_iv`]).
+/// 32 bytes from the browser's random source: an ephemeral X25519 secret,
+/// which must be unpredictable. Nothing stands in if the source fails (it
+/// worked when this device's keys were made, so this is a broken browser):
+/// the worker stops, with the reason in the console, rather than wrap a
+/// workspace key with a secret that time and a counter would give away.
 fn fresh32() -> [u8; 32] {
-    secure_random().unwrap_or_else(|_| {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(12) {
-            let iv = fresh_iv();
-            chunk.copy_from_slice(&iv[..chunk.len()]);
-        }
-        out
-    })
+    match secure_random() {
+        Ok(secret) => secret,
+        Err(why) => panic!("no key is wrapped: {why}"),
+    }
 }
 
+/// A fresh AES-GCM IV: 12 random bytes. Should the random source ever
+/// fail after the keys were made, the time and a counter stand in: an IV
+/// must never repeat, and need not be secret.
 pub fn fresh_iv() -> [u8; 12] {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -211,11 +211,33 @@ impl Assets {
     ) -> Option<(Asset, Option<Encoding>)> {
         let plain = self.get_with_etag(rel)?;
         for &encoding in accepted {
-            if let Some(copy) = self.get_with_etag(&format!("{rel}.{}", encoding.suffix())) {
+            let name = format!("{rel}.{}", encoding.suffix());
+            if self.is_stale_copy(rel, &name) {
+                continue;
+            }
+            if let Some(copy) = self.get_with_etag(&name) {
                 return Some((copy, Some(encoding)));
             }
         }
         Some((plain, None))
+    }
+
+    /// Whether the copy `name` of the file `rel` in a `--dist` directory was
+    /// written before the file last changed: a file edited in place (a
+    /// deployment that rewrites `sw.js`, say) must never be served as its
+    /// old copy. Embedded files are built together and are never stale.
+    fn is_stale_copy(&self, rel: &str, name: &str) -> bool {
+        let Source::Dir(dir) = &self.source else {
+            return false;
+        };
+        let modified = |rel: &str| {
+            let path = rel.split('/').fold(dir.clone(), |p, seg| p.join(seg));
+            std::fs::metadata(path).and_then(|m| m.modified()).ok()
+        };
+        match (modified(rel), modified(name)) {
+            (Some(file), Some(copy)) => copy < file,
+            _ => false,
+        }
     }
 
     /// The file at `rel` with its entity tag. Blocking.
@@ -390,6 +412,17 @@ mod tests {
             .map(|a| assets.get_encoded("app.js", a).unwrap().0.etag)
             .collect();
         assert!(tags[0] != tags[1] && tags[1] != tags[2] && tags[0] != tags[2]);
+        // Nor a copy older than its file (the file was edited in place).
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("app.js"))
+            .unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        file.set_modified(later).unwrap();
+        assert_eq!(
+            pick("app.js", &[Brotli, Gzip]),
+            Some(("plain".into(), None))
+        );
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub struct Config {
     #[arg(long, env = "HEARTH_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
 
-    /// Most connections served at once; more wait to be accepted.
+    /// Most connections served at once; one more gets a 503 and is closed.
     #[arg(long, env = "HEARTH_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 

@@ -93,6 +93,12 @@ fn new_build(to: &Path, build: &str) -> String {
         let path = to.join(file);
         let text = std::fs::read_to_string(&path).unwrap().replace(&old, build);
         std::fs::write(path, text).unwrap();
+        // A deployment that edits a file drops its compressed copies, which
+        // now hold the old build (the server would not serve them anyway:
+        // they are older than the file).
+        for copy in ["br", "gz"] {
+            let _ = std::fs::remove_file(to.join(format!("{file}.{copy}")));
+        }
     }
     old
 }

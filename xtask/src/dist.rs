@@ -204,7 +204,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// every current browser). Every file of the precache counts, since the
 /// service worker fetches all of them at its install. The one place the
 /// budget is written; `cargo xtask dist` (and so `cargo xtask test`) fails
-/// above it, and the end-to-end test `e2e_delivery` checks Chromium's own
+/// above it, and the end-to-end test in `server/tests/e2e_shell.rs` checks Chromium's own
 /// count against the figure `build.json` records.
 ///
 /// The goal is 1,000,000; the budget holds what the app weighs today (1.284
