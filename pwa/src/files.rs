@@ -145,9 +145,17 @@ async fn read_blob(blob: &JsValue) -> Option<Vec<u8>> {
     Some(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// Cuts `bytes` into chunks, asks the server which it lacks, and sends
-/// those (keeping them in the cache of `cache`, if given);
-/// `progress(bytes sent or found)`. Returns the chunk list.
+/// Chunks sealed and asked about at once: their sealed bytes are held
+/// until the server has those it lacks (about 8 MiB).
+const BATCH: usize = 8;
+/// Chunks sent at once, so that sealing, the network and the server's
+/// writes overlap.
+const IN_FLIGHT: usize = 4;
+
+/// Cuts `bytes` into chunks and, a batch at a time, seals them, asks the
+/// server which it lacks and sends those, [`IN_FLIGHT`] at once (keeping
+/// them in the cache of `cache`, if given); `progress(bytes sent or
+/// found)`. Each chunk is sealed once. Returns the chunk list.
 async fn store_chunks(
     conn: &Connection,
     sealer: &ChunkSealer,
@@ -157,54 +165,70 @@ async fn store_chunks(
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<ChunkRef>, SendError> {
     let outside = || SendError::Fail(format!("{name}: its cut points fell outside it"));
-    let mut refs = Vec::new();
-    for (offset, len) in cut_points(bytes) {
-        let content = bytes.get(offset..offset + len).ok_or_else(outside)?;
-        refs.push(ChunkRef {
-            name: sealer.seal(content).0,
-            len: len as u32,
-        });
-    }
-    let names: Vec<ChunkName> = refs.iter().map(|c| c.name).collect();
-    let mut missing = BTreeSet::new();
     let missing_path = Route::MissingChunks(conn.workspace.clone()).path();
-    for batch in names.chunks(MAX_CHUNK_NAMES) {
+    let cuts = cut_points(bytes);
+    let mut refs = Vec::with_capacity(cuts.len());
+    let mut done = 0u64;
+    for batch in cuts.chunks(BATCH.min(MAX_CHUNK_NAMES)) {
+        let mut sealed = Vec::with_capacity(batch.len());
+        for &(offset, len) in batch {
+            let content = bytes.get(offset..offset + len).ok_or_else(outside)?;
+            let (chunk_name, stored) = sealer.seal(content);
+            sealed.push((chunk_name, len, stored));
+        }
         let body = ChunkNames {
-            names: batch.to_vec(),
+            names: sealed.iter().map(|(n, ..)| *n).collect(),
         };
         let answer: MissingChunks =
             post_json(&conn.server, &missing_path, Some(&conn.token), &body)
                 .await
                 .map_err(|e| SendError::of(name, e))?;
-        missing.extend(answer.missing);
-    }
-    let (mut done, mut offset) = (0u64, 0usize);
-    for chunk in &refs {
-        let len = chunk.len as usize;
-        if missing.remove(&chunk.name) {
-            let content = bytes.get(offset..offset + len).ok_or_else(outside)?;
-            let (chunk_name, stored) = sealer.seal(content);
-            let path = Route::PutChunk {
-                ws: conn.workspace.clone(),
-                name: chunk_name,
-            }
-            .path();
-            let _: PutChunkResponse = put_octets(&conn.server, &path, &conn.token, &stored)
-                .await
-                .map_err(|e| SendError::of(name, e))?;
-            if let Some(db) = cache {
-                let now = crate::platform::now_ms() as f64;
-                let ws = conn.workspace.as_str();
-                let name = chunk_name.to_string();
-                let _ =
-                    hearth_storage::files::write_chunk(db, ws, &name, &stored, false, now).await;
-            }
+        // A chunk the file holds twice is sent once.
+        let mut missing: BTreeSet<ChunkName> = answer.missing.into_iter().collect();
+        let to_send: Vec<&(ChunkName, usize, Vec<u8>)> =
+            sealed.iter().filter(|(n, ..)| missing.remove(n)).collect();
+        for group in to_send.chunks(IN_FLIGHT) {
+            let sends = group
+                .iter()
+                .map(|(chunk_name, _, stored)| send_chunk(conn, name, *chunk_name, stored, cache));
+            futures::future::try_join_all(sends).await?;
         }
-        offset += len;
-        done += chunk.len as u64;
-        progress(done);
+        for (chunk_name, len, _) in &sealed {
+            refs.push(ChunkRef {
+                name: *chunk_name,
+                len: *len as u32,
+            });
+            done += *len as u64;
+            progress(done);
+        }
     }
     Ok(refs)
+}
+
+/// Sends one sealed chunk, and keeps it in the cache of `cache`, if given.
+async fn send_chunk(
+    conn: &Connection,
+    name: &str,
+    chunk_name: ChunkName,
+    stored: &[u8],
+    cache: Option<&Rexie>,
+) -> Result<(), SendError> {
+    let path = Route::PutChunk {
+        ws: conn.workspace.clone(),
+        name: chunk_name,
+    }
+    .path();
+    let _: PutChunkResponse = put_octets(&conn.server, &path, &conn.token, stored)
+        .await
+        .map_err(|e| SendError::of(name, e))?;
+    if let Some(db) = cache {
+        let now = crate::platform::now_ms() as f64;
+        let ws = conn.workspace.as_str();
+        let _ =
+            hearth_storage::files::write_chunk(db, ws, &chunk_name.to_string(), stored, false, now)
+                .await;
+    }
+    Ok(())
 }
 
 /// Brings `chunks` into the cache: those it lacks are fetched from the

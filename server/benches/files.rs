@@ -168,7 +168,9 @@ async fn app_upload(dir: &Path, server: &Server, data: &[u8]) -> f64 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    // The laptop sees the phone's file, whole.
+    // The laptop sees the phone's file, whole, once the edit that holds
+    // its reference has gone out.
+    phone.wait_for_sync_state("synced").await;
     laptop.sync_once().await.unwrap();
     let (_, file) = laptop
         .attached_files()
