@@ -136,14 +136,7 @@ async fn app_upload(dir: &Path, server: &Server, data: &[u8]) -> f64 {
         .await
         .unwrap()
         .to_url();
-    let phone = Browser::launch_phone().await;
-    phone.join_by_link(&link, "phone").await;
-    phone
-        .wait_until(
-            "the joined workspace opens",
-            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
-        )
-        .await;
+    let phone = Browser::phone_joined_by_link(&link).await;
     phone.open_note("big").await;
     let path = root.join("big.bin");
     std::fs::write(&path, data).unwrap();

@@ -182,15 +182,7 @@ async fn join_phone(laptop: &hearth_device::Device) -> Browser {
         .await
         .unwrap()
         .to_url();
-    let phone = Browser::launch_phone().await;
-    phone.join_by_link(&link, "phone").await;
-    phone
-        .wait_until(
-            "the joined workspace opens",
-            "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
-        )
-        .await;
-    phone
+    Browser::phone_joined_by_link(&link).await
 }
 
 /// Picks the file at `path` in the open note's "Attach files".

@@ -551,7 +551,19 @@ impl Device {
                 return;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("timed out waiting for notes {want:?}; the list shows {have:?}");
+                let pill = self
+                    .eval("return document.querySelector('#sync-status')?.innerText ?? null")
+                    .await;
+                let console: Vec<String> = self
+                    .read_log("browser")
+                    .await
+                    .iter()
+                    .map(|e| format!("{} {}", e["level"], e["message"]))
+                    .collect();
+                panic!(
+                    "timed out waiting for notes {want:?}; the list shows {have:?}, \
+                     the sync pill says {pill}; the console said: {console:#?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -696,6 +708,20 @@ impl Device {
         self.clear("#pair-label").await;
         self.type_into("#pair-label", label).await;
         self.click("#pair-join-button").await;
+    }
+
+    /// A fresh phone that joined the workspace of `link` as "phone", once
+    /// the joined workspace has opened.
+    pub async fn phone_joined_by_link(link: &str) -> Device {
+        let phone = Device::launch_phone().await;
+        phone.join_by_link(link, "phone").await;
+        phone
+            .wait_until(
+                "the joined workspace opens",
+                "return !location.hash.includes('pair') && !!document.querySelector('#tab-notes')",
+            )
+            .await;
+        phone
     }
 
     /// Joins `owner`'s workspace by a read-write pairing link made on it
