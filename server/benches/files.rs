@@ -142,14 +142,7 @@ async fn app_upload(dir: &Path, server: &Server, data: &[u8]) -> f64 {
     std::fs::write(&path, data).unwrap();
 
     let started = Instant::now();
-    phone
-        .client
-        .find(fantoccini::Locator::Css("#attach-input"))
-        .await
-        .unwrap()
-        .send_keys(path.to_str().unwrap())
-        .await
-        .unwrap();
+    phone.pick_file(&path).await;
     let sent = "return [...document.querySelectorAll('#attachments .attachment:not(.queued)')]\
          .some(li => li.textContent.includes('big.bin'))";
     let deadline = started + std::time::Duration::from_secs(900);

@@ -78,7 +78,7 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     let receipt = png_bytes(640, 480);
     let receipt_path = tmp.path().join("receipt.png");
     std::fs::write(&receipt_path, &receipt).unwrap();
-    pick_file(&phone, &receipt_path).await;
+    phone.pick_file(&receipt_path).await;
     phone
         .wait_until(
             "the phone's photo shows as a thumbnail",
@@ -185,18 +185,6 @@ async fn join_phone(laptop: &hearth_device::Device) -> Browser {
     Browser::phone_joined_by_link(&link).await
 }
 
-/// Picks the file at `path` in the open note's "Attach files".
-async fn pick_file(phone: &Browser, path: &std::path::Path) {
-    phone
-        .client
-        .find(fantoccini::Locator::Css("#attach-input"))
-        .await
-        .unwrap()
-        .send_keys(path.to_str().unwrap())
-        .await
-        .unwrap();
-}
-
 /// Taps "Download" on attached file `name`, waits until it has arrived,
 /// saves it, and returns where the browser saved it.
 async fn download(phone: &Browser, name: &str) -> std::path::PathBuf {
@@ -257,7 +245,7 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
     let receipt = png_bytes(640, 480);
     let receipt_path = tmp.path().join("receipt.png");
     std::fs::write(&receipt_path, &receipt).unwrap();
-    pick_file(&phone, &receipt_path).await;
+    phone.pick_file(&receipt_path).await;
     let waiting = "return [...document.querySelectorAll('#attachments .attachment.queued')]\
          .some(li => li.textContent.includes('receipt.png') && li.textContent.includes('waiting to be sent'))";
     phone
@@ -327,7 +315,7 @@ async fn a_file_over_the_servers_limit_says_so_and_is_never_referenced() {
     phone.open_note("Scans").await;
     let big = tmp.path().join("scan.tiff");
     std::fs::write(&big, incompressible(200_000, 5)).unwrap();
-    pick_file(&phone, &big).await;
+    phone.pick_file(&big).await;
     let refused = "return document.querySelector('#attachments .attachment.queued [role=alert]')\
          ?.textContent.includes('over this server\\'s limit of 100.0 KB per file')";
     phone.wait_until("the refusal is shown", refused).await;

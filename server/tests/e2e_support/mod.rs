@@ -710,6 +710,17 @@ impl Device {
         self.click("#pair-join-button").await;
     }
 
+    /// Picks the file at `path` in the open note's "Attach files".
+    pub async fn pick_file(&self, path: &Path) {
+        self.client
+            .find(Locator::Css("#attach-input"))
+            .await
+            .unwrap()
+            .send_keys(path.to_str().unwrap())
+            .await
+            .unwrap();
+    }
+
     /// A fresh phone that joined the workspace of `link` as "phone", once
     /// the joined workspace has opened.
     pub async fn phone_joined_by_link(link: &str) -> Device {
