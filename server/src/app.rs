@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::assets::Assets;
-use crate::auth::{Auth, Keys, LastSeen, TokenCache};
+use crate::auth::{Auth, Keys, LastSeen};
 use crate::config::Config;
 use crate::fsutil::create_dir_private;
+use crate::heads::{Heads, LocalHeads};
 use crate::http::BodyLimits;
-use crate::index::{INDEX_FILE, Index};
+use crate::index::{Cached, INDEX_FILE, Index, SqliteIndex};
 use crate::ratelimit::RateLimit;
 use crate::secret;
 use crate::store::disk::DiskStore;
@@ -28,7 +29,7 @@ pub enum StartError {
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot open the token index: {0}")]
-    Index(#[from] crate::index::IndexError),
+    Index(#[from] crate::index::sqlite::SqlError),
     #[error("{0}")]
     Config(String),
     #[error("{0}")]
@@ -74,8 +75,8 @@ pub struct App {
     pub assets: Assets,
     /// The build id of those files, reported by `/v1/health`.
     pub build_id: String,
-    /// The token index (SQLite).
-    pub index: Index,
+    /// The token index, with its cache of token statuses in front.
+    pub index: Arc<dyn Index>,
     /// Token checking: JWT keys made from the signing secret, the index,
     /// the cache of its answers, the last-seen throttle.
     pub auth: Auth,
@@ -120,7 +121,7 @@ impl App {
                 .map_err(|source| StartError::DataDir { path: data_dir.display().to_string(), source })?
                 .ok_or_else(|| StartError::Locked(data_dir.display().to_string()))?;
             let secret = secret::load_or_create(&data_dir).map_err(io)?;
-            let index = Index::open(&data_dir.join(INDEX_FILE))?;
+            let index = SqliteIndex::open(&data_dir.join(INDEX_FILE))?;
             // Owner-only, whatever the umask and whoever made the directory.
             for path in [
                 data_dir.clone(),
@@ -159,16 +160,26 @@ impl App {
         ));
         let store = DiskStore::new(&config.data_dir).with_undo_window(config.compaction_undo_secs);
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let heads: Arc<dyn Heads> = Arc::new(LocalHeads::default());
+        let index = Cached::new(Arc::new(index)).announcing({
+            let heads = heads.clone();
+            Arc::new(move |invalidation| heads.invalidate(invalidation))
+        });
+        heads.on_invalidation({
+            let cache = index.cache();
+            Arc::new(move |invalidation| cache.apply(invalidation))
+        });
+        let index: Arc<dyn Index> = Arc::new(index);
         Ok(Arc::new(App {
             auth: Auth {
                 keys: Keys::new(secret.bytes()),
                 index: index.clone(),
-                tokens: TokenCache::default(),
                 last_seen: LastSeen::default(),
             },
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
             workspaces: Workspaces::new(
                 Arc::new(store),
+                heads,
                 config.workspace_quota_bytes,
                 space,
                 config.max_open_workspaces,
@@ -210,8 +221,9 @@ impl App {
                         let now = unix_now();
                         app.rate_limit.forget_idle();
                         app.workspaces.close_idle(now);
+                        app.workspaces.heads().forget_unwatched();
                         let before = now.saturating_sub(INVITE_RETENTION_SECS);
-                        let purged = app.index.call(move |c| crate::index::queries::purge_invites(c, now, before)).await;
+                        let purged = app.index.purge_invites(now, before).await;
                         if let Err(err) = purged {
                             tracing::warn!(error = %err, "cannot purge old invites");
                         }
@@ -287,9 +299,7 @@ impl App {
     /// Makes a fresh one-time setup code (see [`crate::setup_code`]).
     pub async fn issue_setup_code(&self) -> Result<String, crate::index::IndexError> {
         let now = unix_now();
-        self.index
-            .call(move |conn| crate::setup_code::issue(conn, now))
-            .await
+        crate::setup_code::issue(self.index.as_ref(), now).await
     }
 
     /// Tells long-lived responses (event streams) and chores to end.

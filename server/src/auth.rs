@@ -6,7 +6,7 @@
 //! that workspace, and not be revoked. Roles and scopes come from the index.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hearth_shared::api::Scope;
 use hearth_shared::claims::{Claims, Role};
@@ -17,7 +17,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
 use crate::error::ApiError;
 use crate::index::Index;
-use crate::index::queries;
 
 /// Seconds of clock difference tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 5;
@@ -169,8 +168,8 @@ impl Caller {
 /// answers and the last-seen throttle. The server's state holds one.
 pub struct Auth {
     pub keys: Keys,
-    pub index: Index,
-    pub tokens: TokenCache,
+    /// The token index, with its cache of token statuses in front.
+    pub index: Arc<dyn Index>,
     pub last_seen: LastSeen,
 }
 
@@ -193,22 +192,11 @@ pub async fn authorize_token(
     now: u64,
 ) -> Result<Caller, ApiError> {
     let claims = verify(&app.keys, token, ws, now)?;
-    let status = match app.tokens.get(&claims.jti) {
-        Some(status) => Some(status),
-        None => {
-            let generation = app.tokens.generation();
-            let jti = claims.jti.clone();
-            let status = app
-                .index
-                .call(move |conn| queries::token_status(conn, &jti))
-                .await
-                .map_err(|e| ApiError::index("checking a token", e))?;
-            if let Some(known) = &status {
-                app.tokens.put(generation, &claims.jti, known.clone());
-            }
-            status
-        }
-    };
+    let status = app
+        .index
+        .token_status(claims.jti.clone())
+        .await
+        .map_err(|e| ApiError::index("checking a token", e))?;
     let revoked = || ApiError::new(ErrorCode::TokenRevoked, "the token was revoked");
     let status = status.ok_or_else(revoked)?;
     if status.workspace != ws.as_str() {
@@ -234,73 +222,6 @@ pub async fn authorize_token(
     })
 }
 
-/// Most tokens whose status is kept in memory; past it the cache starts
-/// again empty.
-const TOKEN_CACHE_MAX: usize = 10_000;
-
-/// What the index said about known tokens, so that an authorized request
-/// does not wait for SQLite. Every change of a token's status goes through
-/// this server (revoke, replace the master token, set an expiry), and each
-/// forgets what it changed before it answers, so a revoked token is refused
-/// on its very next request. A lookup that started before a change never
-/// stores its (stale) answer: [`TokenCache::put`] takes the generation read
-/// before the lookup, and every forget moves the generation on. Unknown
-/// token ids are never kept, so random ids cannot fill it.
-#[derive(Default)]
-pub struct TokenCache {
-    inner: Mutex<CacheInner>,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    generation: u64,
-    known: HashMap<TokenId, queries::TokenStatus>,
-}
-
-impl TokenCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The cached status of `id`.
-    pub fn get(&self, id: &TokenId) -> Option<queries::TokenStatus> {
-        self.lock().known.get(id).cloned()
-    }
-
-    /// The generation to pass to [`TokenCache::put`]; read it before the
-    /// lookup.
-    pub fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
-    /// Keeps what a lookup found, unless something was forgotten since it
-    /// began.
-    pub fn put(&self, generation: u64, id: &TokenId, status: queries::TokenStatus) {
-        let mut inner = self.lock();
-        if inner.generation != generation {
-            return;
-        }
-        if inner.known.len() >= TOKEN_CACHE_MAX {
-            inner.known.clear();
-        }
-        inner.known.insert(id.clone(), status);
-    }
-
-    /// Forgets one token (revoked, or given an expiry).
-    pub fn forget(&self, id: &TokenId) {
-        let mut inner = self.lock();
-        inner.generation += 1;
-        inner.known.remove(id);
-    }
-
-    /// Forgets every token of a workspace (its master token was replaced).
-    pub fn forget_workspace(&self, ws: &WorkspaceId) {
-        let mut inner = self.lock();
-        inner.generation += 1;
-        inner.known.retain(|_, s| s.workspace != ws.as_str());
-    }
-}
-
 /// Throttles last-seen writes: at most one per token per
 /// [`LAST_SEEN_EVERY_SECS`], written in the background.
 #[derive(Default)]
@@ -310,7 +231,7 @@ pub struct LastSeen {
 }
 
 impl LastSeen {
-    fn touch(&self, index: &Index, id: &TokenId, now: u64) {
+    fn touch(&self, index: &Arc<dyn Index>, id: &TokenId, now: u64) {
         {
             let Ok(mut written) = self.written.lock() else {
                 return;
@@ -324,10 +245,7 @@ impl LastSeen {
         let index = index.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            if let Err(err) = index
-                .call(move |conn| queries::touch_token(conn, &id, now))
-                .await
-            {
+            if let Err(err) = index.touch_token(id, now).await {
                 tracing::warn!(error = %err, "cannot record a token's last use");
             }
         });
@@ -340,29 +258,6 @@ mod tests {
 
     fn ws(b: u8) -> WorkspaceId {
         WorkspaceId::from_random([b; 16])
-    }
-
-    #[test]
-    fn the_token_cache_never_keeps_an_answer_older_than_a_change() {
-        let cache = TokenCache::default();
-        let id = TokenId::from_random([1; 16]);
-        let status = |revoked| queries::TokenStatus {
-            workspace: ws(1).to_string(),
-            role: Role::Access,
-            scope: Scope::ReadWrite,
-            revoked,
-            expires_at: None,
-        };
-        // A lookup starts, the token is revoked meanwhile, the lookup ends.
-        let before = cache.generation();
-        cache.forget(&id);
-        cache.put(before, &id, status(false));
-        assert_eq!(cache.get(&id), None, "a stale answer was kept");
-        // A lookup after the change is kept, until the next change.
-        cache.put(cache.generation(), &id, status(true));
-        assert_eq!(cache.get(&id).map(|s| s.revoked), Some(true));
-        cache.forget_workspace(&ws(1));
-        assert_eq!(cache.get(&id), None);
     }
 
     #[test]

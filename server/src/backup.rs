@@ -470,7 +470,7 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
         crate::secret::load_or_create(data.path()).unwrap();
-        crate::index::Index::open(&data.path().join(INDEX_FILE)).unwrap();
+        crate::index::SqliteIndex::open(&data.path().join(INDEX_FILE)).unwrap();
         let ws = "0123456789abcdef0123456789abcdef";
         let log = DiskLog::open(&data.path().join(WORKSPACES_DIR).join(ws)).unwrap();
         use crate::store::{NewEntry, WorkspaceLog as _};

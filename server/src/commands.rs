@@ -109,12 +109,13 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SetupCode(args) => {
-            let index = crate::index::Index::open(&args.data_dir.join(crate::index::INDEX_FILE))
-                .with_context(|| {
-                    format!("cannot open the token index in {}", args.data_dir.display())
-                })?;
-            let code = index
-                .call_blocking(|conn| crate::setup_code::issue(conn, crate::clock::unix_now()))
+            let path = args.data_dir.join(crate::index::INDEX_FILE);
+            let index = crate::index::SqliteIndex::open(&path).with_context(|| {
+                format!("cannot open the token index in {}", args.data_dir.display())
+            })?;
+            let now = crate::clock::unix_now();
+            let code = runtime()?
+                .block_on(crate::setup_code::issue(&index, now))
                 .context("cannot store a setup code")?;
             println!("{code}");
             eprintln!("This code registers one workspace on this server and is valid for a day.");

@@ -38,25 +38,37 @@ impl ApiError {
         )
     }
 
-    /// A failure of the token index. A full disk (SQLite's `SQLITE_FULL`)
-    /// is `storage_full`, to be retried; the rest as [`ApiError::internal`].
-    /// SQLite rolls back the failed transaction, so nothing is half-stored.
+    /// A failure of the token index. Full storage is `storage_full`, an
+    /// index that cannot be reached is `unavailable`, both to be retried;
+    /// the rest as [`ApiError::internal`]. A failed index operation changed
+    /// nothing, so nothing is half-stored.
     pub fn index(context: &str, err: crate::index::IndexError) -> Self {
-        if let crate::index::IndexError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) = &err
-            && e.code == rusqlite::ErrorCode::DiskFull
-        {
-            tracing::error!(error = %err, "{context}: the disk is full");
-            return Self {
-                retry_after: Some(60),
-                ..Self::new(
-                    ErrorCode::StorageFull,
-                    "the server's disk is full; nothing was changed; retry later",
-                )
-            };
-        }
-        Self {
-            retry_after: Some(1),
-            ..Self::internal(context, err)
+        use crate::index::IndexError;
+        match err {
+            IndexError::Full(_) => {
+                tracing::error!(error = %err, "{context}: the index's storage is full");
+                Self {
+                    retry_after: Some(60),
+                    ..Self::new(
+                        ErrorCode::StorageFull,
+                        "the server's disk is full; nothing was changed; retry later",
+                    )
+                }
+            }
+            IndexError::Unavailable(_) => {
+                tracing::error!(error = %err, "{context}: the index is unavailable");
+                Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        ErrorCode::Unavailable,
+                        "the server's index is busy or unreachable; nothing was changed; retry shortly",
+                    )
+                }
+            }
+            IndexError::Conflict(_) | IndexError::Other(_) => Self {
+                retry_after: Some(1),
+                ..Self::internal(context, err)
+            },
         }
     }
 

@@ -46,6 +46,7 @@ mod doctor;
 mod error;
 mod fsutil;
 mod handlers;
+mod heads;
 mod http;
 mod index;
 mod ratelimit;

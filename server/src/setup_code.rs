@@ -7,8 +7,7 @@
 use sha2::{Digest as _, Sha256};
 
 use crate::fsutil::random_bytes;
-use crate::index::IndexError;
-use crate::index::queries;
+use crate::index::{Index, IndexError};
 
 /// How long a setup code is valid (one day).
 pub const SETUP_CODE_SECS: u64 = 24 * 60 * 60;
@@ -57,10 +56,16 @@ pub fn hash(typed: &str) -> [u8; 32] {
 }
 
 /// Makes a new code valid from `now`, stores its hash, and returns it.
-pub fn issue(conn: &mut rusqlite::Connection, now: u64) -> Result<String, IndexError> {
-    let code = fresh().map_err(|e| IndexError::Task(e.to_string()))?;
-    queries::purge_setup_codes(conn, now)?;
-    queries::add_setup_code(conn, &hash(&code), now, now.saturating_add(SETUP_CODE_SECS))?;
+/// Codes that expired are deleted on the way.
+pub async fn issue(index: &dyn Index, now: u64) -> Result<String, IndexError> {
+    let code = fresh().map_err(|e| IndexError::Other(format!("drawing a setup code: {e}")))?;
+    index
+        .add_setup_code(
+            hash(&code).to_vec(),
+            now,
+            now.saturating_add(SETUP_CODE_SECS),
+        )
+        .await?;
     Ok(code)
 }
 

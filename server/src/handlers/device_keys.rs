@@ -23,7 +23,7 @@ use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::{master_json, read_base64};
 use crate::http::{ResBody, json, read_json};
-use crate::index::queries::{self, WrapsPut};
+use crate::index::WrapsPut;
 
 /// The most devices one request wraps a key epoch for.
 const MAX_COPIES: usize = 1024;
@@ -46,7 +46,7 @@ pub async fn put(
     let token = caller.token_id.clone();
     let found = app
         .index
-        .call(move |conn| queries::set_public_key(conn, &ws, &token, &key))
+        .set_public_key(ws, token, key)
         .await
         .map_err(|e| ApiError::index("keeping the device's public key", e))?;
     if !found {
@@ -69,7 +69,7 @@ pub async fn get(
     let token = caller.token_id.clone();
     let (public_key, wrapped) = app
         .index
-        .call(move |conn| queries::device_key(conn, &ws, &token))
+        .device_key(ws, token)
         .await
         .map_err(|e| ApiError::index("reading the device's keys", e))?;
     json(
@@ -104,7 +104,7 @@ pub async fn put_wraps(
     let count = copies.len();
     let outcome = app
         .index
-        .call(move |conn| queries::put_device_wraps(conn, &ws, epoch, &copies, now))
+        .put_device_wraps(ws, epoch, copies, now)
         .await
         .map_err(|e| ApiError::index("keeping the wrapped keys", e))?;
     match outcome {

@@ -12,6 +12,10 @@
 //! goes out every `--sse-keepalive-secs`; at each, the token is checked
 //! again, and a revoked or expired token ends the stream. The stream also
 //! ends when the server shuts down.
+//!
+//! The stream listens to the head announcer ([`crate::heads`]), not to an
+//! open log: it holds no log open, and it goes on across a log closed when
+//! idle, reopened after a failure, or written through another server.
 
 use std::sync::Arc;
 
@@ -72,21 +76,23 @@ pub async fn get(
             }
         })?;
     let app = app.clone();
-    let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
-    let mut heads = workspace.subscribe();
+    let mut heads = app.workspaces.heads().subscribe(&ws);
+    let known = *heads.borrow_and_update();
+    let first = match known {
+        Some(head) => head,
+        None => app.workspaces.head(&ws).await.map_err(write_error)?,
+    };
     let mut stop = app.shutdown_signal();
     let period = app.config.sse_keepalive();
     let (tx, rx) = mpsc::channel::<Bytes>(8);
 
     tokio::spawn(async move {
-        // Holding the workspace keeps it open while someone listens; the
-        // guard holds this stream's places under the caps.
-        let _workspace = workspace;
+        // The guard holds this stream's places under the caps.
         let _guard = guard;
-        let first = *heads.borrow_and_update();
         if tx.send(head_event(first)).await.is_err() {
             return;
         }
+        let mut sent = first;
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             if *stop.borrow() {
@@ -94,7 +100,13 @@ pub async fn get(
             }
             let chunk = tokio::select! {
                 changed = heads.changed() => match changed {
-                    Ok(()) => head_event(*heads.borrow_and_update()),
+                    Ok(()) => match *heads.borrow_and_update() {
+                        Some(head) if head != sent => {
+                            sent = head;
+                            head_event(head)
+                        }
+                        _ => continue,
+                    },
                     Err(_) => return,
                 },
                 _ = keepalive.tick() => {
@@ -106,10 +118,6 @@ pub async fn get(
                 }
                 _ = stop.changed() => return,
                 () = tx.closed() => return,
-                // The log was reopened (after a storage failure): this
-                // channel announces nothing more, so end the stream and
-                // let the client reconnect to the new one.
-                () = _workspace.writer_ended() => return,
             };
             if tx.send(chunk).await.is_err() {
                 return;

@@ -8,7 +8,6 @@ use std::net::IpAddr;
 use hearth_shared::api::{
     CreateInvite, InviteResponse, MAX_WRAPPED_RING_BYTES, RedeemInvite, RedeemResponse,
 };
-use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
@@ -21,7 +20,7 @@ use crate::error::ApiError;
 use crate::fsutil::random_bytes;
 use crate::handlers::{master_json, new_token_id, read_base64, sign_token, validate_label};
 use crate::http::{ResBody, json, read_json};
-use crate::index::queries::{self, NewToken};
+use crate::index::{NewDevice, NewInvite};
 use crate::secret::hex;
 
 /// Lifetime of an invite when the request names none.
@@ -63,16 +62,13 @@ pub async fn create(
         .map(|text| read_base64(text, "wrapped_key", MAX_WRAPPED_RING_BYTES))
         .transpose()?;
     app.index
-        .call(move |conn| {
-            queries::create_invite(
-                conn,
-                &digest,
-                &ws,
-                scope,
-                now,
-                expires_at,
-                wrapped_key.as_deref(),
-            )
+        .create_invite(NewInvite {
+            secret_hash: digest,
+            workspace: ws,
+            scope,
+            created_at: now,
+            expires_at,
+            wrapped_key,
         })
         .await
         .map_err(|e| ApiError::index("creating an invite", e))?;
@@ -93,17 +89,7 @@ pub async fn redeem(
     let id = new_token_id()?;
     let token = app
         .index
-        .call(move |conn| {
-            queries::redeem_invite(conn, &digest, now, |workspace, scope| NewToken {
-                id,
-                workspace,
-                role: Role::Access,
-                scope,
-                label,
-                created_at: now,
-                expires_at: None,
-            })
-        })
+        .redeem_invite(digest, now, NewDevice { id, label })
         .await
         .map_err(|e| ApiError::index("redeeming an invite", e))?;
     let Some((token, wrapped_key)) = token else {

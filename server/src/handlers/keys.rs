@@ -20,7 +20,7 @@ use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::{master_json, read_base64};
 use crate::http::{ResBody, json};
-use crate::index::queries::{self, KeyEpochPut};
+use crate::index::KeyEpochPut;
 
 pub async fn list(
     app: &App,
@@ -30,7 +30,7 @@ pub async fn list(
     authorize(&app.auth, req.headers(), &ws, unix_now()).await?;
     let epochs = app
         .index
-        .call(move |conn| queries::key_epochs(conn, &ws))
+        .key_epochs(ws)
         .await
         .map_err(|e| ApiError::index("reading the key epochs", e))?;
     json(
@@ -58,7 +58,7 @@ pub async fn put(
     let check = read_base64(&body.check, "check", MAX_KEY_CHECK_BYTES)?;
     let outcome = app
         .index
-        .call(move |conn| queries::put_key_epoch(conn, &ws, epoch, &check, now, MAX_KEY_EPOCHS))
+        .put_key_epoch(ws, epoch, check, now, MAX_KEY_EPOCHS)
         .await
         .map_err(|e| ApiError::index("recording a key epoch", e))?;
     match outcome {

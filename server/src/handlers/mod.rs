@@ -91,8 +91,8 @@ pub fn issue_token(
     label: String,
     now: u64,
     lifetime: Option<u64>,
-) -> Result<(crate::index::queries::NewToken, String), ApiError> {
-    let row = crate::index::queries::NewToken {
+) -> Result<(crate::index::NewToken, String), ApiError> {
+    let row = crate::index::NewToken {
         id: new_token_id()?,
         workspace: ws.clone(),
         role,
@@ -107,10 +107,7 @@ pub fn issue_token(
 
 /// The signed JWT of the token `row` describes (valid from its creation
 /// until its expiry, if it has one).
-pub fn sign_token(
-    app: &crate::app::App,
-    row: &crate::index::queries::NewToken,
-) -> Result<String, ApiError> {
+pub fn sign_token(app: &crate::app::App, row: &crate::index::NewToken) -> Result<String, ApiError> {
     let lifetime = row.expires_at.map(|at| at.saturating_sub(row.created_at));
     app.auth.keys.sign(&crate::auth::new_claims(
         &row.workspace,

@@ -12,9 +12,8 @@
 use std::net::IpAddr;
 
 use hearth_shared::api::{
-    MAX_KEY_EPOCHS, MAX_WRAPPED_KEY_BYTES, PutRecovery, RecoveryResponse, RedeemRecovery, Scope,
+    MAX_KEY_EPOCHS, MAX_WRAPPED_KEY_BYTES, PutRecovery, RecoveryResponse, RedeemRecovery,
 };
-use hearth_shared::claims::Role;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
@@ -26,7 +25,7 @@ use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::{master_json, new_token_id, read_base64, sign_token, validate_label};
 use crate::http::{ResBody, json, read_json};
-use crate::index::queries::{self, NewToken};
+use crate::index::NewDevice;
 
 /// `PUT …/workspaces/{ws}/recovery` (master).
 pub async fn put(
@@ -56,10 +55,7 @@ pub async fn put(
         .map_err(|e| ApiError::internal("writing the wrapped keys", e))?;
     let replaced = app
         .index
-        .call({
-            let ws = ws.clone();
-            move |conn| queries::put_recovery(conn, &ws, &hash, &wrapped, now)
-        })
+        .put_recovery(ws.clone(), hash, wrapped, now)
         .await
         .map_err(|e| ApiError::index("keeping the recovery key", e))?;
     tracing::info!(workspace = %ws, replaced, "recovery key kept");
@@ -90,17 +86,7 @@ pub async fn redeem(
     let id = new_token_id()?;
     let recovered = app
         .index
-        .call(move |conn| {
-            queries::redeem_recovery(conn, &digest, now, |workspace| NewToken {
-                id,
-                workspace,
-                role: Role::Master,
-                scope: Scope::ReadWrite,
-                label,
-                created_at: now,
-                expires_at: None,
-            })
-        })
+        .redeem_recovery(digest, now, NewDevice { id, label })
         .await
         .map_err(|e| ApiError::index("recovering a workspace", e))?;
     let Some((token, wrapped)) = recovered else {
@@ -113,7 +99,6 @@ pub async fn redeem(
     };
     let wrapped_keys: Vec<String> = serde_json::from_str(&wrapped)
         .map_err(|e| ApiError::internal("reading the wrapped keys", e))?;
-    app.auth.tokens.forget_workspace(&token.workspace);
     let jwt = sign_token(app, &token)?;
     tracing::info!(workspace = %token.workspace, "workspace recovered; earlier owner devices locked out");
     json(

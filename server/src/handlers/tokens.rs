@@ -16,7 +16,7 @@ use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::handlers::{issue_token, master_json, validate_label, validate_lifetime};
 use crate::http::{ResBody, empty, json};
-use crate::index::queries::{self, ExpirySet, Revoked};
+use crate::index::{ExpirySet, Revoked};
 
 pub async fn mint(
     app: &App,
@@ -28,9 +28,8 @@ pub async fn mint(
     let label = validate_label(&body.label)?;
     let lifetime = validate_lifetime(body.expires_in)?;
     let (token, jwt) = issue_token(app, &ws, Role::Access, body.scope, label, now, lifetime)?;
-    let row = token.clone();
     app.index
-        .call(move |conn| queries::mint_token(conn, &row))
+        .mint_token(token.clone())
         .await
         .map_err(|e| ApiError::index("minting a token", e))?;
     json(
@@ -52,7 +51,7 @@ pub async fn list(
         .require_master()?;
     let tokens = app
         .index
-        .call(move |conn| queries::list_tokens(conn, &ws))
+        .list_tokens(ws)
         .await
         .map_err(|e| ApiError::index("listing tokens", e))?;
     json(StatusCode::OK, &TokenList { tokens })
@@ -68,13 +67,11 @@ pub async fn revoke(
     authorize(&app.auth, req.headers(), &ws, now)
         .await?
         .require_master()?;
-    let forget = id.clone();
     let outcome = app
         .index
-        .call(move |conn| queries::revoke_token(conn, &ws, &id, now))
+        .revoke_token(ws, id, now)
         .await
         .map_err(|e| ApiError::index("revoking a token", e))?;
-    app.auth.tokens.forget(&forget);
     match outcome {
         Revoked::Done => Ok(empty(StatusCode::NO_CONTENT)),
         Revoked::NotFound => Err(ApiError::new(
@@ -99,22 +96,17 @@ pub async fn replace_master(
     caller.require_master()?;
     let label = app
         .index
-        .call({
-            let ws = ws.clone();
-            move |conn| queries::list_tokens(conn, &ws)
-        })
+        .list_tokens(ws.clone())
         .await
         .map_err(|e| ApiError::index("replacing the master token", e))?
         .into_iter()
         .find(|t| t.token_id == caller.token_id)
         .map_or_else(|| "owner".to_owned(), |t| t.label);
     let (token, jwt) = issue_token(app, &ws, Role::Master, Scope::ReadWrite, label, now, None)?;
-    let row = token.clone();
     app.index
-        .call(move |conn| queries::replace_master(conn, &row, now))
+        .replace_master(token.clone(), now)
         .await
         .map_err(|e| ApiError::index("replacing the master token", e))?;
-    app.auth.tokens.forget_workspace(&ws);
     tracing::info!(workspace = %ws, "master token replaced");
     json(
         StatusCode::OK,
@@ -136,13 +128,11 @@ pub async fn set_expiry(
     let now = unix_now();
     let body: SetExpiry = master_json(app, &ws, req, now).await?;
     let expires_at = validate_lifetime(body.expires_in)?.map(|secs| now.saturating_add(secs));
-    let forget = id.clone();
     let outcome = app
         .index
-        .call(move |conn| queries::set_expiry(conn, &ws, &id, expires_at))
+        .set_expiry(ws, id, expires_at)
         .await
         .map_err(|e| ApiError::index("setting a token's expiry", e))?;
-    app.auth.tokens.forget(&forget);
     match outcome {
         ExpirySet::Done(info) => json(StatusCode::OK, &info),
         ExpirySet::NotFound => Err(ApiError::new(

@@ -22,7 +22,6 @@ use crate::error::ApiError;
 use crate::handlers::entries::write_error;
 use crate::handlers::{issue_token, parse_workspace_id, validate_label};
 use crate::http::{ResBody, json, read_json};
-use crate::index::queries;
 
 fn setup_code_invalid() -> ApiError {
     ApiError::new(
@@ -80,14 +79,15 @@ pub async fn register(
         None,
     )?;
     let row = master.clone();
-    let created = app
-        .index
-        .call(move |conn| match code {
-            None => queries::register_workspace(conn, &label, &row).map(Some),
-            Some(hash) => queries::register_with_code(conn, &hash, now, &label, &row),
-        })
-        .await
-        .map_err(|e| ApiError::index("registering a workspace", e))?;
+    let created = match code {
+        None => app.index.register_workspace(label, row).await.map(Some),
+        Some(hash) => {
+            app.index
+                .register_with_code(hash.to_vec(), now, label, row)
+                .await
+        }
+    }
+    .map_err(|e| ApiError::index("registering a workspace", e))?;
     let Some(created) = created else {
         return Err(setup_code_invalid());
     };

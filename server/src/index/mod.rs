@@ -1,91 +1,285 @@
-//! The token index: SQLite (WAL) with the workspaces, their tokens and their
-//! invites. It holds token ids only, never a token; invite secrets only as
-//! SHA-256 hashes.
+//! The token index: the workspaces, their tokens, invites, setup codes, key
+//! epochs, device keys and wrapped copies, and recovery credentials. It
+//! holds token ids only, never a token; secrets only as SHA-256 hashes.
 //!
-//! All access goes through [`Index::call`], which runs the closure on a
-//! blocking thread, so SQLite never stalls the async workers.
+//! [`Index`] is the seam: one async method per operation, with a neutral
+//! [`IndexError`]. Handlers see only `dyn Index`.
 //!
-//! - [`schema`]: versioned migrations (`PRAGMA user_version`).
-//! - [`queries`]: the statements, as plain functions on a connection.
+//! - [`sqlite`]: the single-node backend (SQLite in WAL mode).
+//! - [`cached`]: a wrapper that keeps token statuses in memory and forgets
+//!   them on the writes it sees and on invalidations from other nodes.
+//! - [`contract`]: the story every backend must tell the same way.
 
-pub mod queries;
-pub mod schema;
+pub mod cached;
+#[cfg(any(test, feature = "test-support"))]
+pub mod contract;
+pub mod sqlite;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use hearth_shared::api::{Scope, TokenInfo};
+use hearth_shared::claims::Role;
+use hearth_shared::id::{TokenId, WorkspaceId};
 
-use rusqlite::Connection;
+pub use cached::Cached;
+pub use sqlite::{INDEX_FILE, SqliteIndex};
 
-/// The index's file name in the data directory.
-pub const INDEX_FILE: &str = "index.sqlite";
-
-/// Why an index operation failed. Never shown to clients.
-#[derive(Debug, thiserror::Error)]
+/// Why an index operation failed, in words that say nothing of the engine.
+/// Never shown to clients as it is: [`crate::error::ApiError::index`] turns
+/// it into an answer. A failed operation changed nothing.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IndexError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("the index was made by a newer hearth (schema {found}, this one knows {known})")]
-    TooNew { found: i64, known: i64 },
-    #[error("a blocking task failed: {0}")]
-    Task(String),
-    #[error("the index lock is poisoned")]
-    Poisoned,
+    /// The index's storage is full; retrying later may succeed.
+    #[error("the index's storage is full: {0}")]
+    Full(String),
+    /// The index cannot be reached or is busy; retrying may succeed.
+    #[error("the index is unavailable: {0}")]
+    Unavailable(String),
+    /// The change conflicts with one made at the same time.
+    #[error("the change conflicts with another: {0}")]
+    Conflict(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
 }
 
-/// A handle on the token index; cheap to clone.
-#[derive(Clone)]
-pub struct Index {
-    /// One connection: SQLite serialises writers anyway, and the statements
-    /// are small. The mutex is only ever taken on blocking threads.
-    conn: Arc<Mutex<Connection>>,
+/// A new token's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub id: TokenId,
+    pub workspace: WorkspaceId,
+    pub role: Role,
+    pub scope: Scope,
+    pub label: String,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
 }
 
-impl Index {
-    /// Opens (creating if need be) and migrates the index. Blocking.
-    pub fn open(path: &Path) -> Result<Index, IndexError> {
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        schema::migrate(&mut conn)?;
-        Ok(Index {
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
+/// The device that redeems an invite or a recovery key: the token id drawn
+/// for it and its label. The index makes the token from it and what the
+/// invite (or recovery credential) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    pub id: TokenId,
+    pub label: String,
+}
 
-    /// Runs `f` with the connection on a blocking thread.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, IndexError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, IndexError> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| IndexError::Poisoned)?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| IndexError::Task(e.to_string()))?
-    }
+/// What a request's token is allowed, according to the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStatus {
+    pub workspace: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub revoked: bool,
+    /// When the index says the token stops working (the owner may set it
+    /// sooner than the signed `exp`).
+    pub expires_at: Option<u64>,
+}
 
-    /// Runs `f` with the connection on the current thread (for callers that
-    /// are already blocking, like backups).
-    pub fn call_blocking<R>(
+/// What revoking a token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Revoked now, or it already was.
+    Done,
+    /// No such token in this workspace.
+    NotFound,
+    /// It is the master token, which cannot be revoked.
+    IsMaster,
+}
+
+/// A device's public key, if registered, and the key epochs wrapped for it.
+pub type DeviceKeyRow = (Option<Vec<u8>>, Vec<Vec<u8>>);
+
+/// What keeping wrapped copies of a key epoch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrapsPut {
+    /// Kept (a copy already there for the same token and epoch is replaced).
+    Kept,
+    /// The workspace has no such key epoch.
+    NoEpoch,
+    /// A copy is for a token that is not a live device of the workspace
+    /// with a public key; nothing was kept.
+    NotADevice(TokenId),
+}
+
+/// What setting a token's expiry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpirySet {
+    Done(TokenInfo),
+    NotFound,
+    IsMaster,
+}
+
+/// What recording a key epoch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEpochPut {
+    Created,
+    /// The epoch was already recorded with the same check.
+    Unchanged,
+    /// The epoch is recorded with another check; nothing changed.
+    Conflict,
+    /// The workspace has as many epochs as it may.
+    TooMany,
+}
+
+/// A redeemed invite: the new device's token, and the wrapped key the
+/// invite carried, if any.
+pub type Redeemed = (NewToken, Option<Vec<u8>>);
+
+/// A recovery: the new owner's token and the wrapped keys (a JSON array).
+pub type Recovered = (NewToken, String);
+
+/// A new invite, as the index keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvite {
+    /// SHA-256 of the invite's secret.
+    pub secret_hash: Vec<u8>,
+    pub workspace: WorkspaceId,
+    pub scope: Scope,
+    pub created_at: u64,
+    pub expires_at: u64,
+    /// The workspace's keys wrapped under the invite's secret, handed out
+    /// once and then forgotten.
+    pub wrapped_key: Option<Vec<u8>>,
+}
+
+/// The token index's operations. Every method is durable when it returns
+/// `Ok`, and multi-step changes (register, redeem, recover, replace the
+/// master token) happen all or nothing, even with several servers on one
+/// index.
+#[async_trait::async_trait]
+pub trait Index: Send + Sync + 'static {
+    /// Registers a workspace with its master token. `false` if it exists.
+    async fn register_workspace(&self, label: String, master: NewToken)
+    -> Result<bool, IndexError>;
+
+    /// Registers a workspace with a setup code (by its hash): if the code
+    /// is known and unexpired at `now`, it is used up and the workspace
+    /// registered, at once. `None` if the code opens nothing; otherwise as
+    /// [`Index::register_workspace`] (a code is not spent on a workspace
+    /// that exists).
+    async fn register_with_code(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, IndexError>,
-    ) -> Result<R, IndexError> {
-        let mut guard = self.conn.lock().map_err(|_| IndexError::Poisoned)?;
-        f(&mut guard)
-    }
-}
+        code_hash: Vec<u8>,
+        now: u64,
+        label: String,
+        master: NewToken,
+    ) -> Result<Option<bool>, IndexError>;
 
-/// WAL for concurrent readers, FULL sync so that a token handed out is never
-/// forgotten, foreign keys on, and deleted content overwritten (a wrapped
-/// key that was handed out or expired leaves no copy in a free page).
-fn configure(conn: &Connection) -> Result<(), IndexError> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    Ok(())
+    /// Keeps a new setup code (by its hash) valid until `expires_at`, and
+    /// deletes the codes that expired before `now`.
+    async fn add_setup_code(
+        &self,
+        code_hash: Vec<u8>,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), IndexError>;
+
+    /// Adds an access token.
+    async fn mint_token(&self, token: NewToken) -> Result<(), IndexError>;
+
+    /// The index's view of a token, if it knows it.
+    async fn token_status(&self, id: TokenId) -> Result<Option<TokenStatus>, IndexError>;
+
+    /// Records that a token was used at `now`.
+    async fn touch_token(&self, id: TokenId, now: u64) -> Result<(), IndexError>;
+
+    /// Every token of a workspace, oldest first.
+    async fn list_tokens(&self, ws: WorkspaceId) -> Result<Vec<TokenInfo>, IndexError>;
+
+    /// Revokes an access token of `ws` (idempotent); what was wrapped for
+    /// it goes with it.
+    async fn revoke_token(
+        &self,
+        ws: WorkspaceId,
+        id: TokenId,
+        now: u64,
+    ) -> Result<Revoked, IndexError>;
+
+    /// Revokes every live master token of `new.workspace` and adds `new`,
+    /// at once.
+    async fn replace_master(&self, new: NewToken, now: u64) -> Result<(), IndexError>;
+
+    /// Sets when an access token of `ws` stops working.
+    async fn set_expiry(
+        &self,
+        ws: WorkspaceId,
+        id: TokenId,
+        expires_at: Option<u64>,
+    ) -> Result<ExpirySet, IndexError>;
+
+    /// Registers a token's X25519 public key; another key than the one it
+    /// had drops what was wrapped for the old one. `false` if the token is
+    /// not a token of `ws`.
+    async fn set_public_key(
+        &self,
+        ws: WorkspaceId,
+        token: TokenId,
+        public_key: Vec<u8>,
+    ) -> Result<bool, IndexError>;
+
+    /// A token's public key and the key epochs wrapped for it, oldest epoch
+    /// first.
+    async fn device_key(&self, ws: WorkspaceId, token: TokenId)
+    -> Result<DeviceKeyRow, IndexError>;
+
+    /// Keeps key epoch `epoch` of `ws` wrapped for each device in `copies`,
+    /// all or none.
+    async fn put_device_wraps(
+        &self,
+        ws: WorkspaceId,
+        epoch: u32,
+        copies: Vec<(TokenId, Vec<u8>)>,
+        now: u64,
+    ) -> Result<WrapsPut, IndexError>;
+
+    /// Keeps a new invite.
+    async fn create_invite(&self, invite: NewInvite) -> Result<(), IndexError>;
+
+    /// Redeems an invite (by its secret's hash): if it exists, is unused
+    /// and unexpired at `now`, marks it used, takes its wrapped key away
+    /// and makes `device` an access token with the invite's scope, at once.
+    /// `None` if the invite opens nothing.
+    async fn redeem_invite(
+        &self,
+        secret_hash: Vec<u8>,
+        now: u64,
+        device: NewDevice,
+    ) -> Result<Option<Redeemed>, IndexError>;
+
+    /// Takes the wrapped keys away from invites that expired by `now`, and
+    /// deletes invites that expired before `before`. How many went.
+    async fn purge_invites(&self, now: u64, before: u64) -> Result<usize, IndexError>;
+
+    /// The key epochs of `ws` and their key check records, oldest first.
+    async fn key_epochs(&self, ws: WorkspaceId) -> Result<Vec<(u32, Vec<u8>)>, IndexError>;
+
+    /// Records key epoch `epoch` of `ws` with its check, once, if the
+    /// workspace has fewer than `max_epochs`.
+    async fn put_key_epoch(
+        &self,
+        ws: WorkspaceId,
+        epoch: u32,
+        check: Vec<u8>,
+        now: u64,
+        max_epochs: usize,
+    ) -> Result<KeyEpochPut, IndexError>;
+
+    /// Keeps a recovery credential's hash and the wrapped keys (a JSON
+    /// array) for `ws`, replacing the one before. `true` if there was one.
+    async fn put_recovery(
+        &self,
+        ws: WorkspaceId,
+        credential_hash: Vec<u8>,
+        wrapped_keys: String,
+        now: u64,
+    ) -> Result<bool, IndexError>;
+
+    /// Recovers the workspace whose recovery credential hashes to
+    /// `credential_hash`: revokes every master token it has and makes
+    /// `device` its master token, at once. `None` if no workspace has it.
+    async fn redeem_recovery(
+        &self,
+        credential_hash: Vec<u8>,
+        now: u64,
+        device: NewDevice,
+    ) -> Result<Option<Recovered>, IndexError>;
 }

@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::IndexError;
+use super::SqlError as IndexError;
 
 /// The migrations, in order.
 const MIGRATIONS: &[&str] = &[

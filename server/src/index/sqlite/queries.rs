@@ -6,31 +6,11 @@ use hearth_shared::claims::Role;
 use hearth_shared::id::{TokenId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::IndexError;
-
-/// A new token's row.
-#[derive(Debug, Clone)]
-pub struct NewToken {
-    pub id: TokenId,
-    pub workspace: WorkspaceId,
-    pub role: Role,
-    pub scope: Scope,
-    pub label: String,
-    pub created_at: u64,
-    pub expires_at: Option<u64>,
-}
-
-/// What a request's token is allowed, according to the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenStatus {
-    pub workspace: String,
-    pub role: Role,
-    pub scope: Scope,
-    pub revoked: bool,
-    /// When the index says the token stops working (the owner may set it
-    /// sooner than the signed `exp`).
-    pub expires_at: Option<u64>,
-}
+use super::SqlError as IndexError;
+use crate::index::{
+    DeviceKeyRow, ExpirySet, KeyEpochPut, NewToken, Recovered, Redeemed, Revoked, TokenStatus,
+    WrapsPut,
+};
 
 fn role_str(role: Role) -> &'static str {
     role.as_str()
@@ -170,17 +150,6 @@ pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenI
     Ok(out)
 }
 
-/// What revoking a token did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Revoked {
-    /// Revoked now, or it already was.
-    Done,
-    /// No such token in this workspace.
-    NotFound,
-    /// It is the master token, which cannot be revoked.
-    IsMaster,
-}
-
 /// The role of token `id` of workspace `ws`, if the index knows it.
 fn token_role(
     conn: &Connection,
@@ -281,9 +250,6 @@ pub fn set_public_key(
     Ok(true)
 }
 
-/// A device's public key, if registered, and the key epochs wrapped for it.
-pub type DeviceKeyRow = (Option<Vec<u8>>, Vec<Vec<u8>>);
-
 /// Token `token`'s public key and the key epochs wrapped for it, oldest
 /// epoch first.
 pub fn device_key(
@@ -305,18 +271,6 @@ pub fn device_key(
         .query_map(params![token.as_str()], |row| row.get::<_, Vec<u8>>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((public_key, wraps))
-}
-
-/// What keeping wrapped copies of a key epoch did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WrapsPut {
-    /// Kept (a copy already there for the same token and epoch is replaced).
-    Kept,
-    /// The workspace has no such key epoch.
-    NoEpoch,
-    /// A copy is for a token that is not a live device of the workspace
-    /// with a public key; nothing was kept.
-    NotADevice(TokenId),
 }
 
 /// Keeps key epoch `epoch` of `ws` wrapped for each device in `copies`,
@@ -371,14 +325,6 @@ pub fn replace_master(conn: &mut Connection, new: &NewToken, now: u64) -> Result
     insert_token(&tx, new)?;
     tx.commit()?;
     Ok(())
-}
-
-/// What setting a token's expiry did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExpirySet {
-    Done(TokenInfo),
-    NotFound,
-    IsMaster,
 }
 
 /// Sets when an access token of `ws` stops working (`None`: no time limit
@@ -495,10 +441,6 @@ fn forget_deleted(conn: &Connection) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// A redeemed invite: the new device's token, and the wrapped key the
-/// invite carried, if any.
-pub type Redeemed = (NewToken, Option<Vec<u8>>);
-
 /// Redeems an invite: if it exists, is unused and unexpired at `now`, marks
 /// it used, takes its wrapped key away and creates the device's token, in
 /// one transaction. `make_token` gets the workspace and scope. `None` if
@@ -555,18 +497,6 @@ pub fn key_epochs(
         out.push((u32::try_from(epoch).unwrap_or(0), check));
     }
     Ok(out)
-}
-
-/// What recording a key epoch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyEpochPut {
-    Created,
-    /// The epoch was already recorded with the same check.
-    Unchanged,
-    /// The epoch is recorded with another check; nothing changed.
-    Conflict,
-    /// The workspace has as many epochs as it may.
-    TooMany,
 }
 
 /// Records key epoch `epoch` of `ws` with its check, once.
@@ -642,9 +572,6 @@ pub fn put_recovery(
     tx.commit()?;
     Ok(replaced)
 }
-
-/// A recovery: the new owner's token and the wrapped keys (a JSON array).
-pub type Recovered = (NewToken, String);
 
 /// Recovers the workspace whose recovery credential hashes to
 /// `credential_hash`: revokes every master token it has (a lost owner

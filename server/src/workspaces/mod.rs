@@ -1,7 +1,7 @@
 //! Open workspaces: loaded lazily on first use, closed again when idle (or
 //! when too many are open, least recently used first), each with one writer
-//! task that batches concurrent pushes into one sync (group commit) and a
-//! watch channel that announces the head.
+//! task ([`writer`]) that batches concurrent pushes into one sync (group
+//! commit) and publishes the head to the announcer ([`crate::heads`]).
 //!
 //! One writer per log, by construction: each workspace id has one [`Slot`]
 //! whose async lock is held while a log is opened, and a new log is opened
@@ -10,15 +10,17 @@
 //! ends; its workspace is marked poisoned, and the next request reopens the
 //! log from disk (recovering it) once that writer is gone.
 //!
-//! Before each batch the writer asks [`Space`] whether there is room: free
+//! Before each batch the writer asks [`Space`] ([`space`]) whether there is room: free
 //! space on the data volume above the reserve, and the server-wide storage
 //! limit. Without room, writes are refused (`storage_full`) before the file
 //! system fails, and what is stored stays readable.
 //!
 //! Many workspaces may exist; only those in use cost memory.
 
+mod space;
+mod writer;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,55 +28,19 @@ use bytes::Bytes;
 use hearth_shared::id::WorkspaceId;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use self::space::Space;
+use self::writer::{WriteOp, start};
 use crate::clock::unix_now;
+use crate::heads::Heads;
 use crate::store::{
     Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, Undone, WorkspaceLog,
 };
 
-/// Most operations the writer takes into one batch.
-const MAX_BATCH: usize = 512;
 /// Operations that may wait for a workspace's writer.
 const QUEUE: usize = 4096;
-/// A workspace unused for this long (and with nobody listening) is closed.
+/// A workspace unused for this long is closed (its listeners keep
+/// listening to the announcer).
 pub const IDLE_SECS: u64 = 10 * 60;
-
-/// A write for the workspace's writer task.
-enum WriteOp {
-    Append {
-        entry: NewEntry,
-        reply: oneshot::Sender<Result<Appended, WriteError>>,
-    },
-    Snapshot {
-        upto: u64,
-        data: Bytes,
-        reply: oneshot::Sender<Result<Snapshotted, WriteError>>,
-    },
-    Undo {
-        reply: oneshot::Sender<Result<Option<Undone>, WriteError>>,
-    },
-    Forget {
-        reply: oneshot::Sender<Result<usize, WriteError>>,
-    },
-}
-
-impl WriteOp {
-    fn fail(self, err: impl Fn() -> WriteError) {
-        match self {
-            WriteOp::Append { reply, .. } => drop(reply.send(Err(err()))),
-            WriteOp::Snapshot { reply, .. } => drop(reply.send(Err(err()))),
-            WriteOp::Undo { reply } => drop(reply.send(Err(err()))),
-            WriteOp::Forget { reply } => drop(reply.send(Err(err()))),
-        }
-    }
-
-    fn bytes(&self) -> u64 {
-        match self {
-            WriteOp::Append { entry, .. } => entry.payload.len() as u64,
-            WriteOp::Snapshot { data, .. } => data.len() as u64,
-            WriteOp::Undo { .. } | WriteOp::Forget { .. } => 0,
-        }
-    }
-}
 
 /// Why a write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -87,101 +53,16 @@ pub enum WriteError {
     Full(&'static str),
 }
 
-/// Room for new data: the free-space reserve of the data volume and the
-/// server-wide storage limit. Shared by every writer.
-pub struct Space {
-    /// A directory on the data volume, for `statvfs`.
-    data_dir: PathBuf,
-    /// Writes are refused while the volume has fewer free bytes than this.
-    min_free: u64,
-    /// Most bytes stored over all workspaces (`u64::MAX`: no limit).
-    max_total: u64,
-    /// Bytes stored over all workspaces (logs, snapshots and chunks).
-    total: AtomicU64,
-}
-
-impl Space {
-    pub fn new(data_dir: PathBuf, min_free: u64, max_total: u64, total: u64) -> Space {
-        Space {
-            data_dir,
-            min_free,
-            max_total,
-            total: AtomicU64::new(total),
-        }
-    }
-
-    /// Bytes stored over all workspaces.
-    pub fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
-    }
-
-    /// Whether `bytes` more may be written. Blocking (one `statvfs`).
-    pub fn admit(&self, bytes: u64) -> Result<(), WriteError> {
-        if self.total().saturating_add(bytes) > self.max_total {
-            return Err(WriteError::Full("the server's storage limit is reached"));
-        }
-        if self.min_free > 0 {
-            match free_bytes(&self.data_dir) {
-                Ok(free) if free < self.min_free.saturating_add(bytes) => {
-                    return Err(WriteError::Full("the server's disk is nearly full"));
-                }
-                Ok(_) => {}
-                // Unknown free space: let the write try (its errors are handled).
-                Err(err) => tracing::warn!(error = %err, "cannot read free disk space"),
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts bytes written outside a workspace's log (its chunks).
-    pub fn added(&self, bytes: u64) {
-        self.moved(0, bytes);
-    }
-
-    /// Counts bytes deleted outside a workspace's log.
-    pub fn removed(&self, bytes: u64) {
-        self.moved(bytes, 0);
-    }
-
-    fn moved(&self, before: u64, after: u64) {
-        if after >= before {
-            self.total.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            let _ = self
-                .total
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                    Some(t.saturating_sub(before - after))
-                });
-        }
-    }
-}
-
-/// Whether a storage error is the file system running out of room (or of
-/// the user's quota): the client is told `storage_full`, not `internal`.
-fn is_out_of_space(err: &StoreError) -> bool {
-    match err {
-        StoreError::Io { source, .. } => {
-            source.kind() == std::io::ErrorKind::StorageFull
-                || source.kind() == std::io::ErrorKind::QuotaExceeded
-        }
-        _ => false,
-    }
-}
-
-/// Free bytes for unprivileged writers on the volume holding `dir`.
-pub fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
-    let st = rustix::fs::statvfs(dir).map_err(std::io::Error::from)?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
 /// An open workspace.
 pub struct Workspace {
     /// The log, for reads.
     pub log: Arc<dyn WorkspaceLog>,
     /// Queue of the writer task; dropping the workspace ends the task.
     tx: mpsc::Sender<WriteOp>,
-    /// The head, announced after each durable write.
-    head: Arc<watch::Sender<u64>>,
+    /// Its id, to publish and subscribe to its head.
+    id: WorkspaceId,
+    /// Where the writer publishes the head after each durable write.
+    heads: Arc<dyn Heads>,
     /// Last use, seconds since the epoch, for idle closing.
     last_used: AtomicU64,
     /// Set by the writer when a storage failure stopped it.
@@ -229,10 +110,11 @@ impl Workspace {
         self.write(|reply| WriteOp::Forget { reply }).await
     }
 
-    /// Subscribes to head announcements.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    /// Subscribes to head announcements (as [`Heads::subscribe`]; this
+    /// workspace being open, its head is known).
+    pub fn subscribe(&self) -> watch::Receiver<Option<u64>> {
         self.touch();
-        self.head.subscribe()
+        self.heads.subscribe(&self.id)
     }
 
     pub fn position(&self) -> Position {
@@ -246,16 +128,9 @@ impl Workspace {
         self.poisoned.load(Ordering::Acquire)
     }
 
-    /// Resolves when this workspace's writer has ended (after a storage
-    /// failure, or when it was closed): its head announcements are over,
-    /// so a listener should go and reconnect.
-    pub async fn writer_ended(&self) {
-        writer_gone(self.writer_done.clone()).await;
-    }
-
-    /// Whether nothing but the registry holds it and nobody listens.
+    /// Whether nothing but the registry holds it.
     fn is_unused(self: &Arc<Self>) -> bool {
-        Arc::strong_count(self) == 1 && self.head.receiver_count() == 0
+        Arc::strong_count(self) == 1
     }
 }
 
@@ -296,6 +171,7 @@ impl SlotState {
 /// The registry of open workspaces.
 pub struct Workspaces {
     store: Arc<dyn BlobStore>,
+    heads: Arc<dyn Heads>,
     quota: u64,
     space: Arc<Space>,
     /// Most workspaces open at once; beyond it the least recently used
@@ -308,12 +184,14 @@ pub struct Workspaces {
 impl Workspaces {
     pub fn new(
         store: Arc<dyn BlobStore>,
+        heads: Arc<dyn Heads>,
         quota: u64,
         space: Arc<Space>,
         max_open: usize,
     ) -> Workspaces {
         Workspaces {
             store,
+            heads,
             quota,
             space,
             max_open: max_open.max(1),
@@ -325,6 +203,16 @@ impl Workspaces {
     /// Room for new data, server-wide.
     pub fn space(&self) -> &Space {
         &self.space
+    }
+
+    /// The head announcer the writers publish to.
+    pub fn heads(&self) -> &Arc<dyn Heads> {
+        &self.heads
+    }
+
+    /// The head of `ws` as its log says (opening the log if need be).
+    pub async fn head(&self, ws: &WorkspaceId) -> Result<u64, WriteError> {
+        Ok(self.get(ws).await?.position().head)
     }
 
     fn slot(&self, ws: &WorkspaceId) -> Arc<Slot> {
@@ -351,6 +239,7 @@ impl Workspaces {
             }
         }
         let store = self.store.clone();
+        let heads = self.heads.clone();
         let quota = self.quota;
         let space = self.space.clone();
         let open_count = self.open_count.clone();
@@ -369,10 +258,13 @@ impl Workspaces {
                 writer_gone(done).await;
                 st.previous = None;
             }
-            let log = tokio::task::spawn_blocking(move || store.open(&id))
-                .await
-                .map_err(|_| WriteError::Stopped)??;
-            let opened = start(log, quota, space);
+            let log = {
+                let id = id.clone();
+                tokio::task::spawn_blocking(move || store.open(&id))
+                    .await
+                    .map_err(|_| WriteError::Stopped)??
+            };
+            let opened = start(id, log, heads, quota, space);
             st.open = Some(opened.clone());
             open_count.fetch_add(1, Ordering::Relaxed);
             Ok::<_, WriteError>(opened)
@@ -484,167 +376,14 @@ impl Workspaces {
     }
 }
 
-/// Starts the writer task of a freshly opened log.
-fn start(log: Arc<dyn WorkspaceLog>, quota: u64, space: Arc<Space>) -> Arc<Workspace> {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let head = Arc::new(watch::channel(log.position().head).0);
-    let poisoned = Arc::new(AtomicBool::new(false));
-    let (done_tx, writer_done) = watch::channel(());
-    let writer = Writer {
-        log: log.clone(),
-        head: head.clone(),
-        quota,
-        space,
-        poisoned: poisoned.clone(),
-    };
-    tokio::spawn(async move {
-        writer.run(rx).await;
-        drop(done_tx);
-    });
-    Arc::new(Workspace {
-        log,
-        tx,
-        head,
-        last_used: AtomicU64::new(unix_now()),
-        poisoned,
-        writer_done,
-    })
-}
-
-/// The writer task of one workspace.
-struct Writer {
-    log: Arc<dyn WorkspaceLog>,
-    head: Arc<watch::Sender<u64>>,
-    quota: u64,
-    space: Arc<Space>,
-    poisoned: Arc<AtomicBool>,
-}
-
-impl Writer {
-    /// Takes whatever operations are waiting, appends runs of entries with
-    /// one sync, applies snapshots in order, then announces the head and
-    /// answers. After a storage failure it fails everything queued and ends.
-    async fn run(self, mut rx: mpsc::Receiver<WriteOp>) {
-        let this = Arc::new(self);
-        while let Some(first) = rx.recv().await {
-            let mut ops = vec![first];
-            while ops.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(op) => ops.push(op),
-                    Err(_) => break,
-                }
-            }
-            let writer = this.clone();
-            let done = tokio::task::spawn_blocking(move || writer.apply(ops)).await;
-            let failed = match done {
-                Ok(failed) => failed,
-                Err(err) => {
-                    tracing::error!(error = %err, "a workspace writer batch failed");
-                    true
-                }
-            };
-            if failed {
-                this.poisoned.store(true, Ordering::Release);
-                rx.close();
-                while let Some(op) = rx.recv().await {
-                    op.fail(|| WriteError::Store(StoreError::Poisoned));
-                }
-                return;
-            }
-        }
-    }
-
-    /// Applies a batch; returns whether the log failed (everything after
-    /// the failure is failed too, never written).
-    fn apply(&self, ops: Vec<WriteOp>) -> bool {
-        let batch_bytes: u64 = ops.iter().map(WriteOp::bytes).sum();
-        if batch_bytes > 0
-            && let Err(WriteError::Full(why)) = self.space.admit(batch_bytes)
-        {
-            for op in ops {
-                op.fail(|| WriteError::Full(why));
-            }
-            return false;
-        }
-        let mut ops = ops.into_iter().peekable();
-        while let Some(op) = ops.next() {
-            let before = self.log.position().bytes;
-            let failed = match op {
-                WriteOp::Snapshot { upto, data, reply } => {
-                    let result = self.log.put_snapshot(upto, &data, self.quota);
-                    let failed = result.is_err();
-                    let _ = reply.send(result.map_err(WriteError::from));
-                    failed
-                }
-                WriteOp::Undo { reply } => {
-                    let result = self.log.undo_compaction();
-                    let failed = result.is_err();
-                    let _ = reply.send(result.map_err(WriteError::from));
-                    failed
-                }
-                WriteOp::Forget { reply } => {
-                    let result = self.log.forget_compactions();
-                    let failed = result.is_err();
-                    let _ = reply.send(result.map_err(WriteError::from));
-                    failed
-                }
-                WriteOp::Append { entry, reply } => {
-                    let mut entries = vec![entry];
-                    let mut replies = vec![reply];
-                    while let Some(WriteOp::Append { .. }) = ops.peek() {
-                        if let Some(WriteOp::Append { entry, reply }) = ops.next() {
-                            entries.push(entry);
-                            replies.push(reply);
-                        }
-                    }
-                    match self.log.append(&entries, self.quota) {
-                        Ok(outcomes) => {
-                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                                let _ = reply.send(Ok(outcome));
-                            }
-                            false
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, "appending to a workspace log failed");
-                            let full = is_out_of_space(&err);
-                            for reply in replies {
-                                let _ = reply.send(Err(if full {
-                                    WriteError::Full("the server's disk is full")
-                                } else {
-                                    WriteError::Store(StoreError::Poisoned)
-                                }));
-                            }
-                            true
-                        }
-                    }
-                }
-            };
-            self.space.moved(before, self.log.position().bytes);
-            self.announce();
-            if failed {
-                for op in ops {
-                    op.fail(|| WriteError::Store(StoreError::Poisoned));
-                }
-                return true;
-            }
-        }
-        false
-    }
-
-    fn announce(&self) {
-        self.head.send_if_modified(|h| {
-            let new = self.log.position().head;
-            let changed = new != *h;
-            *h = new;
-            changed
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::disk::DiskStore;
+
+    fn heads() -> Arc<dyn Heads> {
+        Arc::new(crate::heads::LocalHeads::default())
+    }
 
     fn test_space() -> Arc<Space> {
         Arc::new(Space::new(std::env::temp_dir(), 0, u64::MAX, 0))
@@ -664,6 +403,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spaces = Workspaces::new(
             Arc::new(DiskStore::new(dir.path())),
+            heads(),
             u64::MAX,
             test_space(),
             1000,
@@ -680,19 +420,28 @@ mod tests {
             .get(&WorkspaceId::from_random([0; 16]))
             .await
             .unwrap();
-        let listener = spaces
+        let mut listener = spaces
             .get(&WorkspaceId::from_random([1; 16]))
             .await
             .unwrap()
             .subscribe();
+        assert_eq!(*listener.borrow_and_update(), Some(1));
         assert_eq!(spaces.close_idle(unix_now()), 0, "nothing is idle yet");
-        assert_eq!(spaces.close_idle(unix_now() + IDLE_SECS + 1), 48);
+        assert_eq!(spaces.close_idle(unix_now() + IDLE_SECS + 1), 49);
         assert_eq!(
             spaces.open_count(),
-            2,
-            "held and listened-to workspaces stay open"
+            1,
+            "held workspaces stay open; a listener does not keep a log open"
         );
-        drop((held, listener));
+        // A listener hears the heads of a log closed and opened again.
+        let reopened = spaces
+            .get(&WorkspaceId::from_random([1; 16]))
+            .await
+            .unwrap();
+        reopened.append(entry(b"y", "k2")).await.unwrap();
+        listener.changed().await.unwrap();
+        assert_eq!(*listener.borrow_and_update(), Some(2));
+        drop((held, listener, reopened));
         // Reopened from disk with its state.
         spaces.close_all().await;
         let ws = spaces
@@ -718,7 +467,13 @@ mod tests {
     }
 
     async fn concurrent_appends(store: Arc<dyn BlobStore>) {
-        let spaces = Arc::new(Workspaces::new(store, u64::MAX, test_space(), 1000));
+        let spaces = Arc::new(Workspaces::new(
+            store,
+            heads(),
+            u64::MAX,
+            test_space(),
+            1000,
+        ));
         let ws = spaces
             .get(&WorkspaceId::from_random([3; 16]))
             .await
@@ -748,7 +503,7 @@ mod tests {
         seqs.sort();
         assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
         heads.changed().await.unwrap();
-        assert_eq!(*heads.borrow(), 64);
+        assert_eq!(*heads.borrow(), Some(64));
     }
 
     /// A store whose logs fail every `fail_every`-th append, and which
@@ -836,7 +591,13 @@ mod tests {
             overlaps: Arc::default(),
             opens: Arc::default(),
         });
-        let spaces = Arc::new(Workspaces::new(store.clone(), u64::MAX, test_space(), 1000));
+        let spaces = Arc::new(Workspaces::new(
+            store.clone(),
+            heads(),
+            u64::MAX,
+            test_space(),
+            1000,
+        ));
         let ws = WorkspaceId::from_random([5; 16]);
         let mut tasks = Vec::new();
         for client in 0..16u8 {

@@ -1,0 +1,230 @@
+//! The writer task of one open workspace: it takes whatever operations
+//! wait, appends runs of entries with one sync (group commit), applies
+//! snapshots in order, then publishes the head and answers. After a storage
+//! failure it fails everything queued and ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use hearth_shared::id::WorkspaceId;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{QUEUE, Space, Workspace, WriteError};
+use crate::clock::unix_now;
+use crate::heads::Heads;
+use crate::store::{Appended, NewEntry, Snapshotted, StoreError, Undone, WorkspaceLog};
+
+/// Most operations the writer takes into one batch.
+const MAX_BATCH: usize = 512;
+
+/// A write for the workspace's writer task.
+pub(super) enum WriteOp {
+    Append {
+        entry: NewEntry,
+        reply: oneshot::Sender<Result<Appended, WriteError>>,
+    },
+    Snapshot {
+        upto: u64,
+        data: Bytes,
+        reply: oneshot::Sender<Result<Snapshotted, WriteError>>,
+    },
+    Undo {
+        reply: oneshot::Sender<Result<Option<Undone>, WriteError>>,
+    },
+    Forget {
+        reply: oneshot::Sender<Result<usize, WriteError>>,
+    },
+}
+
+impl WriteOp {
+    fn fail(self, err: impl Fn() -> WriteError) {
+        match self {
+            WriteOp::Append { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Snapshot { reply, .. } => drop(reply.send(Err(err()))),
+            WriteOp::Undo { reply } => drop(reply.send(Err(err()))),
+            WriteOp::Forget { reply } => drop(reply.send(Err(err()))),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            WriteOp::Append { entry, .. } => entry.payload.len() as u64,
+            WriteOp::Snapshot { data, .. } => data.len() as u64,
+            WriteOp::Undo { .. } | WriteOp::Forget { .. } => 0,
+        }
+    }
+}
+
+/// Starts the writer task of a freshly opened log.
+pub(super) fn start(
+    id: WorkspaceId,
+    log: Arc<dyn WorkspaceLog>,
+    heads: Arc<dyn Heads>,
+    quota: u64,
+    space: Arc<Space>,
+) -> Arc<Workspace> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    heads.publish(&id, log.position().head);
+    let poisoned = Arc::new(AtomicBool::new(false));
+    let (done_tx, writer_done) = watch::channel(());
+    let writer = Writer {
+        id: id.clone(),
+        log: log.clone(),
+        heads: heads.clone(),
+        quota,
+        space,
+        poisoned: poisoned.clone(),
+    };
+    tokio::spawn(async move {
+        writer.run(rx).await;
+        drop(done_tx);
+    });
+    Arc::new(Workspace {
+        log,
+        tx,
+        id,
+        heads,
+        last_used: AtomicU64::new(unix_now()),
+        poisoned,
+        writer_done,
+    })
+}
+
+/// The writer task of one workspace.
+struct Writer {
+    id: WorkspaceId,
+    log: Arc<dyn WorkspaceLog>,
+    heads: Arc<dyn Heads>,
+    quota: u64,
+    space: Arc<Space>,
+    poisoned: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Takes whatever operations are waiting, appends runs of entries with
+    /// one sync, applies snapshots in order, then announces the head and
+    /// answers. After a storage failure it fails everything queued and ends.
+    async fn run(self, mut rx: mpsc::Receiver<WriteOp>) {
+        let this = Arc::new(self);
+        while let Some(first) = rx.recv().await {
+            let mut ops = vec![first];
+            while ops.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            let writer = this.clone();
+            let done = tokio::task::spawn_blocking(move || writer.apply(ops)).await;
+            let failed = match done {
+                Ok(failed) => failed,
+                Err(err) => {
+                    tracing::error!(error = %err, "a workspace writer batch failed");
+                    true
+                }
+            };
+            if failed {
+                this.poisoned.store(true, Ordering::Release);
+                rx.close();
+                while let Some(op) = rx.recv().await {
+                    op.fail(|| WriteError::Store(StoreError::Poisoned));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Applies a batch; returns whether the log failed (everything after
+    /// the failure is failed too, never written).
+    fn apply(&self, ops: Vec<WriteOp>) -> bool {
+        let batch_bytes: u64 = ops.iter().map(WriteOp::bytes).sum();
+        if batch_bytes > 0
+            && let Err(WriteError::Full(why)) = self.space.admit(batch_bytes)
+        {
+            for op in ops {
+                op.fail(|| WriteError::Full(why));
+            }
+            return false;
+        }
+        let mut ops = ops.into_iter().peekable();
+        while let Some(op) = ops.next() {
+            let before = self.log.position().bytes;
+            let failed = match op {
+                WriteOp::Snapshot { upto, data, reply } => {
+                    let result = self.log.put_snapshot(upto, &data, self.quota);
+                    let failed = result.is_err();
+                    let _ = reply.send(result.map_err(WriteError::from));
+                    failed
+                }
+                WriteOp::Undo { reply } => {
+                    let result = self.log.undo_compaction();
+                    let failed = result.is_err();
+                    let _ = reply.send(result.map_err(WriteError::from));
+                    failed
+                }
+                WriteOp::Forget { reply } => {
+                    let result = self.log.forget_compactions();
+                    let failed = result.is_err();
+                    let _ = reply.send(result.map_err(WriteError::from));
+                    failed
+                }
+                WriteOp::Append { entry, reply } => {
+                    let mut entries = vec![entry];
+                    let mut replies = vec![reply];
+                    while let Some(WriteOp::Append { .. }) = ops.peek() {
+                        if let Some(WriteOp::Append { entry, reply }) = ops.next() {
+                            entries.push(entry);
+                            replies.push(reply);
+                        }
+                    }
+                    match self.log.append(&entries, self.quota) {
+                        Ok(outcomes) => {
+                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                                let _ = reply.send(Ok(outcome));
+                            }
+                            false
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "appending to a workspace log failed");
+                            let full = is_out_of_space(&err);
+                            for reply in replies {
+                                let _ = reply.send(Err(if full {
+                                    WriteError::Full("the server's disk is full")
+                                } else {
+                                    WriteError::Store(StoreError::Poisoned)
+                                }));
+                            }
+                            true
+                        }
+                    }
+                }
+            };
+            self.space.moved(before, self.log.position().bytes);
+            self.announce();
+            if failed {
+                for op in ops {
+                    op.fail(|| WriteError::Store(StoreError::Poisoned));
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    fn announce(&self) {
+        self.heads.publish(&self.id, self.log.position().head);
+    }
+}
+
+/// Whether a storage error is the file system running out of room (or of
+/// the user's quota): the client is told `storage_full`, not `internal`.
+fn is_out_of_space(err: &StoreError) -> bool {
+    match err {
+        StoreError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::StorageFull
+                || source.kind() == std::io::ErrorKind::QuotaExceeded
+        }
+        _ => false,
+    }
+}
