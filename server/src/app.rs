@@ -13,7 +13,9 @@ use crate::http::BodyLimits;
 use crate::index::{Cached, INDEX_FILE, Index, SqliteIndex};
 use crate::ratelimit::RateLimit;
 use crate::secret;
-use crate::store::disk::DiskStore;
+use crate::storage::chunks::ChunkStore;
+use crate::storage::disk::DiskStore;
+use crate::storage::disk::chunks::{DiskChunkStore, DiskChunks};
 use crate::workspaces::{Space, Workspaces};
 
 /// Why the server could not start.
@@ -85,7 +87,7 @@ pub struct App {
     /// Open workspaces (logs, writers, head announcements).
     pub workspaces: Workspaces,
     /// The chunks of attached files.
-    pub chunks: crate::store::chunks::ChunkStore,
+    pub chunks: Arc<dyn ChunkStore>,
     /// Open event streams per client address, token and workspace.
     pub streams: crate::streams::Streams,
     /// Present when serving HTTPS; made at start so a bad certificate stops
@@ -134,10 +136,10 @@ impl App {
                     crate::fsutil::make_private(&path).map_err(io)?;
                 }
             }
-            let stored = crate::store::disk::stored_bytes(&data_dir)
+            let stored = crate::storage::disk::stored_bytes(&data_dir)
                 .and_then(|logs| {
-                    let chunks = crate::store::chunks::stored_chunk_bytes(
-                        &data_dir.join(crate::store::disk::WORKSPACES_DIR),
+                    let chunks = crate::storage::disk::chunks::stored_chunk_bytes(
+                        &data_dir.join(crate::storage::disk::WORKSPACES_DIR),
                     )?;
                     Ok(logs.saturating_add(chunks))
                 })
@@ -184,10 +186,10 @@ impl App {
                 space,
                 config.max_open_workspaces,
             ),
-            chunks: crate::store::chunks::ChunkStore::new(
-                &config.data_dir.join(crate::store::disk::WORKSPACES_DIR),
+            chunks: Arc::new(DiskChunkStore(Arc::new(DiskChunks::new(
+                &config.data_dir.join(crate::storage::disk::WORKSPACES_DIR),
                 config.chunk_grace_secs,
-            ),
+            )))),
             streams: crate::streams::Streams::default(),
             config,
             assets,
@@ -256,44 +258,36 @@ impl App {
     /// the workspaces known to have some (`all`: every workspace with
     /// set-aside chunks on disk, the first time after start-up).
     pub async fn sweep_chunks(self: &Arc<Self>, all: bool) {
-        let app = self.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            let pending = if all {
-                app.chunks.pending_on_disk()
-            } else {
-                app.chunks.pending()
-            };
-            let now = std::time::SystemTime::now();
-            for ws in pending {
-                match app.chunks.sweep(&ws, now) {
-                    Ok(0) => {}
-                    Ok(freed) => {
-                        app.workspaces.space().removed(freed);
-                        tracing::info!(workspace = %ws, freed, "unreferenced chunks deleted");
-                    }
-                    Err(err) => {
-                        tracing::warn!(workspace = %ws, error = %err, "cannot delete unreferenced chunks")
-                    }
+        let now = std::time::SystemTime::now();
+        for ws in self.chunks.pending(all).await {
+            match self.chunks.sweep(&ws, now).await {
+                Ok(0) => {}
+                Ok(freed) => {
+                    self.workspaces.space().removed(freed);
+                    tracing::info!(workspace = %ws, freed, "unreferenced chunks deleted");
+                }
+                Err(err) => {
+                    tracing::warn!(workspace = %ws, error = %err, "cannot delete unreferenced chunks")
                 }
             }
-        })
-        .await;
-        if let Err(err) = swept {
-            tracing::warn!(error = %err, "the chunk sweep failed");
         }
     }
 
     /// Takes a backup now into the configured backup directory and prunes
     /// old ones. Blocking work runs off the async threads.
-    pub async fn backup_now(&self) -> Result<std::path::PathBuf, crate::backup::BackupError> {
+    pub async fn backup_now(
+        &self,
+    ) -> Result<std::path::PathBuf, crate::storage::disk::backup::BackupError> {
         let data_dir = self.config.data_dir.clone();
         let out = self.config.backup_dir();
         let keep = self.config.backup_keep;
         tokio::task::spawn_blocking(move || {
-            crate::backup::backup_keeping(&data_dir, &out, Some(keep))
+            crate::storage::disk::backup::backup_keeping(&data_dir, &out, Some(keep))
         })
         .await
-        .map_err(|e| crate::backup::BackupError::Manifest(format!("backup task failed: {e}")))?
+        .map_err(|e| {
+            crate::storage::disk::backup::BackupError::Manifest(format!("backup task failed: {e}"))
+        })?
     }
 
     /// Makes a fresh one-time setup code (see [`crate::setup_code`]).

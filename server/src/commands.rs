@@ -93,7 +93,7 @@ async fn shutdown_signal() {
 }
 
 fn run_command(command: Command) -> anyhow::Result<()> {
-    use crate::backup;
+    use crate::storage::disk::backup;
     match command {
         Command::Serve(_) => Ok(()),
         Command::Backup(args) => {
@@ -122,7 +122,7 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Doctor(args) => {
-            let report = crate::doctor::check(&args.data_dir)
+            let report = crate::storage::disk::doctor::check(&args.data_dir)
                 .with_context(|| format!("cannot read {}", args.data_dir.display()))?;
             for line in &report.lines {
                 println!("{line}");
@@ -148,13 +148,13 @@ fn run_command(command: Command) -> anyhow::Result<()> {
                 .context("a server is running on this data directory; stop it, or undo through the owner's device")?;
             let dir = args
                 .data_dir
-                .join(crate::store::disk::WORKSPACES_DIR)
+                .join(crate::storage::disk::WORKSPACES_DIR)
                 .join(ws.as_str());
             if !dir.is_dir() {
                 anyhow::bail!("no workspace {ws} in {}", args.data_dir.display());
             }
-            use crate::store::WorkspaceLog as _;
-            let log = crate::store::disk::DiskLog::open(&dir)?;
+            use crate::storage::WorkspaceLog as _;
+            let log = crate::storage::disk::DiskLog::open(&dir)?;
             match log.undo_compaction()? {
                 Some(done) => println!(
                     "undone: workspace {ws} is back at floor {} with head {}",

@@ -251,7 +251,7 @@ impl Config {
     /// Checks the settings against what the store and the wire format can
     /// hold; the error names the flag and says why.
     pub fn validate(&self) -> Result<(), String> {
-        let max_entry = crate::store::disk::MAX_ENTRY_LEN;
+        let max_entry = crate::storage::disk::MAX_ENTRY_LEN;
         if self.max_body_bytes > max_entry {
             return Err(format!(
                 "--max-body-bytes {} is larger than the largest entry or snapshot a workspace log \

@@ -9,6 +9,8 @@ use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
 use crate::body::{ResBody, full};
+use crate::storage::chunks::ChunkError;
+use crate::workspaces::WriteError;
 
 /// An error answer: a stable code, a message a person can act on, and, for
 /// `rate_limited` and `unavailable`, the seconds after which to retry
@@ -125,3 +127,50 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// Maps a write failure to a response.
+pub fn write_error(err: WriteError) -> ApiError {
+    match err {
+        WriteError::Stopped => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                ErrorCode::Unavailable,
+                "the workspace is being reopened or the server is shutting down; retry",
+            )
+        },
+        WriteError::Full(why) => ApiError {
+            retry_after: Some(60),
+            ..ApiError::new(
+                ErrorCode::StorageFull,
+                format!(
+                    "{why}: nothing new is stored until its operator frees space; everything stored stays readable"
+                ),
+            )
+        },
+        WriteError::Store(e) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::internal("writing to a workspace", e)
+        },
+    }
+}
+
+/// Maps a chunk-store failure to a response: `storage_full` when the
+/// storage is, else internal.
+pub fn chunk_error(context: &str, err: ChunkError) -> ApiError {
+    match err {
+        ChunkError::Full(_) => {
+            tracing::error!(error = %err, "{context}: the chunk storage is full");
+            ApiError {
+                retry_after: Some(60),
+                ..ApiError::new(
+                    ErrorCode::StorageFull,
+                    "the server's disk is full: the chunk was not stored; everything stored stays readable",
+                )
+            }
+        }
+        ChunkError::Other(_) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::internal(context, err)
+        },
+    }
+}

@@ -36,13 +36,13 @@
 mod app;
 mod assets;
 mod auth;
-pub mod backup;
+pub use storage::disk::backup;
 mod body;
 mod clock;
 pub mod commands;
 pub mod config;
 mod conn_limit;
-mod doctor;
+
 mod error;
 mod fsutil;
 mod handlers;
@@ -55,7 +55,7 @@ mod secret;
 mod security_headers;
 mod server;
 mod setup_code;
-mod store;
+mod storage;
 mod streams;
 mod tls;
 mod workspaces;

@@ -31,40 +31,12 @@ use crate::app::App;
 use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::entries::{authorize_upload, write_error};
+use crate::error::chunk_error;
+use crate::error::write_error;
+use crate::handlers::authorize_upload;
 use crate::handlers::master_json;
 use crate::http::{BodyLimits, ResBody, full, json, read_body, read_json};
-use crate::store::chunks::Put;
-
-/// A chunk-store failure: `storage_full` when the disk is, else internal.
-fn store_error(context: &str, err: std::io::Error) -> ApiError {
-    if matches!(
-        err.kind(),
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-    ) {
-        return ApiError {
-            retry_after: Some(60),
-            ..ApiError::new(
-                ErrorCode::StorageFull,
-                "the server's disk is full: the chunk was not stored; everything stored stays readable",
-            )
-        };
-    }
-    ApiError {
-        retry_after: Some(1),
-        ..ApiError::internal(context, err)
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    context: &'static str,
-    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(context, e))?
-        .map_err(|e| store_error(context, e))
-}
+use crate::storage::chunks::Put;
 
 fn check_names(names: &[ChunkName]) -> Result<(), ApiError> {
     if names.len() > MAX_CHUNK_NAMES {
@@ -96,25 +68,29 @@ pub async fn put(
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log_bytes = workspace.position().bytes;
     let quota = app.config.workspace_quota_bytes;
-    let app2 = app.clone();
-    let (outcome, added, refused) = blocking("storing a chunk", move || {
-        let mut refusal = None;
-        let (outcome, added) = app2.chunks.put(&ws, &name, &data, |chunk_bytes, len| {
-            if log_bytes.saturating_add(chunk_bytes).saturating_add(len) > quota {
-                refusal = Some(None);
-                return false;
+    let refusal = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let room = {
+        let app = app.clone();
+        let refusal = refusal.clone();
+        Box::new(move |chunk_bytes: u64, len: u64| {
+            let why = if log_bytes.saturating_add(chunk_bytes).saturating_add(len) > quota {
+                Some(None)
+            } else {
+                app.workspaces.space().admit(len).err().map(Some)
+            };
+            let admitted = why.is_none();
+            if let Ok(mut slot) = refusal.lock() {
+                *slot = why;
             }
-            match app2.workspaces.space().admit(len) {
-                Ok(()) => true,
-                Err(err) => {
-                    refusal = Some(Some(err));
-                    false
-                }
-            }
-        })?;
-        Ok((outcome, added, refusal))
-    })
-    .await?;
+            admitted
+        })
+    };
+    let (outcome, added) = app
+        .chunks
+        .put(&ws, &name, data, room)
+        .await
+        .map_err(|e| chunk_error("storing a chunk", e))?;
+    let refused = refusal.lock().ok().and_then(|mut slot| slot.take());
     if added > 0 {
         app.workspaces.space().added(added);
     }
@@ -143,8 +119,11 @@ pub async fn get(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     authorize(&app.auth, req.headers(), &ws, unix_now()).await?;
-    let app2 = app.clone();
-    let bytes = blocking("reading a chunk", move || app2.chunks.get(&ws, &name)).await?;
+    let bytes = app
+        .chunks
+        .get(&ws, &name)
+        .await
+        .map_err(|e| chunk_error("reading a chunk", e))?;
     let Some(bytes) = bytes else {
         return Err(ApiError::new(
             ErrorCode::ChunkNotFound,
@@ -171,11 +150,11 @@ pub async fn missing(
         .require_write()?;
     let asked: ChunkNames = read_json(&parts.headers, body, app.body_limits()).await?;
     check_names(&asked.names)?;
-    let app2 = app.clone();
-    let missing = blocking("looking up chunks", move || {
-        app2.chunks.missing(&ws, &asked.names)
-    })
-    .await?;
+    let missing = app
+        .chunks
+        .missing(&ws, asked.names)
+        .await
+        .map_err(|e| chunk_error("looking up chunks", e))?;
     json(StatusCode::OK, &MissingChunks { missing })
 }
 
@@ -187,14 +166,14 @@ pub async fn unreferenced(
 ) -> Result<Response<ResBody>, ApiError> {
     let asked: ChunkNames = master_json(app, &ws, req, unix_now()).await?;
     check_names(&asked.names)?;
-    let app2 = app.clone();
-    let (marked, freed) = blocking("setting chunks aside", move || {
-        let now = std::time::SystemTime::now();
-        let freed = app2.chunks.sweep(&ws, now)?;
-        let marked = app2.chunks.set_aside(&ws, &asked.names, now)?;
-        Ok((marked, freed))
-    })
-    .await?;
+    let now = std::time::SystemTime::now();
+    let aside = |e| chunk_error("setting chunks aside", e);
+    let freed = app.chunks.sweep(&ws, now).await.map_err(aside)?;
+    let marked = app
+        .chunks
+        .set_aside(&ws, asked.names, now)
+        .await
+        .map_err(aside)?;
     if freed > 0 {
         app.workspaces.space().removed(freed);
     }

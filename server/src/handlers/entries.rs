@@ -5,9 +5,7 @@
 //! least one frame); a client pulls again from the last frame's sequence
 //! number until it has reached the head.
 
-use hearth_shared::api::{
-    FLOOR_HEADER, HEAD_HEADER, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN, PushResponse,
-};
+use hearth_shared::api::{IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LEN, PushResponse};
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
@@ -18,36 +16,10 @@ use sha2::{Digest as _, Sha256};
 use crate::app::App;
 use crate::auth::authorize;
 use crate::clock::unix_now;
-use crate::error::ApiError;
-use crate::http::{ResBody, full, json, read_body, require_octet_stream};
-use crate::store::{Appended, NewEntry, PlanReader, Position};
-use crate::workspaces::WriteError;
-
-/// Maps a write failure to a response.
-pub fn write_error(err: WriteError) -> ApiError {
-    match err {
-        WriteError::Stopped => ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(
-                ErrorCode::Unavailable,
-                "the workspace is being reopened or the server is shutting down; retry",
-            )
-        },
-        WriteError::Full(why) => ApiError {
-            retry_after: Some(60),
-            ..ApiError::new(
-                ErrorCode::StorageFull,
-                format!(
-                    "{why}: nothing new is stored until its operator frees space; everything stored stays readable"
-                ),
-            )
-        },
-        WriteError::Store(e) => ApiError {
-            retry_after: Some(1),
-            ..ApiError::internal("writing to a workspace", e)
-        },
-    }
-}
+use crate::error::{ApiError, write_error};
+use crate::handlers::{authorize_upload, position_headers, read_upload};
+use crate::http::{ResBody, full, json};
+use crate::storage::{Appended, NewEntry, PlanReader};
 
 /// Answers up to this size are read whole; larger ones are streamed.
 const SMALL_PULL: u64 = 256 * 1024;
@@ -96,12 +68,6 @@ fn stream(mut reader: PlanReader) -> ResBody {
     http_body_util::BodyExt::boxed(crate::http::ChannelBody::new(rx))
 }
 
-/// Adds `Hearth-Head` and `Hearth-Floor`.
-pub fn position_headers(headers: &mut HeaderMap, position: Position) {
-    headers.insert(HEAD_HEADER, HeaderValue::from(position.head));
-    headers.insert(FLOOR_HEADER, HeaderValue::from(position.floor));
-}
-
 /// The idempotency key of a push: 1–128 visible ASCII characters, or none.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
@@ -120,34 +86,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Err(bad());
     }
     Ok(Some(key.to_owned()))
-}
-
-/// The checks every upload (an entry, a snapshot) passes first: a
-/// read-write token of this workspace, and an octet-stream body.
-pub(crate) async fn authorize_upload(
-    app: &App,
-    ws: &WorkspaceId,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    authorize(&app.auth, headers, ws, unix_now())
-        .await?
-        .require_write()?;
-    require_octet_stream(headers)
-}
-
-/// Reads an upload's body within the limits; an empty one is refused
-/// (`what` names it in the message).
-pub(crate) async fn read_upload(
-    app: &App,
-    headers: &HeaderMap,
-    body: Incoming,
-    what: &str,
-) -> Result<bytes::Bytes, ApiError> {
-    let data = read_body(headers, body, app.body_limits()).await?;
-    if data.is_empty() {
-        return Err(ApiError::bad_request(format!("{what} cannot be empty")));
-    }
-    Ok(data)
 }
 
 pub async fn push(
@@ -208,7 +146,7 @@ pub async fn pull(
         } else {
             Answer::Stream(plan.reader())
         };
-        Ok::<_, crate::store::StoreError>((position, len, answer))
+        Ok::<_, crate::storage::StoreError>((position, len, answer))
     })
     .await
     .map_err(|e| ApiError::internal("reading a workspace", e))?

@@ -35,7 +35,7 @@ use crate::app::App;
 use crate::auth::{authorize_token, bearer};
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::entries::write_error;
+use crate::error::write_error;
 use crate::http::{ChannelBody, ResBody};
 use crate::streams::{Over, StreamCaps};
 

@@ -27,9 +27,17 @@ use hearth_shared::api::MAX_LABEL_LEN;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::{TokenId, WorkspaceId};
 
-use crate::auth::NO_EXPIRY_SECS;
+use hearth_shared::api::{FLOOR_HEADER, HEAD_HEADER};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue};
+
+use crate::app::App;
+use crate::auth::{NO_EXPIRY_SECS, authorize};
+use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::fsutil::random16;
+use crate::http::{read_body, require_octet_stream};
+use crate::storage::Position;
 
 /// Parses a workspace id from a path or body; nothing touches the disk
 /// before this succeeds.
@@ -146,4 +154,38 @@ pub fn validate_lifetime(expires_in: Option<u64>) -> Result<Option<u64>, ApiErro
         Some(secs) => Ok(Some(secs.min(NO_EXPIRY_SECS))),
         None => Ok(None),
     }
+}
+
+/// Adds `Hearth-Head` and `Hearth-Floor`.
+pub fn position_headers(headers: &mut HeaderMap, position: Position) {
+    headers.insert(HEAD_HEADER, HeaderValue::from(position.head));
+    headers.insert(FLOOR_HEADER, HeaderValue::from(position.floor));
+}
+
+/// The checks every upload (an entry, a snapshot) passes first: a
+/// read-write token of this workspace, and an octet-stream body.
+pub async fn authorize_upload(
+    app: &App,
+    ws: &WorkspaceId,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    authorize(&app.auth, headers, ws, unix_now())
+        .await?
+        .require_write()?;
+    require_octet_stream(headers)
+}
+
+/// Reads an upload's body within the limits; an empty one is refused
+/// (`what` names it in the message).
+pub async fn read_upload(
+    app: &App,
+    headers: &HeaderMap,
+    body: Incoming,
+    what: &str,
+) -> Result<bytes::Bytes, ApiError> {
+    let data = read_body(headers, body, app.body_limits()).await?;
+    if data.is_empty() {
+        return Err(ApiError::bad_request(format!("{what} cannot be empty")));
+    }
+    Ok(data)
 }

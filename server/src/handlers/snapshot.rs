@@ -12,9 +12,10 @@ use crate::app::App;
 use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::entries::{authorize_upload, position_headers, read_upload, write_error};
+use crate::error::write_error;
+use crate::handlers::{authorize_upload, position_headers, read_upload};
 use crate::http::{ResBody, json};
-use crate::store::{Snapshotted, Undone};
+use crate::storage::{Snapshotted, Undone};
 
 pub async fn put(
     app: &App,

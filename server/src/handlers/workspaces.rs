@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::handlers::entries::write_error;
+use crate::error::write_error;
 use crate::handlers::{issue_token, parse_workspace_id, validate_label};
 use crate::http::{ResBody, json, read_json};
 

@@ -32,7 +32,7 @@ pub use self::space::Space;
 use self::writer::{WriteOp, start};
 use crate::clock::unix_now;
 use crate::heads::Heads;
-use crate::store::{
+use crate::storage::{
     Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, Undone, WorkspaceLog,
 };
 
@@ -379,7 +379,7 @@ impl Workspaces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::disk::DiskStore;
+    use crate::storage::disk::DiskStore;
 
     fn heads() -> Arc<dyn Heads> {
         Arc::new(crate::heads::LocalHeads::default())
@@ -459,7 +459,7 @@ mod tests {
     async fn concurrent_appends_get_distinct_numbers_and_announce_the_head() {
         let dir = tempfile::tempdir().unwrap();
         for store in [
-            Arc::new(crate::store::memory::MemoryStore::default()) as Arc<dyn BlobStore>,
+            Arc::new(crate::storage::memory::MemoryStore::default()) as Arc<dyn BlobStore>,
             Arc::new(DiskStore::new(dir.path())),
         ] {
             concurrent_appends(store).await;
@@ -509,7 +509,7 @@ mod tests {
     /// A store whose logs fail every `fail_every`-th append, and which
     /// checks that no two of its logs ever write at once.
     struct FlakyStore {
-        inner: crate::store::memory::MemoryStore,
+        inner: crate::storage::memory::MemoryStore,
         fail_every: u64,
         appends: Arc<AtomicU64>,
         writing: Arc<AtomicUsize>,
@@ -562,7 +562,7 @@ mod tests {
             self.writing.fetch_sub(1, Ordering::SeqCst);
             result
         }
-        fn pull(&self, after: u64, max: u64) -> Result<crate::store::Pulled, StoreError> {
+        fn pull(&self, after: u64, max: u64) -> Result<crate::storage::Pulled, StoreError> {
             self.inner.pull(after, max)
         }
         fn put_snapshot(
@@ -584,7 +584,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_failed_log_is_reopened_only_after_its_writer_is_gone() {
         let store = Arc::new(FlakyStore {
-            inner: crate::store::memory::MemoryStore::default(),
+            inner: crate::storage::memory::MemoryStore::default(),
             fail_every: 7,
             appends: Arc::default(),
             writing: Arc::default(),

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{QUEUE, Space, Workspace, WriteError};
 use crate::clock::unix_now;
 use crate::heads::Heads;
-use crate::store::{Appended, NewEntry, Snapshotted, StoreError, Undone, WorkspaceLog};
+use crate::storage::{Appended, NewEntry, Snapshotted, StoreError, Undone, WorkspaceLog};
 
 /// Most operations the writer takes into one batch.
 const MAX_BATCH: usize = 512;

@@ -1,7 +1,7 @@
 //! The disk store: `<data dir>/workspaces/<ws>/` holds
 //!
-//! - `log`: the append-only record log ([`super::record`]);
-//! - `snapshot`: the current snapshot ([`super::snapshot_file`]), replaced
+//! - `log`: the append-only record log ([`record`]);
+//! - `snapshot`: the current snapshot ([`snapshot_file`]), replaced
 //!   by write-temp, fsync, rename, fsync-directory, so a reader or a crash
 //!   sees the old one or the new one.
 //!
@@ -33,8 +33,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
 use hearth_shared::id::WorkspaceId;
 
-use super::record::{self, Kind, LOG_MAGIC, Stop};
-use super::snapshot_file::{
+pub mod backup;
+pub mod chunks;
+pub mod doctor;
+pub mod record;
+pub mod snapshot_file;
+
+use self::record::{Kind, LOG_MAGIC, Stop};
+pub use self::snapshot_file::SNAPSHOT_FILE;
+use self::snapshot_file::{
     SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, WriteFailed, open_snapshot, write_snapshot,
 };
 use super::{
@@ -49,7 +56,6 @@ use bytes::Bytes;
 pub const WORKSPACES_DIR: &str = "workspaces";
 /// File names inside a workspace directory.
 pub const LOG_FILE: &str = "log";
-pub const SNAPSHOT_FILE: &str = "snapshot";
 const LOG_TMP: &str = "log.tmp";
 /// Where damaged tails of the log are copied before they are cut off.
 pub const QUARANTINE_DIR: &str = "quarantine";
@@ -932,5 +938,4 @@ fn scan_file(path: &Path) -> Result<Vec<(record::Record, Vec<u8>)>, StoreError> 
 }
 
 #[cfg(test)]
-#[path = "disk_tests.rs"]
 mod tests;

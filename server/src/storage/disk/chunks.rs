@@ -26,14 +26,16 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use hearth_shared::id::{ChunkName, WorkspaceId};
 use sha2::{Digest as _, Sha256};
 
 use crate::fsutil::{create_dir_private, fsync_dir, private_file, random16};
 use crate::secret::hex;
+use crate::storage::chunks::{ChunkError, ChunkStore, RoomCheck};
 
 /// The directory of a workspace's chunks, inside its directory.
 pub const CHUNKS_DIR: &str = "chunks";
@@ -41,18 +43,7 @@ pub const CHUNKS_DIR: &str = "chunks";
 pub const UNREFERENCED_DIR: &str = "unreferenced";
 const TMP_DIR: &str = "tmp";
 
-/// What a put did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Put {
-    /// Written and durable.
-    Created,
-    /// It was stored already (or set aside, and is kept again).
-    Existed,
-    /// The bytes do not hash to the name; nothing was written.
-    Mismatch,
-    /// Refused by the caller's room check; nothing was written.
-    Refused,
-}
+pub use crate::storage::chunks::Put;
 
 /// A workspace's chunks as the store knows them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -64,7 +55,7 @@ struct Known {
 }
 
 /// The chunk store rooted at `<data dir>/workspaces`.
-pub struct ChunkStore {
+pub struct DiskChunks {
     root: PathBuf,
     /// Seconds a set-aside chunk waits before it is deleted.
     grace_secs: u64,
@@ -129,9 +120,9 @@ pub fn stored_chunk_bytes(workspaces: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
-impl ChunkStore {
-    pub fn new(workspaces: &Path, grace_secs: u64) -> ChunkStore {
-        ChunkStore {
+impl DiskChunks {
+    pub fn new(workspaces: &Path, grace_secs: u64) -> DiskChunks {
+        DiskChunks {
             root: workspaces.to_path_buf(),
             grace_secs,
             known: Mutex::new(HashMap::new()),
@@ -423,6 +414,97 @@ impl ChunkStore {
     }
 }
 
+/// The disk's chunk store behind the [`ChunkStore`] trait: each operation
+/// runs on a blocking thread.
+#[derive(Clone)]
+pub struct DiskChunkStore(pub Arc<DiskChunks>);
+
+fn chunk_error(err: io::Error) -> ChunkError {
+    if matches!(
+        err.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) {
+        ChunkError::Full(err.to_string())
+    } else {
+        ChunkError::Other(err.to_string())
+    }
+}
+
+impl DiskChunkStore {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DiskChunks) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, ChunkError> {
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| ChunkError::Other(format!("a blocking task failed: {e}")))?
+            .map_err(chunk_error)
+    }
+}
+
+#[async_trait::async_trait]
+impl ChunkStore for DiskChunkStore {
+    async fn put(
+        &self,
+        ws: &WorkspaceId,
+        name: &ChunkName,
+        data: Bytes,
+        room: RoomCheck,
+    ) -> Result<(Put, u64), ChunkError> {
+        let (ws, name) = (ws.clone(), *name);
+        self.blocking(move |s| s.put(&ws, &name, &data, room)).await
+    }
+
+    async fn get(&self, ws: &WorkspaceId, name: &ChunkName) -> Result<Option<Bytes>, ChunkError> {
+        let (ws, name) = (ws.clone(), *name);
+        let bytes = self.blocking(move |s| s.get(&ws, &name)).await?;
+        Ok(bytes.map(Bytes::from))
+    }
+
+    async fn missing(
+        &self,
+        ws: &WorkspaceId,
+        names: Vec<ChunkName>,
+    ) -> Result<Vec<ChunkName>, ChunkError> {
+        let ws = ws.clone();
+        self.blocking(move |s| s.missing(&ws, &names)).await
+    }
+
+    async fn set_aside(
+        &self,
+        ws: &WorkspaceId,
+        names: Vec<ChunkName>,
+        now: SystemTime,
+    ) -> Result<u64, ChunkError> {
+        let ws = ws.clone();
+        self.blocking(move |s| s.set_aside(&ws, &names, now)).await
+    }
+
+    async fn sweep(&self, ws: &WorkspaceId, now: SystemTime) -> Result<u64, ChunkError> {
+        let ws = ws.clone();
+        self.blocking(move |s| s.sweep(&ws, now)).await
+    }
+
+    async fn bytes_used(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {
+        let ws = ws.clone();
+        self.blocking(move |s| s.bytes(&ws)).await
+    }
+
+    async fn pending(&self, everywhere: bool) -> Vec<WorkspaceId> {
+        if !everywhere {
+            return self.0.pending();
+        }
+        self.blocking(|s| Ok(s.pending_on_disk()))
+            .await
+            .unwrap_or_default()
+    }
+
+    fn grace_secs(&self) -> u64 {
+        self.0.grace_secs()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,7 +516,7 @@ mod tests {
     #[test]
     fn chunks_are_stored_once_checked_set_aside_revived_and_swept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ChunkStore::new(dir.path(), 60);
+        let store = DiskChunks::new(dir.path(), 60);
         let ws = WorkspaceId::from_random([1; 16]);
         let (a, b) = (b"chunk a".to_vec(), b"chunk b!".to_vec());
         assert_eq!(
@@ -483,7 +565,7 @@ mod tests {
         let tmp = chunks_dir(dir.path(), &ws).join(TMP_DIR);
         fs::create_dir_all(&tmp).unwrap();
         fs::write(tmp.join("half"), b"half a chunk").unwrap();
-        let again = ChunkStore::new(dir.path(), 60);
+        let again = DiskChunks::new(dir.path(), 60);
         assert_eq!(again.bytes(&ws).unwrap(), 7);
         assert!(!tmp.exists());
         assert_eq!(stored_chunk_bytes(dir.path()).unwrap(), 7);

@@ -10,9 +10,9 @@ use std::io::{BufReader, Read as _};
 use std::path::Path;
 
 use crate::index::INDEX_FILE;
-use crate::store::disk::{LOG_FILE, QUARANTINE_DIR, SNAPSHOT_FILE, UNDO_DIR, WORKSPACES_DIR};
-use crate::store::record::{self, LOG_MAGIC, Stop};
-use crate::store::snapshot_file::open_snapshot;
+use crate::storage::disk::record::{self, LOG_MAGIC, Stop};
+use crate::storage::disk::snapshot_file::open_snapshot;
+use crate::storage::disk::{LOG_FILE, QUARANTINE_DIR, SNAPSHOT_FILE, UNDO_DIR, WORKSPACES_DIR};
 
 /// What the check found.
 #[derive(Debug, Default)]

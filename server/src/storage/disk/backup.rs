@@ -25,9 +25,9 @@ use crate::clock::unix_now;
 use crate::fsutil::{create_dir_private, fsync_dir, random16, write_atomic};
 use crate::index::INDEX_FILE;
 use crate::secret::{SECRET_FILE, hex};
-use crate::store::StoreError;
-use crate::store::chunks::{CHUNKS_DIR, UNREFERENCED_DIR};
-use crate::store::disk::{DiskLog, LOG_FILE, SNAPSHOT_FILE, WORKSPACES_DIR};
+use crate::storage::StoreError;
+use crate::storage::disk::chunks::{CHUNKS_DIR, UNREFERENCED_DIR};
+use crate::storage::disk::{DiskLog, LOG_FILE, SNAPSHOT_FILE, WORKSPACES_DIR};
 
 /// The manifest's file name inside a backup.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -473,7 +473,7 @@ mod tests {
         crate::index::SqliteIndex::open(&data.path().join(INDEX_FILE)).unwrap();
         let ws = "0123456789abcdef0123456789abcdef";
         let log = DiskLog::open(&data.path().join(WORKSPACES_DIR).join(ws)).unwrap();
-        use crate::store::{NewEntry, WorkspaceLog as _};
+        use crate::storage::{NewEntry, WorkspaceLog as _};
         log.append(
             &[NewEntry {
                 key: None,
@@ -485,7 +485,8 @@ mod tests {
         .unwrap();
 
         // Two chunks, one of them set aside: both are in the backup.
-        let chunks = crate::store::chunks::ChunkStore::new(&data.path().join(WORKSPACES_DIR), 60);
+        let chunks =
+            crate::storage::disk::chunks::DiskChunks::new(&data.path().join(WORKSPACES_DIR), 60);
         let wsid = WorkspaceId::parse(ws).unwrap();
         let mut chunk_names = Vec::new();
         for body in [&b"first chunk"[..], b"second chunk"] {
@@ -517,7 +518,8 @@ mod tests {
             fs::read(into.join(SECRET_FILE)).unwrap(),
             fs::read(data.path().join(SECRET_FILE)).unwrap()
         );
-        let restored = crate::store::chunks::ChunkStore::new(&into.join(WORKSPACES_DIR), 60);
+        let restored =
+            crate::storage::disk::chunks::DiskChunks::new(&into.join(WORKSPACES_DIR), 60);
         assert!(restored.missing(&wsid, &chunk_names).unwrap().is_empty());
         assert_eq!(
             restored.get(&wsid, &chunk_names[0]).unwrap().as_deref(),

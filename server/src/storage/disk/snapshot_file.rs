@@ -9,9 +9,11 @@ use std::io::{self, BufReader, Read as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::StoreError;
-use super::disk::SNAPSHOT_FILE;
 use crate::fsutil::fsync_dir;
+use crate::storage::StoreError;
+
+/// A workspace's snapshot file, beside its log.
+pub const SNAPSHOT_FILE: &str = "snapshot";
 
 /// The first bytes of a snapshot file.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"HEARTHS1";

@@ -12,18 +12,18 @@
 //!
 //! - [`record`]: the log record format and recovery scan.
 //! - [`snapshot_file`]: the snapshot file format and its atomic swap.
-//! - [`disk`]: the disk store.
+//! - [`disk`]: the single-node backend on the data directory (logs,
+//!   snapshots, chunks, and the disk-only commands: backup, restore,
+//!   doctor).
 //! - [`memory`]: an in-memory store for tests.
-//! - [`chunks`]: the chunks of attached files, one file per chunk.
+//! - [`chunks`]: the chunk store's trait.
 
 pub mod chunks;
 pub mod disk;
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 #[cfg(test)]
 mod model_tests;
-pub mod record;
-pub mod snapshot_file;
 
 use std::sync::Arc;
 
