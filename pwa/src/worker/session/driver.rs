@@ -1,277 +1,24 @@
-//! Opening the workspace and driving its sync engine (in the sync worker).
-//!
-//! [`boot`] opens IndexedDB, finds (or creates) this device's workspace,
-//! opens the engine over the IndexedDB store and the fetch transport, and
-//! runs the schema migrations. [`drive`] then runs for the life of the
-//! worker: it imports the page's edits and saves them to IndexedDB (only
-//! then does the page show them as saved), and, when the workspace is
-//! connected, syncs as `hearth_shared::engine::next_action` decides: after
-//! each edit, whenever the live events announce a new head, at the safety
-//! poll, and with backoff after failures; it stops syncing (and keeps
-//! saving) once the server refuses the token for good.
+//! The driver loop of the worker: it imports the page's edits and saves
+//! them, and syncs as `hearth_shared::engine::next_action` decides, until
+//! the page is gone or the workspace is left.
 
 use std::rc::Rc;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
-use hearth_migrations::{MigrationOutcome, Workspace};
 use hearth_shared::engine::loro::ExportMode;
 use hearth_shared::engine::{
-    Action, Backoff, DriverFacts, Engine, EngineConfig, EngineError, KeyProblem, RoundOutcome,
-    Standing, SyncState, SyncStatus, jitter_from_random, next_action, peer_id_from_random,
+    Action, DriverFacts, RoundOutcome, Standing, jitter_from_random, next_action,
 };
-use hearth_shared::error::ErrorCode;
 use hearth_shared::id::WorkspaceId;
-use rexie::Rexie;
 
-use crate::device::{self, DeviceRecord};
-use crate::fetch::{Connection, FetchTransport, Received};
-use crate::idb::{self, IdbStore};
-use crate::platform::{new_workspace_id, now_ms, random8};
+use super::boot::AppEngine;
+use super::idle::IdleFold;
+use super::keys::{keep_changed_ring, rotate_key};
+use super::pill::{lockout_of, pending_words, view_of};
+use crate::fetch::{Connection, FetchTransport};
+use crate::platform::{now_ms, random8, sleep_ms};
 use crate::protocol::SyncView;
-
-/// The engine as the app uses it.
-pub type AppEngine = Engine<IdbStore, Rc<FetchTransport>>;
-
-/// Everything [`boot`] opened.
-pub struct Booted {
-    pub db: Rc<Rexie>,
-    pub record: DeviceRecord,
-    pub engine: AppEngine,
-    pub transport: Rc<FetchTransport>,
-    pub workspace: Workspace,
-    /// When each stage of opening ended (see `FromWorker::Opened`).
-    pub stages: Vec<(String, f64)>,
-}
-
-/// Opens this device's workspace, creating one on first run.
-pub async fn boot() -> Result<Booted, String> {
-    let mut stages = Vec::new();
-    let mut stage = |name: &str| {
-        stages.push((
-            format!("hearth-worker-{name}"),
-            crate::platform::shared_clock_ms(),
-        ))
-    };
-    stage("started");
-    let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
-    let mut record = match device::current(&db).await.map_err(|e| e.to_string())? {
-        Some(record) => record,
-        None => {
-            let record = DeviceRecord::encrypted(
-                new_workspace_id(),
-                default_label(),
-                crate::platform::secure_random()?,
-            );
-            device::save_current(&db, &record)
-                .await
-                .map_err(|e| e.to_string())?;
-            record
-        }
-    };
-    // Each device of an encrypted workspace has its own X25519 key pair
-    // (a key rotated while it is away is wrapped for it).
-    if let Some(ring) = &mut record.keys
-        && ring.device.is_none()
-    {
-        ring.device = Some(hearth_shared::keys::DeviceSecret::new(
-            crate::platform::secure_random()?,
-        ));
-        device::save_current(&db, &record)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let transport = Rc::new(FetchTransport::new(Connection::of(&record)));
-    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
-    let peer = peer_id_from_random(random8());
-    let config = EngineConfig {
-        can_write: record.can_write(),
-        // A home server that restarts should be found again within seconds.
-        backoff: Backoff {
-            base_ms: 1_000,
-            max_ms: 30_000,
-        },
-        ..EngineConfig::default()
-    };
-    stage("record");
-    let mut engine = Engine::open(store, transport.clone(), peer, config)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(ring) = &record.keys {
-        engine.set_keys(crate::platform::engine_keys(ring, &record.workspace_id));
-    }
-    stage("engine");
-    let doc = engine.doc().clone();
-    let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;
-    let workspace = match outcome {
-        // A brand-new workspace that was never synced gets the schema now;
-        // one that joins a server gets it from the server's data.
-        MigrationOutcome::Empty if record.server.is_none() => {
-            Workspace::create(engine.doc().clone()).map_err(|e| e.to_string())?
-        }
-        _ => workspace,
-    };
-    stage("migrated");
-    engine.save_local().await.map_err(|e| e.to_string())?;
-    stage("saved");
-    Ok(Booted {
-        db,
-        record,
-        engine,
-        transport,
-        workspace,
-        stages,
-    })
-}
-
-/// The device's open workspace as IndexedDB holds it, read by the page
-/// while the worker boots; `None` if there is none yet or it cannot be
-/// read (the worker then sends everything).
-pub async fn read_stored(
-    db: &Rc<Rexie>,
-) -> Option<(WorkspaceId, hearth_migrations::loro::LoroDoc)> {
-    let record = device::current(db).await.ok()??;
-    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
-    let doc = hearth_migrations::loro::LoroDoc::new();
-    import_stored(&store, &doc).await.ok()?;
-    Some((record.workspace_id, doc))
-}
-
-/// Imports what `store` holds (its snapshot, then its log) into `doc`.
-/// Imports are idempotent, so importing everything again is safe.
-async fn import_stored(
-    store: &IdbStore,
-    doc: &hearth_migrations::loro::LoroDoc,
-) -> Result<(), String> {
-    use hearth_shared::engine::Store;
-    let loaded = store.load().await.map_err(|e| e.to_string())?;
-    let mut blobs: Vec<Vec<u8>> = loaded.snapshot.into_iter().collect();
-    blobs.extend(loaded.log);
-    if !blobs.is_empty() {
-        doc.import_batch(&blobs).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-/// Opens the workspace read-only, for a tab that does not hold the
-/// workspace lock: the document as stored, reloaded on [`reload_follower`].
-pub async fn open_follower() -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Workspace), String> {
-    let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
-    let record = device::current(&db)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            "the other tab has not created the workspace yet; reload in a moment".to_owned()
-        })?;
-    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
-    let doc = hearth_migrations::loro::LoroDoc::new();
-    let workspace = Workspace::open(doc).map_err(|e| e.to_string())?.0;
-    let mut opened = (db, record, store, workspace);
-    reload_follower(&opened.2, &mut opened.3).await?;
-    Ok(opened)
-}
-
-/// Imports what is stored into a follower's document (imports are
-/// idempotent, so importing everything again is safe).
-pub async fn reload_follower(store: &IdbStore, workspace: &mut Workspace) -> Result<(), String> {
-    import_stored(store, workspace.doc()).await?;
-    workspace.refresh().map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn default_label() -> String {
-    let agent = web_sys::window()
-        .and_then(|w| w.navigator().user_agent().ok())
-        .unwrap_or_default();
-    let kind = if agent.contains("Mobile") {
-        "Phone"
-    } else {
-        "Browser"
-    };
-    format!(
-        "{kind} {}",
-        new_workspace_id()
-            .as_str()
-            .chars()
-            .take(4)
-            .collect::<String>()
-    )
-}
-
-/// The sync pill's view of an engine status.
-pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
-    let view = |state: &str, text: String, detail: Option<String>| SyncView {
-        state: state.to_owned(),
-        text,
-        pending: status.pending,
-        pending_what: String::new(),
-        detail,
-        first_sync: connected && status.cursor == 0 && status.state != SyncState::Synced,
-    };
-    if !connected {
-        return view(
-            "local",
-            "Saved on this device".into(),
-            Some("Not connected to a server yet.".into()),
-        );
-    }
-    // A skipped entry stays said after the rounds that follow succeed.
-    let detail = status
-        .last_error
-        .clone()
-        .or_else(|| status.last_skipped.clone());
-    match status.state {
-        SyncState::SavedLocally => view("saved", "Saved locally".into(), detail),
-        SyncState::Syncing => view("syncing", "Syncing…".into(), detail),
-        SyncState::Synced => view(
-            "synced",
-            match status.last_ack {
-                Some(ack) => format!(
-                    "Synced {}",
-                    crate::platform::relative_time(ack.at_ms as i64, now_ms())
-                ),
-                None => "Synced".to_owned(),
-            },
-            detail,
-        ),
-        SyncState::Offline => view("offline", "Offline".into(), detail),
-        SyncState::Error => view("error", "Sync error".into(), detail),
-    }
-}
-
-/// Answers smaller than this arrive too fast to be worth a progress line.
-const SHOW_PROGRESS_FROM: u64 = 512 * 1024;
-
-/// The sync pill while a large pull's answer arrives (the first sync of a
-/// large workspace): `last` as it was, with how far the answer has come.
-/// `None` for answers too small to show.
-pub fn receiving_view(last: &SyncView, received: Received) -> Option<SyncView> {
-    let size = received.total.unwrap_or(received.bytes);
-    if size < SHOW_PROGRESS_FROM {
-        return None;
-    }
-    let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1_000_000.0);
-    let (text, detail) = match received.total {
-        Some(total) if received.bytes >= total => (
-            "Storing what arrived…".to_owned(),
-            format!("{} received from the server.", mb(total)),
-        ),
-        Some(total) => (
-            format!("Receiving · {}%", received.bytes * 100 / total.max(1)),
-            format!("{} of {} from the server.", mb(received.bytes), mb(total)),
-        ),
-        None => (
-            format!("Receiving · {}", mb(received.bytes)),
-            format!("{} from the server so far.", mb(received.bytes)),
-        ),
-    };
-    Some(SyncView {
-        state: "syncing".into(),
-        text,
-        detail: Some(detail),
-        ..last.clone()
-    })
-}
 
 /// What wakes the driver.
 #[derive(Debug)]
@@ -346,7 +93,7 @@ pub async fn drive(
         let wake = match action {
             Action::SyncNow => {
                 let result = engine.sync(now_ms().max(0) as u64).await;
-                keep_changed_ring(&mut engine, &mut hooks).await;
+                keep_changed_ring(&mut engine, &mut hooks.on_keys).await;
                 let outcome = match result {
                     Ok(report) => {
                         if report.pulled > 0 {
@@ -492,7 +239,7 @@ pub async fn drive(
         }
         if rotate {
             let result = rotate_key(&mut engine).await;
-            keep_changed_ring(&mut engine, &mut hooks).await;
+            keep_changed_ring(&mut engine, &mut hooks.on_keys).await;
             if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
                 (hooks.on_stored)();
                 (hooks.on_remote)(update);
@@ -501,93 +248,6 @@ pub async fn drive(
             (hooks.on_rotated)(result);
         }
         show_status(&engine, &transport, &locked_out, &mut hooks);
-    }
-}
-
-/// Makes a new key epoch, keeps it in the device record first (so that a
-/// device stopped half-way still holds the key it wrote with), then has
-/// the engine rotate to it.
-async fn rotate_key(engine: &mut AppEngine) -> Result<(), String> {
-    let db = engine.store().db_handle();
-    let mut record = device::current(&db)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("this device holds no workspace")?;
-    let Some(ring) = &record.keys else {
-        return Err("this workspace is not encrypted; there is no key to rotate".into());
-    };
-    let ring = ring.with_new_epoch(crate::platform::secure_random()?);
-    record.keys = Some(ring.clone());
-    device::save_current(&db, &record)
-        .await
-        .map_err(|e| e.to_string())?;
-    engine
-        .rotate(&ring, now_ms().max(0) as u64)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Keeps the engine's keyring in the device record if it gained an epoch,
-/// and tells the page.
-async fn keep_changed_ring(engine: &mut AppEngine, hooks: &mut Hooks) {
-    let Some(ring) = engine.take_changed_ring() else {
-        return;
-    };
-    let db = engine.store().db_handle();
-    if let Ok(Some(mut record)) = device::current(&db).await
-        && record.workspace_id == *engine.store().workspace()
-    {
-        let mut kept = record.keys.take().unwrap_or_else(|| ring.clone());
-        kept.merge(&ring);
-        record.keys = Some(kept.clone());
-        if device::save_current(&db, &record).await.is_ok() {
-            (hooks.on_keys)(kept);
-        }
-    }
-}
-
-/// How long the device must be idle, after its log last grew, before the
-/// log is folded into its snapshot.
-const FOLD_AFTER_IDLE_MS: i64 = 5_000;
-/// At most one fold this often (each writes the whole snapshot).
-const FOLD_AT_MOST_EVERY_MS: i64 = 30_000;
-
-/// When to fold the local log into the snapshot (see
-/// `Engine::fold_local_log`): once the device has been idle a while.
-struct IdleFold {
-    seen_bytes: u64,
-    grew_at: i64,
-    folded_at: i64,
-}
-
-impl IdleFold {
-    fn new(engine: &AppEngine) -> Self {
-        Self {
-            seen_bytes: engine.local_log_bytes(),
-            grew_at: now_ms(),
-            folded_at: now_ms() - FOLD_AT_MOST_EVERY_MS,
-        }
-    }
-
-    /// Milliseconds until the fold is due, if there is anything to fold.
-    fn due_in(&mut self, engine: &AppEngine) -> Option<u64> {
-        let bytes = engine.local_log_bytes();
-        if bytes == 0 {
-            self.seen_bytes = 0;
-            return None;
-        }
-        if bytes != self.seen_bytes {
-            self.seen_bytes = bytes;
-            self.grew_at = now_ms();
-        }
-        let at = (self.grew_at + FOLD_AFTER_IDLE_MS).max(self.folded_at + FOLD_AT_MOST_EVERY_MS);
-        Some((at - now_ms()).max(0) as u64)
-    }
-
-    async fn fold(&mut self, engine: &mut AppEngine) -> Result<bool, EngineError> {
-        // A failed fold is tried again later, not at once.
-        self.folded_at = now_ms();
-        engine.fold_local_log().await
     }
 }
 
@@ -627,23 +287,6 @@ fn show_status(
             view.pending_what = pending_words(engine, view.pending);
             (hooks.on_status)(view)
         }
-    }
-}
-
-/// What this device's unacknowledged operations change, in words.
-fn pending_words(engine: &AppEngine, pending: u64) -> String {
-    if pending == 0 {
-        return String::new();
-    }
-    let touched = hearth_migrations::touched_since(
-        engine.doc(),
-        engine.peer_id(),
-        engine.meta().acked_counter,
-    );
-    if touched.is_empty() {
-        "some changes".to_owned()
-    } else {
-        touched.describe()
     }
 }
 
@@ -703,79 +346,10 @@ async fn wait(
     }
 }
 
-/// The status to show, for good, when the server refuses this device's
-/// token: it was revoked, or it expired. Syncing stops; the data stays.
-fn lockout_of(e: &EngineError) -> Option<SyncView> {
-    if let Some(problem) = e.key_problem() {
-        let (state, text) = match problem {
-            KeyProblem::NeedsKey => ("needs-key", "Needs the key"),
-            KeyProblem::WrongKey { .. } => ("wrong-key", "Wrong key"),
-            KeyProblem::MissingEpoch { .. } => ("needs-key", "Needs the new key"),
-        };
-        return Some(SyncView {
-            state: state.into(),
-            text: text.into(),
-            pending: 0,
-            pending_what: String::new(),
-            detail: Some(format!("{}.", capitalized(&problem.to_string()))),
-            first_sync: false,
-        });
-    }
-    let code = e.refusal()?;
-    let (state, text, detail) = match code {
-        ErrorCode::TokenRevoked => (
-            "revoked",
-            "Removed from the workspace",
-            "The workspace's owner removed this device. Its notes stay readable here, but it no longer syncs; pair it again to sync.",
-        ),
-        ErrorCode::TokenExpired => (
-            "revoked",
-            "Access expired",
-            "This device's access to the workspace has expired. Its notes stay here; pair it again to sync.",
-        ),
-        ErrorCode::InvalidToken | ErrorCode::WrongWorkspace => (
-            "revoked",
-            "Not allowed to sync",
-            "The server does not accept this device's token (was the server reset?). Its notes stay here; pair it again to sync.",
-        ),
-        _ => return None,
-    };
-    Some(SyncView {
-        state: state.into(),
-        text: text.into(),
-        pending: 0,
-        pending_what: String::new(),
-        detail: Some(detail.into()),
-        first_sync: false,
-    })
-}
-
-/// `text` with its first letter in capitals.
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 enum Wake {
     Kick(Option<Kick>),
     Head(Option<u64>),
     Timer,
     /// The device has been idle long enough to fold its log.
     Idle,
-}
-
-/// Waits `ms` milliseconds.
-pub async fn sleep_ms(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        if let Ok(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
-            && let Ok(set_timeout) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(set_timeout)
-        {
-            let _ = set_timeout.call2(&global, &resolve, &ms.into());
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
