@@ -360,7 +360,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut device = Device::open(&dir).await?;
             let window = window_days.saturating_mul(24 * 3600 * 1000);
             let r = device
-                .collect_files(window, crate::device::now_ms())
+                .collect_files(window, crate::platform::now_ms())
                 .await?;
             println!(
                 "{} files held, {} waiting out the window, {} collected ({} chunks, deleted in {} s)",

@@ -27,9 +27,10 @@ use tokio::task::JoinSet;
 
 use super::api_client::ApiClient;
 use super::atomic::{sync_dir, write_atomic};
-use super::device::{Device, now_ms};
+use super::device::Device;
 use super::error::DeviceError;
 use super::http_client::HttpClient;
+use super::platform::now_ms;
 
 /// Chunk uploads in flight at once.
 const IN_FLIGHT: usize = 4;

@@ -10,6 +10,7 @@ use hearth_shared::sealed::IV_LEN;
 
 use super::atomic::write_atomic;
 use super::error::DeviceError;
+use super::platform::random_bytes;
 
 const FILE: &str = "keys.json";
 
@@ -17,7 +18,7 @@ pub use hearth_shared::sealed::Keyring;
 
 /// A new workspace's first key, from the operating system's random source.
 pub fn fresh() -> Result<Keyring, DeviceError> {
-    let mut ring = Keyring::first(super::device::random_bytes()?);
+    let mut ring = Keyring::first(random_bytes()?);
     with_device_secret(&mut ring)?;
     Ok(ring)
 }
@@ -61,9 +62,7 @@ pub fn with_device_secret(ring: &mut Keyring) -> Result<bool, DeviceError> {
     if ring.device.is_some() {
         return Ok(false);
     }
-    ring.device = Some(hearth_shared::keys::DeviceSecret::new(
-        super::device::random_bytes()?,
-    ));
+    ring.device = Some(hearth_shared::keys::DeviceSecret::new(random_bytes()?));
     Ok(true)
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Modules:
 //! - [`device`]: [`Device`], which ties the parts together and hosts the
-//!   engine (clock, randomness, sleeping, listening).
+//!   engine (sleeping, listening): its lifecycle, the owner's powers and
+//!   the sync loop, each in a file of its own.
+//! - [`platform`]: the clock and the operating system's random source.
 //! - [`store_fs`]: a crash-safe `Store` on disk.
 //! - [`transport_http`]: the `Transport` over HTTP/1.1 (hyper), with the
 //!   live events stream.
@@ -28,6 +30,7 @@ pub mod error;
 pub mod files;
 pub mod http_client;
 pub mod keyring;
+pub mod platform;
 pub mod profile;
 pub mod store_fs;
 pub mod transport_http;

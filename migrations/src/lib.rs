@@ -7,6 +7,8 @@
 //! - [`workspace`]: [`Workspace`], the typed handle; opening runs migrations
 //!   and makes a newer-schema document read-only.
 //! - [`notes`]: notes (title, body, tags, pinned, timestamps, soft delete).
+//! - `tags`: how a note's tags are stored (v2's set, v1's string), shared
+//!   by [`notes`] and the migration that changed it.
 //! - [`tasks`]: task lists and their items.
 //! - [`files`]: attached files' references and the notes that hold them.
 //! - [`mod@migrate`]: the ordered migrations and their runner.
@@ -25,6 +27,7 @@ pub mod legacy_v1;
 pub mod migrate;
 pub mod notes;
 pub mod schema;
+mod tags;
 pub mod tasks;
 pub mod touched;
 mod value;

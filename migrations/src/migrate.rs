@@ -16,8 +16,8 @@ use loro::LoroDoc;
 
 use crate::LATEST_SCHEMA;
 use crate::error::SchemaError;
-use crate::notes::{LEGACY_TAGS, TAG_SET, split_legacy_tags};
 use crate::schema::{NOTES_ROOT, has_content, mark_version, schema_version};
+use crate::tags::{LEGACY_TAGS, TAG_SET, split_legacy_tags};
 use crate::value::{child_map, string};
 
 /// One step of the schema.

@@ -20,13 +20,9 @@ use loro::{LoroMap, LoroValue, UpdateOptions};
 
 use crate::error::SchemaError;
 use crate::schema::NOTES_ROOT;
+use crate::tags::{LEGACY_TAGS, TAG_SET, split_legacy_tags};
 use crate::value::{boolean, child_map, child_text, int, set_keys, string, text_or_string};
 use crate::workspace::Workspace;
-
-/// Key of the legacy (v1) comma-separated tags string.
-pub(crate) const LEGACY_TAGS: &str = "tags";
-/// Key of the tag set (v2).
-pub(crate) const TAG_SET: &str = "tag_set";
 
 /// A note as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,19 +58,6 @@ pub enum NoteFilter {
     Deleted,
     /// Everything.
     All,
-}
-
-/// Splits a legacy tags string: trimmed, non-empty, deduplicated.
-pub(crate) fn split_legacy_tags(s: &str) -> Vec<String> {
-    let mut tags: Vec<String> = s
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    tags.sort();
-    tags.dedup();
-    tags
 }
 
 pub(crate) fn read_tags(note: &LoroMap) -> Vec<String> {

@@ -1,42 +1,34 @@
 //! `hearth-pwa`: the Hearth app in the browser (wasm32 only).
 //!
-//! Modules:
-//! - [`app`]: the root component.
-//! - [`pages`]: the screens as routes (dioxus-router), each a deep link.
-//! - [`ui`]: the screens (notes, task lists) and their parts.
-//! - [`state`]: the page's handle on the workspace document.
+//! One wasm module runs on both sides of the one-writer boundary:
+//! - [`page`]: the UI side (the root component, the screens, the page's
+//!   state, its end of the line to the worker, the service-worker update
+//!   flow).
+//! - [`worker`]: the sync Web Worker (gloo-worker), the one writer of the
+//!   open workspace's store: it opens the workspace, runs the sync engine
+//!   ([`worker::session`]) and the transfers of attached files
+//!   ([`worker::transfers`]).
+//!
+//! What both sides use stays here:
+//! - [`protocol`]: the messages between the page and the worker.
 //! - [`idb`]: the IndexedDB store of the sync engine (rexie).
-//! - [`export`]: the workspace file and the JSON export.
-//! - [`history`]: a note's earlier versions (Loro time travel).
 //! - [`fetch`]: the sync engine's transport over `fetch` (and streaming
 //!   `fetch` for the live events).
+//! - [`files`]: attached files (sending and fetching chunks in the worker,
+//!   thumbnails and opening on the page).
 //! - [`device`]: this device's records of its workspaces (server, token),
 //!   from `hearth-storage`, which also holds the IndexedDB layout.
-//! - [`session`]: opening the workspace and driving the sync engine.
 //! - [`tabs`]: one tab edits and syncs (Web Locks), the others follow
 //!   (BroadcastChannel).
-//! - [`worker`]: the sync Web Worker (gloo-worker) that runs the engine;
-//!   [`link`] is the page's end of it, [`protocol`] their messages.
-//! - [`platform`]: clock and random ids from the browser.
-//! - [`update`]: service-worker registration and the "update available" flow.
+//! - [`platform`]: clock, timers and random ids from the browser.
 
-pub mod app;
-pub mod export;
 pub mod fetch;
 pub mod files;
-pub mod history;
 pub mod idb;
-pub mod link;
-pub mod move_note;
-pub mod pages;
+pub mod page;
 pub mod platform;
 pub mod protocol;
-pub mod session;
-pub mod state;
 pub mod tabs;
-pub mod transfers;
-pub mod ui;
-pub mod update;
 pub mod worker;
 
 /// This device's records of its workspaces, as the storage contract keeps
@@ -79,6 +71,6 @@ pub fn launch() {
     {
         main.set_inner_html("");
     }
-    update::register_service_worker();
-    dioxus::launch(app::App);
+    page::update::register_service_worker();
+    dioxus::launch(page::app::App);
 }

@@ -1,5 +1,5 @@
-//! The few things the app takes from the browser: the clock, random ids,
-//! the page's origin, a yes-or-no question and a reload.
+//! The few things the app takes from the browser: the clock, a timer,
+//! random ids, the page's origin, a yes-or-no question and a reload.
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -174,4 +174,17 @@ pub fn reload() {
 /// person's sight (a background transfer's bookkeeping).
 pub fn log(line: &str) {
     web_sys::console::warn_1(&format!("Hearth: {line}").into());
+}
+
+/// Waits `ms` milliseconds.
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        if let Ok(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
+            && let Ok(set_timeout) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(set_timeout)
+        {
+            let _ = set_timeout.call2(&global, &resolve, &ms.into());
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

@@ -21,7 +21,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::claims::Role;
+use crate::access::Role;
+pub use crate::access::Scope;
 use crate::id::{ChunkName, TokenId, WorkspaceId};
 
 /// Response header that carries the workspace's head sequence number.
@@ -36,38 +37,6 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 /// Longest accepted label (device or workspace name), in characters.
 pub const MAX_LABEL_LEN: usize = 100;
-
-/// What a token may do with its workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Scope {
-    /// Read and write.
-    #[serde(rename = "rw")]
-    ReadWrite,
-    /// Read only: pull and listen, never push or compact.
-    #[serde(rename = "ro")]
-    ReadOnly,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::ReadWrite => "rw",
-            Scope::ReadOnly => "ro",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "rw" => Some(Scope::ReadWrite),
-            "ro" => Some(Scope::ReadOnly),
-            _ => None,
-        }
-    }
-
-    pub fn can_write(self) -> bool {
-        self == Scope::ReadWrite
-    }
-}
 
 /// `GET /v1/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

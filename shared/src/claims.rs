@@ -3,26 +3,9 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Scope;
+pub use crate::access::Role;
+use crate::access::Scope;
 use crate::id::{TokenId, WorkspaceId};
-
-/// Which kind of token: the workspace owner's master token, or a device's
-/// access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Master,
-    Access,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Access => "access",
-        }
-    }
-}
 
 /// JWT claims. Times are seconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

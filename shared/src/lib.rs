@@ -8,6 +8,8 @@
 //! Modules:
 //! - [`id`]: workspace and token identifiers and their one strict format.
 //! - [`error`]: the stable error codes of the HTTP API and the JSON error body.
+//! - [`access`]: what a token is and may do (`Role`, `Scope`), shared by
+//!   the API's bodies and the JWT claims.
 //! - [`api`]: request and response bodies of the `/v1` HTTP API.
 //! - [`answer`]: reading the server's answers (errors, retry, position).
 //! - [`routes`]: the route table of the `/v1` API (method, path, who, body),
@@ -32,6 +34,7 @@
 //! - `engine` (feature `engine`): the sync engine core, generic over a
 //!   local store and a transport.
 
+pub mod access;
 pub mod answer;
 pub mod api;
 pub mod claims;

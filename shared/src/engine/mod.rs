@@ -6,7 +6,8 @@
 //!   trait and what it holds.
 //! - [`transport`]: the server API trait.
 //! - [`engine`]: [`Engine`]: open, edit-and-save, status.
-//! - [`round`]: a sync round (push, pull, compaction).
+//! - [`round`]: a sync round (push, pull, compaction), with the
+//!   workspace's keys (checks, rotation, encryption) and the local fold.
 //! - [`decide`]: the sync decisions as a pure function.
 //! - [`backoff`]: retry delays as a pure function.
 //! - [`driver`]: the sync driver's next action (round, wait, sleep, stop)

@@ -24,8 +24,8 @@ use hearth_storage::files::{Upload, update_upload, uploads};
 use rexie::Rexie;
 
 use crate::files::{CACHE_CAP_BYTES, SendError, fetch_into_cache, send};
+use crate::platform::sleep_ms;
 use crate::protocol::{FetchView, FromWorker, KeptView, UploadState, UploadView};
-use crate::session::sleep_ms;
 
 /// Tells the page.
 pub type Report = Rc<dyn Fn(FromWorker)>;

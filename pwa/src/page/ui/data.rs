@@ -9,10 +9,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::device::{self, DeviceRecord};
-use crate::export;
 use crate::idb::IdbStore;
+use crate::page::export;
+use crate::page::state::AppState;
 use crate::platform::{new_workspace_id, now_ms, random8};
-use crate::state::AppState;
 
 /// Offers `text` as a file download.
 fn download(name: &str, mime: &str, text: &str) -> Option<()> {

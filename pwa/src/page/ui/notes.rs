@@ -11,9 +11,9 @@ use hearth_migrations::{NewNote, Note, NoteSummary};
 
 use super::keys::{self, Shortcut};
 
-use crate::pages::Page;
+use crate::page::pages::Page;
+use crate::page::state::{AppState, Undo};
 use crate::platform::{new_id, now_ms, relative_time};
-use crate::state::{AppState, Undo};
 
 /// The height of one row of the list, in CSS pixels (`.note-item` in
 /// `style.css` has the same): the list draws only the rows on screen, and
@@ -504,8 +504,12 @@ fn MoveNote(note: Note, on_moved: EventHandler<()>) -> Element {
             };
             let (state, note) = (state.clone(), note.clone());
             spawn(async move {
-                match crate::move_note::copy_into(state.db.clone(), &target.workspace_id, &note)
-                    .await
+                match crate::page::move_note::copy_into(
+                    state.db.clone(),
+                    &target.workspace_id,
+                    &note,
+                )
+                .await
                 {
                     Ok(()) => {
                         if state
@@ -544,7 +548,7 @@ fn MoveNote(note: Note, on_moved: EventHandler<()>) -> Element {
 fn NoteHistory(id: String, read_only: bool) -> Element {
     let state = use_context::<AppState>();
     state.track();
-    let versions = crate::history::note_versions(state.workspace.read().doc(), &id, 20);
+    let versions = crate::page::history::note_versions(state.workspace.read().doc(), &id, 20);
     let now = now_ms();
     rsx! {
         section { class: "history", id: "history",

@@ -3,9 +3,9 @@
 use dioxus::prelude::*;
 use hearth_migrations::TaskList;
 
-use crate::pages::Page;
+use crate::page::pages::Page;
+use crate::page::state::AppState;
 use crate::platform::{new_id, now_ms};
-use crate::state::AppState;
 
 /// The task lists screen: the layout of `/tasks` (every list) and
 /// `/tasks/{id}` (one list).

@@ -10,11 +10,12 @@ use hearth_migrations::Workspace;
 use hearth_migrations::loro::LoroDoc;
 
 use crate::idb;
-use crate::link::WorkerLink;
+use crate::page::link::WorkerLink;
+use crate::page::state::AppState;
+use crate::page::stored;
+use crate::page::update;
 use crate::protocol::{FromWorker, SyncView, ToWorker};
-use crate::session;
-use crate::state::AppState;
-use crate::{tabs, update};
+use crate::tabs;
 
 #[derive(Clone)]
 #[allow(clippy::large_enum_variant)] // one value, held by the root component
@@ -41,12 +42,12 @@ struct Signals {
     phase: Signal<Phase>,
     revision: Signal<u64>,
     error: Signal<Option<String>>,
-    undo: Signal<Option<crate::state::Undo>>,
+    undo: Signal<Option<crate::page::state::Undo>>,
     sync: Signal<SyncView>,
     saving: Signal<bool>,
     recovery_key: Signal<Option<String>>,
-    encryption: Signal<crate::state::Encryption>,
-    rotation: Signal<crate::state::Rotation>,
+    encryption: Signal<crate::page::state::Encryption>,
+    rotation: Signal<crate::page::state::Rotation>,
     uploads: Signal<Vec<crate::protocol::UploadView>>,
     fetches: Signal<std::collections::BTreeMap<String, crate::protocol::FetchView>>,
     kept: Signal<crate::protocol::KeptView>,
@@ -105,8 +106,8 @@ pub fn App() -> Element {
         sync: use_signal(starting),
         saving: use_signal(|| false),
         recovery_key: use_signal(|| None::<String>),
-        encryption: use_signal(|| crate::state::Encryption::Idle),
-        rotation: use_signal(|| crate::state::Rotation::Idle),
+        encryption: use_signal(|| crate::page::state::Encryption::Idle),
+        rotation: use_signal(|| crate::page::state::Rotation::Idle),
         uploads: use_signal(Vec::new),
         fetches: use_signal(Default::default),
         kept: use_signal(Default::default),
@@ -119,7 +120,7 @@ pub fn App() -> Element {
         ..
     } = signals;
 
-    let pairing = use_hook(crate::ui::pair::link_in_address);
+    let pairing = use_hook(crate::page::ui::pair::link_in_address);
     let joining = pairing.is_some();
     use_future(move || async move {
         if joining {
@@ -138,7 +139,7 @@ pub fn App() -> Element {
     });
 
     let body = match (pairing.clone(), phase()) {
-        (Some(link), _) => rsx! { crate::ui::pair::JoinFromLink { link } },
+        (Some(link), _) => rsx! { crate::page::ui::pair::JoinFromLink { link } },
         (None, phase) => match phase {
             Phase::Opening => {
                 rsx! { p { class: "empty", id: "opening", "Opening your workspace…" } }
@@ -204,7 +205,7 @@ async fn lead(
     crate::platform::mark("hearth-list-loaded");
     // And the document as stored, read here rather than exported by the
     // worker and copied over: the worker then sends only what it added.
-    let stored = session::read_stored(&db).await;
+    let stored = stored::read_stored(&db).await;
     link.send(ToWorker::Have {
         workspace: stored.as_ref().map(|(id, _)| id.as_str().to_owned()),
         vv: stored
@@ -328,20 +329,20 @@ async fn lead(
             FromWorker::Encrypted { error } => {
                 let mut encryption = signals.encryption;
                 encryption.set(match error {
-                    None => crate::state::Encryption::Done,
-                    Some(reason) => crate::state::Encryption::Failed(reason),
+                    None => crate::page::state::Encryption::Done,
+                    Some(reason) => crate::page::state::Encryption::Failed(reason),
                 });
             }
             FromWorker::Rotated { error } => {
                 let mut rotation = signals.rotation;
                 rotation.set(match error {
-                    None => crate::state::Rotation::Done,
-                    Some(reason) => crate::state::Rotation::Failed(reason),
+                    None => crate::page::state::Rotation::Done,
+                    Some(reason) => crate::page::state::Rotation::Failed(reason),
                 });
             }
             FromWorker::Keys { ring } => record.write().keys = Some(ring),
             FromWorker::Uploads(list) => {
-                crate::ui::files::attach_sent(&state, &list);
+                crate::page::ui::files::attach_sent(&state, &list);
                 let mut uploads = signals.uploads;
                 if *uploads.peek() != list {
                     uploads.set(list);
@@ -374,7 +375,7 @@ async fn follow(signals: Signals) {
         mut sync,
         ..
     } = signals;
-    let (db, record, store, workspace) = match session::open_follower().await {
+    let (db, record, store, workspace) = match stored::open_follower().await {
         Ok(opened) => opened,
         Err(e) => {
             phase.set(Phase::Failed(e));
@@ -409,7 +410,7 @@ async fn follow(signals: Signals) {
         while changes.try_recv().is_ok() {}
         let mut ws = workspace;
         let mut copy = ws.peek().clone();
-        if session::reload_follower(&store, &mut copy).await.is_ok() {
+        if stored::reload_follower(&store, &mut copy).await.is_ok() {
             ws.set(copy);
             revision += 1;
         }
@@ -433,7 +434,7 @@ fn SyncPill(
     } else {
         String::new()
     };
-    let sending = crate::ui::files::sending_words(&uploads());
+    let sending = crate::page::ui::files::sending_words(&uploads());
     let title = view.detail.clone().unwrap_or_default();
     rsx! {
         span { class: "sync sync-{state}", id: "sync-status", "data-state": "{state}", title: "{title}", "{text}{pending}{sending}" }
@@ -456,7 +457,7 @@ fn WorkspaceTitle(state: AppState) -> Element {
 
 #[component]
 fn Ready(state: AppState) -> Element {
-    crate::ui::files::use_keep_offline(&state);
+    crate::page::ui::files::use_keep_offline(&state);
     // The device record keeps the workspace's name, so that the list of
     // workspaces can show it while another one is open.
     {
@@ -478,7 +479,7 @@ fn Ready(state: AppState) -> Element {
     // "Interactive": the workspace is on screen. Benchmarks read this mark.
     use_effect(|| crate::platform::mark("hearth-ready"));
     keep_list_for_next_start(&state);
-    rsx! { Router::<crate::pages::Page> {} }
+    rsx! { Router::<crate::page::pages::Page> {} }
 }
 
 /// Five seconds after the last change, the notes list is kept for
@@ -495,7 +496,7 @@ fn keep_list_for_next_start(state: &AppState) {
         generation.set(mine);
         let (state, generation) = (state.clone(), generation.clone());
         spawn(async move {
-            crate::session::sleep_ms(5_000).await;
+            crate::platform::sleep_ms(5_000).await;
             if generation.get() != mine {
                 return;
             }

@@ -13,8 +13,8 @@ use hearth_shared::routes::Route;
 use hearth_shared::share_link::ShareLink;
 
 use crate::fetch::{delete, get_json, post_json, put_json};
+use crate::page::state::AppState;
 use crate::platform::{now_ms, relative_time};
-use crate::state::AppState;
 
 /// How long a pairing link lives.
 const INVITE_SECONDS: u64 = 10 * 60;
@@ -209,7 +209,7 @@ pub fn DeviceList() -> Element {
                 Ok(()) => {
                     refresh += 1;
                     if record.is_encrypted() {
-                        rotation.set(crate::state::Rotation::Working);
+                        rotation.set(crate::page::state::Rotation::Working);
                         link.peek().send(crate::protocol::ToWorker::Rotate);
                     }
                 }
@@ -346,9 +346,9 @@ pub fn DeviceList() -> Element {
             }
             if let Some(m) = message() { p { class: "banner error", "{m}" } }
             match rotation() {
-                crate::state::Rotation::Idle => rsx! {},
-                crate::state::Rotation::Working => rsx! { p { class: "banner", id: "rotation-status", role: "status", "Changing the workspace key…" } },
-                crate::state::Rotation::Done => rsx! {
+                crate::page::state::Rotation::Idle => rsx! {},
+                crate::page::state::Rotation::Working => rsx! { p { class: "banner", id: "rotation-status", role: "status", "Changing the workspace key…" } },
+                crate::page::state::Rotation::Done => rsx! {
                     p { class: "banner", id: "rotation-status", role: "status",
                         "The workspace key was changed: your other devices have the new one, and the removed device cannot read anything written from now on."
                         if state.record.read().keys.as_ref().is_some_and(|k| k.recovery.is_none()) {
@@ -356,7 +356,7 @@ pub fn DeviceList() -> Element {
                         }
                     }
                 },
-                crate::state::Rotation::Failed(reason) => rsx! { p { class: "banner error", id: "rotation-status", role: "status", "The workspace key is not changed yet ({reason}); it is finished at the next sync." } },
+                crate::page::state::Rotation::Failed(reason) => rsx! { p { class: "banner error", id: "rotation-status", role: "status", "The workspace key is not changed yet ({reason}); it is finished at the next sync." } },
             }
             if state.record.read().is_owner() {
                 div { class: "replace-owner",

@@ -2,14 +2,27 @@
 //! page (so Loro is downloaded once), started by `worker.js`, and owns the
 //! sync engine: saving to IndexedDB, pushing, pulling, retrying with
 //! backoff, compacting, and listening to the live events.
+//!
+//! The worker is the one writer of the open workspace's store: what only
+//! it runs lives under this folder.
+//! - [`session`]: opening the workspace and driving its sync engine.
+//! - [`transfers`]: sending and fetching attached files' chunks, beside the
+//!   engine.
+//!
+//! What the page shares with it ([`crate::protocol`], [`crate::idb`],
+//! [`crate::fetch`], [`crate::files`], [`crate::platform`], [`crate::tabs`])
+//! stays at the top of the crate.
+
+pub mod session;
+pub mod transfers;
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use hearth_shared::engine::loro::ExportMode;
 
 use crate::protocol::{FromWorker, SyncView, ToWorker};
-use crate::session::{self, Hooks, Kick};
-use crate::transfers::{FetchKick, Report};
+use session::{Hooks, Kick};
+use transfers::{FetchKick, Report};
 
 /// The worker's state: a line to the engine's driver once it runs, and to
 /// the transfers of attached files.
@@ -215,15 +228,13 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
         let workspace = booted.record.workspace_id.clone();
         let scope = scope.clone();
         let report: Report = std::rc::Rc::new(move |message| scope.respond(page, message));
-        wasm_bindgen_futures::spawn_local(crate::transfers::run_sender(
+        wasm_bindgen_futures::spawn_local(transfers::run_sender(
             db.clone(),
             workspace.clone(),
             sender,
             report.clone(),
         ));
-        wasm_bindgen_futures::spawn_local(crate::transfers::run_fetcher(
-            db, workspace, fetcher, report,
-        ));
+        wasm_bindgen_futures::spawn_local(transfers::run_fetcher(db, workspace, fetcher, report));
     }
     let channel = crate::tabs::channel();
     let (s1, s2, s3, s4, s5, s6, s7, s8, s9) = (

@@ -2,8 +2,8 @@
 
 use dioxus::prelude::*;
 
+use crate::page::state::{AppState, Undo};
 use crate::platform::now_ms;
-use crate::state::{AppState, Undo};
 
 /// Offers to undo the last deletion.
 #[component]

@@ -17,8 +17,8 @@ use hearth_shared::files::{ChunkRef, FileRef, human_size, is_image_mime};
 use hearth_storage::files::Upload;
 use wasm_bindgen::JsCast as _;
 
+use crate::page::state::AppState;
 use crate::protocol::{ToWorker, UploadState, UploadView};
-use crate::state::AppState;
 
 /// Images up to this size load as soon as the note opens.
 const INLINE_IMAGE_BYTES: u64 = 25 * 1000 * 1000;

@@ -17,15 +17,15 @@
 //! | anything else    | "not found", with a way home             |
 //!
 //! A pairing link (`/#pair?…`) is read before the routes, whatever the
-//! path (see [`crate::ui::pair`]).
+//! path (see [`crate::page::ui::pair`]).
 
 use dioxus::prelude::*;
 
-use crate::state::AppState;
-use crate::ui::connect::SyncScreen;
-use crate::ui::notes::NotesView;
-use crate::ui::tasks::TasksView;
-use crate::ui::toast::{ErrorLine, UndoToast};
+use crate::page::state::AppState;
+use crate::page::ui::connect::SyncScreen;
+use crate::page::ui::notes::NotesView;
+use crate::page::ui::tasks::TasksView;
+use crate::page::ui::toast::{ErrorLine, UndoToast};
 
 /// Every screen of the app.
 #[derive(Routable, Clone, PartialEq, Debug)]
@@ -157,15 +157,15 @@ fn DevicesPage() -> Element {
     let record = state.record.read().clone();
     rsx! {
         if record.is_owner() {
-            crate::ui::devices::PairDevice {}
-            crate::ui::devices::DeviceList {}
+            crate::page::ui::devices::PairDevice {}
+            crate::page::ui::devices::DeviceList {}
             if record.server.is_some()
-                && (!record.is_encrypted() || *state.encryption.read() != crate::state::Encryption::Idle)
+                && (!record.is_encrypted() || *state.encryption.read() != crate::page::state::Encryption::Idle)
             {
-                crate::ui::encrypt::EncryptCard {}
+                crate::page::ui::encrypt::EncryptCard {}
             }
             if record.is_encrypted() {
-                crate::ui::recovery::RecoveryKeyCard {}
+                crate::page::ui::recovery::RecoveryKeyCard {}
             }
         } else {
             section { class: "card", id: "devices-card",
@@ -188,7 +188,7 @@ fn PairPage() -> Element {
     let owner = state.record.read().is_owner();
     rsx! {
         if owner {
-            crate::ui::devices::PairDevice {}
+            crate::page::ui::devices::PairDevice {}
         } else {
             section { class: "card", id: "devices-card",
                 h2 { "Pair a device" }
@@ -202,8 +202,8 @@ fn PairPage() -> Element {
 #[component]
 fn DataPage() -> Element {
     rsx! {
-        crate::ui::data::WorkspacesCard {}
-        crate::ui::data::DataCard {}
+        crate::page::ui::data::WorkspacesCard {}
+        crate::page::ui::data::DataCard {}
     }
 }
 

@@ -9,7 +9,7 @@ use hearth_migrations::{NoteIndex, SchemaError, Workspace};
 use rexie::Rexie;
 
 use crate::device::DeviceRecord;
-use crate::link::WorkerLink;
+use crate::page::link::WorkerLink;
 use crate::protocol::SyncView;
 
 /// Shared by every component through the Dioxus context.

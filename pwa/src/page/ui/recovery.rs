@@ -16,8 +16,8 @@ use hearth_shared::routes::Route;
 
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{post_json, put_json};
-use crate::state::AppState;
-use crate::ui::devices::qr_svg;
+use crate::page::state::AppState;
+use crate::page::ui::devices::qr_svg;
 
 /// Makes a new recovery key for the workspace of this device (its
 /// owner's, connected, encrypted) and keeps what the server may know of it

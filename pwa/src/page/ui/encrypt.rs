@@ -12,8 +12,8 @@
 use dioxus::prelude::*;
 use hearth_shared::keys::Keyring;
 
+use crate::page::state::{AppState, Encryption};
 use crate::protocol::ToWorker;
-use crate::state::{AppState, Encryption};
 
 /// The card, on the owner's Devices screen of a workspace that is not
 /// encrypted (or whose encrypting has not finished).
@@ -33,7 +33,7 @@ pub fn EncryptCard() -> Element {
                 let mut shown = state.recovery_key;
                 spawn(async move {
                     let record = state.record.peek().clone();
-                    match crate::ui::recovery::make_recovery_key(&state, record).await {
+                    match crate::page::ui::recovery::make_recovery_key(&state, record).await {
                         Ok((text, kept)) => {
                             let mut shared = state.record;
                             shared.set(kept);

@@ -11,9 +11,9 @@ use hearth_shared::routes::Route;
 
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{Connection, get_public_json, post_json};
+use crate::page::state::AppState;
 use crate::platform::{origin, server_address};
 use crate::protocol::ToWorker;
-use crate::state::AppState;
 
 /// The Sync screen.
 #[component]
@@ -25,7 +25,7 @@ pub fn SyncScreen() -> Element {
     let r = record();
 
     rsx! {
-        crate::ui::recovery::RecoveryKeyShown {}
+        crate::page::ui::recovery::RecoveryKeyShown {}
         section { class: "card", id: "sync-card",
             h2 { "Sync" }
             p { id: "sync-detail",
@@ -58,7 +58,7 @@ pub fn SyncScreen() -> Element {
         if r.server.is_none() {
             ConnectOwner {}
             JoinWithToken {}
-            crate::ui::recovery::RecoverWorkspace {}
+            crate::page::ui::recovery::RecoverWorkspace {}
         }
     }
 }
@@ -146,7 +146,7 @@ async fn register_here(
         .map_err(|e| e.to_string())?;
     // An encrypted workspace gets its recovery key now, shown once.
     if record.is_encrypted() {
-        match crate::ui::recovery::make_recovery_key(state, record.clone()).await {
+        match crate::page::ui::recovery::make_recovery_key(state, record.clone()).await {
             Ok((text, kept)) => {
                 record = kept;
                 let mut shown = state.recovery_key;
