@@ -24,6 +24,7 @@
 mod cmd;
 mod dist;
 mod proxy;
+mod seams;
 mod tools;
 
 use std::path::PathBuf;
@@ -159,6 +160,8 @@ fn test(root: &std::path::Path) -> Result<()> {
     dist::build(root, None)?;
     cmd::step("the server links no sync engine (cargo tree -p hearth -e normal)");
     server_links_no_engine(root)?;
+    cmd::step("handlers see only the storage traits (no engine named in server/src/handlers)");
+    seams::handlers_see_only_the_traits(root)?;
     cmd::step("the release `hearth` that `cargo xtask run` ships, for the end-to-end tests");
     cmd::cargo(
         root,
