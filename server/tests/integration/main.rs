@@ -8,6 +8,7 @@ mod chunks;
 mod entries;
 mod events;
 mod hardening;
+mod old_data;
 mod process;
 mod static_files;
 mod tls;
