@@ -16,7 +16,9 @@ use crate::secret;
 use crate::storage::chunks::ChunkStore;
 use crate::storage::disk::DiskStore;
 use crate::storage::disk::chunks::{DiskChunkStore, DiskChunks};
-use crate::workspaces::{Space, Workspaces};
+use crate::storage::disk::room::DiskRoom;
+use crate::storage::room::Room;
+use crate::workspaces::Workspaces;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -154,8 +156,9 @@ impl App {
         })
         .await
         .map_err(|e| StartError::Other(e.to_string()))??;
-        let space = Arc::new(Space::new(
+        let room: Arc<dyn Room> = Arc::new(DiskRoom::new(
             config.data_dir.clone(),
+            config.workspace_quota_bytes,
             config.min_free_bytes,
             config.max_total_bytes.unwrap_or(u64::MAX),
             stored,
@@ -179,13 +182,7 @@ impl App {
                 last_seen: LastSeen::default(),
             },
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
-            workspaces: Workspaces::new(
-                Arc::new(store),
-                heads,
-                config.workspace_quota_bytes,
-                space,
-                config.max_open_workspaces,
-            ),
+            workspaces: Workspaces::new(Arc::new(store), heads, room, config.max_open_workspaces),
             chunks: Arc::new(DiskChunkStore(Arc::new(DiskChunks::new(
                 &config.data_dir.join(crate::storage::disk::WORKSPACES_DIR),
                 config.chunk_grace_secs,
@@ -263,7 +260,7 @@ impl App {
             match self.chunks.sweep(&ws, now).await {
                 Ok(0) => {}
                 Ok(freed) => {
-                    self.workspaces.space().removed(freed);
+                    self.workspaces.room().removed(freed);
                     tracing::info!(workspace = %ws, freed, "unreferenced chunks deleted");
                 }
                 Err(err) => {

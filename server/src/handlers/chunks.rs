@@ -37,6 +37,8 @@ use crate::handlers::authorize_upload;
 use crate::handlers::master_json;
 use crate::http::{BodyLimits, ResBody, full, json, read_body, read_json};
 use crate::storage::chunks::Put;
+use crate::storage::room::Refused;
+use crate::workspaces::WriteError;
 
 fn check_names(names: &[ChunkName]) -> Result<(), ApiError> {
     if names.len() > MAX_CHUNK_NAMES {
@@ -67,17 +69,14 @@ pub async fn put(
     }
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log_bytes = workspace.position().bytes;
-    let quota = app.config.workspace_quota_bytes;
     let refusal = std::sync::Arc::new(std::sync::Mutex::new(None));
     let room = {
         let app = app.clone();
         let refusal = refusal.clone();
+        let id = ws.clone();
         Box::new(move |chunk_bytes: u64, len: u64| {
-            let why = if log_bytes.saturating_add(chunk_bytes).saturating_add(len) > quota {
-                Some(None)
-            } else {
-                app.workspaces.space().admit(len).err().map(Some)
-            };
+            let used = log_bytes.saturating_add(chunk_bytes);
+            let why = app.workspaces.room().admit_to(&id, used, len).err();
             let admitted = why.is_none();
             if let Ok(mut slot) = refusal.lock() {
                 *slot = why;
@@ -92,7 +91,7 @@ pub async fn put(
         .map_err(|e| chunk_error("storing a chunk", e))?;
     let refused = refusal.lock().ok().and_then(|mut slot| slot.take());
     if added > 0 {
-        app.workspaces.space().added(added);
+        app.workspaces.room().added(added);
     }
     match outcome {
         Put::Created => json(StatusCode::CREATED, &PutChunkResponse { created: true }),
@@ -101,9 +100,9 @@ pub async fn put(
             ErrorCode::ChunkMismatch,
             "the chunk's bytes do not hash to its name (SHA-256); nothing was stored",
         )),
-        Put::Refused => Err(match refused.flatten() {
-            Some(full) => write_error(full),
-            None => ApiError::new(
+        Put::Refused => Err(match refused {
+            Some(Refused::Full(why)) => write_error(WriteError::Full(why)),
+            Some(Refused::Quota) | None => ApiError::new(
                 ErrorCode::QuotaExceeded,
                 "the workspace's files have reached its storage quota; remove files no note needs, or ask the server's operator for more",
             ),
@@ -175,7 +174,7 @@ pub async fn unreferenced(
         .await
         .map_err(aside)?;
     if freed > 0 {
-        app.workspaces.space().removed(freed);
+        app.workspaces.room().removed(freed);
     }
     json(
         StatusCode::OK,

@@ -65,8 +65,11 @@ pub async fn register(
             _ => return Err(setup_code_invalid()),
         },
     };
-    let space = app.workspaces.space();
-    space.admit(0).map_err(write_error)?;
+    let room = app.workspaces.room().clone();
+    tokio::task::spawn_blocking(move || room.admit(0))
+        .await
+        .map_err(|e| ApiError::internal("checking for room", e))?
+        .map_err(|refused| write_error(refused.into()))?;
 
     let now = unix_now();
     let (master, token) = issue_token(

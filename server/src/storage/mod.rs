@@ -17,6 +17,7 @@
 //!   doctor).
 //! - [`memory`]: an in-memory store for tests.
 //! - [`chunks`]: the chunk store's trait.
+//! - [`room`]: the one owner of quotas and server-wide limits.
 
 pub mod chunks;
 pub mod disk;
@@ -24,6 +25,7 @@ pub mod disk;
 pub mod memory;
 #[cfg(test)]
 mod model_tests;
+pub mod room;
 
 use std::sync::Arc;
 
@@ -42,6 +44,20 @@ pub enum StoreError {
     Corrupt { path: String, detail: String },
     #[error("an earlier write failed; the workspace log refuses writes until it is reopened")]
     Poisoned,
+}
+
+impl StoreError {
+    /// Whether the storage ran out of room (or of the user's quota): the
+    /// client is told `storage_full`, not `internal`.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// An entry to append.

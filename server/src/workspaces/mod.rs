@@ -10,14 +10,13 @@
 //! ends; its workspace is marked poisoned, and the next request reopens the
 //! log from disk (recovering it) once that writer is gone.
 //!
-//! Before each batch the writer asks [`Space`] ([`space`]) whether there is room: free
-//! space on the data volume above the reserve, and the server-wide storage
-//! limit. Without room, writes are refused (`storage_full`) before the file
+//! Before each batch the writer asks the [`Room`] whether there is room
+//! (the workspace's quota, free space above the reserve, the server-wide
+//! storage limit). Without room, writes are refused (`storage_full`) before the file
 //! system fails, and what is stored stays readable.
 //!
 //! Many workspaces may exist; only those in use cost memory.
 
-mod space;
 mod writer;
 
 use std::collections::HashMap;
@@ -28,10 +27,10 @@ use bytes::Bytes;
 use hearth_shared::id::WorkspaceId;
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use self::space::Space;
 use self::writer::{WriteOp, start};
 use crate::clock::unix_now;
 use crate::heads::Heads;
+use crate::storage::room::{Refused, Room};
 use crate::storage::{
     Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, Undone, WorkspaceLog,
 };
@@ -51,6 +50,15 @@ pub enum WriteError {
     Stopped,
     #[error("no room: {0}")]
     Full(&'static str),
+}
+
+impl From<Refused> for WriteError {
+    fn from(refused: Refused) -> WriteError {
+        match refused {
+            Refused::Full(why) => WriteError::Full(why),
+            Refused::Quota => WriteError::Full("the workspace's storage quota is reached"),
+        }
+    }
 }
 
 /// An open workspace.
@@ -172,8 +180,7 @@ impl SlotState {
 pub struct Workspaces {
     store: Arc<dyn BlobStore>,
     heads: Arc<dyn Heads>,
-    quota: u64,
-    space: Arc<Space>,
+    room: Arc<dyn Room>,
     /// Most workspaces open at once; beyond it the least recently used
     /// unused ones are closed.
     max_open: usize,
@@ -185,24 +192,22 @@ impl Workspaces {
     pub fn new(
         store: Arc<dyn BlobStore>,
         heads: Arc<dyn Heads>,
-        quota: u64,
-        space: Arc<Space>,
+        room: Arc<dyn Room>,
         max_open: usize,
     ) -> Workspaces {
         Workspaces {
             store,
             heads,
-            quota,
-            space,
+            room,
             max_open: max_open.max(1),
             open_count: Arc::new(AtomicUsize::new(0)),
             slots: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Room for new data, server-wide.
-    pub fn space(&self) -> &Space {
-        &self.space
+    /// Room for new data: quotas and server-wide limits.
+    pub fn room(&self) -> &Arc<dyn Room> {
+        &self.room
     }
 
     /// The head announcer the writers publish to.
@@ -240,8 +245,7 @@ impl Workspaces {
         }
         let store = self.store.clone();
         let heads = self.heads.clone();
-        let quota = self.quota;
-        let space = self.space.clone();
+        let room = self.room.clone();
         let open_count = self.open_count.clone();
         let id = ws.clone();
         let opening = tokio::spawn(async move {
@@ -264,7 +268,7 @@ impl Workspaces {
                     .await
                     .map_err(|_| WriteError::Stopped)??
             };
-            let opened = start(id, log, heads, quota, space);
+            let opened = start(id, log, heads, room);
             st.open = Some(opened.clone());
             open_count.fetch_add(1, Ordering::Relaxed);
             Ok::<_, WriteError>(opened)
@@ -385,8 +389,14 @@ mod tests {
         Arc::new(crate::heads::LocalHeads::default())
     }
 
-    fn test_space() -> Arc<Space> {
-        Arc::new(Space::new(std::env::temp_dir(), 0, u64::MAX, 0))
+    fn test_room() -> Arc<dyn Room> {
+        Arc::new(crate::storage::disk::room::DiskRoom::new(
+            std::env::temp_dir(),
+            u64::MAX,
+            0,
+            u64::MAX,
+            0,
+        ))
     }
 
     fn entry(body: &'static [u8], key: &str) -> NewEntry {
@@ -404,8 +414,7 @@ mod tests {
         let spaces = Workspaces::new(
             Arc::new(DiskStore::new(dir.path())),
             heads(),
-            u64::MAX,
-            test_space(),
+            test_room(),
             1000,
         );
         for i in 0..50u8 {
@@ -467,13 +476,7 @@ mod tests {
     }
 
     async fn concurrent_appends(store: Arc<dyn BlobStore>) {
-        let spaces = Arc::new(Workspaces::new(
-            store,
-            heads(),
-            u64::MAX,
-            test_space(),
-            1000,
-        ));
+        let spaces = Arc::new(Workspaces::new(store, heads(), test_room(), 1000));
         let ws = spaces
             .get(&WorkspaceId::from_random([3; 16]))
             .await
@@ -591,13 +594,7 @@ mod tests {
             overlaps: Arc::default(),
             opens: Arc::default(),
         });
-        let spaces = Arc::new(Workspaces::new(
-            store.clone(),
-            heads(),
-            u64::MAX,
-            test_space(),
-            1000,
-        ));
+        let spaces = Arc::new(Workspaces::new(store.clone(), heads(), test_room(), 1000));
         let ws = WorkspaceId::from_random([5; 16]);
         let mut tasks = Vec::new();
         for client in 0..16u8 {

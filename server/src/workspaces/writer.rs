@@ -10,9 +10,10 @@ use bytes::Bytes;
 use hearth_shared::id::WorkspaceId;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{QUEUE, Space, Workspace, WriteError};
+use super::{QUEUE, Workspace, WriteError};
 use crate::clock::unix_now;
 use crate::heads::Heads;
+use crate::storage::room::Room;
 use crate::storage::{Appended, NewEntry, Snapshotted, StoreError, Undone, WorkspaceLog};
 
 /// Most operations the writer takes into one batch.
@@ -61,8 +62,7 @@ pub(super) fn start(
     id: WorkspaceId,
     log: Arc<dyn WorkspaceLog>,
     heads: Arc<dyn Heads>,
-    quota: u64,
-    space: Arc<Space>,
+    room: Arc<dyn Room>,
 ) -> Arc<Workspace> {
     let (tx, rx) = mpsc::channel(QUEUE);
     heads.publish(&id, log.position().head);
@@ -72,8 +72,7 @@ pub(super) fn start(
         id: id.clone(),
         log: log.clone(),
         heads: heads.clone(),
-        quota,
-        space,
+        room,
         poisoned: poisoned.clone(),
     };
     tokio::spawn(async move {
@@ -96,8 +95,7 @@ struct Writer {
     id: WorkspaceId,
     log: Arc<dyn WorkspaceLog>,
     heads: Arc<dyn Heads>,
-    quota: u64,
-    space: Arc<Space>,
+    room: Arc<dyn Room>,
     poisoned: Arc<AtomicBool>,
 }
 
@@ -140,19 +138,20 @@ impl Writer {
     fn apply(&self, ops: Vec<WriteOp>) -> bool {
         let batch_bytes: u64 = ops.iter().map(WriteOp::bytes).sum();
         if batch_bytes > 0
-            && let Err(WriteError::Full(why)) = self.space.admit(batch_bytes)
+            && let Err(refused) = self.room.admit(batch_bytes)
         {
             for op in ops {
-                op.fail(|| WriteError::Full(why));
+                op.fail(|| WriteError::from(refused));
             }
             return false;
         }
+        let quota = self.room.quota(&self.id);
         let mut ops = ops.into_iter().peekable();
         while let Some(op) = ops.next() {
             let before = self.log.position().bytes;
             let failed = match op {
                 WriteOp::Snapshot { upto, data, reply } => {
-                    let result = self.log.put_snapshot(upto, &data, self.quota);
+                    let result = self.log.put_snapshot(upto, &data, quota);
                     let failed = result.is_err();
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
@@ -178,7 +177,7 @@ impl Writer {
                             replies.push(reply);
                         }
                     }
-                    match self.log.append(&entries, self.quota) {
+                    match self.log.append(&entries, quota) {
                         Ok(outcomes) => {
                             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(outcome));
@@ -187,7 +186,7 @@ impl Writer {
                         }
                         Err(err) => {
                             tracing::error!(error = %err, "appending to a workspace log failed");
-                            let full = is_out_of_space(&err);
+                            let full = err.is_full();
                             for reply in replies {
                                 let _ = reply.send(Err(if full {
                                     WriteError::Full("the server's disk is full")
@@ -200,7 +199,7 @@ impl Writer {
                     }
                 }
             };
-            self.space.moved(before, self.log.position().bytes);
+            self.room.moved(before, self.log.position().bytes);
             self.announce();
             if failed {
                 for op in ops {
@@ -214,17 +213,5 @@ impl Writer {
 
     fn announce(&self) {
         self.heads.publish(&self.id, self.log.position().head);
-    }
-}
-
-/// Whether a storage error is the file system running out of room (or of
-/// the user's quota): the client is told `storage_full`, not `internal`.
-fn is_out_of_space(err: &StoreError) -> bool {
-    match err {
-        StoreError::Io { source, .. } => {
-            source.kind() == std::io::ErrorKind::StorageFull
-                || source.kind() == std::io::ErrorKind::QuotaExceeded
-        }
-        _ => false,
     }
 }

@@ -37,6 +37,7 @@ pub mod backup;
 pub mod chunks;
 pub mod doctor;
 pub mod record;
+pub mod room;
 pub mod snapshot_file;
 
 use self::record::{Kind, LOG_MAGIC, Stop};

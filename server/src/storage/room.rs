@@ -1,0 +1,82 @@
+//! [`Room`]: the one owner of how much may be stored: each workspace's
+//! quota (its log, snapshot and chunks together) and the server-wide
+//! limits (`--min-free-bytes`, `--max-total-bytes`). Writers and the chunk
+//! handlers ask it before they write and tell it what they added and
+//! removed; nothing else decides or counts.
+
+use hearth_shared::id::WorkspaceId;
+
+/// Why there is no room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The workspace would exceed its quota.
+    Quota,
+    /// The server's storage is (nearly) full or at its limit; why, in words.
+    Full(&'static str),
+}
+
+/// Room for new data.
+pub trait Room: Send + Sync + 'static {
+    /// The most bytes workspace `ws` may hold.
+    fn quota(&self, ws: &WorkspaceId) -> u64;
+
+    /// Whether `bytes` more may be stored, server-wide. May block (a
+    /// free-space check): call it off the async threads.
+    fn admit(&self, bytes: u64) -> Result<(), Refused>;
+
+    /// Whether workspace `ws`, holding `used` bytes, may store `bytes`
+    /// more: its quota, then the server-wide limits.
+    fn admit_to(&self, ws: &WorkspaceId, used: u64, bytes: u64) -> Result<(), Refused> {
+        if used.saturating_add(bytes) > self.quota(ws) {
+            return Err(Refused::Quota);
+        }
+        self.admit(bytes)
+    }
+
+    /// Counts bytes stored.
+    fn added(&self, bytes: u64);
+
+    /// Counts bytes deleted.
+    fn removed(&self, bytes: u64);
+
+    /// Counts a change of a workspace's stored bytes from `before` to
+    /// `after`.
+    fn moved(&self, before: u64, after: u64) {
+        if after >= before {
+            self.added(after - before);
+        } else {
+            self.removed(before - after);
+        }
+    }
+
+    /// Bytes stored over all workspaces.
+    fn total(&self) -> u64;
+}
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod contract {
+    //! What every [`Room`] must do.
+
+    use super::*;
+
+    /// Runs the contract on a room with quota `quota` per workspace, a
+    /// server-wide limit of `max_total` bytes and nothing stored yet.
+    pub fn keeps_count(room: &dyn Room, quota: u64, max_total: u64) {
+        let ws = WorkspaceId::from_random([1; 16]);
+        assert_eq!(room.quota(&ws), quota);
+        assert_eq!(room.total(), 0);
+        assert_eq!(room.admit_to(&ws, quota, 1), Err(Refused::Quota));
+        assert_eq!(room.admit_to(&ws, 0, quota.min(max_total)), Ok(()));
+        room.added(max_total);
+        assert!(
+            matches!(room.admit(1), Err(Refused::Full(_))),
+            "at the limit"
+        );
+        assert_eq!(room.admit(0), Ok(()), "nothing more is always room");
+        room.moved(max_total, max_total - 10);
+        assert_eq!(room.total(), max_total - 10);
+        assert_eq!(room.admit(10), Ok(()));
+        room.removed(u64::MAX);
+        assert_eq!(room.total(), 0, "never below nothing");
+    }
+}
