@@ -13,6 +13,7 @@ use crate::http::BodyLimits;
 use crate::index::{Cached, INDEX_FILE, Index, SqliteIndex};
 use crate::ratelimit::RateLimit;
 use crate::secret;
+use crate::storage::LogStore as _;
 use crate::storage::chunks::ChunkStore;
 use crate::storage::disk::DiskStore;
 use crate::storage::disk::chunks::{DiskChunkStore, DiskChunks};
@@ -105,7 +106,11 @@ pub struct App {
 impl App {
     /// Opens the data directory and everything in it.
     pub async fn open(config: Config) -> Result<Arc<App>, StartError> {
-        config.validate().map_err(StartError::Config)?;
+        // The backends, assembled here and nowhere else.
+        let store = DiskStore::new(&config.data_dir).with_undo_window(config.compaction_undo_secs);
+        config
+            .validate(store.max_entry_len())
+            .map_err(StartError::Config)?;
         let data_dir = config.data_dir.clone();
         let dist = config.dist.clone();
         let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
@@ -163,7 +168,6 @@ impl App {
             config.max_total_bytes.unwrap_or(u64::MAX),
             stored,
         ));
-        let store = DiskStore::new(&config.data_dir).with_undo_window(config.compaction_undo_secs);
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let heads: Arc<dyn Heads> = Arc::new(LocalHeads::default());
         let index = Cached::new(Arc::new(index)).announcing({

@@ -153,7 +153,6 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             if !dir.is_dir() {
                 anyhow::bail!("no workspace {ws} in {}", args.data_dir.display());
             }
-            use crate::storage::WorkspaceLog as _;
             let log = crate::storage::disk::DiskLog::open(&dir)?;
             match log.undo_compaction()? {
                 Some(done) => println!(

@@ -248,10 +248,10 @@ impl Config {
         Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
-    /// Checks the settings against what the store and the wire format can
-    /// hold; the error names the flag and says why.
-    pub fn validate(&self) -> Result<(), String> {
-        let max_entry = crate::storage::disk::MAX_ENTRY_LEN;
+    /// Checks the settings against what the store (whose largest entry is
+    /// `max_entry` bytes) and the wire format can hold; the error names the
+    /// flag and says why.
+    pub fn validate(&self, max_entry: u64) -> Result<(), String> {
         if self.max_body_bytes > max_entry {
             return Err(format!(
                 "--max-body-bytes {} is larger than the largest entry or snapshot a workspace log \

@@ -33,7 +33,7 @@ enum Answer {
 }
 
 /// Streams a pull answer: a task reads the plan in order, one chunk at a
-/// time on the blocking pool, and hands each to the response through a
+/// time, and hands each to the response through a
 /// channel of two. A pull holds a few chunks in memory however large it is;
 /// a client that reads slowly holds no thread while it waits (the task
 /// awaits room in the channel), and one that stops reading is dropped by the
@@ -43,22 +43,13 @@ fn stream(mut reader: PlanReader) -> ResBody {
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
     tokio::spawn(async move {
         loop {
-            let read = tokio::task::spawn_blocking(move || {
-                let chunk = reader.next_chunk(CHUNK);
-                (reader, chunk)
-            })
-            .await;
-            let chunk = match read {
-                Ok((back, Ok(Some(chunk)))) => {
-                    reader = back;
-                    chunk
-                }
-                Ok((_, Ok(None))) => return,
-                Ok((_, Err(err))) => {
+            let chunk = match reader.next_chunk(CHUNK).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return,
+                Err(err) => {
                     tracing::error!(error = %err, "reading a pull answer failed");
                     return;
                 }
-                Err(_) => return,
             };
             if tx.send(bytes::Bytes::from(chunk)).await.is_err() {
                 return;
@@ -136,21 +127,15 @@ pub async fn pull(
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
     let max = app.config.max_pull_bytes.max(1);
-    // One trip to the blocking pool: plan the answer, and read it there
-    // too when it is small.
-    let (position, len, answer) = tokio::task::spawn_blocking(move || {
-        let plan = log.pull_plan(after, max)?;
-        let (position, len) = (plan.position, plan.len);
-        let answer = if len <= SMALL_PULL {
-            Answer::Whole(plan.read_all()?.body)
-        } else {
-            Answer::Stream(plan.reader())
-        };
-        Ok::<_, crate::storage::StoreError>((position, len, answer))
-    })
-    .await
-    .map_err(|e| ApiError::internal("reading a workspace", e))?
-    .map_err(|e| ApiError::internal("reading a workspace", e))?;
+    let reading = |e| ApiError::internal("reading a workspace", e);
+    let plan = log.pull(after, max).await.map_err(reading)?;
+    let (position, len) = (plan.position, plan.len);
+    // A small answer is read at once; a large one is streamed.
+    let answer = if len <= SMALL_PULL {
+        Answer::Whole(plan.read_all().await.map_err(reading)?.body)
+    } else {
+        Answer::Stream(plan.reader())
+    };
     let body = match answer {
         Answer::Whole(bytes) => full(bytes),
         Answer::Stream(reader) => stream(reader),

@@ -1,4 +1,4 @@
-//! An in-memory [`BlobStore`]: the same behaviour as the disk store without
+//! An in-memory [`LogStore`]: the same behaviour as the disk store without
 //! durability, for tests of code above the store (and as a second
 //! implementation that keeps the trait honest).
 
@@ -9,7 +9,8 @@ use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_frame};
 use hearth_shared::id::WorkspaceId;
 
 use super::{
-    Appended, BlobStore, NewEntry, Position, Pulled, Snapshotted, StoreError, Undone, WorkspaceLog,
+    Appended, LogStore, NewEntry, Position, PullPlan, Pulled, Snapshotted, StoreError, Undone,
+    WorkspaceLog,
 };
 
 /// Workspaces in memory; opening the same id twice gives the same log.
@@ -18,8 +19,13 @@ pub struct MemoryStore {
     logs: Mutex<HashMap<WorkspaceId, Arc<MemoryLog>>>,
 }
 
-impl BlobStore for MemoryStore {
-    fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
+#[async_trait::async_trait]
+impl LogStore for MemoryStore {
+    fn max_entry_len(&self) -> u64 {
+        u64::from(u32::MAX)
+    }
+
+    async fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
         let log: Arc<MemoryLog> = logs.entry(ws.clone()).or_default().clone();
         Ok(log)
@@ -66,6 +72,7 @@ impl MemoryLog {
     }
 }
 
+#[async_trait::async_trait]
 impl WorkspaceLog for MemoryLog {
     fn position(&self) -> Position {
         let st = self.lock();
@@ -76,10 +83,14 @@ impl WorkspaceLog for MemoryLog {
         }
     }
 
-    fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
+    async fn append(
+        &self,
+        entries: Vec<NewEntry>,
+        quota: u64,
+    ) -> Result<Vec<Appended>, StoreError> {
         let mut st = self.lock();
         let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
+        for e in &entries {
             if let Some(&(seq, hash)) = e.key.as_ref().and_then(|k| st.keys.get(k)) {
                 out.push(if hash == e.hash {
                     Appended::Duplicate(seq)
@@ -107,7 +118,7 @@ impl WorkspaceLog for MemoryLog {
         Ok(out)
     }
 
-    fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError> {
+    async fn pull(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
         let st = self.lock();
         let floor = st.floor();
         let mut body = Vec::new();
@@ -123,17 +134,22 @@ impl WorkspaceLog for MemoryLog {
             }
             encode_frame(&mut body, FrameKind::Entry, *seq, payload);
         }
-        Ok(Pulled {
+        Ok(PullPlan::whole(Pulled {
             position: Position {
                 head: st.head,
                 floor,
                 bytes: st.bytes(),
             },
             body,
-        })
+        }))
     }
 
-    fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError> {
+    async fn put_snapshot(
+        &self,
+        upto: u64,
+        data: bytes::Bytes,
+        quota: u64,
+    ) -> Result<Snapshotted, StoreError> {
         let mut st = self.lock();
         let (head, floor) = (st.head, st.floor());
         if upto > head || upto < floor {
@@ -149,14 +165,14 @@ impl WorkspaceLog for MemoryLog {
         Ok(Snapshotted::Done(upto))
     }
 
-    fn forget_compactions(&self) -> Result<usize, StoreError> {
+    async fn forget_compactions(&self) -> Result<usize, StoreError> {
         let mut st = self.lock();
         let n = st.undo.len();
         st.undo.clear();
         Ok(n)
     }
 
-    fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+    async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
         let mut st = self.lock();
         let Some((snapshot, entries)) = st.undo.pop() else {
             return Ok(None);
@@ -183,11 +199,11 @@ mod tests {
     use bytes::Bytes;
     use hearth_shared::frame::decode_frames;
 
-    #[test]
-    fn the_memory_store_keeps_the_contract() {
+    #[tokio::test]
+    async fn the_memory_store_keeps_the_contract() {
         let store = MemoryStore::default();
         let ws = WorkspaceId::from_random([1; 16]);
-        let log = store.open(&ws).unwrap();
+        let log = store.open(&ws).await.unwrap();
         let e = |k: &str, b: &'static [u8]| NewEntry {
             key: Some(k.into()),
             hash: [b[0]; 32],
@@ -195,9 +211,10 @@ mod tests {
         };
         let out = log
             .append(
-                &[e("a", b"1"), e("a", b"1"), e("a", b"2"), e("b", b"3")],
+                vec![e("a", b"1"), e("a", b"1"), e("a", b"2"), e("b", b"3")],
                 u64::MAX,
             )
+            .await
             .unwrap();
         assert_eq!(
             out,
@@ -209,21 +226,31 @@ mod tests {
             ]
         );
         assert_eq!(
-            log.put_snapshot(3, b"s", u64::MAX).unwrap(),
+            log.put_snapshot(3, Bytes::from_static(b"s"), u64::MAX)
+                .await
+                .unwrap(),
             Snapshotted::Conflict { head: 2, floor: 0 }
         );
         assert_eq!(
-            log.put_snapshot(1, b"s", u64::MAX).unwrap(),
+            log.put_snapshot(1, Bytes::from_static(b"s"), u64::MAX)
+                .await
+                .unwrap(),
             Snapshotted::Done(1)
         );
-        let pulled = log.pull(0, u64::MAX).unwrap();
+        let pulled = log
+            .pull(0, u64::MAX)
+            .await
+            .unwrap()
+            .read_all()
+            .await
+            .unwrap();
         let frames = decode_frames(&pulled.body).unwrap();
         assert_eq!(
             frames.iter().map(|f| (f.kind, f.seq)).collect::<Vec<_>>(),
             vec![(FrameKind::Snapshot, 1), (FrameKind::Entry, 2)]
         );
         assert_eq!(
-            store.open(&ws).unwrap().position().head,
+            store.open(&ws).await.unwrap().position().head,
             2,
             "the same log again"
         );

@@ -2,16 +2,12 @@
 //! server-assigned sequence numbers, and at most one snapshot that covers
 //! every entry up to its `upto` (the compaction floor).
 //!
-//! [`BlobStore`] and [`WorkspaceLog`] are the storage traits; [`disk`] is the
-//! first implementation (append-only log files with CRCs, fsync before
-//! acknowledging, atomic snapshot swaps). An object-store implementation can
-//! come later behind the same traits. Calls are blocking: callers run them
-//! off the async threads. One writer at a time per workspace (the
-//! group-commit task in [`crate::workspaces`]) calls the mutating methods;
-//! reads may run concurrently.
+//! [`LogStore`] and [`WorkspaceLog`] are the storage traits, async, with
+//! errors that say what happened, not where; [`disk`] is the single-node
+//! implementation (append-only log files with CRCs, fsync before
+//! acknowledging, atomic snapshot swaps). Handlers and the workspace
+//! registry see only the traits.
 //!
-//! - [`record`]: the log record format and recovery scan.
-//! - [`snapshot_file`]: the snapshot file format and its atomic swap.
 //! - [`disk`]: the single-node backend on the data directory (logs,
 //!   snapshots, chunks, and the disk-only commands: backup, restore,
 //!   doctor).
@@ -158,12 +154,36 @@ impl PullPlan {
         }
     }
 
-    /// Reads the whole answer into memory (tests, small answers). Blocking.
-    pub fn read_all(self) -> Result<Pulled, StoreError> {
+    /// Reads the whole answer into memory (tests, small answers).
+    pub async fn read_all(self) -> Result<Pulled, StoreError> {
         let position = self.position;
         let len = usize::try_from(self.len).unwrap_or(usize::MAX);
-        let body = self.reader().next_chunk(len)?.unwrap_or_default();
+        let body = self.reader().next_chunk(len).await?.unwrap_or_default();
         Ok(Pulled { position, body })
+    }
+
+    /// Reads the whole answer into memory on this thread. Blocking.
+    pub fn read_all_blocking(self) -> Result<Pulled, StoreError> {
+        use std::os::unix::fs::FileExt as _;
+        let mut body = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        for part in self.parts {
+            match part {
+                Part::Bytes(b) => body.extend_from_slice(&b),
+                Part::File { file, offset, len } => {
+                    let at = body.len();
+                    body.resize(at + usize::try_from(len).unwrap_or(0), 0);
+                    file.read_exact_at(body.get_mut(at..).unwrap_or_default(), offset)
+                        .map_err(|source| StoreError::Io {
+                            path: self.path.clone(),
+                            source,
+                        })?;
+                }
+            }
+        }
+        Ok(Pulled {
+            position: self.position,
+            body,
+        })
     }
 
     /// Reads the answer in order, a chunk at a time.
@@ -176,7 +196,8 @@ impl PullPlan {
     }
 }
 
-/// Reads a [`PullPlan`] in order, in chunks.
+/// Reads a [`PullPlan`] in order, in chunks; file ranges are read on the
+/// blocking pool.
 pub struct PlanReader {
     parts: std::collections::VecDeque<Part>,
     /// Bytes of the first part already read.
@@ -187,9 +208,8 @@ pub struct PlanReader {
 
 impl PlanReader {
     /// The next chunk of at most `max` bytes (more only when a single byte
-    /// string is longer), `None` at the end. Blocking.
-    pub fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        use std::os::unix::fs::FileExt as _;
+    /// string is longer), `None` at the end.
+    pub async fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
         let max = max.max(1);
         let mut chunk = Vec::new();
         while chunk.len() < max {
@@ -205,18 +225,24 @@ impl PlanReader {
                     let left = len.saturating_sub(self.done_in_part);
                     let room = (max - chunk.len()) as u64;
                     let take = usize::try_from(left.min(room)).unwrap_or(max);
-                    let at = chunk.len();
-                    chunk.resize(at + take, 0);
-                    file.read_exact_at(
-                        chunk.get_mut(at..).unwrap_or_default(),
-                        offset + self.done_in_part,
-                    )
+                    let (file, at, len) = (file.clone(), offset + self.done_in_part, *len);
+                    let read = tokio::task::spawn_blocking(move || {
+                        use std::os::unix::fs::FileExt as _;
+                        let mut buf = vec![0; take];
+                        file.read_exact_at(&mut buf, at).map(|()| buf)
+                    })
+                    .await
+                    .map_err(|e| StoreError::Io {
+                        path: self.path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?
                     .map_err(|source| StoreError::Io {
                         path: self.path.clone(),
                         source,
                     })?;
+                    chunk.extend_from_slice(&read);
                     self.done_in_part += take as u64;
-                    if self.done_in_part >= *len {
+                    if self.done_in_part >= len {
                         self.parts.pop_front();
                         self.done_in_part = 0;
                     }
@@ -228,46 +254,55 @@ impl PlanReader {
 }
 
 /// Opens workspace logs.
-pub trait BlobStore: Send + Sync + 'static {
-    /// Opens a workspace's log, creating it if need be and recovering it after
-    /// a crash (a torn tail is cut off). Blocking.
-    fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError>;
+#[async_trait::async_trait]
+pub trait LogStore: Send + Sync + 'static {
+    /// Opens a workspace's log, creating it if need be and recovering it
+    /// after a crash (a torn tail is cut off).
+    async fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError>;
+
+    /// The largest entry or snapshot a log can hold, in bytes.
+    fn max_entry_len(&self) -> u64;
 }
 
-/// One workspace's log and snapshot. A mutating call that returns an error
-/// may have left the log unable to take writes; its caller (the workspace's
-/// writer) then stops using it, and a fresh [`BlobStore::open`] recovers.
+/// One workspace's log and snapshot. Every mutating call is durable when
+/// it returns `Ok`, and safe against concurrent callers by the backend's
+/// own means (the group-commit writer batches them, but nothing depends on
+/// there being one). A mutating call that returns an error may have left
+/// the log unable to take writes; its caller then stops using it, and a
+/// fresh [`LogStore::open`] recovers.
+#[async_trait::async_trait]
 pub trait WorkspaceLog: Send + Sync + 'static {
-    /// Where the log stands.
+    /// Where the log stands, as this handle last saw it.
     fn position(&self) -> Position;
 
     /// Appends entries, all made durable by one sync before this returns.
     /// Entries whose key was seen before are not stored again.
-    fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError>;
+    async fn append(&self, entries: Vec<NewEntry>, quota: u64)
+    -> Result<Vec<Appended>, StoreError>;
 
     /// What follows `after`: the snapshot first if `after` is below the
-    /// floor, then the entries, as frames. Stops before a frame that would
-    /// take the body past `max_bytes` (but always carries at least one frame
-    /// when there is one); the client pulls again from the last frame's seq
-    /// until it reaches the head.
-    fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError>;
-
-    /// The same answer as [`WorkspaceLog::pull`], as a plan to stream.
-    fn pull_plan(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
-        self.pull(after, max_bytes).map(PullPlan::whole)
-    }
+    /// floor, then the entries, as frames, as a plan to read in order.
+    /// Stops before a frame that would take the body past `max_bytes` (but
+    /// always carries at least one frame when there is one); the client
+    /// pulls again from the last frame's seq until it reaches the head.
+    async fn pull(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError>;
 
     /// Swaps in a snapshot covering every entry up to `upto`, then drops
     /// those entries. What it replaced is kept for a while, so that
     /// [`WorkspaceLog::undo_compaction`] can put it back.
-    fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError>;
+    async fn put_snapshot(
+        &self,
+        upto: u64,
+        data: Bytes,
+        quota: u64,
+    ) -> Result<Snapshotted, StoreError>;
 
     /// Undoes the latest compaction still kept: its snapshot and entries are
     /// back, and every entry pushed since stays. `None` if none is kept.
-    fn undo_compaction(&self) -> Result<Option<Undone>, StoreError>;
+    async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError>;
 
     /// Deletes every snapshot and log that compactions replaced and kept
     /// for undo (after a workspace is encrypted, they are its last
     /// plaintext). Returns how many compactions can no longer be undone.
-    fn forget_compactions(&self) -> Result<usize, StoreError>;
+    async fn forget_compactions(&self) -> Result<usize, StoreError>;
 }

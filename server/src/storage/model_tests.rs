@@ -1,16 +1,18 @@
-//! The disk store against a simple in-memory model: random appends (with
+//! Every log store against a simple in-memory model: random appends (with
 //! repeated and conflicting idempotency keys), snapshots, pulls and reopens,
 //! from fixed seeds. Every pull must match the model exactly.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use bytes::Bytes;
 use hearth_shared::frame::{FrameKind, decode_frames};
 use sha2::Digest as _;
 
-use super::disk::DiskLog;
-use super::{Appended, NewEntry, Snapshotted, WorkspaceLog};
+use hearth_shared::id::WorkspaceId;
+
+use super::disk::DiskStore;
+use super::memory::MemoryStore;
+use super::{Appended, LogStore, NewEntry, Snapshotted, WorkspaceLog};
 
 /// A tiny deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -79,8 +81,14 @@ impl Model {
     }
 }
 
-fn pulled(log: &DiskLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
-    let p = log.pull(after, u64::MAX).unwrap();
+async fn pulled(log: &dyn WorkspaceLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
+    let p = log
+        .pull(after, u64::MAX)
+        .await
+        .unwrap()
+        .read_all()
+        .await
+        .unwrap();
     decode_frames(&p.body)
         .unwrap()
         .into_iter()
@@ -88,10 +96,11 @@ fn pulled(log: &DiskLog, after: u64) -> Vec<(FrameKind, u64, Vec<u8>)> {
         .collect()
 }
 
-fn run(seed: u64, dir: &Path) {
+/// Runs seed `seed` against workspace `ws` of `store`, which must be empty.
+pub async fn run(seed: u64, store: &dyn LogStore, ws: &WorkspaceId) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut model = Model::default();
-    let mut log = DiskLog::open(dir).unwrap();
+    let mut log = store.open(ws).await.unwrap();
     for step in 0..120 {
         let ctx = format!("seed {seed} step {step}");
         match rng.below(10) {
@@ -104,26 +113,28 @@ fn run(seed: u64, dir: &Path) {
                     hash: sha2::Sha256::digest(&payload).into(),
                     payload: Bytes::from(payload.clone()),
                 };
-                let got = log.append(&[entry], u64::MAX).unwrap();
+                let got = log.append(vec![entry], u64::MAX).await.unwrap();
                 assert_eq!(got, vec![model.append(&key, &payload)], "{ctx}");
             }
             6 => {
                 let upto = rng.below(model.head + 2);
                 let data = format!("snap {step}").into_bytes();
                 assert_eq!(
-                    log.put_snapshot(upto, &data, u64::MAX).unwrap(),
+                    log.put_snapshot(upto, Bytes::from(data.clone()), u64::MAX)
+                        .await
+                        .unwrap(),
                     model.snapshot(upto, &data),
                     "{ctx}"
                 );
             }
             7 => {
                 drop(log);
-                log = DiskLog::open(dir).unwrap();
+                log = store.open(ws).await.unwrap();
             }
             _ => {
                 let after = rng.below(model.head + 2);
                 assert_eq!(
-                    pulled(&log, after),
+                    pulled(log.as_ref(), after).await,
                     model.pull(after),
                     "{ctx}: pull after {after}"
                 );
@@ -132,13 +143,36 @@ fn run(seed: u64, dir: &Path) {
         let pos = log.position();
         assert_eq!((pos.head, pos.floor), (model.head, model.floor), "{ctx}");
     }
-    assert_eq!(pulled(&log, 0), model.pull(0), "seed {seed}: final");
+    assert_eq!(
+        pulled(log.as_ref(), 0).await,
+        model.pull(0),
+        "seed {seed}: final"
+    );
 }
 
-#[test]
-fn the_disk_store_behaves_like_the_model() {
-    for seed in 0..16 {
-        let dir = tempfile::tempdir().unwrap();
-        run(seed, dir.path());
+/// The log stores to run the model against: `HEARTH_TEST_LOG_STORES`
+/// (comma-separated: `disk`, `memory`), or every store this crate has.
+fn stores() -> Vec<String> {
+    std::env::var("HEARTH_TEST_LOG_STORES")
+        .unwrap_or_else(|_| "disk,memory".into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_log_store_behaves_like_the_model() {
+    for name in stores() {
+        for seed in 0..16 {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Box<dyn LogStore> = match name.as_str() {
+                "disk" => Box::new(DiskStore::new(dir.path())),
+                "memory" => Box::new(MemoryStore::default()),
+                other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
+            };
+            let ws = WorkspaceId::from_random([seed as u8; 16]);
+            run(seed, store.as_ref(), &ws).await;
+        }
     }
 }

@@ -32,7 +32,7 @@ use crate::clock::unix_now;
 use crate::heads::Heads;
 use crate::storage::room::{Refused, Room};
 use crate::storage::{
-    Appended, BlobStore, NewEntry, Position, Snapshotted, StoreError, Undone, WorkspaceLog,
+    Appended, LogStore, NewEntry, Position, Snapshotted, StoreError, Undone, WorkspaceLog,
 };
 
 /// Operations that may wait for a workspace's writer.
@@ -178,7 +178,7 @@ impl SlotState {
 
 /// The registry of open workspaces.
 pub struct Workspaces {
-    store: Arc<dyn BlobStore>,
+    store: Arc<dyn LogStore>,
     heads: Arc<dyn Heads>,
     room: Arc<dyn Room>,
     /// Most workspaces open at once; beyond it the least recently used
@@ -190,7 +190,7 @@ pub struct Workspaces {
 
 impl Workspaces {
     pub fn new(
-        store: Arc<dyn BlobStore>,
+        store: Arc<dyn LogStore>,
         heads: Arc<dyn Heads>,
         room: Arc<dyn Room>,
         max_open: usize,
@@ -264,9 +264,7 @@ impl Workspaces {
             }
             let log = {
                 let id = id.clone();
-                tokio::task::spawn_blocking(move || store.open(&id))
-                    .await
-                    .map_err(|_| WriteError::Stopped)??
+                store.open(&id).await?
             };
             let opened = start(id, log, heads, room);
             st.open = Some(opened.clone());
@@ -468,14 +466,14 @@ mod tests {
     async fn concurrent_appends_get_distinct_numbers_and_announce_the_head() {
         let dir = tempfile::tempdir().unwrap();
         for store in [
-            Arc::new(crate::storage::memory::MemoryStore::default()) as Arc<dyn BlobStore>,
+            Arc::new(crate::storage::memory::MemoryStore::default()) as Arc<dyn LogStore>,
             Arc::new(DiskStore::new(dir.path())),
         ] {
             concurrent_appends(store).await;
         }
     }
 
-    async fn concurrent_appends(store: Arc<dyn BlobStore>) {
+    async fn concurrent_appends(store: Arc<dyn LogStore>) {
         let spaces = Arc::new(Workspaces::new(store, heads(), test_room(), 1000));
         let ws = spaces
             .get(&WorkspaceId::from_random([3; 16]))
@@ -529,11 +527,12 @@ mod tests {
         poisoned: AtomicBool,
     }
 
-    impl BlobStore for FlakyStore {
-        fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
+    #[async_trait::async_trait]
+    impl LogStore for FlakyStore {
+        async fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
             self.opens.fetch_add(1, Ordering::SeqCst);
             Ok(Arc::new(FlakyLog {
-                inner: self.inner.open(ws)?,
+                inner: self.inner.open(ws).await?,
                 fail_every: self.fail_every,
                 appends: self.appends.clone(),
                 writing: self.writing.clone(),
@@ -541,46 +540,56 @@ mod tests {
                 poisoned: AtomicBool::new(false),
             }))
         }
+
+        fn max_entry_len(&self) -> u64 {
+            self.inner.max_entry_len()
+        }
     }
 
+    #[async_trait::async_trait]
     impl WorkspaceLog for FlakyLog {
         fn position(&self) -> Position {
             self.inner.position()
         }
-        fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
+        async fn append(
+            &self,
+            entries: Vec<NewEntry>,
+            quota: u64,
+        ) -> Result<Vec<Appended>, StoreError> {
             if self.poisoned.load(Ordering::SeqCst) {
                 return Err(StoreError::Poisoned);
             }
             if self.writing.fetch_add(1, Ordering::SeqCst) != 0 {
                 self.overlaps.fetch_add(1, Ordering::SeqCst);
             }
-            std::thread::sleep(std::time::Duration::from_micros(200));
+            // A write that takes a while, so that overlaps would show.
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
             let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
             let result = if n.is_multiple_of(self.fail_every) {
                 self.poisoned.store(true, Ordering::SeqCst);
                 Err(StoreError::Poisoned)
             } else {
-                self.inner.append(entries, quota)
+                self.inner.append(entries, quota).await
             };
             self.writing.fetch_sub(1, Ordering::SeqCst);
             result
         }
-        fn pull(&self, after: u64, max: u64) -> Result<crate::storage::Pulled, StoreError> {
-            self.inner.pull(after, max)
+        async fn pull(&self, after: u64, max: u64) -> Result<crate::storage::PullPlan, StoreError> {
+            self.inner.pull(after, max).await
         }
-        fn put_snapshot(
+        async fn put_snapshot(
             &self,
             upto: u64,
-            data: &[u8],
+            data: Bytes,
             quota: u64,
         ) -> Result<Snapshotted, StoreError> {
-            self.inner.put_snapshot(upto, data, quota)
+            self.inner.put_snapshot(upto, data, quota).await
         }
-        fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
-            self.inner.undo_compaction()
+        async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+            self.inner.undo_compaction().await
         }
-        fn forget_compactions(&self) -> Result<usize, StoreError> {
-            self.inner.forget_compactions()
+        async fn forget_compactions(&self) -> Result<usize, StoreError> {
+            self.inner.forget_compactions().await
         }
     }
 
@@ -653,6 +662,10 @@ mod tests {
             .unwrap()
             .log
             .pull(0, u64::MAX)
+            .await
+            .unwrap()
+            .read_all()
+            .await
             .unwrap();
         let frames = hearth_shared::frame::decode_frames(&pulled.body).unwrap();
         for f in frames {

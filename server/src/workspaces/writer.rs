@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{QUEUE, Workspace, WriteError};
 use crate::clock::unix_now;
 use crate::heads::Heads;
-use crate::storage::room::Room;
+use crate::storage::room::{Refused, Room};
 use crate::storage::{Appended, NewEntry, Snapshotted, StoreError, Undone, WorkspaceLog};
 
 /// Most operations the writer takes into one batch.
@@ -113,16 +113,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let writer = this.clone();
-            let done = tokio::task::spawn_blocking(move || writer.apply(ops)).await;
-            let failed = match done {
-                Ok(failed) => failed,
-                Err(err) => {
-                    tracing::error!(error = %err, "a workspace writer batch failed");
-                    true
-                }
-            };
-            if failed {
+            if this.apply(ops).await {
                 this.poisoned.store(true, Ordering::Release);
                 rx.close();
                 while let Some(op) = rx.recv().await {
@@ -135,10 +126,10 @@ impl Writer {
 
     /// Applies a batch; returns whether the log failed (everything after
     /// the failure is failed too, never written).
-    fn apply(&self, ops: Vec<WriteOp>) -> bool {
+    async fn apply(&self, ops: Vec<WriteOp>) -> bool {
         let batch_bytes: u64 = ops.iter().map(WriteOp::bytes).sum();
         if batch_bytes > 0
-            && let Err(refused) = self.room.admit(batch_bytes)
+            && let Err(refused) = self.admit(batch_bytes).await
         {
             for op in ops {
                 op.fail(|| WriteError::from(refused));
@@ -151,19 +142,19 @@ impl Writer {
             let before = self.log.position().bytes;
             let failed = match op {
                 WriteOp::Snapshot { upto, data, reply } => {
-                    let result = self.log.put_snapshot(upto, &data, quota);
+                    let result = self.log.put_snapshot(upto, data, quota).await;
                     let failed = result.is_err();
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
                 }
                 WriteOp::Undo { reply } => {
-                    let result = self.log.undo_compaction();
+                    let result = self.log.undo_compaction().await;
                     let failed = result.is_err();
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
                 }
                 WriteOp::Forget { reply } => {
-                    let result = self.log.forget_compactions();
+                    let result = self.log.forget_compactions().await;
                     let failed = result.is_err();
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
@@ -177,7 +168,7 @@ impl Writer {
                             replies.push(reply);
                         }
                     }
-                    match self.log.append(&entries, quota) {
+                    match self.log.append(entries, quota).await {
                         Ok(outcomes) => {
                             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(outcome));
@@ -209,6 +200,15 @@ impl Writer {
             }
         }
         false
+    }
+
+    /// Asks the room for `bytes` (a free-space check may block, so it runs
+    /// on the blocking pool).
+    async fn admit(&self, bytes: u64) -> Result<(), Refused> {
+        let room = self.room.clone();
+        tokio::task::spawn_blocking(move || room.admit(bytes))
+            .await
+            .unwrap_or(Err(Refused::Full("the room check failed")))
     }
 
     fn announce(&self) {

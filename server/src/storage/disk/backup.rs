@@ -473,7 +473,7 @@ mod tests {
         crate::index::SqliteIndex::open(&data.path().join(INDEX_FILE)).unwrap();
         let ws = "0123456789abcdef0123456789abcdef";
         let log = DiskLog::open(&data.path().join(WORKSPACES_DIR).join(ws)).unwrap();
-        use crate::storage::{NewEntry, WorkspaceLog as _};
+        use crate::storage::NewEntry;
         log.append(
             &[NewEntry {
                 key: None,

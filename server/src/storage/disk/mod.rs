@@ -46,8 +46,8 @@ use self::snapshot_file::{
     SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, WriteFailed, open_snapshot, write_snapshot,
 };
 use super::{
-    Appended, BlobStore, NewEntry, Part, Position, PullPlan, Pulled, Snapshotted, StoreError,
-    Undone, WorkspaceLog,
+    Appended, LogStore, NewEntry, Part, Position, PullPlan, Snapshotted, StoreError, Undone,
+    WorkspaceLog,
 };
 use crate::clock::unix_now;
 use crate::fsutil::{create_dir_private, fsync_dir, make_private, private_file};
@@ -121,13 +121,83 @@ impl DiskStore {
     }
 }
 
-impl BlobStore for DiskStore {
-    fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
+#[async_trait::async_trait]
+impl LogStore for DiskStore {
+    async fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
         // `WorkspaceId` admits only 32 lowercase hex characters: a safe name.
         let dir = self.root.join(ws.as_str());
-        let mut log = DiskLog::open(&dir)?;
-        log.undo_keep_secs = self.undo_keep_secs;
-        Ok(Arc::new(log))
+        let keep = self.undo_keep_secs;
+        let log = blocking(&dir.clone(), move || {
+            let mut log = DiskLog::open(&dir)?;
+            log.undo_keep_secs = keep;
+            Ok(log)
+        })
+        .await?;
+        Ok(Arc::new(DiskLogHandle(Arc::new(log))))
+    }
+
+    fn max_entry_len(&self) -> u64 {
+        MAX_ENTRY_LEN
+    }
+}
+
+/// Runs blocking file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Io {
+            path: path.display().to_string(),
+            source: io::Error::other(e.to_string()),
+        })?
+}
+
+/// A [`DiskLog`] behind the [`WorkspaceLog`] trait: each call runs on the
+/// blocking pool.
+pub struct DiskLogHandle(pub Arc<DiskLog>);
+
+#[async_trait::async_trait]
+impl WorkspaceLog for DiskLogHandle {
+    fn position(&self) -> Position {
+        self.0.position()
+    }
+
+    async fn append(
+        &self,
+        entries: Vec<NewEntry>,
+        quota: u64,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let log = self.0.clone();
+        blocking(&self.0.dir, move || log.append(&entries, quota)).await
+    }
+
+    async fn pull(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
+        // A plan reads no file, but its read lock may wait for a
+        // compaction's directory sync: off the async threads too.
+        let log = self.0.clone();
+        blocking(&self.0.dir, move || log.pull_plan(after, max_bytes)).await
+    }
+
+    async fn put_snapshot(
+        &self,
+        upto: u64,
+        data: Bytes,
+        quota: u64,
+    ) -> Result<Snapshotted, StoreError> {
+        let log = self.0.clone();
+        blocking(&self.0.dir, move || log.put_snapshot(upto, &data, quota)).await
+    }
+
+    async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+        let log = self.0.clone();
+        blocking(&self.0.dir, move || log.undo_compaction()).await
+    }
+
+    async fn forget_compactions(&self) -> Result<usize, StoreError> {
+        let log = self.0.clone();
+        blocking(&self.0.dir, move || log.forget_compactions()).await
     }
 }
 
@@ -476,8 +546,9 @@ fn quarantine(dir: &Path, what: &str, offset: u64, bytes: &[u8]) -> Result<PathB
     Ok(path)
 }
 
-impl WorkspaceLog for DiskLog {
-    fn position(&self) -> Position {
+impl DiskLog {
+    /// Where the log stands.
+    pub fn position(&self) -> Position {
         let st = self.read_state();
         Position {
             head: st.head,
@@ -486,7 +557,9 @@ impl WorkspaceLog for DiskLog {
         }
     }
 
-    fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
+    /// Appends entries, all made durable by one sync (see
+    /// [`WorkspaceLog::append`]). Blocking.
+    pub fn append(&self, entries: &[NewEntry], quota: u64) -> Result<Vec<Appended>, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (file, start, mut next, mut bytes, poisoned) = {
             let st = self.read_state();
@@ -584,11 +657,14 @@ impl WorkspaceLog for DiskLog {
         Ok(outcomes)
     }
 
-    fn pull(&self, after: u64, max_bytes: u64) -> Result<Pulled, StoreError> {
-        self.pull_plan(after, max_bytes)?.read_all()
+    /// A pull's answer, read whole (tests). Blocking.
+    #[cfg(test)]
+    pub fn pull(&self, after: u64, max_bytes: u64) -> Result<super::Pulled, StoreError> {
+        self.pull_plan(after, max_bytes)?.read_all_blocking()
     }
 
-    fn pull_plan(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
+    /// A pull's answer as a plan over the files this log holds open.
+    pub fn pull_plan(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
         let frame = |len: u64| len + FRAME_HEADER_LEN as u64;
         let st = self.read_state();
         let floor = st.floor();
@@ -643,7 +719,13 @@ impl WorkspaceLog for DiskLog {
         })
     }
 
-    fn put_snapshot(&self, upto: u64, data: &[u8], quota: u64) -> Result<Snapshotted, StoreError> {
+    /// Swaps in a snapshot (see [`WorkspaceLog::put_snapshot`]). Blocking.
+    pub fn put_snapshot(
+        &self,
+        upto: u64,
+        data: &[u8],
+        quota: u64,
+    ) -> Result<Snapshotted, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (head, floor, kept_bytes, poisoned) = {
             let st = self.read_state();
@@ -704,7 +786,8 @@ impl WorkspaceLog for DiskLog {
         Ok(Snapshotted::Done(upto))
     }
 
-    fn forget_compactions(&self) -> Result<usize, StoreError> {
+    /// Deletes what compactions kept for undo. Blocking.
+    pub fn forget_compactions(&self) -> Result<usize, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let kept = self.kept();
         let n = kept.len();
@@ -718,7 +801,8 @@ impl WorkspaceLog for DiskLog {
         Ok(n)
     }
 
-    fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+    /// Undoes the latest compaction still kept. Blocking.
+    pub fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if self.is_poisoned() {
             return Err(StoreError::Poisoned);
