@@ -3,8 +3,11 @@
 //! SQLite never stalls the async workers.
 //!
 //! - [`schema`]: versioned migrations (`PRAGMA user_version`).
-//! - [`queries`]: the statements, as plain functions on a connection.
+//! - [`queries`]: the statements of workspaces, tokens, setup codes and
+//!   invites, as plain functions on a connection;
+//! - [`keys`]: those of device keys, key epochs and recovery credentials.
 
+pub mod keys;
 pub mod queries;
 pub mod schema;
 
@@ -187,7 +190,7 @@ impl Index for SqliteIndex {
         token: TokenId,
         public_key: Vec<u8>,
     ) -> Result<bool, IndexError> {
-        self.call(move |c| queries::set_public_key(c, &ws, &token, &public_key))
+        self.call(move |c| keys::set_public_key(c, &ws, &token, &public_key))
             .await
     }
 
@@ -196,8 +199,7 @@ impl Index for SqliteIndex {
         ws: WorkspaceId,
         token: TokenId,
     ) -> Result<DeviceKeyRow, IndexError> {
-        self.call(move |c| queries::device_key(c, &ws, &token))
-            .await
+        self.call(move |c| keys::device_key(c, &ws, &token)).await
     }
 
     async fn put_device_wraps(
@@ -207,7 +209,7 @@ impl Index for SqliteIndex {
         copies: Vec<(TokenId, Vec<u8>)>,
         now: u64,
     ) -> Result<WrapsPut, IndexError> {
-        self.call(move |c| queries::put_device_wraps(c, &ws, epoch, &copies, now))
+        self.call(move |c| keys::put_device_wraps(c, &ws, epoch, &copies, now))
             .await
     }
 
@@ -252,7 +254,7 @@ impl Index for SqliteIndex {
     }
 
     async fn key_epochs(&self, ws: WorkspaceId) -> Result<Vec<(u32, Vec<u8>)>, IndexError> {
-        self.call(move |c| queries::key_epochs(c, &ws)).await
+        self.call(move |c| keys::key_epochs(c, &ws)).await
     }
 
     async fn put_key_epoch(
@@ -263,7 +265,7 @@ impl Index for SqliteIndex {
         now: u64,
         max_epochs: usize,
     ) -> Result<KeyEpochPut, IndexError> {
-        self.call(move |c| queries::put_key_epoch(c, &ws, epoch, &check, now, max_epochs))
+        self.call(move |c| keys::put_key_epoch(c, &ws, epoch, &check, now, max_epochs))
             .await
     }
 
@@ -274,7 +276,7 @@ impl Index for SqliteIndex {
         wrapped_keys: String,
         now: u64,
     ) -> Result<bool, IndexError> {
-        self.call(move |c| queries::put_recovery(c, &ws, &credential_hash, &wrapped_keys, now))
+        self.call(move |c| keys::put_recovery(c, &ws, &credential_hash, &wrapped_keys, now))
             .await
     }
 
@@ -285,7 +287,7 @@ impl Index for SqliteIndex {
         device: NewDevice,
     ) -> Result<Option<Recovered>, IndexError> {
         self.call(move |c| {
-            queries::redeem_recovery(c, &credential_hash, now, |workspace| NewToken {
+            keys::redeem_recovery(c, &credential_hash, now, |workspace| NewToken {
                 id: device.id,
                 workspace,
                 role: Role::Master,
