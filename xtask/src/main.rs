@@ -10,7 +10,9 @@
 //! - `run`: `dist`, then builds and runs `hearth serve` in release with the
 //!   PWA embedded.
 //! - `test`: `setup`, `cargo fmt --check`, `cargo clippy -D warnings`
-//!   (native and wasm32), `dist`, then every test: native (unit,
+//!   (native and wasm32), the fuzz targets compile, `dist`, the structure
+//!   checks ([`seams`]: no engine in a handler, no file over 600 lines),
+//!   then every test: native (unit,
 //!   integration, fault injection, end-to-end in headless Chromium) and wasm
 //!   (headless Chromium).
 //! - `wasm-test`: only the wasm tests in headless Chromium.
@@ -19,7 +21,8 @@
 //!
 //! Modules: [`tools`] (finding and installing tools), [`dist`] (the wasm
 //! build and the `dist/` folder), [`cmd`] (running commands), [`proxy`]
-//! (the browser's way to the wasm test runner's server).
+//! (the browser's way to the wasm test runner's server), [`seams`] (the
+//! structure checks).
 
 mod cmd;
 mod dist;
@@ -157,11 +160,25 @@ fn test(root: &std::path::Path) -> Result<()> {
         ],
         &[],
     )?;
+    cmd::step("the fuzz targets compile (cargo check in shared/fuzz, its own workspace)");
+    cmd::cargo(
+        &root.join("shared/fuzz"),
+        &[
+            "check",
+            "--locked",
+            "--bins",
+            "--target-dir",
+            "../../target",
+        ],
+        &[],
+    )?;
     dist::build(root, None)?;
     cmd::step("the server links no sync engine (cargo tree -p hearth -e normal)");
     server_links_no_engine(root)?;
     cmd::step("handlers see only the storage traits (no engine named in server/src/handlers)");
     seams::handlers_see_only_the_traits(root)?;
+    cmd::step("no source file over 600 lines (tests apart)");
+    seams::no_source_file_too_long(root)?;
     cmd::step("the release `hearth` that `cargo xtask run` ships, for the end-to-end tests");
     cmd::cargo(
         root,

@@ -66,6 +66,75 @@ pub fn handlers_see_only_the_traits(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The most lines a source file may have (tests apart): past it, a file
+/// holds more than one concept and is split along its seams.
+pub const MAX_SOURCE_LINES: usize = 600;
+
+/// Whether `path` (relative to the root) is test code: a `tests/`
+/// directory, a `tests.rs` module, or a `*_tests.rs` file.
+fn is_test_file(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "tests")
+        || path.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n == "tests.rs" || n.ends_with("_tests.rs")
+        })
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The crates' source folders this check reads.
+const SOURCE_DIRS: &[&str] = &[
+    "shared/src",
+    "migrations/src",
+    "server/src",
+    "device/src",
+    "pwa/src",
+    "pwa/storage/src",
+    "pwa/markdown/src",
+    "sw/src",
+    "xtask/src",
+];
+
+/// Fails if a non-test source file is longer than [`MAX_SOURCE_LINES`].
+pub fn no_source_file_too_long(root: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    for dir in SOURCE_DIRS {
+        rust_files(&root.join(dir), &mut files)?;
+    }
+    let mut long = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        if is_test_file(&rel) {
+            continue;
+        }
+        let lines = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .lines()
+            .count();
+        if lines > MAX_SOURCE_LINES {
+            long.push(format!("{}: {lines} lines", rel.display()));
+        }
+    }
+    if !long.is_empty() {
+        bail!(
+            "source files over {MAX_SOURCE_LINES} lines hold more than one concept; split them along their seams:\n{}",
+            long.join("\n")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +145,20 @@ mod tests {
         let found = violations("h.rs", text);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].starts_with("h.rs:3: names the SQLite engine"));
+    }
+
+    #[test]
+    fn test_files_are_told_apart() {
+        assert!(is_test_file(Path::new("server/src/storage/disk/tests.rs")));
+        assert!(is_test_file(Path::new("server/src/storage/model_tests.rs")));
+        assert!(is_test_file(Path::new("shared/tests/engine.rs")));
+        assert!(!is_test_file(Path::new("server/src/storage/disk/mod.rs")));
+    }
+
+    #[test]
+    fn todays_sources_are_short_enough() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        no_source_file_too_long(&root).unwrap();
     }
 
     #[test]
