@@ -26,6 +26,7 @@
 
 mod cmd;
 mod dist;
+mod doc_commands;
 mod proxy;
 mod seams;
 mod tools;
@@ -215,6 +216,21 @@ fn test(root: &std::path::Path) -> Result<()> {
         &browser_env,
     )?;
     wasm_tests(root, &browser_env)?;
+    cmd::step(
+        "every command the documentation shows exists (cargo targets, hearth and hearth-device flags)",
+    );
+    cmd::cargo(
+        root,
+        &[
+            "build",
+            "--package",
+            "hearth-device",
+            "--bin",
+            "hearth-device",
+        ],
+        &[],
+    )?;
+    doc_commands::check(root, &root.join("target/debug"), usage())?;
     cmd::print_step_times(started);
     eprintln!("all tests passed in {:.0?}", started.elapsed());
     Ok(())
