@@ -155,13 +155,13 @@ fn check_cargo_command(
                 }
             }
         }
-        if let Some(feature) = after("--features") {
-            if pkg["features"].get(feature.as_str()).is_none() {
-                wrong.push(format!(
-                    "{}: `{name}` has no feature `{feature}`",
-                    found.place
-                ));
-            }
+        if let Some(feature) = after("--features")
+            && pkg["features"].get(feature.as_str()).is_none()
+        {
+            wrong.push(format!(
+                "{}: `{name}` has no feature `{feature}`",
+                found.place
+            ));
         }
     }
     if words.get(1).map(String::as_str) == Some("xtask") {
