@@ -62,5 +62,23 @@ mod workspaces;
 mod write_timeout;
 
 pub use config::Config;
+
+/// The storage seam's contracts and in-memory doubles, for the tests of
+/// another backend: each contract takes the trait object it checks.
+#[cfg(feature = "test-support")]
+pub mod testing {
+    pub use crate::heads::contract::announces;
+    pub use crate::heads::{Heads, LocalHeads};
+    pub use crate::index::contract::story;
+    pub use crate::index::memory::MemoryIndex;
+    pub use crate::index::{Cached, Index, IndexError};
+    pub use crate::storage::chunks::contract::keeps_chunks;
+    pub use crate::storage::chunks::{ChunkError, ChunkStore};
+    pub use crate::storage::memory::{MemoryChunks, MemoryStore};
+    pub use crate::storage::model_tests::run as behaves_like_the_model;
+    pub use crate::storage::room::Room;
+    pub use crate::storage::room::contract::keeps_count;
+    pub use crate::storage::{LogStore, StoreError, WorkspaceLog};
+}
 pub use error::ApiError;
 pub use server::{run, serve};

@@ -8,11 +8,14 @@
 //! - [`sqlite`]: the single-node backend (SQLite in WAL mode).
 //! - [`cached`]: a wrapper that keeps token statuses in memory and forgets
 //!   them on the writes it sees and on invalidations from other nodes.
-//! - [`contract`]: the story every backend must tell the same way.
+//! - [`contract`]: the story every backend must tell the same way;
+//!   [`memory`]: an in-memory double that tells it too.
 
 pub mod cached;
 #[cfg(any(test, feature = "test-support"))]
 pub mod contract;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 pub mod sqlite;
 
 use hearth_shared::api::{Scope, TokenInfo};
@@ -282,4 +285,37 @@ pub trait Index: Send + Sync + 'static {
         now: u64,
         device: NewDevice,
     ) -> Result<Option<Recovered>, IndexError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// The indexes to tell the story: `HEARTH_TEST_INDEXES` (comma-separated:
+    /// `sqlite`, `cached`, `memory`), or every one this crate has.
+    fn indexes() -> Vec<String> {
+        std::env::var("HEARTH_TEST_INDEXES")
+            .unwrap_or_else(|_| "sqlite,cached,memory".into())
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_index_tells_the_story() {
+        for name in indexes() {
+            let dir = tempfile::tempdir().unwrap();
+            let sqlite = || Arc::new(SqliteIndex::open(&dir.path().join(INDEX_FILE)).unwrap());
+            let index: Box<dyn Index> = match name.as_str() {
+                "sqlite" => Box::new(SqliteIndex::clone(&sqlite())),
+                "cached" => Box::new(Cached::new(sqlite())),
+                "memory" => Box::new(memory::MemoryIndex::default()),
+                other => panic!("no index called {other} (HEARTH_TEST_INDEXES)"),
+            };
+            contract::story(index.as_ref()).await;
+        }
+    }
 }

@@ -86,3 +86,111 @@ pub trait ChunkStore: Send + Sync + 'static {
     /// Seconds a set-aside chunk waits before a sweep deletes it.
     fn grace_secs(&self) -> u64;
 }
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod contract {
+    //! What every [`ChunkStore`] must do. Run on a fresh, empty store whose
+    //! grace period is `grace_secs`.
+
+    // A contract is a test: a failed step panics with what differed.
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::{Duration, SystemTime};
+
+    use bytes::Bytes;
+    use hearth_shared::id::{ChunkName, WorkspaceId};
+    use sha2::{Digest as _, Sha256};
+
+    use super::{ChunkStore, Put};
+
+    fn named(data: &[u8]) -> (ChunkName, Bytes) {
+        let digest: [u8; 32] = Sha256::digest(data).into();
+        (ChunkName::from_digest(digest), Bytes::copy_from_slice(data))
+    }
+
+    fn admit() -> super::RoomCheck {
+        Box::new(|_, _| true)
+    }
+
+    /// Runs the contract.
+    pub async fn keeps_chunks(store: &dyn ChunkStore) {
+        let ws = WorkspaceId::from_random([3; 16]);
+        let other = WorkspaceId::from_random([4; 16]);
+        let (a, a_bytes) = named(b"chunk a");
+        let (b, b_bytes) = named(b"chunk bb");
+        let grace = store.grace_secs();
+
+        // A body that does not hash to its name is refused, and so is one
+        // the room check refuses; nothing is stored either way.
+        assert_eq!(
+            store.put(&ws, &a, b_bytes.clone(), admit()).await.unwrap(),
+            (Put::Mismatch, 0)
+        );
+        let refuse: super::RoomCheck = Box::new(|used, len| {
+            assert_eq!((used, len), (0, 7));
+            false
+        });
+        assert_eq!(
+            store.put(&ws, &a, a_bytes.clone(), refuse).await.unwrap(),
+            (Put::Refused, 0)
+        );
+        assert_eq!(store.get(&ws, &a).await.unwrap(), None);
+
+        // Put once, then it exists; per workspace.
+        assert_eq!(
+            store.put(&ws, &a, a_bytes.clone(), admit()).await.unwrap(),
+            (Put::Created, 7)
+        );
+        assert_eq!(
+            store.put(&ws, &a, a_bytes.clone(), admit()).await.unwrap(),
+            (Put::Existed, 0)
+        );
+        assert_eq!(store.get(&ws, &a).await.unwrap(), Some(a_bytes.clone()));
+        assert_eq!(
+            store.get(&other, &a).await.unwrap(),
+            None,
+            "another workspace's"
+        );
+        assert_eq!(store.missing(&ws, vec![a, b]).await.unwrap(), vec![b]);
+        let seen: super::RoomCheck = Box::new(|used, len| {
+            assert_eq!(
+                (used, len),
+                (7, 8),
+                "the room check sees what the workspace holds"
+            );
+            true
+        });
+        assert_eq!(
+            store.put(&ws, &b, b_bytes.clone(), seen).await.unwrap(),
+            (Put::Created, 8)
+        );
+        assert_eq!(store.bytes_used(&ws).await.unwrap(), 15);
+
+        // Set aside, then swept only after the grace period; a chunk asked
+        // for meanwhile is kept.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        assert_eq!(store.set_aside(&ws, vec![a, b], now).await.unwrap(), 2);
+        assert!(store.pending(false).await.contains(&ws));
+        assert!(store.pending(true).await.contains(&ws));
+        assert_eq!(
+            store.missing(&ws, vec![b]).await.unwrap(),
+            Vec::<ChunkName>::new(),
+            "asked for: kept again"
+        );
+        assert_eq!(
+            store.sweep(&ws, now).await.unwrap(),
+            0,
+            "within the grace period"
+        );
+        let later = now + Duration::from_secs(grace + 1);
+        assert_eq!(
+            store.sweep(&ws, later).await.unwrap(),
+            7,
+            "a goes, b was kept"
+        );
+        assert_eq!(store.get(&ws, &a).await.unwrap(), None);
+        assert_eq!(store.get(&ws, &b).await.unwrap(), Some(b_bytes));
+        assert_eq!(store.bytes_used(&ws).await.unwrap(), 8);
+        assert!(!store.pending(false).await.contains(&ws));
+    }
+}

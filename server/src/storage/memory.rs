@@ -1,4 +1,4 @@
-//! An in-memory [`LogStore`]: the same behaviour as the disk store without
+//! An in-memory [`LogStore`] and [`MemoryChunks`]: the same behaviour as the disk store without
 //! durability, for tests of code above the store (and as a second
 //! implementation that keeps the trait honest).
 
@@ -6,8 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_frame};
-use hearth_shared::id::WorkspaceId;
+use std::time::SystemTime;
 
+use bytes::Bytes;
+use hearth_shared::id::{ChunkName, WorkspaceId};
+
+use super::chunks::{ChunkError, ChunkStore, Put, RoomCheck};
 use super::{
     Appended, LogStore, NewEntry, Position, PullPlan, Pulled, Snapshotted, StoreError, Undone,
     WorkspaceLog,
@@ -193,11 +197,176 @@ impl WorkspaceLog for MemoryLog {
     }
 }
 
+/// A workspace's chunks: each with the time it was set aside, if it was.
+type Chunks = HashMap<ChunkName, (Bytes, Option<SystemTime>)>;
+
+/// Attached files' chunks in memory.
+pub struct MemoryChunks {
+    grace_secs: u64,
+    chunks: Mutex<HashMap<WorkspaceId, Chunks>>,
+}
+
+impl MemoryChunks {
+    pub fn new(grace_secs: u64) -> MemoryChunks {
+        MemoryChunks {
+            grace_secs,
+            chunks: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkspaceId, Chunks>> {
+        self.chunks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl ChunkStore for MemoryChunks {
+    async fn put(
+        &self,
+        ws: &WorkspaceId,
+        name: &ChunkName,
+        data: Bytes,
+        room: RoomCheck,
+    ) -> Result<(Put, u64), ChunkError> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
+        if &digest != name.digest() {
+            return Ok((Put::Mismatch, 0));
+        }
+        let mut all = self.lock();
+        let chunks = all.entry(ws.clone()).or_default();
+        if let Some(kept) = chunks.get_mut(name) {
+            kept.1 = None;
+            return Ok((Put::Existed, 0));
+        }
+        let used: u64 = chunks.values().map(|(b, _)| b.len() as u64).sum();
+        let len = data.len() as u64;
+        if !room(used, len) {
+            return Ok((Put::Refused, 0));
+        }
+        chunks.insert(*name, (data, None));
+        Ok((Put::Created, len))
+    }
+
+    async fn get(&self, ws: &WorkspaceId, name: &ChunkName) -> Result<Option<Bytes>, ChunkError> {
+        let mut all = self.lock();
+        Ok(all.get_mut(ws).and_then(|c| c.get_mut(name)).map(|kept| {
+            kept.1 = None;
+            kept.0.clone()
+        }))
+    }
+
+    async fn missing(
+        &self,
+        ws: &WorkspaceId,
+        names: Vec<ChunkName>,
+    ) -> Result<Vec<ChunkName>, ChunkError> {
+        let mut all = self.lock();
+        let chunks = all.entry(ws.clone()).or_default();
+        Ok(names
+            .into_iter()
+            .filter(|n| match chunks.get_mut(n) {
+                Some(kept) => {
+                    kept.1 = None;
+                    false
+                }
+                None => true,
+            })
+            .collect())
+    }
+
+    async fn set_aside(
+        &self,
+        ws: &WorkspaceId,
+        names: Vec<ChunkName>,
+        now: SystemTime,
+    ) -> Result<u64, ChunkError> {
+        let mut all = self.lock();
+        let chunks = all.entry(ws.clone()).or_default();
+        let mut marked = 0;
+        for name in names {
+            if let Some(kept) = chunks.get_mut(&name)
+                && kept.1.is_none()
+            {
+                kept.1 = Some(now);
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
+    async fn sweep(&self, ws: &WorkspaceId, now: SystemTime) -> Result<u64, ChunkError> {
+        let cutoff = now
+            .checked_sub(std::time::Duration::from_secs(self.grace_secs))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut all = self.lock();
+        let chunks = all.entry(ws.clone()).or_default();
+        let mut freed = 0;
+        chunks.retain(|_, (bytes, aside)| {
+            let gone = aside.is_some_and(|at| at <= cutoff);
+            if gone {
+                freed += bytes.len() as u64;
+            }
+            !gone
+        });
+        Ok(freed)
+    }
+
+    async fn bytes_used(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {
+        Ok(self
+            .lock()
+            .get(ws)
+            .map_or(0, |c| c.values().map(|(b, _)| b.len() as u64).sum()))
+    }
+
+    async fn pending(&self, _everywhere: bool) -> Vec<WorkspaceId> {
+        self.lock()
+            .iter()
+            .filter(|(_, c)| c.values().any(|(_, aside)| aside.is_some()))
+            .map(|(ws, _)| ws.clone())
+            .collect()
+    }
+
+    fn grace_secs(&self) -> u64 {
+        self.grace_secs
+    }
+}
+
+/// The chunk stores to run the contract on: `HEARTH_TEST_CHUNK_STORES`
+/// (comma-separated: `disk`, `memory`), or every one this crate has.
+#[cfg(test)]
+fn chunk_stores() -> Vec<String> {
+    std::env::var("HEARTH_TEST_CHUNK_STORES")
+        .unwrap_or_else(|_| "disk,memory".into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
     use hearth_shared::frame::decode_frames;
+
+    #[tokio::test]
+    async fn every_chunk_store_keeps_the_contract() {
+        for name in chunk_stores() {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Box<dyn ChunkStore> = match name.as_str() {
+                "disk" => Box::new(crate::storage::disk::chunks::DiskChunkStore(
+                    std::sync::Arc::new(crate::storage::disk::chunks::DiskChunks::new(
+                        dir.path(),
+                        60,
+                    )),
+                )),
+                "memory" => Box::new(MemoryChunks::new(60)),
+                other => panic!("no chunk store called {other} (HEARTH_TEST_CHUNK_STORES)"),
+            };
+            crate::storage::chunks::contract::keeps_chunks(store.as_ref()).await;
+        }
+    }
 
     #[tokio::test]
     async fn the_memory_store_keeps_the_contract() {

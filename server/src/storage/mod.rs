@@ -19,8 +19,8 @@ pub mod chunks;
 pub mod disk;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
-#[cfg(test)]
-mod model_tests;
+#[cfg(any(test, feature = "test-support"))]
+pub mod model_tests;
 pub mod room;
 
 use std::sync::Arc;

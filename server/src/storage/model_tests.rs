@@ -2,6 +2,9 @@
 //! repeated and conflicting idempotency keys), snapshots, pulls and reopens,
 //! from fixed seeds. Every pull must match the model exactly.
 
+// A contract is a test: a failed step panics with what differed.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
@@ -10,8 +13,6 @@ use sha2::Digest as _;
 
 use hearth_shared::id::WorkspaceId;
 
-use super::disk::DiskStore;
-use super::memory::MemoryStore;
 use super::{Appended, LogStore, NewEntry, Snapshotted, WorkspaceLog};
 
 /// A tiny deterministic generator (xorshift64*).
@@ -152,6 +153,7 @@ pub async fn run(seed: u64, store: &dyn LogStore, ws: &WorkspaceId) {
 
 /// The log stores to run the model against: `HEARTH_TEST_LOG_STORES`
 /// (comma-separated: `disk`, `memory`), or every store this crate has.
+#[cfg(test)]
 fn stores() -> Vec<String> {
     std::env::var("HEARTH_TEST_LOG_STORES")
         .unwrap_or_else(|_| "disk,memory".into())
@@ -167,8 +169,8 @@ async fn every_log_store_behaves_like_the_model() {
         for seed in 0..16 {
             let dir = tempfile::tempdir().unwrap();
             let store: Box<dyn LogStore> = match name.as_str() {
-                "disk" => Box::new(DiskStore::new(dir.path())),
-                "memory" => Box::new(MemoryStore::default()),
+                "disk" => Box::new(super::disk::DiskStore::new(dir.path())),
+                "memory" => Box::new(super::memory::MemoryStore::default()),
                 other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
             };
             let ws = WorkspaceId::from_random([seed as u8; 16]);

@@ -303,24 +303,7 @@ impl Index for SqliteIndex {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::index::{Cached, contract};
-
-    #[tokio::test]
-    async fn the_sqlite_index_tells_the_story() {
-        let dir = tempfile::tempdir().unwrap();
-        let index = SqliteIndex::open(&dir.path().join(INDEX_FILE)).unwrap();
-        contract::story(&index).await;
-    }
-
-    #[tokio::test]
-    async fn the_cached_sqlite_index_tells_the_story() {
-        let dir = tempfile::tempdir().unwrap();
-        let index = SqliteIndex::open(&dir.path().join(INDEX_FILE)).unwrap();
-        contract::story(&Cached::new(Arc::new(index))).await;
-    }
 
     #[tokio::test]
     async fn a_full_disk_is_full_and_not_anything_else() {
