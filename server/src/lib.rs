@@ -5,21 +5,26 @@
 //!
 //! Public: [`run`] and [`serve`] (the server core), [`Config`] and
 //! [`config`] (the command line), [`backup`] (backups, their check and
-//! restore), [`commands`] (what each subcommand does). Everything else is
-//! private, so the compiler reports dead code:
+//! restore), [`commands`] (what each subcommand does), and, behind the
+//! `test-support` feature, `testing` (the storage seam's contracts and
+//! in-memory doubles). Everything else is private, so the compiler reports
+//! dead code:
 //! - `server` (accept loop, graceful shutdown), `conn_limit` (caps per
 //!   address and a reserve), `write_timeout` (slow readers);
 //! - `router` (resolves `/v1` with the shared route table), `handlers` (one
 //!   module per resource), `http` and `body` (request and response helpers),
-//!   `error` (`ApiError`), `security_headers` (CSP and friends);
-//! - `app` (the shared state), `clock` (the wall clock, in one place);
-//! - `auth` (JWT checking and the token cache), `secret` (the signing
-//!   secret), `index` (the SQLite token index), `setup_code`, `ratelimit`,
-//!   `streams` (event-stream caps);
-//! - `store` (the blob store trait and the disk store), `workspaces` (open
-//!   workspaces, one writer each, group commit, the disk-space check);
-//! - `doctor` (the read-only check of a data directory), `assets` (the PWA's
-//!   files), `tls`, `fsutil`.
+//!   `error` (`ApiError` and the conversions of storage errors),
+//!   `security_headers` (CSP and friends);
+//! - `app` (the shared state; the one place the backends are assembled),
+//!   `clock` (the wall clock, in one place);
+//! - `auth` (JWT checking), `secret` (the signing secret), `setup_code`,
+//!   `ratelimit`, `streams` (event-stream caps);
+//! - the storage seam: `index` (the `Index` trait, its cache, its SQLite
+//!   backend), `storage` (the `LogStore`, `WorkspaceLog`, `ChunkStore` and
+//!   `Room` traits; `storage::disk`, the single-node backend with the
+//!   disk-only commands), `heads` (the head announcer); `workspaces` (open
+//!   workspaces, one group-commit writer each) sees only the traits;
+//! - `assets` (the PWA's files), `tls`, `fsutil`.
 //!
 //! Invariants:
 //! - The server never opens an entry or a snapshot: they are opaque bytes
