@@ -96,6 +96,8 @@ pub struct App {
     /// Present when serving HTTPS; made at start so a bad certificate stops
     /// the server before it announces itself.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
     /// The data directory's lock, released by [`App::close`].
     lock: std::sync::Mutex<Option<crate::fsutil::DirLock>>,
     /// Flips to `true` when the server begins to shut down; event streams
@@ -168,6 +170,8 @@ impl App {
             config.max_total_bytes.unwrap_or(u64::MAX),
             stored,
         ));
+        let trusted_proxies = crate::proxy::TrustedProxies::parse(&config.trusted_proxy)
+            .map_err(StartError::Config)?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let heads: Arc<dyn Heads> = Arc::new(LocalHeads::default());
         let index = Cached::new(Arc::new(index)).announcing({
@@ -197,6 +201,7 @@ impl App {
             build_id,
             index,
             tls,
+            trusted_proxies,
             lock: std::sync::Mutex::new(Some(lock)),
             shutdown,
         }))

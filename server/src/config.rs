@@ -168,6 +168,20 @@ pub struct Config {
     #[arg(long, env = "HEARTH_CONNECTION_RESERVE", default_value_t = 128)]
     pub connection_reserve: usize,
 
+    /// Most requests in flight at once on one HTTP/2 connection (its
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); event streams count.
+    #[arg(long, env = "HEARTH_MAX_STREAMS_PER_CONNECTION", default_value_t = 128)]
+    pub max_streams_per_connection: u32,
+
+    /// Reverse proxies whose `Forwarded`, `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed: addresses or CIDR blocks,
+    /// comma-separated (`127.0.0.1,10.0.0.0/8`). The client is then the
+    /// right-most address of the chain that is not one of them; rate
+    /// limits, stream caps and the log count it. A proxy's connections count
+    /// toward `--max-connections` only, not the per-address cap.
+    #[arg(long, env = "HEARTH_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
+
     /// Most open event streams from one client address.
     #[arg(long, env = "HEARTH_MAX_STREAMS_PER_IP", default_value_t = 64)]
     pub max_streams_per_ip: usize,
@@ -259,6 +273,10 @@ impl Config {
                 self.max_body_bytes
             ));
         }
+        crate::proxy::TrustedProxies::parse(&self.trusted_proxy)?;
+        if self.max_streams_per_connection == 0 {
+            return Err("--max-streams-per-connection must be at least 1".into());
+        }
         if self.max_body_bytes == 0 {
             return Err("--max-body-bytes must be at least 1".into());
         }
@@ -328,6 +346,8 @@ fn defaults() -> Config {
         min_free_bytes: 256 * 1024 * 1024,
         max_connections_per_ip: 256,
         connection_reserve: 128,
+        max_streams_per_connection: 128,
+        trusted_proxy: Vec::new(),
         max_streams_per_ip: 64,
         max_streams_per_token: 8,
         max_streams_per_workspace: 64,

@@ -53,16 +53,23 @@ impl ConnLimit {
     }
 
     /// Admits a connection from `ip`, or says why not.
+    #[cfg(test)]
     pub fn admit(&self, ip: IpAddr) -> Result<ConnGuard, Refused> {
+        self.admit_as(ip, false)
+    }
+
+    /// Admits a connection from `ip`; a trusted proxy (which carries many
+    /// clients) is held to the global cap only.
+    pub fn admit_as(&self, ip: IpAddr, proxy: bool) -> Result<ConnGuard, Refused> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mine = c.per_ip.get(&ip).copied().unwrap_or(0);
         if c.total >= self.limits.max {
             return Err(Refused::Full);
         }
-        if mine >= self.limits.per_ip {
+        if !proxy && mine >= self.limits.per_ip {
             return Err(Refused::PerIp);
         }
-        if c.total >= self.limits.max.saturating_sub(self.limits.reserve) && mine >= FEW {
+        if !proxy && c.total >= self.limits.max.saturating_sub(self.limits.reserve) && mine >= FEW {
             return Err(Refused::Reserve);
         }
         c.total += 1;

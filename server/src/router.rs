@@ -6,7 +6,7 @@
 //! is the PWA. Every request is logged with its
 //! status and duration, never with its headers (they carry tokens).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use hearth_shared::error::ErrorCode;
@@ -32,6 +32,7 @@ use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
 /// Answers one request.
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<ResBody> {
     let started = Instant::now();
+    let client = crate::proxy::client(&app.trusted_proxies, peer.ip(), req.headers());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let is_api = is_api(&path);
@@ -39,7 +40,7 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     let result = if is_api && method == Method::OPTIONS {
         Ok(empty(StatusCode::NO_CONTENT))
     } else if is_api {
-        api(&app, peer, req, &path).await
+        api(&app, client.ip, req, &path).await
     } else {
         pwa::get(&app, &method, &path, req.headers()).await
     };
@@ -52,9 +53,10 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    if app.tls.is_some() {
+    if app.tls.is_some() || client.https == Some(true) {
         crate::security_headers::add_hsts(headers);
     }
+    let peer = client.ip;
     let status = res.status().as_u16();
     let ms = started.elapsed().as_millis() as u64;
     if status >= 500 {
@@ -106,7 +108,7 @@ fn add_cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>, allowed: &[St
 
 async fn api(
     app: &Arc<App>,
-    peer: SocketAddr,
+    ip: IpAddr,
     req: Request<Incoming>,
     path: &str,
 ) -> Result<Response<ResBody>, ApiError> {
@@ -126,7 +128,6 @@ async fn api(
                 ApiError::bad_request(format!("invalid chunk name: {e}"))
             }
         })?;
-    let ip = peer.ip();
     match route {
         Route::Health => health::get(app),
         Route::Register => workspaces::register(app, ip, req).await,

@@ -6,7 +6,8 @@
 //! reserve ([`crate::conn_limit`]), closes connections that send no request
 //! within the header timeout (also between kept-alive requests) and those
 //! whose client stops reading ([`crate::write_timeout`]), serves HTTP/1.1
-//! (over TLS when configured), and on shutdown stops accepting, ends event
+//! and HTTP/2 (by ALPN over TLS; with prior knowledge without it, for
+//! proxies), and on shutdown stops accepting, ends event
 //! streams, lets in-flight requests finish, and closes the workspace
 //! writers.
 
@@ -15,9 +16,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -128,7 +129,8 @@ impl Listener {
                     continue;
                 }
             };
-            let permit = match self.limit.admit(peer.ip()) {
+            let proxy = self.app.trusted_proxies.contains(peer.ip());
+            let permit = match self.limit.admit_as(peer.ip(), proxy) {
                 Ok(permit) => permit,
                 Err(why) => {
                     tracing::debug!(%peer, ?why, "connection refused");
@@ -141,13 +143,26 @@ impl Listener {
             let watcher = self.graceful.watcher();
             match self.tls.clone() {
                 None => {
-                    tokio::spawn(serve_connection(stream, peer, app, watcher, permit));
+                    tokio::spawn(async move {
+                        // HTTP/2 with prior knowledge (h2c, from a proxy) or HTTP/1.1.
+                        let Some(protocol) = sniff(&stream, app.config.header_timeout()).await
+                        else {
+                            return;
+                        };
+                        serve_connection(stream, protocol, peer, app, watcher, permit).await;
+                    });
                 }
                 Some(acceptor) => {
                     let timeout = app.config.header_timeout();
                     tokio::spawn(async move {
                         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => serve_connection(tls, peer, app, watcher, permit).await,
+                            Ok(Ok(tls)) => {
+                                let protocol = match tls.get_ref().1.alpn_protocol() {
+                                    Some(b"h2") => Protocol::Http2,
+                                    _ => Protocol::Http1,
+                                };
+                                serve_connection(tls, protocol, peer, app, watcher, permit).await
+                            }
                             Ok(Err(err)) => {
                                 tracing::debug!(%peer, error = %err, "TLS handshake failed")
                             }
@@ -160,9 +175,50 @@ impl Listener {
     }
 }
 
+/// The protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// How an HTTP/2 connection with prior knowledge begins (RFC 9113 §3.4);
+/// no HTTP/1.1 request begins so.
+const PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
+
+/// Tells HTTP/2 with prior knowledge from HTTP/1.1 by the first bytes,
+/// which must come within `timeout` (`None`: they did not, or the client
+/// left).
+async fn sniff(stream: &tokio::net::TcpStream, timeout: Duration) -> Option<Protocol> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; PREFACE_START.len()];
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        let seen = buf.get(..n)?;
+        if n == 0 {
+            return None;
+        }
+        if !PREFACE_START.starts_with(seen) {
+            return Some(Protocol::Http1);
+        }
+        if n == PREFACE_START.len() {
+            return Some(Protocol::Http2);
+        }
+        // A preface cut short by the network: wait for the rest.
+        tokio::time::sleep_until(
+            (tokio::time::Instant::now() + Duration::from_millis(2)).min(deadline),
+        )
+        .await;
+    }
+}
+
 /// Serves one connection until the client closes it or shutdown drains it.
 async fn serve_connection<I>(
     io: I,
+    protocol: Protocol,
     peer: SocketAddr,
     app: Arc<App>,
     watcher: Watcher,
@@ -171,16 +227,36 @@ async fn serve_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let header_timeout = app.config.header_timeout();
+    let max_streams = app.config.max_streams_per_connection.max(1);
     let io = WriteTimeout::new(io, app.config.write_timeout());
     let service = service_fn(move |req| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(router::handle(app, peer, req).await) }
     });
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(io), service);
-    if let Err(err) = watcher.watch(conn).await {
+    let result = match protocol {
+        Protocol::Http1 => {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(io), service);
+            watcher.watch(conn).await
+        }
+        Protocol::Http2 => {
+            let conn = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(max_streams)
+                // A flood of streams reset at once (CVE-2023-44487) ends the connection.
+                .max_pending_accept_reset_streams(Some(64))
+                .max_local_error_reset_streams(Some(256))
+                .max_header_list_size(64 * 1024)
+                // A peer that stops answering pings is gone.
+                .keep_alive_interval(Some(Duration::from_secs(30)))
+                .keep_alive_timeout(header_timeout)
+                .serve_connection(TokioIo::new(io), service);
+            watcher.watch(conn).await
+        }
+    };
+    if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection ended with an error");
     }
 }

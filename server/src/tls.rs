@@ -20,7 +20,7 @@ pub enum TlsError {
     Config(String),
 }
 
-/// Builds a TLS acceptor from PEM files (HTTP/1.1 only).
+/// Builds a TLS acceptor from PEM files; ALPN offers HTTP/2 and HTTP/1.1.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     let cert_err = |detail: String| TlsError::Cert {
         path: cert.display().to_string(),
@@ -43,6 +43,6 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
