@@ -98,6 +98,10 @@ pub struct App {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// What the server counts, for `--metrics-listen`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Open connections, per address and in all.
+    pub connections: crate::conn_limit::ConnLimit,
     /// The data directory's lock, released by [`App::close`].
     lock: std::sync::Mutex<Option<crate::fsutil::DirLock>>,
     /// Flips to `true` when the server begins to shut down; event streams
@@ -172,6 +176,12 @@ impl App {
         ));
         let trusted_proxies = crate::proxy::TrustedProxies::parse(&config.trusted_proxy)
             .map_err(StartError::Config)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let connections = crate::conn_limit::ConnLimit::new(crate::conn_limit::Limits {
+            max: config.max_connections.max(1),
+            per_ip: config.max_connections_per_ip.max(1),
+            reserve: config.connection_reserve,
+        });
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let heads: Arc<dyn Heads> = Arc::new(LocalHeads::default());
         let index = Cached::new(Arc::new(index)).announcing({
@@ -190,7 +200,8 @@ impl App {
                 last_seen: LastSeen::default(),
             },
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
-            workspaces: Workspaces::new(Arc::new(store), heads, room, config.max_open_workspaces),
+            workspaces: Workspaces::new(Arc::new(store), heads, room, config.max_open_workspaces)
+                .with_metrics(metrics.clone()),
             chunks: Arc::new(DiskChunkStore(Arc::new(DiskChunks::new(
                 &config.data_dir.join(crate::storage::disk::WORKSPACES_DIR),
                 config.chunk_grace_secs,
@@ -202,9 +213,24 @@ impl App {
             index,
             tls,
             trusted_proxies,
+            metrics,
+            connections,
             lock: std::sync::Mutex::new(Some(lock)),
             shutdown,
         }))
+    }
+
+    /// The text of a metrics scrape. Blocking (a free-space check).
+    pub fn metrics_text(&self) -> String {
+        let room = self.workspaces.room();
+        self.metrics.render(&crate::metrics::Now {
+            stored_bytes: room.total(),
+            free_bytes: room.free_bytes(),
+            workspaces_open: self.workspaces.open_count(),
+            connections_open: self.connections.open(),
+            event_streams_open: self.streams.open_count(),
+            unix_now: unix_now(),
+        })
     }
 
     /// The limits on request bodies.
@@ -250,8 +276,14 @@ impl App {
                 loop {
                     tokio::select! {
                         _ = tick.tick() => match app.backup_now().await {
-                            Ok(path) => tracing::info!(path = %path.display(), "backup taken"),
-                            Err(err) => tracing::error!(error = %err, "scheduled backup failed"),
+                            Ok(path) => {
+                                app.metrics.backup(true, unix_now());
+                                tracing::info!(path = %path.display(), "backup taken")
+                            }
+                            Err(err) => {
+                                app.metrics.backup(false, unix_now());
+                                tracing::error!(error = %err, "scheduled backup failed")
+                            }
                         },
                         _ = stop.changed() => return,
                     }

@@ -182,6 +182,11 @@ pub struct Config {
     #[arg(long, env = "HEARTH_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<String>,
 
+    /// Serve metrics (OpenMetrics text, `GET /metrics`) on this address;
+    /// off when not given. Keep it private: it is not authenticated.
+    #[arg(long, env = "HEARTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Most open event streams from one client address.
     #[arg(long, env = "HEARTH_MAX_STREAMS_PER_IP", default_value_t = 64)]
     pub max_streams_per_ip: usize,
@@ -348,6 +353,7 @@ fn defaults() -> Config {
         connection_reserve: 128,
         max_streams_per_connection: 128,
         trusted_proxy: Vec::new(),
+        metrics_listen: None,
         max_streams_per_ip: 64,
         max_streams_per_token: 8,
         max_streams_per_workspace: 64,

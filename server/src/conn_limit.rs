@@ -81,7 +81,6 @@ impl ConnLimit {
     }
 
     /// Open connections in all.
-    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.counts.lock().map(|c| c.total).unwrap_or(0)
     }

@@ -54,6 +54,7 @@ mod handlers;
 mod heads;
 mod http;
 mod index;
+mod metrics;
 mod proxy;
 mod ratelimit;
 mod router;

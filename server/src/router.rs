@@ -37,14 +37,21 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     let method = req.method().clone();
     let is_api = is_api(&path);
     let origin = req.headers().get(ORIGIN).cloned();
+    let mut route = if is_api { "unresolved" } else { "app" };
     let result = if is_api && method == Method::OPTIONS {
+        route = "preflight";
         Ok(empty(StatusCode::NO_CONTENT))
     } else if is_api {
-        api(&app, client.ip, req, &path).await
+        api(&app, client.ip, req, &path, &mut route).await
     } else {
         pwa::get(&app, &method, &path, req.headers()).await
     };
-    let mut res = result.unwrap_or_else(ApiError::into_response);
+    let mut res = result.unwrap_or_else(|err| {
+        if is_refusal(err.code) {
+            app.metrics.refused(err.code.as_str());
+        }
+        err.into_response()
+    });
     let headers = res.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if is_api {
@@ -58,7 +65,9 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     }
     let peer = client.ip;
     let status = res.status().as_u16();
-    let ms = started.elapsed().as_millis() as u64;
+    let took = started.elapsed();
+    app.metrics.request(route, status, took);
+    let ms = took.as_millis() as u64;
     if status >= 500 {
         tracing::warn!(%peer, %method, path, status, ms, "request");
     } else if is_api {
@@ -106,11 +115,57 @@ fn add_cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>, allowed: &[St
     headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
 }
 
+/// Whether an error answer refuses the request for want of room or turns
+/// (what the metrics count as refused).
+fn is_refusal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::RateLimited
+            | ErrorCode::TooManyStreams
+            | ErrorCode::StorageFull
+            | ErrorCode::QuotaExceeded
+            | ErrorCode::Unavailable
+    )
+}
+
+/// The name a route has in the metrics (its path without identifiers).
+fn route_label(route: &Route) -> &'static str {
+    match route {
+        Route::Health => "health",
+        Route::Register => "register",
+        Route::MintToken(_) => "mint_token",
+        Route::ListTokens(_) => "list_tokens",
+        Route::RevokeToken(..) => "revoke_token",
+        Route::SetExpiry(..) => "set_expiry",
+        Route::ReplaceMaster(_) => "replace_master",
+        Route::CreateInvite(_) => "create_invite",
+        Route::RedeemInvite => "redeem_invite",
+        Route::Push(_) => "push",
+        Route::Pull { .. } => "pull",
+        Route::PutSnapshot { .. } => "put_snapshot",
+        Route::UndoCompaction(_) => "undo_compaction",
+        Route::ForgetCompactions(_) => "forget_compactions",
+        Route::Events(_) => "events",
+        Route::ListKeys(_) => "list_keys",
+        Route::PutKeyCheck { .. } => "put_key_check",
+        Route::PutDeviceWraps { .. } => "put_device_wraps",
+        Route::PutDeviceKey(_) => "put_device_key",
+        Route::GetDeviceKey(_) => "get_device_key",
+        Route::PutRecovery(_) => "put_recovery",
+        Route::RedeemRecovery => "redeem_recovery",
+        Route::PutChunk { .. } => "put_chunk",
+        Route::GetChunk { .. } => "get_chunk",
+        Route::MissingChunks(_) => "missing_chunks",
+        Route::UnreferencedChunks(_) => "unreferenced_chunks",
+    }
+}
+
 async fn api(
     app: &Arc<App>,
     ip: IpAddr,
     req: Request<Incoming>,
     path: &str,
+    label: &mut &'static str,
 ) -> Result<Response<ResBody>, ApiError> {
     let route =
         resolve(req.method().as_str(), path, req.uri().query()).map_err(|why| match why {
@@ -128,6 +183,7 @@ async fn api(
                 ApiError::bad_request(format!("invalid chunk name: {e}"))
             }
         })?;
+    *label = route_label(&route);
     match route {
         Route::Health => health::get(app),
         Route::Register => workspaces::register(app, ip, req).await,

@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::app::{App, StartError};
 use crate::config::Config;
-use crate::conn_limit::{ConnGuard, ConnLimit, Limits};
+use crate::conn_limit::{ConnGuard, ConnLimit};
 use crate::router;
 use crate::write_timeout::WriteTimeout;
 
@@ -61,14 +61,17 @@ pub async fn serve(
     shutdown: impl Future,
 ) -> Result<(), StartError> {
     let tls = app.tls.clone();
+    if let Some(addr) = app.config.metrics_listen {
+        let metrics = TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Other(format!("cannot listen for metrics on {addr}: {e}")))?;
+        tracing::info!(addr = %metrics.local_addr().unwrap_or(addr), "serving metrics");
+        tokio::spawn(serve_metrics(metrics, app.clone()));
+    }
     app.spawn_background();
     let mut listener = Listener {
         listener,
-        limit: ConnLimit::new(Limits {
-            max: app.config.max_connections.max(1),
-            per_ip: app.config.max_connections_per_ip.max(1),
-            reserve: app.config.connection_reserve,
-        }),
+        limit: app.connections.clone(),
         graceful: GracefulShutdown::new(),
         tls,
         app: app.clone(),
@@ -95,6 +98,41 @@ pub async fn serve(
     app.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Answers `GET /metrics` on the metrics listener until shutdown; HTTP/1.1,
+/// one request at a time per connection, nothing else.
+async fn serve_metrics(listener: TcpListener, app: Arc<App>) {
+    let mut stop = app.shutdown_signal();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    let text = tokio::task::spawn_blocking(move || app.metrics_text())
+                        .await
+                        .unwrap_or_default();
+                    Ok::<_, std::convert::Infallible>(crate::metrics::answer(&req, || text))
+                }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = conn.await;
+        });
+    }
 }
 
 /// The accept loop's state.
@@ -134,6 +172,7 @@ impl Listener {
                 Ok(permit) => permit,
                 Err(why) => {
                     tracing::debug!(%peer, ?why, "connection refused");
+                    self.app.metrics.refused("connection");
                     refuse(stream);
                     continue;
                 }

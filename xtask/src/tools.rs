@@ -56,6 +56,10 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
         if !Path::new(STRACE).exists() {
             packages.push("strace");
         }
+        // The metrics test parses with Prometheus' own Python parser.
+        if cmd::output("python3", &["-m", "pip", "--version"]).is_none() {
+            packages.push("python3-pip");
+        }
         // axe-core comes from the npm registry.
         if !root.join(AXE_JS).exists() && cmd::output("npm", &["--version"]).is_none() {
             packages.push("npm");
@@ -66,8 +70,38 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
     wasm_opt(root);
     if needs == Needs::All {
         axe(root)?;
+        prometheus_parser(root)?;
     }
     Ok(())
+}
+
+/// The Python `prometheus_client` (its OpenMetrics parser reads what
+/// `--metrics-listen` serves in the metrics test), from PyPI into
+/// `target/tools/python`.
+const PROMETHEUS_PYPI: &str = "prometheus-client==0.21.1";
+pub const PYTHON_TOOLS: &str = "target/tools/python";
+
+fn prometheus_parser(root: &Path) -> Result<()> {
+    let target = root.join(PYTHON_TOOLS);
+    if target.join("prometheus_client").is_dir() {
+        return Ok(());
+    }
+    cmd::step(&format!("installing {PROMETHEUS_PYPI} into {PYTHON_TOOLS}"));
+    std::fs::create_dir_all(&target)?;
+    cmd::run(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+            ])
+            .arg(&target)
+            .arg(PROMETHEUS_PYPI),
+    )
 }
 
 fn wasm_target() -> Result<()> {

@@ -51,6 +51,12 @@ pub trait Room: Send + Sync + 'static {
 
     /// Bytes stored over all workspaces.
     fn total(&self) -> u64;
+
+    /// Free bytes left for the server's data, if the storage says. May
+    /// block.
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[cfg(any(test, feature = "test-support"))]

@@ -181,6 +181,7 @@ pub struct Workspaces {
     store: Arc<dyn LogStore>,
     heads: Arc<dyn Heads>,
     room: Arc<dyn Room>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Most workspaces open at once; beyond it the least recently used
     /// unused ones are closed.
     max_open: usize,
@@ -199,6 +200,7 @@ impl Workspaces {
             store,
             heads,
             room,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             max_open: max_open.max(1),
             open_count: Arc::new(AtomicUsize::new(0)),
             slots: Mutex::new(HashMap::new()),
@@ -208,6 +210,12 @@ impl Workspaces {
     /// Room for new data: quotas and server-wide limits.
     pub fn room(&self) -> &Arc<dyn Room> {
         &self.room
+    }
+
+    /// Counts the writers' group commits in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Workspaces {
+        self.metrics = metrics;
+        self
     }
 
     /// The head announcer the writers publish to.
@@ -246,6 +254,7 @@ impl Workspaces {
         let store = self.store.clone();
         let heads = self.heads.clone();
         let room = self.room.clone();
+        let metrics = self.metrics.clone();
         let open_count = self.open_count.clone();
         let id = ws.clone();
         let opening = tokio::spawn(async move {
@@ -266,7 +275,7 @@ impl Workspaces {
                 let id = id.clone();
                 store.open(&id).await?
             };
-            let opened = start(id, log, heads, room);
+            let opened = start(id, log, heads, room, metrics);
             st.open = Some(opened.clone());
             open_count.fetch_add(1, Ordering::Relaxed);
             Ok::<_, WriteError>(opened)

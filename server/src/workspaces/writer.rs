@@ -63,6 +63,7 @@ pub(super) fn start(
     log: Arc<dyn WorkspaceLog>,
     heads: Arc<dyn Heads>,
     room: Arc<dyn Room>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Arc<Workspace> {
     let (tx, rx) = mpsc::channel(QUEUE);
     heads.publish(&id, log.position().head);
@@ -73,6 +74,7 @@ pub(super) fn start(
         log: log.clone(),
         heads: heads.clone(),
         room,
+        metrics,
         poisoned: poisoned.clone(),
     };
     tokio::spawn(async move {
@@ -96,6 +98,7 @@ struct Writer {
     log: Arc<dyn WorkspaceLog>,
     heads: Arc<dyn Heads>,
     room: Arc<dyn Room>,
+    metrics: Arc<crate::metrics::Metrics>,
     poisoned: Arc<AtomicBool>,
 }
 
@@ -168,8 +171,15 @@ impl Writer {
                             replies.push(reply);
                         }
                     }
-                    match self.log.append(entries, quota).await {
+                    let started = std::time::Instant::now();
+                    let appended = self.log.append(entries, quota).await;
+                    match appended {
                         Ok(outcomes) => {
+                            let new = outcomes
+                                .iter()
+                                .filter(|o| matches!(o, Appended::New(_)))
+                                .count();
+                            self.metrics.commit(new, started.elapsed());
                             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(outcome));
                             }

@@ -9,6 +9,7 @@ mod entries;
 mod events;
 mod hardening;
 mod http2;
+mod metrics;
 mod old_data;
 mod process;
 mod proxy;

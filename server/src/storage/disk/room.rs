@@ -68,6 +68,10 @@ impl Room for DiskRoom {
         Ok(())
     }
 
+    fn free_bytes(&self) -> Option<u64> {
+        free_bytes(&self.data_dir).ok()
+    }
+
     fn added(&self, bytes: u64) {
         self.total.fetch_add(bytes, Ordering::Relaxed);
     }
