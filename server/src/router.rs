@@ -3,8 +3,9 @@
 //! 404 `not_found`, known paths with another method 405
 //! `method_not_allowed`, bad path parameters 400; `OPTIONS` is a CORS
 //! preflight), and each route goes to its handler here; every other path
-//! is the PWA. Every request is logged with its
-//! status and duration, never with its headers (they carry tokens).
+//! is the PWA. Every request is logged with its status, duration and id
+//! (`x-request-id`, also in the answer), never with its headers (they
+//! carry tokens).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<ResBody> {
     let started = Instant::now();
     let client = crate::proxy::client(&app.trusted_proxies, peer.ip(), req.headers());
+    let request_id = request_id(req.headers(), app.trusted_proxies.contains(peer.ip()));
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let is_api = is_api(&path);
@@ -63,17 +65,20 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     if app.tls.is_some() || client.https == Some(true) {
         crate::security_headers::add_hsts(headers);
     }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
     let peer = client.ip;
     let status = res.status().as_u16();
     let took = started.elapsed();
     app.metrics.request(route, status, took);
     let ms = took.as_millis() as u64;
     if status >= 500 {
-        tracing::warn!(%peer, %method, path, status, ms, "request");
+        tracing::warn!(%peer, %method, path, status, ms, request_id, "request");
     } else if is_api {
-        tracing::info!(%peer, %method, path, status, ms, "request");
+        tracing::info!(%peer, %method, path, status, ms, request_id, "request");
     } else {
-        tracing::debug!(%peer, %method, path, status, ms, "request");
+        tracing::debug!(%peer, %method, path, status, ms, request_id, "request");
     }
     res
 }
@@ -113,6 +118,27 @@ fn add_cors(headers: &mut HeaderMap, origin: Option<&HeaderValue>, allowed: &[St
         HeaderValue::from_static("hearth-head, hearth-floor, retry-after"),
     );
     headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+}
+
+/// The header that carries a request's id, in the answer and in the log.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The id of a request: the one a trusted proxy gave it (1 to 64 visible
+/// ASCII characters), else a new random one.
+fn request_id(headers: &HeaderMap, from_proxy: bool) -> String {
+    if from_proxy
+        && let Some(given) = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+        && !given.is_empty()
+        && given.len() <= 64
+        && given.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return given.to_owned();
+    }
+    let mut bytes = [0u8; 8];
+    match crate::fsutil::random_bytes(&mut bytes) {
+        Ok(()) => crate::secret::hex(&bytes),
+        Err(_) => "-".to_owned(),
+    }
 }
 
 /// Whether an error answer refuses the request for want of room or turns

@@ -56,6 +56,10 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
         if !Path::new(STRACE).exists() {
             packages.push("strace");
         }
+        // The service test checks the systemd unit.
+        if !Path::new("/usr/bin/systemd-analyze").exists() {
+            packages.push("systemd");
+        }
         // The metrics test parses with Prometheus' own Python parser.
         if cmd::output("python3", &["-m", "pip", "--version"]).is_none() {
             packages.push("python3-pip");

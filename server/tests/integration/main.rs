@@ -13,6 +13,7 @@ mod metrics;
 mod old_data;
 mod process;
 mod proxy;
+mod service;
 mod static_files;
 mod tls;
 mod tokens;

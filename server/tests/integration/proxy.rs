@@ -111,3 +111,36 @@ async fn a_proxy_that_terminates_tls_gets_hsts_and_a_plain_one_does_not() {
         "believed an untrusted peer"
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_that_a_trusted_proxy_may_set() {
+    let server = TestServer::start_with(|c| c.trusted_proxy = vec!["127.0.0.1".into()]).await;
+    let api = server.api();
+    let a = api.get("/v1/health").await;
+    let b = api.get("/v1/health").await;
+    let id = |r: &crate::common::Reply| r.header("x-request-id").unwrap_or("").to_owned();
+    assert_eq!(id(&a).len(), 16);
+    assert!(id(&a).bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(id(&a), id(&b), "two requests, one id");
+    let from_proxy = api
+        .request(
+            Method::GET,
+            "/v1/health",
+            &[("x-request-id", "edge-42")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(id(&from_proxy), "edge-42", "the proxy's id is kept");
+
+    let untrusted = TestServer::start().await;
+    let spoofed = untrusted
+        .api()
+        .request(
+            Method::GET,
+            "/v1/health",
+            &[("x-request-id", "edge-42")],
+            Vec::new(),
+        )
+        .await;
+    assert_ne!(id(&spoofed), "edge-42", "a client's own id is not believed");
+}
