@@ -140,6 +140,7 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Admin(args) => admin(args),
         Command::RestoreCompaction(args) => {
             let ws = hearth_shared::id::WorkspaceId::parse(&args.workspace)
                 .map_err(|e| anyhow::anyhow!("{:?} is not a workspace id: {e}", args.workspace))?;
@@ -174,4 +175,61 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hearth admin …`: asks the running server through its admin socket.
+fn admin(args: crate::config::AdminArgs) -> anyhow::Result<()> {
+    use crate::admin::Ask;
+    use crate::config::AdminCommand;
+    let parse_ws = |text: &str| {
+        hearth_shared::id::WorkspaceId::parse(text)
+            .map_err(|e| anyhow::anyhow!("{text:?} is not a workspace id: {e}"))
+    };
+    let (ask, json) = match &args.command {
+        AdminCommand::Workspaces { json } => (Ask::Workspaces, *json),
+        AdminCommand::Revoke { workspace, token } => (
+            Ask::Revoke {
+                ws: parse_ws(workspace)?,
+                token: hearth_shared::id::TokenId::parse(token)
+                    .map_err(|e| anyhow::anyhow!("{token:?} is not a token id: {e}"))?,
+            },
+            false,
+        ),
+        AdminCommand::DeleteWorkspace { workspace, yes } => {
+            let ws = parse_ws(workspace)?;
+            if !yes {
+                anyhow::bail!(
+                    "this deletes workspace {ws} and everything in it for good (only an earlier backup brings it back); run again with --yes to do it"
+                );
+            }
+            (Ask::Delete { ws }, false)
+        }
+    };
+    let (message, rows) = runtime()?
+        .block_on(crate::admin::ask(&args.data_dir, ask))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if !matches!(args.command, AdminCommand::Workspaces { .. }) {
+        println!("{message}");
+        return Ok(());
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<32}  {:<20}  {:>7}  {:>12}  {:>12}  {:>10}",
+        "WORKSPACE", "LABEL", "DEVICES", "LOG BYTES", "FILE BYTES", "LAST SEEN"
+    );
+    for row in &rows {
+        let seen = row
+            .last_seen_at
+            .map_or_else(|| "never".to_owned(), |at| at.to_string());
+        let label: String = row.label.chars().take(20).collect();
+        println!(
+            "{:<32}  {:<20}  {:>7}  {:>12}  {:>12}  {:>10}",
+            row.id, label, row.devices, row.log_bytes, row.chunk_bytes, seen
+        );
+    }
+    eprintln!("{message}");
+    Ok(())
 }

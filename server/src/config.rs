@@ -56,6 +56,10 @@ pub enum Command {
     /// Check a data directory: every log and snapshot, quarantined damage,
     /// the token index. Exits non-zero if anything needs attention.
     Doctor(DataDirArgs),
+    /// The operator's commands on a running server, through the admin
+    /// socket in its data directory: list workspaces, revoke a token,
+    /// delete a workspace.
+    Admin(AdminArgs),
     /// Undo the latest compaction of a workspace (the server must be
     /// stopped; a running server does it through its owner-only route).
     RestoreCompaction(RestoreCompactionArgs),
@@ -377,6 +381,46 @@ pub struct BackupArgs {
     /// Directory in which a new backup directory is created.
     #[arg(long, env = "HEARTH_BACKUP_DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The data directory of the running server.
+    #[arg(
+        long,
+        env = "HEARTH_DATA_DIR",
+        default_value = "./hearth-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Every workspace: id, label, devices, last use, bytes stored.
+    Workspaces {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device's token: it is refused from its next request on.
+    Revoke {
+        /// The workspace id.
+        workspace: String,
+        /// The token id (as `hearth admin workspaces` and the owner's device list show it).
+        token: String,
+    },
+    /// Delete a workspace with everything it holds (tokens, entries,
+    /// snapshots, files); it is not in the next backup. Asks for `--yes`.
+    DeleteWorkspace {
+        /// The workspace id.
+        workspace: String,
+        /// Yes, delete it: nothing brings it back but an earlier backup.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@
 //! - Blocking work (SQLite, files) never runs on the async worker threads.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod app;
 mod assets;
 mod auth;

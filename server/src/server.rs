@@ -68,6 +68,9 @@ pub async fn serve(
         tracing::info!(addr = %metrics.local_addr().unwrap_or(addr), "serving metrics");
         tokio::spawn(serve_metrics(metrics, app.clone()));
     }
+    if let Some(admin) = crate::admin::bind(&app) {
+        tokio::spawn(crate::admin::serve(admin, app.clone()));
+    }
     app.spawn_background();
     let mut listener = Listener {
         listener,

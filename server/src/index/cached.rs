@@ -297,6 +297,16 @@ impl Index for Cached {
             .await
     }
 
+    async fn list_workspaces(&self) -> Result<Vec<crate::index::WorkspaceSummary>, IndexError> {
+        self.inner.list_workspaces().await
+    }
+
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
+        let outcome = self.inner.delete_workspace(ws.clone()).await;
+        self.invalidate(Invalidation::Workspace(ws));
+        outcome
+    }
+
     async fn redeem_recovery(
         &self,
         credential_hash: Vec<u8>,

@@ -473,4 +473,42 @@ pub async fn story(index: &dyn Index) {
             .and_then(|t| t.revoked_at),
         Some(190)
     );
+
+    // The operator's view, and deleting a workspace with everything of it.
+    let all = index.list_workspaces().await.unwrap();
+    assert_eq!(
+        all.iter().map(|w| w.id.clone()).collect::<Vec<_>>(),
+        vec![ws.clone(), other.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        (
+            all[0].label.as_str(),
+            all[0].created_at,
+            all[0].devices,
+            all[0].last_seen_at
+        ),
+        ("home", 100, 2, Some(120)),
+        "laptop and the recovered owner are live"
+    );
+    assert!(index.delete_workspace(ws.clone()).await.unwrap());
+    assert!(
+        !index.delete_workspace(ws.clone()).await.unwrap(),
+        "gone already"
+    );
+    assert_eq!(
+        index.token_status(owner.id.clone()).await.unwrap(),
+        None,
+        "its tokens went with it"
+    );
+    assert_eq!(index.key_epochs(ws.clone()).await.unwrap(), vec![]);
+    assert_eq!(
+        index
+            .redeem_recovery(b"cred2".to_vec(), 200, device(13))
+            .await
+            .unwrap(),
+        None,
+        "and its recovery key"
+    );
+    assert_eq!(index.list_workspaces().await.unwrap().len(), 1);
 }

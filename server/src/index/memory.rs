@@ -33,7 +33,8 @@ struct Invite {
 
 #[derive(Default)]
 struct State {
-    workspaces: HashMap<WorkspaceId, String>,
+    /// Label and creation time.
+    workspaces: HashMap<WorkspaceId, (String, u64)>,
     /// In the order they were made.
     tokens: Vec<Token>,
     setup_codes: HashMap<Vec<u8>, u64>,
@@ -115,7 +116,8 @@ impl Index for MemoryIndex {
         if st.workspaces.contains_key(&master.workspace) {
             return Ok(false);
         }
-        st.workspaces.insert(master.workspace.clone(), label);
+        st.workspaces
+            .insert(master.workspace.clone(), (label, master.created_at));
         st.add(master)?;
         Ok(true)
     }
@@ -136,7 +138,8 @@ impl Index for MemoryIndex {
             return Ok(Some(false));
         }
         st.setup_codes.remove(&code_hash);
-        st.workspaces.insert(master.workspace.clone(), label);
+        st.workspaces
+            .insert(master.workspace.clone(), (label, master.created_at));
         st.add(master)?;
         Ok(Some(true))
     }
@@ -386,6 +389,35 @@ impl Index for MemoryIndex {
             .recovery
             .insert(ws, (credential_hash, wrapped_keys))
             .is_some())
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<crate::index::WorkspaceSummary>, IndexError> {
+        let st = self.lock();
+        let mut list: Vec<crate::index::WorkspaceSummary> = st
+            .workspaces
+            .iter()
+            .map(|(id, (label, created_at))| {
+                let tokens = st.tokens.iter().filter(|t| &t.row.workspace == id);
+                crate::index::WorkspaceSummary {
+                    id: id.clone(),
+                    label: label.clone(),
+                    created_at: *created_at,
+                    devices: tokens.clone().filter(|t| t.revoked_at.is_none()).count() as u64,
+                    last_seen_at: tokens.filter_map(|t| t.last_seen_at).max(),
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(list)
+    }
+
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
+        let mut st = self.lock();
+        st.tokens.retain(|t| t.row.workspace != ws);
+        st.invites.retain(|_, i| i.workspace != ws);
+        st.epochs.remove(&ws);
+        st.recovery.remove(&ws);
+        Ok(st.workspaces.remove(&ws).is_some())
     }
 
     async fn redeem_recovery(

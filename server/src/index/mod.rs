@@ -130,6 +130,18 @@ pub type Redeemed = (NewToken, Option<Vec<u8>>);
 /// A recovery: the new owner's token and the wrapped keys (a JSON array).
 pub type Recovered = (NewToken, String);
 
+/// A workspace as the operator sees it in the index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkspaceSummary {
+    pub id: WorkspaceId,
+    pub label: String,
+    pub created_at: u64,
+    /// Tokens not revoked (the owner's device among them).
+    pub devices: u64,
+    /// When a token of it was last used, if ever.
+    pub last_seen_at: Option<u64>,
+}
+
 /// A new invite, as the index keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInvite {
@@ -275,6 +287,13 @@ pub trait Index: Send + Sync + 'static {
         wrapped_keys: String,
         now: u64,
     ) -> Result<bool, IndexError>;
+
+    /// Every workspace, oldest first.
+    async fn list_workspaces(&self) -> Result<Vec<WorkspaceSummary>, IndexError>;
+
+    /// Forgets a workspace and everything of it (tokens, invites, key
+    /// epochs, wrapped keys, recovery), at once. `false` if there was none.
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError>;
 
     /// Recovers the workspace whose recovery credential hashes to
     /// `credential_hash`: revokes every master token it has and makes

@@ -76,6 +76,9 @@ pub trait ChunkStore: Send + Sync + 'static {
     /// period; the bytes freed.
     async fn sweep(&self, ws: &WorkspaceId, now: SystemTime) -> Result<u64, ChunkError>;
 
+    /// Deletes every chunk of `ws`; the bytes freed.
+    async fn delete(&self, ws: &WorkspaceId) -> Result<u64, ChunkError>;
+
     /// Bytes of the chunks of `ws`, set aside or not.
     async fn bytes_used(&self, ws: &WorkspaceId) -> Result<u64, ChunkError>;
 

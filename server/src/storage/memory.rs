@@ -29,6 +29,17 @@ impl LogStore for MemoryStore {
         u64::from(u32::MAX)
     }
 
+    async fn stored_bytes(&self, ws: &WorkspaceId) -> Result<u64, StoreError> {
+        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(logs.get(ws).map_or(0, |log| log.lock().bytes()))
+    }
+
+    async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.remove(ws);
+        Ok(())
+    }
+
     async fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
         let log: Arc<MemoryLog> = logs.entry(ws.clone()).or_default().clone();
@@ -310,6 +321,13 @@ impl ChunkStore for MemoryChunks {
             !gone
         });
         Ok(freed)
+    }
+
+    async fn delete(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {
+        Ok(self
+            .lock()
+            .remove(ws)
+            .map_or(0, |c| c.values().map(|(b, _)| b.len() as u64).sum()))
     }
 
     async fn bytes_used(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {

@@ -262,6 +262,14 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// The largest entry or snapshot a log can hold, in bytes.
     fn max_entry_len(&self) -> u64;
+
+    /// Bytes of a workspace's log and snapshot, without opening it (0 if
+    /// it has none).
+    async fn stored_bytes(&self, ws: &WorkspaceId) -> Result<u64, StoreError>;
+
+    /// Deletes a workspace's log and snapshot, and what compactions kept.
+    /// The caller has closed it and keeps it closed meanwhile.
+    async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError>;
 }
 
 /// One workspace's log and snapshot. Every mutating call is durable when

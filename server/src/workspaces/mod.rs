@@ -218,6 +218,11 @@ impl Workspaces {
         self
     }
 
+    /// The log store the workspaces are opened from.
+    pub fn store(&self) -> &Arc<dyn LogStore> {
+        &self.store
+    }
+
     /// The head announcer the writers publish to.
     pub fn heads(&self) -> &Arc<dyn Heads> {
         &self.heads
@@ -286,6 +291,25 @@ impl Workspaces {
             self.close_lru(self.max_open - self.max_open / 10);
         }
         Ok(opened)
+    }
+
+    /// Closes `ws` (waiting until its writer has finished what it holds),
+    /// runs `then` while nothing may open it again, and lets it open after.
+    pub async fn closed_while<T>(
+        &self,
+        ws: &WorkspaceId,
+        then: impl std::future::Future<Output = T>,
+    ) -> T {
+        let slot = self.slot(ws);
+        let mut st = slot.lock().await;
+        if st.open.is_some() {
+            st.close();
+            self.open_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(done) = st.previous.take() {
+            writer_gone(done).await;
+        }
+        then.await
     }
 
     /// Closes unused workspaces for which `close` says so; forgets slots

@@ -162,6 +162,14 @@ impl LogStore for FlakyStore {
     fn max_entry_len(&self) -> u64 {
         self.inner.max_entry_len()
     }
+
+    async fn stored_bytes(&self, ws: &WorkspaceId) -> Result<u64, StoreError> {
+        self.inner.stored_bytes(ws).await
+    }
+
+    async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
+        self.inner.delete(ws).await
+    }
 }
 
 #[async_trait::async_trait]

@@ -280,6 +280,14 @@ impl Index for SqliteIndex {
             .await
     }
 
+    async fn list_workspaces(&self) -> Result<Vec<crate::index::WorkspaceSummary>, IndexError> {
+        self.call(queries::list_workspaces).await
+    }
+
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
+        self.call(move |c| queries::delete_workspace(c, &ws)).await
+    }
+
     async fn redeem_recovery(
         &self,
         credential_hash: Vec<u8>,

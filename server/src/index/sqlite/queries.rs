@@ -299,6 +299,63 @@ pub fn register_with_code(
     Ok(Some(true))
 }
 
+/// Every workspace with its live tokens and last use, oldest first.
+pub fn list_workspaces(
+    conn: &mut Connection,
+) -> Result<Vec<crate::index::WorkspaceSummary>, IndexError> {
+    let mut stmt = conn.prepare(
+        "SELECT w.id, w.label, w.created_at,
+                (SELECT COUNT(*) FROM tokens t WHERE t.workspace_id = w.id AND t.revoked_at IS NULL),
+                (SELECT MAX(t.last_seen_at) FROM tokens t WHERE t.workspace_id = w.id)
+         FROM workspaces w ORDER BY w.created_at, w.id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, Option<i64>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, label, created, devices, seen) = row?;
+        let Ok(id) = WorkspaceId::parse(&id) else {
+            continue;
+        };
+        out.push(crate::index::WorkspaceSummary {
+            id,
+            label,
+            created_at: to_u64(created),
+            devices: to_u64(devices),
+            last_seen_at: seen.map(to_u64),
+        });
+    }
+    Ok(out)
+}
+
+/// Deletes a workspace and every row of it, in one transaction; its
+/// wrapped keys leave the write-ahead log too. `false` if there was none.
+pub fn delete_workspace(conn: &mut Connection, ws: &WorkspaceId) -> Result<bool, IndexError> {
+    let tx = conn.transaction()?;
+    let id = ws.as_str();
+    tx.execute(
+        "DELETE FROM device_wraps WHERE token_id IN (SELECT id FROM tokens WHERE workspace_id = ?1)",
+        params![id],
+    )?;
+    for table in ["tokens", "invites", "key_epochs", "recovery"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE workspace_id = ?1"),
+            params![id],
+        )?;
+    }
+    let gone = tx.execute("DELETE FROM workspaces WHERE id = ?1", params![id])?;
+    tx.commit()?;
+    forget_deleted(conn)?;
+    Ok(gone > 0)
+}
+
 /// Deletes setup codes that expired before `now`.
 pub fn purge_setup_codes(conn: &mut Connection, now: u64) -> Result<usize, IndexError> {
     let n = conn.execute(

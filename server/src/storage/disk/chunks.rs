@@ -392,6 +392,23 @@ impl DiskChunks {
         Ok(freed)
     }
 
+    /// Deletes every chunk of `ws`; returns the bytes freed.
+    pub fn delete(&self, ws: &WorkspaceId) -> io::Result<u64> {
+        let dir = chunks_dir(&self.root, ws);
+        let mut known = self.lock();
+        let bytes = self.known_of(&mut known, ws)?.bytes;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = dir.parent().filter(|p| p.is_dir()) {
+            fsync_dir(parent)?;
+        }
+        known.remove(ws);
+        Ok(bytes)
+    }
+
     /// Workspaces known to have chunks set aside.
     pub fn pending(&self) -> Vec<WorkspaceId> {
         self.lock()
@@ -484,6 +501,11 @@ impl ChunkStore for DiskChunkStore {
     async fn sweep(&self, ws: &WorkspaceId, now: SystemTime) -> Result<u64, ChunkError> {
         let ws = ws.clone();
         self.blocking(move |s| s.sweep(&ws, now)).await
+    }
+
+    async fn delete(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {
+        let ws = ws.clone();
+        self.blocking(move |s| s.delete(&ws)).await
     }
 
     async fn bytes_used(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {

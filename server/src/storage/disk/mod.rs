@@ -151,6 +151,39 @@ impl LogStore for DiskStore {
     fn max_entry_len(&self) -> u64 {
         MAX_ENTRY_LEN
     }
+
+    async fn stored_bytes(&self, ws: &WorkspaceId) -> Result<u64, StoreError> {
+        let dir = self.root.join(ws.as_str());
+        blocking(&dir.clone(), move || {
+            let mut total = 0u64;
+            for name in [LOG_FILE, SNAPSHOT_FILE] {
+                let path = dir.join(name);
+                match fs::metadata(&path) {
+                    Ok(meta) => total = total.saturating_add(meta.len()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(&path)(e)),
+                }
+            }
+            Ok(total)
+        })
+        .await
+    }
+
+    async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
+        // The whole directory: log, snapshot, quarantine, undo (and the
+        // chunks, which the chunk store has deleted first).
+        let dir = self.root.join(ws.as_str());
+        let root = self.root.clone();
+        blocking(&dir.clone(), move || {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_err(&dir)(e)),
+            }
+            fsync_dir(&root).map_err(io_err(&root))
+        })
+        .await
+    }
 }
 
 /// Runs blocking file work on the blocking pool.
