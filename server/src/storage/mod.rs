@@ -208,49 +208,80 @@ pub struct PlanReader {
 
 impl PlanReader {
     /// The next chunk of at most `max` bytes (more only when a single byte
-    /// string is longer), `None` at the end.
+    /// string is longer), `None` at the end. The file ranges of a chunk
+    /// are read in one trip to the blocking pool.
     pub async fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
         let max = max.max(1);
-        let mut chunk = Vec::new();
-        while chunk.len() < max {
+        // What goes into this chunk, without reading anything yet.
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut size = 0usize;
+        let mut any_file = false;
+        while size < max {
             let Some(part) = self.parts.front() else {
                 break;
             };
             match part {
                 Part::Bytes(b) => {
-                    chunk.extend_from_slice(b);
+                    size += b.len();
+                    pieces.push(Piece::Bytes(b.clone()));
                     self.parts.pop_front();
                 }
                 Part::File { file, offset, len } => {
                     let left = len.saturating_sub(self.done_in_part);
-                    let room = (max - chunk.len()) as u64;
+                    let room = (max - size) as u64;
                     let take = usize::try_from(left.min(room)).unwrap_or(max);
-                    let (file, at, len) = (file.clone(), offset + self.done_in_part, *len);
-                    let read = tokio::task::spawn_blocking(move || {
-                        use std::os::unix::fs::FileExt as _;
-                        let mut buf = vec![0; take];
-                        file.read_exact_at(&mut buf, at).map(|()| buf)
-                    })
-                    .await
-                    .map_err(|e| StoreError::Io {
-                        path: self.path.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?
-                    .map_err(|source| StoreError::Io {
-                        path: self.path.clone(),
-                        source,
-                    })?;
-                    chunk.extend_from_slice(&read);
+                    pieces.push(Piece::File(file.clone(), offset + self.done_in_part, take));
+                    any_file = true;
+                    size += take;
                     self.done_in_part += take as u64;
-                    if self.done_in_part >= len {
+                    if self.done_in_part >= *len {
                         self.parts.pop_front();
                         self.done_in_part = 0;
                     }
                 }
             }
         }
-        Ok((!chunk.is_empty()).then_some(chunk))
+        if pieces.is_empty() {
+            return Ok(None);
+        }
+        let path = self.path.clone();
+        let assemble = move || -> Result<Vec<u8>, StoreError> {
+            use std::os::unix::fs::FileExt as _;
+            let mut chunk = Vec::with_capacity(size);
+            for piece in pieces {
+                match piece {
+                    Piece::Bytes(b) => chunk.extend_from_slice(&b),
+                    Piece::File(file, at, len) => {
+                        let start = chunk.len();
+                        chunk.resize(start + len, 0);
+                        file.read_exact_at(chunk.get_mut(start..).unwrap_or_default(), at)
+                            .map_err(|source| StoreError::Io {
+                                path: path.clone(),
+                                source,
+                            })?;
+                    }
+                }
+            }
+            Ok(chunk)
+        };
+        let chunk = if any_file {
+            tokio::task::spawn_blocking(assemble)
+                .await
+                .map_err(|e| StoreError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })??
+        } else {
+            assemble()?
+        };
+        Ok(Some(chunk))
     }
+}
+
+/// A piece of a chunk: bytes at hand, or a file range to read.
+enum Piece {
+    Bytes(Bytes),
+    File(Arc<std::fs::File>, u64, usize),
 }
 
 /// Opens workspace logs.
