@@ -134,11 +134,17 @@ fn request_id(headers: &HeaderMap, from_proxy: bool) -> String {
     {
         return given.to_owned();
     }
-    let mut bytes = [0u8; 8];
-    match crate::fsutil::random_bytes(&mut bytes) {
-        Ok(()) => crate::secret::hex(&bytes),
-        Err(_) => "-".to_owned(),
-    }
+    // A random prefix drawn once, and a counter: unique, and no system
+    // call per request.
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut b = [0u8; 4];
+        let _ = crate::fsutil::random_bytes(&mut b);
+        u32::from_le_bytes(b)
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix:08x}{n:08x}")
 }
 
 /// Whether an error answer refuses the request for want of room or turns

@@ -24,6 +24,12 @@ pub trait Room: Send + Sync + 'static {
     /// free-space check): call it off the async threads.
     fn admit(&self, bytes: u64) -> Result<(), Refused>;
 
+    /// [`Room::admit`] when it can be answered without blocking (`None`:
+    /// call `admit` off the async threads).
+    fn try_admit(&self, _bytes: u64) -> Option<Result<(), Refused>> {
+        None
+    }
+
     /// Whether workspace `ws`, holding `used` bytes, may store `bytes`
     /// more: its quota, then the server-wide limits.
     fn admit_to(&self, ws: &WorkspaceId, used: u64, bytes: u64) -> Result<(), Refused> {

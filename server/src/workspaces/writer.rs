@@ -215,6 +215,9 @@ impl Writer {
     /// Asks the room for `bytes` (a free-space check may block, so it runs
     /// on the blocking pool).
     async fn admit(&self, bytes: u64) -> Result<(), Refused> {
+        if let Some(answer) = self.room.try_admit(bytes) {
+            return answer;
+        }
         let room = self.room.clone();
         tokio::task::spawn_blocking(move || room.admit(bytes))
             .await

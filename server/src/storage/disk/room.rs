@@ -22,7 +22,23 @@ pub struct DiskRoom {
     max_total: u64,
     /// Bytes stored over all workspaces (logs, snapshots and chunks).
     total: AtomicU64,
+    /// The last free-space reading: when, how much, and the bytes admitted
+    /// since. Far above the reserve, a write is admitted on it without
+    /// asking the file system again.
+    reading: std::sync::Mutex<Option<Reading>>,
 }
+
+#[derive(Clone, Copy)]
+struct Reading {
+    at: std::time::Instant,
+    free: u64,
+    admitted: u64,
+}
+
+/// How long a free-space reading is trusted.
+const READING_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// How far above the reserve a reading must leave a write to trust it.
+const READING_MARGIN: u64 = 64 * 1024 * 1024;
 
 impl DiskRoom {
     pub fn new(
@@ -38,6 +54,7 @@ impl DiskRoom {
             min_free,
             max_total,
             total: AtomicU64::new(total),
+            reading: std::sync::Mutex::new(None),
         }
     }
 }
@@ -51,12 +68,38 @@ impl Room for DiskRoom {
         self.total.load(Ordering::Relaxed)
     }
 
+    fn try_admit(&self, bytes: u64) -> Option<Result<(), Refused>> {
+        if self.total().saturating_add(bytes) > self.max_total {
+            return Some(Err(Refused::Full("the server's storage limit is reached")));
+        }
+        if self.min_free == 0 {
+            return Some(Ok(()));
+        }
+        let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+        let r = reading.as_mut()?;
+        let after = r.free.saturating_sub(r.admitted.saturating_add(bytes));
+        if r.at.elapsed() < READING_FRESH && after >= self.min_free.saturating_add(READING_MARGIN) {
+            r.admitted = r.admitted.saturating_add(bytes);
+            return Some(Ok(()));
+        }
+        None
+    }
+
     fn admit(&self, bytes: u64) -> Result<(), Refused> {
         if self.total().saturating_add(bytes) > self.max_total {
             return Err(Refused::Full("the server's storage limit is reached"));
         }
         if self.min_free > 0 {
-            match free_bytes(&self.data_dir) {
+            let read = free_bytes(&self.data_dir);
+            if let Ok(free) = read {
+                let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+                *reading = Some(Reading {
+                    at: std::time::Instant::now(),
+                    free,
+                    admitted: bytes,
+                });
+            }
+            match read {
                 Ok(free) if free < self.min_free.saturating_add(bytes) => {
                     return Err(Refused::Full("the server's disk is nearly full"));
                 }
