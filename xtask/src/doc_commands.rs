@@ -105,13 +105,35 @@ pub fn check_binary_command(found: &Found, top: &str, sub: Option<&str>) -> Vec<
     wrong
 }
 
-fn help_of(binary: &Path, sub: Option<&str>) -> Result<String> {
-    let mut command = Command::new(binary);
-    command.args(sub).arg("--help");
-    let out = command
+/// The help text of `binary SUBS… --help`; `None` if it exits with an
+/// error (no such subcommand).
+fn help_of(binary: &Path, subs: &[String]) -> Result<Option<String>> {
+    let out = Command::new(binary)
+        .args(subs)
+        .arg("--help")
         .output()
         .with_context(|| format!("running {} --help", binary.display()))?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The subcommand path of a command: its leading words that look like
+/// subcommand names (lowercase, not a placeholder like `WS` or a path).
+fn subcommands(words: &[String]) -> Vec<String> {
+    words
+        .iter()
+        .skip(1)
+        .take_while(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !w.starts_with('-')
+        })
+        .take(2)
+        .cloned()
+        .collect()
 }
 
 /// What is wrong with a `cargo` command: a package, bench, test or
@@ -206,18 +228,29 @@ pub fn check(root: &Path, bin_dir: &Path, xtask_usage: &str) -> Result<()> {
             continue;
         }
         let binary = bin_dir.join(program);
-        let sub = found.words.get(1).filter(|w| !w.starts_with('-')).cloned();
         let top = match helps.get(program) {
             Some(text) => String::clone(text),
             None => {
-                let text = help_of(&binary, None)?;
+                let text = help_of(&binary, &[])?.unwrap_or_default();
                 helps.insert(program.to_owned(), text.clone());
                 text
             }
         };
-        let sub_help = match &sub {
-            Some(s) => Some(help_of(&binary, Some(s))?),
-            None => None,
+        let subs = subcommands(&found.words);
+        let sub_help = if subs.is_empty() {
+            None
+        } else {
+            match help_of(&binary, &subs)? {
+                Some(text) => Some(text),
+                None => {
+                    wrong.push(format!(
+                        "{}: `{program} {}` is not a command",
+                        found.place,
+                        subs.join(" ")
+                    ));
+                    continue;
+                }
+            }
         };
         wrong.extend(check_binary_command(&found, &top, sub_help.as_deref()));
     }
@@ -270,6 +303,23 @@ mod tests {
         };
         let wrong = check_binary_command(&bad, top, Some(sub));
         assert_eq!(wrong.len(), 2, "{wrong:?}");
+    }
+
+    #[test]
+    fn nested_subcommands_are_told_from_placeholders() {
+        let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            subcommands(&words("hearth admin delete-workspace WS --yes")),
+            ["admin", "delete-workspace"]
+        );
+        assert_eq!(
+            subcommands(&words("hearth restore PATH --data-dir DIR")),
+            ["restore"]
+        );
+        assert_eq!(
+            subcommands(&words("hearth-device --dir DIR")),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
