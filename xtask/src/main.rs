@@ -219,6 +219,7 @@ fn test(root: &std::path::Path) -> Result<()> {
     cmd::step(
         "every command the documentation shows exists (cargo targets, hearth and hearth-device flags)",
     );
+    // With the tests' environment, so that the binary they built is reused.
     cmd::cargo(
         root,
         &[
@@ -228,7 +229,7 @@ fn test(root: &std::path::Path) -> Result<()> {
             "--bin",
             "hearth-device",
         ],
-        &[],
+        &browser_env,
     )?;
     doc_commands::check(root, &root.join("target/debug"), usage())?;
     cmd::print_step_times(started);

@@ -28,31 +28,46 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hearth_shared::id::WorkspaceId;
 
-/// Why a storage operation failed. Never shown to clients.
+/// Why a storage operation failed, in words that name no engine: `at`
+/// says where (a file, an object, a table) for the log. Never shown to
+/// clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("i/o on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is corrupt: {detail}")]
-    Corrupt { path: String, detail: String },
+    /// The storage (or the quota on it) is full; nothing was written.
+    #[error("{at}: the storage is full")]
+    Full { at: String },
+    /// The storage failed.
+    #[error("{at}: {detail}")]
+    Failed { at: String, detail: String },
+    /// What was read is not what was written.
+    #[error("{at} is corrupt: {detail}")]
+    Corrupt { at: String, detail: String },
     #[error("an earlier write failed; the workspace log refuses writes until it is reopened")]
     Poisoned,
 }
 
 impl StoreError {
-    /// Whether the storage ran out of room (or of the user's quota): the
-    /// client is told `storage_full`, not `internal`.
-    pub fn is_full(&self) -> bool {
-        match self {
-            StoreError::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-            ),
-            _ => false,
+    /// An I/O error at `at`: `Full` when the file system (or a quota on
+    /// it) is out of room, else `Failed`.
+    pub fn io(at: impl std::fmt::Display, err: std::io::Error) -> StoreError {
+        let at = at.to_string();
+        if matches!(
+            err.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            StoreError::Full { at }
+        } else {
+            StoreError::Failed {
+                at,
+                detail: err.to_string(),
+            }
         }
+    }
+
+    /// Whether the storage ran out of room: the client is told
+    /// `storage_full`, not `internal`.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full { .. })
     }
 }
 
@@ -173,10 +188,7 @@ impl PullPlan {
                     let at = body.len();
                     body.resize(at + usize::try_from(len).unwrap_or(0), 0);
                     file.read_exact_at(body.get_mut(at..).unwrap_or_default(), offset)
-                        .map_err(|source| StoreError::Io {
-                            path: self.path.clone(),
-                            source,
-                        })?;
+                        .map_err(|source| StoreError::io(&self.path, source))?;
                 }
             }
         }
@@ -255,10 +267,7 @@ impl PlanReader {
                         let start = chunk.len();
                         chunk.resize(start + len, 0);
                         file.read_exact_at(chunk.get_mut(start..).unwrap_or_default(), at)
-                            .map_err(|source| StoreError::Io {
-                                path: path.clone(),
-                                source,
-                            })?;
+                            .map_err(|source| StoreError::io(&path, source))?;
                     }
                 }
             }
@@ -267,9 +276,9 @@ impl PlanReader {
         let chunk = if any_file {
             tokio::task::spawn_blocking(assemble)
                 .await
-                .map_err(|e| StoreError::Io {
-                    path: self.path.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                .map_err(|e| StoreError::Failed {
+                    at: self.path.clone(),
+                    detail: e.to_string(),
                 })??
         } else {
             assemble()?

@@ -193,9 +193,9 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Io {
-            path: path.display().to_string(),
-            source: io::Error::other(e.to_string()),
+        .map_err(|e| StoreError::Failed {
+            at: path.display().to_string(),
+            detail: e.to_string(),
         })?
 }
 
@@ -247,10 +247,7 @@ impl WorkspaceLog for DiskLogHandle {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| StoreError::io(path.display(), source)
 }
 
 /// Where an entry's payload lies.

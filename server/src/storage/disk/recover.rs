@@ -42,7 +42,7 @@ pub(super) fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>, u6
     file.read_exact_at(&mut magic, 0).map_err(io_err(&path))?;
     if &magic != LOG_MAGIC {
         return Err(StoreError::Corrupt {
-            path: path.display().to_string(),
+            at: path.display().to_string(),
             detail: "not a hearth log".into(),
         });
     }
@@ -57,7 +57,7 @@ pub(super) fn open_log(dir: &Path) -> Result<(File, u64, Vec<record::Record>, u6
     // Nothing is cut off without a copy: read what follows the good prefix,
     // keep it in quarantine, and look for whole records in it.
     let rest_len = usize::try_from(len - scan.valid_len).map_err(|_| StoreError::Corrupt {
-        path: path.display().to_string(),
+        at: path.display().to_string(),
         detail: "the damaged part is too large to read".into(),
     })?;
     let mut rest = vec![0u8; rest_len];
@@ -146,7 +146,7 @@ pub(super) fn scan_file(path: &Path) -> Result<Vec<(record::Record, Vec<u8>)>, S
         .filter(|_| bytes.starts_with(LOG_MAGIC))
     else {
         return Err(StoreError::Corrupt {
-            path: path.display().to_string(),
+            at: path.display().to_string(),
             detail: "not a hearth log".into(),
         });
     };

@@ -23,10 +23,7 @@ pub const SNAPSHOT_HEADER_LEN: u64 = 8 + 8 + 8 + 4;
 pub const SNAPSHOT_TMP: &str = "snapshot.tmp";
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| StoreError::io(path.display(), source)
 }
 
 /// The snapshot file and where its payload lies.
@@ -46,7 +43,7 @@ pub fn open_snapshot(path: &Path) -> Result<Option<Snap>, StoreError> {
         Err(e) => return Err(io_err(path)(e)),
     };
     let corrupt = |detail: &str| StoreError::Corrupt {
-        path: path.display().to_string(),
+        at: path.display().to_string(),
         detail: detail.to_owned(),
     };
     let file_len = file.metadata().map_err(io_err(path))?.len();
