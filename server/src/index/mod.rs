@@ -315,12 +315,7 @@ mod tests {
     /// The indexes to tell the story: `HEARTH_TEST_INDEXES` (comma-separated:
     /// `sqlite`, `cached`, `memory`), or every one this crate has.
     fn indexes() -> Vec<String> {
-        std::env::var("HEARTH_TEST_INDEXES")
-            .unwrap_or_else(|_| "sqlite,cached,memory".into())
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect()
+        crate::storage::backends_named("HEARTH_TEST_INDEXES", "sqlite,cached,memory")
     }
 
     #[tokio::test]

@@ -354,12 +354,7 @@ impl ChunkStore for MemoryChunks {
 /// (comma-separated: `disk`, `memory`), or every one this crate has.
 #[cfg(test)]
 fn chunk_stores() -> Vec<String> {
-    std::env::var("HEARTH_TEST_CHUNK_STORES")
-        .unwrap_or_else(|_| "disk,memory".into())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
+    crate::storage::backends_named("HEARTH_TEST_CHUNK_STORES", "disk,memory")
 }
 
 #[cfg(test)]

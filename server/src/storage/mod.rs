@@ -71,6 +71,18 @@ impl StoreError {
     }
 }
 
+/// The backends a contract test runs on: the comma-separated names in the
+/// environment variable `var`, or `all` (every one this crate has).
+#[cfg(test)]
+pub fn backends_named(var: &str, all: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_else(|_| all.to_owned())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// An entry to append.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -177,24 +189,23 @@ impl PullPlan {
         Ok(Pulled { position, body })
     }
 
-    /// Reads the whole answer into memory on this thread. Blocking.
+    /// Reads the whole answer into memory on this thread (tests). Blocking.
+    #[cfg(test)]
     pub fn read_all_blocking(self) -> Result<Pulled, StoreError> {
-        use std::os::unix::fs::FileExt as _;
-        let mut body = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        for part in self.parts {
-            match part {
-                Part::Bytes(b) => body.extend_from_slice(&b),
+        let pieces = self
+            .parts
+            .into_iter()
+            .map(|part| match part {
+                Part::Bytes(b) => Piece::Bytes(b),
                 Part::File { file, offset, len } => {
-                    let at = body.len();
-                    body.resize(at + usize::try_from(len).unwrap_or(0), 0);
-                    file.read_exact_at(body.get_mut(at..).unwrap_or_default(), offset)
-                        .map_err(|source| StoreError::io(&self.path, source))?;
+                    Piece::File(file, offset, usize::try_from(len).unwrap_or(0))
                 }
-            }
-        }
+            })
+            .collect();
+        let size = usize::try_from(self.len).unwrap_or(0);
         Ok(Pulled {
             position: self.position,
-            body,
+            body: read_pieces(pieces, size, &self.path)?,
         })
     }
 
@@ -257,22 +268,7 @@ impl PlanReader {
             return Ok(None);
         }
         let path = self.path.clone();
-        let assemble = move || -> Result<Vec<u8>, StoreError> {
-            use std::os::unix::fs::FileExt as _;
-            let mut chunk = Vec::with_capacity(size);
-            for piece in pieces {
-                match piece {
-                    Piece::Bytes(b) => chunk.extend_from_slice(&b),
-                    Piece::File(file, at, len) => {
-                        let start = chunk.len();
-                        chunk.resize(start + len, 0);
-                        file.read_exact_at(chunk.get_mut(start..).unwrap_or_default(), at)
-                            .map_err(|source| StoreError::io(&path, source))?;
-                    }
-                }
-            }
-            Ok(chunk)
-        };
+        let assemble = move || read_pieces(pieces, size, &path);
         let chunk = if any_file {
             tokio::task::spawn_blocking(assemble)
                 .await
@@ -285,6 +281,25 @@ impl PlanReader {
         };
         Ok(Some(chunk))
     }
+}
+
+/// Reads `pieces` in order into one buffer of `size` bytes. Blocking when
+/// a piece is a file range.
+fn read_pieces(pieces: Vec<Piece>, size: usize, path: &str) -> Result<Vec<u8>, StoreError> {
+    use std::os::unix::fs::FileExt as _;
+    let mut out = Vec::with_capacity(size);
+    for piece in pieces {
+        match piece {
+            Piece::Bytes(b) => out.extend_from_slice(&b),
+            Piece::File(file, at, len) => {
+                let start = out.len();
+                out.resize(start + len, 0);
+                file.read_exact_at(out.get_mut(start..).unwrap_or_default(), at)
+                    .map_err(|source| StoreError::io(path, source))?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A piece of a chunk: bytes at hand, or a file range to read.

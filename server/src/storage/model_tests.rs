@@ -155,12 +155,7 @@ pub async fn run(seed: u64, store: &dyn LogStore, ws: &WorkspaceId) {
 /// (comma-separated: `disk`, `memory`), or every store this crate has.
 #[cfg(test)]
 fn stores() -> Vec<String> {
-    std::env::var("HEARTH_TEST_LOG_STORES")
-        .unwrap_or_else(|_| "disk,memory".into())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
+    crate::storage::backends_named("HEARTH_TEST_LOG_STORES", "disk,memory")
 }
 
 #[tokio::test]
