@@ -56,6 +56,7 @@ mod heads;
 mod http;
 mod index;
 mod metrics;
+mod pg;
 mod proxy;
 mod ratelimit;
 mod router;
