@@ -75,7 +75,6 @@ impl State {
     }
 
     fn info(t: &Token) -> TokenInfo {
-        use base64::Engine as _;
         TokenInfo {
             token_id: t.row.id.clone(),
             label: t.row.label.clone(),
@@ -85,10 +84,7 @@ impl State {
             expires_at: t.row.expires_at,
             last_seen_at: t.last_seen_at,
             revoked_at: t.revoked_at,
-            public_key: t
-                .public_key
-                .as_ref()
-                .map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)),
+            public_key: t.public_key.as_deref().map(super::public_key_text),
         }
     }
 }

@@ -6,6 +6,8 @@
 //! [`IndexError`]. Handlers see only `dyn Index`.
 //!
 //! - [`sqlite`]: the single-node backend (SQLite in WAL mode).
+//! - [`postgres`]: the cluster's backend (PostgreSQL), for several servers
+//!   on one database.
 //! - [`cached`]: a wrapper that keeps token statuses in memory and forgets
 //!   them on the writes it sees and on invalidations from other nodes.
 //! - [`contract`]: the story every backend must tell the same way;
@@ -16,6 +18,7 @@ pub mod cached;
 pub mod contract;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use hearth_shared::api::{Scope, TokenInfo};
@@ -23,6 +26,7 @@ use hearth_shared::claims::Role;
 use hearth_shared::id::{TokenId, WorkspaceId};
 
 pub use cached::Cached;
+pub use postgres::PgIndex;
 pub use sqlite::{INDEX_FILE, SqliteIndex};
 
 /// Why an index operation failed, in words that say nothing of the engine.
@@ -154,6 +158,40 @@ pub struct NewInvite {
     /// The workspace's keys wrapped under the invite's secret, handed out
     /// once and then forgotten.
     pub wrapped_key: Option<Vec<u8>>,
+}
+
+/// A role as the SQL backends store it: anything but `master` reads as an
+/// access token, the lesser (the schemas allow only the two).
+pub(crate) fn parse_role(s: &str) -> Role {
+    if s == Role::Master.as_str() {
+        Role::Master
+    } else {
+        Role::Access
+    }
+}
+
+/// A scope as the SQL backends store it: an unknown one reads as
+/// read-only, the lesser.
+pub(crate) fn parse_scope(s: &str) -> Scope {
+    Scope::parse(s).unwrap_or(Scope::ReadOnly)
+}
+
+/// A time for a signed 64-bit column: one past `i64::MAX` is kept as
+/// `i64::MAX` (far beyond any real time), never a panic.
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A time or a count read back from a signed column: a negative one, which
+/// this code never writes, reads as 0.
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A device's public key as [`TokenInfo`] shows it (base64url, no padding).
+pub(crate) fn public_key_text(key: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
 }
 
 /// The token index's operations. Every method is durable when it returns
@@ -313,9 +351,10 @@ mod tests {
     use super::*;
 
     /// The indexes to tell the story: `HEARTH_TEST_INDEXES` (comma-separated:
-    /// `sqlite`, `cached`, `memory`), or every one this crate has.
+    /// `sqlite`, `cached`, `memory`, `postgres`, `cached-postgres`), or
+    /// every backend this crate has (`postgres` needs `HEARTH_TEST_DATABASE`).
     fn indexes() -> Vec<String> {
-        crate::storage::backends_named("HEARTH_TEST_INDEXES", "sqlite,cached,memory")
+        crate::storage::backends_named("HEARTH_TEST_INDEXES", "sqlite,cached,memory,postgres")
     }
 
     #[tokio::test]
@@ -327,6 +366,10 @@ mod tests {
                 "sqlite" => Box::new(SqliteIndex::clone(&sqlite())),
                 "cached" => Box::new(Cached::new(sqlite())),
                 "memory" => Box::new(memory::MemoryIndex::default()),
+                "postgres" => Box::new(PgIndex::new(crate::pg::testing::fresh_pool().await)),
+                "cached-postgres" => Box::new(Cached::new(Arc::new(PgIndex::new(
+                    crate::pg::testing::fresh_pool().await,
+                )))),
                 other => panic!("no index called {other} (HEARTH_TEST_INDEXES)"),
             };
             contract::story(index.as_ref()).await;

@@ -4,8 +4,8 @@ use hearth_shared::id::{TokenId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::SqlError as IndexError;
-use super::queries::{insert_token, revoke_masters, to_i64};
-use crate::index::{DeviceKeyRow, KeyEpochPut, NewToken, Recovered, WrapsPut};
+use super::queries::{insert_token, revoke_masters};
+use crate::index::{DeviceKeyRow, KeyEpochPut, NewToken, Recovered, WrapsPut, to_i64};
 
 /// Registers `public_key` as the X25519 public key of token `token` of
 /// `ws`; another key than the one it had drops what was wrapped for the

@@ -2,36 +2,14 @@
 //! connection. Multi-step changes (register, redeem) run in one transaction.
 
 use hearth_shared::api::{Scope, TokenInfo};
-use hearth_shared::claims::Role;
 use hearth_shared::id::{TokenId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::SqlError as IndexError;
-use crate::index::{ExpirySet, NewToken, Redeemed, Revoked, TokenStatus};
-
-pub(super) fn role_str(role: Role) -> &'static str {
-    role.as_str()
-}
-
-pub(super) fn parse_role(s: &str) -> Role {
-    if s == "master" {
-        Role::Master
-    } else {
-        Role::Access
-    }
-}
-
-pub(super) fn parse_scope(s: &str) -> Scope {
-    Scope::parse(s).unwrap_or(Scope::ReadOnly)
-}
-
-pub(super) fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-pub(super) fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
+use crate::index::{
+    ExpirySet, NewToken, Redeemed, Revoked, TokenStatus, parse_role, parse_scope, public_key_text,
+    to_i64, to_u64,
+};
 
 pub(super) fn insert_token(conn: &Connection, t: &NewToken) -> Result<(), IndexError> {
     conn.execute(
@@ -40,7 +18,7 @@ pub(super) fn insert_token(conn: &Connection, t: &NewToken) -> Result<(), IndexE
         params![
             t.id.as_str(),
             t.workspace.as_str(),
-            role_str(t.role),
+            t.role.as_str(),
             t.scope.as_str(),
             t.label,
             to_i64(t.created_at),
@@ -138,10 +116,7 @@ pub fn list_tokens(conn: &mut Connection, ws: &WorkspaceId) -> Result<Vec<TokenI
             expires_at: expires.map(to_u64),
             last_seen_at: seen.map(to_u64),
             revoked_at: revoked.map(to_u64),
-            public_key: public_key.map(|k| {
-                use base64::Engine as _;
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)
-            }),
+            public_key: public_key.as_deref().map(public_key_text),
         });
     }
     Ok(out)

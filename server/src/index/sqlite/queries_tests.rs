@@ -1,6 +1,7 @@
 //! Tests of the SQLite statements.
 
 use super::*;
+use hearth_shared::claims::Role;
 
 fn ws() -> WorkspaceId {
     WorkspaceId::from_random([1; 16])

@@ -39,7 +39,7 @@ CREATE TABLE setup_codes (
 );
 CREATE TABLE key_epochs (
     workspace_id  TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
-    epoch         INTEGER NOT NULL CHECK (epoch > 0),
+    epoch         BIGINT NOT NULL CHECK (epoch > 0),
     key_check     BYTEA NOT NULL,
     created_at    BIGINT NOT NULL,
     PRIMARY KEY (workspace_id, epoch)
@@ -52,7 +52,7 @@ CREATE TABLE recovery (
 );
 CREATE TABLE device_wraps (
     token_id    TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
-    epoch       INTEGER NOT NULL CHECK (epoch > 0),
+    epoch       BIGINT NOT NULL CHECK (epoch > 0),
     wrapped     BYTEA NOT NULL,
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (token_id, epoch)
