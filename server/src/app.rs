@@ -8,17 +8,10 @@ use crate::assets::Assets;
 use crate::auth::{Auth, Keys, LastSeen};
 use crate::config::Config;
 use crate::fsutil::create_dir_private;
-use crate::heads::{Heads, LocalHeads};
 use crate::http::BodyLimits;
-use crate::index::{Cached, INDEX_FILE, Index, SqliteIndex};
+use crate::index::{Cached, Index};
 use crate::ratelimit::RateLimit;
-use crate::secret;
-use crate::storage::LogStore as _;
 use crate::storage::chunks::ChunkStore;
-use crate::storage::disk::DiskStore;
-use crate::storage::disk::chunks::{DiskChunkStore, DiskChunks};
-use crate::storage::disk::room::DiskRoom;
-use crate::storage::room::Room;
 use crate::workspaces::Workspaces;
 
 /// Why the server could not start.
@@ -91,6 +84,9 @@ pub struct App {
     pub workspaces: Workspaces,
     /// The chunks of attached files.
     pub chunks: Arc<dyn ChunkStore>,
+    /// The cluster this node belongs to, in cluster mode: the chores that
+    /// must run once across it claim their turn there.
+    pub cluster: Option<crate::storage::cluster::Cluster>,
     /// Open event streams per client address, token and workspace.
     pub streams: crate::streams::Streams,
     /// Present when serving HTTPS; made at start so a bad certificate stops
@@ -110,18 +106,16 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the data directory and everything in it.
+    /// Opens the data directory and everything in it (in cluster mode,
+    /// the database and object store too).
     pub async fn open(config: Config) -> Result<Arc<App>, StartError> {
-        // The backends, assembled here and nowhere else.
-        let store = DiskStore::new(&config.data_dir).with_undo_window(config.compaction_undo_secs);
-        config
-            .validate(store.max_entry_len())
-            .map_err(StartError::Config)?;
+        let (shutdown, _) = tokio::sync::watch::channel(false);
         let data_dir = config.data_dir.clone();
         let dist = config.dist.clone();
         let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
-        let backup_dir = (config.backup_interval_secs > 0).then(|| config.backup_dir());
-        let (index, secret, assets, build_id, tls, lock, stored) = tokio::task::spawn_blocking(move || {
+        let backup_dir = (config.backup_interval_secs > 0 && config.database.is_none())
+            .then(|| config.backup_dir());
+        let (assets, build_id, tls, lock) = tokio::task::spawn_blocking(move || {
             let tls = match tls_files {
                 Some((cert, key)) => Some(crate::tls::acceptor(&cert, &key)?),
                 None => None,
@@ -135,45 +129,37 @@ impl App {
             let lock = crate::fsutil::lock_dir(&data_dir)
                 .map_err(|source| StartError::DataDir { path: data_dir.display().to_string(), source })?
                 .ok_or_else(|| StartError::Locked(data_dir.display().to_string()))?;
-            let secret = secret::load_or_create(&data_dir).map_err(io)?;
-            let index = SqliteIndex::open(&data_dir.join(INDEX_FILE))?;
             // Owner-only, whatever the umask and whoever made the directory.
-            for path in [
-                data_dir.clone(),
-                data_dir.join(INDEX_FILE),
-                data_dir.join(format!("{INDEX_FILE}-wal")),
-                data_dir.join(format!("{INDEX_FILE}-shm")),
-                data_dir.join(crate::fsutil::LOCK_FILE),
-            ] {
+            for path in [data_dir.clone(), data_dir.join(crate::fsutil::LOCK_FILE)] {
                 if path.exists() {
                     crate::fsutil::make_private(&path).map_err(io)?;
                 }
             }
-            let stored = crate::storage::disk::stored_bytes(&data_dir)
-                .and_then(|logs| {
-                    let chunks = crate::storage::disk::chunks::stored_chunk_bytes(
-                        &data_dir.join(crate::storage::disk::WORKSPACES_DIR),
-                    )?;
-                    Ok(logs.saturating_add(chunks))
-                })
-                .map_err(io)?;
             warn_if_backups_share_the_disk(&data_dir, backup_dir.as_deref());
             let assets = Assets::new(dist.as_deref());
             let build_id = assets.build_id();
             if !assets.has_app() {
                 tracing::warn!(app = %assets.describe(), "no app to serve (no index.html); `cargo xtask run` builds it");
             }
-            Ok::<_, StartError>((index, secret, assets, build_id, tls, lock, stored))
+            Ok::<_, StartError>((assets, build_id, tls, lock))
         })
         .await
         .map_err(|e| StartError::Other(e.to_string()))??;
-        let room: Arc<dyn Room> = Arc::new(DiskRoom::new(
-            config.data_dir.clone(),
-            config.workspace_quota_bytes,
-            config.min_free_bytes,
-            config.max_total_bytes.unwrap_or(u64::MAX),
-            stored,
-        ));
+        let backends = match (&config.database, &config.objects) {
+            (Some(database), Some(objects)) => {
+                crate::backends::cluster(&config, database.url(), objects, shutdown.subscribe())
+                    .await?
+            }
+            _ => {
+                let disk_config = config.clone();
+                tokio::task::spawn_blocking(move || crate::backends::disk(&disk_config))
+                    .await
+                    .map_err(|e| StartError::Other(e.to_string()))??
+            }
+        };
+        config
+            .validate(backends.store.max_entry_len())
+            .map_err(StartError::Config)?;
         let trusted_proxies = crate::proxy::TrustedProxies::parse(&config.trusted_proxy)
             .map_err(StartError::Config)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
@@ -182,30 +168,39 @@ impl App {
             per_ip: config.max_connections_per_ip.max(1),
             reserve: config.connection_reserve,
         });
-        let (shutdown, _) = tokio::sync::watch::channel(false);
-        let heads: Arc<dyn Heads> = Arc::new(LocalHeads::default());
-        let index = Cached::new(Arc::new(index)).announcing({
-            let heads = heads.clone();
-            Arc::new(move |invalidation| heads.invalidate(invalidation))
-        });
-        heads.on_invalidation({
-            let cache = index.cache();
-            Arc::new(move |invalidation| cache.apply(invalidation))
-        });
-        let index: Arc<dyn Index> = Arc::new(index);
+        let heads = backends.heads;
+        let index: Arc<dyn Index> = if backends.cluster.is_some() {
+            // Every node asks the database for every token, so that a token
+            // revoked through one node is refused by all at once, not when
+            // the news arrives (one indexed read per request).
+            backends.index
+        } else {
+            let index = Cached::new(backends.index).announcing({
+                let heads = heads.clone();
+                Arc::new(move |invalidation| heads.invalidate(invalidation))
+            });
+            heads.on_invalidation({
+                let cache = index.cache();
+                Arc::new(move |invalidation| cache.apply(invalidation))
+            });
+            Arc::new(index)
+        };
         Ok(Arc::new(App {
             auth: Auth {
-                keys: Keys::new(secret.bytes()),
+                keys: Keys::new(&backends.secret),
                 index: index.clone(),
                 last_seen: LastSeen::default(),
             },
             rate_limit: RateLimit::new(config.rate_limit_per_minute, config.rate_limit_burst),
-            workspaces: Workspaces::new(Arc::new(store), heads, room, config.max_open_workspaces)
-                .with_metrics(metrics.clone()),
-            chunks: Arc::new(DiskChunkStore(Arc::new(DiskChunks::new(
-                &config.data_dir.join(crate::storage::disk::WORKSPACES_DIR),
-                config.chunk_grace_secs,
-            )))),
+            workspaces: Workspaces::new(
+                backends.store,
+                heads,
+                backends.room,
+                config.max_open_workspaces,
+            )
+            .with_metrics(metrics.clone()),
+            chunks: backends.chunks,
+            cluster: backends.cluster,
             streams: crate::streams::Streams::default(),
             config,
             assets,
@@ -251,22 +246,36 @@ impl App {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        app.sweep_chunks(std::mem::take(&mut first)).await;
                         let now = unix_now();
                         app.rate_limit.forget_idle();
                         app.workspaces.close_idle(now);
                         app.workspaces.heads().forget_unwatched();
+                        // In a cluster, one node a minute does what follows.
+                        if !app.my_turn("minutely chores", now, 55).await {
+                            continue;
+                        }
+                        app.sweep_chunks(std::mem::take(&mut first)).await;
                         let before = now.saturating_sub(INVITE_RETENTION_SECS);
                         let purged = app.index.purge_invites(now, before).await;
                         if let Err(err) = purged {
                             tracing::warn!(error = %err, "cannot purge old invites");
+                        }
+                        if let Some(cluster) = &app.cluster
+                            && let Err(err) = cluster.sweep_garbage(now, 1000).await
+                        {
+                            tracing::warn!(error = %err, "cannot delete unneeded objects");
                         }
                     }
                     _ = stop.changed() => return,
                 }
             }
         });
-        if self.config.backup_interval_secs > 0 {
+        if self.config.backup_interval_secs > 0 && self.cluster.is_some() {
+            tracing::warn!(
+                "scheduled backups of the data directory are off in cluster mode: back up the database and the object store with their own tools"
+            );
+        }
+        if self.config.backup_interval_secs > 0 && self.cluster.is_none() {
             let app = self.clone();
             let mut stop = self.shutdown_signal();
             let period = Duration::from_secs(self.config.backup_interval_secs);
@@ -289,6 +298,21 @@ impl App {
                     }
                 }
             });
+        }
+    }
+
+    /// Whether this node runs chore `name` now: always on a single node;
+    /// in a cluster, if no node ran it in the last `every_secs`.
+    async fn my_turn(&self, name: &str, now: u64, every_secs: u64) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return true;
+        };
+        match cluster.claim_job(name, now, every_secs).await {
+            Ok(mine) => mine,
+            Err(err) => {
+                tracing::warn!(error = %err, chore = name, "cannot claim a chore; skipping it this time");
+                false
+            }
         }
     }
 

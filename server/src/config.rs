@@ -87,12 +87,78 @@ impl RegistrationArg {
     }
 }
 
+/// A database address. Its `Debug` hides any password in it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<DatabaseUrl, String> {
+        s.parse::<tokio_postgres::Config>().map_err(|e| {
+            format!("not a PostgreSQL address ({e}); write postgres://user@host:port/database")
+        })?;
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.parse::<tokio_postgres::Config>() {
+            Ok(c) => write!(
+                f,
+                "DatabaseUrl(hosts {:?}, database {:?}, password {})",
+                c.get_hosts(),
+                c.get_dbname(),
+                if c.get_password().is_some() {
+                    "hidden"
+                } else {
+                    "none"
+                }
+            ),
+            Err(_) => f.write_str("DatabaseUrl(..)"),
+        }
+    }
+}
+
 /// Everything `hearth serve` needs to know. Passed around whole.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Directory of the token index, the signing secret and the blobs.
     #[arg(long, env = "HEARTH_DATA_DIR", default_value = "./hearth-data")]
     pub data_dir: PathBuf,
+
+    /// Cluster mode: the PostgreSQL database all nodes share
+    /// (`postgres://user@host:port/db`). Give it by `HEARTH_DATABASE` when
+    /// it holds a password, so that the password stays off the command
+    /// line. Needs `--objects`.
+    #[arg(
+        long,
+        env = "HEARTH_DATABASE",
+        requires = "objects",
+        hide_env_values = true
+    )]
+    pub database: Option<DatabaseUrl>,
+
+    /// Cluster mode: the S3-compatible object store all nodes share,
+    /// `s3://bucket/prefix?endpoint=URL[,URL…]&region=NAME`; its key is in
+    /// `HEARTH_OBJECTS_KEY_ID` and `HEARTH_OBJECTS_SECRET`, or in
+    /// `--objects-key-file`. Needs `--database`.
+    #[arg(long, env = "HEARTH_OBJECTS", requires = "database")]
+    pub objects: Option<String>,
+
+    /// A file holding the object store's key id and secret, one per line.
+    #[arg(long, env = "HEARTH_OBJECTS_KEY_FILE")]
+    pub objects_key_file: Option<PathBuf>,
+
+    /// Cluster mode: connections this node keeps to the database.
+    #[arg(long, env = "HEARTH_DATABASE_CONNECTIONS", default_value_t = 16)]
+    pub database_connections: usize,
 
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "HEARTH_LISTEN", default_value = "127.0.0.1:8080")]
@@ -337,6 +403,10 @@ impl Config {
 fn defaults() -> Config {
     Config {
         data_dir: PathBuf::from("./hearth-data"),
+        database: None,
+        objects: None,
+        objects_key_file: None,
+        database_connections: 16,
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         dist: None,
         max_body_bytes: 16 * 1024 * 1024,

@@ -147,10 +147,29 @@ pub fn write_error(err: WriteError) -> ApiError {
                 ),
             )
         },
-        WriteError::Store(e) => ApiError {
+        WriteError::Store(e) => ApiError::store("writing to a workspace", e),
+    }
+}
+
+impl ApiError {
+    /// A failure of the log store: `unavailable` (503, retry shortly) when
+    /// the storage could not be reached, else internal. Either way nothing
+    /// was half-stored.
+    pub fn store(context: &str, err: crate::storage::StoreError) -> ApiError {
+        if err.is_unavailable() {
+            tracing::error!(error = %err, "{context}: the storage is unavailable");
+            return ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the server's storage cannot be reached right now; nothing was changed; retry shortly",
+                )
+            };
+        }
+        ApiError {
             retry_after: Some(1),
-            ..ApiError::internal("writing to a workspace", e)
-        },
+            ..ApiError::internal(context, err)
+        }
     }
 }
 
@@ -165,6 +184,16 @@ pub fn chunk_error(context: &str, err: ChunkError) -> ApiError {
                 ..ApiError::new(
                     ErrorCode::StorageFull,
                     "the server's disk is full: the chunk was not stored; everything stored stays readable",
+                )
+            }
+        }
+        ChunkError::Unavailable(_) => {
+            tracing::error!(error = %err, "{context}: the chunk storage is unavailable");
+            ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the server's storage cannot be reached right now: the chunk was not stored; retry shortly",
                 )
             }
         }

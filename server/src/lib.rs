@@ -42,6 +42,7 @@ mod admin;
 mod app;
 mod assets;
 mod auth;
+mod backends;
 pub use storage::disk::backup;
 mod body;
 mod clock;

@@ -127,7 +127,7 @@ pub async fn pull(
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let log = workspace.log.clone();
     let max = app.config.max_pull_bytes.max(1);
-    let reading = |e| ApiError::internal("reading a workspace", e);
+    let reading = |e| ApiError::store("reading a workspace", e);
     let plan = log.pull(after, max).await.map_err(reading)?;
     let (position, len) = (plan.position, plan.len);
     // A small answer is read at once; a large one is streamed.

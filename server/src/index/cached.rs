@@ -84,11 +84,13 @@ impl TokenCache {
 }
 
 /// What a token change means for the caches of every server: forget one
-/// token, or every token of a workspace.
+/// token, every token of a workspace, or everything (a server that may
+/// have missed announcements, while its link to the others was down).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalidation {
     Token(TokenId),
     Workspace(WorkspaceId),
+    All,
 }
 
 impl TokenCache {
@@ -97,6 +99,11 @@ impl TokenCache {
         match invalidation {
             Invalidation::Token(id) => self.forget(id),
             Invalidation::Workspace(ws) => self.forget_workspace(ws),
+            Invalidation::All => {
+                let mut inner = self.lock();
+                inner.generation += 1;
+                inner.known.clear();
+            }
         }
     }
 }

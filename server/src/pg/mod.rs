@@ -99,7 +99,13 @@ impl Failure {
             };
         }
         // No answer from the server: the connection broke or never was.
-        Failure::Unavailable(text)
+        let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io || text.contains("timed out") {
+            Failure::Unavailable(text)
+        } else {
+            // A statement this build got wrong (a type, a parameter).
+            Failure::Other(text)
+        }
     }
 
     /// Sorts a pool error: every one means no connection now.

@@ -15,6 +15,9 @@ pub enum ChunkError {
     /// The storage is full; retrying later may succeed.
     #[error("the chunk storage is full: {0}")]
     Full(String),
+    /// The storage cannot be reached now; retrying shortly may succeed.
+    #[error("the chunk storage is unavailable: {0}")]
+    Unavailable(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),

@@ -351,10 +351,11 @@ impl ChunkStore for MemoryChunks {
 }
 
 /// The chunk stores to run the contract on: `HEARTH_TEST_CHUNK_STORES`
-/// (comma-separated: `disk`, `memory`), or every one this crate has.
+/// (comma-separated: `disk`, `memory`, `cluster`), or every one this
+/// crate has.
 #[cfg(test)]
 fn chunk_stores() -> Vec<String> {
-    crate::storage::backends_named("HEARTH_TEST_CHUNK_STORES", "disk,memory")
+    crate::storage::backends_named("HEARTH_TEST_CHUNK_STORES", "disk,memory,cluster")
 }
 
 #[cfg(test)]
@@ -375,6 +376,10 @@ mod tests {
                     )),
                 )),
                 "memory" => Box::new(MemoryChunks::new(60)),
+                "cluster" => Box::new(crate::storage::cluster::chunks::ClusterChunks::new(
+                    crate::storage::cluster::testing::fresh().await,
+                    60,
+                )),
                 other => panic!("no chunk store called {other} (HEARTH_TEST_CHUNK_STORES)"),
             };
             crate::storage::chunks::contract::keeps_chunks(store.as_ref()).await;

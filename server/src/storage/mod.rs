@@ -16,6 +16,7 @@
 //! - [`room`]: the one owner of quotas and server-wide limits.
 
 pub mod chunks;
+pub mod cluster;
 pub mod disk;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
@@ -44,6 +45,11 @@ pub enum StoreError {
     Corrupt { at: String, detail: String },
     #[error("an earlier write failed; the workspace log refuses writes until it is reopened")]
     Poisoned,
+    /// The storage cannot be reached now (a database or object store
+    /// that is down or restarting); nothing was written, and retrying
+    /// later may succeed.
+    #[error("{at}: unavailable: {detail}")]
+    Unavailable { at: String, detail: String },
 }
 
 impl StoreError {
@@ -68,6 +74,12 @@ impl StoreError {
     /// `storage_full`, not `internal`.
     pub fn is_full(&self) -> bool {
         matches!(self, StoreError::Full { .. })
+    }
+
+    /// Whether the storage could not be reached: the client is told
+    /// `unavailable` (503, retry shortly), not `internal`.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
     }
 }
 

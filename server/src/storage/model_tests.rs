@@ -152,21 +152,30 @@ pub async fn run(seed: u64, store: &dyn LogStore, ws: &WorkspaceId) {
 }
 
 /// The log stores to run the model against: `HEARTH_TEST_LOG_STORES`
-/// (comma-separated: `disk`, `memory`), or every store this crate has.
+/// (comma-separated: `disk`, `memory`, `cluster`), or every store this
+/// crate has.
 #[cfg(test)]
 fn stores() -> Vec<String> {
-    crate::storage::backends_named("HEARTH_TEST_LOG_STORES", "disk,memory")
+    crate::storage::backends_named("HEARTH_TEST_LOG_STORES", "disk,memory,cluster")
 }
 
 #[tokio::test]
 async fn every_log_store_behaves_like_the_model() {
     for name in stores() {
+        // One database for the cluster's runs: each seed has a workspace.
+        let cluster = match name.as_str() {
+            "cluster" => Some(super::cluster::testing::fresh().await),
+            _ => None,
+        };
         for seed in 0..16 {
             let dir = tempfile::tempdir().unwrap();
-            let store: Box<dyn LogStore> = match name.as_str() {
-                "disk" => Box::new(super::disk::DiskStore::new(dir.path())),
-                "memory" => Box::new(super::memory::MemoryStore::default()),
-                other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
+            let store: Box<dyn LogStore> = match (name.as_str(), &cluster) {
+                ("disk", _) => Box::new(super::disk::DiskStore::new(dir.path())),
+                ("memory", _) => Box::new(super::memory::MemoryStore::default()),
+                ("cluster", Some(c)) => {
+                    Box::new(super::cluster::ClusterStore::new(c.clone(), 3600))
+                }
+                (other, _) => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
             };
             let ws = WorkspaceId::from_random([seed as u8; 16]);
             run(seed, store.as_ref(), &ws).await;

@@ -191,6 +191,11 @@ impl Writer {
                             for reply in replies {
                                 let _ = reply.send(Err(if full {
                                     WriteError::Full("the server's disk is full")
+                                } else if let StoreError::Unavailable { at, detail } = &err {
+                                    WriteError::Store(StoreError::Unavailable {
+                                        at: at.clone(),
+                                        detail: detail.clone(),
+                                    })
                                 } else {
                                     WriteError::Store(StoreError::Poisoned)
                                 }));

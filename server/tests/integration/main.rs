@@ -6,6 +6,7 @@ mod common;
 
 mod admin;
 mod chunks;
+mod cluster;
 mod entries;
 mod events;
 mod hardening;

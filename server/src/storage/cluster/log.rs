@@ -1,0 +1,645 @@
+//! [`ClusterStore`]: workspace logs on PostgreSQL and an object store.
+//!
+//! Each workspace has a row in `logs` that every writer of it locks
+//! (`SELECT … FOR UPDATE`), so appends to one workspace are serialised
+//! across all nodes: a sequence number is taken only while the row is
+//! held, and the row is let go only at commit, so a reader never sees a
+//! gap that later fills. One group commit is one transaction. Idempotency
+//! keys live beside the entries, checked under the same lock, so a retry
+//! that reaches another node lands once.
+//!
+//! Entries up to [`INLINE_MAX`] bytes are kept in the row; larger ones,
+//! and snapshots, are objects. A compaction marks the entries it covers
+//! (`dropped_by`) instead of deleting them, so that it can be undone for
+//! the undo window.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{StreamExt as _, TryStreamExt as _};
+use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
+use hearth_shared::id::WorkspaceId;
+
+use super::objects::ObjectError;
+use super::{Cluster, from_db, to_db};
+use crate::storage::{
+    Appended, LogStore, NewEntry, Part, Position, PullPlan, Snapshotted, StoreError, Undone,
+    WorkspaceLog,
+};
+
+/// Entries up to this many bytes are kept in the database; larger ones
+/// are objects.
+pub const INLINE_MAX: usize = 64 * 1024;
+/// The largest entry or snapshot (a pull holds a snapshot in memory).
+pub const MAX_ENTRY_LEN: u64 = 256 << 20;
+/// Object reads a pull keeps in flight.
+const PARALLEL_READS: usize = 8;
+/// The frame header's bytes, as the byte counts use them.
+const HEADER: i64 = FRAME_HEADER_LEN as i64;
+
+/// Workspace logs in the cluster's database and object store.
+pub struct ClusterStore {
+    cluster: Cluster,
+    /// Seconds a compaction can be undone.
+    undo_secs: u64,
+}
+
+impl ClusterStore {
+    pub fn new(cluster: Cluster, undo_secs: u64) -> ClusterStore {
+        ClusterStore { cluster, undo_secs }
+    }
+}
+
+fn now() -> u64 {
+    crate::clock::unix_now()
+}
+
+#[async_trait::async_trait]
+impl LogStore for ClusterStore {
+    async fn open(&self, ws: &WorkspaceId) -> Result<Arc<dyn WorkspaceLog>, StoreError> {
+        let id = ws.to_string();
+        let client = self.cluster.client().await?;
+        client
+            .execute(
+                "INSERT INTO logs (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&id],
+            )
+            .await?;
+        let row = client
+            .query_one(
+                "SELECT head, floor, bytes FROM logs WHERE workspace_id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(Arc::new(ClusterLog {
+            position: Mutex::new(position(&row)),
+            dir: format!("w/{id}"),
+            ws: id,
+            cluster: self.cluster.clone(),
+            undo_secs: self.undo_secs,
+        }))
+    }
+
+    fn max_entry_len(&self) -> u64 {
+        MAX_ENTRY_LEN
+    }
+
+    async fn stored_bytes(&self, ws: &WorkspaceId) -> Result<u64, StoreError> {
+        let row = self
+            .cluster
+            .client()
+            .await?
+            .query_opt(
+                "SELECT bytes FROM logs WHERE workspace_id = $1",
+                &[&ws.to_string()],
+            )
+            .await?;
+        Ok(row.map_or(0, |r| from_db(r.get(0))))
+    }
+
+    async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
+        let id = ws.to_string();
+        let mut client = self.cluster.client().await?;
+        let tx = client.transaction().await?;
+        let mut names: Vec<String> = Vec::new();
+        for sql in [
+            "DELETE FROM entries WHERE workspace_id = $1 AND object IS NOT NULL RETURNING object",
+            "DELETE FROM compactions WHERE workspace_id = $1 AND prev_snapshot IS NOT NULL RETURNING prev_snapshot",
+            "DELETE FROM logs WHERE workspace_id = $1 AND snapshot IS NOT NULL RETURNING snapshot",
+        ] {
+            names.extend(tx.query(sql, &[&id]).await?.iter().map(|r| r.get(0)));
+        }
+        for table in ["entries", "entry_keys", "compactions", "logs"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE workspace_id = $1"),
+                &[&id],
+            )
+            .await?;
+        }
+        list_as_garbage(&tx, &names).await?;
+        tx.commit().await?;
+        self.cluster.release(names).await;
+        Ok(())
+    }
+}
+
+fn position(row: &tokio_postgres::Row) -> Position {
+    Position {
+        head: from_db(row.get("head")),
+        floor: from_db(row.get("floor")),
+        bytes: from_db(row.get("bytes")),
+    }
+}
+
+/// Lists objects as garbage in the transaction that lets go of them.
+async fn list_as_garbage(
+    tx: &deadpool_postgres::Transaction<'_>,
+    names: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    if !names.is_empty() {
+        tx.execute(
+            "INSERT INTO garbage (object, since) SELECT unnest($1::TEXT[]), $2
+             ON CONFLICT (object) DO NOTHING",
+            &[&names, &to_db(now())],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// One workspace's log in the cluster.
+pub struct ClusterLog {
+    ws: String,
+    /// Where its objects are named: `w/<workspace>`.
+    dir: String,
+    cluster: Cluster,
+    undo_secs: u64,
+    /// Where the log stood when this node last looked.
+    position: Mutex<Position>,
+}
+
+impl ClusterLog {
+    fn saw(&self, position: Position) {
+        *self.position.lock().unwrap_or_else(|p| p.into_inner()) = position;
+    }
+
+    fn gone(&self) -> StoreError {
+        StoreError::Failed {
+            at: format!("workspace {}", self.ws),
+            detail: "its log was deleted".into(),
+        }
+    }
+
+    /// One attempt at a pull; `Ok(None)` when an object it named was
+    /// deleted meanwhile (a compaction let go of it): try again.
+    async fn try_pull(&self, after: u64, max_bytes: u64) -> Result<Option<PullPlan>, StoreError> {
+        let mut client = self.cluster.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT head, floor, bytes, snapshot FROM logs WHERE workspace_id = $1",
+                &[&self.ws],
+            )
+            .await?
+        else {
+            return Ok(Some(PullPlan::whole(crate::storage::Pulled {
+                position: Position::default(),
+                body: Vec::new(),
+            })));
+        };
+        let pos = position(&row);
+        let snapshot: Option<String> = row.get("snapshot");
+        let mut parts = Vec::new();
+        let mut len: u64 = 0;
+        if after < pos.floor
+            && let Some(name) = &snapshot
+        {
+            let data = match self.cluster.objects.get(name).await {
+                Ok(d) => d,
+                Err(ObjectError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            len += push_frame(&mut parts, FrameKind::Snapshot, pos.floor, data)?;
+        }
+        let len_before_entries = len;
+        let budget = max_bytes.saturating_sub(len);
+        // Each frame is at least a header: no more rows than that can fit.
+        let most = to_db(budget / FRAME_HEADER_LEN as u64 + 1);
+        let rows = tx
+            .query(
+                "SELECT seq, len, payload, object FROM (
+                    SELECT seq, len, payload, object,
+                           (SUM(len + $3) OVER (ORDER BY seq))::BIGINT AS upto
+                    FROM (SELECT * FROM entries
+                          WHERE workspace_id = $1 AND seq > $2 AND dropped_by IS NULL
+                          ORDER BY seq LIMIT $5) e
+                 ) t
+                 WHERE upto - (len + $3) < $4
+                 ORDER BY seq",
+                &[
+                    &self.ws,
+                    &to_db(after.max(pos.floor)),
+                    &HEADER,
+                    &to_db(budget),
+                    &most,
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        // Which rows fit: at least one frame in all, never past the budget.
+        let mut taken = Vec::new();
+        for row in rows {
+            let cost = from_db(row.get::<_, i64>("len")) + FRAME_HEADER_LEN as u64;
+            if len > 0 && len + cost > max_bytes {
+                break;
+            }
+            len += cost;
+            taken.push(row);
+        }
+        let fetched: Result<Vec<(u64, Bytes)>, ObjectError> =
+            futures::stream::iter(taken.into_iter().map(|row| {
+                let seq = from_db(row.get("seq"));
+                let payload: Option<Vec<u8>> = row.get("payload");
+                let object: Option<String> = row.get("object");
+                let objects = self.cluster.objects.clone();
+                async move {
+                    match (payload, object) {
+                        (Some(p), _) => Ok((seq, Bytes::from(p))),
+                        (None, Some(name)) => objects.get(&name).await.map(|b| (seq, b)),
+                        (None, None) => Err(ObjectError::NotFound(format!("entry {seq}"))),
+                    }
+                }
+            }))
+            .buffered(PARALLEL_READS)
+            .try_collect()
+            .await;
+        let fetched = match fetched {
+            Ok(f) => f,
+            // A compaction let go of it under the pull.
+            Err(ObjectError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut len = len_before_entries;
+        for (seq, data) in fetched {
+            len += push_frame(&mut parts, FrameKind::Entry, seq, data)?;
+        }
+        self.saw(pos);
+        Ok(Some(PullPlan {
+            position: pos,
+            parts,
+            len,
+            path: format!("workspace {}", self.ws),
+        }))
+    }
+}
+
+/// Adds a frame's header and payload to `parts`; returns its bytes.
+fn push_frame(
+    parts: &mut Vec<Part>,
+    kind: FrameKind,
+    seq: u64,
+    data: Bytes,
+) -> Result<u64, StoreError> {
+    let len = u32::try_from(data.len()).map_err(|_| StoreError::Corrupt {
+        at: format!("frame {seq}"),
+        detail: "longer than a frame can say".into(),
+    })?;
+    parts.push(Part::Bytes(Bytes::copy_from_slice(&encode_header(
+        kind, seq, len,
+    ))));
+    parts.push(Part::Bytes(data));
+    Ok(u64::from(len) + FRAME_HEADER_LEN as u64)
+}
+
+#[async_trait::async_trait]
+impl WorkspaceLog for ClusterLog {
+    fn position(&self) -> Position {
+        *self.position.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn append(
+        &self,
+        entries: Vec<NewEntry>,
+        quota: u64,
+    ) -> Result<Vec<Appended>, StoreError> {
+        // Large payloads become objects first, outside the lock.
+        let mut objects: Vec<Option<String>> = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let len = e.payload.len();
+            objects.push(if len > INLINE_MAX && len as u64 <= MAX_ENTRY_LEN {
+                let dir = format!("{}/e", self.dir);
+                Some(self.cluster.upload(&dir, e.payload.clone(), now()).await?)
+            } else {
+                None
+            });
+        }
+        let mut client = self.cluster.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT head, floor, bytes FROM logs WHERE workspace_id = $1 FOR UPDATE",
+                &[&self.ws],
+            )
+            .await?
+            .ok_or_else(|| self.gone())?;
+        let mut pos = position(&row);
+        let keys: Vec<&str> = entries.iter().filter_map(|e| e.key.as_deref()).collect();
+        let mut known: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
+        if !keys.is_empty() {
+            for r in tx
+                .query(
+                    "SELECT key, seq, hash FROM entry_keys WHERE workspace_id = $1 AND key = ANY($2)",
+                    &[&self.ws, &keys],
+                )
+                .await?
+            {
+                known.insert(r.get(0), (from_db(r.get(1)), r.get(2)));
+            }
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        let (mut seqs, mut lens, mut payloads, mut names) = (vec![], vec![], vec![], vec![]);
+        let (mut key_names, mut key_seqs, mut key_hashes) = (vec![], vec![], vec![]);
+        let mut adopted = Vec::new();
+        let mut unused = Vec::new();
+        for (e, object) in entries.iter().zip(objects) {
+            if let Some((seq, hash)) = e.key.as_ref().and_then(|k| known.get(k)) {
+                out.push(if hash.as_slice() == e.hash {
+                    Appended::Duplicate(*seq)
+                } else {
+                    Appended::KeyConflict
+                });
+                unused.extend(object);
+                continue;
+            }
+            let len = e.payload.len() as u64;
+            if len > MAX_ENTRY_LEN {
+                out.push(Appended::TooLarge);
+                continue;
+            }
+            let cost = len + FRAME_HEADER_LEN as u64;
+            if pos.bytes.saturating_add(cost) > quota {
+                out.push(Appended::OverQuota);
+                unused.extend(object);
+                continue;
+            }
+            pos.head += 1;
+            pos.bytes += cost;
+            seqs.push(to_db(pos.head));
+            lens.push(to_db(len));
+            payloads.push(object.is_none().then(|| e.payload.as_ref()));
+            if let Some(name) = &object {
+                adopted.push(name.clone());
+            }
+            names.push(object);
+            if let Some(k) = &e.key {
+                known.insert(k.clone(), (pos.head, e.hash.to_vec()));
+                key_names.push(k.as_str());
+                key_seqs.push(to_db(pos.head));
+                key_hashes.push(e.hash.as_slice());
+            }
+            out.push(Appended::New(pos.head));
+        }
+        if !seqs.is_empty() {
+            tx.execute(
+                "INSERT INTO entries (workspace_id, seq, len, payload, object)
+                 SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::BYTEA[], $5::TEXT[])",
+                &[&self.ws, &seqs, &lens, &payloads, &names],
+            )
+            .await?;
+            if !key_names.is_empty() {
+                tx.execute(
+                    "INSERT INTO entry_keys (workspace_id, key, seq, hash)
+                     SELECT $1, * FROM unnest($2::TEXT[], $3::BIGINT[], $4::BYTEA[])",
+                    &[&self.ws, &key_names, &key_seqs, &key_hashes],
+                )
+                .await?;
+            }
+            tx.execute(
+                "UPDATE logs SET head = $2, bytes = $3 WHERE workspace_id = $1",
+                &[&self.ws, &to_db(pos.head), &to_db(pos.bytes)],
+            )
+            .await?;
+            if !adopted.is_empty() {
+                tx.execute("DELETE FROM garbage WHERE object = ANY($1)", &[&adopted])
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.saw(pos);
+        self.cluster.release(unused).await;
+        Ok(out)
+    }
+
+    async fn pull(&self, after: u64, max_bytes: u64) -> Result<PullPlan, StoreError> {
+        // A compaction may let go of an object between reading its name
+        // and reading it; the second look sees the compaction.
+        for _ in 0..3 {
+            if let Some(plan) = self.try_pull(after, max_bytes).await? {
+                return Ok(plan);
+            }
+        }
+        Err(StoreError::Failed {
+            at: format!("workspace {}", self.ws),
+            detail: "objects kept vanishing under a pull; compactions are racing it".into(),
+        })
+    }
+
+    async fn put_snapshot(
+        &self,
+        upto: u64,
+        data: Bytes,
+        quota: u64,
+    ) -> Result<Snapshotted, StoreError> {
+        if data.len() as u64 > MAX_ENTRY_LEN {
+            return Ok(Snapshotted::TooLarge);
+        }
+        if data.len() as u64 > quota {
+            return Ok(Snapshotted::OverQuota);
+        }
+        let snapshot_len = data.len() as u64;
+        let name = self
+            .cluster
+            .upload(&format!("{}/s", self.dir), data, now())
+            .await?;
+        let mut client = self.cluster.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT head, floor, bytes, snapshot, snapshot_len, compactions
+                 FROM logs WHERE workspace_id = $1 FOR UPDATE",
+                &[&self.ws],
+            )
+            .await?
+            .ok_or_else(|| self.gone())?;
+        let pos = position(&row);
+        if upto > pos.head || upto < pos.floor {
+            drop(tx);
+            self.saw(pos);
+            self.cluster.release(vec![name]).await;
+            return Ok(Snapshotted::Conflict {
+                head: pos.head,
+                floor: pos.floor,
+            });
+        }
+        let id: i64 = row.get::<_, i64>("compactions") + 1;
+        let prev: Option<String> = row.get("snapshot");
+        let prev_len: i64 = row.get("snapshot_len");
+        let dropped: i64 = tx
+            .query_one(
+                "WITH d AS (UPDATE entries SET dropped_by = $3
+                            WHERE workspace_id = $1 AND seq <= $2 AND dropped_by IS NULL
+                            RETURNING len)
+                 SELECT COALESCE(SUM(len + $4), 0)::BIGINT FROM d",
+                &[&self.ws, &to_db(upto), &id, &HEADER],
+            )
+            .await?
+            .get(0);
+        let now = now();
+        tx.execute(
+            "INSERT INTO compactions
+               (workspace_id, id, made_at, prev_floor, prev_snapshot, prev_snapshot_len, new_snapshot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&self.ws, &id, &to_db(now), &to_db(pos.floor), &prev, &prev_len, &name],
+        )
+        .await?;
+        let bytes = (to_db(pos.bytes) - dropped - prev_len + to_db(snapshot_len)).max(0);
+        tx.execute(
+            "UPDATE logs SET floor = $2, snapshot = $3, snapshot_len = $4, bytes = $5,
+                             compactions = $6
+             WHERE workspace_id = $1",
+            &[
+                &self.ws,
+                &to_db(upto),
+                &name,
+                &to_db(snapshot_len),
+                &bytes,
+                &id,
+            ],
+        )
+        .await?;
+        tx.execute("DELETE FROM garbage WHERE object = $1", &[&name])
+            .await?;
+        let expired = self.expire(&tx, now).await?;
+        tx.commit().await?;
+        self.saw(Position {
+            head: pos.head,
+            floor: upto,
+            bytes: from_db(bytes),
+        });
+        self.cluster.release(expired).await;
+        Ok(Snapshotted::Done(upto))
+    }
+
+    async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
+        let mut client = self.cluster.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT head, floor, bytes, snapshot_len FROM logs WHERE workspace_id = $1 FOR UPDATE",
+                &[&self.ws],
+            )
+            .await?
+            .ok_or_else(|| self.gone())?;
+        let pos = position(&row);
+        let cutoff = to_db(now().saturating_sub(self.undo_secs));
+        let Some(c) = tx
+            .query_opt(
+                "SELECT id, prev_floor, prev_snapshot, prev_snapshot_len, new_snapshot
+                 FROM compactions WHERE workspace_id = $1 AND made_at >= $2
+                 ORDER BY id DESC LIMIT 1",
+                &[&self.ws, &cutoff],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = c.get("id");
+        let restored: i64 = tx
+            .query_one(
+                "WITH r AS (UPDATE entries SET dropped_by = NULL
+                            WHERE workspace_id = $1 AND dropped_by = $2 RETURNING len)
+                 SELECT COALESCE(SUM(len + $3), 0)::BIGINT FROM r",
+                &[&self.ws, &id, &HEADER],
+            )
+            .await?
+            .get(0);
+        let prev_floor: i64 = c.get("prev_floor");
+        let prev: Option<String> = c.get("prev_snapshot");
+        let prev_len: i64 = c.get("prev_snapshot_len");
+        let undone: String = c.get("new_snapshot");
+        let bytes =
+            (to_db(pos.bytes) + restored - row.get::<_, i64>("snapshot_len") + prev_len).max(0);
+        tx.execute(
+            "UPDATE logs SET floor = $2, snapshot = $3, snapshot_len = $4, bytes = $5
+             WHERE workspace_id = $1",
+            &[&self.ws, &prev_floor, &prev, &prev_len, &bytes],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM compactions WHERE workspace_id = $1 AND id = $2",
+            &[&self.ws, &id],
+        )
+        .await?;
+        list_as_garbage(&tx, std::slice::from_ref(&undone)).await?;
+        tx.commit().await?;
+        let floor = from_db(prev_floor);
+        self.saw(Position {
+            head: pos.head,
+            floor,
+            bytes: from_db(bytes),
+        });
+        self.cluster.release(vec![undone]).await;
+        Ok(Some(Undone {
+            floor,
+            head: pos.head,
+        }))
+    }
+
+    async fn forget_compactions(&self) -> Result<usize, StoreError> {
+        let mut client = self.cluster.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT 1 FROM logs WHERE workspace_id = $1 FOR UPDATE",
+            &[&self.ws],
+        )
+        .await?;
+        let (n, names) = forget(&tx, &self.ws, None).await?;
+        tx.commit().await?;
+        self.cluster.release(names).await;
+        Ok(n)
+    }
+}
+
+impl ClusterLog {
+    /// Forgets the compactions older than the undo window, in `tx`;
+    /// returns the objects let go of.
+    async fn expire(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        now: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let cutoff = to_db(now.saturating_sub(self.undo_secs));
+        Ok(forget(tx, &self.ws, Some(cutoff)).await?.1)
+    }
+}
+
+/// Deletes the compactions of `ws` made before `before` (all if `None`),
+/// the entries they dropped and the snapshots they replaced, listing the
+/// objects as garbage. Returns how many compactions went, and the objects.
+async fn forget(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ws: &str,
+    before: Option<i64>,
+) -> Result<(usize, Vec<String>), StoreError> {
+    let before = before.unwrap_or(i64::MAX);
+    let gone = tx
+        .query(
+            "DELETE FROM compactions WHERE workspace_id = $1 AND made_at < $2
+             RETURNING id, prev_snapshot",
+            &[&ws, &before],
+        )
+        .await?;
+    if gone.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let ids: Vec<i64> = gone.iter().map(|r| r.get(0)).collect();
+    let mut names: Vec<String> = gone.iter().filter_map(|r| r.get(1)).collect();
+    names.extend(
+        tx.query(
+            "DELETE FROM entries WHERE workspace_id = $1 AND dropped_by = ANY($2)
+             RETURNING object",
+            &[&ws, &ids],
+        )
+        .await?
+        .iter()
+        .filter_map(|r| r.get::<_, Option<String>>(0)),
+    );
+    list_as_garbage(tx, &names).await?;
+    Ok((ids.len(), names))
+}
