@@ -36,7 +36,7 @@ pub const MAX_ENTRY_LEN: u64 = 256 << 20;
 /// Object reads a pull keeps in flight.
 const PARALLEL_READS: usize = 8;
 /// The frame header's bytes, as the byte counts use them.
-const HEADER: i64 = FRAME_HEADER_LEN as i64;
+pub(super) const HEADER: i64 = FRAME_HEADER_LEN as i64;
 
 /// Workspace logs in the cluster's database and object store.
 pub struct ClusterStore {
@@ -51,7 +51,7 @@ impl ClusterStore {
     }
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     crate::clock::unix_now()
 }
 
@@ -124,7 +124,7 @@ impl LogStore for ClusterStore {
     }
 }
 
-fn position(row: &tokio_postgres::Row) -> Position {
+pub(super) fn position(row: &tokio_postgres::Row) -> Position {
     Position {
         head: from_db(row.get("head")),
         floor: from_db(row.get("floor")),
@@ -133,7 +133,7 @@ fn position(row: &tokio_postgres::Row) -> Position {
 }
 
 /// Lists objects as garbage in the transaction that lets go of them.
-async fn list_as_garbage(
+pub(super) async fn list_as_garbage(
     tx: &deadpool_postgres::Transaction<'_>,
     names: &[String],
 ) -> Result<(), tokio_postgres::Error> {
@@ -150,21 +150,21 @@ async fn list_as_garbage(
 
 /// One workspace's log in the cluster.
 pub struct ClusterLog {
-    ws: String,
+    pub(super) ws: String,
     /// Where its objects are named: `w/<workspace>`.
-    dir: String,
-    cluster: Cluster,
-    undo_secs: u64,
+    pub(super) dir: String,
+    pub(super) cluster: Cluster,
+    pub(super) undo_secs: u64,
     /// Where the log stood when this node last looked.
     position: Mutex<Position>,
 }
 
 impl ClusterLog {
-    fn saw(&self, position: Position) {
+    pub(super) fn saw(&self, position: Position) {
         *self.position.lock().unwrap_or_else(|p| p.into_inner()) = position;
     }
 
-    fn gone(&self) -> StoreError {
+    pub(super) fn gone(&self) -> StoreError {
         StoreError::Failed {
             at: format!("workspace {}", self.ws),
             detail: "its log was deleted".into(),
@@ -436,210 +436,14 @@ impl WorkspaceLog for ClusterLog {
         data: Bytes,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
-        if data.len() as u64 > MAX_ENTRY_LEN {
-            return Ok(Snapshotted::TooLarge);
-        }
-        if data.len() as u64 > quota {
-            return Ok(Snapshotted::OverQuota);
-        }
-        let snapshot_len = data.len() as u64;
-        let name = self
-            .cluster
-            .upload(&format!("{}/s", self.dir), data, now())
-            .await?;
-        let mut client = self.cluster.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                "SELECT head, floor, bytes, snapshot, snapshot_len, compactions
-                 FROM logs WHERE workspace_id = $1 FOR UPDATE",
-                &[&self.ws],
-            )
-            .await?
-            .ok_or_else(|| self.gone())?;
-        let pos = position(&row);
-        if upto > pos.head || upto < pos.floor {
-            drop(tx);
-            self.saw(pos);
-            self.cluster.release(vec![name]).await;
-            return Ok(Snapshotted::Conflict {
-                head: pos.head,
-                floor: pos.floor,
-            });
-        }
-        let id: i64 = row.get::<_, i64>("compactions") + 1;
-        let prev: Option<String> = row.get("snapshot");
-        let prev_len: i64 = row.get("snapshot_len");
-        let dropped: i64 = tx
-            .query_one(
-                "WITH d AS (UPDATE entries SET dropped_by = $3
-                            WHERE workspace_id = $1 AND seq <= $2 AND dropped_by IS NULL
-                            RETURNING len)
-                 SELECT COALESCE(SUM(len + $4), 0)::BIGINT FROM d",
-                &[&self.ws, &to_db(upto), &id, &HEADER],
-            )
-            .await?
-            .get(0);
-        let now = now();
-        tx.execute(
-            "INSERT INTO compactions
-               (workspace_id, id, made_at, prev_floor, prev_snapshot, prev_snapshot_len, new_snapshot)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&self.ws, &id, &to_db(now), &to_db(pos.floor), &prev, &prev_len, &name],
-        )
-        .await?;
-        let bytes = (to_db(pos.bytes) - dropped - prev_len + to_db(snapshot_len)).max(0);
-        tx.execute(
-            "UPDATE logs SET floor = $2, snapshot = $3, snapshot_len = $4, bytes = $5,
-                             compactions = $6
-             WHERE workspace_id = $1",
-            &[
-                &self.ws,
-                &to_db(upto),
-                &name,
-                &to_db(snapshot_len),
-                &bytes,
-                &id,
-            ],
-        )
-        .await?;
-        tx.execute("DELETE FROM garbage WHERE object = $1", &[&name])
-            .await?;
-        let expired = self.expire(&tx, now).await?;
-        tx.commit().await?;
-        self.saw(Position {
-            head: pos.head,
-            floor: upto,
-            bytes: from_db(bytes),
-        });
-        self.cluster.release(expired).await;
-        Ok(Snapshotted::Done(upto))
+        self.compact(upto, data, quota).await
     }
 
     async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
-        let mut client = self.cluster.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                "SELECT head, floor, bytes, snapshot_len FROM logs WHERE workspace_id = $1 FOR UPDATE",
-                &[&self.ws],
-            )
-            .await?
-            .ok_or_else(|| self.gone())?;
-        let pos = position(&row);
-        let cutoff = to_db(now().saturating_sub(self.undo_secs));
-        let Some(c) = tx
-            .query_opt(
-                "SELECT id, prev_floor, prev_snapshot, prev_snapshot_len, new_snapshot
-                 FROM compactions WHERE workspace_id = $1 AND made_at >= $2
-                 ORDER BY id DESC LIMIT 1",
-                &[&self.ws, &cutoff],
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id: i64 = c.get("id");
-        let restored: i64 = tx
-            .query_one(
-                "WITH r AS (UPDATE entries SET dropped_by = NULL
-                            WHERE workspace_id = $1 AND dropped_by = $2 RETURNING len)
-                 SELECT COALESCE(SUM(len + $3), 0)::BIGINT FROM r",
-                &[&self.ws, &id, &HEADER],
-            )
-            .await?
-            .get(0);
-        let prev_floor: i64 = c.get("prev_floor");
-        let prev: Option<String> = c.get("prev_snapshot");
-        let prev_len: i64 = c.get("prev_snapshot_len");
-        let undone: String = c.get("new_snapshot");
-        let bytes =
-            (to_db(pos.bytes) + restored - row.get::<_, i64>("snapshot_len") + prev_len).max(0);
-        tx.execute(
-            "UPDATE logs SET floor = $2, snapshot = $3, snapshot_len = $4, bytes = $5
-             WHERE workspace_id = $1",
-            &[&self.ws, &prev_floor, &prev, &prev_len, &bytes],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM compactions WHERE workspace_id = $1 AND id = $2",
-            &[&self.ws, &id],
-        )
-        .await?;
-        list_as_garbage(&tx, std::slice::from_ref(&undone)).await?;
-        tx.commit().await?;
-        let floor = from_db(prev_floor);
-        self.saw(Position {
-            head: pos.head,
-            floor,
-            bytes: from_db(bytes),
-        });
-        self.cluster.release(vec![undone]).await;
-        Ok(Some(Undone {
-            floor,
-            head: pos.head,
-        }))
+        self.undo().await
     }
 
     async fn forget_compactions(&self) -> Result<usize, StoreError> {
-        let mut client = self.cluster.client().await?;
-        let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT 1 FROM logs WHERE workspace_id = $1 FOR UPDATE",
-            &[&self.ws],
-        )
-        .await?;
-        let (n, names) = forget(&tx, &self.ws, None).await?;
-        tx.commit().await?;
-        self.cluster.release(names).await;
-        Ok(n)
+        self.forget_all().await
     }
-}
-
-impl ClusterLog {
-    /// Forgets the compactions older than the undo window, in `tx`;
-    /// returns the objects let go of.
-    async fn expire(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        now: u64,
-    ) -> Result<Vec<String>, StoreError> {
-        let cutoff = to_db(now.saturating_sub(self.undo_secs));
-        Ok(forget(tx, &self.ws, Some(cutoff)).await?.1)
-    }
-}
-
-/// Deletes the compactions of `ws` made before `before` (all if `None`),
-/// the entries they dropped and the snapshots they replaced, listing the
-/// objects as garbage. Returns how many compactions went, and the objects.
-async fn forget(
-    tx: &deadpool_postgres::Transaction<'_>,
-    ws: &str,
-    before: Option<i64>,
-) -> Result<(usize, Vec<String>), StoreError> {
-    let before = before.unwrap_or(i64::MAX);
-    let gone = tx
-        .query(
-            "DELETE FROM compactions WHERE workspace_id = $1 AND made_at < $2
-             RETURNING id, prev_snapshot",
-            &[&ws, &before],
-        )
-        .await?;
-    if gone.is_empty() {
-        return Ok((0, Vec::new()));
-    }
-    let ids: Vec<i64> = gone.iter().map(|r| r.get(0)).collect();
-    let mut names: Vec<String> = gone.iter().filter_map(|r| r.get(1)).collect();
-    names.extend(
-        tx.query(
-            "DELETE FROM entries WHERE workspace_id = $1 AND dropped_by = ANY($2)
-             RETURNING object",
-            &[&ws, &ids],
-        )
-        .await?
-        .iter()
-        .filter_map(|r| r.get::<_, Option<String>>(0)),
-    );
-    list_as_garbage(tx, &names).await?;
-    Ok((ids.len(), names))
 }

@@ -5,7 +5,8 @@
 //! nodes share both; none holds state the others need.
 //!
 //! - [`objects`]: the object store (one or more gateways).
-//! - [`log`]: [`ClusterStore`] and its workspace logs.
+//! - [`log`]: [`ClusterStore`] and its workspace logs; `compaction`:
+//!   snapshots swapped in, undone and forgotten.
 //! - [`chunks`]: attached files' chunks.
 //! - [`announcer`]: heads and token invalidations over LISTEN/NOTIFY.
 //! - [`room`]: quotas and the cluster-wide byte limit.
@@ -19,6 +20,7 @@
 
 pub mod announcer;
 pub mod chunks;
+mod compaction;
 pub mod log;
 pub mod objects;
 pub mod room;
