@@ -85,6 +85,13 @@ pub trait ChunkStore: Send + Sync + 'static {
     /// Bytes of the chunks of `ws`, set aside or not.
     async fn bytes_used(&self, ws: &WorkspaceId) -> Result<u64, ChunkError>;
 
+    /// Every chunk of `ws`, with when it was set aside if it was (for
+    /// `hearth migrate`; it keeps nothing again).
+    async fn list(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<(ChunkName, Option<SystemTime>)>, ChunkError>;
+
     /// The workspaces with set-aside chunks (`everywhere`: as the storage
     /// says, not only as this server saw; for the first sweep after start).
     async fn pending(&self, everywhere: bool) -> Vec<WorkspaceId>;
@@ -171,11 +178,26 @@ pub mod contract {
             (Put::Created, 8)
         );
         assert_eq!(store.bytes_used(&ws).await.unwrap(), 15);
+        let mut listed = store.list(&ws).await.unwrap();
+        listed.sort();
+        let mut both = vec![(a, None), (b, None)];
+        both.sort();
+        assert_eq!(listed, both);
+        assert!(store.list(&other).await.unwrap().is_empty());
 
         // Set aside, then swept only after the grace period; a chunk asked
         // for meanwhile is kept.
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
         assert_eq!(store.set_aside(&ws, vec![a, b], now).await.unwrap(), 2);
+        assert!(
+            store
+                .list(&ws)
+                .await
+                .unwrap()
+                .iter()
+                .all(|(_, t)| *t == Some(now)),
+            "set aside at that moment"
+        );
         assert!(store.pending(false).await.contains(&ws));
         assert!(store.pending(true).await.contains(&ws));
         assert_eq!(

@@ -13,8 +13,8 @@ use hearth_shared::id::{ChunkName, WorkspaceId};
 
 use super::chunks::{ChunkError, ChunkStore, Put, RoomCheck};
 use super::{
-    Appended, LogStore, NewEntry, Position, PullPlan, Pulled, Snapshotted, StoreError, Undone,
-    WorkspaceLog,
+    Appended, KeyRow, LogDump, LogStore, NewEntry, Position, PullPlan, Pulled, Snapshotted,
+    StoreError, Undone, WorkspaceLog,
 };
 
 /// Workspaces in memory; opening the same id twice gives the same log.
@@ -44,6 +44,34 @@ impl LogStore for MemoryStore {
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
         let log: Arc<MemoryLog> = logs.entry(ws.clone()).or_default().clone();
         Ok(log)
+    }
+
+    async fn load(&self, ws: &WorkspaceId, dump: LogDump) -> Result<(), StoreError> {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        if logs.contains_key(ws) {
+            return Err(StoreError::Failed {
+                at: format!("workspace {ws}"),
+                detail: "it has a log already".into(),
+            });
+        }
+        let state = State {
+            entries: dump.entries.into_iter().collect(),
+            keys: dump
+                .keys
+                .into_iter()
+                .map(|k| (k.key, (k.seq, k.hash)))
+                .collect(),
+            head: dump.head,
+            snapshot: dump.snapshot.map(|s| (dump.floor, s.to_vec())),
+            undo: Vec::new(),
+        };
+        logs.insert(
+            ws.clone(),
+            Arc::new(MemoryLog {
+                state: Mutex::new(state),
+            }),
+        );
+        Ok(())
     }
 }
 
@@ -178,6 +206,19 @@ impl WorkspaceLog for MemoryLog {
         st.snapshot = Some((upto, data.to_vec()));
         st.entries.retain(|seq, _| *seq > upto);
         Ok(Snapshotted::Done(upto))
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        Ok(self
+            .lock()
+            .keys
+            .iter()
+            .map(|(key, (seq, hash))| KeyRow {
+                key: key.clone(),
+                seq: *seq,
+                hash: *hash,
+            })
+            .collect())
     }
 
     async fn forget_compactions(&self) -> Result<usize, StoreError> {
@@ -321,6 +362,17 @@ impl ChunkStore for MemoryChunks {
             !gone
         });
         Ok(freed)
+    }
+
+    async fn list(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<(ChunkName, Option<SystemTime>)>, ChunkError> {
+        Ok(self
+            .lock()
+            .get(ws)
+            .map(|c| c.iter().map(|(n, (_, aside))| (*n, *aside)).collect())
+            .unwrap_or_default())
     }
 
     async fn delete(&self, ws: &WorkspaceId) -> Result<u64, ChunkError> {

@@ -320,6 +320,87 @@ enum Piece {
     File(Arc<std::fs::File>, u64, usize),
 }
 
+/// An idempotency key as a log keeps it: the entry it named and the
+/// body's hash.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyRow {
+    pub key: String,
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+/// A workspace log's content, whole: what a device can observe of it
+/// (head, floor, snapshot, entries) and what makes retries land once (the
+/// keys). `hearth migrate` moves logs between backends as dumps; what
+/// compactions kept for undo does not move.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogDump {
+    pub head: u64,
+    pub floor: u64,
+    /// The snapshot covering every entry up to `floor`, if any.
+    pub snapshot: Option<Bytes>,
+    /// The entries above the floor, ascending.
+    pub entries: Vec<(u64, Bytes)>,
+    /// Sorted.
+    pub keys: Vec<KeyRow>,
+}
+
+impl LogDump {
+    /// Reads a log whole.
+    pub async fn of(log: &dyn WorkspaceLog) -> Result<LogDump, StoreError> {
+        use hearth_shared::frame::{FrameKind, decode_frames};
+        let pulled = log.pull(0, u64::MAX).await?.read_all().await?;
+        let mut dump = LogDump {
+            head: pulled.position.head,
+            floor: pulled.position.floor,
+            ..LogDump::default()
+        };
+        let frames = decode_frames(&pulled.body).map_err(|e| StoreError::Corrupt {
+            at: "a pull of the whole log".into(),
+            detail: e.to_string(),
+        })?;
+        for f in frames {
+            let payload = Bytes::copy_from_slice(f.payload);
+            match f.kind {
+                FrameKind::Snapshot => dump.snapshot = Some(payload),
+                FrameKind::Entry => dump.entries.push((f.seq, payload)),
+            }
+        }
+        dump.keys = log.keys().await?;
+        dump.keys.sort();
+        Ok(dump)
+    }
+
+    /// A SHA-256 over everything in the dump, to check a copy against its
+    /// source.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(self.head.to_le_bytes());
+        h.update(self.floor.to_le_bytes());
+        match &self.snapshot {
+            Some(s) => {
+                h.update([1]);
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s);
+            }
+            None => h.update([0]),
+        }
+        for (seq, payload) in &self.entries {
+            h.update(seq.to_le_bytes());
+            h.update((payload.len() as u64).to_le_bytes());
+            h.update(payload);
+        }
+        for k in &self.keys {
+            h.update((k.key.len() as u64).to_le_bytes());
+            h.update(k.key.as_bytes());
+            h.update(k.seq.to_le_bytes());
+            h.update(k.hash);
+        }
+        h.finalize().into()
+    }
+}
+
 /// Opens workspace logs.
 #[async_trait::async_trait]
 pub trait LogStore: Send + Sync + 'static {
@@ -337,6 +418,10 @@ pub trait LogStore: Send + Sync + 'static {
     /// Deletes a workspace's log and snapshot, and what compactions kept.
     /// The caller has closed it and keeps it closed meanwhile.
     async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError>;
+
+    /// Writes a workspace's log from a dump, durably; the workspace must
+    /// have no log yet (`hearth migrate`, with no server running).
+    async fn load(&self, ws: &WorkspaceId, dump: LogDump) -> Result<(), StoreError>;
 }
 
 /// One workspace's log and snapshot. Every mutating call is durable when
@@ -380,4 +465,7 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     /// for undo (after a workspace is encrypted, they are its last
     /// plaintext). Returns how many compactions can no longer be undone.
     async fn forget_compactions(&self) -> Result<usize, StoreError>;
+
+    /// The idempotency keys the log remembers.
+    async fn keys(&self) -> Result<Vec<KeyRow>, StoreError>;
 }

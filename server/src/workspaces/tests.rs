@@ -170,6 +170,14 @@ impl LogStore for FlakyStore {
     async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
         self.inner.delete(ws).await
     }
+
+    async fn load(
+        &self,
+        ws: &WorkspaceId,
+        dump: crate::storage::LogDump,
+    ) -> Result<(), StoreError> {
+        self.inner.load(ws, dump).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -210,6 +218,9 @@ impl WorkspaceLog for FlakyLog {
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
         self.inner.put_snapshot(upto, data, quota).await
+    }
+    async fn keys(&self) -> Result<Vec<crate::storage::KeyRow>, StoreError> {
+        self.inner.keys().await
     }
     async fn undo_compaction(&self) -> Result<Option<Undone>, StoreError> {
         self.inner.undo_compaction().await

@@ -244,6 +244,34 @@ impl ChunkStore for ClusterChunks {
         Ok(from_db(used))
     }
 
+    async fn list(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<(ChunkName, Option<SystemTime>)>, ChunkError> {
+        let rows = self
+            .cluster
+            .client()
+            .await
+            .map_err(failed)?
+            .query(
+                "SELECT name, set_aside_at FROM chunks WHERE workspace_id = $1",
+                &[&ws.to_string()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let name: ChunkName = r.get::<_, &str>(0).parse().ok()?;
+                let aside: Option<i64> = r.get(1);
+                let when = aside.map(|ms| {
+                    SystemTime::UNIX_EPOCH
+                        + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+                });
+                Some((name, when))
+            })
+            .collect())
+    }
+
     async fn pending(&self, _everywhere: bool) -> Vec<WorkspaceId> {
         let rows = match self.cluster.client().await {
             Ok(c) => c

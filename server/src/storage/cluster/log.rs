@@ -24,8 +24,8 @@ use hearth_shared::id::WorkspaceId;
 use super::objects::ObjectError;
 use super::{Cluster, from_db, to_db};
 use crate::storage::{
-    Appended, LogStore, NewEntry, Part, Position, PullPlan, Snapshotted, StoreError, Undone,
-    WorkspaceLog,
+    Appended, KeyRow, LogDump, LogStore, NewEntry, Part, Position, PullPlan, Snapshotted,
+    StoreError, Undone, WorkspaceLog,
 };
 
 /// Entries up to this many bytes are kept in the database; larger ones
@@ -96,6 +96,10 @@ impl LogStore for ClusterStore {
             )
             .await?;
         Ok(row.map_or(0, |r| from_db(r.get(0))))
+    }
+
+    async fn load(&self, ws: &WorkspaceId, dump: LogDump) -> Result<(), StoreError> {
+        self.load_dump(ws, dump).await
     }
 
     async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
@@ -445,5 +449,113 @@ impl WorkspaceLog for ClusterLog {
 
     async fn forget_compactions(&self) -> Result<usize, StoreError> {
         self.forget_all().await
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = self
+            .cluster
+            .client()
+            .await?
+            .query(
+                "SELECT key, seq, hash FROM entry_keys WHERE workspace_id = $1",
+                &[&self.ws],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| KeyRow {
+                key: r.get(0),
+                seq: from_db(r.get(1)),
+                hash: r
+                    .get::<_, Vec<u8>>(2)
+                    .as_slice()
+                    .try_into()
+                    .unwrap_or([0; 32]),
+            })
+            .collect())
+    }
+}
+
+impl ClusterStore {
+    /// [`LogStore::load`]: the snapshot and large entries as objects
+    /// first, then every row in one transaction.
+    async fn load_dump(&self, ws: &WorkspaceId, dump: LogDump) -> Result<(), StoreError> {
+        let id = ws.to_string();
+        let dir = format!("w/{id}");
+        let now = now();
+        let mut adopted = Vec::new();
+        let snapshot = match &dump.snapshot {
+            Some(data) => {
+                let name = self
+                    .cluster
+                    .upload(&format!("{dir}/s"), data.clone(), now)
+                    .await?;
+                adopted.push(name.clone());
+                Some(name)
+            }
+            None => None,
+        };
+        let (mut seqs, mut lens, mut payloads, mut names) = (vec![], vec![], vec![], vec![]);
+        let mut bytes = dump.snapshot.as_ref().map_or(0, |s| s.len() as u64);
+        for (seq, payload) in &dump.entries {
+            let object = if payload.len() > INLINE_MAX {
+                let name = self
+                    .cluster
+                    .upload(&format!("{dir}/e"), payload.clone(), now)
+                    .await?;
+                adopted.push(name.clone());
+                Some(name)
+            } else {
+                None
+            };
+            bytes += payload.len() as u64 + FRAME_HEADER_LEN as u64;
+            seqs.push(to_db(*seq));
+            lens.push(to_db(payload.len() as u64));
+            payloads.push(object.is_none().then(|| payload.as_ref()));
+            names.push(object);
+        }
+        let mut client = self.cluster.client().await?;
+        let tx = client.transaction().await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO logs (workspace_id, head, floor, bytes, snapshot, snapshot_len)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &id,
+                    &to_db(dump.head),
+                    &to_db(dump.floor),
+                    &to_db(bytes),
+                    &snapshot,
+                    &to_db(dump.snapshot.as_ref().map_or(0, |s| s.len() as u64)),
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            drop(tx);
+            self.cluster.release(adopted).await;
+            return Err(StoreError::Failed {
+                at: format!("workspace {id}"),
+                detail: "it has a log already".into(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO entries (workspace_id, seq, len, payload, object)
+             SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::BYTEA[], $5::TEXT[])",
+            &[&id, &seqs, &lens, &payloads, &names],
+        )
+        .await?;
+        let keys: Vec<&str> = dump.keys.iter().map(|k| k.key.as_str()).collect();
+        let key_seqs: Vec<i64> = dump.keys.iter().map(|k| to_db(k.seq)).collect();
+        let hashes: Vec<&[u8]> = dump.keys.iter().map(|k| k.hash.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO entry_keys (workspace_id, key, seq, hash)
+             SELECT $1, * FROM unnest($2::TEXT[], $3::BIGINT[], $4::BYTEA[])",
+            &[&id, &keys, &key_seqs, &hashes],
+        )
+        .await?;
+        tx.execute("DELETE FROM garbage WHERE object = ANY($1)", &[&adopted])
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -41,7 +41,7 @@ use crate::storage::chunks::{ChunkError, ChunkStore, RoomCheck};
 pub const CHUNKS_DIR: &str = "chunks";
 /// Chunks set aside for deletion, inside [`CHUNKS_DIR`].
 pub const UNREFERENCED_DIR: &str = "unreferenced";
-const TMP_DIR: &str = "tmp";
+pub(super) const TMP_DIR: &str = "tmp";
 
 pub use crate::storage::chunks::Put;
 
@@ -62,7 +62,7 @@ pub struct DiskChunks {
     known: Mutex<HashMap<WorkspaceId, Known>>,
 }
 
-fn chunks_dir(root: &Path, ws: &WorkspaceId) -> PathBuf {
+pub(super) fn chunks_dir(root: &Path, ws: &WorkspaceId) -> PathBuf {
     root.join(ws.as_str()).join(CHUNKS_DIR)
 }
 
@@ -131,6 +131,11 @@ impl DiskChunks {
 
     pub fn grace_secs(&self) -> u64 {
         self.grace_secs
+    }
+
+    /// The `workspaces` directory it is rooted at.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkspaceId, Known>> {
@@ -513,6 +518,15 @@ impl ChunkStore for DiskChunkStore {
         self.blocking(move |s| s.bytes(&ws)).await
     }
 
+    async fn list(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<(ChunkName, Option<SystemTime>)>, ChunkError> {
+        let ws = ws.clone();
+        self.blocking(move |s| super::import::list_chunks(s, &ws))
+            .await
+    }
+
     async fn pending(&self, everywhere: bool) -> Vec<WorkspaceId> {
         if !everywhere {
             return self.0.pending();
@@ -528,68 +542,5 @@ impl ChunkStore for DiskChunkStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn name(data: &[u8]) -> ChunkName {
-        ChunkName::from_digest(Sha256::digest(data).into())
-    }
-
-    #[test]
-    fn chunks_are_stored_once_checked_set_aside_revived_and_swept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DiskChunks::new(dir.path(), 60);
-        let ws = WorkspaceId::from_random([1; 16]);
-        let (a, b) = (b"chunk a".to_vec(), b"chunk b!".to_vec());
-        assert_eq!(
-            store.put(&ws, &name(&a), &a, |_, _| true).unwrap(),
-            (Put::Created, 7)
-        );
-        assert_eq!(
-            store.put(&ws, &name(&a), &a, |_, _| true).unwrap(),
-            (Put::Existed, 0)
-        );
-        assert_eq!(
-            store.put(&ws, &name(&a), &b, |_, _| true).unwrap(),
-            (Put::Mismatch, 0)
-        );
-        assert_eq!(
-            store.put(&ws, &name(&b), &b, |_, _| false).unwrap(),
-            (Put::Refused, 0)
-        );
-        assert_eq!(
-            store.missing(&ws, &[name(&b), name(&a)]).unwrap(),
-            vec![name(&b)]
-        );
-        assert_eq!(
-            store
-                .put(&ws, &name(&b), &b, |used, _| used == 7)
-                .unwrap()
-                .0,
-            Put::Created
-        );
-        assert_eq!(store.bytes(&ws).unwrap(), 15);
-        assert_eq!(store.get(&ws, &name(&a)).unwrap(), Some(a.clone()));
-
-        let t0 = SystemTime::now();
-        assert_eq!(store.set_aside(&ws, &[name(&a), name(&b)], t0).unwrap(), 2);
-        assert_eq!(store.pending(), vec![ws.clone()]);
-        // Asking for one brings it back; the other goes after the grace period.
-        assert!(store.missing(&ws, &[name(&a)]).unwrap().is_empty());
-        assert_eq!(store.sweep(&ws, t0 + Duration::from_secs(59)).unwrap(), 0);
-        assert_eq!(store.sweep(&ws, t0 + Duration::from_secs(61)).unwrap(), 8);
-        assert_eq!(store.get(&ws, &name(&b)).unwrap(), None);
-        assert_eq!(store.get(&ws, &name(&a)).unwrap(), Some(a.clone()));
-        assert_eq!(store.bytes(&ws).unwrap(), 7);
-        assert!(store.pending().is_empty());
-
-        // A fresh store counts what is on disk, and clears a crash's leftovers.
-        let tmp = chunks_dir(dir.path(), &ws).join(TMP_DIR);
-        fs::create_dir_all(&tmp).unwrap();
-        fs::write(tmp.join("half"), b"half a chunk").unwrap();
-        let again = DiskChunks::new(dir.path(), 60);
-        assert_eq!(again.bytes(&ws).unwrap(), 7);
-        assert!(!tmp.exists());
-        assert_eq!(stored_chunk_bytes(dir.path()).unwrap(), 7);
-    }
-}
+#[path = "chunks_tests.rs"]
+mod tests;

@@ -44,6 +44,7 @@ pub mod backup;
 pub mod chunks;
 mod compact;
 pub mod doctor;
+mod import;
 mod log;
 pub mod record;
 mod recover;
@@ -169,6 +170,15 @@ impl LogStore for DiskStore {
         .await
     }
 
+    async fn load(
+        &self,
+        ws: &WorkspaceId,
+        dump: crate::storage::LogDump,
+    ) -> Result<(), StoreError> {
+        let dir = self.root.join(ws.as_str());
+        blocking(&dir.clone(), move || import::load(&dir, &dump)).await
+    }
+
     async fn delete(&self, ws: &WorkspaceId) -> Result<(), StoreError> {
         // The whole directory: log, snapshot, quarantine, undo (and the
         // chunks, which the chunk store has deleted first).
@@ -243,6 +253,19 @@ impl WorkspaceLog for DiskLogHandle {
     async fn forget_compactions(&self) -> Result<usize, StoreError> {
         let log = self.0.clone();
         blocking(&self.0.dir, move || log.forget_compactions()).await
+    }
+
+    async fn keys(&self) -> Result<Vec<crate::storage::KeyRow>, StoreError> {
+        let st = self.0.read_state();
+        Ok(st
+            .keys
+            .iter()
+            .map(|(key, rec)| crate::storage::KeyRow {
+                key: key.clone(),
+                seq: rec.seq,
+                hash: rec.hash,
+            })
+            .collect())
     }
 }
 
