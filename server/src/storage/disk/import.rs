@@ -24,6 +24,9 @@ use super::{LOG_FILE, LOG_TMP, io_err};
 use crate::fsutil::{create_dir_private, fsync_dir, private_file};
 use crate::storage::{LogDump, StoreError};
 
+/// A record to write: seq, kind, key, hash, payload.
+type Rec<'a> = (u64, Kind, Option<&'a str>, [u8; 32], &'a [u8]);
+
 /// Writes `dump` as the log in `dir`, which must hold none. Blocking.
 pub fn load(dir: &Path, dump: &LogDump) -> Result<(), StoreError> {
     create_dir_private(dir).map_err(io_err(dir))?;
@@ -42,8 +45,7 @@ pub fn load(dir: &Path, dump: &LogDump) -> Result<(), StoreError> {
     }
     let by_seq: HashMap<u64, &crate::storage::KeyRow> =
         dump.keys.iter().map(|k| (k.seq, k)).collect();
-    // (seq, kind, key, hash, payload), in sequence order.
-    let mut records: Vec<(u64, Kind, Option<&str>, [u8; 32], &[u8])> = Vec::new();
+    let mut records: Vec<Rec<'_>> = Vec::new();
     let entry_seqs: std::collections::HashSet<u64> =
         dump.entries.iter().map(|(seq, _)| *seq).collect();
     for k in &dump.keys {
