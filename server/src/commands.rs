@@ -164,6 +164,7 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Migrate(args) => runtime()?.block_on(migrate(args)),
         Command::Restore(args) => {
             let manifest = backup::restore(&args.path, &args.data_dir)
                 .with_context(|| format!("cannot restore into {}", args.data_dir.display()))?;
@@ -175,6 +176,38 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hearth migrate`: a data directory into a cluster, or back.
+async fn migrate(args: crate::config::MigrateArgs) -> anyhow::Result<()> {
+    use crate::migrate::Side;
+    let key = match &args.objects_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            crate::storage::cluster::objects::Credentials::from_file(&text)
+        }
+        None => crate::storage::cluster::objects::Credentials::from_env(),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let dir = Side::DataDir(args.data_dir.clone());
+    let cluster = Side::Cluster {
+        database: args.database.url().to_owned(),
+        objects: args.objects.clone(),
+        key,
+    };
+    let (from, to) = match args.to {
+        crate::config::MigrateTo::Cluster => (&dir, &cluster),
+        crate::config::MigrateTo::DataDir => (&cluster, &dir),
+    };
+    let moved = crate::migrate::run(from, to, &|line| println!("{line}"))
+        .await
+        .context("the move stopped; the source is unchanged, the target must be emptied before trying again")?;
+    println!(
+        "moved and checked: {} workspaces, {} entries, {} chunks, {} index rows",
+        moved.workspaces, moved.entries, moved.chunks, moved.index_rows
+    );
+    Ok(())
 }
 
 /// `hearth admin …`: asks the running server through its admin socket.

@@ -51,6 +51,10 @@ pub enum Command {
     VerifyBackup(VerifyArgs),
     /// Restore a backup into an empty data directory.
     Restore(RestoreArgs),
+    /// Move a single node's data directory into a cluster (PostgreSQL and
+    /// an object store), or a cluster into a data directory, checking every
+    /// part; devices keep their tokens. Stop the servers on both sides.
+    Migrate(MigrateArgs),
     /// Print a fresh one-time setup code (it registers one workspace).
     SetupCode(DataDirArgs),
     /// Check a data directory: every log and snapshot, quarantined damage,
@@ -87,44 +91,7 @@ impl RegistrationArg {
     }
 }
 
-/// A database address. Its `Debug` hides any password in it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
-
-impl DatabaseUrl {
-    pub fn url(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for DatabaseUrl {
-    type Err = String;
-    fn from_str(s: &str) -> Result<DatabaseUrl, String> {
-        s.parse::<tokio_postgres::Config>().map_err(|e| {
-            format!("not a PostgreSQL address ({e}); write postgres://user@host:port/database")
-        })?;
-        Ok(DatabaseUrl(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.parse::<tokio_postgres::Config>() {
-            Ok(c) => write!(
-                f,
-                "DatabaseUrl(hosts {:?}, database {:?}, password {})",
-                c.get_hosts(),
-                c.get_dbname(),
-                if c.get_password().is_some() {
-                    "hidden"
-                } else {
-                    "none"
-                }
-            ),
-            Err(_) => f.write_str("DatabaseUrl(..)"),
-        }
-    }
-}
+pub use crate::pg::DatabaseUrl;
 
 /// Everything `hearth serve` needs to know. Passed around whole.
 #[derive(Debug, Clone, Args)]
@@ -513,6 +480,38 @@ pub struct RestoreCompactionArgs {
 pub struct VerifyArgs {
     /// A backup directory (the one holding `manifest.json`).
     pub path: PathBuf,
+}
+
+/// Which way `hearth migrate` moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateTo {
+    /// From the data directory into the cluster.
+    Cluster,
+    /// From the cluster into the data directory (empty or missing).
+    DataDir,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The single node's data directory.
+    #[arg(long, env = "HEARTH_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The cluster's database (give it by `HEARTH_DATABASE` when it holds
+    /// a password).
+    #[arg(long, env = "HEARTH_DATABASE", hide_env_values = true)]
+    pub database: DatabaseUrl,
+    /// The cluster's object store, `s3://bucket/prefix?endpoint=…&region=…`;
+    /// its key in `HEARTH_OBJECTS_KEY_ID` and `HEARTH_OBJECTS_SECRET`, or
+    /// in `--objects-key-file`.
+    #[arg(long, env = "HEARTH_OBJECTS")]
+    pub objects: String,
+    /// A file holding the object store's key id and secret, one per line.
+    #[arg(long, env = "HEARTH_OBJECTS_KEY_FILE")]
+    pub objects_key_file: Option<PathBuf>,
+    /// Where to: `cluster` (from the data directory) or `data-dir` (from
+    /// the cluster).
+    #[arg(long, value_enum)]
+    pub to: MigrateTo,
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,7 @@ mod heads;
 mod http;
 mod index;
 mod metrics;
+pub mod migrate;
 mod pg;
 mod proxy;
 mod ratelimit;

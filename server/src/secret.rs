@@ -44,6 +44,14 @@ pub fn load_or_create(data_dir: &Path) -> io::Result<Secret> {
 
     let mut bytes = vec![0u8; SECRET_LEN];
     random_bytes(&mut bytes)?;
+    install(data_dir, bytes)
+}
+
+/// Keeps `bytes` as the data directory's signing secret, unless it has one
+/// (then that one is returned): `hearth migrate` moves the secret with the
+/// workspaces, so every token stays valid.
+pub fn install(data_dir: &Path, bytes: Vec<u8>) -> io::Result<Secret> {
+    let path = data_dir.join(SECRET_FILE);
     let tmp = data_dir.join(format!("{SECRET_FILE}.tmp-{}", hex(&bytes[..4])));
     {
         let mut options = OpenOptions::new();

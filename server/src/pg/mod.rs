@@ -152,6 +152,45 @@ impl From<Failure> for crate::index::IndexError {
     }
 }
 
+/// A database address. Its `Debug` hides any password in it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<DatabaseUrl, String> {
+        s.parse::<tokio_postgres::Config>().map_err(|e| {
+            format!("not a PostgreSQL address ({e}); write postgres://user@host:port/database")
+        })?;
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.parse::<tokio_postgres::Config>() {
+            Ok(c) => write!(
+                f,
+                "DatabaseUrl(hosts {:?}, database {:?}, password {})",
+                c.get_hosts(),
+                c.get_dbname(),
+                if c.get_password().is_some() {
+                    "hidden"
+                } else {
+                    "none"
+                }
+            ),
+            Err(_) => f.write_str("DatabaseUrl(..)"),
+        }
+    }
+}
+
 /// A pooled connection, or why there is none.
 pub async fn client(pool: &Pool) -> Result<Client, Failure> {
     Ok(pool.get().await?)
