@@ -13,20 +13,27 @@
 //!   (native and wasm32), the fuzz targets compile, `dist`, the structure
 //!   checks ([`seams`]: no engine in a handler, no file over 600 lines),
 //!   then every test: native (unit,
-//!   integration, fault injection, end-to-end in headless Chromium) and wasm
-//!   (headless Chromium).
+//!   integration, fault injection, end-to-end in headless Chromium, the
+//!   cluster tests against the [`engines`]) and wasm (headless Chromium).
 //! - `wasm-test`: only the wasm tests in headless Chromium.
 //! - `bench`: `setup`, `dist` (which prints the shipped sizes), then every
 //!   benchmark of `server/benches` in release; each prints its figures.
+//! - `engines`: starts the cluster tests' engines (PostgreSQL, three Garage
+//!   nodes), checks them, prints their environment and stops them.
+//! - `cluster up` / `cluster down`: the engines and two `hearth` nodes on
+//!   them, left running ([`cluster`]).
 //!
 //! Modules: [`tools`] (finding and installing tools), [`dist`] (the wasm
 //! build and the `dist/` folder), [`cmd`] (running commands), [`proxy`]
 //! (the browser's way to the wasm test runner's server), [`seams`] (the
-//! structure checks).
+//! structure checks), [`engines`] (PostgreSQL and Garage on loopback),
+//! [`cluster`] (`cluster up|down`).
 
+mod cluster;
 mod cmd;
 mod dist;
 mod doc_commands;
+mod engines;
 mod proxy;
 mod seams;
 mod tools;
@@ -39,12 +46,14 @@ fn usage() -> &'static str {
     "usage: cargo xtask <command>\n\
      \n\
      commands:\n\
-     \x20 setup            install the wasm target, clang, Chromium, ChromeDriver and the pinned wasm-bindgen CLI\n\
+     \x20 setup            install the wasm target, clang, Chromium, ChromeDriver, the pinned wasm-bindgen CLI, PostgreSQL and Garage\n\
      \x20 dist [--build-id ID]   build the PWA and service worker into dist/\n\
      \x20 run [-- ARGS]    build everything and run `hearth serve` (extra ARGS go to hearth)\n\
-     \x20 test             run every test (native, wasm in headless Chromium, end-to-end)\n\
+     \x20 test             run every test (native, wasm in headless Chromium, end-to-end, cluster)\n\
      \x20 wasm-test        run only the wasm tests in headless Chromium\n\
-     \x20 bench            build in release and print the benchmark figures (see BENCHMARKS.md)\n"
+     \x20 bench            build in release and print the benchmark figures (see BENCHMARKS.md)\n\
+     \x20 engines [-- COMMAND]   start PostgreSQL and three Garage nodes, check them, print their environment (run COMMAND in it), stop them\n\
+     \x20 cluster up|down  start (or stop) those engines and two `hearth` nodes on them, left running; `up` prints the tests' exports\n"
 }
 
 fn workspace_root() -> Result<PathBuf> {
@@ -79,6 +88,8 @@ fn main() -> Result<()> {
             wasm_tests(&root, &env)
         }
         "bench" => bench(&root),
+        "engines" => try_engines(&root, &rest),
+        "cluster" => cluster::main(&root, &rest),
         "" | "help" | "--help" | "-h" => {
             print!("{}", usage());
             Ok(())
@@ -203,7 +214,15 @@ fn test(root: &std::path::Path) -> Result<()> {
         // Small wasm test binaries: debug info makes them ~100 MB.
         ("CARGO_PROFILE_DEV_DEBUG", "0"),
     ];
-    cmd::step("native tests (unit, integration, end-to-end)");
+    cmd::step("PostgreSQL and a three-node Garage cluster on loopback, for the cluster tests");
+    let engines = engines::Engines::start(root, engines::Lifetime::Owned)?;
+    let engines_env = engines.env();
+    let native_env: Vec<(&str, &str)> = browser_env
+        .iter()
+        .copied()
+        .chain(engines_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect();
+    cmd::step("native tests (unit, integration, end-to-end, cluster)");
     cmd::cargo(
         root,
         &[
@@ -213,8 +232,10 @@ fn test(root: &std::path::Path) -> Result<()> {
             "--exclude",
             "hearth-pwa",
         ],
-        &browser_env,
+        &native_env,
     )?;
+    cmd::step("stopping PostgreSQL and Garage");
+    drop(engines);
     wasm_tests(root, &browser_env)?;
     cmd::step(
         "every command the documentation shows exists (cargo targets, hearth and hearth-device flags)",
@@ -323,6 +344,37 @@ fn server_links_no_engine(root: &std::path::Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `cargo xtask engines [-- COMMAND…]`: starts the engines, checks them,
+/// prints their environment, runs COMMAND in it if given, and stops them
+/// (a check of this machine, or a way to run a few cluster tests).
+fn try_engines(root: &std::path::Path, rest: &[String]) -> Result<()> {
+    cmd::step("PostgreSQL and a three-node Garage cluster on loopback");
+    let started = std::time::Instant::now();
+    let engines = engines::Engines::start(root, engines::Lifetime::Owned)?;
+    eprintln!("both ready in {:.1?}", started.elapsed());
+    for (key, value) in engines.env() {
+        println!("{key}={value}");
+    }
+    cmd::step("checking them (pg_isready; garage bucket info on every node)");
+    println!("{}", engines.postgres.check()?.trim());
+    println!("{}", engines.garage.check()?.trim());
+    let command: Vec<&String> = rest.iter().skip_while(|a| *a == "--").collect();
+    let outcome = match command.split_first() {
+        Some((program, args)) => {
+            cmd::step("the command, with their environment");
+            cmd::run(
+                std::process::Command::new(program)
+                    .args(args)
+                    .envs(engines.env()),
+            )
+        }
+        None => Ok(()),
+    };
+    cmd::step("stopping them");
+    drop(engines);
+    outcome
 }
 
 /// The benchmarks, in the order BENCHMARKS.md lists them.

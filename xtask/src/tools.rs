@@ -28,6 +28,11 @@ const AXE_NPM: &str = "axe-core@4.10.3";
 pub const AXE_JS: &str = "target/tools/node_modules/axe-core/axe.min.js";
 /// Oldest wasm-opt accepted.
 const MIN_WASM_OPT: u32 = 116;
+/// The Garage release the cluster tests run (S3-compatible object storage,
+/// built from crates.io: Debian has none).
+pub const GARAGE_VERSION: &str = "2.5.0";
+/// Where `cargo install` puts it (`$HEARTH_GARAGE` overrides it).
+pub const GARAGE_BIN: &str = "target/tools/garage/bin/garage";
 
 /// What a command needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,10 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
         if cmd::output("python3", &["-m", "pip", "--version"]).is_none() {
             packages.push("python3-pip");
         }
+        // The cluster tests' database (crate::engines).
+        if crate::engines::postgres_bin_dir().is_none() {
+            packages.push("postgresql");
+        }
         // axe-core comes from the npm registry.
         if !root.join(AXE_JS).exists() && cmd::output("npm", &["--version"]).is_none() {
             packages.push("npm");
@@ -75,8 +84,32 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
     if needs == Needs::All {
         axe(root)?;
         prometheus_parser(root)?;
+        garage(root)?;
     }
     Ok(())
+}
+
+/// Garage, for the cluster tests' object storage: `cargo install` into
+/// `target/tools/garage`, unless `$HEARTH_GARAGE` names another binary.
+fn garage(root: &Path) -> Result<()> {
+    if std::env::var_os("HEARTH_GARAGE").is_some() || root.join(GARAGE_BIN).exists() {
+        return Ok(());
+    }
+    cmd::step(&format!(
+        "installing Garage {GARAGE_VERSION} into target/tools/garage (about ten minutes, once)"
+    ));
+    cmd::run(
+        Command::new("cargo")
+            .args([
+                "install",
+                "garage",
+                "--version",
+                GARAGE_VERSION,
+                "--locked",
+                "--root",
+            ])
+            .arg(root.join("target/tools/garage")),
+    )
 }
 
 /// The Python `prometheus_client` (its OpenMetrics parser reads what
