@@ -288,10 +288,13 @@ impl Garage {
         self.nodes.iter().map(|n| n.child.id()).collect()
     }
 
+    /// The store as `--objects` names it: every node's S3 endpoint, so a
+    /// client goes on through another when one is down.
     pub fn objects_url(&self) -> String {
+        let endpoints: Vec<String> = (0..NODES).map(|i| self.endpoint(i)).collect();
         format!(
             "s3://{BUCKET}?endpoint={}&region={REGION}",
-            self.endpoint(0)
+            endpoints.join(",")
         )
     }
 

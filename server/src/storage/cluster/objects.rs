@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -158,6 +159,9 @@ impl Credentials {
 #[derive(Clone)]
 pub struct Objects {
     gateways: Arc<Vec<Arc<dyn ObjectStore>>>,
+    /// The gateway that answered last: tried first, so one that is down
+    /// costs one failed attempt, not one per request.
+    preferred: Arc<AtomicUsize>,
     prefix: String,
 }
 
@@ -177,15 +181,17 @@ impl Objects {
                 .with_access_key_id(&key.key_id)
                 .with_secret_access_key(&key.secret)
                 .with_virtual_hosted_style_request(false)
+                // One retry per gateway: the next gateway is the better
+                // retry when one is down.
                 .with_retry(RetryConfig {
-                    max_retries: 2,
-                    retry_timeout: Duration::from_secs(10),
+                    max_retries: 1,
+                    retry_timeout: Duration::from_secs(5),
                     ..RetryConfig::default()
                 })
                 .with_client_options(
                     ClientOptions::new()
                         .with_connect_timeout(Duration::from_secs(2))
-                        .with_timeout(Duration::from_secs(60))
+                        .with_timeout(Duration::from_secs(20))
                         .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://"))),
                 );
             if let Some(e) = endpoint {
@@ -198,6 +204,7 @@ impl Objects {
         }
         Ok(Objects {
             gateways: Arc::new(gateways),
+            preferred: Arc::new(AtomicUsize::new(0)),
             prefix: address.prefix.clone(),
         })
     }
@@ -211,6 +218,7 @@ impl Objects {
         };
         Objects {
             gateways: self.gateways.clone(),
+            preferred: self.preferred.clone(),
             prefix,
         }
     }
@@ -232,10 +240,19 @@ impl Objects {
     {
         let path = self.path(name);
         let mut last = String::from("no gateway is configured");
-        for gateway in self.gateways.iter() {
+        let n = self.gateways.len();
+        let first = self.preferred.load(Ordering::Relaxed);
+        for i in (0..n).map(|k| (first + k) % n) {
+            let Some(gateway) = self.gateways.get(i) else {
+                continue;
+            };
             match op(gateway.clone(), path.clone()).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(v);
+                }
                 Err(object_store::Error::NotFound { .. }) => {
+                    self.preferred.store(i, Ordering::Relaxed);
                     return Err(ObjectError::NotFound(name.to_owned()));
                 }
                 Err(e) => {
