@@ -45,6 +45,7 @@ impl Engines {
     /// Starts PostgreSQL and the Garage cluster side by side; returns once
     /// both answer. On failure, whatever was started is stopped.
     pub fn start(root: &Path, lifetime: Lifetime) -> Result<Engines> {
+        crate::tools::garage_ready(root)?;
         let (postgres, garage) = std::thread::scope(|scope| {
             let postgres = scope.spawn(|| timed("PostgreSQL", || Postgres::start(lifetime)));
             let garage = timed("Garage (3 nodes)", || Garage::start(root, lifetime));

@@ -91,25 +91,78 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
 
 /// Garage, for the cluster tests' object storage: `cargo install` into
 /// `target/tools/garage`, unless `$HEARTH_GARAGE` names another binary.
+/// The build runs in the background (its log in
+/// `target/tools/garage-build.log`) while the lints and the app build go
+/// on; [`garage_ready`] waits for it. Only what the tests use is built
+/// (the SQLite metadata engine, no metrics or K2V), at `opt-level = 1`: a
+/// test service, built in about half the time.
 fn garage(root: &Path) -> Result<()> {
     if std::env::var_os("HEARTH_GARAGE").is_some() || root.join(GARAGE_BIN).exists() {
         return Ok(());
     }
+    let mut building = GARAGE_BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if building.is_some() {
+        return Ok(());
+    }
     cmd::step(&format!(
-        "installing Garage {GARAGE_VERSION} into target/tools/garage (about ten minutes, once)"
+        "building Garage {GARAGE_VERSION} into target/tools/garage in the background (once; log in target/tools/garage-build.log)"
     ));
-    cmd::run(
-        Command::new("cargo")
-            .args([
-                "install",
-                "garage",
-                "--version",
-                GARAGE_VERSION,
-                "--locked",
-                "--root",
-            ])
-            .arg(root.join("target/tools/garage")),
-    )
+    std::fs::create_dir_all(root.join("target/tools"))?;
+    let log = std::fs::File::create(root.join(GARAGE_LOG))?;
+    let child = Command::new("cargo")
+        .args([
+            "install",
+            "garage",
+            "--version",
+            GARAGE_VERSION,
+            "--locked",
+            "--no-default-features",
+            "--features",
+            "bundled-libs,sqlite",
+            "--target-dir",
+        ])
+        .arg(root.join("target/tools/garage-build"))
+        .arg("--root")
+        .arg(root.join("target/tools/garage"))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start `cargo install garage`")?;
+    *building = Some(child);
+    Ok(())
+}
+
+/// The background build of Garage, while it runs.
+static GARAGE_BUILD: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+const GARAGE_LOG: &str = "target/tools/garage-build.log";
+
+/// Waits for the background build of Garage, if one runs; fails with its
+/// log's end if it failed.
+pub fn garage_ready(root: &Path) -> Result<()> {
+    let child = GARAGE_BUILD
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let Some(mut child) = child else {
+        return Ok(());
+    };
+    cmd::step("waiting for the background build of Garage");
+    let status = child.wait().context("waiting for `cargo install garage`")?;
+    if !status.success() {
+        let log = std::fs::read_to_string(root.join(GARAGE_LOG)).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "`cargo install garage` failed ({status}):\n{}",
+            tail.join("\n")
+        );
+    }
+    let _ = std::fs::remove_dir_all(root.join("target/tools/garage-build"));
+    Ok(())
 }
 
 /// The Python `prometheus_client` (its OpenMetrics parser reads what
