@@ -20,6 +20,13 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("std::fs", "files"),
     ("statvfs", "the file system's free space"),
     ("ErrorKind", "operating-system errors"),
+    ("tokio_postgres", "the PostgreSQL driver"),
+    ("deadpool", "the PostgreSQL pool"),
+    ("crate::pg", "the PostgreSQL module"),
+    ("object_store", "the object store client"),
+    ("storage::cluster", "the cluster backend"),
+    ("PgIndex", "the PostgreSQL index backend"),
+    ("ClusterStore", "the cluster backend"),
 ];
 
 /// The lines of `text` (a file named `name`) that name an engine.
