@@ -12,6 +12,7 @@ mod events;
 mod hardening;
 mod http2;
 mod metrics;
+mod offsite;
 mod old_data;
 mod process;
 mod proxy;
