@@ -84,6 +84,8 @@ pub struct App {
     pub workspaces: Workspaces,
     /// The chunks of attached files.
     pub chunks: Arc<dyn ChunkStore>,
+    /// Where scheduled backups are copied (`--backup-to`), if anywhere.
+    pub offsite: Option<crate::storage::offsite::Offsite>,
     /// The cluster this node belongs to, in cluster mode: the chores that
     /// must run once across it claim their turn there.
     pub cluster: Option<crate::storage::cluster::Cluster>,
@@ -113,8 +115,11 @@ impl App {
         let data_dir = config.data_dir.clone();
         let dist = config.dist.clone();
         let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
-        let backup_dir = (config.backup_interval_secs > 0 && config.database.is_none())
-            .then(|| config.backup_dir());
+        // With off-site copies, a failed disk does not lose every backup.
+        let backup_dir = (config.backup_interval_secs > 0
+            && config.database.is_none()
+            && config.backup_to.is_none())
+        .then(|| config.backup_dir());
         let (assets, build_id, tls, lock) = tokio::task::spawn_blocking(move || {
             let tls = match tls_files {
                 Some((cert, key)) => Some(crate::tls::acceptor(&cert, &key)?),
@@ -162,6 +167,13 @@ impl App {
             .map_err(StartError::Config)?;
         let trusted_proxies = crate::proxy::TrustedProxies::parse(&config.trusted_proxy)
             .map_err(StartError::Config)?;
+        let offsite = match &config.backup_to {
+            Some(to) => Some(
+                crate::storage::offsite::Offsite::new(to, config.objects_key_file.as_deref())
+                    .map_err(StartError::Config)?,
+            ),
+            None => None,
+        };
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let connections = crate::conn_limit::ConnLimit::new(crate::conn_limit::Limits {
             max: config.max_connections.max(1),
@@ -200,6 +212,7 @@ impl App {
             )
             .with_metrics(metrics.clone()),
             chunks: backends.chunks,
+            offsite,
             cluster: backends.cluster,
             streams: crate::streams::Streams::default(),
             config,
@@ -282,12 +295,15 @@ impl App {
             tokio::spawn(async move {
                 let mut tick =
                     tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                // A slow upload delays the next backup; no burst catches up.
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = tick.tick() => match app.backup_now().await {
                             Ok(path) => {
                                 app.metrics.backup(true, unix_now());
-                                tracing::info!(path = %path.display(), "backup taken")
+                                tracing::info!(path = %path.display(), "backup taken");
+                                app.send_offsite(&path).await;
                             }
                             Err(err) => {
                                 app.metrics.backup(false, unix_now());
@@ -350,6 +366,25 @@ impl App {
         .map_err(|e| {
             crate::storage::disk::backup::BackupError::Manifest(format!("backup task failed: {e}"))
         })?
+    }
+
+    /// Copies a backup just taken to `--backup-to` (if set), checks the
+    /// copy and prunes the store there. A failure is logged and counted,
+    /// and the server goes on.
+    async fn send_offsite(&self, backup: &std::path::Path) {
+        let Some(offsite) = &self.offsite else {
+            return;
+        };
+        match offsite.send(backup, self.config.backup_keep).await {
+            Ok(at) => {
+                self.metrics.offsite_backup(true, unix_now());
+                tracing::info!(%at, "backup copied off-site and verified");
+            }
+            Err(err) => {
+                self.metrics.offsite_backup(false, unix_now());
+                tracing::error!(to = offsite.at(), error = %err, "off-site backup failed");
+            }
+        }
     }
 
     /// Makes a fresh one-time setup code (see [`crate::setup_code`]).

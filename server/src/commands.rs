@@ -94,18 +94,43 @@ async fn shutdown_signal() {
 
 fn run_command(command: Command) -> anyhow::Result<()> {
     use crate::storage::disk::backup;
+    use crate::storage::offsite::{self, BackupPlace};
     match command {
         Command::Serve(_) => Ok(()),
         Command::Backup(args) => {
             let made = backup::backup(&args.data_dir, &args.out)
                 .with_context(|| format!("cannot back up {}", args.data_dir.display()))?;
             println!("{}", made.display());
+            if let Some(to) = &args.to {
+                let objects = offsite::connect(to, args.key.objects_key_file.as_deref())?;
+                let name = runtime()?
+                    .block_on(offsite::upload(&objects, &made))
+                    .with_context(|| {
+                        format!("cannot copy the backup to {}", offsite::describe(to))
+                    })?;
+                println!("{}", offsite::address_of(to, &name));
+            }
             Ok(())
         }
         Command::VerifyBackup(args) => {
-            let manifest = backup::verify(&args.path)
-                .with_context(|| format!("the backup {} is not sound", args.path.display()))?;
-            println!("ok: {} files match the manifest", manifest.files.len());
+            let (manifest, place) = match &args.path {
+                BackupPlace::Local(path) => (
+                    backup::verify(path).map_err(anyhow::Error::from),
+                    "manifest",
+                ),
+                BackupPlace::Store(at) => {
+                    let objects = offsite::connect(at, args.key.objects_key_file.as_deref())?;
+                    let checked =
+                        runtime()?.block_on(offsite::verify(&objects, &offsite::describe(at)));
+                    (
+                        checked.map_err(anyhow::Error::from),
+                        "manifest in the store",
+                    )
+                }
+            };
+            let manifest =
+                manifest.with_context(|| format!("the backup {} is not sound", args.path))?;
+            println!("ok: {} files match the {place}", manifest.files.len());
             Ok(())
         }
         Command::SetupCode(args) => {
@@ -166,8 +191,22 @@ fn run_command(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate(args) => runtime()?.block_on(migrate(args)),
         Command::Restore(args) => {
-            let manifest = backup::restore(&args.path, &args.data_dir)
-                .with_context(|| format!("cannot restore into {}", args.data_dir.display()))?;
+            let manifest = match &args.path {
+                BackupPlace::Local(path) => {
+                    backup::restore(path, &args.data_dir).map_err(anyhow::Error::from)
+                }
+                BackupPlace::Store(at) => {
+                    let objects = offsite::connect(at, args.key.objects_key_file.as_deref())?;
+                    runtime()?
+                        .block_on(offsite::restore(
+                            &objects,
+                            &offsite::describe(at),
+                            &args.data_dir,
+                        ))
+                        .map_err(anyhow::Error::from)
+                }
+            }
+            .with_context(|| format!("cannot restore into {}", args.data_dir.display()))?;
             println!(
                 "restored {} files into {}",
                 manifest.files.len(),

@@ -176,9 +176,15 @@ pub struct Config {
     #[arg(long, env = "HEARTH_BACKUP_INTERVAL_SECS", default_value_t = 24 * 60 * 60)]
     pub backup_interval_secs: u64,
 
-    /// How many scheduled backups to keep.
+    /// How many scheduled backups to keep (here and at `--backup-to`).
     #[arg(long, env = "HEARTH_BACKUP_KEEP", default_value_t = 7)]
     pub backup_keep: usize,
+
+    /// Also copy each scheduled backup to an S3-compatible store, and check
+    /// the copy: `s3://bucket/prefix?endpoint=URL[,URL…]&region=NAME`, with
+    /// the key as for `--objects`.
+    #[arg(long, env = "HEARTH_BACKUP_TO")]
+    pub backup_to: Option<String>,
 
     /// Who may register a workspace: `code` (a one-time setup code, printed
     /// at start and by `hearth setup-code`), `open` or `closed`.
@@ -387,6 +393,7 @@ fn defaults() -> Config {
         backup_dir: None,
         backup_interval_secs: 24 * 60 * 60,
         backup_keep: 7,
+        backup_to: None,
         registration: RegistrationArg::Code,
         max_total_bytes: None,
         min_free_bytes: 256 * 1024 * 1024,
@@ -418,6 +425,21 @@ pub struct BackupArgs {
     /// Directory in which a new backup directory is created.
     #[arg(long, env = "HEARTH_BACKUP_DIR")]
     pub out: PathBuf,
+    /// Also copy the backup to an S3-compatible store, and check the copy
+    /// (`s3://bucket/prefix?endpoint=…&region=…`).
+    #[arg(long, value_parser = crate::storage::cluster::objects::Address::parse)]
+    pub to: Option<crate::storage::cluster::objects::Address>,
+    #[command(flatten)]
+    pub key: ObjectsKeyArg,
+}
+
+/// The object store's key, for the commands that take an `s3://` address.
+#[derive(Debug, Args)]
+pub struct ObjectsKeyArg {
+    /// A file holding the object store's key id and secret, one per line
+    /// (else `HEARTH_OBJECTS_KEY_ID` and `HEARTH_OBJECTS_SECRET`).
+    #[arg(long, env = "HEARTH_OBJECTS_KEY_FILE")]
+    pub objects_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -478,8 +500,11 @@ pub struct RestoreCompactionArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A backup directory (the one holding `manifest.json`).
-    pub path: PathBuf,
+    /// A backup directory (the one holding `manifest.json`), or a backup in
+    /// an object store: `s3://bucket/prefix/NAME?endpoint=…&region=…`.
+    pub path: crate::storage::offsite::BackupPlace,
+    #[command(flatten)]
+    pub key: ObjectsKeyArg,
 }
 
 /// Which way `hearth migrate` moves.
@@ -516,8 +541,11 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// A backup directory (the one holding `manifest.json`).
-    pub path: PathBuf,
+    /// A backup directory (the one holding `manifest.json`), or a backup in
+    /// an object store: `s3://bucket/prefix/NAME?endpoint=…&region=…`.
+    pub path: crate::storage::offsite::BackupPlace,
+    #[command(flatten)]
+    pub key: ObjectsKeyArg,
     /// An empty or missing directory to restore into.
     #[arg(long, env = "HEARTH_DATA_DIR")]
     pub data_dir: PathBuf,

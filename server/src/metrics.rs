@@ -40,12 +40,16 @@ pub struct Metrics {
     backups: Family<Labels, Counter>,
     /// Seconds since the epoch of the last backup that succeeded (0: none).
     last_backup: Arc<AtomicU64>,
+    offsite_backups: Family<Labels, Counter>,
+    /// The same for the last backup copied off-site and verified.
+    last_offsite: Arc<AtomicU64>,
     stored_bytes: Gauge,
     free_bytes: Gauge,
     workspaces_open: Gauge,
     connections_open: Gauge,
     event_streams_open: Gauge,
     backup_age: Gauge,
+    offsite_age: Gauge,
 }
 
 /// What a scrape reads from the running server.
@@ -115,6 +119,12 @@ impl Metrics {
             "Scheduled backups taken, by result",
             backups.clone(),
         );
+        let offsite_backups = Family::<Labels, Counter>::default();
+        registry.register(
+            "offsite_backups",
+            "Scheduled backups copied to --backup-to and verified there, by result",
+            offsite_backups.clone(),
+        );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
             registry.register(name, help, g.clone());
@@ -146,6 +156,11 @@ impl Metrics {
             "backup_age_seconds",
             "Seconds since the last scheduled backup that succeeded (-1: none yet)",
         );
+        let offsite_age = gauge(
+            &mut registry,
+            "offsite_backup_age_seconds",
+            "Seconds since the last backup copied off-site and verified (-1: none yet)",
+        );
         Metrics {
             registry,
             requests,
@@ -156,12 +171,15 @@ impl Metrics {
             refused,
             backups,
             last_backup: Arc::default(),
+            offsite_backups,
+            last_offsite: Arc::default(),
             stored_bytes,
             free_bytes,
             workspaces_open,
             connections_open,
             event_streams_open,
             backup_age,
+            offsite_age,
         }
     }
 
@@ -204,6 +222,17 @@ impl Metrics {
         }
     }
 
+    /// Counts a scheduled backup's copy to `--backup-to`.
+    pub fn offsite_backup(&self, ok: bool, unix_now: u64) {
+        let result = if ok { "ok" } else { "failed" };
+        self.offsite_backups
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
+        if ok {
+            self.last_offsite.store(unix_now, Ordering::Relaxed);
+        }
+    }
+
     /// The text of a scrape.
     pub fn render(&self, now: &Now) -> String {
         self.stored_bytes.set(as_i64(now.stored_bytes));
@@ -213,12 +242,12 @@ impl Metrics {
             .set(as_i64(now.connections_open as u64));
         self.event_streams_open
             .set(as_i64(now.event_streams_open as u64));
-        let last = self.last_backup.load(Ordering::Relaxed);
-        self.backup_age.set(if last == 0 {
-            -1
-        } else {
-            as_i64(now.unix_now.saturating_sub(last))
-        });
+        let age = |last: &AtomicU64| match last.load(Ordering::Relaxed) {
+            0 => -1,
+            last => as_i64(now.unix_now.saturating_sub(last)),
+        };
+        self.backup_age.set(age(&self.last_backup));
+        self.offsite_age.set(age(&self.last_offsite));
         let mut text = String::new();
         if let Err(err) = encode(&mut text, &self.registry) {
             tracing::warn!(error = %err, "cannot encode the metrics");
@@ -255,6 +284,7 @@ mod tests {
         m.commit(2, Duration::from_millis(2));
         m.refused("rate_limited");
         m.backup(true, 1000);
+        m.offsite_backup(false, 1005);
         let text = m.render(&Now {
             stored_bytes: 42,
             free_bytes: Some(7),
@@ -269,6 +299,8 @@ mod tests {
             "hearth_refused_total{reason=\"rate_limited\"} 1",
             "hearth_stored_bytes 42",
             "hearth_backup_age_seconds 10",
+            "hearth_offsite_backups_total{result=\"failed\"} 1",
+            "hearth_offsite_backup_age_seconds -1",
             "hearth_commit_batch_entries_count 1",
         ] {
             assert!(text.contains(line), "no {line:?} in\n{text}");

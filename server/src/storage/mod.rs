@@ -14,6 +14,8 @@
 //! - [`memory`]: an in-memory store for tests.
 //! - [`chunks`]: the chunk store's trait.
 //! - [`room`]: the one owner of quotas and server-wide limits.
+//! - [`offsite`]: backups copied to an S3-compatible store, checked there,
+//!   and restored from there.
 
 pub mod chunks;
 pub mod cluster;
@@ -22,6 +24,7 @@ pub mod disk;
 pub mod memory;
 #[cfg(any(test, feature = "test-support"))]
 pub mod model_tests;
+pub mod offsite;
 pub mod room;
 
 use std::sync::Arc;

@@ -274,7 +274,12 @@ impl ServerProcess {
                 "--rate-limit-burst",
                 "1000000",
             ])
-            .args(["--backup-interval-secs", "0"])
+            // No scheduled backups, unless the test asks for them.
+            .args(if extra.contains(&"--backup-interval-secs") {
+                &[][..]
+            } else {
+                &["--backup-interval-secs", "0"][..]
+            })
             .args(["--registration", "open"])
             .args(extra)
             .env("RUST_LOG", "warn")

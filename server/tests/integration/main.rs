@@ -13,6 +13,7 @@ mod hardening;
 mod http2;
 mod metrics;
 mod migrate;
+mod offsite;
 mod old_data;
 mod process;
 mod proxy;

@@ -291,6 +291,34 @@ impl Objects {
         .await
     }
 
+    /// The names of the objects under `prefix` (a whole path segment:
+    /// `a` holds `a/b`, not `ab`), relative to this store's own prefix, in
+    /// no particular order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+        let own = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let found = self
+            .on_any(prefix, |g, p| async move {
+                use futures::TryStreamExt as _;
+                g.list(Some(&p))
+                    .map_ok(|meta| String::from(meta.location))
+                    .try_collect::<Vec<String>>()
+                    .await
+            })
+            .await;
+        match found {
+            Ok(names) => Ok(names
+                .into_iter()
+                .filter_map(|n| n.strip_prefix(&own).map(str::to_owned))
+                .collect()),
+            Err(ObjectError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes object `name`; one that is gone already is no error.
     pub async fn delete(&self, name: &str) -> Result<(), ObjectError> {
         match self

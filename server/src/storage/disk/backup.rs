@@ -33,7 +33,8 @@ use crate::storage::disk::{DiskLog, LOG_FILE, SNAPSHOT_FILE, WORKSPACES_DIR};
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The prefix of backup directory names (then a zero-padded Unix time).
 pub const BACKUP_PREFIX: &str = "hearth-backup-";
-const FORMAT: u32 = 1;
+/// The manifest format this build writes and reads.
+pub(crate) const FORMAT: u32 = 1;
 
 /// Why a backup, check or restore failed.
 #[derive(Debug, thiserror::Error)]
@@ -403,7 +404,7 @@ fn remove_stale_partials(out: &Path, now: u64) {
 }
 
 /// A manifest path, refused if it could leave the backup directory.
-fn safe_relative(path: &str) -> Result<&Path, BackupError> {
+pub(crate) fn safe_relative(path: &str) -> Result<&Path, BackupError> {
     let p = Path::new(path);
     if path.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(BackupError::Manifest(format!("unsafe path {path:?}")));
