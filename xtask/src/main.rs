@@ -396,6 +396,20 @@ fn bench(root: &std::path::Path) -> Result<()> {
             &env,
         )?;
     }
+    cmd::step("benchmark: cluster (PostgreSQL and three Garage nodes on loopback)");
+    {
+        let engines = engines::Engines::start(root, engines::Lifetime::Owned)?;
+        let engines_env = engines.env();
+        let env: Vec<(&str, &str)> = engines_env
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        cmd::cargo(
+            root,
+            &["bench", "--package", "hearth", "--bench", "cluster"],
+            &env,
+        )?;
+    }
     // Bytes per edit are exact, not timed: the test that checks them prints them.
     cmd::step("bytes moved by a one-character edit");
     cmd::cargo(
