@@ -65,6 +65,32 @@ fn warn_if_backups_share_the_disk(
     }
 }
 
+/// A cluster's backup: a point-in-time copy exported as a data directory
+/// inside `out` (hidden), backed up from there, then removed.
+async fn backup_cluster(
+    cluster: &crate::storage::cluster::Cluster,
+    out: std::path::PathBuf,
+    keep: usize,
+) -> Result<std::path::PathBuf, crate::storage::disk::backup::BackupError> {
+    use crate::storage::disk::backup::{BackupError, backup_keeping};
+    let failed = |e: &dyn std::fmt::Display| BackupError::Manifest(format!("cluster copy: {e}"));
+    let mut random = [0u8; 8];
+    crate::fsutil::random_bytes(&mut random).map_err(|e| failed(&e))?;
+    let export = out.join(format!(".cluster-export-{}", crate::secret::hex(&random)));
+    let made = match crate::migrate::snapshot::export(cluster, &export).await {
+        Ok(_) => {
+            let (export, out) = (export.clone(), out.clone());
+            tokio::task::spawn_blocking(move || backup_keeping(&export, &out, Some(keep)))
+                .await
+                .map_err(|e| failed(&e))
+                .and_then(|r| r)
+        }
+        Err(e) => Err(failed(&e)),
+    };
+    let _ = std::fs::remove_dir_all(&export);
+    made
+}
+
 /// Shared server state.
 pub struct App {
     /// The configuration the server was started with.
@@ -283,12 +309,7 @@ impl App {
                 }
             }
         });
-        if self.config.backup_interval_secs > 0 && self.cluster.is_some() {
-            tracing::warn!(
-                "scheduled backups of the data directory are off in cluster mode: back up the database and the object store with their own tools"
-            );
-        }
-        if self.config.backup_interval_secs > 0 && self.cluster.is_none() {
+        if self.config.backup_interval_secs > 0 {
             let app = self.clone();
             let mut stop = self.shutdown_signal();
             let period = Duration::from_secs(self.config.backup_interval_secs);
@@ -299,7 +320,8 @@ impl App {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => match app.backup_now().await {
+                        // In a cluster, one node takes each backup.
+                        _ = tick.tick() => if app.my_turn("backup", unix_now(), period.as_secs().saturating_sub(5)).await { match app.backup_now().await {
                             Ok(path) => {
                                 app.metrics.backup(true, unix_now());
                                 tracing::info!(path = %path.display(), "backup taken");
@@ -309,7 +331,7 @@ impl App {
                                 app.metrics.backup(false, unix_now());
                                 tracing::error!(error = %err, "scheduled backup failed")
                             }
-                        },
+                        }},
                         _ = stop.changed() => return,
                     }
                 }
@@ -356,9 +378,12 @@ impl App {
     pub async fn backup_now(
         &self,
     ) -> Result<std::path::PathBuf, crate::storage::disk::backup::BackupError> {
-        let data_dir = self.config.data_dir.clone();
         let out = self.config.backup_dir();
         let keep = self.config.backup_keep;
+        if let Some(cluster) = &self.cluster {
+            return backup_cluster(cluster, out, keep).await;
+        }
+        let data_dir = self.config.data_dir.clone();
         tokio::task::spawn_blocking(move || {
             crate::storage::disk::backup::backup_keeping(&data_dir, &out, Some(keep))
         })

@@ -98,8 +98,16 @@ fn run_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => Ok(()),
         Command::Backup(args) => {
-            let made = backup::backup(&args.data_dir, &args.out)
-                .with_context(|| format!("cannot back up {}", args.data_dir.display()))?;
+            let made = match (&args.database, &args.objects) {
+                (Some(database), Some(objects)) => runtime()?.block_on(backup_cluster(
+                    database.url(),
+                    objects,
+                    args.key.objects_key_file.as_deref(),
+                    &args.out,
+                ))?,
+                _ => backup::backup(&args.data_dir, &args.out)
+                    .with_context(|| format!("cannot back up {}", args.data_dir.display()))?,
+            };
             println!("{}", made.display());
             if let Some(to) = &args.to {
                 let objects = offsite::connect(to, args.key.objects_key_file.as_deref())?;
@@ -215,6 +223,62 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hearth backup --database … --objects …`: a point-in-time copy of a
+/// running cluster, exported as a data directory beside `out` and backed
+/// up from there (manifest and checksums, as a single node's backup).
+async fn backup_cluster(
+    database: &str,
+    objects: &str,
+    key_file: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    use crate::storage::cluster::objects::{Address, Credentials, Objects};
+    let key = match key_file {
+        Some(path) => Credentials::from_file(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => Credentials::from_env(),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let address = Address::parse(objects).map_err(anyhow::Error::msg)?;
+    let cluster = crate::storage::cluster::Cluster {
+        pool: crate::pg::pool(database, 2).map_err(anyhow::Error::msg)?,
+        objects: Objects::new(&address, &key).map_err(anyhow::Error::msg)?,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("cannot make {}", out.display()))?;
+    let export = tempfile_dir(out)?;
+    let result = async {
+        let moved = crate::migrate::snapshot::export(&cluster, &export).await?;
+        let export = export.clone();
+        let out = out.to_owned();
+        let made = tokio::task::spawn_blocking(move || backup_dir_of(&export, &out)).await??;
+        eprintln!(
+            "a point-in-time copy of the cluster: {} workspaces, {} entries, {} chunks",
+            moved.workspaces, moved.entries, moved.chunks
+        );
+        Ok::<_, anyhow::Error>(made)
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&export);
+    result
+}
+
+/// A fresh hidden directory inside `out`, for a cluster's export.
+fn tempfile_dir(out: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let mut random = [0u8; 8];
+    crate::fsutil::random_bytes(&mut random)?;
+    Ok(out.join(format!(".cluster-export-{}", crate::secret::hex(&random))))
+}
+
+fn backup_dir_of(
+    data_dir: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    crate::storage::disk::backup::backup(data_dir, out)
+        .with_context(|| format!("cannot back up the cluster's copy into {}", out.display()))
 }
 
 /// `hearth migrate`: a data directory into a cluster, or back.

@@ -425,6 +425,18 @@ pub struct BackupArgs {
     /// Directory in which a new backup directory is created.
     #[arg(long, env = "HEARTH_BACKUP_DIR")]
     pub out: PathBuf,
+    /// A cluster to back up instead (a point-in-time copy of its database
+    /// and objects, as a data directory's backup); needs `--objects`.
+    #[arg(
+        long,
+        env = "HEARTH_DATABASE",
+        requires = "objects",
+        hide_env_values = true
+    )]
+    pub database: Option<DatabaseUrl>,
+    /// The cluster's object store (with `--database`).
+    #[arg(long, env = "HEARTH_OBJECTS", requires = "database")]
+    pub objects: Option<String>,
     /// Also copy the backup to an S3-compatible store, and check the copy
     /// (`s3://bucket/prefix?endpoint=…&region=…`).
     #[arg(long, value_parser = crate::storage::cluster::objects::Address::parse)]

@@ -400,10 +400,7 @@ fn bench(root: &std::path::Path) -> Result<()> {
     {
         let engines = engines::Engines::start(root, engines::Lifetime::Owned)?;
         let engines_env = engines.env();
-        let env: Vec<(&str, &str)> = engines_env
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
+        let env: Vec<(&str, &str)> = engines_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         cmd::cargo(
             root,
             &["bench", "--package", "hearth", "--bench", "cluster"],

@@ -11,6 +11,7 @@
 //! must be stopped; a data directory is locked meanwhile, and a target
 //! that holds any workspace is refused.
 
+pub mod snapshot;
 pub mod tables;
 
 use std::path::PathBuf;

@@ -124,3 +124,88 @@ async fn a_data_directory_moves_into_a_cluster_and_back_and_devices_go_on() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_running_cluster_is_backed_up_as_a_point_in_time_copy_and_restored_on_one_node() {
+    let storage = Storage::fresh().await;
+    let node = storage.node().await;
+    let api = node.api();
+    let ws = new_ws();
+    let master = api.register(&ws).await;
+    let phone = api.mint(&ws, &master, "rw").await;
+    api.push_ok(&ws, &phone, "k1", b"one").await;
+    let large: Vec<u8> = (0..150_000u32).map(|i| (i % 241) as u8).collect();
+    api.push_ok(&ws, &phone, "k2", &large).await;
+    let snap = api.snapshot(&ws, &master, 1, b"state up to one").await;
+    assert_eq!(snap.status, StatusCode::OK, "{}", snap.text());
+    let chunk = b"a chunk of a file".to_vec();
+    let name = ChunkName::from_digest(Sha256::digest(&chunk).into());
+    let put = api
+        .call(
+            &Route::PutChunk { ws: id(&ws), name },
+            Some(&phone),
+            chunk.clone(),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    let before = api.pull(&ws, &phone, 0).await;
+
+    // Taken while the node runs.
+    let out = tempfile::tempdir().unwrap();
+    let taken = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["backup", "--out"])
+        .arg(out.path())
+        .args([
+            "--database",
+            &storage.database,
+            "--objects",
+            &storage.objects,
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let made = String::from_utf8_lossy(&taken.stdout).trim().to_owned();
+    let restored = tempfile::tempdir().unwrap();
+    let dir = restored.path().join("data");
+    let restore = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["restore", &made, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    drop(node);
+
+    // One node on the restored copy answers as the cluster did.
+    let single = TestServer::start_in(restored, |c| c.data_dir = dir.clone()).await;
+    let api = single.api();
+    let after = api.pull(&ws, &phone, 0).await;
+    assert_eq!((after.head, after.floor), (before.head, before.floor));
+    assert!(
+        after.frames == before.frames,
+        "the frames differ in the copy"
+    );
+    let got = api
+        .call(
+            &Route::GetChunk { ws: id(&ws), name },
+            Some(&phone),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(got.body, chunk);
+    assert_eq!(
+        api.push_ok(&ws, &phone, "k2", &large).await,
+        2,
+        "retries land once"
+    );
+}

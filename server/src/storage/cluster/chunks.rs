@@ -142,7 +142,7 @@ impl ChunkStore for ClusterChunks {
         if outcome == Put::Created {
             Ok((Put::Created, len))
         } else {
-            self.cluster.release(vec![object]).await;
+            self.cluster.delete_unseen(vec![object]).await;
             Ok((outcome, 0))
         }
     }
@@ -332,7 +332,6 @@ impl ClusterChunks {
             .await?;
         }
         tx.commit().await?;
-        self.cluster.release(names).await;
         Ok(freed)
     }
 }

@@ -41,7 +41,7 @@ impl ClusterLog {
         if upto > pos.head || upto < pos.floor {
             drop(tx);
             self.saw(pos);
-            self.cluster.release(vec![name]).await;
+            self.cluster.delete_unseen(vec![name]).await;
             return Ok(Snapshotted::Conflict {
                 head: pos.head,
                 floor: pos.floor,
@@ -85,14 +85,13 @@ impl ClusterLog {
         .await?;
         tx.execute("DELETE FROM garbage WHERE object = $1", &[&name])
             .await?;
-        let expired = self.expire(&tx, now).await?;
+        self.expire(&tx, now).await?;
         tx.commit().await?;
         self.saw(Position {
             head: pos.head,
             floor: upto,
             bytes: from_db(bytes),
         });
-        self.cluster.release(expired).await;
         Ok(Snapshotted::Done(upto))
     }
 
@@ -154,7 +153,6 @@ impl ClusterLog {
             floor,
             bytes: from_db(bytes),
         });
-        self.cluster.release(vec![undone]).await;
         Ok(Some(Undone {
             floor,
             head: pos.head,
@@ -169,32 +167,32 @@ impl ClusterLog {
             &[&self.ws],
         )
         .await?;
-        let (n, names) = forget(&tx, &self.ws, None).await?;
+        let n = forget(&tx, &self.ws, None).await?;
         tx.commit().await?;
-        self.cluster.release(names).await;
         Ok(n)
     }
 
-    /// Forgets the compactions older than the undo window, in `tx`;
-    /// returns the objects let go of.
+    /// Forgets the compactions older than the undo window, in `tx`.
     async fn expire(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         now: u64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(), StoreError> {
         let cutoff = to_db(now.saturating_sub(self.undo_secs));
-        Ok(forget(tx, &self.ws, Some(cutoff)).await?.1)
+        forget(tx, &self.ws, Some(cutoff)).await?;
+        Ok(())
     }
 }
 
 /// Deletes the compactions of `ws` made before `before` (all if `None`),
 /// the entries they dropped and the snapshots they replaced, listing the
-/// objects as garbage. Returns how many compactions went, and the objects.
+/// objects as garbage (the sweep deletes them after its grace). Returns
+/// how many compactions went.
 async fn forget(
     tx: &deadpool_postgres::Transaction<'_>,
     ws: &str,
     before: Option<i64>,
-) -> Result<(usize, Vec<String>), StoreError> {
+) -> Result<usize, StoreError> {
     let before = before.unwrap_or(i64::MAX);
     let gone = tx
         .query(
@@ -204,7 +202,7 @@ async fn forget(
         )
         .await?;
     if gone.is_empty() {
-        return Ok((0, Vec::new()));
+        return Ok(0);
     }
     let ids: Vec<i64> = gone.iter().map(|r| r.get(0)).collect();
     let mut names: Vec<String> = gone.iter().filter_map(|r| r.get(1)).collect();
@@ -219,7 +217,7 @@ async fn forget(
         .filter_map(|r| r.get::<_, Option<String>>(0)),
     );
     list_as_garbage(tx, &names).await?;
-    Ok((ids.len(), names))
+    Ok(ids.len())
 }
 
 #[cfg(test)]
@@ -310,9 +308,29 @@ mod tests {
         assert_eq!(log.forget_compactions().await.unwrap(), 1);
         assert!(log.undo_compaction().await.unwrap().is_none());
         assert_eq!(frames(&log).await, [(FrameKind::Snapshot, 3, 7)]);
-        // The large entry's object and the undone snapshot are gone, and
-        // nothing is left listed as garbage.
+        // The large entry's object and the two replaced snapshots are let
+        // go of: listed as garbage, there for a backup that began before,
+        // and deleted by the sweep after its grace.
         let client = cluster.client().await.unwrap();
+        let listed: Vec<String> = client
+            .query("SELECT object FROM garbage", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        for name in &listed {
+            assert!(
+                cluster.objects.get(name).await.is_ok(),
+                "kept for the grace"
+            );
+        }
+        let later = super::now() + super::super::GARBAGE_GRACE_SECS + 1;
+        assert_eq!(cluster.sweep_garbage(later, 100).await.unwrap(), 3);
+        for name in &listed {
+            assert!(cluster.objects.get(name).await.is_err(), "deleted after it");
+        }
         let left: i64 = client
             .query_one("SELECT COUNT(*) FROM garbage", &[])
             .await

@@ -123,7 +123,6 @@ impl LogStore for ClusterStore {
         }
         list_as_garbage(&tx, &names).await?;
         tx.commit().await?;
-        self.cluster.release(names).await;
         Ok(())
     }
 }
@@ -416,7 +415,7 @@ impl WorkspaceLog for ClusterLog {
         }
         tx.commit().await?;
         self.saw(pos);
-        self.cluster.release(unused).await;
+        self.cluster.delete_unseen(unused).await;
         Ok(out)
     }
 
@@ -532,7 +531,7 @@ impl ClusterStore {
             .await?;
         if inserted == 0 {
             drop(tx);
-            self.cluster.release(adopted).await;
+            self.cluster.delete_unseen(adopted).await;
             return Err(StoreError::Failed {
                 at: format!("workspace {id}"),
                 detail: "it has a log already".into(),

@@ -15,8 +15,10 @@
 //! fresh name recorded first in the `garbage` table; the transaction
 //! takes the name out of it. An object whose transaction never committed,
 //! or that a transaction let go of, stays listed there and is deleted by
-//! [`Cluster::sweep_garbage`]: a crash at any instant leaves no object
-//! behind for good, and none that a row still names is ever deleted.
+//! [`Cluster::sweep_garbage`] an hour later: a crash at any instant leaves
+//! no object behind for good, none that a row still names is ever
+//! deleted, and a point-in-time copy (a backup) taken within the hour
+//! finds every object its rows name.
 
 pub mod announcer;
 pub mod chunks;
@@ -109,10 +111,13 @@ impl Cluster {
         Ok(name)
     }
 
-    /// Deletes objects that a committed transaction let go of (listed as
-    /// garbage in it), and their rows. A failure leaves them listed for
-    /// the sweep.
-    pub async fn release(&self, names: Vec<String>) {
+    /// Deletes objects that no committed row ever named (a write whose
+    /// transaction found a duplicate, a conflict or no room), and their
+    /// garbage rows. Objects a committed transaction let go of are not
+    /// deleted here: they stay listed for the sweep's grace, so that a
+    /// backup's snapshot taken before still finds them. A failure leaves
+    /// them listed for the sweep.
+    pub async fn delete_unseen(&self, names: Vec<String>) {
         let mut gone = Vec::new();
         for name in names {
             match self.objects.delete(&name).await {
@@ -151,7 +156,7 @@ impl Cluster {
             .await?;
         let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
         let n = names.len();
-        self.release(names).await;
+        self.delete_unseen(names).await;
         Ok(n)
     }
 
