@@ -41,12 +41,12 @@ async fn fresh_database() -> (String, tokio_postgres::Client) {
         .unwrap();
     tokio::spawn(conn);
     let name = format!("hearth_bench_{}", std::process::id());
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-        ))
-        .await
-        .unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
     let base = server.rsplit_once('/').unwrap().0;
     let url = format!("{base}/{name}");
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
