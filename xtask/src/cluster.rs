@@ -174,37 +174,18 @@ fn up(root: &Path) -> Result<()> {
     for (key, value) in &env {
         println!("export {key}='{value}'");
     }
-    if let Some(data) = nodes.nodes.first().map(|(_, _, data)| data) {
-        print_setup_code(&hearth, data, &database, &objects, &env);
-    }
+    print_setup_code(&dir.join("node1.log"));
     println!("\nstop it all with: cargo xtask cluster down");
     Ok(())
 }
 
-/// Prints a setup code for the cluster, if this `hearth` has
-/// `setup-code` (quietly nothing if not).
-fn print_setup_code(
-    hearth: &Path,
-    data: &Path,
-    database: &str,
-    objects: &str,
-    env: &[(&'static str, String)],
-) {
-    let Some(help) = cmd::output(&hearth.to_string_lossy(), &["setup-code", "--help"]) else {
-        return;
-    };
-    let mut command = Command::new(hearth);
-    command.arg("setup-code").arg("--data-dir").arg(data);
-    if help.contains("--database") {
-        command.args(["--database", database]);
-    }
-    if help.contains("--objects") {
-        command.args(["--objects", objects]);
-    }
-    command.envs(env.iter().map(|(k, v)| (k, v)));
-    match engines::output(&mut command) {
-        Ok(out) => println!("\nsetup code: {}", out.trim()),
-        Err(e) => eprintln!("\nnote: no setup code: {e:#}"),
+/// Prints the setup code the first node printed when it started (any
+/// node's code registers a workspace on the whole cluster).
+fn print_setup_code(log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    match text.lines().find_map(|l| l.strip_prefix("setup code: ")) {
+        Some(line) => println!("\nsetup code: {line}"),
+        None => eprintln!("\nnote: node 1 printed no setup code ({})", log.display()),
     }
 }
 
