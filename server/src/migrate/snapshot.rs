@@ -76,15 +76,9 @@ pub async fn export(cluster: &Cluster, dir: &Path) -> Result<super::Moved> {
         .query("SELECT workspace_id, key, seq, hash FROM entry_keys", &[])
         .await?
     {
-        keys.entry(r.get(0)).or_default().push(KeyRow {
-            key: r.get(1),
-            seq: from_db(r.get(2)),
-            hash: r
-                .get::<_, Vec<u8>>(3)
-                .as_slice()
-                .try_into()
-                .unwrap_or([0; 32]),
-        });
+        keys.entry(r.get(0))
+            .or_default()
+            .push(crate::storage::cluster::log::key_row(&r, 1));
     }
     for log in tx
         .query("SELECT workspace_id, head, floor, snapshot FROM logs", &[])

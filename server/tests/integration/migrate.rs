@@ -1,6 +1,7 @@
 //! `hearth migrate`: a single node's data directory moves into a cluster
 //! and back, and a device goes on with the tokens it has: the same
-//! entries, the same numbers, its retries landing once.
+//! entries, the same numbers, its retries landing once. And a running
+//! cluster's backup, a point-in-time copy that one node can serve.
 
 use hearth_shared::id::ChunkName;
 use hearth_shared::routes::Route;
@@ -8,120 +9,142 @@ use hyper::StatusCode;
 use sha2::{Digest as _, Sha256};
 
 use crate::cluster::Storage;
-use crate::common::{TestServer, id, new_ws};
+use crate::common::{Api, Pull, TestServer, id, new_ws};
 
-async fn migrate(dir: &std::path::Path, storage: &Storage, to: &str) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["migrate", "--to", to, "--data-dir"])
-        .arg(dir)
-        .args([
-            "--database",
-            &storage.database,
-            "--objects",
-            &storage.objects,
-        ])
+/// Runs the `hearth` binary with `args` (and the tests' store keys).
+async fn hearth(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
         .env("RUST_LOG", "warn")
         .output()
         .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "hearth migrate --to {to} failed: {text}{}",
+        .unwrap()
+}
+
+async fn migrate(dir: &std::path::Path, storage: &Storage, to: &str) -> std::process::Output {
+    let dir = dir.to_string_lossy();
+    let args = ["migrate", "--to", to, "--data-dir", &dir];
+    let cluster = [
+        "--database",
+        &storage.database,
+        "--objects",
+        &storage.objects,
+    ];
+    hearth(&[&args[..], &cluster[..]].concat()).await
+}
+
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    )
+}
+
+/// A workspace with what a move must carry: entries (one large, so an
+/// object in a cluster), a snapshot, a chunk, and a phone's token.
+struct Workspace {
+    ws: String,
+    master: String,
+    phone: String,
+    large: Vec<u8>,
+    chunk: Vec<u8>,
+    name: ChunkName,
+}
+
+impl Workspace {
+    async fn on(api: &Api) -> Workspace {
+        let ws = new_ws();
+        let master = api.register(&ws).await;
+        let phone = api.mint(&ws, &master, "rw").await;
+        api.push_ok(&ws, &phone, "k1", b"one").await;
+        api.push_ok(&ws, &phone, "k2", b"two").await;
+        let snap = api.snapshot(&ws, &master, 2, b"state up to two").await;
+        assert_eq!(snap.status, StatusCode::OK, "{}", snap.text());
+        let large: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        api.push_ok(&ws, &phone, "k3", &large).await;
+        let chunk = b"sealed chunk".to_vec();
+        let name = ChunkName::from_digest(Sha256::digest(&chunk).into());
+        let put = api
+            .call(
+                &Route::PutChunk { ws: id(&ws), name },
+                Some(&phone),
+                chunk.clone(),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+        Workspace {
+            ws,
+            master,
+            phone,
+            large,
+            chunk,
+            name,
+        }
+    }
+
+    /// Checks that `api` answers as `before` was answered, with the same
+    /// tokens, and that a retry from before lands once.
+    async fn answers_as(&self, api: &Api, before: &Pull, place: &str) {
+        let after = api.pull(&self.ws, &self.phone, 0).await;
+        assert_eq!(
+            (after.head, after.floor),
+            (before.head, before.floor),
+            "{place}"
+        );
+        assert!(after.frames == before.frames, "{place}: the frames differ");
+        let got = api
+            .call(
+                &Route::GetChunk {
+                    ws: id(&self.ws),
+                    name: self.name,
+                },
+                Some(&self.phone),
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(got.status, StatusCode::OK, "{place}");
+        assert_eq!(got.body, self.chunk, "{place}");
+        assert_eq!(
+            api.push_ok(&self.ws, &self.phone, "k3", &self.large).await,
+            3,
+            "{place}: a retry from before lands once"
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_data_directory_moves_into_a_cluster_and_back_and_devices_go_on() {
-    // A single node with a workspace: entries (one large), a snapshot, a
-    // chunk, and a phone's token.
     let single = TestServer::start().await;
-    let api = single.api();
-    let ws = new_ws();
-    let master = api.register(&ws).await;
-    let phone = api.mint(&ws, &master, "rw").await;
-    api.push_ok(&ws, &phone, "k1", b"one").await;
-    api.push_ok(&ws, &phone, "k2", b"two").await;
-    let snap = api.snapshot(&ws, &master, 2, b"state up to two").await;
-    assert_eq!(snap.status, StatusCode::OK, "{}", snap.text());
-    let large: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-    api.push_ok(&ws, &phone, "k3", &large).await;
-    let chunk = b"sealed chunk".to_vec();
-    let name = ChunkName::from_digest(Sha256::digest(&chunk).into());
-    let put = api
-        .call(
-            &Route::PutChunk { ws: id(&ws), name },
-            Some(&phone),
-            chunk.clone(),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
-    let before = api.pull(&ws, &phone, 0).await;
+    let w = Workspace::on(&single.api()).await;
+    let before = single.api().pull(&w.ws, &w.phone, 0).await;
     let dir = single.stop().await;
 
     // Into a cluster: the same answers, with the same tokens.
     let storage = Storage::fresh().await;
-    let said = migrate(dir.path(), &storage, "cluster").await;
-    assert!(said.contains("1 workspaces"), "{said}");
+    let moved = migrate(dir.path(), &storage, "cluster").await;
+    assert!(moved.status.success(), "{}", said(&moved));
+    assert!(said(&moved).contains("1 workspaces"), "{}", said(&moved));
     let node = storage.node().await;
-    let api = node.api();
-    let after = api.pull(&ws, &phone, 0).await;
-    assert_eq!((after.head, after.floor), (before.head, before.floor));
-    assert!(
-        after.frames == before.frames,
-        "the frames differ after the move"
-    );
-    let got = api
-        .call(
-            &Route::GetChunk { ws: id(&ws), name },
-            Some(&phone),
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::OK);
-    assert_eq!(got.body, chunk);
-    assert_eq!(
-        api.push_ok(&ws, &phone, "k3", &large).await,
-        3,
-        "a retry from before the move lands once"
-    );
-    assert_eq!(api.push_ok(&ws, &phone, "k4", b"four").await, 4);
-    let in_cluster = api.pull(&ws, &master, 0).await;
+    w.answers_as(&node.api(), &before, "in the cluster").await;
+    assert_eq!(node.api().push_ok(&w.ws, &w.phone, "k4", b"four").await, 4);
+    let in_cluster = node.api().pull(&w.ws, &w.master, 0).await;
     drop(node);
 
     // And back into a data directory.
     let back = tempfile::tempdir().unwrap();
-    migrate(back.path(), &storage, "data-dir").await;
+    let moved = migrate(back.path(), &storage, "data-dir").await;
+    assert!(moved.status.success(), "{}", said(&moved));
     let single = TestServer::start_in(back, |_| {}).await;
-    let api = single.api();
-    let home = api.pull(&ws, &phone, 0).await;
-    assert_eq!((home.head, home.floor), (4, 2));
-    assert!(
-        home.frames == in_cluster.frames,
-        "the frames differ after moving back"
-    );
-    assert_eq!(api.push_ok(&ws, &phone, "k4", b"four").await, 4);
+    w.answers_as(&single.api(), &in_cluster, "back home").await;
 
     // A second move into the same cluster is refused: it is not empty.
-    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["migrate", "--to", "cluster", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--database",
-            &storage.database,
-            "--objects",
-            &storage.objects,
-        ])
-        .output()
-        .await
-        .unwrap();
+    let refused = migrate(dir.path(), &storage, "cluster").await;
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("holds 1 workspaces already"),
+        said(&refused).contains("holds 1 workspaces already"),
         "{}",
-        String::from_utf8_lossy(&refused.stderr)
+        said(&refused)
     );
 }
 
@@ -129,83 +152,32 @@ async fn a_data_directory_moves_into_a_cluster_and_back_and_devices_go_on() {
 async fn a_running_cluster_is_backed_up_as_a_point_in_time_copy_and_restored_on_one_node() {
     let storage = Storage::fresh().await;
     let node = storage.node().await;
-    let api = node.api();
-    let ws = new_ws();
-    let master = api.register(&ws).await;
-    let phone = api.mint(&ws, &master, "rw").await;
-    api.push_ok(&ws, &phone, "k1", b"one").await;
-    let large: Vec<u8> = (0..150_000u32).map(|i| (i % 241) as u8).collect();
-    api.push_ok(&ws, &phone, "k2", &large).await;
-    let snap = api.snapshot(&ws, &master, 1, b"state up to one").await;
-    assert_eq!(snap.status, StatusCode::OK, "{}", snap.text());
-    let chunk = b"a chunk of a file".to_vec();
-    let name = ChunkName::from_digest(Sha256::digest(&chunk).into());
-    let put = api
-        .call(
-            &Route::PutChunk { ws: id(&ws), name },
-            Some(&phone),
-            chunk.clone(),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
-    let before = api.pull(&ws, &phone, 0).await;
+    let w = Workspace::on(&node.api()).await;
+    let before = node.api().pull(&w.ws, &w.phone, 0).await;
 
     // Taken while the node runs.
     let out = tempfile::tempdir().unwrap();
-    let taken = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["backup", "--out"])
-        .arg(out.path())
-        .args([
-            "--database",
-            &storage.database,
-            "--objects",
-            &storage.objects,
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        taken.status.success(),
-        "{}",
-        String::from_utf8_lossy(&taken.stderr)
-    );
+    let out_dir = out.path().to_string_lossy();
+    let taken = hearth(&[
+        "backup",
+        "--out",
+        &out_dir,
+        "--database",
+        &storage.database,
+        "--objects",
+        &storage.objects,
+    ])
+    .await;
+    assert!(taken.status.success(), "{}", said(&taken));
     let made = String::from_utf8_lossy(&taken.stdout).trim().to_owned();
     let restored = tempfile::tempdir().unwrap();
     let dir = restored.path().join("data");
-    let restore = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["restore", &made, "--data-dir"])
-        .arg(&dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        restore.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restore.stderr)
-    );
+    let restore = hearth(&["restore", &made, "--data-dir", &dir.to_string_lossy()]).await;
+    assert!(restore.status.success(), "{}", said(&restore));
     drop(node);
 
     // One node on the restored copy answers as the cluster did.
     let single = TestServer::start_in(restored, |c| c.data_dir = dir.clone()).await;
-    let api = single.api();
-    let after = api.pull(&ws, &phone, 0).await;
-    assert_eq!((after.head, after.floor), (before.head, before.floor));
-    assert!(
-        after.frames == before.frames,
-        "the frames differ in the copy"
-    );
-    let got = api
-        .call(
-            &Route::GetChunk { ws: id(&ws), name },
-            Some(&phone),
-            Vec::new(),
-        )
+    w.answers_as(&single.api(), &before, "restored on one node")
         .await;
-    assert_eq!(got.body, chunk);
-    assert_eq!(
-        api.push_ok(&ws, &phone, "k2", &large).await,
-        2,
-        "retries land once"
-    );
 }

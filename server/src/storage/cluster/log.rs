@@ -127,6 +127,19 @@ impl LogStore for ClusterStore {
     }
 }
 
+/// A key from `row`'s columns `at` (key), `at + 1` (seq), `at + 2` (hash).
+pub fn key_row(row: &tokio_postgres::Row, at: usize) -> KeyRow {
+    KeyRow {
+        key: row.get(at),
+        seq: from_db(row.get(at + 1)),
+        hash: row
+            .get::<_, Vec<u8>>(at + 2)
+            .as_slice()
+            .try_into()
+            .unwrap_or([0; 32]),
+    }
+}
+
 pub(super) fn position(row: &tokio_postgres::Row) -> Position {
     Position {
         head: from_db(row.get("head")),
@@ -460,18 +473,7 @@ impl WorkspaceLog for ClusterLog {
                 &[&self.ws],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| KeyRow {
-                key: r.get(0),
-                seq: from_db(r.get(1)),
-                hash: r
-                    .get::<_, Vec<u8>>(2)
-                    .as_slice()
-                    .try_into()
-                    .unwrap_or([0; 32]),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| key_row(r, 0)).collect())
     }
 }
 
