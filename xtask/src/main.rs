@@ -400,7 +400,10 @@ fn bench(root: &std::path::Path) -> Result<()> {
     {
         let engines = engines::Engines::start(root, engines::Lifetime::Owned)?;
         let engines_env = engines.env();
-        let env: Vec<(&str, &str)> = engines_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut env: Vec<(&str, &str)> =
+            engines_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // The nodes' request log would bury the figures.
+        env.push(("RUST_LOG", "warn"));
         cmd::cargo(
             root,
             &["bench", "--package", "hearth", "--bench", "cluster"],
