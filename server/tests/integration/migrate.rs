@@ -7,7 +7,7 @@ use hearth_shared::routes::Route;
 use hyper::StatusCode;
 use sha2::{Digest as _, Sha256};
 
-use crate::cluster::Storage;
+use crate::common::cluster::Storage;
 use crate::common::{TestServer, id, new_ws};
 
 async fn migrate(dir: &std::path::Path, storage: &Storage, to: &str) -> String {
