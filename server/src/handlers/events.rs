@@ -10,8 +10,9 @@
 //! follow each durable push (several pushes in quick succession may be
 //! announced once, with the latest head). A comment line (`: keep-alive`)
 //! goes out every `--sse-keepalive-secs`; at each, the token is checked
-//! again, and a revoked or expired token ends the stream. The stream also
-//! ends when the server shuts down.
+//! again, and a revoked or expired token ends the stream (an index that
+//! cannot be reached does not: the next keep-alive checks again). The
+//! stream also ends when the server shuts down.
 //!
 //! The stream listens to the head announcer ([`crate::heads`]), not to an
 //! open log: it holds no log open, and it goes on across a log closed when
@@ -110,9 +111,14 @@ pub async fn get(
                     Err(_) => return,
                 },
                 _ = keepalive.tick() => {
-                    // A token revoked (or expired) while listening ends the stream.
-                    if authorize_token(&app.auth, &token, &ws, unix_now()).await.is_err() {
-                        return;
+                    // A token revoked (or expired) while listening ends the
+                    // stream. An index that cannot be reached right now (a
+                    // database restarting) says neither: the stream goes
+                    // on, and the next keep-alive asks again.
+                    match authorize_token(&app.auth, &token, &ws, unix_now()).await {
+                        Ok(_) => {}
+                        Err(e) if e.code == ErrorCode::Unavailable => {}
+                        Err(_) => return,
                     }
                     Bytes::from_static(b": keep-alive\n\n")
                 }

@@ -130,6 +130,8 @@ async fn concurrent_appends(store: Arc<dyn LogStore>) {
 struct FlakyStore {
     inner: crate::storage::memory::MemoryStore,
     fail_every: u64,
+    /// Failures are outages (the storage unreachable), not broken logs.
+    outage: bool,
     appends: Arc<AtomicU64>,
     writing: Arc<AtomicUsize>,
     overlaps: Arc<AtomicUsize>,
@@ -139,6 +141,7 @@ struct FlakyStore {
 struct FlakyLog {
     inner: Arc<dyn WorkspaceLog>,
     fail_every: u64,
+    outage: bool,
     appends: Arc<AtomicU64>,
     writing: Arc<AtomicUsize>,
     overlaps: Arc<AtomicUsize>,
@@ -152,6 +155,7 @@ impl LogStore for FlakyStore {
         Ok(Arc::new(FlakyLog {
             inner: self.inner.open(ws).await?,
             fail_every: self.fail_every,
+            outage: self.outage,
             appends: self.appends.clone(),
             writing: self.writing.clone(),
             overlaps: self.overlaps.clone(),
@@ -180,6 +184,19 @@ impl LogStore for FlakyStore {
     }
 }
 
+impl FlakyLog {
+    fn failure(&self) -> StoreError {
+        if self.outage {
+            StoreError::Unavailable {
+                at: "the database".into(),
+                detail: "restarting".into(),
+            }
+        } else {
+            StoreError::Poisoned
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl WorkspaceLog for FlakyLog {
     fn position(&self) -> Position {
@@ -191,7 +208,7 @@ impl WorkspaceLog for FlakyLog {
         quota: u64,
     ) -> Result<Vec<Appended>, StoreError> {
         if self.poisoned.load(Ordering::SeqCst) {
-            return Err(StoreError::Poisoned);
+            return Err(self.failure());
         }
         if self.writing.fetch_add(1, Ordering::SeqCst) != 0 {
             self.overlaps.fetch_add(1, Ordering::SeqCst);
@@ -201,7 +218,7 @@ impl WorkspaceLog for FlakyLog {
         let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
         let result = if n.is_multiple_of(self.fail_every) {
             self.poisoned.store(true, Ordering::SeqCst);
-            Err(StoreError::Poisoned)
+            Err(self.failure())
         } else {
             self.inner.append(entries, quota).await
         };
@@ -235,6 +252,7 @@ async fn a_failed_log_is_reopened_only_after_its_writer_is_gone() {
     let store = Arc::new(FlakyStore {
         inner: crate::storage::memory::MemoryStore::default(),
         fail_every: 7,
+        outage: false,
         appends: Arc::default(),
         writing: Arc::default(),
         overlaps: Arc::default(),
@@ -307,5 +325,53 @@ async fn a_failed_log_is_reopened_only_after_its_writer_is_gone() {
     let frames = hearth_shared::frame::decode_frames(&pulled.body).unwrap();
     for f in frames {
         assert_eq!(by_seq.get(&f.seq).map(Vec::as_slice), Some(f.payload));
+    }
+}
+
+/// Writes queued behind one that met an outage (a database restarting)
+/// never reached the storage: they are told to retry shortly (503), as
+/// the one that failed is, never that the server failed (500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_queued_behind_an_outage_are_told_to_retry() {
+    let store = Arc::new(FlakyStore {
+        inner: crate::storage::memory::MemoryStore::default(),
+        fail_every: 3,
+        outage: true,
+        appends: Arc::default(),
+        writing: Arc::default(),
+        overlaps: Arc::default(),
+        opens: Arc::default(),
+    });
+    let spaces = Arc::new(Workspaces::new(store.clone(), heads(), test_room(), 1000));
+    let ws = WorkspaceId::from_random([6; 16]);
+    let tasks: Vec<_> = (0..16u8)
+        .map(|client| {
+            let (spaces, ws) = (spaces.clone(), ws.clone());
+            tokio::spawn(async move {
+                let mut refusals = Vec::new();
+                for i in 0..20u8 {
+                    let Ok(w) = spaces.get(&ws).await else {
+                        continue;
+                    };
+                    if let Err(e) = w.append(entry(b"x", &format!("c{client}-{i}"))).await {
+                        refusals.push(e);
+                    }
+                }
+                refusals
+            })
+        })
+        .collect();
+    let mut refusals = Vec::new();
+    for t in tasks {
+        refusals.extend(t.await.unwrap());
+    }
+    assert!(!refusals.is_empty(), "the outage refused writes");
+    for e in refusals {
+        let what = format!("{e:?}");
+        assert_eq!(
+            crate::error::write_error(e).status(),
+            hyper::StatusCode::SERVICE_UNAVAILABLE,
+            "a write behind an outage was refused with {what}"
+        );
     }
 }

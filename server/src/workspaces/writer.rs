@@ -116,20 +116,20 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if this.apply(ops).await {
+            if let Some(failure) = this.apply(ops).await {
                 this.poisoned.store(true, Ordering::Release);
                 rx.close();
                 while let Some(op) = rx.recv().await {
-                    op.fail(|| WriteError::Store(StoreError::Poisoned));
+                    op.fail(|| WriteError::Store(behind(&failure)));
                 }
                 return;
             }
         }
     }
 
-    /// Applies a batch; returns whether the log failed (everything after
-    /// the failure is failed too, never written).
-    async fn apply(&self, ops: Vec<WriteOp>) -> bool {
+    /// Applies a batch; returns the failure of the log, if it failed
+    /// (everything after the failure is failed too, never written).
+    async fn apply(&self, ops: Vec<WriteOp>) -> Option<StoreError> {
         let batch_bytes: u64 = ops.iter().map(WriteOp::bytes).sum();
         if batch_bytes > 0
             && let Err(refused) = self.admit(batch_bytes).await
@@ -137,7 +137,7 @@ impl Writer {
             for op in ops {
                 op.fail(|| WriteError::from(refused));
             }
-            return false;
+            return None;
         }
         let quota = self.room.quota(&self.id);
         let mut ops = ops.into_iter().peekable();
@@ -146,19 +146,19 @@ impl Writer {
             let failed = match op {
                 WriteOp::Snapshot { upto, data, reply } => {
                     let result = self.log.put_snapshot(upto, data, quota).await;
-                    let failed = result.is_err();
+                    let failed = result.as_ref().err().map(behind);
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
                 }
                 WriteOp::Undo { reply } => {
                     let result = self.log.undo_compaction().await;
-                    let failed = result.is_err();
+                    let failed = result.as_ref().err().map(behind);
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
                 }
                 WriteOp::Forget { reply } => {
                     let result = self.log.forget_compactions().await;
-                    let failed = result.is_err();
+                    let failed = result.as_ref().err().map(behind);
                     let _ = reply.send(result.map_err(WriteError::from));
                     failed
                 }
@@ -183,7 +183,7 @@ impl Writer {
                             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(outcome));
                             }
-                            false
+                            None
                         }
                         Err(err) => {
                             tracing::error!(error = %err, "appending to a workspace log failed");
@@ -191,30 +191,25 @@ impl Writer {
                             for reply in replies {
                                 let _ = reply.send(Err(if full {
                                     WriteError::Full("the server's disk is full")
-                                } else if let StoreError::Unavailable { at, detail } = &err {
-                                    WriteError::Store(StoreError::Unavailable {
-                                        at: at.clone(),
-                                        detail: detail.clone(),
-                                    })
                                 } else {
-                                    WriteError::Store(StoreError::Poisoned)
+                                    WriteError::Store(behind(&err))
                                 }));
                             }
-                            true
+                            Some(behind(&err))
                         }
                     }
                 }
             };
             self.room.moved(before, self.log.position().bytes);
             self.announce();
-            if failed {
+            if let Some(failure) = failed {
                 for op in ops {
-                    op.fail(|| WriteError::Store(StoreError::Poisoned));
+                    op.fail(|| WriteError::Store(behind(&failure)));
                 }
-                return true;
+                return Some(failure);
             }
         }
-        false
+        None
     }
 
     /// Asks the room for `bytes` (a free-space check may block, so it runs
@@ -231,5 +226,20 @@ impl Writer {
 
     fn announce(&self) {
         self.heads.publish(&self.id, self.log.position().head);
+    }
+}
+
+/// What the operations behind a failed one are told. They never reached
+/// the storage: when it could not be reached (a database restarting, an
+/// object store down) they are told the same, to retry shortly (503), as
+/// the next request reopens the log; after any other failure, that the
+/// log refuses writes until it is reopened.
+fn behind(failure: &StoreError) -> StoreError {
+    match failure {
+        StoreError::Unavailable { at, detail } => StoreError::Unavailable {
+            at: at.clone(),
+            detail: detail.clone(),
+        },
+        _ => StoreError::Poisoned,
     }
 }

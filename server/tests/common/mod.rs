@@ -3,6 +3,7 @@
 //! and a small HTTP client (hyper-util's legacy client).
 #![allow(dead_code)]
 
+pub mod cluster;
 mod files;
 #[allow(unused_imports)]
 pub use files::{files_under, incompressible};
@@ -386,6 +387,43 @@ impl Api {
         }
         self.request(Method::POST, &path, &headers, body.to_vec())
             .await
+    }
+
+    /// Pushes one entry to a server that may be gone or may drop the
+    /// connection: a refused or broken connection is an `Err`, as a
+    /// device sees it, not a panic.
+    pub async fn try_push(
+        &self,
+        ws: &str,
+        token: &str,
+        key: &str,
+        body: &[u8],
+    ) -> Result<Reply, String> {
+        let auth = format!("Bearer {token}");
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{}", self.base, Route::Push(id(ws)).path()))
+            .header("authorization", auth)
+            .header("content-type", "application/octet-stream")
+            .header("idempotency-key", key)
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| e.to_string())?;
+        let res = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let (parts, body) = res.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     /// Pushes one entry and returns its sequence number.

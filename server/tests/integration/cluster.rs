@@ -8,67 +8,8 @@ use http_body_util::BodyExt as _;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, new_ws};
-
-/// A fresh, empty database on the tests' PostgreSQL server, and a fresh
-/// place in the tests' object store: one cluster's storage.
-pub struct Storage {
-    pub database: String,
-    pub objects: String,
-}
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: the cluster tests need PostgreSQL and an S3-compatible store. \
-             `cargo xtask test` starts both; by hand, run `cargo xtask cluster up` and export \
-             what it prints"
-        )
-    })
-}
-
-fn random_hex() -> String {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-impl Storage {
-    pub async fn fresh() -> Storage {
-        let server = var("HEARTH_TEST_DATABASE");
-        let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach the tests' PostgreSQL at {server}: {e}"));
-        tokio::spawn(connection);
-        let name = format!("hearth_it_{}", random_hex());
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-        let objects = var("HEARTH_TEST_OBJECTS");
-        let (bucket, query) = objects.split_once('?').unwrap_or((&objects, ""));
-        Storage {
-            database: format!("{base}/{name}"),
-            objects: format!(
-                "{}/it-{}?{query}",
-                bucket.trim_end_matches('/'),
-                random_hex()
-            ),
-        }
-    }
-
-    /// A node of this cluster, in process.
-    pub async fn node(&self) -> TestServer {
-        let database = self.database.parse().unwrap();
-        let objects = self.objects.clone();
-        TestServer::start_with(move |c| {
-            c.database = Some(database);
-            c.objects = Some(objects);
-        })
-        .await
-    }
-}
+use crate::common::cluster::Storage;
+use crate::common::new_ws;
 
 #[tokio::test]
 async fn two_nodes_serve_one_workspace_with_no_affinity() {

@@ -8,7 +8,7 @@ use hearth_shared::routes::Route;
 use hyper::StatusCode;
 use sha2::{Digest as _, Sha256};
 
-use crate::cluster::Storage;
+use crate::common::cluster::Storage;
 use crate::common::{Api, Pull, TestServer, id, new_ws};
 
 /// Runs the `hearth` binary with `args` (and the tests' store keys).
