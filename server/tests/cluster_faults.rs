@@ -8,7 +8,9 @@
 //! need be; it must never see a 500, a request that hangs, or a live node
 //! dropping its connection. Afterwards every entry acknowledged is in the
 //! log once, with its bytes, under the number it was given, and heads go
-//! on reaching event streams on the other node.
+//! on reaching event streams on the other node. Last, devices spread
+//! over two nodes edit at random while one node is killed and started
+//! again, and converge ([`convergence`]).
 //!
 //! Needs the engines: `cargo xtask engines -- cargo test -p hearth --test
 //! cluster_faults` (or `cargo xtask test`). The scenarios stop and restart
@@ -18,6 +20,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "cluster_faults/convergence.rs"]
+mod convergence;
 #[path = "cluster_faults/engines.rs"]
 mod engines;
 #[path = "cluster_faults/load.rs"]
@@ -258,6 +262,17 @@ async fn connections_cut_off_mid_transaction_lose_nothing() {
         let pulled = pull_all(&b.api(), &ws, &master).await;
         check(&pulled, &record, total);
         after_the_fault(&a.api(), &b.api(), &ws, &master, &held).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_spread_over_two_nodes_converge_across_a_node_restart() {
+    alone("seeded devices over two nodes", async {
+        let storage = Storage::fresh().await;
+        for seed in convergence::seeds() {
+            convergence::run(seed, &storage).await;
+        }
     })
     .await;
 }

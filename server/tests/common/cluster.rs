@@ -99,18 +99,28 @@ impl Storage {
     /// key reaches it through the environment, as in production.
     pub fn process(&self, extra: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec!["--database", &self.database, "--objects", &self.objects];
-        args.extend_from_slice(extra);
-        let process = ServerProcess::start(dir.path(), &args);
-        Node { process, _dir: dir }
+        let mut args = vec![
+            "--database".to_owned(),
+            self.database.clone(),
+            "--objects".to_owned(),
+            self.objects.clone(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let process = ServerProcess::start(dir.path(), &strs(&args));
+        Node { process, args, dir }
     }
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// A cluster node running as a child process; killed (SIGKILL) on drop.
 pub struct Node {
     pub process: ServerProcess,
+    args: Vec<String>,
     /// Removed after the process is gone (fields drop in order).
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Node {
@@ -121,5 +131,13 @@ impl Node {
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// Starts the node again (after [`Node::kill`]) where its devices
+    /// know it: the same address, flags and data directory.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        let listen = self.process.addr.to_string();
+        self.process = ServerProcess::start_at(self.dir.path(), &listen, &strs(&self.args));
     }
 }
