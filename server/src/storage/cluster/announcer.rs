@@ -7,7 +7,9 @@
 //! Each node keeps one connection that listens. When it breaks, the node
 //! reconnects; notifications sent meanwhile are lost, so on every
 //! (re)connect it reads the heads of the workspaces it is watching from
-//! the logs and forgets every token it had cached.
+//! the logs and tells whatever caches token statuses to forget them all
+//! (cluster nodes keep no such cache today; the invalidations are there for
+//! one that does).
 
 use std::collections::HashMap;
 use std::str::FromStr as _;
