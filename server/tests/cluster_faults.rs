@@ -46,6 +46,42 @@ const HEARD: Duration = Duration::from_secs(60);
 /// The longest a scenario may take before the test calls it hung.
 const SCENARIO: Duration = Duration::from_secs(900);
 
+/// Two real nodes of a fresh cluster, a stream held on B (keep-alives each
+/// second, each checking the token again), and the devices pushing
+/// through both.
+struct Busy {
+    storage: Storage,
+    a: common::cluster::Node,
+    b: common::cluster::Node,
+    ws: String,
+    master: String,
+    held: Stream,
+    load: Load,
+}
+
+impl Busy {
+    async fn start() -> Busy {
+        let storage = Storage::fresh().await;
+        let a = storage.process(&[]);
+        let b = storage.process(&["--sse-keepalive-secs", "1"]);
+        let ws = new_ws();
+        let master = a.api().register(&ws).await;
+        let held = Stream::open(&b.api(), &ws, &master).await;
+        held.wait_head(0, HEARD).await.unwrap();
+        let nodes = vec![("A", a.api()), ("B", b.api())];
+        let load = Load::start(&ws, &master, nodes, CLIENTS, PER_CLIENT);
+        Busy {
+            storage,
+            a,
+            b,
+            ws,
+            master,
+            held,
+            load,
+        }
+    }
+}
+
 /// One scenario at a time: they stop the engines every one of them uses.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -201,16 +237,15 @@ async fn after_the_fault(a: &Api, b: &Api, ws: &str, token: &str, held: &Stream)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_loses_nothing_and_the_nodes_recover() {
     alone("PostgreSQL restarted under load", async {
-        let storage = Storage::fresh().await;
-        let a = storage.process(&[]);
-        // Keep-alives each second: each checks the token again.
-        let b = storage.process(&["--sse-keepalive-secs", "1"]);
-        let ws = new_ws();
-        let master = a.api().register(&ws).await;
-        let held = Stream::open(&b.api(), &ws, &master).await;
-        held.wait_head(0, HEARD).await.unwrap();
-        let nodes = vec![("A", a.api()), ("B", b.api())];
-        let load = Load::start(&ws, &master, nodes, CLIENTS, PER_CLIENT);
+        let Busy {
+            storage: _storage,
+            a,
+            b,
+            ws,
+            master,
+            held,
+            load,
+        } = Busy::start().await;
         load.wait_acked(load.total / 4, PROGRESS).await;
         let at = load.acked();
         let down = restart_postgres().await;
@@ -232,15 +267,15 @@ async fn postgres_restarted_under_load_loses_nothing_and_the_nodes_recover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_cut_off_mid_transaction_lose_nothing() {
     alone("connections cut off mid-transaction", async {
-        let storage = Storage::fresh().await;
-        let a = storage.process(&[]);
-        let b = storage.process(&["--sse-keepalive-secs", "1"]);
-        let ws = new_ws();
-        let master = a.api().register(&ws).await;
-        let held = Stream::open(&b.api(), &ws, &master).await;
-        held.wait_head(0, HEARD).await.unwrap();
-        let nodes = vec![("A", a.api()), ("B", b.api())];
-        let load = Load::start(&ws, &master, nodes, CLIENTS, PER_CLIENT);
+        let Busy {
+            storage,
+            a,
+            b,
+            ws,
+            master,
+            held,
+            load,
+        } = Busy::start().await;
         load.wait_acked(load.total / 8, PROGRESS).await;
         let terminator =
             Terminator::start(storage.database_name(), Duration::from_millis(200)).await;
