@@ -70,7 +70,10 @@ fn main() -> Result<()> {
     let command = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
     match command.as_str() {
-        "setup" => tools::setup(&root, tools::Needs::All),
+        "setup" => {
+            tools::setup(&root, tools::Needs::All)?;
+            tools::garage_ready(&root)
+        }
         "dist" => {
             tools::setup(&root, tools::Needs::Build)?;
             let build_id = flag_value(&rest, "--build-id");
@@ -134,6 +137,8 @@ fn test(root: &std::path::Path) -> Result<()> {
     let started = std::time::Instant::now();
     cmd::step("the tools the tests need (installed when missing)");
     tools::setup(root, tools::Needs::All)?;
+    // Built while the lints and the app build run; the engines wait for it.
+    tools::start_garage_build(root)?;
     cmd::step("formatting (cargo fmt --check)");
     cmd::cargo(root, &["fmt", "--all", "--check"], &[])?;
     cmd::step("lints (cargo clippy -D warnings), native and wasm32");
@@ -382,6 +387,7 @@ const BENCHES: &[&str] = &["load", "latency", "memory", "files", "pwa"];
 
 fn bench(root: &std::path::Path) -> Result<()> {
     tools::setup(root, tools::Needs::All)?;
+    tools::start_garage_build(root)?;
     dist::build(root, None)?;
     let chromedriver = tools::chromedriver()?;
     let env = [

@@ -84,7 +84,6 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
     if needs == Needs::All {
         axe(root)?;
         prometheus_parser(root)?;
-        garage(root)?;
     }
     Ok(())
 }
@@ -96,7 +95,7 @@ pub fn setup(root: &Path, needs: Needs) -> Result<()> {
 /// on; [`garage_ready`] waits for it. Only what the tests use is built
 /// (the SQLite metadata engine, no metrics or K2V), at `opt-level = 1`: a
 /// test service, built in about half the time.
-fn garage(root: &Path) -> Result<()> {
+pub fn start_garage_build(root: &Path) -> Result<()> {
     if std::env::var_os("HEARTH_GARAGE").is_some() || root.join(GARAGE_BIN).exists() {
         return Ok(());
     }
@@ -143,6 +142,8 @@ const GARAGE_LOG: &str = "target/tools/garage-build.log";
 /// Waits for the background build of Garage, if one runs; fails with its
 /// log's end if it failed.
 pub fn garage_ready(root: &Path) -> Result<()> {
+    // Not started yet (a command that needs no lints first): now.
+    start_garage_build(root)?;
     let child = GARAGE_BUILD
         .lock()
         .unwrap_or_else(|p| p.into_inner())
