@@ -624,13 +624,25 @@ impl Device {
     /// Waits for a finished download whose name ends with `suffix`.
     pub async fn downloaded(&self, suffix: &str) -> PathBuf {
         let deadline = tokio::time::Instant::now() + PATIENCE;
+        // Chromium may reserve the final name with an empty file while it
+        // writes `….crdownload`: the download is done when no partial file
+        // is left and the file's size held still between two looks.
+        let mut seen: Option<(PathBuf, u64)> = None;
         loop {
             if let Ok(entries) = std::fs::read_dir(&self.downloads) {
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.to_string_lossy().ends_with(suffix) {
+                let entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                let partial = entries
+                    .iter()
+                    .any(|p| p.to_string_lossy().ends_with(".crdownload"));
+                let done = entries
+                    .into_iter()
+                    .find(|p| p.to_string_lossy().ends_with(suffix));
+                if let Some(path) = done.filter(|_| !partial) {
+                    let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    if seen.as_ref() == Some(&(path.clone(), len)) {
                         return path;
                     }
+                    seen = Some((path, len));
                 }
             }
             if tokio::time::Instant::now() > deadline {
