@@ -73,18 +73,7 @@ fn up(root: &Path) -> Result<()> {
         );
     }
     cmd::step("the release `hearth` (cargo build --release -p hearth --bin hearth)");
-    cmd::cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--package",
-            "hearth",
-            "--bin",
-            "hearth",
-        ],
-        &[],
-    )?;
+    crate::build_release_hearth(root)?;
     let hearth = target_dir(root).join("release/hearth");
     let serve_help = engines::output(Command::new(&hearth).args(["serve", "--help"]))?;
     for flag in ["--database", "--objects"] {

@@ -197,18 +197,7 @@ fn test(root: &std::path::Path) -> Result<()> {
     cmd::step("no source file over 600 lines (tests apart)");
     seams::no_source_file_too_long(root)?;
     cmd::step("the release `hearth` that `cargo xtask run` ships, for the end-to-end tests");
-    cmd::cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--package",
-            "hearth",
-            "--bin",
-            "hearth",
-        ],
-        &[],
-    )?;
+    build_release_hearth(root)?;
     let shipped = root.join("target/release/hearth");
     let shipped = shipped.to_string_lossy().into_owned();
     let chromedriver = tools::chromedriver()?;
@@ -264,6 +253,22 @@ fn test(root: &std::path::Path) -> Result<()> {
 }
 
 /// The wasm tests of every package that has them, in headless Chromium.
+/// `cargo build --release -p hearth --bin hearth`.
+pub fn build_release_hearth(root: &std::path::Path) -> Result<()> {
+    cmd::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--package",
+            "hearth",
+            "--bin",
+            "hearth",
+        ],
+        &[],
+    )
+}
+
 fn wasm_tests(root: &std::path::Path, browser_env: &[(&str, &str)]) -> Result<()> {
     cmd::step("wasm tests in headless Chromium");
     // The browser reaches the runner's server through the proxy (see
