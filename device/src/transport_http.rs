@@ -171,6 +171,13 @@ impl Transport for HttpTransport {
         Ok(())
     }
 
+    fn token_id(&self) -> Option<hearth_shared::id::TokenId> {
+        let r = self.remote().ok()?;
+        hearth_shared::claims::Claims::read_unverified(&r.token)
+            .ok()
+            .map(|claims| claims.jti)
+    }
+
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
         let r = self.remote()?;
         let call = Call::route(&Route::PutDeviceKey(r.workspace.clone()))

@@ -383,6 +383,13 @@ impl Transport for FetchTransport {
         delete(&c.server, &route.path(), &c.token).await
     }
 
+    fn token_id(&self) -> Option<hearth_shared::id::TokenId> {
+        let c = self.connected().ok()?;
+        hearth_shared::claims::Claims::read_unverified(&c.token)
+            .ok()
+            .map(|claims| claims.jti)
+    }
+
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
         let c = self.connected()?;
         let route = Route::PutDeviceKey(c.workspace);

@@ -46,8 +46,12 @@ pub enum ToWorker {
     Encrypt { ring: hearth_shared::keys::Keyring },
     /// Rotate the workspace key, after a device was removed: make a new
     /// key epoch, keep it in the device record, give it to every other
-    /// device and write with it from now on. Answered by `Rotated`.
-    Rotate,
+    /// device and write with it from now on. `removed`: the device whose
+    /// token was just revoked, whose removal the workspace's document
+    /// records first. Answered by `Rotated`.
+    Rotate {
+        removed: Option<hearth_shared::id::TokenId>,
+    },
     /// The page changed the keyring (it made a recovery key): take in
     /// what `ring` holds and the engine's lacks.
     MergeRing { ring: hearth_shared::keys::Keyring },

@@ -20,6 +20,11 @@
 //! - [`envelope`]: the client-made blob envelope (codec, checksum, payload).
 //! - `sealed` (feature `seal`): encrypted records, the envelope's version 2
 //!   (AES-256-GCM under a key epoch, the header as associated data).
+//! - `signed` (feature `seal`): signed records, the envelope's version 3
+//!   (bound to their workspace, signed by the device that wrote them,
+//!   padded to a size class); what devices write from this version on.
+//! - `identity` (feature `seal`): a device's public keys (X25519, Ed25519
+//!   derived from the same secret) and the fingerprint a person compares.
 //! - `keywrap` (feature `seal`): a workspace key wrapped for a pairing link
 //!   (HKDF-SHA256 from the link's own secret, then AES-256-GCM).
 //! - `devicekey` (feature `seal`): a workspace key wrapped for one
@@ -48,6 +53,8 @@ pub mod error;
 pub mod files;
 pub mod frame;
 pub mod id;
+#[cfg(feature = "seal")]
+pub mod identity;
 pub mod keys;
 #[cfg(feature = "seal")]
 pub mod keywrap;
@@ -57,6 +64,8 @@ pub mod routes;
 #[cfg(feature = "seal")]
 pub mod sealed;
 pub mod share_link;
+#[cfg(feature = "seal")]
+pub mod signed;
 pub mod sse;
 pub mod store;
 

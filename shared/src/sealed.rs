@@ -117,6 +117,12 @@ pub enum OpenError {
         "the record of key epoch {0} failed authentication: it was altered or damaged, or the key is wrong"
     )]
     Authentication(u32),
+    #[error(
+        "the record's signature does not verify: it was altered, or not written by the device it names"
+    )]
+    Signature,
+    #[error("the record's inner layout is damaged")]
+    Inner,
 }
 
 /// Reads an encrypted record's header without the key. Every field is

@@ -45,6 +45,21 @@ pub struct SyncMeta {
     /// next round, so a rotation stopped half-way is finished.
     #[serde(default)]
     pub rotating: bool,
+    /// Devices this owner's device removed whose removal the workspace's
+    /// document does not record yet: each is recorded once the device has
+    /// pulled everything (so that devices which recorded their keys before
+    /// it are not mistaken for the removed one), before the new key epoch
+    /// is given out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<PendingRemoval>,
+}
+
+/// A removal waiting to be recorded (see [`SyncMeta::removing`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRemoval {
+    pub token: crate::id::TokenId,
+    /// The newest key epoch the removed device could hold.
+    pub epoch: u32,
 }
 
 impl SyncMeta {
@@ -60,6 +75,7 @@ impl SyncMeta {
             server_snapshot_bytes: 0,
             sealed: false,
             rotating: false,
+            removing: Vec::new(),
         }
     }
 }

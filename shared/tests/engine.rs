@@ -652,7 +652,7 @@ fn rotation_with_faults(owner_seed: u64) {
     let mut rotated = false;
     for round in 0..200 {
         let done = match round {
-            0 => block_on(owner.rotate(&next, 10)).is_ok(),
+            0 => block_on(owner.rotate(&next, Some(lost_net.token()), 10)).is_ok(),
             _ => block_on(owner.sync(10 + round)).is_ok() && !owner.meta().rotating,
         };
         if done {
@@ -684,10 +684,11 @@ fn rotation_with_faults(owner_seed: u64) {
     let old = [hearth_shared::keys::EpochKey::new(1, [0x61; 32])];
     let mut sealed_after = 0;
     for frame in &frames {
-        let header = hearth_shared::sealed::read_header(frame.payload).unwrap();
+        let header = hearth_shared::signed::peek(frame.payload).unwrap();
         if header.epoch == 2 {
             sealed_after += 1;
-            assert!(hearth_shared::sealed::open(&old, frame.payload, 1 << 20).is_err());
+            let ws = hearth_shared::id::WorkspaceId::from_random([7; 16]);
+            assert!(hearth_shared::signed::open(&old, frame.payload, &ws, 1 << 20).is_err());
         }
     }
     assert!(sealed_after >= 2, "the marker, the note and the snapshot");

@@ -67,7 +67,7 @@ impl Device {
         let next = ring.with_new_epoch(random_bytes()?);
         keyring::save(&next, &self.dir)?;
         self.keys = Some(next.clone());
-        let result = self.engine.rotate(&next, now_ms()).await;
+        let result = self.engine.rotate(&next, Some(token_id), now_ms()).await;
         self.keep_changed_ring()?;
         self.workspace.refresh()?;
         result?;

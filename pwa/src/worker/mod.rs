@@ -108,7 +108,7 @@ impl Worker for SyncWorker {
             }
             ToWorker::Leave => Kick::Leave,
             ToWorker::Encrypt { ring } => Kick::Encrypt(ring),
-            ToWorker::Rotate => Kick::Rotate,
+            ToWorker::Rotate { removed } => Kick::Rotate(removed),
             ToWorker::MergeRing { ring } => Kick::MergeRing(ring),
         };
         if let Some(driver) = &self.driver {

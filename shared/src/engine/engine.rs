@@ -97,6 +97,15 @@ pub struct Engine<S, T> {
     pub(super) skipped: u64,
     /// Which entry was last skipped, and why.
     pub(super) last_skipped: Option<String>,
+    /// Records refused because a removed device (or someone holding only
+    /// the key epochs it held) wrote them after its removal.
+    pub(super) refused: u64,
+    /// What the owner's device found wrong with the devices' keys at its
+    /// last rotation ("the server offered a different key for …").
+    pub(super) key_warnings: Vec<String>,
+    /// The newest version of each peer's edits that a pulled record
+    /// carried (for telling withheld edits; see `roster::withheld`).
+    pub(super) announced: loro::VersionVector,
     pub(super) in_round: bool,
     /// Most operations in the next batch: `max_batch_ops`, halved each
     /// time the server refuses a batch as too large.
@@ -162,6 +171,9 @@ impl<S: Store, T: Transport> Engine<S, T> {
             last_error: None,
             skipped,
             last_skipped: None,
+            refused: 0,
+            key_warnings: Vec::new(),
+            announced: loro::VersionVector::new(),
             in_round: false,
             observer: None,
             keys: None,
@@ -210,8 +222,11 @@ impl<S: Store, T: Transport> Engine<S, T> {
         self.keys_checked = false;
     }
 
-    /// Seals a payload for the server: encrypted when the workspace has
-    /// keys, in a plain envelope when it does not.
+    /// Seals a payload for the server: encrypted and signed (version 3)
+    /// when the workspace has keys and this device a device secret,
+    /// encrypted only (version 2) when it has keys but no device secret
+    /// (a keyring from before device keys), in a plain envelope when it
+    /// has no keys. Always with the newest key epoch it holds.
     pub(super) fn seal_record(
         &mut self,
         kind: crate::sealed::Kind,
@@ -222,39 +237,72 @@ impl<S: Store, T: Transport> Engine<S, T> {
             None => Ok(crate::envelope::seal(payload, level)?),
             Some(keys) => {
                 let iv = (keys.iv)();
-                let key = keys.ring.writing().ok_or_else(|| {
+                let newest = keys.ring.newest();
+                let key = crate::sealed::key_of(&keys.ring.epochs, newest).ok_or_else(|| {
                     EngineError::Document(format!(
-                        "this device has no key for epoch {}, the one it must write with",
-                        keys.ring.current
+                        "this device has no key for epoch {newest}, the one it must write with"
                     ))
                 })?;
-                Ok(crate::sealed::seal(key, kind, payload, level, iv)?)
+                match &keys.ring.device {
+                    Some(secret) => Ok(crate::signed::seal(
+                        key,
+                        kind,
+                        payload,
+                        level,
+                        iv,
+                        &keys.workspace,
+                        &crate::identity::DeviceSigner::of(secret),
+                    )?),
+                    None => Ok(crate::sealed::seal(key, kind, payload, level, iv)?),
+                }
             }
         }
     }
 
-    /// Opens a record from the server: with the workspace's keys when it
-    /// has them (refusing unencrypted records, which anyone with the
-    /// server's disk could have written), else as a plain envelope.
-    pub(super) fn open_record(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    /// Opens a record from the server that came as `frame`: with the
+    /// workspace's keys when it has them (refusing unencrypted records,
+    /// which anyone with the server's disk could have written, records of
+    /// another workspace, and a kind other than the frame's: an update
+    /// cannot stand in for a snapshot or the other way round), else as a
+    /// plain envelope.
+    pub(super) fn open_record(
+        &self,
+        bytes: &[u8],
+        frame: crate::frame::FrameKind,
+    ) -> Result<crate::signed::Opened, String> {
+        use crate::sealed::Kind;
         let max = self.config.max_payload_bytes;
+        let expected = match frame {
+            crate::frame::FrameKind::Entry => Kind::Update,
+            crate::frame::FrameKind::Snapshot => Kind::Snapshot,
+        };
         match &self.keys {
-            Some(keys) => match crate::sealed::open(&keys.ring.epochs, bytes, max) {
-                Ok((crate::sealed::Kind::KeyCheck, _)) => {
-                    Err("a key check record is not an entry".to_owned())
-                }
-                Ok((_, payload)) => Ok(payload),
+            Some(keys) => match crate::signed::open(&keys.ring.epochs, bytes, &keys.workspace, max)
+            {
+                Ok(opened) if opened.kind == expected => Ok(opened),
+                Ok(opened) => Err(format!(
+                    "it is a {:?} record where the server's log has a {expected:?}; it was not imported",
+                    opened.kind
+                )),
                 Err(crate::sealed::OpenError::NotEncrypted(_)) => Err(
                     "it is not encrypted, and this workspace's entries must be; it was not imported"
                         .to_owned(),
                 ),
                 Err(e) => Err(e.to_string()),
             },
-            None if crate::sealed::read_header(bytes).is_ok() => Err(
+            None if crate::signed::peek(bytes).is_ok() => Err(
                 "it is encrypted, and this device has no key for the workspace yet; pair it again by link, or enter the recovery key"
                     .to_owned(),
             ),
-            None => crate::envelope::open(bytes, max).map_err(|e| e.to_string()),
+            None => crate::envelope::open(bytes, max)
+                .map(|payload| crate::signed::Opened {
+                    version: crate::envelope::VERSION,
+                    kind: expected,
+                    epoch: 0,
+                    signer: None,
+                    payload,
+                })
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -404,6 +452,13 @@ impl<S: Store, T: Transport> Engine<S, T> {
             head: self.known_head,
             skipped_entries: self.skipped,
             last_skipped: self.last_skipped.clone(),
+            refused_from_removed: self.refused,
+            key_warnings: self.key_warnings.clone(),
+            withheld: super::roster::withheld(
+                &self.doc,
+                &self.announced,
+                &super::roster::members(&self.doc),
+            ),
         }
     }
 
@@ -443,7 +498,7 @@ pub(super) fn import_untrusted(doc: &LoroDoc, blobs: Vec<Vec<u8>>) -> (Vec<Vec<u
 /// document. Where panics abort (wasm release builds), it cannot tell and
 /// says yes.
 #[cfg(panic = "unwind")]
-fn decodes(blob: &[u8]) -> bool {
+pub(super) fn decodes(blob: &[u8]) -> bool {
     let scratch = LoroDoc::new();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         scratch.import(blob).is_ok()
@@ -461,6 +516,6 @@ fn decodes(blob: &[u8]) -> bool {
 }
 
 #[cfg(not(panic = "unwind"))]
-fn decodes(_blob: &[u8]) -> bool {
+pub(super) fn decodes(_blob: &[u8]) -> bool {
     true
 }

@@ -23,6 +23,9 @@ use crate::error::ErrorCode;
 use crate::frame::{FrameKind, encode_frame};
 use crate::id::TokenId;
 
+#[path = "memory_attacker.rs"]
+mod attacker;
+
 /// The server model. Clones share it.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryServer {
@@ -249,15 +252,6 @@ impl MemoryServer {
     /// Sets the largest request body the model accepts (0: no limit).
     pub fn set_max_body(&self, bytes: usize) {
         self.lock().max_body = bytes;
-    }
-
-    /// Appends an entry that no device made (a corrupt or foreign blob).
-    pub fn inject_entry(&self, body: &[u8]) -> u64 {
-        let mut s = self.lock();
-        s.head += 1;
-        let seq = s.head;
-        s.entries.insert(seq, body.to_vec());
-        seq
     }
 
     /// Takes the server down (every request fails) or brings it back. Going
@@ -518,6 +512,10 @@ impl Transport for MemoryTransport {
         self.require_owner()?;
         let result = self.server.put_key_check(epoch, check);
         self.after(result)
+    }
+
+    fn token_id(&self) -> Option<TokenId> {
+        Some(self.token.clone())
     }
 
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {

@@ -8,6 +8,9 @@
 //! - [`engine`]: [`Engine`]: open, edit-and-save, status.
 //! - [`round`]: a sync round (push, pull, compaction), with the
 //!   workspace's keys (checks, rotation, encryption) and the local fold.
+//! - [`roster`]: the devices the workspace's own document records (their
+//!   public keys, and removals), and the judgement of each pulled record
+//!   against them.
 //! - [`decide`]: the sync decisions as a pure function.
 //! - [`backoff`]: retry delays as a pure function.
 //! - [`driver`]: the sync driver's next action (round, wait, sleep, stop)
@@ -30,6 +33,7 @@ pub mod error;
 pub mod memory_server;
 pub mod memory_store;
 pub mod random;
+pub mod roster;
 pub mod round;
 pub mod status;
 pub mod transport;

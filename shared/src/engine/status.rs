@@ -53,6 +53,20 @@ pub struct SyncStatus {
     /// Which entry was last skipped and why ("skipped entry 12: …"); kept
     /// after rounds that succeed, so that a skip is never silent.
     pub last_skipped: Option<String>,
+    /// Records refused since the engine opened because a removed device
+    /// wrote them after its removal (edits it made offline and sent late
+    /// included); also counted in `skipped_entries`.
+    pub refused_from_removed: u64,
+    /// What the owner's device found wrong with the devices' keys at its
+    /// last key change: a key the server offers that the workspace does
+    /// not record ("device … offered a different key"), or a device that
+    /// never recorded one. Such a device gets no copy of the new key.
+    pub key_warnings: Vec<String>,
+    /// Edits this device knows were sent but the server has not delivered
+    /// (a record it served depends on one it left out): by device (its
+    /// token id, where the workspace records it) and how many. Empty when
+    /// nothing is missing.
+    pub withheld: Vec<(String, u64)>,
 }
 
 /// How the last round ended.

@@ -111,6 +111,12 @@ pub trait Transport {
     /// replaced and kept for undo (the workspace's owner only).
     async fn forget_compactions(&self) -> Result<(), TransportError>;
 
+    /// The token id this transport's token carries (read from its claims),
+    /// by which the device records its keys in the workspace's document.
+    fn token_id(&self) -> Option<TokenId> {
+        None
+    }
+
     /// `PUT …/device-key`: registers this device's X25519 public key with
     /// its token.
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError>;
@@ -162,6 +168,9 @@ impl<T: Transport> Transport for std::rc::Rc<T> {
     }
     async fn forget_compactions(&self) -> Result<(), TransportError> {
         (**self).forget_compactions().await
+    }
+    fn token_id(&self) -> Option<TokenId> {
+        (**self).token_id()
     }
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {
         (**self).put_device_key(public_key).await

@@ -210,7 +210,9 @@ pub fn DeviceList() -> Element {
                     refresh += 1;
                     if record.is_encrypted() {
                         rotation.set(crate::page::state::Rotation::Working);
-                        link.peek().send(crate::protocol::ToWorker::Rotate);
+                        link.peek().send(crate::protocol::ToWorker::Rotate {
+                            removed: Some(device.token_id.clone()),
+                        });
                     }
                 }
                 Err(e) => message.set(Some(e.to_string())),

@@ -34,7 +34,7 @@ pub enum Kick {
     /// Encrypt the workspace with this keyring (see `ToWorker::Encrypt`).
     Encrypt(hearth_shared::keys::Keyring),
     /// Rotate the workspace key (see `ToWorker::Rotate`).
-    Rotate,
+    Rotate(Option<hearth_shared::id::TokenId>),
     /// Take in the page's keyring (see `ToWorker::MergeRing`).
     MergeRing(hearth_shared::keys::Keyring),
     /// Queued file `0`'s reference is in the page's edits before this
@@ -160,7 +160,7 @@ pub async fn drive(
         let mut edits: u32 = 0;
         let mut leave = false;
         let mut encrypt = None;
-        let mut rotate = false;
+        let mut rotate = None;
         let mut attached = Vec::new();
         let mut import_failed = false;
         for kick in pending_kicks {
@@ -188,7 +188,7 @@ pub async fn drive(
                 Kick::SyncNow => facts.sync_requested = true,
                 Kick::Leave => leave = true,
                 Kick::Encrypt(ring) => encrypt = Some(ring),
-                Kick::Rotate => rotate = true,
+                Kick::Rotate(removed) => rotate = Some(removed),
                 Kick::MergeRing(ring) => engine.merge_ring(&ring),
                 Kick::Attached(upload) => {
                     if !import_failed {
@@ -237,8 +237,8 @@ pub async fn drive(
             }
             (hooks.on_encrypted)(result.map_err(|e| e.to_string()));
         }
-        if rotate {
-            let result = rotate_key(&mut engine).await;
+        if let Some(removed) = rotate {
+            let result = rotate_key(&mut engine, removed.as_ref()).await;
             keep_changed_ring(&mut engine, &mut hooks.on_keys).await;
             if let Ok(update) = engine.doc().export(ExportMode::updates(&page_vv)) {
                 (hooks.on_stored)();

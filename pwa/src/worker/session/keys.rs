@@ -9,7 +9,10 @@ use crate::platform::now_ms;
 /// Makes a new key epoch, keeps it in the device record first (so that a
 /// device stopped half-way still holds the key it wrote with), then has
 /// the engine rotate to it.
-pub(super) async fn rotate_key(engine: &mut AppEngine) -> Result<(), String> {
+pub(super) async fn rotate_key(
+    engine: &mut AppEngine,
+    removed: Option<&hearth_shared::id::TokenId>,
+) -> Result<(), String> {
     let db = engine.store().db_handle();
     let mut record = device::current(&db)
         .await
@@ -24,7 +27,7 @@ pub(super) async fn rotate_key(engine: &mut AppEngine) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     engine
-        .rotate(&ring, now_ms().max(0) as u64)
+        .rotate(&ring, removed, now_ms().max(0) as u64)
         .await
         .map_err(|e| e.to_string())
 }

@@ -247,7 +247,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             return Err(KeyProblem::MissingEpoch { epoch }.into());
         }
         let mut next = self.meta.clone();
-        let mut blobs = Vec::new();
+        let mut opened_records = Vec::new();
         let mut entry_bytes = 0u64;
         let mut snapshot_bytes = None;
         let mut skipped = 0u64;
@@ -258,7 +258,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             // The workspace was encrypted since this device last checked:
             // stop where it is, so that once the key comes (pairing again)
             // it pulls these records rather than having skipped them.
-            if self.keys.is_none() && crate::sealed::read_header(frame.payload).is_ok() {
+            if self.keys.is_none() && crate::signed::peek(frame.payload).is_ok() {
                 self.keys_checked = false;
                 return Err(crate::engine::KeyProblem::NeedsKey.into());
             }
@@ -266,8 +266,8 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 FrameKind::Snapshot => snapshot_bytes = Some(frame.payload.len() as u64),
                 FrameKind::Entry => entry_bytes += frame.payload.len() as u64,
             }
-            match self.open_record(frame.payload) {
-                Ok(payload) => blobs.push(payload),
+            match self.open_record(frame.payload, frame.kind) {
+                Ok(opened) => opened_records.push((frame.seq, opened)),
                 Err(e) => {
                     skipped += 1;
                     let why = format!("skipped entry {}: {e}", frame.seq);
@@ -279,8 +279,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             report.pulled += 1;
             report.pulled_bytes += frame.payload.len() as u64;
         }
-        let (blobs, rejected) = import_untrusted(&self.doc, blobs);
-        skipped += rejected;
+        let blobs = self.judge_and_import(opened_records, &mut skipped);
         if pulled.floor > next.floor {
             next.floor = pulled.floor;
             next.server_log_bytes = entry_bytes;
@@ -303,6 +302,63 @@ impl<S: Store, T: Transport> Engine<S, T> {
         Ok(progressed)
     }
 
+    /// Imports what `pull` opened, in the server's order. In an encrypted
+    /// workspace whose document records a removal, each record is first
+    /// judged against the devices the document records as of the records
+    /// before it (one of them may be the removal), and imported on its own;
+    /// otherwise all go in one import. Returns the blobs imported.
+    fn judge_and_import(
+        &mut self,
+        opened: Vec<(u64, crate::signed::Opened)>,
+        skipped: &mut u64,
+    ) -> Vec<Vec<u8>> {
+        let judged = self.keys.is_some()
+            && super::roster::members(&self.doc)
+                .iter()
+                .any(|m| m.removal.is_some())
+            || opened.iter().any(|(_, o)| o.signer.is_some());
+        if !judged {
+            let (blobs, rejected) = import_untrusted(
+                &self.doc,
+                opened.into_iter().map(|(_, o)| o.payload).collect(),
+            );
+            *skipped += rejected;
+            for blob in &blobs {
+                if let Some(end) = super::roster::end_version(blob) {
+                    self.announced.merge(&end);
+                }
+            }
+            return blobs;
+        }
+        let mut blobs = Vec::with_capacity(opened.len());
+        for (seq, record) in opened {
+            // Loro's decoder is only trusted with blobs that decode in a
+            // scratch document (see `import_untrusted`).
+            if !super::engine::decodes(&record.payload) {
+                *skipped += 1;
+                continue;
+            }
+            let members = super::roster::members(&self.doc);
+            if let Err(why) = super::roster::judge(&members, &record) {
+                *skipped += 1;
+                self.refused += 1;
+                let why = format!("refused entry {seq}: {why}");
+                self.last_error = Some(why.clone());
+                self.last_skipped = Some(why);
+                continue;
+            }
+            if let Some(end) = super::roster::end_version(&record.payload) {
+                self.announced.merge(&end);
+            }
+            if self.doc.import(&record.payload).is_ok() {
+                blobs.push(record.payload);
+            } else {
+                *skipped += 1;
+            }
+        }
+        blobs
+    }
+
     /// The first key epoch, among the records of `frames` after the
     /// cursor, that this device holds no key of.
     fn unknown_epoch(&self, frames: &[crate::frame::Frame<'_>]) -> Option<u32> {
@@ -310,7 +366,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
         frames
             .iter()
             .filter(|f| f.seq > self.meta.cursor)
-            .filter_map(|f| crate::sealed::read_header(f.payload).ok())
+            .filter_map(|f| crate::signed::peek(f.payload).ok())
             .map(|h| h.epoch)
             .find(|epoch| crate::sealed::key_of(&keys.ring.epochs, *epoch).is_none())
     }

@@ -35,12 +35,25 @@ impl<S: Store, T: Transport> Engine<S, T> {
         };
         if let Some(secret) = &keys.ring.device {
             let public = crate::devicekey::public_key(secret);
+            let device = crate::identity::DeviceKeys::of(secret);
             match self.transport.put_device_key(&public).await {
                 // A server from before device keys: nothing to register.
                 Err(e) if e.code() != Some(ErrorCode::NotFound) => return Err(e.into()),
                 _ => {}
             }
+            // The workspace's own record of this device's keys, which the
+            // owner's device trusts over the server's.
+            if self.config.can_write
+                && let Some(token) = self.transport.token_id()
+                && crate::engine::roster::introduce(&self.doc, &token, &device, self.meta.peer_id)
+                    .map_err(|e| EngineError::Document(e.to_string()))?
+            {
+                self.save_local().await?;
+            }
         }
+        let Some(keys) = &self.keys else {
+            return Ok(());
+        };
         if epochs
             .iter()
             .any(|(epoch, _)| crate::sealed::key_of(&keys.ring.epochs, *epoch).is_none())
@@ -130,6 +143,31 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// it needs of it, and, after a rotation, writes a small change under
     /// the new epoch so that devices that are online learn of it at once.
     pub(super) async fn finish_rotation(&mut self) -> Result<(), EngineError> {
+        // First everything the server has: the keys devices recorded (a
+        // device that joined since this one last pulled) are among it.
+        let mut pulled = super::RoundReport::default();
+        for _ in 0..MAX_STEPS {
+            if !self.pull(&mut pulled).await? {
+                break;
+            }
+        }
+        if !self.meta.removing.is_empty() {
+            let held = self.doc.oplog_vv();
+            for removal in &self.meta.removing {
+                crate::engine::roster::record_removal(
+                    &self.doc,
+                    &removal.token,
+                    &held,
+                    removal.epoch,
+                )
+                .map_err(|e| EngineError::Document(e.to_string()))?;
+            }
+            self.save_local().await?;
+            let mut next = self.meta.clone();
+            next.removing.clear();
+            self.store.append(&[], &next).await?;
+            self.meta = next;
+        }
         let devices = match self.transport.device_public_keys().await {
             Ok(devices) => devices,
             Err(e) if e.code() == Some(ErrorCode::MasterRequired) => Vec::new(),
@@ -141,8 +179,29 @@ impl<S: Store, T: Transport> Engine<S, T> {
         let Some(key) = keys.ring.writing().cloned() else {
             return Ok(());
         };
+        let members = crate::engine::roster::members(&self.doc);
         let mut copies = Vec::with_capacity(devices.len());
+        let mut warnings = Vec::new();
         for (token, public) in &devices {
+            let recorded = members.iter().find(|m| &m.token == token);
+            match recorded.and_then(|m| m.keys) {
+                Some(keys)
+                    if keys.x25519 == *public && recorded.is_some_and(|m| m.removal.is_none()) => {}
+                Some(keys) if keys.x25519 != *public => {
+                    warnings.push(format!(
+                        "device {token}: the server offered a different key from the one the device recorded (fingerprint {}); it was not given the new key",
+                        keys.fingerprint()
+                    ));
+                    continue;
+                }
+                Some(_) => continue,
+                None => {
+                    warnings.push(format!(
+                        "device {token} never recorded its keys in the workspace (paired before this version, or read-only); it was not given the new key: pair it again"
+                    ));
+                    continue;
+                }
+            }
             let ephemeral = (keys.random)();
             let iv = (keys.iv)();
             if let Some(copy) =
@@ -157,6 +216,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
             .as_ref()
             .map(|r| (r.credential_hash, r.wrap_keys(&keys.ring, &mut keys.iv)));
         let rotated = keys.ring.epochs.len() > 1;
+        self.key_warnings = warnings;
         if !copies.is_empty() {
             self.transport
                 .put_device_wraps(key.epoch(), &copies)
@@ -240,9 +300,17 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// new key when they come back; what they wrote under the old one
     /// still merges. A rotation stopped half-way is finished at the next
     /// round.
+    ///
+    /// With `removed` (the token just revoked), the removal is recorded in
+    /// the workspace's document once this device has pulled everything,
+    /// with what it then holds of the removed device's edits and the
+    /// newest key epoch the removed device could hold: from then on every
+    /// device refuses any record the removed device writes beyond that
+    /// (see `roster::judge`).
     pub async fn rotate(
         &mut self,
         ring: &crate::sealed::Keyring,
+        removed: Option<&crate::id::TokenId>,
         now_ms: u64,
     ) -> Result<(), EngineError> {
         let Some(keys) = &self.keys else {
@@ -250,14 +318,27 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 "only an encrypted workspace has a key to rotate".into(),
             ));
         };
-        if ring.newest() <= keys.ring.newest() {
+        let held_epoch = keys.ring.newest();
+        if ring.newest() <= held_epoch {
             return Err(EngineError::Document(
                 "a rotation needs a key epoch newer than the workspace's".into(),
             ));
         }
-        // The next round records the new epoch, gives it to every device
-        // and pushes under it (see `check_keys` and `finish_rotation`);
-        // if this stops half-way, a later round does.
+        // The next round records the new epoch, pulls everything (the keys
+        // of devices that joined since this device last pulled are there,
+        // and so is what the removed device sent before it was revoked),
+        // records the removal, gives the epoch to every device and pushes
+        // under it (see `check_keys` and `finish_rotation`); if this stops
+        // half-way, a later round does.
+        if let Some(token) = removed {
+            let mut next = self.meta.clone();
+            next.removing.push(crate::store::PendingRemoval {
+                token: token.clone(),
+                epoch: held_epoch,
+            });
+            self.store.append(&[], &next).await?;
+            self.meta = next;
+        }
         self.merge_ring(ring);
         self.ring_changed = true;
         self.keys_checked = false;
