@@ -279,6 +279,11 @@ pub struct Config {
     #[arg(long, env = "HEARTH_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Servers on other origins the app served here may sync with (its
+    /// pages may connect to its own origin and these only), comma-separated.
+    #[arg(long, env = "HEARTH_SYNC_ORIGINS", value_delimiter = ',')]
+    pub sync_origins: Vec<String>,
+
     /// PEM certificate chain; with `--tls-key`, serve HTTPS.
     #[arg(long, env = "HEARTH_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -346,15 +351,15 @@ impl Config {
                 self.connection_reserve, self.max_connections
             ));
         }
-        for origin in &self.cors_origins {
+        for origin in self.cors_origins.iter().chain(&self.sync_origins) {
             let host = origin
                 .strip_prefix("https://")
                 .or_else(|| origin.strip_prefix("http://"));
-            let ok = origin == "*"
+            let ok = (origin == "*" && !self.sync_origins.contains(origin))
                 || host.is_some_and(|h| !h.is_empty() && !h.contains(['/', ' ', '?', '#']));
             if !ok {
                 return Err(format!(
-                    "--cors-origins: {origin:?} is not an origin (scheme://host[:port], or *)"
+                    "--cors-origins or --sync-origins: {origin:?} is not an origin (scheme://host[:port]; * allows any caller)"
                 ));
             }
         }
@@ -412,6 +417,7 @@ fn defaults() -> Config {
         max_file_bytes: 100 * 1024 * 1024,
         chunk_grace_secs: 7 * 24 * 60 * 60,
         cors_origins: Vec::new(),
+        sync_origins: Vec::new(),
         tls_cert: None,
         tls_key: None,
     }
@@ -564,35 +570,5 @@ pub struct RestoreArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_flags_means_serve_with_defaults() {
-        let cli = Cli::try_parse_from(["hearth"]).unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(cli.serve.data_dir, PathBuf::from("./hearth-data"));
-        let cli = Cli::try_parse_from(["hearth", "serve", "--listen", "127.0.0.1:0"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Serve(c)) if c.listen.port() == 0));
-    }
-
-    #[test]
-    fn library_defaults_match_the_flags() {
-        let cli = Cli::try_parse_from(["hearth", "--data-dir", "x"]).unwrap();
-        assert_eq!(
-            format!("{:?}", cli.serve),
-            format!("{:?}", Config::with_data_dir("x"))
-        );
-    }
-
-    #[test]
-    fn subcommands_parse() {
-        let cli = Cli::try_parse_from(["hearth", "restore", "b", "--data-dir", "d"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Restore(_))));
-        let cli =
-            Cli::try_parse_from(["hearth", "backup", "--data-dir", "d", "--out", "o"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Backup(_))));
-        assert!(Cli::try_parse_from(["hearth", "--tls-cert", "c"]).is_err());
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

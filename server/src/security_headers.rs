@@ -13,15 +13,16 @@ use sha2::{Digest as _, Sha256};
 
 /// The policy's fixed part. `'wasm-unsafe-eval'` lets the page and the
 /// workers compile the app's WebAssembly; workers start from `blob:` URLs
-/// (gloo-worker); the app may sync with a server on another origin, so
-/// `connect-src` is open (the API authenticates with bearer tokens only).
+/// (gloo-worker).
 const BASE: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
-img-src 'self' data: blob:; connect-src *; worker-src 'self' blob:; manifest-src 'self'; \
+img-src 'self' data: blob:; worker-src 'self' blob:; manifest-src 'self'; \
 object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The Content-Security-Policy for a file; `html` is its body when it is a
-/// page (its inline scripts are allowed by hash).
-pub fn csp(html: Option<&[u8]>) -> String {
+/// page (its inline scripts are allowed by hash). The page may connect to
+/// its own origin and to `connect` only (`--sync-origins`), so that a
+/// script let in by a bug cannot send the workspace's keys anywhere else.
+pub fn csp(html: Option<&[u8]>, connect: &[String]) -> String {
     let mut script = String::from("script-src 'self' 'wasm-unsafe-eval'");
     if let Some(page) = html {
         for inline in inline_scripts(page) {
@@ -31,7 +32,12 @@ pub fn csp(html: Option<&[u8]>) -> String {
             script.push('\'');
         }
     }
-    format!("{BASE}; {script}")
+    let mut connect_src = String::from("connect-src 'self'");
+    for origin in connect {
+        connect_src.push(' ');
+        connect_src.push_str(origin);
+    }
+    format!("{BASE}; {connect_src}; {script}")
 }
 
 /// The contents of every `<script>` element without a `src` attribute.
@@ -60,8 +66,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Adds the page headers to a response of the PWA.
-pub fn add_page_headers(headers: &mut HeaderMap, html: Option<&[u8]>) {
-    if let Ok(policy) = HeaderValue::from_str(&csp(html)) {
+pub fn add_page_headers(headers: &mut HeaderMap, html: Option<&[u8]>, connect: &[String]) {
+    if let Ok(policy) = HeaderValue::from_str(&csp(html, connect)) {
         headers.insert(hyper::header::CONTENT_SECURITY_POLICY, policy);
     }
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -84,7 +90,7 @@ mod tests {
     fn inline_scripts_are_allowed_by_hash_and_nothing_else() {
         let page = b"<html><script type=\"module\" src=\"/a.js\"></script>\
 <script type=\"module\">init();</script></html>";
-        let policy = csp(Some(page));
+        let policy = csp(Some(page), &[]);
         let want = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init();"));
         assert!(policy.contains(&format!("'sha256-{want}'")), "{policy}");
         assert_eq!(policy.matches("'sha256-").count(), 1);
@@ -93,6 +99,20 @@ mod tests {
             !policy.contains("'unsafe-inline'; script")
                 && !policy.contains("script-src 'self' 'unsafe-inline'")
         );
-        assert!(!csp(None).contains("sha256"));
+        assert!(!csp(None, &[]).contains("sha256"));
+    }
+
+    /// A script let in by a bug can reach this origin and the sync servers
+    /// named, and nothing else.
+    #[test]
+    fn the_page_connects_to_its_own_origin_and_the_named_servers_only() {
+        let policy = csp(None, &[]);
+        assert!(policy.contains("connect-src 'self';"), "{policy}");
+        assert!(!policy.contains('*'), "{policy}");
+        let other = csp(None, &["https://sync.example.org".to_owned()]);
+        assert!(
+            other.contains("connect-src 'self' https://sync.example.org;"),
+            "{other}"
+        );
     }
 }

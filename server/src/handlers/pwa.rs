@@ -48,6 +48,7 @@ pub async fn get(
     } else {
         rel.to_owned()
     };
+    let connect = &app.config.sync_origins;
     let range = header(RANGE).map(str::to_owned);
     // A range is of the file as it is: no coding applies to it.
     let accepted = if range.is_some() {
@@ -106,11 +107,11 @@ pub async fn get(
                 Some(r) => assets::range(Some(&r), found.asset.bytes.len() as u64),
                 None => RangeAsk::Whole,
             };
-            Ok(respond(found, fresh, range))
+            Ok(respond(found, fresh, range, connect))
         }
         None if assets::extension(&rel).is_none() || rel.ends_with("index.html") => {
             let page = Bytes::from_static(NOT_BUILT.as_bytes());
-            let mut res = file_response("index.html", page.clone(), Some(&page));
+            let mut res = file_response("index.html", page.clone(), Some(&page), connect);
             *res.status_mut() = StatusCode::OK;
             Ok(res)
         }
@@ -134,7 +135,7 @@ struct Found {
 
 /// The answer for a found file: whole, 304 when the client's copy is
 /// fresh, or a part of it.
-fn respond(found: Found, fresh: bool, range: RangeAsk) -> Response<ResBody> {
+fn respond(found: Found, fresh: bool, range: RangeAsk, connect: &[String]) -> Response<ResBody> {
     let Found {
         name,
         asset,
@@ -147,14 +148,15 @@ fn respond(found: Found, fresh: bool, range: RangeAsk) -> Response<ResBody> {
             // The headers of a 304 replace the cached ones (the service
             // worker's copy too), so they are those of the whole file:
             // its CSP must carry the page's script hash.
-            let (mut parts, _) = file_response(&name, asset.bytes, html.as_deref()).into_parts();
+            let (mut parts, _) =
+                file_response(&name, asset.bytes, html.as_deref(), connect).into_parts();
             parts.status = StatusCode::NOT_MODIFIED;
             parts.headers.remove(CONTENT_TYPE);
             Response::from_parts(parts, full(Bytes::new()))
         }
         RangeAsk::Part { start, end } if start <= end && end < len => {
             let part = asset.bytes.slice(start as usize..=end as usize);
-            let mut res = file_response(&name, part, html.as_deref());
+            let mut res = file_response(&name, part, html.as_deref(), connect);
             *res.status_mut() = StatusCode::PARTIAL_CONTENT;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
                 res.headers_mut().insert(CONTENT_RANGE, v);
@@ -162,7 +164,7 @@ fn respond(found: Found, fresh: bool, range: RangeAsk) -> Response<ResBody> {
             res
         }
         RangeAsk::Unsatisfiable => {
-            let mut res = file_response(&name, Bytes::new(), html.as_deref());
+            let mut res = file_response(&name, Bytes::new(), html.as_deref(), connect);
             *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             res.headers_mut().remove(CONTENT_TYPE);
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
@@ -171,7 +173,7 @@ fn respond(found: Found, fresh: bool, range: RangeAsk) -> Response<ResBody> {
             res
         }
         RangeAsk::Whole | RangeAsk::Part { .. } => {
-            file_response(&name, asset.bytes, html.as_deref())
+            file_response(&name, asset.bytes, html.as_deref(), connect)
         }
     };
     let headers = res.headers_mut();
@@ -187,11 +189,16 @@ fn respond(found: Found, fresh: bool, range: RangeAsk) -> Response<ResBody> {
     res
 }
 
-fn file_response(name: &str, bytes: Bytes, html: Option<&[u8]>) -> Response<ResBody> {
+fn file_response(
+    name: &str,
+    bytes: Bytes,
+    html: Option<&[u8]>,
+    connect: &[String],
+) -> Response<ResBody> {
     let mut res = Response::new(full(bytes));
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache_control(name)));
-    crate::security_headers::add_page_headers(headers, html);
+    crate::security_headers::add_page_headers(headers, html, connect);
     res
 }

@@ -277,9 +277,19 @@ pub fn DeviceList() -> Element {
         });
     };
     let now = now_ms();
+    let encrypted = state.record.read().is_encrypted();
+    let members = hearth_shared::engine::roster::members(state.workspace.read().doc());
+    let own_fingerprint = super::device_keys::own_fingerprint(state.record.read().keys.as_ref());
     rsx! {
         section { class: "card", id: "devices-card",
             h2 { "Devices" }
+            if let Some(fingerprint) = own_fingerprint {
+                p { class: "muted own-fingerprint",
+                    "This device's key: "
+                    code { class: "fingerprint", "{fingerprint}" }
+                    ". Each device shows its own here; the list below shows what the workspace recorded for it. They should match."
+                }
+            }
             match &*devices.read() {
                 None => rsx! { p { class: "muted", "Loading…" } },
                 Some(Err(e)) => rsx! { p { class: "banner error", "Could not list devices: {e}" } },
@@ -311,6 +321,17 @@ pub fn DeviceList() -> Element {
                                         if device.revoked_at.is_some() { " · removed" }
                                         if let (Some(at), None) = (device.expires_at, device.revoked_at) {
                                             " · {expiry_text(at, now)}"
+                                        }
+                                    }
+                                    {
+                                        let line = super::device_keys::key_line(&device, &members, encrypted);
+                                        rsx! {
+                                            if let Some(fingerprint) = line.fingerprint {
+                                                span { class: "muted", " · key " code { class: "fingerprint", "{fingerprint}" } }
+                                            }
+                                            if let Some(warning) = line.warning {
+                                                p { class: "banner error key-warning", role: "alert", "{warning}" }
+                                            }
                                         }
                                     }
                                 }

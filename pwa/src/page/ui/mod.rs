@@ -2,6 +2,8 @@
 //!
 //! - [`connect`]: the Sync screen: status, connecting to a server, joining.
 //! - [`data`]: export, import, and the browser's storage.
+//! - [`device_keys`]: each device's key fingerprint and the warnings
+//!   the device list shows (a key the server swapped, one not recorded).
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`encrypt`]: encrypting a workspace made before Hearth encrypted.
 //! - [`files`]: a note's attached files (images inline, downloads).
@@ -16,6 +18,7 @@
 
 pub mod connect;
 pub mod data;
+pub mod device_keys;
 pub mod devices;
 pub mod encrypt;
 pub mod files;

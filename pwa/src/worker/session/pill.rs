@@ -32,6 +32,11 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         .last_error
         .clone()
         .or_else(|| status.last_skipped.clone());
+    // What the server is keeping back, or a removed device trying to write,
+    // outranks the state: the person should know.
+    if let Some(warning) = trust_warning(status) {
+        return view("error", warning.0, Some(warning.1));
+    }
     match status.state {
         SyncState::SavedLocally => view("saved", "Saved locally".into(), detail),
         SyncState::Syncing => view("syncing", "Syncing…".into(), detail),
@@ -49,6 +54,40 @@ pub fn view_of(status: &SyncStatus, connected: bool) -> SyncView {
         SyncState::Offline => view("offline", "Offline".into(), detail),
         SyncState::Error => view("error", "Sync error".into(), detail),
     }
+}
+
+/// The pill's words when the server withholds edits, or a removed device's
+/// records were refused: (text, detail).
+fn trust_warning(status: &SyncStatus) -> Option<(String, String)> {
+    if !status.withheld.is_empty() {
+        let total: u64 = status.withheld.iter().map(|(_, n)| n).sum();
+        let from = status
+            .withheld
+            .iter()
+            .map(|(who, n)| format!("{n} from device {}", short(who)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some((
+            format!("{total} edits withheld"),
+            format!(
+                "The server has not delivered edits that other devices sent ({from}): later edits depend on them. They arrive if the server sends them; if this lasts, the server is keeping them back."
+            ),
+        ));
+    }
+    (status.refused_from_removed > 0).then(|| {
+        (
+            "Refused edits".to_owned(),
+            format!(
+                "{} records written by a removed device after its removal were refused and not shown.",
+                status.refused_from_removed
+            ),
+        )
+    })
+}
+
+/// The first characters of a token id, as the device list shows them.
+fn short(token: &str) -> &str {
+    token.get(..8).unwrap_or(token)
 }
 
 /// Answers smaller than this arrive too fast to be worth a progress line.
