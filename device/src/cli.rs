@@ -2,7 +2,7 @@
 //! benchmarks and people who like terminals.
 //!
 //! ```text
-//! hearth-device --dir DIR create [--label NAME] [--encrypted]
+//! hearth-device --dir DIR create [--label NAME] [--plaintext]
 //! hearth-device --dir DIR register --server http://127.0.0.1:8080 [--setup-code CODE]
 //! hearth-device --dir DIR invite [--scope rw|ro]          # prints a share link
 //! hearth-device --dir DIR mint-token --label NAME [--scope rw|ro]
@@ -51,10 +51,15 @@ pub enum Command {
         /// This device's name.
         #[arg(long, env = "HEARTH_DEVICE_LABEL", default_value = "device")]
         label: String,
-        /// Encrypt end to end: the workspace key is made here and reaches
-        /// other devices only through pairing links.
-        #[arg(long)]
+        /// Encrypted end to end, as every new workspace is unless
+        /// `--plaintext` is given (kept so older scripts still run).
+        #[arg(long, conflicts_with = "plaintext")]
         encrypted: bool,
+        /// Do not encrypt: the server can read the workspace. Without this,
+        /// the workspace key is made here and reaches other devices only
+        /// through pairing links and the recovery key.
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Register the workspace with a server; this device becomes its master.
     Register {
@@ -213,11 +218,13 @@ pub fn main() -> anyhow::Result<()> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.dir;
     match cli.command {
-        Command::Create { label, encrypted } => {
-            let device = if encrypted {
-                Device::create_encrypted(&dir, &label).await?
-            } else {
+        Command::Create {
+            label, plaintext, ..
+        } => {
+            let device = if plaintext {
                 Device::create(&dir, &label).await?
+            } else {
+                Device::create_encrypted(&dir, &label).await?
             };
             println!("{}", device.profile().workspace);
         }

@@ -38,7 +38,17 @@ async fn the_command_line_device_syncs_with_a_library_device() {
     let origin = format!("http://{}", server.addr);
     let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
 
-    let workspace = cli(dir_a.path(), &["create", "--label", "terminal"]).await;
+    // Encrypted unless asked otherwise; this one is plain, so that a device
+    // joining by a bare token (no pairing link, so no key) reads it below.
+    let dir_d = TempDir::new().unwrap();
+    cli(dir_d.path(), &["create", "--label", "default"]).await;
+    let default = Device::open(dir_d.path()).await.unwrap();
+    assert!(default.keys().is_some(), "a new workspace is encrypted");
+    let workspace = cli(
+        dir_a.path(),
+        &["create", "--label", "terminal", "--plaintext"],
+    )
+    .await;
     assert_eq!(workspace.trim().len(), 32);
     cli(
         dir_a.path(),
