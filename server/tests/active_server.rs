@@ -4,6 +4,7 @@
 //! records in the workspace's log (sealed under a removed device's old
 //! key, with its signature or a forged one, from another workspace, or a
 //! snapshot passed as an update); the devices refuse and report each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
