@@ -130,7 +130,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// The CPU cost of one record, without disk or network: compressing (and
 /// sealing) `size` bytes of note text, and opening them again.
-fn record_cost(size: usize) -> (f64, f64, f64, f64) {
+fn record_cost(size: usize) -> RecordCost {
     use hearth_shared::sealed::{self, EpochKey, Kind};
     const N: usize = 20_000;
     // Note text, as compressible as a Loro update of it.
@@ -163,7 +163,35 @@ fn record_cost(size: usize) -> (f64, f64, f64, f64) {
     let open_enc = time(&mut |_| {
         std::hint::black_box(sealed::open(&keys, &sealed, 1 << 24).unwrap());
     });
-    (seal_plain, seal_enc, open_plain, open_enc)
+    // Version 3: signed by the device, bound to the workspace, padded.
+    let ws = hearth_shared::id::WorkspaceId::from_random([3; 16]);
+    let signer =
+        hearth_shared::identity::DeviceSigner::of(&hearth_shared::keys::DeviceSecret::new([5; 32]));
+    let signed =
+        hearth_shared::signed::seal(&key, Kind::Update, &payload, 3, [1; 12], &ws, &signer)
+            .unwrap();
+    let seal_signed = time(&mut |i| {
+        let mut iv = [0u8; 12];
+        iv[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        std::hint::black_box(
+            hearth_shared::signed::seal(&key, Kind::Update, &payload, 3, iv, &ws, &signer).unwrap(),
+        );
+    });
+    let open_signed = time(&mut |_| {
+        std::hint::black_box(hearth_shared::signed::open(&keys, &signed, &ws, 1 << 24).unwrap());
+    });
+    RecordCost {
+        seal: [seal_plain, seal_enc, seal_signed],
+        open: [open_plain, open_enc, open_signed],
+        bytes: [plain.len(), sealed.len(), signed.len()],
+    }
+}
+
+/// Per record: plain envelope, version 2 (encrypted), version 3 (signed).
+struct RecordCost {
+    seal: [f64; 3],
+    open: [f64; 3],
+    bytes: [usize; 3],
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -206,11 +234,14 @@ async fn main() {
         let (a, b) = (mid(&plain, f), mid(&sealed, f));
         println!("{name:<40}{a:>9.2}   {b:>9.2}   {:>5.2}", b / a);
     }
-    println!("one record, CPU only (compress [+ AES-256-GCM]; open), µs:");
+    println!(
+        "one record, CPU only (plain envelope -> v2 AES-256-GCM -> v3 signed and padded), µs and bytes:"
+    );
     for size in [200, 4_000, 64_000] {
-        let (sp, se, op, oe) = record_cost(size);
+        let RecordCost { seal, open, bytes } = record_cost(size);
         println!(
-            "  {size:>6}-byte note: seal {sp:>8.1} -> {se:>8.1}   open {op:>8.1} -> {oe:>8.1}"
+            "  {size:>6}-byte note: seal {:>7.1} -> {:>7.1} -> {:>7.1}   open {:>7.1} -> {:>7.1} -> {:>7.1}   bytes {} -> {} -> {}",
+            seal[0], seal[1], seal[2], open[0], open[1], open[2], bytes[0], bytes[1], bytes[2]
         );
     }
 }

@@ -296,3 +296,112 @@ fn an_entry_the_server_withholds_is_reported_by_who_sent_it() {
     assert_eq!(who, &phone_net.token().to_string());
     assert!(*how_many >= 6, "{how_many}");
 }
+
+/// Rotation never loses data: the owner's device removes one device while
+/// requests and answers are lost at random, crashes (its engine dropped,
+/// as a killed tab or process) wherever the rotation stopped, opens again
+/// with the keyring its host kept, and goes on. Every seed: the rotation
+/// finishes, the removal is recorded, every edit survives, and the removed
+/// device's later records are refused.
+#[test]
+fn a_rotation_cut_short_anywhere_finishes_after_a_crash_and_loses_nothing() {
+    use hearth_shared::engine::Faults;
+    let mut cut_short = 0;
+    for seed in 1..=24u64 {
+        let server = MemoryServer::new();
+        let owner_store = MemoryStore::new();
+        let owner_net = Rc::new(MemoryTransport::new(server.clone(), 1));
+        let open_owner = |ring: Keyring| {
+            let mut e = block_on(Engine::open(
+                owner_store.clone(),
+                owner_net.clone(),
+                1,
+                EngineConfig::default(),
+            ))
+            .unwrap();
+            e.set_keys(keys_of(ring));
+            e
+        };
+        let mut first = Keyring::first(KEY_1);
+        first.device = Some(DeviceSecret::new([1; 32]));
+        let mut owner = open_owner(first.clone());
+        let (mut phone, _) = device(&server, 2, false);
+        let (mut lost, lost_net) = device(&server, 4, false);
+        write(&mut owner, "owner;");
+        write(&mut lost, "lost;");
+        for e in [&mut owner, &mut phone, &mut lost] {
+            sync(e);
+        }
+        sync(&mut owner);
+        let before = lost.doc().oplog_vv();
+
+        // The host keeps the new ring first, then the engine rotates
+        // through a lossy network and stops wherever it stops.
+        server.revoke(lost_net.token());
+        let mut next = first.clone();
+        next.learn(EpochKey::new(2, [0x62; 32]));
+        owner_net.set_faults(Faults {
+            drop_request: 150 + (seed as u32 * 37) % 300,
+            drop_response: 150 + (seed as u32 * 53) % 300,
+            ..Faults::default()
+        });
+        write(&mut owner, "during;");
+        if block_on(owner.rotate(&next, Some(lost_net.token()), 2)).is_err() {
+            cut_short += 1;
+        }
+        drop(owner); // a crash
+        owner_net.set_faults(Faults::default());
+        let mut owner = open_owner(next.clone());
+        for round in 0..10 {
+            if block_on(owner.sync(10 + round)).is_ok() && !owner.meta().rotating {
+                break;
+            }
+        }
+        assert!(!owner.meta().rotating, "seed {seed}: the rotation finished");
+        assert!(owner.meta().removing.is_empty(), "seed {seed}");
+        let members = hearth_shared::engine::roster::members(owner.doc());
+        assert!(
+            members
+                .iter()
+                .any(|m| &m.token == lost_net.token() && m.removal.is_some()),
+            "seed {seed}: the removal is recorded"
+        );
+        assert!(
+            server
+                .wraps_of(2)
+                .contains(&hearth_shared::id::TokenId::from_random(
+                    2u128.to_le_bytes()
+                )),
+            "seed {seed}: the phone got the new key"
+        );
+
+        // The removed device writes on; nobody takes it.
+        write(&mut lost, "after;");
+        let planted = hearth_shared::signed::seal(
+            &EpochKey::new(1, KEY_1),
+            Kind::Update,
+            &updates_since(&lost, &before),
+            0,
+            [9; 12],
+            &workspace(),
+            &DeviceSigner::of(&DeviceSecret::new([4; 32])),
+        )
+        .unwrap();
+        server.inject_entry(&planted);
+        sync(&mut phone);
+        sync(&mut owner);
+        for e in [&owner, &phone] {
+            let t = text(e);
+            assert!(
+                t.contains("owner;") && t.contains("lost;") && t.contains("during;"),
+                "seed {seed}: {t}"
+            );
+            assert!(!t.contains("after;"), "seed {seed}: {t}");
+            assert_eq!(e.status().refused_from_removed, 1, "seed {seed}");
+        }
+    }
+    assert!(
+        cut_short >= 8,
+        "the faults cut {cut_short} of 24 rotations short; the test needs more"
+    );
+}
