@@ -709,3 +709,66 @@ async fn removing_a_device_changes_the_key_and_the_other_devices_go_on_syncing()
     phone.close().await;
     laptop.close().await;
 }
+
+/// Each device shows its own key's fingerprint; the owner's device list
+/// shows what the workspace recorded for each device, the same; and when
+/// whoever controls the server swaps the phone's key in the server's
+/// index, the owner's list says so in words.
+#[tokio::test]
+async fn fingerprints_match_across_devices_and_a_key_the_server_swaps_is_shown() {
+    let server = Server::start();
+    let laptop = Device::launch().await;
+    become_owner(&laptop, &server).await;
+    laptop.add_note("Before", "shared").await;
+    laptop.wait_for_sync_state("synced").await;
+    let phone = Device::launch_phone().await;
+    phone.pair_from(&laptop, "Phone").await;
+    phone.wait_for_notes(&["Before"]).await;
+
+    phone.click("#tab-devices").await;
+    phone
+        .wait_until(
+            "the phone shows its own fingerprint",
+            "return !!document.querySelector('.own-fingerprint .fingerprint')",
+        )
+        .await;
+    let own = phone.text_of(".own-fingerprint .fingerprint").await;
+    assert_eq!(own.len(), 19, "{own}");
+
+    laptop.click("#tab-devices").await;
+    let listed = format!(
+        "const f = document.querySelector(\"#device-list li[data-label='Phone'] .fingerprint\"); return !!f && f.textContent === '{own}'"
+    );
+    laptop
+        .wait_until("the owner lists the phone's fingerprint", &listed)
+        .await;
+    assert_eq!(
+        laptop
+            .eval("return document.querySelectorAll('#device-list .key-warning').length")
+            .await,
+        serde_json::json!(0)
+    );
+
+    // The server's index now gives another key for the phone.
+    let index = rusqlite::Connection::open(server.data_dir.join("index.sqlite")).unwrap();
+    index
+        .busy_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    let swapped = index
+        .execute(
+            "UPDATE tokens SET public_key = ?1 WHERE label = 'Phone'",
+            rusqlite::params![vec![9u8; 32]],
+        )
+        .unwrap();
+    assert_eq!(swapped, 1);
+    laptop.click("#tab-notes").await;
+    laptop.click("#tab-devices").await;
+    laptop
+        .wait_until(
+            "the owner is told the server offered a different key",
+            "const w = document.querySelector(\"#device-list li[data-label='Phone'] .key-warning\"); return !!w && w.textContent.includes('different key')",
+        )
+        .await;
+    phone.close().await;
+    laptop.close().await;
+}

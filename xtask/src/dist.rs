@@ -207,10 +207,11 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// above it, and the end-to-end test in `server/tests/e2e_shell.rs` checks Chromium's own
 /// count against the figure `build.json` records.
 ///
-/// The goal is 1,000,000; the budget holds what the app weighs today (1.284
-/// MB with Brotli) so that nothing grows unseen, and comes down as the
-/// module does.
-pub const FIRST_VISIT_BUDGET: u64 = 1_300_000;
+/// The goal is 1,000,000; the budget holds what the app weighs today (1.307
+/// MB with Brotli, of which signed records, Ed25519 and the device roster
+/// took 21 KB) so that nothing grows unseen, and comes down as the module
+/// does.
+pub const FIRST_VISIT_BUDGET: u64 = 1_312_000;
 
 /// Extensions of the files worth compressing (PNG is compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "css", "wasm", "svg", "webmanifest", "json"];

@@ -172,6 +172,13 @@ fn DevicesPage() -> Element {
                 h2 { "Devices" }
                 if record.server.is_some() {
                     p { id: "devices-not-owner", "Devices are paired and removed on the device that owns this workspace (the one that connected it to the server)." }
+                    if let Some(fingerprint) = crate::page::ui::device_keys::own_fingerprint(record.keys.as_ref()) {
+                        p { class: "muted own-fingerprint",
+                            "This device's key: "
+                            code { class: "fingerprint", "{fingerprint}" }
+                            ". The owner's device lists the same for this device; if it shows something else, the server changed it."
+                        }
+                    }
                 } else {
                     p { id: "devices-not-owner", "Connect this workspace to a server first (on the " Link { to: Page::SyncPage {}, "Sync" } " screen); then pair your other devices here." }
                 }
