@@ -44,6 +44,8 @@ fn same_document(a: &Device, b: &Device) {
 /// is refused before it leaves (it needs the key), and the owner's device
 /// finds nothing new on the server.
 async fn writes_nothing_without_the_key(keyless: &mut Device, owner: &mut Device) {
+    // The owner's own last changes first (the keys it records).
+    owner.sync_once().await.unwrap();
     let head = owner.status().head;
     keyless
         .add_note("from a keyless device", "without the key", &[])
@@ -475,6 +477,8 @@ async fn an_unencrypted_workspace_is_encrypted_in_place_and_no_note_text_stays_o
         .to_url();
     let tablet = Device::pair(dir_c.path(), &link, "tablet").await.unwrap();
     assert!(tablet.is_encrypted());
+    // The tablet recorded its keys in the workspace; the laptop takes them.
+    laptop.sync_once().await.unwrap();
     same_document(&laptop, &tablet);
     assert_eq!(tablet.status().skipped_entries, 0);
 }
@@ -514,6 +518,9 @@ async fn removing_a_device_rotates_the_key_and_the_removed_device_opens_nothing_
     }
     let [mut phone, mut tablet, mut away] = <[Device; 3]>::try_from(paired).unwrap();
     laptop.sync_once().await.unwrap();
+    // Each device recorded its keys in the workspace as it joined; the
+    // tablet takes those of the device paired after it.
+    tablet.sync_once().await.unwrap();
     same_document(&laptop, &tablet);
 
     // The away device edits offline, under the first key.
@@ -562,11 +569,17 @@ async fn removing_a_device_rotates_the_key_and_the_removed_device_opens_nothing_
     let pulled = server.api().pull(&ws, &link_of(&laptop).token, 0).await;
     let mut newer = 0;
     for (_, seq, payload) in &pulled.frames {
-        let header = hearth_shared::sealed::read_header(payload).unwrap();
+        let header = hearth_shared::signed::peek(payload).unwrap();
         if header.epoch == 2 {
             newer += 1;
             assert_eq!(
-                hearth_shared::sealed::open(&stolen_keys.epochs, payload, 1 << 24).err(),
+                hearth_shared::signed::open(
+                    &stolen_keys.epochs,
+                    payload,
+                    &laptop.profile().workspace,
+                    1 << 24
+                )
+                .err(),
                 Some(hearth_shared::sealed::OpenError::UnknownEpoch(2)),
                 "record {seq}"
             );
@@ -623,6 +636,8 @@ async fn removing_a_device_rotates_the_key_and_the_removed_device_opens_nothing_
     let late_dir = TempDir::new().unwrap();
     let late = Device::pair(late_dir.path(), &link, "late").await.unwrap();
     assert_eq!(late.keys().unwrap().epochs.len(), 2);
+    // It recorded its keys in the workspace as it joined.
+    laptop.sync_once().await.unwrap();
     same_document(&laptop, &late);
     assert_eq!(late.status().skipped_entries, 0);
 }

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::fsutil::{create_dir_private, random16};
@@ -400,18 +400,35 @@ async fn check_files(objects: &Objects, manifest: &Manifest) -> Result<(), Offsi
     .await
 }
 
-/// Runs `jobs`, a few at a time, until one fails or all are done.
+/// Runs `jobs`, a few at a time. Once one fails it starts no more, waits
+/// for those under way, and returns the first error: when it returns,
+/// nothing it started is still writing (a failed download's directory is
+/// then removed whole, and no late write makes it again).
 async fn all<F>(jobs: impl Iterator<Item = F>) -> Result<(), OffsiteError>
 where
     F: std::future::Future<Output = Result<(), OffsiteError>>,
 {
+    use std::sync::atomic::{AtomicBool, Ordering};
     // Collected first: a stream built on a closure over borrowed data is
     // not `Send` for the compiler, though it is.
     let jobs: Vec<F> = jobs.collect();
-    futures::stream::iter(jobs)
-        .buffer_unordered(PARALLEL)
-        .try_collect::<()>()
-        .await
+    let failed = AtomicBool::new(false);
+    let failed = &failed;
+    let mut running = futures::stream::iter(jobs.into_iter().map(|job| async move {
+        match failed.load(Ordering::Relaxed) {
+            true => Ok(()),
+            false => job.await,
+        }
+    }))
+    .buffer_unordered(PARALLEL);
+    let mut first = None;
+    while let Some(result) = running.next().await {
+        if let Err(e) = result {
+            failed.store(true, Ordering::Relaxed);
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// Downloads every file of a backup, checked, and its manifest into `dir`.
