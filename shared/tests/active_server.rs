@@ -405,3 +405,35 @@ fn a_rotation_cut_short_anywhere_finishes_after_a_crash_and_loses_nothing() {
         "the faults cut {cut_short} of 24 rotations short; the test needs more"
     );
 }
+
+/// A server that shows devices different logs: it gives the phone a
+/// record of the removed device and hides it from the owner, who then
+/// removes that device holding less than the phone took. Once the phone
+/// learns of the removal it says what it took.
+#[test]
+fn edits_a_removed_device_slipped_in_ahead_of_its_removal_are_reported() {
+    let server = MemoryServer::new();
+    let (mut owner, _) = device(&server, 1, true);
+    let (mut phone, _) = device(&server, 2, false);
+    let (mut lost, lost_net) = device(&server, 4, false);
+    for e in [&mut lost, &mut owner, &mut phone] {
+        sync(e);
+    }
+    sync(&mut owner);
+    // The lost device's edit reaches the phone only.
+    write(&mut lost, "slipped in;");
+    block_on(lost.sync(1)).unwrap();
+    let seq = server.head();
+    sync(&mut phone);
+    assert!(text(&phone).contains("slipped in;"));
+    assert!(server.withhold_entry(seq));
+    remove(&server, &mut owner, &lost_net);
+    assert!(!text(&owner).contains("slipped in;"));
+    assert!(owner.status().taken_after_removal.is_empty());
+
+    sync(&mut phone);
+    let taken = phone.status().taken_after_removal;
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].0, lost_net.token().to_string());
+    assert!(taken[0].1 > 0);
+}

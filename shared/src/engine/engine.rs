@@ -437,6 +437,7 @@ impl<S: Store, T: Transport> Engine<S, T> {
     /// What the UI shows.
     pub fn status(&self) -> SyncStatus {
         let pending = self.pending();
+        let members = super::roster::members(&self.doc);
         SyncStatus {
             state: derive_state(
                 self.in_round,
@@ -454,11 +455,8 @@ impl<S: Store, T: Transport> Engine<S, T> {
             last_skipped: self.last_skipped.clone(),
             refused_from_removed: self.refused,
             key_warnings: self.key_warnings.clone(),
-            withheld: super::roster::withheld(
-                &self.doc,
-                &self.announced,
-                &super::roster::members(&self.doc),
-            ),
+            withheld: super::roster::withheld(&self.doc, &self.announced, &members),
+            taken_after_removal: super::roster::taken_after_removal(&self.doc, &members),
         }
     }
 

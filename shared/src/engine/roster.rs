@@ -243,3 +243,21 @@ pub fn withheld(
     }
     out
 }
+
+/// Edits of removed devices that the document holds beyond what the owner
+/// held at their removal, by device (token id) and how many. A device can
+/// take such edits only before it learns of the removal, which a server
+/// that lies arranges by serving devices different logs; they cannot be
+/// taken back from a merged document, so they are reported.
+pub fn taken_after_removal(doc: &LoroDoc, members: &[Member]) -> Vec<(String, u64)> {
+    let have = doc.oplog_vv();
+    members
+        .iter()
+        .filter_map(|m| {
+            let (removal, peer) = (m.removal.as_ref()?, m.peer?);
+            let held = removal.held.get(&peer).copied().unwrap_or(0);
+            let now = have.get(&peer).copied().unwrap_or(0);
+            (now > held).then(|| (m.token.to_string(), u64::try_from(now - held).unwrap_or(0)))
+        })
+        .collect()
+}

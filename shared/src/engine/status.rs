@@ -67,6 +67,10 @@ pub struct SyncStatus {
     /// token id, where the workspace records it) and how many. Empty when
     /// nothing is missing.
     pub withheld: Vec<(String, u64)>,
+    /// Edits of a removed device that this device took before it learned
+    /// of the removal (the server delivered them ahead of it): by device
+    /// and how many. They stay in the document; the person is told.
+    pub taken_after_removal: Vec<(String, u64)>,
 }
 
 /// How the last round ended.

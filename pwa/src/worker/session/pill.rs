@@ -74,6 +74,15 @@ fn trust_warning(status: &SyncStatus) -> Option<(String, String)> {
             ),
         ));
     }
+    if let Some((who, n)) = status.taken_after_removal.first() {
+        return Some((
+            "Edits from a removed device".to_owned(),
+            format!(
+                "This device took {n} edits from device {} before it learned that the device was removed: the server delivered them ahead of the removal. Check the notes that device could have changed.",
+                short(who)
+            ),
+        ));
+    }
     (status.refused_from_removed > 0).then(|| {
         (
             "Refused edits".to_owned(),
