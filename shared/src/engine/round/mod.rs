@@ -330,6 +330,15 @@ impl<S: Store, T: Transport> Engine<S, T> {
             }
             return blobs;
         }
+        // The devices the document records change only when an import
+        // touches them: read again only then.
+        let touched = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = touched.clone();
+        let _watch = self.doc.subscribe(
+            &loro::ContainerID::new_root(super::roster::DEVICES_ROOT, loro::ContainerType::Map),
+            std::sync::Arc::new(move |_| flag.store(true, std::sync::atomic::Ordering::Relaxed)),
+        );
+        let mut members = Vec::new();
         let mut blobs = Vec::with_capacity(opened.len());
         for (seq, record) in opened {
             // Loro's decoder is only trusted with blobs that decode in a
@@ -338,7 +347,9 @@ impl<S: Store, T: Transport> Engine<S, T> {
                 *skipped += 1;
                 continue;
             }
-            let members = super::roster::members(&self.doc);
+            if touched.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                members = super::roster::members(&self.doc);
+            }
             if let Err(why) = super::roster::judge(&members, &record) {
                 *skipped += 1;
                 self.refused += 1;
