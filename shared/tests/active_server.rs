@@ -101,6 +101,23 @@ fn updates_since(e: &E, since: &VersionVector) -> Vec<u8> {
     e.doc().export(ExportMode::updates(since)).unwrap()
 }
 
+/// Plants in the server's log `payload` as an update of this workspace
+/// sealed under the first key epoch, signed by the device whose secret is
+/// `[signer; 32]` (as a removed device, or a server holding its keys, can).
+fn plant(server: &MemoryServer, payload: &[u8], iv: u8, signer: u8) {
+    let record = hearth_shared::signed::seal(
+        &EpochKey::new(1, KEY_1),
+        Kind::Update,
+        payload,
+        0,
+        [iv; 12],
+        &workspace(),
+        &DeviceSigner::of(&DeviceSecret::new([signer; 32])),
+    )
+    .unwrap();
+    server.inject_entry(&record);
+}
+
 #[test]
 fn a_device_key_swapped_by_the_server_gets_no_new_key_and_is_reported() {
     let server = MemoryServer::new();
@@ -164,30 +181,9 @@ fn a_removed_device_cannot_write_and_the_others_say_so() {
 
     // The server (or anyone with the removed device's token and its old
     // key) plants its edits as records: signed by it, under epoch 1.
-    let secret = DeviceSecret::new([4; 32]);
-    let planted = hearth_shared::signed::seal(
-        &EpochKey::new(1, KEY_1),
-        Kind::Update,
-        &updates_since(&lost, &before),
-        0,
-        [9; 12],
-        &workspace(),
-        &DeviceSigner::of(&secret),
-    )
-    .unwrap();
-    server.inject_entry(&planted);
+    plant(&server, &updates_since(&lost, &before), 9, 4);
     // And with a fresh signing key, and with none (the old format).
-    let forged = hearth_shared::signed::seal(
-        &EpochKey::new(1, KEY_1),
-        Kind::Update,
-        &updates_since(&lost, &before),
-        0,
-        [10; 12],
-        &workspace(),
-        &DeviceSigner::of(&DeviceSecret::new([0x99; 32])),
-    )
-    .unwrap();
-    server.inject_entry(&forged);
+    plant(&server, &updates_since(&lost, &before), 10, 0x99);
     let unsigned = hearth_shared::sealed::seal(
         &EpochKey::new(1, KEY_1),
         Kind::Update,
@@ -377,17 +373,7 @@ fn a_rotation_cut_short_anywhere_finishes_after_a_crash_and_loses_nothing() {
 
         // The removed device writes on; nobody takes it.
         write(&mut lost, "after;");
-        let planted = hearth_shared::signed::seal(
-            &EpochKey::new(1, KEY_1),
-            Kind::Update,
-            &updates_since(&lost, &before),
-            0,
-            [9; 12],
-            &workspace(),
-            &DeviceSigner::of(&DeviceSecret::new([4; 32])),
-        )
-        .unwrap();
-        server.inject_entry(&planted);
+        plant(&server, &updates_since(&lost, &before), 9, 4);
         sync(&mut phone);
         sync(&mut owner);
         for e in [&owner, &phone] {
