@@ -18,7 +18,7 @@
 //! hearth-device --dir DIR fetch FILE_ID OUT
 //! hearth-device --dir DIR files [--json]
 //! hearth-device --dir DIR collect-files [--window-days N] # master only
-//! hearth-device --dir DIR sync | watch [--seconds N] | status
+//! hearth-device --dir DIR sync | watch [--seconds N] | status   # status: fingerprints, warnings
 //! ```
 
 use std::path::PathBuf;
@@ -394,6 +394,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 status.cursor,
                 status.pending
             );
+            print_trust(&status);
         }
         Command::Watch { seconds } => {
             let mut device = Device::open(&dir).await?;
@@ -432,10 +433,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 status.pending,
                 status.cursor
             );
-            if let Some(error) = status.last_error {
+            if let Some(error) = &status.last_error {
                 println!("error:     {error}");
             }
+            if let Some(secret) = device.keys().and_then(|k| k.device.as_ref()) {
+                let own = hearth_shared::identity::DeviceKeys::of(secret).fingerprint();
+                println!("key:       {own} (this device; compare with the owner's list)");
+            }
+            let members = hearth_shared::engine::roster::members(device.engine().doc());
+            for m in &members {
+                let fingerprint = m
+                    .keys
+                    .map_or_else(|| "no key".to_owned(), |k| k.fingerprint());
+                let removed = if m.removal.is_some() { " removed" } else { "" };
+                println!("device:    {} {fingerprint}{removed}", m.token);
+            }
+            print_trust(&status);
         }
     }
     Ok(())
+}
+
+/// What the device found wrong with the server's answers (a key it
+/// swapped, edits it withheld, a removed device's writes), one line each.
+fn print_trust(status: &hearth_shared::engine::SyncStatus) {
+    for warning in &status.key_warnings {
+        println!("warning:   {warning}");
+    }
+    for (who, n) in &status.withheld {
+        println!("warning:   the server has not delivered {n} edits from device {who}");
+    }
+    for (who, n) in &status.taken_after_removal {
+        println!(
+            "warning:   {n} edits from removed device {who} were taken before its removal was known"
+        );
+    }
+    if status.refused_from_removed > 0 {
+        println!(
+            "warning:   {} records written by a removed device after its removal were refused",
+            status.refused_from_removed
+        );
+    }
 }

@@ -44,6 +44,14 @@ async fn the_command_line_device_syncs_with_a_library_device() {
     cli(dir_d.path(), &["create", "--label", "default"]).await;
     let default = Device::open(dir_d.path()).await.unwrap();
     assert!(default.keys().is_some(), "a new workspace is encrypted");
+    // Its status shows the key's fingerprint, for comparing with the
+    // owner's list.
+    let own =
+        hearth_shared::identity::DeviceKeys::of(default.keys().unwrap().device.as_ref().unwrap())
+            .fingerprint();
+    drop(default);
+    let status = cli(dir_d.path(), &["status"]).await;
+    assert!(status.contains(&format!("key:       {own}")), "{status}");
     let workspace = cli(
         dir_a.path(),
         &["create", "--label", "terminal", "--plaintext"],
