@@ -172,10 +172,7 @@ impl Transport for HttpTransport {
     }
 
     fn token_id(&self) -> Option<hearth_shared::id::TokenId> {
-        let r = self.remote().ok()?;
-        hearth_shared::claims::Claims::read_unverified(&r.token)
-            .ok()
-            .map(|claims| claims.jti)
+        hearth_shared::claims::Claims::token_id(&self.remote().ok()?.token)
     }
 
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {

@@ -384,10 +384,7 @@ impl Transport for FetchTransport {
     }
 
     fn token_id(&self) -> Option<hearth_shared::id::TokenId> {
-        let c = self.connected().ok()?;
-        hearth_shared::claims::Claims::read_unverified(&c.token)
-            .ok()
-            .map(|claims| claims.jti)
+        hearth_shared::claims::Claims::token_id(&self.connected().ok()?.token)
     }
 
     async fn put_device_key(&self, public_key: &[u8; 32]) -> Result<(), TransportError> {

@@ -48,6 +48,12 @@ impl Claims {
             .map_err(|_| ClaimsError::Encoding)?;
         serde_json::from_slice(&json).map_err(|e| ClaimsError::Claims(e.to_string()))
     }
+
+    /// The token id `token` carries (its claims read unchecked, as above);
+    /// `None` for anything that is not a Hearth token.
+    pub fn token_id(token: &str) -> Option<TokenId> {
+        Self::read_unverified(token).ok().map(|claims| claims.jti)
+    }
 }
 
 #[cfg(test)]

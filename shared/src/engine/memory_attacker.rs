@@ -26,10 +26,4 @@ impl MemoryServer {
     pub fn withhold_entry(&self, seq: u64) -> bool {
         self.lock().entries.remove(&seq).is_some()
     }
-
-    /// The sequence numbers and bodies of the entries the log holds.
-    pub fn entries(&self) -> Vec<(u64, Vec<u8>)> {
-        let s = self.lock();
-        s.entries.iter().map(|(k, v)| (*k, v.clone())).collect()
-    }
 }

@@ -162,8 +162,7 @@ pub fn DeviceList() -> Element {
         .read()
         .token
         .as_deref()
-        .and_then(|t| hearth_shared::claims::Claims::read_unverified(t).ok())
-        .map(|c| c.jti);
+        .and_then(hearth_shared::claims::Claims::token_id);
     let mut refresh = use_signal(|| 0u32);
     let mut message = use_signal(|| None::<String>);
     let devices = use_resource(move || {

@@ -94,7 +94,8 @@ fn trust_warning(status: &SyncStatus) -> Option<(String, String)> {
     })
 }
 
-/// The first characters of a token id, as the device list shows them.
+/// The first characters of a token id (the worker knows devices by their
+/// token ids, not their labels).
 fn short(token: &str) -> &str {
     token.get(..8).unwrap_or(token)
 }

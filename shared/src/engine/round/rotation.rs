@@ -183,24 +183,22 @@ impl<S: Store, T: Transport> Engine<S, T> {
         let mut copies = Vec::with_capacity(devices.len());
         let mut warnings = Vec::new();
         for (token, public) in &devices {
-            let recorded = members.iter().find(|m| &m.token == token);
-            match recorded.and_then(|m| m.keys) {
-                Some(keys)
-                    if keys.x25519 == *public && recorded.is_some_and(|m| m.removal.is_none()) => {}
-                Some(keys) if keys.x25519 != *public => {
-                    warnings.push(format!(
-                        "device {token}: the server offered a different key from the one the device recorded (fingerprint {}); it was not given the new key",
-                        keys.fingerprint()
-                    ));
-                    continue;
-                }
-                Some(_) => continue,
-                None => {
-                    warnings.push(format!(
-                        "device {token} never recorded its keys in the workspace (paired before this version, or read-only); it was not given the new key: pair it again"
-                    ));
-                    continue;
-                }
+            let member = members.iter().find(|m| &m.token == token);
+            let Some(recorded) = member.and_then(|m| m.keys) else {
+                warnings.push(format!(
+                    "device {token} never recorded its keys in the workspace (paired before this version, or read-only); it was not given the new key: pair it again"
+                ));
+                continue;
+            };
+            if recorded.x25519 != *public {
+                warnings.push(format!(
+                    "device {token}: the server offered a different key from the one the device recorded (fingerprint {}); it was not given the new key",
+                    recorded.fingerprint()
+                ));
+                continue;
+            }
+            if member.is_some_and(|m| m.removal.is_some()) {
+                continue;
             }
             let ephemeral = (keys.random)();
             let iv = (keys.iv)();
