@@ -196,13 +196,11 @@ fn test(root: &std::path::Path) -> Result<()> {
     seams::handlers_see_only_the_traits(root)?;
     cmd::step("no source file over 600 lines (tests apart)");
     seams::no_source_file_too_long(root)?;
-    cmd::step("the release `hearth` that `cargo xtask run` ships, for the end-to-end tests");
-    build_release_hearth(root)?;
-    let shipped = root.join("target/release/hearth");
-    let shipped = shipped.to_string_lossy().into_owned();
     let chromedriver = tools::chromedriver()?;
+    // The end-to-end tests run the `hearth` the tests build (the same code
+    // and the same embedded app as `cargo xtask run`'s, unoptimised): a
+    // release build of its own would cost a cold run three minutes.
     let browser_env = [
-        ("HEARTH_BIN", shipped.as_str()),
         ("CHROMEDRIVER", chromedriver.as_str()),
         ("HEARTH_CHROMIUM", tools::CHROMIUM),
         // Small wasm test binaries: debug info makes them ~100 MB.
@@ -217,17 +215,7 @@ fn test(root: &std::path::Path) -> Result<()> {
         .chain(engines_env.iter().map(|(k, v)| (*k, v.as_str())))
         .collect();
     cmd::step("native tests (unit, integration, end-to-end, cluster)");
-    cmd::cargo(
-        root,
-        &[
-            "test",
-            "--no-fail-fast",
-            "--workspace",
-            "--exclude",
-            "hearth-pwa",
-        ],
-        &native_env,
-    )?;
+    native_tests(root, &native_env)?;
     cmd::step("stopping PostgreSQL and Garage");
     drop(engines);
     wasm_tests(root, &browser_env)?;
@@ -252,7 +240,21 @@ fn test(root: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// The wasm tests of every package that has them, in headless Chromium.
+/// The native tests of every crate but the app's. With cargo-nextest (part
+/// of the machine's Rust toolchain), every test is a process of its own and the
+/// test binaries run side by side, as `.config/nextest.toml` says (the
+/// tests that share the cluster's engines one at a time); without it,
+/// `cargo test` runs the binaries one after another.
+fn native_tests(root: &std::path::Path, env: &[(&str, &str)]) -> Result<()> {
+    let everything = ["--workspace", "--exclude", "hearth-pwa", "--no-fail-fast"];
+    if cmd::output("cargo", &["nextest", "--version"]).is_some() {
+        cmd::cargo(root, &[&["nextest", "run"][..], &everything].concat(), env)
+    } else {
+        eprintln!("cargo-nextest is not installed: the test binaries run one after another");
+        cmd::cargo(root, &[&["test"][..], &everything].concat(), env)
+    }
+}
+
 /// `cargo build --release -p hearth --bin hearth`.
 pub fn build_release_hearth(root: &std::path::Path) -> Result<()> {
     cmd::cargo(
