@@ -18,6 +18,8 @@
 //! - `wasm-test`: only the wasm tests in headless Chromium.
 //! - `bench`: `setup`, `dist` (which prints the shipped sizes), then every
 //!   benchmark of `server/benches` in release; each prints its figures.
+//! - `deb`: `dist`, the release `hearth`, then its Debian package
+//!   ([`deb`]) in `target/deb`.
 //! - `engines`: starts the cluster tests' engines (PostgreSQL, three Garage
 //!   nodes), checks them, prints their environment and stops them.
 //! - `cluster up` / `cluster down`: the engines and two `hearth` nodes on
@@ -25,12 +27,14 @@
 //!
 //! Modules: [`tools`] (finding and installing tools), [`dist`] (the wasm
 //! build and the `dist/` folder), [`cmd`] (running commands), [`proxy`]
-//! (the browser's way to the wasm test runner's server), [`seams`] (the
+//! (the browser's way to the wasm test runner's server), [`deb`] (the
+//! Debian package), [`seams`] (the
 //! structure checks), [`engines`] (PostgreSQL and Garage on loopback),
 //! [`cluster`] (`cluster up|down`).
 
 mod cluster;
 mod cmd;
+mod deb;
 mod dist;
 mod doc_commands;
 mod engines;
@@ -52,6 +56,7 @@ fn usage() -> &'static str {
      \x20 test             run every test (native, wasm in headless Chromium, end-to-end, cluster)\n\
      \x20 wasm-test        run only the wasm tests in headless Chromium\n\
      \x20 bench            build in release and print the benchmark figures (see BENCHMARKS.md)\n\
+     \x20 deb              build the Debian package of `hearth` (binary, systemd unit, its user) into target/deb\n\
      \x20 engines [-- COMMAND]   start PostgreSQL and three Garage nodes, check them, print their environment (run COMMAND in it), stop them\n\
      \x20 cluster up|down  start (or stop) those engines and two `hearth` nodes on them, left running; `up` prints the tests' exports\n"
 }
@@ -91,6 +96,18 @@ fn main() -> Result<()> {
             wasm_tests(&root, &env)
         }
         "bench" => bench(&root),
+        "deb" => {
+            tools::setup(&root, tools::Needs::Build)?;
+            dist::build(&root, None)?;
+            build_release_hearth(&root)?;
+            let deb = deb::build(
+                &root,
+                &root.join("target/release/hearth"),
+                &root.join("target/deb"),
+            )?;
+            println!("{}", deb.display());
+            Ok(())
+        }
         "engines" => try_engines(&root, &rest),
         "cluster" => cluster::main(&root, &rest),
         "" | "help" | "--help" | "-h" => {
@@ -218,6 +235,8 @@ fn test(root: &std::path::Path) -> Result<()> {
     native_tests(root, &native_env)?;
     cmd::step("stopping PostgreSQL and Garage");
     drop(engines);
+    cmd::step("the Debian package installs, serves as its user and purges leaving the data");
+    deb::check(root, &root.join("target/debug/hearth"))?;
     wasm_tests(root, &browser_env)?;
     cmd::step(
         "every command the documentation shows exists (cargo targets, hearth and hearth-device flags)",

@@ -53,7 +53,8 @@ impl Server {
         Server::start_fresh(&["--registration", "code"])
     }
 
-    fn start_fresh(extra: &[&str]) -> Server {
+    /// Starts `hearth serve` with a fresh data directory and extra args.
+    pub fn start_fresh(extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut server = Server::start_in(&data_dir, extra);
@@ -331,7 +332,8 @@ impl Device {
         Device::launch_logging(390, 844, &[], true).await
     }
 
-    async fn launch_with(width: u32, height: u32, extra: &[&str]) -> Device {
+    /// Launches a fresh profile of this size with extra Chromium flags.
+    pub async fn launch_with(width: u32, height: u32, extra: &[&str]) -> Device {
         Device::launch_logging(width, height, extra, false).await
     }
 
@@ -679,7 +681,12 @@ impl Device {
     /// Connects this device's workspace to `server` as its owner; returns
     /// the workspace id and the master token.
     pub async fn become_owner(&self, server: &Server) -> (String, String) {
-        self.open(&server.url).await;
+        self.become_owner_at(&server.url).await
+    }
+
+    /// [`Device::become_owner`] of the server at `url` (a proxy's, say).
+    pub async fn become_owner_at(&self, url: &str) -> (String, String) {
+        self.open(url).await;
         self.click("#tab-sync").await;
         self.click("#connect").await;
         self.wait_for_sync_state("synced").await;
@@ -893,9 +900,9 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ReadLog {
     }
 }
 
-/// The `hearth` binary the end-to-end tests run: the release build that
-/// `cargo xtask run` ships when `cargo xtask test` names it in `HEARTH_BIN`,
-/// otherwise this package's test build.
+/// The `hearth` binary the end-to-end tests run: this package's test build
+/// (the same code and embedded app as the release `cargo xtask run`
+/// ships), or the one `HEARTH_BIN` names (a release build, say).
 pub fn hearth_bin() -> std::path::PathBuf {
     std::env::var_os("HEARTH_BIN")
         .map(std::path::PathBuf::from)
