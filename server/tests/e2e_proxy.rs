@@ -106,7 +106,10 @@ impl Proxy {
     fn caddy(dir: &Path, cert: &Certificate, upstream: &str) -> Proxy {
         let port = free_port();
         let site = recipe("caddy")
-            .replace("notes.example.org {", &format!("https://localhost:{port} {{"))
+            .replace(
+                "notes.example.org {",
+                &format!("https://localhost:{port} {{"),
+            )
             .replace(
                 "\treverse_proxy",
                 &format!(
@@ -183,16 +186,17 @@ fn nginx_has_http2_directive(version: &str) -> bool {
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
         .collect();
-    numbers.get(..3).is_some_and(|v| (v[0], v[1], v[2]) >= (1, 25, 1))
+    numbers
+        .get(..3)
+        .is_some_and(|v| (v[0], v[1], v[2]) >= (1, 25, 1))
 }
 
 /// The first fenced block under `## {heading}` of `docs/proxy.md`, in
 /// the words a person copies.
 fn recipe(heading: &str) -> String {
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/proxy.md"),
-    )
-    .unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/proxy.md"))
+            .unwrap();
     let section = doc
         .split("\n## ")
         .find(|s| s.to_lowercase().starts_with(heading))
@@ -233,12 +237,8 @@ async fn metric(metrics: &str, name: &str) -> f64 {
 /// The whole flow through one proxy.
 async fn through(start: fn(&Path, &Certificate, &str) -> Proxy) {
     let metrics = format!("127.0.0.1:{}", free_port());
-    let server = Server::start_fresh(&[
-        "--trusted-proxy",
-        "127.0.0.1",
-        "--metrics-listen",
-        &metrics,
-    ]);
+    let server =
+        Server::start_fresh(&["--trusted-proxy", "127.0.0.1", "--metrics-listen", &metrics]);
     let files = tempfile::tempdir().unwrap();
     let cert = certificate(files.path());
     let upstream = server.url.trim_start_matches("http://").to_owned();
@@ -252,7 +252,11 @@ async fn through(start: fn(&Path, &Certificate, &str) -> Proxy) {
     let protocol = laptop
         .eval("return performance.getEntriesByType('navigation')[0].nextHopProtocol")
         .await;
-    assert_eq!(protocol.as_str(), Some("h2"), "{name}: the page over HTTP/2");
+    assert_eq!(
+        protocol.as_str(),
+        Some("h2"),
+        "{name}: the page over HTTP/2"
+    );
     let hsts = laptop
         .eval_async(
             "const done = arguments[arguments.length - 1];
@@ -263,7 +267,9 @@ async fn through(start: fn(&Path, &Certificate, &str) -> Proxy) {
         hsts.as_str().is_some_and(|h| h.contains("max-age")),
         "{name}: HSTS on an answer the proxy marked as HTTPS, got {hsts}"
     );
-    laptop.add_note("Through the proxy", "written on the laptop").await;
+    laptop
+        .add_note("Through the proxy", "written on the laptop")
+        .await;
     laptop.become_owner_at(&proxy.url).await;
 
     let phone = Device::launch_with(390, 844, &[&cert.trust_flag]).await;

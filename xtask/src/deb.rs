@@ -40,9 +40,14 @@ pub fn build(root: &Path, binary: &Path, out: &Path) -> Result<PathBuf> {
     let unit = stage.join("lib/systemd/system/hearth.service");
     let doc = stage.join("usr/share/doc/hearth");
     let control = stage.join("DEBIAN");
-    for dir in [bin.parent(), unit.parent(), Some(doc.as_path()), Some(&control)]
-        .into_iter()
-        .flatten()
+    for dir in [
+        bin.parent(),
+        unit.parent(),
+        Some(doc.as_path()),
+        Some(&control),
+    ]
+    .into_iter()
+    .flatten()
     {
         std::fs::create_dir_all(dir)?;
     }
