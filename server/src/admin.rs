@@ -1,5 +1,6 @@
 //! The operator's commands on a running server (`hearth admin …`): list
-//! workspaces with what they hold, revoke a token, delete a workspace.
+//! workspaces with what they hold, revoke a token, delete a workspace,
+//! change one workspace's quota.
 //!
 //! The server listens on a Unix socket in its data directory
 //! ([`ADMIN_SOCKET`], owner-only): whoever may read the data directory may
@@ -38,6 +39,13 @@ pub struct WorkspaceRow {
     pub log_bytes: u64,
     /// Bytes of its attached files' chunks.
     pub chunk_bytes: u64,
+    /// The most it may hold (log, snapshot and chunks together).
+    #[serde(default)]
+    pub quota_bytes: u64,
+    /// Whether the operator set that quota (else it is the server's
+    /// `--workspace-quota-bytes`).
+    #[serde(default)]
+    pub quota_set: bool,
 }
 
 /// An answer's body.
@@ -126,6 +134,24 @@ async fn handle<B>(app: &App, req: Request<B>) -> Response<Full<Bytes>> {
                 format!("{ws:?} is not a workspace id: {e}"),
             ),
         },
+        (&Method::PUT, ["workspaces", ws, "quota", bytes]) => {
+            match (WorkspaceId::parse(ws), bytes.parse::<u64>()) {
+                (Ok(ws), Ok(bytes)) => set_quota(app, ws, Some(bytes)).await,
+                _ => said(
+                    StatusCode::BAD_REQUEST,
+                    false,
+                    "give a workspace id and a number of bytes",
+                ),
+            }
+        }
+        (&Method::DELETE, ["workspaces", ws, "quota"]) => match WorkspaceId::parse(ws) {
+            Ok(ws) => set_quota(app, ws, None).await,
+            Err(e) => said(
+                StatusCode::BAD_REQUEST,
+                false,
+                format!("{ws:?} is not a workspace id: {e}"),
+            ),
+        },
         (&Method::DELETE, ["workspaces", ws, "tokens", id]) => {
             match (WorkspaceId::parse(ws), TokenId::parse(id)) {
                 (Ok(ws), Ok(id)) => revoke(app, ws, id).await,
@@ -161,6 +187,8 @@ async fn list(app: &App) -> Response<Full<Bytes>> {
             .unwrap_or(0);
         let chunk_bytes = app.chunks.bytes_used(&w.id).await.unwrap_or(0);
         rows.push(WorkspaceRow {
+            quota_bytes: app.workspaces.room().quota(&w.id),
+            quota_set: w.quota.is_some(),
             id: w.id.to_string(),
             label: w.label,
             created_at: w.created_at,
@@ -178,6 +206,105 @@ async fn list(app: &App) -> Response<Full<Bytes>> {
             workspaces: rows,
         },
     )
+}
+
+/// Sets (`None`: back to the server's default) the quota of `ws`: kept in
+/// the index, in force on this node at once (other cluster nodes read it
+/// within a minute). A workspace already over it keeps what it holds and
+/// is refused more.
+async fn set_quota(app: &App, ws: WorkspaceId, quota: Option<u64>) -> Response<Full<Bytes>> {
+    match app.index.set_quota(ws.clone(), quota).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return said(
+                StatusCode::NOT_FOUND,
+                false,
+                format!("no workspace {ws} on this server"),
+            );
+        }
+        Err(e) => {
+            return said(
+                StatusCode::SERVICE_UNAVAILABLE,
+                false,
+                format!("cannot change the quota: {e}"),
+            );
+        }
+    }
+    let room = app.workspaces.room();
+    room.quotas().set(&ws, quota);
+    let quota = room.quota(&ws);
+    let held = app
+        .workspaces
+        .store()
+        .stored_bytes(&ws)
+        .await
+        .unwrap_or(0)
+        .saturating_add(app.chunks.bytes_used(&ws).await.unwrap_or(0));
+    let whose = if quota == room.quotas().default_quota() {
+        "the server's default"
+    } else {
+        "set by the operator"
+    };
+    let over = if held > quota {
+        "; it holds more than that, so new writes are refused until it holds less (its owner compacts or removes files) or the quota grows"
+    } else {
+        ""
+    };
+    said(
+        StatusCode::OK,
+        true,
+        format!("workspace {ws}: quota {quota} bytes ({whose}), {held} bytes held{over}"),
+    )
+}
+
+/// `5GiB`, `500MB`, `1.5GB`, `1000000`: bytes, with 1000- (kB, MB, GB, TB)
+/// or 1024-based (KiB, MiB, GiB, TiB) units; case does not matter.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "m" | "mb" => 1000_u64.pow(2),
+        "g" | "gb" => 1000_u64.pow(3),
+        "t" | "tb" => 1000_u64.pow(4),
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "{other:?} is not a unit: use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    let bad = || format!("{text:?} is not a size: write it as 500MB, 5GiB or 1000000");
+    let value = match number.split_once('.') {
+        None => number
+            .parse::<u64>()
+            .map_err(|_| bad())?
+            .checked_mul(unit)
+            .ok_or_else(bad)?,
+        Some((whole, fraction)) => {
+            let whole: u64 = if whole.is_empty() {
+                0
+            } else {
+                whole.parse().map_err(|_| bad())?
+            };
+            let digits = u32::try_from(fraction.len()).map_err(|_| bad())?;
+            let scale = 10_u64.checked_pow(digits).ok_or_else(bad)?;
+            let fraction: u64 = fraction.parse().map_err(|_| bad())?;
+            let whole = whole.checked_mul(unit).ok_or_else(bad)?;
+            let part = u128::from(fraction) * u128::from(unit) / u128::from(scale);
+            whole
+                .checked_add(u64::try_from(part).map_err(|_| bad())?)
+                .ok_or_else(bad)?
+        }
+    };
+    Ok(value)
 }
 
 async fn revoke(app: &App, ws: WorkspaceId, id: TokenId) -> Response<Full<Bytes>> {
@@ -263,6 +390,7 @@ pub enum Ask {
     Workspaces,
     Revoke { ws: WorkspaceId, token: TokenId },
     Delete { ws: WorkspaceId },
+    Quota { ws: WorkspaceId, bytes: Option<u64> },
 }
 
 /// Asks the server serving `data_dir`; the answer's message, and the
@@ -284,6 +412,11 @@ pub async fn ask(data_dir: &Path, what: Ask) -> Result<(String, Vec<WorkspaceRow
         Ask::Workspaces => (Method::GET, "/workspaces".to_owned()),
         Ask::Revoke { ws, token } => (Method::DELETE, format!("/workspaces/{ws}/tokens/{token}")),
         Ask::Delete { ws } => (Method::DELETE, format!("/workspaces/{ws}")),
+        Ask::Quota {
+            ws,
+            bytes: Some(bytes),
+        } => (Method::PUT, format!("/workspaces/{ws}/quota/{bytes}")),
+        Ask::Quota { ws, bytes: None } => (Method::DELETE, format!("/workspaces/{ws}/quota")),
     };
     let req = Request::builder()
         .method(method)
@@ -307,5 +440,38 @@ pub async fn ask(data_dir: &Path, what: Ask) -> Result<(String, Vec<WorkspaceRow
         Ok((answer.message, answer.workspaces))
     } else {
         Err(answer.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_in_the_units_people_write() {
+        for (text, bytes) in [
+            ("1000000", 1_000_000),
+            ("500MB", 500_000_000),
+            ("5GiB", 5 << 30),
+            ("1.5GB", 1_500_000_000),
+            ("2 gib", 2 << 30),
+            ("0", 0),
+            ("64KiB", 65_536),
+            ("1TB", 1_000_000_000_000),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for text in [
+            "",
+            "GB",
+            "5 parsecs",
+            "-1",
+            "1.2.3GB",
+            "99999999999999999999",
+            "20000000TiB",
+        ] {
+            let said = parse_size(text).unwrap_err();
+            assert!(!said.is_empty(), "{text}");
+        }
     }
 }

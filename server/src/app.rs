@@ -191,6 +191,17 @@ impl App {
         config
             .validate(backends.store.max_entry_len())
             .map_err(StartError::Config)?;
+        // The operator's quotas of single workspaces (`hearth admin quota`).
+        let workspaces = backends
+            .index
+            .list_workspaces()
+            .await
+            .map_err(|e| StartError::Other(format!("cannot read the token index: {e}")))?;
+        backends.room.quotas().replace(
+            workspaces
+                .into_iter()
+                .filter_map(|w| Some((w.id, w.quota?))),
+        );
         let trusted_proxies = crate::proxy::TrustedProxies::parse(&config.trusted_proxy)
             .map_err(StartError::Config)?;
         let offsite = match &config.backup_to {

@@ -331,6 +331,20 @@ fn admin(args: crate::config::AdminArgs) -> anyhow::Result<()> {
             },
             false,
         ),
+        AdminCommand::Quota { workspace, size } => {
+            let bytes = if size.eq_ignore_ascii_case("default") {
+                None
+            } else {
+                Some(crate::admin::parse_size(size).map_err(|e| anyhow::anyhow!(e))?)
+            };
+            (
+                Ask::Quota {
+                    ws: parse_ws(workspace)?,
+                    bytes,
+                },
+                false,
+            )
+        }
         AdminCommand::DeleteWorkspace { workspace, yes } => {
             let ws = parse_ws(workspace)?;
             if !yes {
@@ -353,17 +367,23 @@ fn admin(args: crate::config::AdminArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<32}  {:<20}  {:>7}  {:>12}  {:>12}  {:>10}",
-        "WORKSPACE", "LABEL", "DEVICES", "LOG BYTES", "FILE BYTES", "LAST SEEN"
+        "{:<32}  {:<20}  {:>7}  {:>12}  {:>12}  {:>14}  {:>10}",
+        "WORKSPACE", "LABEL", "DEVICES", "LOG BYTES", "FILE BYTES", "QUOTA", "LAST SEEN"
     );
     for row in &rows {
         let seen = row
             .last_seen_at
             .map_or_else(|| "never".to_owned(), |at| at.to_string());
         let label: String = row.label.chars().take(20).collect();
+        // An operator's quota is marked with `*`.
+        let quota = format!(
+            "{}{}",
+            row.quota_bytes,
+            if row.quota_set { "*" } else { "" }
+        );
         println!(
-            "{:<32}  {:<20}  {:>7}  {:>12}  {:>12}  {:>10}",
-            row.id, label, row.devices, row.log_bytes, row.chunk_bytes, seen
+            "{:<32}  {:<20}  {:>7}  {:>12}  {:>12}  {:>14}  {:>10}",
+            row.id, label, row.devices, row.log_bytes, row.chunk_bytes, quota, seen
         );
     }
     eprintln!("{message}");

@@ -489,6 +489,15 @@ pub enum AdminCommand {
         /// The token id (as `hearth admin workspaces` and the owner's device list show it).
         token: String,
     },
+    /// Change one workspace's storage quota (log, snapshot and files
+    /// together), or give it back the server's default.
+    Quota {
+        /// The workspace id.
+        workspace: String,
+        /// The quota: `5GiB`, `500MB`, `1000000` (bytes), or `default`
+        /// (the server's `--workspace-quota-bytes`).
+        size: String,
+    },
     /// Delete a workspace with everything it holds (tokens, entries,
     /// snapshots, files); it is not in the next backup. Asks for `--yes`.
     DeleteWorkspace {

@@ -26,17 +26,28 @@ async fn make_link(owner: &Device, scope: &str) -> (String, String) {
 }
 
 /// The text of the QR code shown in `css`, read from a screenshot (taken
-/// again until the code has been painted, on a busy machine).
+/// again until the code has been painted: a busy machine paints late).
+/// The last screenshot is kept in `target/screenshots` if none reads.
 async fn read_qr(device: &Device, css: &str) -> String {
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
         let element = device.client.find(Locator::Css(css)).await.unwrap();
         let png = element.screenshot().await.unwrap();
         if let Some(text) = decode_qr(&png) {
             return text;
         }
+        if std::time::Instant::now() > deadline {
+            let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/screenshots/unreadable-qr.png");
+            let _ = std::fs::create_dir_all(kept.parent().unwrap());
+            let _ = std::fs::write(&kept, &png);
+            panic!(
+                "no readable QR code in {css} (the last screenshot: {})",
+                kept.display()
+            );
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("no readable QR code in {css}");
 }
 
 fn decode_qr(png_bytes: &[u8]) -> Option<String> {

@@ -308,6 +308,10 @@ impl Index for Cached {
         self.inner.list_workspaces().await
     }
 
+    async fn set_quota(&self, ws: WorkspaceId, quota: Option<u64>) -> Result<bool, IndexError> {
+        self.inner.set_quota(ws, quota).await
+    }
+
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
         let outcome = self.inner.delete_workspace(ws.clone()).await;
         self.invalidate(Invalidation::Workspace(ws));

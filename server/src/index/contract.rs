@@ -491,6 +491,27 @@ pub async fn story(index: &dyn Index) {
         ("home", 100, 2, Some(120)),
         "laptop and the recovered owner are live"
     );
+    // The operator's quota: set, changed, cleared; none for a stranger.
+    assert_eq!(all[0].quota, None, "the server's default until set");
+    assert!(index.set_quota(ws.clone(), Some(5_000)).await.unwrap());
+    assert!(index.set_quota(ws.clone(), Some(0)).await.unwrap());
+    assert!(index.set_quota(other.clone(), Some(7_000)).await.unwrap());
+    assert!(
+        !index
+            .set_quota(WorkspaceId::from_random([0xee; 16]), Some(1))
+            .await
+            .unwrap()
+    );
+    let quotas: Vec<Option<u64>> = index
+        .list_workspaces()
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.quota)
+        .collect();
+    assert_eq!(quotas, vec![Some(0), Some(7_000)]);
+    assert!(index.set_quota(other.clone(), None).await.unwrap());
+    assert_eq!(index.list_workspaces().await.unwrap()[1].quota, None);
     assert!(index.delete_workspace(ws.clone()).await.unwrap());
     assert!(
         !index.delete_workspace(ws.clone()).await.unwrap(),

@@ -42,6 +42,8 @@ struct State {
     epochs: HashMap<WorkspaceId, BTreeMap<u32, Vec<u8>>>,
     /// Per workspace: the credential's hash and the wrapped keys.
     recovery: HashMap<WorkspaceId, (Vec<u8>, String)>,
+    /// The operator's quotas.
+    quotas: HashMap<WorkspaceId, u64>,
 }
 
 impl State {
@@ -400,6 +402,7 @@ impl Index for MemoryIndex {
                     created_at: *created_at,
                     devices: tokens.clone().filter(|t| t.revoked_at.is_none()).count() as u64,
                     last_seen_at: tokens.filter_map(|t| t.last_seen_at).max(),
+                    quota: st.quotas.get(id).copied(),
                 }
             })
             .collect();
@@ -407,8 +410,21 @@ impl Index for MemoryIndex {
         Ok(list)
     }
 
+    async fn set_quota(&self, ws: WorkspaceId, quota: Option<u64>) -> Result<bool, IndexError> {
+        let mut st = self.lock();
+        if !st.workspaces.contains_key(&ws) {
+            return Ok(false);
+        }
+        match quota {
+            Some(q) => st.quotas.insert(ws, q),
+            None => st.quotas.remove(&ws),
+        };
+        Ok(true)
+    }
+
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
         let mut st = self.lock();
+        st.quotas.remove(&ws);
         st.tokens.retain(|t| t.row.workspace != ws);
         st.invites.retain(|_, i| i.workspace != ws);
         st.epochs.remove(&ws);

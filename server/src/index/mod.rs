@@ -144,6 +144,8 @@ pub struct WorkspaceSummary {
     pub devices: u64,
     /// When a token of it was last used, if ever.
     pub last_seen_at: Option<u64>,
+    /// The operator's quota for it (`None`: the server's default).
+    pub quota: Option<u64>,
 }
 
 /// A new invite, as the index keeps it.
@@ -328,6 +330,10 @@ pub trait Index: Send + Sync + 'static {
 
     /// Every workspace, oldest first.
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceSummary>, IndexError>;
+
+    /// Sets (or, with `None`, clears) the operator's quota of `ws`.
+    /// `false` if there is no such workspace.
+    async fn set_quota(&self, ws: WorkspaceId, quota: Option<u64>) -> Result<bool, IndexError>;
 
     /// Forgets a workspace and everything of it (tokens, invites, key
     /// epochs, wrapped keys, recovery), at once. `false` if there was none.

@@ -26,7 +26,12 @@ use Col::{Blob, Int, Text};
 pub const TABLES: &[Table] = &[
     Table {
         name: "workspaces",
-        columns: &[("id", Text), ("label", Text), ("created_at", Int)],
+        columns: &[
+            ("id", Text),
+            ("label", Text),
+            ("created_at", Int),
+            ("quota_bytes", Int),
+        ],
     },
     Table {
         name: "tokens",

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "workspace logs, chunks, the signing secret and cluster jobs",
         sql: include_str!("migrations/0002_logs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "per-workspace quotas",
+        sql: include_str!("migrations/0003_quota.sql"),
+    },
 ];
 
 /// The advisory lock key the migrations hold (any fixed number: "hearth").

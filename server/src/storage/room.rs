@@ -4,6 +4,8 @@
 //! handlers ask it before they write and tell it what they added and
 //! removed; nothing else decides or counts.
 
+use std::collections::HashMap;
+
 use hearth_shared::id::WorkspaceId;
 
 /// Why there is no room.
@@ -17,8 +19,14 @@ pub enum Refused {
 
 /// Room for new data.
 pub trait Room: Send + Sync + 'static {
+    /// The server's default quota and the operator's quotas of single
+    /// workspaces.
+    fn quotas(&self) -> &Quotas;
+
     /// The most bytes workspace `ws` may hold.
-    fn quota(&self, ws: &WorkspaceId) -> u64;
+    fn quota(&self, ws: &WorkspaceId) -> u64 {
+        self.quotas().of(ws)
+    }
 
     /// Whether `bytes` more may be stored, server-wide. May block (a
     /// free-space check): call it off the async threads.
@@ -65,6 +73,49 @@ pub trait Room: Send + Sync + 'static {
     }
 }
 
+/// Each workspace's quota: the server's default
+/// (`--workspace-quota-bytes`), unless the operator set one for it
+/// (`hearth admin quota`, kept in the index). Read on every write.
+pub struct Quotas {
+    default: u64,
+    set: std::sync::RwLock<HashMap<WorkspaceId, u64>>,
+}
+
+impl Quotas {
+    pub fn new(default: u64) -> Quotas {
+        Quotas {
+            default,
+            set: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The quota of `ws`.
+    pub fn of(&self, ws: &WorkspaceId) -> u64 {
+        let set = self.set.read().unwrap_or_else(|p| p.into_inner());
+        set.get(ws).copied().unwrap_or(self.default)
+    }
+
+    /// The server's default.
+    pub fn default_quota(&self) -> u64 {
+        self.default
+    }
+
+    /// Sets (`None`: clears) the operator's quota of `ws`.
+    pub fn set(&self, ws: &WorkspaceId, quota: Option<u64>) {
+        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
+        match quota {
+            Some(q) => set.insert(ws.clone(), q),
+            None => set.remove(ws),
+        };
+    }
+
+    /// Replaces every operator's quota with `all` (as the index has them).
+    pub fn replace(&self, all: impl IntoIterator<Item = (WorkspaceId, u64)>) {
+        let all: HashMap<WorkspaceId, u64> = all.into_iter().collect();
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = all;
+    }
+}
+
 #[cfg(any(test, feature = "test-support"))]
 pub mod contract {
     //! What every [`Room`] must do.
@@ -90,5 +141,18 @@ pub mod contract {
         assert_eq!(room.admit(10), Ok(()));
         room.removed(u64::MAX);
         assert_eq!(room.total(), 0, "never below nothing");
+
+        // The operator's quota of one workspace, over the default.
+        let other = WorkspaceId::from_random([2; 16]);
+        room.quotas().set(&ws, Some(10));
+        assert_eq!(room.quota(&ws), 10);
+        assert_eq!(room.quota(&other), quota, "the others keep the default");
+        assert_eq!(room.admit_to(&ws, 5, 6), Err(Refused::Quota));
+        assert_eq!(room.admit_to(&ws, 5, 5), Ok(()));
+        room.quotas().set(&ws, None);
+        assert_eq!(room.quota(&ws), quota);
+        room.quotas().replace([(other.clone(), 3)]);
+        assert_eq!((room.quota(&ws), room.quota(&other)), (quota, 3));
+        assert_eq!(room.quotas().default_quota(), quota);
     }
 }

@@ -92,3 +92,68 @@ async fn without_a_running_server_admin_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach a hearth serving"), "{err}");
 }
+
+#[tokio::test]
+async fn the_operator_changes_one_workspaces_quota_and_it_holds_across_a_restart() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let (small, other) = (new_ws(), new_ws());
+    let small_master = api.register(&small).await;
+    let other_master = api.register(&other).await;
+    api.push_ok(&small, &small_master, "k1", &vec![1u8; 4_000])
+        .await;
+
+    // Below what it holds: it keeps its data, and is refused more.
+    let (ok, out, err) = admin(&server, &["quota", &small, "2kB"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("2000 bytes") && out.contains("refused"),
+        "{out}"
+    );
+    let refused = api.push(&small, &small_master, Some("k2"), b"more").await;
+    assert_eq!(refused.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(refused.code(), "quota_exceeded");
+    assert_eq!(api.pull(&small, &small_master, 0).await.frames.len(), 1);
+    api.push_ok(&other, &other_master, "k1", &vec![2u8; 4_000])
+        .await;
+    let (_, out, _) = admin(&server, &["workspaces", "--json"]).await;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let row = |ws: &str| rows.iter().find(|r| r["id"] == ws).cloned().unwrap();
+    assert_eq!(
+        (
+            row(&small)["quota_bytes"].as_u64(),
+            row(&small)["quota_set"].as_bool()
+        ),
+        (Some(2_000), Some(true))
+    );
+    assert_eq!(
+        row(&other)["quota_set"],
+        false,
+        "the others keep the default"
+    );
+    let (_, table, _) = admin(&server, &["workspaces"]).await;
+    assert!(
+        table.contains("QUOTA") && table.contains("2000*"),
+        "{table}"
+    );
+
+    // Kept in the index: a restarted server still holds it to 2 kB.
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let api = server.api();
+    let refused = api.push(&small, &small_master, Some("k2"), b"more").await;
+    assert_eq!(refused.code(), "quota_exceeded");
+
+    // Grown, then back to the server's default: let in again.
+    let (ok, out, err) = admin(&server, &["quota", &small, "1MiB"]).await;
+    assert!(ok && out.contains("1048576 bytes"), "{out}{err}");
+    api.push_ok(&small, &small_master, "k2", b"more").await;
+    let (ok, out, err) = admin(&server, &["quota", &small, "default"]).await;
+    assert!(ok && out.contains("the server's default"), "{out}{err}");
+
+    // Bad input is said in words, and changes nothing.
+    let (ok, _, err) = admin(&server, &["quota", &small, "5 parsecs"]).await;
+    assert!(!ok && err.contains("not a unit"), "{err}");
+    let (ok, _, err) = admin(&server, &["quota", &new_ws(), "1GB"]).await;
+    assert!(!ok && err.contains("no workspace"), "{err}");
+}

@@ -272,6 +272,11 @@ impl Index for PgIndex {
         Ok(queries::list_workspaces(&c).await?)
     }
 
+    async fn set_quota(&self, ws: WorkspaceId, quota: Option<u64>) -> Result<bool, IndexError> {
+        let c = self.client().await?;
+        Ok(queries::set_quota(&c, &ws, quota).await?)
+    }
+
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
         let c = self.client().await?;
         Ok(queries::delete_workspace(&c, &ws).await?)

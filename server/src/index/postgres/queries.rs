@@ -333,7 +333,8 @@ pub async fn list_workspaces(c: &impl GenericClient) -> Result<Vec<WorkspaceSumm
         c,
         "SELECT w.id, w.label, w.created_at,
                 (SELECT COUNT(*) FROM tokens t WHERE t.workspace_id = w.id AND t.revoked_at IS NULL),
-                (SELECT MAX(t.last_seen_at) FROM tokens t WHERE t.workspace_id = w.id)
+                (SELECT MAX(t.last_seen_at) FROM tokens t WHERE t.workspace_id = w.id),
+                w.quota_bytes
          FROM workspaces w ORDER BY w.created_at, w.id COLLATE \"C\"",
         &[],
     )
@@ -349,9 +350,25 @@ pub async fn list_workspaces(c: &impl GenericClient) -> Result<Vec<WorkspaceSumm
             created_at: to_u64(col(row, 2)?),
             devices: to_u64(col(row, 3)?),
             last_seen_at: col::<Option<i64>>(row, 4)?.map(to_u64),
+            quota: col::<Option<i64>>(row, 5)?.map(to_u64),
         });
     }
     Ok(out)
+}
+
+/// Sets or clears a workspace's quota. `false` if there is no such workspace.
+pub async fn set_quota(
+    c: &impl GenericClient,
+    ws: &WorkspaceId,
+    quota: Option<u64>,
+) -> Result<bool, Failure> {
+    let changed = exec(
+        c,
+        "UPDATE workspaces SET quota_bytes = $2 WHERE id = $1",
+        &[&ws.as_str(), &quota.map(to_i64)],
+    )
+    .await?;
+    Ok(changed > 0)
 }
 
 /// Deletes a workspace and every row of it (tokens, the keys wrapped for

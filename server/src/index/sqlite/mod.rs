@@ -284,6 +284,10 @@ impl Index for SqliteIndex {
         self.call(queries::list_workspaces).await
     }
 
+    async fn set_quota(&self, ws: WorkspaceId, quota: Option<u64>) -> Result<bool, IndexError> {
+        self.call(move |c| queries::set_quota(c, &ws, quota)).await
+    }
+
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
         self.call(move |c| queries::delete_workspace(c, &ws)).await
     }

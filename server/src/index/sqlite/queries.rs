@@ -281,7 +281,8 @@ pub fn list_workspaces(
     let mut stmt = conn.prepare(
         "SELECT w.id, w.label, w.created_at,
                 (SELECT COUNT(*) FROM tokens t WHERE t.workspace_id = w.id AND t.revoked_at IS NULL),
-                (SELECT MAX(t.last_seen_at) FROM tokens t WHERE t.workspace_id = w.id)
+                (SELECT MAX(t.last_seen_at) FROM tokens t WHERE t.workspace_id = w.id),
+                w.quota_bytes
          FROM workspaces w ORDER BY w.created_at, w.id",
     )?;
     let rows = stmt.query_map([], |row| {
@@ -291,11 +292,12 @@ pub fn list_workspaces(
             row.get::<_, i64>(2)?,
             row.get::<_, i64>(3)?,
             row.get::<_, Option<i64>>(4)?,
+            row.get::<_, Option<i64>>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, label, created, devices, seen) = row?;
+        let (id, label, created, devices, seen, quota) = row?;
         let Ok(id) = WorkspaceId::parse(&id) else {
             continue;
         };
@@ -305,9 +307,23 @@ pub fn list_workspaces(
             created_at: to_u64(created),
             devices: to_u64(devices),
             last_seen_at: seen.map(to_u64),
+            quota: quota.map(to_u64),
         });
     }
     Ok(out)
+}
+
+/// Sets or clears a workspace's quota. `false` if there is no such workspace.
+pub fn set_quota(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    quota: Option<u64>,
+) -> Result<bool, IndexError> {
+    let changed = conn.execute(
+        "UPDATE workspaces SET quota_bytes = ?2 WHERE id = ?1",
+        rusqlite::params![ws.as_str(), quota.map(to_i64)],
+    )?;
+    Ok(changed > 0)
 }
 
 /// Deletes a workspace and every row of it, in one transaction; its

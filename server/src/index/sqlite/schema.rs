@@ -75,6 +75,9 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         PRIMARY KEY (token_id, epoch)
     ) STRICT;",
+    // 7: the operator's quota of one workspace (`hearth admin quota`),
+    // in bytes; NULL: the server's `--workspace-quota-bytes`.
+    "ALTER TABLE workspaces ADD COLUMN quota_bytes INTEGER CHECK (quota_bytes >= 0);",
 ];
 
 /// The schema version this build writes.

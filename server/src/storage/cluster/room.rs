@@ -12,11 +12,11 @@ use hearth_shared::id::WorkspaceId;
 
 use super::{Cluster, from_db};
 use crate::storage::StoreError;
-use crate::storage::room::{Refused, Room};
+use crate::storage::room::{Quotas, Refused, Room};
 
 /// Room in the cluster.
 pub struct ClusterRoom {
-    quota: u64,
+    quotas: Quotas,
     max_total: u64,
     total: AtomicU64,
 }
@@ -24,7 +24,7 @@ pub struct ClusterRoom {
 impl ClusterRoom {
     pub fn new(quota: u64, max_total: u64, stored: u64) -> ClusterRoom {
         ClusterRoom {
-            quota,
+            quotas: Quotas::new(quota),
             max_total,
             total: AtomicU64::new(stored),
         }
@@ -44,17 +44,31 @@ impl ClusterRoom {
         Ok(from_db(row.get(0)))
     }
 
-    /// Takes the cluster's total from the database.
+    /// Takes the cluster's total, and the operator's quotas set through
+    /// any node, from the database.
     pub async fn refresh(&self, cluster: &Cluster) -> Result<(), StoreError> {
         self.total
             .store(Self::stored(cluster).await?, Ordering::Relaxed);
+        let rows = cluster
+            .client()
+            .await?
+            .query(
+                "SELECT id, quota_bytes FROM workspaces WHERE quota_bytes IS NOT NULL",
+                &[],
+            )
+            .await?;
+        self.quotas.replace(rows.iter().filter_map(|row| {
+            let id: &str = row.try_get(0).ok()?;
+            let quota: i64 = row.try_get(1).ok()?;
+            Some((WorkspaceId::parse(id).ok()?, from_db(quota)))
+        }));
         Ok(())
     }
 }
 
 impl Room for ClusterRoom {
-    fn quota(&self, _ws: &WorkspaceId) -> u64 {
-        self.quota
+    fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     fn admit(&self, bytes: u64) -> Result<(), Refused> {

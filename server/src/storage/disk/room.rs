@@ -6,16 +6,14 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hearth_shared::id::WorkspaceId;
-
-use crate::storage::room::{Refused, Room};
+use crate::storage::room::{Quotas, Refused, Room};
 
 /// Room on one data volume. Shared by every writer.
 pub struct DiskRoom {
     /// A directory on the data volume, for `statvfs`.
     data_dir: PathBuf,
     /// The most bytes one workspace may hold.
-    quota: u64,
+    quotas: Quotas,
     /// Writes are refused while the volume has fewer free bytes than this.
     min_free: u64,
     /// Most bytes stored over all workspaces (`u64::MAX`: no limit).
@@ -50,7 +48,7 @@ impl DiskRoom {
     ) -> DiskRoom {
         DiskRoom {
             data_dir,
-            quota,
+            quotas: Quotas::new(quota),
             min_free,
             max_total,
             total: AtomicU64::new(total),
@@ -60,8 +58,8 @@ impl DiskRoom {
 }
 
 impl Room for DiskRoom {
-    fn quota(&self, _ws: &WorkspaceId) -> u64 {
-        self.quota
+    fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     fn total(&self) -> u64 {
