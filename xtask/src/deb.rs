@@ -166,13 +166,15 @@ fn serve_as_the_unit(root: &Path) -> Result<()> {
     {
         *value = "127.0.0.1:0";
     }
-    let mut child = Command::new("runuser")
-        .args(["-u", "hearth", "--"])
+    // setpriv becomes the unit's user and then is `hearth` (no process in
+    // between to catch the SIGTERM below).
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=hearth", "--regid=hearth", "--init-groups", "--"])
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .context("runuser -u hearth -- /usr/bin/hearth serve …")?;
+        .context("setpriv --reuid=hearth … /usr/bin/hearth serve …")?;
     let answered = first_line(&mut child).and_then(|line| {
         let addr = line
             .trim()

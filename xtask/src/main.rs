@@ -56,7 +56,8 @@ fn usage() -> &'static str {
      \x20 test             run every test (native, wasm in headless Chromium, end-to-end, cluster)\n\
      \x20 wasm-test        run only the wasm tests in headless Chromium\n\
      \x20 bench            build in release and print the benchmark figures (see BENCHMARKS.md)\n\
-     \x20 deb              build the Debian package of `hearth` (binary, systemd unit, its user) into target/deb\n\
+     \x20 deb [--check]    build the Debian package of `hearth` (binary, systemd unit, its user) into target/deb;\n\
+     \x20                  --check: package the debug build, install it, serve as its user, purge it\n\
      \x20 engines [-- COMMAND]   start PostgreSQL and three Garage nodes, check them, print their environment (run COMMAND in it), stop them\n\
      \x20 cluster up|down  start (or stop) those engines and two `hearth` nodes on them, left running; `up` prints the tests' exports\n"
 }
@@ -96,6 +97,14 @@ fn main() -> Result<()> {
             wasm_tests(&root, &env)
         }
         "bench" => bench(&root),
+        "deb" if rest.iter().any(|a| a == "--check") => {
+            cmd::cargo(
+                &root,
+                &["build", "--package", "hearth", "--bin", "hearth"],
+                &[],
+            )?;
+            deb::check(&root, &root.join("target/debug/hearth"))
+        }
         "deb" => {
             tools::setup(&root, tools::Needs::Build)?;
             dist::build(&root, None)?;
