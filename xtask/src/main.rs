@@ -154,7 +154,7 @@ fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
     cmd::cargo(root, &args, &[])
 }
 
-/// How long one package's wasm tests may run in the browser. They take
+/// How long the wasm tests may run in the browser. They take
 /// seconds; past this a run is stopped and the tests fail, rather than hold
 /// the whole run until CI's own limit.
 const WASM_TESTS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -246,23 +246,13 @@ fn test(root: &std::path::Path) -> Result<()> {
     drop(engines);
     cmd::step("the Debian package installs, serves as its user and purges leaving the data");
     deb::check(root, &root.join("target/debug/hearth"))?;
-    wasm_tests(root, &browser_env)?;
     cmd::step(
         "every command the documentation shows exists (cargo targets, hearth and hearth-device flags)",
     );
-    // With the tests' environment, so that the binary they built is reused.
-    cmd::cargo(
-        root,
-        &[
-            "build",
-            "--package",
-            "hearth-device",
-            "--bin",
-            "hearth-device",
-        ],
-        &browser_env,
-    )?;
+    // The binaries the native tests built (a `cargo build` of its own would
+    // build them again, with other features).
     doc_commands::check(root, &root.join("target/debug"), usage())?;
+    wasm_tests(root, &browser_env)?;
     cmd::print_step_times(started);
     eprintln!("all tests passed in {:.0?}", started.elapsed());
     Ok(())
@@ -327,18 +317,15 @@ fn wasm_tests(root: &std::path::Path, browser_env: &[(&str, &str)]) -> Result<()
         .copied()
         .chain([("WASM_BINDGEN_TEST_WEBDRIVER_JSON", webdriver_json.as_str())])
         .collect();
+    // All packages in one cargo run, so that their dependencies are built
+    // once (with one set of features); built first, so that the deadline
+    // covers only the browser runs.
+    let mut args = vec!["test", "--target", "wasm32-unknown-unknown"];
     for package in tools::WASM_TEST_PACKAGES {
-        let args = [
-            "test",
-            "--package",
-            package,
-            "--target",
-            "wasm32-unknown-unknown",
-        ];
-        // Build first, so that the deadline covers only the browser runs.
-        cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &wasm_env)?;
-        cmd::cargo_with_deadline(root, &args, &wasm_env, WASM_TESTS_DEADLINE)?;
+        args.extend(["--package", package]);
     }
+    cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &wasm_env)?;
+    cmd::cargo_with_deadline(root, &args, &wasm_env, WASM_TESTS_DEADLINE)?;
     Ok(())
 }
 
