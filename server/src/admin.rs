@@ -232,6 +232,11 @@ async fn set_quota(app: &App, ws: WorkspaceId, quota: Option<u64>) -> Response<F
     }
     let room = app.workspaces.room();
     room.quotas().set(&ws, quota);
+    let whose = if quota.is_some() {
+        "set by the operator"
+    } else {
+        "the server's default"
+    };
     let quota = room.quota(&ws);
     let held = app
         .workspaces
@@ -240,11 +245,6 @@ async fn set_quota(app: &App, ws: WorkspaceId, quota: Option<u64>) -> Response<F
         .await
         .unwrap_or(0)
         .saturating_add(app.chunks.bytes_used(&ws).await.unwrap_or(0));
-    let whose = if quota == room.quotas().default_quota() {
-        "the server's default"
-    } else {
-        "set by the operator"
-    };
     let over = if held > quota {
         "; it holds more than that, so new writes are refused until it holds less (its owner compacts or removes files) or the quota grows"
     } else {

@@ -95,11 +95,6 @@ impl Quotas {
         set.get(ws).copied().unwrap_or(self.default)
     }
 
-    /// The server's default.
-    pub fn default_quota(&self) -> u64 {
-        self.default
-    }
-
     /// Sets (`None`: clears) the operator's quota of `ws`.
     pub fn set(&self, ws: &WorkspaceId, quota: Option<u64>) {
         let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
@@ -153,6 +148,5 @@ pub mod contract {
         assert_eq!(room.quota(&ws), quota);
         room.quotas().replace([(other.clone(), 3)]);
         assert_eq!((room.quota(&ws), room.quota(&other)), (quota, 3));
-        assert_eq!(room.quotas().default_quota(), quota);
     }
 }
