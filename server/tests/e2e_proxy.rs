@@ -10,13 +10,12 @@
 
 mod e2e_support;
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use e2e_support::{Device, Server};
+use e2e_support::{Device, Server, free_port};
 use rcgen::PublicKeyData as _;
 use sha2::Digest as _;
 
@@ -209,20 +208,8 @@ fn recipe(heading: &str) -> String {
         .to_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn read(path: &Path) -> String {
-    let mut out = String::new();
-    if let Ok(mut f) = std::fs::File::open(path) {
-        let _ = f.read_to_string(&mut out);
-    }
-    out
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// The number `hearth` reports for `metric` on its metrics address.

@@ -297,7 +297,7 @@ fn is_stale(e: &fantoccini::error::CmdError) -> bool {
     e.to_string().contains("stale element")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
