@@ -6,11 +6,13 @@
 //! notes, so the list must not be rebuilt on each keystroke. The index
 //! subscribes to the document's events: each commit or import names the
 //! notes it changed, and [`NoteIndex::catch_up`] re-reads only those. A
-//! search scans the index's lower-cased text, never the document.
+//! search scans the index's folded text ([`crate::search`]), never the
+//! document, and ranks what it finds: title matches first, then the latest
+//! changed.
 //!
 //! Reading 10,000 notes out of a freshly loaded document takes most of a
 //! second, so the index is also kept between starts: [`NoteIndex::to_cache`]
-//! writes it with the document version it matches (JSON: `{"format": 1,
+//! writes it with the document version it matches (JSON: `{"format": 2,
 //! "frontiers": [bytes of Loro's encoded frontiers], "notes": [...]}`), and
 //! [`NoteIndex::from_cache`] starts from it, re-reading only the notes that
 //! changed since that version (a Loro diff). A cache that cannot be read
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::notes::Note;
 use crate::schema::NOTES_ROOT;
+use crate::search::{Query, fold, fold_into};
 use crate::workspace::Workspace;
 
 /// Above this many changed notes in one go, the index is rebuilt instead.
@@ -38,39 +41,31 @@ pub struct NoteSummary {
     pub tags: Vec<String>,
     pub pinned: bool,
     pub updated_at: i64,
-    /// Title, body and tags, lower-cased, for search.
-    search: String,
+    /// The title, folded for search.
+    title_words: String,
+    /// The body and tags, folded for search.
+    words: String,
 }
 
 impl NoteSummary {
     fn of(note: Note) -> Self {
-        let mut search = String::with_capacity(note.title.len() + note.body.len() + 16);
-        search.push_str(&note.title.to_lowercase());
-        search.push('\n');
-        search.push_str(&note.body.to_lowercase());
+        let mut words = fold(&note.body);
         for tag in &note.tags {
-            search.push('\n');
-            search.push_str(&tag.to_lowercase());
+            fold_into(&mut words, tag);
         }
         Self {
             id: note.id,
+            title_words: fold(&note.title),
             title: note.title,
             tags: note.tags,
             pinned: note.pinned,
             updated_at: note.updated_at,
-            search,
+            words,
         }
     }
 
-    /// Whether this note matches an already lower-cased, trimmed query and
-    /// the selected tag.
-    fn matches(&self, query: &str, tag: Option<&str>) -> bool {
-        if let Some(tag) = tag
-            && !self.tags.iter().any(|t| t == tag)
-        {
-            return false;
-        }
-        query.is_empty() || self.search.contains(query)
+    fn has_tag(&self, tag: Option<&str>) -> bool {
+        tag.is_none_or(|tag| self.tags.iter().any(|t| t == tag))
     }
 }
 
@@ -91,7 +86,8 @@ struct Cache {
     notes: Vec<NoteSummary>,
 }
 
-const CACHE_FORMAT: u32 = 1;
+/// 2: notes' text folded for search (accents, word starts).
+const CACHE_FORMAT: u32 = 2;
 
 /// What the document's events have changed since the index last caught up.
 #[derive(Debug, Default)]
@@ -287,19 +283,39 @@ impl NoteIndex {
         self.tags.keys().map(String::as_str)
     }
 
-    /// The positions (in display order) of the notes matching a search
-    /// (case-insensitive, over title, body and tags) and a tag.
+    /// The positions of the notes carrying a tag (any, for `None`) and
+    /// matching a search over title, body and tags ([`Query`]): with no
+    /// search, in display order; with one, ranked: notes whose title has
+    /// every word first, then the latest changed.
     pub fn search(&self, query: &str, tag: Option<&str>) -> Vec<usize> {
-        let query = query.trim().to_lowercase();
-        if query.is_empty() && tag.is_none() {
-            return (0..self.notes.len()).collect();
-        }
-        self.notes
+        let query = Query::new(query);
+        let tagged = self
+            .notes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.matches(&query, tag))
-            .map(|(i, _)| i)
-            .collect()
+            .filter(|(_, n)| n.has_tag(tag));
+        if query.is_empty() {
+            return tagged.map(|(i, _)| i).collect();
+        }
+        // (title has every word, note, position), best first.
+        let mut hits: Vec<(bool, &NoteSummary, usize)> = tagged
+            .filter_map(|(i, note)| {
+                if query.found_in(&note.title_words) {
+                    Some((true, note, i))
+                } else {
+                    query
+                        .found_in_either(&note.title_words, &note.words)
+                        .then_some((false, note, i))
+                }
+            })
+            .collect();
+        hits.sort_by(|(a_title, a, _), (b_title, b, _)| {
+            b_title
+                .cmp(a_title)
+                .then(b.updated_at.cmp(&a.updated_at))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        hits.into_iter().map(|(_, _, i)| i).collect()
     }
 
     /// The note at a position of the display order.
@@ -460,6 +476,37 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(titles(&index, &index.search("BOOK", None)), ["Book ideas"]);
+    }
+
+    #[test]
+    fn search_ignores_accents_matches_word_starts_and_ranks_titles_first() {
+        let ws = Workspace::create(LoroDoc::new()).unwrap();
+        ws.add_note("a", note("Paris trip", "the Café de Flore", &[]), 1)
+            .unwrap();
+        ws.add_note("b", note("Cafe list", "", &[]), 2).unwrap();
+        ws.add_note("c", note("Errands", "decaf for mum", &["café"]), 3)
+            .unwrap();
+        ws.add_note("d", note("Old café notes", "", &[]), 4)
+            .unwrap();
+        let index = NoteIndex::new(&ws);
+        // Title matches first, newest first; then the body and tags;
+        // "decaf" does not start with "caf".
+        assert_eq!(
+            titles(&index, &index.search("CAFE", None)),
+            ["Old café notes", "Cafe list", "Errands", "Paris trip"]
+        );
+        assert_eq!(
+            titles(&index, &index.search("caf fl", None)),
+            ["Paris trip"]
+        );
+        assert_eq!(
+            titles(&index, &index.search("afe", None)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            titles(&index, &index.search("café", Some("café"))),
+            ["Errands"]
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`files`]: attached files' references and the notes that hold them.
 //! - [`mod@migrate`]: the ordered migrations and their runner.
 //! - [`index`]: the notes list as shown, kept in step with the document.
+//! - [`search`]: folding text and matching queries (accents, case, word
+//!   starts), highlights and snippets; `fold_table`, its generated table.
 //! - [`touched`]: which notes and lists a device's unsent operations changed.
 //! - [`legacy_v1`]: a writer of the first schema, for fixtures and tests.
 //! - [`error`]: the error type, `SchemaError`.
@@ -22,11 +24,13 @@
 
 pub mod error;
 pub mod files;
+mod fold_table;
 pub mod index;
 pub mod legacy_v1;
 pub mod migrate;
 pub mod notes;
 pub mod schema;
+pub mod search;
 mod tags;
 pub mod tasks;
 pub mod touched;
@@ -39,6 +43,7 @@ pub use loro;
 pub use migrate::{MIGRATIONS, MigrationOutcome, migrate};
 pub use notes::{NewNote, Note, NoteFilter};
 pub use schema::schema_version;
+pub use search::{Query, TaskListHit};
 pub use tasks::{Task, TaskList};
 pub use touched::{Touched, touched_between, touched_since};
 pub use workspace::{ReadOnly, Workspace, new_id};

@@ -1,7 +1,8 @@
 //! End-to-end: a workspace leaves the browser as a file and comes back in
 //! another browser profile with the same notes; the plain JSON export holds
-//! the notes too; and the app shows the browser's storage use and whether
-//! it may evict the data.
+//! the notes too; the app shows the browser's storage use and whether it
+//! may evict the data; and an Obsidian vault moves in and back out as the
+//! same Markdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -175,4 +176,103 @@ async fn an_encrypted_workspace_exports_a_sealed_file_that_opens_only_with_its_r
     other.wait_for_body(secret).await;
     other.close().await;
     owner.close().await;
+}
+
+/// The fixture vault (`migrations/interchange/tests/fixtures/vault`), its
+/// `.obsidian` folder too, zipped with the vault's folder, as a person
+/// would zip it; and the same files read for comparison.
+fn zipped_vault(out: &std::path::Path) -> hearth_interchange::Imported {
+    use std::io::Write;
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations/interchange/tests/fixtures");
+    let mut files = Vec::new();
+    let mut dirs = vec![base.join("vault")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(hearth_interchange::InputFile {
+                    path: path.strip_prefix(&base).unwrap().to_string_lossy().into(),
+                    bytes: std::fs::read(&path).unwrap(),
+                });
+            }
+        }
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
+    for file in &files {
+        zip.start_file(file.path.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&file.bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    hearth_interchange::read(files).unwrap()
+}
+
+#[tokio::test]
+async fn an_obsidian_vault_moves_in_and_back_out_as_the_same_markdown() {
+    let server = Server::start();
+    let device = Device::launch().await;
+    // Connected, so that the vault's images are sent (and kept here).
+    device.become_owner(&server).await;
+    device.wait_for_notes(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let vault_zip = dir.path().join("My vault.zip");
+    let vault = zipped_vault(&vault_zip);
+
+    device.click("#tab-data").await;
+    device
+        .client
+        .find(fantoccini::Locator::Css("#import-notes-file"))
+        .await
+        .unwrap()
+        .send_keys(&vault_zip.to_string_lossy())
+        .await
+        .unwrap();
+    device
+        .wait_until(
+            "the vault is imported",
+            "return document.querySelector('#interchange-status')?.textContent.startsWith('Imported')",
+        )
+        .await;
+    let said = device.text_of("#interchange-status").await;
+    assert!(
+        said.contains("Imported 3 notes from Markdown files, with 2 attached files"),
+        "{said}"
+    );
+    assert!(said.contains("no note links to"), "{said}");
+    device.click("#tab-notes").await;
+    device
+        .wait_for_notes(&["Welcome", "Garden", "Quick thought"])
+        .await;
+    // The garden note's picture and sketch are sent, and it holds them.
+    device.open_note("Garden").await;
+    device
+        .wait_until(
+            "the garden note holds its two files",
+            "return document.querySelectorAll('#attachments li.attachment:not(.queued)').length === 2",
+        )
+        .await;
+
+    // Out again: the same notes, tags, bodies and files.
+    device.click("#tab-data").await;
+    device.click("#export-markdown").await;
+    let exported = device.downloaded("hearth-notes.zip").await;
+    device
+        .wait_until(
+            "the export is done",
+            "return document.querySelector('#interchange-status')?.textContent.startsWith('Exported as Markdown.')",
+        )
+        .await;
+    let again = hearth_interchange::read(vec![hearth_interchange::InputFile {
+        path: "hearth-notes.zip".into(),
+        bytes: std::fs::read(&exported).unwrap(),
+    }])
+    .unwrap();
+    assert_eq!(again.comparable(), vault.comparable());
+    device
+        .assert_no_console_errors("importing and exporting")
+        .await;
+    device.close().await;
 }

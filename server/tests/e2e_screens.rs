@@ -26,7 +26,11 @@ async fn notes_and_tasks_are_kept_on_the_device() {
 
     // Three notes, two tagged.
     for (title, body, tags) in [
-        ("Groceries", "oat milk, lemons, basil", "home"),
+        (
+            "Groceries",
+            "oat milk, lemons, basil, crème fraîche",
+            "home",
+        ),
         (
             "Boiler service",
             "call on Tuesday, ask about the valve",
@@ -162,6 +166,43 @@ async fn notes_and_tasks_are_kept_on_the_device() {
         first.contains("Groceries"),
         "pinned note first after reload, got {first:?}"
     );
+
+    // Search as people expect: no accents needed, word starts, the
+    // matched words marked, a line of the body shown, task lists found.
+    device.type_into("#search", "CREME fr").await;
+    device
+        .wait_until(
+            "the search finds the note with crème fraîche",
+            "return document.querySelectorAll('#note-items li').length === 1",
+        )
+        .await;
+    let marks = device
+        .eval("return [...document.querySelectorAll('#note-items li mark')].map(m => m.textContent).join('|')")
+        .await;
+    assert_eq!(marks.as_str(), Some("crème|fr"), "highlighted: {marks:?}");
+    assert!(
+        device
+            .text_of("#note-items li .snippet")
+            .await
+            .contains("crème fraîche")
+    );
+    device.clear("#search").await;
+    device.type_into("#search", "grand").await;
+    device
+        .wait_until(
+            "the search finds the task list by its item",
+            "return document.querySelector('#task-hits li')?.textContent.includes('Weekend')",
+        )
+        .await;
+    assert_eq!(device.text_of("#task-hits li mark").await, "grand");
+    device.click("#task-hits li").await;
+    device
+        .wait_until(
+            "the task list opens",
+            "return location.pathname.startsWith('/tasks/')",
+        )
+        .await;
+    device.click("#tab-notes").await;
 
     // Phone width.
     device.client.set_window_size(390, 844).await.unwrap();

@@ -6,7 +6,8 @@
 //!   named by the build id;
 //! - [`on_activate`]: deletes the caches of older builds and takes control;
 //! - [`on_fetch`]: answers navigations with the cached shell and assets from
-//!   the cache, falling back to the network; never touches `/v1`;
+//!   the cache, falling back to the network (and keeping the modules the
+//!   page loads on first use); never touches `/v1`;
 //! - [`on_message`]: `"skip-waiting"` activates a waiting new build when the
 //!   person accepts the update;
 //! - [`on_sync`]: Background Sync: sends the device's pending batch even
@@ -72,6 +73,14 @@ pub async fn on_fetch(request: Request, build: String) -> Result<Response, JsVal
     let response: Response = JsFuture::from(scope().fetch_with_request(&request))
         .await?
         .dyn_into()?;
+    let keep = response.ok()
+        && request.method() == "GET"
+        && web_sys::Url::new(&request.url())
+            .is_ok_and(|url| policy::keep_on_first_use(&url.pathname()));
+    if keep && let Ok(copy) = response.clone() {
+        // Kept for offline use; a failure to keep only costs a download.
+        let _ = JsFuture::from(cache.put_with_request(&request, &copy)).await;
+    }
     Ok(response)
 }
 

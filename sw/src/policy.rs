@@ -20,9 +20,28 @@ pub fn is_stale_cache(name: &str, build: &str) -> bool {
     name.starts_with(CACHE_PREFIX) && name != cache_name(build)
 }
 
+/// Whether a fetched file is one the page loads on first use (the
+/// `extras` module: `/extras-<hash>.js`, `/extras-<hash>.wasm`), which the
+/// worker keeps in this build's cache once it has been fetched, so that
+/// it works offline from then on.
+pub fn keep_on_first_use(path: &str) -> bool {
+    path.strip_prefix("/extras-").is_some_and(|rest| {
+        !rest.contains('/') && (rest.ends_with(".js") || rest.ends_with(".wasm"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_modules_loaded_on_first_use_are_kept_when_fetched() {
+        assert!(keep_on_first_use("/extras-0123456789.wasm"));
+        assert!(keep_on_first_use("/extras-0123456789.js"));
+        assert!(!keep_on_first_use("/v1/workspaces/x/entries"));
+        assert!(!keep_on_first_use("/extras-0123/../app.js"));
+        assert!(!keep_on_first_use("/app-0123456789.wasm"));
+    }
 
     #[test]
     fn only_older_builds_of_ours_are_stale() {

@@ -175,6 +175,8 @@ fn test(root: &std::path::Path) -> Result<()> {
             "--workspace",
             "--exclude",
             "hearth-pwa",
+            "--exclude",
+            "hearth-extras",
             "--all-targets",
             "--",
             "-D",
@@ -192,6 +194,8 @@ fn test(root: &std::path::Path) -> Result<()> {
             "hearth-pwa",
             "--package",
             "hearth-sw",
+            "--package",
+            "hearth-extras",
             "--package",
             "hearth-storage",
             "--package",
@@ -264,7 +268,14 @@ fn test(root: &std::path::Path) -> Result<()> {
 /// tests that share the cluster's engines one at a time); without it,
 /// `cargo test` runs the binaries one after another.
 fn native_tests(root: &std::path::Path, env: &[(&str, &str)]) -> Result<()> {
-    let everything = ["--workspace", "--exclude", "hearth-pwa", "--no-fail-fast"];
+    let everything = [
+        "--workspace",
+        "--exclude",
+        "hearth-pwa",
+        "--exclude",
+        "hearth-extras",
+        "--no-fail-fast",
+    ];
     if cmd::output("cargo", &["nextest", "--version"]).is_some() {
         cmd::cargo(root, &[&["nextest", "run"][..], &everything].concat(), env)
     } else {

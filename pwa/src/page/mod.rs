@@ -12,12 +12,15 @@
 //!   while the worker boots; a following tab's copy).
 //! - [`link`]: the page's end of the line to the worker.
 //! - [`export`]: the workspace file and the JSON export.
+//! - [`extras`]: the module loaded on first use (imports from other apps,
+//!   Markdown exports).
 //! - [`history`]: a note's earlier versions (Loro time travel).
 //! - [`move_note`]: copying a note into another workspace of this device.
 //! - [`update`]: service-worker registration and the "update available" flow.
 
 pub mod app;
 pub mod export;
+pub mod extras;
 pub mod history;
 pub mod link;
 pub mod move_note;

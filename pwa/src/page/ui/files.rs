@@ -255,7 +255,7 @@ pub fn paste(state: AppState, note_id: String, e: ClipboardEvent) {
 /// Files picked, dropped or pasted: each queued in IndexedDB (with a
 /// thumbnail, for an image) for the sync worker to send, online or not.
 /// The note gets the reference once every chunk is stored.
-fn attach_files(state: AppState, note_id: String, picked: Vec<web_sys::File>) {
+pub(crate) fn attach_files(state: AppState, note_id: String, picked: Vec<web_sys::File>) {
     if picked.is_empty() {
         return;
     }

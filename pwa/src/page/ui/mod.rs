@@ -7,10 +7,12 @@
 //! - [`devices`]: pairing a device (link and QR code), the device list.
 //! - [`encrypt`]: encrypting a workspace made before Hearth encrypted.
 //! - [`files`]: a note's attached files (images inline, downloads).
+//! - [`interchange`]: notes from other apps in, Markdown out.
 //! - [`pair`]: joining from a pairing link.
 //! - [`recovery`]: the recovery key: shown once, replaced, and used to get
 //!   a workspace back on a new device.
-//! - [`notes`]: the notes list with search and tag filter, and the editor.
+//! - [`notes`]: the notes list with search and tag filter, and the editor;
+//!   [`note_list`]: the list's rows, counts and search results.
 //! - [`keys`]: keyboard shortcuts of the notes screen and their list.
 //! - [`markdown`]: a note's reading view (its Markdown, rendered inert).
 //! - [`tasks`]: task lists with check boxes.
@@ -22,8 +24,10 @@ pub mod device_keys;
 pub mod devices;
 pub mod encrypt;
 pub mod files;
+pub mod interchange;
 pub mod keys;
 pub mod markdown;
+pub mod note_list;
 pub mod notes;
 pub mod pair;
 pub mod recovery;

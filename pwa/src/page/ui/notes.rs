@@ -7,90 +7,17 @@ use std::rc::Rc;
 
 use dioxus::prelude::*;
 use futures::StreamExt;
-use hearth_migrations::{NewNote, Note, NoteSummary};
+use hearth_migrations::{NewNote, Note, NoteSummary, Query};
 
 use super::keys::{self, Shortcut};
+use super::note_list::{Marked, ROW, TaskHits, count_text, empty_text, reveal, window};
 
 use crate::page::pages::Page;
 use crate::page::state::{AppState, Undo};
 use crate::platform::{new_id, now_ms, relative_time};
 
-/// The height of one row of the list, in CSS pixels (`.note-item` in
-/// `style.css` has the same): the list draws only the rows on screen, and
-/// pads above and below for the rest.
-const ROW: f64 = 64.0;
-/// Rows drawn above and below the visible ones, so that scrolling never
-/// shows a gap.
-const OVERSCAN: usize = 12;
-
-/// Which rows of `total` to draw when the list is scrolled to `top` and is
-/// `height` pixels high: `first..end`.
-fn window(top: f64, height: f64, total: usize) -> (usize, usize) {
-    let first_visible = (top.max(0.0) / ROW) as usize;
-    let visible = (height.max(ROW) / ROW).ceil() as usize;
-    let first = first_visible.saturating_sub(OVERSCAN).min(total);
-    let end = (first_visible + visible + OVERSCAN).min(total);
-    (first, end.max(first))
-}
-
-/// Scrolls the list so that row `at` is on screen (keyboard moves, a
-/// note opened by its address).
-fn reveal(at: usize) {
-    let Some(list) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("note-items"))
-    else {
-        return;
-    };
-    let row_top = at as f64 * ROW;
-    let top = f64::from(list.scroll_top());
-    let height = f64::from(list.client_height());
-    if row_top < top {
-        list.set_scroll_top(row_top as i32);
-    } else if row_top + ROW > top + height {
-        list.set_scroll_top((row_top + ROW - height) as i32);
-    }
-}
-
-/// "10,000 notes", "3 of 10,000 notes".
-fn count_text(shown: usize, total: usize) -> String {
-    fn grouped(n: usize) -> String {
-        let digits = n.to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    }
-    let noun = if total == 1 { "note" } else { "notes" };
-    if shown == total {
-        format!("{} {noun}", grouped(total))
-    } else {
-        format!("{} of {} {noun}", grouped(shown), grouped(total))
-    }
-}
-
 /// The notes screen: the layout of the `/` and `/notes/{id}` routes, so it
 /// stays mounted (search, filter, scroll) while notes are opened.
-/// What an empty list says: a device whose first sync has not finished
-/// says its notes are on their way, never "no notes".
-fn empty_text(total: usize, sync: &crate::protocol::SyncView) -> &'static str {
-    match (total, sync.first_sync, sync.state.as_str()) {
-        (0, true, "offline" | "error") => {
-            "Your notes have not arrived yet: this device has not reached the server. They appear once it does."
-        }
-        (0, _, "needs-key" | "wrong-key") => {
-            "This workspace's notes are end-to-end encrypted, and this device cannot open them yet."
-        }
-        (0, true, _) => "Your notes are on their way from the server…",
-        (0, false, _) => "No notes yet. Start one with “New note”.",
-        _ => "No note matches.",
-    }
-}
-
 #[component]
 pub fn NotesView() -> Element {
     let state = use_context::<AppState>();
@@ -110,24 +37,41 @@ pub fn NotesView() -> Element {
 
     // The index re-reads only the notes changed since the last render (a
     // keystroke: one note), and the search scans its text.
-    let (rows, tags, hits, total) = {
+    // A search shows, in each row drawn, a line of the body around what
+    // it matched; and the task lists it found.
+    let searched = Query::new(&query());
+    let (rows, tags, hits, total, task_hits) = {
         let mut index = state.notes.borrow_mut();
-        index.catch_up(&state.workspace.read());
+        let workspace = state.workspace.read();
+        index.catch_up(&workspace);
         let tags: Vec<String> = index.tags().map(str::to_owned).collect();
         let hits = index.search(&query(), tag().as_deref());
         let (top, height) = scroll();
         let (first, end) = window(top, height, hits.len());
-        let rows: Vec<(usize, NoteSummary)> = hits
+        let rows: Vec<(usize, NoteSummary, Option<String>)> = hits
             .get(first..end)
             .unwrap_or_default()
             .iter()
             .filter_map(|&i| index.get(i).cloned())
             .enumerate()
-            .map(|(n, note)| (first + n, note))
+            .map(|(n, note)| {
+                let snippet = (!searched.is_empty())
+                    .then(|| workspace.get_note(&note.id))
+                    .flatten()
+                    .and_then(|full| searched.snippet(&full.body, 90));
+                (first + n, note, snippet)
+            })
             .collect();
-        (rows, tags, hits.len(), index.len())
+        let task_hits = if tag().is_none() {
+            let mut found = searched.task_lists(workspace.list_task_lists());
+            found.truncate(5);
+            found
+        } else {
+            Vec::new()
+        };
+        (rows, tags, hits.len(), index.len(), task_hits)
     };
-    let first_row = rows.first().map_or(0, |(at, _)| *at);
+    let first_row = rows.first().map_or(0, |(at, _, _)| *at);
     let pad_top = first_row as f64 * ROW;
     let pad_bottom = hits.saturating_sub(first_row + rows.len()) as f64 * ROW;
     let read_only = state.read_only_reason().is_some();
@@ -251,7 +195,10 @@ pub fn NotesView() -> Element {
                 p { class: "muted note-count", id: "note-count", role: "status",
                     "{count_text(hits, total)}"
                 }
-                if hits == 0 {
+                if !task_hits.is_empty() {
+                    TaskHits { hits: task_hits.clone(), query: searched.clone() }
+                }
+                if hits == 0 && task_hits.is_empty() {
                     p { class: "empty", id: "notes-empty",
                         {empty_text(total, &(state.sync)())}
                     }
@@ -264,7 +211,7 @@ pub fn NotesView() -> Element {
                         let data = e.data();
                         scroll.set((data.scroll_top(), f64::from(data.client_height())));
                     },
-                    for (at, note) in rows {
+                    for (at, note, snippet) in rows {
                         li {
                             key: "{note.id}",
                             class: if selected.as_deref() == Some(note.id.as_str()) { "note-item selected" } else { "note-item" },
@@ -282,11 +229,15 @@ pub fn NotesView() -> Element {
                             },
                             div { class: "note-title",
                                 if note.pinned { span { class: "pin", "Pinned" } }
-                                if note.title.is_empty() { "Untitled" } else { "{note.title}" }
+                                if note.title.is_empty() { "Untitled" } else { Marked { text: note.title.clone(), query: searched.clone() } }
                             }
-                            div { class: "note-meta",
-                                "{relative_time(note.updated_at, now)}"
-                                for t in note.tags.iter() { span { class: "tag", " #{t}" } }
+                            if let Some(line) = snippet {
+                                div { class: "note-meta snippet", Marked { text: line, query: searched.clone() } }
+                            } else {
+                                div { class: "note-meta",
+                                    "{relative_time(note.updated_at, now)}"
+                                    for t in note.tags.iter() { span { class: "tag", " #{t}" } }
+                                }
                             }
                         }
                     }
