@@ -172,6 +172,19 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         window_days: u64,
     },
+    /// Import notes another app wrote: a Markdown folder or .zip (an
+    /// Obsidian vault), a Standard Notes backup (unencrypted), a Joplin
+    /// export (.jex or a RAW folder) or an Evernote .enex; the format is
+    /// told from the file. Attached files are sent when this device is
+    /// connected; `sync` sends the notes.
+    Import { path: PathBuf },
+    /// Export the notes as Markdown files (tags in front matter, task
+    /// lists as checklists, attached files under attachments/).
+    Export {
+        /// A new folder, or a file ending in .zip.
+        #[arg(long, value_name = "OUT")]
+        markdown: PathBuf,
+    },
     /// Sync once.
     Sync,
     /// Keep syncing, listening to the server's events.
@@ -337,6 +350,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.already_stored
             );
             println!("{}", report.file.id);
+        }
+        Command::Import { path } => {
+            let mut device = Device::open(&dir).await?;
+            let report = device
+                .import(&path, &mut |done, total| {
+                    eprintln!("imported {done} of {total}");
+                })
+                .await?;
+            eprintln!(
+                "{} notes from {}; {} attached files",
+                report.notes.len(),
+                report.format,
+                report.attached
+            );
+            for line in report.skipped.iter().chain(&report.not_attached) {
+                eprintln!("left out: {line}");
+            }
+            for id in &report.notes {
+                println!("{id}");
+            }
+        }
+        Command::Export { markdown } => {
+            let device = Device::open(&dir).await?;
+            let report = device.export_markdown(&markdown).await?;
+            eprintln!(
+                "wrote {} notes and {} attached files to {}",
+                report.notes,
+                report.files,
+                markdown.display()
+            );
+            for line in &report.missing {
+                eprintln!("left out: {line}");
+            }
         }
         Command::Fetch { file_id, out } => {
             let device = Device::open(&dir).await?;

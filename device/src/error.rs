@@ -32,6 +32,10 @@ pub enum DeviceError {
     #[error("local files are damaged: {0}")]
     Corrupt(String),
     #[error(transparent)]
+    Import(#[from] hearth_interchange::ImportError),
+    #[error("{0}")]
+    Export(String),
+    #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
     Schema(#[from] SchemaError),

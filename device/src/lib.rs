@@ -19,6 +19,7 @@
 //!   calls around sync (register, tokens, invites).
 //! - [`profile`]: what a device remembers about its workspace.
 //! - [`atomic`]: temp file + fsync + rename.
+//! - [`interchange`]: notes from other apps' files in, Markdown out.
 //! - [`cli`]: the command line; [`error`]: `DeviceError`.
 
 pub mod api_client;
@@ -29,6 +30,7 @@ pub mod device;
 pub mod error;
 pub mod files;
 pub mod http_client;
+pub mod interchange;
 pub mod keyring;
 pub mod platform;
 pub mod profile;

@@ -119,3 +119,113 @@ async fn the_command_line_device_syncs_with_a_library_device() {
     let listed = cli(dir_c.path(), &["list-notes"]).await;
     assert_eq!(listed.lines().count(), 2, "{listed}");
 }
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/interchange/tests/fixtures")
+}
+
+/// Runs `hearth-device` expecting it to fail; returns what it said.
+async fn cli_fails(dir: &Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth-device"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HEARTH_SERVER")
+        .env_remove("HEARTH_DEVICE_DIR")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "hearth-device {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_vault_moves_in_and_back_out_on_the_command_line() {
+    let server = TestServer::start().await;
+    let origin = format!("http://{}", server.addr);
+    let dir = TempDir::new().unwrap();
+    let out = TempDir::new().unwrap();
+    cli(dir.path(), &["create", "--label", "laptop"]).await;
+    cli(dir.path(), &["register", "--server", &origin]).await;
+
+    // A damaged file is refused, saying why, and imports nothing.
+    let bogus = out.path().join("damaged.enex");
+    std::fs::write(&bogus, "<en-export><note><title>cut short").unwrap();
+    let said = cli_fails(dir.path(), &["import", bogus.to_str().unwrap()]).await;
+    assert!(said.contains("damaged"), "{said}");
+    assert_eq!(cli(dir.path(), &["list-notes"]).await, "");
+
+    // The vault: its notes, and the garden note's two files, sent.
+    let vault = fixtures().join("vault");
+    let ids = cli(dir.path(), &["import", vault.to_str().unwrap()]).await;
+    assert_eq!(ids.lines().count(), 3, "{ids}");
+    let files = cli(dir.path(), &["files"]).await;
+    assert_eq!(files.lines().count(), 2, "{files}");
+    let synced = cli(dir.path(), &["sync"]).await;
+    assert!(synced.starts_with("synced"), "{synced}");
+
+    // Out as a zip and as a folder: the same notes as the vault, read back
+    // as an import would read them.
+    let vault_read = {
+        let files = walk(&vault, vault.parent().unwrap());
+        hearth_interchange::read(files).unwrap()
+    };
+    let zip = out.path().join("notes.zip");
+    cli(dir.path(), &["export", "--markdown", zip.to_str().unwrap()]).await;
+    let again = hearth_interchange::read(vec![hearth_interchange::InputFile {
+        path: "notes.zip".into(),
+        bytes: std::fs::read(&zip).unwrap(),
+    }])
+    .unwrap();
+    assert_eq!(again.comparable(), vault_read.comparable());
+    let folder = out.path().join("notes");
+    cli(
+        dir.path(),
+        &["export", "--markdown", folder.to_str().unwrap()],
+    )
+    .await;
+    let from_folder = hearth_interchange::read(walk(&folder, out.path())).unwrap();
+    assert_eq!(from_folder.comparable(), vault_read.comparable());
+    // An export never writes over what is there.
+    let said = cli_fails(dir.path(), &["export", "--markdown", zip.to_str().unwrap()]).await;
+    assert!(said.contains("already exists"), "{said}");
+
+    // The other apps' files, each told from its name.
+    let other = TempDir::new().unwrap();
+    cli(other.path(), &["create", "--label", "desk"]).await;
+    for (file, notes) in [
+        ("standard-notes-backup.txt", 2),
+        ("joplin-export.jex", 2),
+        ("evernote-export.enex", 2),
+    ] {
+        let path = fixtures().join(file);
+        let ids = cli(other.path(), &["import", path.to_str().unwrap()]).await;
+        assert_eq!(ids.lines().count(), notes, "{file}: {ids}");
+    }
+    let listed = cli(other.path(), &["list-notes"]).await;
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert!(
+        listed.contains("Recipe: Shakshuka\tcooking,favourites"),
+        "{listed}"
+    );
+}
+
+/// Every file under `dir`, with paths relative to `base`.
+fn walk(dir: &Path, base: &Path) -> Vec<hearth_interchange::InputFile> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(hearth_interchange::InputFile {
+                    path: path.strip_prefix(base).unwrap().to_string_lossy().into(),
+                    bytes: std::fs::read(&path).unwrap(),
+                });
+            }
+        }
+    }
+    files
+}
