@@ -19,7 +19,7 @@ use std::path::Path;
 
 use hearth_shared::api::MAX_CHUNK_NAMES;
 use hearth_shared::files::{
-    ChunkRef, ChunkSealer, FileChunks, FileRef, human_size, mime_of, open_chunk,
+    ChunkRef, ChunkSealer, FileChunks, FileRef, Thumbnail, human_size, mime_of, open_chunk,
 };
 use hearth_shared::id::{ChunkName, WorkspaceId};
 use hearth_shared::keys::EpochKey;
@@ -31,6 +31,7 @@ use super::device::Device;
 use super::error::DeviceError;
 use super::http_client::HttpClient;
 use super::platform::now_ms;
+use super::thumbnail;
 
 /// Chunk uploads in flight at once.
 const IN_FLIGHT: usize = 4;
@@ -272,13 +273,36 @@ impl Device {
             ));
         }
 
+        // A photo gets the app's thumbnail, so that no device fetches it
+        // whole to show it in its note.
+        let mime = mime_of(&name).to_owned();
+        let thumbnail = if mime.starts_with("image/") && size <= thumbnail::MAX_SOURCE_BYTES {
+            let source = path.to_owned();
+            let made = tokio::task::spawn_blocking(move || {
+                std::fs::read(&source).ok().and_then(|b| thumbnail::of(&b))
+            })
+            .await
+            .ok()
+            .flatten();
+            match made {
+                Some((jpeg, width, height)) => Some(Thumbnail {
+                    mime: "image/jpeg".into(),
+                    width,
+                    height,
+                    chunks: self.store_small(&chunks, &jpeg).await?,
+                }),
+                None => None,
+            }
+        } else {
+            None
+        };
         let file = FileRef {
             id: sealer.file_id(&digest),
-            mime: mime_of(&name).to_owned(),
+            mime,
             name,
             size,
             chunks: refs,
-            thumbnail: None,
+            thumbnail,
             added_at: i64::try_from(now_ms()).unwrap_or(i64::MAX),
         };
         let json = file.to_json();
@@ -296,6 +320,39 @@ impl Device {
             already_stored,
             synced,
         })
+    }
+
+    /// Cuts, seals and stores a small file (a thumbnail) held in memory;
+    /// its chunks.
+    async fn store_small(
+        &self,
+        chunks: &Chunks,
+        bytes: &[u8],
+    ) -> Result<Vec<ChunkRef>, DeviceError> {
+        let sealer = self.sealer();
+        let mut sealed = Vec::new();
+        for content in FileChunks::new(std::io::Cursor::new(bytes)) {
+            let content = content.map_err(|e| DeviceError::Io(format!("a thumbnail: {e}")))?;
+            let (name, stored) = sealer.seal(&content);
+            sealed.push((
+                ChunkRef {
+                    name,
+                    len: content.len() as u32,
+                },
+                stored,
+            ));
+        }
+        let names: Vec<ChunkName> = sealed.iter().map(|(r, _)| r.name).collect();
+        let missing = chunks.missing(&names).await?;
+        for (chunk, stored) in &sealed {
+            if missing.contains(&chunk.name) {
+                chunks
+                    .api
+                    .put_chunk(&chunks.token, &chunks.ws, &chunk.name, stored)
+                    .await?;
+            }
+        }
+        Ok(sealed.into_iter().map(|(r, _)| r).collect())
     }
 
     /// The reference of an attached file.

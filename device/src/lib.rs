@@ -20,6 +20,8 @@
 //! - [`profile`]: what a device remembers about its workspace.
 //! - [`atomic`]: temp file + fsync + rename.
 //! - [`interchange`]: notes from other apps' files in, Markdown out.
+//! - [`thumbnail`]: the 320-pixel JPEG of an attached photo, as the app
+//!   makes it.
 //! - [`cli`]: the command line; [`error`]: `DeviceError`.
 
 pub mod api_client;
@@ -35,6 +37,7 @@ pub mod keyring;
 pub mod platform;
 pub mod profile;
 pub mod store_fs;
+pub mod thumbnail;
 pub mod transport_http;
 
 pub use device::Device;

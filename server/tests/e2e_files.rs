@@ -46,7 +46,7 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         .unwrap();
     laptop.sync_once().await.unwrap();
     let photo = tmp.path().join("beach.png");
-    std::fs::write(&photo, png_bytes(64, 48)).unwrap();
+    std::fs::write(&photo, png_bytes(800, 600)).unwrap();
     let doc = incompressible(300_000, 9);
     let doc_path = tmp.path().join("itinerary.pdf");
     std::fs::write(&doc_path, &doc).unwrap();
@@ -54,13 +54,22 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     laptop.attach(&note.id, &doc_path).await.unwrap();
     let phone = join_phone(&laptop).await;
     phone.open_note("Holiday").await;
+    // The laptop made the app's thumbnail: the phone shows it, not the
+    // whole photo, until it is tapped.
     phone
         .wait_until(
-            "the photo shows inline",
-            "const i = document.querySelector('#attachments img.attachment-image'); \
-             return !!i && i.complete && i.naturalWidth === 64 && i.naturalHeight === 48",
+            "the laptop's photo shows as its thumbnail",
+            "const i = document.querySelector('#attachments img.attachment-thumb[alt=\"beach.png\"]'); \
+             return !!i && i.complete && i.naturalWidth === 320 && i.naturalHeight === 240",
         )
         .await;
+    assert_eq!(
+        phone
+            .eval("return document.querySelectorAll('#attachments img.attachment-image').length")
+            .await,
+        0,
+        "the whole photo is not fetched to show it"
+    );
     let listed = phone.text_of("#attachments").await;
     for expected in ["beach.png", "itinerary.pdf", "300.0 KB", "application/pdf"] {
         assert!(listed.contains(expected), "{expected:?} not in {listed:?}");
@@ -88,7 +97,8 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
         .await;
     phone
         .eval(
-            "document.querySelector('#attachments .attachment-thumb-button').click(); return true",
+            "[...document.querySelectorAll('#attachments .attachment-thumb-button')]\
+             .find(b => b.querySelector('img')?.alt === 'receipt.png').click(); return true",
         )
         .await;
     phone
