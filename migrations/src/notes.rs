@@ -87,6 +87,16 @@ fn read_note(id: &str, note: &LoroMap) -> Note {
     }
 }
 
+/// How many notes of a document are not in the bin, read without opening
+/// it as a [`Workspace`] (which would migrate it): for a workspace synced
+/// in the background, whose page is not open.
+pub fn count_live_notes(doc: &loro::LoroDoc) -> usize {
+    let root = doc.get_map(crate::schema::NOTES_ROOT);
+    root.keys()
+        .filter(|key| child_map(&root, key).is_some_and(|m| int(&m, "deleted_at").is_none()))
+        .count()
+}
+
 impl Workspace {
     fn notes_root(&self) -> LoroMap {
         self.doc().get_map(NOTES_ROOT)

@@ -55,6 +55,14 @@ pub enum ToWorker {
     /// The page changed the keyring (it made a recovery key): take in
     /// what `ring` holds and the engine's lacks.
     MergeRing { ring: hearth_shared::keys::Keyring },
+    /// Add `note` to `workspace`, another workspace of this device, which
+    /// this worker syncs in the background (its one writer, so nothing
+    /// else touches its store). Answered by `MovedIn` with `request`.
+    MoveIn {
+        workspace: String,
+        request: String,
+        note: MovedNote,
+    },
     /// The queue of files to send changed (a file was queued, or one is to
     /// be tried again): send what is queued. Answered by `Uploads`.
     Uploads,
@@ -118,6 +126,32 @@ pub enum FromWorker {
     Fetching(FetchView),
     /// How keeping the notes kept offline goes.
     Kept(KeptView),
+    /// Another workspace of this device, synced in the background: how
+    /// its sync stands, and how many notes it holds (after it changed).
+    Background(BackgroundView),
+    /// A `MoveIn` is done (durable in that workspace), or failed.
+    MovedIn {
+        request: String,
+        error: Option<String>,
+    },
+}
+
+/// A note being moved into another workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovedNote {
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub pinned: bool,
+}
+
+/// How a workspace synced in the background stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundView {
+    pub workspace: String,
+    pub sync: SyncView,
+    /// Its live notes, counted when they last changed.
+    pub notes: Option<usize>,
 }
 
 /// A queued file and how sending it goes.

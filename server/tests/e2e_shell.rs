@@ -115,7 +115,7 @@ async fn the_app_renders_from_a_real_server() {
 /// The first `/…<suffix>` path referenced in the HTML.
 fn link_in(html: &str, suffix: &str) -> String {
     html.split('"')
-        .find(|s| s.starts_with('/') && s.ends_with(suffix))
+        .find(|s| s.starts_with('/') && s.ends_with(suffix) && !s.contains(' '))
         .unwrap_or_else(|| panic!("index.html links no {suffix} file"))
         .to_owned()
 }

@@ -2,7 +2,8 @@
 //! with a token. Its own notes are not lost or hidden: the Data screen lists
 //! both workspaces, either opens with one click, and the joined one still
 //! syncs after switching back and forth. A phone whose own workspace is on
-//! the server too joins by pairing link, and both go on syncing.
+//! the server too joins by pairing link, and both go on syncing; every
+//! workspace syncs in the background while another is open.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -301,12 +302,13 @@ async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
     assert!(toast.contains("Moved “Written offline”"), "{toast}");
     phone.wait_for_notes(&["Stays here"]).await;
 
-    // It is in the shared workspace, on the phone and on the laptop.
-    open_other_workspace(&phone, &server).await;
-    phone
+    // The shared workspace syncs in the background: the laptop has the
+    // note before the phone opens that workspace again.
+    laptop
         .wait_for_notes(&["Written offline", "Shared note"])
         .await;
-    laptop
+    open_other_workspace(&phone, &server).await;
+    phone
         .wait_for_notes(&["Written offline", "Shared note"])
         .await;
     let body = {
@@ -316,6 +318,55 @@ async fn a_note_moves_from_the_phones_own_workspace_into_the_joined_one() {
             .await
     };
     assert_eq!(body, "on the phone, before joining");
+    phone.close().await;
+    laptop.close().await;
+}
+
+#[tokio::test]
+async fn a_note_written_in_a_second_workspace_reaches_the_phone_while_it_shows_its_first() {
+    let server = Server::start();
+    let (laptop, _) = owner_laptop(&server).await;
+    let phone = Device::phone_joined_by_link(&laptop.make_pairing_link("rw").await).await;
+    phone.wait_for_notes(&["Shared note"]).await;
+
+    // The laptop starts a second workspace (a shopping list), on the
+    // server too, and the phone joins it.
+    laptop.click("#tab-data").await;
+    laptop.click("#new-workspace").await;
+    laptop.wait_for_notes(&[]).await;
+    let (second, _) = laptop.become_owner(&server).await;
+    phone
+        .join_by_link(&laptop.make_pairing_link("rw").await, "phone")
+        .await;
+    phone.wait_for_sync_state("synced").await;
+
+    // The phone shows its first workspace; the laptop writes in the second.
+    open_other_workspace(&phone, &server).await;
+    phone.wait_for_notes(&["Shared note"]).await;
+    laptop.click("#tab-notes").await;
+    laptop.add_note("Oat milk", "two cartons").await;
+    laptop.wait_for_sync_state("synced").await;
+
+    // The phone's Data screen says the second has it, synced...
+    phone.click("#tab-data").await;
+    phone
+        .wait_until(
+            "the second workspace synced its new note in the background",
+            &format!(
+                "const s = document.querySelector('#workspace-list li[data-workspace=\"{second}\"] .workspace-sync');
+                 return !!s && s.dataset.state === 'synced' && s.textContent.includes('1 note')"
+            ),
+        )
+        .await;
+    phone
+        .assert_no_console_errors("syncing in the background")
+        .await;
+    // ...and it is stored on the phone: with the server gone, opening the
+    // second workspace shows it.
+    let mut server = server;
+    server.kill();
+    phone.click("#workspace-list .open-workspace").await;
+    phone.wait_for_notes(&["Oat milk"]).await;
     phone.close().await;
     laptop.close().await;
 }

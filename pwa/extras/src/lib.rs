@@ -7,7 +7,9 @@
 //!   Standard Notes backup, a Joplin export, a folder's files) read into
 //!   notes, with `hearth-interchange`'s readers;
 //! - [`markdown_zip`]: a workspace's notes, task lists and files as a zip
-//!   of Markdown another app opens.
+//!   of Markdown another app opens;
+//! - [`qr_svg`]: a pairing link or recovery key as a QR code (shown on
+//!   the owner's device now and then, so not worth the first download).
 //!
 //! Only plain values cross: JSON text (`hearth_interchange::Imported`,
 //! `hearth_interchange::export::Export`, which leave bytes out) and byte
@@ -54,4 +56,17 @@ pub fn markdown_zip(export: &str, files: Vec<Uint8Array>) -> Result<Uint8Array, 
     }
     let zip = zip_of(&export).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(Uint8Array::from(zip.as_slice()))
+}
+
+/// The QR code of `text`, as an SVG document (the shape `index.html`'s
+/// Trusted Types policy lets into the page).
+#[wasm_bindgen]
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .quiet_zone(true)
+            .build(),
+    )
 }

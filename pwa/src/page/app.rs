@@ -51,6 +51,7 @@ struct Signals {
     uploads: Signal<Vec<crate::protocol::UploadView>>,
     fetches: Signal<std::collections::BTreeMap<String, crate::protocol::FetchView>>,
     kept: Signal<crate::protocol::KeptView>,
+    background: Signal<std::collections::BTreeMap<String, crate::protocol::BackgroundView>>,
 }
 
 impl Signals {
@@ -85,6 +86,7 @@ impl Signals {
             fetches: self.fetches,
             kept: self.kept,
             pins: Signal::new(Default::default()),
+            background: self.background,
             record: Signal::new(record),
             db,
             link,
@@ -111,6 +113,7 @@ pub fn App() -> Element {
         uploads: use_signal(Vec::new),
         fetches: use_signal(Default::default),
         kept: use_signal(Default::default),
+        background: use_signal(Default::default),
     };
     let Signals {
         phase,
@@ -357,6 +360,20 @@ async fn lead(
                 if view.round >= kept.peek().round {
                     kept.set(view);
                 }
+            }
+            FromWorker::Background(view) => {
+                let mut background = signals.background;
+                let mut views = background.write();
+                let notes = view
+                    .notes
+                    .or_else(|| views.get(&view.workspace).and_then(|old| old.notes));
+                views.insert(
+                    view.workspace.clone(),
+                    crate::protocol::BackgroundView { notes, ..view },
+                );
+            }
+            FromWorker::MovedIn { request, error } => {
+                crate::page::move_note::answered(&request, error);
             }
             FromWorker::Opened { .. } | FromWorker::Failed { .. } => {}
         }

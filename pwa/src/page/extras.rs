@@ -1,5 +1,5 @@
 //! The `extras` module (`hearth-extras`: reading imports, writing Markdown
-//! exports), loaded the first time the page needs it and kept by the
+//! exports, drawing QR codes), loaded the first time the page needs it and kept by the
 //! service worker from then on, so that the first visit does not download
 //! it. Its file names are in `index.html`'s `hearth-extras` meta tag,
 //! filled in by `cargo xtask dist`.
@@ -107,4 +107,15 @@ pub async fn markdown_zip(export: &Export) -> Result<Uint8Array, String> {
         .map_err(|e| reason(&e))?
         .dyn_into::<Uint8Array>()
         .map_err(|_| "an unexpected answer".into())
+}
+
+/// The QR code of `text` as an SVG document; `None` if the module cannot
+/// load (offline before its first use), when the text alone is shown.
+pub async fn qr_svg(text: &str) -> Option<String> {
+    let module = module().await.ok()?;
+    function(&module, "qr_svg")
+        .ok()?
+        .call1(&JsValue::NULL, &text.into())
+        .ok()?
+        .as_string()
 }

@@ -1,58 +1,58 @@
 //! Moving a note into another workspace this device holds.
 //!
-//! Only the open workspace has a sync driver, so the note is written into
-//! the other one's stored data directly: its document is loaded from
-//! IndexedDB, the note is added under this device's peer id for that
-//! workspace (the one its engine writes and pushes as), and the new
-//! operations are appended to its log in one transaction. The next time
-//! that workspace opens, its engine finds them unsent and pushes them. The
-//! caller then deletes the note from the open workspace (to its bin).
+//! The sync worker syncs every other workspace of the device in the
+//! background and is the one writer of each one's store, so the page asks
+//! it to add the note there ([`ToWorker::MoveIn`]) and waits for its
+//! answer ([`answered`]) before the caller deletes the note from the open
+//! workspace (to its bin). The note then syncs in that workspace at once,
+//! and nothing but its driver ever writes that workspace's log.
 
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
-use hearth_migrations::loro::{ExportMode, LoroDoc};
-use hearth_migrations::{NewNote, Note, Workspace};
-use hearth_shared::engine::Store;
+use futures::channel::oneshot;
+use hearth_migrations::Note;
 use hearth_shared::id::WorkspaceId;
-use rexie::Rexie;
 
-use crate::idb::IdbStore;
-use crate::platform::{new_id, now_ms};
+use crate::page::state::AppState;
+use crate::protocol::{MovedNote, ToWorker};
+
+thread_local! {
+    /// Moves sent to the worker and not yet answered, by request.
+    static WAITING: RefCell<HashMap<String, oneshot::Sender<Option<String>>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The worker's answer to move `request`.
+pub fn answered(request: &str, error: Option<String>) {
+    if let Some(waiting) = WAITING.with(|w| w.borrow_mut().remove(request)) {
+        let _ = waiting.send(error);
+    }
+}
 
 /// Adds a copy of `note` to workspace `to`, durably. Fails, with nothing
-/// written, if that workspace was never opened on this device or is
-/// read-only here.
-pub async fn copy_into(db: Rc<Rexie>, to: &WorkspaceId, note: &Note) -> Result<(), String> {
-    let store = IdbStore::new(db, to.clone());
-    let loaded = store.load().await.map_err(|e| e.to_string())?;
-    let meta = loaded.meta.ok_or(
-        "that workspace was never opened on this device; open it once, then move the note",
-    )?;
-    let doc = LoroDoc::new();
-    doc.set_record_timestamp(true);
-    doc.set_peer_id(meta.peer_id).map_err(|e| e.to_string())?;
-    let blobs: Vec<Vec<u8>> = loaded.snapshot.into_iter().chain(loaded.log).collect();
-    doc.import_batch(&blobs).map_err(|e| e.to_string())?;
-    let before = doc.oplog_vv();
-    let (workspace, _) = Workspace::open(doc.clone()).map_err(|e| e.to_string())?;
-    let tags: Vec<&str> = note.tags.iter().map(String::as_str).collect();
-    workspace
-        .add_note(
-            &new_id(),
-            NewNote {
-                title: &note.title,
-                body: &note.body,
-                tags: &tags,
-                pinned: note.pinned,
-            },
-            now_ms(),
-        )
-        .map_err(|e| e.to_string())?;
-    let update = doc
-        .export(ExportMode::updates(&before))
-        .map_err(|e| e.to_string())?;
-    store
-        .append(&[update], &meta)
-        .await
-        .map_err(|e| e.to_string())
+/// written, if that workspace is not synced by this tab's worker (a tab
+/// that only follows moves nothing) or cannot be written.
+pub async fn copy_into(state: &AppState, to: &WorkspaceId, note: &Note) -> Result<(), String> {
+    if state.follower {
+        return Err("another tab of this browser saves and syncs; move the note there".into());
+    }
+    let request = crate::platform::new_id();
+    let (tx, rx) = oneshot::channel();
+    WAITING.with(|w| w.borrow_mut().insert(request.clone(), tx));
+    state.link.send(ToWorker::MoveIn {
+        workspace: to.as_str().to_owned(),
+        request,
+        note: MovedNote {
+            title: note.title.clone(),
+            body: note.body.clone(),
+            tags: note.tags.clone(),
+            pinned: note.pinned,
+        },
+    });
+    match rx.await {
+        Ok(None) => Ok(()),
+        Ok(Some(error)) => Err(error),
+        Err(_) => Err("the sync worker stopped; reload the page and try again".into()),
+    }
 }

@@ -45,6 +45,9 @@ pub struct AppState {
     pub kept: Signal<crate::protocol::KeptView>,
     /// The notes whose files are kept available offline on this device.
     pub pins: Signal<std::collections::BTreeSet<String>>,
+    /// The other workspaces of this device, synced in the background:
+    /// how each stands, by id.
+    pub background: Signal<std::collections::BTreeMap<String, crate::protocol::BackgroundView>>,
     /// This device's record (server, token, label).
     pub record: Signal<DeviceRecord>,
     pub db: Rc<Rexie>,

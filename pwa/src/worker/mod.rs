@@ -3,9 +3,12 @@
 //! sync engine: saving to IndexedDB, pushing, pulling, retrying with
 //! backoff, compacting, and listening to the live events.
 //!
-//! The worker is the one writer of the open workspace's store: what only
-//! it runs lives under this folder.
+//! The worker is the one writer of every workspace's store on this device:
+//! the open one's, whose edits come from the page, and each other one's,
+//! which it syncs in the background (a note moved there from the page is
+//! added by the worker). What only it runs lives under this folder.
 //! - [`session`]: opening the workspace and driving its sync engine.
+//! - [`background`]: the other workspaces, each with an engine of its own.
 //! - [`transfers`]: sending and fetching attached files' chunks, beside the
 //!   engine.
 //!
@@ -13,6 +16,7 @@
 //! [`crate::fetch`], [`crate::files`], [`crate::platform`], [`crate::tabs`])
 //! stays at the top of the crate.
 
+pub mod background;
 pub mod session;
 pub mod transfers;
 
@@ -32,6 +36,8 @@ pub struct SyncWorker {
     fetcher: Option<UnboundedSender<FetchKick>>,
     /// Where the page's `Have` goes, until the workspace is open.
     have: Option<UnboundedSender<(Option<String>, Vec<u8>)>>,
+    /// The drivers of the workspaces synced in the background, by id.
+    background: background::Drivers,
 }
 
 impl Worker for SyncWorker {
@@ -45,6 +51,7 @@ impl Worker for SyncWorker {
             sender: None,
             fetcher: None,
             have: None,
+            background: background::Drivers::default(),
         }
     }
 
@@ -68,6 +75,7 @@ impl Worker for SyncWorker {
                         sender: sender_rx,
                         fetcher: fetcher_rx,
                         retry: (sender_tx.clone(), fetcher_tx.clone()),
+                        background: self.background.clone(),
                     };
                     wasm_bindgen_futures::spawn_local(run(scope.clone(), id, lines));
                 }
@@ -89,6 +97,29 @@ impl Worker for SyncWorker {
             }
             ToWorker::Keep { chunks, round } => {
                 self.kick_fetcher(FetchKick::Keep(chunks, round));
+                return;
+            }
+            ToWorker::MoveIn {
+                workspace,
+                request,
+                note,
+            } => {
+                let driver = self.background.borrow().get(&workspace).cloned();
+                let sent = driver.is_some_and(|d| {
+                    d.unbounded_send(Kick::AddNote(request.clone(), note))
+                        .is_ok()
+                });
+                if !sent {
+                    scope.respond(
+                        id,
+                        FromWorker::MovedIn {
+                            request,
+                            error: Some(
+                                "that workspace is not open on this device; open it once, then move the note".into(),
+                            ),
+                        },
+                    );
+                }
                 return;
             }
             ToWorker::Attached { upload } => Kick::Attached(upload),
@@ -139,6 +170,7 @@ struct Lines {
     fetcher: UnboundedReceiver<FetchKick>,
     /// To wake both when a sync round shows the server reachable.
     retry: (UnboundedSender<()>, UnboundedSender<FetchKick>),
+    background: background::Drivers,
 }
 
 async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
@@ -148,6 +180,7 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
         sender,
         fetcher,
         retry,
+        background,
     } = lines;
     let mut booted = match session::boot().await {
         Ok(booted) => booted,
@@ -222,6 +255,14 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
             }
         }));
     }
+    // The other workspaces of this device sync in the background.
+    wasm_bindgen_futures::spawn_local(background::run(
+        scope.clone(),
+        page,
+        booted.engine.store().db_handle(),
+        booted.record.workspace_id.clone(),
+        background,
+    ));
     // The transfers of attached files run beside the engine.
     {
         let db = booted.engine.store().db_handle();
@@ -295,6 +336,8 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
             )
         }),
         on_keys: Box::new(move |ring| s9.respond(page, FromWorker::Keys { ring })),
+        // Notes are moved into the workspaces synced in the background.
+        on_moved_in: Box::new(|_, _| {}),
         on_stored: Box::new(move || {
             let _ = &s5;
             if let Some(channel) = &channel {
@@ -302,5 +345,5 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
             }
         }),
     };
-    session::drive(booted.engine, booted.transport, kicks, hooks).await;
+    session::drive(booted.engine, booted.transport, kicks, hooks, true).await;
 }

@@ -85,6 +85,7 @@ pub fn WorkspacesCard() -> Element {
     state.track();
     let open_name = state.workspace.read().name().unwrap_or_default();
     let read_only = state.read_only_reason().is_some();
+    let background = state.background;
     let mut name = use_signal(|| open_name.clone());
 
     let rename = {
@@ -157,7 +158,7 @@ pub fn WorkspacesCard() -> Element {
                 Some(Err(e)) => rsx! { p { class: "banner error", "{e}" } },
                 Some(Ok((records, current))) => rsx! {
                     if records.len() > 1 {
-                        p { class: "muted", "Joining or importing a workspace keeps the others here, with their notes. Open one to see and sync it." }
+                        p { class: "muted", "Joining or importing a workspace keeps the others here, with their notes; each syncs in the background while the app is open." }
                     }
                     ul { class: "devices", id: "workspace-list",
                         for other in records.iter().cloned() {
@@ -172,6 +173,12 @@ pub fn WorkspacesCard() -> Element {
                                             None => rsx! { " · on this device only" },
                                         }
                                         if other.is_owner() { " · owner" }
+                                    }
+                                    if let Some(view) = background.read().get(other.workspace_id.as_str()) {
+                                        span { class: "muted workspace-sync", "data-state": "{view.sync.state}",
+                                            " · {view.sync.text}"
+                                            if let Some(n) = view.notes { " · {counted(n, NOTE, NOTES)}" }
+                                        }
                                     }
                                 }
                                 if current.as_ref() == Some(&other.workspace_id) {
@@ -227,6 +234,9 @@ pub fn WorkspacesCard() -> Element {
 }
 
 /// "1 note", "3 notes".
+const NOTE: &str = "note";
+const NOTES: &str = "notes";
+
 fn counted(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")

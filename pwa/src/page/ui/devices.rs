@@ -19,17 +19,6 @@ use crate::platform::{now_ms, relative_time};
 /// How long a pairing link lives.
 const INVITE_SECONDS: u64 = 10 * 60;
 
-/// The QR code of `text`, as an SVG document.
-pub fn qr_svg(text: &str) -> Option<String> {
-    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(240, 240)
-            .quiet_zone(true)
-            .build(),
-    )
-}
-
 fn message_of(e: &TransportError) -> String {
     match e.code() {
         Some(ErrorCode::RateLimited) => {
@@ -101,7 +90,14 @@ pub fn PairDevice() -> Element {
             }
         });
     };
-    let qr = link().and_then(|(url, _)| qr_svg(&url));
+    // Drawn by the module loaded on first use.
+    let qr = use_resource(move || async move {
+        match link() {
+            Some((url, _)) => crate::page::extras::qr_svg(&url).await,
+            None => None,
+        }
+    });
+    let qr = qr.read().clone().flatten();
     rsx! {
         section { class: "card", id: "pair-card",
             h2 { "Pair a device" }

@@ -455,13 +455,7 @@ fn MoveNote(note: Note, on_moved: EventHandler<()>) -> Element {
             };
             let (state, note) = (state.clone(), note.clone());
             spawn(async move {
-                match crate::page::move_note::copy_into(
-                    state.db.clone(),
-                    &target.workspace_id,
-                    &note,
-                )
-                .await
-                {
+                match crate::page::move_note::copy_into(&state, &target.workspace_id, &note).await {
                     Ok(()) => {
                         if state
                             .write(|ws| ws.delete_note(&note.id, now_ms()))

@@ -17,7 +17,6 @@ use hearth_shared::routes::Route;
 use crate::device::{self, DeviceRecord};
 use crate::fetch::{post_json, put_json};
 use crate::page::state::AppState;
-use crate::page::ui::devices::qr_svg;
 
 /// Makes a new recovery key for the workspace of this device (its
 /// owner's, connected, encrypted) and keeps what the server may know of it
@@ -65,10 +64,17 @@ pub async fn make_recovery_key(
 pub fn RecoveryKeyShown() -> Element {
     let state = use_context::<AppState>();
     let mut shown = state.recovery_key;
+    // Drawn by the module loaded on first use.
+    let qr = use_resource(move || async move {
+        match shown() {
+            Some(text) => crate::page::extras::qr_svg(&text).await,
+            None => None,
+        }
+    });
     let Some(text) = shown() else {
         return rsx! {};
     };
-    let qr = qr_svg(&text);
+    let qr = qr.read().clone().flatten();
     rsx! {
         section { class: "card recovery", id: "recovery-card", "aria-labelledby": "recovery-title",
             h2 { id: "recovery-title", "Your recovery key" }

@@ -64,25 +64,8 @@ pub async fn boot() -> Result<Booted, String> {
             .await
             .map_err(|e| e.to_string())?;
     }
-    let transport = Rc::new(FetchTransport::new(Connection::of(&record)));
-    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
-    let peer = peer_id_from_random(random8());
-    let config = EngineConfig {
-        can_write: record.can_write(),
-        // A home server that restarts should be found again within seconds.
-        backoff: Backoff {
-            base_ms: 1_000,
-            max_ms: 30_000,
-        },
-        ..EngineConfig::default()
-    };
     stage("record");
-    let mut engine = Engine::open(store, transport.clone(), peer, config)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(ring) = &record.keys {
-        engine.set_keys(crate::platform::engine_keys(ring, &record.workspace_id));
-    }
+    let (mut engine, transport) = open_engine(&db, &record).await?;
     stage("engine");
     let doc = engine.doc().clone();
     let (workspace, outcome) = Workspace::open(doc).map_err(|e| e.to_string())?;
@@ -105,6 +88,41 @@ pub async fn boot() -> Result<Booted, String> {
         workspace,
         stages,
     })
+}
+
+/// The engine of `record`'s workspace, over IndexedDB and `fetch`.
+async fn open_engine(
+    db: &Rc<Rexie>,
+    record: &DeviceRecord,
+) -> Result<(AppEngine, Rc<FetchTransport>), String> {
+    let transport = Rc::new(FetchTransport::new(Connection::of(record)));
+    let store = IdbStore::new(db.clone(), record.workspace_id.clone());
+    let peer = peer_id_from_random(random8());
+    let config = EngineConfig {
+        can_write: record.can_write(),
+        // A home server that restarts should be found again within seconds.
+        backoff: Backoff {
+            base_ms: 1_000,
+            max_ms: 30_000,
+        },
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::open(store, transport.clone(), peer, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(ring) = &record.keys {
+        engine.set_keys(crate::platform::engine_keys(ring, &record.workspace_id));
+    }
+    Ok((engine, transport))
+}
+
+/// Opens another workspace of this device, to sync it in the background
+/// (not migrated here: the page does that when it opens it).
+pub async fn open_background(
+    db: &Rc<Rexie>,
+    record: &DeviceRecord,
+) -> Result<(AppEngine, Rc<FetchTransport>), String> {
+    open_engine(db, record).await
 }
 
 fn default_label() -> String {

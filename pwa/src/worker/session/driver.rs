@@ -40,6 +40,10 @@ pub enum Kick {
     /// Queued file `0`'s reference is in the page's edits before this
     /// kick: take it off the queue once they are durable.
     Attached(String),
+    /// Add a note moved here from the open workspace (only a workspace
+    /// synced in the background gets this: no page edits it); answered
+    /// through `on_moved_in` once it is durable.
+    AddNote(String, crate::protocol::MovedNote),
 }
 
 /// Hooks the driver calls, to tell the page.
@@ -64,14 +68,20 @@ pub struct Hooks {
     pub on_rotated: Box<dyn FnMut(Result<(), String>)>,
     /// The keyring gained an epoch, and is kept in the device record.
     pub on_keys: Box<dyn FnMut(hearth_shared::keys::Keyring)>,
+    /// A moved note (`AddNote`, by its request) is durable here, or not.
+    pub on_moved_in: Box<dyn FnMut(String, Option<String>)>,
 }
 
 /// Runs for the life of the worker, doing what [`next_action`] decides.
+/// With `live`, it listens to the server's live events between rounds;
+/// without, it polls (a workspace synced in the background beyond the few
+/// that may hold a connection each).
 pub async fn drive(
     mut engine: AppEngine,
     transport: Rc<FetchTransport>,
     mut kicks: UnboundedReceiver<Kick>,
     mut hooks: Hooks,
+    live: bool,
 ) {
     // What the page's document holds, so that remote changes are sent to
     // it as a small update.
@@ -119,7 +129,8 @@ pub async fn drive(
                 continue;
             }
             Action::WaitForHead { poll_ms } => {
-                wait(&mut kicks, Some(&engine), Some(poll_ms), fold_in).await
+                let head = live.then_some(&engine);
+                wait(&mut kicks, head, Some(poll_ms), fold_in).await
             }
             Action::Sleep {
                 ms,
@@ -162,6 +173,7 @@ pub async fn drive(
         let mut encrypt = None;
         let mut rotate = None;
         let mut attached = Vec::new();
+        let mut moved: Vec<(String, Option<String>)> = Vec::new();
         let mut import_failed = false;
         for kick in pending_kicks {
             match kick {
@@ -195,6 +207,13 @@ pub async fn drive(
                         attached.push(upload);
                     }
                 }
+                Kick::AddNote(request, note) => {
+                    let error = add_note(&engine, &note).err();
+                    if error.is_none() {
+                        facts.local_edits = true;
+                    }
+                    moved.push((request, error));
+                }
             }
         }
         // The driver is the only writer of the workspace, so once it has
@@ -211,7 +230,14 @@ pub async fn drive(
         }
         // Durable first; only then may a sent file leave the queue, since
         // its reference is now kept.
-        if store_edits(&mut engine, &mut hooks, edits).await {
+        let durable = store_edits(&mut engine, &mut hooks, edits).await;
+        for (request, error) in moved {
+            let error = error.or_else(|| {
+                (!durable).then(|| "the note could not be saved in that workspace".to_owned())
+            });
+            (hooks.on_moved_in)(request, error);
+        }
+        if durable {
             let store = engine.store();
             for upload in attached {
                 let ws = store.workspace().as_str();
@@ -249,6 +275,27 @@ pub async fn drive(
         }
         show_status(&engine, &transport, &locked_out, &mut hooks);
     }
+}
+
+/// Adds a moved note to the engine's document, as this device's edit.
+fn add_note(engine: &AppEngine, note: &crate::protocol::MovedNote) -> Result<(), String> {
+    let (workspace, _) =
+        hearth_migrations::Workspace::open(engine.doc().clone()).map_err(|e| e.to_string())?;
+    let tags: Vec<&str> = note.tags.iter().map(String::as_str).collect();
+    workspace
+        .add_note(
+            &crate::platform::new_id(),
+            hearth_migrations::NewNote {
+                title: &note.title,
+                body: &note.body,
+                tags: &tags,
+                pinned: note.pinned,
+            },
+            now_ms(),
+        )
+        .map_err(|e| e.to_string())?;
+    engine.doc().commit();
+    Ok(())
 }
 
 /// Saves the document's unsaved edits to IndexedDB and tells the page

@@ -41,14 +41,13 @@ pub(super) async fn keep_changed_ring(
     let Some(ring) = engine.take_changed_ring() else {
         return;
     };
+    // This workspace's record, open or synced in the background.
     let db = engine.store().db_handle();
-    if let Ok(Some(mut record)) = device::current(&db).await
-        && record.workspace_id == *engine.store().workspace()
-    {
+    if let Ok(Some(mut record)) = device::load(&db, engine.store().workspace()).await {
         let mut kept = record.keys.take().unwrap_or_else(|| ring.clone());
         kept.merge(&ring);
         record.keys = Some(kept.clone());
-        if device::save_current(&db, &record).await.is_ok() {
+        if device::save(&db, &record).await.is_ok() {
             on_keys(kept);
         }
     }

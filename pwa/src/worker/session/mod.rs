@@ -26,6 +26,6 @@ mod idle;
 mod keys;
 mod pill;
 
-pub use boot::{AppEngine, Booted, boot};
+pub use boot::{AppEngine, Booted, boot, open_background};
 pub use driver::{Hooks, Kick, drive};
 pub use pill::{receiving_view, view_of};

@@ -1,0 +1,128 @@
+//! The workspaces of this device other than the open one, each synced in
+//! the background by an engine and a driver of its own, so that a shared
+//! list beside one's own notes is up to date before it is opened.
+//!
+//! Each is the same driver as the open workspace's ([`session::drive`]),
+//! without a page: its changes go nowhere but IndexedDB, and the page
+//! hears only how its sync stands and how many notes it holds
+//! ([`FromWorker::Background`]). The first [`LIVE`] listen to the server's
+//! live events; the others poll (a browser gives a server six HTTP/1.1
+//! connections, and the open workspace needs some). A note moved into one
+//! of them is added by its driver ([`Kick::AddNote`]), so each store keeps
+//! one writer and no fold of its log can lose an edit another engine
+//! appended.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+use gloo_worker::{HandlerId, WorkerScope};
+use hearth_shared::id::WorkspaceId;
+use rexie::Rexie;
+
+use super::SyncWorker;
+use super::session::{self, Hooks, Kick};
+use crate::protocol::{BackgroundView, FromWorker, SyncView};
+
+/// Workspaces synced in the background that listen to live events; the
+/// others poll.
+pub const LIVE: usize = 3;
+
+/// The background drivers' lines, by workspace id.
+pub type Drivers = Rc<RefCell<BTreeMap<String, UnboundedSender<Kick>>>>;
+
+/// Starts a driver for every workspace of this device but `open`.
+pub async fn run(
+    scope: WorkerScope<SyncWorker>,
+    page: HandlerId,
+    db: Rc<Rexie>,
+    open: WorkspaceId,
+    drivers: Drivers,
+) {
+    let records = match crate::device::all(&db).await {
+        Ok((records, _)) => records,
+        Err(e) => {
+            crate::platform::log(&format!("background sync: {e}"));
+            return;
+        }
+    };
+    let mut live = 0;
+    for record in records.into_iter().filter(|r| r.workspace_id != open) {
+        let workspace = record.workspace_id.as_str().to_owned();
+        let (engine, transport) = match session::open_background(&db, &record).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                crate::platform::log(&format!("background sync of {workspace}: {e}"));
+                continue;
+            }
+        };
+        let listens = record.server.is_some() && live < LIVE;
+        if listens {
+            live += 1;
+        }
+        let (tx, rx) = unbounded();
+        drivers.borrow_mut().insert(workspace.clone(), tx);
+        let hooks = hooks(&scope, page, &workspace, engine.doc().clone());
+        wasm_bindgen_futures::spawn_local(session::drive(engine, transport, rx, hooks, listens));
+    }
+}
+
+/// What a background driver tells the page: its sync state (with the
+/// notes it holds, counted when it starts and after changes arrive) and
+/// the answers to moved notes.
+fn hooks(
+    scope: &WorkerScope<SyncWorker>,
+    page: HandlerId,
+    workspace: &str,
+    doc: hearth_shared::engine::loro::LoroDoc,
+) -> Hooks {
+    let last: Rc<RefCell<Option<SyncView>>> = Rc::default();
+    let tell = {
+        let (scope, workspace, last) = (scope.clone(), workspace.to_owned(), last.clone());
+        move |sync: Option<SyncView>, notes: Option<usize>| {
+            if let Some(sync) = sync {
+                *last.borrow_mut() = Some(sync);
+            }
+            let Some(sync) = last.borrow().clone() else {
+                return;
+            };
+            scope.respond(
+                page,
+                FromWorker::Background(BackgroundView {
+                    workspace: workspace.clone(),
+                    sync,
+                    notes,
+                }),
+            );
+        }
+    };
+    let counted = Rc::new(std::cell::Cell::new(false));
+    let on_status = {
+        let (tell, doc, counted) = (tell.clone(), doc.clone(), counted.clone());
+        move |view: SyncView| {
+            // The count once, with the first status; then after changes.
+            let notes =
+                (!counted.replace(true)).then(|| hearth_migrations::notes::count_live_notes(&doc));
+            tell(Some(view), notes);
+        }
+    };
+    let on_remote = move |_update: Vec<u8>| {
+        tell(None, Some(hearth_migrations::notes::count_live_notes(&doc)));
+    };
+    let answer = scope.clone();
+    Hooks {
+        on_remote: Box::new(on_remote),
+        on_status: Box::new(on_status),
+        on_saved: Box::new(|_| {}),
+        on_save_error: Box::new(|_, _| {}),
+        on_stored: Box::new(|| {}),
+        on_left: Box::new(|_| {}),
+        on_encrypted: Box::new(|_| {}),
+        on_rotated: Box::new(|_| {}),
+        on_keys: Box::new(|_| {}),
+        on_moved_in: Box::new(move |request, error| {
+            answer.respond(page, FromWorker::MovedIn { request, error });
+        }),
+    }
+}
