@@ -26,9 +26,19 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use crate::device::DeviceRecord;
 use crate::fetch::{Connection, get_bytes, get_public_json, post_json, put_octets};
 
-/// Cached chunks not kept offline take at most this many bytes; the least
+/// Cached chunks not kept offline take at most this many bytes unless the
+/// person chose otherwise (Data → Files on this device); the least
 /// recently used go first.
 pub const CACHE_CAP_BYTES: u64 = 256 * 1000 * 1000;
+
+/// The most cached chunks not kept offline may take on this device.
+pub async fn cache_cap(db: &Rexie) -> u64 {
+    hearth_storage::files::cache_cap(db)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(CACHE_CAP_BYTES)
+}
 
 /// Files up to this size stay in the cache after they are sent, so that
 /// the device that attached them shows them without fetching them back.
@@ -124,7 +134,7 @@ pub async fn send(
     };
     let keep = (meta.size <= CACHE_SENT_BYTES).then_some(db);
     let chunks = store_chunks(&conn, &sealer, name, &bytes, keep, progress).await?;
-    let _ = hearth_storage::files::evict(db, ws, CACHE_CAP_BYTES).await;
+    let _ = hearth_storage::files::evict(db, ws, cache_cap(db).await).await;
     Ok(FileRef {
         id: sealer.file_id(&content_digest(&bytes)),
         name: meta.name.clone(),

@@ -181,6 +181,49 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
 
     let violations = phone.accessibility_violations().await;
     assert!(violations.is_empty(), "{violations:?}");
+
+    // The files this phone holds: their size, a smaller limit that stays,
+    // and a clear; the photos come back from the server when shown again.
+    phone.click("#tab-data").await;
+    phone
+        .wait_until(
+            "the files on this phone are counted",
+            "return /take [0-9.]+ [KM]B on this device, of which 0 B/.test(document.querySelector('#cache-use')?.textContent || '')",
+        )
+        .await;
+    phone
+        .eval(
+            "const s = document.querySelector('#cache-cap'); s.value = '64000000';              s.dispatchEvent(new Event('change', { bubbles: true })); return true",
+        )
+        .await;
+    phone.click("#clear-cache").await;
+    phone
+        .wait_until(
+            "the cache is cleared",
+            "return (document.querySelector('#cache-message')?.textContent || '').startsWith('Cleared. What stays, 0 B')",
+        )
+        .await;
+    phone.client.refresh().await.unwrap();
+    phone
+        .wait_until(
+            "the limit is kept",
+            "return document.querySelector('#cache-cap')?.value === '64000000'",
+        )
+        .await;
+    phone
+        .wait_until(
+            "nothing is left",
+            "return (document.querySelector('#cache-use')?.textContent || '').includes('take 0 B')",
+        )
+        .await;
+    phone.open_note("Holiday").await;
+    phone
+        .wait_until(
+            "the thumbnails come back from the server",
+            "const i = document.querySelector('#attachments img.attachment-thumb[alt=\"pasted.png\"]'); \
+             return !!i && i.complete && i.naturalWidth === 100",
+        )
+        .await;
     phone.close().await;
 }
 

@@ -211,6 +211,7 @@ fn DataPage() -> Element {
     rsx! {
         crate::page::ui::data::WorkspacesCard {}
         crate::page::ui::data::DataCard {}
+        crate::page::ui::cache::FilesCard {}
         crate::page::ui::interchange::InterchangeCard {}
     }
 }

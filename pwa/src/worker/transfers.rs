@@ -6,7 +6,7 @@
 //!   the server can be reached (resuming at the first chunk it lacks);
 //! - the fetcher brings files into the local cache on demand, keeps the
 //!   files of the notes kept offline there, and evicts the least recently
-//!   used others beyond [`CACHE_CAP_BYTES`](crate::files::CACHE_CAP_BYTES).
+//!   used others beyond the cap ([`cache_cap`](crate::files::cache_cap)).
 //!
 //! Both read the device record afresh before each transfer, so a new
 //! token or key is used at once. Neither writes the document: a sent
@@ -23,7 +23,7 @@ use hearth_shared::id::WorkspaceId;
 use hearth_storage::files::{Upload, update_upload, uploads};
 use rexie::Rexie;
 
-use crate::files::{CACHE_CAP_BYTES, SendError, fetch_into_cache, send};
+use crate::files::{SendError, cache_cap, fetch_into_cache, send};
 use crate::platform::sleep_ms;
 use crate::protocol::{FetchView, FromWorker, KeptView, UploadState, UploadView};
 
@@ -268,7 +268,8 @@ pub async fn run_fetcher(
             })
             .await;
             // Room for others, but never this file.
-            let _ = hearth_storage::files::evict(&db, ws, CACHE_CAP_BYTES.max(total)).await;
+            let cap = cache_cap(&db).await;
+            let _ = hearth_storage::files::evict(&db, ws, cap.max(total)).await;
             match result {
                 Ok(()) => show(total, true, None),
                 Err(reason) => show(0, true, Some(reason)),
@@ -301,7 +302,7 @@ pub async fn run_fetcher(
                 held: if kept_complete { wanted } else { held.get() },
                 error: result.err(),
             }));
-            let _ = hearth_storage::files::evict(&db, ws, CACHE_CAP_BYTES).await;
+            let _ = hearth_storage::files::evict(&db, ws, cache_cap(&db).await).await;
         }
     }
 }

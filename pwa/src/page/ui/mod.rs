@@ -1,5 +1,7 @@
 //! The Dioxus components of the app.
 //!
+//! - [`cache`]: attached files on this device: their size, its limit,
+//!   clearing.
 //! - [`connect`]: the Sync screen: status, connecting to a server, joining.
 //! - [`data`]: export, import, and the browser's storage.
 //! - [`device_keys`]: each device's key fingerprint and the warnings
@@ -18,6 +20,7 @@
 //! - [`tasks`]: task lists with check boxes.
 //! - [`toast`]: the undo toast and the error line.
 
+pub mod cache;
 pub mod connect;
 pub mod data;
 pub mod device_keys;

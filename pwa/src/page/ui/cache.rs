@@ -1,0 +1,95 @@
+//! "Files on this device": how much the cache of attached files holds
+//! (and of it, the files of notes kept offline), how much it may hold (a
+//! setting of this device, 64 MB to 4 GB), and a way to clear it that
+//! keeps what is kept offline. The sync worker evicts the least recently
+//! used files beyond the setting; a cleared file comes back from the
+//! server when it is opened.
+
+use dioxus::prelude::*;
+use hearth_shared::files::human_size;
+use hearth_storage::files::CacheUse;
+
+use crate::page::state::AppState;
+
+/// The sizes the cache may be set to.
+const CAPS: [(u64, &str); 5] = [
+    (64_000_000, "64 MB"),
+    (256_000_000, "256 MB"),
+    (1_000_000_000, "1 GB"),
+    (2_000_000_000, "2 GB"),
+    (4_000_000_000, "4 GB"),
+];
+
+#[component]
+pub fn FilesCard() -> Element {
+    let state = use_context::<AppState>();
+    let mut message = use_signal(|| None::<String>);
+    let db = state.db.clone();
+    let ws = state.record.read().workspace_id.as_str().to_owned();
+    let mut facts = use_resource(move || {
+        let (db, ws) = (db.clone(), ws.clone());
+        async move {
+            let usage = hearth_storage::files::cache_use(&db, &ws).await.ok();
+            (usage, crate::files::cache_cap(&db).await)
+        }
+    });
+    let (usage, cap) = (*facts.read()).unwrap_or((None, crate::files::CACHE_CAP_BYTES));
+    let set_cap = {
+        let db = state.db.clone();
+        move |e: FormEvent| {
+            let db = db.clone();
+            let Ok(cap) = e.value().parse::<u64>() else {
+                return;
+            };
+            spawn(async move {
+                if let Err(e) = hearth_storage::files::set_cache_cap(&db, cap).await {
+                    message.set(Some(format!("Not changed: {e}")));
+                }
+                facts.restart();
+            });
+        }
+    };
+    let clear = {
+        let (db, ws) = (
+            state.db.clone(),
+            state.record.read().workspace_id.as_str().to_owned(),
+        );
+        move |_| {
+            let (db, ws) = (db.clone(), ws.clone());
+            spawn(async move {
+                match hearth_storage::files::evict(&db, &ws, 0).await {
+                    Ok(left) => message.set(Some(format!(
+                        "Cleared. What stays, {}, is the files of notes kept offline.",
+                        human_size(left.total)
+                    ))),
+                    Err(e) => message.set(Some(format!("Not cleared: {e}"))),
+                }
+                facts.restart();
+            });
+        }
+    };
+    rsx! {
+        section { class: "card", id: "files-card",
+            h2 { "Files on this device" }
+            p { id: "cache-use",
+                match usage {
+                    Some(CacheUse { total, kept, .. }) => rsx! {
+                        "Attached files take {human_size(total)} on this device, of which {human_size(kept)} are kept offline. "
+                    },
+                    None => rsx! { "This browser does not say what the attached files take. " },
+                }
+                "Others are removed, least recently opened first, beyond the size below; a removed file comes back from the server when it is opened."
+            }
+            div { class: "add-row",
+                label { r#for: "cache-cap", "Keep at most " }
+                select { id: "cache-cap", onchange: set_cap,
+                    for (bytes, words) in CAPS {
+                        option { value: "{bytes}", selected: bytes == cap, "{words}" }
+                    }
+                }
+                button { class: "secondary", id: "clear-cache", onclick: clear, "Clear" }
+            }
+            if let Some(m) = message() { p { class: "banner", id: "cache-message", role: "status", "{m}" } }
+        }
+    }
+}
