@@ -41,8 +41,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DeviceError + '_ {
 }
 
 /// A file, or every file under a folder with paths that start with the
-/// folder's name (as a browser's folder picker gives them).
-fn read_input(path: &Path) -> Result<Vec<InputFile>, DeviceError> {
+/// folder's name (as a browser's folder picker gives them), for
+/// `hearth_interchange::read`.
+pub fn read_input(path: &Path) -> Result<Vec<InputFile>, DeviceError> {
     let meta = std::fs::metadata(path).map_err(io(path))?;
     if !meta.is_dir() {
         let name = path

@@ -9,11 +9,12 @@ use std::path::Path;
 
 use common::TestServer;
 use hearth_device::Device;
+use hearth_device::interchange::read_input;
 use tempfile::TempDir;
 
-/// Runs `hearth-device --dir DIR ARGS...` and returns its stdout.
-async fn cli(dir: &Path, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth-device"))
+/// Runs `hearth-device --dir DIR ARGS...`.
+async fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth-device"))
         .arg("--dir")
         .arg(dir)
         .args(args)
@@ -21,7 +22,12 @@ async fn cli(dir: &Path, args: &[&str]) -> String {
         .env_remove("HEARTH_DEVICE_DIR")
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `hearth-device --dir DIR ARGS...` and returns its stdout.
+async fn cli(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -30,6 +36,13 @@ async fn cli(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Runs `hearth-device` expecting it to fail; returns what it said.
+async fn cli_fails(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args).await;
+    assert!(!out.status.success(), "hearth-device {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -124,21 +137,6 @@ fn fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/interchange/tests/fixtures")
 }
 
-/// Runs `hearth-device` expecting it to fail; returns what it said.
-async fn cli_fails(dir: &Path, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth-device"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HEARTH_SERVER")
-        .env_remove("HEARTH_DEVICE_DIR")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success(), "hearth-device {args:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[tokio::test]
 async fn a_vault_moves_in_and_back_out_on_the_command_line() {
     let server = TestServer::start().await;
@@ -166,10 +164,7 @@ async fn a_vault_moves_in_and_back_out_on_the_command_line() {
 
     // Out as a zip and as a folder: the same notes as the vault, read back
     // as an import would read them.
-    let vault_read = {
-        let files = walk(&vault, vault.parent().unwrap());
-        hearth_interchange::read(files).unwrap()
-    };
+    let vault_read = hearth_interchange::read(read_input(&vault).unwrap()).unwrap();
     let zip = out.path().join("notes.zip");
     cli(dir.path(), &["export", "--markdown", zip.to_str().unwrap()]).await;
     let again = hearth_interchange::read(vec![hearth_interchange::InputFile {
@@ -184,7 +179,7 @@ async fn a_vault_moves_in_and_back_out_on_the_command_line() {
         &["export", "--markdown", folder.to_str().unwrap()],
     )
     .await;
-    let from_folder = hearth_interchange::read(walk(&folder, out.path())).unwrap();
+    let from_folder = hearth_interchange::read(read_input(&folder).unwrap()).unwrap();
     assert_eq!(from_folder.comparable(), vault_read.comparable());
     // An export never writes over what is there.
     let said = cli_fails(dir.path(), &["export", "--markdown", zip.to_str().unwrap()]).await;
@@ -208,24 +203,4 @@ async fn a_vault_moves_in_and_back_out_on_the_command_line() {
         listed.contains("Recipe: Shakshuka\tcooking,favourites"),
         "{listed}"
     );
-}
-
-/// Every file under `dir`, with paths relative to `base`.
-fn walk(dir: &Path, base: &Path) -> Vec<hearth_interchange::InputFile> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(hearth_interchange::InputFile {
-                    path: path.strip_prefix(base).unwrap().to_string_lossy().into(),
-                    bytes: std::fs::read(&path).unwrap(),
-                });
-            }
-        }
-    }
-    files
 }

@@ -183,23 +183,9 @@ async fn an_encrypted_workspace_exports_a_sealed_file_that_opens_only_with_its_r
 /// would zip it; and the same files read for comparison.
 fn zipped_vault(out: &std::path::Path) -> hearth_interchange::Imported {
     use std::io::Write;
-    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../migrations/interchange/tests/fixtures");
-    let mut files = Vec::new();
-    let mut dirs = vec![base.join("vault")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(hearth_interchange::InputFile {
-                    path: path.strip_prefix(&base).unwrap().to_string_lossy().into(),
-                    bytes: std::fs::read(&path).unwrap(),
-                });
-            }
-        }
-    }
+    let vault = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations/interchange/tests/fixtures/vault");
+    let files = hearth_device::interchange::read_input(&vault).unwrap();
     let mut zip = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
     for file in &files {
         zip.start_file(file.path.as_str(), zip::write::SimpleFileOptions::default())

@@ -10,7 +10,9 @@
 //! connections, and the open workspace needs some). A note moved into one
 //! of them is added by its driver ([`Kick::AddNote`]), so each store keeps
 //! one writer and no fold of its log can lose an edit another engine
-//! appended.
+//! appended. They start [`START_AFTER_MS`] after the open workspace, so
+//! loading their documents never slows the start of the one on screen; a
+//! note moved meanwhile waits on its driver's line.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -28,6 +30,9 @@ use crate::protocol::{BackgroundView, FromWorker, SyncView};
 /// Workspaces synced in the background that listen to live events; the
 /// others poll.
 pub const LIVE: usize = 3;
+/// How long after the open workspace the others start: loading their
+/// documents must not slow the start of the one on screen.
+pub const START_AFTER_MS: i32 = 2_000;
 
 /// The background drivers' lines, by workspace id.
 pub type Drivers = Rc<RefCell<BTreeMap<String, UnboundedSender<Kick>>>>;
@@ -47,13 +52,28 @@ pub async fn run(
             return;
         }
     };
+    // Each line exists at once, so a note moved meanwhile waits for its
+    // driver; the engines open a moment later.
+    let others: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.workspace_id != open)
+        .map(|record| {
+            let (tx, rx) = unbounded();
+            drivers
+                .borrow_mut()
+                .insert(record.workspace_id.as_str().to_owned(), tx);
+            (record, rx)
+        })
+        .collect();
+    crate::platform::sleep_ms(START_AFTER_MS).await;
     let mut live = 0;
-    for record in records.into_iter().filter(|r| r.workspace_id != open) {
+    for (record, rx) in others {
         let workspace = record.workspace_id.as_str().to_owned();
         let (engine, transport) = match session::open_background(&db, &record).await {
             Ok(opened) => opened,
             Err(e) => {
                 crate::platform::log(&format!("background sync of {workspace}: {e}"));
+                drivers.borrow_mut().remove(&workspace);
                 continue;
             }
         };
@@ -61,8 +81,6 @@ pub async fn run(
         if listens {
             live += 1;
         }
-        let (tx, rx) = unbounded();
-        drivers.borrow_mut().insert(workspace.clone(), tx);
         let hooks = hooks(&scope, page, &workspace, engine.doc().clone());
         wasm_bindgen_futures::spawn_local(session::drive(engine, transport, rx, hooks, listens));
     }

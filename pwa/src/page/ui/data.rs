@@ -14,13 +14,13 @@ use crate::page::export;
 use crate::page::state::AppState;
 use crate::platform::{new_workspace_id, now_ms, random8};
 
-/// Offers `text` as a file download.
-fn download(name: &str, mime: &str, text: &str) -> Option<()> {
+/// Offers `part` (a string or a `Uint8Array`) as a file download.
+pub(crate) fn download(name: &str, mime: &str, part: &wasm_bindgen::JsValue) -> Option<()> {
     let document = web_sys::window()?.document()?;
-    let parts = js_sys::Array::of1(&text.into());
+    let parts = js_sys::Array::of1(part);
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
+    let blob = web_sys::Blob::new_with_blob_sequence_and_options(&parts, &options).ok()?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
     let a: web_sys::HtmlAnchorElement = document.create_element("a").ok()?.dyn_into().ok()?;
     a.set_href(&url);
@@ -311,7 +311,7 @@ pub fn DataCard() -> Element {
                     download(
                         &export_file_name(record.workspace_id.as_str()),
                         "application/json",
-                        &text,
+                        &text.into(),
                     );
                     message.set(Some(match encrypted {
                         true => "Exported, encrypted: importing the file asks for this workspace's recovery key.".into(),
@@ -326,7 +326,7 @@ pub fn DataCard() -> Element {
         let state = state.clone();
         move |_| {
             let text = export::notes_json(&state.workspace.peek());
-            download("hearth-notes.json", "application/json", &text);
+            download("hearth-notes.json", "application/json", &text.into());
         }
     };
     let import = {

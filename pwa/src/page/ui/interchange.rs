@@ -174,22 +174,6 @@ async fn export_zip(state: &AppState) -> Result<(Uint8Array, usize), String> {
     Ok((extras::markdown_zip(&export).await?, missing))
 }
 
-/// Offers bytes as a file download.
-fn download(name: &str, mime: &str, bytes: &Uint8Array) -> Option<()> {
-    let document = web_sys::window()?.document()?;
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(mime);
-    let blob =
-        web_sys::Blob::new_with_u8_array_sequence_and_options(&Array::of1(bytes), &options).ok()?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
-    let a: web_sys::HtmlAnchorElement = document.create_element("a").ok()?.dyn_into().ok()?;
-    a.set_href(&url);
-    a.set_download(name);
-    a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Some(())
-}
-
 #[component]
 pub fn InterchangeCard() -> Element {
     let state = use_context::<AppState>();
@@ -227,7 +211,11 @@ pub fn InterchangeCard() -> Element {
             spawn(async move {
                 let said = match export_zip(&state).await {
                     Ok((zip, missing)) => {
-                        download("hearth-notes.zip", "application/zip", &zip);
+                        crate::page::ui::data::download(
+                            "hearth-notes.zip",
+                            "application/zip",
+                            &zip.into(),
+                        );
                         match missing {
                             0 => "Exported as Markdown.".to_owned(),
                             n => format!(
