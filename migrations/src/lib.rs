@@ -11,6 +11,8 @@
 //!   by [`notes`] and the migration that changed it.
 //! - [`tasks`]: task lists and their items.
 //! - [`files`]: attached files' references and the notes that hold them.
+//! - [`history`]: a note's earlier versions (text and files), and
+//!   restoring one.
 //! - [`mod@migrate`]: the ordered migrations and their runner.
 //! - [`index`]: the notes list as shown, kept in step with the document.
 //! - [`search`]: folding text and matching queries (accents, case, word
@@ -25,6 +27,7 @@
 pub mod error;
 pub mod files;
 mod fold_table;
+pub mod history;
 pub mod index;
 pub mod legacy_v1;
 pub mod migrate;

@@ -511,14 +511,17 @@ fn NoteHistory(id: String, read_only: bool) -> Element {
                                 if version.timestamp > 0 { "{relative_time(version.timestamp * 1000, now)}" } else { "{relative_time(version.note.updated_at, now)}" }
                             }
                             p { class: "version-body", "{version.note.body}" }
+                            if !version.files.is_empty() {
+                                p { class: "muted version-files", "With {version.files.len()} attached file(s)" }
+                            }
                         }
                         button {
                             class: "secondary restore",
                             disabled: read_only,
                             onclick: {
-                                let (state, id, note) = (state.clone(), id.clone(), version.note.clone());
+                                let (state, id, version) = (state.clone(), id.clone(), version.clone());
                                 move |_| {
-                                    state.write(|ws| ws.update_note(&id, Some(&note.title), Some(&note.body), now_ms()));
+                                    state.write(|ws| ws.restore_version(&id, &version, now_ms()));
                                 }
                             },
                             "Restore"
