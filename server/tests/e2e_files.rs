@@ -187,6 +187,12 @@ async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phon
     phone.click("#tab-data").await;
     phone
         .wait_until(
+            "the five files the note holds are counted",
+            "return (document.querySelector('#files-held')?.textContent || '').startsWith('The notes hold 5 attached files')",
+        )
+        .await;
+    phone
+        .wait_until(
             "the files on this phone are counted",
             "return /take [0-9.]+ [KM]B on this device, of which 0 B/.test(document.querySelector('#cache-use')?.textContent || '')",
         )

@@ -1,4 +1,5 @@
-//! "Files on this device": how much the cache of attached files holds
+//! "Files on this device": what the notes hold (kept on the server), how
+//! much the cache of attached files holds
 //! (and of it, the files of notes kept offline), how much it may hold (a
 //! setting of this device, 64 MB to 4 GB), and a way to clear it that
 //! keeps what is kept offline. The sync worker evicts the least recently
@@ -6,7 +7,7 @@
 //! server when it is opened.
 
 use dioxus::prelude::*;
-use hearth_shared::files::human_size;
+use hearth_shared::files::{FileRef, human_size};
 use hearth_storage::files::CacheUse;
 
 use crate::page::state::AppState;
@@ -34,6 +35,17 @@ pub fn FilesCard() -> Element {
         }
     });
     let (usage, cap) = (*facts.read()).unwrap_or((None, crate::files::CACHE_CAP_BYTES));
+    // What the notes hold, which the server keeps (the bin counts).
+    state.track();
+    let (held, held_bytes) = {
+        let ws = state.workspace.read();
+        ws.referenced_file_ids()
+            .iter()
+            .filter_map(|id| ws.file(id).and_then(|json| FileRef::from_json(&json)))
+            .fold((0usize, 0u64), |(n, bytes), file| {
+                (n + 1, bytes + file.size)
+            })
+    };
     let set_cap = {
         let db = state.db.clone();
         move |e: FormEvent| {
@@ -71,6 +83,10 @@ pub fn FilesCard() -> Element {
     rsx! {
         section { class: "card", id: "files-card",
             h2 { "Files on this device" }
+            p { id: "files-held",
+                if held == 1 { "The notes hold 1 attached file" } else { "The notes hold {held} attached files" }
+                ", {human_size(held_bytes)} in all, kept on the server."
+            }
             p { id: "cache-use",
                 match usage {
                     Some(CacheUse { total, kept, .. }) => rsx! {
