@@ -288,7 +288,12 @@ impl NoteIndex {
     /// search, in display order; with one, ranked: notes whose title has
     /// every word first, then the latest changed.
     pub fn search(&self, query: &str, tag: Option<&str>) -> Vec<usize> {
-        let query = Query::new(query);
+        self.search_with(&Query::new(query), tag)
+    }
+
+    /// [`Self::search`] with a query already folded (the notes screen
+    /// folds it once per keystroke for the list and its highlights).
+    pub fn search_with(&self, query: &Query, tag: Option<&str>) -> Vec<usize> {
         let tagged = self
             .notes
             .iter()

@@ -246,8 +246,7 @@ impl Query {
         let lead: Vec<(usize, char)> = text.get(..hit)?.char_indices().rev().take(30).collect();
         let mut from = lead.last().map_or(hit, |(at, _)| *at);
         if from > 0
-            && let Some(space) = lead.iter().rev().position(|(_, c)| c.is_whitespace())
-            && let Some((at, c)) = lead.iter().rev().nth(space)
+            && let Some((at, c)) = lead.iter().rev().find(|(_, c)| c.is_whitespace())
         {
             from = at + c.len_utf8();
         }
@@ -274,20 +273,17 @@ impl Query {
         let mut hits: Vec<(bool, i64, TaskListHit)> = Vec::new();
         for list in lists.into_iter().filter(|l| l.deleted_at.is_none()) {
             let title = fold(&list.title);
-            let mut items = String::new();
-            for task in &list.items {
-                fold_into(&mut items, &task.text);
-            }
+            let folded: Vec<String> = list.items.iter().map(|t| fold(&t.text)).collect();
             let in_title = self.found_in(&title);
-            if !in_title && !self.found_in_either(&title, &items) {
+            if !in_title && !self.found_in_either(&title, &folded.concat()) {
                 continue;
             }
             let item = (!in_title)
                 .then(|| {
-                    list.items
+                    let at = folded
                         .iter()
-                        .find(|t| self.words.iter().any(|w| fold(&t.text).contains(&w.needle)))
-                        .map(|t| t.text.clone())
+                        .position(|f| self.words.iter().any(|w| f.contains(&w.needle)))?;
+                    list.items.get(at).map(|t| t.text.clone())
                 })
                 .flatten();
             hits.push((

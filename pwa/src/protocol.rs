@@ -127,7 +127,7 @@ pub enum FromWorker {
     /// How keeping the notes kept offline goes.
     Kept(KeptView),
     /// Another workspace of this device, synced in the background: how
-    /// its sync stands, and how many notes it holds (after it changed).
+    /// its sync stands, and how many notes it holds.
     Background(BackgroundView),
     /// A `MoveIn` is done (durable in that workspace), or failed.
     MovedIn {
@@ -150,8 +150,8 @@ pub struct MovedNote {
 pub struct BackgroundView {
     pub workspace: String,
     pub sync: SyncView,
-    /// Its live notes, counted when they last changed.
-    pub notes: Option<usize>,
+    /// Its live notes, counted at this report.
+    pub notes: usize,
 }
 
 /// A queued file and how sending it goes.

@@ -233,8 +233,9 @@ pub const BATCH: usize = 500;
 
 /// Writes what was read into the workspace: each note gets a new id from
 /// `new_id`, keeps its tags and its time (else `now`); task lists too.
-/// `progress` is called after each [`BATCH`] with (done, total). A
-/// read-only workspace refuses before anything is written.
+/// Notes go in batches of [`BATCH`] ([`apply_part`]), each committed as
+/// one change and followed by `progress(done, total)`. A read-only
+/// workspace refuses before anything is written.
 pub fn apply(
     workspace: &Workspace,
     imported: &Imported,
@@ -242,12 +243,38 @@ pub fn apply(
     now: i64,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Applied, SchemaError> {
+    let total = imported.notes.len() + imported.task_lists.len();
+    let mut applied = Applied::default();
+    for batch in imported.notes.chunks(BATCH) {
+        let part = apply_part(workspace, batch, &[], new_id, now)?;
+        applied.note_ids.extend(part.note_ids);
+        workspace.doc().commit();
+        if batch.len() == BATCH {
+            progress(applied.note_ids.len(), total);
+        }
+    }
+    applied.task_lists = apply_part(workspace, &[], &imported.task_lists, new_id, now)?.task_lists;
+    workspace.doc().commit();
+    progress(total, total);
+    Ok(applied)
+}
+
+/// Writes `notes` and `task_lists` into the workspace, uncommitted: what
+/// [`apply`] does for one batch, for a host that commits and reports each
+/// batch itself (the app sends each to its worker). A read-only workspace
+/// refuses before anything is written.
+pub fn apply_part(
+    workspace: &Workspace,
+    notes: &[ImportedNote],
+    task_lists: &[ImportedTaskList],
+    new_id: &mut dyn FnMut() -> String,
+    now: i64,
+) -> Result<Applied, SchemaError> {
     if let Some(ReadOnly { found, known }) = workspace.read_only() {
         return Err(SchemaError::NewerSchema { found, known });
     }
-    let total = imported.notes.len() + imported.task_lists.len();
     let mut applied = Applied::default();
-    for (n, note) in imported.notes.iter().enumerate() {
+    for note in notes {
         let id = new_id();
         let tags: Vec<&str> = note.tags.iter().map(String::as_str).collect();
         let new = NewNote {
@@ -259,12 +286,8 @@ pub fn apply(
         let at = note.updated_ms.or(note.created_ms).unwrap_or(now);
         workspace.add_note(&id, new, at)?;
         applied.note_ids.push(id);
-        if (n + 1) % BATCH == 0 {
-            workspace.doc().commit();
-            progress(n + 1, total);
-        }
     }
-    for list in &imported.task_lists {
+    for list in task_lists {
         let list_id = new_id();
         workspace.add_task_list(&list_id, &list.title, now)?;
         for (text, done) in &list.items {
@@ -276,8 +299,6 @@ pub fn apply(
         }
         applied.task_lists += 1;
     }
-    workspace.doc().commit();
-    progress(total, total);
     Ok(applied)
 }
 

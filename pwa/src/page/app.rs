@@ -363,14 +363,7 @@ async fn lead(
             }
             FromWorker::Background(view) => {
                 let mut background = signals.background;
-                let mut views = background.write();
-                let notes = view
-                    .notes
-                    .or_else(|| views.get(&view.workspace).and_then(|old| old.notes));
-                views.insert(
-                    view.workspace.clone(),
-                    crate::protocol::BackgroundView { notes, ..view },
-                );
+                background.write().insert(view.workspace.clone(), view);
             }
             FromWorker::MovedIn { request, error } => {
                 crate::page::move_note::answered(&request, error);

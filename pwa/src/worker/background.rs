@@ -67,13 +67,20 @@ pub async fn run(
         .collect();
     crate::platform::sleep_ms(START_AFTER_MS).await;
     let mut live = 0;
-    for (record, rx) in others {
+    for (record, mut rx) in others {
         let workspace = record.workspace_id.as_str().to_owned();
         let (engine, transport) = match session::open_background(&db, &record).await {
             Ok(opened) => opened,
             Err(e) => {
                 crate::platform::log(&format!("background sync of {workspace}: {e}"));
                 drivers.borrow_mut().remove(&workspace);
+                // Notes moved meanwhile are not added: say so.
+                while let Ok(kick) = rx.try_recv() {
+                    if let Kick::AddNote(request, _) = kick {
+                        let error = Some(format!("that workspace could not be opened here: {e}"));
+                        scope.respond(page, FromWorker::MovedIn { request, error });
+                    }
+                }
                 continue;
             }
         };
@@ -86,51 +93,31 @@ pub async fn run(
     }
 }
 
-/// What a background driver tells the page: its sync state (with the
-/// notes it holds, counted when it starts and after changes arrive) and
-/// the answers to moved notes.
+/// What a background driver tells the page: its sync state with the notes
+/// it holds (counted at each report: after a round, a pull or a moved
+/// note) and the answers to moved notes.
 fn hooks(
     scope: &WorkerScope<SyncWorker>,
     page: HandlerId,
     workspace: &str,
     doc: hearth_shared::engine::loro::LoroDoc,
 ) -> Hooks {
-    let last: Rc<RefCell<Option<SyncView>>> = Rc::default();
-    let tell = {
-        let (scope, workspace, last) = (scope.clone(), workspace.to_owned(), last.clone());
-        move |sync: Option<SyncView>, notes: Option<usize>| {
-            if let Some(sync) = sync {
-                *last.borrow_mut() = Some(sync);
-            }
-            let Some(sync) = last.borrow().clone() else {
-                return;
-            };
+    let on_status = {
+        let (scope, workspace) = (scope.clone(), workspace.to_owned());
+        move |sync: SyncView| {
             scope.respond(
                 page,
                 FromWorker::Background(BackgroundView {
                     workspace: workspace.clone(),
                     sync,
-                    notes,
+                    notes: hearth_migrations::notes::count_live_notes(&doc),
                 }),
             );
         }
     };
-    let counted = Rc::new(std::cell::Cell::new(false));
-    let on_status = {
-        let (tell, doc, counted) = (tell.clone(), doc.clone(), counted.clone());
-        move |view: SyncView| {
-            // The count once, with the first status; then after changes.
-            let notes =
-                (!counted.replace(true)).then(|| hearth_migrations::notes::count_live_notes(&doc));
-            tell(Some(view), notes);
-        }
-    };
-    let on_remote = move |_update: Vec<u8>| {
-        tell(None, Some(hearth_migrations::notes::count_live_notes(&doc)));
-    };
     let answer = scope.clone();
     Hooks {
-        on_remote: Box::new(on_remote),
+        on_remote: Box::new(|_| {}),
         on_status: Box::new(on_status),
         on_saved: Box::new(|_| {}),
         on_save_error: Box::new(|_, _| {}),

@@ -177,7 +177,7 @@ pub fn WorkspacesCard() -> Element {
                                     if let Some(view) = background.read().get(other.workspace_id.as_str()) {
                                         span { class: "muted workspace-sync", "data-state": "{view.sync.state}",
                                             " · {view.sync.text}"
-                                            if let Some(n) = view.notes { " · {counted(n, NOTE, NOTES)}" }
+                                            " · {counted(view.notes, NOTE, NOTES)}"
                                         }
                                     }
                                 }
@@ -233,11 +233,12 @@ pub fn WorkspacesCard() -> Element {
     }
 }
 
-/// "1 note", "3 notes".
+/// The nouns the workspace list counts with.
 const NOTE: &str = "note";
 const NOTES: &str = "notes";
 
-fn counted(n: usize, one: &str, many: &str) -> String {
+/// "1 note", "3 notes".
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {

@@ -10,7 +10,7 @@
 
 use dioxus::prelude::*;
 use hearth_interchange::export::{Export, ExportFile};
-use hearth_interchange::{BATCH, Imported, ImportedNote, apply};
+use hearth_interchange::{BATCH, ImportedNote, ImportedTaskList, apply_part};
 use hearth_shared::files::FileRef;
 use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -18,6 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::page::extras;
 use crate::page::state::AppState;
+use crate::page::ui::data::counted;
 use crate::platform::{new_id, now_ms, sleep_ms};
 
 /// The files picked in the input `id`, each with its path inside a picked
@@ -58,14 +59,6 @@ fn file_of(attachment: &hearth_interchange::Attachment) -> Option<web_sys::File>
     web_sys::File::new_with_u8_array_sequence_and_options(&parts, &attachment.name, &options).ok()
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
 /// Reads the files picked in input `id` and writes their notes into the
 /// workspace. Returns what to tell the person.
 async fn import(
@@ -88,17 +81,9 @@ async fn import(
     let last = batches.len() - 1;
     let mut note_ids: Vec<String> = Vec::with_capacity(total);
     for (n, notes) in batches.into_iter().enumerate() {
-        let part = Imported {
-            notes: notes.to_vec(),
-            task_lists: if n == last {
-                imported.task_lists.clone()
-            } else {
-                Vec::new()
-            },
-            ..Imported::new(imported.format)
-        };
+        let task_lists: &[ImportedTaskList] = if n == last { &imported.task_lists } else { &[] };
         let applied = state
-            .write(|ws| apply(ws, &part, &mut new_id, now_ms(), &mut |_, _| {}))
+            .write(|ws| apply_part(ws, notes, task_lists, &mut new_id, now_ms()))
             .ok_or("the notes could not be written (see the message above)")?;
         note_ids.extend(applied.note_ids);
         status.set(Some(format!(
@@ -123,13 +108,13 @@ async fn import(
     }
     let mut said = format!(
         "Imported {} from {}",
-        plural(total, "note", "notes"),
+        counted(total, "note", "notes"),
         imported.format.name()
     );
     if attached > 0 {
         said.push_str(&format!(
             ", with {} (sent in the background)",
-            plural(attached, "attached file", "attached files")
+            counted(attached, "attached file", "attached files")
         ));
     }
     said.push('.');
@@ -220,7 +205,7 @@ pub fn InterchangeCard() -> Element {
                             0 => "Exported as Markdown.".to_owned(),
                             n => format!(
                                 "Exported as Markdown, without {}: they are not on this device. Open them in their notes first to include them.",
-                                plural(n, "attached file", "attached files")
+                                counted(n, "attached file", "attached files")
                             ),
                         }
                     }

@@ -45,7 +45,7 @@ pub fn NotesView() -> Element {
         let workspace = state.workspace.read();
         index.catch_up(&workspace);
         let tags: Vec<String> = index.tags().map(str::to_owned).collect();
-        let hits = index.search(&query(), tag().as_deref());
+        let hits = index.search_with(&searched, tag().as_deref());
         let (top, height) = scroll();
         let (first, end) = window(top, height, hits.len());
         let rows: Vec<(usize, NoteSummary, Option<String>)> = hits

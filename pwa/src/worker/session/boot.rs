@@ -117,7 +117,7 @@ async fn open_engine(
 }
 
 /// Opens another workspace of this device, to sync it in the background
-/// (not migrated here: the page does that when it opens it).
+/// (migrated only if a note is moved into it; else when it is opened).
 pub async fn open_background(
     db: &Rc<Rexie>,
     record: &DeviceRecord,
