@@ -310,6 +310,7 @@ impl App {
                         if let Err(err) = purged {
                             tracing::warn!(error = %err, "cannot purge old invites");
                         }
+                        crate::handlers::shares::purge_expired(&app, now).await;
                         if let Some(cluster) = &app.cluster
                             && let Err(err) = cluster.sweep_garbage(now, 1000).await
                         {

@@ -24,8 +24,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::handlers::{
-    chunks, device_keys, entries, events, health, invites, keys, pwa, recovery, snapshot, tokens,
-    workspaces,
+    chunks, device_keys, entries, events, health, invites, keys, pwa, recovery, shares, snapshot,
+    tokens, workspaces,
 };
 use crate::http::{ResBody, empty};
 use hearth_shared::routes::{Route, Unresolved, is_api, resolve};
@@ -192,6 +192,11 @@ fn route_label(route: &Route) -> &'static str {
         Route::GetChunk { .. } => "get_chunk",
         Route::MissingChunks(_) => "missing_chunks",
         Route::UnreferencedChunks(_) => "unreferenced_chunks",
+        Route::CreateShare(_) => "create_share",
+        Route::ListShares(_) => "list_shares",
+        Route::RevokeShare(..) => "revoke_share",
+        Route::GetShare(_) => "get_share",
+        Route::GetShareChunk { .. } => "get_share_chunk",
     }
 }
 
@@ -214,6 +219,10 @@ async fn api(
                 ApiError::new(ErrorCode::InvalidTokenId, format!("invalid token id: {e}"))
             }
             Unresolved::BadQuery(message) => ApiError::bad_request(message),
+            Unresolved::BadShareId(_) => ApiError::new(
+                ErrorCode::ShareNotFound,
+                "this is not a link's id; check that the whole link was copied",
+            ),
             Unresolved::BadChunkName(e) => {
                 ApiError::bad_request(format!("invalid chunk name: {e}"))
             }
@@ -246,6 +255,11 @@ async fn api(
         Route::GetChunk { ws, name } => chunks::get(app, ws, name, req).await,
         Route::MissingChunks(ws) => chunks::missing(app, ws, req).await,
         Route::UnreferencedChunks(ws) => chunks::unreferenced(app, ws, req).await,
+        Route::CreateShare(ws) => shares::create(app, ws, req).await,
+        Route::ListShares(ws) => shares::list(app, ws, req).await,
+        Route::RevokeShare(ws, id) => shares::revoke(app, ws, id, req).await,
+        Route::GetShare(id) => shares::get(app, id).await,
+        Route::GetShareChunk { share, name } => shares::get_chunk(app, share, name).await,
     }
 }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 pub use crate::access::Scope;
-use crate::id::{ChunkName, TokenId, WorkspaceId};
+use crate::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 
 /// Response header that carries the workspace's head sequence number.
 pub const HEAD_HEADER: &str = "Hearth-Head";
@@ -104,6 +104,48 @@ pub struct UnreferencedResponse {
     /// Seconds until they are deleted (a chunk put or asked for again in
     /// that time is kept).
     pub grace_secs: u64,
+}
+
+/// The shortest life of a public read-only link, in seconds.
+pub const MIN_SHARE_SECS: u64 = 60;
+/// The longest life of a public read-only link, in seconds (a year and a
+/// day): every link ends.
+pub const MAX_SHARE_SECS: u64 = 366 * 24 * 60 * 60;
+/// Most public links a workspace holds at once.
+pub const MAX_SHARES: usize = 1000;
+
+/// `POST /v1/workspaces/{ws}/shares`: a public read-only link to chunks
+/// already stored in the workspace. `document` is the sealed note; `chunks`
+/// are the other chunks the link may read (its files). The server sees
+/// names only: the key is in the link's fragment, which it never gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateShare {
+    pub document: ChunkName,
+    #[serde(default)]
+    pub chunks: Vec<ChunkName>,
+    /// Seconds from now until the link ends, from [`MIN_SHARE_SECS`] to
+    /// [`MAX_SHARE_SECS`].
+    pub expires_in: u64,
+}
+
+/// A public link as the server keeps it: the answer to
+/// `POST …/shares`, an item of `GET …/shares`, and the answer to
+/// `GET /v1/shares/{share}` (which names no workspace).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    pub share_id: ShareId,
+    pub document: ChunkName,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; from then on the link reads nothing.
+    pub expires_at: u64,
+}
+
+/// The answer to `GET /v1/workspaces/{ws}/shares`: the workspace's live
+/// links, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareList {
+    pub shares: Vec<ShareInfo>,
 }
 
 /// Who may register a workspace on a server (`hearth serve --registration`).

@@ -82,6 +82,9 @@ pub enum ErrorCode {
     ChunkMismatch,
     /// No chunk of this name is stored.
     ChunkNotFound,
+    /// No public link has this id: it was revoked, it expired, or it never
+    /// existed.
+    ShareNotFound,
 }
 
 impl ErrorCode {
@@ -94,7 +97,8 @@ impl ErrorCode {
             WrongWorkspace | MasterRequired | ReadOnly | SetupCodeInvalid | RegistrationClosed => {
                 403
             }
-            WorkspaceNotFound | TokenNotFound | NotFound | NothingToUndo | ChunkNotFound => 404,
+            WorkspaceNotFound | TokenNotFound | NotFound | NothingToUndo | ChunkNotFound
+            | ShareNotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
             WorkspaceExists | SnapshotConflict | IdempotencyConflict | KeyEpochExists => 409,
@@ -147,6 +151,7 @@ impl ErrorCode {
             KeyEpochExists => "key_epoch_exists",
             ChunkMismatch => "chunk_mismatch",
             ChunkNotFound => "chunk_not_found",
+            ShareNotFound => "share_not_found",
         }
     }
 
@@ -212,6 +217,7 @@ mod tests {
             ErrorCode::KeyEpochExists,
             ErrorCode::ChunkMismatch,
             ErrorCode::ChunkNotFound,
+            ErrorCode::ShareNotFound,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

@@ -112,6 +112,11 @@ hex_id!(
     /// The id of a token (`jti`) or an invite: 32 lowercase hex characters.
     TokenId
 );
+hex_id!(
+    /// The id of a public read-only link to one note: 32 lowercase hex
+    /// characters, random, chosen by the server.
+    ShareId
+);
 
 /// Characters of a [`ChunkName`].
 pub const CHUNK_NAME_LEN: usize = 64;

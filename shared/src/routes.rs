@@ -33,8 +33,13 @@
 //! | [`Route::GetChunk`] | `GET /v1/workspaces/{ws}/chunks/{name}` | any token | |
 //! | [`Route::MissingChunks`] | `POST /v1/workspaces/{ws}/chunks/missing` | read-write | JSON |
 //! | [`Route::UnreferencedChunks`] | `POST /v1/workspaces/{ws}/chunks/unreferenced` | master | JSON |
+//! | [`Route::CreateShare`] | `POST /v1/workspaces/{ws}/shares` | read-write | JSON |
+//! | [`Route::ListShares`] | `GET /v1/workspaces/{ws}/shares` | read-write | |
+//! | [`Route::RevokeShare`] | `DELETE /v1/workspaces/{ws}/shares/{share}` | read-write | |
+//! | [`Route::GetShare`] | `GET /v1/shares/{share}` | anyone with the link | |
+//! | [`Route::GetShareChunk`] | `GET /v1/shares/{share}/chunks/{name}` | anyone with the link | |
 
-use crate::id::{ChunkName, TokenId, WorkspaceId};
+use crate::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 
 /// The path prefix of the API.
 pub const PREFIX: &str = "/v1";
@@ -116,6 +121,11 @@ pub enum Route {
     GetChunk { ws: WorkspaceId, name: ChunkName },
     MissingChunks(WorkspaceId),
     UnreferencedChunks(WorkspaceId),
+    CreateShare(WorkspaceId),
+    ListShares(WorkspaceId),
+    RevokeShare(WorkspaceId, ShareId),
+    GetShare(ShareId),
+    GetShareChunk { share: ShareId, name: ChunkName },
 }
 
 impl Route {
@@ -128,7 +138,10 @@ impl Route {
             | Events(_)
             | ListKeys(_)
             | GetDeviceKey(_)
-            | GetChunk { .. } => Method::Get,
+            | GetChunk { .. }
+            | ListShares(_)
+            | GetShare(_)
+            | GetShareChunk { .. } => Method::Get,
             Register
             | MintToken(_)
             | ReplaceMaster(_)
@@ -138,7 +151,8 @@ impl Route {
             | UndoCompaction(_)
             | RedeemRecovery
             | MissingChunks(_)
-            | UnreferencedChunks(_) => Method::Post,
+            | UnreferencedChunks(_)
+            | CreateShare(_) => Method::Post,
             SetExpiry(..)
             | PutSnapshot { .. }
             | PutKeyCheck { .. }
@@ -146,7 +160,7 @@ impl Route {
             | PutDeviceKey(_)
             | PutRecovery(_)
             | PutChunk { .. } => Method::Put,
-            RevokeToken(..) | ForgetCompactions(_) => Method::Delete,
+            RevokeToken(..) | ForgetCompactions(_) | RevokeShare(..) => Method::Delete,
         }
     }
 
@@ -154,7 +168,7 @@ impl Route {
     pub fn caller(&self) -> Caller {
         use Route::*;
         match self {
-            Health => Caller::Anyone,
+            Health | GetShare(_) | GetShareChunk { .. } => Caller::Anyone,
             Register => Caller::SetupCode,
             RedeemInvite => Caller::Invite,
             RedeemRecovery => Caller::RecoveryKey,
@@ -170,7 +184,13 @@ impl Route {
             | PutDeviceWraps { .. }
             | PutRecovery(_)
             | UnreferencedChunks(_) => Caller::Master,
-            Push(_) | PutSnapshot { .. } | PutChunk { .. } | MissingChunks(_) => Caller::ReadWrite,
+            Push(_)
+            | PutSnapshot { .. }
+            | PutChunk { .. }
+            | MissingChunks(_)
+            | CreateShare(_)
+            | ListShares(_)
+            | RevokeShare(..) => Caller::ReadWrite,
             Pull { .. }
             | Events(_)
             | ListKeys(_)
@@ -195,7 +215,8 @@ impl Route {
             | PutRecovery(_)
             | RedeemRecovery
             | MissingChunks(_)
-            | UnreferencedChunks(_) => Body::Json,
+            | UnreferencedChunks(_)
+            | CreateShare(_) => Body::Json,
             Push(_) | PutSnapshot { .. } | PutChunk { .. } => Body::Octets,
             _ => Body::None,
         }
@@ -228,6 +249,10 @@ impl Route {
             PutChunk { ws: w, name } | GetChunk { ws: w, name } => ws(w, &format!("chunks/{name}")),
             MissingChunks(w) => ws(w, "chunks/missing"),
             UnreferencedChunks(w) => ws(w, "chunks/unreferenced"),
+            CreateShare(w) | ListShares(w) => ws(w, "shares"),
+            RevokeShare(w, id) => ws(w, &format!("shares/{id}")),
+            GetShare(id) => format!("{PREFIX}/shares/{id}"),
+            GetShareChunk { share, name } => format!("{PREFIX}/shares/{share}/chunks/{name}"),
         }
     }
 
@@ -254,6 +279,8 @@ pub enum Unresolved {
     BadQuery(String),
     /// A path parameter is not a chunk name.
     BadChunkName(String),
+    /// A path parameter is not a share id.
+    BadShareId(String),
 }
 
 /// Whether `path` is under the API's prefix.
@@ -289,6 +316,7 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
     let ws = |s: &str| WorkspaceId::parse(s).map_err(|e| Unresolved::BadWorkspaceId(e.to_string()));
     let token = |s: &str| TokenId::parse(s).map_err(|e| Unresolved::BadTokenId(e.to_string()));
     let chunk = |s: &str| ChunkName::parse(s).map_err(|e| Unresolved::BadChunkName(e.to_string()));
+    let share = |s: &str| ShareId::parse(s).map_err(|e| Unresolved::BadShareId(e.to_string()));
     use Method::*;
     let route = match (method, segments.as_slice()) {
         (Get, ["health"]) => Route::Health,
@@ -345,6 +373,14 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
             ws: ws(w)?,
             name: chunk(name)?,
         },
+        (Post, ["workspaces", w, "shares"]) => Route::CreateShare(ws(w)?),
+        (Get, ["workspaces", w, "shares"]) => Route::ListShares(ws(w)?),
+        (Delete, ["workspaces", w, "shares", id]) => Route::RevokeShare(ws(w)?, share(id)?),
+        (Get, ["shares", id]) => Route::GetShare(share(id)?),
+        (Get, ["shares", id, "chunks", name]) => Route::GetShareChunk {
+            share: share(id)?,
+            name: chunk(name)?,
+        },
         (_, s) if matches_any_route(s) => return Err(Unresolved::MethodNotAllowed),
         _ => return Err(Unresolved::NotFound),
     };
@@ -379,6 +415,10 @@ fn matches_any_route(segments: &[&str]) -> bool {
             | ["workspaces", _, "recovery"]
             | ["recovery", "redeem"]
             | ["workspaces", _, "chunks", _]
+            | ["workspaces", _, "shares"]
+            | ["workspaces", _, "shares", _]
+            | ["shares", _]
+            | ["shares", _, "chunks", _]
     )
 }
 
@@ -441,6 +481,14 @@ mod tests {
             },
             Route::MissingChunks(ws.clone()),
             Route::UnreferencedChunks(ws.clone()),
+            Route::CreateShare(ws.clone()),
+            Route::ListShares(ws.clone()),
+            Route::RevokeShare(ws.clone(), ShareId::from_random([5; 16])),
+            Route::GetShare(ShareId::from_random([6; 16])),
+            Route::GetShareChunk {
+                share: ShareId::from_random([7; 16]),
+                name: ChunkName::from_digest([8; 32]),
+            },
         ]
     }
 

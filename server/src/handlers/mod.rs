@@ -8,6 +8,7 @@
 //! - [`device_keys`] — a device's public key and the key epochs wrapped for it.
 //! - [`entries`] — push, pull; [`snapshot`] — put; [`events`] — get (SSE).
 //! - [`chunks`] — the chunks of attached files: put, get, which are missing, unreferenced.
+//! - [`shares`] — public read-only links to one note: create, list, revoke, open.
 //! - [`pwa`] — the PWA's files outside `/v1`.
 
 pub mod chunks;
@@ -19,6 +20,7 @@ pub mod invites;
 pub mod keys;
 pub mod pwa;
 pub mod recovery;
+pub mod shares;
 pub mod snapshot;
 pub mod tokens;
 pub mod workspaces;

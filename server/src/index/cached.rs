@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hearth_shared::api::TokenInfo;
-use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
 
 use super::{
     DeviceKeyRow, ExpirySet, Index, IndexError, KeyEpochPut, NewDevice, NewInvite, NewToken,
-    Recovered, Redeemed, Revoked, TokenStatus, WrapsPut,
+    Recovered, Redeemed, Revoked, ShareRow, TokenStatus, WrapsPut,
 };
 
 /// Most tokens whose status is kept in memory; past it the cache starts
@@ -310,6 +310,30 @@ impl Index for Cached {
 
     async fn set_quota(&self, ws: WorkspaceId, quota: Option<u64>) -> Result<bool, IndexError> {
         self.inner.set_quota(ws, quota).await
+    }
+
+    async fn create_share(&self, share: ShareRow, max: usize) -> Result<bool, IndexError> {
+        self.inner.create_share(share, max).await
+    }
+
+    async fn share(&self, id: ShareId) -> Result<Option<ShareRow>, IndexError> {
+        self.inner.share(id).await
+    }
+
+    async fn list_shares(&self, ws: WorkspaceId) -> Result<Vec<ShareRow>, IndexError> {
+        self.inner.list_shares(ws).await
+    }
+
+    async fn delete_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        self.inner.delete_share(ws, id).await
+    }
+
+    async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {
+        self.inner.purge_shares(now).await
     }
 
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {

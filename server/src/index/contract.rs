@@ -532,4 +532,5 @@ pub async fn story(index: &dyn Index) {
         "and its recovery key"
     );
     assert_eq!(index.list_workspaces().await.unwrap().len(), 1);
+    super::share_contract::links(index).await;
 }

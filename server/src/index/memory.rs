@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
 
 use super::{
     DeviceKeyRow, ExpirySet, Index, IndexError, KeyEpochPut, NewDevice, NewInvite, NewToken,
-    Recovered, Redeemed, Revoked, TokenStatus, WrapsPut,
+    Recovered, Redeemed, Revoked, ShareRow, TokenStatus, WrapsPut,
 };
 
 struct Token {
@@ -44,6 +44,8 @@ struct State {
     recovery: HashMap<WorkspaceId, (Vec<u8>, String)>,
     /// The operator's quotas.
     quotas: HashMap<WorkspaceId, u64>,
+    /// Public links, in the order they were made.
+    shares: Vec<ShareRow>,
 }
 
 impl State {
@@ -429,7 +431,73 @@ impl Index for MemoryIndex {
         st.invites.retain(|_, i| i.workspace != ws);
         st.epochs.remove(&ws);
         st.recovery.remove(&ws);
+        st.shares.retain(|s| s.workspace != ws);
         Ok(st.workspaces.remove(&ws).is_some())
+    }
+
+    async fn create_share(&self, share: ShareRow, max: usize) -> Result<bool, IndexError> {
+        let mut st = self.lock();
+        if !st.workspaces.contains_key(&share.workspace) {
+            return Err(IndexError::Other(format!(
+                "no workspace {} to share from",
+                share.workspace
+            )));
+        }
+        if st.shares.iter().any(|s| s.id == share.id) {
+            return Err(IndexError::Conflict(format!("share {} exists", share.id)));
+        }
+        let live = st
+            .shares
+            .iter()
+            .filter(|s| s.workspace == share.workspace && s.expires_at > share.created_at)
+            .count();
+        if live >= max {
+            return Ok(false);
+        }
+        st.shares.push(share);
+        Ok(true)
+    }
+
+    async fn share(&self, id: ShareId) -> Result<Option<ShareRow>, IndexError> {
+        Ok(self.lock().shares.iter().find(|s| s.id == id).cloned())
+    }
+
+    async fn list_shares(&self, ws: WorkspaceId) -> Result<Vec<ShareRow>, IndexError> {
+        let mut found: Vec<ShareRow> = self
+            .lock()
+            .shares
+            .iter()
+            .filter(|s| s.workspace == ws)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.as_str().cmp(b.id.as_str()))
+        });
+        Ok(found)
+    }
+
+    async fn delete_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        let mut st = self.lock();
+        let at = st
+            .shares
+            .iter()
+            .position(|s| s.id == id && s.workspace == ws);
+        Ok(at.map(|i| st.shares.remove(i)))
+    }
+
+    async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {
+        let mut st = self.lock();
+        let (gone, kept) = std::mem::take(&mut st.shares)
+            .into_iter()
+            .partition(|s| s.expires_at <= now);
+        st.shares = kept;
+        Ok(gone)
     }
 
     async fn redeem_recovery(

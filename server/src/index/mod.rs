@@ -19,11 +19,13 @@ pub mod contract;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod postgres;
+#[cfg(any(test, feature = "test-support"))]
+pub mod share_contract;
 pub mod sqlite;
 
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 
 pub use cached::Cached;
 pub use postgres::PgIndex;
@@ -146,6 +148,45 @@ pub struct WorkspaceSummary {
     pub last_seen_at: Option<u64>,
     /// The operator's quota for it (`None`: the server's default).
     pub quota: Option<u64>,
+}
+
+/// A public read-only link to one note, as the index keeps it: which
+/// chunks of which workspace it may read, and until when. The key that
+/// opens them is in the link alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRow {
+    pub id: ShareId,
+    pub workspace: WorkspaceId,
+    /// The sealed note.
+    pub document: ChunkName,
+    /// The other chunks it may read (its files).
+    pub chunks: Vec<ChunkName>,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+impl ShareRow {
+    /// The document and every other chunk.
+    pub fn all_chunks(&self) -> impl Iterator<Item = ChunkName> + '_ {
+        std::iter::once(self.document).chain(self.chunks.iter().copied())
+    }
+}
+
+/// Chunk names as the SQL backends keep a list of them: space-separated.
+pub(crate) fn names_text(names: &[ChunkName]) -> String {
+    names
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A list of chunk names read back; a word that is not a name is skipped
+/// (the schemas hold only what [`names_text`] wrote).
+pub(crate) fn parse_names(text: &str) -> Vec<ChunkName> {
+    text.split(' ')
+        .filter_map(|n| ChunkName::parse(n).ok())
+        .collect()
 }
 
 /// A new invite, as the index keeps it.
@@ -338,6 +379,26 @@ pub trait Index: Send + Sync + 'static {
     /// Forgets a workspace and everything of it (tokens, invites, key
     /// epochs, wrapped keys, recovery), at once. `false` if there was none.
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError>;
+
+    /// Keeps a public link, unless its workspace holds `max` live ones
+    /// already (`false`) or does not exist (an error).
+    async fn create_share(&self, share: ShareRow, max: usize) -> Result<bool, IndexError>;
+
+    /// The link `id`, expired or not.
+    async fn share(&self, id: ShareId) -> Result<Option<ShareRow>, IndexError>;
+
+    /// The links of `ws`, newest first.
+    async fn list_shares(&self, ws: WorkspaceId) -> Result<Vec<ShareRow>, IndexError>;
+
+    /// Forgets link `id` of `ws`; what it was, if it was there.
+    async fn delete_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+    ) -> Result<Option<ShareRow>, IndexError>;
+
+    /// Forgets every link that expired at or before `now`; what they were.
+    async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError>;
 
     /// Recovers the workspace whose recovery credential hashes to
     /// `credential_hash`: revokes every master token it has and makes

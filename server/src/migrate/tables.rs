@@ -96,6 +96,17 @@ pub const TABLES: &[Table] = &[
             ("created_at", Int),
         ],
     },
+    Table {
+        name: "shares",
+        columns: &[
+            ("id", Text),
+            ("workspace_id", Text),
+            ("document", Text),
+            ("chunks", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+        ],
+    },
 ];
 
 /// One value of a row.

@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "per-workspace quotas",
         sql: include_str!("migrations/0003_quota.sql"),
     },
+    Migration {
+        version: 4,
+        name: "public read-only links",
+        sql: include_str!("migrations/0004_shares.sql"),
+    },
 ];
 
 /// The advisory lock key the migrations hold (any fixed number: "hearth").

@@ -18,6 +18,7 @@ mod old_data;
 mod process;
 mod proxy;
 mod service;
+mod shares;
 mod static_files;
 mod tls;
 mod tokens;

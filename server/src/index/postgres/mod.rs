@@ -21,17 +21,18 @@
 
 pub mod keys;
 pub mod queries;
+pub mod shares;
 
 use deadpool_postgres::GenericClient;
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use super::{
     DeviceKeyRow, ExpirySet, Index, IndexError, KeyEpochPut, NewDevice, NewInvite, NewToken,
-    Recovered, Redeemed, Revoked, TokenStatus, WorkspaceSummary, WrapsPut,
+    Recovered, Redeemed, Revoked, ShareRow, TokenStatus, WorkspaceSummary, WrapsPut,
 };
 use crate::pg::{self, Client, Failure, Pool};
 
@@ -280,6 +281,35 @@ impl Index for PgIndex {
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
         let c = self.client().await?;
         Ok(queries::delete_workspace(&c, &ws).await?)
+    }
+
+    async fn create_share(&self, share: ShareRow, max: usize) -> Result<bool, IndexError> {
+        let mut c = self.client().await?;
+        Ok(shares::create(&mut c, &share, max).await?)
+    }
+
+    async fn share(&self, id: ShareId) -> Result<Option<ShareRow>, IndexError> {
+        let c = self.client().await?;
+        Ok(shares::get(&c, &id).await?)
+    }
+
+    async fn list_shares(&self, ws: WorkspaceId) -> Result<Vec<ShareRow>, IndexError> {
+        let c = self.client().await?;
+        Ok(shares::list(&c, &ws).await?)
+    }
+
+    async fn delete_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        let c = self.client().await?;
+        Ok(shares::delete(&c, &ws, &id).await?)
+    }
+
+    async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {
+        let c = self.client().await?;
+        Ok(shares::purge(&c, now).await?)
     }
 
     async fn redeem_recovery(

@@ -10,6 +10,7 @@
 pub mod keys;
 pub mod queries;
 pub mod schema;
+pub mod shares;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,12 +18,12 @@ use std::time::Duration;
 
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{TokenId, WorkspaceId};
+use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
 use rusqlite::Connection;
 
 use super::{
     DeviceKeyRow, ExpirySet, Index, IndexError, KeyEpochPut, NewDevice, NewInvite, NewToken,
-    Recovered, Redeemed, Revoked, TokenStatus, WrapsPut,
+    Recovered, Redeemed, Revoked, ShareRow, TokenStatus, WrapsPut,
 };
 
 /// The index's file name in the data directory.
@@ -290,6 +291,30 @@ impl Index for SqliteIndex {
 
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<bool, IndexError> {
         self.call(move |c| queries::delete_workspace(c, &ws)).await
+    }
+
+    async fn create_share(&self, share: ShareRow, max: usize) -> Result<bool, IndexError> {
+        self.call(move |c| shares::create(c, &share, max)).await
+    }
+
+    async fn share(&self, id: ShareId) -> Result<Option<ShareRow>, IndexError> {
+        self.call(move |c| shares::get(c, &id)).await
+    }
+
+    async fn list_shares(&self, ws: WorkspaceId) -> Result<Vec<ShareRow>, IndexError> {
+        self.call(move |c| shares::list(c, &ws)).await
+    }
+
+    async fn delete_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        self.call(move |c| shares::delete(c, &ws, &id)).await
+    }
+
+    async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {
+        self.call(move |c| shares::purge(c, now)).await
     }
 
     async fn redeem_recovery(

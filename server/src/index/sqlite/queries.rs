@@ -335,7 +335,7 @@ pub fn delete_workspace(conn: &mut Connection, ws: &WorkspaceId) -> Result<bool,
         "DELETE FROM device_wraps WHERE token_id IN (SELECT id FROM tokens WHERE workspace_id = ?1)",
         params![id],
     )?;
-    for table in ["tokens", "invites", "key_epochs", "recovery"] {
+    for table in ["tokens", "invites", "key_epochs", "recovery", "shares"] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE workspace_id = ?1"),
             params![id],

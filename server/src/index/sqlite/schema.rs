@@ -78,6 +78,19 @@ const MIGRATIONS: &[&str] = &[
     // 7: the operator's quota of one workspace (`hearth admin quota`),
     // in bytes; NULL: the server's `--workspace-quota-bytes`.
     "ALTER TABLE workspaces ADD COLUMN quota_bytes INTEGER CHECK (quota_bytes >= 0);",
+    // 8: public read-only links to one note: the chunks of the workspace
+    // each may read (the sealed note, then its files, space-separated
+    // names) and when it ends. The key is in the link alone.
+    "CREATE TABLE shares (
+        id            TEXT PRIMARY KEY NOT NULL,
+        workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+        document      TEXT NOT NULL,
+        chunks        TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX shares_by_workspace ON shares(workspace_id);
+    CREATE INDEX shares_by_expiry ON shares(expires_at);",
 ];
 
 /// The schema version this build writes.
