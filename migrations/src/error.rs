@@ -18,6 +18,8 @@ pub enum SchemaError {
     NoSuchTask(String),
     #[error("{0:?} is not a file id (1 to 64 of 0-9, a-z, - and _)")]
     BadFileId(String),
+    #[error("{0:?} is not a link id (32 of 0-9 and a-f)")]
+    BadShareId(String),
     #[error("note {0} is not in the bin; delete it first")]
     NotInBin(String),
     #[error("a note or task needs a non-empty id")]

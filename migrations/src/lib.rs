@@ -34,6 +34,7 @@ pub mod migrate;
 pub mod notes;
 pub mod schema;
 pub mod search;
+pub mod shares;
 mod tags;
 pub mod tasks;
 pub mod touched;

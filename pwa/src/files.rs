@@ -166,7 +166,7 @@ const IN_FLIGHT: usize = 4;
 /// server which it lacks and sends those, [`IN_FLIGHT`] at once (keeping
 /// them in the cache of `cache`, if given); `progress(bytes sent or
 /// found)`. Each chunk is sealed once. Returns the chunk list.
-async fn store_chunks(
+pub(crate) async fn store_chunks(
     conn: &Connection,
     sealer: &ChunkSealer,
     name: &str,

@@ -10,27 +10,8 @@
 
 mod e2e_support;
 
-use e2e_support::{Device as Browser, Server, incompressible};
+use e2e_support::{Device as Browser, Server, incompressible, png_bytes};
 use hearth_shared::api::Scope;
-
-/// A real PNG of `width` × `height`, a colour gradient.
-fn png_bytes(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, width, height);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().unwrap();
-        let pixels: Vec<u8> = (0..width * height)
-            .flat_map(|i| {
-                let (x, y) = (i % width, i / width);
-                [(x * 4) as u8, (y * 5) as u8, 200]
-            })
-            .collect();
-        writer.write_image_data(&pixels).unwrap();
-    }
-    out
-}
 
 #[tokio::test]
 async fn a_photo_and_a_file_attached_on_the_laptop_show_and_download_on_the_phone() {

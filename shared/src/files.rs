@@ -274,7 +274,24 @@ mod sealing {
         chunk: &ChunkRef,
         stored: &[u8],
     ) -> Result<Vec<u8>, ChunkError> {
-        if name_of(stored) != chunk.name {
+        let content = open_named(keys, &chunk.name, stored)?;
+        if content.len() != chunk.len as usize {
+            return Err(ChunkError::WrongLength {
+                expected: chunk.len,
+                actual: content.len(),
+            });
+        }
+        Ok(content)
+    }
+
+    /// Opens a stored chunk fetched under `name` whatever its length:
+    /// checks the name and authenticates.
+    pub fn open_named(
+        keys: &[EpochKey],
+        name: &ChunkName,
+        stored: &[u8],
+    ) -> Result<Vec<u8>, ChunkError> {
+        if name_of(stored) != *name {
             return Err(ChunkError::NameMismatch);
         }
         let (header, body) = stored
@@ -295,12 +312,6 @@ mod sealing {
         } else {
             body.to_vec()
         };
-        if content.len() != chunk.len as usize {
-            return Err(ChunkError::WrongLength {
-                expected: chunk.len,
-                actual: content.len(),
-            });
-        }
         Ok(content)
     }
 

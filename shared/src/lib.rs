@@ -63,6 +63,8 @@ pub mod recovery;
 pub mod routes;
 #[cfg(feature = "seal")]
 pub mod sealed;
+#[cfg(feature = "seal")]
+pub mod share;
 pub mod share_link;
 #[cfg(feature = "seal")]
 pub mod signed;

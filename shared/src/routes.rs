@@ -44,6 +44,10 @@ use crate::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 /// The path prefix of the API.
 pub const PREFIX: &str = "/v1";
 
+/// The page a public read-only link opens (outside the API and the app:
+/// `{server}/share#{share id}.{key}`).
+pub const SHARE_PAGE: &str = "/share";
+
 /// An HTTP method of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

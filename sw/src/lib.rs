@@ -61,9 +61,13 @@ pub async fn on_fetch(request: Request, build: String) -> Result<Response, JsVal
     let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build)))
         .await?
         .dyn_into()?;
-    let cached = if request.mode() == RequestMode::Navigate {
+    let navigate = request.mode() == RequestMode::Navigate;
+    let cached = if navigate && policy::is_app_navigation(&request.url()) {
         // Every navigation gets the app shell; the app routes in the page.
         JsFuture::from(cache.match_with_str("/")).await?
+    } else if navigate {
+        // A public link's page is not the app: always from the server.
+        JsValue::UNDEFINED
     } else {
         JsFuture::from(cache.match_with_request(&request)).await?
     };

@@ -20,6 +20,16 @@ pub fn is_stale_cache(name: &str, build: &str) -> bool {
     name.starts_with(CACHE_PREFIX) && name != cache_name(build)
 }
 
+/// Whether a navigation to `url` opens the app (answered with the cached
+/// shell): every one but a public link's page.
+pub fn is_app_navigation(url: &str) -> bool {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path != hearth_shared::routes::SHARE_PAGE
+}
+
 /// Whether a fetched file is one the page loads on first use (the
 /// `extras` module: `/extras-<hash>.js`, `/extras-<hash>.wasm`), which the
 /// worker keeps in this build's cache once it has been fetched, so that
@@ -36,6 +46,11 @@ mod tests {
 
     #[test]
     fn only_the_modules_loaded_on_first_use_are_kept_when_fetched() {
+        assert!(is_app_navigation("https://home.example/"));
+        assert!(is_app_navigation("https://home.example/notes/abc"));
+        assert!(is_app_navigation("https://home.example/shared"));
+        assert!(!is_app_navigation("https://home.example/share#0123.key"));
+        assert!(!is_app_navigation("http://127.0.0.1:8080/share?x=1#a.b"));
         assert!(keep_on_first_use("/extras-0123456789.wasm"));
         assert!(keep_on_first_use("/extras-0123456789.js"));
         assert!(!keep_on_first_use("/v1/workspaces/x/entries"));

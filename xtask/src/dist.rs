@@ -140,7 +140,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
         let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if file_name == "index.html" || path.is_dir() {
+        if file_name == "index.html" || file_name == "share.html" || path.is_dir() {
             continue;
         }
         add(&mut files, file_name, fs::read(&path)?);
@@ -180,6 +180,10 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     fs::write(dist.join("manifest.webmanifest"), manifest)?;
     let index = fill(&read(&assets.join("index.html"))?, &names, &build_id)?;
     fs::write(dist.join("index.html"), index)?;
+    // The page a public link opens: not precached (it is for people
+    // without the app), it loads the extras module alone.
+    let share = fill(&read(&assets.join("share.html"))?, &names, &build_id)?;
+    fs::write(dist.join("share.html"), share)?;
 
     // The service worker precaches the whole shell of this build.
     let mut precache: Vec<String> = vec![
@@ -234,15 +238,16 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// above it, and the end-to-end test in `server/tests/e2e_shell.rs` checks Chromium's own
 /// count against the figure `build.json` records.
 ///
-/// The goal is 1,000,000; the budget holds what the app weighs today (1.333
+/// The goal is 1,000,000; the budget holds what the app weighs today (1.348
 /// MB with Brotli: signed records, Ed25519 and the device roster took 21
 /// KB; search with accents and highlights, imports and exports on the
 /// page's side, background sync of every workspace, the file cache's
-/// setting and files brought back with a note's version about 32 KB, of which 11 KB came back by drawing QR codes in
-/// the `extras` module, where the readers and zip writer, some 190 KB,
-/// load on first use) so that nothing grows unseen, and comes down as the
-/// module does.
-pub const FIRST_VISIT_BUDGET: u64 = 1_334_000;
+/// setting and files brought back with a note's version about 32 KB, of
+/// which 11 KB came back by drawing QR codes in the `extras` module, where
+/// the readers and zip writer, some 190 KB, load on first use; making,
+/// listing and revoking public links 15 KB, their page being `extras`
+/// alone) so that nothing grows unseen, and comes down as the module does.
+pub const FIRST_VISIT_BUDGET: u64 = 1_349_000;
 
 /// Extensions of the files worth compressing (PNG is compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "css", "wasm", "svg", "webmanifest", "json"];

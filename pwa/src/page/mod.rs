@@ -25,6 +25,7 @@ pub mod history;
 pub mod link;
 pub mod move_note;
 pub mod pages;
+pub mod share;
 pub mod state;
 pub mod stored;
 pub mod ui;

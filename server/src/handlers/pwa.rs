@@ -43,7 +43,10 @@ pub async fn get(
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() || rel.ends_with('/') {
+    let rel = if path == hearth_shared::routes::SHARE_PAGE {
+        // A public link's page, for people without the app.
+        "share.html".to_owned()
+    } else if rel.is_empty() || rel.ends_with('/') {
         format!("{rel}index.html")
     } else {
         rel.to_owned()

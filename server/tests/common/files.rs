@@ -28,3 +28,23 @@ pub fn incompressible(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+#[allow(dead_code)]
+/// A real PNG of `width` × `height`, a colour gradient.
+pub fn png_bytes(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        let pixels: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                let (x, y) = (i % width, i / width);
+                [(x * 4) as u8, (y * 5) as u8, 200]
+            })
+            .collect();
+        writer.write_image_data(&pixels).unwrap();
+    }
+    out
+}

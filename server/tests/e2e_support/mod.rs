@@ -11,7 +11,7 @@
 #[path = "../common/files.rs"]
 mod files;
 #[allow(unused_imports)]
-pub use files::{files_under, incompressible};
+pub use files::{files_under, incompressible, png_bytes};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

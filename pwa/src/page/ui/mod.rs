@@ -34,5 +34,6 @@ pub mod note_list;
 pub mod notes;
 pub mod pair;
 pub mod recovery;
+pub mod share;
 pub mod tasks;
 pub mod toast;

@@ -297,6 +297,8 @@ fn NoteEditor(
         }
     });
     let mut show_history = use_signal(|| false);
+    let mut show_share = use_signal(|| false);
+    let can_share = !read_only && state.record.read().server.is_some();
     let id = note.id.clone();
     let tags_text = note.tags.join(", ");
 
@@ -412,6 +414,14 @@ fn NoteEditor(
                 button { id: "note-history", class: "secondary", onclick: move |_| show_history.toggle(),
                     if show_history() { "Hide history" } else { "History" }
                 }
+                if can_share {
+                    button { id: "note-share", class: "secondary", "aria-expanded": if show_share() { "true" } else { "false" },
+                        onclick: move |_| show_share.toggle(), "Share"
+                    }
+                }
+            }
+            if show_share() && can_share {
+                super::share::ShareNote { note_id: note.id.clone() }
             }
             if show_history() {
                 NoteHistory { id: note.id.clone(), read_only }
