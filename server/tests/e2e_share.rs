@@ -123,6 +123,18 @@ async fn a_note_shared_by_link_opens_in_a_fresh_browser_and_the_server_never_rea
         "0:0:0",
         "the link page installs nothing"
     );
+    let loaded = visitor
+        .eval(
+            "return performance.getEntriesByType('resource').map(r => new URL(r.name).pathname)\
+             .filter(p => !p.startsWith('/v1/')).join(' ')",
+        )
+        .await;
+    let loaded = loaded.as_str().unwrap();
+    assert!(loaded.contains("/share-"), "{loaded}");
+    assert!(
+        !loaded.contains("/app-") && !loaded.contains("/extras-"),
+        "the link page loads nothing of the app: {loaded}"
+    );
     visitor.assert_no_console_errors("the shared note").await;
 
     // Revoked on the phone: the link opens nothing, at once.

@@ -15,7 +15,8 @@
 //! (the service worker), both precached, and `extras` (imports and
 //! exports), which the page loads on first use through the names that
 //! `index.html`'s `hearth-extras` meta tag carries, and which the service
-//! worker keeps once fetched.
+//! worker keeps once fetched; and `share`, the page a public link opens
+//! (`share.html`, served as `/share`), which loads nothing else.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -58,6 +59,12 @@ const MODULES: &[Module] = &[
         package: "hearth-extras",
         artifact: "hearth_extras.wasm",
         name: "extras",
+        precache: false,
+    },
+    Module {
+        package: "hearth-share-page",
+        artifact: "hearth_share_page.wasm",
+        name: "share",
         precache: false,
     },
 ];
@@ -181,7 +188,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     let index = fill(&read(&assets.join("index.html"))?, &names, &build_id)?;
     fs::write(dist.join("index.html"), index)?;
     // The page a public link opens: not precached (it is for people
-    // without the app), it loads the extras module alone.
+    // without the app), it loads its own module alone.
     let share = fill(&read(&assets.join("share.html"))?, &names, &build_id)?;
     fs::write(dist.join("share.html"), share)?;
 

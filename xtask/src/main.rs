@@ -177,6 +177,8 @@ fn test(root: &std::path::Path) -> Result<()> {
             "hearth-pwa",
             "--exclude",
             "hearth-extras",
+            "--exclude",
+            "hearth-share-page",
             "--all-targets",
             "--",
             "-D",
@@ -196,6 +198,8 @@ fn test(root: &std::path::Path) -> Result<()> {
             "hearth-sw",
             "--package",
             "hearth-extras",
+            "--package",
+            "hearth-share-page",
             "--package",
             "hearth-storage",
             "--package",
@@ -274,6 +278,8 @@ fn native_tests(root: &std::path::Path, env: &[(&str, &str)]) -> Result<()> {
         "hearth-pwa",
         "--exclude",
         "hearth-extras",
+        "--exclude",
+        "hearth-share-page",
         "--no-fail-fast",
     ];
     if cmd::output("cargo", &["nextest", "--version"]).is_some() {

@@ -9,18 +9,12 @@
 //! - [`markdown_zip`]: a workspace's notes, task lists and files as a zip
 //!   of Markdown another app opens;
 //! - [`qr_svg`]: a pairing link or recovery key as a QR code (shown on
-//!   the owner's device now and then, so not worth the first download);
-//! - [`show_share`]: the page a public link opens (`share_page`), for
-//!   people who have no Hearth: it loads this module alone.
+//!   the owner's device now and then, so not worth the first download).
 //!
 //! Only plain values cross: JSON text (`hearth_interchange::Imported`,
 //! `hearth_interchange::export::Export`, which leave bytes out) and byte
 //! arrays beside it. This module links no Loro: the page applies what was
 //! read to its own document.
-
-mod share_page;
-
-pub use share_page::show_share;
 
 use hearth_interchange::export::{Export, markdown_zip as zip_of};
 use hearth_interchange::{InputFile, read};

@@ -1,11 +1,13 @@
-//! The page a public link opens (`/share#{id}.{key}`): no app, no
+//! `hearth-share-page`: the page a public link opens (`/share#{id}.{key}`): no app, no
 //! account, no service worker. It reads the link's id and key from the
 //! fragment, asks the server for the link (`GET /v1/shares/{id}`) and
 //! its chunks, opens them with the key, and shows the note read-only: its
 //! Markdown rendered inert by `hearth-markdown` (no HTML of the note
 //! reaches the page, links open elsewhere, nothing in it runs), its
 //! images shown and its other files offered for download, and when the
-//! link ends. Nothing is written with `innerHTML`.
+//! link ends. Nothing is written with `innerHTML`. A module of its own,
+//! so that someone without Hearth downloads this page and nothing of the
+//! app.
 
 use hearth_markdown::{Kind, Node};
 use hearth_shared::api::ShareInfo;
