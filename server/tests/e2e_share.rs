@@ -2,8 +2,8 @@
 //! one note with a photo; a third, fresh browser (a desktop, no app, no
 //! account) opens it and reads the note, its Markdown rendered inert and
 //! its photo shown, and when the link ends; the server's data directory
-//! holds no text of the note; revoked on the phone, the link opens
-//! nothing.
+//! holds no text of the note; revoked on the phone's Data screen, which
+//! lists it with its note, the link opens nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -137,13 +137,15 @@ async fn a_note_shared_by_link_opens_in_a_fresh_browser_and_the_server_never_rea
     );
     visitor.assert_no_console_errors("the shared note").await;
 
-    // Revoked on the phone: the link opens nothing, at once.
-    phone.click("#share-links .share-revoke").await;
+    // The phone's Data screen lists every link with its note; revoked
+    // there, the link opens nothing, at once.
+    phone.click("#tab-data").await;
+    assert_eq!(phone.text_of("#shares-all .share-note").await, "Leek soup");
+    phone.click("#shares-all .share-revoke").await;
     phone
         .wait_until(
             "the link is revoked",
-            "return !document.querySelector('#share-links') && \
-             (document.querySelector('#share-status')?.textContent || '').startsWith('Link revoked')",
+            "return !!document.querySelector('#shares-none')",
         )
         .await;
     // (A link differs from the page shown only in its fragment: leave

@@ -212,6 +212,7 @@ fn DataPage() -> Element {
         crate::page::ui::data::WorkspacesCard {}
         crate::page::ui::data::DataCard {}
         crate::page::ui::cache::FilesCard {}
+        crate::page::ui::share::SharesCard {}
         crate::page::ui::interchange::InterchangeCard {}
     }
 }

@@ -1,6 +1,7 @@
 //! "Public link" under a note: make a read-only link that anyone can open
 //! without the app or an account, see this note's links with when each
-//! ends, copy one again, revoke one. See [`crate::page::share`].
+//! ends, copy one again, revoke one; and Data → "Public links": every link
+//! the workspace has, with its note. See [`crate::page::share`].
 
 use dioxus::prelude::*;
 use hearth_migrations::shares::ShareRecord;
@@ -92,6 +93,61 @@ pub fn ShareNote(note_id: String) -> Element {
                         ShareItem { key: "{link.id}", link: link.clone(), ends: ends(&link, now), status }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Every public link of the workspace, with the note each shows.
+#[component]
+pub fn SharesCard() -> Element {
+    let state = use_context::<AppState>();
+    state.track();
+    let status = use_signal(String::new);
+    let links: Vec<(ShareRecord, String)> = {
+        let ws = state.workspace.read();
+        ws.shares(None)
+            .into_iter()
+            .map(|link| {
+                let title = match ws.get_note(&link.note) {
+                    Some(note) if note.deleted_at.is_some() => {
+                        format!("{} (in the bin)", note.title)
+                    }
+                    Some(note) if note.title.is_empty() => "Untitled note".to_owned(),
+                    Some(note) => note.title,
+                    None => "A note no longer here".to_owned(),
+                };
+                (link, title)
+            })
+            .collect()
+    };
+    use_hook({
+        let state = state.clone();
+        move || spawn(async move { forget_gone(&state).await })
+    });
+    let now = now_ms();
+    rsx! {
+        section { class: "card", id: "shares-card",
+            h2 { "Public links" }
+            if links.is_empty() {
+                p { class: "muted", id: "shares-none",
+                    "No note is shared. A note's “Share” makes a read-only link anyone can open."
+                }
+            } else {
+                p { class: "hint", "Anyone with one of these links reads its note. Revoke a link to stop it at once." }
+                ul { id: "shares-all",
+                    for (link, title) in links {
+                        li { key: "{link.id}", class: "share-of",
+                            span { class: "share-note", "{title}" }
+                            ul { class: "share-one",
+                                ShareItem { link: link.clone(), ends: ends(&link, now), status }
+                            }
+                        }
+                    }
+                }
+            }
+            if !status().is_empty() {
+                p { role: "status", "{status}" }
             }
         }
     }
