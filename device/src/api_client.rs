@@ -199,4 +199,14 @@ impl ApiClient {
             .json(&body)?;
         self.http.send(call).await?.json()
     }
+
+    /// `GET /v1/workspaces/{ws}/chunks` (master).
+    pub async fn stored_chunks(
+        &self,
+        master: &str,
+        workspace: &WorkspaceId,
+    ) -> Result<hearth_shared::api::StoredChunks, TransportError> {
+        let call = Call::route(&Route::ListChunks(workspace.clone())).token(master);
+        self.http.send(call).await?.json()
+    }
 }

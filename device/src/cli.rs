@@ -165,7 +165,9 @@ pub enum Command {
         json: bool,
     },
     /// Tell the server which chunks no note uses any more (master only):
-    /// files held by no note, in the bin neither, for the window.
+    /// files held by no note, in the bin neither, for the window, and
+    /// chunks no file names (unfinished uploads) for the server's grace
+    /// period.
     CollectFiles {
         /// Days a file must have been held by no note (history can bring
         /// it back meanwhile).
@@ -416,8 +418,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect_files(window, crate::platform::now_ms())
                 .await?;
             println!(
-                "{} files held, {} waiting out the window, {} collected ({} chunks, deleted in {} s)",
-                r.referenced, r.waiting, r.collected, r.chunks_marked, r.grace_secs
+                "{} files held, {} waiting out the window, {} collected, {} chunks of unfinished uploads ({} chunks in all, deleted in {} s)",
+                r.referenced, r.waiting, r.collected, r.abandoned, r.chunks_marked, r.grace_secs
             );
             if r.lost_chunks > 0 {
                 anyhow::bail!(

@@ -12,12 +12,13 @@
 //! is acknowledged, so no device ever sees a reference to a chunk that is
 //! not stored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
 use hearth_shared::api::MAX_CHUNK_NAMES;
+use hearth_shared::collect;
 use hearth_shared::files::{
     ChunkRef, ChunkSealer, FileChunks, FileRef, Thumbnail, human_size, mime_of, open_chunk,
 };
@@ -77,6 +78,8 @@ pub struct CollectReport {
     pub chunks_marked: u64,
     /// Chunks of referenced files the server does not hold (should be 0).
     pub lost_chunks: usize,
+    /// Chunks no file names (unfinished uploads), marked in this round.
+    pub abandoned: usize,
     /// Seconds until the server deletes what was marked.
     pub grace_secs: u64,
 }
@@ -441,12 +444,14 @@ impl Device {
     }
 
     /// Collects the files no note holds (the bin counts as holding) once
-    /// they have been unreferenced for `window_ms` (owner's device only):
-    /// their chunks that no held file shares are told to the server, which
-    /// deletes them after its grace period, and their references are
-    /// dropped. The chunks of every held file are asked for, which brings
-    /// back any the server had set aside. Run it more often than the
-    /// server's grace period (a day is plenty).
+    /// they have been unheld for `window_ms`, and the chunks no file names
+    /// (uploads that never finished) once seen so for the server's grace
+    /// period (owner's device only), by `hearth_shared::collect`'s plan:
+    /// the chunks of every held file are asked for, which brings back any
+    /// the server had set aside; the others are told to the server, which
+    /// deletes them after its grace period; the collected files'
+    /// references are dropped. Run it more often than the server's grace
+    /// period (a day is plenty).
     pub async fn collect_files(
         &mut self,
         window_ms: u64,
@@ -463,58 +468,41 @@ impl Device {
         self.sync_once().await?;
         let chunks = self.chunks()?;
         let ledger_path = self.dir().join(LEDGER_FILE);
-        let mut ledger: BTreeMap<String, u64> = match std::fs::read(&ledger_path) {
+        let ledger: collect::Ledger = match std::fs::read(&ledger_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => collect::Ledger::default(),
             Err(e) => return Err(io(&ledger_path)(e)),
         };
-        let held = self.workspace().referenced_file_ids();
-        let mut keep = BTreeSet::new();
-        for id in &held {
-            if let Some(file) = self
-                .workspace()
-                .file(id)
-                .and_then(|j| FileRef::from_json(&j))
-            {
-                keep.extend(file.chunk_names());
-            }
-        }
+        let stored = chunks.api.stored_chunks(&chunks.token, &chunks.ws).await?;
+        let (attached, held) = (self.workspace().files(), self.workspace().held_files());
+        let plan = collect::plan(
+            collect::Files {
+                attached: &attached,
+                held: &held,
+            },
+            &ledger,
+            now,
+            window_ms,
+            Some((&stored.names, stored.grace_secs)),
+        );
         let mut report = CollectReport {
-            referenced: held.len(),
+            referenced: plan.referenced,
+            waiting: plan.waiting,
+            abandoned: plan.abandoned,
+            grace_secs: stored.grace_secs,
             ..CollectReport::default()
         };
-        let keep_list: Vec<ChunkName> = keep.iter().copied().collect();
-        report.lost_chunks = chunks.missing(&keep_list).await?.len();
-
-        let mut due = Vec::new();
-        let mut marked = BTreeSet::new();
-        ledger.retain(|id, _| !held.contains(id));
-        for (id, json) in self.workspace().files() {
-            if held.contains(&id) {
-                continue;
-            }
-            let since = *ledger.entry(id.clone()).or_insert(now);
-            if now.saturating_sub(since) < window_ms {
-                report.waiting += 1;
-                continue;
-            }
-            if let Some(file) = FileRef::from_json(&json) {
-                marked.extend(file.chunk_names().filter(|n| !keep.contains(n)));
-            }
-            due.push(id);
-        }
-        let save_ledger = |ledger: &BTreeMap<String, u64>| {
+        report.lost_chunks = chunks.missing(&plan.keep).await?.len();
+        let save_ledger = |ledger: &collect::Ledger| {
             let json = serde_json::to_vec(ledger).unwrap_or_default();
             write_atomic(&ledger_path, &json, true).map_err(io(&ledger_path))
         };
-        save_ledger(&ledger)?;
         // At least one call, even with nothing to mark: the server deletes
         // what waited out its grace period whenever it is told.
-        let marked: Vec<ChunkName> = marked.into_iter().collect();
-        let batches: Vec<&[ChunkName]> = if marked.is_empty() {
+        let batches: Vec<&[ChunkName]> = if plan.mark.is_empty() {
             vec![&[]]
         } else {
-            marked.chunks(MAX_CHUNK_NAMES).collect()
+            plan.mark.chunks(MAX_CHUNK_NAMES).collect()
         };
         for batch in batches {
             let answer = chunks
@@ -524,22 +512,20 @@ impl Device {
             report.chunks_marked += answer.marked;
             report.grace_secs = answer.grace_secs;
         }
-        if due.is_empty() {
-            return Ok(report);
+        if !plan.due.is_empty() {
+            self.edit(|ws, _| {
+                for id in &plan.due {
+                    ws.forget_file(id)?;
+                }
+                Ok(())
+            })
+            .await?;
         }
-        self.edit(|ws, _| {
-            for id in &due {
-                ws.forget_file(id)?;
-            }
-            Ok(())
-        })
-        .await?;
-        for id in &due {
-            ledger.remove(id);
+        save_ledger(&plan.ledger)?;
+        report.collected = plan.due.len();
+        if !plan.due.is_empty() {
+            self.sync_once().await?;
         }
-        save_ledger(&ledger)?;
-        report.collected = due.len();
-        self.sync_once().await?;
         Ok(report)
     }
 }

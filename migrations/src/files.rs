@@ -154,6 +154,19 @@ impl Workspace {
         out
     }
 
+    /// Every file some note holds (the bin too), as the notes' own copies
+    /// have it: `(id, reference JSON)`, by id; a file two notes hold with
+    /// different references is there twice.
+    pub fn held_files(&self) -> Vec<(String, String)> {
+        let mut out = BTreeSet::new();
+        self.doc().get_map(NOTES_ROOT).for_each(|_, value| {
+            if let ValueOrContainer::Container(loro::Container::Map(note)) = value {
+                out.extend(files_of(&note));
+            }
+        });
+        out.into_iter().collect()
+    }
+
     /// The ids of the files some note holds, the notes in the bin too.
     pub fn referenced_file_ids(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();

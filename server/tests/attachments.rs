@@ -379,3 +379,100 @@ async fn a_file_no_note_holds_is_collected_after_the_window_and_deleted_after_th
     laptop.fetch(&kept_id, &kept_out).await.unwrap();
     assert!(std::fs::read(&kept_out).unwrap() == kept);
 }
+
+#[tokio::test]
+async fn chunks_of_an_unfinished_upload_go_after_the_grace_period_and_a_links_chunks_stay() {
+    use hearth_shared::api::{CreateShare, StoredChunks};
+    use hearth_shared::id::ChunkName;
+    use hearth_shared::routes::Route;
+    use sha2::{Digest as _, Sha256};
+
+    let server = TestServer::start_with(|c| c.chunk_grace_secs = 1).await;
+    let origin = format!("http://{}", server.addr);
+    let (dir, files) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let mut laptop = owner(&origin, &dir, true).await;
+    let ws = laptop.profile().workspace.clone();
+    let token = laptop.profile().server.as_ref().unwrap().token.clone();
+    let note = laptop.add_note("Kept", "", &[]).await.unwrap();
+    let kept = content(300_000, 8);
+    laptop
+        .attach(&note.id, &write_file(&files, "kept.png", &kept))
+        .await
+        .unwrap();
+    // Two chunks stored and never named by a file: a tab closed half-way
+    // through an upload. A third is a public link's.
+    let api = server.api();
+    let put = |body: Vec<u8>| {
+        let name = ChunkName::from_digest(Sha256::digest(&body).into());
+        let route = Route::PutChunk {
+            ws: ws.clone(),
+            name,
+        };
+        let (api, token) = (&api, token.clone());
+        async move {
+            let r = api.call(&route, Some(&token), body).await;
+            assert_eq!(r.status, hyper::StatusCode::CREATED, "{}", r.text());
+            name
+        }
+    };
+    let left = [put(content(1000, 1)).await, put(content(1000, 2)).await];
+    let linked = put(content(1000, 3)).await;
+    let made = api
+        .call(
+            &Route::CreateShare(ws.clone()),
+            Some(&token),
+            serde_json::to_vec(&CreateShare {
+                document: linked,
+                chunks: vec![],
+                expires_in: 3600,
+            })
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(made.status, hyper::StatusCode::CREATED, "{}", made.text());
+    let listed: StoredChunks = api
+        .call(&Route::ListChunks(ws.clone()), Some(&token), vec![])
+        .await
+        .json();
+    assert!(left.iter().all(|n| listed.names.contains(n)));
+    assert!(
+        !listed.names.contains(&linked),
+        "a link's chunks are not listed"
+    );
+
+    // Seen the first time: they wait out the grace period (an upload may
+    // still be under way); after it, they are set aside.
+    let t0 = hearth_device::device::now_ms();
+    let r = laptop.collect_files(3_600_000, t0).await.unwrap();
+    assert_eq!((r.abandoned, r.chunks_marked), (0, 0), "{r:?}");
+    let r = laptop.collect_files(3_600_000, t0 + 999).await.unwrap();
+    assert_eq!(r.abandoned, 0, "{r:?}");
+    let r = laptop.collect_files(3_600_000, t0 + 1_000).await.unwrap();
+    assert_eq!((r.abandoned, r.chunks_marked), (2, 2), "{r:?}");
+    assert_eq!(chunk_files(server.dir.path(), &ws.to_string()).1, 2);
+    // After the server's grace period the next run deletes them; the
+    // note's file and the link's chunk stay.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let r = laptop.collect_files(3_600_000, t0 + 2_000).await.unwrap();
+    assert_eq!(
+        (r.referenced, r.lost_chunks, r.abandoned),
+        (1, 0, 0),
+        "{r:?}"
+    );
+    assert_eq!(chunk_files(server.dir.path(), &ws.to_string()).1, 0);
+    let shown = api
+        .call(
+            &Route::GetShareChunk {
+                share: made.json::<hearth_shared::api::ShareInfo>().share_id,
+                name: linked,
+            },
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!(shown.status, hyper::StatusCode::OK);
+    let out = files.path().join("kept-out.png");
+    let kept_id = laptop.attached_files()[0].1.id.clone();
+    laptop.fetch(&kept_id, &out).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == kept);
+}

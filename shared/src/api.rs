@@ -96,6 +96,16 @@ pub struct PutChunkResponse {
     pub created: bool,
 }
 
+/// The answer to `GET /v1/workspaces/{ws}/chunks` (master): every chunk
+/// the workspace stores that is not set aside and that no public link
+/// reads, for the owner's device to find those no file names; and how
+/// long a set-aside chunk waits before it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChunks {
+    pub names: Vec<ChunkName>,
+    pub grace_secs: u64,
+}
+
 /// The answer to `POST …/chunks/unreferenced`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnreferencedResponse {

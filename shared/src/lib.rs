@@ -43,6 +43,7 @@ pub mod access;
 pub mod answer;
 pub mod api;
 pub mod claims;
+pub mod collect;
 #[cfg(feature = "seal")]
 pub mod devicekey;
 #[cfg(feature = "engine")]

@@ -33,6 +33,7 @@
 //! | [`Route::GetChunk`] | `GET /v1/workspaces/{ws}/chunks/{name}` | any token | |
 //! | [`Route::MissingChunks`] | `POST /v1/workspaces/{ws}/chunks/missing` | read-write | JSON |
 //! | [`Route::UnreferencedChunks`] | `POST /v1/workspaces/{ws}/chunks/unreferenced` | master | JSON |
+//! | [`Route::ListChunks`] | `GET /v1/workspaces/{ws}/chunks` | master | |
 //! | [`Route::CreateShare`] | `POST /v1/workspaces/{ws}/shares` | read-write | JSON |
 //! | [`Route::ListShares`] | `GET /v1/workspaces/{ws}/shares` | read-write | |
 //! | [`Route::RevokeShare`] | `DELETE /v1/workspaces/{ws}/shares/{share}` | read-write | |
@@ -125,6 +126,7 @@ pub enum Route {
     GetChunk { ws: WorkspaceId, name: ChunkName },
     MissingChunks(WorkspaceId),
     UnreferencedChunks(WorkspaceId),
+    ListChunks(WorkspaceId),
     CreateShare(WorkspaceId),
     ListShares(WorkspaceId),
     RevokeShare(WorkspaceId, ShareId),
@@ -143,6 +145,7 @@ impl Route {
             | ListKeys(_)
             | GetDeviceKey(_)
             | GetChunk { .. }
+            | ListChunks(_)
             | ListShares(_)
             | GetShare(_)
             | GetShareChunk { .. } => Method::Get,
@@ -187,7 +190,8 @@ impl Route {
             | PutKeyCheck { .. }
             | PutDeviceWraps { .. }
             | PutRecovery(_)
-            | UnreferencedChunks(_) => Caller::Master,
+            | UnreferencedChunks(_)
+            | ListChunks(_) => Caller::Master,
             Push(_)
             | PutSnapshot { .. }
             | PutChunk { .. }
@@ -253,6 +257,7 @@ impl Route {
             PutChunk { ws: w, name } | GetChunk { ws: w, name } => ws(w, &format!("chunks/{name}")),
             MissingChunks(w) => ws(w, "chunks/missing"),
             UnreferencedChunks(w) => ws(w, "chunks/unreferenced"),
+            ListChunks(w) => ws(w, "chunks"),
             CreateShare(w) | ListShares(w) => ws(w, "shares"),
             RevokeShare(w, id) => ws(w, &format!("shares/{id}")),
             GetShare(id) => format!("{PREFIX}/shares/{id}"),
@@ -377,6 +382,7 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
             ws: ws(w)?,
             name: chunk(name)?,
         },
+        (Get, ["workspaces", w, "chunks"]) => Route::ListChunks(ws(w)?),
         (Post, ["workspaces", w, "shares"]) => Route::CreateShare(ws(w)?),
         (Get, ["workspaces", w, "shares"]) => Route::ListShares(ws(w)?),
         (Delete, ["workspaces", w, "shares", id]) => Route::RevokeShare(ws(w)?, share(id)?),
@@ -419,6 +425,7 @@ fn matches_any_route(segments: &[&str]) -> bool {
             | ["workspaces", _, "recovery"]
             | ["recovery", "redeem"]
             | ["workspaces", _, "chunks", _]
+            | ["workspaces", _, "chunks"]
             | ["workspaces", _, "shares"]
             | ["workspaces", _, "shares", _]
             | ["shares", _]
@@ -485,6 +492,7 @@ mod tests {
             },
             Route::MissingChunks(ws.clone()),
             Route::UnreferencedChunks(ws.clone()),
+            Route::ListChunks(ws.clone()),
             Route::CreateShare(ws.clone()),
             Route::ListShares(ws.clone()),
             Route::RevokeShare(ws.clone(), ShareId::from_random([5; 16])),

@@ -11,6 +11,10 @@
 //! - `POST …/chunks/unreferenced` (master): chunks no note uses any more;
 //!   they are deleted after `--chunk-grace-secs` unless a device puts, asks
 //!   for or fetches one before then.
+//! - `GET …/chunks` (master): every chunk stored, not set aside, that no
+//!   public link reads, and the grace period: the owner's device marks
+//!   those no file names once they have stayed so for the grace period
+//!   (uploads that never finished).
 //!
 //! The server never opens a chunk: it checks the hash and stores bytes.
 //! Chunks count toward the workspace quota with its log and snapshot; a
@@ -18,7 +22,7 @@
 //! still sync in a workspace whose files fill its quota.
 
 use hearth_shared::api::{
-    ChunkNames, MAX_CHUNK_BYTES, MAX_CHUNK_NAMES, MissingChunks, PutChunkResponse,
+    ChunkNames, MAX_CHUNK_BYTES, MAX_CHUNK_NAMES, MissingChunks, PutChunkResponse, StoredChunks,
     UnreferencedResponse,
 };
 use hearth_shared::error::ErrorCode;
@@ -180,6 +184,41 @@ pub async fn unreferenced(
         StatusCode::OK,
         &UnreferencedResponse {
             marked,
+            grace_secs: app.chunks.grace_secs(),
+        },
+    )
+}
+
+/// `GET …/chunks` (master).
+pub async fn list(
+    app: &std::sync::Arc<App>,
+    ws: WorkspaceId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    authorize(&app.auth, req.headers(), &ws, unix_now())
+        .await?
+        .require_master()?;
+    let linked: std::collections::BTreeSet<ChunkName> = app
+        .index
+        .list_shares(ws.clone())
+        .await
+        .map_err(|e| ApiError::index("listing links", e))?
+        .iter()
+        .flat_map(crate::index::ShareRow::all_chunks)
+        .collect();
+    let names = app
+        .chunks
+        .list(&ws)
+        .await
+        .map_err(|e| chunk_error("listing chunks", e))?
+        .into_iter()
+        .filter(|(name, aside)| aside.is_none() && !linked.contains(name))
+        .map(|(name, _)| name)
+        .collect();
+    json(
+        StatusCode::OK,
+        &StoredChunks {
+            names,
             grace_secs: app.chunks.grace_secs(),
         },
     )
