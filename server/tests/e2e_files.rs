@@ -10,7 +10,7 @@
 
 mod e2e_support;
 
-use e2e_support::{Device as Browser, Server, incompressible, png_bytes};
+use e2e_support::{Device as Browser, Server, files_under, incompressible, png_bytes};
 use hearth_shared::api::Scope;
 
 #[tokio::test]
@@ -379,5 +379,78 @@ async fn a_file_over_the_servers_limit_says_so_and_is_never_referenced() {
         )
         .await;
     assert_eq!(queue.as_u64(), Some(0), "the queue is empty");
+    phone.close().await;
+}
+
+#[tokio::test]
+async fn the_owners_app_collects_the_pieces_of_an_upload_that_never_finished() {
+    use sha2::{Digest as _, Sha256};
+    // A grace period of none: what is marked goes at the next collection.
+    let server = Server::start_fresh(&["--chunk-grace-secs", "0"]);
+    let phone = Browser::launch_phone().await;
+    let (ws, token) = phone.become_owner(&server).await;
+    phone.add_note("Scan", "the receipt").await;
+    phone.open_note("Scan").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = tmp.path().join("scan.png");
+    std::fs::write(&photo, png_bytes(200, 100)).unwrap();
+    phone.pick_file(&photo).await;
+    phone
+        .wait_until(
+            "the photo is attached",
+            "return !!document.querySelector('#attachments img.attachment-thumb[alt=\"scan.png\"]') && \
+             !document.querySelector('#attachments .attachment.queued')",
+        )
+        .await;
+    // Pieces of an upload that never finished: stored, named by no file.
+    let stray = incompressible(5_000, 4);
+    let name = hearth_shared::id::ChunkName::from_digest(Sha256::digest(&stray).into()).to_string();
+    let put = e2e_support::request_typed(
+        server.addr(),
+        "PUT",
+        &format!("/v1/workspaces/{ws}/chunks/{name}"),
+        Some(&token),
+        Some(&stray),
+        "application/octet-stream",
+    )
+    .await;
+    assert_eq!(put.status, 201);
+    let on_disk = || {
+        files_under(&server.data_dir)
+            .iter()
+            .any(|(path, _)| path.to_string_lossy().contains(&name))
+    };
+    assert!(on_disk());
+
+    phone.click("#tab-data").await;
+    phone.click("#collect-files").await;
+    phone
+        .wait_until(
+            "the collection says what it found",
+            "return (document.querySelector('#cache-message')?.textContent || '')\
+             .startsWith('Collected 0 files no note holds and 1 piece left over from unfinished uploads')",
+        )
+        .await;
+    phone.click("#collect-files").await;
+    phone
+        .wait_until(
+            "a second collection finds nothing more",
+            "return (document.querySelector('#cache-message')?.textContent || '')\
+             .startsWith('Collected 0 files no note holds and 0 pieces')",
+        )
+        .await;
+    assert!(!on_disk(), "the stray piece is deleted from the server");
+    // The note's photo stays: it opens full size from the server.
+    phone.click("#clear-cache").await;
+    phone.click("#tab-notes").await;
+    phone.open_note("Scan").await;
+    phone
+        .wait_until(
+            "the photo still shows",
+            "const i = document.querySelector('#attachments img[alt=\"scan.png\"]'); \
+             return !!i && i.complete && i.naturalWidth > 0",
+        )
+        .await;
+    phone.assert_no_console_errors("collecting files").await;
     phone.close().await;
 }

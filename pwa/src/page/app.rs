@@ -468,6 +468,7 @@ fn WorkspaceTitle(state: AppState) -> Element {
 #[component]
 fn Ready(state: AppState) -> Element {
     crate::page::ui::files::use_keep_offline(&state);
+    crate::page::collect::collect_when_due(&state);
     // The device record keeps the workspace's name, so that the list of
     // workspaces can show it while another one is open.
     {

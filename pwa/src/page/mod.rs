@@ -19,6 +19,7 @@
 //! - [`update`]: service-worker registration and the "update available" flow.
 
 pub mod app;
+pub mod collect;
 pub mod export;
 pub mod extras;
 pub mod history;

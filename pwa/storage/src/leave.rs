@@ -68,6 +68,9 @@ pub async fn leave(db: &Rexie, workspace: &WorkspaceId) -> Result<Option<Workspa
     app.delete(list_cache_key(workspace))
         .await
         .map_err(|e| io(action, e))?;
+    app.delete(crate::collect::key(workspace.as_str()))
+        .await
+        .map_err(|e| io(action, e))?;
     crate::files::forget(&tx, workspace.as_str()).await?;
     let current = JsValue::from_str(CURRENT);
     match &next {

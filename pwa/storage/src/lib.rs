@@ -16,6 +16,7 @@
 //! |             | `"layout"`        | the layout the data is in (2), see [`upgrade`]     |
 //! |             | `"list:{ws}"`     | the notes list as last shown, `Uint8Array` (the app's bytes: a zstd blob envelope of `NoteIndex`'s cache), so that start-up need not read every note |
 //! |             | `"pins:{ws}"`     | the notes whose files are kept offline, JSON text (a list of note ids) ([`files`]) |
+//! |             | `"collect:{ws}"`  | the owner's collections of files: ledger and last run, JSON text ([`collect`]) |
 //! | `uploads`   | `[workspace id, id]` | a file waiting to be sent: `{meta, file: Blob, thumb}` ([`files`]) |
 //! | `chunks`    | `[workspace id, chunk name]` | a chunk fetched or sent, as the server stores it, `Uint8Array` |
 //! | `chunk_use` | `[workspace id, chunk name]` | its `{len, used, kept}`, JSON text, for eviction |
@@ -27,6 +28,7 @@
 //! This crate knows no Loro and no zstd: it moves the bytes the engine
 //! makes. Every function is one IndexedDB transaction.
 
+pub mod collect;
 pub mod device;
 pub mod files;
 pub mod leave;

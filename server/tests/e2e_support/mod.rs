@@ -236,13 +236,26 @@ pub async fn mint_token(server: &Server, workspace: &str, master: &str, label: &
     minted["token"].as_str().unwrap().to_owned()
 }
 
-/// One HTTP/1.1 request over loopback (hyper's client), read whole.
+/// One HTTP/1.1 request over loopback (hyper's client), read whole; a
+/// body is JSON.
 pub async fn request(
     addr: &str,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<&[u8]>,
+) -> Response {
+    request_typed(addr, method, path, token, body, "application/json").await
+}
+
+/// [`request`] with a body of `content_type`.
+pub async fn request_typed(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    content_type: &str,
 ) -> Response {
     use http_body_util::BodyExt as _;
     let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
@@ -255,7 +268,7 @@ pub async fn request(
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
     if body.is_some() {
-        builder = builder.header("content-type", "application/json");
+        builder = builder.header("content-type", content_type);
     }
     let body = bytes::Bytes::copy_from_slice(body.unwrap_or_default());
     let answer = client

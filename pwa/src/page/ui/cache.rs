@@ -11,6 +11,7 @@ use hearth_shared::files::{FileRef, human_size};
 use hearth_storage::files::CacheUse;
 
 use crate::page::state::AppState;
+use crate::page::ui::data::counted;
 
 /// The sizes the cache may be set to.
 const CAPS: [(u64, &str); 5] = [
@@ -80,6 +81,52 @@ pub fn FilesCard() -> Element {
             });
         }
     };
+    let owner = state.record.read().is_owner() && state.record.read().server.is_some();
+    let mut collecting = use_signal(|| false);
+    let collect_now = {
+        let state = state.clone();
+        move |_| {
+            if collecting() {
+                return;
+            }
+            collecting.set(true);
+            let state = state.clone();
+            spawn(async move {
+                let said = match crate::page::collect::collect(&state).await {
+                    Ok(c) => {
+                        let days = crate::page::collect::WINDOW_MS / (24 * 3600 * 1000);
+                        let mut said = format!(
+                            "Collected {} and {} left over from unfinished uploads; {} wait out the {days} days in which a note's history can bring them back.",
+                            counted(c.collected, "file no note holds", "files no note holds"),
+                            counted(c.abandoned, "piece", "pieces"),
+                            c.waiting,
+                        );
+                        if c.marked > 0 {
+                            let when = match c.grace_secs / 3600 {
+                                0 => "within the hour".to_owned(),
+                                h @ 1..48 => format!("in {h} hours"),
+                                h => format!("in {} days", h / 24),
+                            };
+                            said.push_str(&format!(
+                                " The server deletes {} {when}.",
+                                counted(c.marked as usize, "piece", "pieces"),
+                            ));
+                        }
+                        if c.lost > 0 {
+                            said.push_str(&format!(
+                                " {} of files the notes hold are missing on the server.",
+                                counted(c.lost, "piece", "pieces")
+                            ));
+                        }
+                        said
+                    }
+                    Err(why) => format!("Nothing was collected: {why}."),
+                };
+                message.set(Some(said));
+                collecting.set(false);
+            });
+        }
+    };
     rsx! {
         section { class: "card", id: "files-card",
             h2 { "Files on this device" }
@@ -104,6 +151,14 @@ pub fn FilesCard() -> Element {
                     }
                 }
                 button { class: "secondary", id: "clear-cache", onclick: clear, "Clear" }
+            }
+            if owner {
+                p { class: "hint",
+                    "Files no note has held for 30 days, and pieces of uploads that never finished, are deleted from the server once a day."
+                }
+                button { class: "secondary", id: "collect-files", disabled: collecting(), onclick: collect_now,
+                    if collecting() { "Collecting…" } else { "Collect now" }
+                }
             }
             if let Some(m) = message() { p { class: "banner", id: "cache-message", role: "status", "{m}" } }
         }
