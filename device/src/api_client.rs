@@ -200,6 +200,31 @@ impl ApiClient {
         self.http.send(call).await?.json()
     }
 
+    /// `POST /v1/workspaces/{ws}/shares` (read-write).
+    pub async fn create_share(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+        ask: &hearth_shared::api::CreateShare,
+    ) -> Result<hearth_shared::api::ShareInfo, TransportError> {
+        let call = Call::route(&Route::CreateShare(workspace.clone()))
+            .token(token)
+            .json(ask)?;
+        self.http.send(call).await?.json()
+    }
+
+    /// `DELETE /v1/workspaces/{ws}/shares/{share}` (read-write).
+    pub async fn revoke_share(
+        &self,
+        token: &str,
+        workspace: &WorkspaceId,
+        share: &hearth_shared::id::ShareId,
+    ) -> Result<(), TransportError> {
+        let call = Call::route(&Route::RevokeShare(workspace.clone(), share.clone())).token(token);
+        self.http.send(call).await?;
+        Ok(())
+    }
+
     /// `GET /v1/workspaces/{ws}/chunks` (master).
     pub async fn stored_chunks(
         &self,

@@ -18,6 +18,8 @@
 //! hearth-device --dir DIR fetch FILE_ID OUT
 //! hearth-device --dir DIR files [--json]
 //! hearth-device --dir DIR collect-files [--window-days N] # master only
+//! hearth-device --dir DIR share NOTE_ID [--days N]       # prints a public link
+//! hearth-device --dir DIR shares | unshare SHARE_ID
 //! hearth-device --dir DIR sync | watch [--seconds N] | status   # status: fingerprints, warnings
 //! ```
 
@@ -158,6 +160,18 @@ pub enum Command {
     /// Download an attached file into OUT (checked, written whole or not at
     /// all).
     Fetch { file_id: String, out: PathBuf },
+    /// Make a public read-only link to a note (and its files), which
+    /// anyone opens without the app; prints the link.
+    Share {
+        note_id: String,
+        /// Days the link works (1 to 366).
+        #[arg(long, default_value_t = 7)]
+        days: u64,
+    },
+    /// List the public links the workspace made: id, note, until, link.
+    Shares,
+    /// Revoke a public link: it reads nothing from now on.
+    Unshare { share_id: String },
     /// List the attached files of the notes.
     Files {
         /// One JSON object per line.
@@ -390,6 +404,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let device = Device::open(&dir).await?;
             let bytes = device.fetch(&file_id, &out).await?;
             eprintln!("wrote {bytes} bytes to {}", out.display());
+        }
+        Command::Share { note_id, days } => {
+            let mut device = Device::open(&dir).await?;
+            if !(1..=366).contains(&days) {
+                anyhow::bail!("a link lasts 1 to 366 days, not {days}");
+            }
+            let record = device.share_note(&note_id, days * 24 * 3600).await?;
+            println!("{}", record.url);
+        }
+        Command::Shares => {
+            let device = Device::open(&dir).await?;
+            for link in device.shares() {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    link.id,
+                    link.note,
+                    link.expires_ms / 1000,
+                    link.url
+                );
+            }
+        }
+        Command::Unshare { share_id } => {
+            let mut device = Device::open(&dir).await?;
+            device.unshare(&share_id).await?;
+            println!("revoked {share_id}");
         }
         Command::Files { json } => {
             let device = Device::open(&dir).await?;

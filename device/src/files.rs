@@ -90,10 +90,10 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DeviceError + '_ {
 
 /// A chunk call's context: the server, the token, the workspace.
 #[derive(Clone)]
-struct Chunks {
-    api: ApiClient,
-    token: String,
-    ws: WorkspaceId,
+pub(crate) struct Chunks {
+    pub(crate) api: ApiClient,
+    pub(crate) token: String,
+    pub(crate) ws: WorkspaceId,
 }
 
 impl Chunks {
@@ -112,7 +112,7 @@ impl Chunks {
 }
 
 impl Device {
-    fn chunks(&self) -> Result<Chunks, DeviceError> {
+    pub(crate) fn chunks(&self) -> Result<Chunks, DeviceError> {
         let server = self
             .profile()
             .server
@@ -129,7 +129,7 @@ impl Device {
         ChunkSealer::new(self.keys().and_then(|k| k.writing()))
     }
 
-    fn epoch_keys(&self) -> Vec<EpochKey> {
+    pub(crate) fn epoch_keys(&self) -> Vec<EpochKey> {
         self.keys().map(|k| k.epochs.clone()).unwrap_or_default()
     }
 
@@ -292,7 +292,7 @@ impl Device {
                     mime: "image/jpeg".into(),
                     width,
                     height,
-                    chunks: self.store_small(&chunks, &jpeg).await?,
+                    chunks: store_small(&chunks, &self.sealer(), &jpeg).await?,
                 }),
                 None => None,
             }
@@ -323,39 +323,6 @@ impl Device {
             already_stored,
             synced,
         })
-    }
-
-    /// Cuts, seals and stores a small file (a thumbnail) held in memory;
-    /// its chunks.
-    async fn store_small(
-        &self,
-        chunks: &Chunks,
-        bytes: &[u8],
-    ) -> Result<Vec<ChunkRef>, DeviceError> {
-        let sealer = self.sealer();
-        let mut sealed = Vec::new();
-        for content in FileChunks::new(std::io::Cursor::new(bytes)) {
-            let content = content.map_err(|e| DeviceError::Io(format!("a thumbnail: {e}")))?;
-            let (name, stored) = sealer.seal(&content);
-            sealed.push((
-                ChunkRef {
-                    name,
-                    len: content.len() as u32,
-                },
-                stored,
-            ));
-        }
-        let names: Vec<ChunkName> = sealed.iter().map(|(r, _)| r.name).collect();
-        let missing = chunks.missing(&names).await?;
-        for (chunk, stored) in &sealed {
-            if missing.contains(&chunk.name) {
-                chunks
-                    .api
-                    .put_chunk(&chunks.token, &chunks.ws, &chunk.name, stored)
-                    .await?;
-            }
-        }
-        Ok(sealed.into_iter().map(|(r, _)| r).collect())
     }
 
     /// The reference of an attached file.
@@ -550,4 +517,37 @@ fn spawn_get(
 ) -> tokio::task::JoinHandle<Result<Vec<u8>, DeviceError>> {
     let c = chunks.clone();
     tokio::spawn(async move { Ok(c.api.get_chunk(&c.token, &c.ws, &name).await?) })
+}
+
+/// Cuts, seals with `sealer` and stores a file held in memory (a
+/// thumbnail, a file of a public link): only the chunks the server lacks
+/// are sent. Its chunks.
+pub(crate) async fn store_small(
+    chunks: &Chunks,
+    sealer: &ChunkSealer,
+    bytes: &[u8],
+) -> Result<Vec<ChunkRef>, DeviceError> {
+    let mut sealed = Vec::new();
+    for content in FileChunks::new(std::io::Cursor::new(bytes)) {
+        let content = content.map_err(|e| DeviceError::Io(format!("a file in memory: {e}")))?;
+        let (name, stored) = sealer.seal(&content);
+        sealed.push((
+            ChunkRef {
+                name,
+                len: content.len() as u32,
+            },
+            stored,
+        ));
+    }
+    let names: Vec<ChunkName> = sealed.iter().map(|(r, _)| r.name).collect();
+    let missing = chunks.missing(&names).await?;
+    for (chunk, stored) in &sealed {
+        if missing.contains(&chunk.name) {
+            chunks
+                .api
+                .put_chunk(&chunks.token, &chunks.ws, &chunk.name, stored)
+                .await?;
+        }
+    }
+    Ok(sealed.into_iter().map(|(r, _)| r).collect())
 }

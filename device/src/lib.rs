@@ -36,6 +36,7 @@ pub mod interchange;
 pub mod keyring;
 pub mod platform;
 pub mod profile;
+pub mod share;
 pub mod store_fs;
 pub mod thumbnail;
 pub mod transport_http;

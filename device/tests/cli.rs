@@ -204,3 +204,95 @@ async fn a_vault_moves_in_and_back_out_on_the_command_line() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn a_note_shared_on_the_command_line_opens_with_its_link_alone_until_revoked() {
+    use hearth_device::http_client::{Call, HttpClient};
+    use hearth_shared::api::ShareInfo;
+    use hearth_shared::routes::Route;
+    use hearth_shared::share::ShareLink;
+
+    let server = TestServer::start().await;
+    let origin = format!("http://{}", server.addr);
+    let dir = TempDir::new().unwrap();
+    cli(dir.path(), &["create", "--label", "recipes"]).await;
+    cli(dir.path(), &["register", "--server", &origin]).await;
+    let note = cli(
+        dir.path(),
+        &[
+            "add-note",
+            "--title",
+            "Leek soup",
+            "--body",
+            "Melt the **butter**.",
+        ],
+    )
+    .await;
+    let note = note.trim();
+    let photo = dir.path().join("soup.jpg");
+    let bytes: Vec<u8> = (0..700_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&photo, &bytes).unwrap();
+    cli(dir.path(), &["attach", note, photo.to_str().unwrap()]).await;
+    assert!(
+        cli_fails(dir.path(), &["share", note, "--days", "400"])
+            .await
+            .contains("366")
+    );
+    let url = cli(dir.path(), &["share", note, "--days", "2"]).await;
+    let url = url.trim();
+    assert!(url.starts_with(&format!("{origin}/share#")), "{url}");
+    let listed = cli(dir.path(), &["shares"]).await;
+    assert!(listed.contains(url) && listed.contains(note), "{listed}");
+
+    // Opened as the link page opens it: the link alone, no token.
+    let link = ShareLink::parse(url).unwrap();
+    let http = HttpClient::new(&origin).unwrap();
+    let info: ShareInfo = http
+        .send(Call::route(&Route::GetShare(link.id.clone())))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let ends = info.expires_at - info.created;
+    assert_eq!(ends, 2 * 24 * 3600);
+    let get = |name| {
+        Call::route(&Route::GetShareChunk {
+            share: link.id.clone(),
+            name,
+        })
+    };
+    let stored = http.send(get(info.document)).await.unwrap().body;
+    let shared = link.open_note(&info.document, &stored).unwrap();
+    assert_eq!(
+        (shared.title.as_str(), shared.body.as_str()),
+        ("Leek soup", "Melt the **butter**.")
+    );
+    let file = &shared.files[0];
+    assert_eq!(
+        (file.name.as_str(), file.size),
+        ("soup.jpg", bytes.len() as u64)
+    );
+    let mut got = Vec::new();
+    for chunk in &file.chunks {
+        let stored = http.send(get(chunk.name)).await.unwrap().body;
+        got.extend(link.open_chunk(chunk, &stored).unwrap());
+    }
+    assert!(got == bytes, "the shared file differs");
+
+    // Revoked: the link reads nothing, and the list is empty.
+    let id = link.id.to_string();
+    cli(dir.path(), &["unshare", &id]).await;
+    let gone = http
+        .send(Call::route(&Route::GetShare(link.id.clone())))
+        .await;
+    assert!(
+        matches!(
+            &gone,
+            Err(hearth_shared::engine::TransportError::Server { status: 404, .. })
+        ),
+        "{gone:?}"
+    );
+    assert_eq!(cli(dir.path(), &["shares"]).await, "");
+}

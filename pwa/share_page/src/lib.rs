@@ -152,10 +152,17 @@ async fn render(
     meta.set_id("share-expiry");
     let ends = js_sys::Date::new(&JsValue::from_f64(info.expires_at as f64 * 1000.0));
     let ends = String::from(ends.to_locale_string("default", &JsValue::UNDEFINED));
+    let edited = if note.updated_ms > 0 {
+        let at = js_sys::Date::new(&JsValue::from_f64(note.updated_ms as f64));
+        let at = String::from(at.to_locale_date_string("default", &JsValue::UNDEFINED));
+        format!(", as last edited on {at}")
+    } else {
+        String::new()
+    };
     text(
         &meta,
         document,
-        &format!("Shared read-only. This link works until {ends}."),
+        &format!("Shared read-only{edited}. This link works until {ends}."),
     )?;
     append(root, &meta)?;
     if !note.tags.is_empty() {
