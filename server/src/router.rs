@@ -196,6 +196,7 @@ fn route_label(route: &Route) -> &'static str {
         Route::CreateShare(_) => "create_share",
         Route::ListShares(_) => "list_shares",
         Route::RevokeShare(..) => "revoke_share",
+        Route::UpdateShare(..) => "update_share",
         Route::GetShare(_) => "get_share",
         Route::GetShareChunk { .. } => "get_share_chunk",
     }
@@ -260,6 +261,7 @@ async fn api(
         Route::CreateShare(ws) => shares::create(app, ws, req).await,
         Route::ListShares(ws) => shares::list(app, ws, req).await,
         Route::RevokeShare(ws, id) => shares::revoke(app, ws, id, req).await,
+        Route::UpdateShare(ws, id) => shares::update(app, ws, id, req).await,
         Route::GetShare(id) => shares::get(app, id).await,
         Route::GetShareChunk { share, name } => shares::get_chunk(app, share, name).await,
     }

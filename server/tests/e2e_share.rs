@@ -2,7 +2,8 @@
 //! one note with a photo; a third, fresh browser (a desktop, no app, no
 //! account) opens it and reads the note, its Markdown rendered inert and
 //! its photo shown, and when the link ends; the server's data directory
-//! holds no text of the note; revoked on the phone's Data screen, which
+//! holds no text of the note; updated after an edit, the same link shows
+//! the edit; revoked on the phone's Data screen, which
 //! lists it with its note, the link opens nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -136,6 +137,25 @@ async fn a_note_shared_by_link_opens_in_a_fresh_browser_and_the_server_never_rea
         "the link page loads nothing of the app: {loaded}"
     );
     visitor.assert_no_console_errors("the shared note").await;
+
+    // Edited on the phone and the link updated: the same link shows the
+    // note as it is now.
+    phone.type_into("#note-body", " Salt to taste.").await;
+    phone.click("#share-links .share-update").await;
+    phone
+        .wait_until(
+            "the link is updated",
+            "return (document.querySelector('#share-status')?.textContent || '').startsWith('Link updated')",
+        )
+        .await;
+    visitor.open("about:blank").await;
+    visitor.open(&url).await;
+    visitor
+        .wait_until(
+            "the link shows the edit",
+            "return (document.querySelector('#share-body')?.textContent || '').includes('Salt to taste.')",
+        )
+        .await;
 
     // The phone's Data screen lists every link with its note; revoked
     // there, the link opens nothing, at once.

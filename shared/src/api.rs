@@ -138,6 +138,16 @@ pub struct CreateShare {
     pub expires_in: u64,
 }
 
+/// `PUT /v1/workspaces/{ws}/shares/{share}`: the link shows the note as it
+/// is now: a new document and files, under the same key, at the same
+/// address, until the same end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateShare {
+    pub document: ChunkName,
+    #[serde(default)]
+    pub chunks: Vec<ChunkName>,
+}
+
 /// A public link as the server keeps it: the answer to
 /// `POST …/shares`, an item of `GET …/shares`, and the answer to
 /// `GET /v1/shares/{share}` (which names no workspace).

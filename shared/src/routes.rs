@@ -37,6 +37,7 @@
 //! | [`Route::CreateShare`] | `POST /v1/workspaces/{ws}/shares` | read-write | JSON |
 //! | [`Route::ListShares`] | `GET /v1/workspaces/{ws}/shares` | read-write | |
 //! | [`Route::RevokeShare`] | `DELETE /v1/workspaces/{ws}/shares/{share}` | read-write | |
+//! | [`Route::UpdateShare`] | `PUT /v1/workspaces/{ws}/shares/{share}` | read-write | JSON |
 //! | [`Route::GetShare`] | `GET /v1/shares/{share}` | anyone with the link | |
 //! | [`Route::GetShareChunk`] | `GET /v1/shares/{share}/chunks/{name}` | anyone with the link | |
 
@@ -130,6 +131,7 @@ pub enum Route {
     CreateShare(WorkspaceId),
     ListShares(WorkspaceId),
     RevokeShare(WorkspaceId, ShareId),
+    UpdateShare(WorkspaceId, ShareId),
     GetShare(ShareId),
     GetShareChunk { share: ShareId, name: ChunkName },
 }
@@ -166,7 +168,8 @@ impl Route {
             | PutDeviceWraps { .. }
             | PutDeviceKey(_)
             | PutRecovery(_)
-            | PutChunk { .. } => Method::Put,
+            | PutChunk { .. }
+            | UpdateShare(..) => Method::Put,
             RevokeToken(..) | ForgetCompactions(_) | RevokeShare(..) => Method::Delete,
         }
     }
@@ -198,7 +201,8 @@ impl Route {
             | MissingChunks(_)
             | CreateShare(_)
             | ListShares(_)
-            | RevokeShare(..) => Caller::ReadWrite,
+            | RevokeShare(..)
+            | UpdateShare(..) => Caller::ReadWrite,
             Pull { .. }
             | Events(_)
             | ListKeys(_)
@@ -224,7 +228,8 @@ impl Route {
             | RedeemRecovery
             | MissingChunks(_)
             | UnreferencedChunks(_)
-            | CreateShare(_) => Body::Json,
+            | CreateShare(_)
+            | UpdateShare(..) => Body::Json,
             Push(_) | PutSnapshot { .. } | PutChunk { .. } => Body::Octets,
             _ => Body::None,
         }
@@ -259,7 +264,7 @@ impl Route {
             UnreferencedChunks(w) => ws(w, "chunks/unreferenced"),
             ListChunks(w) => ws(w, "chunks"),
             CreateShare(w) | ListShares(w) => ws(w, "shares"),
-            RevokeShare(w, id) => ws(w, &format!("shares/{id}")),
+            RevokeShare(w, id) | UpdateShare(w, id) => ws(w, &format!("shares/{id}")),
             GetShare(id) => format!("{PREFIX}/shares/{id}"),
             GetShareChunk { share, name } => format!("{PREFIX}/shares/{share}/chunks/{name}"),
         }
@@ -386,6 +391,7 @@ pub fn resolve(method: &str, path: &str, query: Option<&str>) -> Result<Route, U
         (Post, ["workspaces", w, "shares"]) => Route::CreateShare(ws(w)?),
         (Get, ["workspaces", w, "shares"]) => Route::ListShares(ws(w)?),
         (Delete, ["workspaces", w, "shares", id]) => Route::RevokeShare(ws(w)?, share(id)?),
+        (Put, ["workspaces", w, "shares", id]) => Route::UpdateShare(ws(w)?, share(id)?),
         (Get, ["shares", id]) => Route::GetShare(share(id)?),
         (Get, ["shares", id, "chunks", name]) => Route::GetShareChunk {
             share: share(id)?,

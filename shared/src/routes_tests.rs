@@ -53,6 +53,7 @@ fn all(ws: &WorkspaceId, id: &TokenId) -> Vec<Route> {
         Route::CreateShare(ws.clone()),
         Route::ListShares(ws.clone()),
         Route::RevokeShare(ws.clone(), ShareId::from_random([5; 16])),
+        Route::UpdateShare(ws.clone(), ShareId::from_random([5; 16])),
         Route::GetShare(ShareId::from_random([6; 16])),
         Route::GetShareChunk {
             share: ShareId::from_random([7; 16]),

@@ -10,15 +10,15 @@
 
 use dioxus::prelude::*;
 use hearth_migrations::shares::ShareRecord;
-use hearth_shared::api::{CreateShare, PutChunkResponse, ShareInfo, ShareList};
+use hearth_shared::api::{CreateShare, PutChunkResponse, ShareInfo, ShareList, UpdateShare};
 use hearth_shared::engine::TransportError;
 use hearth_shared::error::ErrorCode;
 use hearth_shared::files::FileRef;
-use hearth_shared::id::ShareId;
+use hearth_shared::id::{ChunkName, ShareId};
 use hearth_shared::routes::Route;
 use hearth_shared::share::{ShareLink, SharedFile, SharedNote};
 
-use crate::fetch::{Connection, delete, get_json, post_json, put_octets};
+use crate::fetch::{Connection, delete, get_json, post_json, put_json, put_octets};
 use crate::files::{SendError, fetch_into_cache, open_cached, store_chunks};
 use crate::page::state::AppState;
 use crate::platform::{now_ms, secure_random};
@@ -38,19 +38,15 @@ fn connection(state: &AppState) -> Result<Connection, String> {
         .ok_or_else(|| "This device is not connected to a server.".to_owned())
 }
 
-/// Makes a link to note `note_id` that lasts `expires_in` seconds;
-/// `progress` gets a sentence at each step. The link is kept in the
-/// document before this returns.
-pub async fn make_link(
+/// Seals note `note_id` as it is now under `key` and sends it: its files
+/// first, then the document. The document's name and the files' chunks.
+async fn seal_and_send(
     state: &AppState,
+    conn: &Connection,
     note_id: &str,
-    expires_in: u64,
+    key: [u8; 32],
     mut progress: impl FnMut(String),
-) -> Result<ShareRecord, String> {
-    let conn = connection(state)?;
-    if !state.record.peek().can_write() {
-        return Err("This device may only read this workspace.".into());
-    }
+) -> Result<(ChunkName, Vec<ChunkName>), String> {
     let (note, files) = {
         let ws = state.workspace.peek();
         let note = ws
@@ -63,7 +59,6 @@ pub async fn make_link(
             .collect();
         (note, files)
     };
-    let key: [u8; 32] = secure_random()?;
     // The id is the server's to choose; the key alone seals.
     let sealing = ShareLink {
         id: ShareId::from_random([0; 16]),
@@ -82,7 +77,7 @@ pub async fn make_link(
         let kept = Default::default();
         fetch_into_cache(&state.db, &record, &file.name, &file.chunks, &kept, |_| {}).await?;
         let bytes = open_cached(&state.db, &record, &file.name, &file.chunks, file.size).await?;
-        let chunks = store_chunks(&conn, &sealer, &file.name, &bytes, None, |_| {})
+        let chunks = store_chunks(conn, &sealer, &file.name, &bytes, None, |_| {})
             .await
             .map_err(|e| match e {
                 SendError::Wait(why) | SendError::Fail(why) => why,
@@ -104,9 +99,32 @@ pub async fn make_link(
     let _: PutChunkResponse = put_octets(&conn.server, &path, &conn.token, &stored)
         .await
         .map_err(words)?;
+    Ok((document, shared.chunk_names()))
+}
+
+fn writable(state: &AppState) -> Result<Connection, String> {
+    let conn = connection(state)?;
+    if !state.record.peek().can_write() {
+        return Err("This device may only read this workspace.".into());
+    }
+    Ok(conn)
+}
+
+/// Makes a link to note `note_id` that lasts `expires_in` seconds;
+/// `progress` gets a sentence at each step. The link is kept in the
+/// document before this returns.
+pub async fn make_link(
+    state: &AppState,
+    note_id: &str,
+    expires_in: u64,
+    progress: impl FnMut(String),
+) -> Result<ShareRecord, String> {
+    let conn = writable(state)?;
+    let key: [u8; 32] = secure_random()?;
+    let (document, chunks) = seal_and_send(state, &conn, note_id, key, progress).await?;
     let ask = CreateShare {
         document,
-        chunks: shared.chunk_names(),
+        chunks,
         expires_in,
     };
     let path = Route::CreateShare(conn.workspace.clone()).path();
@@ -128,6 +146,28 @@ pub async fn make_link(
         .write(|ws| ws.add_share(&kept))
         .ok_or("The link was made, but this device could not keep it.")?;
     Ok(kept)
+}
+
+/// Updates link `record` to its note as it is now: the same link, key and
+/// end; its files sealed again (only what changed is sent).
+pub async fn update_link(
+    state: &AppState,
+    record: &ShareRecord,
+    progress: impl FnMut(String),
+) -> Result<(), String> {
+    let conn = writable(state)?;
+    let link = ShareLink::parse(&record.url).map_err(|e| e.to_string())?;
+    let (document, chunks) = seal_and_send(state, &conn, &record.note, link.key, progress).await?;
+    let path = Route::UpdateShare(conn.workspace.clone(), link.id.clone()).path();
+    let _: ShareInfo = put_json(
+        &conn.server,
+        &path,
+        &conn.token,
+        &UpdateShare { document, chunks },
+    )
+    .await
+    .map_err(words)?;
+    Ok(())
 }
 
 /// Revokes link `id`: the server forgets it at once (a link it had

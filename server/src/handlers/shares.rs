@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use hearth_shared::api::{
     CreateShare, MAX_CHUNK_NAMES, MAX_SHARE_SECS, MAX_SHARES, MIN_SHARE_SECS, ShareInfo, ShareList,
+    UpdateShare,
 };
 use hearth_shared::error::ErrorCode;
 use hearth_shared::id::{ChunkName, ShareId, WorkspaceId};
@@ -55,6 +56,45 @@ fn not_found() -> ApiError {
     )
 }
 
+/// The chunks a link reads besides its document, each once, once every
+/// one of them and the document are stored in `ws`.
+async fn stored_chunks(
+    app: &App,
+    ws: &WorkspaceId,
+    document: ChunkName,
+    asked: Vec<ChunkName>,
+) -> Result<Vec<ChunkName>, ApiError> {
+    let mut chunks: Vec<ChunkName> = Vec::with_capacity(asked.len());
+    let mut seen = BTreeSet::from([document]);
+    for name in asked {
+        if seen.insert(name) {
+            chunks.push(name);
+        }
+    }
+    if chunks.len() >= MAX_CHUNK_NAMES {
+        return Err(ApiError::bad_request(format!(
+            "a link reads at most {MAX_CHUNK_NAMES} chunks besides its document ({} were named)",
+            chunks.len()
+        )));
+    }
+    let all: Vec<ChunkName> = seen.into_iter().collect();
+    let missing = app
+        .chunks
+        .missing(ws, all)
+        .await
+        .map_err(|e| chunk_error("looking up a link's chunks", e))?;
+    if let Some(first) = missing.first() {
+        return Err(ApiError::new(
+            ErrorCode::ChunkNotFound,
+            format!(
+                "{} of the link's chunks are not stored in this workspace (the first is {first}); put them, then make the link",
+                missing.len()
+            ),
+        ));
+    }
+    Ok(chunks)
+}
+
 /// `POST …/shares`.
 pub async fn create(
     app: &Arc<App>,
@@ -73,34 +113,7 @@ pub async fn create(
             asked.expires_in
         )));
     }
-    let mut chunks: Vec<ChunkName> = Vec::with_capacity(asked.chunks.len());
-    let mut seen = BTreeSet::from([asked.document]);
-    for name in asked.chunks {
-        if seen.insert(name) {
-            chunks.push(name);
-        }
-    }
-    if chunks.len() >= MAX_CHUNK_NAMES {
-        return Err(ApiError::bad_request(format!(
-            "a link reads at most {MAX_CHUNK_NAMES} chunks besides its document ({} were named)",
-            chunks.len()
-        )));
-    }
-    let all: Vec<ChunkName> = seen.into_iter().collect();
-    let missing = app
-        .chunks
-        .missing(&ws, all)
-        .await
-        .map_err(|e| chunk_error("looking up a link's chunks", e))?;
-    if let Some(first) = missing.first() {
-        return Err(ApiError::new(
-            ErrorCode::ChunkNotFound,
-            format!(
-                "{} of the link's chunks are not stored in this workspace (the first is {first}); put them, then make the link",
-                missing.len()
-            ),
-        ));
-    }
+    let chunks = stored_chunks(app, &ws, asked.document, asked.chunks).await?;
     let id = random16()
         .map(ShareId::from_random)
         .map_err(|e| ApiError::internal("drawing a link id", e))?;
@@ -127,6 +140,40 @@ pub async fn create(
     }
     tracing::info!(workspace = %row.workspace, share = %row.id, expires_at = row.expires_at, "public link made");
     json(StatusCode::CREATED, &info(&row))
+}
+
+/// `PUT …/shares/{share}`: the link shows the note as it is now.
+pub async fn update(
+    app: &Arc<App>,
+    ws: WorkspaceId,
+    id: ShareId,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, ApiError> {
+    let now = unix_now();
+    let (parts, body) = req.into_parts();
+    authorize(&app.auth, &parts.headers, &ws, now)
+        .await?
+        .require_write()?;
+    let asked: UpdateShare = read_json(&parts.headers, body, app.body_limits()).await?;
+    let chunks = stored_chunks(app, &ws, asked.document, asked.chunks).await?;
+    let old = app
+        .index
+        .replace_share(ws, id, asked.document, chunks.clone(), now)
+        .await
+        .map_err(|e| ApiError::index("updating a link", e))?
+        .ok_or_else(not_found)?;
+    let new = ShareRow {
+        document: asked.document,
+        chunks,
+        ..old.clone()
+    };
+    // What the link read before and reads no more goes like a revoked
+    // link's.
+    let now_read: BTreeSet<ChunkName> = new.all_chunks().collect();
+    let dropped: Vec<ChunkName> = old.all_chunks().filter(|n| !now_read.contains(n)).collect();
+    release(app, &old, dropped).await;
+    tracing::info!(workspace = %new.workspace, share = %new.id, "public link updated");
+    json(StatusCode::OK, &info(&new))
 }
 
 /// `GET …/shares`.
@@ -172,15 +219,15 @@ pub async fn revoke(
         return Err(not_found());
     };
     tracing::info!(workspace = %row.workspace, share = %row.id, "public link revoked");
-    release(app, &row).await;
+    release(app, &row, row.all_chunks().collect()).await;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// Sets aside the chunks of a forgotten link that no other link of its
-/// workspace reads: the sweep deletes them after the grace period, unless
-/// a device puts or asks for one meanwhile. A failure is logged; the
-/// link reads nothing any more either way.
-async fn release(app: &App, row: &ShareRow) {
+/// Sets aside `names`, chunks link `row` no longer reads, that no link of
+/// its workspace reads now: the sweep deletes them after the grace period,
+/// unless a device puts or asks for one meanwhile. A failure is logged;
+/// the link reads none of them any more either way.
+async fn release(app: &App, row: &ShareRow, names: Vec<ChunkName>) {
     let others = match app.index.list_shares(row.workspace.clone()).await {
         Ok(others) => others,
         Err(err) => {
@@ -189,7 +236,10 @@ async fn release(app: &App, row: &ShareRow) {
         }
     };
     let kept: BTreeSet<ChunkName> = others.iter().flat_map(ShareRow::all_chunks).collect();
-    let names: Vec<ChunkName> = row.all_chunks().filter(|n| !kept.contains(n)).collect();
+    let names: Vec<ChunkName> = names.into_iter().filter(|n| !kept.contains(n)).collect();
+    if names.is_empty() {
+        return;
+    }
     let now = std::time::SystemTime::now();
     if let Err(err) = app.chunks.set_aside(&row.workspace, names, now).await {
         tracing::warn!(share = %row.id, error = %err, "cannot set aside a revoked link's chunks");
@@ -207,7 +257,7 @@ pub async fn purge_expired(app: &App, now: u64) -> usize {
         }
     };
     for row in &gone {
-        release(app, row).await;
+        release(app, row, row.all_chunks().collect()).await;
     }
     gone.len()
 }

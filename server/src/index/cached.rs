@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hearth_shared::api::TokenInfo;
-use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
+use hearth_shared::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 
 use super::{
     DeviceKeyRow, ExpirySet, Index, IndexError, KeyEpochPut, NewDevice, NewInvite, NewToken,
@@ -330,6 +330,19 @@ impl Index for Cached {
         id: ShareId,
     ) -> Result<Option<ShareRow>, IndexError> {
         self.inner.delete_share(ws, id).await
+    }
+
+    async fn replace_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+        document: ChunkName,
+        chunks: Vec<ChunkName>,
+        now: u64,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        self.inner
+            .replace_share(ws, id, document, chunks, now)
+            .await
     }
 
     async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {

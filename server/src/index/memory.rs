@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
+use hearth_shared::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 
 use super::{
     DeviceKeyRow, ExpirySet, Index, IndexError, KeyEpochPut, NewDevice, NewInvite, NewToken,
@@ -489,6 +489,28 @@ impl Index for MemoryIndex {
             .iter()
             .position(|s| s.id == id && s.workspace == ws);
         Ok(at.map(|i| st.shares.remove(i)))
+    }
+
+    async fn replace_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+        document: ChunkName,
+        chunks: Vec<ChunkName>,
+        now: u64,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        let mut st = self.lock();
+        let Some(row) = st
+            .shares
+            .iter_mut()
+            .find(|s| s.id == id && s.workspace == ws && s.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        let old = row.clone();
+        row.document = document;
+        row.chunks = chunks;
+        Ok(Some(old))
     }
 
     async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {

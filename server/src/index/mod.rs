@@ -397,6 +397,17 @@ pub trait Index: Send + Sync + 'static {
         id: ShareId,
     ) -> Result<Option<ShareRow>, IndexError>;
 
+    /// Points live link `id` of `ws` (unexpired at `now`) at new chunks;
+    /// what it was, if it was there.
+    async fn replace_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+        document: ChunkName,
+        chunks: Vec<ChunkName>,
+        now: u64,
+    ) -> Result<Option<ShareRow>, IndexError>;
+
     /// Forgets every link that expired at or before `now`; what they were.
     async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError>;
 

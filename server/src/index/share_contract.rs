@@ -111,6 +111,28 @@ pub async fn links(index: &dyn Index) {
     );
     assert_eq!(index.share(first.id.clone()).await.unwrap(), None);
 
+    // A live link points at new chunks, only in its own workspace; an
+    // expired one does not change.
+    let doc2 = ChunkName::from_digest([77; 32]);
+    let files2 = vec![ChunkName::from_digest([78; 32])];
+    let replace = |ws: &WorkspaceId, id: &ShareId| {
+        index.replace_share(ws.clone(), id.clone(), doc2, files2.clone(), 1_700)
+    };
+    assert_eq!(replace(&away, &later.id).await.unwrap(), None);
+    assert_eq!(replace(&home, &brief.id).await.unwrap(), None, "expired");
+    assert_eq!(
+        replace(&home, &later.id).await.unwrap(),
+        Some(later.clone())
+    );
+    let later = ShareRow {
+        document: doc2,
+        chunks: files2.clone(),
+        ..later
+    };
+    assert_eq!(
+        index.share(later.id.clone()).await.unwrap(),
+        Some(later.clone())
+    );
     assert_eq!(
         index.purge_shares(1_500).await.unwrap(),
         vec![brief.clone()]

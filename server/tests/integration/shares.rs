@@ -1,7 +1,7 @@
 //! Public read-only links, against a real server: made only from chunks
 //! the workspace stores, read by anyone with the link and by no other
-//! route, listed and revoked only by the workspace's writers, and once
-//! revoked read nothing, their chunks deleted by the next sweep.
+//! route, listed, updated and revoked only by the workspace's writers, and
+//! once revoked read nothing, their chunks deleted by the next sweep.
 
 use hearth_shared::api::{ChunkNames, CreateShare, ShareInfo, ShareList};
 use hearth_shared::id::{ChunkName, ShareId};
@@ -160,6 +160,52 @@ async fn a_link_reads_its_own_chunks_until_it_is_revoked_and_then_they_go() {
         "not another's to revoke"
     );
 
+    // Updated to the note as it is now: the same link reads the new
+    // document, and no more what it read before.
+    let newer = b"sealed note, edited".to_vec();
+    let put = api
+        .call(
+            &Route::PutChunk {
+                ws: id(&ws),
+                name: name_of(&newer),
+            },
+            Some(&rw),
+            newer.clone(),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let update = Route::UpdateShare(id(&ws), made.share_id.clone());
+    let body = |document: ChunkName| {
+        serde_json::to_vec(&hearth_shared::api::UpdateShare {
+            document,
+            chunks: vec![],
+        })
+        .unwrap()
+    };
+    let refused = api.call(&update, Some(&ro), body(name_of(&newer))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let missing = api.call(&update, Some(&rw), body(unknown)).await;
+    assert_eq!(missing.code(), "chunk_not_found");
+    let nobody = api
+        .call(
+            &Route::UpdateShare(id(&ws), ShareId::from_random([2; 16])),
+            Some(&rw),
+            body(name_of(&newer)),
+        )
+        .await;
+    assert_eq!(nobody.code(), "share_not_found");
+    let updated = api.call(&update, Some(&rw), body(name_of(&newer))).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    let updated: ShareInfo = updated.json();
+    assert_eq!(
+        (updated.document, updated.expires_at, &updated.share_id),
+        (name_of(&newer), made.expires_at, &made.share_id)
+    );
+    let read = api.call(&chunk(name_of(&newer)), None, vec![]).await;
+    assert_eq!(&read.body[..], &newer[..]);
+    let before = api.call(&chunk(name_of(&photo)), None, vec![]).await;
+    assert_eq!(before.code(), "chunk_not_found");
+
     // Revoked: at once the link reads nothing; the next sweep deletes its
     // chunks, and the workspace's other chunk stays.
     let revoked = api.call(&revoke, Some(&rw), vec![]).await;
@@ -186,14 +232,19 @@ async fn a_link_reads_its_own_chunks_until_it_is_revoked_and_then_they_go() {
             &Route::MissingChunks(id(&ws)),
             Some(&rw),
             serde_json::to_vec(&ChunkNames {
-                names: vec![name_of(&document), name_of(&photo), name_of(&private)],
+                names: vec![
+                    name_of(&document),
+                    name_of(&photo),
+                    name_of(&newer),
+                    name_of(&private),
+                ],
             })
             .unwrap(),
         )
         .await;
     assert_eq!(
         missing.json::<hearth_shared::api::MissingChunks>().missing,
-        vec![name_of(&document), name_of(&photo)]
+        vec![name_of(&document), name_of(&photo), name_of(&newer)]
     );
     assert!(
         api.call(&Route::ListShares(id(&ws)), Some(&rw), vec![])

@@ -6,7 +6,7 @@
 use dioxus::prelude::*;
 use hearth_migrations::shares::ShareRecord;
 
-use crate::page::share::{forget_gone, make_link, revoke};
+use crate::page::share::{forget_gone, make_link, revoke, update_link};
 use crate::page::state::AppState;
 use crate::platform::now_ms;
 
@@ -176,6 +176,19 @@ fn ShareItem(link: ShareRecord, ends: String, status: Signal<String>) -> Element
             });
         });
     };
+    let on_update = {
+        let (state, link) = (state.clone(), link.clone());
+        move |_| {
+            let (state, link) = (state.clone(), link.clone());
+            spawn(async move {
+                let done = update_link(&state, &link, |step| status.set(step)).await;
+                status.set(match done {
+                    Ok(()) => "Link updated: it shows the note as it is now.".into(),
+                    Err(why) => format!("The link was not updated: {why}"),
+                });
+            });
+        }
+    };
     let on_revoke = {
         let id = link.id.clone();
         move |_| {
@@ -204,6 +217,7 @@ fn ShareItem(link: ShareRecord, ends: String, status: Signal<String>) -> Element
             }
             span { class: "share-ends", "{ends}" }
             button { class: "share-copy secondary", onclick: on_copy, "Copy" }
+            button { class: "share-update secondary", title: "Show the note as it is now, at the same link", onclick: on_update, "Update" }
             button { class: "share-revoke secondary danger", onclick: on_revoke, "Revoke" }
         }
     }

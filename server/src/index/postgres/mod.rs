@@ -26,7 +26,7 @@ pub mod shares;
 use deadpool_postgres::GenericClient;
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
+use hearth_shared::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
@@ -305,6 +305,18 @@ impl Index for PgIndex {
     ) -> Result<Option<ShareRow>, IndexError> {
         let c = self.client().await?;
         Ok(shares::delete(&c, &ws, &id).await?)
+    }
+
+    async fn replace_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+        document: ChunkName,
+        chunks: Vec<ChunkName>,
+        now: u64,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        let mut c = self.client().await?;
+        Ok(shares::replace(&mut c, &ws, &id, &document, &chunks, now).await?)
     }
 
     async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {

@@ -136,6 +136,48 @@ pub async fn delete(
     }
 }
 
+/// Points live link `id` of `ws` at new chunks; what it was. The row is
+/// locked meanwhile, so two updates take turns.
+pub async fn replace(
+    c: &mut Client,
+    ws: &WorkspaceId,
+    id: &ShareId,
+    document: &ChunkName,
+    chunks: &[ChunkName],
+    now: u64,
+) -> Result<Option<ShareRow>, Failure> {
+    let tx = c.transaction().await?;
+    let found = first(
+        &tx,
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM shares WHERE id = $1 AND workspace_id = $2 AND expires_at > $3 FOR UPDATE"
+        ),
+        &[&id.as_str(), &ws.as_str(), &to_i64(now)],
+    )
+    .await?;
+    let old = match &found {
+        Some(row) => read(row)?,
+        None => None,
+    };
+    if old.is_some() {
+        exec(
+            &tx,
+            "UPDATE shares SET document = $3, chunks = $4 WHERE id = $1 AND workspace_id = $2",
+            &[
+                &id.as_str(),
+                &ws.as_str(),
+                &document.to_string(),
+                &names_text(chunks),
+            ],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(old)
+}
+
 /// Forgets the links that expired at or before `now`.
 pub async fn purge(c: &impl GenericClient, now: u64) -> Result<Vec<ShareRow>, Failure> {
     read_all(

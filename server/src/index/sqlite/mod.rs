@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use hearth_shared::api::{Scope, TokenInfo};
 use hearth_shared::claims::Role;
-use hearth_shared::id::{ShareId, TokenId, WorkspaceId};
+use hearth_shared::id::{ChunkName, ShareId, TokenId, WorkspaceId};
 use rusqlite::Connection;
 
 use super::{
@@ -311,6 +311,18 @@ impl Index for SqliteIndex {
         id: ShareId,
     ) -> Result<Option<ShareRow>, IndexError> {
         self.call(move |c| shares::delete(c, &ws, &id)).await
+    }
+
+    async fn replace_share(
+        &self,
+        ws: WorkspaceId,
+        id: ShareId,
+        document: ChunkName,
+        chunks: Vec<ChunkName>,
+        now: u64,
+    ) -> Result<Option<ShareRow>, IndexError> {
+        self.call(move |c| shares::replace(c, &ws, &id, &document, &chunks, now))
+            .await
     }
 
     async fn purge_shares(&self, now: u64) -> Result<Vec<ShareRow>, IndexError> {

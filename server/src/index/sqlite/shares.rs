@@ -1,6 +1,6 @@
 //! The statements of public read-only links (migration 8's `shares`).
 
-use hearth_shared::id::{ShareId, WorkspaceId};
+use hearth_shared::id::{ChunkName, ShareId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::SqlError as IndexError;
@@ -18,7 +18,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<Option<ShareRow>> {
     let (Ok(id), Ok(workspace), Ok(document)) = (
         ShareId::parse(&id),
         WorkspaceId::parse(&ws),
-        hearth_shared::id::ChunkName::parse(&document),
+        ChunkName::parse(&document),
     ) else {
         return Ok(None);
     };
@@ -102,6 +102,41 @@ pub fn delete(
         "DELETE FROM shares WHERE id = ?1 AND workspace_id = ?2",
         params![id.as_str(), ws.as_str()],
     )?;
+    tx.commit()?;
+    Ok(found)
+}
+
+/// Points live link `id` of `ws` at new chunks; what it was.
+pub fn replace(
+    conn: &mut Connection,
+    ws: &WorkspaceId,
+    id: &ShareId,
+    document: &ChunkName,
+    chunks: &[ChunkName],
+    now: u64,
+) -> Result<Option<ShareRow>, IndexError> {
+    let tx = conn.transaction()?;
+    let found = tx
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM shares WHERE id = ?1 AND workspace_id = ?2 AND expires_at > ?3"
+            ),
+            params![id.as_str(), ws.as_str(), to_i64(now)],
+            read,
+        )
+        .optional()?
+        .flatten();
+    if found.is_some() {
+        tx.execute(
+            "UPDATE shares SET document = ?3, chunks = ?4 WHERE id = ?1 AND workspace_id = ?2",
+            params![
+                id.as_str(),
+                ws.as_str(),
+                document.to_string(),
+                names_text(chunks)
+            ],
+        )?;
+    }
     tx.commit()?;
     Ok(found)
 }
