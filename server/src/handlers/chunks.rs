@@ -62,7 +62,7 @@ pub async fn put(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize_upload(app, &ws, &parts.headers).await?;
+    let body = authorize_upload(app, &ws, &parts.headers, body).await?;
     let limits = BodyLimits {
         max_bytes: MAX_CHUNK_BYTES,
         timeout: app.config.body_timeout(),

@@ -85,7 +85,7 @@ pub async fn push(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize_upload(app, &ws, &parts.headers).await?;
+    let body = authorize_upload(app, &ws, &parts.headers, body).await?;
     let key = idempotency_key(&parts.headers)?;
     let payload = read_upload(app, &parts.headers, body, "an entry").await?;
     let hash: [u8; 32] = Sha256::digest(&payload).into();

@@ -170,12 +170,38 @@ pub async fn authorize_upload(
     app: &App,
     ws: &WorkspaceId,
     headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    authorize(&app.auth, headers, ws, unix_now())
-        .await?
-        .require_write()?;
-    require_octet_stream(headers)
+    body: Incoming,
+) -> Result<Incoming, ApiError> {
+    let checked = match authorize(&app.auth, headers, ws, unix_now()).await {
+        Ok(auth) => auth
+            .require_write()
+            .and_then(|_| require_octet_stream(headers)),
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => Ok(body),
+        Err(e) => {
+            drain(body).await;
+            Err(e)
+        }
+    }
 }
+
+/// Reads and drops what is left of a refused request's body, up to
+/// [`DRAIN_BYTES`] and for a second at most, so that the refusal reaches
+/// the client on a connection it may go on using. A connection closed
+/// under a body still arriving can reset before the client reads the
+/// answer, or be reused by the client at the moment it closes; either way
+/// a device sees a dropped request instead of the refusal (a 503 while the
+/// database restarts, say). A larger body closes the connection.
+async fn drain(body: Incoming) {
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, DRAIN_BYTES);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), limited.collect()).await;
+}
+
+/// The most of a refused upload's body read before answering.
+const DRAIN_BYTES: usize = 64 * 1024;
 
 /// Reads an upload's body within the limits; an empty one is refused
 /// (`what` names it in the message).

@@ -24,7 +24,7 @@ pub async fn put(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let (parts, body) = req.into_parts();
-    authorize_upload(app, &ws, &parts.headers).await?;
+    let body = authorize_upload(app, &ws, &parts.headers, body).await?;
     if upto == 0 {
         return Err(ApiError::bad_request("`upto` must be at least 1"));
     }
