@@ -53,6 +53,14 @@ async fn a_note_shared_by_link_opens_in_a_fresh_browser_and_the_server_never_rea
     assert!(url.starts_with(&format!("{}/share#", server.url)), "{url}");
     let ends = phone.text_of("#share-links .share-ends").await;
     assert!(ends.starts_with("Until "), "{ends}");
+    // Shown as a QR code, for someone nearby to scan.
+    phone.click("#share-links .share-show-qr").await;
+    phone
+        .wait_until(
+            "the link shows as a QR code",
+            "return !!document.querySelector('#share-links .share-qr svg')",
+        )
+        .await;
 
     // The server holds no word of the note: not its title, its body, nor
     // the photo's name; and not the link's key.

@@ -1,6 +1,6 @@
 //! "Public link" under a note: make a read-only link that anyone can open
 //! without the app or an account, see this note's links with when each
-//! ends, copy one again, revoke one; and Data → "Public links": every link
+//! ends, copy one again or show it as a QR code, update or revoke one; and Data → "Public links": every link
 //! the workspace has, with its note. See [`crate::page::share`].
 
 use dioxus::prelude::*;
@@ -157,6 +157,23 @@ pub fn SharesCard() -> Element {
 fn ShareItem(link: ShareRecord, ends: String, status: Signal<String>) -> Element {
     let state = use_context::<AppState>();
     let mut status = status;
+    let mut show_qr = use_signal(|| false);
+    // Drawn by the module loaded on first use, when asked for: to show the
+    // link to someone nearby, who scans it with a phone's camera.
+    let qr = use_resource({
+        let url = link.url.clone();
+        move || {
+            let url = url.clone();
+            async move {
+                if show_qr() {
+                    crate::page::extras::qr_svg(&url).await
+                } else {
+                    None
+                }
+            }
+        }
+    });
+    let qr = qr.read().clone().flatten();
     let url = link.url.clone();
     let on_copy = move |_| {
         let url = url.clone();
@@ -217,8 +234,14 @@ fn ShareItem(link: ShareRecord, ends: String, status: Signal<String>) -> Element
             }
             span { class: "share-ends", "{ends}" }
             button { class: "share-copy secondary", onclick: on_copy, "Copy" }
+            button { class: "share-show-qr secondary", "aria-pressed": if show_qr() { "true" } else { "false" },
+                onclick: move |_| show_qr.toggle(), "QR code"
+            }
             button { class: "share-update secondary", title: "Show the note as it is now, at the same link", onclick: on_update, "Update" }
             button { class: "share-revoke secondary danger", onclick: on_revoke, "Revoke" }
+            if show_qr() && let Some(svg) = qr {
+                div { class: "qr share-qr", "aria-label": "The link as a QR code", dangerous_inner_html: "{svg}" }
+            }
         }
     }
 }
