@@ -38,8 +38,8 @@ use crate::error::ApiError;
 use crate::error::chunk_error;
 use crate::error::write_error;
 use crate::handlers::authorize_upload;
-use crate::handlers::master_json;
-use crate::http::{BodyLimits, ResBody, full, json, read_body, read_json};
+use crate::handlers::{master_json, write_json};
+use crate::http::{BodyLimits, ResBody, full, json, read_body};
 use crate::storage::chunks::Put;
 use crate::storage::room::Refused;
 use crate::workspaces::WriteError;
@@ -147,11 +147,7 @@ pub async fn missing(
     ws: WorkspaceId,
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
-    let (parts, body) = req.into_parts();
-    authorize(&app.auth, &parts.headers, &ws, unix_now())
-        .await?
-        .require_write()?;
-    let asked: ChunkNames = read_json(&parts.headers, body, app.body_limits()).await?;
+    let asked: ChunkNames = write_json(app, &ws, req, unix_now()).await?;
     check_names(&asked.names)?;
     let missing = app
         .chunks
@@ -198,14 +194,9 @@ pub async fn list(
     authorize(&app.auth, req.headers(), &ws, unix_now())
         .await?
         .require_master()?;
-    let linked: std::collections::BTreeSet<ChunkName> = app
-        .index
-        .list_shares(ws.clone())
+    let linked = crate::handlers::shares::linked_chunks(app, &ws)
         .await
-        .map_err(|e| ApiError::index("listing links", e))?
-        .iter()
-        .flat_map(crate::index::ShareRow::all_chunks)
-        .collect();
+        .map_err(|e| ApiError::index("listing links", e))?;
     let names = app
         .chunks
         .list(&ws)

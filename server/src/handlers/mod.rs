@@ -52,7 +52,6 @@ pub fn parse_workspace_id(s: &str) -> Result<WorkspaceId, ApiError> {
     })
 }
 
-/// A fresh random token id.
 /// The JSON body of an owner-only request: checks the master token first,
 /// so a stranger's body is never read.
 pub async fn master_json<T: serde::de::DeserializeOwned>(
@@ -65,6 +64,21 @@ pub async fn master_json<T: serde::de::DeserializeOwned>(
     crate::auth::authorize(&app.auth, &parts.headers, ws, now)
         .await?
         .require_master()?;
+    crate::http::read_json(&parts.headers, body, app.body_limits()).await
+}
+
+/// The JSON body of a request that writes: checks for a read-write token
+/// first, so a stranger's body is never read.
+pub async fn write_json<T: serde::de::DeserializeOwned>(
+    app: &crate::app::App,
+    ws: &WorkspaceId,
+    req: hyper::Request<hyper::body::Incoming>,
+    now: u64,
+) -> Result<T, ApiError> {
+    let (parts, body) = req.into_parts();
+    crate::auth::authorize(&app.auth, &parts.headers, ws, now)
+        .await?
+        .require_write()?;
     crate::http::read_json(&parts.headers, body, app.body_limits()).await
 }
 
@@ -85,6 +99,7 @@ pub fn read_base64(text: &str, field: &str, max: usize) -> Result<Vec<u8>, ApiEr
     Ok(bytes)
 }
 
+/// A fresh random token id.
 pub fn new_token_id() -> Result<TokenId, ApiError> {
     random16()
         .map(TokenId::from_random)

@@ -37,7 +37,8 @@ use crate::auth::authorize;
 use crate::clock::unix_now;
 use crate::error::{ApiError, chunk_error};
 use crate::fsutil::random16;
-use crate::http::{ResBody, empty, full, json, read_json};
+use crate::handlers::write_json;
+use crate::http::{ResBody, empty, full, json};
 use crate::index::ShareRow;
 
 fn info(row: &ShareRow) -> ShareInfo {
@@ -102,11 +103,7 @@ pub async fn create(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    let (parts, body) = req.into_parts();
-    authorize(&app.auth, &parts.headers, &ws, now)
-        .await?
-        .require_write()?;
-    let asked: CreateShare = read_json(&parts.headers, body, app.body_limits()).await?;
+    let asked: CreateShare = write_json(app, &ws, req, now).await?;
     if !(MIN_SHARE_SECS..=MAX_SHARE_SECS).contains(&asked.expires_in) {
         return Err(ApiError::bad_request(format!(
             "a link lasts from {MIN_SHARE_SECS} seconds to {MAX_SHARE_SECS} seconds (366 days); expires_in was {}",
@@ -150,11 +147,7 @@ pub async fn update(
     req: Request<Incoming>,
 ) -> Result<Response<ResBody>, ApiError> {
     let now = unix_now();
-    let (parts, body) = req.into_parts();
-    authorize(&app.auth, &parts.headers, &ws, now)
-        .await?
-        .require_write()?;
-    let asked: UpdateShare = read_json(&parts.headers, body, app.body_limits()).await?;
+    let asked: UpdateShare = write_json(app, &ws, req, now).await?;
     let chunks = stored_chunks(app, &ws, asked.document, asked.chunks).await?;
     let old = app
         .index
@@ -228,14 +221,13 @@ pub async fn revoke(
 /// unless a device puts or asks for one meanwhile. A failure is logged;
 /// the link reads none of them any more either way.
 async fn release(app: &App, row: &ShareRow, names: Vec<ChunkName>) {
-    let others = match app.index.list_shares(row.workspace.clone()).await {
-        Ok(others) => others,
+    let kept = match linked_chunks(app, &row.workspace).await {
+        Ok(kept) => kept,
         Err(err) => {
             tracing::warn!(share = %row.id, error = %err, "cannot list links; the chunks of a revoked one stay");
             return;
         }
     };
-    let kept: BTreeSet<ChunkName> = others.iter().flat_map(ShareRow::all_chunks).collect();
     let names: Vec<ChunkName> = names.into_iter().filter(|n| !kept.contains(n)).collect();
     if names.is_empty() {
         return;
@@ -244,6 +236,16 @@ async fn release(app: &App, row: &ShareRow, names: Vec<ChunkName>) {
     if let Err(err) = app.chunks.set_aside(&row.workspace, names, now).await {
         tracing::warn!(share = %row.id, error = %err, "cannot set aside a revoked link's chunks");
     }
+}
+
+/// Every chunk some link of `ws` reads (expired links until the chores
+/// forget them).
+pub async fn linked_chunks(
+    app: &App,
+    ws: &WorkspaceId,
+) -> Result<BTreeSet<ChunkName>, crate::index::IndexError> {
+    let links = app.index.list_shares(ws.clone()).await?;
+    Ok(links.iter().flat_map(ShareRow::all_chunks).collect())
 }
 
 /// Forgets the links that expired by `now` and sets their chunks aside;

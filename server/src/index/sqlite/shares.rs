@@ -89,21 +89,14 @@ pub fn delete(
     ws: &WorkspaceId,
     id: &ShareId,
 ) -> Result<Option<ShareRow>, IndexError> {
-    let tx = conn.transaction()?;
-    let found = tx
+    let gone = conn
         .query_row(
-            &format!("SELECT {COLUMNS} FROM shares WHERE id = ?1 AND workspace_id = ?2"),
+            &format!("DELETE FROM shares WHERE id = ?1 AND workspace_id = ?2 RETURNING {COLUMNS}"),
             params![id.as_str(), ws.as_str()],
             read,
         )
-        .optional()?
-        .flatten();
-    tx.execute(
-        "DELETE FROM shares WHERE id = ?1 AND workspace_id = ?2",
-        params![id.as_str(), ws.as_str()],
-    )?;
-    tx.commit()?;
-    Ok(found)
+        .optional()?;
+    Ok(gone.flatten())
 }
 
 /// Points live link `id` of `ws` at new chunks; what it was.
@@ -143,20 +136,12 @@ pub fn replace(
 
 /// Forgets the links that expired at or before `now`.
 pub fn purge(conn: &mut Connection, now: u64) -> Result<Vec<ShareRow>, IndexError> {
-    let tx = conn.transaction()?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "DELETE FROM shares WHERE expires_at <= ?1 RETURNING {COLUMNS}"
+    ))?;
     let mut gone = Vec::new();
-    {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM shares WHERE expires_at <= ?1"
-        ))?;
-        for row in stmt.query_map(params![to_i64(now)], read)? {
-            gone.extend(row?);
-        }
+    for row in stmt.query_map(params![to_i64(now)], read)? {
+        gone.extend(row?);
     }
-    tx.execute(
-        "DELETE FROM shares WHERE expires_at <= ?1",
-        params![to_i64(now)],
-    )?;
-    tx.commit()?;
     Ok(gone)
 }
