@@ -464,14 +464,7 @@ impl Device {
             let json = serde_json::to_vec(ledger).unwrap_or_default();
             write_atomic(&ledger_path, &json, true).map_err(io(&ledger_path))
         };
-        // At least one call, even with nothing to mark: the server deletes
-        // what waited out its grace period whenever it is told.
-        let batches: Vec<&[ChunkName]> = if plan.mark.is_empty() {
-            vec![&[]]
-        } else {
-            plan.mark.chunks(MAX_CHUNK_NAMES).collect()
-        };
-        for batch in batches {
+        for batch in plan.mark_batches() {
             let answer = chunks
                 .api
                 .unreferenced_chunks(&chunks.token, &chunks.ws, batch)

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::MAX_CHUNK_NAMES;
 use crate::files::FileRef;
 use crate::id::ChunkName;
 
@@ -58,6 +59,19 @@ pub struct Plan {
     pub abandoned: usize,
     /// The ledger to keep after this run.
     pub ledger: Ledger,
+}
+
+impl Plan {
+    /// `mark` in batches the server takes at once; at least one, even
+    /// with nothing to mark: the server deletes what waited out its grace
+    /// period whenever it is told.
+    pub fn mark_batches(&self) -> Vec<&[ChunkName]> {
+        if self.mark.is_empty() {
+            vec![&[]]
+        } else {
+            self.mark.chunks(MAX_CHUNK_NAMES).collect()
+        }
+    }
 }
 
 fn refs(list: &[(String, String)]) -> impl Iterator<Item = (&str, FileRef)> {

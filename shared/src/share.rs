@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::files::{ChunkRef, ChunkSealer, MAX_CHUNK, open_chunk, open_named};
 use crate::id::{ChunkName, ShareId};
 use crate::keys::EpochKey;
+use crate::routes::SHARE_PAGE;
 
-pub use crate::routes::SHARE_PAGE as SHARE_PATH;
 /// The key epoch a link's chunks say they are sealed under.
 pub const SHARE_EPOCH: u32 = 1;
 /// What a shared note's `format` says.
@@ -65,7 +65,7 @@ impl ShareLink {
     /// `/`).
     pub fn url(&self, server: &str) -> String {
         format!(
-            "{}{SHARE_PATH}#{}",
+            "{}{SHARE_PAGE}#{}",
             server.trim_end_matches('/'),
             self.fragment()
         )

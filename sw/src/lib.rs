@@ -61,8 +61,11 @@ pub async fn on_fetch(request: Request, build: String) -> Result<Response, JsVal
     let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build)))
         .await?
         .dyn_into()?;
+    let path = web_sys::Url::new(&request.url())
+        .map(|url| url.pathname())
+        .unwrap_or_default();
     let navigate = request.mode() == RequestMode::Navigate;
-    let cached = if navigate && policy::is_app_navigation(&request.url()) {
+    let cached = if navigate && policy::is_app_navigation(&path) {
         // Every navigation gets the app shell; the app routes in the page.
         JsFuture::from(cache.match_with_str("/")).await?
     } else if navigate {
@@ -77,10 +80,7 @@ pub async fn on_fetch(request: Request, build: String) -> Result<Response, JsVal
     let response: Response = JsFuture::from(scope().fetch_with_request(&request))
         .await?
         .dyn_into()?;
-    let keep = response.ok()
-        && request.method() == "GET"
-        && web_sys::Url::new(&request.url())
-            .is_ok_and(|url| policy::keep_on_first_use(&url.pathname()));
+    let keep = response.ok() && request.method() == "GET" && policy::keep_on_first_use(&path);
     if keep && let Ok(copy) = response.clone() {
         // Kept for offline use; a failure to keep only costs a download.
         let _ = JsFuture::from(cache.put_with_request(&request, &copy)).await;

@@ -98,15 +98,8 @@ pub async fn collect(state: &AppState) -> Result<Collected, String> {
                 .map_err(words)?;
         done.lost += answer.missing.len();
     }
-    // At least one call: the server deletes what waited out its grace
-    // period whenever it is told.
-    let marks: Vec<&[hearth_shared::id::ChunkName]> = if the_plan.mark.is_empty() {
-        vec![&[]]
-    } else {
-        the_plan.mark.chunks(MAX_CHUNK_NAMES).collect()
-    };
     let path = Route::UnreferencedChunks(ws.clone()).path();
-    for batch in marks {
+    for batch in the_plan.mark_batches() {
         let body = ChunkNames {
             names: batch.to_vec(),
         };
@@ -115,8 +108,14 @@ pub async fn collect(state: &AppState) -> Result<Collected, String> {
             .map_err(words)?;
         done.marked += answer.marked;
     }
-    for id in &the_plan.due {
-        state.write(|w| w.forget_file(id));
+    if !the_plan.due.is_empty() {
+        // One edit for them all.
+        state.write(|w| {
+            for id in &the_plan.due {
+                w.forget_file(id)?;
+            }
+            Ok(())
+        });
     }
     done.collected = the_plan.due.len();
     kept.ledger = the_plan.ledger;

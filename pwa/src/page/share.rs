@@ -194,6 +194,8 @@ pub async fn forget_gone(state: &AppState) {
     let Ok(conn) = connection(state) else {
         return;
     };
+    // A link made here while the list is on its way is not in it.
+    let asked_ms = now_ms();
     let path = Route::ListShares(conn.workspace.clone()).path();
     let Ok(live) = get_json::<ShareList>(&conn.server, &path, &conn.token).await else {
         return;
@@ -205,10 +207,16 @@ pub async fn forget_gone(state: &AppState) {
         .peek()
         .shares(None)
         .into_iter()
-        .filter(|r| !live.contains(&r.id))
+        .filter(|r| r.created_ms < asked_ms && !live.contains(&r.id))
         .map(|r| r.id)
         .collect();
-    for id in gone {
-        state.write(|ws| ws.remove_share(&id));
+    if !gone.is_empty() {
+        // One edit for them all.
+        state.write(|ws| {
+            for id in &gone {
+                ws.remove_share(id)?;
+            }
+            Ok(())
+        });
     }
 }
