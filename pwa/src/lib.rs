@@ -18,6 +18,8 @@
 //!   thumbnails and opening on the page).
 //! - [`device`]: this device's records of its workspaces (server, token),
 //!   from `hearth-storage`, which also holds the IndexedDB layout.
+//! - [`lock`]: the app lock's keys (the lock key, installed on both
+//!   sides; the passcode key, from Web Crypto).
 //! - [`tabs`]: one tab edits and syncs (Web Locks), the others follow
 //!   (BroadcastChannel).
 //! - [`platform`]: clock, timers and random ids from the browser.
@@ -25,6 +27,7 @@
 pub mod fetch;
 pub mod files;
 pub mod idb;
+pub mod lock;
 pub mod page;
 pub mod platform;
 pub mod protocol;

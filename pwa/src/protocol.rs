@@ -16,6 +16,10 @@ use crate::fetch::Connection;
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToWorker {
+    /// The app lock's key (32 bytes), opened by the passcode on the page:
+    /// the device records' secrets are sealed under it. Sent before
+    /// `Open` when the lock is on, and when it is turned on.
+    Unlock { key: Vec<u8> },
     /// Open the device's workspace (creating it on first run).
     Open,
     /// What the page already read from IndexedDB itself: `workspace` at

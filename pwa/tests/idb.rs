@@ -16,6 +16,10 @@ fn db_name(test: &str) -> String {
     format!("hearth-test-{test}-{}", js_sys::Math::random())
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn id(s: &str) -> WorkspaceId {
     WorkspaceId::parse(s).unwrap()
 }
@@ -427,5 +431,162 @@ mod files_kept {
             files::pins(&db, WS_B).await.unwrap(),
             BTreeSet::from(["note".to_owned()])
         );
+    }
+}
+
+/// The app lock at rest: with it on, every device record keeps its token
+/// and keys sealed under the lock key, a context without the key reads
+/// records with neither and may not write them in the clear, the passcode
+/// opens the key (PBKDF2 by the browser, checked against RFC 7914's
+/// vectors) and a wrong one does not, and turning the lock off or
+/// forgetting it leaves nothing sealed behind.
+mod app_lock {
+    use hearth_pwa::device::{self, DeviceRecord};
+    use hearth_pwa::{idb, lock};
+    use hearth_shared::applock::LockKey;
+    use hearth_shared::id::WorkspaceId;
+    use hearth_shared::recovery::RecoveryKey;
+    use hearth_storage::lock as stored_lock;
+    use wasm_bindgen_test::*;
+
+    use super::db_name;
+
+    fn record(ws: &str, token: &str) -> DeviceRecord {
+        let mut record =
+            DeviceRecord::encrypted(WorkspaceId::parse(ws).unwrap(), "Laptop", [7; 32]);
+        record.server = Some("https://home.example".into());
+        record.token = Some(token.into());
+        record
+    }
+
+    /// Every record as IndexedDB holds it, as text.
+    async fn raw_devices(db: &rexie::Rexie) -> String {
+        let tx = db
+            .transaction(&["devices"], rexie::TransactionMode::ReadOnly)
+            .unwrap();
+        let values = tx
+            .store("devices")
+            .unwrap()
+            .get_all(None, None)
+            .await
+            .unwrap();
+        values
+            .into_iter()
+            .map(|v| v.as_string().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_browser_derives_passcode_keys_as_pbkdf2_does() {
+        let one = lock::passcode_key("password", b"salt", 1).await.unwrap();
+        assert_eq!(
+            super::hex(&one),
+            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
+        );
+        let two = lock::passcode_key("password", b"salt", 2).await.unwrap();
+        assert_eq!(
+            super::hex(&two),
+            "ae4d0c95af6b46d32d0adff928f06dd02a303f8ef3c251dfd6e2d85a95474c43"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn with_the_lock_on_records_keep_their_secrets_sealed() {
+        let db = idb::open(&db_name("lock")).await.unwrap();
+        let mut a = record("0123456789abcdef0123456789abcdef", "token-of-a");
+        let b = record("fedcba9876543210fedcba9876543210", "token-of-b");
+        // This device keeps `a`'s recovery key (it is its owner).
+        let recovery = RecoveryKey::new([5; 32]);
+        a.keys.as_mut().unwrap().recovery = Some(recovery.keep(&a.workspace_id));
+        device::save_current(&db, &a).await.unwrap();
+        device::save(&db, &b).await.unwrap();
+        let key = LockKey::new([3; 32]);
+        let lock_record = lock::new_record("2468", 5, &key, &[a.clone(), b.clone()])
+            .await
+            .unwrap();
+        stored_lock::turn_on(&db, &lock_record, lock::sealer(&key))
+            .await
+            .unwrap();
+
+        let raw = raw_devices(&db).await;
+        assert!(!raw.contains("token-of-"), "{raw}");
+        let key_text = serde_json::to_string(&a.keys).unwrap();
+        assert!(
+            !raw.contains(&key_text[10..40]),
+            "a key is in the clear: {raw}"
+        );
+        assert_eq!(raw.matches("\"sealed\":\"").count(), 2, "{raw}");
+
+        // With the key, records read whole.
+        let read = device::current(&db).await.unwrap().unwrap();
+        assert_eq!(read, a);
+
+        // Without it: no token, no keys, and no write in the clear.
+        stored_lock::forget_key();
+        let locked = device::current(&db).await.unwrap().unwrap();
+        assert!(locked.token.is_none() && locked.keys.is_none());
+        assert!(locked.sealed.is_some());
+        let refused = device::save(&db, &a).await.unwrap_err().to_string();
+        assert!(refused.contains("locked"), "{refused}");
+        // A record saved as read keeps its sealed secrets.
+        device::save(&db, &locked).await.unwrap();
+
+        // The passcode opens the key; another does not.
+        let wrong = lock::open_with_passcode(&lock_record, "1357")
+            .await
+            .unwrap_err();
+        assert!(wrong.contains("does not open"), "{wrong}");
+        let opened = lock::open_with_passcode(&lock_record, "2468")
+            .await
+            .unwrap();
+        assert_eq!(opened.bytes(), key.bytes());
+        // So does the recovery key this device keeps; no other does.
+        assert_eq!(lock_record.recovery.len(), 1);
+        let by_recovery = lock::open_with_recovery(&lock_record, &recovery.to_text()).unwrap();
+        assert_eq!(by_recovery.bytes(), key.bytes());
+        let other = RecoveryKey::new([6; 32]).to_text();
+        let refused = lock::open_with_recovery(&lock_record, &other).unwrap_err();
+        assert!(refused.contains("does not open"), "{refused}");
+        lock::install(&opened);
+        assert_eq!(
+            device::load(&db, &b.workspace_id).await.unwrap().unwrap(),
+            b
+        );
+
+        // Off: the secrets are back in the clear and the lock is gone.
+        stored_lock::turn_off(&db).await.unwrap();
+        assert!(stored_lock::load(&db).await.unwrap().is_none());
+        let raw = raw_devices(&db).await;
+        assert!(
+            raw.contains("token-of-a") && !raw.contains("\"sealed\":\""),
+            "{raw}"
+        );
+        assert_eq!(device::current(&db).await.unwrap().unwrap(), a);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_forgotten_lock_keeps_the_records_without_their_secrets() {
+        let db = idb::open(&db_name("forget")).await.unwrap();
+        let a = record("0123456789abcdef0123456789abcdef", "token-of-a");
+        device::save_current(&db, &a).await.unwrap();
+        let key = LockKey::new([4; 32]);
+        let lock_record = lock::new_record("2468", 1, &key, std::slice::from_ref(&a))
+            .await
+            .unwrap();
+        // No recovery key is kept for this workspace: none opens the lock.
+        assert!(lock_record.recovery.is_empty());
+        stored_lock::turn_on(&db, &lock_record, lock::sealer(&key))
+            .await
+            .unwrap();
+        stored_lock::forget_key();
+        stored_lock::forget(&db).await.unwrap();
+        let left = device::current(&db).await.unwrap().unwrap();
+        assert_eq!(left.workspace_id, a.workspace_id);
+        assert_eq!(left.server, a.server);
+        assert!(left.token.is_none() && left.keys.is_none() && left.sealed.is_none());
+        assert!(stored_lock::load(&db).await.unwrap().is_none());
+        // And the record can be written again, the lock being off.
+        device::save_current(&db, &a).await.unwrap();
     }
 }

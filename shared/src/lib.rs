@@ -42,6 +42,8 @@
 pub mod access;
 pub mod answer;
 pub mod api;
+#[cfg(feature = "seal")]
+pub mod applock;
 pub mod claims;
 pub mod collect;
 #[cfg(feature = "seal")]

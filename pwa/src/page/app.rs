@@ -21,6 +21,8 @@ use crate::tabs;
 #[allow(clippy::large_enum_variant)] // one value, held by the root component
 enum Phase {
     Opening,
+    /// The app lock is on: nothing is read until it opens.
+    Locked(hearth_storage::lock::LockRecord),
     Failed(String),
     Ready(AppState),
 }
@@ -126,15 +128,27 @@ pub fn App() -> Element {
     let pairing = use_hook(crate::page::ui::pair::link_in_address);
     let joining = pairing.is_some();
     use_future(move || async move {
-        if joining {
-            return;
-        }
         // The worker starts loading at once (its wasm takes a while to
         // start); it opens the workspace only once this tab leads.
-        let worker = WorkerLink::spawn();
+        let worker = (!joining).then(WorkerLink::spawn);
+        let mut phase = phase;
+        let db = match idb::open(idb::DB_NAME).await {
+            Ok(db) => db,
+            Err(e) => return phase.set(Phase::Failed(e.to_string())),
+        };
+        let key = match crate::page::lock::gate(&db, |lock| phase.set(Phase::Locked(lock))).await {
+            Ok(key) => key,
+            Err(e) => return phase.set(Phase::Failed(e)),
+        };
+        if key.is_some() {
+            phase.set(Phase::Opening);
+        }
+        let Some(worker) = worker else {
+            return;
+        };
         // One tab edits and syncs; the others follow it.
         if tabs::acquire(300, crate::platform::reload).await {
-            lead(signals, worker).await;
+            lead(signals, worker, db, key).await;
         } else {
             drop(worker);
             follow(signals).await;
@@ -142,6 +156,7 @@ pub fn App() -> Element {
     });
 
     let body = match (pairing.clone(), phase()) {
+        (_, Phase::Locked(lock)) => rsx! { crate::page::ui::lock::LockScreen { lock } },
         (Some(link), _) => rsx! { crate::page::ui::pair::JoinFromLink { link } },
         (None, phase) => match phase {
             Phase::Opening => {
@@ -153,6 +168,7 @@ pub fn App() -> Element {
                 }
             },
             Phase::Ready(state) => rsx! { Ready { state } },
+            Phase::Locked(_) => rsx! {},
         },
     };
 
@@ -165,6 +181,9 @@ pub fn App() -> Element {
                     WorkspaceTitle { state }
                 }
                 SyncPill { sync, saving, uploads }
+                if crate::page::lock::IDLE_MINUTES().is_some() && matches!(phase(), Phase::Ready(_)) {
+                    button { id: "lock-now", class: "lock-now", title: "Lock Hearth now", onclick: move |_| crate::page::lock::lock_now(), "Lock" }
+                }
             }
             if update_ready() {
                 div { class: "banner", id: "update-banner", role: "status",
@@ -185,6 +204,8 @@ async fn lead(
         WorkerLink,
         futures::channel::mpsc::UnboundedReceiver<FromWorker>,
     ),
+    db: Rc<rexie::Rexie>,
+    key: Option<hearth_shared::applock::LockKey>,
 ) {
     let Signals {
         mut phase,
@@ -195,12 +216,13 @@ async fn lead(
         ..
     } = signals;
     let fail = |mut phase: Signal<Phase>, reason: String| phase.set(Phase::Failed(reason));
-    let db = match idb::open(idb::DB_NAME).await {
-        Ok(db) => db,
-        Err(e) => return fail(phase, e.to_string()),
-    };
     crate::platform::mark("hearth-page-started");
     let link = Rc::new(link);
+    if let Some(key) = key {
+        link.send(ToWorker::Unlock {
+            key: key.bytes().to_vec(),
+        });
+    }
     link.send(ToWorker::Open);
     // While the worker opens the workspace: the notes list kept from the
     // last start, so that the page need not read every note.
@@ -467,6 +489,7 @@ fn WorkspaceTitle(state: AppState) -> Element {
 
 #[component]
 fn Ready(state: AppState) -> Element {
+    crate::page::lock::use_idle_lock();
     crate::page::ui::files::use_keep_offline(&state);
     crate::page::collect::collect_when_due(&state);
     // The device record keeps the workspace's name, so that the list of

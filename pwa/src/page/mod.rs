@@ -11,6 +11,7 @@
 //! - [`stored`]: the page's own reads of IndexedDB (the stored workspace
 //!   while the worker boots; a following tab's copy).
 //! - [`link`]: the page's end of the line to the worker.
+//! - [`lock`]: the app lock: the gate at start, idle locking, on and off.
 //! - [`export`]: the workspace file and the JSON export.
 //! - [`extras`]: the module loaded on first use (imports from other apps,
 //!   Markdown exports).
@@ -24,6 +25,7 @@ pub mod export;
 pub mod extras;
 pub mod history;
 pub mod link;
+pub mod lock;
 pub mod move_note;
 pub mod pages;
 pub mod share;

@@ -13,7 +13,7 @@
 //! | `/sync`          | sync status, connecting, joining         |
 //! | `/devices`       | pairing and the device list (the owner)  |
 //! | `/devices/pair`  | the pairing screen alone (link and QR code) |
-//! | `/data`          | export, import, this browser's storage   |
+//! | `/data`          | export, import, this browser's storage, the app lock |
 //! | anything else    | "not found", with a way home             |
 //!
 //! A pairing link (`/#pair?…`) is read before the routes, whatever the
@@ -213,6 +213,7 @@ fn DataPage() -> Element {
         crate::page::ui::data::DataCard {}
         crate::page::ui::cache::FilesCard {}
         crate::page::ui::share::SharesCard {}
+        crate::page::ui::lock::AppLockCard {}
         crate::page::ui::interchange::InterchangeCard {}
     }
 }

@@ -59,6 +59,12 @@ impl Worker for SyncWorker {
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: ToWorker, id: HandlerId) {
         let kick = match msg {
+            ToWorker::Unlock { key } => {
+                if let Ok(bytes) = <[u8; 32]>::try_from(key.as_slice()) {
+                    crate::lock::install(&hearth_shared::applock::LockKey::new(bytes));
+                }
+                return;
+            }
             ToWorker::Open => {
                 if self.driver.is_none() {
                     let (tx, rx) = unbounded();

@@ -2,6 +2,8 @@
 //! workspace in the `devices` store, and which one the app opens (`app`,
 //! key `"current"`).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hearth_shared::api::Scope;
 use hearth_shared::claims::Role;
 use hearth_shared::id::WorkspaceId;
@@ -10,6 +12,7 @@ use rexie::{Rexie, TransactionMode};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
+use crate::lock::Secrets;
 use crate::{APP, DEVICES, finish, from_json, io, to_json};
 
 /// The `app` key naming the workspace this device opens.
@@ -45,6 +48,74 @@ pub struct DeviceRecord {
     /// it; they never leave the device except wrapped.
     #[serde(default)]
     pub keys: Option<hearth_shared::keys::Keyring>,
+    /// With the app lock on, as stored: `token` and `keys` sealed under
+    /// the lock key (base64url of `hearth_shared::applock`'s sealed
+    /// secrets), the two fields themselves `null`. Read with the lock key
+    /// installed, a record comes back opened, with this `None`.
+    #[serde(default)]
+    pub sealed: Option<String>,
+}
+
+/// The part of a record the app lock seals.
+#[derive(Serialize, Deserialize)]
+struct SealedPart {
+    token: Option<String>,
+    keys: Option<hearth_shared::keys::Keyring>,
+}
+
+/// Seals `record`'s token and keys into `sealed` (nothing to do if it
+/// holds neither in the clear).
+pub(crate) fn seal_secrets(
+    record: &mut DeviceRecord,
+    secrets: &dyn Secrets,
+) -> Result<(), StoreError> {
+    if record.token.is_none() && record.keys.is_none() {
+        return Ok(());
+    }
+    let part = SealedPart {
+        token: record.token.take(),
+        keys: record.keys.take(),
+    };
+    let json = serde_json::to_vec(&part)
+        .map_err(|e| StoreError::Io(format!("seal this device's keys: {e}")))?;
+    record.sealed = Some(URL_SAFE_NO_PAD.encode(secrets.seal(&record.workspace_id, &json)));
+    Ok(())
+}
+
+/// Opens `record`'s sealed token and keys with `secrets`.
+pub(crate) fn open_secrets(
+    record: &mut DeviceRecord,
+    secrets: &dyn Secrets,
+) -> Result<(), StoreError> {
+    let Some(sealed) = record.sealed.take() else {
+        return Ok(());
+    };
+    let corrupt = || {
+        StoreError::Corrupt(format!(
+            "the keys this device keeps of workspace {} do not open with the app lock's key",
+            record.workspace_id
+        ))
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(sealed.as_bytes())
+        .map_err(|_| corrupt())?;
+    let plain = secrets
+        .open(&record.workspace_id, &bytes)
+        .ok_or_else(corrupt)?;
+    let part: SealedPart = serde_json::from_slice(&plain).map_err(|_| corrupt())?;
+    record.token = part.token;
+    record.keys = part.keys;
+    Ok(())
+}
+
+/// A record as read: opened when the lock key is installed here.
+fn opened(mut record: DeviceRecord) -> Result<DeviceRecord, StoreError> {
+    if record.sealed.is_some()
+        && let Some(secrets) = crate::lock::secrets()
+    {
+        open_secrets(&mut record, secrets.as_ref())?;
+    }
+    Ok(record)
 }
 
 impl DeviceRecord {
@@ -59,6 +130,7 @@ impl DeviceRecord {
             scope: None,
             name: None,
             keys: None,
+            sealed: None,
         }
     }
 
@@ -124,7 +196,9 @@ async fn record_in(
         .await
         .map_err(|e| io(action, e))?
     {
-        Some(value) => from_json("device settings", value).map(Some),
+        Some(value) => from_json("device settings", value)
+            .and_then(opened)
+            .map(Some),
         None => Ok(None),
     }
 }
@@ -165,18 +239,31 @@ pub async fn save(db: &Rexie, record: &DeviceRecord) -> Result<(), StoreError> {
 
 async fn put(db: &Rexie, record: &DeviceRecord, make_current: bool) -> Result<(), StoreError> {
     let action = "save this device's settings";
-    let value = to_json(action, record)?;
     let key = JsValue::from_str(record.workspace_id.as_str());
     let tx = db
         .transaction(&[APP, DEVICES], TransactionMode::ReadWrite)
         .map_err(|e| io(action, e))?;
+    // With the lock on, secrets are written sealed, or not at all.
+    let mut stored = record.clone();
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    if crate::lock::lock_in(&app, action).await?.is_some() {
+        match crate::lock::secrets() {
+            Some(secrets) => seal_secrets(&mut stored, secrets.as_ref())?,
+            None if stored.token.is_some() || stored.keys.is_some() => {
+                return Err(StoreError::Io(format!(
+                    "could not {action}: the app is locked; unlock it and try again"
+                )));
+            }
+            None => {}
+        }
+    }
+    let value = to_json(action, &stored)?;
     let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
     devices
         .put(&value, Some(&key))
         .await
         .map_err(|e| io(action, e))?;
     if make_current {
-        let app = tx.store(APP).map_err(|e| io(action, e))?;
         app.put(&key, Some(&JsValue::from_str(CURRENT)))
             .await
             .map_err(|e| io(action, e))?;
@@ -197,7 +284,7 @@ pub async fn all(db: &Rexie) -> Result<(Vec<DeviceRecord>, Option<WorkspaceId>),
         .map_err(|e| io(action, e))?;
     let records = values
         .into_iter()
-        .map(|v| from_json("device settings", v))
+        .map(|v| from_json("device settings", v).and_then(opened))
         .collect::<Result<Vec<DeviceRecord>, _>>()?;
     let app = tx.store(APP).map_err(|e| io(action, e))?;
     let current = app

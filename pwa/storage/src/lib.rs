@@ -16,6 +16,7 @@
 //! |             | `"layout"`        | the layout the data is in (2), see [`upgrade`]     |
 //! |             | `"list:{ws}"`     | the notes list as last shown, `Uint8Array` (the app's bytes: a zstd blob envelope of `NoteIndex`'s cache), so that start-up need not read every note |
 //! |             | `"pins:{ws}"`     | the notes whose files are kept offline, JSON text (a list of note ids) ([`files`]) |
+//! |             | `"lock"`          | the app lock, when it is on: its [`lock::LockRecord`], JSON text; device records then keep their secrets sealed |
 //! |             | `"collect:{ws}"`  | the owner's collections of files: ledger and last run, JSON text ([`collect`]) |
 //! | `uploads`   | `[workspace id, id]` | a file waiting to be sent: `{meta, file: Blob, thumb}` ([`files`]) |
 //! | `chunks`    | `[workspace id, chunk name]` | a chunk fetched or sent, as the server stores it, `Uint8Array` |
@@ -32,6 +33,7 @@ pub mod collect;
 pub mod device;
 pub mod files;
 pub mod leave;
+pub mod lock;
 pub mod outbox;
 pub mod upgrade;
 

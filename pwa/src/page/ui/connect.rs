@@ -301,6 +301,7 @@ fn JoinWithToken() -> Element {
                 // A token carries no key: an encrypted workspace's key
                 // comes only by pairing link (or the recovery key).
                 keys: None,
+                sealed: None,
             };
             match device::save_current(&state.db, &record).await {
                 // Open the joined workspace from scratch.

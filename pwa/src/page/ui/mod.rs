@@ -15,6 +15,7 @@
 //!   a workspace back on a new device.
 //! - [`notes`]: the notes list with search and tag filter, and the editor;
 //!   [`note_list`]: the list's rows, counts and search results.
+//! - [`lock`]: the lock screen and Data → "App lock".
 //! - [`keys`]: keyboard shortcuts of the notes screen and their list.
 //! - [`markdown`]: a note's reading view (its Markdown, rendered inert).
 //! - [`tasks`]: task lists with check boxes.
@@ -29,6 +30,7 @@ pub mod encrypt;
 pub mod files;
 pub mod interchange;
 pub mod keys;
+pub mod lock;
 pub mod markdown;
 pub mod note_list;
 pub mod notes;

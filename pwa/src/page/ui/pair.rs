@@ -81,6 +81,7 @@ pub fn JoinFromLink(link: Result<ShareLink, String>) -> Element {
                         scope: Some(answer.scope),
                         name: None,
                         keys,
+                        sealed: None,
                     };
                     let saved = match idb::open(idb::DB_NAME).await {
                         Ok(db) => device::save_current(&db, &record).await.map_err(|e| e.to_string()),

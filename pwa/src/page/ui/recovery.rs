@@ -55,6 +55,9 @@ pub async fn make_recovery_key(
         state
             .link
             .send(crate::protocol::ToWorker::MergeRing { ring });
+        // With the app lock on, the new key opens it too, and the old one
+        // no longer does.
+        crate::page::lock::rewrap_recovery(&state.db, &record).await;
     }
     Ok((key.to_text(), record))
 }
@@ -178,6 +181,7 @@ async fn recover(server: String, text: &str, label: String) -> Result<DeviceReco
         scope: Some(Scope::ReadWrite),
         name: None,
         keys: Some(ring),
+        sealed: None,
     })
 }
 

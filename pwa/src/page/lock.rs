@@ -1,0 +1,187 @@
+//! The app lock on the page: the gate every start passes (with the lock
+//! on, nothing of the workspaces is read until the passcode opens the lock
+//! key), locking after the chosen idle time or at once (a reload: the
+//! page's and the worker's memory go with it), and turning the lock on
+//! and off. The screens are in [`crate::page::ui::lock`]; the keys in
+//! [`crate::lock`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use dioxus::prelude::*;
+use futures::channel::oneshot;
+use hearth_shared::applock::LockKey;
+use hearth_storage::lock::LockRecord;
+use rexie::Rexie;
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen::closure::Closure;
+
+use crate::platform::now_ms;
+
+/// The idle minutes after which the app locks, while the lock is on.
+pub static IDLE_MINUTES: GlobalSignal<Option<u32>> = Signal::global(|| None);
+
+/// The idle times offered, in minutes, and the default.
+pub const IDLE_CHOICES: [(u32, &str); 4] = [
+    (1, "1 minute"),
+    (5, "5 minutes"),
+    (15, "15 minutes"),
+    (60, "1 hour"),
+];
+pub const DEFAULT_IDLE: u32 = 5;
+
+thread_local! {
+    /// Where the lock screen hands the opened key to the waiting start.
+    static WAITING: RefCell<Option<oneshot::Sender<LockKey>>> = const { RefCell::new(None) };
+    /// The lock key, while the lock is on and open.
+    static KEY: RefCell<Option<LockKey>> = const { RefCell::new(None) };
+}
+
+fn keep_key(key: Option<&LockKey>) {
+    KEY.with(|k| *k.borrow_mut() = key.cloned());
+}
+
+/// Wraps the lock key for `record`'s recovery key as this device now
+/// keeps it (a new one was just made), in place of the old one's; nothing
+/// to do with the lock off. A failure leaves the passcode as the way in.
+pub async fn rewrap_recovery(db: &Rexie, record: &crate::device::DeviceRecord) {
+    let Some(key) = KEY.with(|k| k.borrow().clone()) else {
+        return;
+    };
+    let Ok(Some(mut lock)) = hearth_storage::lock::load(db).await else {
+        return;
+    };
+    lock.recovery.retain(|r| r.workspace != record.workspace_id);
+    lock.recovery.extend(crate::lock::new_recovery_unlocks(
+        &key,
+        std::slice::from_ref(record),
+    ));
+    if let Err(e) = hearth_storage::lock::save(db, &lock).await {
+        crate::platform::log(&format!("the app lock keeps the old recovery key: {e}"));
+    }
+}
+
+/// Passes the app lock: `Ok(None)` if it is off; else shows the lock
+/// screen (`show`) and waits for it to open the lock key, which is then
+/// installed on the page.
+pub async fn gate(db: &Rexie, show: impl FnOnce(LockRecord)) -> Result<Option<LockKey>, String> {
+    let Some(lock) = hearth_storage::lock::load(db)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let (tx, rx) = oneshot::channel();
+    WAITING.with(|w| *w.borrow_mut() = Some(tx));
+    *IDLE_MINUTES.write() = Some(lock.idle_minutes);
+    show(lock);
+    let key = rx
+        .await
+        .map_err(|_| "the lock screen closed before unlocking".to_owned())?;
+    crate::lock::install(&key);
+    keep_key(Some(&key));
+    Ok(Some(key))
+}
+
+/// The lock screen opened the lock key: the start goes on.
+pub fn opened(key: LockKey) {
+    if let Some(tx) = WAITING.with(|w| w.borrow_mut().take()) {
+        let _ = tx.send(key);
+    }
+}
+
+/// Locks now: the page starts again, at the lock screen, and nothing of
+/// what it and the sync worker held in memory survives.
+pub fn lock_now() {
+    hearth_storage::lock::forget_key();
+    keep_key(None);
+    crate::platform::reload();
+}
+
+/// Whether `idle_ms` of no touch or key is past `minutes`.
+pub fn is_idle(idle_ms: i64, minutes: u32) -> bool {
+    idle_ms >= i64::from(minutes) * 60_000
+}
+
+/// Locks the app once it has been left alone for the chosen time (checked
+/// every few seconds, and as the page comes back into view).
+pub fn use_idle_lock() {
+    use_hook(|| {
+        let last = Rc::new(Cell::new(now_ms()));
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let touched = {
+            let last = last.clone();
+            Closure::<dyn FnMut()>::new(move || last.set(now_ms()))
+        };
+        for event in ["pointerdown", "keydown", "wheel", "touchstart", "input"] {
+            let _ = window.add_event_listener_with_callback_and_bool(
+                event,
+                touched.as_ref().unchecked_ref(),
+                true,
+            );
+        }
+        touched.forget();
+        let check = move || {
+            if let Some(minutes) = *IDLE_MINUTES.peek()
+                && is_idle(now_ms() - last.get(), minutes)
+            {
+                lock_now();
+            }
+        };
+        let on_visible = Closure::<dyn FnMut()>::new(check.clone());
+        if let Some(document) = window.document() {
+            let _ = document.add_event_listener_with_callback(
+                "visibilitychange",
+                on_visible.as_ref().unchecked_ref(),
+            );
+        }
+        on_visible.forget();
+        spawn(async move {
+            loop {
+                crate::platform::sleep_ms(5_000).await;
+                check();
+            }
+        });
+    });
+}
+
+/// Turns the lock on with `passcode`, locking after `idle_minutes`: a new
+/// lock key seals every workspace's token and keys on this device, and the
+/// sync worker (`send`) gets the key for what it writes from now on.
+pub async fn turn_on(
+    db: &Rexie,
+    passcode: &str,
+    idle_minutes: u32,
+    send: impl FnOnce(&LockKey),
+) -> Result<(), String> {
+    let key = LockKey::new(crate::platform::secure_random()?);
+    let (records, _) = crate::device::all(db).await.map_err(|e| e.to_string())?;
+    let lock = crate::lock::new_record(passcode, idle_minutes, &key, &records).await?;
+    // The worker seals what it writes before the records are sealed.
+    send(&key);
+    hearth_storage::lock::turn_on(db, &lock, crate::lock::sealer(&key))
+        .await
+        .map_err(|e| e.to_string())?;
+    keep_key(Some(&key));
+    *IDLE_MINUTES.write() = Some(idle_minutes);
+    Ok(())
+}
+
+/// Turns the lock off, if `passcode` is its passcode: the tokens and keys
+/// are kept in the clear again.
+pub async fn turn_off(db: &Rexie, passcode: &str) -> Result<(), String> {
+    let lock = hearth_storage::lock::load(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The app lock is already off.")?;
+    let key = crate::lock::open_with_passcode(&lock, passcode).await?;
+    crate::lock::install(&key);
+    hearth_storage::lock::turn_off(db)
+        .await
+        .map_err(|e| e.to_string())?;
+    keep_key(None);
+    *IDLE_MINUTES.write() = None;
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The app lock's screens: the lock screen a locked start shows instead
+//! of anything of the workspaces (passcode; a forgotten one opened with a
+//! recovery key, or the lock removed), and Data → "App lock" (turning it
+//! on with a passcode and an idle time, locking now, turning it off).
+
+use dioxus::prelude::*;
+use hearth_storage::lock::LockRecord;
+
+use crate::page::lock::{DEFAULT_IDLE, IDLE_CHOICES, IDLE_MINUTES, lock_now, opened};
+use crate::page::state::AppState;
+
+/// What the lock screen is doing.
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    Passcode,
+    Forgot,
+}
+
+/// The lock screen: the only thing a locked app shows.
+#[component]
+pub fn LockScreen(lock: LockRecord) -> Element {
+    let mut passcode = use_signal(String::new);
+    let mut recovery = use_signal(String::new);
+    let mut message = use_signal(|| None::<String>);
+    let mut busy = use_signal(|| false);
+    let mut step = use_signal(|| Step::Passcode);
+    let unlock = {
+        let lock = lock.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            let lock = lock.clone();
+            busy.set(true);
+            message.set(None);
+            let typed = passcode.peek().clone();
+            spawn(async move {
+                match crate::lock::open_with_passcode(&lock, &typed).await {
+                    Ok(key) => opened(key),
+                    Err(why) => {
+                        passcode.set(String::new());
+                        message.set(Some(why));
+                        busy.set(false);
+                    }
+                }
+            });
+        }
+    };
+    // A recovery key the owner's device kept opens the lock with no
+    // server; the lock is then off, for a new passcode to be chosen.
+    let unlock_by_recovery = {
+        let lock = lock.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            let key = match crate::lock::open_with_recovery(&lock, &recovery.peek()) {
+                Ok(key) => key,
+                Err(why) => return message.set(Some(why)),
+            };
+            busy.set(true);
+            spawn(async move {
+                crate::lock::install(&key);
+                let off = match crate::idb::open(crate::idb::DB_NAME).await {
+                    Ok(db) => hearth_storage::lock::turn_off(&db).await,
+                    Err(e) => Err(e),
+                };
+                match off {
+                    Ok(()) => {
+                        *IDLE_MINUTES.write() = None;
+                        opened(key);
+                    }
+                    Err(e) => {
+                        message.set(Some(format!("Could not remove the lock: {e}")));
+                        busy.set(false);
+                    }
+                }
+            });
+        }
+    };
+    let mut removing = use_signal(|| false);
+    let remove = move |_| {
+        spawn(async move {
+            let gone = match crate::idb::open(crate::idb::DB_NAME).await {
+                Ok(db) => hearth_storage::lock::forget(&db).await,
+                Err(e) => Err(e),
+            };
+            match gone {
+                Ok(()) => {
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_href("/sync");
+                    }
+                }
+                Err(e) => message.set(Some(format!("Could not remove the lock: {e}"))),
+            }
+        });
+    };
+    rsx! {
+        main {
+            section { class: "card", id: "lock-screen",
+                h2 { "Hearth is locked" }
+                if step() == Step::Passcode {
+                    form { class: "stack", onsubmit: unlock,
+                        label { "Passcode"
+                            input {
+                                id: "unlock-passcode",
+                                r#type: "password",
+                                autocomplete: "current-password",
+                                autofocus: true,
+                                value: "{passcode}",
+                                oninput: move |e| passcode.set(e.value()),
+                            }
+                        }
+                        button { id: "unlock", r#type: "submit", disabled: busy(),
+                            if busy() { "Unlocking…" } else { "Unlock" }
+                        }
+                    }
+                    button { id: "lock-forgot", class: "link", onclick: move |_| { message.set(None); step.set(Step::Forgot) }, "Forgot your passcode?" }
+                } else {
+                    p { "On the device that owns a workspace, its recovery key opens the lock. The lock is then off: turn it on again under Data with a new passcode." }
+                    form { class: "stack", onsubmit: unlock_by_recovery,
+                        label { "Recovery key"
+                            textarea {
+                                id: "forgot-recovery-key",
+                                rows: 3,
+                                value: "{recovery}",
+                                "autocapitalize": "characters",
+                                "autocomplete": "off",
+                                "spellcheck": "false",
+                                oninput: move |e| recovery.set(e.value()),
+                            }
+                        }
+                        button { id: "forgot-unlock", r#type: "submit", disabled: busy(), "Unlock with the recovery key" }
+                    }
+                    p { "No recovery key for this device? Removing the lock keeps the notes on this device but forgets its keys and connections." }
+                    if removing() {
+                        p { class: "banner error", id: "forgot-remove-warning", role: "alert",
+                            "This device forgets every workspace's keys and server connection; the notes stay here. Get each workspace back with its recovery key (Sync → Recover a workspace) or by pairing this device again."
+                        }
+                        button { id: "forgot-remove-confirm", class: "danger", onclick: remove, "Forget the keys and remove the lock" }
+                    } else {
+                        button { id: "forgot-remove", class: "danger", onclick: move |_| removing.set(true), "Remove the lock" }
+                    }
+                    button { id: "forgot-back", class: "link", onclick: move |_| { message.set(None); step.set(Step::Passcode) }, "Back to the passcode" }
+                }
+                if let Some(m) = message() { p { class: "banner error", id: "unlock-error", role: "alert", "{m}" } }
+            }
+        }
+    }
+}
+
+/// Data → "App lock".
+#[component]
+pub fn AppLockCard() -> Element {
+    let state = use_context::<AppState>();
+    let mut passcode = use_signal(String::new);
+    let mut confirm = use_signal(String::new);
+    let mut idle = use_signal(|| DEFAULT_IDLE);
+    let mut message = use_signal(|| None::<(bool, String)>);
+    let mut busy = use_signal(|| false);
+    let on = IDLE_MINUTES();
+    let turn_on = {
+        let state = state.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            if *passcode.peek() != *confirm.peek() {
+                return message.set(Some((false, "The two passcodes differ.".into())));
+            }
+            let state = state.clone();
+            let typed = passcode.peek().clone();
+            busy.set(true);
+            message.set(None);
+            spawn(async move {
+                let link = state.link.clone();
+                let outcome = crate::page::lock::turn_on(&state.db, &typed, idle(), |key| {
+                    link.send(crate::protocol::ToWorker::Unlock {
+                        key: key.bytes().to_vec(),
+                    })
+                })
+                .await;
+                busy.set(false);
+                match outcome {
+                    Ok(()) => {
+                        passcode.set(String::new());
+                        confirm.set(String::new());
+                        message.set(Some((true, "The app lock is on.".into())));
+                    }
+                    Err(why) => message.set(Some((false, why))),
+                }
+            });
+        }
+    };
+    let turn_off = {
+        let state = state.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            let state = state.clone();
+            busy.set(true);
+            message.set(None);
+            let typed = passcode.peek().clone();
+            spawn(async move {
+                let outcome = crate::page::lock::turn_off(&state.db, &typed).await;
+                busy.set(false);
+                passcode.set(String::new());
+                match outcome {
+                    Ok(()) => message.set(Some((true, "The app lock is off.".into()))),
+                    Err(why) => message.set(Some((false, why))),
+                }
+            });
+        }
+    };
+    rsx! {
+        section { class: "card", id: "lock-card",
+            h2 { "App lock" }
+            if let Some(minutes) = on {
+                p { id: "lock-state", "On: Hearth asks for the passcode when it opens, and locks after {idle_words(minutes)} without a touch or a key. While it is locked, this device's keys and tokens are sealed under the passcode." }
+                button { id: "lock-card-now", onclick: move |_| lock_now(), "Lock now" }
+                form { class: "stack", onsubmit: turn_off,
+                    label { "Passcode, to turn the lock off"
+                        input { id: "lock-off-passcode", r#type: "password", autocomplete: "current-password", value: "{passcode}", oninput: move |e| passcode.set(e.value()) }
+                    }
+                    button { id: "lock-turn-off", r#type: "submit", disabled: busy(), "Turn off" }
+                }
+            } else {
+                p { id: "lock-state", "Off. With the lock on, Hearth asks for a passcode when it opens and after it is left alone, shows nothing of your notes until then, and keeps this device's keys and tokens sealed under the passcode." }
+                form { class: "stack", onsubmit: turn_on,
+                    label { "Passcode (at least 4 characters)"
+                        input { id: "lock-passcode", r#type: "password", autocomplete: "new-password", value: "{passcode}", oninput: move |e| passcode.set(e.value()) }
+                    }
+                    label { "The same passcode again"
+                        input { id: "lock-confirm", r#type: "password", autocomplete: "new-password", value: "{confirm}", oninput: move |e| confirm.set(e.value()) }
+                    }
+                    label { "Lock after"
+                        select {
+                            id: "lock-idle",
+                            onchange: move |e| idle.set(e.value().parse().unwrap_or(DEFAULT_IDLE)),
+                            for (minutes, words) in IDLE_CHOICES {
+                                option { value: "{minutes}", selected: minutes == idle(), "{words}" }
+                            }
+                        }
+                    }
+                    button { id: "lock-turn-on", r#type: "submit", disabled: busy(),
+                        if busy() { "Turning on…" } else { "Turn on" }
+                    }
+                }
+            }
+            if let Some((ok, m)) = message() {
+                p { class: if ok { "banner" } else { "banner error" }, id: "lock-message", role: if ok { "status" } else { "alert" }, "{m}" }
+            }
+        }
+    }
+}
+
+fn idle_words(minutes: u32) -> String {
+    IDLE_CHOICES
+        .iter()
+        .find(|(m, _)| *m == minutes)
+        .map_or_else(
+            || format!("{minutes} minutes"),
+            |(_, words)| (*words).to_owned(),
+        )
+}

@@ -1,0 +1,221 @@
+//! The app lock as IndexedDB keeps it: the lock record in `app["lock"]`
+//! ([`LockRecord`]) and, on every device record, the workspace's secrets
+//! (its token and keys) sealed under the lock key instead of in the clear
+//! (`sealed`, see [`crate::device`]).
+//!
+//! This crate seals nothing itself (it links no cipher, for the service
+//! worker's sake): the app installs its [`Secrets`] once the passcode has
+//! opened the lock key, and every read and write of a device record in
+//! that context goes through it. Without it, a sealed record reads with
+//! no token and no keys, and a record with secrets in the clear is refused
+//! rather than written while the lock is on. The format of the sealed
+//! bytes is `hearth_shared::applock`'s.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use hearth_shared::id::WorkspaceId;
+use hearth_shared::store::StoreError;
+use rexie::{Rexie, TransactionMode};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+use crate::device::{self, DeviceRecord};
+use crate::{APP, DEVICES, finish, from_json, io, to_json};
+
+/// The `app` key of the lock record.
+pub(crate) const LOCK: &str = "lock";
+
+/// The app lock's settings and its wrapped key (binary fields in base64url
+/// without padding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// 1.
+    pub version: u32,
+    /// PBKDF2 iterations of the passcode key.
+    pub iterations: u32,
+    /// PBKDF2 salt (16 bytes).
+    pub salt: String,
+    /// The lock key wrapped under the passcode key.
+    pub passcode: String,
+    /// The lock key wrapped under the recovery unlock key of each
+    /// workspace whose recovery key this device keeps (the owner's).
+    #[serde(default)]
+    pub recovery: Vec<RecoveryUnlock>,
+    /// Minutes without a touch or a key before the app locks.
+    pub idle_minutes: u32,
+}
+
+/// The lock key wrapped for one workspace's recovery key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryUnlock {
+    pub workspace: WorkspaceId,
+    pub wrapped: String,
+}
+
+/// What seals and opens the secrets of device records: the app's lock
+/// key, installed with [`unlock`].
+pub trait Secrets {
+    fn seal(&self, workspace: &WorkspaceId, plain: &[u8]) -> Vec<u8>;
+    fn open(&self, workspace: &WorkspaceId, sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+thread_local! {
+    static SECRETS: RefCell<Option<Rc<dyn Secrets>>> = const { RefCell::new(None) };
+}
+
+/// Installs the opened lock key for this context (the page or the worker).
+pub fn unlock(secrets: Rc<dyn Secrets>) {
+    SECRETS.with(|s| *s.borrow_mut() = Some(secrets));
+}
+
+/// Forgets the lock key in this context.
+pub fn forget_key() {
+    SECRETS.with(|s| *s.borrow_mut() = None);
+}
+
+/// The installed lock key, if any.
+pub(crate) fn secrets() -> Option<Rc<dyn Secrets>> {
+    SECRETS.with(|s| s.borrow().clone())
+}
+
+/// The lock record, if the lock is on.
+pub async fn load(db: &Rexie) -> Result<Option<LockRecord>, StoreError> {
+    let action = "read the app lock";
+    let tx = db
+        .transaction(&[APP], TransactionMode::ReadOnly)
+        .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    lock_in(&app, action).await
+}
+
+pub(crate) async fn lock_in(
+    app: &rexie::Store,
+    action: &str,
+) -> Result<Option<LockRecord>, StoreError> {
+    match app
+        .get(JsValue::from_str(LOCK))
+        .await
+        .map_err(|e| io(action, e))?
+    {
+        Some(value) => from_json("the app lock", value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Replaces the lock record (the lock being on): a recovery key wrapped
+/// anew.
+pub async fn save(db: &Rexie, lock: &LockRecord) -> Result<(), StoreError> {
+    let action = "save the app lock";
+    let tx = db
+        .transaction(&[APP], TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let key = JsValue::from_str(LOCK);
+    if app
+        .get(key.clone())
+        .await
+        .map_err(|e| io(action, e))?
+        .is_none()
+    {
+        return Err(StoreError::Io(format!(
+            "could not {action}: the lock is off"
+        )));
+    }
+    app.put(&to_json(action, lock)?, Some(&key))
+        .await
+        .map_err(|e| io(action, e))?;
+    finish(tx, action).await
+}
+
+/// Turns the lock on (or gives it a new passcode or idle time): stores
+/// `lock` and rewrites every device record with its secrets sealed by
+/// `secrets` (the lock key that `lock` wraps), in one transaction, then
+/// installs `secrets` here. Records already sealed under that key stay so.
+pub async fn turn_on(
+    db: &Rexie,
+    lock: &LockRecord,
+    secrets: Rc<dyn Secrets>,
+) -> Result<(), StoreError> {
+    rewrite(
+        db,
+        "turn the app lock on",
+        Some(lock),
+        Rewrite::Seal(secrets.clone()),
+    )
+    .await?;
+    unlock(secrets);
+    Ok(())
+}
+
+/// Turns the lock off: every device record's secrets back in the clear,
+/// opened with the installed key, and the lock record deleted.
+pub async fn turn_off(db: &Rexie) -> Result<(), StoreError> {
+    let secrets = secrets().ok_or_else(|| {
+        StoreError::Io("the app is locked: unlock it before turning the lock off".into())
+    })?;
+    rewrite(db, "turn the app lock off", None, Rewrite::Open(secrets)).await?;
+    forget_key();
+    Ok(())
+}
+
+/// For a forgotten passcode: deletes the lock record and every sealed
+/// secret, which no key opens now. Each workspace's notes stay on this
+/// device; its token and keys come back with its recovery key or by
+/// pairing this device again.
+pub async fn forget(db: &Rexie) -> Result<(), StoreError> {
+    rewrite(db, "remove the app lock", None, Rewrite::Drop).await?;
+    forget_key();
+    Ok(())
+}
+
+/// What [`rewrite`] does to each record's secrets.
+enum Rewrite {
+    Seal(Rc<dyn Secrets>),
+    Open(Rc<dyn Secrets>),
+    Drop,
+}
+
+async fn rewrite(
+    db: &Rexie,
+    action: &str,
+    lock: Option<&LockRecord>,
+    how: Rewrite,
+) -> Result<(), StoreError> {
+    let tx = db
+        .transaction(&[APP, DEVICES], TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
+    let values = devices
+        .get_all(None, None)
+        .await
+        .map_err(|e| io(action, e))?;
+    for value in values {
+        let mut record: DeviceRecord = from_json("device settings", value)?;
+        match &how {
+            Rewrite::Seal(secrets) => {
+                if record.sealed.is_none() {
+                    device::seal_secrets(&mut record, secrets.as_ref())?;
+                }
+            }
+            Rewrite::Open(secrets) => device::open_secrets(&mut record, secrets.as_ref())?,
+            Rewrite::Drop => record.sealed = None,
+        }
+        let key = JsValue::from_str(record.workspace_id.as_str());
+        devices
+            .put(&to_json(action, &record)?, Some(&key))
+            .await
+            .map_err(|e| io(action, e))?;
+    }
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let key = JsValue::from_str(LOCK);
+    match lock {
+        Some(lock) => {
+            app.put(&to_json(action, lock)?, Some(&key))
+                .await
+                .map_err(|e| io(action, e))?;
+        }
+        None => app.delete(key).await.map_err(|e| io(action, e))?,
+    }
+    finish(tx, action).await
+}
