@@ -2,7 +2,8 @@
 //! passcode; IndexedDB then holds neither the workspace's token nor any of
 //! its keys in the clear; locked, the app shows nothing of the notes, a
 //! wrong passcode is refused, the right one brings everything back and the
-//! device syncs with the token it had sealed; a forgotten passcode is
+//! device syncs with the token it had sealed; a second tab asks for the
+//! passcode too, and locking one tab locks both; a forgotten passcode is
 //! opened with the recovery key, which turns the lock off. A phone paired
 //! to the workspace, which keeps no recovery key, can only remove its lock,
 //! which forgets its keys and keeps its notes.
@@ -155,8 +156,37 @@ async fn a_locked_app_shows_nothing_and_keeps_no_usable_key_until_its_passcode_o
         );
     }
 
-    // A forgotten passcode: the recovery key opens the lock, and turns it off.
+    // Another tab asks for the passcode too, and locking one locks both.
+    let first = laptop.client.window().await.unwrap();
+    let second = laptop.client.new_window(true).await.unwrap().handle;
+    laptop
+        .client
+        .switch_to_window(second.clone())
+        .await
+        .unwrap();
+    laptop.open(&server.url).await;
+    laptop
+        .wait_until(
+            "the second tab shows the lock screen",
+            "return !!document.querySelector('#lock-screen')",
+        )
+        .await;
+    unlock(&laptop, PASSCODE).await;
+    laptop
+        .wait_for_notes(&["Safe combination", "Written after unlocking"])
+        .await;
+    // The tab that follows locks; the one that syncs locks with it.
     lock_now(&laptop).await;
+    laptop.client.close_window().await.unwrap();
+    laptop.client.switch_to_window(first).await.unwrap();
+    laptop
+        .wait_until(
+            "the first tab is locked too",
+            "return !!document.querySelector('#lock-screen') && !document.querySelector('#note-items')",
+        )
+        .await;
+
+    // A forgotten passcode: the recovery key opens the lock, and turns it off.
     laptop.click("#lock-forgot").await;
     laptop
         .type_into("#forgot-recovery-key", "AAAAA-BBBBB")

@@ -125,6 +125,7 @@ pub fn App() -> Element {
         ..
     } = signals;
 
+    crate::page::lock::use_other_tabs();
     let pairing = use_hook(crate::page::ui::pair::link_in_address);
     let joining = pairing.is_some();
     use_future(move || async move {

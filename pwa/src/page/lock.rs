@@ -91,11 +91,47 @@ pub fn opened(key: LockKey) {
 }
 
 /// Locks now: the page starts again, at the lock screen, and nothing of
-/// what it and the sync worker held in memory survives.
+/// what it and the sync worker held in memory survives; so do the app's
+/// other tabs.
 pub fn lock_now() {
+    tell_other_tabs();
+    start_again();
+}
+
+fn start_again() {
     hearth_storage::lock::forget_key();
     keep_key(None);
     crate::platform::reload();
+}
+
+/// The channel on which a tab tells the others to start again (the lock
+/// was used, or turned on or off).
+const CHANNEL: &str = "hearth-lock";
+
+thread_local! {
+    static TABS: RefCell<Option<web_sys::BroadcastChannel>> = const { RefCell::new(None) };
+}
+
+fn tell_other_tabs() {
+    TABS.with(|t| {
+        if let Some(channel) = t.borrow().as_ref() {
+            let _ = channel.post_message(&"again".into());
+        }
+    });
+}
+
+/// Listens for the other tabs: when one locks, or turns the lock on or
+/// off, this one starts again too (at the lock screen if it is on).
+pub fn use_other_tabs() {
+    use_hook(|| {
+        let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
+            return;
+        };
+        let on_message = Closure::<dyn FnMut()>::new(start_again);
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        TABS.with(|t| *t.borrow_mut() = Some(channel));
+    });
 }
 
 /// Whether `idle_ms` of no touch or key is past `minutes`.
@@ -166,6 +202,7 @@ pub async fn turn_on(
         .map_err(|e| e.to_string())?;
     keep_key(Some(&key));
     *IDLE_MINUTES.write() = Some(idle_minutes);
+    tell_other_tabs();
     Ok(())
 }
 
@@ -183,5 +220,6 @@ pub async fn turn_off(db: &Rexie, passcode: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     keep_key(None);
     *IDLE_MINUTES.write() = None;
+    tell_other_tabs();
     Ok(())
 }
