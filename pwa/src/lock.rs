@@ -63,6 +63,7 @@ pub async fn new_record(
         passcode: URL_SAFE_NO_PAD.encode(passcode_wrap),
         recovery,
         idle_minutes,
+        device: None,
     })
 }
 

@@ -6,7 +6,9 @@
 //! passcode too, and locking one tab locks both; a forgotten passcode is
 //! opened with the recovery key, which turns the lock off. A phone paired
 //! to the workspace, which keeps no recovery key, can only remove its lock,
-//! which forgets its keys and keeps its notes.
+//! which forgets its keys and keeps its notes. The device's own unlock
+//! (WebAuthn with PRF, a virtual authenticator here) opens the lock beside
+//! the passcode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -257,5 +259,94 @@ async fn a_paired_phone_that_forgets_its_passcode_keeps_its_notes_and_forgets_it
         .assert_no_console_errors("removing the app lock")
         .await;
     phone.close().await;
+    laptop.close().await;
+}
+
+/// A DevTools protocol call, through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn the_devices_own_unlock_opens_the_lock_and_the_passcode_still_does() {
+    let server = Server::start();
+    let laptop = Browser::launch().await;
+    // WebAuthn takes a host name, not an address.
+    let url = server.url.replace("127.0.0.1", "localhost");
+    laptop.open(&url).await;
+    // The laptop's fingerprint reader: Chromium's virtual authenticator,
+    // with PRF, as a platform authenticator that verifies its user.
+    laptop
+        .client
+        .issue_cmd(Cdp("WebAuthn.enable", serde_json::json!({})))
+        .await
+        .unwrap();
+    laptop
+        .client
+        .issue_cmd(Cdp(
+            "WebAuthn.addVirtualAuthenticator",
+            serde_json::json!({ "options": {
+                "protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "internal",
+                "hasResidentKey": true, "hasUserVerification": true,
+                "isUserVerified": true, "hasPrf": true,
+            }}),
+        ))
+        .await
+        .unwrap();
+    laptop.add_note("Door code", "4711").await;
+    turn_lock_on(&laptop).await;
+    laptop.click("#lock-add-device").await;
+    laptop
+        .wait_until(
+            "the device's unlock is set up",
+            "return !!document.querySelector('#lock-remove-device')",
+        )
+        .await;
+    let at_rest = stored_settings(&laptop).await;
+    assert!(at_rest.contains("\"device\":{\"credential\""), "{at_rest}");
+
+    lock_now(&laptop).await;
+    laptop.click("#unlock-device").await;
+    laptop.click("#tab-notes").await;
+    laptop.wait_for_notes(&["Door code"]).await;
+
+    // The passcode still opens it; and with the device's unlock stopped,
+    // the lock screen no longer offers it.
+    lock_now(&laptop).await;
+    unlock(&laptop, PASSCODE).await;
+    laptop.click("#tab-data").await;
+    laptop.click("#lock-remove-device").await;
+    laptop
+        .wait_until(
+            "the device's unlock is stopped",
+            "return !!document.querySelector('#lock-add-device')",
+        )
+        .await;
+    lock_now(&laptop).await;
+    assert!(
+        laptop
+            .eval("return !document.querySelector('#unlock-device')")
+            .await
+            .as_bool()
+            .unwrap()
+    );
+    laptop.assert_no_console_errors("the device's unlock").await;
     laptop.close().await;
 }

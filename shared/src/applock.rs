@@ -6,6 +6,7 @@
 //! lock key     = 32 random bytes, drawn when the lock is turned on
 //! passcode key = PBKDF2-HMAC-SHA256(passcode as UTF-8, salt: 16 random bytes, iterations, 32 bytes)
 //! recovery key = HKDF-SHA256(salt = "hearth app lock v1", ikm = the recovery wrapping key, info = workspace id, 32 bytes)
+//! device key   = HKDF-SHA256(salt = "hearth app lock device v1", ikm = the WebAuthn PRF output, info = "", 32 bytes)
 //! wrapped      = iv: 12 bytes · AES-256-GCM(passcode or recovery key, iv, aad = "hearth app lock v1", lock key)   (60 bytes)
 //! sealed       = iv: 12 bytes · AES-256-GCM(lock key, iv, aad = "hearth secrets v1" · workspace id, secrets)
 //! ```
@@ -26,6 +27,8 @@ use crate::sealed::{self, IV_LEN, TAG_LEN};
 /// The associated data of a wrapped lock key, and the HKDF salt of a
 /// recovery key's unlock key.
 const LOCK_LABEL: &[u8] = b"hearth app lock v1";
+/// The HKDF salt of the device's own unlock key.
+const DEVICE_LABEL: &[u8] = b"hearth app lock device v1";
 /// The start of the associated data of sealed secrets.
 const SECRETS_LABEL: &[u8] = b"hearth secrets v1";
 /// The length of a wrapped lock key.
@@ -110,6 +113,14 @@ impl UnlockKey {
     /// The passcode key, as PBKDF2 (run by the browser) derived it.
     pub fn from_passcode_key(derived: [u8; 32]) -> Self {
         UnlockKey(EpochKey::new(0, derived))
+    }
+
+    /// The unlock key of the device's own unlock, from the PRF output of
+    /// its WebAuthn credential.
+    pub fn from_device(prf: &[u8; 32]) -> Self {
+        let mut out = [0u8; 32];
+        hkdf_sha256(DEVICE_LABEL, prf, b"", &mut out);
+        UnlockKey(EpochKey::new(0, out))
     }
 
     /// The unlock key of `workspace`'s recovery key, from the recovery
@@ -208,6 +219,17 @@ mod tests {
         // A recovery unlock key is not the wrapping key itself.
         let raw = UnlockKey(EpochKey::new(0, [7; 32]));
         assert!(LockKey::unwrap(&raw, &by_recovery).is_none());
+
+        let device = UnlockKey::from_device(&[8; 32]);
+        let by_device = key.wrap(&device, [9; IV_LEN]);
+        assert_eq!(
+            LockKey::unwrap(&UnlockKey::from_device(&[8; 32]), &by_device)
+                .unwrap()
+                .bytes(),
+            &[9; 32]
+        );
+        assert!(LockKey::unwrap(&UnlockKey::from_device(&[1; 32]), &by_device).is_none());
+        assert!(LockKey::unwrap(&UnlockKey(EpochKey::new(0, [8; 32])), &by_device).is_none());
     }
 
     #[test]

@@ -206,6 +206,35 @@ pub async fn turn_on(
     Ok(())
 }
 
+/// Sets up the device's own unlock (WebAuthn with PRF) beside the
+/// passcode, the lock being on and open.
+pub async fn add_device_unlock(db: &Rexie) -> Result<(), String> {
+    let key = KEY
+        .with(|k| k.borrow().clone())
+        .ok_or("Lock and unlock the app once, then set this up.")?;
+    let unlock = crate::page::device_unlock::register(&key).await?;
+    let mut lock = hearth_storage::lock::load(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The app lock is off.")?;
+    lock.device = Some(unlock);
+    hearth_storage::lock::save(db, &lock)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Stops the device's own unlock: only the passcode opens the lock.
+pub async fn remove_device_unlock(db: &Rexie) -> Result<(), String> {
+    let mut lock = hearth_storage::lock::load(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The app lock is off.")?;
+    lock.device = None;
+    hearth_storage::lock::save(db, &lock)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Turns the lock off, if `passcode` is its passcode: the tokens and keys
 /// are kept in the clear again.
 pub async fn turn_off(db: &Rexie, passcode: &str) -> Result<(), String> {

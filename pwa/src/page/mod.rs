@@ -11,7 +11,8 @@
 //! - [`stored`]: the page's own reads of IndexedDB (the stored workspace
 //!   while the worker boots; a following tab's copy).
 //! - [`link`]: the page's end of the line to the worker.
-//! - [`lock`]: the app lock: the gate at start, idle locking, on and off.
+//! - [`lock`]: the app lock: the gate at start, idle locking, on and off;
+//!   [`device_unlock`]: its unlock by the device (WebAuthn with PRF).
 //! - [`export`]: the workspace file and the JSON export.
 //! - [`extras`]: the module loaded on first use (imports from other apps,
 //!   Markdown exports).
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod collect;
+pub mod device_unlock;
 pub mod export;
 pub mod extras;
 pub mod history;

@@ -44,6 +44,20 @@ pub struct LockRecord {
     pub recovery: Vec<RecoveryUnlock>,
     /// Minutes without a touch or a key before the app locks.
     pub idle_minutes: u32,
+    /// The lock key wrapped for this device's own unlock, if set up.
+    #[serde(default)]
+    pub device: Option<DeviceUnlock>,
+}
+
+/// The device's own unlock: a WebAuthn credential whose PRF output, at
+/// `salt`, wraps the lock key (binary fields in base64url).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceUnlock {
+    /// The credential's raw id.
+    pub credential: String,
+    /// The PRF input (32 random bytes).
+    pub salt: String,
+    pub wrapped: String,
 }
 
 /// The lock key wrapped for one workspace's recovery key.

@@ -24,6 +24,24 @@ pub fn LockScreen(lock: LockRecord) -> Element {
     let mut message = use_signal(|| None::<String>);
     let mut busy = use_signal(|| false);
     let mut step = use_signal(|| Step::Passcode);
+    let by_device = lock.device.is_some() && crate::page::device_unlock::available();
+    let unlock_by_device = {
+        let lock = lock.clone();
+        move |_| {
+            let lock = lock.clone();
+            busy.set(true);
+            message.set(None);
+            spawn(async move {
+                match crate::page::device_unlock::open(&lock).await {
+                    Ok(key) => opened(key),
+                    Err(why) => {
+                        message.set(Some(why));
+                        busy.set(false);
+                    }
+                }
+            });
+        }
+    };
     let unlock = {
         let lock = lock.clone();
         move |e: FormEvent| {
@@ -111,6 +129,9 @@ pub fn LockScreen(lock: LockRecord) -> Element {
                             if busy() { "Unlocking…" } else { "Unlock" }
                         }
                     }
+                    if by_device {
+                        button { id: "unlock-device", class: "secondary", disabled: busy(), onclick: unlock_by_device, "Unlock with this device" }
+                    }
                     button { id: "lock-forgot", class: "link", onclick: move |_| { message.set(None); step.set(Step::Forgot) }, "Forgot your passcode?" }
                 } else {
                     p { "On the device that owns a workspace, its recovery key opens the lock. The lock is then off: turn it on again under Data with a new passcode." }
@@ -155,6 +176,48 @@ pub fn AppLockCard() -> Element {
     let mut message = use_signal(|| None::<(bool, String)>);
     let mut busy = use_signal(|| false);
     let on = IDLE_MINUTES();
+    // Whether the device's own unlock is set up (read from the lock record).
+    let mut device_on = use_signal(|| false);
+    {
+        let db = state.db.clone();
+        use_future(move || {
+            let db = db.clone();
+            async move {
+                if let Ok(Some(lock)) = hearth_storage::lock::load(&db).await {
+                    device_on.set(lock.device.is_some());
+                }
+            }
+        });
+    }
+    let device_unlock = {
+        let state = state.clone();
+        move |_| {
+            let state = state.clone();
+            let adding = !device_on();
+            busy.set(true);
+            message.set(None);
+            spawn(async move {
+                let outcome = if adding {
+                    crate::page::lock::add_device_unlock(&state.db).await
+                } else {
+                    crate::page::lock::remove_device_unlock(&state.db).await
+                };
+                busy.set(false);
+                match outcome {
+                    Ok(()) => {
+                        device_on.set(adding);
+                        let said = if adding {
+                            "This device's own unlock opens Hearth too."
+                        } else {
+                            "Only the passcode opens Hearth now."
+                        };
+                        message.set(Some((true, said.into())));
+                    }
+                    Err(why) => message.set(Some((false, why))),
+                }
+            });
+        }
+    };
     let turn_on = {
         let state = state.clone();
         move |e: FormEvent| {
@@ -211,6 +274,14 @@ pub fn AppLockCard() -> Element {
             if let Some(minutes) = on {
                 p { id: "lock-state", "On: Hearth asks for the passcode when it opens, and locks after {idle_words(minutes)} without a touch or a key. While it is locked, this device's keys and tokens are sealed under the passcode." }
                 button { id: "lock-card-now", onclick: move |_| lock_now(), "Lock now" }
+                if crate::page::device_unlock::available() {
+                    if device_on() {
+                        p { id: "lock-device-state", "This device's own unlock (fingerprint, face or screen lock) opens Hearth too." }
+                        button { id: "lock-remove-device", class: "secondary", disabled: busy(), onclick: device_unlock, "Stop unlocking with this device" }
+                    } else {
+                        button { id: "lock-add-device", class: "secondary", disabled: busy(), onclick: device_unlock, "Also unlock with this device's fingerprint, face or screen lock" }
+                    }
+                }
                 form { class: "stack", onsubmit: turn_off,
                     label { "Passcode, to turn the lock off"
                         input { id: "lock-off-passcode", r#type: "password", autocomplete: "current-password", value: "{passcode}", oninput: move |e| passcode.set(e.value()) }
