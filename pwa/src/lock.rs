@@ -20,13 +20,24 @@ use wasm_bindgen_futures::JsFuture;
 struct Sealer(LockKey);
 
 impl Secrets for Sealer {
-    fn seal(&self, workspace: &WorkspaceId, plain: &[u8]) -> Vec<u8> {
-        self.0.seal(workspace, plain, crate::platform::fresh_iv())
+    fn key_id(&self) -> String {
+        key_id(&self.0)
     }
 
-    fn open(&self, workspace: &WorkspaceId, sealed: &[u8]) -> Option<Vec<u8>> {
-        self.0.open(workspace, sealed)
+    fn seal(&self, workspace: &WorkspaceId, server: &str, plain: &[u8]) -> Option<Vec<u8>> {
+        // No stand-in IV: a lock key seals in two contexts at once.
+        let iv = crate::platform::secure_random().ok()?;
+        Some(self.0.seal(workspace, server, plain, iv))
     }
+
+    fn open(&self, workspace: &WorkspaceId, server: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.0.open(workspace, server, sealed)
+    }
+}
+
+/// The key id as the lock record keeps it.
+fn key_id(key: &LockKey) -> String {
+    URL_SAFE_NO_PAD.encode(key.id())
 }
 
 /// Installs the lock key in this context (the page or the worker).
@@ -64,6 +75,7 @@ pub async fn new_record(
         recovery,
         idle_minutes,
         device: None,
+        key_id: key_id(key),
     })
 }
 

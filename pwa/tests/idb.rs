@@ -566,7 +566,7 @@ mod app_lock {
     }
 
     #[wasm_bindgen_test]
-    async fn a_forgotten_lock_keeps_the_records_without_their_secrets() {
+    async fn a_forgotten_lock_takes_every_workspace_with_it() {
         let db = idb::open(&db_name("forget")).await.unwrap();
         let a = record("0123456789abcdef0123456789abcdef", "token-of-a");
         device::save_current(&db, &a).await.unwrap();
@@ -579,14 +579,28 @@ mod app_lock {
         stored_lock::turn_on(&db, &lock_record, lock::sealer(&key))
             .await
             .unwrap();
+        // Turned on again (another tab, a new key): refused, nothing changed.
+        let other = LockKey::new([5; 32]);
+        let second = lock::new_record("1357", 1, &other, &[]).await.unwrap();
+        let refused = stored_lock::turn_on(&db, &second, lock::sealer(&other))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("on already"), "{refused}");
+        // A context holding that other key writes nothing.
+        lock::install(&other);
+        let refused = device::save(&db, &a).await.unwrap_err().to_string();
+        assert!(refused.contains("another tab"), "{refused}");
+        lock::install(&key);
+        assert_eq!(device::current(&db).await.unwrap().unwrap(), a);
+
         stored_lock::forget_key();
         stored_lock::forget(&db).await.unwrap();
-        let left = device::current(&db).await.unwrap().unwrap();
-        assert_eq!(left.workspace_id, a.workspace_id);
-        assert_eq!(left.server, a.server);
-        assert!(left.token.is_none() && left.keys.is_none() && left.sealed.is_none());
+        assert!(device::current(&db).await.unwrap().is_none());
+        assert!(device::all(&db).await.unwrap().0.is_empty());
         assert!(stored_lock::load(&db).await.unwrap().is_none());
-        // And the record can be written again, the lock being off.
+        // The device starts over: a record is written in the clear again.
         device::save_current(&db, &a).await.unwrap();
+        assert_eq!(device::current(&db).await.unwrap().unwrap(), a);
     }
 }

@@ -311,14 +311,7 @@ async fn main() {
     importer.open(&server.url).await;
     importer.click("#tab-data").await;
     let picked = std::time::Instant::now();
-    importer
-        .client
-        .find(fantoccini::Locator::Css("#import-notes-file"))
-        .await
-        .unwrap()
-        .send_keys(&vault.to_string_lossy())
-        .await
-        .unwrap();
+    importer.pick_file_in("#import-notes-file", &vault).await;
     let imported = wait_long(
         &importer,
         "return document.querySelector('#interchange-status')?.textContent.startsWith('Imported')",

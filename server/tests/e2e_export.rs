@@ -208,14 +208,7 @@ async fn an_obsidian_vault_moves_in_and_back_out_as_the_same_markdown() {
     let vault = zipped_vault(&vault_zip);
 
     device.click("#tab-data").await;
-    device
-        .client
-        .find(fantoccini::Locator::Css("#import-notes-file"))
-        .await
-        .unwrap()
-        .send_keys(&vault_zip.to_string_lossy())
-        .await
-        .unwrap();
+    device.pick_file_in("#import-notes-file", &vault_zip).await;
     device
         .wait_until(
             "the vault is imported",

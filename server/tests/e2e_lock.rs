@@ -5,8 +5,8 @@
 //! device syncs with the token it had sealed; a second tab asks for the
 //! passcode too, and locking one tab locks both; a forgotten passcode is
 //! opened with the recovery key, which turns the lock off. A phone paired
-//! to the workspace, which keeps no recovery key, can only remove its lock,
-//! which forgets its keys and keeps its notes. The device's own unlock
+//! to the workspace, which keeps no recovery key, can only remove its lock
+//! with its copy of the workspace, and pairs again. The device's own unlock
 //! (WebAuthn with PRF, a virtual authenticator here) opens the lock beside
 //! the passcode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -219,7 +219,7 @@ async fn a_locked_app_shows_nothing_and_keeps_no_usable_key_until_its_passcode_o
 }
 
 #[tokio::test]
-async fn a_paired_phone_that_forgets_its_passcode_keeps_its_notes_and_forgets_its_keys() {
+async fn a_paired_phone_that_forgets_its_passcode_starts_over_and_pairs_again() {
     let server = Server::start();
     let laptop = Browser::launch().await;
     laptop.become_owner(&server).await;
@@ -229,6 +229,7 @@ async fn a_paired_phone_that_forgets_its_passcode_keeps_its_notes_and_forgets_it
     let link = laptop.make_pairing_link("rw").await;
     let phone = Browser::phone_joined_by_link(&link).await;
     phone.wait_for_notes(&["Shopping"]).await;
+    let joined = phone.device_record().await;
 
     turn_lock_on(&phone).await;
     let violations = phone.accessibility_violations().await;
@@ -237,7 +238,8 @@ async fn a_paired_phone_that_forgets_its_passcode_keeps_its_notes_and_forgets_it
     let violations = phone.accessibility_violations().await;
     assert!(violations.is_empty(), "the lock screen: {violations:#?}");
     phone.click("#lock-forgot").await;
-    // The owner's recovery key is not kept on the phone: nothing to open.
+    // The owner's recovery key is not kept on the phone: nothing opens the
+    // lock, and removing it takes this device's copy with it.
     phone.click("#forgot-remove").await;
     phone.text_of("#forgot-remove-warning").await;
     phone.click("#forgot-remove-confirm").await;
@@ -248,40 +250,26 @@ async fn a_paired_phone_that_forgets_its_passcode_keeps_its_notes_and_forgets_it
         )
         .await;
     phone.click("#tab-notes").await;
-    phone.wait_for_notes(&["Shopping"]).await;
+    phone.wait_for_notes(&[]).await;
     let record = phone.device_record().await;
+    assert_ne!(record["workspace_id"], joined["workspace_id"], "{record}");
+    let at_rest = stored_settings(&phone).await;
     assert!(
-        record["token"].is_null() && record["keys"].is_null(),
-        "{record}"
+        !at_rest.contains(joined["workspace_id"].as_str().unwrap()),
+        "{at_rest}"
     );
-    assert!(record["sealed"].is_null(), "{record}");
+    assert!(!at_rest.contains("\"sealed\":\""), "{at_rest}");
+
+    // Paired again, the phone has the notes back.
+    let again = laptop.make_pairing_link("rw").await;
+    phone.join_by_link(&again, "phone").await;
+    phone.click("#tab-notes").await;
+    phone.wait_for_notes(&["Shopping"]).await;
     phone
         .assert_no_console_errors("removing the app lock")
         .await;
     phone.close().await;
     laptop.close().await;
-}
-
-/// A DevTools protocol call, through chromedriver (`goog/cdp/execute`).
-#[derive(Debug)]
-struct Cdp(&'static str, serde_json::Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
-        (http::Method::POST, Some(body.to_string()))
-    }
 }
 
 #[tokio::test]
@@ -294,22 +282,18 @@ async fn the_devices_own_unlock_opens_the_lock_and_the_passcode_still_does() {
     // The laptop's fingerprint reader: Chromium's virtual authenticator,
     // with PRF, as a platform authenticator that verifies its user.
     laptop
-        .client
-        .issue_cmd(Cdp("WebAuthn.enable", serde_json::json!({})))
-        .await
-        .unwrap();
+        .devtools("WebAuthn.enable", serde_json::json!({}))
+        .await;
     laptop
-        .client
-        .issue_cmd(Cdp(
+        .devtools(
             "WebAuthn.addVirtualAuthenticator",
             serde_json::json!({ "options": {
                 "protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "internal",
                 "hasResidentKey": true, "hasUserVerification": true,
                 "isUserVerified": true, "hasPrf": true,
             }}),
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
     laptop.add_note("Door code", "4711").await;
     turn_lock_on(&laptop).await;
     laptop.click("#lock-add-device").await;

@@ -8,13 +8,17 @@
 //! recovery key = HKDF-SHA256(salt = "hearth app lock v1", ikm = the recovery wrapping key, info = workspace id, 32 bytes)
 //! device key   = HKDF-SHA256(salt = "hearth app lock device v1", ikm = the WebAuthn PRF output, info = "", 32 bytes)
 //! wrapped      = iv: 12 bytes · AES-256-GCM(passcode or recovery key, iv, aad = "hearth app lock v1", lock key)   (60 bytes)
-//! sealed       = iv: 12 bytes · AES-256-GCM(lock key, iv, aad = "hearth secrets v1" · workspace id, secrets)
+//! sealed       = iv: 12 bytes · AES-256-GCM(lock key, iv, aad = "hearth secrets v1" · workspace id · 0x00 · server, secrets)
+//! key id       = HKDF-SHA256(salt = "hearth app lock id v1", ikm = lock key, info = "", 16 bytes)
 //! ```
 //!
 //! The secrets are the JSON text `{"token": …, "keys": …}` of one
-//! workspace's device record; the workspace id in the associated data
-//! keeps one workspace's sealed secrets from being moved onto another's
-//! record. PBKDF2 runs in the browser's Web Crypto (so it is not here);
+//! workspace's device record; the workspace id and the server's address
+//! in the associated data keep one workspace's sealed secrets from being
+//! moved onto another's record, and the token from being sent to a server
+//! written into the record while the app was locked. The key id names the
+//! lock key in the clear, so that a context holding another (an old tab)
+//! never seals with it. PBKDF2 runs in the browser's Web Crypto (so it is not here);
 //! everything after it is. The recovery wrapping key is the one the
 //! owner's device keeps of a workspace's recovery key, so the recovery key
 //! opens the lock on that device with no server.
@@ -29,6 +33,8 @@ use crate::sealed::{self, IV_LEN, TAG_LEN};
 const LOCK_LABEL: &[u8] = b"hearth app lock v1";
 /// The HKDF salt of the device's own unlock key.
 const DEVICE_LABEL: &[u8] = b"hearth app lock device v1";
+/// The HKDF salt of the key id.
+const ID_LABEL: &[u8] = b"hearth app lock id v1";
 /// The start of the associated data of sealed secrets.
 const SECRETS_LABEL: &[u8] = b"hearth secrets v1";
 /// The length of a wrapped lock key.
@@ -67,23 +73,33 @@ impl LockKey {
         self.0.bytes()
     }
 
-    /// Seals one workspace's secrets.
-    pub fn seal(&self, workspace: &WorkspaceId, secrets: &[u8], iv: [u8; IV_LEN]) -> Vec<u8> {
-        let mut out = iv.to_vec();
-        out.extend(sealed::encrypt(
-            &self.0,
-            &iv,
-            &secrets_aad(workspace),
-            secrets,
-        ));
+    /// Its key id: names it without giving it away.
+    pub fn id(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        hkdf_sha256(ID_LABEL, self.bytes(), b"", &mut out);
         out
     }
 
-    /// Opens what [`LockKey::seal`] sealed for `workspace`; `None` if it
-    /// was sealed under another key, for another workspace, or altered.
-    pub fn open(&self, workspace: &WorkspaceId, sealed: &[u8]) -> Option<Vec<u8>> {
+    /// Seals the secrets of one workspace on `server` (`""` if none).
+    pub fn seal(
+        &self,
+        workspace: &WorkspaceId,
+        server: &str,
+        secrets: &[u8],
+        iv: [u8; IV_LEN],
+    ) -> Vec<u8> {
+        let mut out = iv.to_vec();
+        let aad = secrets_aad(workspace, server);
+        out.extend(sealed::encrypt(&self.0, &iv, &aad, secrets));
+        out
+    }
+
+    /// Opens what [`LockKey::seal`] sealed for `workspace` on `server`;
+    /// `None` if it was sealed under another key, for another workspace or
+    /// server, or altered.
+    pub fn open(&self, workspace: &WorkspaceId, server: &str, sealed: &[u8]) -> Option<Vec<u8>> {
         let (iv, ct) = split_iv(sealed)?;
-        sealed::decrypt(&self.0, &iv, &secrets_aad(workspace), ct)
+        sealed::decrypt(&self.0, &iv, &secrets_aad(workspace, server), ct)
     }
 
     /// The lock key wrapped under `kek` (a passcode's or a recovery key's).
@@ -149,9 +165,11 @@ pub fn check_passcode(passcode: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn secrets_aad(workspace: &WorkspaceId) -> Vec<u8> {
+fn secrets_aad(workspace: &WorkspaceId, server: &str) -> Vec<u8> {
     let mut aad = SECRETS_LABEL.to_vec();
     aad.extend_from_slice(workspace.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(server.as_bytes());
     aad
 }
 
@@ -172,23 +190,42 @@ mod tests {
     }
 
     #[test]
-    fn secrets_open_with_their_key_and_workspace_only() {
+    fn secrets_open_with_their_key_workspace_and_server_only() {
         let key = LockKey::new([1; 32]);
-        let sealed = key.seal(&ws('a'), b"{\"token\":\"t\"}", [2; IV_LEN]);
-        assert_eq!(key.open(&ws('a'), &sealed).unwrap(), b"{\"token\":\"t\"}");
+        let home = "https://home.example";
+        let sealed = key.seal(&ws('a'), home, b"{\"token\":\"t\"}", [2; IV_LEN]);
+        assert_eq!(
+            key.open(&ws('a'), home, &sealed).unwrap(),
+            b"{\"token\":\"t\"}"
+        );
         assert!(
-            key.open(&ws('b'), &sealed).is_none(),
+            key.open(&ws('b'), home, &sealed).is_none(),
             "moved to another workspace"
         );
-        assert!(LockKey::new([3; 32]).open(&ws('a'), &sealed).is_none());
+        assert!(
+            key.open(&ws('a'), "https://elsewhere.example", &sealed)
+                .is_none(),
+            "pointed at another server"
+        );
+        assert!(
+            LockKey::new([3; 32])
+                .open(&ws('a'), home, &sealed)
+                .is_none()
+        );
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
-        assert!(key.open(&ws('a'), &altered).is_none());
-        assert!(key.open(&ws('a'), &sealed[..IV_LEN]).is_none(), "cut short");
+        assert!(key.open(&ws('a'), home, &altered).is_none());
+        assert!(
+            key.open(&ws('a'), home, &sealed[..IV_LEN]).is_none(),
+            "cut short"
+        );
         assert!(
             !sealed.windows(5).any(|w| w == b"token"),
             "not in the clear"
         );
+        assert_eq!(key.id(), LockKey::new([1; 32]).id());
+        assert_ne!(key.id(), LockKey::new([3; 32]).id());
+        assert_ne!(&key.id()[..], &key.bytes()[..16], "the id is not the key");
     }
 
     #[test]

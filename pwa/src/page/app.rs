@@ -21,8 +21,9 @@ use crate::tabs;
 #[allow(clippy::large_enum_variant)] // one value, held by the root component
 enum Phase {
     Opening,
-    /// The app lock is on: nothing is read until it opens.
-    Locked(hearth_storage::lock::LockRecord),
+    /// The app lock is on: nothing is read until it opens (`None`: its
+    /// record is damaged, and only removing it is left).
+    Locked(Option<hearth_storage::lock::LockRecord>),
     Failed(String),
     Ready(AppState),
 }
@@ -128,6 +129,8 @@ pub fn App() -> Element {
     crate::page::lock::use_other_tabs();
     let pairing = use_hook(crate::page::ui::pair::link_in_address);
     let joining = pairing.is_some();
+    // Whether the app lock let this start through.
+    let mut gated = use_signal(|| false);
     use_future(move || async move {
         // The worker starts loading at once (its wasm takes a while to
         // start); it opens the workspace only once this tab leads.
@@ -144,6 +147,7 @@ pub fn App() -> Element {
         if key.is_some() {
             phase.set(Phase::Opening);
         }
+        gated.set(true);
         let Some(worker) = worker else {
             return;
         };
@@ -158,7 +162,8 @@ pub fn App() -> Element {
 
     let body = match (pairing.clone(), phase()) {
         (_, Phase::Locked(lock)) => rsx! { crate::page::ui::lock::LockScreen { lock } },
-        (Some(link), _) => rsx! { crate::page::ui::pair::JoinFromLink { link } },
+        (Some(link), _) if gated() => rsx! { crate::page::ui::pair::JoinFromLink { link } },
+        (Some(_), _) => rsx! { p { class: "empty", id: "opening", "Opening…" } },
         (None, phase) => match phase {
             Phase::Opening => {
                 rsx! { p { class: "empty", id: "opening", "Opening your workspace…" } }
@@ -219,6 +224,7 @@ async fn lead(
     let fail = |mut phase: Signal<Phase>, reason: String| phase.set(Phase::Failed(reason));
     crate::platform::mark("hearth-page-started");
     let link = Rc::new(link);
+    crate::page::lock::watch_saves(link.clone());
     if let Some(key) = key {
         link.send(ToWorker::Unlock {
             key: key.bytes().to_vec(),

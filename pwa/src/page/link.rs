@@ -85,6 +85,11 @@ impl WorkerLink {
         doc.oplog_vv() == *self.sent.borrow()
     }
 
+    /// Edits sent and not yet durable.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.get()
+    }
+
     /// Records that `edits` edits were answered; returns how many remain.
     pub fn answered(&self, edits: u32) -> u32 {
         let left = self.in_flight.get().saturating_sub(edits);

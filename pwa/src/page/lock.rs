@@ -35,6 +35,26 @@ thread_local! {
     static WAITING: RefCell<Option<oneshot::Sender<LockKey>>> = const { RefCell::new(None) };
     /// The lock key, while the lock is on and open.
     static KEY: RefCell<Option<LockKey>> = const { RefCell::new(None) };
+    /// The line to the worker, whose unsaved edits a lock waits for.
+    static LINK: RefCell<Option<Rc<crate::page::link::WorkerLink>>> = const { RefCell::new(None) };
+}
+
+/// Lets a lock wait for `link`'s edits to be durable before the page
+/// starts again.
+pub fn watch_saves(link: Rc<crate::page::link::WorkerLink>) {
+    LINK.with(|l| *l.borrow_mut() = Some(link));
+}
+
+/// Waits (two seconds at most) until every edit sent to the worker is
+/// durable: a reload would abort a save under way.
+async fn saves_done() {
+    for _ in 0..80 {
+        let unsaved = LINK.with(|l| l.borrow().as_ref().map_or(0, |link| link.in_flight()));
+        if unsaved == 0 {
+            return;
+        }
+        crate::platform::sleep_ms(25).await;
+    }
 }
 
 fn keep_key(key: Option<&LockKey>) {
@@ -62,18 +82,21 @@ pub async fn rewrap_recovery(db: &Rexie, record: &crate::device::DeviceRecord) {
 }
 
 /// Passes the app lock: `Ok(None)` if it is off; else shows the lock
-/// screen (`show`) and waits for it to open the lock key, which is then
-/// installed on the page.
-pub async fn gate(db: &Rexie, show: impl FnOnce(LockRecord)) -> Result<Option<LockKey>, String> {
-    let Some(lock) = hearth_storage::lock::load(db)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
+/// screen (`show`, with `None` if the lock record is damaged) and waits
+/// for it to open the lock key, which is then installed on the page.
+pub async fn gate(
+    db: &Rexie,
+    show: impl FnOnce(Option<LockRecord>),
+) -> Result<Option<LockKey>, String> {
+    let lock = match hearth_storage::lock::load(db).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(lock)) => Some(lock),
+        Err(hearth_shared::store::StoreError::Corrupt(_)) => None,
+        Err(e) => return Err(e.to_string()),
     };
     let (tx, rx) = oneshot::channel();
     WAITING.with(|w| *w.borrow_mut() = Some(tx));
-    *IDLE_MINUTES.write() = Some(lock.idle_minutes);
+    *IDLE_MINUTES.write() = lock.as_ref().map(idle_of);
     show(lock);
     let key = rx
         .await
@@ -90,18 +113,37 @@ pub fn opened(key: LockKey) {
     }
 }
 
-/// Locks now: the page starts again, at the lock screen, and nothing of
-/// what it and the sync worker held in memory survives; so do the app's
-/// other tabs.
+/// The idle time a lock record asks for, within what the app offers.
+fn idle_of(lock: &LockRecord) -> u32 {
+    lock.idle_minutes.clamp(1, 24 * 60)
+}
+
+/// Locks now: once the last edits are saved, the page starts again, at
+/// the lock screen, and nothing of what it and the sync worker held in
+/// memory survives; so do the app's other tabs.
 pub fn lock_now() {
-    tell_other_tabs();
-    start_again();
+    wasm_bindgen_futures::spawn_local(async {
+        saves_done().await;
+        tell_other_tabs();
+        start_again();
+    });
 }
 
 fn start_again() {
     hearth_storage::lock::forget_key();
     keep_key(None);
     crate::platform::reload();
+}
+
+/// For a forgotten passcode: removes the lock with every workspace this
+/// device holds (see `hearth_storage::lock::forget`), and starts every
+/// tab again.
+pub async fn remove_with_everything(db: &Rexie) -> Result<(), String> {
+    hearth_storage::lock::forget(db)
+        .await
+        .map_err(|e| e.to_string())?;
+    tell_other_tabs();
+    Ok(())
 }
 
 /// The channel on which a tab tells the others to start again (the lock
@@ -127,7 +169,12 @@ pub fn use_other_tabs() {
         let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
             return;
         };
-        let on_message = Closure::<dyn FnMut()>::new(start_again);
+        let on_message = Closure::<dyn FnMut()>::new(|| {
+            wasm_bindgen_futures::spawn_local(async {
+                saves_done().await;
+                start_again();
+            });
+        });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         TABS.with(|t| *t.borrow_mut() = Some(channel));
@@ -139,8 +186,27 @@ pub fn is_idle(idle_ms: i64, minutes: u32) -> bool {
     idle_ms >= i64::from(minutes) * 60_000
 }
 
-/// Locks the app once it has been left alone for the chosen time (checked
-/// every few seconds, and as the page comes back into view).
+/// Where the tabs keep the time of the last touch or key in any of them
+/// (`localStorage`, shared by the tabs): one tab left alone does not lock
+/// the one in use.
+const TOUCHED: &str = "hearth-lock-touched";
+
+fn shared_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// The last touch or key in any tab.
+fn last_touch(here: i64) -> i64 {
+    let elsewhere = shared_storage()
+        .and_then(|s| s.get_item(TOUCHED).ok()?)
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    here.max(elsewhere)
+}
+
+/// Locks the app once it has been left alone for the chosen time, in
+/// every tab (checked every few seconds, and as the page comes back into
+/// view).
 pub fn use_idle_lock() {
     use_hook(|| {
         let last = Rc::new(Cell::new(now_ms()));
@@ -149,7 +215,18 @@ pub fn use_idle_lock() {
         };
         let touched = {
             let last = last.clone();
-            Closure::<dyn FnMut()>::new(move || last.set(now_ms()))
+            let shared = Cell::new(0i64);
+            Closure::<dyn FnMut()>::new(move || {
+                let now = now_ms();
+                // Shared at most every two seconds.
+                if now - shared.get() > 2_000
+                    && let Some(storage) = shared_storage()
+                {
+                    let _ = storage.set_item(TOUCHED, &now.to_string());
+                    shared.set(now);
+                }
+                last.set(now);
+            })
         };
         for event in ["pointerdown", "keydown", "wheel", "touchstart", "input"] {
             let _ = window.add_event_listener_with_callback_and_bool(
@@ -161,7 +238,7 @@ pub fn use_idle_lock() {
         touched.forget();
         let check = move || {
             if let Some(minutes) = *IDLE_MINUTES.peek()
-                && is_idle(now_ms() - last.get(), minutes)
+                && is_idle(now_ms() - last_touch(last.get()), minutes)
             {
                 lock_now();
             }

@@ -78,7 +78,13 @@ pub(crate) fn seal_secrets(
     };
     let json = serde_json::to_vec(&part)
         .map_err(|e| StoreError::Io(format!("seal this device's keys: {e}")))?;
-    record.sealed = Some(URL_SAFE_NO_PAD.encode(secrets.seal(&record.workspace_id, &json)));
+    let server = record.server.as_deref().unwrap_or("");
+    let sealed = secrets
+        .seal(&record.workspace_id, server, &json)
+        .ok_or_else(|| {
+            StoreError::Io("seal this device's keys: the browser's random source failed".into())
+        })?;
+    record.sealed = Some(URL_SAFE_NO_PAD.encode(sealed));
     Ok(())
 }
 
@@ -99,8 +105,9 @@ pub(crate) fn open_secrets(
     let bytes = URL_SAFE_NO_PAD
         .decode(sealed.as_bytes())
         .map_err(|_| corrupt())?;
+    let server = record.server.as_deref().unwrap_or("");
     let plain = secrets
-        .open(&record.workspace_id, &bytes)
+        .open(&record.workspace_id, server, &bytes)
         .ok_or_else(corrupt)?;
     let part: SealedPart = serde_json::from_slice(&plain).map_err(|_| corrupt())?;
     record.token = part.token;
@@ -246,8 +253,8 @@ async fn put(db: &Rexie, record: &DeviceRecord, make_current: bool) -> Result<()
     // With the lock on, secrets are written sealed, or not at all.
     let mut stored = record.clone();
     let app = tx.store(APP).map_err(|e| io(action, e))?;
-    if crate::lock::lock_in(&app, action).await?.is_some() {
-        match crate::lock::secrets() {
+    if let Some(lock) = crate::lock::lock_in(&app, action).await? {
+        match crate::lock::key_for(&lock, action)? {
             Some(secrets) => seal_secrets(&mut stored, secrets.as_ref())?,
             None if stored.token.is_some() || stored.keys.is_some() => {
                 return Err(StoreError::Io(format!(

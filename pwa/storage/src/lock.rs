@@ -47,6 +47,10 @@ pub struct LockRecord {
     /// The lock key wrapped for this device's own unlock, if set up.
     #[serde(default)]
     pub device: Option<DeviceUnlock>,
+    /// The lock key's id (16 bytes): a context holding another key never
+    /// seals with it.
+    #[serde(default)]
+    pub key_id: String,
 }
 
 /// The device's own unlock: a WebAuthn credential whose PRF output, at
@@ -68,10 +72,27 @@ pub struct RecoveryUnlock {
 }
 
 /// What seals and opens the secrets of device records: the app's lock
-/// key, installed with [`unlock`].
+/// key, installed with [`unlock`]. `server` is the record's (`""` if none);
+/// `seal` is `None` if the browser's random source failed.
 pub trait Secrets {
-    fn seal(&self, workspace: &WorkspaceId, plain: &[u8]) -> Vec<u8>;
-    fn open(&self, workspace: &WorkspaceId, sealed: &[u8]) -> Option<Vec<u8>>;
+    /// The key's id, as [`LockRecord::key_id`] holds it.
+    fn key_id(&self) -> String;
+    fn seal(&self, workspace: &WorkspaceId, server: &str, plain: &[u8]) -> Option<Vec<u8>>;
+    fn open(&self, workspace: &WorkspaceId, server: &str, sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The installed key, if it is the one `lock` wraps; an error if another
+/// is installed (the lock was turned off and on again in another tab).
+pub(crate) fn key_for(
+    lock: &LockRecord,
+    action: &str,
+) -> Result<Option<Rc<dyn Secrets>>, StoreError> {
+    match secrets() {
+        Some(secrets) if secrets.key_id() != lock.key_id => Err(StoreError::Io(format!(
+            "could not {action}: the app lock was changed in another tab; reload this one"
+        ))),
+        found => Ok(found),
+    }
 }
 
 thread_local! {
@@ -126,15 +147,18 @@ pub async fn save(db: &Rexie, lock: &LockRecord) -> Result<(), StoreError> {
         .map_err(|e| io(action, e))?;
     let app = tx.store(APP).map_err(|e| io(action, e))?;
     let key = JsValue::from_str(LOCK);
-    if app
-        .get(key.clone())
-        .await
-        .map_err(|e| io(action, e))?
-        .is_none()
-    {
-        return Err(StoreError::Io(format!(
-            "could not {action}: the lock is off"
-        )));
+    match lock_in(&app, action).await? {
+        None => {
+            return Err(StoreError::Io(format!(
+                "could not {action}: the lock is off"
+            )));
+        }
+        Some(stored) if stored.key_id != lock.key_id => {
+            return Err(StoreError::Io(format!(
+                "could not {action}: the app lock was changed in another tab; reload this one"
+            )));
+        }
+        Some(_) => {}
     }
     app.put(&to_json(action, lock)?, Some(&key))
         .await
@@ -173,11 +197,17 @@ pub async fn turn_off(db: &Rexie) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// For a forgotten passcode: deletes the lock record and every sealed
-/// secret, which no key opens now. Each workspace's notes stay on this
-/// device; its token and keys come back with its recovery key or by
-/// pairing this device again.
+/// For a forgotten passcode: deletes every workspace this device holds
+/// (its notes, sync state, queued files and sealed keys: what the lock
+/// kept from whoever held the device), then the lock record. Each
+/// workspace comes back from its server with its recovery key or by
+/// pairing this device again; what was not yet synced is gone.
 pub async fn forget(db: &Rexie) -> Result<(), StoreError> {
+    let (records, _) = device::all(db).await?;
+    for record in records {
+        crate::leave::leave(db, &record.workspace_id).await?;
+    }
+    // Last: until the lock record goes, a crash leaves the app locked.
     rewrite(db, "remove the app lock", None, Rewrite::Drop).await?;
     forget_key();
     Ok(())
@@ -199,6 +229,20 @@ async fn rewrite(
     let tx = db
         .transaction(&[APP, DEVICES], TransactionMode::ReadWrite)
         .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    match (&how, lock_in(&app, action).await?) {
+        (Rewrite::Seal(_), Some(_)) => {
+            return Err(StoreError::Io(format!(
+                "could not {action}: it is on already (turned on in another tab?); reload this one"
+            )));
+        }
+        (Rewrite::Open(secrets), Some(stored)) if secrets.key_id() != stored.key_id => {
+            return Err(StoreError::Io(format!(
+                "could not {action}: the app lock was changed in another tab; reload this one"
+            )));
+        }
+        _ => {}
+    }
     let devices = tx.store(DEVICES).map_err(|e| io(action, e))?;
     let values = devices
         .get_all(None, None)
@@ -207,11 +251,7 @@ async fn rewrite(
     for value in values {
         let mut record: DeviceRecord = from_json("device settings", value)?;
         match &how {
-            Rewrite::Seal(secrets) => {
-                if record.sealed.is_none() {
-                    device::seal_secrets(&mut record, secrets.as_ref())?;
-                }
-            }
+            Rewrite::Seal(secrets) => device::seal_secrets(&mut record, secrets.as_ref())?,
             Rewrite::Open(secrets) => device::open_secrets(&mut record, secrets.as_ref())?,
             Rewrite::Drop => record.sealed = None,
         }
@@ -221,7 +261,6 @@ async fn rewrite(
             .await
             .map_err(|e| io(action, e))?;
     }
-    let app = tx.store(APP).map_err(|e| io(action, e))?;
     let key = JsValue::from_str(LOCK);
     match lock {
         Some(lock) => {

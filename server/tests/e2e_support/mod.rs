@@ -744,8 +744,13 @@ impl Device {
 
     /// Picks the file at `path` in the open note's "Attach files".
     pub async fn pick_file(&self, path: &Path) {
+        self.pick_file_in("#attach-input", path).await;
+    }
+
+    /// Picks the file at `path` in the file input `css`.
+    pub async fn pick_file_in(&self, css: &str, path: &Path) {
         self.client
-            .find(Locator::Css("#attach-input"))
+            .find(Locator::Css(css))
             .await
             .unwrap()
             .send_keys(path.to_str().unwrap())
@@ -832,6 +837,13 @@ impl Device {
         }
     }
 
+    /// Calls the DevTools protocol's `cmd` with `params` in this browser's
+    /// page (through ChromeDriver's `goog/cdp/execute`): a virtual
+    /// authenticator, say.
+    pub async fn devtools(&self, cmd: &'static str, params: Value) -> Value {
+        self.client.issue_cmd(Devtools(cmd, params)).await.unwrap()
+    }
+
     /// The uncaught errors and error-level console messages since the last
     /// call, less those in [`ALLOWED_CONSOLE_ERRORS`], one line each.
     pub async fn console_errors(&self) -> Vec<String> {
@@ -888,6 +900,28 @@ impl Drop for Device {
 /// Console errors that are the browser's, not the app's: none so far. An
 /// entry here needs a reason beside it.
 pub const ALLOWED_CONSOLE_ERRORS: &[&str] = &[];
+
+/// ChromeDriver's own command that runs a DevTools protocol command.
+#[derive(Debug)]
+struct Devtools(&'static str, Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Devtools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
 
 /// ChromeDriver's own command that returns (and clears) one kind of log.
 #[derive(Debug)]

@@ -18,12 +18,30 @@ enum Step {
 
 /// The lock screen: the only thing a locked app shows.
 #[component]
-pub fn LockScreen(lock: LockRecord) -> Element {
+pub fn LockScreen(lock: Option<LockRecord>) -> Element {
+    // A damaged lock record opens with nothing: only removing it is left.
+    let damaged = lock.is_none();
+    let lock = lock.unwrap_or_else(|| LockRecord {
+        version: 0,
+        iterations: 0,
+        salt: String::new(),
+        passcode: String::new(),
+        recovery: Vec::new(),
+        idle_minutes: 0,
+        device: None,
+        key_id: String::new(),
+    });
     let mut passcode = use_signal(String::new);
     let mut recovery = use_signal(String::new);
     let mut message = use_signal(|| None::<String>);
     let mut busy = use_signal(|| false);
-    let mut step = use_signal(|| Step::Passcode);
+    let mut step = use_signal(move || {
+        if damaged {
+            Step::Forgot
+        } else {
+            Step::Passcode
+        }
+    });
     let by_device = lock.device.is_some() && crate::page::device_unlock::available();
     let unlock_by_device = {
         let lock = lock.clone();
@@ -96,8 +114,8 @@ pub fn LockScreen(lock: LockRecord) -> Element {
     let remove = move |_| {
         spawn(async move {
             let gone = match crate::idb::open(crate::idb::DB_NAME).await {
-                Ok(db) => hearth_storage::lock::forget(&db).await,
-                Err(e) => Err(e),
+                Ok(db) => crate::page::lock::remove_with_everything(&db).await,
+                Err(e) => Err(e.to_string()),
             };
             match gone {
                 Ok(()) => {
@@ -133,6 +151,8 @@ pub fn LockScreen(lock: LockRecord) -> Element {
                         button { id: "unlock-device", class: "secondary", disabled: busy(), onclick: unlock_by_device, "Unlock with this device" }
                     }
                     button { id: "lock-forgot", class: "link", onclick: move |_| { message.set(None); step.set(Step::Forgot) }, "Forgot your passcode?" }
+                } else if damaged {
+                    p { id: "lock-damaged", "This device's app lock is damaged (its settings were changed), so nothing opens it." }
                 } else {
                     p { "On the device that owns a workspace, its recovery key opens the lock. The lock is then off: turn it on again under Data with a new passcode." }
                     form { class: "stack", onsubmit: unlock_by_recovery,
@@ -149,16 +169,20 @@ pub fn LockScreen(lock: LockRecord) -> Element {
                         }
                         button { id: "forgot-unlock", r#type: "submit", disabled: busy(), "Unlock with the recovery key" }
                     }
-                    p { "No recovery key for this device? Removing the lock keeps the notes on this device but forgets its keys and connections." }
+                }
+                if step() == Step::Forgot {
+                    p { "No recovery key for this device? Removing the lock removes this device's copy of your workspaces with it." }
                     if removing() {
                         p { class: "banner error", id: "forgot-remove-warning", role: "alert",
-                            "This device forgets every workspace's keys and server connection; the notes stay here. Get each workspace back with its recovery key (Sync → Recover a workspace) or by pairing this device again."
+                            "Every workspace on this device is deleted from it, with its keys: whoever holds the device reads nothing. Each one comes back from your server with its recovery key (Sync → Recover a workspace) or by pairing this device again; changes not yet synced are lost."
                         }
-                        button { id: "forgot-remove-confirm", class: "danger", onclick: remove, "Forget the keys and remove the lock" }
+                        button { id: "forgot-remove-confirm", class: "danger", onclick: remove, "Delete this device's copy and remove the lock" }
                     } else {
                         button { id: "forgot-remove", class: "danger", onclick: move |_| removing.set(true), "Remove the lock" }
                     }
-                    button { id: "forgot-back", class: "link", onclick: move |_| { message.set(None); step.set(Step::Passcode) }, "Back to the passcode" }
+                    if !damaged {
+                        button { id: "forgot-back", class: "link", onclick: move |_| { message.set(None); step.set(Step::Passcode) }, "Back to the passcode" }
+                    }
                 }
                 if let Some(m) = message() { p { class: "banner error", id: "unlock-error", role: "alert", "{m}" } }
             }
@@ -176,6 +200,9 @@ pub fn AppLockCard() -> Element {
     let mut message = use_signal(|| None::<(bool, String)>);
     let mut busy = use_signal(|| false);
     let on = IDLE_MINUTES();
+    // The worker belongs to the tab that syncs: only it tells the worker
+    // the key, so only it turns the lock on or off.
+    let follower = state.follower;
     // Whether the device's own unlock is set up (read from the lock record).
     let mut device_on = use_signal(|| false);
     {
@@ -286,7 +313,7 @@ pub fn AppLockCard() -> Element {
                     label { "Passcode, to turn the lock off"
                         input { id: "lock-off-passcode", r#type: "password", autocomplete: "current-password", value: "{passcode}", oninput: move |e| passcode.set(e.value()) }
                     }
-                    button { id: "lock-turn-off", r#type: "submit", disabled: busy(), "Turn off" }
+                    button { id: "lock-turn-off", r#type: "submit", disabled: busy() || follower, "Turn off" }
                 }
             } else {
                 p { id: "lock-state", "Off. With the lock on, Hearth asks for a passcode when it opens and after it is left alone, shows nothing of your notes until then, and keeps this device's keys and tokens sealed under the passcode." }
@@ -306,10 +333,13 @@ pub fn AppLockCard() -> Element {
                             }
                         }
                     }
-                    button { id: "lock-turn-on", r#type: "submit", disabled: busy(),
+                    button { id: "lock-turn-on", r#type: "submit", disabled: busy() || follower,
                         if busy() { "Turning on…" } else { "Turn on" }
                     }
                 }
+            }
+            if follower {
+                p { class: "muted", id: "lock-follower", "Another tab of this browser syncs the workspace: turn the lock on or off there." }
             }
             if let Some((ok, m)) = message() {
                 p { class: if ok { "banner" } else { "banner error" }, id: "lock-message", role: if ok { "status" } else { "alert" }, "{m}" }

@@ -203,9 +203,16 @@ pub fn RecoverWorkspace() -> Element {
         message.set(None);
         spawn(async move {
             let outcome = match recover(server_url, &text, label).await {
-                Ok(record) => device::save_current(&state.db, &record)
-                    .await
-                    .map_err(|e| format!("Recovered, but this device could not store it: {e}")),
+                Ok(record) => {
+                    let saved = device::save_current(&state.db, &record)
+                        .await
+                        .map_err(|e| format!("Recovered, but this device could not store it: {e}"));
+                    // With the app lock on, this recovery key opens it too.
+                    if saved.is_ok() {
+                        crate::page::lock::rewrap_recovery(&state.db, &record).await;
+                    }
+                    saved
+                }
                 Err(e) => Err(e),
             };
             match outcome {
