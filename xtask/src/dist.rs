@@ -245,7 +245,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// above it, and the end-to-end test in `server/tests/e2e_shell.rs` checks Chromium's own
 /// count against the figure `build.json` records.
 ///
-/// The goal is 1,000,000; the budget holds what the app weighs today (1.398
+/// The goal is 1,000,000; the budget holds what the app weighs today (1.399
 /// MB with Brotli: signed records, Ed25519 and the device roster took 21
 /// KB; search with accents and highlights, imports and exports on the
 /// page's side, background sync of every workspace, the file cache's
@@ -257,7 +257,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// which 3 KB in the service worker's module, and its unlock by the
 /// device's WebAuthn 7 KB) so that nothing grows
 /// unseen, and comes down as the module does.
-pub const FIRST_VISIT_BUDGET: u64 = 1_398_000;
+pub const FIRST_VISIT_BUDGET: u64 = 1_399_000;
 
 /// Extensions of the files worth compressing (PNG is compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "css", "wasm", "svg", "webmanifest", "json"];
