@@ -79,6 +79,28 @@ pub async fn new_record(
     })
 }
 
+/// `lock` with a new passcode over the same lock `key` (a fresh salt);
+/// the records sealed under the key stay as they are.
+pub async fn with_new_passcode(
+    lock: &LockRecord,
+    key: &LockKey,
+    passcode: &str,
+) -> Result<LockRecord, String> {
+    hearth_shared::applock::check_passcode(passcode)?;
+    let salt: [u8; 16] = crate::platform::secure_random()?;
+    let derived = passcode_key(passcode, &salt, ITERATIONS).await?;
+    let wrapped = key.wrap(
+        &UnlockKey::from_passcode_key(derived),
+        crate::platform::fresh_iv(),
+    );
+    Ok(LockRecord {
+        iterations: ITERATIONS,
+        salt: URL_SAFE_NO_PAD.encode(salt),
+        passcode: URL_SAFE_NO_PAD.encode(wrapped),
+        ..lock.clone()
+    })
+}
+
 /// The lock key wrapped for the recovery key of every workspace in
 /// `records` whose recovery key this device keeps (the owner's).
 pub fn new_recovery_unlocks(key: &LockKey, records: &[DeviceRecord]) -> Vec<RecoveryUnlock> {

@@ -8,7 +8,7 @@
 //! to the workspace, which keeps no recovery key, can only remove its lock
 //! with its copy of the workspace, and pairs again. The device's own unlock
 //! (WebAuthn with PRF, a virtual authenticator here) opens the lock beside
-//! the passcode.
+//! the passcode, which can change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -273,7 +273,7 @@ async fn a_paired_phone_that_forgets_its_passcode_starts_over_and_pairs_again() 
 }
 
 #[tokio::test]
-async fn the_devices_own_unlock_opens_the_lock_and_the_passcode_still_does() {
+async fn the_devices_own_unlock_opens_the_lock_beside_a_passcode_that_can_change() {
     let server = Server::start();
     let laptop = Browser::launch().await;
     // WebAuthn takes a host name, not an address.
@@ -331,6 +331,35 @@ async fn the_devices_own_unlock_opens_the_lock_and_the_passcode_still_does() {
             .as_bool()
             .unwrap()
     );
+
+    // A new passcode: the old one no longer opens the lock.
+    unlock(&laptop, PASSCODE).await;
+    laptop.click("#tab-data").await;
+    laptop.click("#lock-change-details summary").await;
+    laptop.type_into("#lock-current", "0000").await;
+    laptop.type_into("#lock-new", "one long passphrase").await;
+    laptop
+        .type_into("#lock-new-confirm", "one long passphrase")
+        .await;
+    laptop.click("#lock-change").await;
+    let said = laptop.text_of("#lock-message").await;
+    assert!(said.contains("not the current passcode"), "{said}");
+    laptop.clear("#lock-current").await;
+    laptop.type_into("#lock-current", PASSCODE).await;
+    laptop.click("#lock-change").await;
+    laptop
+        .wait_until(
+            "the passcode is changed",
+            "return document.querySelector('#lock-message')?.textContent.includes('changed')",
+        )
+        .await;
+    lock_now(&laptop).await;
+    unlock(&laptop, PASSCODE).await;
+    let said = laptop.text_of("#unlock-error").await;
+    assert!(said.contains("does not open"), "{said}");
+    unlock(&laptop, "one long passphrase").await;
+    laptop.click("#tab-notes").await;
+    laptop.wait_for_notes(&["Door code"]).await;
     laptop.assert_no_console_errors("the device's unlock").await;
     laptop.close().await;
 }

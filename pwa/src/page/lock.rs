@@ -300,6 +300,22 @@ pub async fn add_device_unlock(db: &Rexie) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Gives the lock the passcode `new`, if `current` is its passcode (the
+/// lock key and what it seals stay as they are).
+pub async fn change_passcode(db: &Rexie, current: &str, new: &str) -> Result<(), String> {
+    let lock = hearth_storage::lock::load(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The app lock is off.")?;
+    let key = crate::lock::open_with_passcode(&lock, current)
+        .await
+        .map_err(|_| "That is not the current passcode; nothing changed.".to_owned())?;
+    let changed = crate::lock::with_new_passcode(&lock, &key, new).await?;
+    hearth_storage::lock::save(db, &changed)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Stops the device's own unlock: only the passcode opens the lock.
 pub async fn remove_device_unlock(db: &Rexie) -> Result<(), String> {
     let mut lock = hearth_storage::lock::load(db)

@@ -199,6 +199,35 @@ pub fn AppLockCard() -> Element {
     let mut idle = use_signal(|| DEFAULT_IDLE);
     let mut message = use_signal(|| None::<(bool, String)>);
     let mut busy = use_signal(|| false);
+    let mut current = use_signal(String::new);
+    let mut new_passcode = use_signal(String::new);
+    let mut new_confirm = use_signal(String::new);
+    let change = {
+        let state = state.clone();
+        move |e: FormEvent| {
+            e.prevent_default();
+            if *new_passcode.peek() != *new_confirm.peek() {
+                return message.set(Some((false, "The two new passcodes differ.".into())));
+            }
+            let state = state.clone();
+            let (old, new) = (current.peek().clone(), new_passcode.peek().clone());
+            busy.set(true);
+            message.set(None);
+            spawn(async move {
+                let outcome = crate::page::lock::change_passcode(&state.db, &old, &new).await;
+                busy.set(false);
+                current.set(String::new());
+                match outcome {
+                    Ok(()) => {
+                        new_passcode.set(String::new());
+                        new_confirm.set(String::new());
+                        message.set(Some((true, "The passcode is changed.".into())));
+                    }
+                    Err(why) => message.set(Some((false, why))),
+                }
+            });
+        }
+    };
     let on = IDLE_MINUTES();
     // The worker belongs to the tab that syncs: only it tells the worker
     // the key, so only it turns the lock on or off.
@@ -314,6 +343,21 @@ pub fn AppLockCard() -> Element {
                         input { id: "lock-off-passcode", r#type: "password", autocomplete: "current-password", value: "{passcode}", oninput: move |e| passcode.set(e.value()) }
                     }
                     button { id: "lock-turn-off", r#type: "submit", disabled: busy() || follower, "Turn off" }
+                }
+                details { id: "lock-change-details",
+                    summary { "Change the passcode" }
+                    form { class: "stack", onsubmit: change,
+                        label { "Current passcode"
+                            input { id: "lock-current", r#type: "password", autocomplete: "current-password", value: "{current}", oninput: move |e| current.set(e.value()) }
+                        }
+                        label { "New passcode (at least 4 characters)"
+                            input { id: "lock-new", r#type: "password", autocomplete: "new-password", value: "{new_passcode}", oninput: move |e| new_passcode.set(e.value()) }
+                        }
+                        label { "The same new passcode again"
+                            input { id: "lock-new-confirm", r#type: "password", autocomplete: "new-password", value: "{new_confirm}", oninput: move |e| new_confirm.set(e.value()) }
+                        }
+                        button { id: "lock-change", r#type: "submit", disabled: busy(), "Change the passcode" }
+                    }
                 }
             } else {
                 p { id: "lock-state", "Off. With the lock on, Hearth asks for a passcode when it opens and after it is left alone, shows nothing of your notes until then, and keeps this device's keys and tokens sealed under the passcode." }
