@@ -602,5 +602,25 @@ mod app_lock {
         // The device starts over: a record is written in the clear again.
         device::save_current(&db, &a).await.unwrap();
         assert_eq!(device::current(&db).await.unwrap().unwrap(), a);
+
+        // A lock record someone damaged reads as damaged, and can still be
+        // removed, with everything.
+        let tx = db
+            .transaction(&["app"], rexie::TransactionMode::ReadWrite)
+            .unwrap();
+        tx.store("app")
+            .unwrap()
+            .put(&"{not json".into(), Some(&"lock".into()))
+            .await
+            .unwrap();
+        tx.done().await.unwrap();
+        let damaged = stored_lock::load(&db).await.unwrap_err();
+        assert!(
+            matches!(damaged, hearth_shared::store::StoreError::Corrupt(_)),
+            "{damaged}"
+        );
+        stored_lock::forget(&db).await.unwrap();
+        assert!(stored_lock::load(&db).await.unwrap().is_none());
+        assert!(device::current(&db).await.unwrap().is_none());
     }
 }

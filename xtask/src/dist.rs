@@ -245,7 +245,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// above it, and the end-to-end test in `server/tests/e2e_shell.rs` checks Chromium's own
 /// count against the figure `build.json` records.
 ///
-/// The goal is 1,000,000; the budget holds what the app weighs today (1.401
+/// The goal is 1,000,000; the budget holds what the app weighs today (1.404
 /// MB with Brotli: signed records, Ed25519 and the device roster took 21
 /// KB; search with accents and highlights, imports and exports on the
 /// page's side, background sync of every workspace, the file cache's
@@ -253,11 +253,11 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// which 11 KB came back by drawing QR codes in the `extras` module, where
 /// the readers and zip writer, some 190 KB, load on first use; making,
 /// listing, updating and revoking public links 22 KB, their page a module of
-/// its own; collecting files from the app 14 KB; the app lock 23 KB, of
-/// which 3 KB in the service worker's module, and its unlock by the
+/// its own; collecting files from the app 14 KB; the app lock 35 KB in
+/// all: 3 KB of it in the service worker's module, its unlock by the
 /// device's WebAuthn 7 KB, a change of passcode 3 KB) so that nothing grows
 /// unseen, and comes down as the module does.
-pub const FIRST_VISIT_BUDGET: u64 = 1_401_000;
+pub const FIRST_VISIT_BUDGET: u64 = 1_404_000;
 
 /// Extensions of the files worth compressing (PNG is compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "css", "wasm", "svg", "webmanifest", "json"];

@@ -163,6 +163,11 @@ pub fn App() -> Element {
     let body = match (pairing.clone(), phase()) {
         (_, Phase::Locked(lock)) => rsx! { crate::page::ui::lock::LockScreen { lock } },
         (Some(link), _) if gated() => rsx! { crate::page::ui::pair::JoinFromLink { link } },
+        (Some(_), Phase::Failed(reason)) => rsx! {
+            div { class: "banner error", id: "open-failed", role: "alert",
+                "Hearth could not open its local data: {reason}"
+            }
+        },
         (Some(_), _) => rsx! { p { class: "empty", id: "opening", "Opening…" } },
         (None, phase) => match phase {
             Phase::Opening => {

@@ -139,11 +139,27 @@ fn start_again() {
 /// device holds (see `hearth_storage::lock::forget`), and starts every
 /// tab again.
 pub async fn remove_with_everything(db: &Rexie) -> Result<(), String> {
+    // The tab that syncs starts again (at the lock screen) and lets go of
+    // the workspace first, so no worker writes under the deletion.
+    tell_other_tabs();
+    if !crate::tabs::acquire(5_000, || {}).await {
+        return Err("Another tab of Hearth is still busy: close it, then try again.".into());
+    }
     hearth_storage::lock::forget(db)
         .await
-        .map_err(|e| e.to_string())?;
-    tell_other_tabs();
-    Ok(())
+        .map_err(|e| e.to_string())
+}
+
+/// The lock record as stored now (another tab may have changed its
+/// passcode or device unlock since this screen read it), else `shown`.
+pub async fn current_record(shown: &LockRecord) -> LockRecord {
+    match crate::idb::open(crate::idb::DB_NAME).await {
+        Ok(db) => match hearth_storage::lock::load(&db).await {
+            Ok(Some(lock)) => lock,
+            _ => shown.clone(),
+        },
+        Err(_) => shown.clone(),
+    }
 }
 
 /// The channel on which a tab tells the others to start again (the lock
@@ -201,7 +217,8 @@ fn last_touch(here: i64) -> i64 {
         .and_then(|s| s.get_item(TOUCHED).ok()?)
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(0);
-    here.max(elsewhere)
+    // A time ahead of the clock (set back since) counts as now.
+    here.max(elsewhere.min(now_ms()))
 }
 
 /// Locks the app once it has been left alone for the chosen time, in

@@ -49,7 +49,6 @@ pub struct LockRecord {
     pub device: Option<DeviceUnlock>,
     /// The lock key's id (16 bytes): a context holding another key never
     /// seals with it.
-    #[serde(default)]
     pub key_id: String,
 }
 
@@ -147,18 +146,14 @@ pub async fn save(db: &Rexie, lock: &LockRecord) -> Result<(), StoreError> {
         .map_err(|e| io(action, e))?;
     let app = tx.store(APP).map_err(|e| io(action, e))?;
     let key = JsValue::from_str(LOCK);
-    match lock_in(&app, action).await? {
-        None => {
-            return Err(StoreError::Io(format!(
-                "could not {action}: the lock is off"
-            )));
-        }
-        Some(stored) if stored.key_id != lock.key_id => {
-            return Err(StoreError::Io(format!(
-                "could not {action}: the app lock was changed in another tab; reload this one"
-            )));
-        }
-        Some(_) => {}
+    // Only over the same lock key, and only by a context holding it.
+    let stored = lock_in(&app, action)
+        .await?
+        .ok_or_else(|| StoreError::Io(format!("could not {action}: the lock is off")))?;
+    if stored.key_id != lock.key_id || key_for(&stored, action)?.is_none() {
+        return Err(StoreError::Io(format!(
+            "could not {action}: the app lock was changed in another tab; reload this one"
+        )));
     }
     app.put(&to_json(action, lock)?, Some(&key))
         .await
@@ -197,18 +192,34 @@ pub async fn turn_off(db: &Rexie) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// For a forgotten passcode: deletes every workspace this device holds
-/// (its notes, sync state, queued files and sealed keys: what the lock
-/// kept from whoever held the device), then the lock record. Each
+/// For a forgotten passcode (or a damaged lock record): deletes, in one
+/// transaction, everything this device holds (every workspace's notes,
+/// sync state, queued files, cached chunks, settings and sealed keys: what
+/// the lock kept from whoever held the device) with the lock record,
+/// whatever state they are in; only the data layout's number stays. Each
 /// workspace comes back from its server with its recovery key or by
 /// pairing this device again; what was not yet synced is gone.
 pub async fn forget(db: &Rexie) -> Result<(), StoreError> {
-    let (records, _) = device::all(db).await?;
-    for record in records {
-        crate::leave::leave(db, &record.workspace_id).await?;
+    let action = "remove the app lock and this device's workspaces";
+    let tx = db
+        .transaction(&crate::STORES, TransactionMode::ReadWrite)
+        .map_err(|e| io(action, e))?;
+    let app = tx.store(APP).map_err(|e| io(action, e))?;
+    let layout_key = JsValue::from_str(crate::upgrade::LAYOUT_KEY);
+    let layout = app
+        .get(layout_key.clone())
+        .await
+        .map_err(|e| io(action, e))?;
+    for name in crate::STORES {
+        let store = tx.store(name).map_err(|e| io(action, e))?;
+        store.clear().await.map_err(|e| io(action, e))?;
     }
-    // Last: until the lock record goes, a crash leaves the app locked.
-    rewrite(db, "remove the app lock", None, Rewrite::Drop).await?;
+    if let Some(layout) = layout {
+        app.put(&layout, Some(&layout_key))
+            .await
+            .map_err(|e| io(action, e))?;
+    }
+    finish(tx, action).await?;
     forget_key();
     Ok(())
 }
@@ -217,7 +228,6 @@ pub async fn forget(db: &Rexie) -> Result<(), StoreError> {
 enum Rewrite {
     Seal(Rc<dyn Secrets>),
     Open(Rc<dyn Secrets>),
-    Drop,
 }
 
 async fn rewrite(
@@ -253,7 +263,6 @@ async fn rewrite(
         match &how {
             Rewrite::Seal(secrets) => device::seal_secrets(&mut record, secrets.as_ref())?,
             Rewrite::Open(secrets) => device::open_secrets(&mut record, secrets.as_ref())?,
-            Rewrite::Drop => record.sealed = None,
         }
         let key = JsValue::from_str(record.workspace_id.as_str());
         devices

@@ -25,7 +25,7 @@ use crate::{APP, DEVICES, META, OUTBOX, finish, from_json, io, outbox, to_json};
 /// The layout this version writes.
 pub const LAYOUT: u32 = 2;
 /// The `app` key holding the layout number.
-const LAYOUT_KEY: &str = "layout";
+pub(crate) const LAYOUT_KEY: &str = "layout";
 
 /// Layout 1's batch, inside the sync state.
 #[derive(Deserialize)]

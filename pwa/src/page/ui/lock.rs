@@ -50,6 +50,7 @@ pub fn LockScreen(lock: Option<LockRecord>) -> Element {
             busy.set(true);
             message.set(None);
             spawn(async move {
+                let lock = crate::page::lock::current_record(&lock).await;
                 match crate::page::device_unlock::open(&lock).await {
                     Ok(key) => opened(key),
                     Err(why) => {
@@ -69,6 +70,7 @@ pub fn LockScreen(lock: Option<LockRecord>) -> Element {
             message.set(None);
             let typed = passcode.peek().clone();
             spawn(async move {
+                let lock = crate::page::lock::current_record(&lock).await;
                 match crate::lock::open_with_passcode(&lock, &typed).await {
                     Ok(key) => opened(key),
                     Err(why) => {
@@ -103,6 +105,7 @@ pub fn LockScreen(lock: Option<LockRecord>) -> Element {
                         opened(key);
                     }
                     Err(e) => {
+                        hearth_storage::lock::forget_key();
                         message.set(Some(format!("Could not remove the lock: {e}")));
                         busy.set(false);
                     }
