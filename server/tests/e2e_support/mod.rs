@@ -831,7 +831,11 @@ impl Device {
     /// The log entries of one kind that ChromeDriver gathered since the
     /// last call (`browser`: the console; `performance`: DevTools events).
     async fn read_log(&self, kind: &'static str) -> Vec<Value> {
-        match self.client.issue_cmd(ReadLog(kind)).await.unwrap() {
+        let command = Chromedriver {
+            path: "se/log",
+            body: json!({ "type": kind }),
+        };
+        match self.client.issue_cmd(command).await.unwrap() {
             Value::Array(entries) => entries,
             other => panic!("ChromeDriver's {kind} log is not a list: {other}"),
         }
@@ -841,7 +845,11 @@ impl Device {
     /// page (through ChromeDriver's `goog/cdp/execute`): a virtual
     /// authenticator, say.
     pub async fn devtools(&self, cmd: &'static str, params: Value) -> Value {
-        self.client.issue_cmd(Devtools(cmd, params)).await.unwrap()
+        let command = Chromedriver {
+            path: "goog/cdp/execute",
+            body: json!({ "cmd": cmd, "params": params }),
+        };
+        self.client.issue_cmd(command).await.unwrap()
     }
 
     /// The uncaught errors and error-level console messages since the last
@@ -901,49 +909,30 @@ impl Drop for Device {
 /// entry here needs a reason beside it.
 pub const ALLOWED_CONSOLE_ERRORS: &[&str] = &[];
 
-/// ChromeDriver's own command that runs a DevTools protocol command.
+/// One of ChromeDriver's own commands: `POST session/{id}/{path}` with
+/// `body` (`se/log`: return and clear one kind of log; `goog/cdp/execute`:
+/// run a DevTools protocol command).
 #[derive(Debug)]
-struct Devtools(&'static str, Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Devtools {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
-        (http::Method::POST, Some(body.to_string()))
-    }
+struct Chromedriver {
+    path: &'static str,
+    body: Value,
 }
 
-/// ChromeDriver's own command that returns (and clears) one kind of log.
-#[derive(Debug)]
-struct ReadLog(&'static str);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for ReadLog {
+impl fantoccini::wd::WebDriverCompatibleCommand for Chromedriver {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({ "type": self.0 }).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
