@@ -42,7 +42,7 @@ fn key_id(key: &LockKey) -> String {
 
 /// Installs the lock key in this context (the page or the worker).
 pub fn install(key: &LockKey) {
-    hearth_storage::lock::unlock(Rc::new(Sealer(key.clone())));
+    hearth_storage::lock::unlock(sealer(key));
 }
 
 /// The lock key as the storage contract takes it, to turn the lock on.
@@ -59,24 +59,17 @@ pub async fn new_record(
     key: &LockKey,
     records: &[DeviceRecord],
 ) -> Result<LockRecord, String> {
-    hearth_shared::applock::check_passcode(passcode)?;
-    let salt: [u8; 16] = crate::platform::secure_random()?;
-    let derived = passcode_key(passcode, &salt, ITERATIONS).await?;
-    let passcode_wrap = key.wrap(
-        &UnlockKey::from_passcode_key(derived),
-        crate::platform::fresh_iv(),
-    );
-    let recovery = new_recovery_unlocks(key, records);
-    Ok(LockRecord {
+    let unwrapped = LockRecord {
         version: 1,
         iterations: ITERATIONS,
-        salt: URL_SAFE_NO_PAD.encode(salt),
-        passcode: URL_SAFE_NO_PAD.encode(passcode_wrap),
-        recovery,
+        salt: String::new(),
+        passcode: String::new(),
+        recovery: new_recovery_unlocks(key, records),
         idle_minutes,
         device: None,
         key_id: key_id(key),
-    })
+    };
+    with_new_passcode(&unwrapped, key, passcode).await
 }
 
 /// `lock` with a new passcode over the same lock `key` (a fresh salt);

@@ -156,7 +156,7 @@ pub fn App() -> Element {
             lead(signals, worker, db, key).await;
         } else {
             drop(worker);
-            follow(signals).await;
+            follow(signals, db).await;
         }
     });
 
@@ -412,14 +412,14 @@ async fn lead(
 
 /// A tab that does not hold the workspace: shows what the writing tab
 /// stores, and follows its announcements.
-async fn follow(signals: Signals) {
+async fn follow(signals: Signals, db: Rc<rexie::Rexie>) {
     let Signals {
         mut phase,
         mut revision,
         mut sync,
         ..
     } = signals;
-    let (db, record, store, workspace) = match stored::open_follower().await {
+    let (db, record, store, workspace) = match stored::open_follower(db).await {
         Ok(opened) => opened,
         Err(e) => {
             phase.set(Phase::Failed(e));

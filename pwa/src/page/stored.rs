@@ -9,7 +9,7 @@ use hearth_shared::id::WorkspaceId;
 use rexie::Rexie;
 
 use crate::device::{self, DeviceRecord};
-use crate::idb::{self, IdbStore};
+use crate::idb::IdbStore;
 
 /// The device's open workspace as IndexedDB holds it, read by the page
 /// while the worker boots; `None` if there is none yet or it cannot be
@@ -40,10 +40,12 @@ async fn import_stored(
     Ok(())
 }
 
-/// Opens the workspace read-only, for a tab that does not hold the
-/// workspace lock: the document as stored, reloaded on [`reload_follower`].
-pub async fn open_follower() -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Workspace), String> {
-    let db = idb::open(idb::DB_NAME).await.map_err(|e| e.to_string())?;
+/// Opens the workspace read-only from `db` (already open, past the app
+/// lock), for a tab that does not hold the workspace lock: the document as
+/// stored, reloaded on [`reload_follower`].
+pub async fn open_follower(
+    db: Rc<Rexie>,
+) -> Result<(Rc<Rexie>, DeviceRecord, IdbStore, Workspace), String> {
     let record = device::current(&db)
         .await
         .map_err(|e| e.to_string())?

@@ -87,11 +87,16 @@ pub(crate) fn key_for(
     action: &str,
 ) -> Result<Option<Rc<dyn Secrets>>, StoreError> {
     match secrets() {
-        Some(secrets) if secrets.key_id() != lock.key_id => Err(StoreError::Io(format!(
-            "could not {action}: the app lock was changed in another tab; reload this one"
-        ))),
+        Some(secrets) if secrets.key_id() != lock.key_id => Err(changed_elsewhere(action)),
         found => Ok(found),
     }
+}
+
+/// The refusal of a context whose key is not the lock's.
+fn changed_elsewhere(action: &str) -> StoreError {
+    StoreError::Io(format!(
+        "could not {action}: the app lock was changed in another tab; reload this one"
+    ))
 }
 
 thread_local! {
@@ -151,9 +156,7 @@ pub async fn save(db: &Rexie, lock: &LockRecord) -> Result<(), StoreError> {
         .await?
         .ok_or_else(|| StoreError::Io(format!("could not {action}: the lock is off")))?;
     if stored.key_id != lock.key_id || key_for(&stored, action)?.is_none() {
-        return Err(StoreError::Io(format!(
-            "could not {action}: the app lock was changed in another tab; reload this one"
-        )));
+        return Err(changed_elsewhere(action));
     }
     app.put(&to_json(action, lock)?, Some(&key))
         .await
@@ -161,10 +164,10 @@ pub async fn save(db: &Rexie, lock: &LockRecord) -> Result<(), StoreError> {
     finish(tx, action).await
 }
 
-/// Turns the lock on (or gives it a new passcode or idle time): stores
-/// `lock` and rewrites every device record with its secrets sealed by
-/// `secrets` (the lock key that `lock` wraps), in one transaction, then
-/// installs `secrets` here. Records already sealed under that key stay so.
+/// Turns the lock on (refused if it is on already): stores `lock` and
+/// rewrites every device record with its secrets sealed by `secrets` (the
+/// lock key that `lock` wraps), in one transaction, then installs
+/// `secrets` here.
 pub async fn turn_on(
     db: &Rexie,
     lock: &LockRecord,
@@ -247,9 +250,7 @@ async fn rewrite(
             )));
         }
         (Rewrite::Open(secrets), Some(stored)) if secrets.key_id() != stored.key_id => {
-            return Err(StoreError::Io(format!(
-                "could not {action}: the app lock was changed in another tab; reload this one"
-            )));
+            return Err(changed_elsewhere(action));
         }
         _ => {}
     }
