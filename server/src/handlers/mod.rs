@@ -60,11 +60,7 @@ pub async fn master_json<T: serde::de::DeserializeOwned>(
     req: hyper::Request<hyper::body::Incoming>,
     now: u64,
 ) -> Result<T, ApiError> {
-    let (parts, body) = req.into_parts();
-    crate::auth::authorize(&app.auth, &parts.headers, ws, now)
-        .await?
-        .require_master()?;
-    crate::http::read_json(&parts.headers, body, app.body_limits()).await
+    json_of(app, ws, req, now, crate::auth::Caller::require_master).await
 }
 
 /// The JSON body of a request that writes: checks for a read-write token
@@ -75,10 +71,20 @@ pub async fn write_json<T: serde::de::DeserializeOwned>(
     req: hyper::Request<hyper::body::Incoming>,
     now: u64,
 ) -> Result<T, ApiError> {
+    json_of(app, ws, req, now, crate::auth::Caller::require_write).await
+}
+
+/// The JSON body of a request whose caller `allowed` lets through, checked
+/// before the body is read.
+async fn json_of<T: serde::de::DeserializeOwned>(
+    app: &crate::app::App,
+    ws: &WorkspaceId,
+    req: hyper::Request<hyper::body::Incoming>,
+    now: u64,
+    allowed: fn(&crate::auth::Caller) -> Result<(), ApiError>,
+) -> Result<T, ApiError> {
     let (parts, body) = req.into_parts();
-    crate::auth::authorize(&app.auth, &parts.headers, ws, now)
-        .await?
-        .require_write()?;
+    allowed(&crate::auth::authorize(&app.auth, &parts.headers, ws, now).await?)?;
     crate::http::read_json(&parts.headers, body, app.body_limits()).await
 }
 
