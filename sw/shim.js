@@ -3,6 +3,9 @@
 // require, and awaits the wasm module inside each event. Filled in by
 // `cargo xtask dist`.
 import init, * as sw from "/{{file:sw.js}}";
+// The app's own module, loaded only when a Background Sync finds files
+// queued and no page open (it holds the code that seals and sends them).
+import initApp, * as app from "/{{file:app.js}}";
 
 const BUILD = "{{BUILD_ID}}";
 const PRECACHE = {{PRECACHE}};
@@ -27,8 +30,22 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
+const APP_WASM = "/{{file:app.wasm}}";
+let appReady = null;
+function sendFiles() {
+  // From the shell's cache: this worker's own fetches bypass it.
+  appReady ??= caches
+    .match(APP_WASM)
+    .then((cached) => initApp({ module_or_path: cached ?? APP_WASM }))
+    .catch((e) => {
+      appReady = null;
+      throw e;
+    });
+  return appReady.then(() => app.send_queued_files());
+}
+
 self.addEventListener("sync", (event) => {
-  event.waitUntil(ready.then(() => sw.on_sync(event.tag)));
+  event.waitUntil(ready.then(() => sw.on_sync(event.tag, sendFiles)));
 });
 
 self.addEventListener("message", (event) => {

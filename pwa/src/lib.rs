@@ -8,6 +8,9 @@
 //!   open workspace's store: it opens the workspace, runs the sync engine
 //!   ([`worker::session`]) and the transfers of attached files
 //!   ([`worker::transfers`]).
+//! - The service worker loads the module too, but only when a Background
+//!   Sync finds files queued and no page open: it calls
+//!   [`send_queued_files`].
 //!
 //! What both sides use stays here:
 //! - [`protocol`]: the messages between the page and the worker.
@@ -53,6 +56,17 @@ pub fn start_worker() {
 pub fn start_app() {
     platform::mark("hearth-app-started");
     launch();
+}
+
+/// Sends the files queued on this device while no page is open (called by
+/// the service worker's Background Sync, which loads this module only
+/// then). Resolves to how many workspaces still have files waiting for
+/// their server.
+#[wasm_bindgen]
+pub async fn send_queued_files() -> Result<u32, JsValue> {
+    worker::transfers::send_every_queue()
+        .await
+        .map_err(|e| JsValue::from_str(&e))
 }
 
 /// A panic (a bug) is written to the console with its message and place,

@@ -225,6 +225,19 @@ async fn join_phone(laptop: &hearth_device::Device) -> Browser {
     Browser::phone_joined_by_link(&link).await
 }
 
+/// Chunks the server under `data_dir` holds, in every workspace.
+fn stored_chunks(data_dir: &std::path::Path) -> usize {
+    files_under(&data_dir.join("workspaces"))
+        .into_iter()
+        .filter(|(path, _)| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let parent = path.parent().and_then(|p| p.parent());
+            name.len() == 64
+                && parent.and_then(|p| p.file_name()).and_then(|n| n.to_str()) == Some("chunks")
+        })
+        .count()
+}
+
 /// Taps "Download" on attached file `name`, waits until it has arrived,
 /// saves it, and returns where the browser saved it.
 async fn download(phone: &Browser, name: &str) -> std::path::PathBuf {
@@ -247,7 +260,7 @@ async fn download(phone: &Browser, name: &str) -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files_open_offline() {
+async fn a_photo_attached_offline_is_sent_with_every_tab_closed_and_kept_files_open_offline() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let mut server = Server::start_in(&data_dir, &[]);
@@ -310,9 +323,28 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
         "the invoice opened offline differs"
     );
 
-    // The server is back at the same address: the photo is sent, its
-    // thumbnail shows, and the laptop gets it whole.
-    let _server = Server::start_in(&data_dir, &["--listen", &listen]);
+    // Every tab of the app closes, then the server is back at the same
+    // address: only the service worker is left to send the photo (its
+    // Background Sync loads the app's module to seal and send it).
+    let before = stored_chunks(&data_dir);
+    phone.open("about:blank").await;
+    let server = Server::start_in(&data_dir, &["--listen", &listen]);
+    let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
+    // The photo and its thumbnail.
+    while stored_chunks(&data_dir) < before + 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service worker did not send the photo ({} chunks stored, {before} before)",
+            stored_chunks(&data_dir)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let sent = stored_chunks(&data_dir);
+
+    // The app, opened again, writes the sent photo into its note: its
+    // thumbnail shows, nothing is sent again, and the laptop gets it whole.
+    phone.open(&server.url).await;
+    phone.open_note("Receipts").await;
     phone
         .wait_until(
             "the sent photo shows as a thumbnail",
@@ -324,6 +356,7 @@ async fn a_photo_attached_offline_is_sent_when_the_server_is_back_and_kept_files
     phone.wait_for_sync_state("synced").await;
     let pill = phone.text_of("#sync-status").await;
     assert!(!pill.contains("waiting to be sent"), "{pill:?}");
+    assert_eq!(stored_chunks(&data_dir), sent, "the app sent a chunk again");
     laptop.sync_once().await.unwrap();
     let (_, from_phone) = laptop
         .attached_files()

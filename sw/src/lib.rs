@@ -10,11 +10,12 @@
 //!   page loads on first use); never touches `/v1`;
 //! - [`on_message`]: `"skip-waiting"` activates a waiting new build when the
 //!   person accepts the update;
-//! - [`on_sync`]: Background Sync: sends the device's pending batch even
-//!   when no page is open ([`outbox`]).
+//! - [`on_sync`]: Background Sync: sends the device's pending batches
+//!   ([`outbox`]) and queued files ([`files`]) even when no page is open.
 //!
 //! [`policy`] holds the decisions as plain functions, tested natively.
 
+pub mod files;
 pub mod outbox;
 pub mod policy;
 
@@ -98,19 +99,24 @@ pub async fn on_message(data: JsValue) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// Handles a Background Sync event: sends the pending batch, retrying for a
-/// while (the browser gives a sync event a few minutes) so that a server that
-/// comes back soon is reached without waiting for the browser's next try.
+/// Handles a Background Sync event: sends the pending batches and the
+/// queued files (through `send_files`, which loads the app's module: see
+/// [`files`]), retrying for a while (the browser gives a sync event a few
+/// minutes) so that a server that comes back soon is reached without
+/// waiting for the browser's next try.
 #[wasm_bindgen]
-pub async fn on_sync(tag: String) -> Result<(), JsValue> {
+pub async fn on_sync(tag: String, send_files: js_sys::Function) -> Result<(), JsValue> {
     if tag != outbox::TAG {
         return Ok(());
     }
     let mut last = JsValue::UNDEFINED;
     for _ in 0..policy::SYNC_ATTEMPTS {
-        match outbox::flush().await {
-            Ok(_) => return Ok(()),
-            Err(e) => last = e,
+        let batches = outbox::flush().await;
+        let sent = files::send(&send_files).await;
+        match (batches, sent) {
+            (Ok(_), Ok(true)) => return Ok(()),
+            (Err(e), _) | (_, Err(e)) => last = e,
+            (Ok(_), Ok(false)) => last = JsValue::from_str("queued files wait to be sent"),
         }
         sleep_ms(policy::SYNC_RETRY_MS).await;
     }

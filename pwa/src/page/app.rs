@@ -381,6 +381,15 @@ async fn lead(
             FromWorker::Uploads(list) => {
                 crate::page::ui::files::attach_sent(&state, &list);
                 let mut uploads = signals.uploads;
+                // Files wait for the server: let the service worker send
+                // them even if every page closes first.
+                let waits = |list: &[crate::protocol::UploadView]| {
+                    list.iter()
+                        .any(|u| matches!(u.state, crate::protocol::UploadState::Waiting(_)))
+                };
+                if waits(&list) && !waits(&uploads.peek()) {
+                    update::request_background_sync();
+                }
                 if *uploads.peek() != list {
                     uploads.set(list);
                 }

@@ -7,6 +7,7 @@
 //!   thumb: Uint8Array | undefined}`. The page writes it in one
 //!   transaction when a file is attached (the `Blob` is the picked file
 //!   itself: the browser keeps its bytes with the record); the sync worker
+//!   (or, with no page open, the service worker running the app's module)
 //!   sends it and records the file's reference in `meta.stored`; the item
 //!   goes only once the reference is durable in the document.
 //! - `chunks[[ws, name]]` = the chunk's stored bytes (`Uint8Array`, sealed
@@ -150,6 +151,47 @@ pub async fn uploads(db: &Rexie, workspace: &str) -> Result<Vec<Upload>, StoreEr
         .collect();
     all.sort_by(|a, b| (a.added_at, &a.id).cmp(&(b.added_at, &b.id)));
     Ok(all)
+}
+
+/// Every workspace that has a queued file still to send (neither sent nor
+/// stopped for good), with how many: what the service worker looks for
+/// before it loads the app's module to send them.
+pub async fn unsent(db: &Rexie) -> Result<Vec<(String, usize)>, StoreError> {
+    let action = "read the files waiting to be sent";
+    let tx = db
+        .transaction(&[UPLOADS], TransactionMode::ReadOnly)
+        .map_err(|e| io(action, e))?;
+    let store = tx.store(UPLOADS).map_err(|e| io(action, e))?;
+    let entries = store
+        .scan(None, None, None, None)
+        .await
+        .map_err(|e| io(action, e))?;
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for (key, value) in entries {
+        let Some(workspace) = Array::from(&key).get(0).as_string() else {
+            continue;
+        };
+        // Only the two fields that tell (the service worker's module stays
+        // small without the whole record's reader).
+        #[derive(Deserialize)]
+        struct Outcome {
+            #[serde(default)]
+            stored: Option<serde::de::IgnoredAny>,
+            #[serde(default)]
+            failed: Option<serde::de::IgnoredAny>,
+        }
+        let Ok(outcome) = from_json::<Outcome>("a queued file", get(&value, "meta")) else {
+            continue;
+        };
+        if outcome.stored.is_some() || outcome.failed.is_some() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, n)) if *last == workspace => *n += 1,
+            _ => out.push((workspace, 1)),
+        }
+    }
+    Ok(out)
 }
 
 /// Queued file `id` with its bytes, if it is still queued.
