@@ -345,6 +345,23 @@ mod files_kept {
         assert_eq!(blob_bytes(&item.file).await, b"one");
         assert_eq!(item.thumb.as_deref(), Some(&b"jpeg"[..]));
 
+        // What the service worker looks for: files neither sent nor
+        // stopped for good, by workspace.
+        let mut failed = upload("third", 30);
+        failed.failed = Some("over the server's limit".to_owned());
+        files::enqueue(&db, WS_B, &failed, &blob(b"3").into(), None)
+            .await
+            .unwrap();
+        assert_eq!(files::unsent(&db).await.unwrap(), [(WS_A.to_owned(), 1)]);
+        files::enqueue(&db, WS_B, &upload("fourth", 40), &blob(b"4").into(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            files::unsent(&db).await.unwrap(),
+            [(WS_A.to_owned(), 1), (WS_B.to_owned(), 1)]
+        );
+        files::remove_upload(&db, WS_B, "fourth").await.unwrap();
+
         files::remove_upload(&db, WS_A, "first").await.unwrap();
         assert!(files::upload(&db, WS_A, "first").await.unwrap().is_none());
         // Recording a removed one does not bring it back.
