@@ -12,7 +12,8 @@
 //!   engine (sleeping, listening): its lifecycle, the owner's powers and
 //!   the sync loop, each in a file of its own.
 //! - [`platform`]: the clock and the operating system's random source.
-//! - [`store_fs`]: a crash-safe `Store` on disk.
+//! - [`store_fs`]: a crash-safe `Store` on disk: a checkpoint and a
+//!   [`journal`] of the calls since (one `fdatasync` per call).
 //! - [`transport_http`]: the `Transport` over HTTP/1.1 (hyper), with the
 //!   live events stream.
 //! - [`http_client`]: requests and error mapping; [`api_client`]: the JSON
@@ -33,6 +34,7 @@ pub mod error;
 pub mod files;
 pub mod http_client;
 pub mod interchange;
+pub mod journal;
 pub mod keyring;
 pub mod platform;
 pub mod profile;
