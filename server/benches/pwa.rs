@@ -39,6 +39,7 @@ const MARKS: &[&str] = &[
     "hearth-worker-migrated",
     "hearth-worker-saved",
     "hearth-worker-exported",
+    "hearth-worker-answer",
     "hearth-worker-opened",
     "hearth-doc-open",
     "hearth-index",

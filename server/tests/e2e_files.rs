@@ -5,7 +5,10 @@
 //! tap to the very bytes; and a photo attached in the app on the phone
 //! shows as the thumbnail the phone made, full size on tap, and reaches the
 //! laptop whole, with its thumbnail; a file dropped on the note is
-//! attached the same way, and so is an image pasted into its body.
+//! attached the same way, and so is an image pasted into its body. A photo
+//! attached offline is sent by the service worker once every tab is closed
+//! and the server is back, and one queued in another workspace is sent
+//! while the first is on screen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e_support;
@@ -486,4 +489,85 @@ async fn the_owners_app_collects_the_pieces_of_an_upload_that_never_finished() {
         .await;
     phone.assert_no_console_errors("collecting files").await;
     phone.close().await;
+}
+
+#[tokio::test]
+async fn a_file_queued_in_another_workspace_is_sent_while_the_first_is_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut server = Server::start_in(&data_dir, &[]);
+    let listen = server.addr().to_owned();
+    let laptop = Browser::launch().await;
+    laptop.open(&server.url).await;
+    laptop.become_owner(&server).await;
+    laptop.add_note("Journal", "first workspace").await;
+    laptop.wait_for_sync_state("synced").await;
+
+    // A second workspace (a shopping list), on the server too.
+    laptop.click("#tab-data").await;
+    laptop.click("#new-workspace").await;
+    laptop.wait_for_notes(&[]).await;
+    laptop.become_owner(&server).await;
+    laptop
+        .add_note("Shopping", "with a photo of the shelf")
+        .await;
+    laptop.wait_for_sync_state("synced").await;
+    laptop.wait_until_controlled().await;
+
+    // Offline, a photo is attached to the list's note, then the first
+    // workspace is opened.
+    server.kill();
+    laptop.open_note("Shopping").await;
+    let shelf = png_bytes(500, 400);
+    let shelf_path = tmp.path().join("shelf.png");
+    std::fs::write(&shelf_path, &shelf).unwrap();
+    laptop.pick_file(&shelf_path).await;
+    laptop
+        .wait_until(
+            "the photo waits to be sent",
+            "return [...document.querySelectorAll('#attachments .attachment.queued')]\
+             .some(li => li.textContent.includes('waiting to be sent'))",
+        )
+        .await;
+    laptop.click("#tab-data").await;
+    laptop.click("#workspace-list .open-workspace").await;
+    laptop.wait_for_notes(&["Journal"]).await;
+
+    // The server is back: the list's queue is sent in the background while
+    // the journal is on screen.
+    let before = stored_chunks(&data_dir);
+    let server = Server::start_in(&data_dir, &["--listen", &listen]);
+    let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
+    while stored_chunks(&data_dir) < before + 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other workspace's photo was not sent ({} chunks stored, {before} before)",
+            stored_chunks(&data_dir)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let sent = stored_chunks(&data_dir);
+    // What failed while the server was away (refused connections) is the
+    // browser's to say; from here on nothing may fail.
+    let _ = laptop.console_errors().await;
+
+    // Opened again, the list's note holds the photo, not sent twice.
+    laptop.click("#tab-data").await;
+    laptop.click("#workspace-list .open-workspace").await;
+    laptop.open_note("Shopping").await;
+    laptop
+        .wait_until(
+            "the sent photo shows as a thumbnail",
+            "const i = document.querySelector('#attachments img.attachment-thumb[alt=\"shelf.png\"]'); \
+             return !!i && i.complete && i.naturalWidth === 320 \
+               && !document.querySelector('#attachments .attachment.queued')",
+        )
+        .await;
+    laptop.wait_for_sync_state("synced").await;
+    assert_eq!(stored_chunks(&data_dir), sent, "the photo was sent again");
+    laptop
+        .assert_no_console_errors("sending another workspace's files")
+        .await;
+    drop(server);
+    laptop.close().await;
 }

@@ -28,6 +28,9 @@ impl WorkerLink {
         let (tx, rx) = unbounded();
         let bridge = SyncWorker::spawner()
             .callback(move |report| {
+                if matches!(report, FromWorker::Opened { .. }) {
+                    crate::platform::mark("hearth-worker-answer");
+                }
                 let _ = tx.unbounded_send(report);
             })
             .with_loader(true)

@@ -10,7 +10,8 @@
 //! connections, and the open workspace needs some). A note moved into one
 //! of them is added by its driver ([`Kick::AddNote`]), so each store keeps
 //! one writer and no fold of its log can lose an edit another engine
-//! appended. They start [`START_AFTER_MS`] after the open workspace, so
+//! appended. Each also sends the files queued in it. They start
+//! [`START_AFTER_MS`] after the open workspace, so
 //! loading their documents never slows the start of the one on screen; a
 //! note moved meanwhile waits on its driver's line.
 
@@ -25,6 +26,7 @@ use rexie::Rexie;
 
 use super::SyncWorker;
 use super::session::{self, Hooks, Kick};
+use super::transfers;
 use crate::protocol::{BackgroundView, FromWorker, SyncView};
 
 /// Workspaces synced in the background that listen to live events; the
@@ -90,6 +92,15 @@ pub async fn run(
         }
         let hooks = hooks(&scope, page, &workspace, engine.doc().clone());
         wasm_bindgen_futures::spawn_local(session::drive(engine, transport, rx, hooks, listens));
+        if record.server.is_some() {
+            // Files queued there are sent too (the reference goes into the
+            // note when the workspace is opened; the page hears nothing).
+            let (db, id) = (db.clone(), record.workspace_id.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let (_keep, kicks) = unbounded::<()>();
+                transfers::run_sender(db, id, kicks, Rc::new(|_| {})).await;
+            });
+        }
     }
 }
 
