@@ -241,6 +241,23 @@ fn stored_chunks(data_dir: &std::path::Path) -> usize {
         .count()
 }
 
+/// Waits until the server under `data_dir` holds at least `count` chunks
+/// (`what` happened); returns how many it holds.
+async fn wait_for_chunks(data_dir: &std::path::Path, count: usize, what: &str) -> usize {
+    let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
+    loop {
+        let stored = stored_chunks(data_dir);
+        if stored >= count {
+            return stored;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not so: {what} ({stored} chunks stored, waiting for {count})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// Taps "Download" on attached file `name`, waits until it has arrived,
 /// saves it, and returns where the browser saved it.
 async fn download(phone: &Browser, name: &str) -> std::path::PathBuf {
@@ -332,17 +349,8 @@ async fn a_photo_attached_offline_is_sent_with_every_tab_closed_and_kept_files_o
     let before = stored_chunks(&data_dir);
     phone.open("about:blank").await;
     let server = Server::start_in(&data_dir, &["--listen", &listen]);
-    let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
     // The photo and its thumbnail.
-    while stored_chunks(&data_dir) < before + 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the service worker did not send the photo ({} chunks stored, {before} before)",
-            stored_chunks(&data_dir)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    let sent = stored_chunks(&data_dir);
+    let sent = wait_for_chunks(&data_dir, before + 2, "the service worker sent the photo").await;
 
     // The app, opened again, writes the sent photo into its note: its
     // thumbnail shows, nothing is sent again, and the laptop gets it whole.
@@ -537,16 +545,12 @@ async fn a_file_queued_in_another_workspace_is_sent_while_the_first_is_open() {
     // the journal is on screen.
     let before = stored_chunks(&data_dir);
     let server = Server::start_in(&data_dir, &["--listen", &listen]);
-    let deadline = tokio::time::Instant::now() + e2e_support::PATIENCE * 3;
-    while stored_chunks(&data_dir) < before + 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the other workspace's photo was not sent ({} chunks stored, {before} before)",
-            stored_chunks(&data_dir)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    let sent = stored_chunks(&data_dir);
+    let sent = wait_for_chunks(
+        &data_dir,
+        before + 2,
+        "the other workspace's photo was sent",
+    )
+    .await;
     // What failed while the server was away (refused connections) is the
     // browser's to say; from here on nothing may fail.
     let _ = laptop.console_errors().await;
