@@ -261,8 +261,21 @@ impl Inner {
         Ok(())
     }
 
+    /// The checkpoint as it stands now: the files of the last one, with
+    /// the current meta and the pending batch's file if it is in one (not
+    /// in the journal).
+    fn current(state: &State) -> Checkpoint {
+        let mut next = state.checkpoint.clone();
+        next.meta = state.meta.clone();
+        next.outbox = match &state.outbox {
+            Some(OutboxAt::File(name)) => Some(name.clone()),
+            _ => None,
+        };
+        next
+    }
+
     /// Starts a new journal after checkpoint `next`, holding `updates` and
-    /// the pending batch's `outbox` bytes (if given) under the current meta,
+    /// the pending batch's `outbox` bytes (if given) under `next`'s meta,
     /// and commits it. The old journal stays the live one until then.
     fn start_journal(
         &self,
@@ -272,24 +285,28 @@ impl Inner {
         outbox: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         let mut bytes = journal::MAGIC.to_vec();
-        let at = |bytes: &mut Vec<u8>, kind, blobs: &[&[u8]]| -> Result<_, StoreError> {
-            let meta = next.meta.as_ref().or(state.meta.as_ref());
-            let json = meta.map(to_json).transpose()?.unwrap_or_default();
+        let json = next
+            .meta
+            .as_ref()
+            .map(to_json)
+            .transpose()?
+            .unwrap_or_default();
+        let at = |bytes: &mut Vec<u8>, kind, blobs: &[&[u8]]| {
             let (frame, ranges) = journal::encode(kind, &json, blobs);
             let base = bytes.len() as u64;
             bytes.extend(frame);
-            Ok(ranges
+            ranges
                 .into_iter()
                 .map(|r| base + r.start as u64..base + r.end as u64)
-                .collect::<Vec<_>>())
+                .collect::<Vec<_>>()
         };
         let new_updates = if updates.is_empty() {
             Vec::new()
         } else {
-            at(&mut bytes, journal::APPEND, updates)?
+            at(&mut bytes, journal::APPEND, updates)
         };
         let new_outbox = match outbox {
-            Some(batch) => at(&mut bytes, journal::OUTBOX, &[batch])?
+            Some(batch) => at(&mut bytes, journal::OUTBOX, &[batch])
                 .into_iter()
                 .next()
                 .map(OutboxAt::Journal),
@@ -304,9 +321,8 @@ impl Inner {
             .open(&path)
             .map_err(|e| io_err(&name, e))?;
         next.journal = Some(name);
-        let meta = next.meta.clone().or_else(|| state.meta.clone());
         self.commit(state, next)?;
-        state.meta = meta;
+        state.meta = state.checkpoint.meta.clone();
         state.updates = new_updates;
         state.outbox = new_outbox;
         state.journal = Some(Journal {
@@ -329,8 +345,7 @@ impl Inner {
             return Err(io_err("the store's journal", reason));
         }
         if state.journal.is_none() {
-            let next = state.checkpoint.clone();
-            self.start_journal(state, next, &[], None)?;
+            self.start_journal(state, Self::current(state), &[], None)?;
         }
         let json = to_json(meta)?;
         let (frame, ranges) = journal::encode(kind, &json, blobs);
@@ -392,8 +407,7 @@ impl Inner {
             Some(OutboxAt::Journal(r)) => Some(slice(r)?),
             _ => None,
         };
-        let next = state.checkpoint.clone();
-        self.start_journal(state, next, &updates, outbox)
+        self.start_journal(state, Self::current(state), &updates, outbox)
     }
 
     fn load(&self) -> Result<Loaded, StoreError> {

@@ -233,3 +233,35 @@ async fn a_journal_of_sent_batches_is_rewritten_small() {
     // One journal, one state file.
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
 }
+
+#[tokio::test]
+async fn a_rewritten_journal_keeps_what_came_after_the_last_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    // The checkpoint holds meta(1) and no pending batch.
+    store.compact(b"snapshot", &meta(1)).await.unwrap();
+    store.append(&[b"after".to_vec()], &meta(2)).await.unwrap();
+    // Each batch replaces the last, which becomes slack: the fifth call
+    // finds 4 MiB of it and rewrites the journal.
+    let mut last = None;
+    for i in 0..5 {
+        let mut batch = outbox(&format!("k{i}"));
+        batch.envelope = vec![i as u8; 1 << 20];
+        store.set_outbox(Some(&batch), &meta(3 + i)).await.unwrap();
+        last = Some(batch);
+    }
+    let size = fs::metadata(journal_path(dir.path())).unwrap().len();
+    assert!(
+        size < 2 << 20,
+        "the journal was not rewritten: {size} bytes"
+    );
+    for loaded in [
+        store.load().await.unwrap(),
+        FsStore::open(dir.path()).unwrap().load().await.unwrap(),
+    ] {
+        assert_eq!(loaded.snapshot.as_deref(), Some(&b"snapshot"[..]));
+        assert_eq!(loaded.log, vec![b"after".to_vec()]);
+        assert_eq!(loaded.meta, Some(meta(7)));
+        assert_eq!(loaded.outbox, last);
+    }
+}
