@@ -151,8 +151,41 @@ fn to_json(meta: &StoredMeta) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(meta).map_err(|e| io_err("encoding the meta", e))
 }
 
-fn range(r: &Range<u64>) -> Option<Range<usize>> {
-    Some(usize::try_from(r.start).ok()?..usize::try_from(r.end).ok()?)
+/// The bytes at `r` of the journal's `bytes`.
+fn slice<'a>(bytes: &'a [u8], r: &Range<u64>) -> Result<&'a [u8], StoreError> {
+    let start = usize::try_from(r.start).ok();
+    let end = usize::try_from(r.end).ok();
+    start
+        .zip(end)
+        .and_then(|(start, end)| bytes.get(start..end))
+        .ok_or_else(|| StoreError::Corrupt("the store's journal is shorter than it was".into()))
+}
+
+/// Where the blobs of a record (`ranges` in its frame) lie in the journal,
+/// the frame written at `base`.
+fn placed(base: u64, ranges: Vec<Range<usize>>) -> Vec<Range<u64>> {
+    ranges
+        .into_iter()
+        .map(|r| base + r.start as u64..base + r.end as u64)
+        .collect()
+}
+
+impl State {
+    /// Takes in one journal record, written now or replayed: its meta,
+    /// and where its blobs lie in the journal.
+    fn apply(&mut self, kind: u8, meta: StoredMeta, blobs: Vec<Range<u64>>) -> Result<(), String> {
+        match kind {
+            journal::APPEND => self.updates.extend(blobs),
+            journal::OUTBOX => match (&meta.outbox, blobs.into_iter().next()) {
+                (None, _) => self.outbox = None,
+                (Some(_), Some(at)) => self.outbox = Some(OutboxAt::Journal(at)),
+                (Some(_), None) => {}
+            },
+            other => return Err(format!("a record of unknown kind {other}")),
+        }
+        self.meta = Some(meta);
+        Ok(())
+    }
 }
 
 impl FsStore {
@@ -295,10 +328,7 @@ impl Inner {
             let (frame, ranges) = journal::encode(kind, &json, blobs);
             let base = bytes.len() as u64;
             bytes.extend(frame);
-            ranges
-                .into_iter()
-                .map(|r| base + r.start as u64..base + r.end as u64)
-                .collect::<Vec<_>>()
+            placed(base, ranges)
         };
         let new_updates = if updates.is_empty() {
             Vec::new()
@@ -368,10 +398,7 @@ impl Inner {
             return Err(io_err("writing the store's journal", e));
         }
         open.len = at + frame.len() as u64;
-        Ok(ranges
-            .into_iter()
-            .map(|r| at + r.start as u64..at + r.end as u64)
-            .collect())
+        Ok(placed(at, ranges))
     }
 
     /// Rewrites the journal as what it holds now (its updates, the meta and
@@ -393,18 +420,13 @@ impl Inner {
             return Ok(());
         }
         let old = self.journal_bytes(state)?;
-        let slice = |r: &Range<u64>| {
-            range(r).and_then(|r| old.get(r)).ok_or_else(|| {
-                StoreError::Corrupt("the store's journal is shorter than it was".into())
-            })
-        };
         let updates = state
             .updates
             .iter()
-            .map(slice)
+            .map(|r| slice(&old, r))
             .collect::<Result<Vec<_>, _>>()?;
         let outbox = match &state.outbox {
-            Some(OutboxAt::Journal(r)) => Some(slice(r)?),
+            Some(OutboxAt::Journal(r)) => Some(slice(&old, r)?),
             _ => None,
         };
         self.start_journal(state, Self::current(state), &updates, outbox)
@@ -419,11 +441,6 @@ impl Inner {
             } else {
                 self.journal_bytes(&state)?
             };
-        let slice = |r: &Range<u64>| -> Result<&[u8], StoreError> {
-            range(r).and_then(|r| journal.get(r)).ok_or_else(|| {
-                StoreError::Corrupt("the store's journal is shorter than it was".into())
-            })
-        };
         let outbox = match (
             state.meta.as_ref().and_then(|m| m.outbox.as_ref()),
             &state.outbox,
@@ -434,7 +451,7 @@ impl Inner {
                 to: head.to,
                 envelope: match at {
                     OutboxAt::File(name) => self.read_blob(name, false)?,
-                    OutboxAt::Journal(r) => slice(r)?.to_vec(),
+                    OutboxAt::Journal(r) => slice(&journal, r)?.to_vec(),
                 },
             }),
             _ => None,
@@ -452,7 +469,7 @@ impl Inner {
             .map(|n| self.read_blob(n, true))
             .collect::<Result<Vec<_>, _>>()?;
         for r in &state.updates {
-            let update = envelope::open(slice(r)?, envelope::DEFAULT_MAX_RAW_LEN)
+            let update = envelope::open(slice(&journal, r)?, envelope::DEFAULT_MAX_RAW_LEN)
                 .map_err(|e| StoreError::Corrupt(format!("an update in the journal: {e}")))?;
             log.push(update);
         }
@@ -482,8 +499,9 @@ impl Inner {
         let blobs: Vec<&[u8]> = sealed.iter().map(Vec::as_slice).collect();
         let stored = Self::keep_outbox(&state, meta);
         let at = self.record(&mut state, journal::APPEND, &stored, &blobs)?;
-        state.updates.extend(at);
-        state.meta = Some(stored);
+        state
+            .apply(journal::APPEND, stored, at)
+            .map_err(|e| io_err("the store's journal", e))?;
         // The record is durable: a failed tidy costs only space.
         let _ = self.tidy(&mut state);
         Ok(())
@@ -498,20 +516,9 @@ impl Inner {
         // The pending batch goes on in the new journal.
         next.outbox = None;
         let batch = match &state.outbox {
-            Some(OutboxAt::Journal(r)) => {
-                let journal = self.journal_bytes(&state)?;
-                range(r).and_then(|r| journal.get(r)).map(<[u8]>::to_vec)
-            }
+            Some(OutboxAt::Journal(r)) => Some(slice(&self.journal_bytes(&state)?, r)?.to_vec()),
             Some(OutboxAt::File(name)) => Some(self.read_blob(name, false)?),
             None => None,
-        };
-        let batch = match (batch, &state.outbox) {
-            (None, Some(_)) => {
-                return Err(StoreError::Corrupt(
-                    "the store's pending batch could not be read".into(),
-                ));
-            }
-            (batch, _) => batch,
         };
         self.start_journal(&mut state, next, &[], batch.as_deref())
     }
@@ -535,12 +542,9 @@ impl Inner {
             outbox: head,
         };
         let at = self.record(&mut state, journal::OUTBOX, &stored, &blobs)?;
-        match (outbox, at.into_iter().next()) {
-            (None, _) => state.outbox = None,
-            (Some(_), Some(at)) => state.outbox = Some(OutboxAt::Journal(at)),
-            (Some(_), None) => {}
-        }
-        state.meta = Some(stored);
+        state
+            .apply(journal::OUTBOX, stored, at)
+            .map_err(|e| io_err("the store's journal", e))?;
         // The record is durable: a failed tidy costs only space.
         let _ = self.tidy(&mut state);
         Ok(())

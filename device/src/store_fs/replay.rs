@@ -18,24 +18,9 @@ pub(super) fn replay(path: &Path, name: &str, state: &mut State) -> Result<(), S
         let json = bytes.get(record.json.clone()).unwrap_or_default();
         let meta: StoredMeta = serde_json::from_slice(json)
             .map_err(|e| StoreError::Corrupt(format!("{name}: a record's meta: {e}")))?;
-        let blobs = record.blobs.iter().map(|r| r.start as u64..r.end as u64);
-        match record.kind {
-            journal::APPEND => state.updates.extend(blobs),
-            journal::OUTBOX => {
-                let mut blobs = blobs;
-                match (&meta.outbox, blobs.next()) {
-                    (None, _) => state.outbox = None,
-                    (Some(_), Some(at)) => state.outbox = Some(OutboxAt::Journal(at)),
-                    (Some(_), None) => {}
-                }
-            }
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "{name}: a record of unknown kind {other}"
-                )));
-            }
-        }
-        state.meta = Some(meta);
+        state
+            .apply(record.kind, meta, placed(0, record.blobs.clone()))
+            .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))?;
     }
     let end = replayed.end as u64;
     if end < bytes.len() as u64 {
