@@ -13,9 +13,7 @@ use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-fn err(message: impl Into<String>) -> JsValue {
-    JsValue::from_str(&message.into())
-}
+use crate::err;
 
 /// Whether every queued file is sent (or is left to the app: stopped for
 /// good, or in a workspace whose keys are locked). `Ok(false)` and `Err`
@@ -25,9 +23,7 @@ pub async fn send(send: &Function) -> Result<bool, JsValue> {
         .await
         .map_err(|e| err(e.to_string()))?;
     let unsent = files::unsent(&db).await.map_err(|e| err(e.to_string()))?;
-    if let Ok(db) = std::rc::Rc::try_unwrap(db) {
-        db.close();
-    }
+    hearth_storage::close(db);
     if unsent.is_empty() {
         return Ok(true);
     }

@@ -24,6 +24,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, Request, RequestMode, Response, ServiceWorkerGlobalScope};
 
+/// An error for the browser (and the console), in words.
+pub(crate) fn err(message: impl Into<String>) -> JsValue {
+    JsValue::from_str(&message.into())
+}
+
 fn scope() -> ServiceWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }

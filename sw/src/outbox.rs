@@ -20,6 +20,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, Response};
 
+use crate::err;
+
 /// The Background Sync tag the app registers.
 pub const TAG: &str = "hearth-sync";
 
@@ -31,10 +33,6 @@ pub struct Flushed {
     /// Batches the server refused for good (a revoked token…): the app
     /// says so when it opens.
     pub refused: u32,
-}
-
-fn err(message: impl Into<String>) -> JsValue {
-    JsValue::from_str(&message.into())
 }
 
 /// Sends every workspace's pending batch. An error means "try again

@@ -111,9 +111,7 @@ pub async fn send_every_queue() -> Result<u32, String> {
             waiting += 1;
         }
     }
-    if let Ok(db) = std::rc::Rc::try_unwrap(db) {
-        db.close();
-    }
+    hearth_storage::close(db);
     Ok(waiting)
 }
 

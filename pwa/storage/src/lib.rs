@@ -86,6 +86,14 @@ pub async fn open(name: &str) -> Result<Rc<Rexie>, StoreError> {
     Ok(Rc::new(db))
 }
 
+/// Closes a connection [`open`] gave once nothing else holds it (a
+/// short-lived caller's, so that it does not hold up a later upgrade).
+pub fn close(db: Rc<Rexie>) {
+    if let Ok(db) = Rc::try_unwrap(db) {
+        db.close();
+    }
+}
+
 /// Opens `name` at `version` with `stores` and does nothing else: for
 /// [`open`], and for tests that write an older layout.
 pub async fn open_schema(name: &str, version: u32, stores: &[&str]) -> Result<Rexie, StoreError> {
