@@ -286,6 +286,12 @@ impl App {
         }
     }
 
+    /// Where uploads larger than a few hundred KiB wait, unnamed, while they
+    /// arrive (`<data dir>/spool`, on the same disk as the logs).
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.config.data_dir.join("spool")
+    }
+
     /// Starts the background chores; they end at shutdown.
     pub fn spawn_background(self: &Arc<Self>) {
         let app = self.clone();

@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::storage::payload::{Payload, Spool};
+use crate::workspaces::WriteError;
 
 pub use crate::body::{ChannelBody, ResBody, full};
 
@@ -40,6 +42,25 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
+fn too_large(limits: BodyLimits) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the request body is larger than {} bytes", limits.max_bytes),
+    )
+}
+
+/// Refuses a body whose `Content-Length` is over the limit, or not a number.
+fn check_length(headers: &HeaderMap, limits: BodyLimits) -> Result<(), ApiError> {
+    if let Some(len) = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+        match len.parse::<u64>() {
+            Ok(len) if len > limits.max_bytes => return Err(too_large(limits)),
+            Ok(_) => {}
+            Err(_) => return Err(ApiError::bad_request("Content-Length is not a number")),
+        }
+    }
+    Ok(())
+}
+
 /// Reads a whole request body: 413 `payload_too_large` beyond the limit
 /// (early, from `Content-Length`, when the client sends one), 408
 /// `request_timeout` if it does not arrive in time.
@@ -48,29 +69,68 @@ pub async fn read_body(
     body: Incoming,
     limits: BodyLimits,
 ) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the request body is larger than {} bytes", limits.max_bytes),
-        )
-    };
-    if let Some(len) = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
-        match len.parse::<u64>() {
-            Ok(len) if len > limits.max_bytes => return Err(too_large()),
-            Ok(_) => {}
-            Err(_) => return Err(ApiError::bad_request("Content-Length is not a number")),
-        }
-    }
+    check_length(headers, limits)?;
     let limit = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
     match tokio::time::timeout(limits.timeout, Limited::new(body, limit).collect()).await {
         Err(_) => Err(ApiError::new(
             ErrorCode::RequestTimeout,
             "the request body did not arrive in time",
         )),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limits)),
         Ok(Err(_)) => Err(ApiError::bad_request("the request body could not be read")),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
+}
+
+/// Reads a request body as an upload's [`Payload`] with its SHA-256, under
+/// the same limits and answers as [`read_body`]; a body larger than
+/// [`SPOOL_AT`](crate::storage::payload::SPOOL_AT) goes to an unnamed file
+/// in `spool_dir` as it arrives, so memory stays bounded whatever its size.
+pub async fn read_payload(
+    headers: &HeaderMap,
+    body: Incoming,
+    limits: BodyLimits,
+    spool_dir: &std::path::Path,
+) -> Result<(Payload, [u8; 32]), ApiError> {
+    check_length(headers, limits)?;
+    let limit = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
+    let mut body = Limited::new(body, limit);
+    let mut spool = Spool::new(spool_dir);
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| {
+                if err.downcast_ref::<LengthLimitError>().is_some() {
+                    too_large(limits)
+                } else {
+                    ApiError::bad_request("the request body could not be read")
+                }
+            })?;
+            if let Ok(data) = frame.into_data() {
+                spool.push(data).await.map_err(spool_error)?;
+            }
+        }
+        spool.finish().await.map_err(spool_error)
+    };
+    match tokio::time::timeout(limits.timeout, read).await {
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request body did not arrive in time",
+        )),
+        Ok(result) => result,
+    }
+}
+
+/// A spool file that could not be written: `storage_full` when the disk
+/// is out of room.
+fn spool_error(err: std::io::Error) -> ApiError {
+    crate::error::write_error(
+        match crate::storage::StoreError::io("a spooled upload", err) {
+            crate::storage::StoreError::Full { .. } => {
+                WriteError::Full("the server's disk is full")
+            }
+            other => WriteError::Store(other),
+        },
+    )
 }
 
 /// Whether the request's `Content-Type` is exactly `essence` (case aside),

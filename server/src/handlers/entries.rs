@@ -11,7 +11,6 @@ use hearth_shared::id::WorkspaceId;
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
 use crate::auth::authorize;
@@ -87,8 +86,7 @@ pub async fn push(
     let (parts, body) = req.into_parts();
     let body = authorize_upload(app, &ws, &parts.headers, body).await?;
     let key = idempotency_key(&parts.headers)?;
-    let payload = read_upload(app, &parts.headers, body, "an entry").await?;
-    let hash: [u8; 32] = Sha256::digest(&payload).into();
+    let (payload, hash) = read_upload(app, &parts.headers, body, "an entry").await?;
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let appended = workspace.append(NewEntry { key, hash, payload }).await;
     let seq = match appended.map_err(write_error)? {

@@ -38,8 +38,9 @@ use crate::auth::{NO_EXPIRY_SECS, authorize};
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::fsutil::random16;
-use crate::http::{read_body, require_octet_stream};
+use crate::http::{read_payload, require_octet_stream};
 use crate::storage::Position;
+use crate::storage::payload::Payload;
 
 /// Parses a workspace id from a path or body; nothing touches the disk
 /// before this succeeds.
@@ -224,17 +225,18 @@ async fn drain(body: Incoming) {
 /// The most of a refused upload's body read before answering.
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// Reads an upload's body within the limits; an empty one is refused
-/// (`what` names it in the message).
+/// Reads an upload's body within the limits, spooled to a file when large,
+/// with its SHA-256; an empty one is refused (`what` names it in the
+/// message).
 pub async fn read_upload(
     app: &App,
     headers: &HeaderMap,
     body: Incoming,
     what: &str,
-) -> Result<bytes::Bytes, ApiError> {
-    let data = read_body(headers, body, app.body_limits()).await?;
+) -> Result<(Payload, [u8; 32]), ApiError> {
+    let (data, hash) = read_payload(headers, body, app.body_limits(), &app.spool_dir()).await?;
     if data.is_empty() {
         return Err(ApiError::bad_request(format!("{what} cannot be empty")));
     }
-    Ok(data)
+    Ok((data, hash))
 }

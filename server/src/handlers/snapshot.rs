@@ -28,7 +28,7 @@ pub async fn put(
     if upto == 0 {
         return Err(ApiError::bad_request("`upto` must be at least 1"));
     }
-    let data = read_upload(app, &parts.headers, body, "a snapshot").await?;
+    let (data, _) = read_upload(app, &parts.headers, body, "a snapshot").await?;
     let workspace = app.workspaces.get(&ws).await.map_err(write_error)?;
     let snapshotted = workspace.snapshot(upto, data).await;
     match snapshotted.map_err(write_error)? {

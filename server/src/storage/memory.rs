@@ -144,7 +144,7 @@ impl WorkspaceLog for MemoryLog {
             }
             if st
                 .bytes()
-                .saturating_add((e.payload.len() + FRAME_HEADER_LEN) as u64)
+                .saturating_add(e.payload.len() + FRAME_HEADER_LEN as u64)
                 > quota
             {
                 out.push(Appended::OverQuota);
@@ -152,7 +152,11 @@ impl WorkspaceLog for MemoryLog {
             }
             st.head += 1;
             let seq = st.head;
-            st.entries.insert(seq, e.payload.clone());
+            let payload = e
+                .payload
+                .read_all()
+                .map_err(|e| StoreError::io("memory", e))?;
+            st.entries.insert(seq, payload);
             if let Some(k) = &e.key {
                 st.keys.insert(k.clone(), (seq, e.hash));
             }
@@ -190,9 +194,10 @@ impl WorkspaceLog for MemoryLog {
     async fn put_snapshot(
         &self,
         upto: u64,
-        data: bytes::Bytes,
+        data: super::payload::Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
+        let data = data.read_all().map_err(|e| StoreError::io("memory", e))?;
         let mut st = self.lock();
         let (head, floor) = (st.head, st.floor());
         if upto > head || upto < floor {
@@ -446,7 +451,7 @@ mod tests {
         let e = |k: &str, b: &'static [u8]| NewEntry {
             key: Some(k.into()),
             hash: [b[0]; 32],
-            payload: Bytes::from_static(b),
+            payload: Bytes::from_static(b).into(),
         };
         let out = log
             .append(
@@ -465,13 +470,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            log.put_snapshot(3, Bytes::from_static(b"s"), u64::MAX)
+            log.put_snapshot(3, Bytes::from_static(b"s").into(), u64::MAX)
                 .await
                 .unwrap(),
             Snapshotted::Conflict { head: 2, floor: 0 }
         );
         assert_eq!(
-            log.put_snapshot(1, Bytes::from_static(b"s"), u64::MAX)
+            log.put_snapshot(1, Bytes::from_static(b"s").into(), u64::MAX)
                 .await
                 .unwrap(),
             Snapshotted::Done(1)

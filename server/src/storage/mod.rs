@@ -14,6 +14,7 @@
 //! - [`memory`]: an in-memory store for tests.
 //! - [`chunks`]: the chunk store's trait.
 //! - [`room`]: the one owner of quotas and server-wide limits.
+//! - [`payload`]: an upload's bytes, spooled to a file when large.
 //! - [`offsite`]: backups copied to an S3-compatible store, checked there,
 //!   and restored from there.
 
@@ -25,6 +26,7 @@ pub mod memory;
 #[cfg(any(test, feature = "test-support"))]
 pub mod model_tests;
 pub mod offsite;
+pub mod payload;
 pub mod room;
 
 use std::sync::Arc;
@@ -105,7 +107,7 @@ pub struct NewEntry {
     pub key: Option<String>,
     /// SHA-256 of the payload, to tell a retry from a different body.
     pub hash: [u8; 32],
-    pub payload: Bytes,
+    pub payload: payload::Payload,
 }
 
 /// What happened to one appended entry.
@@ -456,7 +458,7 @@ pub trait WorkspaceLog: Send + Sync + 'static {
     async fn put_snapshot(
         &self,
         upto: u64,
-        data: Bytes,
+        data: payload::Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError>;
 

@@ -18,7 +18,7 @@ fn backed_up() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
     let entry = crate::storage::NewEntry {
         key: Some("k1".into()),
         hash: [1; 32],
-        payload: Bytes::from_static(b"an entry"),
+        payload: Bytes::from_static(b"an entry").into(),
     };
     log.append(&[entry], u64::MAX).unwrap();
     drop(log);

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use crate::storage::payload::Payload;
 use hearth_shared::id::WorkspaceId;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -103,7 +103,7 @@ impl Workspace {
     }
 
     /// Swaps in a snapshot; resolves once it is durable.
-    pub async fn snapshot(&self, upto: u64, data: Bytes) -> Result<Snapshotted, WriteError> {
+    pub async fn snapshot(&self, upto: u64, data: Payload) -> Result<Snapshotted, WriteError> {
         self.write(|reply| WriteOp::Snapshot { upto, data, reply })
             .await
     }

@@ -20,7 +20,7 @@ fn entry(body: &'static [u8], key: &str) -> NewEntry {
     NewEntry {
         key: Some(key.to_owned()),
         hash: sha2::Sha256::digest(body).into(),
-        payload: Bytes::from_static(body),
+        payload: body.into(),
     }
 }
 
@@ -106,7 +106,7 @@ async fn concurrent_appends(store: Arc<dyn LogStore>) {
             ws.append(NewEntry {
                 key: Some(key),
                 hash: [i as u8; 32],
-                payload: Bytes::from(vec![i as u8; 8]),
+                payload: vec![i as u8; 8].into(),
             })
             .await
             .unwrap()
@@ -231,7 +231,7 @@ impl WorkspaceLog for FlakyLog {
     async fn put_snapshot(
         &self,
         upto: u64,
-        data: Bytes,
+        data: crate::storage::payload::Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
         self.inner.put_snapshot(upto, data, quota).await
@@ -278,7 +278,7 @@ async fn a_failed_log_is_reopened_only_after_its_writer_is_gone() {
                     let entry = NewEntry {
                         key: Some(key.clone()),
                         hash: sha2::Sha256::digest(&body).into(),
-                        payload: Bytes::from(body.clone()),
+                        payload: body.clone().into(),
                     };
                     match w.append(entry).await {
                         Ok(Appended::New(seq) | Appended::Duplicate(seq)) => {

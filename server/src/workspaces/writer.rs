@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use bytes::Bytes;
 use hearth_shared::id::WorkspaceId;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -27,7 +26,7 @@ pub(super) enum WriteOp {
     },
     Snapshot {
         upto: u64,
-        data: Bytes,
+        data: crate::storage::payload::Payload,
         reply: oneshot::Sender<Result<Snapshotted, WriteError>>,
     },
     Undo {
@@ -50,8 +49,8 @@ impl WriteOp {
 
     fn bytes(&self) -> u64 {
         match self {
-            WriteOp::Append { entry, .. } => entry.payload.len() as u64,
-            WriteOp::Snapshot { data, .. } => data.len() as u64,
+            WriteOp::Append { entry, .. } => entry.payload.len(),
+            WriteOp::Snapshot { data, .. } => data.len(),
             WriteOp::Undo { .. } | WriteOp::Forget { .. } => 0,
         }
     }

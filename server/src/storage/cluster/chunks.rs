@@ -105,7 +105,7 @@ impl ChunkStore for ClusterChunks {
         let len = data.len() as u64;
         let object = self
             .cluster
-            .upload(&format!("w/{id}/c"), data, crate::clock::unix_now())
+            .upload(&format!("w/{id}/c"), data.into(), crate::clock::unix_now())
             .await?;
         let mut client = self.cluster.client().await.map_err(failed)?;
         let tx = client.transaction().await?;

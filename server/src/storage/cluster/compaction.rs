@@ -2,7 +2,7 @@
 //! covers are marked, not deleted, for the undo window), undoing the
 //! latest one, and forgetting what the undo window keeps.
 
-use bytes::Bytes;
+use crate::storage::payload::Payload;
 
 use super::log::MAX_ENTRY_LEN;
 use super::log::{ClusterLog, HEADER, list_as_garbage, now, position};
@@ -13,16 +13,16 @@ impl ClusterLog {
     pub(super) async fn compact(
         &self,
         upto: u64,
-        data: Bytes,
+        data: Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
-        if data.len() as u64 > MAX_ENTRY_LEN {
+        if data.len() > MAX_ENTRY_LEN {
             return Ok(Snapshotted::TooLarge);
         }
-        if data.len() as u64 > quota {
+        if data.len() > quota {
             return Ok(Snapshotted::OverQuota);
         }
-        let snapshot_len = data.len() as u64;
+        let snapshot_len = data.len();
         let name = self
             .cluster
             .upload(&format!("{}/s", self.dir), data, now())
@@ -236,7 +236,7 @@ mod tests {
         NewEntry {
             key: Some(key.into()),
             hash: sha2::Sha256::digest(&payload).into(),
-            payload: Bytes::from(payload),
+            payload: Bytes::from(payload).into(),
         }
     }
 
@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(frames(&log).await, all);
 
         let done = log
-            .put_snapshot(2, Bytes::from_static(b"state"), u64::MAX)
+            .put_snapshot(2, Bytes::from_static(b"state").into(), u64::MAX)
             .await
             .unwrap();
         assert_eq!(done, Snapshotted::Done(2));
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(frames(&log).await, all, "every entry is back");
         assert!(log.undo_compaction().await.unwrap().is_none());
 
-        log.put_snapshot(3, Bytes::from_static(b"state 3"), u64::MAX)
+        log.put_snapshot(3, Bytes::from_static(b"state 3").into(), u64::MAX)
             .await
             .unwrap();
         assert_eq!(log.forget_compactions().await.unwrap(), 1);

@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+
+use crate::storage::payload::Payload;
 use futures::{StreamExt as _, TryStreamExt as _};
 use hearth_shared::frame::{FRAME_HEADER_LEN, FrameKind, encode_header};
 use hearth_shared::id::WorkspaceId;
@@ -295,6 +297,21 @@ impl ClusterLog {
     }
 }
 
+/// The bytes of a payload small enough for a row (at most [`INLINE_MAX`]).
+async fn read_small(payload: &Payload) -> Result<Bytes, StoreError> {
+    if let Some(bytes) = payload.in_memory() {
+        return Ok(bytes.clone());
+    }
+    let payload = payload.clone();
+    tokio::task::spawn_blocking(move || payload.read_all())
+        .await
+        .map_err(|e| StoreError::Failed {
+            at: "a spooled upload".into(),
+            detail: e.to_string(),
+        })?
+        .map_err(|e| StoreError::io("a spooled upload", e))
+}
+
 /// Adds a frame's header and payload to `parts`; returns its bytes.
 fn push_frame(
     parts: &mut Vec<Part>,
@@ -325,15 +342,23 @@ impl WorkspaceLog for ClusterLog {
         quota: u64,
     ) -> Result<Vec<Appended>, StoreError> {
         // Large payloads become objects first, outside the lock.
+        // Small ones go in the row, read from their spool file if need be.
         let mut objects: Vec<Option<String>> = Vec::with_capacity(entries.len());
+        let mut inline: Vec<Option<Bytes>> = Vec::with_capacity(entries.len());
         for e in &entries {
             let len = e.payload.len();
-            objects.push(if len > INLINE_MAX && len as u64 <= MAX_ENTRY_LEN {
-                let dir = format!("{}/e", self.dir);
-                Some(self.cluster.upload(&dir, e.payload.clone(), now()).await?)
+            if len > INLINE_MAX as u64 {
+                objects.push(if len <= MAX_ENTRY_LEN {
+                    let dir = format!("{}/e", self.dir);
+                    Some(self.cluster.upload(&dir, e.payload.clone(), now()).await?)
+                } else {
+                    None
+                });
+                inline.push(None);
             } else {
-                None
-            });
+                objects.push(None);
+                inline.push(Some(read_small(&e.payload).await?));
+            }
         }
         let mut client = self.cluster.client().await?;
         let tx = client.transaction().await?;
@@ -363,7 +388,7 @@ impl WorkspaceLog for ClusterLog {
         let (mut key_names, mut key_seqs, mut key_hashes) = (vec![], vec![], vec![]);
         let mut adopted = Vec::new();
         let mut unused = Vec::new();
-        for (e, object) in entries.iter().zip(objects) {
+        for ((e, object), inline) in entries.iter().zip(objects).zip(&inline) {
             if let Some((seq, hash)) = e.key.as_ref().and_then(|k| known.get(k)) {
                 out.push(if hash.as_slice() == e.hash {
                     Appended::Duplicate(*seq)
@@ -373,7 +398,7 @@ impl WorkspaceLog for ClusterLog {
                 unused.extend(object);
                 continue;
             }
-            let len = e.payload.len() as u64;
+            let len = e.payload.len();
             if len > MAX_ENTRY_LEN {
                 out.push(Appended::TooLarge);
                 continue;
@@ -388,7 +413,7 @@ impl WorkspaceLog for ClusterLog {
             pos.bytes += cost;
             seqs.push(to_db(pos.head));
             lens.push(to_db(len));
-            payloads.push(object.is_none().then(|| e.payload.as_ref()));
+            payloads.push(inline.as_deref());
             if let Some(name) = &object {
                 adopted.push(name.clone());
             }
@@ -449,7 +474,7 @@ impl WorkspaceLog for ClusterLog {
     async fn put_snapshot(
         &self,
         upto: u64,
-        data: Bytes,
+        data: Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
         self.compact(upto, data, quota).await
@@ -489,7 +514,7 @@ impl ClusterStore {
             Some(data) => {
                 let name = self
                     .cluster
-                    .upload(&format!("{dir}/s"), data.clone(), now)
+                    .upload(&format!("{dir}/s"), data.clone().into(), now)
                     .await?;
                 adopted.push(name.clone());
                 Some(name)
@@ -502,7 +527,7 @@ impl ClusterStore {
             let object = if payload.len() > INLINE_MAX {
                 let name = self
                     .cluster
-                    .upload(&format!("{dir}/e"), payload.clone(), now)
+                    .upload(&format!("{dir}/e"), payload.clone().into(), now)
                     .await?;
                 adopted.push(name.clone());
                 Some(name)

@@ -93,7 +93,7 @@ impl Cluster {
     pub async fn upload(
         &self,
         dir: &str,
-        data: bytes::Bytes,
+        data: crate::storage::payload::Payload,
         now: u64,
     ) -> Result<String, StoreError> {
         let name = objects::fresh_name(dir).map_err(|detail| StoreError::Failed {
@@ -107,7 +107,7 @@ impl Cluster {
                 &[&name, &to_db(now)],
             )
             .await?;
-        self.objects.put(&name, data).await?;
+        self.objects.put_payload(&name, &data).await?;
         Ok(name)
     }
 
@@ -240,7 +240,7 @@ mod tests {
     async fn objects_of_unfinished_writes_are_swept_after_the_grace_period() {
         let c = testing::fresh().await;
         let name = c
-            .upload("e", bytes::Bytes::from_static(b"orphan"), 100)
+            .upload("e", b"orphan".as_slice().into(), 100)
             .await
             .unwrap();
         assert_eq!(c.sweep_garbage(100, 10).await.unwrap(), 0, "still in grace");

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+
+use crate::storage::payload::Payload;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, PutPayload, RetryConfig};
@@ -32,6 +34,25 @@ pub enum ObjectError {
     /// No gateway answered, or each failed: retry later.
     #[error("{at}: the object store is unavailable: {detail}")]
     Unavailable { at: String, detail: String },
+}
+
+/// Bytes of each part of a multipart upload (S3's least, but the last).
+const PART: usize = 5 * 1024 * 1024;
+
+/// A spool file that could not be read, before any gateway was asked.
+fn unavailable(name: &str, err: impl std::fmt::Display) -> ObjectError {
+    ObjectError::Unavailable {
+        at: name.to_owned(),
+        detail: format!("reading the spooled upload: {err}"),
+    }
+}
+
+/// A spool file that could not be read, as the object store's error.
+fn spool_error(err: impl std::error::Error + Send + Sync + 'static) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "spool",
+        source: Box::new(err),
+    }
 }
 
 impl ObjectError {
@@ -272,6 +293,49 @@ impl Objects {
         self.on_any(name, |g, p| {
             let data = data.clone();
             async move { g.put(&p, PutPayload::from(data)).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    /// Writes `data` as object `name`: in one request when it is in memory
+    /// or fits in one part, else read from its spool file in parts of
+    /// [`PART`] bytes (a multipart upload), so that no more than one part
+    /// is in memory.
+    pub async fn put_payload(&self, name: &str, data: &Payload) -> Result<(), ObjectError> {
+        if let Some(bytes) = data.in_memory() {
+            return self.put(name, bytes.clone()).await;
+        }
+        if data.len() <= PART as u64 {
+            let piece = data.clone();
+            let bytes = tokio::task::spawn_blocking(move || piece.read_all())
+                .await
+                .map_err(|e| unavailable(name, e))?
+                .map_err(|e| unavailable(name, e))?;
+            return self.put(name, bytes).await;
+        }
+        self.on_any(name, |g, p| {
+            let data = data.clone();
+            async move {
+                let mut upload = g.put_multipart(&p).await?;
+                let sent = async {
+                    let mut at = 0u64;
+                    while at < data.len() {
+                        let piece = data.clone();
+                        let part = tokio::task::spawn_blocking(move || piece.range(at, PART))
+                            .await
+                            .map_err(spool_error)?
+                            .map_err(spool_error)?;
+                        at += part.len() as u64;
+                        upload.put_part(PutPayload::from(part)).await?;
+                    }
+                    upload.complete().await.map(|_| ())
+                }
+                .await;
+                if sent.is_err() {
+                    let _ = upload.abort().await;
+                }
+                sent
+            }
         })
         .await
     }

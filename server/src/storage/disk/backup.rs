@@ -479,7 +479,7 @@ mod tests {
             &[NewEntry {
                 key: None,
                 hash: [0; 32],
-                payload: bytes::Bytes::from_static(b"x"),
+                payload: bytes::Bytes::from_static(b"x").into(),
             }],
             u64::MAX,
         )

@@ -88,7 +88,7 @@ impl DiskLog {
     pub fn put_snapshot(
         &self,
         upto: u64,
-        data: &[u8],
+        data: &Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -108,10 +108,10 @@ impl DiskLog {
         if upto > head || upto < floor {
             return Ok(Snapshotted::Conflict { head, floor });
         }
-        if data.len() as u64 > MAX_ENTRY_LEN {
+        if data.len() > MAX_ENTRY_LEN {
             return Ok(Snapshotted::TooLarge);
         }
-        if (data.len() as u64).saturating_add(kept_bytes) > quota {
+        if data.len().saturating_add(kept_bytes) > quota {
             return Ok(Snapshotted::OverQuota);
         }
 

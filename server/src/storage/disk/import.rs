@@ -22,6 +22,7 @@ use super::record::{self, Kind, LOG_MAGIC};
 use super::snapshot_file::{SNAPSHOT_FILE, WriteFailed, write_snapshot};
 use super::{LOG_FILE, LOG_TMP, io_err};
 use crate::fsutil::{create_dir_private, fsync_dir, private_file};
+use crate::storage::payload::Payload;
 use crate::storage::{LogDump, StoreError};
 
 /// A record to write: seq, kind, key, hash, payload.
@@ -39,7 +40,7 @@ pub fn load(dir: &Path, dump: &LogDump) -> Result<(), StoreError> {
         }
     }
     if let Some(snapshot) = &dump.snapshot {
-        write_snapshot(dir, dump.floor, snapshot).map_err(|e| match e {
+        write_snapshot(dir, dump.floor, &Payload::from(snapshot.clone())).map_err(|e| match e {
             WriteFailed::Before(e) | WriteFailed::After(e) => e,
         })?;
     }

@@ -2,6 +2,30 @@
 
 use super::*;
 
+/// A piece of an append: encoded records, or a spooled payload.
+enum Out<'a> {
+    Bytes(Vec<u8>),
+    Spooled(&'a Payload),
+}
+
+/// Writes `parts` one after the other from `at`.
+fn write_parts(file: &File, mut at: u64, parts: &[Out<'_>]) -> std::io::Result<()> {
+    for part in parts {
+        match part {
+            Out::Bytes(bytes) => {
+                file.write_all_at(bytes, at)?;
+                at += bytes.len() as u64;
+            }
+            Out::Spooled(payload) => payload.pieces(&mut |piece| {
+                file.write_all_at(piece, at)?;
+                at += piece.len() as u64;
+                Ok(())
+            })?,
+        }
+    }
+    Ok(())
+}
+
 impl DiskLog {
     /// Where the log stands.
     pub fn position(&self) -> Position {
@@ -31,7 +55,11 @@ impl DiskLog {
             return Err(StoreError::Poisoned);
         }
         let mut outcomes = Vec::with_capacity(entries.len());
+        // What to write, in order: encoded records, and spooled payloads
+        // copied in after their records' heads.
+        let mut parts: Vec<Out<'_>> = Vec::new();
         let mut buf = Vec::new();
+        let mut appended = 0u64;
         let mut new_locs = Vec::new();
         let mut new_keys: HashMap<&str, KeyRec> = HashMap::new();
         {
@@ -49,24 +77,39 @@ impl DiskLog {
                     });
                     continue;
                 }
-                if e.payload.len() as u64 > MAX_ENTRY_LEN {
+                if e.payload.len() > MAX_ENTRY_LEN {
                     outcomes.push(Appended::TooLarge);
                     continue;
                 }
-                let len = record::encoded_len(e.key.as_deref(), e.payload.len());
+                let payload_len = usize::try_from(e.payload.len()).unwrap_or(usize::MAX);
+                let len = record::encoded_len(e.key.as_deref(), payload_len);
                 if bytes.saturating_add(len) > quota {
                     outcomes.push(Appended::OverQuota);
                     continue;
                 }
-                let at = start + buf.len() as u64;
-                record::encode(
-                    &mut buf,
-                    Kind::Entry,
-                    next,
-                    &e.hash,
-                    e.key.as_deref(),
-                    &e.payload,
-                );
+                let at = start + appended;
+                match e.payload.in_memory() {
+                    Some(payload) => record::encode(
+                        &mut buf,
+                        Kind::Entry,
+                        next,
+                        &e.hash,
+                        e.key.as_deref(),
+                        payload,
+                    ),
+                    None => {
+                        let head = record::Head {
+                            kind: Kind::Entry,
+                            seq: next,
+                            hash: &e.hash,
+                            key: e.key.as_deref(),
+                        };
+                        head.encode(&mut buf, e.payload.len(), e.payload.crc32());
+                        parts.push(Out::Bytes(std::mem::take(&mut buf)));
+                        parts.push(Out::Spooled(&e.payload));
+                    }
+                }
+                appended += len;
                 let len32 = u32::try_from(e.payload.len()).unwrap_or(u32::MAX);
                 new_locs.push(Loc {
                     seq: next,
@@ -87,13 +130,12 @@ impl DiskLog {
                 bytes += len;
             }
         }
-        if buf.is_empty() {
+        if appended == 0 {
             return Ok(outcomes);
         }
+        parts.push(Out::Bytes(buf));
         let log_path = self.dir.join(LOG_FILE);
-        let written = file
-            .write_all_at(&buf, start)
-            .and_then(|()| file.sync_data());
+        let written = write_parts(&file, start, &parts).and_then(|()| file.sync_data());
         if let Err(err) = written {
             // What reached the disk is unknown (after a failed fsync the
             // kernel may have dropped the pages): this log takes no more
@@ -104,7 +146,7 @@ impl DiskLog {
             return Err(io_err(&log_path)(err));
         }
         let mut st = self.write_state();
-        st.log_len = start + buf.len() as u64;
+        st.log_len = start + appended;
         st.head = next - 1;
         st.entries.extend(new_locs);
         for (k, rec) in new_keys {

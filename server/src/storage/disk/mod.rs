@@ -58,6 +58,7 @@ pub use self::snapshot_file::SNAPSHOT_FILE;
 use self::snapshot_file::{
     SNAPSHOT_HEADER_LEN, SNAPSHOT_TMP, Snap, WriteFailed, open_snapshot, write_snapshot,
 };
+use super::payload::Payload;
 use super::{
     Appended, LogStore, NewEntry, Part, Position, PullPlan, Snapshotted, StoreError, Undone,
     WorkspaceLog,
@@ -238,7 +239,7 @@ impl WorkspaceLog for DiskLogHandle {
     async fn put_snapshot(
         &self,
         upto: u64,
-        data: Bytes,
+        data: Payload,
         quota: u64,
     ) -> Result<Snapshotted, StoreError> {
         let log = self.0.clone();

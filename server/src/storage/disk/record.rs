@@ -59,15 +59,60 @@ pub fn encode(
     key: Option<&str>,
     payload: &[u8],
 ) {
+    let payload: &[u8] = if kind == Kind::Entry { payload } else { &[] };
+    let start = out.len();
+    encode_fields(out, kind, seq, hash, key, payload.len());
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(out.get(start + 8..).unwrap_or_default());
+    if let Some(slot) = out.get_mut(start + 4..start + 8) {
+        slot.copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// A record's fields before its payload, for one whose payload is written
+/// after it in pieces (a spooled upload; see [`Head::encode`]).
+pub struct Head<'a> {
+    pub kind: Kind,
+    pub seq: u64,
+    pub hash: &'a [u8; 32],
+    pub key: Option<&'a str>,
+}
+
+impl Head<'_> {
+    /// Appends the record's header and fields for a payload of
+    /// `payload_len` bytes whose CRC-32 is `payload_crc`; the payload's
+    /// bytes must follow.
+    pub fn encode(&self, out: &mut Vec<u8>, payload_len: u64, payload_crc: u32) {
+        let start = out.len();
+        let len = usize::try_from(payload_len).unwrap_or(usize::MAX);
+        encode_fields(out, self.kind, self.seq, self.hash, self.key, len);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(out.get(start + 8..).unwrap_or_default());
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            payload_crc,
+            payload_len,
+        ));
+        if let Some(slot) = out.get_mut(start + 4..start + 8) {
+            slot.copy_from_slice(&crc.finalize().to_le_bytes());
+        }
+    }
+}
+
+/// The header (CRC left zero) and the fields, without the payload.
+fn encode_fields(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    seq: u64,
+    hash: &[u8; 32],
+    key: Option<&str>,
+    payload_len: usize,
+) {
     let key = key.unwrap_or("").as_bytes();
     let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
     let key = &key[..usize::from(key_len)];
-    let payload: &[u8] = if kind == Kind::Entry { payload } else { &[] };
-    let body_len = BODY_FIXED_LEN + key.len() + payload.len();
-    let start = out.len();
+    let body_len = (BODY_FIXED_LEN + key.len()).saturating_add(payload_len);
     out.extend_from_slice(&u32::try_from(body_len).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(&[0u8; 4]);
-    let body_start = out.len();
     out.push(match kind {
         Kind::Entry => 1,
         Kind::KeyOnly => 2,
@@ -76,9 +121,6 @@ pub fn encode(
     out.extend_from_slice(hash);
     out.extend_from_slice(&key_len.to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(payload);
-    let crc = crc32fast::hash(&out[body_start..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Bytes a record with this key and payload takes in the file.
@@ -288,6 +330,26 @@ mod tests {
             encode(&mut out, *kind, *seq, &[*seq as u8; 32], *key, payload);
         }
         out
+    }
+
+    #[test]
+    fn a_head_written_before_its_payload_makes_the_same_record() {
+        let payload: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        for key in [None, Some("idem-1")] {
+            let mut whole = Vec::new();
+            encode(&mut whole, Kind::Entry, 9, &[4; 32], key, &payload);
+            let mut split = Vec::new();
+            let head = Head {
+                kind: Kind::Entry,
+                seq: 9,
+                hash: &[4; 32],
+                key,
+            };
+            head.encode(&mut split, payload.len() as u64, crc32fast::hash(&payload));
+            split.extend_from_slice(&payload);
+            assert!(whole == split, "key {key:?}");
+            assert_eq!(whole.len() as u64, encoded_len(key, payload.len()));
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::fsutil::fsync_dir;
 use crate::storage::StoreError;
+use crate::storage::payload::Payload;
 
 /// A workspace's snapshot file, beside its log.
 pub const SNAPSHOT_FILE: &str = "snapshot";
@@ -94,7 +95,7 @@ pub enum WriteFailed {
 /// Writes a new snapshot into `dir` and swaps it in atomically. The new
 /// file is opened for reading before the rename, so that nothing can fail
 /// between the swap and having a handle on what was swapped in.
-pub fn write_snapshot(dir: &Path, upto: u64, data: &[u8]) -> Result<Snap, WriteFailed> {
+pub fn write_snapshot(dir: &Path, upto: u64, data: &Payload) -> Result<Snap, WriteFailed> {
     let tmp = dir.join(SNAPSHOT_TMP);
     let path = dir.join(SNAPSHOT_FILE);
     let before = |e: StoreError| WriteFailed::Before(e);
@@ -109,11 +110,11 @@ pub fn write_snapshot(dir: &Path, upto: u64, data: &[u8]) -> Result<Snap, WriteF
     let mut header = Vec::with_capacity(SNAPSHOT_HEADER_LEN as usize);
     header.extend_from_slice(SNAPSHOT_MAGIC);
     header.extend_from_slice(&upto.to_le_bytes());
-    header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    header.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    header.extend_from_slice(&data.len().to_le_bytes());
+    header.extend_from_slice(&data.crc32().to_le_bytes());
     let written = f
         .write_all(&header)
-        .and_then(|()| f.write_all(data))
+        .and_then(|()| data.pieces(&mut |piece| f.write_all(piece)))
         .and_then(|()| f.sync_all());
     if let Err(e) = written {
         drop(f);
@@ -131,7 +132,7 @@ pub fn write_snapshot(dir: &Path, upto: u64, data: &[u8]) -> Result<Snap, WriteF
     Ok(Snap {
         file: Arc::new(f),
         upto,
-        len: data.len() as u64,
-        file_len: SNAPSHOT_HEADER_LEN + data.len() as u64,
+        len: data.len(),
+        file_len: SNAPSHOT_HEADER_LEN + data.len(),
     })
 }

@@ -5,11 +5,13 @@ use super::*;
 use bytes::Bytes;
 use hearth_shared::frame::decode_frames;
 
+use crate::storage::payload::Payload;
+
 fn entry(key: Option<&str>, payload: &[u8]) -> NewEntry {
     NewEntry {
         key: key.map(str::to_owned),
         hash: sha256(payload),
-        payload: Bytes::copy_from_slice(payload),
+        payload: Bytes::copy_from_slice(payload).into(),
     }
 }
 
@@ -75,15 +77,18 @@ fn snapshots_compact_and_keep_keys() {
             .unwrap();
     }
     assert_eq!(
-        log.put_snapshot(6, b"snap", Q).unwrap(),
+        log.put_snapshot(6, &Payload::from(b"snap".as_slice()), Q)
+            .unwrap(),
         Snapshotted::Conflict { head: 5, floor: 0 }
     );
     assert_eq!(
-        log.put_snapshot(3, b"snap", Q).unwrap(),
+        log.put_snapshot(3, &Payload::from(b"snap".as_slice()), Q)
+            .unwrap(),
         Snapshotted::Done(3)
     );
     assert_eq!(
-        log.put_snapshot(2, b"old", Q).unwrap(),
+        log.put_snapshot(2, &Payload::from(b"old".as_slice()), Q)
+            .unwrap(),
         Snapshotted::Conflict { head: 5, floor: 3 }
     );
     let all = pulled(&log, 0);
@@ -116,7 +121,8 @@ fn snapshots_compact_and_keep_keys() {
     );
     // Compacting everything leaves an empty log and a head at the floor.
     assert_eq!(
-        log.put_snapshot(6, b"all", Q).unwrap(),
+        log.put_snapshot(6, &Payload::from(b"all".as_slice()), Q)
+            .unwrap(),
         Snapshotted::Done(6)
     );
     drop(log);
@@ -199,7 +205,8 @@ fn a_pull_stops_at_its_byte_budget_but_always_moves() {
     assert_eq!(seqs(0, 1), vec![1], "one frame even over budget");
     assert_eq!(seqs(4, 1), vec![5]);
     assert_eq!(seqs(5, 1), Vec::<u64>::new());
-    log.put_snapshot(2, &[9; 300], Q).unwrap();
+    log.put_snapshot(2, &Payload::from(vec![9; 300]), Q)
+        .unwrap();
     assert_eq!(seqs(0, 1), vec![2], "the snapshot alone");
     assert_eq!(seqs(0, 500), vec![2, 3]);
 }
