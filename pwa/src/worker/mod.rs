@@ -235,8 +235,9 @@ async fn run(scope: WorkerScope<SyncWorker>, page: HandlerId, lines: Lines) {
                 ));
                 stages
             },
+            // The roster's warnings come with the driver's first status.
             status: session::view_of(
-                &booted.engine.status(),
+                &booted.engine.status_at_open(),
                 booted.transport.connection().is_some(),
             ),
         },
