@@ -39,7 +39,7 @@ use crate::error::chunk_error;
 use crate::error::write_error;
 use crate::handlers::authorize_upload;
 use crate::handlers::{master_json, write_json};
-use crate::http::{BodyLimits, ResBody, full, json, read_body};
+use crate::http::{BodyLimits, ResBody, full, json, read_payload};
 use crate::storage::chunks::Put;
 use crate::storage::room::Refused;
 use crate::workspaces::WriteError;
@@ -67,7 +67,7 @@ pub async fn put(
         max_bytes: MAX_CHUNK_BYTES,
         timeout: app.config.body_timeout(),
     };
-    let data = read_body(&parts.headers, body, limits).await?;
+    let (data, _) = read_payload(&parts.headers, body, limits, &app.spool_dir()).await?;
     if data.is_empty() {
         return Err(ApiError::bad_request("a chunk cannot be empty"));
     }

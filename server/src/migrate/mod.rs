@@ -265,7 +265,7 @@ pub async fn run(from: &Side, to: &Side, progress: &dyn Fn(&str)) -> Result<Move
                 .with_context(|| format!("workspace {ws}: chunk {name} vanished"))?;
             target
                 .chunks
-                .put(&ws, &name, data, Box::new(|_, _| true))
+                .put(&ws, &name, data.into(), Box::new(|_, _| true))
                 .await?;
             let back = target
                 .chunks

@@ -151,7 +151,9 @@ pub async fn export(cluster: &Cluster, dir: &Path) -> Result<super::Moved> {
             .parse()
             .map_err(|e| anyhow::anyhow!("chunk name {name:?}: {e}"))?;
         let data = cluster.objects.get(&object).await?;
-        let (put, _) = chunks.put(&ws, &name, data, Box::new(|_, _| true)).await?;
+        let (put, _) = chunks
+            .put(&ws, &name, data.into(), Box::new(|_, _| true))
+            .await?;
         if put == crate::storage::chunks::Put::Mismatch {
             anyhow::bail!("workspace {id}: chunk {name}'s object does not hash to its name");
         }

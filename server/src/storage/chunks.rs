@@ -8,6 +8,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use hearth_shared::id::{ChunkName, WorkspaceId};
 
+use super::payload::Payload;
+
 /// Why a chunk operation failed, in words that say nothing of the engine.
 /// A failed operation stored nothing half-way.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +53,7 @@ pub trait ChunkStore: Send + Sync + 'static {
         &self,
         ws: &WorkspaceId,
         name: &ChunkName,
-        data: Bytes,
+        data: Payload,
         room: RoomCheck,
     ) -> Result<(Put, u64), ChunkError>;
 
@@ -136,7 +138,10 @@ pub mod contract {
         // A body that does not hash to its name is refused, and so is one
         // the room check refuses; nothing is stored either way.
         assert_eq!(
-            store.put(&ws, &a, b_bytes.clone(), admit()).await.unwrap(),
+            store
+                .put(&ws, &a, b_bytes.clone().into(), admit())
+                .await
+                .unwrap(),
             (Put::Mismatch, 0)
         );
         let refuse: super::RoomCheck = Box::new(|used, len| {
@@ -144,18 +149,27 @@ pub mod contract {
             false
         });
         assert_eq!(
-            store.put(&ws, &a, a_bytes.clone(), refuse).await.unwrap(),
+            store
+                .put(&ws, &a, a_bytes.clone().into(), refuse)
+                .await
+                .unwrap(),
             (Put::Refused, 0)
         );
         assert_eq!(store.get(&ws, &a).await.unwrap(), None);
 
         // Put once, then it exists; per workspace.
         assert_eq!(
-            store.put(&ws, &a, a_bytes.clone(), admit()).await.unwrap(),
+            store
+                .put(&ws, &a, a_bytes.clone().into(), admit())
+                .await
+                .unwrap(),
             (Put::Created, 7)
         );
         assert_eq!(
-            store.put(&ws, &a, a_bytes.clone(), admit()).await.unwrap(),
+            store
+                .put(&ws, &a, a_bytes.clone().into(), admit())
+                .await
+                .unwrap(),
             (Put::Existed, 0)
         );
         assert_eq!(store.get(&ws, &a).await.unwrap(), Some(a_bytes.clone()));
@@ -174,7 +188,10 @@ pub mod contract {
             true
         });
         assert_eq!(
-            store.put(&ws, &b, b_bytes.clone(), seen).await.unwrap(),
+            store
+                .put(&ws, &b, b_bytes.clone().into(), seen)
+                .await
+                .unwrap(),
             (Put::Created, 8)
         );
         assert_eq!(store.bytes_used(&ws).await.unwrap(), 15);

@@ -282,11 +282,12 @@ impl ChunkStore for MemoryChunks {
         &self,
         ws: &WorkspaceId,
         name: &ChunkName,
-        data: Bytes,
+        data: super::payload::Payload,
         room: RoomCheck,
     ) -> Result<(Put, u64), ChunkError> {
-        use sha2::Digest as _;
-        let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
+        let read = |e: std::io::Error| ChunkError::Other(e.to_string());
+        let digest = data.sha256().map_err(read)?;
+        let data = data.read_all().map_err(read)?;
         if &digest != name.digest() {
             return Ok((Put::Mismatch, 0));
         }

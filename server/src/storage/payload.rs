@@ -30,6 +30,8 @@ pub const PIECE: usize = 256 * 1024;
 pub struct Payload {
     repr: Repr,
     crc: u32,
+    /// Its SHA-256 when taken on arrival (always, for a spooled one).
+    sha: Option<[u8; 32]>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +45,7 @@ impl From<Bytes> for Payload {
         Payload {
             crc: crc32fast::hash(&bytes),
             repr: Repr::Memory(bytes),
+            sha: None,
         }
     }
 }
@@ -75,6 +78,21 @@ impl Payload {
     /// The CRC-32 (IEEE) of its bytes.
     pub fn crc32(&self) -> u32 {
         self.crc
+    }
+
+    /// The SHA-256 of its bytes: as taken on arrival, or computed now
+    /// (blocking for a spooled payload without one, which the spool never
+    /// makes).
+    pub fn sha256(&self) -> io::Result<[u8; 32]> {
+        if let Some(sha) = self.sha {
+            return Ok(sha);
+        }
+        let mut hasher = Sha256::new();
+        self.pieces(&mut |piece| {
+            hasher.update(piece);
+            Ok(())
+        })?;
+        Ok(hasher.finalize().into())
     }
 
     /// Its bytes, if they are in memory (never for one above [`SPOOL_AT`]
@@ -224,6 +242,7 @@ impl Spool {
                 Payload {
                     repr: Repr::Memory(bytes),
                     crc,
+                    sha: Some(sha),
                 },
                 sha,
             ));
@@ -240,6 +259,7 @@ impl Spool {
                     len: self.written,
                 },
                 crc: self.crc.clone().finalize(),
+                sha: Some(sha),
             },
             sha,
         ))

@@ -6,6 +6,8 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+
+use crate::storage::payload::Payload;
 use hearth_shared::id::{ChunkName, WorkspaceId};
 
 use super::objects::ObjectError;
@@ -76,17 +78,26 @@ impl From<ObjectError> for ChunkError {
     }
 }
 
+/// The SHA-256 of a chunk's bytes: taken on arrival, or computed off the
+/// async threads.
+async fn sha256_of(data: &Payload) -> Result<[u8; 32], ChunkError> {
+    let data = data.clone();
+    tokio::task::spawn_blocking(move || data.sha256())
+        .await
+        .map_err(|e| ChunkError::Other(format!("hashing a chunk: {e}")))?
+        .map_err(|e| ChunkError::Other(format!("reading a spooled chunk: {e}")))
+}
+
 #[async_trait::async_trait]
 impl ChunkStore for ClusterChunks {
     async fn put(
         &self,
         ws: &WorkspaceId,
         name: &ChunkName,
-        data: Bytes,
+        data: Payload,
         room: RoomCheck,
     ) -> Result<(Put, u64), ChunkError> {
-        use sha2::Digest as _;
-        let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
+        let digest = sha256_of(&data).await?;
         if &digest != name.digest() {
             return Ok((Put::Mismatch, 0));
         }
@@ -102,10 +113,10 @@ impl ChunkStore for ClusterChunks {
             return Ok((Put::Existed, 0));
         }
         drop(client);
-        let len = data.len() as u64;
+        let len = data.len();
         let object = self
             .cluster
-            .upload(&format!("w/{id}/c"), data.into(), crate::clock::unix_now())
+            .upload(&format!("w/{id}/c"), data, crate::clock::unix_now())
             .await?;
         let mut client = self.cluster.client().await.map_err(failed)?;
         let tx = client.transaction().await?;

@@ -31,11 +31,11 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use hearth_shared::id::{ChunkName, WorkspaceId};
-use sha2::{Digest as _, Sha256};
 
 use crate::fsutil::{create_dir_private, fsync_dir, private_file, random16};
 use crate::secret::hex;
 use crate::storage::chunks::{ChunkError, ChunkStore, RoomCheck};
+use crate::storage::payload::Payload;
 
 /// The directory of a workspace's chunks, inside its directory.
 pub const CHUNKS_DIR: &str = "chunks";
@@ -201,6 +201,7 @@ impl DiskChunks {
     /// Stores `data` under `name` unless it is there. `room(bytes of the
     /// workspace's chunks, bytes to add)` may refuse it (quota, disk).
     /// Returns what happened and the bytes added.
+    #[cfg(test)]
     pub fn put(
         &self,
         ws: &WorkspaceId,
@@ -208,12 +209,23 @@ impl DiskChunks {
         data: &[u8],
         room: impl FnOnce(u64, u64) -> bool,
     ) -> io::Result<(Put, u64)> {
-        let digest: [u8; 32] = Sha256::digest(data).into();
-        if &digest != name.digest() {
+        let data = Payload::from(Bytes::copy_from_slice(data));
+        self.put_payload(ws, name, &data, room)
+    }
+
+    /// [`DiskChunks::put`] of an upload's payload, written in pieces.
+    pub fn put_payload(
+        &self,
+        ws: &WorkspaceId,
+        name: &ChunkName,
+        data: &Payload,
+        room: impl FnOnce(u64, u64) -> bool,
+    ) -> io::Result<(Put, u64)> {
+        if &data.sha256()? != name.digest() {
             return Ok((Put::Mismatch, 0));
         }
         let dir = chunks_dir(&self.root, ws);
-        let len = data.len() as u64;
+        let len = data.len();
         {
             let mut known = self.lock();
             let k = self.known_of(&mut known, ws)?;
@@ -238,7 +250,7 @@ impl DiskChunks {
         let tmp = tmp_dir.join(hex(&random16()?));
         let written = (|| {
             let mut file: File = private_file().write(true).create_new(true).open(&tmp)?;
-            file.write_all(data)?;
+            data.pieces(&mut |piece| file.write_all(piece))?;
             file.sync_data()
         })();
         if let Err(e) = written {
@@ -471,11 +483,12 @@ impl ChunkStore for DiskChunkStore {
         &self,
         ws: &WorkspaceId,
         name: &ChunkName,
-        data: Bytes,
+        data: Payload,
         room: RoomCheck,
     ) -> Result<(Put, u64), ChunkError> {
         let (ws, name) = (ws.clone(), *name);
-        self.blocking(move |s| s.put(&ws, &name, &data, room)).await
+        self.blocking(move |s| s.put_payload(&ws, &name, &data, room))
+            .await
     }
 
     async fn get(&self, ws: &WorkspaceId, name: &ChunkName) -> Result<Option<Bytes>, ChunkError> {

@@ -1,5 +1,6 @@
 //! Tests of the disk chunk store.
 use super::*;
+use sha2::{Digest as _, Sha256};
 
 fn name(data: &[u8]) -> ChunkName {
     ChunkName::from_digest(Sha256::digest(data).into())
