@@ -169,6 +169,20 @@ fn stores() -> Vec<String> {
     crate::storage::backends_named("HEARTH_TEST_LOG_STORES", "disk,memory,cluster")
 }
 
+/// A fresh, empty log store called `name` (`disk` in `dir`).
+#[cfg(test)]
+async fn fresh_store(name: &str, dir: &std::path::Path) -> Box<dyn LogStore> {
+    match name {
+        "disk" => Box::new(super::disk::DiskStore::new(dir)),
+        "memory" => Box::new(super::memory::MemoryStore::default()),
+        "cluster" => Box::new(super::cluster::ClusterStore::new(
+            super::cluster::testing::fresh().await,
+            3600,
+        )),
+        other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
+    }
+}
+
 #[tokio::test]
 async fn every_log_store_behaves_like_the_model() {
     for name in stores() {
@@ -200,15 +214,7 @@ async fn every_log_store_behaves_like_the_model() {
 async fn every_log_store_stores_large_spooled_uploads_whole() {
     for name in stores() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Box<dyn LogStore> = match name.as_str() {
-            "disk" => Box::new(super::disk::DiskStore::new(dir.path())),
-            "memory" => Box::new(super::memory::MemoryStore::default()),
-            "cluster" => Box::new(super::cluster::ClusterStore::new(
-                super::cluster::testing::fresh().await,
-                3600,
-            )),
-            other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
-        };
+        let store = fresh_store(&name, dir.path()).await;
         let ws = WorkspaceId::from_random([7; 16]);
         let log = store.open(&ws).await.unwrap();
         let mut rng = Rng(0x5eed);
@@ -278,15 +284,7 @@ async fn every_log_store_loads_a_dump_and_goes_on_from_it() {
     use super::{KeyRow, LogDump};
     for name in stores() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Box<dyn LogStore> = match name.as_str() {
-            "disk" => Box::new(super::disk::DiskStore::new(dir.path())),
-            "memory" => Box::new(super::memory::MemoryStore::default()),
-            "cluster" => Box::new(super::cluster::ClusterStore::new(
-                super::cluster::testing::fresh().await,
-                3600,
-            )),
-            other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
-        };
+        let store = fresh_store(&name, dir.path()).await;
         let ws = WorkspaceId::from_random([42; 16]);
         let large = Bytes::from(vec![3u8; 100_000]);
         let dump = LogDump {
