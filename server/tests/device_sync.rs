@@ -2,7 +2,8 @@
 //! workspace made offline is registered, a second device pairs through a
 //! share link, both edit, and both end with the same notes; live events
 //! wake a waiting device; the server compacts; a restart of the server
-//! loses nothing; a read-only device never writes.
+//! loses nothing; a batch the device lost with its machine is sent again
+//! and counted once; a read-only device never writes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -262,6 +263,75 @@ async fn a_server_restart_loses_nothing() {
     let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
     assert_eq!(titles(&phone), ["Before", "While down"]);
     drop(server);
+}
+
+/// A batch is written to the device's journal before its push without
+/// waiting for the disk (the record of its acknowledgement is what makes
+/// it durable). A machine that loses both, after the server stored the
+/// batch, loses no note: the device forms the batch again and sends it.
+/// A plaintext batch comes out the same, so its key is the same and the
+/// server keeps one copy; a sealed one has a new nonce, so the server keeps
+/// a second copy, which imports as once.
+#[tokio::test]
+async fn a_batch_the_device_lost_with_its_machine_is_sent_again_and_counted_once() {
+    let server = TestServer::start().await;
+    for encrypted in [false, true] {
+        let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+        let mut laptop = match encrypted {
+            false => Device::create(dir_a.path(), "laptop").await.unwrap(),
+            true => Device::create_encrypted(dir_a.path(), "laptop")
+                .await
+                .unwrap(),
+        };
+        laptop.add_note("Groceries", "milk", &[]).await.unwrap();
+        laptop.register(&origin(&server)).await.unwrap();
+        laptop.sync_once().await.unwrap();
+
+        laptop
+            .add_note("Lost with the machine", "", &[])
+            .await
+            .unwrap();
+        let journal = std::fs::read_dir(dir_a.path().join("store"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains("journal-"))
+            .unwrap();
+        // What the disk held once the edit was saved.
+        let saved = std::fs::metadata(&journal).unwrap().len();
+        assert_eq!(laptop.sync_once().await.unwrap().pushed, 1);
+        let head = laptop.status().head;
+        drop(laptop);
+        // The machine goes down: the batch's record and its
+        // acknowledgement never reached the disk.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&journal)
+            .unwrap()
+            .set_len(saved)
+            .unwrap();
+
+        let mut laptop = Device::open(dir_a.path()).await.unwrap();
+        assert!(laptop.status().pending > 0, "{:?}", laptop.status());
+        assert_eq!(laptop.sync_once().await.unwrap().pushed, 1);
+        let copies = if encrypted { 2 } else { 1 };
+        assert_eq!(
+            laptop.status().head,
+            head + copies - 1,
+            "encrypted: {encrypted}"
+        );
+        assert_eq!(laptop.status().state, SyncState::Synced);
+
+        let link = laptop
+            .invite(Scope::ReadWrite, None)
+            .await
+            .unwrap()
+            .to_url();
+        let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+        assert_eq!(titles(&phone), ["Groceries", "Lost with the machine"]);
+        laptop.sync_once().await.unwrap();
+        assert_eq!(titles(&laptop), titles(&phone));
+        same_document(&laptop, &phone);
+    }
 }
 
 #[tokio::test]

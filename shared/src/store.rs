@@ -156,5 +156,11 @@ pub trait Store {
     /// Replaces the pending batch (`None` clears it) and the meta,
     /// atomically: an acknowledged batch is cleared in the same step that
     /// moves `acked_counter` past it.
+    ///
+    /// Clearing must be durable when the call returns; setting a batch
+    /// need not be (the native store does not wait for the disk, which
+    /// takes a flush off every push): a batch lost with the machine is
+    /// formed again from `acked_counter` and sent under a new key, so the
+    /// server may hold it twice, which imports as once.
     async fn set_outbox(&self, outbox: Option<&Outbox>, meta: &SyncMeta) -> Result<(), StoreError>;
 }

@@ -16,8 +16,10 @@
 //!
 //! An append or a change of the pending batch is one record written at the
 //! journal's end and made durable with one `fdatasync` before the call
-//! returns; a write that fails is cut off again, so the journal never holds
-//! a record after a bad one. A compaction writes the snapshot (and the
+//! returns (a batch being set is not synced: the record that clears it,
+//! or any synced one before, takes it to the disk; see
+//! `Store::set_outbox`); a write that fails is cut off again, so the
+//! journal never holds a record after a bad one. A compaction writes the snapshot (and the
 //! pending batch, if the journal holds it) as files (temp file, fsync,
 //! rename), starts a new empty journal, then replaces `state.json` the same
 //! way, and deletes what is no longer listed. A crash before the
@@ -363,13 +365,15 @@ impl Inner {
     }
 
     /// Appends one record to the journal (starting one first if there is
-    /// none) and makes it durable. Returns where its blobs lie.
+    /// none) and, if `durable`, makes it durable. Returns where its blobs
+    /// lie.
     fn record(
         &self,
         state: &mut State,
         kind: u8,
         meta: &StoredMeta,
         blobs: &[&[u8]],
+        durable: bool,
     ) -> Result<Vec<Range<u64>>, StoreError> {
         if let Some(reason) = &state.broken {
             return Err(io_err("the store's journal", reason));
@@ -387,7 +391,13 @@ impl Inner {
             .file
             .seek(SeekFrom::Start(at))
             .and_then(|_| open.file.write_all(&frame))
-            .and_then(|()| open.file.sync_data());
+            .and_then(|()| {
+                if durable {
+                    open.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = written {
             // Cut off what may have reached the file, so that no record
             // ever follows a bad one.
@@ -498,7 +508,7 @@ impl Inner {
             .collect::<Result<Vec<_>, _>>()?;
         let blobs: Vec<&[u8]> = sealed.iter().map(Vec::as_slice).collect();
         let stored = Self::keep_outbox(&state, meta);
-        let at = self.record(&mut state, journal::APPEND, &stored, &blobs)?;
+        let at = self.record(&mut state, journal::APPEND, &stored, &blobs, true)?;
         state
             .apply(journal::APPEND, stored, at)
             .map_err(|e| io_err("the store's journal", e))?;
@@ -541,11 +551,20 @@ impl Inner {
             meta: meta.clone(),
             outbox: head,
         };
-        let at = self.record(&mut state, journal::OUTBOX, &stored, &blobs)?;
+        // A batch set is not synced (see `Store::set_outbox`): the
+        // journal's next synced record, at the latest the one that clears
+        // it, makes it durable with everything before it.
+        let at = self.record(
+            &mut state,
+            journal::OUTBOX,
+            &stored,
+            &blobs,
+            outbox.is_none(),
+        )?;
         state
             .apply(journal::OUTBOX, stored, at)
             .map_err(|e| io_err("the store's journal", e))?;
-        // The record is durable: a failed tidy costs only space.
+        // The record is written: a failed tidy costs only space.
         let _ = self.tidy(&mut state);
         Ok(())
     }
