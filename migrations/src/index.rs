@@ -89,6 +89,23 @@ struct Cache {
 /// 2: notes' text folded for search (accents, word starts).
 const CACHE_FORMAT: u32 = 2;
 
+/// A kept notes list, read (its JSON parsed, its rows in display order)
+/// but not yet compared with a document. Reading 10,000 rows takes
+/// milliseconds, so an app can read it while it waits for its document,
+/// then start the index with [`NoteIndex::from_kept`].
+pub struct KeptList(Cache);
+
+impl KeptList {
+    /// `None` if `cache` is not a kept list of this format.
+    pub fn read(cache: &[u8]) -> Option<KeptList> {
+        let mut cache = serde_json::from_slice::<Cache>(cache)
+            .ok()
+            .filter(|c| c.format == CACHE_FORMAT)?;
+        cache.notes.sort_by(before);
+        Some(KeptList(cache))
+    }
+}
+
 /// What the document's events have changed since the index last caught up.
 #[derive(Debug, Default)]
 enum Pending {
@@ -163,22 +180,23 @@ impl NoteIndex {
     /// the notes changed since; reads everything if the cache is unusable.
     /// Returns whether the cache was used.
     pub fn from_cache(workspace: &Workspace, cache: &[u8]) -> (Self, bool) {
+        Self::from_kept(workspace, KeptList::read(cache))
+    }
+
+    /// [`Self::from_cache`] with the cache already read (see [`KeptList`]).
+    pub fn from_kept(workspace: &Workspace, kept: Option<KeptList>) -> (Self, bool) {
         let mut index = Self::following(workspace);
         let doc = workspace.doc();
-        let usable = serde_json::from_slice::<Cache>(cache)
-            .ok()
-            .filter(|c| c.format == CACHE_FORMAT)
-            .and_then(|c| {
-                let from = Frontiers::decode(&c.frontiers).ok()?;
-                let touched = crate::touched::touched_between(doc, &from, &doc.oplog_frontiers())?;
-                (touched.notes.len() <= REBUILD_ABOVE).then_some((c.notes, touched.notes))
-            });
+        let usable = kept.and_then(|KeptList(c)| {
+            let from = Frontiers::decode(&c.frontiers).ok()?;
+            let touched = crate::touched::touched_between(doc, &from, &doc.oplog_frontiers())?;
+            (touched.notes.len() <= REBUILD_ABOVE).then_some((c.notes, touched.notes))
+        });
         let Some((notes, touched)) = usable else {
             index.rebuild(workspace);
             return (index, false);
         };
         index.notes = notes;
-        index.notes.sort_by(before);
         index.count_tags();
         for id in touched {
             index.reread(workspace, &id);
@@ -534,10 +552,16 @@ mod tests {
         same_as_fresh(&again, &ws);
 
         // Changed meanwhile (here, or by a sync before the page opened):
-        // only the changed notes are read again.
+        // only the changed notes are read again, also from a list read
+        // before the changes came.
+        let kept = KeptList::read(&cache).unwrap();
         ws.update_note("a", Some("Alpha, edited"), None, 3).unwrap();
         ws.delete_note("b", 4).unwrap();
         ws.add_note("c", note("Gamma", "", &["home"]), 5).unwrap();
+        let (early, used) = NoteIndex::from_kept(&ws, Some(kept));
+        assert!(used);
+        same_as_fresh(&early, &ws);
+        drop(early);
         let (mut later, used) = NoteIndex::from_cache(&ws, &cache);
         assert!(used);
         assert!(later.needs_keeping(), "notes were read again");

@@ -42,7 +42,7 @@ mod value;
 pub mod workspace;
 
 pub use error::SchemaError;
-pub use index::{NoteIndex, NoteSummary};
+pub use index::{KeptList, NoteIndex, NoteSummary};
 pub use loro;
 pub use migrate::{MIGRATIONS, MigrationOutcome, migrate};
 pub use notes::{NewNote, Note, NoteFilter};

@@ -66,10 +66,10 @@ impl Signals {
         db: Rc<rexie::Rexie>,
         link: Rc<WorkerLink>,
         follower: bool,
-        list_cache: Option<Vec<u8>>,
+        kept: Option<hearth_migrations::KeptList>,
     ) -> AppState {
-        let index = match list_cache {
-            Some(cache) => hearth_migrations::NoteIndex::from_cache(&workspace.peek(), &cache).0,
+        let index = match kept {
+            Some(kept) => hearth_migrations::NoteIndex::from_kept(&workspace.peek(), Some(kept)).0,
             None => hearth_migrations::NoteIndex::new(&workspace.peek()),
         };
         let notes = Rc::new(std::cell::RefCell::new(index));
@@ -251,27 +251,49 @@ async fn lead(
             .unwrap_or_default(),
     });
     crate::platform::mark("hearth-page-read");
-    let (peer_id, update, record) = loop {
-        match reports.next().await {
-            Some(FromWorker::Opened {
-                peer_id,
-                update,
-                record,
-                status,
-                stages,
-            }) => {
-                for (name, at) in &stages {
-                    crate::platform::mark_at(name, *at);
+    let opened = async {
+        loop {
+            match reports.next().await {
+                Some(FromWorker::Opened {
+                    peer_id,
+                    update,
+                    record,
+                    status,
+                    stages,
+                }) => {
+                    for (name, at) in &stages {
+                        crate::platform::mark_at(name, *at);
+                    }
+                    crate::platform::mark("hearth-worker-opened");
+                    sync.set(status);
+                    break Ok((peer_id, update, record));
                 }
-                crate::platform::mark("hearth-worker-opened");
-                sync.set(status);
-                break (peer_id, update, record);
+                Some(FromWorker::Failed { reason }) => break Err(reason),
+                Some(FromWorker::Status(view)) => sync.set(view),
+                Some(_) => {}
+                None => break Err("the sync worker stopped".to_owned()),
             }
-            Some(FromWorker::Failed { reason }) => return fail(phase, reason),
-            Some(FromWorker::Status(view)) => sync.set(view),
-            Some(_) => {}
-            None => return fail(phase, "the sync worker stopped".into()),
         }
+    };
+    // While the worker answers: which notes are kept offline, and the
+    // kept list's rows read (the IndexedDB read is asked for first).
+    let stored_workspace = stored.as_ref().map(|(id, _)| id.as_str().to_owned());
+    let pins = async {
+        match &stored_workspace {
+            Some(ws) => hearth_storage::files::pins(&db, ws).await.ok(),
+            None => None,
+        }
+    };
+    let kept = async {
+        list_cache
+            .as_deref()
+            .and_then(hearth_migrations::KeptList::read)
+    };
+    let (opened, pins, kept) = futures::join!(opened, pins, kept);
+    crate::platform::mark("hearth-list-read");
+    let (peer_id, update, record) = match opened {
+        Ok(opened) => opened,
+        Err(reason) => return fail(phase, reason),
     };
     let doc = match stored {
         Some((id, doc)) if id == record.workspace_id => doc,
@@ -293,11 +315,15 @@ async fn lead(
     link.mark_synced(&doc);
     crate::platform::mark("hearth-doc-open");
     let workspace = Signal::new(workspace);
-    let state = signals.state(workspace, *record, db, link.clone(), false, list_cache);
+    let state = signals.state(workspace, *record, db, link.clone(), false, kept);
     let mut record = state.record;
     {
         let ws = state.record.peek().workspace_id.as_str().to_owned();
-        if let Ok(pins) = hearth_storage::files::pins(&state.db, &ws).await {
+        let pins = match pins {
+            Some(pins) if stored_workspace.as_deref() == Some(ws.as_str()) => Ok(pins),
+            _ => hearth_storage::files::pins(&state.db, &ws).await,
+        };
+        if let Ok(pins) = pins {
             let mut signal = state.pins;
             signal.set(pins);
         }

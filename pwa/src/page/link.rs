@@ -26,6 +26,7 @@ impl WorkerLink {
     /// Starts the worker; its reports arrive on the returned channel.
     pub fn spawn() -> (WorkerLink, UnboundedReceiver<FromWorker>) {
         let (tx, rx) = unbounded();
+        crate::platform::mark("hearth-worker-spawned");
         let bridge = SyncWorker::spawner()
             .callback(move |report| {
                 if matches!(report, FromWorker::Opened { .. }) {

@@ -29,7 +29,7 @@ pub struct Booted {
 
 /// Opens this device's workspace, creating one on first run.
 pub async fn boot() -> Result<Booted, String> {
-    let mut stages = Vec::new();
+    let mut stages = loader_marks();
     let mut stage = |name: &str| {
         stages.push((
             format!("hearth-worker-{name}"),
@@ -88,6 +88,28 @@ pub async fn boot() -> Result<Booted, String> {
         workspace,
         stages,
     })
+}
+
+/// The loader's steps (`pwa/worker.js`), each `[name, time]` on the shared
+/// clock; none when it left none.
+fn loader_marks() -> Vec<(String, f64)> {
+    let marks = js_sys::Reflect::get(&js_sys::global(), &"hearthLoaderMarks".into())
+        .ok()
+        .and_then(|m| wasm_bindgen::JsCast::dyn_into::<js_sys::Array>(m).ok());
+    marks
+        .map(|marks| {
+            marks
+                .iter()
+                .filter_map(|mark| {
+                    let mark = wasm_bindgen::JsCast::dyn_into::<js_sys::Array>(mark).ok()?;
+                    Some((
+                        format!("hearth-worker-{}", mark.get(0).as_string()?),
+                        mark.get(1).as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The engine of `record`'s workspace, over IndexedDB and `fetch`.
