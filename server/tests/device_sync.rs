@@ -30,6 +30,12 @@ fn titles(device: &Device) -> Vec<String> {
     t
 }
 
+/// A device paired to `owner`'s workspace through a read-write share link.
+async fn paired(owner: &Device, dir: impl AsRef<std::path::Path>, label: &str) -> Device {
+    let link = owner.invite(Scope::ReadWrite, None).await.unwrap().to_url();
+    Device::pair(dir, &link, label).await.unwrap()
+}
+
 /// Same operations (so the same state), and the same notes and lists.
 fn same_document(a: &Device, b: &Device) {
     assert_eq!(a.engine().doc().oplog_vv(), b.engine().doc().oplog_vv());
@@ -145,12 +151,7 @@ async fn a_live_event_tells_a_device_to_pull() {
     let mut laptop = Device::create(dir_a.path(), "laptop").await.unwrap();
     laptop.register(&origin(&server)).await.unwrap();
     laptop.sync_once().await.unwrap();
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-    let mut phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    let mut phone = paired(&laptop, dir_b.path(), "phone").await;
 
     let wait = phone.engine().wait_for_head();
     let edit = async {
@@ -225,12 +226,7 @@ async fn compaction_on_the_server_and_a_late_device() {
     assert!(laptop.engine().meta().floor > 0);
 
     // A device that pairs now gets the snapshot, then the entries after it.
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    let phone = paired(&laptop, dir_b.path(), "phone").await;
     assert_eq!(phone.list_notes().len(), 30);
     same_document(&laptop, &phone);
 }
@@ -321,12 +317,7 @@ async fn a_batch_the_device_lost_with_its_machine_is_sent_again_and_counted_once
         );
         assert_eq!(laptop.status().state, SyncState::Synced);
 
-        let link = laptop
-            .invite(Scope::ReadWrite, None)
-            .await
-            .unwrap()
-            .to_url();
-        let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+        let phone = paired(&laptop, dir_b.path(), "phone").await;
         assert_eq!(titles(&phone), ["Groceries", "Lost with the machine"]);
         laptop.sync_once().await.unwrap();
         assert_eq!(titles(&laptop), titles(&phone));
@@ -373,12 +364,7 @@ async fn an_edit_larger_than_the_body_limit_still_syncs() {
     let report = laptop.sync_once().await.unwrap();
     assert!(report.pushed > 1, "{report:?}");
     assert_eq!(laptop.status().pending, 0);
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    let phone = paired(&laptop, dir_b.path(), "phone").await;
     assert_eq!(phone.list_notes()[0].body, body);
 }
 
@@ -540,12 +526,7 @@ async fn an_unencrypted_workspace_is_encrypted_in_place_and_no_note_text_stays_o
     writes_nothing_without_the_key(&mut phone, &mut laptop).await;
 
     // A tablet paired now gets the key with the link and reads everything.
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-    let tablet = Device::pair(dir_c.path(), &link, "tablet").await.unwrap();
+    let tablet = paired(&laptop, dir_c.path(), "tablet").await;
     assert!(tablet.is_encrypted());
     // The tablet recorded its keys in the workspace; the laptop takes them.
     laptop.sync_once().await.unwrap();
@@ -723,12 +704,7 @@ async fn the_recovery_key_opens_what_was_written_after_a_rotation() {
     let mut laptop = encrypted_owner(&server, &dir_a, "under the first key").await;
     let recovery = laptop.make_recovery_key().await.unwrap();
     assert_eq!(recovery.split('-').count(), 11, "{recovery}");
-    let link = laptop
-        .invite(Scope::ReadWrite, None)
-        .await
-        .unwrap()
-        .to_url();
-    let phone = Device::pair(dir_b.path(), &link, "phone").await.unwrap();
+    let phone = paired(&laptop, dir_b.path(), "phone").await;
     laptop
         .remove_device(link_of(&phone).token_id.as_ref().unwrap())
         .await
