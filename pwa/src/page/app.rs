@@ -251,38 +251,14 @@ async fn lead(
             .unwrap_or_default(),
     });
     crate::platform::mark("hearth-page-read");
-    let opened = async {
-        loop {
-            match reports.next().await {
-                Some(FromWorker::Opened {
-                    peer_id,
-                    update,
-                    record,
-                    status,
-                    stages,
-                }) => {
-                    for (name, at) in &stages {
-                        crate::platform::mark_at(name, *at);
-                    }
-                    crate::platform::mark("hearth-worker-opened");
-                    sync.set(status);
-                    break Ok((peer_id, update, record));
-                }
-                Some(FromWorker::Failed { reason }) => break Err(reason),
-                Some(FromWorker::Status(view)) => sync.set(view),
-                Some(_) => {}
-                None => break Err("the sync worker stopped".to_owned()),
-            }
-        }
-    };
+    let opened = crate::page::link::opened(&mut reports, sync);
     // While the worker answers: which notes are kept offline, and the
     // kept list's rows read (the IndexedDB read is asked for first).
     let stored_workspace = stored.as_ref().map(|(id, _)| id.as_str().to_owned());
     let pins = async {
-        match &stored_workspace {
-            Some(ws) => hearth_storage::files::pins(&db, ws).await.ok(),
-            None => None,
-        }
+        hearth_storage::files::pins(&db, stored_workspace.as_deref()?)
+            .await
+            .ok()
     };
     let kept = async {
         list_cache

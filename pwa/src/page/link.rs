@@ -3,11 +3,14 @@
 
 use std::cell::{Cell, RefCell};
 
+use dioxus::prelude::{Signal, WritableExt};
+use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, unbounded};
 use gloo_worker::{Spawnable, WorkerBridge};
 use hearth_shared::engine::loro::{ExportMode, LoroDoc, VersionVector};
 
-use crate::protocol::{FromWorker, ToWorker};
+use crate::device::DeviceRecord;
+use crate::protocol::{FromWorker, SyncView, ToWorker};
 use crate::worker::SyncWorker;
 
 /// The loader script of the worker (see `pwa/worker.js`).
@@ -99,5 +102,37 @@ impl WorkerLink {
         let left = self.in_flight.get().saturating_sub(edits);
         self.in_flight.set(left);
         left
+    }
+}
+
+/// Waits for the worker's answer to `Open` (setting the sync pill from the
+/// statuses before it, and marking its stages on the page's timeline):
+/// the peer id to edit as, what the page's document lacks, the device
+/// record. `Err` with the reason if it failed or stopped.
+pub async fn opened(
+    reports: &mut UnboundedReceiver<FromWorker>,
+    mut sync: Signal<SyncView>,
+) -> Result<(u64, Vec<u8>, Box<DeviceRecord>), String> {
+    loop {
+        match reports.next().await {
+            Some(FromWorker::Opened {
+                peer_id,
+                update,
+                record,
+                status,
+                stages,
+            }) => {
+                for (name, at) in &stages {
+                    crate::platform::mark_at(name, *at);
+                }
+                crate::platform::mark("hearth-worker-opened");
+                sync.set(status);
+                return Ok((peer_id, update, record));
+            }
+            Some(FromWorker::Failed { reason }) => return Err(reason),
+            Some(FromWorker::Status(view)) => sync.set(view),
+            Some(_) => {}
+            None => return Err("the sync worker stopped".to_owned()),
+        }
     }
 }
