@@ -12,22 +12,8 @@ const PRECACHE = {{PRECACHE}};
 const ready = init({ module_or_path: "/{{file:sw.wasm}}" });
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(
-    ready.then(() => sw.on_install(BUILD, PRECACHE)).then((paths) => routes(event, paths)),
-  );
+  event.waitUntil(ready.then(() => sw.on_install(BUILD, PRECACHE)));
 });
-
-// The browser answers the shell's files from this build's cache itself,
-// without waking this worker (Static Routing), so a start waits for no
-// fetch event for its modules. Best effort: where the browser lacks it,
-// `on_fetch` answers them from the same cache.
-function routes(event, paths) {
-  if (!event.addRoutes || !self.URLPattern || paths.length === 0) return;
-  const or = paths.map((pathname) => ({ urlPattern: new URLPattern({ pathname }) }));
-  return event
-    .addRoutes({ condition: { or }, source: { cacheName: sw.shell_cache(BUILD) } })
-    .catch(() => {});
-}
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(ready.then(() => sw.on_activate(BUILD)));

@@ -3,8 +3,7 @@
 //! `sw/shim.js` registers the event listeners (they must exist synchronously
 //! when the worker starts) and calls the functions here:
 //! - [`on_install`]: precaches the app shell of this build under a cache
-//!   named by the build id, and names the files the browser may answer
-//!   from it without the fetch handler (the shim gives it those routes);
+//!   named by the build id;
 //! - [`on_activate`]: deletes the caches of older builds and takes control;
 //! - [`on_fetch`]: answers navigations with the cached shell and assets from
 //!   the cache, falling back to the network (and keeping the modules the
@@ -38,25 +37,14 @@ fn caches() -> Result<CacheStorage, JsValue> {
     scope().caches()
 }
 
-/// Precaches the shell of `build`; returns the paths the browser may
-/// answer from that cache itself ([`policy::routed_to_cache`]).
+/// Precaches the shell of `build`.
 #[wasm_bindgen]
-pub async fn on_install(build: String, precache: Array) -> Result<Array, JsValue> {
+pub async fn on_install(build: String, precache: Array) -> Result<(), JsValue> {
     let cache: Cache = JsFuture::from(caches()?.open(&policy::cache_name(&build)))
         .await?
         .dyn_into()?;
     JsFuture::from(cache.add_all_with_str_sequence(&precache)).await?;
-    Ok(precache
-        .iter()
-        .filter(|p| p.as_string().is_some_and(|p| policy::routed_to_cache(&p)))
-        .collect())
-}
-
-/// The name of the cache that holds `build`'s shell (for the routes the
-/// shim gives the browser).
-#[wasm_bindgen]
-pub fn shell_cache(build: &str) -> String {
-    policy::cache_name(build)
+    Ok(())
 }
 
 /// Deletes the caches of other builds, then controls every open page.

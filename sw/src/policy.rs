@@ -27,14 +27,6 @@ pub fn is_app_navigation(path: &str) -> bool {
     path != hearth_shared::routes::SHARE_PAGE
 }
 
-/// Whether the browser answers `path` (a file this build precaches) from
-/// this build's cache itself, without waking the worker's fetch handler
-/// (the Static Routing API, where the browser has it): every precached
-/// file but the shell's own path, whose navigations the handler maps.
-pub fn routed_to_cache(path: &str) -> bool {
-    path != "/" && path.starts_with('/')
-}
-
 /// Whether a fetched file is one the page loads on first use (the
 /// `extras` module: `/extras-<hash>.js`, `/extras-<hash>.wasm`), which the
 /// worker keeps in this build's cache once it has been fetched, so that
@@ -60,15 +52,6 @@ mod tests {
         assert!(!keep_on_first_use("/v1/workspaces/x/entries"));
         assert!(!keep_on_first_use("/extras-0123/../app.js"));
         assert!(!keep_on_first_use("/app-0123456789.wasm"));
-    }
-
-    #[test]
-    fn the_browser_answers_the_precached_files_but_not_the_shells_navigations() {
-        assert!(routed_to_cache("/app-0123456789.wasm"));
-        assert!(routed_to_cache("/worker.js"));
-        assert!(routed_to_cache("/snippets/dioxus-web-0123/inline0.js"));
-        assert!(!routed_to_cache("/"));
-        assert!(!routed_to_cache(""));
     }
 
     #[test]
