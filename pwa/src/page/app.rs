@@ -68,10 +68,8 @@ impl Signals {
         follower: bool,
         kept: Option<hearth_migrations::KeptList>,
     ) -> AppState {
-        let index = match kept {
-            Some(kept) => hearth_migrations::NoteIndex::from_kept(&workspace.peek(), Some(kept)).0,
-            None => hearth_migrations::NoteIndex::new(&workspace.peek()),
-        };
+        // With no kept list (or one that does not fit), read afresh.
+        let index = hearth_migrations::NoteIndex::from_kept(&workspace.peek(), kept).0;
         let notes = Rc::new(std::cell::RefCell::new(index));
         crate::platform::mark("hearth-index");
         AppState {

@@ -169,16 +169,24 @@ fn stores() -> Vec<String> {
     crate::storage::backends_named("HEARTH_TEST_LOG_STORES", "disk,memory,cluster")
 }
 
-/// A fresh, empty log store called `name` (`disk` in `dir`).
+/// A log store called `name`: `disk` in `dir`; `cluster` on `cluster`
+/// when given (several runs sharing one database), else on a fresh one.
 #[cfg(test)]
-async fn fresh_store(name: &str, dir: &std::path::Path) -> Box<dyn LogStore> {
+async fn fresh_store(
+    name: &str,
+    dir: &std::path::Path,
+    cluster: Option<&super::cluster::Cluster>,
+) -> Box<dyn LogStore> {
     match name {
         "disk" => Box::new(super::disk::DiskStore::new(dir)),
         "memory" => Box::new(super::memory::MemoryStore::default()),
-        "cluster" => Box::new(super::cluster::ClusterStore::new(
-            super::cluster::testing::fresh().await,
-            3600,
-        )),
+        "cluster" => {
+            let cluster = match cluster {
+                Some(c) => c.clone(),
+                None => super::cluster::testing::fresh().await,
+            };
+            Box::new(super::cluster::ClusterStore::new(cluster, 3600))
+        }
         other => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
     }
 }
@@ -193,14 +201,7 @@ async fn every_log_store_behaves_like_the_model() {
         };
         for seed in 0..16 {
             let dir = tempfile::tempdir().unwrap();
-            let store: Box<dyn LogStore> = match (name.as_str(), &cluster) {
-                ("disk", _) => Box::new(super::disk::DiskStore::new(dir.path())),
-                ("memory", _) => Box::new(super::memory::MemoryStore::default()),
-                ("cluster", Some(c)) => {
-                    Box::new(super::cluster::ClusterStore::new(c.clone(), 3600))
-                }
-                (other, _) => panic!("no log store called {other} (HEARTH_TEST_LOG_STORES)"),
-            };
+            let store = fresh_store(&name, dir.path(), cluster.as_ref()).await;
             let ws = WorkspaceId::from_random([seed as u8; 16]);
             run(seed, store.as_ref(), &ws).await;
         }
@@ -214,7 +215,7 @@ async fn every_log_store_behaves_like_the_model() {
 async fn every_log_store_stores_large_spooled_uploads_whole() {
     for name in stores() {
         let dir = tempfile::tempdir().unwrap();
-        let store = fresh_store(&name, dir.path()).await;
+        let store = fresh_store(&name, dir.path(), None).await;
         let ws = WorkspaceId::from_random([7; 16]);
         let log = store.open(&ws).await.unwrap();
         let mut rng = Rng(0x5eed);
@@ -284,7 +285,7 @@ async fn every_log_store_loads_a_dump_and_goes_on_from_it() {
     use super::{KeyRow, LogDump};
     for name in stores() {
         let dir = tempfile::tempdir().unwrap();
-        let store = fresh_store(&name, dir.path()).await;
+        let store = fresh_store(&name, dir.path(), None).await;
         let ws = WorkspaceId::from_random([42; 16]);
         let large = Bytes::from(vec![3u8; 100_000]);
         let dump = LogDump {
