@@ -1,10 +1,11 @@
-// Hearth's service worker. Everything it decides lives in Rust (hearth-sw);
+// Hearth's service worker. Everything it decides lives in Rust (hearth-sw,
+// and the app's module for Background Sync);
 // this shim only registers the listeners synchronously, as service workers
 // require, and awaits the wasm module inside each event. Filled in by
 // `cargo xtask dist`.
 import init, * as sw from "/{{file:sw.js}}";
-// The app's own module, loaded only when a Background Sync finds files
-// queued and no page open (it holds the code that seals and sends them).
+// The app's own module, loaded only when the browser fires a Background
+// Sync: it holds the storage, keys and sender that the sync needs.
 import initApp, * as app from "/{{file:app.js}}";
 
 const BUILD = "{{BUILD_ID}}";
@@ -32,7 +33,7 @@ self.addEventListener("fetch", (event) => {
 
 const APP_WASM = "/{{file:app.wasm}}";
 let appReady = null;
-function sendFiles() {
+function appModule() {
   // From the shell's cache: this worker's own fetches bypass it.
   appReady ??= caches
     .match(APP_WASM)
@@ -41,11 +42,11 @@ function sendFiles() {
       appReady = null;
       throw e;
     });
-  return appReady.then(() => app.send_queued_files());
+  return appReady;
 }
 
 self.addEventListener("sync", (event) => {
-  event.waitUntil(ready.then(() => sw.on_sync(event.tag, sendFiles)));
+  event.waitUntil(appModule().then(() => app.on_sync(event.tag)));
 });
 
 self.addEventListener("message", (event) => {

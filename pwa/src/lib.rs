@@ -8,9 +8,10 @@
 //!   open workspace's store: it opens the workspace, runs the sync engine
 //!   ([`worker::session`]) and the transfers of attached files
 //!   ([`worker::transfers`]).
-//! - The service worker loads the module too, but only when a Background
-//!   Sync finds files queued and no page open: it calls
-//!   [`send_queued_files`].
+//! - [`background_sync`]: the service worker loads the module too, but
+//!   only when the browser fires a Background Sync: it calls [`on_sync`],
+//!   which sends the pending batches and the queued files with no page
+//!   open.
 //!
 //! What both sides use stays here:
 //! - [`protocol`]: the messages between the page and the worker.
@@ -27,6 +28,7 @@
 //!   (BroadcastChannel).
 //! - [`platform`]: clock, timers and random ids from the browser.
 
+pub mod background_sync;
 pub mod fetch;
 pub mod files;
 pub mod idb;
@@ -58,15 +60,13 @@ pub fn start_app() {
     launch();
 }
 
-/// Sends the files queued on this device while no page is open (called by
-/// the service worker's Background Sync, which loads this module only
-/// then). Resolves to how many workspaces still have files waiting for
-/// their server.
+/// Handles a Background Sync event tagged `tag` (called by the service
+/// worker, which loads this module only then): sends every workspace's
+/// pending batch and the files queued on this device. Rejects when
+/// something still waits for its server, so that the browser tries again.
 #[wasm_bindgen]
-pub async fn send_queued_files() -> Result<u32, JsValue> {
-    worker::transfers::send_every_queue()
-        .await
-        .map_err(|e| JsValue::from_str(&e))
+pub async fn on_sync(tag: String) -> Result<(), JsValue> {
+    background_sync::run(&tag).await
 }
 
 /// A panic (a bug) is written to the console with its message and place,

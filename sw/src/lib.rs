@@ -9,25 +9,22 @@
 //!   the cache, falling back to the network (and keeping the modules the
 //!   page loads on first use); never touches `/v1`;
 //! - [`on_message`]: `"skip-waiting"` activates a waiting new build when the
-//!   person accepts the update;
-//! - [`on_sync`]: Background Sync: sends the device's pending batches
-//!   ([`outbox`]) and queued files ([`files`]) even when no page is open.
+//!   person accepts the update.
+//!
+//! Background Sync (sending pending batches and queued files with no page
+//! open) is not here: it needs the app's storage, keys and sender, so the
+//! shim loads the app's own module (from the shell's cache) when the event
+//! fires and calls its `on_sync`. This module stays small, and a first
+//! visit does not download that code twice.
 //!
 //! [`policy`] holds the decisions as plain functions, tested natively.
 
-pub mod files;
-pub mod outbox;
 pub mod policy;
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, Request, RequestMode, Response, ServiceWorkerGlobalScope};
-
-/// An error for the browser (and the console), in words.
-pub(crate) fn err(message: impl Into<String>) -> JsValue {
-    JsValue::from_str(&message.into())
-}
 
 fn scope() -> ServiceWorkerGlobalScope {
     js_sys::global().unchecked_into()
@@ -102,41 +99,4 @@ pub async fn on_message(data: JsValue) -> Result<(), JsValue> {
         JsFuture::from(promise).await?;
     }
     Ok(())
-}
-
-/// Handles a Background Sync event: sends the pending batches and the
-/// queued files (through `send_files`, which loads the app's module: see
-/// [`files`]), retrying for a while (the browser gives a sync event a few
-/// minutes) so that a server that comes back soon is reached without
-/// waiting for the browser's next try.
-#[wasm_bindgen]
-pub async fn on_sync(tag: String, send_files: js_sys::Function) -> Result<(), JsValue> {
-    if tag != outbox::TAG {
-        return Ok(());
-    }
-    let mut last = JsValue::UNDEFINED;
-    for _ in 0..policy::SYNC_ATTEMPTS {
-        let batches = outbox::flush().await;
-        let sent = files::send(&send_files).await;
-        match (batches, sent) {
-            (Ok(_), Ok(true)) => return Ok(()),
-            (Err(e), _) | (_, Err(e)) => last = e,
-            (Ok(_), Ok(false)) => last = JsValue::from_str("queued files wait to be sent"),
-        }
-        sleep_ms(policy::SYNC_RETRY_MS).await;
-    }
-    // The browser tries again later.
-    Err(last)
-}
-
-async fn sleep_ms(ms: i32) {
-    let promise = Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        if let Ok(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
-            && let Ok(set_timeout) = set_timeout.dyn_into::<js_sys::Function>()
-        {
-            let _ = set_timeout.call2(&global, &resolve, &ms.into());
-        }
-    });
-    let _ = JsFuture::from(promise).await;
 }

@@ -5,11 +5,6 @@ pub const CACHE_PREFIX: &str = "hearth-shell-";
 /// The message a page sends to activate a waiting build.
 pub const SKIP_WAITING: &str = "skip-waiting";
 
-/// Attempts of one Background Sync event, and the pause between them: about
-/// two minutes in all, inside the few minutes browsers give the event.
-pub const SYNC_ATTEMPTS: u32 = 60;
-pub const SYNC_RETRY_MS: i32 = 2_000;
-
 /// The cache that holds the shell of `build`.
 pub fn cache_name(build: &str) -> String {
     format!("{CACHE_PREFIX}{build}")

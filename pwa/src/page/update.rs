@@ -123,7 +123,8 @@ pub fn request_background_sync() {
             .ok()
             .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
         if let Some(register) = register
-            && let Ok(promise) = register.call1(&sync, &JsValue::from_str("hearth-sync"))
+            && let Ok(promise) =
+                register.call1(&sync, &JsValue::from_str(crate::background_sync::TAG))
         {
             let _ = JsFuture::from(js_sys::Promise::from(promise)).await;
         }
