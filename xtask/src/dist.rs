@@ -256,7 +256,7 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
 /// (-90 KB), when the browser's build compiled out tracing's events
 /// (-15 KB), when zstd's C was built with only the match finders of the
 /// level the app uses (-26 KB), and with the icons as palette PNGs (-17 KB).
-pub const FIRST_VISIT_BUDGET: u64 = 1_262_000;
+pub const FIRST_VISIT_BUDGET: u64 = 1_263_000;
 
 /// Extensions of the files worth compressing (PNG is compressed already).
 const COMPRESSIBLE: &[&str] = &["html", "js", "css", "wasm", "svg", "webmanifest", "json"];
