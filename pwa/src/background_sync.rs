@@ -20,14 +20,16 @@
 //! browser's next try.
 
 use hearth_shared::answer::{ErrorAnswer, is_success};
+use hearth_shared::api::IDEMPOTENCY_HEADER;
 use hearth_shared::id::WorkspaceId;
 use hearth_shared::routes::Route;
 use hearth_shared::store::Outbox;
-use hearth_storage::{DB_NAME, device, outbox};
-use js_sys::{Array, Uint8Array};
+use hearth_storage::{DB_NAME, device, files, outbox};
+use js_sys::Array;
+use rexie::Rexie;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Request, RequestInit, ServiceWorkerGlobalScope};
+use web_sys::ServiceWorkerGlobalScope;
 
 use crate::platform::sleep_ms;
 
@@ -39,16 +41,6 @@ pub const TAG: &str = "hearth-sync";
 const ATTEMPTS: u32 = 60;
 const RETRY_MS: i32 = 2_000;
 
-/// What one attempt at the batches found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Flushed {
-    /// Batches the server took.
-    pub sent: u32,
-    /// Batches the server refused for good (a revoked token…): the app
-    /// says so when it opens.
-    pub refused: u32,
-}
-
 /// Handles the event tagged `tag`: an error means "the browser should try
 /// again later".
 pub async fn run(tag: &str) -> Result<(), JsValue> {
@@ -57,16 +49,27 @@ pub async fn run(tag: &str) -> Result<(), JsValue> {
     }
     let mut last = JsValue::UNDEFINED;
     for _ in 0..ATTEMPTS {
-        let batches = flush().await;
-        let files = send_files().await;
-        match (batches, files) {
-            (Ok(_), Ok(true)) => return Ok(()),
-            (Err(e), _) | (_, Err(e)) => last = e,
-            (Ok(_), Ok(false)) => last = err("queued files wait to be sent"),
+        match attempt().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => last = err("queued files wait to be sent"),
+            Err(e) => last = e,
         }
         sleep_ms(RETRY_MS).await;
     }
     Err(last)
+}
+
+/// One attempt at the batches, then the files: `Ok(true)` when nothing
+/// waits any more.
+async fn attempt() -> Result<bool, JsValue> {
+    let db = hearth_storage::open(DB_NAME)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let batches = flush(&db).await;
+    let files = send_files(&db).await;
+    hearth_storage::close(db);
+    batches?;
+    files
 }
 
 fn err(message: impl Into<String>) -> JsValue {
@@ -74,16 +77,13 @@ fn err(message: impl Into<String>) -> JsValue {
 }
 
 /// Sends every workspace's pending batch. An error means "try again
-/// later" (some batch could not be sent yet); the others were sent.
-pub async fn flush() -> Result<Flushed, JsValue> {
-    let db = hearth_storage::open(DB_NAME)
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let pending = outbox::all(&db).await.map_err(|e| err(e.to_string()));
-    let mut flushed = Flushed::default();
+/// later" (some batch could not be sent yet); the others were sent, or
+/// refused for good (a revoked token…: the app says so when it opens).
+async fn flush(db: &Rexie) -> Result<(), JsValue> {
+    let pending = outbox::all(db).await.map_err(|e| err(e.to_string()))?;
     let mut retry = None;
-    for (workspace, batch) in pending.as_deref().unwrap_or_default() {
-        let record = match device::load(&db, workspace).await {
+    for (workspace, batch) in &pending {
+        let record = match device::load(db, workspace).await {
             Ok(record) => record,
             Err(e) => {
                 retry = Some(err(e.to_string()));
@@ -94,71 +94,58 @@ pub async fn flush() -> Result<Flushed, JsValue> {
             // Not connected (or not any more): the batch waits for the app.
             continue;
         };
-        match send(server, token, workspace, batch).await {
-            Ok(true) => flushed.sent += 1,
-            Ok(false) => flushed.refused += 1,
-            Err(e) => retry = Some(e),
+        if let Err(e) = send(server, token, workspace, batch).await {
+            retry = Some(e);
         }
     }
-    hearth_storage::close(db);
-    match (pending, retry) {
-        (Err(e), _) | (_, Some(e)) => Err(e),
-        (Ok(_), None) => Ok(flushed),
-    }
+    retry.map_or(Ok(()), Err)
 }
 
-/// Posts one batch. `Ok(true)`: taken; `Ok(false)`: refused for good;
-/// `Err`: try again later.
+/// Posts one batch, as the sync engine's transport does. `Ok`: taken, or
+/// refused for good; `Err`: try again later.
 async fn send(
     server: &str,
     token: &str,
     workspace: &WorkspaceId,
     batch: &Outbox,
-) -> Result<bool, JsValue> {
-    let headers = Headers::new()?;
-    headers.set("Authorization", &format!("Bearer {token}"))?;
-    headers.set("Idempotency-Key", &batch.key)?;
-    headers.set("Content-Type", "application/octet-stream")?;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&Uint8Array::from(batch.envelope.as_slice()).into());
+) -> Result<(), JsValue> {
     let url = Route::Push(workspace.clone()).url(server);
-    let request = Request::new_with_str_and_init(&url, &init)?;
+    let request = crate::fetch::request(
+        "POST",
+        &url,
+        token,
+        Some(&batch.envelope),
+        &[(IDEMPOTENCY_HEADER, &batch.key)],
+    )
+    .map_err(|e| err(e.to_string()))?;
     let response = crate::fetch::fetch(&request, None)
         .await
         .map_err(|e| err(e.to_string()))?;
     if is_success(response.status()) {
-        return Ok(true);
+        return Ok(());
     }
     let retry_after = response.headers().get("Retry-After").ok().flatten();
     let answer = ErrorAnswer::read(response.status(), retry_after.as_deref(), &[]);
     if answer.is_retryable() {
         Err(err(format!("server answered {}", answer.status)))
     } else {
-        Ok(false)
+        Ok(())
     }
 }
 
 /// Whether every queued file is sent (or is left to the app: stopped for
 /// good, or in a workspace whose keys are locked). `Ok(false)` and `Err`
 /// mean "try again later".
-async fn send_files() -> Result<bool, JsValue> {
-    let db = hearth_storage::open(DB_NAME)
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let unsent = hearth_storage::files::unsent(&db).await;
-    hearth_storage::close(db);
-    if unsent.map_err(|e| err(e.to_string()))?.is_empty() {
+async fn send_files(db: &Rexie) -> Result<bool, JsValue> {
+    let unsent = files::unsent(db).await.map_err(|e| err(e.to_string()))?;
+    if unsent.is_empty() {
         return Ok(true);
     }
     if window_open().await? {
         // The open app's sync worker is sending them.
         return Ok(false);
     }
-    let waiting = crate::worker::transfers::send_every_queue()
-        .await
-        .map_err(err)?;
+    let waiting = crate::worker::transfers::send_every_queue(db, unsent).await;
     Ok(waiting == 0)
 }
 

@@ -187,7 +187,7 @@ fn describe(e: &JsValue) -> String {
 }
 
 /// Builds a request with the token, and an abort controller for timeouts.
-fn request(
+pub(crate) fn request(
     method: &str,
     url: &str,
     token: &str,

@@ -83,20 +83,15 @@ pub async fn run_sender(
     }
 }
 
-/// Sends the files queued in every workspace of this device, for the
-/// service worker while no page is open (Background Sync): one pass over
-/// each queue, as the sync worker makes, recording each sent file's
-/// reference in its queue item; the app writes it into the note when it
-/// opens next. A workspace whose token this code cannot read (the app
-/// lock is on, or it is not connected) is left to the app. Returns how
-/// many workspaces still have files waiting for their server.
-pub async fn send_every_queue() -> Result<u32, String> {
-    let db = hearth_storage::open(hearth_storage::DB_NAME)
-        .await
-        .map_err(|e| e.to_string())?;
-    let unsent = hearth_storage::files::unsent(&db)
-        .await
-        .map_err(|e| e.to_string())?;
+/// Sends the files queued in every workspace of this device (`unsent`, as
+/// `hearth_storage::files::unsent` lists them), for the service worker
+/// while no page is open (Background Sync): one pass over each queue, as
+/// the sync worker makes, recording each sent file's reference in its queue
+/// item; the app writes it into the note when it opens next. A workspace
+/// whose token this code cannot read (the app lock is on, or it is not
+/// connected) is left to the app. Returns how many workspaces still have
+/// files waiting for their server.
+pub async fn send_every_queue(db: &Rexie, unsent: Vec<(String, usize)>) -> u32 {
     let report: Report = Rc::new(|_| {});
     let mut waiting = 0;
     for (ws, _) in unsent {
@@ -104,15 +99,14 @@ pub async fn send_every_queue() -> Result<u32, String> {
             continue;
         };
         let connected = matches!(
-            hearth_storage::device::load(&db, &workspace).await,
+            hearth_storage::device::load(db, &workspace).await,
             Ok(Some(record)) if record.connection().is_some()
         );
-        if connected && send_queued(&db, &workspace, &report).await {
+        if connected && send_queued(db, &workspace, &report).await {
             waiting += 1;
         }
     }
-    hearth_storage::close(db);
-    Ok(waiting)
+    waiting
 }
 
 /// One pass over the queue; returns whether a file waits for the server.
