@@ -26,8 +26,9 @@ const BINARYEN_NPM: &str = "binaryen@132.0.0";
 const AXE_NPM: &str = "axe-core@4.10.3";
 /// Where it lands.
 pub const AXE_JS: &str = "target/tools/node_modules/axe-core/axe.min.js";
-/// Oldest wasm-opt accepted.
-const MIN_WASM_OPT: u32 = 116;
+/// Oldest wasm-opt accepted (it must know `--skip-pass`, see
+/// `dist::WASM_OPT_ARGS`).
+const MIN_WASM_OPT: u32 = 120;
 /// The Garage release the cluster tests run (S3-compatible object storage,
 /// built from crates.io: Debian has none).
 pub const GARAGE_VERSION: &str = "2.5.0";
