@@ -10,7 +10,7 @@
 //! - `run`: `dist`, then builds and runs `hearth serve` in release with the
 //!   PWA embedded.
 //! - `test`: `setup`, `cargo fmt --check`, `cargo clippy -D warnings`
-//!   (native and wasm32), the fuzz targets compile, `dist`, the structure
+//!   (native and wasm32, the fuzz targets among them), `dist`, the structure
 //!   checks ([`seams`]: no engine in a handler, no file over 600 lines),
 //!   then every test: native (unit,
 //!   integration, fault injection, end-to-end in headless Chromium, the
@@ -211,18 +211,6 @@ fn test(root: &std::path::Path) -> Result<()> {
         ],
         &[],
     )?;
-    cmd::step("the fuzz targets compile (cargo check in shared/fuzz, its own workspace)");
-    cmd::cargo(
-        &root.join("shared/fuzz"),
-        &[
-            "check",
-            "--locked",
-            "--bins",
-            "--target-dir",
-            "../../target",
-        ],
-        &[],
-    )?;
     dist::build(root, None)?;
     cmd::step("the server links no sync engine (cargo tree -p hearth -e normal)");
     server_links_no_engine(root)?;
@@ -280,6 +268,9 @@ fn native_tests(root: &std::path::Path, env: &[(&str, &str)]) -> Result<()> {
         "hearth-extras",
         "--exclude",
         "hearth-share-page",
+        // The fuzz targets: the lints check them; cargo-fuzz builds them.
+        "--exclude",
+        "hearth-shared-fuzz",
         "--no-fail-fast",
     ];
     if cmd::output("cargo", &["nextest", "--version"]).is_some() {
