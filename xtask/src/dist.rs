@@ -1,16 +1,16 @@
 //! The wasm build and the `dist/` folder that `hearth` serves.
 //!
 //! Steps: one `cargo build` of every browser module for wasm32 with the
-//! `wasm-release` profile; wasm-bindgen (`--target web`) per module; a check
-//! that the glue imports nothing from `env` (what zstd built without clang
-//! does); wasm-opt when present (the passes of [`WASM_OPT_ARGS`]), the
-//! modules side by side; then every file is named by a hash of
-//! its content, the HTML, manifest and service-worker templates are filled
-//! with those names; every text and wasm file gets a Brotli (`.br`) and a
-//! gzip (`.gz`) copy beside it, which `hearth` serves to browsers that
-//! accept them; `build.json` is written last (the server's build script
-//! watches it). The first visit's bytes on the wire are checked against
-//! [`FIRST_VISIT_BUDGET`].
+//! `wasm-release` profile, in a target directory of its own (`target/web`);
+//! wasm-bindgen (`--target web`) per module; a check that the glue imports
+//! nothing from `env` (what zstd built without clang does); wasm-opt when
+//! present (the passes of [`WASM_OPT_ARGS`]), the modules side by side;
+//! then every file is named by a hash of its content, the HTML, manifest
+//! and service-worker templates are filled with those names; every text
+//! and wasm file gets a Brotli (`.br`) and a gzip (`.gz`) copy beside it,
+//! which `hearth` serves to browsers that accept them; `build.json` is
+//! written last (the server's build script watches it). The first visit's
+//! bytes on the wire are checked against [`FIRST_VISIT_BUDGET`].
 //!
 //! The modules ([`MODULES`]): `app` (the page and the sync worker), `sw`
 //! (the service worker), both precached, and `extras` (imports and
@@ -70,22 +70,34 @@ const MODULES: &[Module] = &[
     },
 ];
 
+/// The browser modules' own cargo target directory. Nothing of a build in
+/// the default one could serve them (another profile, another target),
+/// and cargo locks a target directory for a whole build: in their own,
+/// they build while the wasm tests build beside them.
+const TARGET_DIR: &str = "target/web";
+
 /// Builds everything into `<root>/dist` and returns the build id.
 pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     cmd::step("building the PWA and the service worker for wasm32");
+    let target_dir = root.join(TARGET_DIR);
+    let target_dir = target_dir.to_string_lossy();
     let mut args = vec![
         "build",
         "--profile",
         "wasm-release",
         "--target",
         "wasm32-unknown-unknown",
+        "--target-dir",
+        &target_dir,
     ];
     for module in MODULES {
         args.extend(["--package", module.package]);
     }
     cmd::cargo(root, &args, &[])?;
 
-    let wasm_dir = root.join("target/wasm32-unknown-unknown/wasm-release");
+    let wasm_dir = root
+        .join(TARGET_DIR)
+        .join("wasm32-unknown-unknown/wasm-release");
     let bindgen_dir = root.join("target/wasm-bindgen");
     let wasm_opt = tools::wasm_opt_path(root);
     if wasm_opt.is_none() {

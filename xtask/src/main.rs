@@ -90,10 +90,8 @@ fn main() -> Result<()> {
         "wasm-test" => {
             tools::setup(&root, tools::Needs::All)?;
             let chromedriver = tools::chromedriver()?;
-            let env = [
-                ("CHROMEDRIVER", chromedriver.as_str()),
-                ("CARGO_PROFILE_DEV_DEBUG", "0"),
-            ];
+            let env = [("CHROMEDRIVER", chromedriver.as_str()), NO_DEBUG_INFO];
+            build_wasm_tests(&root)?;
             wasm_tests(&root, &env)
         }
         "bench" => bench(&root),
@@ -154,6 +152,11 @@ fn run(root: &std::path::Path, rest: &[String]) -> Result<()> {
     cmd::cargo(root, &args, &[])
 }
 
+/// The tests' builds leave debug info out (a panic still says where):
+/// with it, the wasm test binaries are about 100 MB. Every build of the
+/// tests has it, so that none undoes another's.
+const NO_DEBUG_INFO: (&str, &str) = ("CARGO_PROFILE_DEV_DEBUG", "0");
+
 /// How long the wasm tests may run in the browser. They take
 /// seconds; past this a run is stopped and the tests fail, rather than hold
 /// the whole run until CI's own limit.
@@ -211,7 +214,19 @@ fn test(root: &std::path::Path) -> Result<()> {
         ],
         &[],
     )?;
-    dist::build(root, None)?;
+    // The app's build has long stretches on one core (its link-time
+    // optimisation, wasm-opt): the wasm tests build beside it, within its
+    // step.
+    let (built, wasm_tests_built) = std::thread::scope(|scope| {
+        let dist = scope.spawn(|| dist::build(root, None));
+        let wasm_tests = build_wasm_tests(root);
+        let built = dist
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the PWA's build panicked")));
+        (built, wasm_tests)
+    });
+    built?;
+    wasm_tests_built?;
     cmd::step("the server links no sync engine (cargo tree -p hearth -e normal)");
     server_links_no_engine(root)?;
     cmd::step("handlers see only the storage traits (no engine named in server/src/handlers)");
@@ -225,8 +240,7 @@ fn test(root: &std::path::Path) -> Result<()> {
     let browser_env = [
         ("CHROMEDRIVER", chromedriver.as_str()),
         ("HEARTH_CHROMIUM", tools::CHROMIUM),
-        // Small wasm test binaries: debug info makes them ~100 MB.
-        ("CARGO_PROFILE_DEV_DEBUG", "0"),
+        NO_DEBUG_INFO,
     ];
     cmd::step("PostgreSQL and a three-node Garage cluster on loopback, for the cluster tests");
     let engines = engines::Engines::start(root, engines::Lifetime::Owned)?;
@@ -325,16 +339,29 @@ fn wasm_tests(root: &std::path::Path, browser_env: &[(&str, &str)]) -> Result<()
         .copied()
         .chain([("WASM_BINDGEN_TEST_WEBDRIVER_JSON", webdriver_json.as_str())])
         .collect();
-    // All packages in one cargo run, so that their dependencies are built
-    // once (with one set of features); built first, so that the deadline
-    // covers only the browser runs.
+    // Built already ([`build_wasm_tests`]), so that the deadline covers
+    // only the browser runs.
+    let args = wasm_test_args();
+    cmd::cargo_with_deadline(root, &args, &wasm_env, WASM_TESTS_DEADLINE)?;
+    Ok(())
+}
+
+/// `cargo test` for wasm32 of every package with wasm tests: all in one
+/// cargo run, so that their dependencies are built once (with one set of
+/// features).
+fn wasm_test_args() -> Vec<&'static str> {
     let mut args = vec!["test", "--target", "wasm32-unknown-unknown"];
     for package in tools::WASM_TEST_PACKAGES {
         args.extend(["--package", package]);
     }
-    cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &wasm_env)?;
-    cmd::cargo_with_deadline(root, &args, &wasm_env, WASM_TESTS_DEADLINE)?;
-    Ok(())
+    args
+}
+
+/// Builds the wasm tests without running them, with the environment their
+/// run has (`CARGO_PROFILE_DEV_DEBUG` decides what is built).
+fn build_wasm_tests(root: &std::path::Path) -> Result<()> {
+    let args = wasm_test_args();
+    cmd::cargo(root, &[&args[..], &["--no-run"]].concat(), &[NO_DEBUG_INFO])
 }
 
 /// Fails if the server's normal (non-test) dependencies include the sync

@@ -31,8 +31,13 @@ fuzz_target!(|data: &[u8]| {
     let server = MemoryServer::new();
     server.inject_entry(&seal(data, 1).expect("seal"));
     let transport = MemoryTransport::new(server.clone(), 1);
-    let mut engine =
-        ready(Engine::open(MemoryStore::new(), transport, 7, EngineConfig::default())).expect("open");
+    let mut engine = ready(Engine::open(
+        MemoryStore::new(),
+        transport,
+        7,
+        EngineConfig::default(),
+    ))
+    .expect("open");
     let _ = ready(engine.sync(0));
     // Still usable: a local edit saves and syncs.
     engine.doc().get_text("t").insert(0, "x").expect("edit");

@@ -14,7 +14,10 @@ fn check(bytes: &[u8]) {
     if let Ok(payload) = open(bytes, CAP) {
         assert!(payload.len() <= CAP);
         let again = seal(&payload, 1).expect("a payload under the cap seals");
-        assert_eq!(open(&again, DEFAULT_MAX_RAW_LEN).expect("a fresh envelope opens"), payload);
+        assert_eq!(
+            open(&again, DEFAULT_MAX_RAW_LEN).expect("a fresh envelope opens"),
+            payload
+        );
     }
 }
 
@@ -38,7 +41,11 @@ fn crc32fast_hash(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

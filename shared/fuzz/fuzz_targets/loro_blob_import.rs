@@ -30,7 +30,10 @@ fn valid_update() -> Vec<u8> {
     doc.get_text("t").insert(0, "hello world").expect("text");
     doc.get_map("m").insert("k", 42).expect("map");
     doc.get_list("l").push("x").expect("list");
-    let child = doc.get_map("m").ensure_mergeable_map("child").expect("child");
+    let child = doc
+        .get_map("m")
+        .ensure_mergeable_map("child")
+        .expect("child");
     child.insert("a", true).expect("child key");
     doc.get_text("t").delete(0, 5).expect("delete");
     doc.export(ExportMode::all_updates()).expect("export")
@@ -50,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
     HOOK.call_once(|| {
         let _ = std::panic::take_hook();
     });
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut blob = if mode % 2 == 0 {
         // Mutate a real update: (position, xor) pairs.
         let mut blob = valid_update();
@@ -71,8 +76,13 @@ fuzz_target!(|data: &[u8]| {
     let server = MemoryServer::new();
     server.inject_entry(&seal(&blob, 1).expect("seal"));
     let transport = MemoryTransport::new(server.clone(), 1);
-    let mut engine =
-        ready(Engine::open(MemoryStore::new(), transport, 7, EngineConfig::default())).expect("open");
+    let mut engine = ready(Engine::open(
+        MemoryStore::new(),
+        transport,
+        7,
+        EngineConfig::default(),
+    ))
+    .expect("open");
     let _ = ready(engine.sync(0));
     engine.doc().get_text("t2").insert(0, "x").expect("edit");
     ready(engine.sync(1)).expect("sync after a bad entry");
