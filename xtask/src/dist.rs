@@ -80,7 +80,7 @@ const TARGET_DIR: &str = "target/web";
 pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     cmd::step("building the PWA and the service worker for wasm32");
     let target_dir = root.join(TARGET_DIR);
-    let target_dir = target_dir.to_string_lossy();
+    let target_dir_arg = target_dir.to_string_lossy();
     let mut args = vec![
         "build",
         "--profile",
@@ -88,16 +88,14 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
         "--target",
         "wasm32-unknown-unknown",
         "--target-dir",
-        &target_dir,
+        &target_dir_arg,
     ];
     for module in MODULES {
         args.extend(["--package", module.package]);
     }
     cmd::cargo(root, &args, &[])?;
 
-    let wasm_dir = root
-        .join(TARGET_DIR)
-        .join("wasm32-unknown-unknown/wasm-release");
+    let wasm_dir = target_dir.join("wasm32-unknown-unknown/wasm-release");
     let bindgen_dir = root.join("target/wasm-bindgen");
     let wasm_opt = tools::wasm_opt_path(root);
     if wasm_opt.is_none() {
@@ -109,24 +107,10 @@ pub fn build(root: &Path, build_id: Option<&str>) -> Result<String> {
     // Each module's wasm-bindgen and wasm-opt on a thread of its own:
     // wasm-opt (npm's build) uses one core, and the app's module is the
     // long pole, so the others run beside it.
-    let modules: Vec<Result<Bound>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = MODULES
-            .iter()
-            .map(|module| {
-                let (wasm_dir, bindgen_dir, wasm_opt) = (&wasm_dir, &bindgen_dir, &wasm_opt);
-                scope.spawn(move || bind(module, wasm_dir, bindgen_dir, wasm_opt.as_deref()))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a module's build thread panicked")))
-            })
-            .collect()
-    });
-    for (module, bound) in MODULES.iter().zip(modules) {
-        let bound = bound?;
+    let bound = side_by_side(MODULES, |module| {
+        bind(module, &wasm_dir, &bindgen_dir, wasm_opt.as_deref())
+    })?;
+    for (module, bound) in MODULES.iter().zip(bound) {
         add(&mut files, &format!("{}.js", module.name), bound.js);
         add(&mut files, &format!("{}.wasm", module.name), bound.wasm);
         // JS snippets that crates ship (`#[wasm_bindgen(inline_js)]`, module
@@ -351,16 +335,27 @@ fn compress_all(dist: &Path) -> Result<BTreeMap<String, Sizes>> {
     // A thread per file: Brotli at its best quality takes seconds for the
     // app's module, and the other files fit beside it.
     let files = walk(dist, "")?;
+    let sizes = side_by_side(&files, |(relative, bytes)| compress(dist, relative, bytes))?;
+    Ok(sizes.into_iter().collect())
+}
+
+/// `work` on every item, each on a thread of its own; the results in the
+/// items' order, or the first error.
+fn side_by_side<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let work = &work;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = files
+        let handles: Vec<_> = items
             .iter()
-            .map(|(relative, bytes)| scope.spawn(move || compress(dist, relative, bytes)))
+            .map(|item| scope.spawn(move || work(item)))
             .collect();
         handles
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a compression thread panicked")))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a build thread panicked")))
             })
             .collect()
     })
